@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh Debian machine: `make run` and `make test`.
+# Both call `make setup`, which installs what is missing and does nothing otherwise.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := xvfb xauth libgl1-mesa-dri libmtdev1 espeak-ng sox libportaudio2 chromium fonts-dejavu-core
+XVFB := xvfb-run -a -s "-screen 0 1920x1080x24"
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system-packages run test test-fast bench lint clean
+
+setup: system-packages $(VENV)/.installed
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@command -v $(PYTHON) >/dev/null || { DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q python3 python3-venv python3-dev; }
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+# Start the whole centre on embedded defaults: sample catalogue, SQLite, robot simulator,
+# staff server and the kiosk window (under a virtual screen when there is no display).
+run: setup
+	$(VENV)/bin/kiosk run $(ARGS)
+
+test: setup
+	@if [ -z "$$DISPLAY" ]; then $(XVFB) $(VENV)/bin/pytest $(PYTEST_ARGS); else $(VENV)/bin/pytest $(PYTEST_ARGS); fi
+
+# Only the fast tests (no real models, processes or browsers).
+test-fast: setup
+	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: setup
+	@for f in bench/*.py; do echo "# $$f" >&2; if [ -z "$$DISPLAY" ]; then $(XVFB) $(PY) $$f; else $(PY) $$f; fi || exit 1; done
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var/*.db var/*.db-wal var/*.db-shm build *.egg-info

@@ -1,0 +1,437 @@
+"""The centre's configuration: pydantic models for config.yaml, loaded and validated once.
+
+`load_config(path)` returns a frozen `Config`. A mistake raises `ConfigError` whose message
+names the file, the key path (``services[1].series``), the line and what is allowed, so an
+administrator can fix config.yaml without reading code. Relative paths are resolved
+against the directory of the config file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class ConfigError(ValueError):
+    """config.yaml is missing, unreadable or holds a value that is not allowed."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Text(_Model):
+    """A text in every citizen-facing language (Vietnamese first)."""
+
+    vi: str = Field(min_length=1, description="Vietnamese text")
+    en: str = Field(min_length=1, description="English text")
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.vi
+
+
+class CentreSection(_Model):
+    name: Text = Field(description="The centre's name shown on screen and on tickets")
+    address: Text = Field(description="The centre's address")
+    timezone: str = Field("Asia/Ho_Chi_Minh", description="IANA time zone of the centre (ticket days)")
+    languages: list[Literal["vi", "en"]] = Field(["vi", "en"], min_length=1, description="Languages, default first")
+    base_url: str = Field("http://127.0.0.1:8080", description="Staff server address as phones reach it (QR codes)")
+    url: str | None = Field(None, description="Remote staff server for a kiosk without a local database")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Asia/Ho_Chi_Minh") from exc
+        return v
+
+    @field_validator("base_url", "url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s/]+", v):
+            raise ValueError(f"{v!r} is not an http:// or https:// address")
+        return v.rstrip("/") if v else v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class PathsSection(_Model):
+    data_dir: Path = Field(Path("var"), description="Runtime files: database, caches, logs")
+    database: Path = Field(Path("var/centre.db"), description="SQLite database file")
+    catalogue: Path = Field(Path("data/procedures"), description="Catalogue source directory or file")
+    holidays: Path = Field(Path("data/holidays.yaml"), description="Public holidays list")
+
+
+HoursList = list[str]
+
+
+def _check_hours(spans: list[str]) -> list[str]:
+    for span in spans:
+        m = _HOURS_RE.match(span)
+        if not m:
+            raise ValueError(f"{span!r} is not a time span like '07:30-11:30'")
+        if (m.group(1), m.group(2)) >= (m.group(3), m.group(4)):
+            raise ValueError(f"{span!r} ends before it starts")
+    return spans
+
+
+class OpeningHours(_Model):
+    mon: HoursList = []
+    tue: HoursList = []
+    wed: HoursList = []
+    thu: HoursList = []
+    fri: HoursList = []
+    sat: HoursList = []
+    sun: HoursList = []
+
+    _v = field_validator(*WEEKDAYS)(classmethod(lambda cls, v: _check_hours(v)))
+
+    def spans(self, weekday: int) -> list[tuple[time, time]]:
+        """Opening spans of a weekday (0 = Monday) as (start, end) times."""
+        out = []
+        for span in getattr(self, WEEKDAYS[weekday]):
+            a, b = span.split("-")
+            out.append((time.fromisoformat(a), time.fromisoformat(b)))
+        return out
+
+
+class Service(_Model):
+    series: str = Field(pattern=r"^[A-Z]$", description="Ticket series letter, A-Z")
+    name: Text
+    fields: list[str] = Field([], description="Catalogue field ids received; empty = every field not taken")
+    procedures: list[str] = Field([], description="Extra procedure codes received")
+    target_wait_min: float = Field(15, gt=0, description="Target wait for the service level, minutes")
+    default_service_min: float = Field(8, gt=0, description="Assumed service time before there is data")
+    opening_hours: OpeningHours | None = Field(None, description="Overrides the centre's opening hours")
+
+
+class Counter(_Model):
+    id: int = Field(ge=1, le=99)
+    name: Text
+    services: list[str] = Field(min_length=1, description="Series letters this counter serves")
+    waypoint: str = Field(description="Waypoint name the robot knows (floor_map.waypoints)")
+    state: Literal["open", "paused", "closed"] = "open"
+
+
+class Waypoint(_Model):
+    x: float
+    y: float
+    name: Text | None = None
+
+
+class FloorMap(_Model):
+    image: Path = Path("assets/images/floor-map.png")
+    width_m: float = Field(24.0, gt=0)
+    height_m: float = Field(14.0, gt=0)
+    waypoints: dict[str, Waypoint] = {}
+
+
+class PriorityGroup(_Model):
+    key: str = Field(pattern=r"^[a-z_]+$")
+    name: Text
+
+
+class QueueSection(_Model):
+    max_number: int = Field(999, ge=9, le=999)
+    overflow_series: dict[str, str] = {}
+    service_time_window: int = Field(20, ge=1, le=1000)
+
+
+class SearchSection(_Model):
+    limit: int = Field(10, ge=1, le=100)
+    min_score: float = Field(0.55, ge=0, le=1)
+
+
+class RobotEntry(_Model):
+    name: str = Field(min_length=1)
+    port: str = Field(description="pyserial URL or device path; 'sim' starts the simulator")
+    baudrate: int = Field(115200, gt=0)
+    dock: str = "dock"
+
+
+class RobotSection(_Model):
+    enabled: bool = True
+    robots: list[RobotEntry] = []
+    ack_timeout_s: float = Field(0.5, gt=0, le=10)
+    retries: int = Field(3, ge=0, le=10)
+    heartbeat_s: float = Field(1.0, gt=0, le=10)
+    missed_heartbeats: int = Field(3, ge=1, le=20)
+    reconnect_max_s: float = Field(5.0, gt=0, le=120)
+
+
+class VoiceSection(_Model):
+    enabled: bool = True
+    model_path: Path = Path("var/models/vosk-model-small-vn-0.4")
+    language: str = "vi"
+    sample_rate: int = Field(16000, ge=8000, le=48000)
+    input_device: str | int | None = None
+    use_grammar: bool = True
+    snap_min_score: float = Field(0.6, ge=0, le=1)
+    max_utterance_s: float = Field(8.0, gt=0, le=60)
+    end_silence_s: float = Field(0.8, gt=0, le=10)
+
+
+class SpeechSection(_Model):
+    enabled: bool = True
+    voice_vi: str = "vi"
+    voice_en: str = "en"
+    rate: int = Field(150, ge=60, le=400)
+    volume: float = Field(1.0, ge=0, le=1)
+    read_ticket_as: Literal["digits", "number"] = "digits"
+
+
+class PrinterSection(_Model):
+    kind: Literal["none", "usb", "serial", "network", "file", "dummy"] = "dummy"
+    usb_vendor_id: int = 0x0416
+    usb_product_id: int = 0x5011
+    serial_port: str = "/dev/ttyS0"
+    serial_baudrate: int = 9600
+    host: str = "192.168.1.100"
+    port: int = Field(9100, ge=1, le=65535)
+    path: str = "/dev/usb/lp0"
+    paper_width_px: int = Field(576, ge=200, le=1200)
+
+
+class KioskSection(_Model):
+    orientation: Literal["landscape", "portrait"] = "landscape"
+    fullscreen: bool = True
+    idle_timeout_s: float = Field(60, ge=10, le=3600)
+    idle_warning_s: float = Field(10, ge=0, le=120)
+    large_text_scale: float = Field(1.3, ge=1, le=3)
+    staff_pin_hash: str | None = None
+    pin_lockout_tries: int = Field(5, ge=1, le=50)
+    pin_lockout_s: float = Field(300, ge=0)
+
+
+class StaffSection(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    session_hours: float = Field(10, gt=0, le=168)
+    login_max_tries: int = Field(5, ge=1, le=100)
+    login_lockout_s: float = Field(300, ge=0)
+
+
+class DossiersSection(_Model):
+    afternoon_cutoff: str = Field("15:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    due_soon_working_days: int = Field(2, ge=0, le=60)
+    import_columns: dict[str, str] = {}
+
+
+class Config(_Model):
+    centre: CentreSection
+    paths: PathsSection = PathsSection()
+    opening_hours: OpeningHours = OpeningHours()
+    services: list[Service] = Field(min_length=1)
+    counters: list[Counter] = Field(min_length=1)
+    floor_map: FloorMap = FloorMap()
+    priority_groups: list[PriorityGroup] = []
+    queue: QueueSection = QueueSection()
+    search: SearchSection = SearchSection()
+    robot: RobotSection = RobotSection()
+    voice: VoiceSection = VoiceSection()
+    speech: SpeechSection = SpeechSection()
+    printer: PrinterSection = PrinterSection()
+    kiosk: KioskSection = KioskSection()
+    staff: StaffSection = StaffSection()
+    dossiers: DossiersSection = DossiersSection()
+    #: Directory of the config file; relative paths are resolved against it.
+    base_dir: Path = Field(PROJECT_ROOT, exclude=True)
+    #: The file this was loaded from (None when built in code).
+    source: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        series = [s.series for s in self.services]
+        dup = {s for s in series if series.count(s) > 1}
+        if dup:
+            raise ValueError(f"services: series letter {sorted(dup)[0]!r} is used twice")
+        ids = [c.id for c in self.counters]
+        dup_ids = {i for i in ids if ids.count(i) > 1}
+        if dup_ids:
+            raise ValueError(f"counters: id {sorted(dup_ids)[0]} is used twice")
+        for i, c in enumerate(self.counters):
+            for s in c.services:
+                if s not in series:
+                    raise _KeyedError(("counters", i, "services"), f"service {s!r} is not defined in services (have {', '.join(series)})")
+            if self.floor_map.waypoints and c.waypoint not in self.floor_map.waypoints:
+                raise _KeyedError(("counters", i, "waypoint"), f"waypoint {c.waypoint!r} is not in floor_map.waypoints")
+        served = {s for c in self.counters for s in c.services}
+        for i, s in enumerate(self.services):
+            if s.series not in served:
+                raise _KeyedError(("services", i, "series"), f"no counter serves service {s.series!r}")
+        for src, dst in self.queue.overflow_series.items():
+            if src not in series:
+                raise _KeyedError(("queue", "overflow_series"), f"{src!r} is not a service series")
+            if not re.match(r"^[A-Z]$", dst) or dst in series:
+                raise _KeyedError(("queue", "overflow_series"), f"overflow letter {dst!r} must be a free letter A-Z")
+        return self
+
+    # -- convenience -------------------------------------------------------------
+    def path(self, p: Path | str) -> Path:
+        """Resolve a configured path against the config file's directory."""
+        p = Path(p)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def database_path(self) -> Path:
+        return self.path(self.paths.database)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path(self.paths.data_dir)
+
+    def service(self, series: str) -> Service:
+        for s in self.services:
+            if s.series == series:
+                return s
+        raise KeyError(series)
+
+    def counter(self, counter_id: int) -> Counter:
+        for c in self.counters:
+            if c.id == counter_id:
+                return c
+        raise KeyError(counter_id)
+
+
+class _KeyedError(ValueError):
+    """A cross-field error that knows which key it concerns."""
+
+    def __init__(self, loc: tuple, msg: str):
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+
+
+# -- loading with line numbers ---------------------------------------------------------
+
+
+@dataclass
+class _Located:
+    value: Any
+    line: int
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A SafeLoader that remembers the line of every mapping key and sequence item."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
+    loader.flatten_mapping(node)
+    out = {}
+    lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice")
+        out[key] = loader.construct_object(value_node, deep=True)
+        lines[key] = key_node.start_mark.line + 1
+    loader._lines[id(out)] = (node.start_mark.line + 1, lines)
+    return out
+
+
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> list:
+    items = [loader.construct_object(child, deep=True) for child in node.value]
+    loader._lines[id(items)] = (node.start_mark.line + 1, {i: c.start_mark.line + 1 for i, c in enumerate(node.value)})
+    return items
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def _line_of(data: Any, lines: dict[int, tuple[int, dict]], loc: tuple) -> int | None:
+    """The line of the deepest key of `loc` that exists in the loaded YAML."""
+    line = None
+    node = data
+    for part in loc:
+        entry = lines.get(id(node))
+        if entry is None:
+            break
+        line = entry[0]
+        if isinstance(node, dict) and part in node:
+            line = entry[1].get(part, line)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            line = entry[1].get(part, line)
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def parse_config(text: str, *, base_dir: Path = PROJECT_ROOT, source: Path | None = None) -> Config:
+    """Validate config text; raise ConfigError naming file, key, line and what is allowed."""
+    where = str(source) if source else "config"
+    loader = _LineLoader(text)
+    loader._lines = {}
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    finally:
+        loader.dispose()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: the file must be a mapping of sections (centre:, services:, ...)")
+    lines = loader._lines
+    try:
+        cfg = Config.model_validate({**data, "base_dir": base_dir, "source": source})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            ctx_err = (err.get("ctx") or {}).get("error")
+            if isinstance(ctx_err, _KeyedError):
+                loc, msg = ctx_err.loc, ctx_err.msg
+            else:
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = "unknown key (misspelt?)"
+                elif err["type"] == "literal_error":
+                    msg = f"not allowed; {msg[0].lower()}{msg[1:]}"
+            line = _line_of(data, lines, loc)
+            at = f" (line {line})" if line else ""
+            problems.append(f"{where}: {_dotted(loc)}{at}: {msg}")
+        raise ConfigError("\n".join(problems)) from None
+    return cfg
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load and validate config.yaml (default: the project's own)."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_config(text, base_dir=path.resolve().parent, source=path)

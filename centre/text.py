@@ -1,0 +1,41 @@
+"""Text normalisation shared by search, voice snapping and the catalogue.
+
+Vietnamese needs more than NFD folding: đ/Đ are separate letters that Unicode does not
+decompose, and tone marks must go while the base letters stay. `fold` gives the
+lower-case, diacritic-free, punctuation-free form that both queries and indexed text
+are reduced to; `tokens` splits it into words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+_SPECIAL = str.maketrans({"đ": "d", "Đ": "d", "ð": "d", "Ð": "d"})
+
+
+def fold(text: str) -> str:
+    """Lower-case, strip Vietnamese diacritics (đ → d), keep only [0-9a-z] words, single spaces."""
+    if not text:
+        return ""
+    text = text.translate(_SPECIAL)
+    text = unicodedata.normalize("NFD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower()
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def tokens(text: str) -> list[str]:
+    """The folded words of `text`."""
+    folded = fold(text)
+    return folded.split() if folded else []
+
+
+def clean(text: str) -> str:
+    """NFC-normalise, drop control characters and collapse white space (keeps diacritics)."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch if (ch.isprintable() or ch in " \t\n") else " " for ch in text)
+    return re.sub(r"\s+", " ", text).strip()

@@ -1,0 +1,34 @@
+"""Shared fixtures: the project's config, a temporary centre with its own database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from centre.config import Config, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def project_config() -> Config:
+    """config.yaml as shipped."""
+    return load_config(ROOT / "config.yaml")
+
+
+@pytest.fixture
+def tmp_config(tmp_path) -> Config:
+    """The shipped config with its runtime files (database, data dir) in a temporary folder."""
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
+    text = text.replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
+    return parse_config(text, base_dir=ROOT, source=ROOT / "config.yaml")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Folder for screenshots and other files a person should look at after a run."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
