@@ -11,18 +11,22 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_NON_WORD = re.compile(r"[^0-9a-z]+")
+_NON_WORD = re.compile(r"[\W_]+")
 _SPECIAL = str.maketrans({"đ": "d", "Đ": "d", "ð": "d", "Ð": "d"})
 
 
 def fold(text: str) -> str:
-    """Lower-case, strip Vietnamese diacritics (đ → d), keep only [0-9a-z] words, single spaces."""
+    """Lower-case, strip diacritics (đ → d), keep only letters and digits, single spaces.
+
+    Scripts without combining marks (Korean Hangul, used by the voice tests) survive:
+    after stripping marks the text is recomposed with NFC.
+    """
     if not text:
         return ""
     text = text.translate(_SPECIAL)
     text = unicodedata.normalize("NFD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.lower()
+    text = unicodedata.normalize("NFC", text).lower()
     return _NON_WORD.sub(" ", text).strip()
 
 
