@@ -1,0 +1,245 @@
+"""Queue reports: per day or date range, per service and per counter (pure computations).
+
+Figures (DESIGN.md §5, issue 8):
+- ``tickets``: tickets issued; ``served``, ``no_show``, ``cancelled``, ``transferred_out``,
+  ``open`` (still waiting/called/serving, or expired at the day's end) by final state;
+- ``wait``: minutes from issue to the first call, over the tickets that were called;
+- ``service``: minutes from the start of service (or the call, when "start" was never pressed)
+  to "served", over the served tickets;
+- mean and 90th percentile (nearest-rank: the smallest value with at least 90 % of values at
+  or below it; exact on hand-countable data, no interpolation);
+- ``service_level``: the share of called tickets whose wait was within the service's target
+  wait (``target_wait_min``), a number in 0..1 (None when nothing was called);
+- ``ratings``: count, mean and the 1..5 distribution of citizen ratings.
+
+A transferred ticket is counted once, under the service and counter that finally handled it,
+and its wait runs from its original issue time (it kept its place).
+
+The input is a list of `TicketFacts` (plain values, no database), so every figure is tested on
+hand-made data; `load_facts(conn, ...)` reads them from the queue tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+FINAL_STATES = ("served", "no_show", "cancelled", "transferred", "expired")
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """What a report needs of one ticket. Times are timezone-aware datetimes or None."""
+
+    id: int | str
+    series: str
+    state: str                     # final or current state
+    issued_at: datetime
+    called_at: datetime | None = None     # first call
+    started_at: datetime | None = None    # service started
+    finished_at: datetime | None = None   # served / no-show / cancelled
+    counter_id: int | None = None         # counter that called/served it
+    priority: str | None = None
+    rating: int | None = None
+
+
+@dataclass
+class Stats:
+    """Figures of one group of tickets (a service, a counter, a day or everything)."""
+
+    tickets: int = 0
+    served: int = 0
+    no_show: int = 0
+    cancelled: int = 0
+    transferred_out: int = 0
+    open: int = 0
+    priority: int = 0
+    called: int = 0
+    wait_mean_min: float | None = None
+    wait_p90_min: float | None = None
+    wait_max_min: float | None = None
+    service_mean_min: float | None = None
+    service_p90_min: float | None = None
+    service_level: float | None = None
+    within_target: int = 0
+    ratings: int = 0
+    rating_mean: float | None = None
+    rating_counts: dict[int, int] = field(default_factory=lambda: {i: 0 for i in range(1, 6)})
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["rating_counts"] = {str(k): v for k, v in self.rating_counts.items()}
+        return d
+
+
+@dataclass
+class Report:
+    """A report over [start, end] (local dates, inclusive)."""
+
+    start: date
+    end: date
+    total: Stats
+    by_service: dict[str, Stats]
+    by_counter: dict[int, Stats]
+    by_day: dict[date, Stats]
+    by_hour: dict[int, int]              # tickets issued per local hour of day
+    targets: dict[str, float]            # target wait minutes per series
+
+    def to_dict(self) -> dict:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "total": self.total.to_dict(),
+            "by_service": {k: v.to_dict() for k, v in self.by_service.items()},
+            "by_counter": {str(k): v.to_dict() for k, v in self.by_counter.items()},
+            "by_day": {k.isoformat(): v.to_dict() for k, v in self.by_day.items()},
+            "by_hour": {str(k): v for k, v in self.by_hour.items()},
+            "targets": self.targets,
+        }
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100) of `values`; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _minutes(a: datetime | None, b: datetime | None) -> float | None:
+    if a is None or b is None:
+        return None
+    return max(0.0, (b - a).total_seconds() / 60)
+
+
+def _r(x: float | None, nd: int = 2) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def compute_stats(tickets: Iterable[TicketFacts], target_wait_min: Callable[[str], float]) -> Stats:
+    """The figures of one group of tickets; `target_wait_min(series)` gives each ticket's target."""
+    s = Stats()
+    waits: list[float] = []
+    services: list[float] = []
+    ratings: list[int] = []
+    for t in tickets:
+        s.tickets += 1
+        if t.state == "served":
+            s.served += 1
+        elif t.state == "no_show":
+            s.no_show += 1
+        elif t.state == "cancelled":
+            s.cancelled += 1
+        elif t.state == "transferred":
+            s.transferred_out += 1
+        else:
+            s.open += 1
+        if t.priority:
+            s.priority += 1
+        w = _minutes(t.issued_at, t.called_at)
+        if w is not None:
+            s.called += 1
+            waits.append(w)
+            # Compare in seconds so that float minutes cannot tip a boundary case.
+            if (t.called_at - t.issued_at).total_seconds() <= target_wait_min(t.series) * 60 + 1e-6:
+                s.within_target += 1
+        if t.state == "served":
+            d = _minutes(t.started_at or t.called_at, t.finished_at)
+            if d is not None:
+                services.append(d)
+        if t.rating is not None and 1 <= t.rating <= 5:
+            ratings.append(t.rating)
+            s.rating_counts[t.rating] += 1
+    if waits:
+        s.wait_mean_min = _r(sum(waits) / len(waits))
+        s.wait_p90_min = _r(percentile(waits, 90))
+        s.wait_max_min = _r(max(waits))
+        s.service_level = _r(s.within_target / s.called, 4)
+    if services:
+        s.service_mean_min = _r(sum(services) / len(services))
+        s.service_p90_min = _r(percentile(services, 90))
+    if ratings:
+        s.ratings = len(ratings)
+        s.rating_mean = _r(sum(ratings) / len(ratings))
+    return s
+
+
+def build_report(tickets: Iterable[TicketFacts], start: date, end: date, targets: dict[str, float],
+                 tz: ZoneInfo, *, default_target: float = 15.0) -> Report:
+    """Group the tickets issued between `start` and `end` (local dates, inclusive) and compute figures."""
+    if end < start:
+        raise ValueError(f"the end date {end} is before the start date {start}")
+    chosen = [t for t in tickets if start <= t.issued_at.astimezone(tz).date() <= end]
+
+    def target(series: str) -> float:
+        return targets.get(series, default_target)
+
+    def group(key) -> dict:
+        out: dict = {}
+        for t in chosen:
+            k = key(t)
+            if k is not None:
+                out.setdefault(k, []).append(t)
+        return out
+
+    by_service = {k: compute_stats(v, target) for k, v in sorted(group(lambda t: t.series).items())}
+    by_counter = {k: compute_stats(v, target) for k, v in sorted(group(lambda t: t.counter_id).items())}
+    by_day = {}
+    d = start
+    days = group(lambda t: t.issued_at.astimezone(tz).date())
+    while d <= end:
+        by_day[d] = compute_stats(days.get(d, []), target)
+        d += timedelta(days=1)
+    by_hour: dict[int, int] = {}
+    for t in chosen:
+        h = t.issued_at.astimezone(tz).hour
+        by_hour[h] = by_hour.get(h, 0) + 1
+    return Report(start=start, end=end, total=compute_stats(chosen, target), by_service=by_service,
+                  by_counter=by_counter, by_day=by_day, by_hour=dict(sorted(by_hour.items())),
+                  targets={k: float(v) for k, v in targets.items()})
+
+
+CSV_COLUMNS = ["scope", "key", "tickets", "served", "no_show", "cancelled", "transferred_out", "open", "priority",
+               "called", "wait_mean_min", "wait_p90_min", "wait_max_min", "service_mean_min", "service_p90_min",
+               "service_level", "within_target", "ratings", "rating_mean"]
+
+
+def report_rows(report: Report) -> list[dict]:
+    """One flat row per group: total, each day, each service, each counter."""
+    rows = []
+
+    def add(scope: str, key, s: Stats) -> None:
+        d = s.to_dict()
+        rows.append({"scope": scope, "key": str(key), **{c: d[c] for c in CSV_COLUMNS[2:]}})
+
+    add("total", f"{report.start.isoformat()}..{report.end.isoformat()}", report.total)
+    for k, s in report.by_day.items():
+        add("day", k.isoformat(), s)
+    for k, s in report.by_service.items():
+        add("service", k, s)
+    for k, s in report.by_counter.items():
+        add("counter", k, s)
+    return rows
+
+
+def report_csv(report: Report) -> str:
+    """The report as CSV text (UTF-8, comma-separated, header row; empty cell = no data)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for row in report_rows(report):
+        w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def day_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start 00:00, end+1 00:00) local, as aware datetimes."""
+    a = datetime.combine(start, datetime.min.time(), tzinfo=tz)
+    b = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return a, b
