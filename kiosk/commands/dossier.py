@@ -1,0 +1,126 @@
+"""`kiosk dossier ...`: import the one-stop platform's export, look up a dossier, list deadlines."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from centre.dossiers import Dossiers, ImportFileError, mask_name, mask_phone
+from centre.workdays import HolidayFileError, load_calendar
+from kiosk.cli import Check, CliError, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("dossier", help="dossiers (hồ sơ): import, lookup, deadlines")
+    dsub = p.add_subparsers(dest="dossier_command", metavar="ACTION")
+    dsub.required = True
+    imp = dsub.add_parser("import", help="import a CSV, Excel or JSON export of the one-stop platform")
+    imp.add_argument("file")
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=cmd_import)
+    show = dsub.add_parser("show", help="show one dossier by its receipt code (personal data masked)")
+    show.add_argument("code")
+    show.add_argument("--json", action="store_true")
+    show.add_argument("--unmasked", action="store_true", help="staff only: show full name and phone")
+    show.set_defaults(func=cmd_show)
+    due = dsub.add_parser("due", help="open dossiers that are late or due within N working days")
+    due.add_argument("--days", type=int, default=None, help="working days ahead (default: config)")
+    due.add_argument("--json", action="store_true")
+    due.set_defaults(func=cmd_due)
+    dig = dsub.add_parser("digest", help="the daily summary report")
+    dig.add_argument("--date", default=None, help="YYYY-MM-DD (default: today)")
+    dig.add_argument("--json", action="store_true")
+    dig.set_defaults(func=cmd_digest)
+
+
+def _register(ctx) -> Dossiers:
+    try:
+        return Dossiers.from_config(ctx.db.conn, ctx.config)
+    except HolidayFileError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_import(args, ctx) -> int:
+    try:
+        report = _register(ctx).import_file(args.file)
+    except (ImportFileError, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CliError(f"{args.file}: {exc}") from None
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(f"{report.inserted} new, {report.updated} updated, {report.unchanged} unchanged, "
+              f"{len(report.errors)} rejected")
+        for e in report.errors:
+            print(f"  {args.file}: line {e.line}: {e.reason}")
+    return 0 if not report.errors else 1
+
+
+def cmd_show(args, ctx) -> int:
+    reg = _register(ctx)
+    d = reg.get(args.code)
+    if d is None:
+        raise CliError(f"no dossier with receipt code {args.code.strip()!r} — check the code on the receipt")
+    out = {
+        "code": d.code, "procedure_code": d.procedure_code, "procedure_name": d.procedure_name,
+        "applicant_name": d.applicant_name if args.unmasked else mask_name(d.applicant_name),
+        "applicant_phone": d.applicant_phone if args.unmasked else mask_phone(d.applicant_phone),
+        "received_at": d.received_at.isoformat(timespec="minutes"),
+        "due_at": d.due_at.isoformat() if d.due_at else None, "due_source": d.due_source,
+        "state": d.state, "counter": d.counter, "officer": d.officer,
+        "missing_documents": d.missing_documents, "history": reg.history(d.code),
+    }
+    if args.json:
+        print_json(out)
+    else:
+        for k, v in out.items():
+            print(f"{k:18} {v}")
+    return 0
+
+
+def _summary(d) -> dict:
+    return {"code": d.code, "procedure_code": d.procedure_code, "procedure_name": d.procedure_name,
+            "field_id": d.field_id, "state": d.state, "due_at": d.due_at.isoformat() if d.due_at else None,
+            "officer": d.officer, "counter": d.counter, "applicant": mask_name(d.applicant_name)}
+
+
+def cmd_due(args, ctx) -> int:
+    days = args.days if args.days is not None else ctx.config.dossiers.due_soon_working_days
+    if days < 0:
+        raise CliError("--days must be 0 or more")
+    due = _register(ctx).due(within_working_days=days)
+    if args.json:
+        print_json({k: [_summary(d) for d in v] for k, v in due.items()})
+    else:
+        for kind in ("late", "due_soon"):
+            print(f"{kind} ({len(due[kind])})")
+            for d in due[kind]:
+                print(f"  {d.due_at}  {d.code:28} {d.state:22} {d.officer or '-':16} {d.procedure_name[:60]}")
+    return 0
+
+
+def cmd_digest(args, ctx) -> int:
+    try:
+        day = datetime.strptime(args.date, "%Y-%m-%d").date() if args.date else None
+    except ValueError:
+        raise CliError(f"--date {args.date!r} is not YYYY-MM-DD") from None
+    dig = _register(ctx).digest(day=day, within_working_days=ctx.config.dossiers.due_soon_working_days)
+    if args.json:
+        print_json(dig)
+    else:
+        for k, v in dig.items():
+            print(f"{k:22} {v}")
+    return 0
+
+
+def doctor(ctx) -> list[Check]:
+    cfg = ctx.config
+    path = cfg.path(cfg.paths.holidays)
+    try:
+        cal = load_calendar(path)
+    except HolidayFileError as exc:
+        return [Check("holidays", False, f"{exc} — restore data/holidays.yaml")]
+    year = datetime.now(cfg.centre.tz).year
+    if year not in cal.years_with_tet:
+        return [Check("holidays", False, f"{path} has no Tết Nguyên đán dates for {year}: add the official "
+                      "holiday schedule so dossier due dates are right")]
+    return [Check("holidays", True, f"{path}: holidays listed for {year}")]
