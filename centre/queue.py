@@ -398,7 +398,6 @@ class Queue:
         self.tz = cfg.centre.tz
         self._lock = threading.RLock()
         self._expired_through: str | None = None
-        self._priority_keys = {g.key for g in cfg.priority_groups}
         try:
             migrate(self.conn, "queue", MIGRATIONS)
         except sqlite3.Error as exc:
@@ -694,6 +693,23 @@ class Queue:
                         detail={"before": before, "after": after})
         return self.service(series)
 
+    def priority_groups(self) -> list[dict]:
+        """Active priority groups [{key, name_vi, name_en}]: config.yaml plus the administrator's
+        changes (centre.admin), or config.yaml alone when that module is absent."""
+        try:
+            from centre import admin
+        except ImportError:
+            admin = None
+        if admin is not None:
+            try:
+                with self._lock:
+                    admin.ensure_schema(self.conn)
+                    return [{"key": g["key"], "name_vi": g["name_vi"], "name_en": g["name_en"]}
+                            for g in admin.priority_groups(self.conn, self.cfg)]
+            except sqlite3.Error as exc:
+                raise QueueStorageError(_storage_message(exc)) from exc
+        return [{"key": g.key, "name_vi": g.name.vi, "name_en": g.name.en} for g in self.cfg.priority_groups]
+
     def settings_audit(self, limit: int = 200) -> list[dict]:
         """Latest changes of counters and services: who, when, before and after."""
         rows = self._read("SELECT * FROM queue_settings_audit ORDER BY id DESC LIMIT ?", (limit,))
@@ -710,8 +726,9 @@ class Queue:
         (outside opening hours unless ignore_hours), SeriesFull, QueueStorageError.
         """
         svc = self.service(series)
-        if priority is not None and priority not in self._priority_keys:
-            have = ", ".join(sorted(self._priority_keys)) or "none configured"
+        keys = {g["key"] for g in self.priority_groups()} if priority is not None else set()
+        if priority is not None and priority not in keys:
+            have = ", ".join(sorted(keys)) or "none configured"
             raise UnknownPriority(f"there is no priority group {priority!r} (groups: {have})")
         if lang not in ("vi", "en"):
             raise InvalidInput(f"ticket language must be 'vi' or 'en', not {lang!r}")
