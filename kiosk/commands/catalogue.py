@@ -1,0 +1,225 @@
+"""`kiosk catalogue …`: import, inspect and regenerate the procedure catalogue.
+
+kiosk catalogue import [FILE|DIR] [--json]   validate and import (atomic; the kiosk may run)
+kiosk catalogue stats [--json]               counts by field and what is missing
+kiosk catalogue show CODE [--json]           one procedure, readable (Vietnamese) or JSON
+kiosk catalogue export-national [PORTAL] [--out FILE]
+                                             clean the portal crawl into data/procedures/national.jsonl
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from centre.catalogue import Catalogue, service_for
+from centre.catalogue_import import CatalogueError, export_national, import_catalogue
+from centre.catalogue_schema import ensure_schema
+from kiosk.cli import Check, CliError, print_json
+
+DEFAULT_PORTAL = Path("/work/shared/data/procedures-national-portal.jsonl")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("catalogue", help="import and inspect the procedure catalogue")
+    csub = p.add_subparsers(dest="catalogue_command", metavar="ACTION")
+    csub.required = True
+
+    imp = csub.add_parser(
+        "import",
+        help="validate and import the catalogue (default: paths.catalogue of config.yaml)",
+        description="Validate catalogue files and replace the catalogue in one transaction. "
+        "FILE may be a directory (national.jsonl, manual.yaml, enrichment.yaml, fields.yaml), "
+        "a .jsonl file (cleaned national.jsonl or the raw portal crawl, cleaned on the way) or a .yaml part.",
+    )
+    imp.add_argument("source", nargs="?", help="catalogue directory or file")
+    imp.add_argument("--json", action="store_true", help="print the report as JSON")
+    imp.set_defaults(func=cmd_import)
+
+    st = csub.add_parser("stats", help="counts by field and procedures lacking code, time, fee or documents")
+    st.add_argument("--json", action="store_true", help="print JSON")
+    st.set_defaults(func=cmd_stats)
+
+    sh = csub.add_parser("show", help="show one procedure by national code or key")
+    sh.add_argument("code", help="national code such as 1.001193, or a key such as m-…")
+    sh.add_argument("--json", action="store_true", help="print JSON")
+    sh.add_argument("--lang", default="vi", choices=["vi", "en"], help="language of the readable output")
+    sh.set_defaults(func=cmd_show)
+
+    ex = csub.add_parser("export-national", help="clean the portal crawl into data/procedures/national.jsonl")
+    ex.add_argument(
+        "portal",
+        nargs="?",
+        default=str(DEFAULT_PORTAL),
+        help="raw portal file (procedures-national-portal.jsonl)",
+    )
+    ex.add_argument("--out", default=None, help="output file (default: <paths.catalogue>/national.jsonl)")
+    ex.set_defaults(func=cmd_export)
+
+
+def _catalogue_dir(ctx) -> Path:
+    cfg = ctx.config
+    path = cfg.path(cfg.paths.catalogue)
+    return path if path.is_dir() or not path.exists() else path.parent
+
+
+def cmd_import(args, ctx) -> int:
+    cfg = ctx.config
+    source = Path(args.source) if args.source else cfg.path(cfg.paths.catalogue)
+    try:
+        report = import_catalogue(ctx.db.conn, source, default_dir=_catalogue_dir(ctx))
+    except CatalogueError as exc:
+        lines = "\n".join(f"  {p}" for p in exc.problems)
+        raise CliError(
+            f"catalogue not imported ({len(exc.problems)} problem(s)); the old catalogue is unchanged:\n{lines}"
+        ) from None
+    if args.json:
+        print_json(report.to_dict())
+        return 0
+    print(f"OK: {report.summary()}")
+    print(f"   from {', '.join(report.files)}")
+    if not report.search_index:
+        print("   note: search index not rebuilt (centre.search.rebuild_index not available)")
+    for w in report.warnings:
+        print(f"   warning: {w}")
+    if report.missing_en:
+        shown = ", ".join(report.missing_en[:12]) + (" …" if len(report.missing_en) > 12 else "")
+        print(f"   without English name: {shown}")
+    return 0
+
+
+def cmd_stats(args, ctx) -> int:
+    ensure_schema(ctx.db.conn)
+    stats = Catalogue(ctx.db).stats()
+    if args.json:
+        print_json(stats)
+        return 0
+    print(
+        f"catalogue version {stats['version']}: {stats['total']} procedures "
+        f"({stats['by_source']['national']} national, {stats['by_source']['manual']} manual), {stats['aliases']} aliases"
+    )
+    m = stats["missing"]
+    print(
+        f"missing: code {m['code']}, time {m['time']}, fee {m['fee']}, documents {m['documents']}, English name {m['name_en']}"
+    )
+    for fid, n in stats["by_field"].items():
+        print(f"  {n:4d}  {fid}")
+    return 0
+
+
+def cmd_show(args, ctx) -> int:
+    ensure_schema(ctx.db.conn)
+    cat = Catalogue(ctx.db)
+    proc = cat.get(args.code)
+    if proc is None:
+        raise CliError(f"no procedure with code or key {args.code!r} (see `kiosk catalogue stats`)")
+    series = service_for(proc, ctx.config)
+    if args.json:
+        d = proc.to_dict()
+        d["queue_series"] = series
+        print_json(d)
+        return 0
+    print(_readable(proc, series, ctx.config, args.lang))
+    return 0
+
+
+def _wrap(text: str, indent: str = "    ") -> str:
+    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
+def _readable(p, series: str, cfg, lang: str) -> str:
+    vi = lang == "vi"
+    L = lambda v, e: v if vi else e  # noqa: E731
+    svc = cfg.service(series)
+    out = [
+        p.display_name(lang),
+        f"  {L('Mã', 'Code')}: {p.code or L('(chưa có mã)', '(no code)')}    {L('Lĩnh vực', 'Field')}: "
+        f"{p.field_name_vi if vi else p.field_name_en}    {L('Quầy/dịch vụ', 'Service')}: {series} – {svc.name.get(lang)}",
+    ]
+    if p.official_name and p.official_name != p.name:
+        out.append(f"  {L('Tên chính thức', 'Official name')}: {p.official_name}")
+    if vi and p.name_en:
+        out.append(f"  English: {p.name_en}")
+    out.append(
+        f"  {L('Thời hạn giải quyết', 'Processing time')}: {p.processing.label(lang)}"
+        + (
+            f"  ({p.processing.text})"
+            if p.processing.text and p.processing.text != p.processing.label(lang)
+            else ""
+        )
+    )
+    out.append(f"  {L('Phí, lệ phí', 'Fee')}: {p.fee.label(lang)}")
+    if p.fee.note and p.fee.amount is not None:
+        out.append(_wrap(p.fee.note))
+    for group, title in (
+        ("submit", L("Giấy tờ phải nộp", "Documents to submit")),
+        ("show", L("Giấy tờ phải xuất trình", "Documents to show")),
+    ):
+        docs = [d for d in p.documents if d.group == group]
+        if not docs:
+            continue
+        out.append(f"  {title}:")
+        heading = None
+        for d in docs:
+            if d.heading and d.heading != heading and "giấy tờ phải" not in d.heading.lower():
+                out.append(_wrap(d.heading, "    "))
+            heading = d.heading
+            counts = []
+            if d.originals:
+                counts.append(f"{d.originals} {L('bản chính', 'original(s)')}")
+            if d.copies:
+                counts.append(f"{d.copies} {L('bản sao', 'copy/copies')}")
+            out.append(_wrap(f"- {d.text}" + (f" ({', '.join(counts)})" if counts else ""), "    "))
+    if p.forms:
+        out.append(f"  {L('Mẫu đơn, tờ khai', 'Forms')}:")
+        for f in p.forms:
+            out.append(f"    - {f['name']}" + (f" [{f['file']}]" if f.get("file") else ""))
+    if p.notes:
+        out.append(f"  {L('Lưu ý', 'Notes')}:")
+        for n in p.notes[:8]:
+            out.append(_wrap(f"- {n}", "    "))
+        if len(p.notes) > 8:
+            out.append(f"    … {len(p.notes) - 8} {L('lưu ý khác', 'more')}")
+    if p.legal_basis:
+        out.append(f"  {L('Căn cứ pháp lý', 'Legal basis')}:")
+        for d in p.legal_basis:
+            out.append(_wrap(f"- {d['title']}" + (f" [{d['number']}]" if d.get("number") else ""), "    "))
+    if p.aliases:
+        out.append(f"  {L('Cách gọi khác', 'Also called')}: " + "; ".join(a["alias"] for a in p.aliases))
+    out.append(f"  {L('Nguồn', 'Source')}: {p.source}" + (f"  {p.portal_url}" if p.portal_url else ""))
+    return "\n".join(out)
+
+
+def cmd_export(args, ctx) -> int:
+    portal = Path(args.portal)
+    if not portal.exists():
+        raise CliError(f"{portal}: no such file (give the path of procedures-national-portal.jsonl)")
+    out = Path(args.out) if args.out else _catalogue_dir(ctx) / "national.jsonl"
+    try:
+        n = export_national(portal, out)
+    except CatalogueError as exc:
+        raise CliError(str(exc)) from None
+    print(f"OK: {n} procedures cleaned into {out}; run `kiosk catalogue import` to load them")
+    return 0
+
+
+def doctor(ctx) -> list[Check]:
+    try:
+        conn = ctx.db.conn
+        ensure_schema(conn)
+        cat = Catalogue(conn)
+        stats = cat.stats()
+    except Exception as exc:  # noqa: BLE001 - a doctor line reports any failure
+        return [Check("catalogue", False, f"cannot read the catalogue: {exc} — run `kiosk catalogue import`")]
+    if stats["total"] == 0:
+        return [Check("catalogue", False, "empty — run `kiosk catalogue import` (imports data/procedures)")]
+    missing = cat.missing_english()
+    msg = f"{stats['total']} procedures in {len(stats['by_field'])} fields, version {stats['version']}"
+    if missing:
+        msg += (
+            f"; {len(missing)} without an English name ("
+            + ", ".join(missing[:5])
+            + (" …" if len(missing) > 5 else "")
+            + ")"
+        )
+    return [Check("catalogue", True, msg)]
