@@ -173,6 +173,9 @@ class RobotSection(_Model):
     heartbeat_s: float = Field(1.0, gt=0, le=10)
     missed_heartbeats: int = Field(3, ge=1, le=20)
     reconnect_max_s: float = Field(5.0, gt=0, le=120)
+    meet_waypoint: str | None = Field("kiosk", description="Where the robot meets the visitor (null: leave from where it is)")
+    follow_pause_s: float = Field(2.0, ge=0, le=60, description="Pause at the meeting point so the visitor can get ready to follow")
+    arrive_pause_s: float = Field(5.0, ge=0, le=300, description="Pause at the counter before the robot leaves")
 
 
 class VoiceSection(_Model):

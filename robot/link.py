@@ -1,0 +1,535 @@
+"""The kiosk's side of the robot link: a serial port opened by URL, kept alive through faults.
+
+`RobotLink` opens its port with `serial.serial_for_url` (a device path, a pty, ``loop://``,
+``socket://host:port``, ``spy:///dev/ttyUSB0?logfile=...``) with an exclusive lock and a
+write timeout. A reader thread feeds bytes to `protocol.StreamDecoder` (the shape of
+pyserial's ``serial.threaded.Packetizer``); a ticker thread sends the kiosk heartbeat,
+resends unacknowledged commands with the same id and watches the robot's heartbeat.
+
+Commands: `send(verb, *args)` returns a `concurrent.futures.Future` resolved with the
+robot's `Ack`, or failed with `RobotTimeout` (no ack after the retries) or `LinkDownError`;
+`command(...)` is the blocking form. A goal command (GOTO, DOCK) whose id shows up in a
+robot heartbeat counts as accepted even if every ACK frame was lost.
+
+Events go to `on_event(event)` from the link's threads (keep the callback short; the
+escort manager only queues them): `LinkUp`, `LinkDown`, `RobotRebooted`, `RobotUpdate`
+(heartbeat, status, feedback) and `GoalEnded` (once per goal, from RESULT or heartbeat).
+
+When the port disappears (a USB unplug: read errors, the device path vanishes) the link
+reports `LinkDown` at once, then reopens with back-off (polling the path so that it is back
+within a fraction of a second when the device returns), and says HELLO, then STATQ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+
+import serial
+
+from robot import protocol as p
+
+log = logging.getLogger("robot.link")
+
+
+class LinkError(Exception):
+    """The robot link failed."""
+
+
+class LinkDownError(LinkError):
+    """The link is down: the command was not (or may not have been) delivered."""
+
+
+class RobotTimeout(LinkError):
+    """The robot did not acknowledge a command after every retry."""
+
+
+class LinkConfigError(LinkError):
+    """The port URL or its settings are wrong; retrying will not help."""
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkEvent:
+    robot: str
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["type"] = type(self).__name__
+        return d
+
+
+@dataclass(frozen=True)
+class LinkUp(LinkEvent):
+    """The robot answered HELLO with a protocol version we speak."""
+
+    hello: p.Hello
+    rebooted: bool = False
+
+
+@dataclass(frozen=True)
+class LinkDown(LinkEvent):
+    """The robot cannot be reached: port error, heartbeat lost or no answer."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class RobotRebooted(LinkEvent):
+    """A HELLO with a new boot id arrived while the link was up: goals were lost."""
+
+    hello: p.Hello
+
+
+@dataclass(frozen=True)
+class RobotUpdate(LinkEvent):
+    """A heartbeat, status or feedback message from the robot."""
+
+    message: p.Heartbeat | p.Status | p.Feedback
+
+
+@dataclass(frozen=True)
+class GoalEnded(LinkEvent):
+    """A navigation goal ended (reported once, from RESULT or a heartbeat)."""
+
+    goal_id: int
+    status: p.GoalStatus
+    reason: str
+
+
+@dataclass
+class _Pending:
+    cmd: p.Command
+    future: Future
+    sent_at: float
+    deadline: float
+    attempts: int = 1
+    rx_at_send: int = 0
+    first_sent: float = 0.0
+
+
+@dataclass
+class LinkStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    duplicate_acks: int = 0
+    implicit_acks: int = 0
+    opens: int = 0
+    open_failures: int = 0
+    downs: int = 0
+    write_timeouts: int = 0
+    seq_gaps: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["dropped"] = dict(self.dropped)
+        return d
+
+
+def describe_open_error(port: str, exc: BaseException) -> str:
+    """A plain sentence for an administrator: what is wrong with the port and what to do."""
+    text = str(exc)
+    if isinstance(exc, ValueError):
+        return f"robot port {port!r}: {text} — fix robot.robots[].port/baudrate in config.yaml"
+    if "No such file" in text or "could not open port" in text and "Errno 2" in text:
+        return f"robot port {port!r} does not exist — is the robot's USB cable plugged in?"
+    if "Permission denied" in text or "Errno 13" in text:
+        return f"robot port {port!r}: permission denied — add the kiosk user to the 'dialout' group"
+    if "Could not exclusively lock" in text or "Resource temporarily unavailable" in text:
+        return f"robot port {port!r} is in use by another program (is a second kiosk running?)"
+    if "Connection refused" in text:
+        return f"robot port {port!r}: connection refused — is the robot (or simulator) running?"
+    return f"robot port {port!r}: {text}"
+
+
+def _is_device_path(port: str) -> bool:
+    return "://" not in port
+
+
+class RobotLink:
+    """One robot's serial link: ack/retry, heartbeats, reconnect. Thread-safe."""
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        name: str = "robot",
+        baudrate: int = 115200,
+        ack_timeout_s: float = 0.5,
+        retries: int = 3,
+        heartbeat_s: float = 1.0,
+        missed_heartbeats: int = 3,
+        reconnect_max_s: float = 5.0,
+        on_event: Callable[[LinkEvent], None] | None = None,
+        on_frame: Callable[[str, bytes], None] | None = None,
+        kiosk_name: str = "KIOSK",
+        open_serial: Callable = serial.serial_for_url,
+    ):
+        self.port = port
+        self.name = name
+        self.baudrate = baudrate
+        self.ack_timeout_s = ack_timeout_s
+        self.retries = retries
+        self.heartbeat_s = heartbeat_s
+        self.missed_heartbeats = missed_heartbeats
+        self.reconnect_max_s = reconnect_max_s
+        self.on_event = on_event
+        self.on_frame = on_frame
+        self.kiosk_name = kiosk_name
+        self._open_serial = open_serial
+        self.stats = LinkStats()
+        self.last_error: str | None = None
+        self.hello: p.Hello | None = None
+        self.last_heartbeat: p.Heartbeat | None = None
+        self._ser = None
+        self._up = False
+        self._lock = threading.RLock()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._up_event = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._decoder = p.StreamDecoder()
+        self._encoder = p.Encoder()
+        self._seq = p.SeqTracker()
+        self._pending: dict[int, _Pending] = {}
+        self._acked: OrderedDict[int, None] = OrderedDict()
+        self._ended: OrderedDict[int, None] = OrderedDict()
+        self._next_id = random.randint(1, p.MAX_COMMAND_ID // 2)
+        self._rx_count = 0
+        self._last_rx = 0.0
+        self._last_hb_tx = 0.0
+        self._hello_future: Future | None = None
+        self._hello_sent = 0.0
+
+    @classmethod
+    def from_config(cls, cfg, entry, *, port: str | None = None, **kw) -> RobotLink:
+        """A link for one `cfg.robot.robots[]` entry; `port` overrides its URL (e.g. a simulator's)."""
+        r = cfg.robot
+        return cls(
+            port or entry.port, name=entry.name, baudrate=entry.baudrate, ack_timeout_s=r.ack_timeout_s,
+            retries=r.retries, heartbeat_s=r.heartbeat_s, missed_heartbeats=r.missed_heartbeats,
+            reconnect_max_s=r.reconnect_max_s, **kw,
+        )
+
+    # -- public ----------------------------------------------------------------------------
+    @property
+    def up(self) -> bool:
+        return self._up
+
+    @property
+    def connected(self) -> bool:
+        """The port is open (the robot may still be silent)."""
+        return self._ser is not None
+
+    def start(self, *, check: bool = True) -> RobotLink:
+        """Start the threads. With `check`, a wrong URL or setting raises LinkConfigError at once;
+        a missing device does not (the link keeps trying, as after an unplug)."""
+        if check:
+            self._validate()
+        self._stop.clear()
+        for target, tname in ((self._reader, "reader"), (self._ticker, "ticker")):
+            t = threading.Thread(target=target, name=f"robot-{self.name}-{tname}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=2)
+        self._threads.clear()
+        with self._lock:
+            self._close("stopped", report=False)
+            self._fail_pending(LinkDownError("link stopped"))
+
+    def __enter__(self) -> RobotLink:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def wait_up(self, timeout: float) -> bool:
+        return self._up_event.wait(timeout)
+
+    def new_id(self) -> int:
+        with self._lock:
+            i = self._next_id
+            self._next_id = i % p.MAX_COMMAND_ID + 1
+            return i
+
+    def send(self, verb: str, *args: str, cmd_id: int | None = None) -> Future:
+        """Send a command; the future resolves with the robot's Ack (any code)."""
+        fut: Future = Future()
+        if verb not in p.COMMANDS:
+            fut.set_exception(p.ProtocolError(f"unknown command {verb}"))
+            return fut
+        cmd = p.goto(cmd_id or self.new_id(), args[0]) if verb == "GOTO" else p.Command(
+            verb, cmd_id or self.new_id(), tuple(args))
+        with self._lock:
+            if not (self._up or (verb == "HELLO" and self._ser is not None)):
+                fut.set_exception(LinkDownError(self.last_error or "robot link is down"))
+                return fut
+            now = time.monotonic()
+            self._pending[cmd.cmd_id] = _Pending(cmd, fut, now, now + self.ack_timeout_s,
+                                                 rx_at_send=self._rx_count, first_sent=now)
+            fut.cmd_id = cmd.cmd_id  # type: ignore[attr-defined]
+            self._write_message(cmd)
+        return fut
+
+    def command(self, verb: str, *args: str, timeout: float | None = None) -> p.Ack:
+        """Send and wait for the ack; raise RobotTimeout or LinkDownError."""
+        fut = self.send(verb, *args)
+        wait = timeout or (self.retries + 1) * self.ack_timeout_s + 1.0
+        try:
+            return fut.result(timeout=wait)
+        except TimeoutError as exc:
+            raise RobotTimeout(f"{verb}: no answer in {wait:.1f} s") from exc
+
+    # -- port ------------------------------------------------------------------------------
+    def _validate(self) -> None:
+        try:
+            serial.serial_for_url(self.port, baudrate=self.baudrate, do_not_open=True)
+        except (ValueError, serial.SerialException) as exc:
+            msg = describe_open_error(self.port, exc)
+            self.last_error = msg
+            raise LinkConfigError(msg) from exc
+
+    def _open(self):
+        kw = dict(baudrate=self.baudrate, timeout=0.05, write_timeout=0.5)
+        if _is_device_path(self.port) or self.port.startswith("spy://"):
+            kw["exclusive"] = True
+        return self._open_serial(self.port, **kw)
+
+    def _close(self, reason: str, *, report: bool = True) -> None:
+        ser, self._ser = self._ser, None
+        if ser is not None:
+            with contextlib.suppress(Exception):
+                ser.close()
+        self._set_down(reason, report=report)
+
+    def _set_down(self, reason: str, *, report: bool = True) -> None:
+        was_up = self._up
+        self._up = False
+        self._up_event.clear()
+        self._hello_future = None
+        self.last_error = reason
+        self._fail_pending(LinkDownError(reason))
+        if was_up and report:
+            self.stats.downs += 1
+            log.warning("robot %s link down: %s", self.name, reason)
+            self._emit(LinkDown(self.name, reason))
+
+    def _fail_pending(self, exc: Exception) -> None:
+        pending, self._pending = self._pending, {}
+        for pe in pending.values():
+            if not pe.future.done():
+                pe.future.set_exception(exc)
+
+    def _write(self, raw: bytes) -> None:
+        ser = self._ser
+        if ser is None:
+            return
+        try:
+            with self._write_lock:
+                ser.write(raw)
+            self.stats.frames_out += 1
+            if self.on_frame:
+                self.on_frame("->", raw)
+        except serial.SerialTimeoutException:
+            self.stats.write_timeouts += 1
+        except (serial.SerialException, OSError) as exc:
+            log.info("write failed: %s", exc)  # the reader notices and reconnects
+
+    def _write_message(self, msg) -> None:
+        self._write(self._encoder.message(msg))
+
+    # -- threads -----------------------------------------------------------------------------
+    def _reader(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            ser = self._ser
+            if ser is None:
+                try:
+                    ser = self._open()
+                except Exception as exc:  # pyserial raises SerialException, OSError, ValueError
+                    self.stats.open_failures += 1
+                    msg = describe_open_error(self.port, exc)
+                    if msg != self.last_error:
+                        log.warning("%s", msg)
+                    with self._lock:
+                        self.last_error = msg
+                    self._wait_retry(failures)
+                    failures += 1
+                    continue
+                failures = 0
+                with self._lock:
+                    self._ser = ser
+                    self._decoder = p.StreamDecoder()
+                    self.stats.opens += 1
+                    log.info("robot %s port %s open", self.name, self.port)
+                    self._say_hello()
+            try:
+                data = ser.read(max(1, ser.in_waiting))
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                with self._lock:
+                    if self._ser is ser:
+                        self._close(f"port error: {exc}")
+                continue
+            if data:
+                self._on_bytes(data)
+
+    def _wait_retry(self, failures: int) -> None:
+        delay = min(0.1 * (2**failures), self.reconnect_max_s)
+        end = time.monotonic() + delay
+        existed = _is_device_path(self.port) and os.path.exists(self.port)
+        while time.monotonic() < end and not self._stop.is_set():
+            if _is_device_path(self.port) and not existed and os.path.exists(self.port):
+                return  # the device came back (udev created the path): try at once
+            time.sleep(0.05)
+
+    def _ticker(self) -> None:
+        tick = min(0.02, self.ack_timeout_s / 5)
+        while not self._stop.wait(tick):
+            with self._lock:
+                if self._ser is None:
+                    continue
+                now = time.monotonic()
+                if now - self._last_hb_tx >= self.heartbeat_s:
+                    self._last_hb_tx = now
+                    self._write(self._encoder.frame("HB"))
+                self._check_pending(now)
+                if self._up and now - self._last_rx > self.missed_heartbeats * self.heartbeat_s:
+                    self._set_down(f"no heartbeat from the robot for {now - self._last_rx:.1f} s")
+                if not self._up and self._hello_future is None and now - self._hello_sent > 1.0:
+                    self._say_hello()
+
+    def _say_hello(self) -> None:
+        self._hello_sent = time.monotonic()
+        fut = self.send("HELLO", str(p.PROTOCOL_VERSION), self.kiosk_name)
+        self._hello_future = fut
+
+        def done(f: Future) -> None:
+            with self._lock:
+                if self._hello_future is f:
+                    self._hello_future = None
+
+        fut.add_done_callback(done)
+
+    def _check_pending(self, now: float) -> None:
+        for cid, pe in list(self._pending.items()):
+            if now < pe.deadline:
+                continue
+            if pe.attempts <= self.retries:
+                pe.attempts += 1
+                pe.deadline = now + self.ack_timeout_s
+                self.stats.retries += 1
+                log.debug("resend %s %d (attempt %d)", pe.cmd.verb, cid, pe.attempts)
+                self._write_message(pe.cmd)  # same id: the robot acts on it once
+                continue
+            del self._pending[cid]
+            self.stats.timeouts += 1
+            silent = self._rx_count == pe.rx_at_send
+            pe.future.set_exception(RobotTimeout(f"{pe.cmd.verb} {cid}: no ack after {pe.attempts} tries"))
+            if silent and self._up:
+                # Nothing at all heard while retrying: the robot is gone, not just one lost ack.
+                self._set_down(f"no answer to {pe.cmd.verb} after {pe.attempts} tries")
+
+    # -- input -------------------------------------------------------------------------------
+    def _on_bytes(self, data: bytes) -> None:
+        with self._lock:
+            frames = self._decoder.feed(data)
+            self.stats.dropped = self._decoder.dropped
+            for f in frames:
+                self.stats.frames_in += 1
+                if self.on_frame:
+                    self.on_frame("<-", f.encode())
+                try:
+                    msg = p.parse_robot_message(f)
+                except p.ProtocolError as exc:
+                    self.stats.dropped["bad_message"] += 1
+                    log.info("dropped %s: %s", f.type, exc)
+                    continue
+                self.stats.seq_gaps += self._seq.see(f.seq)
+                self._rx_count += 1
+                self._last_rx = time.monotonic()
+                self._dispatch(msg)
+
+    def _dispatch(self, msg) -> None:
+        if isinstance(msg, p.Ack):
+            self._resolve(msg)
+        elif isinstance(msg, p.Hello):
+            self._on_hello(msg)
+        elif isinstance(msg, p.Result):
+            self._goal_ended(msg.goal_id, msg.status, msg.reason)
+        elif isinstance(msg, p.Heartbeat):  # Status is a Heartbeat too
+            self.last_heartbeat = msg
+            if msg.goal_id is not None:
+                pe = self._pending.get(msg.goal_id)
+                if pe and pe.cmd.verb in p.GOAL_COMMANDS and msg.goal_status is not p.GoalStatus.NONE:
+                    self.stats.implicit_acks += 1
+                    self._resolve(p.Ack(msg.goal_id, p.AckCode.ACCEPTED, implicit=True))
+            if self._up:
+                self._emit(RobotUpdate(self.name, msg))
+            if msg.goal_id is not None and msg.goal_status.terminal:
+                self._goal_ended(msg.goal_id, msg.goal_status, msg.reason)
+        elif isinstance(msg, p.Feedback) and self._up:
+            self._emit(RobotUpdate(self.name, msg))
+
+    def _resolve(self, ack: p.Ack) -> None:
+        pe = self._pending.pop(ack.cmd_id, None)
+        if pe is None:
+            self.stats.duplicate_acks += 1  # the answer to a retry whose first ack arrived
+            return
+        self._acked[ack.cmd_id] = None
+        while len(self._acked) > 256:
+            self._acked.popitem(last=False)
+        pe.future.set_result(ack)
+
+    def _on_hello(self, hello: p.Hello) -> None:
+        if hello.version != p.PROTOCOL_VERSION:
+            self.last_error = f"robot speaks protocol version {hello.version}; this kiosk speaks {p.PROTOCOL_VERSION}"
+            log.error("%s", self.last_error)
+            return
+        previous = self.hello
+        self.hello = hello
+        rebooted = previous is not None and previous.boot_id != hello.boot_id
+        if self._up:
+            if rebooted:
+                log.warning("robot %s rebooted (boot %s)", self.name, hello.boot_id)
+                self._emit(RobotRebooted(self.name, hello))
+            return
+        self._up = True
+        self._up_event.set()
+        self.last_error = None
+        log.info("robot %s link up: %s boot %s", self.name, hello.model, hello.boot_id)
+        self._emit(LinkUp(self.name, hello, rebooted))
+        self.send("STATQ")
+
+    def _goal_ended(self, goal_id: int, status: p.GoalStatus, reason: str) -> None:
+        if goal_id in self._ended:
+            return
+        self._ended[goal_id] = None
+        while len(self._ended) > 256:
+            self._ended.popitem(last=False)
+        self._emit(GoalEnded(self.name, goal_id, status, reason))
+
+    def _emit(self, event: LinkEvent) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("robot event handler failed on %s", type(event).__name__)

@@ -1,0 +1,662 @@
+"""A simulated guide robot: the reference implementation of the robot side of the protocol.
+
+`SimRobot` is the robot's behaviour, driven only by frames and a clock (no I/O): waypoints
+with x, y from config, straight-line motion at a set speed, battery drain and charging,
+docking, a latched emergency stop, duplicate-id suppression, the kiosk-heartbeat watchdog
+(stop, then return to dock) and fault flags (stall, reboot, blocked waypoint, busy).
+
+`SimServer` serves a `SimRobot` on a pseudo-terminal (os.openpty, reached through a stable
+symlink, as udev's /dev/serial/by-id names are) or on a TCP port, and injects transport
+faults: dropped, corrupted and delayed frames in both directions. `unplug()` closes the pty
+master and removes the symlink, as pulling a USB adapter does; `replug()` brings it back.
+
+`start_simulator(cfg)` starts one in-process for `kiosk run` (the configured port "sim");
+`kiosk robot sim` runs one in the foreground and prints its port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import math
+import os
+import random
+import select
+import socket
+import tempfile
+import threading
+import time
+import tty
+import uuid
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from robot import protocol as p
+from robot.protocol import AckCode, GoalStatus, Reason, RobotState
+
+log = logging.getLogger("robot.sim")
+
+SIM_PORT = "sim"
+LOW_BATTERY_PCT = 15.0
+ID_MEMORY = 64
+
+
+@dataclass
+class Faults:
+    """Transport and behaviour faults to inject (probabilities per frame, both directions)."""
+
+    drop: float = 0.0
+    corrupt: float = 0.0
+    delay_ms: float = 0.0
+    stall_after: int | None = None  # stop answering after N commands
+    reboot_after: int | None = None  # reboot shortly after the N-th command
+    block: frozenset[str] = frozenset()  # waypoints whose path is blocked half-way
+    seed: int | None = None
+
+
+@dataclass
+class _Goal:
+    goal_id: int | None  # None: the robot's own return to dock
+    kind: str  # GOTO | DOCK
+    target: str
+    start: tuple[float, float]
+    status: GoalStatus = GoalStatus.ACTIVE
+    reason: str = ""
+
+
+@dataclass
+class SimRobot:
+    """The robot's behaviour. `handle(frame, now)` and `tick(now)` return messages to send."""
+
+    waypoints: dict[str, tuple[float, float]]
+    dock: str = "dock"
+    speed_mps: float = 0.7
+    dock_s: float = 2.0
+    boot_s: float = 1.0
+    heartbeat_s: float = 1.0
+    missed_heartbeats: int = 3
+    feedback_hz: float = 2.0
+    idle_return_s: float = 60.0
+    battery_drain_pct_per_m: float = 0.05
+    charge_pct_per_s: float = 0.5
+    faults: Faults = field(default_factory=Faults)
+    model: str = "XVK-SIM"
+
+    def __post_init__(self) -> None:
+        if self.dock not in self.waypoints:
+            raise ValueError(f"dock waypoint {self.dock!r} is not among the waypoints")
+        self.x, self.y = self.waypoints[self.dock]
+        self.battery = 100.0
+        self.executed: Counter[int] = Counter()  # command id -> times executed
+        self.commands_received = 0
+        self.duplicates = 0
+        self.reboots = 0
+        self.said: list[str] = []
+        self.estop_button = False
+        self.stalled = False
+        self.occupied_until = 0.0
+        self._boot(0.0, first=True)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def _boot(self, now: float, first: bool = False) -> None:
+        self.state = RobotState.BOOT
+        self.boot_id = uuid.uuid4().hex[:8]
+        self.boot_until = now + (0 if first else self.boot_s)
+        self.goal: _Goal | None = None
+        self.last_goal: _Goal | None = None
+        self.estop_latched = self.estop_button
+        self.seen: OrderedDict[int, p.Ack] = OrderedDict()
+        self.kiosk_rx: float | None = None
+        self.kiosk_lost = False
+        self.reboot_at: float | None = None
+        self.arrived_at = 0.0
+        self.dock_until = 0.0
+        self._last_tick: float | None = None
+        self._next_hb = now
+        self._next_fb = now
+        self._pending: list = []
+
+    def reboot(self, now: float) -> None:
+        """Power-cycle: position stays, goals, id memory and latches are lost."""
+        log.warning("robot reboots (boot %s)", self.boot_id)
+        self.reboots += 1
+        self._boot(now)
+
+    def press_estop(self, now: float) -> list:
+        self.estop_button = True
+        return self._estop(now)
+
+    def release_estop(self) -> None:
+        """Release the button; the stop stays latched until a RESET command."""
+        self.estop_button = False
+
+    def _estop(self, now: float) -> list:
+        out = []
+        self.estop_latched = True
+        if self.goal:
+            out += self._end_goal(GoalStatus.ABORTED, Reason.ESTOP_ACTIVE)
+        if self.state is not RobotState.BOOT:
+            self.state = RobotState.ESTOP
+            out.append(self.status())
+        log.warning("EMERGENCY STOP latched")
+        return out
+
+    # -- messages ------------------------------------------------------------------------
+    def hello(self) -> p.Hello:
+        return p.Hello(p.PROTOCOL_VERSION, self.model, self.boot_id, round(self.speed_mps, 1))
+
+    def _goal_fields(self):
+        g = self.goal if (self.goal and self.goal.goal_id) else self.last_goal
+        if g is None:
+            return None, GoalStatus.NONE, ""
+        return g.goal_id, g.status, g.reason
+
+    def heartbeat(self) -> p.Heartbeat:
+        gid, st, reason = self._goal_fields()
+        return p.Heartbeat(self.state, round(self.battery), gid, st, reason)
+
+    def status(self) -> p.Status:
+        gid, st, reason = self._goal_fields()
+        return p.Status(self.state, round(self.battery), gid, st, reason,
+                        round(self.x, 1), round(self.y, 1), self.at_waypoint(), self.estop_latched)
+
+    def at_waypoint(self) -> str:
+        for name, (x, y) in self.waypoints.items():
+            if math.hypot(self.x - x, self.y - y) < 0.05:
+                return name
+        return ""
+
+    def _distance_to(self, name: str) -> float:
+        x, y = self.waypoints[name]
+        return math.hypot(x - self.x, y - self.y)
+
+    def remaining_s(self) -> float:
+        """Seconds until the robot is free again (its current goal's eta)."""
+        if self.goal is None:
+            return 0.0
+        return self._distance_to(self.goal.target) / self.speed_mps
+
+    # -- input ---------------------------------------------------------------------------
+    def handle(self, frame: p.Frame, now: float) -> list:
+        if self.stalled:
+            return []
+        self.kiosk_rx = now
+        if self.kiosk_lost:
+            log.info("kiosk heartbeat is back")
+            self.kiosk_lost = False
+        if frame.type == "HB":
+            return []
+        if self.state is RobotState.BOOT:
+            return []  # not ready: the kiosk retries
+        try:
+            cmd = p.Command.from_frame(frame)
+        except p.ProtocolError as exc:
+            try:
+                cmd_id = p._id(frame.field(0))
+            except p.ProtocolError:
+                log.info("ignored %s: %s", frame.type, exc)
+                return []
+            return [self._remember(p.Ack(cmd_id, AckCode.UNSUPPORTED, frame.type[:16]))]
+        if cmd.cmd_id in self.seen:
+            self.duplicates += 1
+            log.debug("duplicate id %d: re-acknowledged, not executed", cmd.cmd_id)
+            return [self.seen[cmd.cmd_id]]
+        self.commands_received += 1
+        out = self._execute(cmd, now)
+        f = self.faults
+        if f.reboot_after and self.commands_received == f.reboot_after:
+            self.reboot_at = now + 0.3
+        if f.stall_after and self.commands_received >= f.stall_after:
+            log.warning("robot stops answering (stall after %d commands)", f.stall_after)
+            self.stalled = True
+        return out
+
+    def _remember(self, ack: p.Ack) -> p.Ack:
+        self.seen[ack.cmd_id] = ack
+        while len(self.seen) > ID_MEMORY:
+            self.seen.popitem(last=False)
+        return ack
+
+    def _execute(self, cmd: p.Command, now: float) -> list:
+        def ack(code: AckCode, detail: object = "") -> p.Ack:
+            return self._remember(p.Ack(cmd.cmd_id, code, p._fmt(detail)))
+
+        v = cmd.verb
+        log.info("command %s %d %s", v, cmd.cmd_id, ",".join(cmd.args))
+        if v == "HELLO":
+            return [ack(AckCode.ACCEPTED), self.hello(), self.status()]
+        if v == "STATQ":
+            return [ack(AckCode.ACCEPTED), self.status()]
+        if v == "ESTOP":
+            self.executed[cmd.cmd_id] += 1
+            return [ack(AckCode.ACCEPTED), *self._estop(now)]
+        if v == "RESET":
+            if self.estop_button:
+                return [ack(AckCode.DENIED, Reason.ESTOP_ACTIVE)]
+            self.executed[cmd.cmd_id] += 1
+            if self.estop_latched:
+                self.estop_latched = False
+                self.state = RobotState.DOCKED if self.at_waypoint() == self.dock else RobotState.IDLE
+                log.info("e-stop reset")
+            return [ack(AckCode.ACCEPTED), self.status()]
+        if v == "SAY":
+            if len(cmd.args) != 1 or not p.valid_token(cmd.args[0]):
+                return [ack(AckCode.FAILED, Reason.BAD_ARGUMENT)]
+            self.executed[cmd.cmd_id] += 1
+            self.said.append(cmd.args[0])
+            return [ack(AckCode.ACCEPTED)]
+        if v == "CANCEL":
+            self.executed[cmd.cmd_id] += 1
+            out: list = [ack(AckCode.ACCEPTED)]
+            want = cmd.args[0] if cmd.args and cmd.args[0] else None
+            if self.goal and (want is None or str(self.goal.goal_id) == want):
+                out += self._end_goal(GoalStatus.CANCELED, Reason.NONE)
+                self.state = RobotState.IDLE
+                out.append(self.status())
+            return out
+        if v in ("GOTO", "DOCK"):
+            if self.estop_latched:
+                return [ack(AckCode.DENIED, Reason.ESTOP_ACTIVE)]
+            if self.state is RobotState.FAULT:
+                return [ack(AckCode.FAILED, Reason.LOCALIZATION_LOST)]
+            if now < self.occupied_until:
+                return [ack(AckCode.BUSY, math.ceil(self.occupied_until - now))]
+            target = self.dock if v == "DOCK" else (cmd.args[0] if cmd.args else "")
+            if target not in self.waypoints:
+                return [ack(AckCode.DENIED, Reason.UNKNOWN_WAYPOINT)]
+            if v == "GOTO":
+                if self.goal and self.goal.kind == "GOTO" and self.goal.goal_id is not None:
+                    return [ack(AckCode.BUSY, math.ceil(self.remaining_s()))]
+                if self.battery < LOW_BATTERY_PCT:
+                    return [ack(AckCode.DENIED, Reason.LOW_BATTERY)]
+            self.executed[cmd.cmd_id] += 1
+            out = [ack(AckCode.ACCEPTED)]
+            if self.goal:  # a return to dock (own or commanded) is pre-empted
+                out += self._end_goal(GoalStatus.CANCELED, Reason.NONE)
+            out += self._start_goal(cmd.cmd_id, v, target, now)
+            return out
+        return [ack(AckCode.UNSUPPORTED, v)]
+
+    def _start_goal(self, goal_id: int | None, kind: str, target: str, now: float) -> list:
+        self.goal = _Goal(goal_id, kind, target, (self.x, self.y))
+        self._next_fb = now
+        if kind == "DOCK" and self.state is RobotState.DOCKED and self.at_waypoint() == self.dock:
+            return self._end_goal(GoalStatus.SUCCEEDED, Reason.NONE)
+        self.state = RobotState.GUIDING if kind == "GOTO" else RobotState.RETURNING
+        return [self.status()]
+
+    def _end_goal(self, status: GoalStatus, reason: Reason | str) -> list:
+        g = self.goal
+        self.goal = None
+        if g is None:
+            return []
+        g.status, g.reason = status, str(reason.value if isinstance(reason, Reason) else reason)
+        if g.goal_id is None:
+            return []
+        self.last_goal = g
+        log.info("goal %s %s %s %s", g.goal_id, g.target, status.value, g.reason)
+        return [p.Result(g.goal_id, status, g.reason)]
+
+    # -- time ----------------------------------------------------------------------------
+    def tick(self, now: float) -> list:
+        out: list = []
+        dt = 0.0 if self._last_tick is None else max(0.0, now - self._last_tick)
+        self._last_tick = now
+        if self.stalled:
+            return []
+        if self.reboot_at is not None and now >= self.reboot_at:
+            self.reboot(now)
+            return []
+        if self.state is RobotState.BOOT:
+            if now < self.boot_until:
+                return []
+            at = self.at_waypoint()
+            self.state = RobotState.ESTOP if self.estop_latched else (
+                RobotState.DOCKED if at == self.dock else RobotState.IDLE)
+            log.info("booted %s, %s at %s", self.boot_id, self.state.value, at or f"({self.x:.1f},{self.y:.1f})")
+            out += [self.hello(), self.status()]
+        if self.state is RobotState.DOCKED:
+            self.battery = min(100.0, self.battery + self.charge_pct_per_s * dt)
+        out += self._move(now, dt)
+        out += self._watchdog(now)
+        if self.goal and now >= self._next_fb and self.goal.goal_id is not None:
+            self._next_fb = now + 1.0 / self.feedback_hz
+            d = self._distance_to(self.goal.target)
+            out.append(p.Feedback(self.goal.goal_id, round(d, 1), round(d / self.speed_mps, 1)))
+        if now >= self._next_hb:
+            self._next_hb = now + self.heartbeat_s
+            out.append(self.heartbeat())
+        return out
+
+    def _move(self, now: float, dt: float) -> list:
+        g = self.goal
+        if g is None:
+            if self.state is RobotState.ARRIVED and now - self.arrived_at > self.idle_return_s:
+                log.info("nobody sent me home: returning to dock")
+                return self._start_goal(None, "DOCK", self.dock, now)
+            return []
+        if self.state is RobotState.DOCKING:
+            if now >= self.dock_until:
+                self.state = RobotState.DOCKED
+                return [*self._end_goal(GoalStatus.SUCCEEDED, Reason.NONE), self.status()]
+            return []
+        tx, ty = self.waypoints[g.target]
+        d = math.hypot(tx - self.x, ty - self.y)
+        step = min(d, self.speed_mps * dt)
+        if d > 0:
+            self.x += (tx - self.x) / d * step
+            self.y += (ty - self.y) / d * step
+            self.battery = max(0.0, self.battery - self.battery_drain_pct_per_m * step)
+        if g.kind == "GOTO" and g.target in self.faults.block:
+            total = math.hypot(tx - g.start[0], ty - g.start[1])
+            if self._distance_to(g.target) <= total / 2:
+                self.state = RobotState.IDLE
+                log.warning("path to %s blocked", g.target)
+                return [*self._end_goal(GoalStatus.ABORTED, Reason.BLOCKED), self.status()]
+        if d - step > 1e-6:
+            return []
+        self.x, self.y = tx, ty
+        if g.kind == "GOTO":
+            self.state = RobotState.ARRIVED
+            self.arrived_at = now
+            return [*self._end_goal(GoalStatus.SUCCEEDED, Reason.NONE), self.status()]
+        self.state = RobotState.DOCKING
+        self.dock_until = now + self.dock_s
+        return [self.status()]
+
+    def _watchdog(self, now: float) -> list:
+        """The kiosk's heartbeat stopped: stop, then return to dock."""
+        if self.kiosk_rx is None or self.kiosk_lost:
+            return []
+        if now - self.kiosk_rx <= self.missed_heartbeats * self.heartbeat_s:
+            return []
+        self.kiosk_lost = True
+        log.warning("kiosk heartbeat lost: stopping and returning to dock")
+        out = []
+        if self.goal and self.goal.kind == "GOTO":
+            out += self._end_goal(GoalStatus.ABORTED, Reason.LINK_LOST)
+            self.state = RobotState.IDLE
+        if self.state in (RobotState.IDLE, RobotState.ARRIVED) and not self.estop_latched:
+            out += self._start_goal(None, "DOCK", self.dock, now)
+        return out
+
+
+# -- transport ------------------------------------------------------------------------
+
+
+class SimServer:
+    """Serves a SimRobot on a pty (stable symlink) or a TCP port, injecting transport faults."""
+
+    def __init__(self, robot: SimRobot, *, tcp_port: int | None = None, link_path: str | Path | None = None,
+                 faults: Faults | None = None, tick_s: float = 0.01):
+        self.robot = robot
+        self.faults = faults or robot.faults
+        self.rng = random.Random(self.faults.seed)
+        self.tcp = tcp_port is not None
+        self._tcp_port = tcp_port or 0
+        self._tmpdir: tempfile.TemporaryDirectory | None = None
+        if link_path is None and not self.tcp:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="robot-sim-")
+            link_path = Path(self._tmpdir.name) / "robot.tty"
+        self.link_path = Path(link_path) if link_path else None
+        self.tick_s = tick_s
+        self._lock = threading.RLock()
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._listener: socket.socket | None = None
+        self._client: socket.socket | None = None
+        self._decoder = p.StreamDecoder()
+        self._encoder = p.Encoder()
+        self._inbuf = bytearray()
+        self._outq: list[tuple[float, bytes]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.stats: Counter[str] = Counter()
+        self.monitor = None  # optional callable(direction, frame)
+
+    # -- port ----------------------------------------------------------------------------
+    @property
+    def port(self) -> str:
+        """The pyserial URL the kiosk opens."""
+        if self.tcp:
+            return f"socket://127.0.0.1:{self._tcp_port}"
+        return str(self.link_path)
+
+    def _plug(self) -> None:
+        if self.tcp:
+            ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind(("127.0.0.1", self._tcp_port))
+            ls.listen(1)
+            ls.setblocking(False)
+            self._tcp_port = ls.getsockname()[1]
+            self._listener = ls
+            return
+        master, slave = os.openpty()
+        tty.setraw(slave)  # no echo or CR/LF translation before the kiosk configures the port
+        os.set_blocking(master, False)
+        self._master, self._slave = master, slave
+        tmp = self.link_path.with_name(self.link_path.name + ".new")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.symlink(os.ttyname(slave), tmp)
+        os.replace(tmp, self.link_path)
+        log.info("serving on %s -> %s", self.link_path, os.ttyname(slave))
+
+    def _unplug(self) -> None:
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = None
+        for s in (self._client, self._listener):
+            if s is not None:
+                with contextlib.suppress(OSError):
+                    s.close()
+        self._client = self._listener = None
+        if self.link_path is not None and not self.tcp:
+            with contextlib.suppress(FileNotFoundError):
+                self.link_path.unlink()
+        self._inbuf.clear()
+        self._outq.clear()
+
+    def unplug(self) -> None:
+        """Pull the cable: close the pty master (or the socket) and remove the device path."""
+        with self._lock:
+            log.warning("unplugged")
+            self._unplug()
+            self.stats["unplugs"] += 1
+
+    def replug(self) -> None:
+        with self._lock:
+            if self._master is None and self._listener is None:
+                self._plug()
+                log.warning("plugged in again: %s", self.port)
+
+    @property
+    def plugged(self) -> bool:
+        return self._master is not None or self._listener is not None
+
+    # -- control (thread-safe) -----------------------------------------------------------
+    def press_estop(self) -> None:
+        with self._lock:
+            self._send_all(self.robot.press_estop(time.monotonic()))
+
+    def release_estop(self) -> None:
+        with self._lock:
+            self.robot.release_estop()
+
+    def reboot(self) -> None:
+        with self._lock:
+            self.robot.reboot(time.monotonic())
+
+    def occupy(self, seconds: float) -> None:
+        """Someone else is using the robot for `seconds`: GOTO and DOCK get BUSY."""
+        with self._lock:
+            self.robot.occupied_until = time.monotonic() + seconds
+
+    def set_stalled(self, stalled: bool = True) -> None:
+        with self._lock:
+            self.robot.stalled = stalled
+
+    # -- loop ----------------------------------------------------------------------------
+    def start(self) -> SimServer:
+        self._plug()
+        self._thread = threading.Thread(target=self._run, name="robot-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=2)
+        with self._lock:
+            self._unplug()
+        if self._tmpdir:
+            self._tmpdir.cleanup()
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _fds(self) -> list:
+        with self._lock:
+            if self._master is not None:
+                return [self._master]
+            return [s for s in (self._client or self._listener,) if s is not None]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            fds = self._fds()
+            try:
+                ready = select.select(fds, [], [], self.tick_s)[0] if fds else []
+                if not fds:
+                    time.sleep(self.tick_s)
+            except (OSError, ValueError):
+                ready = []
+            with self._lock:
+                try:
+                    if ready:
+                        self._read()
+                    now = time.monotonic()
+                    self._send_all(self.robot.tick(now))
+                    self._flush(now)
+                except Exception:  # the simulator must keep running, like firmware
+                    log.exception("simulator error")
+
+    def _read(self) -> None:
+        data = b""
+        if self._master is not None:
+            try:
+                data = os.read(self._master, 4096)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EIO):
+                    raise
+                return
+        elif self._listener is not None and self._client is None:
+            try:
+                self._client, _ = self._listener.accept()
+                self._client.setblocking(False)
+                self._client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                log.info("kiosk connected over TCP")
+            except BlockingIOError:
+                pass
+            return
+        elif self._client is not None:
+            try:
+                data = self._client.recv(4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                log.info("kiosk disconnected")
+                self._client.close()
+                self._client = None
+                return
+        self._inbuf += data
+        now = time.monotonic()
+        while (i := self._inbuf.find(b"\n")) >= 0:
+            line = bytes(self._inbuf[: i + 1])
+            del self._inbuf[: i + 1]
+            line = self._damage(line, "in")
+            if line is None:
+                continue
+            for frame in self._decoder.feed(line):
+                if self.monitor:
+                    self.monitor("<-", frame)
+                self._send_all(self.robot.handle(frame, now))
+
+    def _damage(self, raw: bytes, direction: str) -> bytes | None:
+        f = self.faults
+        r = self.rng.random()
+        if r < f.drop:
+            self.stats[f"dropped_{direction}"] += 1
+            return None
+        if r < f.drop + f.corrupt:
+            self.stats[f"corrupted_{direction}"] += 1
+            b = bytearray(raw)
+            i = self.rng.randrange(1, max(2, len(b) - 2))  # keep the frame's $ and line end
+            b[i] ^= 1 << self.rng.randrange(7)
+            return bytes(b)
+        return raw
+
+    def _send_all(self, msgs: list) -> None:
+        due = time.monotonic() + self.faults.delay_ms / 1000.0
+        for m in msgs:
+            raw = self._encoder.message(m)
+            if self.monitor:
+                self.monitor("->", p.decode_frame(raw))
+            self.stats["frames_out"] += 1
+            self._outq.append((due, raw))
+
+    def _flush(self, now: float) -> None:
+        while self._outq and self._outq[0][0] <= now:
+            _, raw = self._outq.pop(0)
+            raw = self._damage(raw, "out")
+            if raw is None:
+                continue
+            try:
+                if self._master is not None:
+                    os.write(self._master, raw)
+                elif self._client is not None:
+                    self._client.sendall(raw)
+                else:
+                    self.stats["unsent"] += 1
+            except (BlockingIOError, OSError):
+                self.stats["unsent"] += 1  # nobody reading: a UART would lose it too
+
+
+# -- helpers for the kiosk and tests -----------------------------------------------------
+
+
+def waypoints_from_config(cfg) -> dict[str, tuple[float, float]]:
+    return {name: (w.x, w.y) for name, w in cfg.floor_map.waypoints.items()}
+
+
+def make_robot(cfg, robot_name: str | None = None, *, faults: Faults | None = None, **kw) -> SimRobot:
+    """A SimRobot with the floor map, dock and timings from config; `kw` overrides (speed_mps...)."""
+    entry = next((r for r in cfg.robot.robots if robot_name in (None, r.name)), None)
+    dock = entry.dock if entry else "dock"
+    kw.setdefault("heartbeat_s", cfg.robot.heartbeat_s)
+    kw.setdefault("missed_heartbeats", cfg.robot.missed_heartbeats)
+    return SimRobot(waypoints_from_config(cfg), dock=dock, faults=faults or Faults(), **kw)
+
+
+class SimHandle(SimServer):
+    """A running simulator: `.port` is what the link opens; `.stop()` ends it."""
+
+
+def start_simulator(cfg, robot_name: str | None = None, *, tcp: bool = False, faults: Faults | None = None,
+                    **robot_kw) -> SimHandle:
+    """Start a simulated robot in this process (a background thread) and return its handle.
+
+    The pty path (a symlink in a temporary folder) or ``socket://`` URL is ``handle.port``.
+    """
+    faults = faults or Faults()
+    robot = make_robot(cfg, robot_name, faults=faults, **robot_kw)
+    return SimHandle(robot, tcp_port=0 if tcp else None, faults=faults).start()
