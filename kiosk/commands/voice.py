@@ -1,0 +1,314 @@
+"""`kiosk voice …`: install the speech model, recognise a WAV, speak a text, list audio devices.
+
+    kiosk voice install-model FILE.zip|DIR   check the layout, install under <data_dir>/models/,
+                                             set voice.model_path in config.yaml
+    kiosk voice recognize FILE.wav [--json]  text, snapped phrase, procedure, score, timings
+    kiosk voice say TEXT [--lang vi] [--out F.wav]
+    kiosk voice devices [--json]
+
+`doctor` reports the microphone, the speaker (espeak-ng, player, output device) and the model.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import wave
+import zipfile
+from pathlib import Path
+
+from centre.config import ConfigError, parse_config
+from kiosk.cli import Check, CliError, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("voice", help="speech recognition model, text-to-speech and audio devices")
+    vsub = p.add_subparsers(dest="voice_command", metavar="ACTION")
+    vsub.required = True
+
+    inst = vsub.add_parser("install-model", help="install a Vosk model from a .zip or a folder and select it")
+    inst.add_argument("source", help="model .zip (e.g. vosk-model-small-vn-0.4.zip) or unpacked model folder")
+    inst.add_argument("--name", help="folder name under <data_dir>/models (default: the model's own name)")
+    inst.add_argument("--no-config", action="store_true", help="install only; leave config.yaml unchanged")
+    inst.set_defaults(func=cmd_install_model)
+
+    rec = vsub.add_parser("recognize", help="recognise a WAV file (16 kHz mono) and show the procedure")
+    rec.add_argument("wav", help="WAV file; other formats are converted with sox when it is installed")
+    rec.add_argument("--json", action="store_true", help="one JSON object")
+    rec.add_argument("--no-grammar", action="store_true", help="decode freely (ignore the catalogue grammar)")
+    rec.add_argument("--model", help="model folder (default: voice.model_path)")
+    rec.add_argument("--lang", help="language of the model's phrases (default: voice.language)")
+    rec.set_defaults(func=cmd_recognize)
+
+    say = vsub.add_parser("say", help="speak a text (Vietnamese by default) or write it to a WAV")
+    say.add_argument("text")
+    say.add_argument("--lang", default="vi", choices=["vi", "en"])
+    say.add_argument("--out", help="write the WAV here instead of playing it")
+    say.set_defaults(func=cmd_say)
+
+    dev = vsub.add_parser("devices", help="list audio input and output devices")
+    dev.add_argument("--json", action="store_true")
+    dev.set_defaults(func=cmd_devices)
+
+
+# -- install-model -------------------------------------------------------------------------------
+
+
+def set_yaml_value(text: str, section: str, key: str, value: str) -> str:
+    """Set `section.key` in YAML text with a one-line edit that keeps comments and layout."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if re.match(rf"^{re.escape(section)}:\s*(#.*)?$", line)), None)
+    if start is None:
+        sep = "" if text.endswith("\n") or not text else "\n"
+        return text + f"{sep}\n{section}:\n  {key}: {value}\n"
+    end = len(lines)
+    for i in range(start + 1, len(lines)):
+        if lines[i].strip() and not lines[i].startswith((" ", "\t", "#")):
+            end = i
+            break
+    pat = re.compile(rf"^(\s+){re.escape(key)}:(\s*)(\"[^\"]*\"|'[^']*'|[^#\n]*?)(\s*#.*)?(\r?\n)?$")
+    for i in range(start + 1, end):
+        m = pat.match(lines[i])
+        if m:
+            indent, space, _, comment, nl = m.groups()
+            lines[i] = f"{indent}{key}:{space or ' '}{value}{comment or ''}{nl or ''}"
+            return "".join(lines)
+    indent = "  "
+    for i in range(start + 1, end):
+        m = re.match(r"^(\s+)\S", lines[i])
+        if m:
+            indent = m.group(1)
+            break
+    lines.insert(start + 1, f"{indent}{key}: {value}\n")
+    return "".join(lines)
+
+
+def _yaml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _safe_extract(zf: zipfile.ZipFile, dest: Path) -> None:
+    root = dest.resolve()
+    for info in zf.infolist():
+        target = (dest / info.filename).resolve()
+        if not str(target).startswith(str(root)):
+            raise CliError(f"refusing to unpack {info.filename!r}: it points outside the model folder")
+    zf.extractall(dest)
+
+
+def install_model(source: Path, models_dir: Path, name: str | None = None) -> tuple[Path, object]:
+    """Check and copy a model (zip or folder) to `models_dir/<name>`; returns (path, ModelInfo)."""
+    from voice.recognizer import ModelError, find_model_root, inspect_model
+
+    source = Path(source)
+    if not source.exists():
+        raise CliError(f"{source} does not exist")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".install-", dir=models_dir))
+    try:
+        if source.is_file():
+            if not zipfile.is_zipfile(source):
+                raise CliError(f"{source} is not a .zip file nor a model folder")
+            try:
+                with zipfile.ZipFile(source) as zf:
+                    _safe_extract(zf, staging / "unpacked")
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise CliError(f"{source}: cannot unpack: {exc}") from exc
+            root = find_model_root(staging / "unpacked")
+            default_name = root.name if root != staging / "unpacked" else source.stem
+        else:
+            root = find_model_root(source)
+            default_name = root.name
+        try:
+            info = inspect_model(root)
+        except ModelError as exc:
+            raise CliError(f"not installed: {exc}") from exc
+        name = name or default_name
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name in (".", ".."):
+            raise CliError(f"bad model name {name!r}: use letters, digits, '.', '-' and '_'")
+        dest = models_dir / name
+        if source.is_file():
+            ready = root
+        else:
+            ready = staging / name
+            shutil.copytree(root, ready, symlinks=False)
+        inspect_model(ready)
+        if dest.exists():
+            old = staging / "previous"
+            dest.rename(old)  # the old model goes away only after the new one is in place
+        ready.rename(dest)
+        return dest, info
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def cmd_install_model(args, ctx) -> int:
+    cfg = ctx.config
+    models_dir = cfg.data_dir / "models"
+    dest, info = install_model(Path(args.source), models_dir, args.name)
+    kind = "lookahead (runtime grammar)" if info.lookahead else "static graph (free decoding)"
+    print(f"installed {dest} — {info.size_mb} MB, {kind}, unknown-word token {info.unk or 'none'}")
+    if args.no_config:
+        return 0
+    if cfg.source is None:
+        raise CliError("the configuration was not loaded from a file; set voice.model_path yourself")
+    cfg_path = Path(cfg.source)
+    text = cfg_path.read_text(encoding="utf-8")
+    try:
+        value = str(dest.resolve().relative_to(cfg.base_dir.resolve()))
+    except ValueError:
+        value = str(dest.resolve())
+    new_text = set_yaml_value(text, "voice", "model_path", _yaml_str(value))
+    try:
+        parse_config(new_text, base_dir=cfg.base_dir, source=cfg_path)
+    except ConfigError as exc:
+        raise CliError(f"model installed, but config.yaml would not be valid; not changed: {exc}") from exc
+    tmp = cfg_path.with_suffix(cfg_path.suffix + ".tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    tmp.replace(cfg_path)
+    print(f"{cfg_path}: voice.model_path = {value}")
+    return 0
+
+
+# -- recognize -----------------------------------------------------------------------------------
+
+
+def read_wav_16k(path: Path, rate: int = 16000) -> bytes:
+    """PCM of a WAV, converted to `rate` Hz mono 16-bit with sox when it is not already."""
+    if not path.is_file():
+        raise CliError(f"{path} does not exist")
+    try:
+        with wave.open(str(path), "rb") as w:
+            if w.getnchannels() == 1 and w.getsampwidth() == 2 and w.getframerate() == rate:
+                return w.readframes(w.getnframes())
+    except (wave.Error, EOFError):
+        pass
+    sox = shutil.which("sox")
+    if not sox:
+        raise CliError(f"{path} is not {rate} Hz mono 16-bit WAV and sox is not installed to convert it")
+    proc = subprocess.run([sox, "-q", str(path), "-t", "raw", "-r", str(rate), "-c", "1", "-b", "16",
+                           "-e", "signed-integer", "-"], capture_output=True)
+    if proc.returncode != 0:
+        raise CliError(f"{path}: cannot read audio: {proc.stderr.decode('utf-8', 'replace').strip()}")
+    return proc.stdout
+
+
+def cmd_recognize(args, ctx) -> int:
+    from centre.db import connect
+    from voice.recognizer import ModelLoader, VoiceEngine
+
+    cfg = ctx.config
+    pcm = read_wav_16k(Path(args.wav), cfg.voice.sample_rate)
+    model_path = Path(args.model) if args.model else cfg.path(cfg.voice.model_path)
+    loader = ModelLoader(model_path).start()
+    if not loader.wait():
+        raise CliError(loader.error or "the voice model could not be loaded")
+    db_path = cfg.database_path
+    engine = VoiceEngine(cfg, lambda: connect(db_path), loader, lang=args.lang,
+                         use_grammar=False if args.no_grammar else None)
+    t0 = time.perf_counter()
+    result = engine.recognize_pcm(pcm)
+    result.timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+    out = result.to_dict()
+    out["model_load_s"] = round(loader.load_s or 0.0, 2)
+    out["grammar"] = engine.grammar.report() if engine.uses_grammar and engine.grammar else "none (free decoding)"
+    if args.json:
+        print_json(out)
+        return 0 if result.understood else 1
+    print(f"heard:      {result.text or '(nothing)'}")
+    if result.understood:
+        print(f"understood: {result.kind} {result.target} — {result.label} (score {result.score:.2f}, via {result.via})")
+    else:
+        print(f"not understood (best score {result.score:.2f} < {engine.min_score})")
+        for c in result.candidates[:3]:
+            print(f"  maybe:    {c['kind']} {c['target']} — {c['label']} ({c['score']:.2f})")
+    t = result.timings
+    print(f"timings:    audio {t['audio_s']} s, decode {t['decode_ms']} ms, end of speech → answer "
+          f"{t['end_to_answer_ms']} ms; model load {out['model_load_s']} s")
+    print(f"grammar:    {out['grammar']}")
+    return 0 if result.understood else 1
+
+
+# -- say / devices ------------------------------------------------------------------------------------
+
+
+def cmd_say(args, ctx) -> int:
+    from voice.speech import Speaker, SpeechError, wav_duration
+
+    cfg = ctx.config
+    speaker = Speaker(cfg)
+    try:
+        path = speaker.synthesize_wav(args.text, args.lang)
+    except SpeechError as exc:
+        raise CliError(str(exc)) from exc
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out)
+        print(f"{out}: {wav_duration(out):.2f} s")
+        return 0
+    if not speaker.player.play(path):
+        print(f"could not play (no audio output?); the speech is in {path}")
+        return 1
+    return 0
+
+
+def cmd_devices(args, ctx) -> int:
+    from voice.audio import AudioError, input_devices
+
+    try:
+        devices = input_devices()
+    except AudioError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        for d in devices:
+            print_json(d)
+        return 0
+    if not devices:
+        print("no audio devices (no sound card): voice input and speech playback are off")
+    for d in devices:
+        mark = "*" if d["default_input"] else " "
+        print(f"{mark}{d['index']:>3}  in {d['inputs']}  out {d['outputs']}  {d['default_rate']:.0f} Hz  {d['name']}")
+    return 0
+
+
+# -- doctor ------------------------------------------------------------------------------------------
+
+
+def doctor(ctx) -> list[Check]:
+    from voice.audio import check_input, check_output
+    from voice.recognizer import ModelError, inspect_model
+    from voice.speech import EspeakSynth, SubprocessPlayer
+
+    cfg = ctx.config
+    checks = []
+    if not cfg.voice.enabled:
+        checks.append(Check("microphone", True, "voice input disabled in config.yaml (voice.enabled: false)"))
+    else:
+        ok, msg = check_input(cfg)
+        checks.append(Check("microphone", ok, msg))
+        try:
+            info = inspect_model(cfg.path(cfg.voice.model_path))
+            kind = "grammar (lookahead)" if info.lookahead else "free decoding"
+            checks.append(Check("voice model", True, f"{info.path} ({info.size_mb} MB, {kind})"))
+        except ModelError as exc:
+            checks.append(Check("voice model", False, f"{exc} — the kiosk runs without voice"))
+    synth = EspeakSynth(cfg.speech)
+    player = SubprocessPlayer()
+    out_ok, out_msg = check_output()
+    problems = []
+    if not synth.available:
+        problems.append("espeak-ng is not installed (apt-get install espeak-ng)")
+    if not player.command:
+        problems.append("no audio player (install alsa-utils or sox)")
+    if not out_ok:
+        problems.append(out_msg)
+    if cfg.speech.enabled:
+        msg = "; ".join(problems) if problems else f"espeak-ng voice {cfg.speech.voice_vi}, player {player.command[0]}, {out_msg}"
+        checks.append(Check("speaker", not problems, msg))
+    else:
+        checks.append(Check("speaker", True, "speech disabled in config.yaml (speech.enabled: false)"))
+    return checks
