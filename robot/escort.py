@@ -1,0 +1,755 @@
+"""The escort manager: what the kiosk asks of its guide robots, and what it tells the visitor.
+
+"Guide ticket A012 to counter 3" becomes: the robot comes to the meeting point by the kiosk
+(GOTO kiosk, ``RobotComing`` with distance and eta), waits a moment (``FollowRobot``), leads
+the visitor to the counter (GOTO counter_3, ``FollowRobot`` feedback), arrives
+(``EscortArrived``), pauses, then takes the next queued visitor or returns to its dock.
+
+Whenever the robot cannot help, the visitor is told why and shown the floor map
+(``EscortFailed(reason, show_map=True)``): robot busy for long, link down (within the
+3 s the link needs to notice), e-stop, blocked path, unknown waypoint, no robot configured
+or the port failing to open (``UNAVAILABLE``). Never leave a visitor waiting for a robot
+that is not coming.
+
+One escort at a time per robot; further requests queue (``EscortQueued`` with position and
+estimated wait, and the map is offered meanwhile); several robots share the requests.
+
+Threading: public methods may be called from any thread (the Kivy UI thread included);
+they queue work for one worker thread, which also receives the links' events. Listeners
+are called on that worker thread: marshal to the UI with ``Clock.schedule_once``. Events
+are plain dataclasses carrying codes and numbers (``to_dict``/``event_from_dict``); the
+UI owns the sentences in its i18n files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
+
+from robot import protocol as p
+from robot.link import (
+    GoalEnded,
+    LinkConfigError,
+    LinkDown,
+    LinkEvent,
+    LinkUp,
+    RobotLink,
+    RobotRebooted,
+    RobotTimeout,
+    RobotUpdate,
+)
+
+log = logging.getLogger("robot.escort")
+
+
+class EscortError(ValueError):
+    """The request itself is wrong (unknown counter or waypoint): a bug in the caller."""
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EscortEvent:
+    """Something the visitor should be told about their escort."""
+
+    escort_id: int
+    robot: str | None
+    counter_id: int | None
+    waypoint: str
+    ticket: str | None
+
+    code: ClassVar[str] = ""
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class EscortQueued(EscortEvent):
+    """The robot is busy: the visitor is number `position` in line, about `wait_s` seconds."""
+
+    position: int
+    wait_s: float
+    show_map: bool = True
+    code: ClassVar[str] = "ESCORT_QUEUED"
+
+
+@dataclass(frozen=True)
+class RobotComing(EscortEvent):
+    """The robot is on its way to the meeting point by the kiosk."""
+
+    distance_m: float
+    eta_s: float
+    code: ClassVar[str] = "ROBOT_COMING"
+
+
+@dataclass(frozen=True)
+class FollowRobot(EscortEvent):
+    """The robot is at the meeting point or leading: please follow it."""
+
+    distance_m: float
+    eta_s: float
+    code: ClassVar[str] = "FOLLOW_ROBOT"
+
+
+@dataclass(frozen=True)
+class EscortArrived(EscortEvent):
+    """The visitor has arrived at the counter."""
+
+    code: ClassVar[str] = "ESCORT_ARRIVED"
+
+
+@dataclass(frozen=True)
+class EscortFailed(EscortEvent):
+    """The robot cannot guide: `reason` says why (a protocol Reason, LINK_DOWN, UNAVAILABLE, BUSY...)."""
+
+    reason: str
+    show_map: bool = True
+    code: ClassVar[str] = "ESCORT_FAILED"
+
+
+@dataclass(frozen=True)
+class EscortCanceled(EscortEvent):
+    """The visitor cancelled the escort."""
+
+    code: ClassVar[str] = "ESCORT_CANCELED"
+
+
+@dataclass(frozen=True)
+class RobotStatus:
+    """A robot's availability changed (for a status light or hiding the "Guide me" button)."""
+
+    robot: str
+    available: bool
+    link_up: bool
+    state: str
+    battery: int | None
+    reason: str = ""
+
+    code: ClassVar[str] = "ROBOT_STATUS"
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, **asdict(self)}
+
+
+EVENT_TYPES = {c.code: c for c in (EscortQueued, RobotComing, FollowRobot, EscortArrived, EscortFailed,
+                                   EscortCanceled, RobotStatus)}
+FINAL_CODES = frozenset({"ESCORT_ARRIVED", "ESCORT_FAILED", "ESCORT_CANCELED"})
+
+
+def event_from_dict(d: dict):
+    """Rebuild an event from `to_dict()` output; KeyError for an unknown code."""
+    d = dict(d)
+    cls = EVENT_TYPES[d.pop("code")]
+    return cls(**d)
+
+
+# -- state -----------------------------------------------------------------------------------
+
+#: Failure reasons the manager adds to the protocol's Reason values.
+LINK_DOWN = "LINK_DOWN"
+UNAVAILABLE = "UNAVAILABLE"
+NO_ANSWER = "NO_ANSWER"
+REBOOTED = "REBOOTED"
+CANCELED_BY_ROBOT = "CANCELED_BY_ROBOT"
+MAX_SEND_ROUNDS = 3  # rounds of (1 + retries) attempts, same id, while the robot is heard
+
+
+@dataclass
+class Escort:
+    escort_id: int
+    counter_id: int | None
+    waypoint: str
+    ticket: str | None
+    created: float
+    robot: str | None = None
+    phase: str = "new"  # new, queued, approach, meet, guide, arrived, done, failed, canceled
+    resumed: bool = False  # already resumed once after a robot reboot
+
+    def base(self) -> dict:
+        return dict(escort_id=self.escort_id, robot=self.robot, counter_id=self.counter_id,
+                    waypoint=self.waypoint, ticket=self.ticket)
+
+    def to_dict(self) -> dict:
+        return {**self.base(), "phase": self.phase}
+
+
+@dataclass
+class _Slot:
+    """One robot as the manager sees it."""
+
+    name: str
+    dock: str
+    link: RobotLink | None
+    sim: object | None = None
+    error: str = ""
+    up: bool = False
+    state: str = "UNKNOWN"
+    battery: int | None = None
+    x: float | None = None
+    y: float | None = None
+    speed: float = 0.7
+    active: Escort | None = None
+    queue: deque = field(default_factory=deque)
+    goal_id: int | None = None
+    goal_wp: str = ""
+    leg: str = ""  # approach, guide, dock
+    leg_deadline: float = 0.0
+    leg_eta: float = 0.0
+    send_rounds: int = 0
+    pause_until: float = 0.0
+    pause_action: str = ""  # guide, release
+    busy_retry_at: float = 0.0
+    needs_dock: bool = False
+
+    @property
+    def available(self) -> bool:
+        return self.up and self.state not in ("ESTOP", "FAULT", "BOOT")
+
+
+class EscortManager:
+    """Drives the configured robots for the kiosk. Thread-safe; see the module docstring."""
+
+    def __init__(
+        self,
+        cfg,
+        *,
+        ports: dict[str, str] | None = None,
+        link_factory: Callable[..., RobotLink] | None = None,
+        start_simulators: bool = True,
+        sim_options: dict | None = None,
+        follow_pause_s: float | None = None,
+        arrive_pause_s: float | None = None,
+        leg_timeout_margin_s: float = 30.0,
+    ):
+        self.cfg = cfg
+        self.waypoints = {n: (w.x, w.y) for n, w in cfg.floor_map.waypoints.items()}
+        self.meet = cfg.robot.meet_waypoint if cfg.robot.meet_waypoint in self.waypoints else None
+        self.follow_pause_s = cfg.robot.follow_pause_s if follow_pause_s is None else follow_pause_s
+        self.arrive_pause_s = cfg.robot.arrive_pause_s if arrive_pause_s is None else arrive_pause_s
+        self.leg_timeout_margin_s = leg_timeout_margin_s
+        self._ports = dict(ports or {})
+        self._link_factory = link_factory or RobotLink.from_config
+        self._start_sims = start_simulators
+        self._sim_options = sim_options or {}
+        self._inbox: queue.Queue = queue.Queue()
+        self._listeners: list[Callable] = []
+        self._ids = itertools.count(1)
+        self._escorts: dict[int, Escort] = {}
+        self._slots: dict[str, _Slot] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self.history: deque = deque(maxlen=200)  # recent events, for `status()` and debugging
+
+    @classmethod
+    def from_config(cls, cfg, **kw) -> EscortManager:
+        """A started manager: simulators for robots whose port is "sim", links opened."""
+        return cls(cfg, **kw).start()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> EscortManager:
+        if self._worker:
+            return self
+        robots = self.cfg.robot.robots if self.cfg.robot.enabled else []
+        for entry in robots:
+            slot = _Slot(entry.name, entry.dock, None)
+            self._slots[entry.name] = slot
+            port = self._ports.get(entry.name, entry.port)
+            try:
+                if port == "sim":
+                    if not self._start_sims:
+                        raise LinkConfigError("port 'sim' but simulators are off")
+                    from robot.sim import start_simulator
+
+                    slot.sim = start_simulator(self.cfg, entry.name, **self._sim_options)
+                    port = slot.sim.port
+                slot.link = self._link_factory(
+                    self.cfg, entry, port=port, on_event=lambda ev: self._inbox.put(("link", ev)))
+                slot.link.start()
+                slot.error = "connecting"
+            except Exception as exc:  # a wrong port must not stop the kiosk
+                slot.link = None
+                slot.error = str(exc)
+                log.error("robot %s unavailable: %s", entry.name, exc)
+        self._worker = threading.Thread(target=self._run, name="escort-manager", daemon=True)
+        self._worker.start()
+        return self
+
+    def close(self) -> None:
+        """Stop links, simulators and the worker. Active escorts end as UNAVAILABLE."""
+        if self._worker is None:
+            return
+        done = threading.Event()
+        self._inbox.put(("call", self._shutdown, (done,)))
+        done.wait(3)
+        self._stop.set()
+        self._worker.join(timeout=3)
+        self._worker = None
+        for slot in self._slots.values():
+            if slot.link:
+                slot.link.stop()
+            if slot.sim:
+                slot.sim.stop()
+
+    def __enter__(self) -> EscortManager:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- public API (any thread) -----------------------------------------------------------------
+    def subscribe(self, listener: Callable) -> Callable[[], None]:
+        """Call `listener(event)` for every event (on the manager's thread); returns an unsubscribe."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def event_queue(self) -> queue.Queue:
+        """A queue that receives every event from now on (for polling from a UI clock)."""
+        q: queue.Queue = queue.Queue()
+        self.subscribe(q.put)
+        return q
+
+    @property
+    def available(self) -> bool:
+        """At least one robot is connected and not stopped: offer the "Guide me" button."""
+        return any(s.available for s in self._slots.values())
+
+    def request_escort(self, counter_id: int | None = None, *, waypoint: str | None = None,
+                       ticket: str | None = None) -> int:
+        """Ask for the visitor to be guided to a counter (or waypoint); returns the escort id.
+
+        Raises EscortError for a counter or waypoint that is not in config. Everything else
+        (busy, no robot, failures) arrives as events.
+        """
+        if counter_id is not None:
+            try:
+                counter = self.cfg.counter(counter_id)
+            except KeyError as exc:
+                raise EscortError(f"no counter {counter_id} in config") from exc
+            waypoint = counter.waypoint
+        if not waypoint or waypoint not in self.waypoints:
+            raise EscortError(f"waypoint {waypoint!r} is not in floor_map.waypoints")
+        if not p.valid_token(waypoint):
+            raise EscortError(f"waypoint {waypoint!r}: the robot protocol allows 1-16 of A-Z a-z 0-9 _ -")
+        with self._lock:
+            eid = next(self._ids)
+        esc = Escort(eid, counter_id, waypoint, ticket, time.monotonic())
+        self._inbox.put(("call", self._on_request, (esc,)))
+        return eid
+
+    def cancel(self, escort_id: int) -> None:
+        """The visitor no longer wants the escort (or walked away). Unknown ids are ignored."""
+        self._inbox.put(("call", self._on_cancel, (escort_id,)))
+
+    def status(self) -> dict:
+        """A snapshot for `kiosk robot status` and the staff screen."""
+        robots = []
+        for s in self._slots.values():
+            robots.append({
+                "name": s.name, "available": s.available, "link_up": s.up, "state": s.state,
+                "battery": s.battery, "error": "" if s.up else s.error,
+                "port": s.link.port if s.link else None,
+                "escort": s.active.to_dict() if s.active else None, "queued": len(s.queue),
+                "stats": s.link.stats.to_dict() if s.link else None,
+            })
+        return {"available": self.available, "robots": robots}
+
+    def wait_available(self, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.available:
+                return True
+            time.sleep(0.02)
+        return self.available
+
+    # -- worker --------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._inbox.get(timeout=0.05)
+            except queue.Empty:
+                item = None
+            try:
+                if item is not None:
+                    kind, *rest = item
+                    if kind == "link":
+                        self._on_link(rest[0])
+                    elif kind == "call":
+                        rest[0](*rest[1])
+                self._tick(time.monotonic())
+            except Exception:  # a kiosk must recover unattended: log, keep serving
+                log.exception("escort manager error on %r", item)
+
+    def _emit(self, event) -> None:
+        self.history.append(event)
+        log.info("event %s", event.to_dict())
+        with self._lock:
+            listeners = list(self._listeners)
+        for fn in listeners:
+            try:
+                fn(event)
+            except Exception:
+                log.exception("escort listener failed")
+
+    def _shutdown(self, done: threading.Event) -> None:
+        for esc in list(self._escorts.values()):
+            self._fail(esc, UNAVAILABLE)
+        done.set()
+
+    # -- requests --------------------------------------------------------------------------------
+    def _on_request(self, esc: Escort) -> None:
+        self._escorts[esc.escort_id] = esc
+        candidates = [s for s in self._slots.values() if s.available]
+        if not candidates:
+            self._fail(esc, LINK_DOWN if any(s.link for s in self._slots.values()) else UNAVAILABLE)
+            return
+        free = [s for s in candidates if s.active is None and not s.queue]
+        if free:
+            slot = min(free, key=lambda s: self._distance(s, self.meet or esc.waypoint))
+            self._begin(slot, esc)
+            return
+        slot = min(candidates, key=self._wait_estimate)
+        self._enqueue(slot, esc)
+
+    def _enqueue(self, slot: _Slot, esc: Escort) -> None:
+        esc.robot = slot.name
+        esc.phase = "queued"
+        wait = self._wait_estimate(slot)
+        slot.queue.append(esc)
+        self._emit(EscortQueued(**esc.base(), position=len(slot.queue), wait_s=round(wait)))
+
+    def _on_cancel(self, escort_id: int) -> None:
+        esc = self._escorts.get(escort_id)
+        if esc is None:
+            return
+        slot = self._slots.get(esc.robot) if esc.robot else None
+        self._finish(esc, "canceled")
+        self._emit(EscortCanceled(**esc.base()))
+        if slot is None:
+            return
+        if esc in slot.queue:
+            slot.queue.remove(esc)
+        if slot.active is esc:
+            slot.active = None
+            if slot.goal_id is not None and slot.leg in ("approach", "guide"):
+                self._send(slot, "CANCEL", str(slot.goal_id))
+            slot.goal_id = None
+            slot.pause_until = 0.0
+            self._release(slot)
+
+    # -- the escort's legs ---------------------------------------------------------------------
+    def _begin(self, slot: _Slot, esc: Escort) -> None:
+        esc.robot = slot.name
+        slot.active = esc
+        slot.busy_retry_at = 0.0
+        if self.meet and self._distance(slot, self.meet) > 0.3:
+            esc.phase = "approach"
+            self._emit(RobotComing(**esc.base(), distance_m=round(self._distance(slot, self.meet), 1),
+                                   eta_s=round(self._distance(slot, self.meet) / slot.speed, 1)))
+            self._goto(slot, "approach", self.meet)
+        else:
+            self._at_meeting_point(slot, esc)
+
+    def _at_meeting_point(self, slot: _Slot, esc: Escort) -> None:
+        esc.phase = "meet"
+        d = self._distance_between(self.meet, esc.waypoint) if self.meet else self._distance(slot, esc.waypoint)
+        self._emit(FollowRobot(**esc.base(), distance_m=round(d, 1), eta_s=round(d / slot.speed, 1)))
+        self._say(slot, "FOLLOW_ME")
+        slot.pause_until = time.monotonic() + self.follow_pause_s
+        slot.pause_action = "guide"
+
+    def _goto(self, slot: _Slot, leg: str, waypoint: str) -> None:
+        slot.leg = leg
+        slot.goal_wp = waypoint
+        slot.send_rounds = 0
+        slot.goal_id = slot.link.new_id()
+        d = self._distance(slot, waypoint)
+        slot.leg_eta = d / slot.speed
+        slot.leg_deadline = time.monotonic() + 3 * slot.leg_eta + self.leg_timeout_margin_s
+        self._send_goal(slot)
+
+    def _send_goal(self, slot: _Slot) -> None:
+        slot.send_rounds += 1
+        gid = slot.goal_id
+        verb, args = ("DOCK", ()) if slot.leg == "dock" else ("GOTO", (slot.goal_wp,))
+        fut = slot.link.send(verb, *args, cmd_id=gid)
+        fut.add_done_callback(lambda f: self._inbox.put(("call", self._on_goal_ack, (slot, gid, f))))
+
+    def _send(self, slot: _Slot, verb: str, *args: str) -> Future | None:
+        if slot.link is None or not slot.up:
+            return None
+        return slot.link.send(verb, *args)
+
+    def _say(self, slot: _Slot, phrase: str) -> None:
+        self._send(slot, "SAY", phrase)  # UNSUPPORTED is fine: not every robot has a speaker
+
+    def _on_goal_ack(self, slot: _Slot, gid: int, fut: Future) -> None:
+        if slot.goal_id != gid:
+            return  # an old goal
+        esc = slot.active
+        exc = fut.exception()
+        if exc is not None:
+            if isinstance(exc, RobotTimeout) and slot.up and slot.send_rounds < MAX_SEND_ROUNDS:
+                log.info("no ack for goal %d; the robot is alive: sending again with the same id", gid)
+                self._send_goal(slot)
+                return
+            reason = NO_ANSWER if isinstance(exc, RobotTimeout) else LINK_DOWN
+            slot.goal_id = None
+            if esc:
+                self._fail(esc, reason)
+                slot.active = None
+            slot.needs_dock = True
+            return
+        ack: p.Ack = fut.result()
+        if ack.code is p.AckCode.ACCEPTED:
+            return
+        slot.goal_id = None
+        if ack.code is p.AckCode.BUSY and slot.leg != "dock":
+            wait = ack.busy_s or 10.0
+            if esc and esc.phase in ("approach", "meet", "guide") and slot.leg != "guide":
+                # Someone else has the robot: hold the visitor in line and ask again later.
+                slot.busy_retry_at = time.monotonic() + min(max(wait, 1.0), 30.0)
+                esc.phase = "queued"
+                self._emit(EscortQueued(**esc.base(), position=1, wait_s=round(wait)))
+                return
+        reason = ack.detail or ack.code.value
+        if slot.leg == "dock":
+            log.warning("robot %s refused DOCK: %s", slot.name, reason)
+            slot.needs_dock = ack.code is p.AckCode.BUSY
+            return
+        if esc:
+            self._fail(esc, reason)
+            slot.active = None
+        self._release(slot)
+
+    def _on_goal_ended(self, slot: _Slot, ev: GoalEnded) -> None:
+        if ev.goal_id != slot.goal_id:
+            return
+        slot.goal_id = None
+        esc = slot.active
+        if ev.status is p.GoalStatus.SUCCEEDED:
+            if slot.leg == "approach" and esc:
+                self._at_meeting_point(slot, esc)
+            elif slot.leg == "guide" and esc:
+                esc.phase = "arrived"
+                self._emit(EscortArrived(**esc.base()))
+                self._finish(esc, "done")
+                self._say(slot, "ARRIVED")
+                slot.pause_until = time.monotonic() + self.arrive_pause_s
+                slot.pause_action = "release"
+            elif slot.leg == "dock":
+                slot.needs_dock = False
+            return
+        if slot.leg == "dock":
+            slot.needs_dock = ev.reason != p.Reason.ESTOP_ACTIVE
+            return
+        if esc:
+            reason = ev.reason or (CANCELED_BY_ROBOT if ev.status is p.GoalStatus.CANCELED else ev.status.value)
+            self._fail(esc, reason)
+            slot.active = None
+        self._release(slot)
+
+    def _release(self, slot: _Slot) -> None:
+        """The robot is free: take the next visitor in line, or go back to the dock."""
+        slot.active = None
+        slot.pause_until = 0.0
+        if slot.queue and slot.available:
+            self._begin(slot, slot.queue.popleft())
+            for i, esc in enumerate(slot.queue, 1):
+                self._emit(EscortQueued(**esc.base(), position=i, wait_s=round(self._wait_estimate(slot))))
+            return
+        if slot.up and slot.state not in ("ESTOP", "FAULT", "DOCKED", "DOCKING", "RETURNING"):
+            self._goto(slot, "dock", slot.dock)
+        elif not slot.up:
+            slot.needs_dock = True
+
+    # -- link events ---------------------------------------------------------------------------
+    def _on_link(self, ev: LinkEvent) -> None:
+        slot = self._slots.get(ev.robot)
+        if slot is None:
+            return
+        if isinstance(ev, LinkUp):
+            slot.up = True
+            slot.error = ""
+            slot.speed = ev.hello.speed_mps or slot.speed
+            self._status(slot)
+        elif isinstance(ev, LinkDown):
+            slot.up = False
+            slot.error = ev.reason
+            self._on_robot_lost(slot, LINK_DOWN)
+            self._status(slot)
+        elif isinstance(ev, RobotRebooted):
+            slot.speed = ev.hello.speed_mps or slot.speed
+            self._on_reboot(slot)
+        elif isinstance(ev, GoalEnded):
+            self._on_goal_ended(slot, ev)
+        elif isinstance(ev, RobotUpdate):
+            self._on_update(slot, ev.message)
+
+    def _on_update(self, slot: _Slot, msg) -> None:
+        if isinstance(msg, p.Feedback):
+            esc = slot.active
+            if esc and msg.goal_id == slot.goal_id:
+                slot.leg_eta = msg.eta_s
+                if slot.leg == "approach":
+                    self._emit(RobotComing(**esc.base(), distance_m=msg.distance_m, eta_s=msg.eta_s))
+                elif slot.leg == "guide":
+                    self._emit(FollowRobot(**esc.base(), distance_m=msg.distance_m, eta_s=msg.eta_s))
+            return
+        before = (slot.available, slot.state)
+        slot.state = msg.state.value
+        slot.battery = msg.battery
+        if isinstance(msg, p.Status):
+            slot.x, slot.y = msg.x, msg.y
+        if (slot.available, slot.state) != before:
+            self._status(slot)
+        if slot.available and slot.needs_dock and slot.active is None and slot.goal_id is None:
+            slot.needs_dock = False
+            self._release(slot)  # back after a link loss: send it home unless it is going already
+        if msg.state is p.RobotState.ESTOP and slot.active:
+            # The RESULT (ABORTED, ESTOP_ACTIVE) normally says so first; this covers its loss.
+            self._fail(slot.active, p.Reason.ESTOP_ACTIVE.value)
+            slot.active = None
+            slot.goal_id = None
+        if not slot.available:
+            for esc in list(slot.queue):
+                self._reassign_or_fail(slot, esc, msg.state.value)
+
+    def _on_robot_lost(self, slot: _Slot, reason: str) -> None:
+        if slot.active:
+            self._fail(slot.active, reason)
+            slot.active = None
+        slot.goal_id = None
+        slot.pause_until = 0.0
+        slot.needs_dock = True
+        for esc in list(slot.queue):
+            self._reassign_or_fail(slot, esc, reason)
+
+    def _on_reboot(self, slot: _Slot) -> None:
+        """The robot restarted mid-task: its goal is gone. Resume the leg once, with a new id."""
+        esc = slot.active
+        if esc is None:
+            slot.goal_id = None
+            return
+        if slot.leg in ("approach", "guide") and slot.goal_id is not None and not esc.resumed:
+            esc.resumed = True
+            log.warning("robot %s rebooted during escort %d: resuming %s", slot.name, esc.escort_id, slot.leg)
+            self._goto(slot, slot.leg, slot.goal_wp)
+            return
+        if slot.goal_id is not None:
+            self._fail(esc, REBOOTED)
+            slot.active = None
+            slot.goal_id = None
+            self._release(slot)
+
+    def _reassign_or_fail(self, slot: _Slot, esc: Escort, reason: str) -> None:
+        slot.queue.remove(esc)
+        others = [s for s in self._slots.values() if s is not slot and s.available]
+        if others:
+            target = min(others, key=self._wait_estimate)
+            if target.active is None and not target.queue:
+                self._begin(target, esc)
+            else:
+                self._enqueue(target, esc)
+            return
+        self._fail(esc, reason)
+
+    # -- time ------------------------------------------------------------------------------------
+    def _tick(self, now: float) -> None:
+        for slot in self._slots.values():
+            if slot.pause_until and now >= slot.pause_until:
+                slot.pause_until = 0.0
+                action, slot.pause_action = slot.pause_action, ""
+                esc = slot.active
+                if action == "guide" and esc and slot.up:
+                    esc.phase = "guide"
+                    self._goto(slot, "guide", esc.waypoint)
+                elif action == "release":
+                    self._release(slot)
+            if slot.busy_retry_at and now >= slot.busy_retry_at:
+                slot.busy_retry_at = 0.0
+                esc = slot.active
+                if esc and slot.up:
+                    slot.active = None
+                    self._begin(slot, esc)
+            if slot.goal_id is not None and slot.leg != "dock" and slot.leg_deadline and now > slot.leg_deadline:
+                esc = slot.active
+                log.warning("robot %s: goal %d is taking far too long", slot.name, slot.goal_id)
+                self._send(slot, "CANCEL", str(slot.goal_id))
+                slot.goal_id = None
+                if esc:
+                    self._fail(esc, p.Reason.TIMEOUT.value)
+                self._release(slot)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _fail(self, esc: Escort, reason: str) -> None:
+        if esc.phase in ("done", "failed", "canceled"):
+            return
+        self._finish(esc, "failed")
+        self._emit(EscortFailed(**esc.base(), reason=str(reason), show_map=True))
+
+    def _finish(self, esc: Escort, phase: str) -> None:
+        esc.phase = phase
+        self._escorts.pop(esc.escort_id, None)
+
+    def _status(self, slot: _Slot) -> None:
+        self._emit(RobotStatus(slot.name, slot.available, slot.up, slot.state, slot.battery,
+                               "" if slot.up else slot.error))
+
+    def _position(self, slot: _Slot) -> tuple[float, float]:
+        if slot.x is not None and slot.y is not None:
+            return slot.x, slot.y
+        return self.waypoints.get(slot.dock, (0.0, 0.0))
+
+    def _distance(self, slot: _Slot, waypoint: str) -> float:
+        x, y = self._position(slot)
+        tx, ty = self.waypoints.get(waypoint, (x, y))
+        return math.hypot(tx - x, ty - y)
+
+    def _distance_between(self, a: str, b: str) -> float:
+        (ax, ay), (bx, by) = self.waypoints[a], self.waypoints[b]
+        return math.hypot(bx - ax, by - ay)
+
+    def _escort_s(self, slot: _Slot, esc: Escort) -> float:
+        """Seconds one escort takes from the meeting point to release at the counter and back."""
+        if not self.meet:
+            return self.arrive_pause_s
+        d = 2 * self._distance_between(self.meet, esc.waypoint)
+        return d / slot.speed + self.follow_pause_s + self.arrive_pause_s
+
+    def _wait_estimate(self, slot: _Slot) -> float:
+        """Seconds until the robot could start on one more visitor."""
+        now = time.monotonic()
+        t = 0.0
+        esc = slot.active
+        if esc is not None:
+            remaining = max(0.0, slot.pause_until - now) if slot.pause_until else slot.leg_eta
+            if esc.phase in ("approach", "meet", "queued"):
+                t += remaining + self._escort_s(slot, esc)
+            elif esc.phase == "guide":
+                t += remaining + self.arrive_pause_s
+                if self.meet:
+                    t += self._distance_between(esc.waypoint, self.meet) / slot.speed
+            else:
+                t += remaining
+        for queued in slot.queue:
+            t += self._escort_s(slot, queued)
+        return t
