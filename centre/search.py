@@ -1,0 +1,824 @@
+"""Finding a procedure from a citizen's own words (typed, spoken or English).
+
+How a query is answered:
+
+1. **Analysis** (`analyze`): the text is cut into syllables twice in step, once as typed
+   (lower-case, diacritics kept) and once folded (`centre.text.fold`: no tone marks, đ → d).
+   The kí/ký, lí/lý spelling variants are unified, and standard abbreviations
+   (BHXH, BHYT, CMND, UBND…) are spelled out, on both the catalogue and the query side.
+2. **Index** (`rebuild_index`): every name of a procedure — display name, official name,
+   English name, each alias — is one row ("phrase") of the FTS5 table `search_phrases`,
+   with both its folded and its original form. The catalogue import calls it inside its own
+   transaction, so the index always matches the catalogue it was built from.
+3. **Query tokens**: spoken filler words (tôi, muốn, cho, cái, xin, ạ, ơi… and English
+   how/to/my…) keep only a small weight; every other token is weighted by its rarity in the
+   catalogue (IDF). A token the catalogue does not know is corrected against the index
+   vocabulary: telex leftovers (ddang, kys), two words run together (khaisinh), southern /
+   northern spelling confusions (tạm chú → trú) and rapidfuzz edit distance (snh → sinh).
+   While typing, the last unfinished token also matches as a prefix ("dang ky kh").
+4. **Candidates**: FTS5 `MATCH` with a query built only from these folded tokens, each one
+   quoted (user text never reaches `MATCH` raw), rarest tokens only, best BM25 first.
+5. **Score** in 0..1 for each candidate phrase: *recall* (how much of the query's weight the
+   phrase explains, with a penalty when a diacritic form differs, e.g. vé ≠ về) times a
+   mix with *precision* (how much of the phrase the query covers), so the plain
+   "Đăng ký khai sinh" beats "Đăng ký khai sinh lưu động" for a plain query. Words found
+   elsewhere in the same procedure (its field, its other names) earn partial credit.
+   A procedure's score is that of its best phrase; below `min_score` the answer is "no
+   match" with the nearest fields (`suggested_fields`), never a random procedure.
+
+`Searcher` keeps the phrases, vocabulary and weights in memory and reloads them when
+`catalogue_meta.version` changes (a re-import), without a restart. It is thread-safe.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+import os
+import re
+import sqlite3
+import threading
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from centre.db import migrate, transaction
+from centre.text import fold
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = [
+    """
+    CREATE VIRTUAL TABLE search_phrases USING fts5(
+        folded,                      -- folded syllables (no diacritics, đ → d), what MATCH reads
+        plain,                       -- the phrase as written, lower-case, diacritics kept
+        procedure_key UNINDEXED,
+        kind UNINDEXED,              -- name | official | en | alias | alias_en
+        tokenize = 'unicode61 remove_diacritics 0'
+    );
+    CREATE TABLE search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+MAX_QUERY_CHARS = 300  # a kiosk query is a phrase; longer input is cut, never an error
+MAX_QUERY_TOKENS = 24
+CANDIDATE_LIMIT = 300
+
+# Spoken Vietnamese and English filler: kept in the query with a small weight only.
+# Words that are also content words in procedure names (hộ, lại, một, người, nhờ) are not here.
+STOP_VI = frozenset(
+    """
+    tôi tui tớ mình em anh chị cô chú bác ông bà cháu bạn con_ạ chúng ta
+    muốn cần định phải nên hãy xin hỏi giúp nhờ_vả cho cái chiếc làm
+    ạ à ơi ờ nhé nhá nha nhỉ hả hở dạ vâng ừ thì là mà ở đâu nào gì sao thế vậy
+    với của được có không chưa bị ra đi đến tới như và hay hoặc này kia đó ấy
+    thủ tục việc rồi đã đang sẽ cũng vẫn chỉ mấy bao nhiêu luôn những các để khi nếu
+    """.split()
+)
+STOP_EN = frozenset(
+    """
+    i me my we our you your he she his her they their a an the to for of in on at by with
+    how what where when which who can could do does did i'd want wants need needs would like
+    please is are am be was get got make apply applying help some this that it its from about
+    and or there here any
+    """.split()
+)
+
+# Abbreviations of administrative Vietnamese, spelled out on both sides of the match.
+ABBREVIATIONS = {
+    "bhxh": "bảo hiểm xã hội",
+    "bhyt": "bảo hiểm y tế",
+    "bhtn": "bảo hiểm thất nghiệp",
+    "cmnd": "chứng minh nhân dân",
+    "cccd": "căn cước công dân",
+    "ubnd": "ủy ban nhân dân",
+    "hđnd": "hội đồng nhân dân",
+    "htx": "hợp tác xã",
+    "gcn": "giấy chứng nhận",
+    "qsdđ": "quyền sử dụng đất",
+    "qsdd": "quyền sử dụng đất",
+    "tnlđ": "tai nạn lao động",
+    "tnld": "tai nạn lao động",
+    "bnn": "bệnh nghề nghiệp",
+    "kcb": "khám chữa bệnh",
+    "kbnn": "kho bạc nhà nước",
+    "gplx": "giấy phép lái xe",
+}
+
+# Credits (0..1) of a query token's match, by how it was found.
+EXACT, PREFIX, STEM, TELEX, PHONETIC, EDIT1, EDIT2 = 1.0, 0.9, 0.9, 0.95, 0.85, 0.8, 0.65
+ACCENT_MISMATCH = 0.7  # folded forms match but the diacritics typed differ (vé / về)
+CONTEXT_CREDIT = 0.45  # token found in the procedure's field or other names, not this phrase
+STOP_WEIGHT = 0.15  # weight of a filler word (an ordinary word weighs its IDF, about 1..6)
+EVIDENCE_PRIOR = 0.5  # added to a query's weight: one common word alone is weak evidence
+UNKNOWN_WEIGHT = 0.8  # weight of a word the catalogue does not know, relative to the rarest word
+# score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * adjacent pairs kept)
+RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.55, 0.3, 0.15
+
+_WORD = re.compile(r"[^\W_]+")
+_PARENTHESES = re.compile(r"\([^()]*\)")
+_Y_SYLLABLE = re.compile(r"^(qu|[bcdđghklmnprstvx]{1,3})([yýỳỷỹỵ])$")
+_Y_TO_I = str.maketrans("yýỳỷỹỵ", "iíìỉĩị")
+_TELEX_PAIRS = (("dd", "d"), ("aa", "a"), ("ee", "e"), ("oo", "o"), ("aw", "a"), ("ow", "o"), ("uw", "u"))
+
+
+_STOP_FOLDED = frozenset({fold(w) for w in STOP_VI} | STOP_EN)
+
+
+class SearchError(RuntimeError):
+    """The search index cannot be built or read (no catalogue tables, broken database)."""
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def _canon(token: str) -> str:
+    """Unify the i/y spelling variants of one syllable (kỹ/kĩ, lý/lí, quý/quí)."""
+    m = _Y_SYLLABLE.match(token)
+    if m:
+        return m.group(1) + m.group(2).translate(_Y_TO_I)
+    return token
+
+
+def _split_plain(text: str) -> list[str]:
+    text = unicodedata.normalize("NFC", text).lower()
+    return _WORD.findall(text)
+
+
+def analyze(text: str) -> list[tuple[str, str]]:
+    """(as typed, folded) syllable pairs of `text`, abbreviations spelled out, i/y unified.
+
+    Both forms are lower-case; the first keeps diacritics. Used for the catalogue's
+    phrases and for queries alike, so both sides are cut the same way.
+    """
+    out: list[tuple[str, str]] = []
+    for word in _split_plain(text or ""):
+        expansion = ABBREVIATIONS.get(word)
+        words = _split_plain(expansion) if expansion else [word]
+        for w in words:
+            f = fold(w)
+            if not f:
+                continue
+            parts = f.split()
+            if len(parts) != 1:  # odd characters inside the word: keep the folded parts
+                out.extend((p, p) for p in parts)
+                continue
+            out.append((_canon(w), _canon(f)))
+    return out
+
+
+def folded_key(text: str) -> str:
+    """The folded, i/y-unified form of `text` as the index stores it (for voice snapping)."""
+    return " ".join(f for _, f in analyze(text))
+
+
+def has_diacritics(text: str) -> bool:
+    """True when `text` carries Vietnamese marks (so the typist used them on purpose)."""
+    return any(a != f for a, f in analyze(text))
+
+
+_SYLLABLE = re.compile(r"^(ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?[aeiouy]{1,3}(ch|ng|nh|[cmnpt])?$")
+
+
+def is_vietnamese_syllable(folded: str) -> bool:
+    """True when a folded token can be a Vietnamese syllable (so it is not an English word)."""
+    return bool(_SYLLABLE.match(folded))
+
+
+def _phonetic(token: str) -> str:
+    """A key that merges spelling confusions common in speech: tr/ch, s/x, r/d/gi, l/n, final n/ng, c/t."""
+    t = token
+    for a, b in (("ngh", "ng"), ("gh", "g"), ("tr", "ch"), ("gi", "d"), ("r", "d"), ("s", "x"), ("l", "n")):
+        if t.startswith(a):
+            t = b + t[len(a) :]
+            break
+    for a, b in (("nh", "n"), ("ng", "n"), ("ch", "t"), ("c", "t")):
+        if t.endswith(a) and len(t) > len(a):
+            t = t[: -len(a)] + b
+            break
+    return t
+
+
+def _telex_variants(token: str) -> list[str]:
+    """Plausible folded words under raw Telex typing (ddang → dang, kys → ky, vieejt → viet)."""
+    out = set()
+    t = token
+    for a, b in _TELEX_PAIRS:
+        t = t.replace(a, b)
+    out.add(t)
+    if len(t) > 2 and t[-1] in "sfrxj":
+        out.add(t[:-1])
+    # a tone key typed inside the word ("vieejt" → "viejt" → "viet")
+    stripped = re.sub(r"(?<=[aeiouy])[sfrxj](?=[a-z])", "", t)
+    out.add(stripped)
+    if len(stripped) > 2 and stripped[-1] in "sfrxj":
+        out.add(stripped[:-1])
+    out.discard(token)
+    return [_canon(v) for v in out if v]
+
+
+# --------------------------------------------------------------------------- index
+
+
+def ensure_tables(conn) -> None:
+    """Create or upgrade the search tables (works inside or outside an open transaction)."""
+    conn = getattr(conn, "conn", conn)
+    if not conn.in_transaction:
+        migrate(conn, "search", MIGRATIONS)
+        return
+    # Inside the catalogue import's transaction: apply the same migrations without BEGIN.
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_versions (module TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM schema_versions WHERE module = 'search'").fetchone()
+    have = row[0] if row else 0
+    if have >= len(MIGRATIONS):
+        return
+    from centre.db import _split
+
+    for sql in MIGRATIONS[have:]:
+        for statement in _split(sql):
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO schema_versions(module, version) VALUES ('search', ?) "
+        "ON CONFLICT(module) DO UPDATE SET version = excluded.version",
+        (len(MIGRATIONS),),
+    )
+
+
+def _catalogue_version(conn) -> str:
+    try:
+        row = conn.execute("SELECT value FROM catalogue_meta WHERE key = 'version'").fetchone()
+    except sqlite3.OperationalError:
+        return ""
+    return str(row[0]) if row else ""
+
+
+def _phrases_of(row) -> Iterable[tuple[str, str]]:
+    """(kind, text) of every name of one procedure row, duplicates (by folded form) dropped."""
+    seen: set[str] = set()
+    name = row["name"] or ""
+    short = _PARENTHESES.sub(" ", name).strip(" :;,.")
+    texts = (("name", name), ("official", row["official_name"]), ("name", short), ("en", row["name_en"]))
+    for kind, text in texts:
+        key = folded_key(text or "")
+        if key and key not in seen:
+            seen.add(key)
+            yield kind, text
+
+
+def rebuild_index(conn) -> int:
+    """(Re)build the search index from `procedures` and `aliases`; returns the number of phrases.
+
+    Runs in the caller's transaction when one is open (the catalogue import calls it after
+    filling the tables, so a failed import rolls the index back too); otherwise in its own.
+    """
+    conn = getattr(conn, "conn", conn)
+    ensure_tables(conn)
+    if conn.in_transaction:
+        return _rebuild(conn)
+    with transaction(conn):
+        return _rebuild(conn)
+
+
+def _rebuild(conn) -> int:
+    try:
+        procs = conn.execute("SELECT key, name, official_name, name_en FROM procedures ORDER BY key").fetchall()
+        aliases = conn.execute("SELECT procedure_key, alias, lang FROM aliases ORDER BY procedure_key, alias").fetchall()
+    except sqlite3.OperationalError as exc:
+        raise SearchError(f"catalogue tables missing or unreadable: {exc}") from exc
+    rows: list[tuple[str, str, str, str]] = []
+    seen: dict[str, set[str]] = defaultdict(set)
+    for p in procs:
+        for kind, text in _phrases_of(p):
+            key = folded_key(text)
+            seen[p["key"]].add(key)
+            rows.append((key, " ".join(a for a, _ in analyze(text)), p["key"], kind))
+    for a in aliases:
+        key = folded_key(a["alias"] or "")
+        if not key or key in seen[a["procedure_key"]]:
+            continue
+        seen[a["procedure_key"]].add(key)
+        kind = "alias_en" if (a["lang"] or "vi") == "en" else "alias"
+        rows.append((key, " ".join(x for x, _ in analyze(a["alias"])), a["procedure_key"], kind))
+    conn.execute("DELETE FROM search_phrases")
+    conn.executemany("INSERT INTO search_phrases(folded, plain, procedure_key, kind) VALUES (?, ?, ?, ?)", rows)
+    conn.execute(
+        "INSERT INTO search_meta(key, value) VALUES ('catalogue_version', ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (_catalogue_version(conn),),
+    )
+    return len(rows)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One procedure found, with its score (0..1) and what matched."""
+
+    key: str
+    code: str
+    name: str
+    official_name: str
+    name_en: str
+    field_id: str
+    field: str
+    field_en: str
+    score: float
+    matched: str  # name | official | en | alias | alias_en
+    matched_text: str  # the phrase that matched, as written in the catalogue
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FieldSuggestion:
+    """A field (lĩnh vực) offered when no procedure passes the threshold."""
+
+    id: str
+    name: str
+    name_en: str
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Hits best first; when none passes the threshold, `hits == []` and `suggested_fields`."""
+
+    query: str
+    hits: list[Hit]
+    suggested_fields: list[FieldSuggestion] = field(default_factory=list)
+    best_score: float = 0.0  # best score seen, even below the threshold
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query,
+            "hits": [h.to_dict() for h in self.hits],
+            "suggested_fields": [f.to_dict() for f in self.suggested_fields],
+            "best_score": self.best_score,
+        }
+
+
+# --------------------------------------------------------------------------- searcher
+
+
+@dataclass
+class _Phrase:
+    key: str
+    kind: str
+    text: str
+    folded: tuple[str, ...]
+    plain: tuple[str, ...]
+    accented: bool
+    weight: float = 0.0  # sum of the weights of its distinct tokens
+    pairs: frozenset = frozenset()  # adjacent word pairs (also with filler words skipped)
+
+
+@dataclass
+class _QToken:
+    plain: str
+    folded: str
+    weight: float
+    variants: dict[str, float]  # folded vocabulary token -> credit
+    stop: bool
+    informative: bool
+    accented: bool  # the query was typed with diacritics
+
+
+class _Index:
+    """Everything the searcher keeps in memory for one catalogue version."""
+
+    def __init__(self, conn, version: str):
+        self.version = version
+        self.phrases: dict[int, _Phrase] = {}
+        self.procs: dict[str, sqlite3.Row] = {}
+        self.fields: dict[str, sqlite3.Row] = {}
+        self.context: dict[str, frozenset[str]] = {}
+        doc_tokens: dict[str, set[str]] = defaultdict(set)
+        for row in conn.execute("SELECT rowid, folded, plain, procedure_key, kind FROM search_phrases"):
+            folded = tuple(row["folded"].split())
+            plain = tuple(row["plain"].split())
+            if len(plain) != len(folded):
+                plain = folded
+            text = row["plain"]
+            ph = _Phrase(row["procedure_key"], row["kind"], text, folded, plain, plain != folded)
+            self.phrases[row["rowid"]] = ph
+            doc_tokens[ph.key].update(folded)
+        for row in conn.execute(
+            "SELECT p.key, p.code, p.name, p.official_name, p.name_en, p.field_id, "
+            "f.name_vi AS field_vi, f.name_en AS field_en, f.sort AS field_sort "
+            "FROM procedures p LEFT JOIN fields f ON f.id = p.field_id"
+        ):
+            self.procs[row["key"]] = row
+        for row in conn.execute("SELECT id, name_vi, name_en, sort FROM fields ORDER BY sort, id"):
+            self.fields[row["id"]] = row
+        field_tokens = {
+            fid: {f for _, f in analyze(f"{r['name_vi']} {r['name_en']}")} for fid, r in self.fields.items()
+        }
+        for key, toks in doc_tokens.items():
+            proc = self.procs.get(key)
+            extra = field_tokens.get(proc["field_id"], set()) if proc else set()
+            self.context[key] = frozenset(toks | extra)
+        # document frequency over procedures (field names count too: they are context)
+        df: Counter[str] = Counter()
+        for toks in self.context.values():
+            df.update(toks)
+        self.n_docs = max(1, len(self.context))
+        self.idf = {t: math.log(1 + self.n_docs / c) for t, c in df.items()}
+        self.idf_max = math.log(1 + self.n_docs)
+        for ph in self.phrases.values():
+            ph.weight = sum(self.token_weight(t) for t in set(ph.folded))
+            content = [t for t in ph.folded if t not in _STOP_FOLDED]
+            ph.pairs = frozenset(zip(ph.folded, ph.folded[1:], strict=False)) | frozenset(
+                zip(content, content[1:], strict=False)
+            )
+        # Without diacritics "dang" may be đang (filler) or đăng (đăng ký): a folded filler word
+        # stays filler only when the catalogue hardly uses it as a content word.
+        content_df: Counter[str] = Counter()
+        for ph_list in self._by_key().values():
+            content_df.update({f for ph in ph_list for a, f in zip(ph.plain, ph.folded, strict=False)
+                               if a not in STOP_VI and a not in STOP_EN and a != f})
+        self.stop_folded = frozenset(t for t in _STOP_FOLDED if content_df[t] <= max(3, 0.01 * self.n_docs))
+        self.vocab = sorted(df)
+        self.vocab_set = set(self.vocab)
+        self.by_phonetic: dict[str, list[str]] = defaultdict(list)
+        self.by_phonetic_typed: dict[str, set[str]] = defaultdict(set)
+        for ph in self.phrases.values():
+            if ph.accented:
+                for a, f in zip(ph.plain, ph.folded, strict=False):
+                    self.by_phonetic_typed[_phonetic(a)].add(f)
+        self.by_len: dict[int, list[str]] = defaultdict(list)
+        for t in self.vocab:
+            self.by_phonetic[_phonetic(t)].append(t)
+            self.by_len[len(t)].append(t)
+        self.df = df
+
+    def _by_key(self) -> dict[str, list[_Phrase]]:
+        out: dict[str, list[_Phrase]] = defaultdict(list)
+        for ph in self.phrases.values():
+            out[ph.key].append(ph)
+        return out
+
+    def token_weight(self, t: str) -> float:
+        """Weight of a phrase's word in precision: its IDF, little for filler words."""
+        w = self.idf.get(t, self.idf_max)
+        return 0.2 * w if t in _STOP_FOLDED else w
+
+    # ---- query side
+
+    def corrections(self, token: str, typed: str | None = None) -> dict[str, float]:
+        """Vocabulary words a token not in the vocabulary probably meant, with credits.
+
+        Tried in order of likelihood, stopping at the first kind that finds something:
+        raw Telex keys, then speech-like spelling confusions, then edit distance.
+        """
+        found: dict[str, float] = {}
+
+        def add(t: str, credit: float) -> None:
+            if t in self.vocab_set and t not in _STOP_FOLDED and credit > found.get(t, 0):
+                found[t] = credit
+
+        for v in _telex_variants(token):
+            add(v, TELEX)
+        if not found and len(token) >= 3:
+            # typed with diacritics: the tone is right, only the consonants may be confused
+            table, key = (self.by_phonetic_typed, _phonetic(typed)) if typed else (self.by_phonetic, _phonetic(token))
+            for t in table.get(key, ()):
+                add(t, PHONETIC)
+        if not found and len(token) >= 3:
+            max_d = 1 if len(token) < 7 else 2
+            pool = [t for n in range(len(token) - max_d, len(token) + max_d + 1) for t in self.by_len.get(n, ())]
+            for cand, dist, _ in process.extract(
+                token, pool, scorer=Levenshtein.distance, score_cutoff=max_d, limit=8
+            ):
+                add(cand, EDIT1 if dist <= 1 else EDIT2)
+        # keep the few best, preferring frequent words among equals
+        best = sorted(found.items(), key=lambda kv: (-kv[1], -self.df.get(kv[0], 0)))[:4]
+        # several equally plausible readings: each is less likely to be the one meant
+        share = 1 / math.sqrt(len(best)) if best else 1
+        return {t: c * share for t, c in best}
+
+    def english_relatives(self, token: str) -> dict[str, float]:
+        """English words of the index sharing a long stem with `token` (register ~ registration)."""
+        if len(token) < 4 or is_vietnamese_syllable(token):
+            return {}
+        out: dict[str, float] = {}
+        head = token[:4]
+        i = bisect.bisect_left(self.vocab, head)
+        while i < len(self.vocab) and self.vocab[i].startswith(head):
+            t = self.vocab[i]
+            i += 1
+            if t == token or is_vietnamese_syllable(t):
+                continue
+            common = len(os.path.commonprefix([t, token]))
+            if common >= max(4, math.ceil(0.7 * min(len(t), len(token)))):
+                out[t] = STEM
+        return out
+
+    def split_pair(self, token: str) -> tuple[str, str] | None:
+        """Two vocabulary words typed without the space between them ("khaisinh"), if any."""
+        best = None
+        for i in range(2, len(token) - 1):
+            a, b = token[:i], token[i:]
+            if a in self.vocab_set and b in self.vocab_set:
+                score = min(self.df[a], self.df[b])
+                if best is None or score > best[0]:
+                    best = (score, a, b)
+        return (best[1], best[2]) if best else None
+
+    def prefix_expansions(self, token: str, limit: int = 40) -> list[str]:
+        i = bisect.bisect_left(self.vocab, token)
+        out = []
+        while i < len(self.vocab) and self.vocab[i].startswith(token):
+            if self.vocab[i] != token:
+                out.append(self.vocab[i])
+            i += 1
+        out.sort(key=lambda t: -self.df[t])
+        return out[:limit]
+
+
+class Searcher:
+    """Searches the catalogue in `conn`; reloads itself after a re-import. Thread-safe.
+
+    `min_score`: below it a procedure is not offered (config `search.min_score`).
+    """
+
+    def __init__(self, conn, *, min_score: float = 0.55, limit: int = 10):
+        self.conn = getattr(conn, "conn", conn)
+        self.min_score = min_score
+        self.limit = limit
+        self._lock = threading.RLock()
+        self._index: _Index | None = None
+
+    @classmethod
+    def from_config(cls, conn, cfg) -> Searcher:
+        return cls(conn, min_score=cfg.search.min_score, limit=cfg.search.limit)
+
+    # ---- loading
+
+    def _current(self) -> _Index:
+        version = _catalogue_version(self.conn)
+        idx = self._index
+        if idx is not None and idx.version == version:
+            return idx
+        built = self._index_version()
+        if built != version:
+            log.info("search index is for catalogue %r, catalogue is %r: rebuilding", built, version)
+            rebuild_index(self.conn)
+        self._index = _Index(self.conn, version)
+        return self._index
+
+    def _index_version(self) -> str | None:
+        try:
+            row = self.conn.execute("SELECT value FROM search_meta WHERE key = 'catalogue_version'").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return row[0] if row else None
+
+    def reload(self) -> None:
+        """Forget the in-memory index (the next search reloads it)."""
+        with self._lock:
+            self._index = None
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """Folded words of the index (for voice grammars)."""
+        with self._lock:
+            return list(self._current().vocab)
+
+    # ---- searching
+
+    def search(self, text: str | None, limit: int | None = None) -> SearchResult:
+        """Procedures matching `text`, best first; never raises for any text."""
+        limit = self.limit if limit is None else max(0, int(limit))
+        raw = text if isinstance(text, str) else ("" if text is None else str(text))
+        raw = raw[:MAX_QUERY_CHARS]
+        with self._lock:
+            idx = self._current()
+            qtokens = self._query_tokens(idx, raw)
+            if not any(q.informative for q in qtokens):
+                return SearchResult(raw, [], self._suggest(idx, {}, []), 0.0)
+            candidates = self._candidates(idx, qtokens)
+            per_proc: dict[str, tuple[float, _Phrase]] = {}
+            for rowid in candidates:
+                ph = idx.phrases.get(rowid)
+                if ph is None:
+                    continue
+                s = self._score(idx, qtokens, ph)
+                if s > per_proc.get(ph.key, (0.0, None))[0]:
+                    per_proc[ph.key] = (s, ph)
+            ranked = sorted(per_proc.items(), key=lambda kv: (-kv[1][0], len(kv[1][1].folded), kv[0]))
+            best = ranked[0][1][0] if ranked else 0.0
+            hits = [self._hit(idx, key, s, ph) for key, (s, ph) in ranked if s >= self.min_score][:limit]
+            suggested = [] if hits else self._suggest(idx, per_proc, qtokens)
+            return SearchResult(raw, hits, suggested, round(best, 4))
+
+    def _query_tokens(self, idx: _Index, raw: str) -> list[_QToken]:
+        pairs = analyze(raw)[:MAX_QUERY_TOKENS]
+        if not pairs:
+            return []
+        accented = any(a != f for a, f in pairs)
+        typing_last = bool(raw) and raw[-1].isalnum()
+        # two words run together ("khaisinh") become two tokens before anything else
+        expanded: list[tuple[str, str, bool]] = []
+        for i, (plain, folded) in enumerate(pairs):
+            last = i == len(pairs) - 1
+            split = None
+            if folded not in idx.vocab_set and not (last and typing_last and idx.prefix_expansions(folded, 1)):
+                split = idx.split_pair(folded)
+            if split:
+                expanded.extend((part, part, False) for part in split)
+            else:
+                expanded.append((plain, folded, last and typing_last))
+        out: list[_QToken] = []
+        seen: set[str] = set()
+        for plain, folded, typing in expanded:
+            repeat = folded in seen  # counted once, but kept for word order
+            seen.add(folded)
+            stop = (plain in STOP_VI or plain in STOP_EN) if accented else folded in idx.stop_folded
+            variants: dict[str, float] = {}
+            weight = idx.idf.get(folded, 0.0)
+            if folded in idx.vocab_set:
+                variants[folded] = EXACT
+            if stop:
+                out.append(_QToken(plain, folded, STOP_WEIGHT, variants, True, False, accented))
+                continue
+            for t, c in idx.english_relatives(folded).items():
+                variants.setdefault(t, c)
+            if not variants:
+                variants.update(idx.corrections(folded, plain if accented else None))
+                if variants:
+                    weight = max(idx.idf.get(t, 0.0) for t in variants)
+            if typing and len(folded) >= 2:
+                # completions of the word being typed; common words are the likelier ones
+                completions = idx.prefix_expansions(folded)
+                top = max((idx.df[t] for t in completions), default=1)
+                for t in completions:
+                    variants.setdefault(t, PREFIX * (0.6 + 0.4 * idx.df[t] / top))
+                pref = [idx.idf[t] for t in completions]
+                if pref and folded not in idx.vocab_set and not any(c > PREFIX for c in variants.values()):
+                    weight = sum(pref) / len(pref)
+            if typing and len(folded) < 2:
+                continue  # one letter of a word still being typed says nothing yet
+            if not variants:
+                weight = UNKNOWN_WEIGHT * idx.idf_max  # a word the catalogue cannot explain
+                if typing:
+                    weight *= 0.5  # perhaps only half typed
+            elif typing and folded not in idx.vocab_set and len(folded) < 3:
+                weight *= 0.5  # two letters typed so far: weak evidence either way
+            if repeat:
+                weight = 0.0
+            out.append(_QToken(plain, folded, weight, variants, False, bool(variants), accented))
+        return out
+
+    def _candidates(self, idx: _Index, qtokens: list[_QToken]) -> list[int]:
+        informative = [q for q in qtokens if q.informative]
+        # leave out words in most procedures when rarer ones exist (they only widen the net)
+        rare = [q for q in informative if max(idx.df.get(t, 0) for t in q.variants) < 0.25 * idx.n_docs]
+        use = rare or informative
+        terms: set[str] = set()
+        for q in use:
+            terms.update(q.variants)
+        if not terms:
+            return []
+        expr = " OR ".join(f'"{t}"' for t in sorted(terms) if re.fullmatch(r"\w+", t))
+        if not expr:
+            return []
+        sql = "SELECT rowid FROM search_phrases WHERE search_phrases MATCH ? ORDER BY rank LIMIT ?"
+        try:
+            rows = self.conn.execute(sql, (f"folded : ({expr})", CANDIDATE_LIMIT)).fetchall()
+        except sqlite3.OperationalError as exc:  # must not happen: tokens are quoted words
+            log.error("FTS query failed for %r: %s", expr, exc)
+            return []
+        return [r[0] for r in rows]
+
+    def explain(self, text: str, n: int = 5) -> dict:
+        """How `text` was understood and scored (for `kiosk search --explain` and tuning)."""
+        with self._lock:
+            idx = self._current()
+            qtokens = self._query_tokens(idx, (text or "")[:MAX_QUERY_CHARS])
+            rows = []
+            for rowid in self._candidates(idx, qtokens):
+                ph = idx.phrases.get(rowid)
+                if ph is not None:
+                    detail: dict = {}
+                    s = self._score(idx, qtokens, ph, detail)
+                    rows.append({"key": ph.key, "kind": ph.kind, "phrase": ph.text, "score": round(s, 4), **detail})
+            rows.sort(key=lambda r: -r["score"])
+            return {
+                "tokens": [
+                    {"typed": q.plain, "weight": round(q.weight, 3), "stop": q.stop,
+                     "variants": {k: round(v, 2) for k, v in q.variants.items()}}
+                    for q in qtokens
+                ],
+                "phrases": rows[:n],
+            }
+
+    def _score(self, idx: _Index, qtokens: list[_QToken], ph: _Phrase, detail: dict | None = None) -> float:
+        context = idx.context.get(ph.key, frozenset())
+        ptoks = set(ph.folded)
+        covered: dict[str, float] = {}
+        positions: list[str | None] = []  # phrase token each informative query token hit
+        got = total = 0.0
+        for q in qtokens:
+            total += q.weight
+            credit = 0.0
+            hit_token = None
+            for t, c in q.variants.items():
+                if t in ptoks and c > credit:
+                    credit, hit_token = c, t
+            if credit and q.accented and ph.accented and hit_token == q.folded:
+                # typed with diacritics: a different tone on the same letters is another word
+                if not any(p == q.plain for p, f in zip(ph.plain, ph.folded, strict=False) if f == hit_token):
+                    credit *= ACCENT_MISMATCH
+            if credit:
+                covered[hit_token] = max(covered.get(hit_token, 0.0), credit)
+            elif q.informative and any(t in context for t in q.variants):
+                credit = CONTEXT_CREDIT * max(q.variants.values())
+            if q.informative:
+                positions.append(hit_token if covered.get(hit_token or "", 0) else None)
+            got += q.weight * credit
+        if total <= 0 or not covered:
+            return 0.0
+        recall = got / (total + EVIDENCE_PRIOR)
+        pw = sum(idx.token_weight(t) * covered.get(t, 0.0) for t in ptoks)
+        precision = pw / ph.weight if ph.weight else 0.0
+        order = 1.0
+        if len(positions) > 1:
+            wanted = list(zip(positions, positions[1:], strict=False))
+            order = sum(1 for a, b in wanted if a and b and (a, b) in ph.pairs) / len(wanted)
+        score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * order)
+        if detail is not None:
+            detail.update(recall=round(recall, 3), precision=round(precision, 3), order=round(order, 3))
+        return max(0.0, min(1.0, score))
+
+    def _hit(self, idx: _Index, key: str, score: float, ph: _Phrase) -> Hit:
+        p = idx.procs.get(key)
+        if p is None:
+            return Hit(key, "", ph.text, ph.text, "", "", "", "", round(score, 4), ph.kind, ph.text)
+        return Hit(
+            key=key,
+            code=p["code"] or "",
+            name=p["name"],
+            official_name=p["official_name"],
+            name_en=p["name_en"] or "",
+            field_id=p["field_id"],
+            field=p["field_vi"] or "",
+            field_en=p["field_en"] or "",
+            score=round(score, 4),
+            matched=ph.kind,
+            matched_text=self._original_text(p, ph),
+        )
+
+    @staticmethod
+    def _original_text(p, ph: _Phrase) -> str:
+        if ph.kind == "name":
+            return p["name"]
+        if ph.kind == "official":
+            return p["official_name"]
+        if ph.kind == "en":
+            return p["name_en"] or ""
+        return ph.text
+
+    def _suggest(self, idx: _Index, per_proc: dict, qtokens: list[_QToken], n: int = 3) -> list[FieldSuggestion]:
+        """Nearest fields: those of the best sub-threshold candidates, then field-name matches."""
+        scores: dict[str, float] = defaultdict(float)
+        for key, (s, _) in per_proc.items():
+            p = idx.procs.get(key)
+            if p is not None:
+                scores[p["field_id"]] = max(scores[p["field_id"]], s)
+        words = {t for q in qtokens if q.informative for t in q.variants}
+        if words:
+            for fid, f in idx.fields.items():
+                ftoks = {x for _, x in analyze(f"{f['name_vi']} {f['name_en']}")}
+                share = len(words & ftoks) / len(words)
+                if share:
+                    scores[fid] = max(scores[fid], 0.5 * share)
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], idx.fields[kv[0]]["sort"] if kv[0] in idx.fields else 0))
+        out = [
+            FieldSuggestion(fid, idx.fields[fid]["name_vi"], idx.fields[fid]["name_en"], round(s, 4))
+            for fid, s in ranked
+            if fid in idx.fields
+        ][:n]
+        if len(out) < n:  # pad with the fields listed first in the catalogue (the most used)
+            have = {f.id for f in out}
+            for fid, f in idx.fields.items():
+                if len(out) >= n:
+                    break
+                if fid not in have:
+                    out.append(FieldSuggestion(fid, f["name_vi"], f["name_en"], 0.0))
+        return out
+
+
+def search(conn, text: str, *, min_score: float = 0.55, limit: int = 10) -> SearchResult:
+    """One-off search (builds a Searcher each call; long-running callers keep a `Searcher`)."""
+    return Searcher(conn, min_score=min_score, limit=limit).search(text, limit)
