@@ -1,0 +1,112 @@
+"""`kiosk ticket ...` commands (issue 4): a thin layer; errors are one plain line with exit status 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from kiosk.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def kiosk(tmp_path, capsys):
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
+    text = text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text, encoding="utf-8")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["-c", str(cfg), *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def jrun(kiosk, *args):
+    code, out, err = kiosk(*args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_issue_call_serve_cycle(kiosk):
+    a = jrun(kiosk, "ticket", "issue", "--service", "A", "--ignore-hours")
+    b = jrun(kiosk, "ticket", "issue", "-s", "a", "--ignore-hours", "--priority", "elderly", "--lang", "en")
+    assert (a["code"], b["code"], b["lang"], b["priority"]) == ("A001", "A002", "en", "elderly")
+    assert a["ahead"] == 0 and b["ahead"] == 0 and a["status_path"] == f"/t/{a['token']}"
+    called = jrun(kiosk, "ticket", "call", "--counter", "1", "--actor", "officer:lan")
+    assert called["code"] == "A002" and called["state"] == "called"  # priority first
+    assert jrun(kiosk, "ticket", "recall", "A002")["recalls"] == 1
+    assert jrun(kiosk, "ticket", "start", "A002")["state"] == "serving"
+    assert jrun(kiosk, "ticket", "serve", str(called["id"]))["state"] == "served"
+    assert jrun(kiosk, "ticket", "call", "-k", "2")["code"] == "A001"
+    assert jrun(kiosk, "ticket", "no-show", a["token"])["state"] == "no_show"
+    assert jrun(kiosk, "ticket", "call", "-k", "1") is None
+    states = {t["code"]: t["state"] for t in jrun(kiosk, "ticket", "list")}
+    assert states == {"A001": "no_show", "A002": "served"}
+    code, out, _ = kiosk("ticket", "list", "--state", "waiting")
+    assert code == 0 and "no tickets" in out
+
+
+def test_transfer_cancel_status_counters(kiosk):
+    jrun(kiosk, "ticket", "issue", "-s", "A", "--ignore-hours")
+    t = jrun(kiosk, "ticket", "transfer", "A001", "--service", "B")
+    assert t["service"] == "B" and t["transfers"] == 1
+    st = jrun(kiosk, "ticket", "status", "A001")
+    assert st["ahead"] == 0 and [c["id"] for c in st["counters"]] == [3]
+    assert jrun(kiosk, "ticket", "transfer", "A001", "--counter", "4")["target_counter"] == 4
+    assert jrun(kiosk, "ticket", "cancel", "A001")["state"] == "cancelled"
+    c = jrun(kiosk, "ticket", "counter-state", "2", "paused")
+    assert c["state"] == "paused"
+    assert {x["id"]: x["state"] for x in jrun(kiosk, "ticket", "counters")}[2] == "paused"
+    code, out, _ = kiosk("ticket", "counters")
+    assert code == 0 and "Quầy 2" in out and "paused" in out
+
+
+def test_render_and_print(kiosk, tmp_path):
+    jrun(kiosk, "ticket", "issue", "-s", "C", "--ignore-hours")
+    out_png = tmp_path / "out" / "t.png"
+    code, out, err = kiosk("ticket", "render", "C001", "--out", str(out_png))
+    assert code == 0, err
+    img = Image.open(out_png)
+    assert img.format == "PNG" and img.width == 576
+    result = jrun(kiosk, "ticket", "print", "C001")
+    assert result["ok"] and result["printer"] == "dummy"
+    issued = jrun(kiosk, "ticket", "issue", "-s", "D", "--ignore-hours", "--print")
+    assert issued["printed"]["ok"]
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["ticket", "issue", "-s", "Z", "--ignore-hours"], "there is no service 'Z'"),
+        (["ticket", "issue", "-s", "A", "--ignore-hours", "--priority", "vip"], "no priority group 'vip'"),
+        (["ticket", "issue"], "say which service"),
+        (["ticket", "call", "-k", "9"], "there is no counter 9"),
+        (["ticket", "serve", "A777"], "there is no ticket 'A777'"),
+        (["ticket", "transfer", "A001"], "say where to"),
+        (["ticket", "issue", "-s", "A", "--ignore-hours", "--procedure", "9.999999"], "catalogue"),
+    ],
+)
+def test_errors_are_one_plain_line(kiosk, args, words):
+    code, out, err = kiosk(*args)
+    assert code == 2 and words in err and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_impossible_transition_exit_2(kiosk):
+    jrun(kiosk, "ticket", "issue", "-s", "A", "--ignore-hours")
+    code, _, err = kiosk("ticket", "serve", "A001")
+    assert code == 2 and "A001 is waiting" in err
+
+
+def test_doctor_lists_queue_font_printer(kiosk):
+    code, out, _ = kiosk("doctor", "--json")
+    parts = {d["part"]: d for d in map(json.loads, out.splitlines())}
+    assert parts["queue"]["ok"] and parts["ticket font"]["ok"]
+    assert parts["printer"]["ok"] and "dummy" in parts["printer"]["message"]
