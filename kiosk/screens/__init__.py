@@ -1,0 +1,122 @@
+"""Kiosk screens: each presents part of the controller's state and forwards taps to it.
+
+A screen's `refresh(topic)` is called for every topic the controller emits (on the UI
+thread) and re-reads what it shows; it holds no state of the visit itself. `SCREENS` maps
+screen names (`kiosk.controller.Screen` values) to classes, in the order the app adds them.
+
+Dossier lookup hook (issue 9): `dossier_lookup_hook(cfg)` returns a callable
+`lookup(code) -> dict | None` when `centre.dossiers` offers `Dossiers.from_config(conn,
+cfg).lookup_public(code)`; the Home tile "Tra cứu hồ sơ" and the `dossier` screen appear only
+then. A later dossier screen replaces `kiosk/screens/dossier.py` keeping the class name
+`DossierScreen` and the controller calls `open_dossiers()` / `dossier_lookup`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kivy.app import App
+from kivy.properties import StringProperty
+from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.screenmanager import Screen as KivyScreen
+
+log = logging.getLogger(__name__)
+
+
+class KScreen(KivyScreen):
+    """Base of every kiosk screen."""
+
+    @property
+    def app(self):
+        return App.get_running_app()
+
+    @property
+    def c(self):
+        return self.app.controller
+
+    def tr(self, key: str, **kw) -> str:
+        return self.app.tr(key, **kw)
+
+    def refresh(self, topic: str) -> None:
+        """Re-read the controller's state after `topic` changed (override)."""
+
+
+class Overlay(FloatLayout):
+    """Message banner and the idle 'still there?' warning, drawn above every screen."""
+
+    message = StringProperty("")
+    idle_text = StringProperty("")
+
+    def refresh(self, topic: str) -> None:
+        app = App.get_running_app()
+        c = app.controller
+        if topic in ("message", "lang", "reset", "screen"):
+            if c.message and c.message[0]:
+                key, kw = c.message
+                self.message = app.tr(key, **kw)
+            else:
+                self.message = ""
+        if topic in ("idle", "lang", "reset"):
+            if c.idle_warning:
+                self.idle_text = app.tr("idle.body", seconds=max(0, int(round(c.idle_left()))))
+            else:
+                self.idle_text = ""
+
+
+def dossier_lookup_hook(cfg):
+    """`lookup(code) -> dict | None` from centre.dossiers, or None when the module is not there."""
+    try:
+        from centre import dossiers
+    except ImportError:
+        return None
+    if not hasattr(dossiers, "Dossiers") or not hasattr(dossiers.Dossiers, "lookup_public"):
+        return None
+
+    def lookup(code: str):
+        from centre.db import connect
+
+        conn = connect(cfg.database_path)
+        try:
+            found = dossiers.Dossiers.from_config(conn, cfg).lookup_public(code)
+            return found.to_dict() if found is not None else None
+        finally:
+            conn.close()
+
+    return lookup
+
+
+def _registry():
+    from kiosk.screens.browse import DetailScreen, FieldsScreen, ProceduresScreen
+    from kiosk.screens.directions import DirectionsScreen
+    from kiosk.screens.dossier import DossierScreen
+    from kiosk.screens.home import HomeScreen
+    from kiosk.screens.search import SearchScreen
+    from kiosk.screens.staff import PinScreen, StaffScreen
+    from kiosk.screens.ticket import PriorityScreen, ServiceScreen, TicketScreen
+
+    return {
+        "home": HomeScreen, "fields": FieldsScreen, "procedures": ProceduresScreen, "detail": DetailScreen,
+        "search": SearchScreen, "service": ServiceScreen, "priority": PriorityScreen, "ticket": TicketScreen,
+        "directions": DirectionsScreen, "pin": PinScreen, "staff": StaffScreen, "dossier": DossierScreen,
+    }
+
+
+class _Lazy(dict):
+    def _load(self):
+        if not super().__len__():
+            super().update(_registry())
+
+    def items(self):
+        self._load()
+        return super().items()
+
+    def __getitem__(self, k):
+        self._load()
+        return super().__getitem__(k)
+
+    def keys(self):
+        self._load()
+        return super().keys()
+
+
+SCREENS = _Lazy()

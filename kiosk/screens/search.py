@@ -1,0 +1,68 @@
+"""Search: the on-screen keyboard (Telex or plain), results as you type, no-match suggestions."""
+
+from __future__ import annotations
+
+from kivy.factory import Factory
+from kivy.metrics import dp
+
+from kiosk.screens import KScreen
+
+
+class SearchScreen(KScreen):
+    def typed(self, text: str) -> None:
+        """Every key: show the text now; the search runs off the UI thread (stale results dropped)."""
+        self.ids.query.text = text
+        self.c.search(text)
+
+    def refresh(self, topic):
+        c = self.c
+        if topic in ("reset",):
+            self.ids.keyboard.clear()
+        if topic in ("voice_text",):
+            self.ids.keyboard.set_text(c.visit.query)
+        if topic in ("search", "lang", "reset", "screen", "voice_text", "voice"):
+            self._show()
+
+    def _show(self):
+        c, v = self.c, self.c.visit
+        self.ids.query.text = v.query or self.tr("search.hint")
+        if v.query != self.ids.keyboard.text and v.query:
+            self.ids.keyboard.set_text(v.query)
+        box = self.ids.suggestions
+        box.clear_widgets()
+        if v.voice_state == "listening":
+            status = self.tr("voice.listening")
+        elif v.voice_state == "thinking":
+            status = self.tr("voice.thinking")
+        elif not v.query.strip():
+            status = ""
+        elif v.results:
+            status = self.tr("search.results", count=len(v.results))
+        elif v.searching:
+            status = self.tr("search.searching")
+        else:
+            status = self.tr("search.no_match")
+        if v.voice_candidates:
+            status = self.tr("voice.not_understood")
+            for text in v.voice_candidates:
+                b = Factory.KQuiet(text=text, tag=f"voice:{text}")
+                b.action = lambda t=text: (self.ids.keyboard.set_text(t), self.c.search(t))
+                box.add_widget(b)
+        elif v.query.strip() and not v.results and not v.searching and v.suggestions:
+            status = self.tr("search.no_match") + " " + self.tr("search.suggest")
+            row = Factory.BoxLayout(size_hint_y=None, height=dp(96), spacing=dp(12))
+            for s in v.suggestions[:3]:
+                b = Factory.KQuiet(text=c.name_of(s), tag=f"suggest:{s['id']}")
+                b.size_hint_y = 1
+                b.action = lambda fid=s["id"]: self.c.open_field(fid)
+                row.add_widget(b)
+            box.add_widget(row)
+            box.add_widget(Factory.KMuted(text=self.tr("search.ask_staff")))
+        self.ids.status.text = status
+        data = []
+        for h in v.results:
+            field = h.get("field_en") if v.lang == "en" and h.get("field_en") else h.get("field", "")
+            data.append({"text": f"[b]{c.name_of(h)}[/b]\n[color=454d59]{field}[/color]",
+                         "key": h["key"], "tag": f"hit:{h['key']}",
+                         "action": (lambda k=h["key"]: self.c.open_procedure(k))})
+        self.ids.results.data = data

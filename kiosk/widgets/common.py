@@ -1,0 +1,32 @@
+"""Small widget classes shared by the screens (their look is in kv/base.kv)."""
+
+from __future__ import annotations
+
+from kivy.properties import ColorProperty, ObjectProperty, StringProperty
+from kivy.uix.button import Button
+
+
+class KButton(Button):
+    """A large touch button (≥ 88 px high); `fill` is its background colour."""
+
+    fill = ColorProperty((0.043, 0.310, 0.541, 1))
+    #: what the tap does; a zero-argument callable (set from Python or kv)
+    action = ObjectProperty(None, allownone=True)
+    #: a stable name for tests and the accessibility audit (not shown)
+    tag = StringProperty("")
+
+    def on_release(self):
+        if self.action is not None:
+            self.action()
+
+
+class ListRow(Button):
+    """One row of a list (RecycleView viewclass): `text` shown, `action()` on tap, `key` for tests."""
+
+    action = ObjectProperty(None, allownone=True)
+    key = StringProperty("")
+    tag = StringProperty("")
+
+    def on_release(self):
+        if self.action is not None:
+            self.action()
