@@ -19,6 +19,7 @@ The import itself lives in centre/catalogue_import.py.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,10 @@ class Catalogue:
 
     def __init__(self, conn):
         self.conn = _raw(conn)
+        try:
+            ensure_schema(self.conn)  # an empty catalogue rather than "no such table"
+        except sqlite3.OperationalError:  # a read-only connection on a database without the tables
+            pass
 
     def version(self) -> int:
         """The catalogue version (0 when nothing was ever imported)."""

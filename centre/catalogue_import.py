@@ -262,7 +262,7 @@ def parse_fee_amount(text: str) -> dict:
         if note.lower().rstrip(".") in ("không", "không có", "không quy định", "chưa quy định"):
             note = ""
         out["note"] = note
-        out["amount"] = None if _PROVINCE_SETS.search(note) and "miễn lệ phí." != note.lower()[:12] else 0
+        out["amount"] = None if _PROVINCE_SETS.search(note) else 0
         if out["amount"] is None:
             out["set_by_province"] = True
         return out
