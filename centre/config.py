@@ -151,6 +151,9 @@ class QueueSection(_Model):
     max_number: int = Field(999, ge=9, le=999)
     overflow_series: dict[str, str] = {}
     service_time_window: int = Field(20, ge=1, le=1000)
+    durable_commits: bool = Field(
+        True, description="fsync every queue change (SQLite synchronous=FULL) so a power cut cannot undo a printed ticket"
+    )
 
 
 class SearchSection(_Model):
