@@ -359,6 +359,11 @@ class EscortManager:
         """The visitor no longer wants the escort (or walked away). Unknown ids are ignored."""
         self._inbox.put(("call", self._on_cancel, (escort_id,)))
 
+    def reset_estop(self, robot: str | None = None) -> list[Future]:
+        """Ask the robot(s) to clear a latched e-stop (refused while the button is still pressed)."""
+        return [f for s in self._slots.values() if robot in (None, s.name)
+                if (f := self._send(s, "RESET")) is not None]
+
     def status(self) -> dict:
         """A snapshot for `kiosk robot status` and the staff screen."""
         robots = []
@@ -419,7 +424,7 @@ class EscortManager:
         self._escorts[esc.escort_id] = esc
         candidates = [s for s in self._slots.values() if s.available]
         if not candidates:
-            self._fail(esc, LINK_DOWN if any(s.link for s in self._slots.values()) else UNAVAILABLE)
+            self._fail(esc, self._unavailable_reason())
             return
         free = [s for s in candidates if s.active is None and not s.queue]
         if free:
@@ -578,8 +583,8 @@ class EscortManager:
             return
         if slot.up and slot.state not in ("ESTOP", "FAULT", "DOCKED", "DOCKING", "RETURNING"):
             self._goto(slot, "dock", slot.dock)
-        elif not slot.up:
-            slot.needs_dock = True
+        elif not slot.up or slot.state in ("ESTOP", "FAULT"):
+            slot.needs_dock = True  # once it is back (or reset), send it home
 
     # -- link events ---------------------------------------------------------------------------
     def _on_link(self, ev: LinkEvent) -> None:
@@ -700,6 +705,19 @@ class EscortManager:
                 self._release(slot)
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _unavailable_reason(self) -> str:
+        """The most useful reason why no robot can take a visitor now."""
+        states = {s.state for s in self._slots.values() if s.up}
+        if "ESTOP" in states:
+            return p.Reason.ESTOP_ACTIVE.value
+        if "FAULT" in states:
+            return "FAULT"
+        if "BOOT" in states:
+            return "BOOT"
+        if any(s.link for s in self._slots.values()):
+            return LINK_DOWN
+        return UNAVAILABLE
+
     def _fail(self, esc: Escort, reason: str) -> None:
         if esc.phase in ("done", "failed", "canceled"):
             return

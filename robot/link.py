@@ -350,7 +350,7 @@ class RobotLink:
                 self.on_frame("->", raw)
         except serial.SerialTimeoutException:
             self.stats.write_timeouts += 1
-        except (serial.SerialException, OSError) as exc:
+        except Exception as exc:  # SerialException, OSError, or a broken URL handler
             log.info("write failed: %s", exc)  # the reader notices and reconnects
 
     def _write_message(self, msg) -> None:
@@ -358,6 +358,16 @@ class RobotLink:
 
     # -- threads -----------------------------------------------------------------------------
     def _reader(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._read_loop()
+            except Exception:  # never let the reader die: log, drop the port, start again
+                log.exception("robot %s reader error", self.name)
+                with self._lock:
+                    self._close("internal error")
+                time.sleep(0.2)
+
+    def _read_loop(self) -> None:
         failures = 0
         while not self._stop.is_set():
             ser = self._ser
@@ -403,18 +413,24 @@ class RobotLink:
     def _ticker(self) -> None:
         tick = min(0.02, self.ack_timeout_s / 5)
         while not self._stop.wait(tick):
-            with self._lock:
-                if self._ser is None:
-                    continue
-                now = time.monotonic()
-                if now - self._last_hb_tx >= self.heartbeat_s:
-                    self._last_hb_tx = now
-                    self._write(self._encoder.frame("HB"))
-                self._check_pending(now)
-                if self._up and now - self._last_rx > self.missed_heartbeats * self.heartbeat_s:
-                    self._set_down(f"no heartbeat from the robot for {now - self._last_rx:.1f} s")
-                if not self._up and self._hello_future is None and now - self._hello_sent > 1.0:
-                    self._say_hello()
+            try:
+                self._tick()
+            except Exception:  # keep ticking whatever happens
+                log.exception("robot %s ticker error", self.name)
+
+    def _tick(self) -> None:
+        with self._lock:
+            if self._ser is None:
+                return
+            now = time.monotonic()
+            if now - self._last_hb_tx >= self.heartbeat_s:
+                self._last_hb_tx = now
+                self._write(self._encoder.frame("HB"))
+            self._check_pending(now)
+            if self._up and now - self._last_rx > self.missed_heartbeats * self.heartbeat_s:
+                self._set_down(f"no heartbeat from the robot for {now - self._last_rx:.1f} s")
+            if not self._up and self._hello_future is None and now - self._hello_sent > 1.0:
+                self._say_hello()
 
     def _say_hello(self) -> None:
         self._hello_sent = time.monotonic()

@@ -91,6 +91,7 @@ class SimRobot:
         self.battery = 100.0
         self.executed: Counter[int] = Counter()  # command id -> times executed
         self.commands_received = 0
+        self.verbs: Counter[str] = Counter()  # commands received by verb (duplicates excluded)
         self.duplicates = 0
         self.reboots = 0
         self.said: list[str] = []
@@ -204,6 +205,7 @@ class SimRobot:
             log.debug("duplicate id %d: re-acknowledged, not executed", cmd.cmd_id)
             return [self.seen[cmd.cmd_id]]
         self.commands_received += 1
+        self.verbs[cmd.verb] += 1
         out = self._execute(cmd, now)
         f = self.faults
         if f.reboot_after and self.commands_received == f.reboot_after:
