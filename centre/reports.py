@@ -26,10 +26,14 @@ import io
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 FINAL_STATES = ("served", "no_show", "cancelled", "transferred", "expired")
+
+
+class ReportRangeError(ValueError):
+    """The report's date range is reversed or too long."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,7 @@ def build_report(tickets: Iterable[TicketFacts], start: date, end: date, targets
                  tz: ZoneInfo, *, default_target: float = 15.0) -> Report:
     """Group the tickets issued between `start` and `end` (local dates, inclusive) and compute figures."""
     if end < start:
-        raise ValueError(f"the end date {end} is before the start date {start}")
+        raise ReportRangeError(f"the end date {end} is before the start date {start}")
     chosen = [t for t in tickets if start <= t.issued_at.astimezone(tz).date() <= end]
 
     def target(series: str) -> float:
@@ -243,3 +247,59 @@ def day_bounds(start: date, end: date, tz: ZoneInfo) -> tuple[datetime, datetime
     a = datetime.combine(start, datetime.min.time(), tzinfo=tz)
     b = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=tz)
     return a, b
+
+
+# -- reading the queue tables ---------------------------------------------------------------
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def load_facts(conn, start: date, end: date) -> list[TicketFacts]:
+    """Tickets whose ticket day is in [start, end] from the queue tables, with their ratings."""
+    have_ratings = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ticket_ratings'").fetchone() is not None
+    rating = "r.rating" if have_ratings else "NULL"
+    join = "LEFT JOIN ticket_ratings r ON r.ticket_id = t.id" if have_ratings else ""
+    rows = conn.execute(
+        f"SELECT t.id, t.service, t.state, t.issued_at, t.first_called_at, t.serving_at, t.finished_at, "
+        f"t.counter_id, t.priority, {rating} AS rating FROM tickets t {join} "
+        f"WHERE t.day BETWEEN ? AND ? ORDER BY t.id", (start.isoformat(), end.isoformat())).fetchall()
+    return [TicketFacts(id=r["id"], series=r["service"], state=r["state"], issued_at=_dt(r["issued_at"]),
+                        called_at=_dt(r["first_called_at"]), started_at=_dt(r["serving_at"]),
+                        finished_at=_dt(r["finished_at"]) if r["state"] != "expired" else None,
+                        counter_id=r["counter_id"], priority=r["priority"], rating=r["rating"]) for r in rows]
+
+
+def report_for(queue, start: date, end: date) -> Report:
+    """The report of a `centre.queue.Queue` (its database, services' targets and time zone)."""
+    targets = {s.series: s.target_wait_min for s in queue.services()}
+    return build_report(load_facts(queue.conn, start, end), start, end, targets, queue.tz)
+
+
+def report_text(report: Report) -> str:
+    """A plain-text table for the terminal."""
+    head = f"{'':<14}{'tickets':>8}{'served':>8}{'no-show':>8}{'wait':>7}{'p90':>7}{'serv':>7}{'p90':>7}" \
+           f"{'SL':>6}{'rating':>8}\n"
+
+    def fmt(x, nd=1):
+        return "-" if x is None else f"{x:.{nd}f}"
+
+    def line(label, s: Stats) -> str:
+        sl = "-" if s.service_level is None else f"{s.service_level * 100:.0f}%"
+        return (f"{label:<14}{s.tickets:>8}{s.served:>8}{s.no_show:>8}{fmt(s.wait_mean_min):>7}"
+                f"{fmt(s.wait_p90_min):>7}{fmt(s.service_mean_min):>7}{fmt(s.service_p90_min):>7}{sl:>6}"
+                f"{fmt(s.rating_mean, 2):>8}\n")
+
+    span = report.start.isoformat() + ("" if report.end == report.start else f" .. {report.end.isoformat()}")
+    out = f"Report {span} (minutes; SL = share called within the target wait)\n" + head
+    out += line("total", report.total)
+    for k, s in report.by_service.items():
+        out += line(f"service {k}", s)
+    for k, s in report.by_counter.items():
+        out += line(f"counter {k}", s)
+    if report.end > report.start:
+        for k, s in report.by_day.items():
+            out += line(k.isoformat(), s)
+    return out

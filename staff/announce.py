@@ -1,0 +1,83 @@
+"""Hall announcements: the chime and the spoken call ("Mời số A012 đến Quầy 3") as WAV files.
+
+Speech is synthesised on the server, offline, with the kiosk's own TTS
+(`voice.speech.Speaker.synthesize_wav`, espeak-ng's Vietnamese voice, cached on disk by text),
+so the same call is synthesised once. The chime is generated here (two soft bell tones).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+import threading
+import wave
+from pathlib import Path
+
+from centre.config import Config
+
+log = logging.getLogger("staff.announce")
+
+
+class SpeechUnavailable(RuntimeError):
+    """No text-to-speech engine could make the announcement (the display then shows it silently)."""
+
+
+def announcement_text(code: str, counter_name_vi: str) -> str:
+    """What the hall speaker says for a call: 'Mời số A012 đến Quầy 3.' (numbers read by the TTS layer)."""
+    from voice.speech import call_text
+
+    return call_text(code, counter_name_vi, "vi")
+
+
+def chime_wav(path: Path, rate: int = 22050) -> Path:
+    """Write the two-tone chime (E6 then C6, bell-like decay) once; return its path."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = bytearray()
+    for freq, dur in ((1318.5, 0.45), (1046.5, 0.8)):
+        n = int(rate * dur)
+        for i in range(n):
+            t = i / rate
+            env = math.exp(-4.0 * t) * min(1.0, i / (0.005 * rate))
+            v = env * (0.6 * math.sin(2 * math.pi * freq * t) + 0.25 * math.sin(2 * math.pi * 2 * freq * t))
+            frames += struct.pack("<h", int(max(-1.0, min(1.0, v)) * 0.5 * 32767))
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
+    with wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(frames))
+    tmp.replace(path)
+    return path
+
+
+class Announcer:
+    """Makes the chime and the call WAVs; `synthesize(text, lang) -> Path` can be injected (tests)."""
+
+    def __init__(self, cfg: Config, synthesize=None):
+        self.cfg = cfg
+        self.dir = cfg.data_dir / "cache" / "announce"
+        self._synth = synthesize
+        self._lock = threading.Lock()
+
+    def chime(self) -> Path:
+        return chime_wav(self.dir / "chime.wav")
+
+    def _engine(self):
+        if self._synth is None:
+            from voice.speech import Speaker
+
+            self._synth = Speaker(self.cfg).synthesize_wav
+        return self._synth
+
+    def speech(self, text: str, lang: str = "vi") -> Path:
+        """The WAV of `text` (cached by the TTS layer); SpeechUnavailable when it cannot be made."""
+        if not self.cfg.speech.enabled:
+            raise SpeechUnavailable("speech is switched off in config.yaml (speech.enabled)")
+        with self._lock:  # one espeak-ng at a time on a small PC
+            try:
+                return Path(self._engine()(text, lang))
+            except Exception as exc:  # any engine failure: the display shows the call silently
+                raise SpeechUnavailable(f"speech synthesis failed: {exc}") from exc

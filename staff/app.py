@@ -1,0 +1,237 @@
+"""The staff web application (FastAPI + Jinja2): `create_app(cfg)`.
+
+Everything the pages do goes through the JSON API under /api (documented at /docs); pages
+are thin Jinja2 templates plus a little local JavaScript (no CDN, works offline). Each worker
+thread gets its own SQLite connection and `Queue` (a connection is not shared across threads).
+
+Routers are found in `staff/routes/*.py` (each module defines `router` or a list `routers`, and optionally
+`NAV = [(label_key, href, roles)]` for the menu), so another area (e.g. the dossiers
+dashboard) plugs in by adding `staff/routes/<area>.py` without touching this file.
+Extra routers can also be passed to `create_app(cfg, routers=[...])`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from centre import admin as centre_admin
+from centre import audit, ratings, reports, users
+from centre import queue as q
+from centre.clock import Clock
+from centre.config import Config
+from centre.db import connect
+from staff import auth, i18n
+from staff.announce import Announcer
+from staff.events import Broker
+
+log = logging.getLogger("staff")
+HERE = Path(__file__).resolve().parent
+
+# Queue errors -> HTTP status (the message is plain and shown to staff).
+ERROR_STATUS = {
+    q.UnknownService: 404, q.UnknownCounter: 404, q.UnknownTicket: 404, q.UnknownPriority: 422,
+    q.InvalidInput: 422, q.CounterClosed: 409, q.CounterBusy: 409, q.ServiceClosed: 409,
+    q.InvalidTransition: 409, q.SeriesFull: 409, q.QueueStorageError: 503,
+    ratings.RatingError: 409, users.UnknownUser: 404, users.UserError: 422, centre_admin.AdminError: 422, reports.ReportRangeError: 422,
+}
+
+
+class Staff:
+    """What the handlers share: config, clock, per-thread connections and queues, broker, speech."""
+
+    def __init__(self, cfg: Config, *, clock: Clock | None = None, db_path=None, announcer: Announcer | None = None):
+        self.cfg = cfg
+        self.clock = clock
+        self.db_path = Path(db_path) if db_path else cfg.database_path
+        self._local = threading.local()
+        self._all: list = []
+        self._all_lock = threading.Lock()
+        self.broker = Broker(self.db_path)
+        self.announcer = announcer or Announcer(cfg)
+        conn = self.conn()
+        users.ensure_schema(conn)
+        audit.ensure_schema(conn)
+        centre_admin.ensure_schema(conn)
+        self.queue()  # creates the queue tables
+        ratings.ensure_schema(conn)
+
+    def conn(self):
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = self._local.conn = connect(self.db_path)
+            with self._all_lock:
+                self._all.append(c)
+        return c
+
+    def queue(self) -> q.Queue:
+        qu = getattr(self._local, "queue", None)
+        if qu is None:
+            qu = self._local.queue = q.Queue(self.conn(), self.cfg, self.clock)
+        return qu
+
+    def now(self) -> float:
+        return (self.clock.now() if self.clock else q.SystemClock().now()).timestamp()
+
+    def close(self) -> None:
+        with self._all_lock:
+            for c in self._all:
+                try:
+                    c.close()
+                except Exception:  # closing from another thread may fail; the process ends anyway
+                    pass
+            self._all.clear()
+
+
+def lang_of(request: Request) -> str:
+    """Page language: ?lang=, then the 'lang' cookie, then Vietnamese."""
+    lang = request.query_params.get("lang") or request.cookies.get("lang") or "vi"
+    return lang if lang in i18n.LANGS else "vi"
+
+
+def _discover_routers() -> list:
+    import staff.routes
+
+    out = []
+    for info in sorted(pkgutil.iter_modules(staff.routes.__path__), key=lambda i: i.name):
+        mod = importlib.import_module(f"staff.routes.{info.name}")
+        if hasattr(mod, "router") or hasattr(mod, "routers"):
+            out.append(mod)
+    return out
+
+
+def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announcer: Announcer | None = None,
+               routers: list | None = None) -> FastAPI:
+    """Build the staff application for a centre (database `db_path` or cfg.database_path)."""
+    staff = Staff(cfg, clock=clock, db_path=db_path, announcer=announcer)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        await staff.broker.stop()
+        staff.close()
+
+    app = FastAPI(
+        title="Staff server — " + cfg.centre.name.en,
+        description="Counter console, hall display, ticket status, administration, reports and the queue API. "
+                    "Browsers authenticate with the session cookie (and send X-CSRF-Token on writes); "
+                    "API clients such as remote kiosks send `Authorization: Bearer <token>`.",
+        version="1.0",
+        lifespan=lifespan,
+    )
+    app.state.staff = staff
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.state.templates = templates
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    modules = _discover_routers()
+    nav = []
+    for mod in modules:
+        for r in getattr(mod, "routers", None) or [mod.router]:
+            app.include_router(r)
+        nav.extend(getattr(mod, "NAV", []))
+    for r in routers or []:
+        app.include_router(r)
+    app.state.nav = nav
+
+    def wants_html(request: Request) -> bool:
+        return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+    @app.exception_handler(auth.AuthRequired)
+    async def _auth_required(request: Request, exc):
+        if wants_html(request):
+            return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        return JSONResponse({"error": "AuthRequired", "message": "log in first"}, status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(auth.Forbidden)
+    async def _forbidden(request: Request, exc):
+        if wants_html(request):
+            return render(request, "message.html", {"title": i18n.t(lang_of(request), "forbidden")}, status=403)
+        return JSONResponse({"error": "Forbidden", "message": str(exc) or "not allowed"}, status_code=403)
+
+    @app.exception_handler(auth.CsrfFailed)
+    async def _csrf(request: Request, exc):
+        log.warning("CSRF check failed: %s %s from %s", request.method, request.url.path,
+                    request.client.host if request.client else "?")
+        if wants_html(request):
+            return render(request, "message.html", {"title": i18n.t(lang_of(request), "csrf_failed")}, status=403)
+        return JSONResponse({"error": "CsrfFailed", "message": str(exc)}, status_code=403)
+
+    for exc_type, status in ERROR_STATUS.items():
+        def handler(request: Request, exc, status=status):
+            body = {"error": type(exc).__name__, "message": str(exc)}
+            if isinstance(exc, q.ServiceClosed):
+                body["opens_at"] = exc.opens_at.isoformat() if exc.opens_at else None
+            return JSONResponse(body, status_code=status)
+        app.add_exception_handler(exc_type, handler)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"error": "InvalidRequest", "message": "; ".join(problems), "detail": exc.errors()},
+                            status_code=422)
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.url.path.startswith("/t/"):
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    return app
+
+
+def render(request: Request, name: str, ctx: dict | None = None, *, status: int = 200,
+           lang: str | None = None) -> Response:
+    """Render a page template with the common context (user, language, texts, nav, CSRF token)."""
+    app = request.app
+    lang = lang if lang in i18n.LANGS else lang_of(request)
+    who = auth.principal(request)
+    form_token = None
+    if who is None:
+        form_token = auth.form_csrf_token(request)
+    context = {
+        "request": request, "lang": lang, "t": lambda key, **kw: i18n.t(lang, key, **kw), "who": who,
+        "user": who.user if who else None, "csrf": who.csrf if who else form_token,
+        "cfg": app.state.staff.cfg, "nav": [n for n in app.state.nav if who and who.user.role in n[2]],
+    }
+    context.update(ctx or {})
+    response = app.state.templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    if form_token and request.cookies.get(auth.FORM_CSRF_COOKIE) != form_token:
+        response.set_cookie(auth.FORM_CSRF_COOKIE, form_token, httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
+    if request.query_params.get("lang") in i18n.LANGS:
+        response.set_cookie("lang", lang, samesite="lax", max_age=365 * 86400)
+    return response
+
+
+def route_table(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app serves (included routers expanded), for docs and tests."""
+    out = []
+
+    def visit(route, path=None):
+        methods = getattr(route, "methods", None) or set()
+        for m in sorted(methods - {"HEAD"}):
+            out.append((m, path or route.path))
+
+    for route in app.routes:
+        if hasattr(route, "effective_route_contexts"):
+            for ctx in route.effective_route_contexts():
+                visit(ctx.original_route, ctx.path)
+        elif hasattr(route, "path"):
+            visit(route)
+    return sorted(set(out), key=lambda x: (x[1], x[0]))

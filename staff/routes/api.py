@@ -1,0 +1,373 @@
+"""The queue JSON API: issuing (remote kiosks), the counter console's actions, live events, display data.
+
+Roles: kiosk issues tickets and reads services/estimates; officers act on the counters they
+are bound to (and tickets called to or waiting for those counters); admins may do everything;
+display users read the display data and events and may not change anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from centre import queue as q
+from centre import ratings
+from staff import auth
+from staff.announce import SpeechUnavailable, announcement_text
+from staff.auth import Principal, require
+from staff.events import stream
+
+router = APIRouter(prefix="/api", tags=["queue"])
+
+ANY_STAFF = require("admin", "officer", "display", "kiosk")
+OFFICER = require("admin", "officer")
+ISSUER = require("admin", "officer", "kiosk")
+VIEWER = require("admin", "officer", "display")
+
+
+def staff_of(request: Request):
+    return request.app.state.staff
+
+
+class IssueRequest(BaseModel):
+    service: str = Field(pattern=r"^[A-Z]$", description="series letter of the service")
+    priority: str | None = Field(None, max_length=32, description="priority group key, or null")
+    procedure_key: str | None = Field(None, max_length=64, description="catalogue procedure chosen at the kiosk")
+    lang: Literal["vi", "en"] = "vi"
+    source: Literal["kiosk", "staff", "api"] = "kiosk"
+
+
+class TransferRequest(BaseModel):
+    service: str | None = Field(None, pattern=r"^[A-Z]$")
+    counter: int | None = Field(None, ge=1, le=99)
+
+
+class CounterStateRequest(BaseModel):
+    state: Literal["open", "paused", "closed"]
+
+
+class RatingRequest(BaseModel):
+    rating: int = Field(ge=1, le=5)
+
+
+class Action(StrEnum):
+    recall = "recall"
+    start = "start"
+    serve = "serve"
+    no_show = "no-show"
+    cancel = "cancel"
+
+
+def status_dict(st: q.TicketStatus, lang: str = "vi") -> dict:
+    d = st.to_dict()
+    d["counters"] = [{"id": c.id, "name": c.name(lang), "name_vi": c.name_vi, "name_en": c.name_en,
+                      "state": c.state} for c in st.counters]
+    return d
+
+
+def public_status(qu: q.Queue, t: q.Ticket, rating: int | None) -> dict:
+    """A ticket as the public status page shows it: no personal data, no internal ids."""
+    st = qu.status(t)
+    svc = qu.service(t.service)
+    called = t.state in ("called", "serving")
+    return {
+        "code": t.code, "state": t.state, "service": t.service, "service_name_vi": svc.name_vi,
+        "service_name_en": svc.name_en, "priority": bool(t.priority), "ahead": st.ahead, "wait_min": st.wait_min,
+        "issued_at": t.issued_at.isoformat(), "day": t.day,
+        "counter": ({"id": st.counters[0].id, "name_vi": st.counters[0].name_vi, "name_en": st.counters[0].name_en}
+                    if called and st.counters else None),
+        "can_rate": t.state == "served" and rating is None, "rating": rating,
+        "now": datetime.now(UTC).isoformat(),
+    }
+
+
+def check_ticket_access(who: Principal, qu: q.Queue, t: q.Ticket) -> None:
+    """An officer may act on tickets at, for, or waiting for services of their counters."""
+    if who.user.role == "admin":
+        return
+    mine = set(who.user.counters)
+    if t.counter_id in mine or t.target_counter in mine:
+        return
+    if t.state == "waiting" and t.target_counter is None:
+        if any(t.service in qu.counter(c).services for c in mine):
+            return
+    raise auth.Forbidden(f"ticket {t.code} is not at one of your counters")
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@router.get("/me", summary="The logged-in user")
+def me(who: Principal = Depends(ANY_STAFF)):
+    return {**who.user.to_dict(), "csrf_token": who.csrf or None}
+
+
+@router.get("/services", summary="Services in effect now, with waiting counts and whether they are open")
+def services(request: Request, who: Principal = Depends(ANY_STAFF)):
+    qu = staff_of(request).queue()
+    counts = qu.waiting_counts()
+    out = []
+    for s in qu.services():
+        is_open, opens_at = qu.is_open(s.series)
+        d = s.to_dict()
+        d.update(waiting=counts.get(s.series, 0), open_now=is_open, opens_at=opens_at.isoformat() if opens_at else None,
+                 mean_service_min=round(qu.mean_service_min(s.series), 2))
+        out.append(d)
+    return out
+
+
+@router.get("/counters", summary="Counters in effect now (state, services, waypoint, map position)")
+def counters(request: Request, who: Principal = Depends(ANY_STAFF)):
+    qu = staff_of(request).queue()
+    out = []
+    for c in qu.counters():
+        cur = qu.current_ticket(c.id)
+        out.append({**c.to_dict(), "current": cur.code if cur else None})
+    return out
+
+
+@router.get("/waiting-counts", summary="Waiting tickets per service today")
+def waiting_counts(request: Request, who: Principal = Depends(ANY_STAFF)):
+    return staff_of(request).queue().waiting_counts()
+
+
+@router.get("/tickets", summary="Today's tickets (optionally by state, service or counter)")
+def list_tickets(request: Request, state: Literal[q.TICKET_STATES] | None = None,  # type: ignore[valid-type]
+                 service: str | None = Query(None, pattern=r"^[A-Z]$"), counter: int | None = Query(None, ge=1, le=99),
+                 limit: int = Query(200, ge=1, le=2000), who: Principal = Depends(OFFICER)):
+    qu = staff_of(request).queue()
+    return [t.to_dict() for t in qu.list(state=state, series=service, counter=counter, limit=limit)]
+
+
+@router.get("/tickets/{ref}", summary="One ticket (id, token or today's code) with its position and estimate")
+def get_ticket(ref: str, request: Request, who: Principal = Depends(ISSUER)):
+    qu = staff_of(request).queue()
+    t = qu.resolve(_ref(ref))
+    return {"ticket": t.to_dict(), **{k: v for k, v in status_dict(qu.status(t)).items() if k != "ticket"}}
+
+
+def _ref(ref: str):
+    ref = ref.strip()[:64]
+    return int(ref) if ref.isdigit() else ref
+
+
+# -- issuing (kiosks) -------------------------------------------------------------------------
+
+
+@router.post("/tickets", status_code=201, summary="Issue a ticket (what a remote kiosk calls)")
+def issue(body: IssueRequest, request: Request, who: Principal = Depends(ISSUER)):
+    staff = staff_of(request)
+    qu = staff.queue()
+    t = qu.issue(body.service, priority=body.priority, procedure_key=body.procedure_key, source=body.source,
+                 lang=body.lang, actor=who.actor)
+    staff.broker.poke()
+    st = qu.status(t)
+    return {"ticket": t.to_dict(), **{k: v for k, v in status_dict(st, body.lang).items() if k != "ticket"},
+            "status_url": staff.cfg.centre.base_url + t.status_path}
+
+
+# -- the counter console ------------------------------------------------------------------------
+
+
+@router.get("/counters/{counter_id}/queue", summary="A counter's console data: state, current ticket, waiting list")
+def counter_queue(counter_id: int, request: Request, who: Principal = Depends(OFFICER)):
+    auth.require_counter(who, counter_id)
+    staff = staff_of(request)
+    qu = staff.queue()
+    c = qu.counter(counter_id)
+    now = datetime.now(UTC) if staff.clock is None else staff.clock.now()
+    waiting = [t for t in qu.list(state="waiting", limit=500)
+               if (t.target_counter is None and t.service in c.services) or t.target_counter == counter_id]
+    cur = qu.current_ticket(counter_id)
+    last = qu.list(state="served", counter=counter_id)
+    last_served = last[-1] if last else None
+    return {
+        "counter": c.to_dict(),
+        "current": cur.to_dict() if cur else None,
+        "last_served": ({**last_served.to_dict(), "rating": ratings.get_rating(staff.conn(), last_served.id)}
+                        if last_served else None),
+        "waiting": [{"id": t.id, "code": t.code, "service": t.service, "priority": t.priority,
+                     "waited_min": round((now - t.queued_at).total_seconds() / 60, 1),
+                     "transferred": t.transfers > 0, "to_me": t.target_counter == counter_id} for t in waiting],
+        "services": [{"series": s.series, "name_vi": s.name_vi, "name_en": s.name_en} for s in qu.services()],
+        "counters": [{"id": x.id, "name_vi": x.name_vi, "name_en": x.name_en, "state": x.state}
+                     for x in qu.counters()],
+    }
+
+
+@router.post("/counters/{counter_id}/call-next", summary="Call the next ticket to this counter (finishes the current one)")
+def call_next(counter_id: int, request: Request, who: Principal = Depends(OFFICER)):
+    auth.require_counter(who, counter_id)
+    staff = staff_of(request)
+    t = staff.queue().call_next(counter_id, actor=who.actor)
+    staff.broker.poke()
+    return {"ticket": t.to_dict() if t else None}
+
+
+@router.put("/counters/{counter_id}/state", summary="Open, pause or close this counter")
+def counter_state(counter_id: int, body: CounterStateRequest, request: Request, who: Principal = Depends(OFFICER)):
+    auth.require_counter(who, counter_id)
+    staff = staff_of(request)
+    c = staff.queue().set_counter_state(counter_id, body.state, actor=who.actor)
+    staff.broker.poke()
+    return c.to_dict()
+
+
+@router.post("/tickets/{ref}/call", summary="Call one chosen waiting ticket to a counter (out of order)")
+def call_one(ref: str, request: Request, counter: int = Query(ge=1, le=99), who: Principal = Depends(OFFICER)):
+    auth.require_counter(who, counter)
+    staff = staff_of(request)
+    qu = staff.queue()
+    t = qu.resolve(_ref(ref))
+    check_ticket_access(who, qu, t)
+    t = qu.call(t, counter, actor=who.actor)
+    staff.broker.poke()
+    return {"ticket": t.to_dict()}
+
+
+@router.post("/tickets/{ref}/transfer", summary="Transfer a ticket to another service and/or counter (keeps its place)")
+def transfer(ref: str, body: TransferRequest, request: Request, who: Principal = Depends(OFFICER)):
+    staff = staff_of(request)
+    qu = staff.queue()
+    t = qu.resolve(_ref(ref))
+    check_ticket_access(who, qu, t)
+    t = qu.transfer(t, service=body.service, counter=body.counter, actor=who.actor)
+    staff.broker.poke()
+    return {"ticket": t.to_dict()}
+
+
+@router.post("/tickets/{ref}/{action}", summary="recall, start, serve, no-show or cancel a ticket")
+def ticket_action(ref: str, action: Action, request: Request, who: Principal = Depends(OFFICER)):
+    staff = staff_of(request)
+    qu = staff.queue()
+    t = qu.resolve(_ref(ref))
+    check_ticket_access(who, qu, t)
+    fn = {"recall": qu.recall, "start": qu.start, "serve": qu.serve, "no-show": qu.no_show, "cancel": qu.cancel}
+    t = fn[action.value](t, actor=who.actor)
+    staff.broker.poke()
+    return {"ticket": t.to_dict()}
+
+
+@router.post("/counters/{counter_id}/rating", summary="Store the citizen's rating of this counter's last served ticket")
+def counter_rating(counter_id: int, body: RatingRequest, request: Request, who: Principal = Depends(OFFICER)):
+    auth.require_counter(who, counter_id)
+    staff = staff_of(request)
+    served = staff.queue().list(state="served", counter=counter_id)
+    if not served:
+        raise ratings.RatingError("this counter has not served anyone today")
+    ratings.rate(staff.conn(), served[-1], body.rating, via="counter", now=staff.now())
+    return {"code": served[-1].code, "rating": body.rating}
+
+
+# -- the hall display ----------------------------------------------------------------------------
+
+
+def display_state(staff) -> dict:
+    qu = staff.queue()
+    conn = staff.conn()
+    counters = {c.id: c for c in qu.counters()}
+    rows = conn.execute(
+        "SELECT e.id, e.at, e.kind, e.counter_id, t.series, t.number, t.state FROM queue_events e "
+        "JOIN tickets t ON t.id = e.ticket_id WHERE e.kind IN ('call', 'recall') AND t.day = ? "
+        "ORDER BY e.id DESC LIMIT 40", (qu.today(),)).fetchall()
+    latest: dict[int, dict] = {}
+    recent = []
+    for r in rows:
+        c = counters.get(r["counter_id"])
+        item = {"event_id": r["id"], "at": r["at"], "code": f"{r['series']}{r['number']:03d}",
+                "counter_id": r["counter_id"], "counter_vi": c.name_vi if c else str(r["counter_id"]),
+                "counter_en": c.name_en if c else str(r["counter_id"]), "state": r["state"]}
+        if r["counter_id"] not in latest:
+            latest[r["counter_id"]] = item
+        if len(recent) < 10 and all(x["code"] != item["code"] for x in recent):
+            recent.append(item)
+    return {
+        "counters": [{"id": c.id, "name_vi": c.name_vi, "name_en": c.name_en, "state": c.state,
+                      "latest": latest.get(c.id)} for c in counters.values()],
+        "recent": recent,
+        "waiting": [{"series": s.series, "name_vi": s.name_vi, "name_en": s.name_en,
+                     "count": qu.waiting_counts().get(s.series, 0)} for s in qu.services()],
+        "last_event_id": staff.broker.last_id,
+    }
+
+
+@router.get("/display", summary="Hall display data: latest call per counter, recent calls, waiting counts")
+def display(request: Request, who: Principal = Depends(VIEWER)):
+    return display_state(staff_of(request))
+
+
+@router.get("/events", summary="Live queue events (server-sent events: 'state' first, then 'queue' events)",
+            response_class=StreamingResponse)
+async def events(request: Request, who: Principal = Depends(VIEWER)):
+    staff = staff_of(request)
+    body = stream(staff.broker, request, first=lambda: display_state(staff))
+    return StreamingResponse(body, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/announce.wav", summary="The spoken announcement of a call (Vietnamese WAV, cached)",
+            response_class=FileResponse)
+async def announce(request: Request, code: str = Query(pattern=r"^[A-Z]\d{3}$"),
+                   counter: int = Query(ge=1, le=99), who: Principal = Depends(VIEWER)):
+    staff = staff_of(request)
+    c = staff.queue().counter(counter)
+    text = announcement_text(code, c.name_vi)
+    try:
+        path = await asyncio.to_thread(staff.announcer.speech, text, "vi")
+    except SpeechUnavailable as exc:
+        return JSONResponse({"error": "SpeechUnavailable", "message": str(exc)}, status_code=503)
+    return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/chime.wav", summary="The chime played before each announcement", response_class=FileResponse)
+async def chime(request: Request, who: Principal = Depends(VIEWER)):
+    path = await asyncio.to_thread(staff_of(request).announcer.chime)
+    return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "max-age=86400"})
+
+
+# -- public: the ticket status page's data ---------------------------------------------------------
+
+public_router = APIRouter(prefix="/public", tags=["public"])
+
+
+@public_router.get("/tickets/{token}", summary="A ticket's public status (what its QR code opens)")
+def ticket_status(token: str, request: Request):
+    staff = staff_of(request)
+    qu = staff.queue()
+    t = qu.by_token(token[:64])
+    return public_status(qu, t, ratings.get_rating(staff.conn(), t.id))
+
+
+@public_router.get("/tickets/{token}/events", summary="A ticket's status, pushed when it changes (SSE)",
+                   response_class=StreamingResponse)
+async def ticket_events(token: str, request: Request):
+    staff = staff_of(request)
+    t = await asyncio.to_thread(lambda: staff.queue().by_token(token[:64]))
+
+    def current(_ev=None):
+        qu = staff.queue()
+        return public_status(qu, qu.get(t.id), ratings.get_rating(staff.conn(), t.id))
+
+    def relevant(ev: dict) -> bool:
+        return ev["ticket_id"] == t.id or ev["service"] == t.service or ev["kind"] in ("counter_state", "counter_update")
+
+    body = stream(staff.broker, request, first=current, select=relevant, transform=current, min_interval_s=0.3)
+    return StreamingResponse(body, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@public_router.post("/tickets/{token}/rating", summary="The citizen rates a served ticket (1-5), once")
+def rate_ticket(token: str, body: RatingRequest, request: Request, _=Depends(auth.public())):
+    staff = staff_of(request)
+    t = staff.queue().by_token(token[:64])
+    ratings.rate(staff.conn(), t, body.rating, via="status_page", now=staff.now())
+    return {"code": t.code, "rating": body.rating}
+
+
+router.include_router(public_router)

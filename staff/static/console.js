@@ -1,0 +1,102 @@
+// The counter console: waiting list, current ticket, actions, keyboard shortcuts, live updates.
+"use strict";
+(function () {
+  const root = document.getElementById("console");
+  const counterId = Number(root.dataset.counter);
+  const lang = root.dataset.lang;
+  const $ = (id) => document.getElementById(id);
+  let state = null;
+  let busy = false;
+  let refreshTimer = null;
+
+  function say(text, bad) { const m = $("message"); m.textContent = text || ""; m.classList.toggle("error", !!bad); }
+
+  async function refresh() {
+    try { state = await api("GET", `/api/counters/${counterId}/queue`); render(); }
+    catch (e) { say(e.message, true); }
+  }
+  function soon() { clearTimeout(refreshTimer); refreshTimer = setTimeout(refresh, 80); }
+
+  function render() {
+    const c = state.counter, cur = state.current;
+    $("counter-state").textContent = TEXTS["state_" + c.state];
+    $("counter-state").className = "badge state-" + c.state;
+    $("current-code").textContent = cur ? cur.code : "—";
+    $("current-code").classList.toggle("prio", !!(cur && cur.priority));
+    $("current-state").textContent = cur ? TEXTS["state_" + cur.state] + (cur.recalls ? ` · ×${cur.recalls + 1}` : "") : TEXTS.no_current;
+    const open = c.state === "open";
+    $("btn-next").disabled = !open;
+    $("btn-recall").disabled = !(cur && cur.state === "called");
+    $("btn-start").disabled = !(cur && cur.state === "called");
+    $("btn-serve").disabled = !cur;
+    $("btn-noshow").disabled = !(cur && cur.state === "called");
+    $("btn-transfer").disabled = !cur;
+    $("btn-pause").innerHTML = (open ? TEXTS.pause : TEXTS.resume) + " <kbd>P</kbd>";
+    const ls = state.last_served;
+    $("last-served").textContent = ls ? `${TEXTS.served}: ${ls.code}` + (ls.rating ? ` · ${TEXTS.rating}: ${"★".repeat(ls.rating)}` : "") : "";
+    const selS = $("transfer-service"), selC = $("transfer-counter");
+    if (selS.options.length <= 1) {
+      for (const s of state.services) selS.append(el("option", {value: s.series}, `${s.series} — ${lang === "en" ? s.name_en : s.name_vi}`));
+      for (const k of state.counters) if (k.id !== counterId) selC.append(el("option", {value: k.id}, lang === "en" ? k.name_en : k.name_vi));
+    }
+    const body = $("waiting-body");
+    body.replaceChildren();
+    state.waiting.forEach((t, i) => {
+      const tr = el("tr", {class: t.priority ? "prio" : ""},
+        el("td", {class: "code"}, t.code),
+        el("td", {}, t.service + (t.to_me ? " →" : "")),
+        el("td", {class: t.waited_min >= 15 ? "late" : ""}, `${Math.round(t.waited_min)} ${TEXTS.minutes_short}`),
+        el("td", {}, t.priority ? el("span", {class: "badge prio", title: t.priority}, "★ " + TEXTS.priority) : ""));
+      if (i === 0) tr.classList.add("next");
+      body.append(tr);
+    });
+    $("waiting-count").textContent = state.waiting.length;
+    $("nobody").hidden = state.waiting.length > 0;
+  }
+
+  async function act(fn) {
+    if (busy) return;
+    busy = true; say("");
+    try { await fn(); await refresh(); } catch (e) { say(e.message, true); await refresh(); } finally { busy = false; }
+  }
+  const cur = () => state && state.current;
+  const actions = {
+    "btn-next": () => act(async () => {
+      const r = await api("POST", `/api/counters/${counterId}/call-next`);
+      if (!r.ticket) say(TEXTS.nobody_waiting);
+    }),
+    "btn-recall": () => cur() && act(() => api("POST", `/api/tickets/${cur().id}/recall`)),
+    "btn-start": () => cur() && act(() => api("POST", `/api/tickets/${cur().id}/start`)),
+    "btn-serve": () => cur() && act(() => api("POST", `/api/tickets/${cur().id}/serve`)),
+    "btn-noshow": () => cur() && act(() => api("POST", `/api/tickets/${cur().id}/no-show`)),
+    "btn-transfer": () => cur() && act(async () => {
+      const service = $("transfer-service").value || null;
+      const counter = $("transfer-counter").value ? Number($("transfer-counter").value) : null;
+      if (!service && !counter) { $("transfer-service").focus(); return; }
+      await api("POST", `/api/tickets/${cur().id}/transfer`, {service, counter});
+    }),
+    "btn-pause": () => state && act(() => api("PUT", `/api/counters/${counterId}/state`,
+      {state: state.counter.state === "open" ? "paused" : "open"})),
+  };
+  for (const [id, fn] of Object.entries(actions)) $(id).addEventListener("click", fn);
+
+  const keys = {};
+  document.querySelectorAll("button[data-key]").forEach((b) => { keys[b.dataset.key] = b; });
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.altKey || e.metaKey) return;
+    if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) return;
+    const b = keys[e.key.toUpperCase()] || (e.key === " " ? keys.N : null);
+    if (b && !b.disabled) { e.preventDefault(); b.click(); }
+  });
+
+  live("/api/events", {
+    state: () => soon(),
+    queue: (ev) => {
+      if (ev.counter_id === counterId || ev.kind === "issue" || ev.kind === "transfer" ||
+          (state && state.counter.services.includes(ev.service))) soon();
+    },
+    error: () => {},
+  }, $("live"));
+  refresh();
+  setInterval(refresh, 30000);  // waiting times tick on even without events
+})();

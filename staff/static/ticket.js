@@ -1,0 +1,42 @@
+// The public ticket status page: state, people ahead, estimate, counter when called; rating once served.
+"use strict";
+(function () {
+  const root = document.getElementById("ticket");
+  const token = root.dataset.token;
+  const lang = root.dataset.lang;
+  const $ = (id) => document.getElementById(id);
+
+  function render(s) {
+    $("t-code").textContent = s.code;
+    $("t-service").textContent = lang === "en" ? s.service_name_en : s.service_name_vi;
+    $("t-state").textContent = TEXTS["state_" + s.state] || s.state;
+    root.dataset.state = s.state;
+    const waiting = s.state === "waiting";
+    document.querySelectorAll(".w").forEach((e) => { e.hidden = !waiting; });
+    $("t-ahead").textContent = s.ahead;
+    $("t-wait").textContent = TEXTS.about_minutes.replace("{n}", Math.max(1, Math.round(s.wait_min)));
+    const called = !!s.counter && (s.state === "called" || s.state === "serving");
+    $("t-called").hidden = !called;
+    if (called) $("t-counter").textContent = lang === "en" ? s.counter.name_en : s.counter.name_vi;
+    $("t-rate").hidden = !s.can_rate;
+    $("t-thanks").hidden = !(s.rating);
+    $("t-updated").textContent = new Date().toLocaleTimeString(lang === "en" ? "en-GB" : "vi-VN");
+    if (called && navigator.vibrate) navigator.vibrate(300);
+  }
+
+  async function poll() {
+    const r = await fetch(`/api/public/tickets/${encodeURIComponent(token)}`);
+    if (r.ok) render(await r.json()); else if (r.status === 404) $("t-state").textContent = TEXTS.ticket_unknown;
+  }
+
+  document.querySelectorAll("[data-rating]").forEach((b) => b.addEventListener("click", async () => {
+    try {
+      await api("POST", `/api/public/tickets/${encodeURIComponent(token)}/rating`, {rating: Number(b.dataset.rating)});
+    } catch (e) { /* already rated or not served: the refresh shows the truth */ }
+    poll();
+  }));
+
+  live(`/api/public/tickets/${encodeURIComponent(token)}/events`, {state: render}, $("live"));
+  poll();
+  setInterval(poll, 60000);  // a safety net if live updates are blocked by a proxy
+})();
