@@ -399,6 +399,10 @@ class Queue:
         self._lock = threading.RLock()
         self._expired_through: str | None = None
         try:
+            # FULL: a committed (printed) ticket survives a power cut too. With WAL's default
+            # NORMAL the last commits may roll back, and their numbers would be issued twice.
+            if cfg.queue.durable_commits:
+                self.conn.execute("PRAGMA synchronous = FULL")
             migrate(self.conn, "queue", MIGRATIONS)
         except sqlite3.Error as exc:
             raise QueueStorageError(f"cannot prepare the queue tables: {exc}") from exc
