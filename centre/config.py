@@ -49,6 +49,8 @@ class CentreSection(_Model):
     languages: list[Literal["vi", "en"]] = Field(["vi", "en"], min_length=1, description="Languages, default first")
     base_url: str = Field("http://127.0.0.1:8080", description="Staff server address as phones reach it (QR codes)")
     url: str | None = Field(None, description="Remote staff server for a kiosk without a local database")
+    token: str | None = Field(None, description="API token of this kiosk on the remote staff server "
+                              "(`kiosk users add NAME --role kiosk --token` on the server)")
 
     @field_validator("timezone")
     @classmethod
