@@ -528,12 +528,19 @@ def _glued_numbers(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
+_OWN_NUMBER = re.compile(
+    r"^(?:(?:Bộ luật|Luật|Nghị định|Nghị quyết|Thông tư liên tịch|Thông tư|Quyết định|Pháp lệnh)\s+(?:số\s+)?)?"
+    r"(\d{1,4}(?:\.\d+)?[a-z]?/(?:\d{4}/)?(?:[A-ZĐ][A-ZĐ\-/]*)?(?:QH\d{2}|TTg|[A-ZĐ]))(?![\w/])"
+)
+
+
 def _title_number(title: str) -> str:
-    """A number written inside a title ("Nghị định số 123/2015/NĐ-CP ngày …")."""
-    m = re.search(
-        r"(?:số\s+|^)(\d{1,4}(?:\.\d+)?[a-z]?/(?:\d{4}/)?[A-ZĐ][A-ZĐ\-/]*[A-ZĐg](?<=QH)\d{2}|\d{1,4}(?:\.\d+)?[a-z]?/(?:\d{4}/)?[A-ZĐ][A-ZĐ\-/]*[A-ZĐg])",
-        title,
-    )
+    """The document's own number written at the start of its title ("Nghị định số 123/2015/NĐ-CP ngày …").
+
+    A number further inside ("Sửa đổi … của Thông tư số 02/2020/TT-BTP") names another
+    document and is not used.
+    """
+    m = _OWN_NUMBER.match(title)
     return m.group(1) if m else ""
 
 
