@@ -340,6 +340,11 @@ class Catalogue:
             "version": self.version(),
         }
 
+    def service_for(self, key_or_code: str, cfg) -> str | None:
+        """The queue series receiving a procedure (see `service_for`); None when it is not in the catalogue."""
+        proc = self.get(key_or_code)
+        return service_for(proc, cfg) if proc is not None else None
+
     def missing_english(self) -> list[str]:
         """Codes (or keys) of procedures without an English name."""
         return [

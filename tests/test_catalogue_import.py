@@ -142,6 +142,15 @@ def test_service_for(project_config):
     assert service_for(_P("ho-tich", service="Z"), project_config) == "A"  # unknown override ignored
 
 
+def test_catalogue_service_for_by_key(db, small, project_config):
+    import_catalogue(db, small)
+    cat = Catalogue(db)
+    assert cat.service_for("1.001193", project_config) == "A"
+    assert cat.service_for("1.000656", project_config) == "D"  # enrichment.yaml overrides the field's A
+    assert cat.service_for("m-ho-tro-chi-phi-mai-tang", project_config) == "C"
+    assert cat.service_for("9.999999", project_config) is None
+
+
 # -- broken files: clear report, nothing changes ------------------------------------------------
 
 
