@@ -370,7 +370,8 @@ class EscortManager:
         for s in self._slots.values():
             robots.append({
                 "name": s.name, "available": s.available, "link_up": s.up, "state": s.state,
-                "battery": s.battery, "error": "" if s.up else s.error,
+                "battery": s.battery,
+                "error": "" if s.up else ((s.link.last_error if s.link else None) or s.error),
                 "port": s.link.port if s.link else None,
                 "escort": s.active.to_dict() if s.active else None, "queued": len(s.queue),
                 "stats": s.link.stats.to_dict() if s.link else None,
@@ -538,7 +539,8 @@ class EscortManager:
         reason = ack.detail or ack.code.value
         if slot.leg == "dock":
             log.warning("robot %s refused DOCK: %s", slot.name, reason)
-            slot.needs_dock = ack.code is p.AckCode.BUSY
+            # after an e-stop reset or when the other user is done, send it home again
+            slot.needs_dock = ack.code is p.AckCode.BUSY or ack.detail == p.Reason.ESTOP_ACTIVE
             return
         if esc:
             self._fail(esc, reason)
@@ -564,8 +566,10 @@ class EscortManager:
                 slot.needs_dock = False
             return
         if slot.leg == "dock":
-            slot.needs_dock = ev.reason != p.Reason.ESTOP_ACTIVE
+            slot.needs_dock = ev.reason in (p.Reason.ESTOP_ACTIVE, p.Reason.LINK_LOST)
             return
+        if ev.reason == p.Reason.ESTOP_ACTIVE:
+            slot.state = p.RobotState.ESTOP.value  # its STATUS may still be on the way
         if esc:
             reason = ev.reason or (CANCELED_BY_ROBOT if ev.status is p.GoalStatus.CANCELED else ev.status.value)
             self._fail(esc, reason)

@@ -193,6 +193,7 @@ def test_commands_time_out_then_link_down_when_robot_is_silent(project_config):
             link.stop()
 
 
+@pytest.mark.slow
 def test_100_goal_commands_with_corruption_and_drops_all_complete_exactly_once(project_config):
     """10 % of frames corrupted and 5 % dropped, both ways: every command lands once (issue 5)."""
     faults = Faults(drop=0.05, corrupt=0.10, seed=11)
