@@ -21,6 +21,8 @@ Public API (see docs/queue.md for the full story)::
     q.services(), q.service(series), q.counters(), q.counter(id), q.current_ticket(counter_id)
     q.get(ref), q.resolve(ref), q.list(state=, series=, day=, counter=), q.history(ref)
     q.position(ticket), q.estimate_wait_min(ticket), q.status(ticket), q.waiting_counts()
+    q.by_token(token), q.public_status(token, lang)   # the public status page: tokens only
+    q.recent_calls(limit)                              # the hall display
     q.expire_day(actor=...), q.events(since_id=0), q.last_event_id()
 
 A ticket reference (`ref`) is a `Ticket`, its integer `id`, its public `token` (the random
@@ -1070,6 +1072,30 @@ class Queue:
         else:
             counters = tuple(self.counters_for(t.service))
         return TicketStatus(ticket=t, ahead=self.position(t), wait_min=self.estimate_wait_min(t), counters=counters)
+
+    def recent_calls(self, limit: int = 8) -> list[Ticket]:
+        """Today's latest called tickets, newest first (for the hall display), whatever their state now."""
+        rows = self._read("SELECT * FROM tickets WHERE day=? AND called_at IS NOT NULL AND state != 'waiting' "
+                          "ORDER BY called_at DESC, id DESC LIMIT ?", (self.today(), limit))
+        return [Ticket.from_row(r) for r in rows]
+
+    def public_status(self, token: str, lang: str = "vi") -> dict[str, Any]:
+        """What the public status page /t/<token> may show: no ids, actors or other tickets' data.
+
+        Raises UnknownTicket for a token that does not exist.
+        """
+        st = self.status(self.by_token(token))
+        t = st.ticket
+        svc = self.service(t.service)
+        local = self.local(t.issued_at)
+        return {
+            "code": t.code, "state": t.state, "service": t.service, "service_name": svc.name(lang),
+            "day": t.day, "issued_local": local.strftime("%H:%M %d/%m/%Y"), "ahead": st.ahead,
+            "wait_min": st.wait_min, "priority": t.priority is not None, "recalls": t.recalls,
+            "counters": [{"id": c.id, "name": c.name(lang), "waypoint": c.waypoint} for c in st.counters],
+            "called_counter": t.counter_id if t.state in ("called", "serving") else None,
+            "expired": t.state == "expired" or (t.state == "waiting" and t.day != self.today()),
+        }
 
     def waiting_counts(self, day: str | None = None) -> dict[str, int]:
         """{series: waiting tickets today} for every service (0 included)."""

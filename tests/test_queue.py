@@ -43,8 +43,21 @@ def db_path(tmp_config):
 
 
 @pytest.fixture
-def q(tmp_config, clock, db_path):
-    return Queue(connect(db_path), tmp_config, clock)
+def cfg(tmp_config):
+    """The shipped config without an fsync per change (behaviour tests; see test_commits_are_durable)."""
+    return tmp_config.model_copy(update={"queue": tmp_config.queue.model_copy(update={"durable_commits": False})})
+
+
+@pytest.fixture
+def q(cfg, clock, db_path):
+    return Queue(connect(db_path), cfg, clock)
+
+
+def test_commits_are_durable_by_default(tmp_config, db_path):
+    assert tmp_config.queue.durable_commits
+    q = Queue(connect(db_path), tmp_config)
+    assert q.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert q.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def snapshot(path) -> tuple:
@@ -90,7 +103,7 @@ def test_refs_id_token_code(q):
 
 
 def test_series_full_is_a_clear_error_and_changes_nothing(tmp_config, clock, db_path):
-    cfg = tmp_config.model_copy(update={"queue": QueueSection(max_number=9)})
+    cfg = tmp_config.model_copy(update={"queue": QueueSection(max_number=9, durable_commits=False)})
     q = Queue(connect(db_path), cfg, clock)
     assert [q.issue("A").number for _ in range(9)] == list(range(1, 10))
     before = snapshot(db_path)
@@ -101,7 +114,8 @@ def test_series_full_is_a_clear_error_and_changes_nothing(tmp_config, clock, db_
 
 
 def test_full_series_rolls_to_configured_overflow_letter(tmp_config, clock, db_path):
-    cfg = tmp_config.model_copy(update={"queue": QueueSection(max_number=9, overflow_series={"A": "E"})})
+    cfg = tmp_config.model_copy(update={"queue": QueueSection(max_number=9, overflow_series={"A": "E"},
+                                                              durable_commits=False)})
     q = Queue(connect(db_path), cfg, clock)
     codes = [q.issue("A").code for _ in range(12)]
     assert codes[8:] == ["A009", "E001", "E002", "E003"]
@@ -314,11 +328,11 @@ def test_service_closed_by_admin(q):
     assert q.issue("C").code == "C001"
 
 
-def test_read_only_database_gives_storage_error_and_changes_nothing(q, tmp_config, clock, db_path):
+def test_read_only_database_gives_storage_error_and_changes_nothing(q, cfg, clock, db_path):
     q.issue("A")
     q.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     before = snapshot(db_path)
-    ro = Queue(connect(db_path, read_only=True), tmp_config, clock)
+    ro = Queue(connect(db_path, read_only=True), cfg, clock)
     assert ro.get("A001").state == "waiting"  # reading still works
     with pytest.raises(QueueStorageError, match="read-only"):
         ro.issue("A")
@@ -344,14 +358,14 @@ def test_locked_database_gives_storage_error_and_changes_nothing(q, db_path):
     assert q.issue("A").code == "A002"  # works again once the lock is gone
 
 
-def test_locked_at_open_of_a_new_queue_is_storage_error(tmp_config, clock, db_path):
+def test_locked_at_open_of_a_new_queue_is_storage_error(cfg, clock, db_path):
     conn = connect(db_path)
     conn.execute("PRAGMA busy_timeout = 50")
     other = sqlite3.connect(db_path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
     try:
         with pytest.raises(QueueStorageError):
-            Queue(conn, tmp_config, clock)
+            Queue(conn, cfg, clock)
     finally:
         other.execute("ROLLBACK")
         other.close()
@@ -360,11 +374,11 @@ def test_locked_at_open_of_a_new_queue_is_storage_error(tmp_config, clock, db_pa
 # -- day rollover -------------------------------------------------------------------------
 
 
-def test_day_rollover_restarts_numbers_and_expires_yesterday(q, clock, tmp_config, db_path):
+def test_day_rollover_restarts_numbers_and_expires_yesterday(q, clock, cfg, db_path):
     y1, y2, y3 = q.issue("A"), q.issue("A"), q.issue("B")
     q.call_next(1, actor="o")  # y1 called, never finished
     clock.set(datetime(2026, 11, 26, 0, 45, tzinfo=UTC))  # Thu 07:45 local
-    other = Queue(connect(db_path), tmp_config, clock)  # e.g. the staff server's process
+    other = Queue(connect(db_path), cfg, clock)  # e.g. the staff server's process
     assert other.call_next(3, actor="o") is None  # yesterday's B001 is not callable
     t = other.issue("A")
     assert t.code == "A001" and t.day == "2026-11-26"
@@ -486,3 +500,23 @@ def test_queue_open_on_unwritable_place_is_storage_error(tmp_config, tmp_path):
     blocker.write_text("x")
     with pytest.raises(QueueStorageError):
         Queue.open(tmp_config, path=blocker / "sub" / "centre.db")
+
+
+def test_public_status_and_recent_calls(q, clock):
+    a1, a2 = q.issue("A"), q.issue("A", lang="en")
+    pub = q.public_status(a2.token, "en")
+    assert pub["code"] == "A002" and pub["ahead"] == 1 and pub["wait_min"] == 4.0
+    assert pub["service_name"] == "Civil status and certification" and pub["issued_local"] == "09:00 25/11/2026"
+    assert "id" not in pub and "token" not in pub and pub["called_counter"] is None
+    clock.advance(minutes=1)
+    q.call_next(2, actor="o")
+    clock.advance(minutes=1)
+    q.call_next(1, actor="o")
+    pub = q.public_status(a2.token)
+    assert pub["state"] == "called" and pub["called_counter"] == 1 and pub["counters"][0]["name"] == "Quầy 1"
+    assert [t.code for t in q.recent_calls()] == ["A002", "A001"]
+    with pytest.raises(UnknownTicket):
+        q.public_status("not-a-token")
+    clock.advance(days=1)
+    q.issue("B")
+    assert q.public_status(a1.token)["expired"] and q.recent_calls() == []
