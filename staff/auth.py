@@ -112,7 +112,7 @@ def public():
     """A dependency for public writes (ticket rating): only the double-submit CSRF check."""
 
     async def dependency(request: Request) -> Principal | None:
-        await check_csrf(request, principal(request) if request.cookies.get(SESSION_COOKIE) else None)
+        await check_csrf(request, principal(request))
         return None
 
     dependency.roles = ()
