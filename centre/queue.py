@@ -400,6 +400,7 @@ class Queue:
         self.tz = cfg.centre.tz
         self._lock = threading.RLock()
         self._expired_through: str | None = None
+        self._pending_expiry: str | None = None
         try:
             # FULL: a committed (printed) ticket survives a power cut too. With WAL's default
             # NORMAL the last commits may roll back, and their numbers would be issued twice.
@@ -443,6 +444,8 @@ class Queue:
             try:
                 yield self.conn
                 self.conn.execute("COMMIT")
+                if self._pending_expiry:
+                    self._expired_through = self._pending_expiry
             except BaseException as exc:
                 if self.conn.in_transaction:
                     try:
@@ -452,6 +455,8 @@ class Queue:
                 if isinstance(exc, sqlite3.Error):
                     raise QueueStorageError(_storage_message(exc)) from exc
                 raise
+            finally:
+                self._pending_expiry = None
 
     def _read(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -475,7 +480,7 @@ class Queue:
         day = now.astimezone(self.tz).date().isoformat()
         if self._expired_through != day:
             self._expire_before(c, day, now.timestamp(), "system")
-            self._expired_through = day
+            self._pending_expiry = day  # remembered only once the transaction commits
 
     def _expire_before(self, c: sqlite3.Connection, day: str, at: float, actor: str) -> int:
         rows = c.execute(
@@ -738,6 +743,9 @@ class Queue:
             raise UnknownPriority(f"there is no priority group {priority!r} (groups: {have})")
         if lang not in ("vi", "en"):
             raise InvalidInput(f"ticket language must be 'vi' or 'en', not {lang!r}")
+        if not self.counters_for(series):
+            raise ServiceClosed(series, None, f"no counter serves service {series} ({svc.name_en}); "
+                                              "assign it to a counter first")
         now = self.now()
         if not ignore_hours:
             is_open, opens_at = self.is_open(series, now)

@@ -462,6 +462,8 @@ def test_counter_and_service_overrides_are_audited(q):
 
 def test_counters_and_services_added_at_runtime(q):
     q.update_service("F", actor="admin", name_vi="Tư pháp", name_en="Justice", default_service_min=5)
+    with pytest.raises(ServiceClosed, match="no counter serves service F"):
+        q.issue("F")
     with pytest.raises(UnknownCounter, match="to add one"):
         q.update_counter(5, actor="admin", services=["F"])
     q.update_counter(5, actor="admin", name_vi="Quầy 5", name_en="Counter 5", services=["F"],
@@ -520,3 +522,25 @@ def test_public_status_and_recent_calls(q, clock):
     clock.advance(days=1)
     q.issue("B")
     assert q.public_status(a1.token)["expired"] and q.recent_calls() == []
+
+
+def test_failed_issue_does_not_skip_the_day_end_expiry(tmp_config, clock, db_path):
+    cfg = tmp_config.model_copy(update={"queue": QueueSection(max_number=9, durable_commits=False)})
+    q = Queue(connect(db_path), cfg, clock)
+    yesterday = q.issue("B")
+    clock.advance(days=1)
+    other = Queue(connect(db_path), cfg, clock)
+    for _ in range(9):
+        other.issue("A")  # another process fills A today (and expires yesterday's ticket)
+    assert q.get(yesterday).state == "expired"
+    yesterday = q.issue("C")
+    clock.advance(days=1)
+    with other._tx() as c:  # today's A numbers are used up by hand, without expiring anything
+        for n in range(1, 10):
+            c.execute("INSERT INTO tickets(token, day, series, number, service, origin_service, issued_at, "
+                      "queued_at) VALUES (?, ?, 'A', ?, 'A', 'A', 0, 0)", (f"tok{n}", q.today(), n))
+    with pytest.raises(SeriesFull):
+        q.issue("A")  # rolled back, its expiry of yesterday included
+    assert q.get(yesterday).state == "waiting"
+    q.issue("B")  # so the next change still expires yesterday's ticket
+    assert q.get(yesterday).state == "expired"
