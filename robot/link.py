@@ -346,8 +346,7 @@ class RobotLink:
             with self._write_lock:
                 ser.write(raw)
             self.stats.frames_out += 1
-            if self.on_frame:
-                self.on_frame("->", raw)
+            self._tap("->", raw)
         except serial.SerialTimeoutException:
             self.stats.write_timeouts += 1
         except Exception as exc:  # SerialException, OSError, or a broken URL handler
@@ -470,8 +469,7 @@ class RobotLink:
             self.stats.dropped = self._decoder.dropped
             for f in frames:
                 self.stats.frames_in += 1
-                if self.on_frame:
-                    self.on_frame("<-", f.encode())
+                self._tap("<-", f.encode())
                 try:
                     msg = p.parse_robot_message(f)
                 except p.ProtocolError as exc:
@@ -541,6 +539,14 @@ class RobotLink:
         while len(self._ended) > 256:
             self._ended.popitem(last=False)
         self._emit(GoalEnded(self.name, goal_id, status, reason))
+
+    def _tap(self, direction: str, raw: bytes) -> None:
+        if self.on_frame is None:
+            return
+        try:
+            self.on_frame(direction, raw)
+        except Exception as exc:  # a monitor's broken pipe must not break the link
+            log.debug("frame tap failed: %s", exc)
 
     def _emit(self, event: LinkEvent) -> None:
         if self.on_event is None:

@@ -187,10 +187,13 @@ class SimRobot:
         if self.kiosk_lost:
             log.info("kiosk heartbeat is back")
             self.kiosk_lost = False
+        out: list = []
+        if self.state is RobotState.BOOT and now >= self.boot_until:
+            out += self.tick(now)  # boot finished between two ticks: say HELLO first
         if frame.type == "HB":
-            return []
+            return out
         if self.state is RobotState.BOOT:
-            return []  # not ready: the kiosk retries
+            return out  # not ready: the kiosk retries
         try:
             cmd = p.Command.from_frame(frame)
         except p.ProtocolError as exc:
@@ -198,15 +201,15 @@ class SimRobot:
                 cmd_id = p._id(frame.field(0))
             except p.ProtocolError:
                 log.info("ignored %s: %s", frame.type, exc)
-                return []
-            return [self._remember(p.Ack(cmd_id, AckCode.UNSUPPORTED, frame.type[:16]))]
+                return out
+            return [*out, self._remember(p.Ack(cmd_id, AckCode.UNSUPPORTED, frame.type[:16]))]
         if cmd.cmd_id in self.seen:
             self.duplicates += 1
             log.debug("duplicate id %d: re-acknowledged, not executed", cmd.cmd_id)
-            return [self.seen[cmd.cmd_id]]
+            return [*out, self.seen[cmd.cmd_id]]
         self.commands_received += 1
         self.verbs[cmd.verb] += 1
-        out = self._execute(cmd, now)
+        out += self._execute(cmd, now)
         f = self.faults
         if f.reboot_after and self.commands_received == f.reboot_after:
             self.reboot_at = now + 0.3

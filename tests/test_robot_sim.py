@@ -29,7 +29,7 @@ def run(robot: SimRobot, start: float, end: float, step: float = 0.1, kiosk_aliv
     out, t = [], start
     while t <= end + 1e-9:
         if kiosk_alive:
-            robot.handle(HB, t)
+            out += robot.handle(HB, t)
         out += robot.tick(t)
         t += step
     return out

@@ -1,0 +1,110 @@
+"""`kiosk robot ...` commands and the robot lines of `kiosk doctor` (issue 5)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from kiosk.cli import main
+from kiosk.commands import robot as robot_cmd
+from robot.sim import SimServer, make_robot
+
+
+@pytest.fixture
+def sim(project_config):
+    s = SimServer(make_robot(project_config, speed_mps=40, dock_s=0.1)).start()
+    yield s
+    s.stop()
+
+
+def test_status_json_against_a_simulator(sim, capsys):
+    assert main(["robot", "status", "--json", "--port", sim.port]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["link_up"] and out["state"] == "DOCKED" and out["waypoint"] == "dock" and out["protocol"] == 1
+
+
+def test_status_with_port_sim_starts_its_own_simulator(capsys):
+    assert main(["robot", "status"]) == 0
+    captured = capsys.readouterr()
+    assert "state        DOCKED" in captured.out and "started a simulator" in captured.err
+
+
+def test_goto_counter_waits_for_the_result(sim, capsys):
+    assert main(["robot", "goto", "2", "--port", sim.port]) == 0
+    out = capsys.readouterr().out
+    assert "GOTO counter_2: ACCEPTED" in out and out.strip().endswith("SUCCEEDED")
+    assert main(["robot", "dock", "--port", sim.port]) == 0
+    assert main(["robot", "cancel", "--port", sim.port]) == 0
+    assert main(["robot", "reset", "--port", sim.port]) == 0
+
+
+def test_goto_refused_exits_1(project_config, capsys):
+    robot = make_robot(project_config)
+    robot.waypoints.pop("restroom")
+    with SimServer(robot) as s:
+        assert main(["robot", "goto", "restroom", "--port", s.port]) == 1
+    assert "DENIED (UNKNOWN_WAYPOINT)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["robot", "goto", "42"], "no counter 42"),
+        (["robot", "goto", "moon"], "neither a counter id nor a waypoint"),
+        (["robot", "status", "--port", "bogus://x"], "protocol 'bogus' not known"),
+        (["robot", "status", "--port", "/nonexistent/ttyUSB0"], "does not exist"),
+        (["robot", "status", "--robot", "robot-9"], "no robot named 'robot-9'"),
+        (["robot", "sim", "--drop", "2"], "--drop is a share"),
+        (["robot", "sim", "--block", "moon"], "not in floor_map.waypoints"),
+    ],
+)
+def test_bad_input_gets_a_plain_error(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_monitor_prints_decoded_frames_both_ways(sim, capsys):
+    assert main(["robot", "monitor", "--port", sim.port, "--seconds", "1.2"]) == 0
+    out = capsys.readouterr().out
+    assert "kiosk -> robot  HELLO" in out and "robot -> kiosk  HB" in out
+
+
+def _ctx(cfg):
+    return SimpleNamespace(config=cfg)
+
+
+def test_doctor_lines(project_config, tmp_path):
+    (line,) = robot_cmd.doctor(_ctx(project_config))
+    assert line.ok and "simulator" in line.message
+
+    def with_port(port):
+        r = project_config.robot
+        entry = r.robots[0].model_copy(update={"port": port})
+        return project_config.model_copy(update={"robot": r.model_copy(update={"robots": [entry]})})
+
+    (line,) = robot_cmd.doctor(_ctx(with_port(str(tmp_path / "ttyUSB0"))))
+    assert not line.ok and "does not exist" in line.message
+    (line,) = robot_cmd.doctor(_ctx(with_port("bogus://x")))
+    assert not line.ok and "config.yaml" in line.message
+    off = project_config.model_copy(update={"robot": project_config.robot.model_copy(update={"enabled": False})})
+    (line,) = robot_cmd.doctor(_ctx(off))
+    assert line.ok and "floor map" in line.message
+
+
+@pytest.mark.slow
+def test_robot_sim_command_prints_its_port_and_serves(capsys):
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "robot", "sim", "--speed", "5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = proc.stdout.readline().strip()
+        assert port.endswith("robot.tty")
+        assert main(["robot", "status", "--json", "--port", port]) == 0
+        assert json.loads(capsys.readouterr().out)["state"] == "DOCKED"
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    assert proc.returncode == 0
