@@ -110,3 +110,18 @@ def test_doctor_lists_queue_font_printer(kiosk):
     parts = {d["part"]: d for d in map(json.loads, out.splitlines())}
     assert parts["queue"]["ok"] and parts["ticket font"]["ok"]
     assert parts["printer"]["ok"] and "dummy" in parts["printer"]["message"]
+
+
+def test_issue_by_procedure_takes_the_catalogue_service(kiosk, tmp_path):
+    from centre.catalogue import ensure_catalogue
+    from centre.config import load_config
+    from centre.db import connect
+
+    cfg = load_config(tmp_path / "config.yaml")
+    ensure_catalogue(connect(cfg.database_path), load_config())  # the shipped catalogue
+    t = jrun(kiosk, "ticket", "issue", "--procedure", "1.000894", "--ignore-hours")  # Đăng ký kết hôn
+    assert (t["service"], t["procedure_key"], t["code"]) == ("A", "1.000894", "A001")
+    t = jrun(kiosk, "ticket", "issue", "--procedure", "1.012753", "--ignore-hours")  # đất đai
+    assert t["service"] == "B"
+    code, _, err = kiosk("ticket", "issue", "--procedure", "9.999999", "--ignore-hours")
+    assert code == 2 and "no procedure '9.999999'" in err

@@ -120,22 +120,14 @@ def _run(fn):
 
 
 def _procedure(ctx, code: str) -> tuple[str, str | None]:
-    """(procedure key, service series from the catalogue or None) for a key or official code."""
-    conn = ctx.db.conn
-    try:
-        row = conn.execute("SELECT key, service FROM procedures WHERE key=? OR code=? LIMIT 1", (code, code)).fetchone()
-    except sqlite3.OperationalError:
-        raise CliError("the catalogue is not imported yet; issue with --service instead") from None
-    if row is None:
-        raise CliError(f"there is no procedure {code!r} in the catalogue")
-    series = None
-    try:
-        from centre.catalogue import Catalogue
+    """(procedure key, service series the catalogue assigns) for a procedure key or official code."""
+    from centre.catalogue import Catalogue
 
-        series = Catalogue(ctx.db).service_for(row["key"], ctx.config)
-    except (ImportError, AttributeError):
-        series = row["service"] or None
-    return row["key"], series
+    cat = Catalogue(ctx.db)
+    proc = cat.get(code)
+    if proc is None:
+        raise CliError(f"there is no procedure {code!r} in the catalogue (import it with `kiosk catalogue import`)")
+    return proc.key, cat.service_for(proc.key, ctx.config)
 
 
 # -- commands ------------------------------------------------------------------------------
