@@ -101,7 +101,11 @@ class Fee:
             n = f"{self.amount:,}".replace(",", ".")
             return f"{n} đồng" if lang == "vi" else f"{n} VND"
         if self.note:
-            return self.note if lang == "vi" else "See the note (set by the province)"
+            if lang == "vi":
+                return self.note
+            if "hội đồng nhân dân" in self.note.lower():
+                return "Set by the provincial People's Council"
+            return "Set by another regulation (see the note)"
         return "Không có thông tin" if lang == "vi" else "Not stated"
 
 

@@ -219,18 +219,28 @@ def _duration_hours(d: dict) -> float:
 _AMOUNT = re.compile(r"^\s*([\d.,]+)\s*(VNĐ|VND|Việt Nam Đồng|đồng|USD)\s*(.*)$", re.IGNORECASE | re.DOTALL)
 _FREE = re.compile(r"^\s*Miễn phí\s*(.*)$", re.IGNORECASE | re.DOTALL)
 _PROVINCE_SETS = re.compile(r"(hội đồng nhân dân|hđnd)", re.IGNORECASE)
+# Notes (folded) after "Miễn phí" that mean it is free: "Miễn lệ phí…", "Không thu lệ phí…", or that
+# only price an optional extra copy ("Phí cấp bản sao Trích lục … (nếu có yêu cầu)").
+_FREE_NOTES = ("mien le phi", "mien phi", "khong thu", "phi cap ban sao")
+# …and notes that point to a fee set by another rule: then the amount is unknown, not 0.
+_ELSEWHERE = re.compile(r"\b(luat phi|thong tu|nghi dinh|ap dung|muc thu|muc phi|tra phi|le phi|phi)\b")
 
 
 def _strip_parens(note: str) -> str:
-    """ "(Mức lệ phí …)" → "Mức lệ phí …"; also the portal's stray "Đồng (…)" wrapper."""
+    """ "(Mức lệ phí …)" → "Mức lệ phí …"; also the portal's stray "Đồng (…)" and "Lệ phí : Đồng" wrappers."""
     note = clean(note)
-    while note.startswith("(") and note.endswith(")") and _balanced(note[1:-1]):
-        note = note[1:-1].strip()
-    m = re.match(r"^Đồng\s*\((.*)\)$", note, re.DOTALL)
-    if m and _balanced(m.group(1)):
-        note = m.group(1).strip()
-        return _strip_parens(note)
-    return note
+    while True:
+        before = note
+        note = re.sub(r"^(?:Lệ phí|Phí)\s*:\s*", "", note)
+        if note.startswith("(") and note.endswith(")") and _balanced(note[1:-1]):
+            note = note[1:-1].strip()
+        elif note.startswith("(") and note.count("(") == note.count(")") + 1:
+            note = note[1:].strip()  # "(Phí Thẩm tra, thẩm định": an unclosed parenthesis in the portal text
+        m = re.match(r"^Đồng\s*(?:\((.*)\)|(.*))$", note, re.DOTALL)
+        if m and (m.group(1) is None or _balanced(m.group(1))):
+            note = (m.group(1) if m.group(1) is not None else m.group(2)).strip()
+        if note == before:
+            return note
 
 
 def _balanced(s: str) -> bool:
@@ -244,17 +254,22 @@ def _balanced(s: str) -> bool:
 
 
 def parse_fee_amount(text: str) -> dict:
-    """One fee as the portal writes it → {amount, currency, note, text}.
+    """One fee as the portal writes it → {amount, currency, note, text[, set_by_province, set_elsewhere]}.
 
     "70,000 VNĐ (70.000 đồng/Giấy chứng nhận)" → 70000 VND, note "70.000 đồng/Giấy chứng nhận".
-    "Miễn phí" → 0 — except when the note says the provincial People's Council sets the fee
-    ("Miễn phí (Mức lệ phí cụ thể do Hội đồng nhân dân tỉnh … quyết định …)"): the portal
-    then only means "no national fee", so the amount is unknown (None) and the note says why.
-    "Không có thông tin" → None.
+    "Miễn phí" → 0, with its note, when the note is empty or says the procedure is free
+    ("Miễn lệ phí…", "Không thu lệ phí…") or only prices an optional extra copy
+    ("Phí cấp bản sao Trích lục … (nếu có yêu cầu)…").
+    But the portal also writes "Miễn phí" when the fee is set elsewhere, and then the
+    amount is unknown (None) and the note says where: by the provincial People's Council
+    ("Mức lệ phí cụ thể do Hội đồng nhân dân tỉnh … quyết định"; `set_by_province`), or by
+    another rule ("Theo quy định của Luật phí và lệ phí…", "Thông tư số 60/2023/TT-BTC … quy
+    định mức thu…", "Trả phí cho đơn vị cung cấp dịch vụ"; `set_elsewhere`).
+    "Không có thông tin" (with or without a case number) → None.
     """
     raw = clean(text)
     out: dict[str, Any] = {"amount": None, "currency": "VND", "note": "", "text": raw}
-    if not raw or raw == NO_INFO:
+    if not raw or raw.startswith(NO_INFO):
         return out
     m = _FREE.match(raw)
     if m:
@@ -262,9 +277,15 @@ def parse_fee_amount(text: str) -> dict:
         if note.lower().rstrip(".") in ("không", "không có", "không quy định", "chưa quy định"):
             note = ""
         out["note"] = note
-        out["amount"] = None if _PROVINCE_SETS.search(note) else 0
-        if out["amount"] is None:
-            out["set_by_province"] = True
+        folded = fold(note)
+        if _PROVINCE_SETS.search(note):
+            out.update(amount=None, set_by_province=True, set_elsewhere=True)
+        elif not folded or folded.startswith(_FREE_NOTES):
+            out["amount"] = 0
+        elif _ELSEWHERE.search(folded):
+            out.update(amount=None, set_elsewhere=True)
+        else:
+            out["amount"] = 0
         return out
     m = _AMOUNT.match(raw)
     if m:
@@ -301,13 +322,15 @@ def parse_fee(text: str) -> dict:
         direct = [c for c in vnd if c["channel"] == "Trực tiếp"]
         best = (direct or vnd or channels)[0]
         out.update(amount=best["amount"] if best["currency"] == "VND" else None, note=best["note"])
-        if best.get("set_by_province"):
-            out["set_by_province"] = True
+        for flag in ("set_by_province", "set_elsewhere"):
+            if best.get(flag):
+                out[flag] = True
         return out
     f = parse_fee_amount(raw)
     out.update(amount=f["amount"] if f["currency"] == "VND" else None, note=f["note"])
-    if f.get("set_by_province"):
-        out["set_by_province"] = True
+    for flag in ("set_by_province", "set_elsewhere"):
+        if f.get(flag):
+            out[flag] = True
     return out
 
 
@@ -317,7 +340,10 @@ _QTY = re.compile(r"\((\d+) bản (chính|sao)(?:\s*,\s*(\d+) bản sao)?\)\s*$"
 _HEADING = re.compile(r"^\[([^\]]*)\]\s*")
 _FILE_EXT = re.compile(r"\.(docx?|pdf|xlsx?|rtf|odt|zip|rar)$", re.IGNORECASE)
 _FORM_CODE = re.compile(r"\b[Mm]ẫu\s+(?:số\s+)?[A-ZĐ0-9][\w.\-/]*")
-_BULLET = re.compile(r"^(?:[-+•*–]\s*)+")
+# "Giấy tờ phải xuất trình:", "Người yêu cầu chứng thực phải xuất trình…", "Xuất trình hoặc gửi bản chính…",
+# "Giấy tờ phải xuất trình khi nộp hồ sơ…" (folded); "Giấy tờ phải nộp" is submit.
+_SHOW_HEADING = re.compile(r"^(?:cac |giay to |nguoi yeu cau \w+ \w+ )*(?:phai )?xuat trinh")
+_BULLET = re.compile(r"^(?:[-+•*–]\s*)+")  # "- ", "+ ", "* " bullets
 _NOTE_HEADING = re.compile(r"^\W*lưu ý\b", re.IGNORECASE)
 
 # A Vietnamese syllable (used to find where a form file name is glued to a word: "quy địnhvăn bản.docx").
@@ -403,7 +429,7 @@ def parse_document(row: str) -> dict:
     heading = ""
     m = _HEADING.match(row)
     if m:
-        heading = clean(m.group(1))
+        heading = _BULLET.sub("", clean(m.group(1)))
         row = row[m.end() :]
     originals = copies = None
     q = _QTY.search(row)
@@ -417,7 +443,7 @@ def parse_document(row: str) -> dict:
     text, form = split_form_file(row.strip())
     text = _BULLET.sub("", clean(text))
     hfold = fold(heading)
-    group = "show" if "xuat trinh" in hfold and "nop" not in hfold.replace("xuat trinh", "") else "submit"
+    group = "show" if _SHOW_HEADING.search(hfold) else "submit"
     is_note = (
         q is None
         or (originals == 0 and copies == 0)
@@ -739,6 +765,7 @@ class FeeItem(_Model):
     note: str = ""
     text: str = ""
     set_by_province: bool = False
+    set_elsewhere: bool = False
 
 
 class Fee(_Model):
@@ -746,6 +773,7 @@ class Fee(_Model):
     amount: int | None = Field(None, ge=0, description="VND; 0 = free; None = unknown or set by the province")
     note: str = ""
     set_by_province: bool = False
+    set_elsewhere: bool = False
     channels: list[FeeItem] = []
 
 

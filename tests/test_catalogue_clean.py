@@ -139,7 +139,40 @@ def test_fee_free_but_province_sets_it_is_unknown_not_zero():
     assert not f["note"].startswith("(")
 
 
+@pytest.mark.parametrize(
+    "note",
+    [
+        "Theo quy định của Luật phí và lệ phí và các văn bản quy phạm pháp luật hướng dẫn Luật phí và lệ phí.",
+        "Thông tư số 60/2023/TT-BTC ngày 07/9/2023 của Bộ Tài chính quy định mức thu, chế độ thu, nộp, quản lý lệ phí đăng ký, cấp biển số phương tiện giao thông cơ giới đường bộ",
+        "Trả phí cho đơn vị cung cấp dịch vụ.",
+        "Từ ngày 01/7/2025 đến hết ngày 31/12/2026 áp dụng theo quy định tại Thông tư số 64/2025/TT-BTC ngày 30/6/2025",
+    ],
+)
+def test_fee_free_but_set_by_another_rule_is_unknown(note):
+    f = parse_fee(f"Miễn phí ({note})")
+    assert f["amount"] is None and f["set_elsewhere"] is True and f["note"] == note
+
+
+def test_fee_free_with_an_optional_copy_fee_is_zero():
+    f = parse_fee(
+        "Miễn phí (Phí cấp bản sao Trích lục đăng ký giám hộ (nếu có yêu cầu) thực hiện theo quy định tại "
+        "Thông tư số 281/2016/TT-BTC ngày 14/11/2016 của Bộ Tài chính.)"
+    )
+    assert f["amount"] == 0 and f["note"].startswith("Phí cấp bản sao")
+    assert (
+        parse_fee("Miễn phí (Miễn lệ phí. Phí cấp bản sao Trích lục kết hôn (nếu có yêu cầu))")["amount"] == 0
+    )
+
+
+def test_fee_stray_label_prefix_removed():
+    f = parse_fee("Miễn phí (Lệ phí : Đồng (- Mức lệ phí cụ thể do Hội đồng nhân dân tỉnh quyết định.))")
+    assert f["note"] == "- Mức lệ phí cụ thể do Hội đồng nhân dân tỉnh quyết định." and f["amount"] is None
+
+
 def test_fee_unknown():
+    assert (
+        parse_fee("Trực tiếp: Không có thông tin (1); Trực tuyến: Không có thông tin (2)")["amount"] is None
+    )
     f = parse_fee("Không có thông tin")
     assert f["amount"] is None and f["note"] == ""
 
