@@ -43,6 +43,7 @@ Times are stored as UTC epoch seconds (REAL) and returned as aware UTC datetimes
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import sqlite3
@@ -74,6 +75,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 #: Mean service times outside this range (seconds) are ignored as mistakes (a ticket left open).
 _SANE_SERVICE_S = (10, 4 * 3600)
+log = logging.getLogger(__name__)
 _CODE_RE = re.compile(r"^([A-Za-z])(\d{1,3})$")
 
 MIGRATIONS = [
@@ -401,6 +403,7 @@ class Queue:
         self._lock = threading.RLock()
         self._expired_through: str | None = None
         self._pending_expiry: str | None = None
+        self._holidays: tuple | None = None
         try:
             # FULL: a committed (printed) ticket survives a power cut too. With WAL's default
             # NORMAL the last commits may roll back, and their numbers would be issued twice.
@@ -574,21 +577,55 @@ class Queue:
         return [c for c in self.counters() if series in c.services]
 
     def is_open(self, series: str, when: datetime | None = None) -> tuple[bool, datetime | None]:
-        """(open now?, next opening time in local time or None) for a service."""
+        """(open now?, next opening time in local time or None) for a service.
+
+        Public holidays from cfg.paths.holidays are closed days; a weekend date listed there
+        as a make-up working day keeps Monday's hours.
+        """
         svc = self.service(series)
         local = self.local(when)
         if svc.closed:
             return False, None
-        for start, end in svc.opening_hours.spans(local.weekday()):
-            if start <= local.time().replace(tzinfo=None) < end:
+        now_t = local.time().replace(tzinfo=None)
+        for start, end in self._spans(svc, local.date()):
+            if start <= now_t < end:
                 return True, None
-        for offset in range(0, 8):
+        for offset in range(0, 60):  # Tết can close the centre for nine days
             d = local.date() + timedelta(days=offset)
-            for start, _end in svc.opening_hours.spans(d.weekday()):
+            for start, _end in self._spans(svc, d):
                 at = datetime.combine(d, start, tzinfo=self.tz)
                 if at > local:
                     return False, at
         return False, None
+
+    def _spans(self, svc: ServiceInfo, d: date) -> list:
+        holidays, makeup = self._calendar()
+        if d in holidays:
+            return []
+        if d in makeup and d.weekday() >= 5:
+            return svc.opening_hours.spans(0)
+        return svc.opening_hours.spans(d.weekday())
+
+    def _calendar(self) -> tuple[frozenset, frozenset]:
+        """(holidays, make-up working days), re-read when the holidays file changes; empty without it."""
+        path = self.cfg.path(self.cfg.paths.holidays)
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            return frozenset(), frozenset()
+        if self._holidays is None or self._holidays[0] != stamp:
+            try:
+                from centre.workdays import HolidayFileError, load_calendar
+            except ImportError:
+                return frozenset(), frozenset()
+            try:
+                cal = load_calendar(path)
+                self._holidays = (stamp, cal.holidays, cal.extra_working_days)
+            except HolidayFileError as exc:  # kiosk doctor reports the file; tickets still work
+                log.warning("holidays ignored: %s", exc)
+                self._holidays = (stamp, frozenset(), frozenset())
+        return self._holidays[1], self._holidays[2]
 
     def set_counter_state(self, counter_id: int, state: str, *, actor: str) -> CounterInfo:
         """Open, pause or close a counter (a closed/paused counter cannot call)."""

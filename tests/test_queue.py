@@ -319,6 +319,31 @@ def test_service_closed_says_when_it_opens(q, clock, db_path):
     assert q.issue("A", ignore_hours=True, source="staff").code == "A001"  # staff override
 
 
+def test_public_holidays_are_closed_days(q, clock):
+    clock.set(datetime(2026, 2, 13, 10, 0, tzinfo=UTC))  # Friday before Tết, 17:00 local
+    with pytest.raises(ServiceClosed) as err:
+        q.issue("A")
+    # data/holidays.yaml: Tết Bính Ngọ 14-22/02/2026, so the next opening is Monday 23/02
+    assert err.value.opens_at == datetime(2026, 2, 23, 7, 30, tzinfo=q.tz)
+    clock.set(datetime(2026, 2, 17, 2, 0, tzinfo=UTC))  # Tuesday 09:00 during Tết
+    assert q.is_open("A") == (False, datetime(2026, 2, 23, 7, 30, tzinfo=q.tz))
+
+
+def test_make_up_working_saturday_has_monday_hours(q, clock, tmp_path):
+    holidays = tmp_path / "holidays.yaml"
+    holidays.write_text("years:\n  2026:\n    holidays: [{date: 2026-11-27, name: X}]\n"
+                        "    working_days: [{date: 2026-11-28, name: Làm bù}]\n", encoding="utf-8")
+    paths = q.cfg.paths.model_copy(update={"holidays": holidays})
+    q.cfg = q.cfg.model_copy(update={"paths": paths})
+    clock.set(datetime(2026, 11, 28, 7, 0, tzinfo=UTC))  # Saturday 14:00: Monday's afternoon hours
+    assert q.is_open("A") == (True, None)
+    clock.set(datetime(2026, 11, 26, 11, 0, tzinfo=UTC))  # Thursday 18:00: Friday 27 is off
+    assert q.is_open("A") == (False, datetime(2026, 11, 28, 7, 30, tzinfo=q.tz))
+    holidays.write_text("years: [broken", encoding="utf-8")  # a broken file never stops tickets
+    clock.set(datetime(2026, 11, 27, 2, 0, tzinfo=UTC))
+    assert q.is_open("A") == (True, None)
+
+
 def test_service_closed_by_admin(q):
     q.update_service("C", actor="admin", closed=True)
     with pytest.raises(ServiceClosed, match="closed now$") as err:
