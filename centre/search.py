@@ -43,6 +43,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -58,7 +59,7 @@ MIGRATIONS = [
         folded,                      -- folded syllables (no diacritics, đ → d), what MATCH reads
         plain,                       -- the phrase as written, lower-case, diacritics kept
         procedure_key UNINDEXED,
-        kind UNINDEXED,              -- name | official | en | alias | alias_en
+        kind UNINDEXED,              -- name | official | head | en | alias | alias_en
         tokenize = 'unicode61 remove_diacritics 0'
     );
     CREATE TABLE search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,6 +81,10 @@ STOP_VI = frozenset(
     thủ tục việc rồi đã đang sẽ cũng vẫn chỉ mấy bao nhiêu luôn những các để khi nếu
     """.split()
 )
+# Kinship words name who a procedure is for ("cho con", "cho mẹ") more often than what it is:
+# they count, with a reduced weight.
+KINSHIP_VI = frozenset("con mẹ má bố ba cha vợ chồng bé cháu ông bà anh chị em".split())
+KINSHIP_WEIGHT = 0.4
 STOP_EN = frozenset(
     """
     i me my we our you your he she his her they their a an the to for of in on at by with
@@ -114,6 +119,7 @@ ABBREVIATIONS = {
 EXACT, PREFIX, STEM, TELEX, PHONETIC, EDIT1, EDIT2 = 1.0, 0.9, 0.9, 0.95, 0.85, 0.8, 0.65
 ACCENT_MISMATCH = 0.7  # folded forms match but the diacritics typed differ (vé / về)
 CONTEXT_CREDIT = 0.45  # token found in the procedure's field or other names, not this phrase
+HEAD_PRECISION = 0.9  # a name's head (qualifying clause cut off) counts as a slightly partial match
 STOP_WEIGHT = 0.15  # weight of a filler word (an ordinary word weighs its IDF, about 1..6)
 EVIDENCE_PRIOR = 0.5  # added to a query's weight: one common word alone is weak evidence
 UNKNOWN_WEIGHT = 0.8  # weight of a word the catalogue does not know, relative to the rarest word
@@ -127,7 +133,6 @@ _Y_TO_I = str.maketrans("yýỳỷỹỵ", "iíìỉĩị")
 _TELEX_PAIRS = (("dd", "d"), ("aa", "a"), ("ee", "e"), ("oo", "o"), ("aw", "a"), ("ow", "o"), ("uw", "u"))
 
 
-_STOP_FOLDED = frozenset({fold(w) for w in STOP_VI} | STOP_EN)
 
 
 class SearchError(RuntimeError):
@@ -145,9 +150,37 @@ def _canon(token: str) -> str:
     return token
 
 
+# The stop lists in the form `analyze` gives (i/y unified: English "my" arrives as "mi").
+_STOP_TYPED = frozenset(_canon(w) for w in STOP_VI | STOP_EN)
+_STOP_EN = frozenset(_canon(w) for w in STOP_EN)
+_STOP_FOLDED = frozenset({_canon(fold(w)) for w in STOP_VI} | _STOP_EN)
+_KINSHIP_TYPED = frozenset(_canon(w) for w in KINSHIP_VI)
+_KINSHIP_FOLDED = frozenset(_canon(fold(w)) for w in KINSHIP_VI)
+
+
 def _split_plain(text: str) -> list[str]:
     text = unicodedata.normalize("NFC", text).lower()
     return _WORD.findall(text)
+
+
+_NUMBER_WORDS = {
+    "một": "1", "hai": "2", "ba": "3", "bốn": "4", "tư": "4", "năm": "5", "sáu": "6", "bảy": "7",
+    "bẩy": "7", "tám": "8", "chín": "9", "mười": "10",
+}
+
+
+def _number(word: str) -> str | None:
+    """Digits for a numeral: '02' → '2', 'một' → '1' (only with its diacritics: 'ba' stays)."""
+    if word.isdigit():
+        return str(int(word)) if len(word) < 6 else word
+    if word in _NUMBER_WORDS and word not in ("ba", "tư", "năm"):  # also father / fourth / year
+        return _NUMBER_WORDS[word]
+    return None
+
+
+@lru_cache(maxsize=65536)
+def _fold_word(word: str) -> str:
+    return fold(word)
 
 
 def analyze(text: str) -> list[tuple[str, str]]:
@@ -161,7 +194,11 @@ def analyze(text: str) -> list[tuple[str, str]]:
         expansion = ABBREVIATIONS.get(word)
         words = _split_plain(expansion) if expansion else [word]
         for w in words:
-            f = fold(w)
+            num = _number(w)
+            if num is not None:
+                out.append((num, num))
+                continue
+            f = _fold_word(w)
             if not f:
                 continue
             parts = f.split()
@@ -257,12 +294,47 @@ def _catalogue_version(conn) -> str:
     return str(row[0]) if row else ""
 
 
+def _has_catalogue(conn) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('procedures', 'aliases', 'fields')"
+    ).fetchone()
+    return row[0] == 3
+
+
+# Words that open a qualifying clause in a procedure name ("… cho người dưới 14 tuổi",
+# "… có yếu tố nước ngoài", "… tại khu vực biên giới"): the words before them are the head.
+_QUALIFIERS = re.compile(
+    r"\s(?:cho|đối với|có yếu tố|tại|trong trường hợp|trường hợp|theo|thuộc|do|mà|khi|để|bằng|"
+    r"thực hiện tại|thực hiện bằng)\s|[(;:]",
+    re.IGNORECASE,
+)
+
+
+def head_of(name: str) -> str:
+    """The head of a procedure name: what it does, without the clause saying for whom or where.
+
+    "Cấp thẻ căn cước cho người từ đủ 14 tuổi trở lên" → "Cấp thẻ căn cước". Empty when the
+    name has no qualifier or the head would be a single word.
+    """
+    m = _QUALIFIERS.search(name or "")
+    if not m:
+        return ""
+    head = name[: m.start()].strip(" ,.")
+    return head if len(head.split()) >= 2 else ""
+
+
 def _phrases_of(row) -> Iterable[tuple[str, str]]:
     """(kind, text) of every name of one procedure row, duplicates (by folded form) dropped."""
     seen: set[str] = set()
     name = row["name"] or ""
     short = _PARENTHESES.sub(" ", name).strip(" :;,.")
-    texts = (("name", name), ("official", row["official_name"]), ("name", short), ("en", row["name_en"]))
+    texts = (
+        ("name", name),
+        ("official", row["official_name"]),
+        ("name", short),
+        ("head", head_of(name)),
+        ("en", row["name_en"]),
+    )
     for kind, text in texts:
         key = folded_key(text or "")
         if key and key not in seen:
@@ -330,7 +402,7 @@ class Hit:
     field: str
     field_en: str
     score: float
-    matched: str  # name | official | en | alias | alias_en
+    matched: str  # name | official | head | en | alias | alias_en
     matched_text: str  # the phrase that matched, as written in the catalogue
 
     def to_dict(self) -> dict:
@@ -381,6 +453,8 @@ class _Phrase:
     accented: bool
     weight: float = 0.0  # sum of the weights of its distinct tokens
     pairs: frozenset = frozenset()  # adjacent word pairs (also with filler words skipped)
+    tokset: frozenset = frozenset()
+    typed_set: frozenset = frozenset()
 
 
 @dataclass
@@ -392,10 +466,21 @@ class _QToken:
     stop: bool
     informative: bool
     accented: bool  # the query was typed with diacritics
+    vset: frozenset = frozenset()
+    best: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.vset = frozenset(self.variants)
+        self.best = max(self.variants.values(), default=0.0)
 
 
 class _Index:
     """Everything the searcher keeps in memory for one catalogue version."""
+
+    @classmethod
+    def empty(cls, version: str) -> _Index:
+        """The index of a database without a catalogue: finds nothing."""
+        return cls(None, version)
 
     def __init__(self, conn, version: str):
         self.version = version
@@ -404,7 +489,10 @@ class _Index:
         self.fields: dict[str, sqlite3.Row] = {}
         self.context: dict[str, frozenset[str]] = {}
         doc_tokens: dict[str, set[str]] = defaultdict(set)
-        for row in conn.execute("SELECT rowid, folded, plain, procedure_key, kind FROM search_phrases"):
+        def rows(sql: str) -> list:
+            return conn.execute(sql).fetchall() if conn is not None else []
+
+        for row in rows("SELECT rowid, folded, plain, procedure_key, kind FROM search_phrases"):
             folded = tuple(row["folded"].split())
             plain = tuple(row["plain"].split())
             if len(plain) != len(folded):
@@ -413,13 +501,13 @@ class _Index:
             ph = _Phrase(row["procedure_key"], row["kind"], text, folded, plain, plain != folded)
             self.phrases[row["rowid"]] = ph
             doc_tokens[ph.key].update(folded)
-        for row in conn.execute(
+        for row in rows(
             "SELECT p.key, p.code, p.name, p.official_name, p.name_en, p.field_id, "
             "f.name_vi AS field_vi, f.name_en AS field_en, f.sort AS field_sort "
             "FROM procedures p LEFT JOIN fields f ON f.id = p.field_id"
         ):
             self.procs[row["key"]] = row
-        for row in conn.execute("SELECT id, name_vi, name_en, sort FROM fields ORDER BY sort, id"):
+        for row in rows("SELECT id, name_vi, name_en, sort FROM fields ORDER BY sort, id"):
             self.fields[row["id"]] = row
         field_tokens = {
             fid: {f for _, f in analyze(f"{r['name_vi']} {r['name_en']}")} for fid, r in self.fields.items()
@@ -435,8 +523,11 @@ class _Index:
         self.n_docs = max(1, len(self.context))
         self.idf = {t: math.log(1 + self.n_docs / c) for t, c in df.items()}
         self.idf_max = math.log(1 + self.n_docs)
+        self.tw = {t: self.token_weight(t) for t in df}
         for ph in self.phrases.values():
-            ph.weight = sum(self.token_weight(t) for t in set(ph.folded))
+            ph.tokset = frozenset(ph.folded)
+            ph.typed_set = frozenset(ph.plain)
+            ph.weight = sum(self.token_weight(t) for t in ph.tokset)
             content = [t for t in ph.folded if t not in _STOP_FOLDED]
             ph.pairs = frozenset(zip(ph.folded, ph.folded[1:], strict=False)) | frozenset(
                 zip(content, content[1:], strict=False)
@@ -448,6 +539,16 @@ class _Index:
             content_df.update({f for ph in ph_list for a, f in zip(ph.plain, ph.folded, strict=False)
                                if a not in STOP_VI and a not in STOP_EN and a != f})
         self.stop_folded = frozenset(t for t in _STOP_FOLDED if content_df[t] <= max(3, 0.01 * self.n_docs))
+        self.pairs = frozenset(
+            pair for ph in self.phrases.values() for pair in zip(ph.folded, ph.folded[1:], strict=False)
+        )
+        # pairs of the official wording only (aliases may hold spoken filler: "tôi muốn đăng ký")
+        self.name_pairs = frozenset(
+            pair
+            for ph in self.phrases.values()
+            if not ph.kind.startswith("alias")
+            for pair in zip(ph.folded, ph.folded[1:], strict=False)
+        )
         self.vocab = sorted(df)
         self.vocab_set = set(self.vocab)
         self.by_phonetic: dict[str, list[str]] = defaultdict(list)
@@ -484,7 +585,7 @@ class _Index:
         found: dict[str, float] = {}
 
         def add(t: str, credit: float) -> None:
-            if t in self.vocab_set and t not in _STOP_FOLDED and credit > found.get(t, 0):
+            if t in self.vocab_set and t not in self.stop_folded and credit > found.get(t, 0):
                 found[t] = credit
 
         for v in _telex_variants(token):
@@ -506,6 +607,27 @@ class _Index:
         # several equally plausible readings: each is less likely to be the one meant
         share = 1 / math.sqrt(len(best)) if best else 1
         return {t: c * share for t, c in best}
+
+    def context_fixes(self, prev: str, typed: str | None, token: str, nxt: str) -> dict[str, float]:
+        """Words that, unlike `token`, form a catalogue pair with a neighbour ("tạm chú" → trú).
+
+        Only sound-alike spellings (tr/ch, s/x, r/d/gi…, the typed tone kept) or one edit away.
+        """
+        if len(token) < 2 or not (prev or nxt):
+            return {}
+        cands: dict[str, float] = {}
+        key_table = (self.by_phonetic_typed, _phonetic(typed)) if typed else (self.by_phonetic, _phonetic(token))
+        for t in key_table[0].get(key_table[1], ()):
+            cands.setdefault(t, PHONETIC)
+        if len(token) >= 3:
+            for t in self.by_len.get(len(token), ()):
+                if t not in cands and Levenshtein.distance(t, token, score_cutoff=1) <= 1:
+                    cands[t] = EDIT1
+        return {
+            t: c
+            for t, c in cands.items()
+            if t != token and t not in self.stop_folded and ((prev, t) in self.pairs or (t, nxt) in self.pairs)
+        }
 
     def english_relatives(self, token: str) -> dict[str, float]:
         """English words of the index sharing a long stem with `token` (register ~ registration)."""
@@ -535,12 +657,14 @@ class _Index:
                     best = (score, a, b)
         return (best[1], best[2]) if best else None
 
-    def prefix_expansions(self, token: str, limit: int = 40) -> list[str]:
+    def prefix_expansions(self, token: str, limit: int = 40, vietnamese_only: bool = False) -> list[str]:
+        """Words of the index that start with `token` (the word being typed), most frequent first."""
         i = bisect.bisect_left(self.vocab, token)
         out = []
         while i < len(self.vocab) and self.vocab[i].startswith(token):
-            if self.vocab[i] != token:
-                out.append(self.vocab[i])
+            t = self.vocab[i]
+            if t != token and (not vietnamese_only or is_vietnamese_syllable(t)):
+                out.append(t)
             i += 1
         out.sort(key=lambda t: -self.df[t])
         return out[:limit]
@@ -552,7 +676,7 @@ class Searcher:
     `min_score`: below it a procedure is not offered (config `search.min_score`).
     """
 
-    def __init__(self, conn, *, min_score: float = 0.55, limit: int = 10):
+    def __init__(self, conn, *, min_score: float = 0.45, limit: int = 10):
         self.conn = getattr(conn, "conn", conn)
         self.min_score = min_score
         self.limit = limit
@@ -570,6 +694,9 @@ class Searcher:
         idx = self._index
         if idx is not None and idx.version == version:
             return idx
+        if not _has_catalogue(self.conn):
+            self._index = _Index.empty(version)
+            return self._index
         built = self._index_version()
         if built != version:
             log.info("search index is for catalogue %r, catalogue is %r: rebuilding", built, version)
@@ -627,6 +754,7 @@ class Searcher:
         if not pairs:
             return []
         accented = any(a != f for a, f in pairs)
+        vietnamese = accented or all(is_vietnamese_syllable(f) or f.isdigit() for _, f in pairs)
         typing_last = bool(raw) and raw[-1].isalnum()
         # two words run together ("khaisinh") become two tokens before anything else
         expanded: list[tuple[str, str, bool]] = []
@@ -641,14 +769,28 @@ class Searcher:
                 expanded.append((plain, folded, last and typing_last))
         out: list[_QToken] = []
         seen: set[str] = set()
-        for plain, folded, typing in expanded:
+        for i, (plain, folded, typing) in enumerate(expanded):
+            prev = expanded[i - 1][1] if i else ""
+            nxt = expanded[i + 1][1] if i + 1 < len(expanded) else ""
             repeat = folded in seen  # counted once, but kept for word order
             seen.add(folded)
-            stop = (plain in STOP_VI or plain in STOP_EN) if accented else folded in idx.stop_folded
+            if accented:
+                stop = plain in _STOP_TYPED
+            else:
+                stop = folded in idx.stop_folded or (not vietnamese and folded in _STOP_EN)
+            if stop and ((prev, folded) in idx.name_pairs or (folded, nxt) in idx.name_pairs):
+                stop = False  # part of a procedure name here: "bản sao" is not "sao?"
+            in_context = (prev, folded) in idx.pairs or (folded, nxt) in idx.pairs
+            fixes = {} if in_context else idx.context_fixes(prev, plain if accented else None, folded, nxt)
+            if fixes:  # a real word, but the neighbours say another was meant ("tạm chú" → trú)
+                stop = False
             variants: dict[str, float] = {}
             weight = idx.idf.get(folded, 0.0)
             if folded in idx.vocab_set:
                 variants[folded] = EXACT
+            variants.update(fixes)
+            if fixes:
+                weight = max(idx.idf.get(t, 0.0) for t in fixes)
             if stop:
                 out.append(_QToken(plain, folded, STOP_WEIGHT, variants, True, False, accented))
                 continue
@@ -660,7 +802,7 @@ class Searcher:
                     weight = max(idx.idf.get(t, 0.0) for t in variants)
             if typing and len(folded) >= 2:
                 # completions of the word being typed; common words are the likelier ones
-                completions = idx.prefix_expansions(folded)
+                completions = idx.prefix_expansions(folded, vietnamese_only=vietnamese)
                 top = max((idx.df[t] for t in completions), default=1)
                 for t in completions:
                     variants.setdefault(t, PREFIX * (0.6 + 0.4 * idx.df[t] / top))
@@ -668,13 +810,18 @@ class Searcher:
                 if pref and folded not in idx.vocab_set and not any(c > PREFIX for c in variants.values()):
                     weight = sum(pref) / len(pref)
             if typing and len(folded) < 2:
-                continue  # one letter of a word still being typed says nothing yet
+                # one letter of a word still being typed: only breaks ties ("khai s" → sinh)
+                completions = idx.prefix_expansions(folded, limit=200, vietnamese_only=vietnamese)
+                out.append(_QToken(plain, folded, STOP_WEIGHT, dict.fromkeys(completions, PREFIX), False, False, accented))
+                continue
             if not variants:
                 weight = UNKNOWN_WEIGHT * idx.idf_max  # a word the catalogue cannot explain
                 if typing:
                     weight *= 0.5  # perhaps only half typed
             elif typing and folded not in idx.vocab_set and len(folded) < 3:
                 weight *= 0.5  # two letters typed so far: weak evidence either way
+            if (plain in _KINSHIP_TYPED) if accented else (folded in _KINSHIP_FOLDED):
+                weight *= KINSHIP_WEIGHT
             if repeat:
                 weight = 0.0
             out.append(_QToken(plain, folded, weight, variants, False, bool(variants), accented))
@@ -725,7 +872,7 @@ class Searcher:
 
     def _score(self, idx: _Index, qtokens: list[_QToken], ph: _Phrase, detail: dict | None = None) -> float:
         context = idx.context.get(ph.key, frozenset())
-        ptoks = set(ph.folded)
+        ptoks = ph.tokset
         covered: dict[str, float] = {}
         positions: list[str | None] = []  # phrase token each informative query token hit
         got = total = 0.0
@@ -733,29 +880,35 @@ class Searcher:
             total += q.weight
             credit = 0.0
             hit_token = None
-            for t, c in q.variants.items():
-                if t in ptoks and c > credit:
-                    credit, hit_token = c, t
-            if credit and q.accented and ph.accented and hit_token == q.folded:
+            common = q.vset & ptoks
+            if common:
+                for t in common:
+                    c = q.variants[t]
+                    if c > credit:
+                        credit, hit_token = c, t
                 # typed with diacritics: a different tone on the same letters is another word
-                if not any(p == q.plain for p, f in zip(ph.plain, ph.folded, strict=False) if f == hit_token):
+                if q.accented and ph.accented and hit_token == q.folded and q.plain not in ph.typed_set:
                     credit *= ACCENT_MISMATCH
-            if credit:
-                covered[hit_token] = max(covered.get(hit_token, 0.0), credit)
-            elif q.informative and any(t in context for t in q.variants):
-                credit = CONTEXT_CREDIT * max(q.variants.values())
+                if credit > covered.get(hit_token, 0.0):
+                    covered[hit_token] = credit
+            elif q.informative and not q.vset.isdisjoint(context):
+                credit = CONTEXT_CREDIT * q.best
             if q.informative:
-                positions.append(hit_token if covered.get(hit_token or "", 0) else None)
+                positions.append(hit_token)
             got += q.weight * credit
         if total <= 0 or not covered:
             return 0.0
         recall = got / (total + EVIDENCE_PRIOR)
-        pw = sum(idx.token_weight(t) * covered.get(t, 0.0) for t in ptoks)
+        tw = idx.tw
+        pw = sum(tw.get(t, 0.0) * c for t, c in covered.items())
         precision = pw / ph.weight if ph.weight else 0.0
+        if ph.kind == "head":
+            precision *= HEAD_PRECISION  # the full name says more than its head: it wins ties
         order = 1.0
         if len(positions) > 1:
-            wanted = list(zip(positions, positions[1:], strict=False))
-            order = sum(1 for a, b in wanted if a and b and (a, b) in ph.pairs) / len(wanted)
+            pairs = ph.pairs
+            hits = sum(1 for a, b in zip(positions, positions[1:], strict=False) if a and b and (a, b) in pairs)
+            order = hits / (len(positions) - 1)
         score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * order)
         if detail is not None:
             detail.update(recall=round(recall, 3), precision=round(precision, 3), order=round(order, 3))
@@ -781,7 +934,7 @@ class Searcher:
 
     @staticmethod
     def _original_text(p, ph: _Phrase) -> str:
-        if ph.kind == "name":
+        if ph.kind in ("name", "head"):
             return p["name"]
         if ph.kind == "official":
             return p["official_name"]
@@ -819,6 +972,6 @@ class Searcher:
         return out
 
 
-def search(conn, text: str, *, min_score: float = 0.55, limit: int = 10) -> SearchResult:
+def search(conn, text: str, *, min_score: float = 0.45, limit: int = 10) -> SearchResult:
     """One-off search (builds a Searcher each call; long-running callers keep a `Searcher`)."""
     return Searcher(conn, min_score=min_score, limit=limit).search(text, limit)

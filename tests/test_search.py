@@ -1,0 +1,325 @@
+"""centre.search: citizens' words reach the right procedure; nonsense and attacks get "no match".
+
+Issue 3, item 6 and "Measured, and how". The catalogue is imported with the catalogue
+module's own import (`ensure_catalogue`), exactly as the kiosk does.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from centre.catalogue import ensure_catalogue
+from centre.db import connect, transaction
+from centre.search import (
+    MAX_QUERY_CHARS,
+    Searcher,
+    SearchResult,
+    analyze,
+    folded_key,
+    has_diacritics,
+    is_vietnamese_syllable,
+    rebuild_index,
+)
+
+DEV = Path(__file__).parent / "data" / "search" / "dev.yaml"
+TARGET_TOP1, TARGET_TOP3, TARGET_OOS = 0.92, 0.98, 0.85
+
+
+@pytest.fixture(scope="module")
+def conn(project_config):
+    c = connect(None)
+    ensure_catalogue(c, project_config)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def fresh(conn):
+    """A private copy of the imported catalogue database (sqlite backup: no second import)."""
+    def make(path=None):
+        c = connect(path)
+        conn.backup(c)
+        return c
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def searcher(conn, project_config) -> Searcher:
+    return Searcher.from_config(conn, project_config)
+
+
+def dev_queries() -> list[dict]:
+    return yaml.safe_load(DEV.read_text(encoding="utf-8"))["queries"]
+
+
+def first(searcher: Searcher, text: str) -> str | None:
+    r = searcher.search(text)
+    return (r.hits[0].code or r.hits[0].key) if r.hits else None
+
+
+def evaluate(searcher: Searcher) -> dict:
+    """Top-1 / top-3 accuracy on in-scope queries and rejection of out-of-scope ones."""
+    top1 = top3 = n_in = rejected = n_out = 0
+    for item in dev_queries():
+        ids = [h.code or h.key for h in searcher.search(item["q"]).hits]
+        if item["expect"] is None:
+            n_out += 1
+            rejected += not ids
+        else:
+            n_in += 1
+            top1 += bool(ids) and ids[0] in item["expect"]
+            top3 += any(i in item["expect"] for i in ids[:3])
+    return {"top1": top1 / n_in, "top3": top3 / n_in, "oos_rejected": rejected / n_out}
+
+
+# ------------------------------------------------------------------ the development set
+
+
+def test_dev_set_is_big_and_varied(conn):
+    items = dev_queries()
+    assert len(items) >= 160
+    styles = {i["style"] for i in items}
+    assert {"formal", "colloquial", "nodiac", "typo", "spoken", "english", "oos"} <= styles
+    assert sum(i["expect"] is None for i in items) >= 25
+    known = {r[0] for r in conn.execute("SELECT code FROM procedures WHERE code != ''")}
+    known |= {r[0] for r in conn.execute("SELECT key FROM procedures")}
+    missing = {c for i in items for c in (i["expect"] or []) if c not in known}
+    assert not missing, f"dev set expects procedures the catalogue lacks: {sorted(missing)}"
+    assert len({i["q"] for i in items}) == len(items), "duplicate queries"
+
+
+def test_dev_set_meets_the_targets(searcher):
+    """Regression guard: the figures the issue sets must hold (top-1 92 %, top-3 98 %, OOS 85 %)."""
+    m = evaluate(searcher)
+    assert m["top1"] >= TARGET_TOP1, m
+    assert m["top3"] >= TARGET_TOP3, m
+    assert m["oos_rejected"] >= TARGET_OOS, m
+
+
+# ------------------------------------------------------------------ behaviour
+
+
+def test_plain_procedure_beats_its_variants(searcher):
+    # khai sinh has lưu động, foreign, re-registration and combined variants
+    for q in ("đăng ký khai sinh", "dang ky khai sinh", "khai sinh"):
+        assert first(searcher, q) == "1.001193", q
+    assert first(searcher, "đăng ký kết hôn") == "1.000894"
+    assert first(searcher, "đăng ký khai sinh lưu động") == "1.003583"
+    assert first(searcher, "đăng ký lại khai sinh") == "1.004884"
+    assert first(searcher, "kết hôn có yếu tố nước ngoài") == "2.000806"
+
+
+def test_with_or_without_diacritics_and_d_stroke(searcher):
+    assert first(searcher, "Đăng ký thường trú") == first(searcher, "dang ky thuong tru") == "1.004222"
+    assert first(searcher, "ĐĂNG KÝ TẠM TRÚ") == "1.004194"
+    assert first(searcher, "đăng kí tạm trú") == "1.004194"  # kí / ký spelling
+
+
+def test_spoken_style_and_filler_words(searcher):
+    assert first(searcher, "tôi muốn làm giấy khai sinh cho con") == "1.001193"
+    assert first(searcher, "xin cái giấy độc thân") == "1.004873"
+    assert first(searcher, "ơi cho em hỏi đăng ký kết hôn thì cần gì ạ") == "1.000894"
+
+
+def test_typos_telex_and_run_together_words(searcher):
+    assert first(searcher, "dang ky ket hon") == "1.000894"
+    assert first(searcher, "dang ki khai snh") == "1.001193"  # a letter missing
+    assert first(searcher, "ddang kys khai sinh") == "1.001193"  # raw Telex keys
+    assert first(searcher, "khaisinh") in ("1.001193", "1.004772")  # space missing
+    assert first(searcher, "đăng ký tạm chú") == "1.004194"  # tr/ch confusion
+
+
+def test_english(searcher):
+    assert first(searcher, "marriage registration") == "1.000894"
+    assert first(searcher, "birth registration") == "1.001193"
+    assert first(searcher, "register marriage") == "1.000894"  # register ~ registration
+
+
+def test_live_typing_shows_results_at_each_keystroke(searcher):
+    r = searcher.search("dang ky kh")
+    assert r.hits, "a half-typed word must already show results"
+    assert {"1.001193", "1.000656"} & {h.code for h in r.hits[:3]}
+    assert first(searcher, "dang ky khai s") == "1.001193"
+    assert first(searcher, "dang ky khai t") == "1.000656"
+    assert first(searcher, "xac nhan tinh tr") == "1.004873"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["mua vé máy bay", "thời tiết hôm nay", "how to cook pho", "giá vàng hôm nay", "asdfgh", "xin chào"],
+)
+def test_out_of_scope_gets_no_match_and_nearest_fields(searcher, text):
+    r = searcher.search(text)
+    assert r.hits == [], [(h.name, h.score) for h in r.hits]
+    assert r.suggested_fields, "no match must still offer fields to browse"
+    assert r.best_score < searcher.min_score
+
+
+def test_hit_carries_what_the_ui_needs(searcher):
+    r = searcher.search("giay khai sinh cho be moi sinh")
+    h = r.hits[0]
+    assert (h.code, h.name, h.field_id, h.field) == ("1.001193", "Đăng ký khai sinh", "ho-tich", "Hộ tịch")
+    assert h.official_name.startswith("Thủ tục")
+    assert h.name_en
+    assert 0 < h.score <= 1
+    assert h.matched in ("name", "official", "en", "alias", "alias_en")
+    assert r.suggested_fields == []
+    scores = [x.score for x in r.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert set(r.to_dict()) == {"query", "hits", "suggested_fields", "best_score"}
+
+
+def test_limit(searcher):
+    assert len(searcher.search("đăng ký", limit=3).hits) <= 3
+    assert searcher.search("đăng ký khai sinh", limit=0).hits == []
+
+
+HOSTILE = [
+    "",
+    " ",
+    '"',
+    '""""',
+    "AND (",
+    "OR",
+    "NOT",
+    "*",
+    "khai*",
+    "NEAR",
+    "NEAR(khai sinh, 2)",
+    "-",
+    "-khai sinh",
+    "^khai",
+    "folded : khai",
+    "{folded plain}: x",
+    "khai sinh') OR 1=1 --",
+    "'; DROP TABLE procedures; --",
+    "x" * 10_000,
+    "khai sinh " * 2_000,
+    "😀🙏🏽 khai sinh 🎉",
+    "\x00\x01\x02\x1b[31m khai sinh \x7f",
+    "\ufeff\u200b\u202e khai sinh",
+    "ﾃｽﾄ",
+    "한국어 검색",
+    "\u0301\u0303\u0309",
+    "đ" * 50,
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_input_never_raises(searcher, conn, text):
+    r = searcher.search(text)
+    assert isinstance(r, SearchResult)
+    assert len(r.query) <= MAX_QUERY_CHARS
+    assert all(0 <= h.score <= 1 for h in r.hits)
+    assert conn.execute("SELECT count(*) FROM procedures").fetchone()[0] > 300  # nothing dropped
+
+
+def test_hostile_input_around_real_words_still_finds_them(searcher):
+    assert first(searcher, '"khai sinh" AND (') == "1.001193"
+    assert first(searcher, "😀 đăng ký khai sinh 🎉") == "1.001193"
+    assert first(searcher, "\x00đăng ký\x07 khai sinh\x1b") == "1.001193"
+    assert first(searcher, "NEAR(đăng ký kết hôn)") == "1.000894"
+
+
+def test_none_and_non_text(searcher):
+    assert searcher.search(None).hits == []
+    assert isinstance(searcher.search(12345), SearchResult)
+
+
+# ------------------------------------------------------------------ index life cycle
+
+
+def test_reimport_is_noticed_without_restart(fresh, project_config):
+    c = fresh()
+    s = Searcher(c)
+    assert s.search("quokka xyzzy").hits == []
+    # what an import does: change the tables, bump the version, rebuild the index, in one transaction
+    with transaction(c):
+        c.execute("INSERT INTO aliases(procedure_key, alias, lang) VALUES ('1.000894', 'quokka xyzzy', 'vi')")
+        c.execute("UPDATE catalogue_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+        rebuild_index(c)
+    assert first(s, "quokka xyzzy") == "1.000894"
+    # and the real import, run again from the files, takes the alias away again
+    from centre.catalogue_import import import_catalogue
+
+    import_catalogue(c, project_config.path(project_config.paths.catalogue))
+    assert s.search("quokka xyzzy").hits == []
+    assert first(s, "đăng ký kết hôn") == "1.000894"
+
+
+def test_failed_import_leaves_the_index_as_it_was(fresh):
+    c = fresh()
+    before = c.execute("SELECT count(*) FROM search_phrases").fetchone()[0]
+    with pytest.raises(RuntimeError):
+        with transaction(c):
+            c.execute("DELETE FROM aliases")
+            rebuild_index(c)
+            raise RuntimeError("import failed half-way")
+    assert c.execute("SELECT count(*) FROM search_phrases").fetchone()[0] == before
+    assert first(Searcher(c), "xin cái giấy độc thân") == "1.004873"
+
+
+def test_index_missing_or_stale_is_rebuilt_on_first_search(fresh):
+    c = fresh()
+    c.execute("DELETE FROM search_phrases")
+    c.execute("UPDATE search_meta SET value = 'stale' WHERE key = 'catalogue_version'")
+    assert first(Searcher(c), "đăng ký khai tử") == "1.000656"
+
+
+def test_no_catalogue_finds_nothing_without_error():
+    r = Searcher(connect(None)).search("đăng ký khai sinh")
+    assert r.hits == [] and r.suggested_fields == []
+
+
+def test_thread_safe_while_another_process_reimports(fresh, tmp_path):
+    """The kiosk searches from worker threads on its connection; staff re-import on another."""
+    db = tmp_path / "centre.db"
+    kiosk = fresh(db)
+    s = Searcher(kiosk)
+    staff = connect(db)
+    errors: list[BaseException] = []
+    results: list[str | None] = []
+
+    def worker():
+        try:
+            for _ in range(30):
+                results.append(first(s, "đăng ký kết hôn"))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(3):  # what an import does, in the import's own transaction
+        with transaction(staff):
+            staff.execute("UPDATE catalogue_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+            rebuild_index(staff)
+    for t in threads:
+        t.join()
+    assert not errors
+    assert set(results) == {"1.000894"}
+    assert s.search("x") is not None and s._index.version == staff.execute(
+        "SELECT value FROM catalogue_meta WHERE key = 'version'"
+    ).fetchone()[0]
+    kiosk.close()
+    staff.close()
+
+
+# ------------------------------------------------------------------ text analysis
+
+
+def test_analysis():
+    assert [f for _, f in analyze("Đăng ký")] == ["dang", "ki"]
+    assert [a for a, _ in analyze("Đăng ký")] == ["đăng", "kí"]
+    assert folded_key("Cấp sổ BHXH") == "cap so bao hiem xa hoi"
+    assert folded_key("mức độ 02, một lần") == "muc do 2 1 lan"
+    assert folded_key("quý") == folded_key("quí")
+    assert folded_key("thuỷ lợi") == folded_key("thủy lợi")  # old/new tone placement
+    assert has_diacritics("khai sinh") is False and has_diacritics("khai sính") is True
+    assert is_vietnamese_syllable("nghieng") and is_vietnamese_syllable("khai")
+    assert not is_vietnamese_syllable("registration") and not is_vietnamese_syllable("birth")
