@@ -108,6 +108,8 @@ class Reason(StrEnum):
 COMMANDS = ("HELLO", "GOTO", "DOCK", "CANCEL", "STATQ", "SAY", "ESTOP", "RESET")
 #: Commands that start a navigation goal whose id is the command id.
 GOAL_COMMANDS = ("GOTO", "DOCK")
+#: Phrase codes for SAY (the robot plays its own recording, in Vietnamese or English).
+PHRASES = ("FOLLOW_ME", "ARRIVED")
 
 
 # -- frames ----------------------------------------------------------------------------

@@ -247,7 +247,7 @@ class SimRobot:
                 log.info("e-stop reset")
             return [ack(AckCode.ACCEPTED), self.status()]
         if v == "SAY":
-            if len(cmd.args) != 1 or not p.valid_token(cmd.args[0]):
+            if len(cmd.args) != 1 or cmd.args[0] not in p.PHRASES:
                 return [ack(AckCode.FAILED, Reason.BAD_ARGUMENT)]
             self.executed[cmd.cmd_id] += 1
             self.said.append(cmd.args[0])
