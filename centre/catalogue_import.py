@@ -672,6 +672,49 @@ def clean_result(text: str) -> str:
     return re.split(r"Mã: KQ|Từ khóa|Mô tả", text)[0].strip() if text else ""
 
 
+_PUBLICATION_TITLE = re.compile(r"^Công bố Danh mục\b", re.IGNORECASE)
+_RESULT_DECISION = re.compile(r"^Quyết định (?:về việc |về )?(.+)$", re.IGNORECASE)
+
+
+def name_from_result(official: str, result: str) -> str:
+    """Display name for a record whose portal name is the title of a publication decision.
+
+    Seven records carry "Công bố Danh mục và Quy trình nội bộ thủ tục hành chính … Hà Tĩnh …"
+    as their name; their result ("Quyết định về việc giải quyết chế độ trợ cấp hàng tháng đối
+    với thanh niên xung phong") says what the procedure is. Other names are left alone.
+    """
+    if not _PUBLICATION_TITLE.match(official):
+        return display_name(official)
+    m = _RESULT_DECISION.match(clean_result(result))
+    return display_name(m.group(1)) if m else display_name(official)
+
+
+def mark_crawl_duplicates(records: list[dict]) -> int:
+    """Mark records that are the same portal page under another code; returns how many.
+
+    The crawl stored one page under several codes (10 codes for "Hỗ trợ phát triển sản xuất
+    cộng đồng.", 7 for the youth-volunteer allowance). The first code (in code order) stays;
+    the others get `crawl_duplicate_of` and are not imported, so the kiosk does not list
+    the same procedure ten times. Which code the portal really gives the page is unknown.
+    """
+    first: dict[str, str] = {}
+    n = 0
+    for r in sorted(records, key=lambda r: _code_order(r["code"])):
+        url = r.get("portal_url") or ""
+        if not url:
+            continue
+        if url in first:
+            r["crawl_duplicate_of"] = first[url]
+            n += 1
+        else:
+            first[url] = r["code"]
+    return n
+
+
+def _code_order(code: str) -> list:
+    return [int(p) if p.isdigit() else p for p in code.split(".")]
+
+
 def clean_portal_record(raw: dict) -> dict:
     """One raw portal record → one catalogue record (the national.jsonl format)."""
     official = clean(raw["name_vi"])
@@ -683,7 +726,7 @@ def clean_portal_record(raw: dict) -> dict:
         )
     return {
         "code": raw["code"].strip(),
-        "name": display_name(official),
+        "name": name_from_result(official, raw.get("result") or ""),
         "official_name": official,
         "field_id": field_id(raw["field_vi"]),
         "field_vi": clean(raw["field_vi"]),
@@ -722,7 +765,8 @@ def export_national(portal_file: Path, out_file: Path) -> int:
                 [Problem(str(portal_file), lineno, "", f"not valid JSON: {exc.msg}")]
             ) from exc
         records.append(clean_portal_record(raw))
-    records.sort(key=lambda r: [int(p) if p.isdigit() else p for p in r["code"].split(".")])
+    records.sort(key=lambda r: _code_order(r["code"]))
+    mark_crawl_duplicates(records)
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_suffix(".tmp")
@@ -852,6 +896,9 @@ class ProcedureRecord(_Model):
     service: str = Field("", pattern=r"^[A-Z]?$")
     source: str = ""
     portal_url: str = ""
+    crawl_duplicate_of: str = Field(
+        "", description="code of the record that is the same portal page (not imported)"
+    )
     aliases: Aliases = Aliases()
 
     _normalise_aliases = field_validator("aliases", mode="before")(classmethod(lambda cls, v: _aliases(v)))
@@ -1010,6 +1057,7 @@ class Source:
     files: list[Path]
     digest: str
     warnings: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # crawl duplicates, not imported
 
 
 def _read(path: Path) -> str:
@@ -1026,6 +1074,8 @@ def read_jsonl(path: Path, text: str | None = None) -> list[ProcedureRecord]:
     text = _read(path) if text is None else text
     problems: list[Problem] = []
     records: list[ProcedureRecord] = []
+    cleaned: list[tuple[int, dict]] = []
+    raw_mode = False
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -1038,6 +1088,7 @@ def read_jsonl(path: Path, text: str | None = None) -> list[ProcedureRecord]:
             problems.append(Problem(str(path), lineno, "", "each line must be one JSON object"))
             continue
         if is_raw_portal_record(obj):
+            raw_mode = True
             missing = [
                 k
                 for k in ("code", "name_vi", "field_vi")
@@ -1047,6 +1098,10 @@ def read_jsonl(path: Path, text: str | None = None) -> list[ProcedureRecord]:
                 problems.append(Problem(str(path), lineno, missing[0], "required key is missing or empty"))
                 continue
             obj = clean_portal_record(obj)
+        cleaned.append((lineno, obj))
+    if raw_mode:
+        mark_crawl_duplicates([obj for _, obj in cleaned])
+    for lineno, obj in cleaned:
         try:
             records.append(ProcedureRecord.model_validate(obj))
         except ValidationError as exc:
@@ -1243,6 +1298,7 @@ def load_source(path: Path, *, default_dir: Path | None = None) -> Source:
         raise CatalogueError(problems)
 
     warnings: list[str] = []
+    skipped: list[str] = []
     procedures: list[ProcedureRecord] = []
     seen: dict[str, str] = {}
     codes: dict[str, str] = {}
@@ -1288,6 +1344,9 @@ def load_source(path: Path, *, default_dir: Path | None = None) -> Source:
                     )
                 )
                 continue
+            if rec.crawl_duplicate_of:
+                skipped.append(f"{rec.code} (same portal page as {rec.crawl_duplicate_of})")
+                continue
             procedures.append(rec)
     for code in enrichment or {}:
         if code not in codes:
@@ -1295,7 +1354,7 @@ def load_source(path: Path, *, default_dir: Path | None = None) -> Source:
     if problems:
         raise CatalogueError(problems)
     used = [p for p in files.values() if p is not None]
-    return Source(fields, procedures, enrichment or {}, used, digest.hexdigest(), warnings)
+    return Source(fields, procedures, enrichment or {}, used, digest.hexdigest(), warnings, skipped)
 
 
 def _record_line(part: str, text: str, index: int) -> int | None:
@@ -1337,6 +1396,7 @@ class ImportReport:
     digest: str
     search_index: bool
     warnings: list[str]
+    skipped: list[str] = field(default_factory=list)
     unchanged: bool = False
 
     def to_dict(self) -> dict:
@@ -1349,6 +1409,8 @@ class ImportReport:
         )
         if self.missing_en:
             s += f"; {len(self.missing_en)} without an English name"
+        if self.skipped:
+            s += f"; {len(self.skipped)} crawl duplicates skipped"
         return s
 
 
@@ -1497,6 +1559,7 @@ def _report(src: Source, version: int, n_alias: int, indexed: bool, unchanged: b
         digest=src.digest,
         search_index=indexed,
         warnings=list(src.warnings),
+        skipped=list(src.skipped),
         unchanged=unchanged,
     )
 

@@ -12,6 +12,8 @@ from centre.catalogue_import import (
     display_name,
     export_national,
     field_id,
+    mark_crawl_duplicates,
+    name_from_result,
     parse_document,
     parse_duration,
     parse_fee,
@@ -55,6 +57,34 @@ def test_display_name_drops_the_portal_prefix(official, shown):
 )
 def test_field_id_is_the_folded_slug(name, fid):
     assert field_id(name) == fid
+
+
+def test_publication_title_name_is_replaced_by_the_result():
+    official = (
+        "Công bố Danh mục và Quy trình nội bộ thủ tục hành chính thuộc thẩm quyền giải quyết của Sở Nội vụ về "
+        "thực hiện một số chính sách đảm bảo an sinh xã hội trên địa bàn tỉnh Hà Tĩnh giai đoạn 2026 - 2030"
+    )
+    result = (
+        "Quyết định về việc giải quyết chế độ trợ cấp hàng tháng đối với thanh niên xung phong"
+        "Mã: KQ.G09.000452Từ khóaKhông có thông tinMô tảKhông có thông tin"
+    )
+    assert (
+        name_from_result(official, result)
+        == "Giải quyết chế độ trợ cấp hàng tháng đối với thanh niên xung phong"
+    )
+    assert name_from_result("Thủ tục đăng ký khai sinh", "Giấy khai sinh") == "Đăng ký khai sinh"
+
+
+def test_crawl_duplicates_keep_the_first_code():
+    url = "https://dichvucong.gov.vn/thu-tuc-hanh-chinh/019dd30d-0166-77b0-bc90-1237ac947345"
+    recs = [
+        {"code": "3.000224", "portal_url": url},
+        {"code": "1.002544", "portal_url": url},
+        {"code": "2.001709", "portal_url": url},
+        {"code": "1.001193", "portal_url": "https://dichvucong.gov.vn/other"},
+    ]
+    assert mark_crawl_duplicates(recs) == 2
+    assert [r.get("crawl_duplicate_of", "") for r in recs] == ["1.002544", "", "1.002544", ""]
 
 
 # -- processing time ------------------------------------------------------------------------
@@ -407,6 +437,10 @@ def test_export_of_the_real_portal_file(tmp_path):
     out = tmp_path / "national.jsonl"
     assert export_national(portal, out) == 353
     recs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert (
+        sum(1 for r in recs if r.get("crawl_duplicate_of")) == 15
+    )  # two portal pages crawled under 7 and 10 codes
+    assert not any(r["name"].startswith("Công bố Danh mục") for r in recs)
     assert not any(r["name"].lower().startswith("thủ tục ") for r in recs)
     units = {r["processing"]["unit"] for r in recs}
     assert units <= {"working_days", "days", "hours", "same_day", "unknown"}
