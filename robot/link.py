@@ -39,6 +39,9 @@ from robot import protocol as p
 
 log = logging.getLogger("robot.link")
 
+if "robot.urlhandler" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("robot.urlhandler")  # fakerobot://
+
 
 class LinkError(Exception):
     """The robot link failed."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -96,15 +97,29 @@ def test_doctor_lines(project_config, tmp_path):
 
 
 @pytest.mark.slow
-def test_robot_sim_command_prints_its_port_and_serves(capsys):
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "robot", "sim", "--speed", "5"],
+def test_robot_sim_command_prints_its_port_serves_and_obeys_its_console(capsys):
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "robot", "sim", "--speed", "5"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         port = proc.stdout.readline().strip()
         assert port.endswith("robot.tty")
         assert main(["robot", "status", "--json", "--port", port]) == 0
         assert json.loads(capsys.readouterr().out)["state"] == "DOCKED"
+        proc.stdin.write("estop\n")
+        proc.stdin.flush()
+        time.sleep(0.3)
+        assert main(["robot", "status", "--json", "--port", port]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["state"] == "ESTOP" and out["estop"] is True
+        assert main(["robot", "reset", "--port", port]) == 1  # the button is still pressed: DENIED
+        proc.stdin.write("release\n")
+        proc.stdin.flush()
+        time.sleep(0.3)
+        assert main(["robot", "reset", "--port", port]) == 0
+        proc.stdin.write("quit\n")
+        proc.stdin.flush()
+        assert proc.wait(5) == 0
     finally:
-        proc.terminate()
-        proc.wait(5)
-    assert proc.returncode == 0
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(5)

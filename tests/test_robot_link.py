@@ -230,3 +230,29 @@ def test_100_goal_commands_with_corruption_and_drops_all_complete_exactly_once(p
     assert [robot.executed[c] for c in ids] == [1] * 100  # none executed twice
     assert s.stats["corrupted_in"] > 0 and s.stats["corrupted_out"] > 0 and s.stats["dropped_out"] > 0
     assert stats.dropped["checksum"] > 0 and stats.retries > 0
+
+
+def test_fakerobot_url_runs_a_simulator_behind_a_serial_port():
+    from robot.urlhandler import protocol_fakerobot
+
+    url = "fakerobot://robot-1?speed=25&dock_s=0.1&block=counter_3"
+    link, rec = open_link(url)
+    try:
+        assert link.wait_up(3) and link.hello.speed_mps == 25.0
+        bad = link.command("GOTO", "counter_3")
+        assert bad.code is p.AckCode.ACCEPTED
+        ended = rec.wait(lambda e: isinstance(e, GoalEnded) and e.goal_id == bad.cmd_id, 5)[1]
+        assert ended.status is p.GoalStatus.ABORTED and ended.reason == "BLOCKED"
+    finally:
+        link.stop()
+    assert protocol_fakerobot.simulator_for(url).robot.faults.block == {"counter_3"}
+
+
+def test_fakerobot_url_with_a_bad_option_is_a_config_error():
+    link = RobotLink("fakerobot://?colour=red")
+    link.start()  # the handler parses options only when opening
+    try:
+        time.sleep(0.3)
+        assert not link.up and "unknown option 'colour'" in link.last_error
+    finally:
+        link.stop()

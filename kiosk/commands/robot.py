@@ -153,10 +153,11 @@ def cmd_sim(args, ctx) -> int:
     except OSError as exc:
         raise CliError(f"cannot serve the simulator: {exc}") from exc
     print(server.port, flush=True)
-    print(f"simulated robot ready on {server.port} — point config.yaml robot.robots[].port there; Ctrl-C stops",
-          file=sys.stderr, flush=True)
+    print(f"simulated robot ready on {server.port} — point config.yaml robot.robots[].port there; Ctrl-C stops.\n"
+          f"Type a line to act: {', '.join(SIM_CONTROLS)}", file=sys.stderr, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threading.Thread(target=_sim_console, args=(server, stop), daemon=True).start()
     try:
         while not stop.wait(0.2):
             pass
@@ -165,6 +166,47 @@ def cmd_sim(args, ctx) -> int:
     finally:
         server.stop()
     return 0
+
+
+SIM_CONTROLS = ("estop", "release", "unplug", "replug", "reboot", "busy SECONDS", "stall", "unstall", "status",
+                "quit")
+
+
+def _sim_console(server, stop: threading.Event) -> None:
+    """Lines on stdin act on the simulated robot (press the e-stop, pull the cable...)."""
+    for line in sys.stdin:
+        word, _, arg = line.strip().partition(" ")
+        try:
+            if word == "estop":
+                server.press_estop()
+            elif word == "release":
+                server.release_estop()
+            elif word == "unplug":
+                server.unplug()
+            elif word == "replug":
+                server.replug()
+            elif word == "reboot":
+                server.reboot()
+            elif word == "busy":
+                server.occupy(float(arg or 30))
+            elif word in ("stall", "unstall"):
+                server.set_stalled(word == "stall")
+            elif word == "quit":
+                stop.set()
+                return
+            elif word == "status":
+                pass
+            elif word:
+                print(f"unknown: {word!r}; try {', '.join(SIM_CONTROLS)}", file=sys.stderr)
+                continue
+        except ValueError:
+            print(f"busy needs seconds, not {arg!r}", file=sys.stderr)
+            continue
+        r = server.robot
+        print(f"state {r.state.value}, battery {r.battery:.0f} %, at ({r.x:.1f}, {r.y:.1f}) {r.at_waypoint()}, "
+              f"e-stop {'latched' if r.estop_latched else 'clear'}, port {'in' if server.plugged else 'out'}",
+              file=sys.stderr, flush=True)
+    # end of input (e.g. started in the background): keep serving until Ctrl-C or SIGTERM
 
 
 def cmd_status(args, ctx) -> int:
