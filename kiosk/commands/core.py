@@ -43,7 +43,9 @@ def doctor(ctx) -> list[Check]:
 
 def cmd_doctor(args, ctx) -> int:
     checks: list[Check] = []
-    for mod in command_modules():
+    mods = command_modules()
+    mods.sort(key=lambda m: m.__name__ != __name__)  # config and database first
+    for mod in mods:
         fn = getattr(mod, "doctor", None)
         if fn is None:
             continue
