@@ -149,7 +149,8 @@ def _app_class():
         first_frame_at = NumericProperty(0)
 
         def __init__(self, cfg, *, orientation="landscape", backend=None, escort=None, voice=None,
-                     speaker=None, i18n=None, prepare=True, dossier_lookup=None, **kw):
+                     speaker=None, i18n=None, prepare=True, dossier_lookup=None, escort_factory=None,
+                     voice_factory=None, **kw):
             super().__init__(**kw)
             self.cfg = cfg
             self.title = cfg.centre.name.vi
@@ -162,6 +163,8 @@ def _app_class():
             self._speaker = speaker
             self._prepare = prepare
             self._dossier_lookup = dossier_lookup
+            self._escort_factory = escort_factory or make_escort
+            self._voice_factory = voice_factory or make_voice
             self.screens = {}
             self.lang = cfg.centre.languages[0]
 
@@ -194,9 +197,9 @@ def _app_class():
             if self._prepare and hasattr(backend, "prepare"):
                 backend.prepare()
             if self._escort is None:
-                self._escort = make_escort(self.cfg, lambda kind, **d: self.post(self._robot_event, kind, **d))
+                self._escort = self._escort_factory(self.cfg, self.robot_listener)
             if self._voice is None:
-                self._voice = make_voice(self.cfg, lambda kind, **d: self.post(self._voice_event, kind, **d))
+                self._voice = self._voice_factory(self.cfg, self.voice_listener)
             if self._speaker is None:
                 self._speaker = make_speaker(self.cfg)
             lookup = self._dossier_lookup
@@ -237,6 +240,14 @@ def _app_class():
         def post(self, fn, *args, **kw):
             """Run `fn` on the UI thread at the next frame (safe from any thread)."""
             Clock.schedule_once(lambda dt: fn(*args, **kw), 0)
+
+        def robot_listener(self, kind, **detail):
+            """Robot events from any thread → the controller on the UI thread."""
+            self.post(self._robot_event, kind, **detail)
+
+        def voice_listener(self, kind, **detail):
+            """Voice events from any thread → the controller on the UI thread."""
+            self.post(self._voice_event, kind, **detail)
 
         def _robot_event(self, kind, **detail):
             self.controller.on_robot_event(kind, **detail)

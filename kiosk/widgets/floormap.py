@@ -108,7 +108,7 @@ class FloorMap(Widget):
                 if name == self.here and app is not None:
                     text = app.tr("directions.you_are_here", lang)
                 color, bold, dy = TEXT, name == self.here, -dp(40)
-            lab = Label(text=text, color=color, bold=bold, font_size=dp(26) if name in counters else dp(24),
+            lab = Label(text=text, color=color, bold=bold, font_size=dp(30) if name in counters else dp(28),
                         size_hint=(None, None))
             lab.texture_update()
             lab.size = lab.texture_size

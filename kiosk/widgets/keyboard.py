@@ -2,7 +2,7 @@
 
 Key labels are single letters and digits (no sentences); the few word keys (space, delete,
 clear, the typing-mode switch) take their captions from i18n through the app. Every key is
-at least 64 px in both directions at 1080p. `on_text(text)` fires after every key with the
+at least 64 px in both directions at 1080p. `on_typed(text)` fires after every key with the
 whole text, which the search screen hands to the controller (results are searched off the
 UI thread).
 """
@@ -33,7 +33,7 @@ class VietKeyboard(BoxLayout):
     text = StringProperty("")
     telex = BooleanProperty(True)
 
-    __events__ = ("on_text",)
+    __events__ = ("on_typed",)
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -88,15 +88,15 @@ class VietKeyboard(BoxLayout):
     # typing --------------------------------------------------------------------------------
     def press(self, ch: str):
         self.text = self.buffer.key(ch)
-        self.dispatch("on_text", self.text)
+        self.dispatch("on_typed", self.text)
 
     def backspace(self):
         self.text = self.buffer.backspace()
-        self.dispatch("on_text", self.text)
+        self.dispatch("on_typed", self.text)
 
     def clear(self):
         self.text = self.buffer.clear()
-        self.dispatch("on_text", self.text)
+        self.dispatch("on_typed", self.text)
 
     def set_text(self, text: str):
         """Show finished text (a voice result, a suggestion) without firing a search."""
@@ -112,5 +112,5 @@ class VietKeyboard(BoxLayout):
         for ch in s:
             self.press(ch)
 
-    def on_text(self, text):
+    def on_typed(self, text):
         pass

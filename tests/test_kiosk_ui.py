@@ -1,0 +1,554 @@
+"""The real kiosk App under a display (Xvfb), driven through its event loop by simulated touches.
+
+One App per process (Kivy allows one): a module-scoped fixture starts it embedded and the
+tests run in file order on it — the visitor journey first, then screenshots of every screen
+in both languages and both orientations, then failures (printer down, robot down, voice
+model missing, catalogue re-import while a visitor browses) and the staff screen.
+Screenshots go to tests/artifacts/kiosk/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not os.environ.get("DISPLAY"),
+                                reason="needs a display: run under xvfb-run (make test does)")
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = "2468"
+
+
+class FailingPrinter:
+    """A printer that is switched off: opening it fails as python-escpos does for a missing device."""
+
+    def open(self, *a, **kw):
+        raise OSError("printer is offline")
+
+    def __getattr__(self, name):
+        raise OSError("printer is offline")
+
+
+@pytest.fixture(scope="module")
+def kiosk(tmp_path_factory):
+    from centre.clock import FixedClock
+    from centre.config import parse_config
+    from kiosk.app import create_app
+    from kiosk.controller import Backend, RobotAdapter, hash_pin
+
+    tmp = tmp_path_factory.mktemp("kiosk")
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace('data_dir: "var"', f'data_dir: "{tmp}/var"')
+    text = text.replace('database: "var/centre.db"', f'database: "{tmp}/var/centre.db"')
+    # a snapshot of the catalogue source, so edits of data/ during the run do not matter
+    import shutil
+
+    shutil.copytree(ROOT / "data", tmp / "data")
+    text = text.replace('catalogue: "data/procedures"', f'catalogue: "{tmp}/data/procedures"')
+    text = text.replace("staff_pin_hash: null", f'staff_pin_hash: "{hash_pin(PIN)}"')
+    text = text.replace('model_path: "var/models/vosk-model-small-vn-0.4"', f'model_path: "{tmp}/no-model"')
+    cfg = parse_config(text, base_dir=ROOT, source=ROOT / "config.yaml")
+    assert cfg.kiosk.staff_pin_hash
+
+    from escpos.printer import Dummy
+
+    # a Tuesday, 09:00 in Vietnam: the centre is open
+    clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
+    backend = Backend(cfg, printer=Dummy(), queue_clock=clock)
+
+    managers = []
+
+    def escort_factory(cfg, on_event):
+        from robot.escort import EscortManager
+
+        mgr = EscortManager(cfg, sim_options={"speed_mps": 12.0}, follow_pause_s=0.1, arrive_pause_s=0.1).start()
+        managers.append(mgr)
+        return RobotAdapter(mgr, on_event)
+
+    app = create_app(cfg, orientation="landscape", windowed=True, backend=backend, escort_factory=escort_factory)
+    from kivy.base import EventLoop, runTouchApp
+
+    app._run_prepare()
+    runTouchApp(embedded=True)
+    drv = Driver(app, EventLoop, tmp)
+    drv.pump(0.5)
+    drv.managers = managers
+    yield drv
+    app.stop()
+    app.controller.close()
+    for m in managers:
+        m.close()
+
+
+class Driver:
+    """Touches, frames and reads of the running App."""
+
+    def __init__(self, app, loop, tmp):
+        self.app = app
+        self.loop = loop
+        self.tmp = tmp
+        self.c = app.controller
+        from centre.db import connect
+
+        self.db = connect(app.cfg.database_path)
+
+    def pump(self, seconds=0.05):
+        end = time.monotonic() + seconds
+        while True:
+            self.loop.idle()
+            if time.monotonic() >= end:
+                return
+
+    def wait(self, cond, timeout=10.0, what="condition"):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.loop.idle()
+            if cond():
+                self.pump(0.05)
+                return
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def visible(self):
+        """Widgets of the current screen and the overlay."""
+        out = []
+
+        def walk(w):
+            if w.opacity == 0:
+                return
+            out.append(w)
+            for ch in w.children:
+                walk(ch)
+
+        walk(self.app.sm.current_screen)
+        walk(self.app.overlay)
+        return out
+
+    def find(self, tag):
+        for w in self.visible():
+            if getattr(w, "tag", None) == tag and not w.disabled and w.opacity > 0:
+                return w
+        raise AssertionError(f"no visible widget tagged {tag!r} on screen {self.app.sm.current}")
+
+    def tap(self, widget_or_tag):
+        from kivy.tests.common import UnitTestTouch
+
+        w = self.find(widget_or_tag) if isinstance(widget_or_tag, str) else widget_or_tag
+        self.pump(0.03)
+        x, y = w.to_window(*w.center)
+        t = UnitTestTouch(x, y)
+        t.touch_down()
+        self.pump(0.03)
+        t.touch_up()
+        self.pump(0.05)
+
+    def texts(self):
+        return "\n".join(str(getattr(w, "text", "")) for w in self.visible() if getattr(w, "text", None))
+
+    def screen(self):
+        return self.app.sm.current
+
+    def shot(self, folder: Path, name: str, expect: list[str] = ()):
+        from PIL import Image, ImageStat
+
+        self.pump(0.15)
+        path = folder / f"{name}.png"
+        self.app.root.export_to_png(str(path))
+        img = Image.open(path).convert("RGB")
+        w, h = img.size
+        assert (w, h) == tuple(int(v) for v in self.app.root.size)
+        stat = ImageStat.Stat(img)
+        assert max(stat.stddev) > 20, f"{name}: screenshot looks blank"
+        colours = len(img.resize((w // 4, h // 4)).getcolors(maxcolors=1 << 20) or [])
+        assert colours > 30, f"{name}: only {colours} colours"
+        shown = self.texts()
+        for e in expect:
+            assert e in shown, f"{name}: {e!r} not on screen; shown: {shown[:400]!r}"
+        return path
+
+
+@pytest.fixture(scope="module")
+def shots(artifacts):
+    folder = artifacts / "kiosk"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def t(drv, key, lang=None, **kw):
+    return drv.app.tr(key, lang or drv.c.visit.lang, **kw)
+
+
+# -- the journey ----------------------------------------------------------------------------
+
+
+def test_journey_search_detail_ticket_guide_idle(kiosk, shots):
+    d, c = kiosk, kiosk.c
+    assert d.screen() == "home"
+    d.wait(lambda: c.waiting, what="waiting numbers")
+    d.shot(shots, "00-home-vi", [t(d, "home.greeting"), t(d, "home.lookup"), t(d, "home.ticket"),
+                                 t(d, "home.directions"), d.app.cfg.centre.name.vi, t(d, "home.waiting_title")])
+
+    # 1. tap the search box, type "lam giay khai sinh" on the on-screen keyboard
+    d.tap("search_box")
+    assert d.screen() == "search"
+    for ch in "lam giay khai sinh":
+        d.tap("key:space" if ch == " " else f"key:{ch}")
+    d.wait(lambda: c.visit.results and not c.visit.searching, what="search results")
+    assert c.visit.query == "lam giay khai sinh"
+    assert c.visit.results[0]["key"] == "1.001193"  # Đăng ký khai sinh
+    d.shot(shots, "01-search-results-vi", ["lam giay khai sinh", "Đăng ký khai sinh"])
+
+    # 2. the first result → detail
+    row = next(w for w in d.visible() if getattr(w, "tag", "") == "hit:1.001193")
+    d.tap(row)
+    d.wait(lambda: d.screen() == "detail", what="detail screen")
+    assert c.visit.procedure["key"] == "1.001193"
+    d.shot(shots, "02-detail-vi", ["Đăng ký khai sinh", t(d, "detail.submit"), t(d, "detail.time"),
+                                   t(d, "detail.fee"), t(d, "detail.take_ticket"), t(d, "detail.guide")])
+    # tick a document of the checklist
+    scroll = d.app.screens["detail"].ids.scroll
+    sx, sy = scroll.to_window(*scroll.pos)
+    doc = next(w for w in d.visible() if type(w).__name__ == "DocRow"
+               and sy < w.to_window(*w.center)[1] < sy + scroll.height)
+    d.tap(doc)
+    assert c.visit.checked_docs == {doc.index} and doc.checked
+
+    # 3. take a number: service A receives it; choose "no priority"
+    d.tap("detail:take")
+    d.wait(lambda: d.screen() == "priority", what="priority screen")
+    d.shot(shots, "03-priority-vi", [t(d, "priority.none")] + [g.name.vi for g in d.app.cfg.priority_groups])
+    assert d.db.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0
+    d.tap("priority:none")
+    d.wait(lambda: d.screen() == "ticket" and c.visit.print_status == "printed", what="printed ticket")
+
+    # 4. the ticket: in the database and on screen
+    rows = d.db.execute("SELECT * FROM tickets").fetchall()
+    assert len(rows) == 1
+    tk = rows[0]
+    assert (tk["series"], tk["number"], tk["state"], tk["procedure_key"], tk["priority"]) == ("A", 1, "waiting", "1.001193", None)
+    assert c.visit.ticket["number"] == "A001"
+    d.shot(shots, "04-ticket-vi", ["A001", t(d, "ticket.printed"), t(d, "ticket.ahead", ahead=0),
+                                   t(d, "ticket.counter", counter="Quầy 1, Quầy 2")])
+    jobs = d.db.execute("SELECT ok FROM print_jobs").fetchall()
+    assert [j["ok"] for j in jobs] == [1]
+
+    # 5. guide me: the simulated robot comes, leads, arrives
+    d.tap("ticket:guide")
+    assert d.screen() == "directions"
+    d.wait(lambda: c.visit.escort.value in ("coming", "guiding"), timeout=10, what="robot coming")
+    d.shot(shots, "05-directions-robot-vi", [t(d, "directions.route_to", place="Quầy 1")])
+    d.wait(lambda: c.visit.escort.value == "arrived", timeout=30, what="robot arrived")
+    assert t(d, "robot.arrived") in d.texts()
+
+    # 6. idle: warning first, then back to Home with everything cleared
+    c.last_activity -= d.app.cfg.kiosk.idle_timeout_s - d.app.cfg.kiosk.idle_warning_s + 1
+    d.pump(1.2)
+    assert c.idle_warning and d.app.overlay.idle_text
+    d.shot(shots, "06-idle-warning-vi", [t(d, "idle.title"), t(d, "idle.stay")])
+    d.tap("idle:stay")
+    assert not c.idle_warning and d.screen() == "directions"
+    c.last_activity -= d.app.cfg.kiosk.idle_timeout_s + 1
+    d.pump(1.2)
+    assert d.screen() == "home"
+    v = c.visit
+    assert (v.query, v.results, v.procedure, v.ticket, v.lang, v.history) == ("", [], None, None, "vi", [])
+    assert d.db.execute("SELECT count(*) FROM tickets WHERE state='waiting'").fetchone()[0] == 1
+    # the search screen forgot the previous visitor's text too
+    d.tap("search_box")
+    assert d.app.screens["search"].ids.keyboard.text == ""
+    c.home()
+    d.pump(0.1)
+
+
+def test_home_to_ticket_in_four_taps(kiosk):
+    """Accessibility: Home → ticket for a found procedure: search box, result, Lấy số, priority."""
+    d, c = kiosk, kiosk.c
+    taps = 0
+    d.tap("search_box")
+    taps += 1
+    d.app.screens["search"].ids.keyboard.type_string("khai sinh")  # typing is not tapping an action
+    d.wait(lambda: c.visit.results and not c.visit.searching)
+    d.tap(next(w for w in d.visible() if getattr(w, "tag", "").startswith("hit:")))
+    taps += 1
+    d.wait(lambda: d.screen() == "detail")
+    d.tap("detail:take")
+    taps += 1
+    d.wait(lambda: d.screen() == "priority")
+    d.tap("priority:elderly")
+    taps += 1
+    d.wait(lambda: d.screen() == "ticket" and c.visit.ticket)
+    assert taps <= 4
+    tk = d.db.execute("SELECT * FROM tickets ORDER BY id DESC LIMIT 1").fetchone()
+    assert tk["priority"] == "elderly" and tk["number"] == 2
+    c.reset()
+    d.pump(0.1)
+
+
+def test_accessibility_targets_text_and_contrast(kiosk):
+    """Every visible button ≥ 64 px both ways; every label ≥ 28 px; colours ≥ 4.5:1."""
+    d, c = kiosk, kiosk.c
+    from kivy.uix.button import Button
+    from kivy.uix.label import Label
+
+    def check(screen_name):
+        small_buttons, small_text = [], []
+        for w in d.visible():
+            if w.opacity == 0 or w.width < 1 or w.height < 1:
+                continue
+            if isinstance(w, Button) and getattr(w, "tag", ""):
+                if w.width < 64 or w.height < 64:
+                    small_buttons.append((w.tag, w.size))
+            elif isinstance(w, Label) and not isinstance(w, Button) and w.text and w.font_size < 28:
+                small_text.append((w.text[:30], w.font_size))
+        assert not small_buttons, f"{screen_name}: touch targets under 64 px: {small_buttons}"
+        assert not small_text, f"{screen_name}: text under 28 px: {small_text}"
+
+    for go in (c.reset, c.open_fields, lambda: c.open_search("khai sinh"), c.open_ticket, c.open_directions,
+               c.open_staff):
+        go()
+        d.pump(0.4)
+        check(d.screen())
+    c.reset()
+    from kiosk.controller import contrast_ratio
+
+    pairs = {"text on background": ((0.10, 0.11, 0.13), (0.957, 0.965, 0.973)),
+             "muted text on white": ((0.27, 0.30, 0.35), (1, 1, 1)),
+             "white on primary": ((1, 1, 1), (0.043, 0.310, 0.541)),
+             "white on pressed": ((1, 1, 1), (0.02, 0.20, 0.38)),
+             "white on accent": ((1, 1, 1), (0.60, 0.11, 0.09)),
+             "white on green": ((1, 1, 1), (0.05, 0.40, 0.18)),
+             "text on warning": ((0.10, 0.11, 0.13), (1.0, 0.93, 0.70)),
+             "primary on white": ((0.043, 0.310, 0.541), (1, 1, 1))}
+    for name, (fg, bg) in pairs.items():
+        assert contrast_ratio(fg, bg) >= 4.5, name
+
+
+# -- every screen, both languages, both orientations --------------------------------------------
+
+
+def _tour(d, c, lang):
+    """(name, action, expected texts) for every screen."""
+    return [
+        ("home", c.reset, [t(d, "home.greeting", lang)]),
+        ("fields", c.open_fields, [t(d, "fields.title", lang), "Hộ tịch" if lang == "vi" else "Civil status registration"]),
+        ("procedures", lambda: c.open_field("ho-tich"),
+         [t(d, "procedures.title", lang, field="Hộ tịch" if lang == "vi" else "Civil status registration")]),
+        ("detail", lambda: c.open_procedure("1.001193"), [t(d, "detail.submit", lang), t(d, "detail.where", lang)]),
+        ("search", lambda: c.open_search("giay khai sinh"), [t(d, "search.results", lang, count=len(c.visit.results))]),
+        ("search-nomatch", lambda: c.open_search("xyz qwv"), [t(d, "search.ask_staff", lang)]),
+        ("service", c.open_ticket, [t(d, "service.title", lang)]),
+        ("priority", lambda: c.choose_service("B"), [t(d, "priority.title", lang)]),
+        ("ticket", lambda: c.issue("pregnant"), [t(d, "ticket.title", lang)]),
+        ("directions", lambda: (c.reset(), c.open_directions(), c.pick_place("counter_3")),
+         [t(d, "directions.route_to", lang, place="Quầy 3" if lang == "vi" else "Counter 3")]),
+        ("pin", c.open_staff, [t(d, "staff.pin_title", lang)]),
+        ("dossier", c.open_dossiers, [t(d, "dossier.hint", lang)]),
+    ]
+
+
+@pytest.mark.parametrize("orientation", ["landscape", "portrait"])
+def test_screenshots_every_screen(kiosk, shots, orientation):
+    d, c = kiosk, kiosk.c
+    from kivy.core.window import Window
+
+    d.app.set_orientation(orientation)
+    d.pump(0.5)
+    assert tuple(d.app.root.size) == ((1920, 1080) if orientation == "landscape" else (1080, 1920))
+    try:
+        for lang in ("vi", "en"):
+            c.reset()
+            c.set_lang(lang)
+            for name, action, expect in _tour(d, c, lang):
+                if c.visit.lang != lang:
+                    c.set_lang(lang)
+                action()
+                if name in ("fields", "procedures", "detail", "ticket"):
+                    d.wait(lambda n=name: d.screen() == n.split("-")[0] and (
+                        c.fields if n == "fields" else c.visit.procedures if n == "procedures"
+                        else c.visit.procedure if n == "detail" else c.visit.ticket), what=name)
+                if name.startswith("search"):
+                    d.wait(lambda: not c.visit.searching, what="search")
+                    expect = [t(d, "search.results", lang, count=len(c.visit.results))] if name == "search" else expect
+                if c.visit.lang != lang:
+                    c.set_lang(lang)
+                d.pump(0.2)
+                d.shot(shots, f"{orientation}-{name}-{lang}", expect)
+    finally:
+        c.reset()
+        d.app.set_orientation("landscape")
+        d.pump(0.3)
+        assert tuple(Window.size) == (1920, 1080)
+
+
+def test_diacritics_render_without_tofu(kiosk):
+    """Every Vietnamese letter with every tone renders as its own glyph with the kiosk's font."""
+    from kivy.core.text import Label as CoreLabel
+
+    from centre.tickets import vietnamese_letters
+
+    def pixels(ch):
+        lab = CoreLabel(text=ch, font_size=40)
+        lab.refresh()
+        return bytes(lab.texture.pixels)
+
+    tofu = pixels("\ue000")  # a private-use code point no font has: the missing-glyph box
+    bad = [ch for ch in vietnamese_letters() if pixels(ch) == tofu]
+    assert not bad, f"missing glyphs: {bad}"
+    # and marks are really drawn: a toned letter differs from its base
+    assert pixels("ệ") != pixels("e") and pixels("Đ") != pixels("D")
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+
+def test_printer_down_shows_qr_and_keeps_ticket(kiosk, shots):
+    d, c = kiosk, kiosk.c
+    backend = c.backend
+    saved = backend._printer
+    backend._printer = FailingPrinter()
+    try:
+        c.reset()
+        n0 = d.db.execute("SELECT count(*) FROM tickets").fetchone()[0]
+        d.tap("home:ticket")
+        d.tap("service:D")
+        d.tap("priority:none")
+        d.wait(lambda: c.visit.print_status == "failed", what="print failure")
+        assert d.screen() == "ticket"
+        assert d.db.execute("SELECT count(*) FROM tickets").fetchone()[0] == n0 + 1
+        assert d.app.screens["ticket"].ids.qr.source.endswith(".png")
+        d.shot(shots, "10-printer-down-vi", [t(d, "ticket.print_failed"), c.visit.ticket["number"]])
+        last = d.db.execute("SELECT ok, message FROM print_jobs ORDER BY id DESC LIMIT 1").fetchone()
+        assert last["ok"] == 0 and last["message"]
+    finally:
+        backend._printer = saved
+        c.reset()
+
+
+def test_robot_down_falls_back_to_map(kiosk, shots):
+    d, c = kiosk, kiosk.c
+    from kiosk.controller import RobotAdapter
+    from robot.escort import EscortManager
+
+    good = c.escort_mgr
+    mgr = EscortManager(d.app.cfg, ports={"robot-1": str(d.tmp / "no-such-port")}, start_simulators=False).start()
+    c.escort_mgr = RobotAdapter(mgr, d.app.robot_listener)
+    try:
+        c.reset()
+        c.open_procedure("1.001193")
+        d.wait(lambda: d.screen() == "detail")
+        d.tap("detail:guide")
+        d.wait(lambda: c.visit.escort.value == "fallback", timeout=5, what="map fallback")
+        assert d.screen() == "directions"
+        assert c.visit.escort_reason in ("robot.unavailable", "robot.down")
+        assert d.app.screens["directions"].ids.map.route  # the route is drawn
+        d.shot(shots, "11-robot-down-vi", [t(d, c.visit.escort_reason)])
+    finally:
+        c.escort_mgr.close()
+        c.escort_mgr = good
+        c.reset()
+
+
+def test_voice_model_missing_hides_microphone(kiosk, shots):
+    d, c = kiosk, kiosk.c
+    d.wait(lambda: c.voice_error, timeout=10, what="voice status")
+    assert not c.voice_ready and not d.app.voice_ready
+    c.reset()
+    d.pump(0.1)
+    mic = d.app.screens["home"].ids.mic
+    assert mic.disabled and mic.opacity == 0 and mic.width == 0
+    assert "no-model" in c.voice_error or "model" in c.voice_error
+
+
+def test_catalogue_reimport_while_visitor_browses(kiosk):
+    d, c = kiosk, kiosk.c
+    from centre.catalogue_import import import_catalogue
+    from centre.db import connect
+
+    c.reset()
+    c.open_search("khai sinh")
+    d.wait(lambda: c.visit.results and not c.visit.searching)
+    c.open_procedure(c.visit.results[0]["key"])
+    d.wait(lambda: d.screen() == "detail")
+    v0 = d.db.execute("SELECT value FROM catalogue_meta WHERE key='version'").fetchone()[0]
+    # the staff console (another connection) re-imports while the visitor reads the detail
+    done = threading.Event()
+
+    def staff():
+        conn = connect(d.app.cfg.database_path)
+        import_catalogue(conn, d.app.cfg.path(d.app.cfg.paths.catalogue))
+        conn.close()
+        done.set()
+
+    th = threading.Thread(target=staff)
+    th.start()
+    # the visitor keeps scrolling and searching meanwhile; the UI never blocks
+    for q in ("khai", "khai sinh", "ket hon"):
+        c.search(q)
+        d.pump(0.1)
+    th.join(60)
+    assert done.is_set()
+    assert d.db.execute("SELECT value FROM catalogue_meta WHERE key='version'").fetchone()[0] != v0
+    c.open_search("dang ky ket hon")
+    d.wait(lambda: c.visit.results and not c.visit.searching and c.visit.query == "dang ky ket hon")
+    assert c.visit.results[0]["key"] == "1.000894"
+    c.open_procedure("1.001193")
+    d.wait(lambda: c.visit.procedure and c.visit.procedure["key"] == "1.001193")
+    d.tap("detail:take")
+    d.wait(lambda: d.screen() == "priority")
+    d.tap("priority:none")
+    d.wait(lambda: d.screen() == "ticket" and c.visit.ticket, what="ticket after re-import")
+    c.reset()
+
+
+def test_staff_pin_lockout_and_actions(kiosk, shots):
+    d, c = kiosk, kiosk.c
+    c.reset()
+    d.tap("staff")
+    assert d.screen() == "pin"
+    for _ in range(4):
+        for k in "1111":
+            d.tap(f"pin:{k}")
+        d.tap("pin:ok")
+        assert d.screen() == "pin"
+    assert d.app.overlay.message == t(d, "staff.pin_wrong", tries=1)
+    for k in "1111":
+        d.tap(f"pin:{k}")
+    d.tap("pin:ok")
+    assert d.app.overlay.message == t(d, "staff.pin_locked", minutes=5)
+    d.shot(shots, "12-pin-locked-vi", [t(d, "staff.pin_locked", minutes=5)])
+    # the right PIN is refused while locked
+    for k in PIN:
+        d.tap(f"pin:{k}")
+    d.tap("pin:ok")
+    assert d.screen() == "pin"
+    # five minutes later
+    c.pin_gate.locked_until = 0
+    for k in PIN:
+        d.tap(f"pin:{k}")
+    d.tap("pin:ok")
+    assert d.screen() == "staff"
+    d.wait(lambda: c.staff_counters, what="counters")
+    d.tap("counter:3:paused")
+    d.wait(lambda: any(x["id"] == 3 and x["state"] == "paused" for x in c.staff_counters), what="counter paused")
+    from centre.queue import Queue
+
+    assert Queue(d.db, d.app.cfg).counter(3).state == "paused"  # in the database, for the counters' consoles
+    d.tap("staff:test_print")
+    d.wait(lambda: c.message and c.message[0] == "staff.test_print_ok", what="test print")
+    d.shot(shots, "13-staff-vi", [t(d, "staff.title"), t(d, "staff.state_paused"), t(d, "staff.test_print_ok")])
+    d.tap("staff:reimport")
+    d.wait(lambda: c.message and c.message[0] == "staff.reimported", timeout=60, what="re-import")
+    d.tap("counter:3:open")
+    d.wait(lambda: any(x["id"] == 3 and x["state"] == "open" for x in c.staff_counters))
+    stopped = []
+    d.app.stop, saved = (lambda: stopped.append(1)), d.app.stop
+    try:
+        d.tap("staff:leave")
+    finally:
+        d.app.stop = saved
+    assert stopped == [1]
+    c.reset()
