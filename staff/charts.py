@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from centre.reports import Report  # noqa: E402
 
@@ -52,6 +53,7 @@ def _empty(ax, L) -> None:
 
 def _draw(ax, rep: Report, kind: str, L: dict) -> None:
     ax.set_title(L[kind], loc="left", fontsize=11)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=kind != "services"))
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if kind == "hourly":

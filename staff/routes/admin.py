@@ -6,6 +6,7 @@ for kiosks without a restart (they read the same database tables).
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -163,7 +164,8 @@ def create_user(body: UserCreate, request: Request, who: Principal = Depends(ADM
     conn = staff.conn()
     u = users.create_user(conn, body.name, body.role, body.password, counters=body.counters,
                           full_name=body.full_name, valid_counters=_valid_counters(staff), now=staff.now())
-    audit.record(conn, who.user.name, "user.create", entity="user", key=u.id, after=u.to_dict(), address=_addr(request))
+    audit.record(conn, who.user.name, "user.create", entity="user", key=u.id, after=u.to_dict(), address=_addr(request),
+                 now=staff.now())
     return u.to_dict()
 
 
@@ -176,26 +178,28 @@ def update_user(user_id: int, body: UserUpdate, request: Request, who: Principal
                           **body.model_dump(exclude_none=True))
     after = u.to_dict() | ({"password": "changed"} if body.password else {})
     audit.record(conn, who.user.name, "user.update", entity="user", key=u.id, before=before.to_dict(), after=after,
-                 address=_addr(request))
+                 address=_addr(request), now=staff.now())
     return u.to_dict()
 
 
 @router.delete("/users/{user_id}", summary="Remove a user")
 def delete_user(user_id: int, request: Request, who: Principal = Depends(ADMIN)):
-    conn = _staff(request).conn()
+    staff = _staff(request)
+    conn = staff.conn()
     old = users.delete_user(conn, user_id)
     audit.record(conn, who.user.name, "user.delete", entity="user", key=old.id, before=old.to_dict(),
-                 address=_addr(request))
+                 address=_addr(request), now=staff.now())
     return {"deleted": old.id}
 
 
 @router.post("/users/{user_id}/token", summary="Make an API bearer token for a user (shown once)")
 def make_token(user_id: int, request: Request, label: str = Query("", max_length=100),
                who: Principal = Depends(ADMIN)):
-    conn = _staff(request).conn()
-    token = users.create_api_token(conn, user_id, label)
+    staff = _staff(request)
+    conn = staff.conn()
+    token = users.create_api_token(conn, user_id, label, now=staff.now())
     audit.record(conn, who.user.name, "user.token", entity="user", key=user_id, after={"label": label},
-                 address=_addr(request))
+                 address=_addr(request), now=staff.now())
     return {"token": token}
 
 
@@ -217,13 +221,13 @@ async def import_catalogue(request: Request, who: Principal = Depends(ADMIN)):
             rep = import_catalogue(conn, source)
         except (CatalogueError, OSError) as exc:
             audit.record(conn, who.user.name, "catalogue.import_failed", entity="catalogue", key=str(source),
-                         after={"error": str(exc)[:2000]}, address=_addr(request))
+                         after={"error": str(exc)[:2000]}, address=_addr(request), now=staff.now())
             return {"ok": False, "error": str(exc)}
         d = rep.to_dict()
         audit.record(conn, who.user.name, "catalogue.import", entity="catalogue", key=str(source),
                      before={"version": before[0] if before else None},
                      after={k: d[k] for k in ("version", "procedures", "fields", "aliases")},
-                     address=_addr(request))
+                     address=_addr(request), now=staff.now())
         return {"ok": True, "report": d, "summary": rep.summary()}
 
     result = await asyncio.to_thread(run)
@@ -236,8 +240,6 @@ async def import_catalogue(request: Request, who: Principal = Depends(ADMIN)):
 
 def audit_entries(staff, limit: int = 300) -> list[dict]:
     """The change log: staff audit rows and the queue's settings audit, merged, newest first."""
-    from datetime import UTC, datetime
-
     rows = []
     for e in audit.entries(staff.conn(), limit=limit):
         rows.append({"at": datetime.fromtimestamp(e["at"], UTC).isoformat(), "actor": e["actor"],
@@ -249,6 +251,9 @@ def audit_entries(staff, limit: int = 300) -> list[dict]:
         rows.append({"at": e["at"], "actor": e["actor"], "action": f"{e['kind']}.update", "key": e["key"],
                      "before": {k: before.get(k) for k in changed} or None,
                      "after": {k: after.get(k) for k in changed}, "address": ""})
+    tz = staff.cfg.centre.tz
+    for r in rows:
+        r["at_local"] = datetime.fromisoformat(r["at"]).astimezone(tz).strftime("%d/%m/%Y %H:%M:%S")
     rows.sort(key=lambda r: r["at"], reverse=True)
     return rows[:limit]
 

@@ -175,6 +175,16 @@ def issue(body: IssueRequest, request: Request, who: Principal = Depends(ISSUER)
 # -- the counter console ------------------------------------------------------------------------
 
 
+def last_served_ticket(staff, counter_id: int) -> q.Ticket | None:
+    """The ticket this counter finished serving most recently today (what the rating tablet rates)."""
+    qu = staff.queue()
+    row = staff.conn().execute(
+        "SELECT id FROM tickets WHERE counter_id = ? AND state = 'served' AND day = ? "
+        "ORDER BY finished_at DESC, id DESC LIMIT 1", (counter_id, qu.today())).fetchone()
+    return qu.get(row[0]) if row else None
+
+
+
 @router.get("/counters/{counter_id}/queue", summary="A counter's console data: state, current ticket, waiting list")
 def counter_queue(counter_id: int, request: Request, who: Principal = Depends(OFFICER)):
     auth.require_counter(who, counter_id)
@@ -185,8 +195,7 @@ def counter_queue(counter_id: int, request: Request, who: Principal = Depends(OF
     waiting = [t for t in qu.list(state="waiting", limit=500)
                if (t.target_counter is None and t.service in c.services) or t.target_counter == counter_id]
     cur = qu.current_ticket(counter_id)
-    last = qu.list(state="served", counter=counter_id)
-    last_served = last[-1] if last else None
+    last_served = last_served_ticket(staff, counter_id)
     return {
         "counter": c.to_dict(),
         "current": cur.to_dict() if cur else None,
@@ -258,11 +267,11 @@ def ticket_action(ref: str, action: Action, request: Request, who: Principal = D
 def counter_rating(counter_id: int, body: RatingRequest, request: Request, who: Principal = Depends(OFFICER)):
     auth.require_counter(who, counter_id)
     staff = staff_of(request)
-    served = staff.queue().list(state="served", counter=counter_id)
-    if not served:
+    t = last_served_ticket(staff, counter_id)
+    if t is None:
         raise ratings.RatingError("this counter has not served anyone today")
-    ratings.rate(staff.conn(), served[-1], body.rating, via="counter", now=staff.now())
-    return {"code": served[-1].code, "rating": body.rating}
+    ratings.rate(staff.conn(), t, body.rating, via="counter", now=staff.now())
+    return {"code": t.code, "rating": body.rating}
 
 
 # -- the hall display ----------------------------------------------------------------------------

@@ -58,15 +58,17 @@ async def login(request: Request, name: str = Form("", max_length=64), password:
         user = users.authenticate(conn, name, password, addr, max_tries=cfg.staff.login_max_tries,
                                   lockout_s=cfg.staff.login_lockout_s, now=staff.now())
     except users.LoginLocked as exc:
-        audit.record(conn, name.strip().lower()[:64] or "?", "login.locked", entity="user", key=name[:64], address=addr)
+        audit.record(conn, name.strip().lower()[:64] or "?", "login.locked", entity="user", key=name[:64], address=addr,
+                     now=staff.now())
         return render(request, "login.html", {"next": _safe_next(next), "error": t(lang, "login_locked",
                       seconds=int(exc.retry_after) + 1), "name": name}, status=429)
     except users.BadCredentials:
-        audit.record(conn, name.strip().lower()[:64] or "?", "login.failed", entity="user", key=name[:64], address=addr)
+        audit.record(conn, name.strip().lower()[:64] or "?", "login.failed", entity="user", key=name[:64], address=addr,
+                     now=staff.now())
         return render(request, "login.html", {"next": _safe_next(next), "error": t(lang, "login_failed"),
                       "name": name}, status=401)
     token, sess = users.create_session(conn, user, hours=cfg.staff.session_hours, address=addr, now=staff.now())
-    audit.record(conn, user.name, "login.ok", entity="user", key=user.id, address=addr)
+    audit.record(conn, user.name, "login.ok", entity="user", key=user.id, address=addr, now=staff.now())
     target = _safe_next(next)
     if target == "/":
         target = HOME[user.role]

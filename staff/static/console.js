@@ -6,7 +6,6 @@
   const lang = root.dataset.lang;
   const $ = (id) => document.getElementById(id);
   let state = null;
-  let busy = false;
   let refreshTimer = null;
 
   function say(text, bad) { const m = $("message"); m.textContent = text || ""; m.classList.toggle("error", !!bad); }
@@ -54,10 +53,15 @@
     $("nobody").hidden = state.waiting.length > 0;
   }
 
-  async function act(fn) {
-    if (busy) return;
-    busy = true; say("");
-    try { await fn(); await refresh(); } catch (e) { say(e.message, true); await refresh(); } finally { busy = false; }
+  // Actions run one after another (a quick "R" then "S" both happen, in order).
+  let chain = Promise.resolve();
+  function act(fn) {
+    chain = chain.then(async () => {
+      say("");
+      try { await fn(); } catch (e) { say(e.message, true); }
+      await refresh();
+    });
+    return chain;
   }
   const cur = () => state && state.current;
   const actions = {

@@ -6,6 +6,7 @@
   const $ = (id) => document.getElementById(id);
   let state = null;
   let lastEvent = 0;
+  const freshUntil = {};  // counter id -> time until which its latest call is highlighted
   const sayQueue = [];
   let speaking = false;
   let soundOk = true;
@@ -20,8 +21,8 @@
       const box = el("div", "counter-box state-" + c.state);
       box.dataset.counter = c.id;
       box.append(el("div", "cname", cname(c.name_vi, c.name_en)));
-      const code = el("div", "ccode", c.latest ? c.latest.code : "—");
-      if (c.latest && Date.now() / 1000 - c.latest.at < 20) box.classList.add("fresh");
+      const code = el("div", c.latest ? "ccode" : "ccode empty", c.latest ? c.latest.code : "—");
+      if ((freshUntil[c.id] || 0) > Date.now()) box.classList.add("fresh");
       box.append(code);
       grid.append(box);
     }
@@ -55,10 +56,11 @@
     const item = {code: ev.code, counter_id: ev.counter_id, at: ev.at,
       counter_vi: c ? c.name_vi : String(ev.counter_id), counter_en: c ? c.name_en : String(ev.counter_id)};
     if (c) c.latest = item;
+    freshUntil[ev.counter_id] = Date.now() + 20000;
     state.recent = [item, ...state.recent.filter((r) => r.code !== ev.code)].slice(0, 10);
     render();
     const box = document.querySelector(`.counter-box[data-counter="${ev.counter_id}"]`);
-    if (box) { box.classList.remove("flash"); void box.offsetWidth; box.classList.add("flash", "fresh"); }
+    if (box) box.classList.add("flash");
     announce(ev.code, ev.counter_id);
   }
 
