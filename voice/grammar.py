@@ -24,8 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from centre.text import clean, fold
 
@@ -63,11 +64,17 @@ class Phrase:
 
 @dataclass(frozen=True)
 class PhraseBook:
-    """Command words and filler phrasings of one language."""
+    """Command words, filler phrasings and background words of one language."""
 
     lang: str
     commands: dict[str, list[str]]
     fillers: list[str]
+    background: list[str] = field(default_factory=list)
+
+    @property
+    def extra_grammar(self) -> list[str]:
+        """Grammar entries that are not phrases: fillers and background words."""
+        return list(self.fillers) + list(self.background)
 
     def command_phrases(self) -> list[Phrase]:
         return [Phrase(clean(p), "command", key, key) for key, ps in self.commands.items() for p in ps]
@@ -84,13 +91,15 @@ def load_phrase_book(lang: str, directory: Path = PHRASES_DIR) -> PhraseBook:
         raise PhraseBookError(f"{path}: {exc}") from exc
     commands = data.get("commands") or {}
     fillers = data.get("fillers") or []
+    background = data.get("background") or []
     if not isinstance(commands, dict) or not all(
         isinstance(v, list) and all(isinstance(p, str) and p.strip() for p in v) for v in commands.values()
     ):
         raise PhraseBookError(f"{path}: 'commands' must map a key to a list of phrases")
-    if not isinstance(fillers, list) or not all(isinstance(p, str) for p in fillers):
-        raise PhraseBookError(f"{path}: 'fillers' must be a list of phrases")
-    return PhraseBook(lang, {str(k): list(v) for k, v in commands.items()}, list(fillers))
+    for name, value in (("fillers", fillers), ("background", background)):
+        if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+            raise PhraseBookError(f"{path}: '{name}' must be a list of phrases")
+    return PhraseBook(lang, {str(k): list(v) for k, v in commands.items()}, list(fillers), list(background))
 
 
 def catalogue_phrases(conn, lang: str, book: PhraseBook | None = None) -> list[Phrase]:
@@ -227,14 +236,14 @@ def fold_keep_marks(text: str) -> str:
 
 
 def build_grammar(
-    phrases: Iterable[Phrase], vocabulary: frozenset[str] | None, unk: str | None, fillers: Iterable[str] = ()
+    phrases: Iterable[Phrase], vocabulary: frozenset[str] | None, unk: str | None, extra: Iterable[str] = ()
 ) -> Grammar:
-    """The grammar for `phrases` (+ fillers), restricted to `vocabulary`, plus the unknown-word token."""
+    """The grammar for `phrases` (+ `extra`: fillers, background words), restricted to `vocabulary`, plus `unk`."""
     out: list[str] = []
     seen: set[str] = set()
     dropped: dict[str, int] = {}
     dropped_phrases: list[str] = []
-    texts = [p.text for p in phrases] + list(fillers)
+    texts = [p.text for p in phrases] + list(extra)
     for text in texts:
         words = grammar_words(text)
         if vocabulary is not None:
@@ -244,7 +253,9 @@ def build_grammar(
                     dropped[w] = dropped.get(w, 0) + 1
         else:
             kept = words
-        if not kept:
+        # A phrase that lost words keeps the rest only when at least two words and half of it
+        # remain: a lone short leftover ("bấm" of "bấm số") would attract unrelated speech.
+        if not kept or (len(kept) < len(words) and (len(kept) < 2 or 2 * len(kept) < len(words))):
             dropped_phrases.append(text)
             continue
         g = " ".join(kept)
@@ -283,12 +294,14 @@ class Snap:
 
 
 class Snapper:
-    """Maps transcripts to the nearest `Phrase` (rapidfuzz ratio on folded text, fillers removed).
+    """Maps transcripts to the nearest `Phrase` by rapidfuzz on folded text, fillers removed.
 
-    With n-best alternatives, each phrase's score is the average of its match with every
-    alternative, weighted by the alternative's likelihood relative to the best one; so a
-    phrase the decoder hesitated over (it is in several alternatives) wins over one that
-    matches only an unlikely alternative.
+    The score of a phrase is the mean of two ratios: on characters (forgives a wrong tone or
+    a missing letter: "dang ki khai sính") and on whole words (so a sentence that merely
+    shares letters with a phrase, "thời tiết hôm nay", does not pass). With n-best
+    alternatives, half the score is the best transcript's match and half the average over
+    the alternatives weighted by their likelihood relative to the best one; so a phrase the
+    decoder hesitated over gains over one that matches only an unlikely alternative.
     """
 
     def __init__(self, phrases: Iterable[Phrase], fillers: Iterable[str] = (), unk: str | None = None):
@@ -296,7 +309,20 @@ class Snapper:
         self._fillers = sorted({fold(f) for f in fillers if fold(f)}, key=len, reverse=True)
         self._unk = {fold(unk)} if unk and fold(unk) else set()
         self._unk |= {"unk"}  # "[unk]" and "<UNK>" fold to "unk"
+        self._word_codes: dict[str, str] = {}
         self._keys = [self.strip(p.folded) or p.folded for p in self.phrases]
+        self._keys_w = [self._encode(k) for k in self._keys]
+
+    def _encode(self, text: str) -> str:
+        """Each distinct word as one private-use character, so word sequences compare as strings."""
+        out = []
+        for w in text.split():
+            code = self._word_codes.get(w)
+            if code is None:
+                code = chr(0xF0000 + len(self._word_codes))
+                self._word_codes[w] = code
+            out.append(code)
+        return "".join(out)
 
     def strip(self, folded: str) -> str:
         """Remove filler phrases and unknown-word tokens from folded text."""
@@ -315,19 +341,23 @@ class Snapper:
         if not alts or not self.phrases:
             return Snap("", [])
         top = alts[0][1]
-        weights = [math.exp(max(-50.0, c - top)) for _, c in alts]
-        total = sum(weights)
-        scores = [0.0] * len(self.phrases)
-        for (text, _), w in zip(alts, weights, strict=True):
-            if not text:
-                continue  # silence: contributes 0 to every phrase
-            for i, key in enumerate(self._keys):
-                scores[i] += w * fuzz.ratio(text, key) / 100.0
+        weights = np.array([math.exp(max(-50.0, c - top)) for _, c in alts])
+        texts = [t for t, _ in alts]
+        chars = process.cdist(texts, self._keys, scorer=fuzz.ratio, dtype=np.float32, workers=1)
+        words = process.cdist([self._encode(t) for t in texts], self._keys_w, scorer=fuzz.ratio,
+                              dtype=np.float32, workers=1)
+        per_alt = (chars + words) / 200.0
+        per_alt[[i for i, t in enumerate(texts) if not t], :] = 0.0  # silence matches nothing
+        # Half the score is the best transcript's own match, half the likelihood-weighted vote of
+        # the n-best: an exact best transcript is not out-voted by near-equal garbage alternatives.
+        scores = 0.5 * per_alt[0] + 0.5 * (weights @ per_alt) / weights.sum()
         best_per_target: dict[tuple[str, str], Candidate] = {}
-        for i, p in enumerate(self.phrases):
-            s = scores[i] / total
+        for i in np.argsort(-scores, kind="stable"):
+            p = self.phrases[int(i)]
             k = (p.kind, p.target)
-            if k not in best_per_target or s > best_per_target[k].score:
-                best_per_target[k] = Candidate(p, s)
-        ranked = sorted(best_per_target.values(), key=lambda c: -c.score)
-        return Snap(alts[0][0], [c for c in ranked[:limit] if c.score > 0])
+            if k not in best_per_target:
+                best_per_target[k] = Candidate(p, float(scores[i]))
+                if len(best_per_target) >= limit:
+                    break
+        ranked = list(best_per_target.values())
+        return Snap(alts[0][0], [c for c in ranked if c.score > 0])

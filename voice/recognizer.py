@@ -392,7 +392,7 @@ class VoiceEngine:
         finally:
             conn.close()
         unk = self.loader.info.unk if self.loader.info else None
-        grammar = build_grammar(phrases, self.loader.vocabulary, unk, self.book.fillers)
+        grammar = build_grammar(phrases, self.loader.vocabulary, unk, self.book.extra_grammar)
         with self._lock:
             self.phrases = phrases
             self.grammar = grammar
