@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Literal
+from pathlib import Path as FilePath
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -102,7 +102,7 @@ def list_counters(request: Request, who: Principal = Depends(ADMIN)):
 
 
 @router.put("/counters/{counter_id}", summary="Change a counter, or add one (names, services and waypoint)")
-def put_counter(counter_id: int, body: CounterUpdate, request: Request, who: Principal = Depends(ADMIN)):
+def put_counter(counter_id: Annotated[int, Path(ge=1, le=99)], body: CounterUpdate, request: Request, who: Principal = Depends(ADMIN)):
     staff = _staff(request)
     c = staff.queue().update_counter(counter_id, actor=who.actor, **body.model_dump(exclude_none=True))
     staff.broker.poke()
@@ -170,7 +170,7 @@ def create_user(body: UserCreate, request: Request, who: Principal = Depends(ADM
 
 
 @router.put("/users/{user_id}", summary="Change a user (role, counters, name, active, password)")
-def update_user(user_id: int, body: UserUpdate, request: Request, who: Principal = Depends(ADMIN)):
+def update_user(user_id: Annotated[int, Path(ge=1, le=2**31)], body: UserUpdate, request: Request, who: Principal = Depends(ADMIN)):
     staff = _staff(request)
     conn = staff.conn()
     before = users.get_user(conn, user_id)
@@ -183,7 +183,7 @@ def update_user(user_id: int, body: UserUpdate, request: Request, who: Principal
 
 
 @router.delete("/users/{user_id}", summary="Remove a user")
-def delete_user(user_id: int, request: Request, who: Principal = Depends(ADMIN)):
+def delete_user(user_id: Annotated[int, Path(ge=1, le=2**31)], request: Request, who: Principal = Depends(ADMIN)):
     staff = _staff(request)
     conn = staff.conn()
     old = users.delete_user(conn, user_id)
@@ -193,7 +193,7 @@ def delete_user(user_id: int, request: Request, who: Principal = Depends(ADMIN))
 
 
 @router.post("/users/{user_id}/token", summary="Make an API bearer token for a user (shown once)")
-def make_token(user_id: int, request: Request, label: str = Query("", max_length=100),
+def make_token(user_id: Annotated[int, Path(ge=1, le=2**31)], request: Request, label: str = Query("", max_length=100),
                who: Principal = Depends(ADMIN)):
     staff = _staff(request)
     conn = staff.conn()
@@ -214,7 +214,7 @@ async def import_catalogue(request: Request, who: Principal = Depends(ADMIN)):
         from centre.catalogue_import import CatalogueError, import_catalogue
 
         conn = staff.conn()
-        source = Path(staff.cfg.path(staff.cfg.paths.catalogue))
+        source = FilePath(staff.cfg.path(staff.cfg.paths.catalogue))
         before = conn.execute("SELECT value FROM catalogue_meta WHERE key = 'version'").fetchone() \
             if conn.execute("SELECT 1 FROM sqlite_master WHERE name='catalogue_meta'").fetchone() else None
         try:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,7 @@ from staff.auth import Principal, require
 from staff.events import stream
 
 router = APIRouter(prefix="/api", tags=["queue"])
+CounterId = Annotated[int, Path(ge=1, le=99, description="counter id")]
 
 ANY_STAFF = require("admin", "officer", "display", "kiosk")
 OFFICER = require("admin", "officer")
@@ -153,8 +154,13 @@ def get_ticket(ref: str, request: Request, who: Principal = Depends(ISSUER)):
 
 
 def _ref(ref: str):
+    """A ticket reference from a path: an id (digits), a token or today's code."""
     ref = ref.strip()[:64]
-    return int(ref) if ref.isdigit() else ref
+    if ref.isdigit():
+        if len(ref) > 12:  # more than any ticket id; also out of SQLite's integer range
+            raise q.UnknownTicket(f"there is no ticket {ref[:20]}")
+        return int(ref)
+    return ref
 
 
 # -- issuing (kiosks) -------------------------------------------------------------------------
@@ -186,7 +192,7 @@ def last_served_ticket(staff, counter_id: int) -> q.Ticket | None:
 
 
 @router.get("/counters/{counter_id}/queue", summary="A counter's console data: state, current ticket, waiting list")
-def counter_queue(counter_id: int, request: Request, who: Principal = Depends(OFFICER)):
+def counter_queue(counter_id: CounterId, request: Request, who: Principal = Depends(OFFICER)):
     auth.require_counter(who, counter_id)
     staff = staff_of(request)
     qu = staff.queue()
@@ -211,7 +217,7 @@ def counter_queue(counter_id: int, request: Request, who: Principal = Depends(OF
 
 
 @router.post("/counters/{counter_id}/call-next", summary="Call the next ticket to this counter (finishes the current one)")
-def call_next(counter_id: int, request: Request, who: Principal = Depends(OFFICER)):
+def call_next(counter_id: CounterId, request: Request, who: Principal = Depends(OFFICER)):
     auth.require_counter(who, counter_id)
     staff = staff_of(request)
     t = staff.queue().call_next(counter_id, actor=who.actor)
@@ -220,7 +226,7 @@ def call_next(counter_id: int, request: Request, who: Principal = Depends(OFFICE
 
 
 @router.put("/counters/{counter_id}/state", summary="Open, pause or close this counter")
-def counter_state(counter_id: int, body: CounterStateRequest, request: Request, who: Principal = Depends(OFFICER)):
+def counter_state(counter_id: CounterId, body: CounterStateRequest, request: Request, who: Principal = Depends(OFFICER)):
     auth.require_counter(who, counter_id)
     staff = staff_of(request)
     c = staff.queue().set_counter_state(counter_id, body.state, actor=who.actor)
@@ -264,7 +270,7 @@ def ticket_action(ref: str, action: Action, request: Request, who: Principal = D
 
 
 @router.post("/counters/{counter_id}/rating", summary="Store the citizen's rating of this counter's last served ticket")
-def counter_rating(counter_id: int, body: RatingRequest, request: Request, who: Principal = Depends(OFFICER)):
+def counter_rating(counter_id: CounterId, body: RatingRequest, request: Request, who: Principal = Depends(OFFICER)):
     auth.require_counter(who, counter_id)
     staff = staff_of(request)
     t = last_served_ticket(staff, counter_id)

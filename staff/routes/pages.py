@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from centre import audit, users
@@ -97,7 +98,7 @@ def console_choose(request: Request, who: Principal = Depends(OFFICER)):
 
 
 @router.get("/console/{counter_id}", response_class=HTMLResponse)
-def console(counter_id: int, request: Request, who: Principal = Depends(OFFICER)):
+def console(counter_id: Annotated[int, Path(ge=1, le=99)], request: Request, who: Principal = Depends(OFFICER)):
     auth.require_counter(who, counter_id)
     c = request.app.state.staff.queue().counter(counter_id)
     return render(request, "console.html", {"counter": c})
@@ -121,7 +122,7 @@ def ticket_page(token: str, request: Request):
 
 
 @router.get("/rate/{counter_id}", response_class=HTMLResponse)
-def counter_rating_page(counter_id: int, request: Request, who: Principal = Depends(OFFICER)):
+def counter_rating_page(counter_id: Annotated[int, Path(ge=1, le=99)], request: Request, who: Principal = Depends(OFFICER)):
     """The citizen-facing rating tablet of a counter (logged in as that counter's officer)."""
     auth.require_counter(who, counter_id)
     c = request.app.state.staff.queue().counter(counter_id)
