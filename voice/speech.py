@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -156,6 +157,7 @@ class EspeakSynth:
         self.cfg = speech_cfg
         self.binary = binary or shutil.which("espeak-ng") or shutil.which("espeak")
         self.timeout_s = timeout_s
+        self._voices: set[str] | None = None
 
     @property
     def available(self) -> bool:
@@ -164,12 +166,36 @@ class EspeakSynth:
     def voice(self, lang: str) -> str:
         return self.cfg.voice_en if lang == "en" else self.cfg.voice_vi
 
+    def voices(self) -> set[str]:
+        """Names espeak-ng accepts for -v (languages, voice names and files), read once."""
+        if self._voices is None:
+            names: set[str] = set()
+            try:
+                out = subprocess.run([self.binary, "--voices"], capture_output=True, timeout=10).stdout
+            except (OSError, subprocess.TimeoutExpired):
+                out = b""
+            for line in out.decode("utf-8", "replace").splitlines()[1:]:
+                parts = line.split()
+                if len(parts) >= 5:
+                    names.update({parts[1], parts[3], parts[4], parts[4].rsplit("/", 1)[-1]})
+            self._voices = names
+        return self._voices
+
+    def check_voice(self, lang: str) -> None:
+        voice = self.voice(lang)
+        known = self.voices()
+        if known and voice.split("+", 1)[0] not in known:
+            vi = sorted(v for v in known if v.startswith("vi"))
+            raise SpeechError(f"espeak-ng has no voice {voice!r} (Vietnamese voices: {', '.join(vi) or 'none'}); "
+                              "fix speech.voice_vi / speech.voice_en in config.yaml")
+
     def key(self, text: str, lang: str) -> str:
         return f"espeak-ng|{self.voice(lang)}|{self.cfg.rate}|{self.cfg.volume}|{text}"
 
     def synth(self, text: str, lang: str, out: Path) -> None:
         if not self.binary:
             raise SpeechError("espeak-ng is not installed (apt-get install espeak-ng): speech is off")
+        self.check_voice(lang)
         amplitude = str(int(round(self.cfg.volume * 100)))
         cmd = [self.binary, "-v", self.voice(lang), "-s", str(self.cfg.rate), "-a", amplitude, "-w", str(out), "--", text]
         try:
@@ -213,8 +239,9 @@ class SubprocessPlayer:
             return False
         with self._lock:
             try:
+                # its own process group, so stop() also ends any child it spawned
                 self._proc = subprocess.Popen(self.command + [str(path)], stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.PIPE)
+                                              stderr=subprocess.PIPE, start_new_session=True)
             except OSError as exc:
                 log.warning("audio player failed to start: %s", exc)
                 return False
@@ -232,7 +259,10 @@ class SubprocessPlayer:
         with self._lock:
             proc = self._proc
         if proc is not None and proc.poll() is None:
-            proc.kill()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                proc.kill()
 
 
 class Speaker:
