@@ -536,7 +536,7 @@ class EscortManager:
                 esc.phase = "queued"
                 self._emit(EscortQueued(**esc.base(), position=1, wait_s=round(wait)))
                 return
-        reason = ack.detail or ack.code.value
+        reason = ack.detail if ack.detail and ack.code in (p.AckCode.DENIED, p.AckCode.FAILED) else ack.code.value
         if slot.leg == "dock":
             log.warning("robot %s refused DOCK: %s", slot.name, reason)
             # after an e-stop reset or when the other user is done, send it home again

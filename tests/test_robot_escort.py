@@ -305,3 +305,13 @@ def test_event_types_round_trip_and_carry_codes_not_sentences():
     for ev in (e, RobotComing(1, "r", 1, "counter_1", None, 3.0, 4.0), FollowRobot(1, "r", 1, "c", None, 1.0, 2.0),
                EscortFailed(1, "r", None, "restroom", None, reason="BLOCKED")):
         assert event_from_dict(ev.to_dict()) == ev
+
+
+def test_robot_taken_by_someone_else_at_the_meeting_point_fails_with_busy(rig):
+    mgr, sim, ev = rig()
+    mgr.follow_pause_s = 1.0
+    eid = mgr.request_escort(2)
+    ev.wait("FOLLOW_ROBOT", eid)  # at the meeting point, pausing
+    sim.occupy(30)
+    _, failed = ev.wait("ESCORT_FAILED", eid)
+    assert failed.reason == "BUSY" and failed.show_map

@@ -243,9 +243,10 @@ def test_fakerobot_url_runs_a_simulator_behind_a_serial_port():
         assert bad.code is p.AckCode.ACCEPTED
         ended = rec.wait(lambda e: isinstance(e, GoalEnded) and e.goal_id == bad.cmd_id, 5)[1]
         assert ended.status is p.GoalStatus.ABORTED and ended.reason == "BLOCKED"
+        assert protocol_fakerobot.simulator_for(url).robot.faults.block == {"counter_3"}
     finally:
         link.stop()
-    assert protocol_fakerobot.simulator_for(url).robot.faults.block == {"counter_3"}
+        protocol_fakerobot.stop_simulators()
 
 
 def test_fakerobot_url_with_a_bad_option_is_a_config_error():

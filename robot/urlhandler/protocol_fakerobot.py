@@ -63,7 +63,8 @@ def simulator_for(url: str):
 
 
 @atexit.register
-def _stop_all() -> None:
+def stop_simulators() -> None:
+    """Stop every simulator started through a fakerobot:// URL."""
     with _lock:
         for sim in _sims.values():
             sim.stop()
