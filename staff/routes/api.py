@@ -156,6 +156,8 @@ def get_ticket(ref: str, request: Request, who: Principal = Depends(ISSUER)):
 def _ref(ref: str):
     """A ticket reference from a path: an id (digits), a token or today's code."""
     ref = ref.strip()[:64]
+    if not ref.isascii():  # ids, tokens and codes are ASCII; "³".isdigit() is True but int() fails
+        raise q.UnknownTicket(f"there is no ticket {ref[:20]!r}")
     if ref.isdigit():
         if len(ref) > 12:  # more than any ticket id; also out of SQLite's integer range
             raise q.UnknownTicket(f"there is no ticket {ref[:20]}")
