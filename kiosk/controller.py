@@ -230,6 +230,7 @@ class Visit:
     field_id: str | None = None
     field_name: dict | None = None
     procedures: list[dict] = field(default_factory=list)
+    procedures_loading: bool = False
     procedure: dict | None = None
     checked_docs: set[int] = field(default_factory=set)
     query: str = ""
@@ -509,6 +510,7 @@ class Controller:
         self.visit.field_id = field_id
         self.visit.field_name = f
         self.visit.procedures = []
+        self.visit.procedures_loading = True
         self.go(Screen.PROCEDURES)
         self._emit("procedures")
         visit = self._visit_id
@@ -519,6 +521,7 @@ class Controller:
         if visit != self._visit_id or field_id != self.visit.field_id:
             return
         self.visit.procedures = procs
+        self.visit.procedures_loading = False
         self._emit("procedures")
 
     def open_procedure(self, key: str) -> None:

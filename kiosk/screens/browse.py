@@ -35,10 +35,10 @@ class ProceduresScreen(KScreen):
         v = c.visit
         fname = c.name_of(v.field_name) if v.field_name else ""
         self.ids.bar.title = self.tr("procedures.title", field=fname)
-        if not v.procedures:
-            self.ids.status.text = self.tr("procedures.loading") if v.field_id else ""
-        else:
+        if v.procedures or not v.field_id:
             self.ids.status.text = ""
+        else:
+            self.ids.status.text = self.tr("procedures.loading" if v.procedures_loading else "procedures.empty")
         data = []
         for p in v.procedures:
             code = f"\n[color=454d59]{self.tr('detail.code', code=p['code'])}[/color]" if p.get("code") else ""

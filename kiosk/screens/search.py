@@ -35,7 +35,7 @@ class SearchScreen(KScreen):
         elif v.voice_state == "thinking":
             status = self.tr("voice.thinking")
         elif not v.query.strip():
-            status = ""
+            status = self.tr("voice.hold") if self.app.voice_ready else ""
         elif v.results:
             status = self.tr("search.results", count=len(v.results))
         elif v.searching:

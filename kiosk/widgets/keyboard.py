@@ -60,7 +60,8 @@ class VietKeyboard(BoxLayout):
             for ch in row:
                 line.add_widget(self._key(ch, lambda ch=ch: self.press(ch)))
             if i == 3:
-                bs = self._key("⌫", self.backspace, fill=FN_FILL, tag="key:backspace", size_hint_x=1.8)
+                bs = self._key("", self.backspace, fill=FN_FILL, tag="key:backspace", size_hint_x=1.8)
+                self.backspace_key = bs
                 line.add_widget(bs)
             self.add_widget(line)
         last = BoxLayout(spacing=dp(8), size_hint_y=1)
@@ -82,6 +83,7 @@ class VietKeyboard(BoxLayout):
         self.mode_key.text = app.tr("search.telex" if self.telex else "search.plain")
         self.space_key.text = app.tr("keyboard.space")
         self.clear_key.text = app.tr("keyboard.clear")
+        self.backspace_key.text = "⌫ " + app.tr("keyboard.backspace")
         for b in self.keys.values():
             b.font_size = app.fs(34 if len(b.text) == 1 else 28)
 

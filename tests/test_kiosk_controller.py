@@ -1,0 +1,373 @@
+"""The kiosk's non-widget logic, without Kivy: Telex typing, the visit state machine, idle
+timeout, stale search results, staff PIN, robot and voice events, routes, set-pin."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from kiosk.controller import (
+    Backend,
+    BackendError,
+    Controller,
+    EscortState,
+    PinFormatError,
+    PinGate,
+    PinResult,
+    RobotAdapter,
+    Screen,
+    contrast_ratio,
+    hash_pin,
+    route,
+    verify_pin,
+    voice_event,
+)
+from kiosk.widgets.telex import TelexBuffer, compose
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- Telex ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw, word", [
+    ("lamf", "làm"), ("giaays", "giấy"), ("khai", "khai"), ("sinh", "sinh"), ("ddaats", "đất"),
+    ("dduwowngf", "đường"), ("nguwowif", "người"), ("truwowngf", "trường"), ("hoaf", "hòa"),
+    ("thuyr", "thủy"), ("quyeenf", "quyền"), ("tieengs", "tiếng"), ("Vieetj", "Việt"), ("DDaats", "Đất"),
+    ("chuwngs", "chứng"), ("thuwcj", "thực"), ("hooj", "hộ"), ("tichj", "tịch"), ("w", "ư"), ("tuwf", "từ"),
+    ("nguyeenx", "nguyễn"), ("giaf", "già"), ("quar", "quả"),
+    # typing a modifier twice undoes it, so every word can be typed
+    ("ass", "as"), ("aaa", "aa"), ("lamfz", "lam"), ("lamz", "lamz"),
+])
+def test_telex_words(raw, word):
+    assert compose(raw) == word
+
+
+def test_telex_buffer_backspace_and_modes():
+    b = TelexBuffer()
+    for ch in "lamf giaays khai sinh":
+        b.key(ch)
+    assert b.text == "làm giấy khai sinh"
+    b.backspace()  # removes the last key pressed, not a whole word
+    assert b.text == "làm giấy khai sin"
+    for _ in range(3):
+        b.backspace()
+    assert b.text == "làm giấy khai "
+    for _ in range(5):
+        b.backspace()
+    assert b.text == "làm giấy "
+    b.backspace()
+    b.backspace()  # the 's' tone key of giaays: the tone goes, the letters stay
+    assert b.text == "làm giây"
+    b.telex = False  # plain mode: what is typed stays as typed
+    b.key(" ")
+    for ch in "ddi":
+        b.key(ch)
+    assert b.text == "làm giây ddi"
+    assert b.clear() == ""
+    b.set_text("đăng ký kết hôn")
+    assert b.text == "đăng ký kết hôn"
+    b.key("s")  # a finished word is not recomposed
+    assert b.text == "đăng ký kết hôns"
+
+
+# -- a controller on fakes ------------------------------------------------------------------------
+
+
+class FakeBackend:
+    def __init__(self):
+        self.calls = []
+        self.issued = []
+
+    def fields(self):
+        return [{"id": "ho-tich", "name": "Hộ tịch", "name_en": "Civil status", "count": 2}]
+
+    def procedures(self, field_id):
+        return [{"key": "1.001193", "code": "1.001193", "name": "Đăng ký khai sinh", "name_en": "Birth registration"}]
+
+    def procedure(self, key):
+        if key == "gone":
+            return None
+        return {"key": key, "code": key, "name": "Đăng ký khai sinh", "name_en": "Birth registration",
+                "documents": [{"group": "submit", "text": "Tờ khai", "originals": 1, "copies": 0},
+                              {"group": "show", "text": "Căn cước", "originals": 1, "copies": 0}],
+                "processing": {"label_vi": "1 ngày làm việc", "label_en": "1 working day"},
+                "fee": {"label_vi": "Miễn phí", "label_en": "Free"},
+                "destination": {"counter": 1, "counters": [1, 2], "waypoint": "counter_1", "series": "A"}}
+
+    def search(self, text, limit):
+        self.calls.append(text)
+        return {"hits": [{"key": "1.001193", "name": text}], "suggestions": []}
+
+    def service_for(self, key):
+        if key == "gone":
+            raise BackendError("gone", "error.procedure_gone")
+        return "A"
+
+    def waiting_counts(self):
+        return {"A": {"waiting": 2, "wait_min": 16}}
+
+    def issue_ticket(self, series, priority, procedure_key, lang):
+        n = len(self.issued) + 1
+        t = {"id": n, "number": f"{series}{n:03d}", "series": series, "priority": priority, "ahead": 0,
+             "wait_min": 0, "counters": [1, 2], "destination": {"counter": 1, "waypoint": "counter_1", "counters": [1]}}
+        self.issued.append(t)
+        return t
+
+    def print_ticket(self, ticket):
+        return False
+
+    def printer_status(self):
+        return {"ok": True, "detail": "dummy"}
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def ctl(project_config):
+    clock = Clock()
+    c = Controller(project_config, FakeBackend(), synchronous=True, clock=clock)
+    c.clock_obj = clock
+    topics = []
+    c.subscribe(topics.append)
+    c.topics = topics
+    c.start()
+    return c
+
+
+def test_visit_from_search_to_ticket(ctl):
+    ctl.open_search()
+    ctl.search("khai sinh")
+    assert ctl.visit.results[0]["key"] == "1.001193"
+    ctl.open_procedure("1.001193")
+    assert ctl.screen == Screen.DETAIL
+    assert [d["text"] for d in ctl.visit.procedure["submit"]] == ["Tờ khai"]
+    assert [d["text"] for d in ctl.visit.procedure["show"]] == ["Căn cước"]
+    ctl.toggle_doc(0)
+    assert ctl.visit.checked_docs == {0}
+    ctl.take_ticket_for_procedure()
+    assert ctl.screen == Screen.PRIORITY and ctl.visit.series == "A"
+    ctl.issue("elderly")
+    assert ctl.screen == Screen.TICKET
+    assert ctl.visit.ticket["number"] == "A001" and ctl.visit.print_status == "failed"  # printer down → QR
+    ctl.back()
+    assert ctl.screen == Screen.PRIORITY
+
+
+def test_procedure_gone_after_reimport(ctl):
+    ctl.open_procedure("gone")
+    assert ctl.screen == Screen.HOME and ctl.message[0] == "error.procedure_gone"
+
+
+def test_stale_search_results_are_dropped(project_config):
+    posted = []
+    c = Controller(project_config, FakeBackend(), synchronous=True, post=lambda fn, *a: posted.append((fn, a)))
+    c.search("kha")
+    c.search("khai")
+    assert len(posted) == 2
+    posted[1][0](*posted[1][1])  # the newer result arrives first
+    assert c.visit.results[0]["name"] == "khai"
+    posted[0][0](*posted[0][1])  # the older one is dropped
+    assert c.visit.results[0]["name"] == "khai"
+
+
+def test_idle_warning_then_reset(ctl, project_config):
+    ctl.set_lang("en")
+    ctl.open_search()
+    ctl.search("khai sinh")
+    clock = ctl.clock_obj
+    clock.t += project_config.kiosk.idle_timeout_s - project_config.kiosk.idle_warning_s - 1
+    ctl.tick()
+    assert not ctl.idle_warning
+    clock.t += 2
+    ctl.tick()
+    assert ctl.idle_warning and ctl.screen == Screen.SEARCH
+    ctl.activity()  # a touch: the visitor is still there
+    assert not ctl.idle_warning
+    clock.t += project_config.kiosk.idle_timeout_s + 1
+    ctl.tick()
+    assert ctl.screen == Screen.HOME
+    assert (ctl.visit.lang, ctl.visit.query, ctl.visit.results) == ("vi", "", [])
+
+
+def test_home_idle_is_quiet(ctl, project_config):
+    n = len(ctl.topics)
+    ctl.clock_obj.t += 10 * project_config.kiosk.idle_timeout_s
+    ctl.tick()
+    assert len(ctl.topics) == n  # nothing to clear, nothing redrawn
+
+
+# -- staff PIN -----------------------------------------------------------------------------------
+
+
+def test_pin_hash_and_verify():
+    h = hash_pin("2468")
+    assert h.startswith("scrypt$") and h != hash_pin("2468")  # salted
+    assert verify_pin("2468", h) and not verify_pin("2469", h)
+    assert not verify_pin("2468", None) and not verify_pin("2468", "garbage")
+    for bad in ("12", "abcd", "1234567890123"):
+        with pytest.raises(PinFormatError):
+            hash_pin(bad)
+
+
+def test_pin_lockout_after_five_wrong_tries():
+    clock = Clock()
+    gate = PinGate(hash_pin("2468"), max_tries=5, lockout_s=300, clock=clock)
+    assert [gate.check("0000") for _ in range(4)] == [PinResult.WRONG] * 4
+    assert gate.check("0000") == PinResult.LOCKED
+    assert gate.check("2468") == PinResult.LOCKED  # even the right PIN, while locked
+    clock.t += 299
+    assert gate.check("2468") == PinResult.LOCKED
+    clock.t += 2
+    assert gate.check("2468") == PinResult.OK
+    assert PinGate(None).check("2468") == PinResult.NOT_SET
+
+
+def test_set_pin_edits_only_that_line(tmp_path):
+    from kiosk.commands.staffpin import set_pin_in_config
+
+    src = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "config.yaml"
+    path.write_text(src, encoding="utf-8")
+    h = hash_pin("13579")
+    set_pin_in_config(path, h)
+    new = path.read_text(encoding="utf-8")
+    changed = [(a, b) for a, b in zip(src.splitlines(), new.splitlines(), strict=True) if a != b]
+    assert len(changed) == 1 and "staff_pin_hash" in changed[0][1]
+    from centre.config import load_config
+
+    assert verify_pin("13579", load_config(path).kiosk.staff_pin_hash)
+
+
+# -- robot and voice events -------------------------------------------------------------------------
+
+
+class FakeManager:
+    def __init__(self):
+        self.listeners = []
+        self.requests = []
+        self.available = True
+
+    def subscribe(self, fn):
+        self.listeners.append(fn)
+        return lambda: None
+
+    def request_escort(self, counter_id=None, *, waypoint=None, ticket=None):
+        self.requests.append((counter_id, waypoint, ticket))
+        return 7
+
+    def cancel(self, eid):
+        self.requests.append(("cancel", eid))
+
+    def emit(self, ev):
+        for fn in self.listeners:
+            fn(ev)
+
+
+def test_robot_escort_events(ctl):
+    from robot.escort import EscortArrived, EscortFailed, FollowRobot, RobotComing
+
+    mgr = FakeManager()
+    ctl.escort_mgr = RobotAdapter(mgr, ctl.on_robot_event)
+    ctl.open_procedure("1.001193")
+    ctl.guide_me()
+    assert ctl.screen == Screen.DIRECTIONS and mgr.requests == [(1, None, None)]
+    assert ctl.visit.escort_id == 7
+    base = {"robot": "robot-1", "counter_id": 1, "waypoint": "counter_1", "ticket": None}
+    mgr.emit(RobotComing(escort_id=7, distance_m=4.0, eta_s=6.0, **base))
+    assert ctl.visit.escort == EscortState.COMING and ctl.visit.escort_reason == "robot.coming"
+    mgr.emit(FollowRobot(escort_id=99, distance_m=3.0, eta_s=4.0, **base))  # another visitor's escort
+    assert ctl.visit.escort == EscortState.COMING
+    mgr.emit(FollowRobot(escort_id=7, distance_m=8.0, eta_s=10.0, **base))
+    assert ctl.visit.escort == EscortState.GUIDING and ctl.visit.escort_reason == "robot.progress"
+    mgr.emit(EscortArrived(escort_id=7, **base))
+    assert ctl.visit.escort == EscortState.ARRIVED
+    # a new visit: the robot blocked on the way
+    ctl.reset()
+    ctl.open_procedure("1.001193")
+    ctl.guide_me()
+    mgr.emit(EscortFailed(escort_id=7, reason="BLOCKED", **base))
+    assert ctl.visit.escort == EscortState.FALLBACK and ctl.visit.escort_reason == "robot.aborted_blocked"
+    assert ctl.route_points()[0] == (4.0, 3.0) and ctl.route_points()[-1] == (8.0, 11.0)
+
+
+@pytest.mark.parametrize("reason, key", [("LINK_DOWN", "robot.down"), ("UNAVAILABLE", "robot.unavailable"),
+                                         ("BUSY", "robot.busy"), ("LOW_BATTERY", "robot.aborted_low_battery"),
+                                         ("SOMETHING_NEW", "robot.aborted")])
+def test_robot_failure_reasons(ctl, reason, key):
+    from robot.escort import EscortFailed
+
+    mgr = FakeManager()
+    ctl.escort_mgr = RobotAdapter(mgr, ctl.on_robot_event)
+    ctl.open_procedure("1.001193")
+    ctl.guide_me()
+    mgr.emit(EscortFailed(escort_id=7, robot=None, counter_id=1, waypoint="counter_1", ticket=None, reason=reason))
+    assert ctl.visit.escort_reason == key
+
+
+def test_no_robot_shows_map(ctl):
+    ctl.open_procedure("1.001193")
+    ctl.guide_me()
+    assert ctl.screen == Screen.DIRECTIONS and ctl.visit.escort_reason == "robot.absent"
+
+
+def test_voice_events(ctl):
+    from voice.events import ModelFailed, ModelReady, NotUnderstood, Understood
+
+    feed(ctl, ModelFailed(path="/x", reason="no model at /x"))
+    assert not ctl.voice_ready and ctl.voice_error == "no model at /x"
+    feed(ctl, ModelReady(path="/x", load_s=1.0))
+    assert ctl.voice_ready
+    feed(ctl, Understood(kind="procedure", target="1.001193", label="Đăng ký khai sinh",
+                         text="làm giấy khai sinh", score=0.9))
+    assert ctl.screen == Screen.DETAIL and ctl.visit.procedure["key"] == "1.001193"
+    feed(ctl, NotUnderstood(text="ờ", reason="no_match", candidates=["đăng ký khai sinh", "đăng ký kết hôn"]))
+    assert ctl.screen == Screen.SEARCH and ctl.visit.voice_candidates == ["đăng ký khai sinh", "đăng ký kết hôn"]
+
+
+def feed(ctl, ev):
+    kind, detail = voice_event(ev)
+    ctl.on_voice_event(kind, **detail)
+
+
+def test_route_follows_the_corridor(project_config):
+    pts = route(project_config, "kiosk", "counter_3")
+    assert pts[0] == (4.0, 3.0) and pts[-1] == (16.0, 11.0)
+    for (x1, y1), (x2, y2) in zip(pts, pts[1:], strict=False):
+        assert x1 == x2 or y1 == y2  # straight legs only
+
+
+def test_colours_meet_contrast():
+    assert contrast_ratio((1, 1, 1), (0, 0, 0)) == pytest.approx(21.0)
+    assert contrast_ratio((1, 1, 1), (0.043, 0.310, 0.541)) >= 4.5
+
+
+# -- the real backend --------------------------------------------------------------------------------
+
+
+def test_backend_closed_service_says_when_it_opens(tmp_config):
+    from centre.clock import FixedClock
+
+    night = FixedClock(datetime(2026, 11, 24, 14, 0, tzinfo=UTC))  # 21:00 in Vietnam
+    b = Backend(tmp_config, queue_clock=night)
+    b.prepare()
+    with pytest.raises(BackendError) as exc:
+        b.issue_ticket("A", None, None)
+    assert exc.value.i18n_key == "error.service_closed_until"
+    assert exc.value.i18n_kw["time"] == "07:30"
+    day = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
+    b2 = Backend(tmp_config, queue_clock=day)
+    t = b2.issue_ticket("A", "elderly", "1.001193", "en")
+    assert t["number"] == "A001" and Path(t["png"]).exists() and Path(t["qr"]).exists()
+    assert t["destination"]["waypoint"] == "counter_1"
+    hits = b2.search("lam giay khai sinh", 5)["hits"]
+    assert hits[0]["key"] == "1.001193"
+    assert b2.search("xyzzy qwv", 5)["hits"] == []
