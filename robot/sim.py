@@ -231,6 +231,8 @@ class SimRobot:
         v = cmd.verb
         log.info("command %s %d %s", v, cmd.cmd_id, ",".join(cmd.args))
         if v == "HELLO":
+            # A new kiosk session: ids from before are never re-sent, and a restarted kiosk may reuse them.
+            self.seen.clear()
             return [ack(AckCode.ACCEPTED), self.hello(), self.status()]
         if v == "STATQ":
             return [ack(AckCode.ACCEPTED), self.status()]

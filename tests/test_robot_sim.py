@@ -189,3 +189,14 @@ def test_low_battery_is_denied():
 def test_dock_must_exist():
     with pytest.raises(ValueError):
         SimRobot({"a": (0, 0)}, dock="dock")
+
+
+def test_kiosk_hello_starts_a_new_session_of_ids():
+    r = booted()
+    r.handle(cmd("GOTO", 500, "kiosk"), 0.0)
+    run(r, 0.1, 1.0)
+    assert acks(r.handle(cmd("HELLO", 900, "1", "KIOSK"), 1.0)) == [p.Ack(900, AckCode.ACCEPTED)]
+    assert r.handle(cmd("HELLO", 900, "1", "KIOSK"), 1.1) == [p.Ack(900, AckCode.ACCEPTED)]  # retry: re-acked
+    # a restarted kiosk that happens to reuse id 500 gets its command executed, not an old ack
+    assert acks(r.handle(cmd("GOTO", 500, "counter_1"), 1.2)) == [p.Ack(500, AckCode.ACCEPTED)]
+    assert r.executed[500] == 2 and r.goal.target == "counter_1"
