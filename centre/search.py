@@ -68,7 +68,8 @@ MIGRATIONS = [
 
 MAX_QUERY_CHARS = 300  # a kiosk query is a phrase; longer input is cut, never an error
 MAX_QUERY_TOKENS = 24
-CANDIDATE_LIMIT = 300
+CANDIDATE_LIMIT = 200  # phrases scored per query, best BM25 first
+CANDIDATE_BUDGET = 2500  # stop adding (ever commoner) words to MATCH once they reach this many phrases
 
 # Spoken Vietnamese and English filler: kept in the query with a small weight only.
 # Words that are also content words in procedure names (hộ, lại, một, người, nhờ) are not here.
@@ -127,6 +128,7 @@ UNKNOWN_WEIGHT = 0.8  # weight of a word the catalogue does not know, relative t
 RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.55, 0.3, 0.15
 
 _WORD = re.compile(r"[^\W_]+")
+_FTS_WORD = re.compile(r"[^\W_]+")
 _PARENTHESES = re.compile(r"\([^()]*\)")
 _Y_SYLLABLE = re.compile(r"^(qu|[bcdđghklmnprstvx]{1,3})([yýỳỷỹỵ])$")
 _Y_TO_I = str.maketrans("yýỳỷỹỵ", "iíìỉĩị")
@@ -562,6 +564,9 @@ class _Index:
             self.by_phonetic[_phonetic(t)].append(t)
             self.by_len[len(t)].append(t)
         self.df = df
+        self.pdf: Counter[str] = Counter()  # phrases holding each word (FTS doclist sizes)
+        for ph in self.phrases.values():
+            self.pdf.update(ph.tokset)
 
     def _by_key(self) -> dict[str, list[_Phrase]]:
         out: dict[str, list[_Phrase]] = defaultdict(list)
@@ -745,7 +750,7 @@ class Searcher:
                     per_proc[ph.key] = (s, ph)
             ranked = sorted(per_proc.items(), key=lambda kv: (-kv[1][0], len(kv[1][1].folded), kv[0]))
             best = ranked[0][1][0] if ranked else 0.0
-            hits = [self._hit(idx, key, s, ph) for key, (s, ph) in ranked if s >= self.min_score][:limit]
+            hits = [self._hit(idx, key, s, ph) for key, (s, ph) in ranked[:limit] if s >= self.min_score]
             suggested = [] if hits else self._suggest(idx, per_proc, qtokens)
             return SearchResult(raw, hits, suggested, round(best, 4))
 
@@ -828,18 +833,29 @@ class Searcher:
         return out
 
     def _candidates(self, idx: _Index, qtokens: list[_QToken]) -> list[int]:
-        informative = [q for q in qtokens if q.informative]
-        # leave out words in most procedures when rarer ones exist (they only widen the net)
-        rare = [q for q in informative if max(idx.df.get(t, 0) for t in q.variants) < 0.25 * idx.n_docs]
-        use = rare or informative
+        """Phrase rowids worth scoring: FTS5 MATCH on the query's rarest words, best BM25 first.
+
+        Words are taken rarest first until their phrases exceed CANDIDATE_BUDGET: a phrase
+        holding none of the rare words cannot score well (they carry most of the weight),
+        and leaving common words out keeps BM25 from ranking half the catalogue.
+        """
+        informative = sorted(
+            (q for q in qtokens if q.informative),
+            key=lambda q: sum(idx.pdf.get(t, 0) for t in q.variants),
+        )
         terms: set[str] = set()
-        for q in use:
+        reach = 0
+        for q in informative:
+            cost = sum(idx.pdf.get(t, 0) for t in q.variants)
+            if terms and reach + cost > CANDIDATE_BUDGET:
+                break
             terms.update(q.variants)
-        if not terms:
+            reach += cost
+        words = sorted(t for t in terms if _FTS_WORD.fullmatch(t))
+        if not words:
             return []
-        expr = " OR ".join(f'"{t}"' for t in sorted(terms) if re.fullmatch(r"\w+", t))
-        if not expr:
-            return []
+        # each word quoted: nothing the citizen typed is ever FTS5 syntax
+        expr = " OR ".join(f'"{t}"' for t in words)
         sql = "SELECT rowid FROM search_phrases WHERE search_phrases MATCH ? ORDER BY rank LIMIT ?"
         try:
             rows = self.conn.execute(sql, (f"folded : ({expr})", CANDIDATE_LIMIT)).fetchall()
