@@ -341,24 +341,24 @@ def doctor(ctx) -> list[Check]:
     if r.meet_waypoint and r.meet_waypoint not in wps:
         checks.append(Check("robot", False, f"robot.meet_waypoint {r.meet_waypoint!r} is not in floor_map.waypoints"))
     for e in r.robots:
-        part = f"robot {e.name}"
+        part = "robot"
         if e.dock not in wps:
-            checks.append(Check(part, False, f"dock {e.dock!r} is not in floor_map.waypoints"))
+            checks.append(Check(part, False, f"{e.name}: dock {e.dock!r} is not in floor_map.waypoints"))
             continue
         if e.port == "sim":
-            checks.append(Check(part, True, "simulator (port 'sim'): set the real port when the robot arrives"))
+            checks.append(Check(part, True, f"{e.name}: simulator (port 'sim'): set the real port when the robot arrives"))
             continue
         try:
             serial.serial_for_url(e.port, baudrate=e.baudrate, do_not_open=True)
         except (ValueError, serial.SerialException) as exc:
-            checks.append(Check(part, False, f"port {e.port!r}: {exc} — fix robot.robots[].port in config.yaml"))
+            checks.append(Check(part, False, f"{e.name}: port {e.port!r}: {exc} — fix robot.robots[].port in config.yaml"))
             continue
         if "://" not in e.port:
             if not os.path.exists(e.port):
-                checks.append(Check(part, False, f"{e.port} does not exist — plug in the robot's USB cable"))
+                checks.append(Check(part, False, f"{e.name}: {e.port} does not exist — plug in the robot's USB cable"))
                 continue
             if not os.access(e.port, os.R_OK | os.W_OK):
-                checks.append(Check(part, False, f"{e.port}: no permission — add the kiosk user to 'dialout'"))
+                checks.append(Check(part, False, f"{e.name}: {e.port}: no permission — add the kiosk user to 'dialout'"))
                 continue
-        checks.append(Check(part, True, f"{e.port} at {e.baudrate} baud"))
+        checks.append(Check(part, True, f"{e.name}: {e.port} at {e.baudrate} baud"))
     return checks
