@@ -101,7 +101,7 @@ ABBREVIATIONS = {
     "bhyt": "bảo hiểm y tế",
     "bhtn": "bảo hiểm thất nghiệp",
     "cmnd": "chứng minh nhân dân",
-    "cccd": "căn cước công dân",
+    "cccd": "thẻ căn cước",  # the card is "thẻ căn cước" since the 2023 Law on Identity
     "ubnd": "ủy ban nhân dân",
     "hđnd": "hội đồng nhân dân",
     "htx": "hợp tác xã",
@@ -158,6 +158,19 @@ _STOP_EN = frozenset(_canon(w) for w in STOP_EN)
 _STOP_FOLDED = frozenset({_canon(fold(w)) for w in STOP_VI} | _STOP_EN)
 _KINSHIP_TYPED = frozenset(_canon(w) for w in KINSHIP_VI)
 _KINSHIP_FOLDED = frozenset(_canon(fold(w)) for w in KINSHIP_VI)
+
+
+_TONES = {"\u0300": "2", "\u0301": "1", "\u0309": "3", "\u0303": "4", "\u0323": "5"}
+
+
+@lru_cache(maxsize=65536)
+def tone_key(word: str) -> str:
+    """A typed syllable with its tone moved to the end: "hóa" and "hoá" (old and new tone
+    placement) both give "hoa1"; "hoà" gives "hoa2". Vowel marks (â, ơ, ư…) and đ stay."""
+    decomposed = unicodedata.normalize("NFD", word)
+    tone = "".join(_TONES[ch] for ch in decomposed if ch in _TONES)
+    base = "".join(ch for ch in decomposed if ch not in _TONES)
+    return unicodedata.normalize("NFC", base) + tone
 
 
 def _split_plain(text: str) -> list[str]:
@@ -470,8 +483,10 @@ class _QToken:
     accented: bool  # the query was typed with diacritics
     vset: frozenset = frozenset()
     best: float = 0.0
+    tone: str = ""
 
     def __post_init__(self) -> None:
+        self.tone = tone_key(self.plain)
         self.vset = frozenset(self.variants)
         self.best = max(self.variants.values(), default=0.0)
 
@@ -528,7 +543,7 @@ class _Index:
         self.tw = {t: self.token_weight(t) for t in df}
         for ph in self.phrases.values():
             ph.tokset = frozenset(ph.folded)
-            ph.typed_set = frozenset(ph.plain)
+            ph.typed_set = frozenset(tone_key(a) for a in ph.plain)
             ph.weight = sum(self.token_weight(t) for t in ph.tokset)
             content = [t for t in ph.folded if t not in _STOP_FOLDED]
             ph.pairs = frozenset(zip(ph.folded, ph.folded[1:], strict=False)) | frozenset(
@@ -558,7 +573,7 @@ class _Index:
         for ph in self.phrases.values():
             if ph.accented:
                 for a, f in zip(ph.plain, ph.folded, strict=False):
-                    self.by_phonetic_typed[_phonetic(a)].add(f)
+                    self.by_phonetic_typed[_phonetic(tone_key(a))].add(f)
         self.by_len: dict[int, list[str]] = defaultdict(list)
         for t in self.vocab:
             self.by_phonetic[_phonetic(t)].append(t)
@@ -597,7 +612,9 @@ class _Index:
             add(v, TELEX)
         if not found and len(token) >= 3:
             # typed with diacritics: the tone is right, only the consonants may be confused
-            table, key = (self.by_phonetic_typed, _phonetic(typed)) if typed else (self.by_phonetic, _phonetic(token))
+            table, key = (
+                (self.by_phonetic_typed, _phonetic(tone_key(typed))) if typed else (self.by_phonetic, _phonetic(token))
+            )
             for t in table.get(key, ()):
                 add(t, PHONETIC)
         if not found and len(token) >= 3:
@@ -621,7 +638,9 @@ class _Index:
         if len(token) < 2 or not (prev or nxt):
             return {}
         cands: dict[str, float] = {}
-        key_table = (self.by_phonetic_typed, _phonetic(typed)) if typed else (self.by_phonetic, _phonetic(token))
+        key_table = (
+            (self.by_phonetic_typed, _phonetic(tone_key(typed))) if typed else (self.by_phonetic, _phonetic(token))
+        )
         for t in key_table[0].get(key_table[1], ()):
             cands.setdefault(t, PHONETIC)
         if len(token) >= 3:
@@ -820,9 +839,8 @@ class Searcher:
                 out.append(_QToken(plain, folded, STOP_WEIGHT, dict.fromkeys(completions, PREFIX), False, False, accented))
                 continue
             if not variants:
-                weight = UNKNOWN_WEIGHT * idx.idf_max  # a word the catalogue cannot explain
-                if typing:
-                    weight *= 0.5  # perhaps only half typed
+                # a word the catalogue cannot explain (nor complete, if it is still being typed)
+                weight = UNKNOWN_WEIGHT * idx.idf_max
             elif typing and folded not in idx.vocab_set and len(folded) < 3:
                 weight *= 0.5  # two letters typed so far: weak evidence either way
             if (plain in _KINSHIP_TYPED) if accented else (folded in _KINSHIP_FOLDED):
@@ -903,7 +921,7 @@ class Searcher:
                     if c > credit:
                         credit, hit_token = c, t
                 # typed with diacritics: a different tone on the same letters is another word
-                if q.accented and ph.accented and hit_token == q.folded and q.plain not in ph.typed_set:
+                if q.accented and ph.accented and hit_token == q.folded and q.tone not in ph.typed_set:
                     credit *= ACCENT_MISMATCH
                 if credit > covered.get(hit_token, 0.0):
                     covered[hit_token] = credit
