@@ -325,6 +325,29 @@ _QUALIFIERS = re.compile(
 )
 
 
+# Words that turn a procedure into a variant of a plainer one (re-registration, extension,
+# mobile, foreign, combined…). Left unsaid by the citizen, they count double against a phrase,
+# so "giấy phép xây dựng" finds the permit, not its renewal or re-issue.
+VARIANT_MARKERS = (
+    ("lại",), ("đổi",), ("xóa",), ("xoá",), ("hủy",), ("huỷ",), ("điều", "chỉnh"), ("gia", "hạn"),
+    ("lưu", "động"), ("biên", "giới"), ("kết", "hợp"), ("liên", "thông"), ("thu", "hồi"),
+    ("chấm", "dứt"), ("nước", "ngoài"), ("tạm", "ngừng"), ("sửa", "đổi"),
+)
+MARKER_WEIGHT = 2.0
+_NOT_MARKER_AFTER = {"đổi": {"thay", "chuyển"}}  # "thay đổi" (change) is no variant of anything
+
+
+def _variant_markers(typed: tuple[str, ...], folded: tuple[str, ...]) -> frozenset:
+    out: set[str] = set()
+    for i in range(len(typed)):
+        for m in VARIANT_MARKERS:
+            if tuple(typed[i : i + len(m)]) == m:
+                if i and typed[i - 1] in _NOT_MARKER_AFTER.get(m[0], ()):
+                    continue
+                out.update(folded[i : i + len(m)])
+    return frozenset(out)
+
+
 def head_of(name: str) -> str:
     """The head of a procedure name: what it does, without the clause saying for whom or where.
 
@@ -469,6 +492,7 @@ class _Phrase:
     weight: float = 0.0  # sum of the weights of its distinct tokens
     pairs: frozenset = frozenset()  # adjacent word pairs (also with filler words skipped)
     tokset: frozenset = frozenset()
+    markers: frozenset = frozenset()  # folded words that make this a variant procedure (lại, lưu động…)
     typed_set: frozenset = frozenset()
 
 
@@ -544,7 +568,8 @@ class _Index:
         for ph in self.phrases.values():
             ph.tokset = frozenset(ph.folded)
             ph.typed_set = frozenset(tone_key(a) for a in ph.plain)
-            ph.weight = sum(self.token_weight(t) for t in ph.tokset)
+            ph.markers = _variant_markers(ph.plain, ph.folded)
+            ph.weight = sum(self.token_weight(t) * (MARKER_WEIGHT if t in ph.markers else 1) for t in ph.tokset)
             content = [t for t in ph.folded if t not in _STOP_FOLDED]
             ph.pairs = frozenset(zip(ph.folded, ph.folded[1:], strict=False)) | frozenset(
                 zip(content, content[1:], strict=False)
@@ -934,7 +959,8 @@ class Searcher:
             return 0.0
         recall = got / (total + EVIDENCE_PRIOR)
         tw = idx.tw
-        pw = sum(tw.get(t, 0.0) * c for t, c in covered.items())
+        markers = ph.markers
+        pw = sum(tw.get(t, 0.0) * c * (MARKER_WEIGHT if t in markers else 1) for t, c in covered.items())
         precision = pw / ph.weight if ph.weight else 0.0
         if ph.kind == "head":
             precision *= HEAD_PRECISION  # the full name says more than its head: it wins ties

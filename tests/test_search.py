@@ -23,6 +23,7 @@ from centre.search import (
     has_diacritics,
     is_vietnamese_syllable,
     rebuild_index,
+    tone_key,
 )
 
 DEV = Path(__file__).parent / "data" / "search" / "dev.yaml"
@@ -323,3 +324,11 @@ def test_analysis():
     assert has_diacritics("khai sinh") is False and has_diacritics("khai sính") is True
     assert is_vietnamese_syllable("nghieng") and is_vietnamese_syllable("khai")
     assert not is_vietnamese_syllable("registration") and not is_vietnamese_syllable("birth")
+    assert tone_key("hóa") == tone_key("hoá") != tone_key("hoà")  # old / new tone placement
+    assert tone_key("thủy") == tone_key("thuỷ")
+
+
+def test_plain_permit_beats_its_renewal_and_reissue(searcher):
+    assert first(searcher, "giấy phép xây dựng nhà ở riêng lẻ") == "1.013225"
+    assert first(searcher, "gia hạn giấy phép xây dựng") == "1.013227"
+    assert first(searcher, "cấp lại giấy phép xây dựng") == "1.013228"
