@@ -211,6 +211,7 @@ class _Slot:
     pause_action: str = ""  # guide, release
     busy_retry_at: float = 0.0
     needs_dock: bool = False
+    unknown_waypoints: set = field(default_factory=set)  # the robot answered CHECK with DENIED
 
     @property
     def available(self) -> bool:
@@ -374,6 +375,7 @@ class EscortManager:
                 "error": "" if s.up else ((s.link.last_error if s.link else None) or s.error),
                 "port": s.link.port if s.link else None,
                 "escort": s.active.to_dict() if s.active else None, "queued": len(s.queue),
+                "unknown_waypoints": sorted(s.unknown_waypoints),
                 "stats": s.link.stats.to_dict() if s.link else None,
             })
         return {"available": self.available, "robots": robots}
@@ -426,6 +428,10 @@ class EscortManager:
         candidates = [s for s in self._slots.values() if s.available]
         if not candidates:
             self._fail(esc, self._unavailable_reason())
+            return
+        candidates = [s for s in candidates if self._can_reach(s, esc)]
+        if not candidates:
+            self._fail(esc, p.Reason.UNKNOWN_WAYPOINT.value)
             return
         free = [s for s in candidates if s.active is None and not s.queue]
         if free:
@@ -600,6 +606,7 @@ class EscortManager:
             slot.error = ""
             slot.speed = ev.hello.speed_mps or slot.speed
             self._status(slot)
+            self._check_waypoints(slot)
         elif isinstance(ev, LinkDown):
             slot.up = False
             slot.error = ev.reason
@@ -608,10 +615,36 @@ class EscortManager:
         elif isinstance(ev, RobotRebooted):
             slot.speed = ev.hello.speed_mps or slot.speed
             self._on_reboot(slot)
+            self._check_waypoints(slot)
         elif isinstance(ev, GoalEnded):
             self._on_goal_ended(slot, ev)
         elif isinstance(ev, RobotUpdate):
             self._on_update(slot, ev.message)
+
+    def _check_waypoints(self, slot: _Slot) -> None:
+        """Ask the robot which of our waypoints it knows, so that a visitor is never led
+        half-way for nothing (robots without CHECK answer UNSUPPORTED: then we just try)."""
+        for wp in self.waypoints:
+            if not p.valid_token(wp):
+                continue
+            fut = self._send(slot, "CHECK", wp)
+            if fut is not None:
+                fut.add_done_callback(lambda f, wp=wp: self._inbox.put(("call", self._on_check, (slot, wp, f))))
+
+    def _on_check(self, slot: _Slot, wp: str, fut: Future) -> None:
+        if fut.exception() is not None:
+            return
+        ack: p.Ack = fut.result()
+        if ack.code is p.AckCode.DENIED and ack.detail == p.Reason.UNKNOWN_WAYPOINT:
+            if wp not in slot.unknown_waypoints:
+                log.error("robot %s does not know waypoint %r: fix its map or floor_map.waypoints", slot.name, wp)
+            slot.unknown_waypoints.add(wp)
+        else:
+            slot.unknown_waypoints.discard(wp)
+
+    def _can_reach(self, slot: _Slot, esc: Escort) -> bool:
+        needed = {esc.waypoint} | ({self.meet} if self.meet else set())
+        return not (needed & slot.unknown_waypoints)
 
     def _on_update(self, slot: _Slot, msg) -> None:
         if isinstance(msg, p.Feedback):
@@ -671,7 +704,7 @@ class EscortManager:
 
     def _reassign_or_fail(self, slot: _Slot, esc: Escort, reason: str) -> None:
         slot.queue.remove(esc)
-        others = [s for s in self._slots.values() if s is not slot and s.available]
+        others = [s for s in self._slots.values() if s is not slot and s.available and self._can_reach(s, esc)]
         if others:
             target = min(others, key=self._wait_estimate)
             if target.active is None and not target.queue:

@@ -105,7 +105,7 @@ class Reason(StrEnum):
 
 
 #: Commands the kiosk sends (each carries a command id as its first field).
-COMMANDS = ("HELLO", "GOTO", "DOCK", "CANCEL", "STATQ", "SAY", "ESTOP", "RESET")
+COMMANDS = ("HELLO", "GOTO", "DOCK", "CANCEL", "STATQ", "SAY", "ESTOP", "RESET", "CHECK")
 #: Commands that start a navigation goal whose id is the command id.
 GOAL_COMMANDS = ("GOTO", "DOCK")
 #: Phrase codes for SAY (the robot plays its own recording, in Vietnamese or English).

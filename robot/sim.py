@@ -236,6 +236,11 @@ class SimRobot:
             return [ack(AckCode.ACCEPTED), self.hello(), self.status()]
         if v == "STATQ":
             return [ack(AckCode.ACCEPTED), self.status()]
+        if v == "CHECK":
+            if len(cmd.args) != 1:
+                return [ack(AckCode.FAILED, Reason.BAD_ARGUMENT)]
+            known = cmd.args[0] in self.waypoints
+            return [ack(AckCode.ACCEPTED) if known else ack(AckCode.DENIED, Reason.UNKNOWN_WAYPOINT)]
         if v == "ESTOP":
             self.executed[cmd.cmd_id] += 1
             return [ack(AckCode.ACCEPTED), *self._estop(now)]

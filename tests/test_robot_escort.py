@@ -144,11 +144,37 @@ def test_busy_robot_queues_the_visitor_then_comes(rig):
     ev.wait("ESCORT_ARRIVED", eid, timeout=10)
 
 
-def test_unknown_waypoint_tells_the_visitor_and_shows_the_map(rig):
+def test_unknown_waypoint_fails_at_once_without_moving_the_robot(rig):
     mgr, sim, ev = rig(waypoints_drop=("counter_4",))
+    assert wait_for(lambda: mgr.status()["robots"][0]["unknown_waypoints"] == ["counter_4"], 3)
     eid = mgr.request_escort(4)
     _, failed = ev.wait("ESCORT_FAILED", eid)
     assert failed.reason == "UNKNOWN_WAYPOINT" and failed.show_map
+    assert ev.codes(eid) == ["ESCORT_FAILED"] and sim.robot.verbs["GOTO"] == 0
+    ev.wait("ESCORT_ARRIVED", mgr.request_escort(3))  # the others still work
+
+
+def test_unknown_waypoint_on_a_robot_without_check_is_found_on_the_way(rig):
+    mgr, sim, ev = rig(waypoints_drop=("counter_4",), speed=10)
+    robot = sim.robot
+    execute = robot._execute
+
+    def no_check(cmd, now):  # an older robot: CHECK is not implemented
+        if cmd.verb == "CHECK":
+            return [robot._remember(p.Ack(cmd.cmd_id, p.AckCode.UNSUPPORTED, "CHECK"))]
+        return execute(cmd, now)
+
+    with sim._lock:
+        robot._execute = no_check
+        robot.seen.clear()
+    mgr._inbox.put(("call", mgr._check_waypoints, (mgr._slots["robot-1"],)))
+    assert wait_for(lambda: robot.verbs["CHECK"] >= 2 * 8, 3)  # 8 waypoints at link up, then again
+    time.sleep(0.2)
+    assert mgr.status()["robots"][0]["unknown_waypoints"] == []
+    eid = mgr.request_escort(4)
+    _, failed = ev.wait("ESCORT_FAILED", eid)
+    assert failed.reason == "UNKNOWN_WAYPOINT" and failed.show_map
+    assert "ROBOT_COMING" in ev.codes(eid)
     assert wait_for(lambda: sim.robot.state in (p.RobotState.RETURNING, p.RobotState.DOCKING, p.RobotState.DOCKED))
 
 

@@ -257,3 +257,16 @@ def test_fakerobot_url_with_a_bad_option_is_a_config_error():
         assert not link.up and "unknown option 'colour'" in link.last_error
     finally:
         link.stop()
+
+
+def test_delayed_robot_answers_still_arrive_within_the_ack_timeout(project_config):
+    faults = Faults(delay_ms=120)
+    with SimServer(make_robot(project_config), faults=faults) as s:
+        link, _ = open_link(s.port)
+        try:
+            assert link.wait_up(3)
+            retries, t = link.stats.retries, time.monotonic()
+            assert link.command("STATQ").code is p.AckCode.ACCEPTED
+            assert 0.1 <= time.monotonic() - t < 0.5 and link.stats.retries == retries
+        finally:
+            link.stop()

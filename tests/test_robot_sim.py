@@ -200,3 +200,21 @@ def test_kiosk_hello_starts_a_new_session_of_ids():
     # a restarted kiosk that happens to reuse id 500 gets its command executed, not an old ack
     assert acks(r.handle(cmd("GOTO", 500, "counter_1"), 1.2)) == [p.Ack(500, AckCode.ACCEPTED)]
     assert r.executed[500] == 2 and r.goal.target == "counter_1"
+
+
+def test_check_says_whether_a_waypoint_is_known_without_moving():
+    r = booted()
+    assert r.handle(cmd("CHECK", 1, "counter_2"), 0.0) == [p.Ack(1, AckCode.ACCEPTED)]
+    assert r.handle(cmd("CHECK", 2, "mars"), 0.0) == [p.Ack(2, AckCode.DENIED, "UNKNOWN_WAYPOINT")]
+    assert r.state is RobotState.DOCKED and r.goal is None
+
+
+def test_reboot_after_n_commands():
+    r = make(faults=Faults(reboot_after=2), boot_s=0.5)
+    r.tick(0.0)
+    r.handle(cmd("GOTO", 1, "counter_1"), 0.0)
+    r.handle(cmd("STATQ", 2), 0.5)
+    run(r, 0.6, 0.7)
+    assert r.reboots == 0
+    run(r, 0.8, 2.0)
+    assert r.reboots == 1 and r.goal is None and r.state is RobotState.IDLE

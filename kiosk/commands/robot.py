@@ -210,6 +210,8 @@ def _sim_console(server, stop: threading.Event) -> None:
 
 
 def cmd_status(args, ctx) -> int:
+    from robot import protocol as p
+
     with _link(args, ctx) as link:
         _command(link, "STATQ")
         time.sleep(0.1)  # the STATUS frame follows the ack
@@ -225,6 +227,15 @@ def cmd_status(args, ctx) -> int:
                        goal_status=st.goal_status.value, reason=st.reason)
             if hasattr(st, "x"):
                 out.update(x=st.x, y=st.y, waypoint=st.waypoint, estop=st.estop)
+        unknown = []
+        for wp in ctx.config.floor_map.waypoints:
+            ack = _command(link, "CHECK", wp)
+            if ack.code is p.AckCode.UNSUPPORTED:
+                unknown = None  # an older robot: cannot tell
+                break
+            if ack.code is not p.AckCode.ACCEPTED:
+                unknown.append(wp)
+        out["unknown_waypoints"] = unknown
         out["stats"] = link.stats.to_dict()
     if args.json:
         print_json(out)
