@@ -182,16 +182,34 @@ def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announc
         return JSONResponse({"error": "InvalidRequest", "message": "; ".join(problems), "detail": exc.errors()},
                             status_code=422)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/t/"):
-            response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
-
+    app.add_middleware(SecurityHeaders)
     return app
+
+
+class SecurityHeaders:
+    """Adds nosniff, referrer and frame headers to every response (a plain ASGI middleware: no
+    per-request task or body buffering, so SSE streams and small API answers stay fast)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        framable = scope.get("path", "").startswith("/t/")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+                if not framable:
+                    extra.append((b"x-frame-options", b"DENY"))
+                headers += [(k, v) for k, v in extra if k not in names]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def render(request: Request, name: str, ctx: dict | None = None, *, status: int = 200,

@@ -135,7 +135,11 @@ async def stream(broker: Broker, request, *, first: Callable[[], object] | None 
             if not select(ev):
                 continue
             if transform is None:
-                yield sse(event_name, ev, ev["id"])
+                # Serialised once per event, however many streams carry it.
+                text = ev.get("_sse")
+                if text is None:
+                    text = ev["_sse"] = sse(event_name, {k: v for k, v in ev.items() if k != "_sse"}, ev["id"])
+                yield text
                 continue
             if min_interval_s:
                 await asyncio.sleep(min_interval_s)

@@ -374,7 +374,7 @@ async def ticket_events(token: str, request: Request):
     def relevant(ev: dict) -> bool:
         return ev["ticket_id"] == t.id or ev["service"] == t.service or ev["kind"] in ("counter_state", "counter_update")
 
-    body = stream(staff.broker, request, first=current, select=relevant, transform=current, min_interval_s=0.3)
+    body = stream(staff.broker, request, first=current, select=relevant, transform=current, min_interval_s=1.0)
     return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
