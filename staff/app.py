@@ -128,10 +128,13 @@ def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announc
                     "API clients such as remote kiosks send `Authorization: Bearer <token>`.",
         version="1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: the default page loads Swagger UI from a CDN
+        redoc_url=None,
     )
     app.state.staff = staff
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.templates = templates
+    _mount_api_docs(app)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     modules = _discover_routers()
@@ -210,6 +213,21 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _mount_api_docs(app: FastAPI) -> None:
+    """The OpenAPI page at /docs with Swagger UI from the swagger-ui-bundle package (no internet)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title + " — API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
 
 
 def render(request: Request, name: str, ctx: dict | None = None, *, status: int = 200,

@@ -67,7 +67,7 @@ def principal(request: Request) -> Principal | None:
         user = users.user_for_token(conn, header[7:].strip())
         found = Principal(user) if user else None
     else:
-        sess = users.get_session(conn, request.cookies.get(SESSION_COOKIE))
+        sess = users.get_session(conn, request.cookies.get(SESSION_COOKIE), now=staff.now())
         found = Principal(sess.user, sess) if sess else None
     request.state.principal = found
     return found

@@ -79,7 +79,7 @@ ACCESS = {
     ("GET", "/api/reports.csv"): {ADM},
     ("GET", "/api/reports/chart/{kind}.{fmt}"): {ADM},
 }
-DOCS = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+DOCS = {("GET", "/openapi.json"), ("GET", "/docs")}
 
 
 @pytest.fixture
@@ -382,6 +382,17 @@ def test_report_csv_and_charts(centre):
     assert admin.get("/api/reports", params={"start": "2026-11-25", "end": "2026-11-01"}).status_code == 422
     page = admin.get("/reports", params={"start": "2026-11-25"})
     assert page.status_code == 200 and "Tỉ lệ đạt chuẩn" in page.text
+
+
+def test_api_docs_are_served_without_internet(centre):
+    html = centre.client().get("/docs").text
+    assert "/static/swagger/swagger-ui-bundle.js" in html
+    assert not re.findall(r"""(?:src|href)=["']https?://""", html)  # nothing from a CDN
+    assert centre.client().get("/static/swagger/swagger-ui-bundle.js").status_code == 200
+    spec = centre.client().get("/openapi.json").json()
+    assert "/api/counters/{counter_id}/call-next" in spec["paths"]
+    for page in ("/login", "/display"):
+        assert not re.findall(r"""(?:src|href)=["']https?://""", centre.client("admin").get(page).text)
 
 
 def test_announcement_and_chime_are_wav(centre):

@@ -20,6 +20,7 @@ NAV = [("console", "/console", ("admin", "officer")), ("display", "/display", ("
 
 OFFICER = require("admin", "officer")
 VIEWER = require("admin", "officer", "display")
+DISPLAY_SESSION_H = 30 * 24
 HOME = {"admin": "/admin", "officer": "/console", "display": "/display", "kiosk": "/docs"}
 
 
@@ -68,14 +69,16 @@ async def login(request: Request, name: str = Form("", max_length=64), password:
                      now=staff.now())
         return render(request, "login.html", {"next": _safe_next(next), "error": t(lang, "login_failed"),
                       "name": name}, status=401)
-    token, sess = users.create_session(conn, user, hours=cfg.staff.session_hours, address=addr, now=staff.now())
+    # A hall TV has no keyboard to log in again every morning: display sessions last 30 days.
+    hours = max(cfg.staff.session_hours, DISPLAY_SESSION_H) if user.role == "display" else cfg.staff.session_hours
+    token, sess = users.create_session(conn, user, hours=hours, address=addr, now=staff.now())
     audit.record(conn, user.name, "login.ok", entity="user", key=user.id, address=addr, now=staff.now())
     target = _safe_next(next)
     if target == "/":
         target = HOME[user.role]
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(auth.SESSION_COOKIE, token, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", max_age=int(cfg.staff.session_hours * 3600))
+                        secure=request.url.scheme == "https", max_age=int(hours * 3600))
     response.delete_cookie(auth.FORM_CSRF_COOKIE)
     return response
 
