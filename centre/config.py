@@ -160,7 +160,7 @@ class QueueSection(_Model):
 
 class SearchSection(_Model):
     limit: int = Field(10, ge=1, le=100)
-    min_score: float = Field(0.45, ge=0, le=1, description="Search score (0..1) below which the answer is no match")
+    min_score: float = Field(0.42, ge=0, le=1, description="Search score (0..1) below which the answer is no match")
 
 
 class RobotEntry(_Model):

@@ -122,10 +122,10 @@ ACCENT_MISMATCH = 0.7  # folded forms match but the diacritics typed differ (vé
 CONTEXT_CREDIT = 0.45  # token found in the procedure's field or other names, not this phrase
 HEAD_PRECISION = 0.9  # a name's head (qualifying clause cut off) counts as a slightly partial match
 STOP_WEIGHT = 0.15  # weight of a filler word (an ordinary word weighs its IDF, about 1..6)
-EVIDENCE_PRIOR = 0.5  # added to a query's weight: one common word alone is weak evidence
+EVIDENCE_PRIOR = 0.75  # added to a query's weight: one common word alone is weak evidence
 UNKNOWN_WEIGHT = 0.8  # weight of a word the catalogue does not know, relative to the rarest word
 # score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * adjacent pairs kept)
-RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.55, 0.3, 0.15
+RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.4, 0.45, 0.15
 
 _WORD = re.compile(r"[^\W_]+")
 _FTS_WORD = re.compile(r"[^\W_]+")
@@ -725,7 +725,7 @@ class Searcher:
     `min_score`: below it a procedure is not offered (config `search.min_score`).
     """
 
-    def __init__(self, conn, *, min_score: float = 0.45, limit: int = 10):
+    def __init__(self, conn, *, min_score: float = 0.42, limit: int = 10):
         self.conn = getattr(conn, "conn", conn)
         self.min_score = min_score
         self.limit = limit
@@ -964,7 +964,7 @@ class Searcher:
         precision = pw / ph.weight if ph.weight else 0.0
         if ph.kind == "head":
             precision *= HEAD_PRECISION  # the full name says more than its head: it wins ties
-        order = 1.0
+        order = precision  # a single word: no order to check, judge by how much of the phrase it is
         if len(positions) > 1:
             pairs = ph.pairs
             hits = sum(1 for a, b in zip(positions, positions[1:], strict=False) if a and b and (a, b) in pairs)
@@ -1032,6 +1032,6 @@ class Searcher:
         return out
 
 
-def search(conn, text: str, *, min_score: float = 0.45, limit: int = 10) -> SearchResult:
+def search(conn, text: str, *, min_score: float = 0.42, limit: int = 10) -> SearchResult:
     """One-off search (builds a Searcher each call; long-running callers keep a `Searcher`)."""
     return Searcher(conn, min_score=min_score, limit=limit).search(text, limit)
