@@ -403,3 +403,47 @@ def test_announcement_and_chime_are_wav(centre):
     assert r.status_code == 200 and r.content[:4] == b"RIFF"
     assert tv.get("/api/announce.wav", params={"code": "A012", "counter": 42}).status_code == 404
     assert tv.get("/api/announce.wav", params={"code": "<script>", "counter": 3}).status_code == 422
+
+
+def test_counter_rating_tablet_rates_the_last_served_ticket(centre):
+    lan = centre.client("officer")
+    assert lan.post("/api/counters/1/rating", json={"rating": 4}).status_code == 409  # nobody served yet
+    qu = centre.queue()
+    qu.issue("A", actor="kiosk")
+    qu.issue("A", actor="kiosk")
+    first = lan.post("/api/counters/1/call-next").json()["ticket"]
+    centre.clock.advance(minutes=7)
+    second = lan.post("/api/counters/1/call-next").json()["ticket"]  # first is now served
+    r = lan.post("/api/counters/1/rating", json={"rating": 4})
+    assert r.status_code == 200 and r.json() == {"code": first["code"], "rating": 4}
+    assert lan.post("/api/counters/1/rating", json={"rating": 5}).json()["error"] == "AlreadyRated"
+    centre.clock.advance(minutes=3)
+    lan.post(f"/api/tickets/{second['id']}/serve")
+    assert lan.post("/api/counters/1/rating", json={"rating": 2}).json()["code"] == second["code"]
+    q = lan.get("/api/counters/1/queue").json()
+    assert q["last_served"]["code"] == second["code"] and q["last_served"]["rating"] == 2
+    page = lan.get("/rate/1")
+    assert page.status_code == 200 and "Rất hài lòng" in page.text
+
+
+def test_every_text_has_vietnamese_and_english_and_templates_use_known_keys():
+    import pathlib
+
+    from staff import i18n
+
+    vi, en = i18n.texts("vi"), i18n.texts("en")
+    assert set(vi) == set(en)
+    assert all(v.strip() for v in vi.values()) and all(v.strip() for v in en.values())
+    root = pathlib.Path(__file__).resolve().parent.parent / "staff" / "templates"
+    used = set()
+    for f in root.glob("*.html"):
+        used |= set(re.findall(r"""\bt\(['"]([a-z0-9_]+)['"]""", f.read_text(encoding="utf-8")))
+    prefixes = {k for k in used if k.endswith("_")}  # t('state_' + state): a family of keys
+    assert all(any(key.startswith(p) for key in vi) for p in prefixes)
+    for role in ("admin", "officer", "display", "kiosk"):
+        assert f"role_{role}" in vi
+    for state in ("open", "paused", "closed", "waiting", "called", "serving", "served", "no_show", "cancelled", "expired"):
+        assert f"state_{state}" in vi
+    used -= prefixes
+    assert used and not used - set(vi), sorted(used - set(vi))
+    assert "đ" in vi["app_name"].lower() or "ầ" in vi["app_name"]  # real Vietnamese, with diacritics

@@ -174,5 +174,10 @@ def test_admin_and_report_pages(site, browser, artifacts):
         page.screenshot(path=str(artifacts / "staff-reports.png"), full_page=True)
         page.goto(f"{handle.url}/reports?start=2026-11-25&lang=en")
         expect(page.locator("h2").first).to_contain_text("Total")
+        # The OpenAPI page works offline (Swagger UI served from the swagger-ui-bundle package).
+        page.goto(f"{handle.url}/docs")
+        expect(page.locator(".opblock").first).to_be_visible(timeout=10000)
+        assert page.locator(".opblock").count() > 40
+        page.screenshot(path=str(artifacts / "staff-api-docs.png"))
     finally:
         ctx.close()
