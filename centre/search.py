@@ -749,8 +749,15 @@ class Searcher:
         built = self._index_version()
         if built != version:
             log.info("search index is for catalogue %r, catalogue is %r: rebuilding", built, version)
-            rebuild_index(self.conn)
-        self._index = _Index(self.conn, version)
+            try:
+                rebuild_index(self.conn)
+            except sqlite3.Error as exc:  # e.g. a read-only connection: search what is there
+                log.warning("cannot rebuild the search index (%s); using the one in the database", exc)
+        try:
+            self._index = _Index(self.conn, version)
+        except sqlite3.Error as exc:
+            log.error("no usable search index (%s): run `kiosk catalogue import`", exc)
+            self._index = _Index.empty(version)
         return self._index
 
     def _index_version(self) -> str | None:

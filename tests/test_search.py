@@ -272,6 +272,19 @@ def test_index_missing_or_stale_is_rebuilt_on_first_search(fresh):
     assert first(Searcher(c), "đăng ký khai tử") == "1.000656"
 
 
+def test_read_only_database_searches_what_is_indexed(fresh, tmp_path):
+    db = tmp_path / "centre.db"
+    fresh(db).close()
+    ro = connect(db, read_only=True)
+    assert first(Searcher(ro), "đăng ký kết hôn") == "1.000894"
+    # a stale index cannot be rebuilt read-only: the old one still answers, nothing raises
+    rw = connect(db)
+    rw.execute("UPDATE catalogue_meta SET value = 'newer' WHERE key = 'version'")
+    assert first(Searcher(ro), "đăng ký kết hôn") == "1.000894"
+    rw.execute("DROP TABLE search_phrases")
+    assert Searcher(ro).search("đăng ký kết hôn").hits == []
+
+
 def test_no_catalogue_finds_nothing_without_error():
     r = Searcher(connect(None)).search("đăng ký khai sinh")
     assert r.hits == [] and r.suggested_fields == []
