@@ -122,3 +122,15 @@ def test_explain(config_file, capsys):
     data = json.loads(out)
     assert code == 0 and [t["typed"] for t in data["tokens"]] == ["dang", "ki", "ket", "hon"]
     assert data["phrases"] and data["phrases"][0]["key"] == "1.000894"
+
+
+def test_doctor_line(config_file, capsys):
+    from kiosk.cli import Context
+    from kiosk.commands.search import doctor
+
+    ctx = Context(str(config_file))
+    checks = doctor(ctx)  # fresh database: no catalogue yet
+    assert len(checks) == 1 and not checks[0].ok and "kiosk catalogue import" in checks[0].message
+    run(config_file, "--json", "khai sinh", capsys=capsys)  # imports the catalogue
+    checks = doctor(Context(str(config_file)))
+    assert checks[0].ok and "Đăng ký khai sinh" in checks[0].message
