@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from centre.catalogue import ensure_catalogue
 from centre.db import connect, transaction
@@ -218,6 +220,14 @@ def test_hostile_input_never_raises(searcher, conn, text):
     assert len(r.query) <= MAX_QUERY_CHARS
     assert all(0 <= h.score <= 1 for h in r.hits)
     assert conn.execute("SELECT count(*) FROM procedures").fetchone()[0] > 300  # nothing dropped
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=120) | st.text(alphabet='"*()-^:{}+ ANDORNEARanorear\'\\', max_size=40))
+def test_any_text_gives_a_result_never_an_error(searcher, text):
+    r = searcher.search(text)
+    assert isinstance(r, SearchResult) and all(0 <= h.score <= 1 for h in r.hits)
+    assert r.hits or r.suggested_fields
 
 
 def test_hostile_input_around_real_words_still_finds_them(searcher):
