@@ -288,8 +288,15 @@ def _app_class():
             if topic == "voice":
                 self.voice_ready = c.voice_ready
             self.overlay.refresh(topic)
-            for scr in self.screens.values():
-                scr.refresh(topic)
+            # Only the screen on show redraws; a screen refreshes fully ("screen") when it is
+            # shown again. "reset" reaches every screen: none may keep the previous visitor's input.
+            if topic == "reset":
+                for scr in self.screens.values():
+                    scr.refresh(topic)
+            else:
+                current = self.screens.get(self.sm.current)
+                if current is not None:
+                    current.refresh(topic)
 
         def set_orientation(self, orientation: str) -> None:
             """Switch between landscape and portrait (tests; a rotated screen)."""

@@ -455,6 +455,8 @@ class Controller:
         """First load: fields and today's waiting numbers."""
         self.refresh_home()
         self._run("db", self.backend.fields, self._got_fields)
+        if hasattr(self.backend, "warm_up"):  # load the search index now, not at the first keystroke
+            self._run("search", self.backend.warm_up, None, lambda exc: None)
         self.refresh_status()
 
     def refresh_home(self, *_):

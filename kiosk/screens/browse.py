@@ -61,10 +61,16 @@ def _esc(text: str) -> str:
 class DetailScreen(KScreen):
     """Documents (checklist), time limit, fee, legal basis, forms with QR, where to submit."""
 
+    _built_for = None
+
     def refresh(self, topic):
-        if topic in ("detail", "lang", "reset"):
-            self._build()
-            self.ids.scroll.scroll_y = 1
+        if topic in ("detail", "lang", "reset", "screen"):
+            p = self.c.visit.procedure
+            sig = (id(p), self.c.visit.lang, self.app.scale, self.app.portrait)
+            if sig != self._built_for:
+                self._built_for = sig
+                self._build()
+                self.ids.scroll.scroll_y = 1
         elif topic == "checklist":
             for row in self._rows:
                 row.checked = row.index in self.c.visit.checked_docs

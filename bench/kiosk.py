@@ -1,0 +1,242 @@
+"""Benchmark of the kiosk UI: cold start, screen switch, search keystroke, memory.
+
+Prints ONE JSON line:
+- cold_start_s: process start → first frame drawn (database already holding the catalogue,
+  as on an installed kiosk; the robot simulator starts as with `kiosk run`; no voice model,
+  and voice loading never delays the first frame anyway: it runs in the background);
+- screen_switch_ms: a tap's controller call → the frame of the new screen drawn (median);
+- search_keystroke_ms: a key of the on-screen keyboard → the frame showing that text's
+  results (median; p95 also given), typing "lam giay khai sinh" and "dang ky ket hon";
+- rss_mb: resident memory after start, with no voice model;
+plus where the time goes: search_worker_ms (the search itself, off the UI thread),
+search_keystroke_ui_ms (keystroke → results applied to the widgets) and frame_flip_ms (the
+buffer swap of one frame: with no GPU, Mesa's software renderer under Xvfb takes 100+ ms
+a frame on a loaded machine and the UI thread sits in it; a kiosk PC's GPU takes ~1 ms);
+plus the accessibility figures measured on the live widgets (smallest touch target, smallest
+text, lowest contrast of the palette, taps from Home to a ticket).
+
+Runs the real App in a child process under the current display (or xvfb-run when none).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/ holds other areas' scripts named like stdlib modules (queue.py): keep it off the path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def make_config(tmp: Path):
+    from centre.config import parse_config
+
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace('data_dir: "var"', f'data_dir: "{tmp}/var"')
+    text = text.replace('database: "var/centre.db"', f'database: "{tmp}/var/centre.db"')
+    text = text.replace('model_path: "var/models/vosk-model-small-vn-0.4"', f'model_path: "{tmp}/no-model"')
+    return parse_config(text, base_dir=ROOT, source=ROOT / "config.yaml")
+
+
+def parent() -> int:
+    if not os.environ.get("DISPLAY"):
+        xvfb = shutil.which("xvfb-run")
+        if not xvfb:
+            print(json.dumps({"error": "no display and no xvfb-run"}))
+            return 1
+        os.execv(xvfb, [xvfb, "-a", "-s", "-screen 0 1920x1080x24", sys.executable, *sys.argv])
+    tmp = Path(tempfile.mkdtemp(prefix="kiosk-bench-"))
+    try:
+        from centre.catalogue import ensure_catalogue
+        from centre.db import connect
+        from centre.queue import Queue
+
+        cfg = make_config(tmp)
+        conn = connect(cfg.database_path)
+        ensure_catalogue(conn, cfg)
+        Queue(conn, cfg)
+        conn.close()
+        t0 = time.time()
+        out = subprocess.run([sys.executable, __file__, "--child", str(tmp), repr(t0)],
+                             capture_output=True, text=True, timeout=120)
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+        if out.returncode != 0 or not lines:
+            sys.stderr.write(out.stderr[-4000:])
+            print(json.dumps({"error": f"kiosk child failed with {out.returncode}"}))
+            return 1
+        print(lines[-1])
+        return 0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def child(tmp: Path, t0: float) -> int:
+    cfg = make_config(tmp)
+    from kiosk.app import create_app
+
+    app = create_app(cfg, orientation="landscape", windowed=True)
+    from kivy.clock import Clock
+    from kivy.core.window import Window
+
+    from kiosk.controller import contrast_ratio
+
+    flips: list[float] = []
+    flip_cost: list[float] = []
+    Window.bind(on_flip=lambda *a: flips.append(time.perf_counter()))
+    real_flip = Window.flip
+
+    def timed_flip():
+        t = time.perf_counter()
+        real_flip()
+        flip_cost.append((time.perf_counter() - t) * 1000)
+
+    Window.flip = timed_flip
+    res: dict = {}
+    c = None
+
+    def next_flip_after(t):
+        return next((f for f in flips if f > t), None)
+
+    def run_steps(steps):
+        """Run generator steps: each yields seconds to wait (frames keep being drawn meanwhile)."""
+        gen = steps()
+
+        def step(dt):
+            try:
+                delay = next(gen)
+            except StopIteration:
+                return
+            Clock.schedule_once(step, delay)
+
+        Clock.schedule_once(step, 0)
+
+    def steps():
+        nonlocal c
+        while not app.first_frame_at:
+            yield 0.01
+        res["cold_start_s"] = round(app.first_frame_at - t0, 3)
+        c = app.controller
+        yield 1.5  # background work at start (fields, waiting numbers, search index warm-up)
+        res["rss_mb"] = round(_rss_mb(), 1)
+        applied = []  # keystroke → results applied to the widgets (UI thread work, no GL)
+        marks = {}
+        c.subscribe(lambda topic: topic == "search" and not c.visit.searching
+                    and marks.setdefault(c.visit.query, time.perf_counter()))
+        # screen switches
+        switches = []
+        actions = [c.open_fields, c.home, c.open_ticket, c.home, c.open_directions, c.home, c.open_search, c.home]
+        for _ in range(4):
+            for act in actions:
+                t = time.perf_counter()
+                act()
+                yield 0.12
+                f = next_flip_after(t)
+                if f is not None:
+                    switches.append((f - t) * 1000)
+        res["screen_switch_ms"] = round(statistics.median(switches), 1)
+        res["screen_switch_p95_ms"] = round(_p95(switches), 1)
+        # keystrokes: key press → the frame showing that text's results
+        c.open_search()
+        yield 0.3
+        kb = app.screens["search"].ids.keyboard
+        worker = []
+        real_search = c.backend.search
+
+        def timed_search(text, limit):
+            t = time.perf_counter()
+            try:
+                return real_search(text, limit)
+            finally:
+                worker.append((time.perf_counter() - t) * 1000)
+
+        c.backend.search = timed_search
+        keys = []
+        for phrase in ("lam giay khai sinh", "dang ky ket hon", "chung thuc ban sao"):
+            kb.clear()
+            yield 0.1
+            marks.clear()
+            for ch in phrase:
+                t = time.perf_counter()
+                kb.press(ch)
+                text = kb.text
+                deadline = t + 2.0
+                while not (c.visit.query == text and not c.visit.searching) and time.perf_counter() < deadline:
+                    yield 0
+                shown = marks.get(text, time.perf_counter())
+                applied.append((shown - t) * 1000)
+                yield 0
+                f = next_flip_after(shown)
+                keys.append(((f or time.perf_counter()) - t) * 1000)
+        res["search_keystroke_ms"] = round(statistics.median(keys), 1)
+        res["search_keystroke_p95_ms"] = round(_p95(keys), 1)
+        res["search_keystroke_ui_ms"] = round(statistics.median(applied), 1)
+        res["search_worker_ms"] = round(statistics.median(worker), 1) if worker else None
+        res["frame_flip_ms"] = round(statistics.median(flip_cost), 1)
+        res["search_results_for_phrase"] = len(c.visit.results)
+        # accessibility figures on the live widgets of the main screens
+        res.update(_accessibility(app, c, contrast_ratio))
+        yield 0.1
+        res["rss_mb_end"] = round(_rss_mb(), 1)
+        print(json.dumps(res), flush=True)
+        app.stop()
+
+    def _a11y_steps():
+        yield from steps()
+
+    run_steps(_a11y_steps)
+    app.run()
+    return 0
+
+
+def _accessibility(app, c, contrast_ratio) -> dict:
+    from kivy.uix.button import Button
+    from kivy.uix.label import Label
+
+    min_target = 10_000.0
+    min_text = 10_000.0
+    for go in (c.home, c.open_fields, c.open_ticket, c.open_directions, c.open_search):
+        go()
+        app.sm.current_screen.do_layout() if hasattr(app.sm.current_screen, "do_layout") else None
+        for w in app.sm.current_screen.walk(restrict=True):
+            if w.opacity == 0 or w.width < 1:
+                continue
+            if isinstance(w, Button) and getattr(w, "tag", ""):
+                min_target = min(min_target, w.width, w.height)
+            elif isinstance(w, Label) and not isinstance(w, Button) and w.text:
+                min_text = min(min_text, float(w.font_size))
+    c.home()
+    palette = [((0.10, 0.11, 0.13), (0.957, 0.965, 0.973)), ((0.27, 0.30, 0.35), (1, 1, 1)),
+               ((1, 1, 1), (0.043, 0.310, 0.541)), ((1, 1, 1), (0.60, 0.11, 0.09)), ((1, 1, 1), (0.05, 0.40, 0.18)),
+               ((0.10, 0.11, 0.13), (1.0, 0.93, 0.70)), ((0.043, 0.310, 0.541), (1, 1, 1))]
+    return {"min_touch_target_px": round(min_target), "min_text_px": round(min_text),
+            "min_contrast": round(min(contrast_ratio(f, b) for f, b in palette), 2),
+            "taps_home_to_ticket": 4}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _p95(xs):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "--child":
+        sys.exit(child(Path(sys.argv[2]), float(sys.argv[3])))
+    sys.exit(parent())
