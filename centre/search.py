@@ -126,6 +126,13 @@ EVIDENCE_PRIOR = 0.75  # added to a query's weight: one common word alone is wea
 UNKNOWN_WEIGHT = 0.8  # weight of a word the catalogue does not know, relative to the rarest word
 # score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * adjacent pairs kept)
 RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.4, 0.45, 0.15
+# A long question that says (most of) a name or alias word for word, in order, is lifted
+# halfway (CONTAIN_BONUS) towards CONTAIN_SHARE × (share of the phrase said) ×
+# min(1, weight said / SPECIFIC_WEIGHT): a specific run such as "giấy khai sinh" is strong
+# evidence whatever surrounds it; a run of common words is not.
+CONTAIN_SHARE = 0.8
+CONTAIN_BONUS = 0.5
+SPECIFIC_WEIGHT = 6.0
 
 _WORD = re.compile(r"[^\W_]+")
 _FTS_WORD = re.compile(r"[^\W_]+")
@@ -186,7 +193,7 @@ _NUMBER_WORDS = {
 
 def _number(word: str) -> str | None:
     """Digits for a numeral: '02' → '2', 'một' → '1' (only with its diacritics: 'ba' stays)."""
-    if word.isdigit():
+    if word.isdecimal() and word.isascii():
         return str(int(word)) if len(word) < 6 else word
     if word in _NUMBER_WORDS and word not in ("ba", "tư", "năm"):  # also father / fourth / year
         return _NUMBER_WORDS[word]
@@ -719,6 +726,16 @@ class _Index:
         return out[:limit]
 
 
+def _query_pairs(qtokens: list[_QToken]) -> frozenset:
+    """Adjacent word pairs of the query, over every reading of each word."""
+    out: set[tuple[str, str]] = set()
+    for a, b in zip(qtokens, qtokens[1:], strict=False):
+        for x in a.variants:
+            for y in b.variants:
+                out.add((x, y))
+    return frozenset(out)
+
+
 class Searcher:
     """Searches the catalogue in `conn`; reloads itself after a re-import. Thread-safe.
 
@@ -791,12 +808,13 @@ class Searcher:
             if not any(q.informative for q in qtokens):
                 return SearchResult(raw, [], self._suggest(idx, {}, []), 0.0)
             candidates = self._candidates(idx, qtokens)
+            qpairs = _query_pairs(qtokens)
             per_proc: dict[str, tuple[float, _Phrase]] = {}
             for rowid in candidates:
                 ph = idx.phrases.get(rowid)
                 if ph is None:
                     continue
-                s = self._score(idx, qtokens, ph)
+                s = self._score(idx, qtokens, ph, qpairs=qpairs)
                 if s > per_proc.get(ph.key, (0.0, None))[0]:
                     per_proc[ph.key] = (s, ph)
             ranked = sorted(per_proc.items(), key=lambda kv: (-kv[1][0], len(kv[1][1].folded), kv[0]))
@@ -936,7 +954,9 @@ class Searcher:
                 "phrases": rows[:n],
             }
 
-    def _score(self, idx: _Index, qtokens: list[_QToken], ph: _Phrase, detail: dict | None = None) -> float:
+    def _score(
+        self, idx: _Index, qtokens: list[_QToken], ph: _Phrase, detail: dict | None = None, qpairs=None
+    ) -> float:
         context = idx.context.get(ph.key, frozenset())
         ptoks = ph.tokset
         covered: dict[str, float] = {}
@@ -977,8 +997,31 @@ class Searcher:
             hits = sum(1 for a, b in zip(positions, positions[1:], strict=False) if a and b and (a, b) in pairs)
             order = hits / (len(positions) - 1)
         score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * order)
+        # A long spoken question may hold a whole specific name or alias ("…làm cái giấy khai
+        # sinh cho thằng cu nhà em"): the words around it are context, not evidence against.
+        if qpairs is None:
+            qpairs = _query_pairs(qtokens)
+        contain = 0.0
+        if len(covered) > 1 and ph.weight:
+            # heaviest run of phrase words that the query says in the same order, word for word
+            best = run = 0.0
+            folded = ph.folded
+            for i in range(len(folded) - 1):
+                if (folded[i], folded[i + 1]) in qpairs:
+                    if not run:
+                        run = tw.get(folded[i], 0.0) * covered.get(folded[i], 0.0)
+                    run += tw.get(folded[i + 1], 0.0) * covered.get(folded[i + 1], 0.0)
+                    best = max(best, run)
+                else:
+                    run = 0.0
+            if best:
+                contain = CONTAIN_SHARE * min(1.0, best / ph.weight) * min(1.0, best / SPECIFIC_WEIGHT)
+                if contain > score:  # halfway up: lifts long questions, keeps the ranking of plain ones
+                    score += CONTAIN_BONUS * (contain - score)
         if detail is not None:
-            detail.update(recall=round(recall, 3), precision=round(precision, 3), order=round(order, 3))
+            detail.update(
+                recall=round(recall, 3), precision=round(precision, 3), order=round(order, 3), contain=round(contain, 3)
+            )
         return max(0.0, min(1.0, score))
 
     def _hit(self, idx: _Index, key: str, score: float, ph: _Phrase) -> Hit:

@@ -210,6 +210,7 @@ HOSTILE = [
     "한국어 검색",
     "\u0301\u0303\u0309",
     "đ" * 50,
+    "²³ ١٢٣ ½",  # digits that int() refuses (found by hypothesis)
 ]
 
 
