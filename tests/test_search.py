@@ -29,6 +29,7 @@ from centre.search import (
 )
 
 DEV = Path(__file__).parent / "data" / "search" / "dev.yaml"
+CHECK = Path(__file__).parent / "data" / "search" / "check.yaml"
 TARGET_TOP1, TARGET_TOP3, TARGET_OOS = 0.92, 0.98, 0.85
 
 
@@ -56,8 +57,8 @@ def searcher(conn, project_config) -> Searcher:
     return Searcher.from_config(conn, project_config)
 
 
-def dev_queries() -> list[dict]:
-    return yaml.safe_load(DEV.read_text(encoding="utf-8"))["queries"]
+def dev_queries(path: Path = DEV) -> list[dict]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["queries"]
 
 
 def first(searcher: Searcher, text: str) -> str | None:
@@ -65,10 +66,10 @@ def first(searcher: Searcher, text: str) -> str | None:
     return (r.hits[0].code or r.hits[0].key) if r.hits else None
 
 
-def evaluate(searcher: Searcher) -> dict:
+def evaluate(searcher: Searcher, path: Path = DEV) -> dict:
     """Top-1 / top-3 accuracy on in-scope queries and rejection of out-of-scope ones."""
     top1 = top3 = n_in = rejected = n_out = 0
-    for item in dev_queries():
+    for item in dev_queries(path):
         ids = [h.code or h.key for h in searcher.search(item["q"]).hits]
         if item["expect"] is None:
             n_out += 1
@@ -102,6 +103,13 @@ def test_dev_set_meets_the_targets(searcher):
     assert m["top1"] >= TARGET_TOP1, m
     assert m["top3"] >= TARGET_TOP3, m
     assert m["oos_rejected"] >= TARGET_OOS, m
+
+
+def test_check_set_does_not_regress(searcher):
+    """The later check set (long spoken questions, near-domain out-of-scope): floors below its
+    figures at the time of writing (top-1 0.88, top-3 0.90, out-of-scope 0.79)."""
+    m = evaluate(searcher, CHECK)
+    assert m["top1"] >= 0.85 and m["top3"] >= 0.87 and m["oos_rejected"] >= 0.75, m
 
 
 # ------------------------------------------------------------------ behaviour
