@@ -82,10 +82,11 @@ class Stats:
         self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
 
 
-async def officer(url, cookie, csrf, counter, stats: Stats, stop):
+async def officer(url, cookie, csrf, counter, stats: Stats, stop, start):
     async with httpx.AsyncClient(base_url=url, cookies={"staff_session": cookie},
                                  headers={"X-CSRF-Token": csrf}, timeout=10) as c:
-        while time.monotonic() < stop:
+        await start.wait()
+        while time.monotonic() < stop[0]:
             t0 = time.perf_counter()
             try:
                 r = await c.post(f"/api/counters/{counter}/call-next")
@@ -107,10 +108,11 @@ async def officer(url, cookie, csrf, counter, stats: Stats, stop):
             await asyncio.sleep(0.3)
 
 
-async def kiosk(url, token, stats: Stats, stop, n):
+async def kiosk(url, token, stats: Stats, stop, start, n):
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as c:
+        await start.wait()
         i = 0
-        while time.monotonic() < stop:
+        while time.monotonic() < stop[0]:
             i += 1
             try:
                 r = await c.post("/api/tickets", json={"service": "ABCD"[(i + n) % 4]})
@@ -123,8 +125,8 @@ async def kiosk(url, token, stats: Stats, stop, n):
             await asyncio.sleep(0.5)
 
 
-async def sse_lines(client, path, stop):
-    """Yield (event, data) of a server-sent event stream until `stop`."""
+async def sse_lines(client, path, stop, grace=0.0):
+    """Yield (event, data) of a server-sent event stream until `stop[0] + grace`."""
     async with client.stream("GET", path) as r:
         if r.status_code != 200:
             raise RuntimeError(f"stream {path}: {r.status_code}")
@@ -134,15 +136,18 @@ async def sse_lines(client, path, stop):
                 event = line[6:].strip()
             elif line.startswith("data:"):
                 yield event, line[5:]
-            if time.monotonic() > stop:
+            if time.monotonic() > stop[0] + grace:
                 return
 
 
-async def display(url, cookie, stats: Stats, stop):
+async def display(url, cookie, stats: Stats, stop, ready):
     async with httpx.AsyncClient(base_url=url, cookies={"staff_session": cookie},
                                  timeout=httpx.Timeout(10, read=30)) as c:
         try:
-            async for event, data in sse_lines(c, "/api/events", stop):
+            # Displays listen 2 s longer than the officers call, so the last calls are seen too.
+            async for event, data in sse_lines(c, "/api/events", stop, grace=2.0):
+                if event == "state":
+                    ready()
                 if event != "queue":
                     continue
                 ev = json.loads(data)
@@ -155,14 +160,14 @@ async def display(url, cookie, stats: Stats, stop):
                 else:  # the event beat the officer's HTTP answer
                     stats.pending.setdefault(key, []).append(now)
         except (httpx.HTTPError, RuntimeError) as exc:
-            if time.monotonic() < stop:
+            if time.monotonic() < stop[0]:
                 stats.error(f"display:{type(exc).__name__}")
 
 
 async def status_page(url, token, stats: Stats, stop):
     async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(10, read=30)) as c:
         async def poll():
-            while time.monotonic() < stop:
+            while time.monotonic() < stop[0]:
                 try:
                     r = await c.get(f"/api/public/tickets/{token}")
                     if r.status_code != 200:
@@ -177,23 +182,32 @@ async def status_page(url, token, stats: Stats, stop):
                 async for _event, _data in sse_lines(c, f"/api/public/tickets/{token}/events", stop):
                     pass
             except (httpx.HTTPError, RuntimeError) as exc:
-                if time.monotonic() < stop:
+                if time.monotonic() < stop[0]:
                     stats.error(f"status-stream:{type(exc).__name__}")
 
         await asyncio.gather(poll(), follow())
 
 
 async def run_clients(url, sessions, kiosk_token, tokens, duration, stats):
-    stop = time.monotonic() + duration
-    tasks = [officer(url, *sessions["officers"][i], counter, stats, stop) for i, counter in enumerate(OFFICERS)]
-    tasks += [kiosk(url, kiosk_token, stats, stop, n) for n in range(KIOSKS)]
-    # Displays listen 2 s longer than the officers call, so the last calls are seen too.
-    tasks += [display(url, sessions["displays"][i], stats, stop + 2) for i in range(DISPLAYS)]
+    # `stop` is set once every display is connected (so no call happens before all listen).
+    stop = [time.monotonic() + duration + 30]
+    start = asyncio.Event()
+    connected = []
+
+    def ready():
+        connected.append(1)
+        if len(connected) == DISPLAYS and not start.is_set():
+            stop[0] = time.monotonic() + duration
+            start.set()
+
+    tasks = [officer(url, *sessions["officers"][i], counter, stats, stop, start) for i, counter in enumerate(OFFICERS)]
+    tasks += [kiosk(url, kiosk_token, stats, stop, start, n) for n in range(KIOSKS)]
+    tasks += [display(url, sessions["displays"][i], stats, stop, ready) for i in range(DISPLAYS)]
     tasks += [status_page(url, tokens[i], stats, stop) for i in range(STATUS_PAGES)]
-    # Streams end at their next event after `stop`; a quiet stream is cut after a grace period.
+    # Streams end at their next line after the stop; a quiet stream is cut after a grace period.
     done = asyncio.gather(*tasks)
     try:
-        await asyncio.wait_for(done, duration + 20)
+        await asyncio.wait_for(done, duration + 45)
     except TimeoutError:
         pass
 

@@ -126,7 +126,8 @@ async def stream(broker: Broker, request, *, first: Callable[[], object] | None 
             yield sse("state", await asyncio.to_thread(first))
         while True:
             try:
-                ev = await asyncio.wait_for(q.get(), HEARTBEAT_S)
+                # Fast path without a timer task when events are already queued (bursts).
+                ev = q.get_nowait() if not q.empty() else await asyncio.wait_for(q.get(), HEARTBEAT_S)
             except TimeoutError:
                 if await request.is_disconnected():
                     return
