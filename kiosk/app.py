@@ -85,6 +85,12 @@ def make_voice(cfg, on_event):
     """
     if not cfg.voice.enabled:
         return None
+    model = cfg.path(cfg.voice.model_path)
+    if not model.exists():
+        # no model installed: do not even load the recogniser library (saves ~20 MB)
+        log.warning("voice off: no model at %s (install one with `kiosk voice install-model FILE.zip`)", model)
+        on_event("unavailable", reason=str(model), missing_model=True)
+        return None
     from kiosk.controller import voice_event
 
     try:

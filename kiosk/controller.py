@@ -305,6 +305,7 @@ class Controller:
         self.fields: list[dict] = []
         self.voice_ready = False
         self.voice_error = ""
+        self.voice_missing_model = False
         self.robot_status: dict = {}
         self.printer_status: dict = {}
         self.staff_counters: list[dict] = []
@@ -875,6 +876,7 @@ class Controller:
             self.voice_ready, self.voice_error = True, ""
         elif kind == "unavailable":
             self.voice_ready, self.voice_error = False, str(detail.get("reason", ""))
+            self.voice_missing_model = bool(detail.get("missing_model"))
         elif kind == "listening":
             self.voice_level = float(detail.get("level", 0))
             if v.voice_state != "listening":

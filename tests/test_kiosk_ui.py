@@ -539,7 +539,8 @@ def test_staff_pin_lockout_and_actions(kiosk, shots):
     assert Queue(d.db, d.app.cfg).counter(3).state == "paused"  # in the database, for the counters' consoles
     d.tap("staff:test_print")
     d.wait(lambda: c.message and c.message[0] == "staff.test_print_ok", what="test print")
-    d.shot(shots, "13-staff-vi", [t(d, "staff.title"), t(d, "staff.state_paused"), t(d, "staff.test_print_ok")])
+    d.shot(shots, "13-staff-vi", [t(d, "staff.title"), t(d, "staff.state_paused"), t(d, "staff.test_print_ok"),
+                                  t(d, "staff.voice_no_model", path=c.voice_error)])
     d.tap("staff:reimport")
     d.wait(lambda: c.message and c.message[0] == "staff.reimported", timeout=60, what="re-import")
     d.tap("counter:3:open")

@@ -83,7 +83,9 @@ class StaffScreen(KScreen):
             ok = rs.get("link", rs.get("connected", rs.get("ok")))
             robot = self._state_text(ok) + (f" — {rs['state']}" if rs.get("state") else "")
         self.ids.robot.text = f"{self.tr('staff.robot')}: {robot}"
-        if c.voice is None:
+        if c.voice_missing_model:
+            voice = self.tr("staff.voice_no_model", path=c.voice_error)
+        elif c.voice is None:
             voice = self.tr("staff.absent") + (f" — {c.voice_error}" if c.voice_error else "")
         elif c.voice_ready:
             voice = self.tr("staff.ok")
