@@ -33,7 +33,7 @@ from centre.config import Config
 from centre.db import connect
 from staff import auth, i18n
 from staff.announce import Announcer
-from staff.events import Broker
+from staff.events import Broker, TooManyStreams
 
 log = logging.getLogger("staff")
 HERE = Path(__file__).resolve().parent
@@ -44,6 +44,7 @@ ERROR_STATUS = {
     q.InvalidInput: 422, q.CounterClosed: 409, q.CounterBusy: 409, q.ServiceClosed: 409,
     q.InvalidTransition: 409, q.SeriesFull: 409, q.QueueStorageError: 503,
     ratings.RatingError: 409, users.UnknownUser: 404, users.UserError: 422, centre_admin.AdminError: 422, reports.ReportRangeError: 422,
+    TooManyStreams: 503,
 }
 
 

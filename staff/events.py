@@ -21,6 +21,13 @@ log = logging.getLogger("staff.events")
 POLL_S = 0.1
 HEARTBEAT_S = 15.0
 QUEUE_MAX = 500
+#: Live streams one server carries at most (public ticket pages need no login: a flood of them
+#: must not starve the counters and displays).
+MAX_SUBSCRIBERS = 2000
+
+
+class TooManyStreams(RuntimeError):
+    """The server already carries MAX_SUBSCRIBERS live streams; the client should retry later."""
 
 
 def public_event(row: sqlite3.Row) -> dict:
@@ -86,6 +93,11 @@ class Broker:
         if loop is not None and wake is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(wake.set)
+
+    def check_capacity(self) -> None:
+        """Raise TooManyStreams when no more live streams may open (call before answering 200)."""
+        if len(self._subs) >= MAX_SUBSCRIBERS:
+            raise TooManyStreams(f"more than {MAX_SUBSCRIBERS} live streams; retry later")
 
     async def subscribe(self) -> asyncio.Queue:
         self._start()

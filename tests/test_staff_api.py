@@ -447,3 +447,26 @@ def test_every_text_has_vietnamese_and_english_and_templates_use_known_keys():
     used -= prefixes
     assert used and not used - set(vi), sorted(used - set(vi))
     assert "đ" in vi["app_name"].lower() or "ầ" in vi["app_name"]  # real Vietnamese, with diacritics
+
+
+def test_catalogue_reimport_from_admin_is_audited_and_visible_to_the_kiosk(centre):
+    from centre.catalogue import Catalogue
+
+    admin = centre.client("admin")
+    r = admin.post("/api/admin/catalogue/import")
+    assert r.status_code == 200 and r.json()["ok"] and r.json()["report"]["procedures"] > 300
+    kiosk_conn = centre.queue().conn  # the kiosk's own connection sees the new version
+    v1 = Catalogue(kiosk_conn).version()
+    assert admin.post("/api/admin/catalogue/import").json()["report"]["version"] == v1 + 1
+    assert Catalogue(kiosk_conn).version() == v1 + 1
+    rows = [e for e in admin.get("/api/admin/audit").json() if e["action"] == "catalogue.import"]
+    assert len(rows) == 2 and rows[0]["after"]["version"] == v1 + 1 and rows[0]["actor"] == "boss"
+
+
+def test_public_live_streams_are_capped(centre, monkeypatch):
+    from staff import events
+
+    monkeypatch.setattr(events, "MAX_SUBSCRIBERS", 0)
+    t = centre.queue().issue("A", actor="kiosk")
+    r = centre.client().get(f"/api/public/tickets/{t.token}/events")
+    assert r.status_code == 503 and r.json()["error"] == "TooManyStreams"

@@ -323,6 +323,7 @@ def display(request: Request, who: Principal = Depends(VIEWER)):
             response_class=StreamingResponse)
 async def events(request: Request, who: Principal = Depends(VIEWER)):
     staff = staff_of(request)
+    staff.broker.check_capacity()
     body = stream(staff.broker, request, first=lambda: display_state(staff))
     return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
@@ -365,6 +366,7 @@ def ticket_status(token: str, request: Request):
                    response_class=StreamingResponse)
 async def ticket_events(token: str, request: Request):
     staff = staff_of(request)
+    staff.broker.check_capacity()
     t = await asyncio.to_thread(lambda: staff.queue().by_token(token[:64]))
 
     def current(_ev=None):
