@@ -144,3 +144,21 @@ def test_voice_disabled_in_config(tmp_config):
     svc.start_loading()
     assert isinstance(events[0], ModelFailed) and "voice.enabled" in events[0].reason
     assert not svc.ready and not svc.listen()
+
+
+def test_an_unexpected_loading_error_still_ends_in_model_failed(tmp_path, monkeypatch):
+    """Regression: an exception other than ModelError in the loading thread used to leave
+    wait() blocked for ever (seen when bench/queue.py shadowed the stdlib queue module)."""
+    import voice.recognizer as rec
+
+    def boom(path):
+        raise AttributeError("module 'queue' has no attribute 'LifoQueue'")
+
+    monkeypatch.setattr(rec, "inspect_model", boom)
+    events = []
+    loader = ModelLoader(tmp_path)
+    loader.subscribe(events.append)
+    loader.start()
+    assert loader.wait(5) is False
+    assert loader.state == "failed" and "AttributeError" in loader.error
+    assert isinstance(events[-1], ModelFailed)

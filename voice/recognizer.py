@@ -190,8 +190,10 @@ class ModelLoader:
             log.info("voice model %s ready in %.1f s", info.path, self.load_s)
             self._done.set()
             self._emit(ModelReady(str(self.path), self.load_s))
-        except (ModelError, OSError, ImportError) as exc:
-            self.error = str(exc)
+        except Exception as exc:  # whatever goes wrong, voice is off and the kiosk carries on
+            if not isinstance(exc, ModelError | OSError | ImportError):
+                log.exception("voice model loading failed unexpectedly")
+            self.error = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
             self.state = "failed"
             log.warning("voice is off: %s", exc)
             self._done.set()
