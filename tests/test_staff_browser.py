@@ -4,7 +4,9 @@ status page follows by itself, the citizen rates. Screenshots go to tests/artifa
 
 from __future__ import annotations
 
+import io
 import time
+import wave
 from pathlib import Path
 
 import pytest
@@ -84,7 +86,8 @@ def test_officer_calls_display_shows_it_and_ticket_page_follows(site, browser, a
 
         display = tv.new_page()
         announced = []
-        display.on("request", lambda r: announced.append(r.url) if "/api/announce.wav" in r.url else None)
+        display.on("response", lambda r: announced.append((r.url, r.status, r.headers.get("content-type")))
+                   if "/api/announce.wav" in r.url or "/api/chime.wav" in r.url else None)
         login(display, url, "tv", "/display")
         expect(display.locator(".counter-box")).to_have_count(4)
 
@@ -111,9 +114,15 @@ def test_officer_calls_display_shows_it_and_ticket_page_follows(site, browser, a
         expect(status.locator("#t-counter")).to_have_text("Quầy 1", timeout=3000)
         expect(display.locator("#recent li")).to_have_count(2)
         deadline = time.monotonic() + 20
-        while not any("code=A001" in u for u in announced) and time.monotonic() < deadline:
+        while not any("code=A001" in u for u, _, _ in announced) and time.monotonic() < deadline:
             display.wait_for_timeout(100)
-        assert any("code=A001&counter=1" in u for u in announced), announced
+        # The chime, then the Vietnamese speech synthesised on the server (real espeak-ng), as WAV.
+        spoken = [(s, ct) for u, s, ct in announced if "code=A001&counter=1" in u]
+        assert len(spoken) == 1 and spoken[0][0] in (200, 206) and spoken[0][1] == "audio/wav", announced
+        assert any("/api/chime.wav" in u and s in (200, 206) for u, s, _ in announced)
+        wav = display.request.get(f"{url}/api/announce.wav?code=A001&counter=1")
+        with wave.open(io.BytesIO(wav.body())) as w:
+            assert w.getnframes() / w.getframerate() > 1.0  # real speech, not an empty file
         display.wait_for_timeout(300)
         display.screenshot(path=str(artifacts / "staff-display.png"))
         status.screenshot(path=str(artifacts / "staff-ticket-called.png"), full_page=True)
@@ -174,6 +183,11 @@ def test_admin_and_report_pages(site, browser, artifacts):
         page.screenshot(path=str(artifacts / "staff-reports.png"), full_page=True)
         page.goto(f"{handle.url}/reports?start=2026-11-25&lang=en")
         expect(page.locator("h2").first).to_contain_text("Total")
+        # The counter's rating tablet shows the last served ticket (A001, rated 5 already: buttons off).
+        page.goto(f"{handle.url}/rate/1")
+        expect(page.locator("#r-code")).to_have_text("A001")
+        expect(page.locator("[data-rating='3']")).to_be_disabled()
+        page.screenshot(path=str(artifacts / "staff-rate-tablet.png"))
         # The OpenAPI page works offline (Swagger UI served from the swagger-ui-bundle package).
         page.goto(f"{handle.url}/docs")
         expect(page.locator(".opblock").first).to_be_visible(timeout=10000)
