@@ -184,3 +184,28 @@ def test_bad_phrase_book_is_a_clear_error(tmp_path):
     (tmp_path / "vi.yaml").write_text("commands: [\n", encoding="utf-8")
     with pytest.raises(PhraseBookError):
         load_phrase_book("vi", tmp_path)
+
+
+class _NoGrammarModel:
+    """A loader stand-in for a model without runtime grammars (free decoding)."""
+
+    info = None
+    vocabulary = None
+
+
+def test_free_decoding_snaps_then_hands_over_to_the_search(tmp_config, vi_conn):
+    from voice.recognizer import Transcript, VoiceEngine
+
+    db = vi_conn.execute("PRAGMA database_list").fetchone()[2]
+    engine = VoiceEngine(tmp_config, lambda: connect(db), _NoGrammarModel())
+    assert not engine.uses_grammar
+
+    def hear(text):
+        return engine.interpret(Transcript([(text, 0.0)], 2.0, 0.0, 0.0))
+
+    r = hear("tôi muốn hỏi về giấy khai sinh cho con mới đẻ")
+    assert r.understood and r.target == "1.001193" and r.via == "free"
+    r = hear("thời tiết hôm nay thế nào")
+    assert not r.understood and r.candidates  # the search's weak hits are only suggestions
+    r = hear("")
+    assert not r.understood and r.text == ""

@@ -364,6 +364,7 @@ class VoiceEngine:
         self.grammar: Grammar | None = None
         self.phrases = []
         self._pending_grammar = False
+        self._searcher = None  # centre.search.Searcher, made on first use (free decoding only)
 
     # -- grammar ------------------------------------------------------------------------
     @property
@@ -475,23 +476,24 @@ class VoiceEngine:
         """Free decoding gave real words that snap to nothing: ask the catalogue search."""
         try:
             from centre.search import Searcher
-        except ImportError:
+        except ImportError:  # no search module: snapping alone decides
             return
-        conn = self.conn_factory()
         try:
-            res = Searcher(conn).search(text, limit=5)
+            with self._lock:
+                if self._searcher is None:
+                    self._searcher = Searcher.from_config(self.conn_factory(), self.cfg)
+                searcher = self._searcher
+            res = searcher.search(text, limit=5)
         except Exception as exc:  # search is a help here, never a crash
             log.warning("voice → search failed: %s", exc)
             return
-        finally:
-            conn.close()
-        hits = list(getattr(res, "hits", res) or [])
-        if not hits:
+        if not res.hits:
             return
-        top = hits[0]
-        key = getattr(top, "key", None) or (top.get("key") if isinstance(top, dict) else None)
-        name = getattr(top, "name", None) or (top.get("name") if isinstance(top, dict) else None)
-        score = getattr(top, "score", None) or (top.get("score") if isinstance(top, dict) else 0.0)
-        if key:
-            result.understood, result.kind, result.target = True, "procedure", key
-            result.phrase, result.label, result.score, result.via = name, name, float(score or 0.0), "search"
+        # The search's hits become the suggestions; the top one is the answer only when it
+        # clears the voice threshold too (a transcript is noisier than typed text).
+        result.candidates = [{"text": h.matched_text, "kind": "procedure", "target": h.key, "label": h.name,
+                              "score": round(float(h.score), 3)} for h in res.hits]
+        top = res.hits[0]
+        if float(top.score) >= self.min_score:
+            result.understood, result.kind, result.target, result.via = True, "procedure", top.key, "search"
+            result.phrase, result.label, result.score = top.matched_text, top.name, float(top.score)
