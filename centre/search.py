@@ -68,7 +68,7 @@ MIGRATIONS = [
 
 MAX_QUERY_CHARS = 300  # a kiosk query is a phrase; longer input is cut, never an error
 MAX_QUERY_TOKENS = 24
-CANDIDATE_LIMIT = 200  # phrases scored per query, best BM25 first
+CANDIDATE_LIMIT = 150  # phrases scored per query, best BM25 first
 CANDIDATE_BUDGET = 2500  # stop adding (ever commoner) words to MATCH once they reach this many phrases
 
 # Spoken Vietnamese and English filler: kept in the query with a small weight only.
@@ -382,6 +382,9 @@ def _phrases_of(row) -> Iterable[tuple[str, str]]:
     )
     for kind, text in texts:
         key = folded_key(text or "")
+        # the official name is usually "Thủ tục " + the name: nothing more to find in it
+        if key.startswith("thu tuc ") and key[len("thu tuc ") :] in seen:
+            continue
         if key and key not in seen:
             seen.add(key)
             yield kind, text
@@ -498,6 +501,7 @@ class _Phrase:
     accented: bool
     weight: float = 0.0  # sum of the weights of its distinct tokens
     pairs: frozenset = frozenset()  # adjacent word pairs (also with filler words skipped)
+    adjacent: frozenset = frozenset()  # adjacent word pairs as written
     tokset: frozenset = frozenset()
     markers: frozenset = frozenset()  # folded words that make this a variant procedure (lại, lưu động…)
     typed_set: frozenset = frozenset()
@@ -578,7 +582,8 @@ class _Index:
             ph.markers = _variant_markers(ph.plain, ph.folded)
             ph.weight = sum(self.token_weight(t) * (MARKER_WEIGHT if t in ph.markers else 1) for t in ph.tokset)
             content = [t for t in ph.folded if t not in _STOP_FOLDED]
-            ph.pairs = frozenset(zip(ph.folded, ph.folded[1:], strict=False)) | frozenset(
+            ph.adjacent = frozenset(zip(ph.folded, ph.folded[1:], strict=False))
+            ph.pairs = ph.adjacent | frozenset(
                 zip(content, content[1:], strict=False)
             )
         # Without diacritics "dang" may be đang (filler) or đăng (đăng ký): a folded filler word
@@ -1002,7 +1007,7 @@ class Searcher:
         if qpairs is None:
             qpairs = _query_pairs(qtokens)
         contain = 0.0
-        if len(covered) > 1 and ph.weight:
+        if len(covered) > 1 and ph.weight and not qpairs.isdisjoint(ph.adjacent):
             # heaviest run of phrase words that the query says in the same order, word for word
             best = run = 0.0
             folded = ph.folded
