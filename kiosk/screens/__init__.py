@@ -63,6 +63,22 @@ class Overlay(FloatLayout):
                 self.idle_text = ""
 
 
+def row_size(lines: list[tuple[str, float]], width: float) -> tuple[None, float]:
+    """Height of a list row showing `lines` ((text, font px)) wrapped in `width` px.
+
+    RecycleView rows cannot size themselves; this estimates the wrapped height from the
+    font's mean advance (DejaVu Sans: about 0.6 em), erring on the tall side.
+    """
+    import math
+
+    avail = max(100.0, width - 60)
+    h = 0.0
+    for text, px in lines:
+        per_line = max(1, int(avail / (px * 0.6)))
+        h += math.ceil(max(1, len(text)) / per_line) * px * 1.22
+    return None, max(96.0, h + 36)
+
+
 def dossier_lookup_hook(cfg):
     """`lookup(code) -> dict | None` from centre.dossiers, or None when the module is not there."""
     try:

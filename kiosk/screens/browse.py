@@ -9,27 +9,36 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.image import Image
 
-from kiosk.screens import KScreen
+from kiosk.screens import KScreen, row_size
 
 
 class FieldsScreen(KScreen):
+    def on_kv_post(self, base_widget):
+        self.ids.list.bind(width=lambda *a: self.refresh("resize"))
+
     def refresh(self, topic):
-        if topic not in ("fields", "lang", "reset", "screen"):
+        if topic not in ("fields", "lang", "reset", "screen", "resize"):
             return
         c = self.c
         self.ids.status.text = "" if c.fields else self.tr("fields.loading")
+        width, fs = self.ids.list.width, self.app.fs(30)
         data = []
         for f in c.fields:
             name = f["name_en"] if c.visit.lang == "en" and f.get("name_en") else f["name"]
-            data.append({"text": f"[b]{name}[/b]\n[color=454d59]{self.tr('fields.count', count=f['count'])}[/color]",
+            count = self.tr("fields.count", count=f["count"])
+            data.append({"text": f"[b]{name}[/b]\n[color=454d59]{count}[/color]",
+                         "row_size": row_size([(name, fs), (count, fs)], width),
                          "key": f["id"], "tag": f"field:{f['id']}",
                          "action": (lambda fid=f["id"]: self.c.open_field(fid))})
         self.ids.list.data = data
 
 
 class ProceduresScreen(KScreen):
+    def on_kv_post(self, base_widget):
+        self.ids.list.bind(width=lambda *a: self.refresh("resize"))
+
     def refresh(self, topic):
-        if topic not in ("procedures", "lang", "reset", "screen"):
+        if topic not in ("procedures", "lang", "reset", "screen", "resize"):
             return
         c = self.c
         v = c.visit
@@ -40,9 +49,13 @@ class ProceduresScreen(KScreen):
         else:
             self.ids.status.text = self.tr("procedures.loading" if v.procedures_loading else "procedures.empty")
         data = []
+        width, fs = self.ids.list.width, self.app.fs(30)
         for p in v.procedures:
-            code = f"\n[color=454d59]{self.tr('detail.code', code=p['code'])}[/color]" if p.get("code") else ""
+            code_text = self.tr("detail.code", code=p["code"]) if p.get("code") else ""
+            code = f"\n[color=454d59]{code_text}[/color]" if code_text else ""
+            lines = [(c.name_of(p), fs)] + ([(code_text, fs)] if code_text else [])
             data.append({"text": f"[b]{c.name_of(p)}[/b]{code}", "key": p["key"], "tag": f"proc:{p['key']}",
+                         "row_size": row_size(lines, width),
                          "action": (lambda k=p["key"]: self.c.open_procedure(k))})
         self.ids.list.data = data
 

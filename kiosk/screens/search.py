@@ -5,10 +5,13 @@ from __future__ import annotations
 from kivy.factory import Factory
 from kivy.metrics import dp
 
-from kiosk.screens import KScreen
+from kiosk.screens import KScreen, row_size
 
 
 class SearchScreen(KScreen):
+    def on_kv_post(self, base_widget):
+        self.ids.results.bind(width=lambda *a: self.refresh("resize"))
+
     def typed(self, text: str) -> None:
         """Every key: show the text now; the search runs off the UI thread (stale results dropped)."""
         self.ids.query.text = text
@@ -20,7 +23,7 @@ class SearchScreen(KScreen):
             self.ids.keyboard.clear()
         if topic in ("voice_text",):
             self.ids.keyboard.set_text(c.visit.query)
-        if topic in ("search", "lang", "reset", "screen", "voice_text", "voice"):
+        if topic in ("search", "lang", "reset", "screen", "voice_text", "voice", "resize"):
             self._show()
 
     def _show(self):
@@ -60,9 +63,11 @@ class SearchScreen(KScreen):
             box.add_widget(Factory.KMuted(text=self.tr("search.ask_staff")))
         self.ids.status.text = status
         data = []
+        width, fs = self.ids.results.width, self.app.fs(30)
         for h in v.results:
             field = h.get("field_en") if v.lang == "en" and h.get("field_en") else h.get("field", "")
             data.append({"text": f"[b]{c.name_of(h)}[/b]\n[color=454d59]{field}[/color]",
+                         "row_size": row_size([(c.name_of(h), fs), (field, fs)], width),
                          "key": h["key"], "tag": f"hit:{h['key']}",
                          "action": (lambda k=h["key"]: self.c.open_procedure(k))})
         self.ids.results.data = data

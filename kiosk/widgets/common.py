@@ -26,6 +26,8 @@ class ListRow(Button):
     action = ObjectProperty(None, allownone=True)
     key = StringProperty("")
     tag = StringProperty("")
+    #: (None, height) of the row, estimated from its wrapped text (RecycleView key_size)
+    row_size = ObjectProperty(None, allownone=True)
 
     def on_release(self):
         if self.action is not None:
