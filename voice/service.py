@@ -55,6 +55,7 @@ class VoiceService:
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
         self._cancelled = threading.Event()
+        self._subscribed = False
 
     # -- model -------------------------------------------------------------------------------
     def start_loading(self) -> None:
@@ -62,11 +63,17 @@ class VoiceService:
         if not self.cfg.voice.enabled:
             self._emit(ModelFailed(str(self.loader.path), self.reason))
             return
+        with self._lock:
+            if self._subscribed:
+                return
+            self._subscribed = True
         self.loader.subscribe(self._on_model_event)
         self.loader.start()
 
     def _on_model_event(self, event) -> None:
         if isinstance(event, ModelReady):
+            if self._ready.is_set():
+                return  # already heard (a subscriber added as loading ends may hear it twice)
             try:
                 engine = VoiceEngine(self.cfg, self.conn_factory, self.loader)
                 engine.refresh(force=True)
