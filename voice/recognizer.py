@@ -345,7 +345,8 @@ class Interpretation:
 class VoiceEngine:
     """Catalogue grammar + recogniser + snapping for one model (thread-safe).
 
-    `conn_factory()` returns a new database connection; the engine closes it after use.
+    `conn_factory()` returns a new database connection; the engine closes it after reading the
+    catalogue (when decoding freely, the search keeps one open for its index).
     """
 
     def __init__(self, cfg, conn_factory: Callable, loader: ModelLoader, lang: str | None = None,
