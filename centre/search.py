@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from centre.db import migrate, transaction
 from centre.text import fold
@@ -658,7 +658,7 @@ class _Index:
             max_d = 1 if len(token) < 7 else 2
             pool = [t for n in range(len(token) - max_d, len(token) + max_d + 1) for t in self.by_len.get(n, ())]
             for cand, dist, _ in process.extract(
-                token, pool, scorer=Levenshtein.distance, score_cutoff=max_d, limit=8
+                token, pool, scorer=OSA.distance, score_cutoff=max_d, limit=8
             ):
                 add(cand, EDIT1 if dist <= 1 else EDIT2)
         # keep the few best, preferring frequent words among equals
@@ -667,7 +667,9 @@ class _Index:
         share = 1 / math.sqrt(len(best)) if best else 1
         return {t: c * share for t, c in best}
 
-    def context_fixes(self, prev: str, typed: str | None, token: str, nxt: str) -> dict[str, float]:
+    def context_fixes(
+        self, prev: str, typed: str | None, token: str, nxt: str, sound_only: bool = False
+    ) -> dict[str, float]:
         """Words that, unlike `token`, form a catalogue pair with a neighbour ("tạm chú" → trú).
 
         Only sound-alike spellings (tr/ch, s/x, r/d/gi…, the typed tone kept) or one edit away.
@@ -680,9 +682,17 @@ class _Index:
         )
         for t in key_table[0].get(key_table[1], ()):
             cands.setdefault(t, PHONETIC)
-        if len(token) >= 3:
-            for t in self.by_len.get(len(token), ()):
-                if t not in cands and Levenshtein.distance(t, token, score_cutoff=1) <= 1:
+        # one edit (a swap of two letters counts as one); two-letter words only grow ("hn" → hôn).
+        # A filler word is only ever a sound-alike slip ("tạm chú"), never a typo of another word.
+        if sound_only:
+            lengths: tuple[int, ...] = ()
+        elif len(token) == 2:
+            lengths = (3,)
+        else:
+            lengths = (len(token) - 1, len(token), len(token) + 1)
+        for n in lengths:
+            for t in self.by_len.get(n, ()):
+                if t not in cands and OSA.distance(t, token, score_cutoff=1) <= 1:
                     cands[t] = EDIT1
         return {
             t: c
@@ -707,16 +717,27 @@ class _Index:
                 out[t] = STEM
         return out
 
-    def split_pair(self, token: str) -> tuple[str, str] | None:
-        """Two vocabulary words typed without the space between them ("khaisinh"), if any."""
-        best = None
-        for i in range(2, len(token) - 1):
-            a, b = token[:i], token[i:]
-            if a in self.vocab_set and b in self.vocab_set:
-                score = min(self.df[a], self.df[b])
-                if best is None or score > best[0]:
-                    best = (score, a, b)
-        return (best[1], best[2]) if best else None
+    def split_words(self, token: str, max_parts: int = 8) -> tuple[str, ...] | None:
+        """Vocabulary words typed without spaces ("khaisinh", "dangkytamtru"), if the whole
+        token splits into them; fewest pieces first, then the most common words."""
+        n = len(token)
+        if n < 4:
+            return None
+        # best[i] = (pieces, -rarity, words) for token[:i]
+        best: list[tuple | None] = [None] * (n + 1)
+        best[0] = (0, 0, ())
+        for i in range(n):
+            if best[i] is None or best[i][0] >= max_parts:
+                continue
+            for j in range(i + 1, min(n, i + 8) + 1):
+                piece = _canon(token[i:j])
+                if piece not in self.vocab_set or (len(piece) == 1 and not piece.isdigit()):
+                    continue
+                cand = (best[i][0] + 1, best[i][1] - self.df[piece], best[i][2] + (piece,))
+                if best[j] is None or cand[:2] < best[j][:2]:
+                    best[j] = cand
+        done = best[n]
+        return done[2] if done and done[0] > 1 else None
 
     def prefix_expansions(self, token: str, limit: int = 40, vietnamese_only: bool = False) -> list[str]:
         """Words of the index that start with `token` (the word being typed), most frequent first."""
@@ -841,7 +862,7 @@ class Searcher:
             last = i == len(pairs) - 1
             split = None
             if folded not in idx.vocab_set and not (last and typing_last and idx.prefix_expansions(folded, 1)):
-                split = idx.split_pair(folded)
+                split = idx.split_words(folded)
             if split:
                 expanded.extend((part, part, False) for part in split)
             else:
@@ -860,7 +881,7 @@ class Searcher:
             if stop and ((prev, folded) in idx.name_pairs or (folded, nxt) in idx.name_pairs):
                 stop = False  # part of a procedure name here: "bản sao" is not "sao?"
             in_context = (prev, folded) in idx.pairs or (folded, nxt) in idx.pairs
-            fixes = {} if in_context else idx.context_fixes(prev, plain if accented else None, folded, nxt)
+            fixes = {} if in_context else idx.context_fixes(prev, plain if accented else None, folded, nxt, stop)
             if fixes:  # a real word, but the neighbours say another was meant ("tạm chú" → trú)
                 stop = False
             variants: dict[str, float] = {}

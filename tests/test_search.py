@@ -143,6 +143,9 @@ def test_typos_telex_and_run_together_words(searcher):
     assert first(searcher, "ddang kys khai sinh") == "1.001193"  # raw Telex keys
     assert first(searcher, "khaisinh") in ("1.001193", "1.004772")  # space missing
     assert first(searcher, "đăng ký tạm chú") == "1.004194"  # tr/ch confusion
+    assert first(searcher, "dang ky ket hn") == "1.000894"  # vowel left out of a short word
+    assert first(searcher, "dagn ky ket hon") == "1.000894"  # two letters swapped
+    assert first(searcher, "dangkytamtru") == "1.004194"  # no spaces at all
 
 
 def test_english(searcher):
