@@ -553,3 +553,35 @@ def test_staff_pin_lockout_and_actions(kiosk, shots):
         d.app.stop = saved
     assert stopped == [1]
     c.reset()
+
+
+def test_dossier_lookup_by_typed_code(kiosk, shots):
+    """Tra cứu hồ sơ: a receipt code typed on the keyboard → state, next step, masked applicant only."""
+    d, c = kiosk, kiosk.c
+    from centre.dossiers import Dossiers
+
+    conn = d.db
+    dos = Dossiers.from_config(conn, d.app.cfg)
+    rep = dos.upsert_many([(1, {"code": "H40-2611-0007", "procedure_code": "1.001193",
+                                "applicant_name": "Nguyễn Thị Hoa", "applicant_phone": "0912345678",
+                                "received_at": "2026-11-20 09:00", "state": "ready", "counter": "Quầy 2"})],
+                          source="test")
+    assert rep.inserted == 1
+    c.reset()
+    d.tap("home:dossier")
+    assert d.screen() == "dossier"
+    for ch in "h40-2611-0007":
+        d.tap(f"key:{ch}")
+    assert c.visit.dossier_code == "H40-2611-0007"
+    d.tap("dossier:find")
+    d.wait(lambda: c.visit.dossier_state == "found", what="dossier")
+    shown = d.texts()
+    assert t(d, "dossier.state_ready") in shown
+    assert t(d, "dossier.next_pickup", counter="Quầy 2") in shown
+    assert "Nguyễn Thị Hoa" not in shown and "0912345678" not in shown  # masked
+    d.shot(shots, "14-dossier-found-vi", [t(d, "dossier.state_ready")])
+    d.tap("key:backspace")  # a mistyped code: a clear "not found", nobody else's dossier
+    d.tap("dossier:find")
+    d.wait(lambda: c.visit.dossier_state == "not_found", what="not found")
+    assert t(d, "dossier.not_found") in d.texts()
+    c.reset()
