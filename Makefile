@@ -35,11 +35,11 @@ run: setup
 test: setup
 	@if [ -z "$$DISPLAY" ]; then $(XVFB) $(VENV)/bin/pytest $(PYTEST_ARGS); else $(VENV)/bin/pytest $(PYTEST_ARGS); fi
 
-# bench: -P keeps bench/ off sys.path, so bench/queue.py cannot hide the standard queue module.
 # Only the fast tests (no real models, processes or browsers).
 test-fast: setup
 	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
 
+# bench: -P keeps bench/ off sys.path, so bench/queue.py cannot hide the standard queue module.
 bench: setup
 	@for f in bench/*.py; do echo "# $$f" >&2; if [ -z "$$DISPLAY" ]; then $(XVFB) $(PY) -P $$f; else $(PY) -P $$f; fi || exit 1; done
 
