@@ -690,10 +690,9 @@ class _Index:
             lengths = (3,)
         else:
             lengths = (len(token) - 1, len(token), len(token) + 1)
-        for n in lengths:
-            for t in self.by_len.get(n, ()):
-                if t not in cands and OSA.distance(t, token, score_cutoff=1) <= 1:
-                    cands[t] = EDIT1
+        pool = [t for n in lengths for t in self.by_len.get(n, ())]
+        for t, _, _ in process.extract(token, pool, scorer=OSA.distance, score_cutoff=1, limit=None):
+            cands.setdefault(t, EDIT1)
         return {
             t: c
             for t, c in cands.items()
