@@ -1,30 +1,32 @@
 """Finding a procedure from a citizen's own words (typed, spoken or English).
 
-How a query is answered:
+How a query is answered (docs/search.md has the details and the measured figures):
 
 1. **Analysis** (`analyze`): the text is cut into syllables twice in step, once as typed
    (lower-case, diacritics kept) and once folded (`centre.text.fold`: no tone marks, đ → d).
-   The kí/ký, lí/lý spelling variants are unified, and standard abbreviations
-   (BHXH, BHYT, CMND, UBND…) are spelled out, on both the catalogue and the query side.
+   The kí/ký spelling variants, numerals (02 = 2, một = 1) and abbreviations (BHXH, CCCD…)
+   are unified on both the catalogue and the query side.
 2. **Index** (`rebuild_index`): every name of a procedure — display name, official name,
-   English name, each alias — is one row ("phrase") of the FTS5 table `search_phrases`,
-   with both its folded and its original form. The catalogue import calls it inside its own
-   transaction, so the index always matches the catalogue it was built from.
-3. **Query tokens**: spoken filler words (tôi, muốn, cho, cái, xin, ạ, ơi… and English
-   how/to/my…) keep only a small weight; every other token is weighted by its rarity in the
-   catalogue (IDF). A token the catalogue does not know is corrected against the index
-   vocabulary: telex leftovers (ddang, kys), two words run together (khaisinh), southern /
-   northern spelling confusions (tạm chú → trú) and rapidfuzz edit distance (snh → sinh).
-   While typing, the last unfinished token also matches as a prefix ("dang ky kh").
-4. **Candidates**: FTS5 `MATCH` with a query built only from these folded tokens, each one
-   quoted (user text never reaches `MATCH` raw), rarest tokens only, best BM25 first.
+   its head (without the "cho…/đối với…/có yếu tố…" clause), English name, each alias — is
+   one row ("phrase") of the FTS5 table `search_phrases`, with both its folded and its
+   original form. The catalogue import calls it inside its own transaction.
+3. **Query words**: spoken filler (tôi, muốn, cho, cái, xin, ạ, ơi… / how, to, my…) keeps a
+   small weight, kinship words (con, mẹ…) a reduced one, every other word its rarity in the
+   catalogue (IDF). Unknown words are corrected against the index vocabulary (raw Telex
+   keys, words run together, speech-like spelling confusions such as tr/ch, one or two
+   edits); a real word that makes no pair with its neighbours while a sound-alike does is
+   corrected too ("tạm chú" → trú). English words match words of the same long stem.
+   While typing, the last word also matches as a prefix ("dang ky kh").
+4. **Candidates**: FTS5 `MATCH` built only from folded vocabulary words, each quoted (user
+   text never reaches `MATCH` raw), rarest words first, best BM25 first.
 5. **Score** in 0..1 for each candidate phrase: *recall* (how much of the query's weight the
-   phrase explains, with a penalty when a diacritic form differs, e.g. vé ≠ về) times a
-   mix with *precision* (how much of the phrase the query covers), so the plain
-   "Đăng ký khai sinh" beats "Đăng ký khai sinh lưu động" for a plain query. Words found
-   elsewhere in the same procedure (its field, its other names) earn partial credit.
-   A procedure's score is that of its best phrase; below `min_score` the answer is "no
-   match" with the nearest fields (`suggested_fields`), never a random procedure.
+   phrase explains; a different diacritic form, vé / về, earns less) × a mix of
+   *precision* (how much of the phrase the query covers; words that make a procedure a
+   variant — lại, gia hạn, lưu động, nước ngoài… — count double, so the plain procedure
+   wins the plain query) and *order* (adjacent pairs kept). A long question that says a
+   specific run of a phrase word for word is lifted towards a containment score. A
+   procedure scores as its best phrase; below `min_score` the answer is "no match" with the
+   nearest fields (`suggested_fields`), never a random procedure.
 
 `Searcher` keeps the phrases, vocabulary and weights in memory and reloads them when
 `catalogue_meta.version` changes (a re-import), without a restart. It is thread-safe.
@@ -75,8 +77,8 @@ CANDIDATE_BUDGET = 2500  # stop adding (ever commoner) words to MATCH once they 
 # Words that are also content words in procedure names (hộ, lại, một, người, nhờ) are not here.
 STOP_VI = frozenset(
     """
-    tôi tui tớ mình em anh chị cô chú bác ông bà cháu bạn con_ạ chúng ta
-    muốn cần định phải nên hãy xin hỏi giúp nhờ_vả cho cái chiếc làm
+    tôi tui tớ mình em anh chị cô chú bác ông bà cháu bạn chúng ta
+    muốn cần định phải nên hãy xin hỏi giúp cho cái chiếc làm
     ạ à ơi ờ nhé nhá nha nhỉ hả hở dạ vâng ừ thì là mà ở đâu nào gì sao thế vậy
     với của được có không chưa bị ra đi đến tới như và hay hoặc này kia đó ấy
     thủ tục việc rồi đã đang sẽ cũng vẫn chỉ mấy bao nhiêu luôn những các để khi nếu
