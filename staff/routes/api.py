@@ -212,7 +212,8 @@ def counter_queue(counter_id: CounterId, request: Request, who: Principal = Depe
         "waiting": [{"id": t.id, "code": t.code, "service": t.service, "priority": t.priority,
                      "waited_min": round((now - t.queued_at).total_seconds() / 60, 1),
                      "transferred": t.transfers > 0, "to_me": t.target_counter == counter_id} for t in waiting],
-        "services": [{"series": s.series, "name_vi": s.name_vi, "name_en": s.name_en} for s in qu.services()],
+        "services": [{"series": s.series, "name_vi": s.name_vi, "name_en": s.name_en,
+                      "target_wait_min": s.target_wait_min} for s in qu.services()],
         "counters": [{"id": x.id, "name_vi": x.name_vi, "name_en": x.name_en, "state": x.state}
                      for x in qu.counters()],
     }

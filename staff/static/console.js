@@ -40,11 +40,12 @@
     }
     const body = $("waiting-body");
     body.replaceChildren();
+    const target = Object.fromEntries(state.services.map((s) => [s.series, s.target_wait_min]));
     state.waiting.forEach((t, i) => {
       const tr = el("tr", {class: t.priority ? "prio" : ""},
         el("td", {class: "code"}, t.code),
         el("td", {}, t.service + (t.to_me ? " →" : "")),
-        el("td", {class: t.waited_min >= 15 ? "late" : ""}, `${Math.round(t.waited_min)} ${TEXTS.minutes_short}`),
+        el("td", {class: t.waited_min > (target[t.service] || 15) ? "late" : ""}, `${Math.round(t.waited_min)} ${TEXTS.minutes_short}`),
         el("td", {}, t.priority ? el("span", {class: "badge prio", title: t.priority}, "★ " + TEXTS.priority) : ""));
       if (i === 0) tr.classList.add("next");
       body.append(tr);

@@ -20,6 +20,7 @@
     if (called) $("t-counter").textContent = lang === "en" ? s.counter.name_en : s.counter.name_vi;
     $("t-rate").hidden = !s.can_rate;
     $("t-thanks").hidden = !(s.rating);
+    $("t-served").hidden = s.state !== "served";
     $("t-updated").textContent = new Date().toLocaleTimeString(lang === "en" ? "en-GB" : "vi-VN");
     if (called && navigator.vibrate) navigator.vibrate(300);
   }
