@@ -22,6 +22,7 @@
     $("counter-state").className = "badge state-" + c.state;
     $("current-code").textContent = cur ? cur.code : "—";
     $("current-code").classList.toggle("prio", !!(cur && cur.priority));
+    $("current-code").classList.toggle("none", !cur);
     $("current-state").textContent = cur ? TEXTS["state_" + cur.state] + (cur.recalls ? ` · ×${cur.recalls + 1}` : "") : TEXTS.no_current;
     const open = c.state === "open";
     $("btn-next").disabled = !open;
