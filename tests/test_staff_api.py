@@ -336,6 +336,12 @@ def test_admin_changes_are_audited_and_reach_the_kiosk_without_restart(centre):
     assert admin.put("/api/admin/opening-hours", json={"opening_hours": {"mon": ["11:00-08:00"]}}).status_code == 422
     r = admin.put("/api/admin/priority-groups/veteran", json={"name_vi": "Cựu chiến binh", "name_en": "Veteran"})
     assert r.status_code == 200
+    assert kiosk_queue.issue("B", priority="veteran", actor="kiosk", ignore_hours=True).priority == "veteran"
+    admin.put("/api/admin/priority-groups/pregnant", json={"name_vi": "Phụ nữ mang thai", "name_en": "Pregnant woman",
+                                                           "active": False})
+    with pytest.raises(Exception, match="no priority group 'pregnant'"):
+        kiosk_queue.issue("B", priority="pregnant", actor="kiosk", ignore_hours=True)
+    assert admin.put("/api/admin/priority-groups/Bad Key", json={"name_vi": "x", "name_en": "y"}).status_code == 422
     r = admin.post("/api/admin/users", json={"name": "hoa", "role": "officer", "counters": [2],
                                              "password": "hoa-password-1"})
     assert r.status_code == 201
