@@ -237,39 +237,35 @@ def counter_state(counter_id: CounterId, body: CounterStateRequest, request: Req
     return c.to_dict()
 
 
-@router.post("/tickets/{ref}/call", summary="Call one chosen waiting ticket to a counter (out of order)")
-def call_one(ref: str, request: Request, counter: int = Query(ge=1, le=99), who: Principal = Depends(OFFICER)):
-    auth.require_counter(who, counter)
+def _change_ticket(request: Request, who: Principal, ref: str, change) -> dict:
+    """Resolve a ticket, check the officer may touch it, apply `change(queue, ticket)`, wake the streams."""
     staff = staff_of(request)
     qu = staff.queue()
     t = qu.resolve(_ref(ref))
     check_ticket_access(who, qu, t)
-    t = qu.call(t, counter, actor=who.actor)
+    t = change(qu, t)
     staff.broker.poke()
     return {"ticket": t.to_dict()}
+
+
+@router.post("/tickets/{ref}/call", summary="Call one chosen waiting ticket to a counter (out of order)")
+def call_one(ref: str, request: Request, counter: int = Query(ge=1, le=99), who: Principal = Depends(OFFICER)):
+    auth.require_counter(who, counter)
+    return _change_ticket(request, who, ref, lambda qu, t: qu.call(t, counter, actor=who.actor))
 
 
 @router.post("/tickets/{ref}/transfer", summary="Transfer a ticket to another service and/or counter (keeps its place)")
 def transfer(ref: str, body: TransferRequest, request: Request, who: Principal = Depends(OFFICER)):
-    staff = staff_of(request)
-    qu = staff.queue()
-    t = qu.resolve(_ref(ref))
-    check_ticket_access(who, qu, t)
-    t = qu.transfer(t, service=body.service, counter=body.counter, actor=who.actor)
-    staff.broker.poke()
-    return {"ticket": t.to_dict()}
+    return _change_ticket(request, who, ref, lambda qu, t: qu.transfer(t, service=body.service, counter=body.counter,
+                                                                        actor=who.actor))
+
+
+ACTIONS = {"recall": "recall", "start": "start", "serve": "serve", "no-show": "no_show", "cancel": "cancel"}
 
 
 @router.post("/tickets/{ref}/{action}", summary="recall, start, serve, no-show or cancel a ticket")
 def ticket_action(ref: str, action: Action, request: Request, who: Principal = Depends(OFFICER)):
-    staff = staff_of(request)
-    qu = staff.queue()
-    t = qu.resolve(_ref(ref))
-    check_ticket_access(who, qu, t)
-    fn = {"recall": qu.recall, "start": qu.start, "serve": qu.serve, "no-show": qu.no_show, "cancel": qu.cancel}
-    t = fn[action.value](t, actor=who.actor)
-    staff.broker.poke()
-    return {"ticket": t.to_dict()}
+    return _change_ticket(request, who, ref, lambda qu, t: getattr(qu, ACTIONS[action.value])(t, actor=who.actor))
 
 
 @router.post("/counters/{counter_id}/rating", summary="Store the citizen's rating of this counter's last served ticket")
