@@ -1109,6 +1109,28 @@ class Searcher:
         return out
 
 
+_SHARED: dict[tuple, Searcher] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_searcher(database, *, min_score: float = 0.42, limit: int = 10) -> Searcher:
+    """The process's one `Searcher` for a database file and settings (its index loads once).
+
+    For callers that would otherwise build a Searcher per request (voice, web handlers):
+    it has its own connection and is thread-safe.
+    """
+    from pathlib import Path
+
+    from centre.db import connect
+
+    key = (str(Path(database).resolve()), float(min_score), int(limit))
+    with _SHARED_LOCK:
+        searcher = _SHARED.get(key)
+        if searcher is None:
+            searcher = _SHARED[key] = Searcher(connect(database), min_score=min_score, limit=limit)
+        return searcher
+
+
 def search(conn, text: str, *, min_score: float = 0.42, limit: int = 10) -> SearchResult:
     """One-off search (builds a Searcher each call; long-running callers keep a `Searcher`)."""
     return Searcher(conn, min_score=min_score, limit=limit).search(text, limit)

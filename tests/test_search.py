@@ -25,6 +25,7 @@ from centre.search import (
     has_diacritics,
     is_vietnamese_syllable,
     rebuild_index,
+    shared_searcher,
     tone_key,
 )
 
@@ -305,6 +306,15 @@ def test_read_only_database_searches_what_is_indexed(fresh, tmp_path):
     assert first(Searcher(ro), "đăng ký kết hôn") == "1.000894"
     rw.execute("DROP TABLE search_phrases")
     assert Searcher(ro).search("đăng ký kết hôn").hits == []
+
+
+def test_shared_searcher_is_one_per_database(fresh, tmp_path):
+    db = tmp_path / "centre.db"
+    fresh(db).close()
+    a = shared_searcher(db, min_score=0.42)
+    assert shared_searcher(str(db), min_score=0.42) is a
+    assert shared_searcher(db, min_score=0.6) is not a
+    assert first(a, "đăng ký kết hôn") == "1.000894"
 
 
 def test_no_catalogue_finds_nothing_without_error():
