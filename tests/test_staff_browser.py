@@ -145,6 +145,14 @@ def test_officer_calls_display_shows_it_and_ticket_page_follows(site, browser, a
         console.reload()  # a rating is not a queue event; the console shows it at its next refresh
         expect(console.locator("#last-served")).to_contain_text("★★★★★")
 
+        # Call a chosen ticket out of order from the waiting list (A002), then finish it.
+        clock.advance(minutes=2)
+        console.locator("#waiting-body tr", has_text="A002").locator("button").click()
+        expect(console.locator("#current-code")).to_have_text("A002")
+        expect(display.locator('.counter-box[data-counter="1"] .ccode')).to_have_text("A002", timeout=1000)
+        console.keyboard.press("d")
+        expect(console.locator("#current-code")).to_have_text("—")
+
         # Pause from the console: the display dims the counter, calling is refused.
         console.keyboard.press("p")
         expect(console.locator("#counter-state")).to_have_text("Tạm dừng")
@@ -183,11 +191,16 @@ def test_admin_and_report_pages(site, browser, artifacts):
         page.screenshot(path=str(artifacts / "staff-reports.png"), full_page=True)
         page.goto(f"{handle.url}/reports?start=2026-11-25&lang=en")
         expect(page.locator("h2").first).to_contain_text("Total")
-        # The counter's rating tablet shows the last served ticket (A001, rated 5 already: buttons off).
-        page.goto(f"{handle.url}/rate/1")
-        expect(page.locator("#r-code")).to_have_text("A001")
-        expect(page.locator("[data-rating='3']")).to_be_disabled()
+        # The counter's rating tablet offers the last served ticket (A002, not rated yet), once.
+        page.goto(f"{handle.url}/rate/1?lang=vi")
+        expect(page.locator("#r-code")).to_have_text("A002")
+        expect(page.locator("[data-rating='4']")).to_be_enabled()
         page.screenshot(path=str(artifacts / "staff-rate-tablet.png"))
+        page.click("[data-rating='4']")
+        expect(page.locator("#r-thanks")).to_be_visible()
+        expect(page.locator("[data-rating='4']")).to_be_disabled()
+        assert qu.conn.execute("SELECT rating, via FROM ticket_ratings WHERE ticket_id = ?",
+                               (tickets[1].id,)).fetchone()[:] == (4, "counter")
         # The OpenAPI page works offline (Swagger UI served from the swagger-ui-bundle package).
         page.goto(f"{handle.url}/docs")
         expect(page.locator(".opblock").first).to_be_visible(timeout=10000)

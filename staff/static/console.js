@@ -47,12 +47,21 @@
         el("td", {class: "code"}, t.code),
         el("td", {}, t.service + (t.to_me ? " →" : "")),
         el("td", {class: t.waited_min > (target[t.service] || 15) ? "late" : ""}, `${Math.round(t.waited_min)} ${TEXTS.minutes_short}`),
-        el("td", {}, t.priority ? el("span", {class: "badge prio", title: t.priority}, "★ " + TEXTS.priority) : ""));
+        el("td", {}, t.priority ? el("span", {class: "badge prio", title: t.priority}, "★ " + TEXTS.priority) : ""),
+        el("td", {class: "row-action"}, callButton(t)));
       if (i === 0) tr.classList.add("next");
       body.append(tr);
     });
     $("waiting-count").textContent = state.waiting.length;
     $("nobody").hidden = state.waiting.length > 0;
+  }
+
+  // Call one chosen ticket out of order (e.g. a citizen who cannot wait); the counter must be open.
+  function callButton(t) {
+    const b = el("button", {class: "small", type: "button", title: TEXTS.call_this}, TEXTS.call_this);
+    b.disabled = !state || state.counter.state !== "open";
+    b.addEventListener("click", () => act(() => api("POST", `/api/tickets/${t.id}/call?counter=${counterId}`)));
+    return b;
   }
 
   // Actions run one after another (a quick "R" then "S" both happen, in order).
