@@ -135,6 +135,7 @@ RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.4, 0.45, 0.15
 CONTAIN_SHARE = 0.8
 CONTAIN_BONUS = 0.5
 SPECIFIC_WEIGHT = 6.0
+SUGGEST_MIN = 0.25  # a field is suggested for its own evidence from this score; else catalogue order
 
 _WORD = re.compile(r"[^\W_]+")
 _FTS_WORD = re.compile(r"[^\W_]+")
@@ -1094,10 +1095,11 @@ class Searcher:
                 if share:
                     scores[fid] = max(scores[fid], 0.5 * share)
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], idx.fields[kv[0]]["sort"] if kv[0] in idx.fields else 0))
+        # weak evidence (a stray word in a long name) says less than the catalogue's own order
         out = [
             FieldSuggestion(fid, idx.fields[fid]["name_vi"], idx.fields[fid]["name_en"], round(s, 4))
             for fid, s in ranked
-            if fid in idx.fields
+            if fid in idx.fields and s >= SUGGEST_MIN
         ][:n]
         if len(out) < n:  # pad with the fields listed first in the catalogue (the most used)
             have = {f.id for f in out}
