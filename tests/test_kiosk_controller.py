@@ -371,3 +371,36 @@ def test_backend_closed_service_says_when_it_opens(tmp_config):
     hits = b2.search("lam giay khai sinh", 5)["hits"]
     assert hits[0]["key"] == "1.001193"
     assert b2.search("xyzzy qwv", 5)["hits"] == []
+
+
+class FakeSpeaker:
+    """Records what would be said (STYLE item 8)."""
+
+    def __init__(self):
+        self.said = []
+        self.stopped = 0
+
+    def say(self, text, lang="vi"):
+        self.said.append((lang, text))
+
+    def stop(self):
+        self.stopped += 1
+
+
+def test_read_aloud_procedure_and_ticket(ctl):
+    sp = FakeSpeaker()
+    ctl.speaker = sp
+    ctl.open_procedure("1.001193")
+    ctl.read_aloud()
+    lang, text = sp.said[-1]
+    assert lang == "vi" and "Đăng ký khai sinh" in text and "Tờ khai" in text and "1 ngày làm việc" in text
+    ctl.take_ticket_for_procedure()
+    ctl.issue(None)
+    ctl.set_lang("en")
+    ctl.read_aloud()
+    lang, text = sp.said[-1]
+    assert lang == "en" and "A001" in text and "Counter 1" in text
+    assert sp.stopped >= 2  # a new reading stops the old one
+    ctl.speaker = None
+    ctl.read_aloud()
+    assert ctl.message[0] == "error.speech"

@@ -146,6 +146,14 @@ class Driver:
         t.touch_up()
         self.pump(0.05)
 
+    def row(self, prefix, rv):
+        """The top row of RecycleView `rv` whose tag starts with `prefix` and that is inside its viewport."""
+        x0, y0 = rv.to_window(*rv.pos)
+        rows = [w for w in self.visible() if getattr(w, "tag", "").startswith(prefix)
+                and y0 < w.to_window(*w.center)[1] < y0 + rv.height]
+        assert rows, f"no row {prefix!r} in view"
+        return max(rows, key=lambda w: w.to_window(*w.center)[1])
+
     def texts(self):
         return "\n".join(str(getattr(w, "text", "")) for w in self.visible() if getattr(w, "text", None))
 
@@ -203,7 +211,8 @@ def test_journey_search_detail_ticket_guide_idle(kiosk, shots):
     d.shot(shots, "01-search-results-vi", ["lam giay khai sinh", "Đăng ký khai sinh"])
 
     # 2. the first result → detail
-    row = next(w for w in d.visible() if getattr(w, "tag", "") == "hit:1.001193")
+    row = d.row("hit:", d.app.screens["search"].ids.results)
+    assert row.key == "1.001193"
     d.tap(row)
     d.wait(lambda: d.screen() == "detail", what="detail screen")
     assert c.visit.procedure["key"] == "1.001193"
@@ -272,7 +281,7 @@ def test_home_to_ticket_in_four_taps(kiosk):
     taps += 1
     d.app.screens["search"].ids.keyboard.type_string("khai sinh")  # typing is not tapping an action
     d.wait(lambda: c.visit.results and not c.visit.searching)
-    d.tap(next(w for w in d.visible() if getattr(w, "tag", "").startswith("hit:")))
+    d.tap(d.row("hit:", d.app.screens["search"].ids.results))
     taps += 1
     d.wait(lambda: d.screen() == "detail")
     d.tap("detail:take")
@@ -585,3 +594,19 @@ def test_dossier_lookup_by_typed_code(kiosk, shots):
     d.wait(lambda: c.visit.dossier_state == "not_found", what="not found")
     assert t(d, "dossier.not_found") in d.texts()
     c.reset()
+
+
+def test_larger_text(kiosk, shots):
+    d, c = kiosk, kiosk.c
+    c.reset()
+    d.tap("large")
+    assert c.visit.large_text and d.app.scale == d.app.cfg.kiosk.large_text_scale
+    d.shot(shots, "15-home-large-vi", [t(d, "app.normal_text"), t(d, "home.lookup")])
+    c.open_procedure("1.001193")
+    d.wait(lambda: d.screen() == "detail")
+    d.shot(shots, "16-detail-large-vi", [t(d, "detail.take_ticket")])
+    c.open_search("khai sinh")
+    d.wait(lambda: c.visit.results and not c.visit.searching)
+    d.shot(shots, "17-search-large-vi", [t(d, "search.results", count=len(c.visit.results))])
+    c.reset()
+    assert not c.visit.large_text and d.app.scale == 1.0
