@@ -139,6 +139,7 @@ SUGGEST_MIN = 0.25  # a field is suggested for its own evidence from this score;
 
 _WORD = re.compile(r"[^\W_]+")
 _FTS_WORD = re.compile(r"[^\W_]+")
+_CODE = re.compile(r"\d\.\d{6}")
 _PARENTHESES = re.compile(r"\([^()]*\)")
 _Y_SYLLABLE = re.compile(r"^(qu|[bcdđghklmnprstvx]{1,3})([yýỳỷỹỵ])$")
 _Y_TO_I = str.maketrans("yýỳỷỹỵ", "iíìỉĩị")
@@ -453,7 +454,7 @@ class Hit:
     field: str
     field_en: str
     score: float
-    matched: str  # name | official | head | en | alias | alias_en
+    matched: str  # name | official | head | en | alias | alias_en | code
     matched_text: str  # the phrase that matched, as written in the catalogue
 
     def to_dict(self) -> dict:
@@ -832,8 +833,14 @@ class Searcher:
         raw = raw[:MAX_QUERY_CHARS]
         with self._lock:
             idx = self._current()
+            code = _CODE.fullmatch(raw.strip())
+            if code and limit:  # a procedure code typed by staff or read off a form: 1.001193
+                hits = [self._code_hit(p) for p in idx.procs.values() if p["code"] == code.group(0)]
+                if hits:
+                    return SearchResult(raw, hits[:limit], [], 1.0)
             qtokens = self._query_tokens(idx, raw)
-            if not any(q.informative for q in qtokens):
+            # numbers alone ("14", "9.999999") name no procedure: they only qualify words
+            if not any(q.informative and not q.folded.isdigit() for q in qtokens):
                 return SearchResult(raw, [], self._suggest(idx, {}, []), 0.0)
             candidates = self._candidates(idx, qtokens)
             qpairs = _query_pairs(qtokens)
@@ -1068,6 +1075,14 @@ class Searcher:
             score=round(score, 4),
             matched=ph.kind,
             matched_text=self._original_text(p, ph),
+        )
+
+    @staticmethod
+    def _code_hit(p) -> Hit:
+        return Hit(
+            key=p["key"], code=p["code"], name=p["name"], official_name=p["official_name"],
+            name_en=p["name_en"] or "", field_id=p["field_id"], field=p["field_vi"] or "",
+            field_en=p["field_en"] or "", score=1.0, matched="code", matched_text=p["code"],
         )
 
     @staticmethod

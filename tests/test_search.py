@@ -182,11 +182,17 @@ def test_hit_carries_what_the_ui_needs(searcher):
     assert h.official_name.startswith("Thủ tục")
     assert h.name_en
     assert 0 < h.score <= 1
-    assert h.matched in ("name", "official", "en", "alias", "alias_en")
+    assert h.matched in ("name", "official", "head", "en", "alias", "alias_en")
     assert r.suggested_fields == []
     scores = [x.score for x in r.hits]
     assert scores == sorted(scores, reverse=True)
     assert set(r.to_dict()) == {"query", "hits", "suggested_fields", "best_score"}
+
+
+def test_procedure_code(searcher):
+    r = searcher.search(" 1.001193 ")
+    assert [h.code for h in r.hits] == ["1.001193"] and r.hits[0].score == 1.0 and r.hits[0].matched == "code"
+    assert searcher.search("9.999999").hits == []  # unknown code: no random procedure
 
 
 def test_limit(searcher):
