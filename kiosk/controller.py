@@ -306,6 +306,7 @@ class Controller:
         self.voice_ready = False
         self.voice_error = ""
         self.voice_missing_model = False
+        self.voice_level = 0.0
         self.robot_status: dict = {}
         self.printer_status: dict = {}
         self.staff_counters: list[dict] = []
@@ -784,7 +785,8 @@ class Controller:
         the status shown to staff.
         """
         if kind == "status":
-            self.robot_status = dict(detail)
+            self.robot_status = {"link": detail.get("link_up", detail.get("link")), "state": detail.get("state", ""),
+                                 "available": detail.get("available"), "battery": detail.get("battery")}
             self._emit("status")
             return
         v = self.visit
@@ -933,7 +935,10 @@ class Controller:
             return
         if self.speaker is not None:
             self._run("io", self.speaker.stop, None, lambda exc: None)
+        if self.screen != Screen.SEARCH:
+            self.go(Screen.SEARCH)  # where listening, thinking and the answer are shown
         self.visit.voice_state = "listening"
+        self.voice_level = 0.0
         self._emit("voice")
         self._run("io", self.voice.press, None, lambda exc: self._voice_failed())
 

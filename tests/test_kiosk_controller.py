@@ -404,3 +404,32 @@ def test_read_aloud_procedure_and_ticket(ctl):
     ctl.speaker = None
     ctl.read_aloud()
     assert ctl.message[0] == "error.speech"
+
+
+class FakeVoice:
+    def __init__(self):
+        self.calls = []
+
+    def press(self):
+        self.calls.append("press")
+
+    def release(self):
+        self.calls.append("release")
+
+
+def test_push_to_talk(ctl):
+    from voice.events import Listening, ModelReady, Thinking
+
+    v = FakeVoice()
+    ctl.voice = v
+    ctl.mic_down()  # not ready yet: nothing happens
+    assert v.calls == [] and ctl.screen == Screen.HOME
+    feed(ctl, ModelReady(path="/m", load_s=2.0))
+    ctl.mic_down()
+    assert v.calls == ["press"] and ctl.screen == Screen.SEARCH and ctl.visit.voice_state == "listening"
+    feed(ctl, Listening(level=0.4, speech=True))
+    assert ctl.voice_level == pytest.approx(0.4)
+    ctl.mic_up()
+    assert v.calls == ["press", "release"] and ctl.visit.voice_state == "thinking"
+    feed(ctl, Thinking(audio_s=1.2))
+    assert ctl.visit.voice_state == "thinking"

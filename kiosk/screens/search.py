@@ -19,6 +19,9 @@ class SearchScreen(KScreen):
 
     def refresh(self, topic):
         c = self.c
+        if topic == "voice_level":
+            self.ids.level.value = c.voice_level
+            return
         if topic in ("reset",):
             self.ids.keyboard.clear()
         if topic in ("voice_text",):
@@ -31,6 +34,8 @@ class SearchScreen(KScreen):
         self.ids.query.text = v.query or self.tr("search.hint")
         if v.query != self.ids.keyboard.text and v.query:
             self.ids.keyboard.set_text(v.query)
+        self.ids.level.opacity = 1 if v.voice_state == "listening" else 0
+        self.ids.level.value = c.voice_level if v.voice_state == "listening" else 0
         box = self.ids.suggestions
         box.clear_widgets()
         if v.voice_state == "listening":
