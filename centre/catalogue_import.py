@@ -19,6 +19,7 @@ The file formats are described in docs/catalogue-format.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -1359,21 +1360,19 @@ def load_source(path: Path, *, default_dir: Path | None = None) -> Source:
 
 def _record_line(part: str, text: str, index: int) -> int | None:
     """Line of the index-th record of a part (jsonl: the index-th non-empty line; yaml: '- ' items)."""
+    lines = _record_lines(part, text)
+    return lines[index] if 0 <= index < len(lines) else None
+
+
+@functools.lru_cache(maxsize=8)
+def _record_lines(part: str, text: str) -> tuple[int, ...]:
+    """Line numbers of every record of a part, computed once per file text."""
     if part == "national":
-        n = -1
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                n += 1
-                if n == index:
-                    return lineno
-        return None
-    n = -1
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if re.match(r"^\s{0,4}- ", line) and not line.lstrip().startswith("#"):
-            n += 1
-            if n == index:
-                return lineno
-    return None
+        return tuple(n for n, line in enumerate(text.splitlines(), 1) if line.strip())
+    return tuple(
+        n for n, line in enumerate(text.splitlines(), 1)
+        if re.match(r"^\s{0,4}- ", line) and not line.lstrip().startswith("#")
+    )
 
 
 # =====================================================================================
