@@ -19,6 +19,7 @@ from centre.db import connect
 
 log = logging.getLogger("staff.events")
 POLL_S = 0.1
+POKE_DELAY_S = 0.003
 HEARTBEAT_S = 15.0
 QUEUE_MAX = 500
 #: Live streams one server carries at most (public ticket pages need no login: a flood of them
@@ -88,11 +89,15 @@ class Broker:
             conn.close()
 
     def poke(self) -> None:
-        """Wake the poller now (call from any thread after a change)."""
+        """Wake the poller after a change (call from any thread).
+
+        The wake-up is deferred by POKE_DELAY_S so that the HTTP answer of the request that made
+        the change is sent first, before the fan-out to every stream takes the event loop.
+        """
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(wake.set)
+                loop.call_soon_threadsafe(loop.call_later, POKE_DELAY_S, wake.set)
 
     def check_capacity(self) -> None:
         """Raise TooManyStreams when no more live streams may open (call before answering 200)."""
