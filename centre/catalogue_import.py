@@ -855,8 +855,14 @@ class Aliases(_Model):
 
 
 def _guess_lang(alias: str) -> str:
-    """Vietnamese when the alias has Vietnamese letters, else English."""
-    return "vi" if any(ord(ch) > 127 for ch in alias) else "en"
+    """Vietnamese when the alias has Vietnamese letters or every word of it can be a
+    Vietnamese syllable ("giay khai sinh", typed without diacritics); else English."""
+    if any(ord(ch) > 127 for ch in alias):
+        return "vi"
+    from centre.search import is_vietnamese_syllable  # lazy: centre.search is optional here
+
+    words = [w for w in re.findall(r"[^\W_]+", fold(alias)) if not w.isdigit()]
+    return "vi" if words and all(is_vietnamese_syllable(w) for w in words) else "en"
 
 
 def _aliases(value: Any) -> Any:

@@ -46,7 +46,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
+import yaml
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
@@ -88,6 +90,16 @@ STOP_VI = frozenset(
 # they count, with a reduced weight.
 KINSHIP_VI = frozenset("con mẹ má bố ba cha vợ chồng bé cháu ông bà anh chị em".split())
 KINSHIP_WEIGHT = 0.4
+# Everyday words of time, degree and quantity (mới, vừa, giờ, tháng, lắm, nữa…) and numerals
+# tell when or how much, rarely which procedure: they count like kinship words. The catalogue
+# hardly uses them, so their rarity there (IDF) would otherwise make them weigh the most.
+GENERIC_VI = frozenset(
+    """
+    mới vừa xong giờ bây nay hôm qua mai sáng chiều tối tuần tháng ngày lắm quá rất hết nữa
+    thêm tiếp vài cả nhiều ít sớm muộn lâu chút hẳn luôn ngay liền đây kia lúc hồi
+    """.split()
+)
+GENERIC_EN = frozenset("new old just now today yesterday month months week weeks day days very all".split())
 STOP_EN = frozenset(
     """
     i me my we our you your he she his her they their a an the to for of in on at by with
@@ -135,6 +147,11 @@ RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.4, 0.45, 0.15
 CONTAIN_SHARE = 0.8
 CONTAIN_BONUS = 0.5
 SPECIFIC_WEIGHT = 6.0
+SYNONYM = 0.8  # credit of a word reached through the lexicon (search_lexicon.yaml), not typed
+MAX_READINGS = 4  # readings of one query scored besides the query as typed
+AGE_CONFLICT = 0.8  # a procedure for "dưới 14 tuổi" when the citizen says "8 tuổi" is fine; "20 tuổi" is not
+ENGLISH_FOLD = 0.3  # credit of a Vietnamese-only word reached by an English word of the same letters (pho ≠ phổ)
+SINGLE_MATCH = 0.8  # a phrase sharing only one word of a query with several content words
 SUGGEST_MIN = 0.25  # a field is suggested for its own evidence from this score; else catalogue order
 
 _WORD = re.compile(r"[^\W_]+")
@@ -169,6 +186,8 @@ _STOP_EN = frozenset(_canon(w) for w in STOP_EN)
 _STOP_FOLDED = frozenset({_canon(fold(w)) for w in STOP_VI} | _STOP_EN)
 _KINSHIP_TYPED = frozenset(_canon(w) for w in KINSHIP_VI)
 _KINSHIP_FOLDED = frozenset(_canon(fold(w)) for w in KINSHIP_VI)
+_GENERIC_TYPED = frozenset(_canon(w) for w in GENERIC_VI | GENERIC_EN)
+_GENERIC_FOLDED = frozenset({_canon(fold(w)) for w in GENERIC_VI} | GENERIC_EN)
 
 
 _TONES = {"\u0300": "2", "\u0301": "1", "\u0309": "3", "\u0303": "4", "\u0323": "5"}
@@ -182,6 +201,11 @@ def tone_key(word: str) -> str:
     tone = "".join(_TONES[ch] for ch in decomposed if ch in _TONES)
     base = "".join(ch for ch in decomposed if ch not in _TONES)
     return unicodedata.normalize("NFC", base) + tone
+
+
+def _tone_of(word: str) -> str:
+    """The tone digit of a typed syllable ("" for level tone)."""
+    return "".join(_TONES[ch] for ch in unicodedata.normalize("NFD", word) if ch in _TONES)
 
 
 def _split_plain(text: str) -> list[str]:
@@ -283,6 +307,68 @@ def _telex_variants(token: str) -> list[str]:
         out.add(stripped[:-1])
     out.discard(token)
     return [_canon(v) for v in out if v]
+
+
+LEXICON_PATH = Path(__file__).with_name("search_lexicon.yaml")
+LEXICON_MAX_WORDS = 4
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Everyday words → administrative words (`search_lexicon.yaml`), keyed both ways:
+    by the typed tone keys (a query with diacritics) and by folded words (one without)."""
+
+    typed: dict
+    folded: dict
+
+    @classmethod
+    def load(cls, path: Path = LEXICON_PATH) -> Lexicon:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            log.error("search lexicon %s unreadable (%s): searching without it", path, exc)
+            return cls({}, {})
+        typed: dict = {}
+        folded: dict = {}
+        for key, targets in (data.get("synonyms") or {}).items():
+            kp = analyze(str(key))
+            if not kp or len(kp) > LEXICON_MAX_WORDS or not isinstance(targets, list):
+                log.warning("search lexicon %s: entry %r ignored", path, key)
+                continue
+            readings = tuple(tuple(analyze(str(t))) for t in targets if analyze(str(t)))
+            typed.setdefault(tuple(tone_key(a) for a, _ in kp), readings)
+            folded.setdefault(tuple(f for _, f in kp), readings)
+        return cls(typed, folded)
+
+
+@lru_cache(maxsize=1)
+def lexicon() -> Lexicon:
+    """The shipped lexicon, loaded once."""
+    return Lexicon.load()
+
+
+_AGE_WORDS = {"tuoi", "year", "years", "yo"}
+
+
+def query_age(folded: list[str]) -> int | None:
+    """An age the citizen gives: "8 tuổi", "10 year old"."""
+    for a, b in zip(folded, folded[1:], strict=False):
+        if a.isdigit() and b in _AGE_WORDS and len(a) < 4:
+            return int(a)
+    return None
+
+
+def age_range(folded: tuple[str, ...]) -> tuple[int, int] | None:
+    """The ages a procedure name is for: "dưới 14 tuổi" → (0, 13); "từ đủ 14 tuổi" → (14, 999)."""
+    for i in range(1, len(folded) - 1):
+        n, after = folded[i], folded[i + 1]
+        if n.isdigit() and after == "tuoi":
+            before = folded[i - 1]
+            if before == "duoi":
+                return (0, int(n) - 1)
+            if before in ("du", "tren", "tu"):
+                return (int(n) + (before == "tren"), 999)
+    return None
 
 
 # --------------------------------------------------------------------------- index
@@ -620,6 +706,22 @@ class _Index:
             self.by_phonetic[_phonetic(t)].append(t)
             self.by_len[len(t)].append(t)
         self.df = df
+        # words of the English names and aliases: an English query reaches Vietnamese-only
+        # words only through a different spelling (pho is not phổ)
+        self.en_vocab = frozenset(t for ph in self.phrases.values() if ph.kind in ("en", "alias_en") for t in ph.folded)
+        # tones each folded word carries in the catalogue (a word typed with diacritics keeps its tone)
+        self.tones: dict[str, set[str]] = defaultdict(set)
+        for ph in self.phrases.values():
+            if ph.accented:
+                for a, f in zip(ph.plain, ph.folded, strict=False):
+                    self.tones[f].add(_tone_of(a))
+        # ages a procedure is for, from its official wording ("dưới 14 tuổi")
+        self.ages: dict[str, tuple[int, int]] = {}
+        for ph in self.phrases.values():
+            if ph.kind in ("name", "official") and ph.key not in self.ages:
+                r = age_range(ph.folded)
+                if r:
+                    self.ages[ph.key] = r
         self.pdf: Counter[str] = Counter()  # phrases holding each word (FTS doclist sizes)
         for ph in self.phrases.values():
             self.pdf.update(ph.tokset)
@@ -697,10 +799,15 @@ class _Index:
         pool = [t for n in lengths for t in self.by_len.get(n, ())]
         for t, _, _ in process.extract(token, pool, scorer=OSA.distance, score_cutoff=1, limit=None):
             cands.setdefault(t, EDIT1)
+        # typed with diacritics: the tone was typed on purpose ("đổi tiền" is not "đổi tên")
+        tone = _tone_of(typed) if typed else None
         return {
             t: c
             for t, c in cands.items()
-            if t != token and t not in self.stop_folded and ((prev, t) in self.pairs or (t, nxt) in self.pairs)
+            if t != token
+            and t not in self.stop_folded
+            and ((prev, t) in self.pairs or (t, nxt) in self.pairs)
+            and (tone is None or tone in self.tones.get(t, ()))
         }
 
     def english_relatives(self, token: str) -> dict[str, float]:
@@ -842,16 +949,22 @@ class Searcher:
             # numbers alone ("14", "9.999999") name no procedure: they only qualify words
             if not any(q.informative and not q.folded.isdigit() for q in qtokens):
                 return SearchResult(raw, [], self._suggest(idx, {}, []), 0.0)
-            candidates = self._candidates(idx, qtokens)
-            qpairs = _query_pairs(qtokens)
+            age = query_age([q.folded for q in qtokens])
             per_proc: dict[str, tuple[float, _Phrase]] = {}
-            for rowid in candidates:
-                ph = idx.phrases.get(rowid)
-                if ph is None:
-                    continue
-                s = self._score(idx, qtokens, ph, qpairs=qpairs)
-                if s > per_proc.get(ph.key, (0.0, None))[0]:
-                    per_proc[ph.key] = (s, ph)
+            # the query as typed, then its readings through the lexicon; a procedure keeps its best
+            for reading in [qtokens, *self._readings(idx, qtokens)]:
+                qpairs = _query_pairs(reading)
+                for rowid in self._candidates(idx, reading):
+                    ph = idx.phrases.get(rowid)
+                    if ph is None:
+                        continue
+                    s = self._score(idx, reading, ph, qpairs=qpairs)
+                    ages = idx.ages.get(ph.key) if age is not None else None
+                    if ages and not ages[0] <= age <= ages[1]:
+                        s *= AGE_CONFLICT
+                    if s > per_proc.get(ph.key, (0.0, None))[0]:
+                        per_proc[ph.key] = (s, ph)
+
             ranked = sorted(per_proc.items(), key=lambda kv: (-kv[1][0], len(kv[1][1].folded), kv[0]))
             best = ranked[0][1][0] if ranked else 0.0
             hits = [self._hit(idx, key, s, ph) for key, (s, ph) in ranked[:limit] if s >= self.min_score]
@@ -876,6 +989,10 @@ class Searcher:
                 expanded.extend((part, part, False) for part in split)
             else:
                 expanded.append((plain, folded, last and typing_last))
+        # mostly English words, no diacritics: its words that look like Vietnamese syllables
+        # are English too ("recipe for pho")
+        n_syllables = sum(1 for _, f, _ in expanded if is_vietnamese_syllable(f))
+        english = not accented and sum(1 for _, f, _ in expanded if not f.isdigit()) > 2 * n_syllables
         out: list[_QToken] = []
         seen: set[str] = set()
         for i, (plain, folded, typing) in enumerate(expanded):
@@ -930,9 +1047,68 @@ class Searcher:
                 weight *= 0.5  # two letters typed so far: weak evidence either way
             if (plain in _KINSHIP_TYPED) if accented else (folded in _KINSHIP_FOLDED):
                 weight *= KINSHIP_WEIGHT
+            elif folded.isdigit() or ((plain in _GENERIC_TYPED) if accented else (folded in _GENERIC_FOLDED)):
+                weight *= KINSHIP_WEIGHT
+            if english and is_vietnamese_syllable(folded):
+                variants = {t: c * (1.0 if t in idx.en_vocab else ENGLISH_FOLD) for t, c in variants.items()}
             if repeat:
                 weight = 0.0
             out.append(_QToken(plain, folded, weight, variants, False, bool(variants), accented))
+        return out
+
+    def _readings(self, idx: _Index, qtokens: list[_QToken]) -> list[list[_QToken]]:
+        """The query with its everyday words replaced by administrative ones (the lexicon).
+
+        Each lexicon key found (longest first, whole words) is replaced by one of its
+        targets; the new words weigh as much as the words they replace, shared by rarity,
+        and earn SYNONYM credit. At most MAX_READINGS readings, first targets preferred.
+        """
+        lex = lexicon()
+        n = len(qtokens)
+        spans: list[tuple[int, int, tuple]] = []
+        i = 0
+        while i < n:
+            for size in range(min(LEXICON_MAX_WORDS, n - i), 0, -1):
+                seq = qtokens[i : i + size]
+                if seq[0].accented:
+                    targets = lex.typed.get(tuple(q.tone for q in seq))
+                else:
+                    targets = lex.folded.get(tuple(q.folded for q in seq))
+                if targets:
+                    spans.append((i, i + size, targets))
+                    i += size
+                    break
+            else:
+                i += 1
+        if not spans:
+            return []
+        # choices: one target per span; vary one span at a time from the all-first reading
+        choices = [[0] * len(spans)]
+        for k, (_, _, targets) in enumerate(spans):
+            for j in range(1, len(targets)):
+                c = [0] * len(spans)
+                c[k] = j
+                choices.append(c)
+        out = []
+        for choice in choices[:MAX_READINGS]:
+            reading: list[_QToken] = []
+            pos = 0
+            for (start, end, targets), j in zip(spans, choice, strict=True):
+                reading.extend(qtokens[pos:start])
+                span = qtokens[start:end]
+                words = [(a, f) for a, f in targets[j] if f in idx.vocab_set]
+                span_weight = sum(q.weight for q in span)
+                rarity = sum(idx.idf[f] for _, f in words)
+                if not words or span_weight <= 0 or rarity <= 0:
+                    reading.extend(span)
+                else:
+                    accented = span[0].accented
+                    for a, f in words:
+                        w = span_weight * idx.idf[f] / rarity
+                        reading.append(_QToken(a, f, w, {f: SYNONYM}, False, True, accented))
+                pos = end
+            reading.extend(qtokens[pos:])
+            out.append(reading)
         return out
 
     def _candidates(self, idx: _Index, qtokens: list[_QToken]) -> list[int]:
@@ -1020,6 +1196,10 @@ class Searcher:
         if total <= 0 or not covered:
             return 0.0
         recall = got / (total + EVIDENCE_PRIOR)
+        # several content words said, only one of them in this phrase: a word shared by chance
+        # (đổi tiền / thay đổi, mật khẩu / hộ khẩu) is weak evidence
+        said = [q for q in qtokens if q.informative and q.weight > 0 and not q.folded.isdigit()]
+        single = len(said) >= 2 and sum(1 for q in said if not q.vset.isdisjoint(ptoks)) == 1
         tw = idx.tw
         markers = ph.markers
         pw = sum(tw.get(t, 0.0) * c * (MARKER_WEIGHT if t in markers else 1) for t, c in covered.items())
@@ -1053,6 +1233,8 @@ class Searcher:
                 contain = CONTAIN_SHARE * min(1.0, best / ph.weight) * min(1.0, best / SPECIFIC_WEIGHT)
                 if contain > score:  # halfway up: lifts long questions, keeps the ranking of plain ones
                     score += CONTAIN_BONUS * (contain - score)
+        if single:
+            score *= SINGLE_MATCH
         if detail is not None:
             detail.update(
                 recall=round(recall, 3), precision=round(precision, 3), order=round(order, 3), contain=round(contain, 3)
