@@ -836,7 +836,7 @@ class Queue:
             if m:
                 rows = self._read("SELECT * FROM tickets WHERE day=? AND series=? AND number=?",
                                   (self.today(), m.group(1).upper(), int(m.group(2))))
-            elif text.isdigit() and len(text) < 12:  # tokens are 12 characters, ids shorter
+            elif text.isascii() and text.isdigit() and len(text) < 12:  # tokens are 12 characters, ids shorter
                 rows = self._read("SELECT * FROM tickets WHERE id=?", (int(text),))
             else:
                 rows = self._read("SELECT * FROM tickets WHERE token=?", (text,))

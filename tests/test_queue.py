@@ -97,7 +97,7 @@ def test_tokens_are_random_and_resolve_only_by_token(q):
 def test_refs_id_token_code(q):
     t = q.issue("A")
     assert q.get(t.id).id == q.get(t.token).id == q.get("a001").id == q.get(str(t.id)).id == t.id
-    for bad in ("A999", "nope", 9999, "", None):
+    for bad in ("A999", "nope", 9999, "", None, "³", "٣"):  # non-ASCII digits: UnknownTicket, not ValueError
         with pytest.raises(UnknownTicket):
             q.get(bad)
 
