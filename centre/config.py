@@ -78,6 +78,7 @@ class PathsSection(_Model):
     database: Path = Field(Path("var/centre.db"), description="SQLite database file")
     catalogue: Path = Field(Path("data/procedures"), description="Catalogue source directory or file")
     holidays: Path = Field(Path("data/holidays.yaml"), description="Public holidays list")
+    forms: Path = Field(Path("data/forms"), description="Official form files served at /forms/<file> (QR codes on the kiosk)")
 
 
 HoursList = list[str]
@@ -160,7 +161,7 @@ class QueueSection(_Model):
 
 class SearchSection(_Model):
     limit: int = Field(10, ge=1, le=100)
-    min_score: float = Field(0.42, ge=0, le=1, description="Search score (0..1) below which the answer is no match")
+    min_score: float = Field(0.46, ge=0, le=1, description="Search score (0..1) below which the answer is no match")
 
 
 class RobotEntry(_Model):

@@ -70,6 +70,7 @@ MIGRATIONS = [
     """,
 ]
 
+DEFAULT_MIN_SCORE = 0.46  # config search.min_score; chosen on the dev and check sets (docs/search.md)
 MAX_QUERY_CHARS = 300  # a kiosk query is a phrase; longer input is cut, never an error
 MAX_QUERY_TOKENS = 24
 CANDIDATE_LIMIT = 150  # phrases scored per query, best BM25 first
@@ -89,6 +90,10 @@ STOP_VI = frozenset(
 # Kinship words name who a procedure is for ("cho con", "cho mẹ") more often than what it is:
 # they count, with a reduced weight.
 KINSHIP_VI = frozenset("con mẹ má bố ba cha vợ chồng bé cháu ông bà anh chị em".split())
+KINSHIP_EN = frozenset(
+    "son daughter child children kid kids baby wife husband mother father mom mum dad parents family "
+    "grandfather grandmother girlfriend boyfriend".split()
+)
 KINSHIP_WEIGHT = 0.4
 # Everyday words of time, degree and quantity (mới, vừa, giờ, tháng, lắm, nữa…) and numerals
 # tell when or how much, rarely which procedure: they count like kinship words. The catalogue
@@ -99,7 +104,7 @@ GENERIC_VI = frozenset(
     thêm tiếp vài cả nhiều ít sớm muộn lâu chút hẳn luôn ngay liền đây kia lúc hồi
     """.split()
 )
-GENERIC_EN = frozenset("new old just now today yesterday month months week weeks day days very all".split())
+GENERIC_EN = frozenset("new old just now today yesterday month months week weeks day days year years very all".split())
 STOP_EN = frozenset(
     """
     i me my we our you your he she his her they their a an the to for of in on at by with
@@ -136,7 +141,11 @@ ACCENT_MISMATCH = 0.7  # folded forms match but the diacritics typed differ (vé
 CONTEXT_CREDIT = 0.45  # token found in the procedure's field or other names, not this phrase
 HEAD_PRECISION = 0.9  # a name's head (qualifying clause cut off) counts as a slightly partial match
 STOP_WEIGHT = 0.15  # weight of a filler word (an ordinary word weighs its IDF, about 1..6)
-EVIDENCE_PRIOR = 0.75  # added to a query's weight: one common word alone is weak evidence
+# recall = explained / (explained + UNEXPLAINED × unexplained + EVIDENCE_PRIOR): words the
+# phrase does not explain count half (a spoken question is full of context: "nhà tôi khó khăn
+# lắm"); the prior keeps a little evidence weak however little else was said.
+UNEXPLAINED = float(os.environ.get("XU", 0.5))
+EVIDENCE_PRIOR = float(os.environ.get("XP", 1.5))  # added to a query's weight: one common word alone is weak evidence
 UNKNOWN_WEIGHT = 0.8  # weight of a word the catalogue does not know, relative to the rarest word
 # score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * adjacent pairs kept)
 RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.4, 0.45, 0.15
@@ -145,13 +154,14 @@ RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.4, 0.45, 0.15
 # min(1, weight said / SPECIFIC_WEIGHT): a specific run such as "giấy khai sinh" is strong
 # evidence whatever surrounds it; a run of common words is not.
 CONTAIN_SHARE = 0.8
-CONTAIN_BONUS = 0.5
+CONTAIN_BONUS = float(os.environ.get("XC", 0.5))
 SPECIFIC_WEIGHT = 6.0
 SYNONYM = 0.8  # credit of a word reached through the lexicon (search_lexicon.yaml), not typed
 MAX_READINGS = 4  # readings of one query scored besides the query as typed
-AGE_CONFLICT = 0.8  # a procedure for "dưới 14 tuổi" when the citizen says "8 tuổi" is fine; "20 tuổi" is not
+AGE_CONFLICT = 0.8  # a procedure for "dưới 14 tuổi" when the citizen says "20 tuổi"
+AGE_MATCH = 1.1  # … and when the citizen says "8 tuổi": the age is evidence for it
 ENGLISH_FOLD = 0.3  # credit of a Vietnamese-only word reached by an English word of the same letters (pho ≠ phổ)
-SINGLE_MATCH = 0.8  # a phrase sharing only one word of a query with several content words
+SINGLE_MATCH = float(os.environ.get("XS", 0.8))  # a phrase sharing only one word of a query with several content words
 SUGGEST_MIN = 0.25  # a field is suggested for its own evidence from this score; else catalogue order
 
 _WORD = re.compile(r"[^\W_]+")
@@ -184,8 +194,8 @@ def _canon(token: str) -> str:
 _STOP_TYPED = frozenset(_canon(w) for w in STOP_VI | STOP_EN)
 _STOP_EN = frozenset(_canon(w) for w in STOP_EN)
 _STOP_FOLDED = frozenset({_canon(fold(w)) for w in STOP_VI} | _STOP_EN)
-_KINSHIP_TYPED = frozenset(_canon(w) for w in KINSHIP_VI)
-_KINSHIP_FOLDED = frozenset(_canon(fold(w)) for w in KINSHIP_VI)
+_KINSHIP_TYPED = frozenset(_canon(w) for w in KINSHIP_VI | KINSHIP_EN)
+_KINSHIP_FOLDED = frozenset({_canon(fold(w)) for w in KINSHIP_VI} | KINSHIP_EN)
 _GENERIC_TYPED = frozenset(_canon(w) for w in GENERIC_VI | GENERIC_EN)
 _GENERIC_FOLDED = frozenset({_canon(fold(w)) for w in GENERIC_VI} | GENERIC_EN)
 
@@ -320,6 +330,7 @@ class Lexicon:
 
     typed: dict
     folded: dict
+    vietnamese: frozenset = frozenset()  # folded keys written with diacritics (Vietnamese words)
 
     @classmethod
     def load(cls, path: Path = LEXICON_PATH) -> Lexicon:
@@ -330,6 +341,7 @@ class Lexicon:
             return cls({}, {})
         typed: dict = {}
         folded: dict = {}
+        vietnamese: set = set()
         for key, targets in (data.get("synonyms") or {}).items():
             kp = analyze(str(key))
             if not kp or len(kp) > LEXICON_MAX_WORDS or not isinstance(targets, list):
@@ -338,7 +350,9 @@ class Lexicon:
             readings = tuple(tuple(analyze(str(t))) for t in targets if analyze(str(t)))
             typed.setdefault(tuple(tone_key(a) for a, _ in kp), readings)
             folded.setdefault(tuple(f for _, f in kp), readings)
-        return cls(typed, folded)
+            if any(a != f for a, f in kp):
+                vietnamese.add(tuple(f for _, f in kp))
+        return cls(typed, folded, frozenset(vietnamese))
 
 
 @lru_cache(maxsize=1)
@@ -350,11 +364,19 @@ def lexicon() -> Lexicon:
 _AGE_WORDS = {"tuoi", "year", "years", "yo"}
 
 
-def query_age(folded: list[str]) -> int | None:
-    """An age the citizen gives: "8 tuổi", "10 year old"."""
-    for a, b in zip(folded, folded[1:], strict=False):
+def query_age(folded: list[str]) -> tuple[int, int] | None:
+    """The ages the citizen speaks of: "8 tuổi" → (8, 8), "dưới 14 tuổi" → (0, 13), "10 year old"."""
+    for i, (a, b) in enumerate(zip(folded, folded[1:], strict=False)):
         if a.isdigit() and b in _AGE_WORDS and len(a) < 4:
-            return int(a)
+            n = int(a)
+            before = folded[i - 1] if i else ""
+            if before in ("duoi", "under"):
+                return (0, n - 1)
+            if before in ("tren", "over"):
+                return (n + 1, 999)
+            if before in ("du", "tu"):
+                return (n, 999)
+            return (n, n)
     return None
 
 
@@ -862,6 +884,12 @@ class _Index:
         return out[:limit]
 
 
+def _mostly_english(folded: list[str]) -> bool:
+    """More than two words in three are not Vietnamese syllables (numbers aside)."""
+    n_syllables = sum(1 for f in folded if is_vietnamese_syllable(f))
+    return sum(1 for f in folded if not f.isdigit()) > 2 * n_syllables
+
+
 def _query_pairs(qtokens: list[_QToken]) -> frozenset:
     """Adjacent word pairs of the query, over every reading of each word."""
     out: set[tuple[str, str]] = set()
@@ -878,7 +906,7 @@ class Searcher:
     `min_score`: below it a procedure is not offered (config `search.min_score`).
     """
 
-    def __init__(self, conn, *, min_score: float = 0.42, limit: int = 10):
+    def __init__(self, conn, *, min_score: float = DEFAULT_MIN_SCORE, limit: int = 10):
         self.conn = getattr(conn, "conn", conn)
         self.min_score = min_score
         self.limit = limit
@@ -960,8 +988,10 @@ class Searcher:
                         continue
                     s = self._score(idx, reading, ph, qpairs=qpairs)
                     ages = idx.ages.get(ph.key) if age is not None else None
-                    if ages and not ages[0] <= age <= ages[1]:
-                        s *= AGE_CONFLICT
+                    if ages:
+                        inside = ages[0] <= age[0] and age[1] <= ages[1]
+                        disjoint = age[1] < ages[0] or ages[1] < age[0]
+                        s = min(1.0, s * (AGE_MATCH if inside else AGE_CONFLICT if disjoint else 1.0))
                     if s > per_proc.get(ph.key, (0.0, None))[0]:
                         per_proc[ph.key] = (s, ph)
 
@@ -991,8 +1021,7 @@ class Searcher:
                 expanded.append((plain, folded, last and typing_last))
         # mostly English words, no diacritics: its words that look like Vietnamese syllables
         # are English too ("recipe for pho")
-        n_syllables = sum(1 for _, f, _ in expanded if is_vietnamese_syllable(f))
-        english = not accented and sum(1 for _, f, _ in expanded if not f.isdigit()) > 2 * n_syllables
+        english = not accented and _mostly_english([f for _, f, _ in expanded])
         out: list[_QToken] = []
         seen: set[str] = set()
         for i, (plain, folded, typing) in enumerate(expanded):
@@ -1065,6 +1094,8 @@ class Searcher:
         """
         lex = lexicon()
         n = len(qtokens)
+        # an English query reaches only English keys ("my" is not Mỹ)
+        english = not qtokens[0].accented and _mostly_english([q.folded for q in qtokens]) if qtokens else False
         spans: list[tuple[int, int, tuple]] = []
         i = 0
         while i < n:
@@ -1073,7 +1104,10 @@ class Searcher:
                 if seq[0].accented:
                     targets = lex.typed.get(tuple(q.tone for q in seq))
                 else:
-                    targets = lex.folded.get(tuple(q.folded for q in seq))
+                    key = tuple(q.folded for q in seq)
+                    targets = lex.folded.get(key)
+                    if english and key in lex.vietnamese:
+                        targets = None
                 if targets:
                     spans.append((i, i + size, targets))
                     i += size
@@ -1195,7 +1229,7 @@ class Searcher:
             got += q.weight * credit
         if total <= 0 or not covered:
             return 0.0
-        recall = got / (total + EVIDENCE_PRIOR)
+        recall = got / (got + UNEXPLAINED * (total - got) + EVIDENCE_PRIOR)
         # several content words said, only one of them in this phrase: a word shared by chance
         # (đổi tiền / thay đổi, mật khẩu / hộ khẩu) is weak evidence
         said = [q for q in qtokens if q.informative and q.weight > 0 and not q.folded.isdigit()]
@@ -1312,7 +1346,7 @@ _SHARED: dict[tuple, Searcher] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_searcher(database, *, min_score: float = 0.42, limit: int = 10) -> Searcher:
+def shared_searcher(database, *, min_score: float = DEFAULT_MIN_SCORE, limit: int = 10) -> Searcher:
     """The process's one `Searcher` for a database file and settings (its index loads once).
 
     For callers that would otherwise build a Searcher per request (voice, web handlers):
@@ -1330,6 +1364,6 @@ def shared_searcher(database, *, min_score: float = 0.42, limit: int = 10) -> Se
         return searcher
 
 
-def search(conn, text: str, *, min_score: float = 0.42, limit: int = 10) -> SearchResult:
+def search(conn, text: str, *, min_score: float = DEFAULT_MIN_SCORE, limit: int = 10) -> SearchResult:
     """One-off search (builds a Searcher each call; long-running callers keep a `Searcher`)."""
     return Searcher(conn, min_score=min_score, limit=limit).search(text, limit)
