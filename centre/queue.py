@@ -939,8 +939,13 @@ class Queue:
             row = c.execute("SELECT * FROM tickets WHERE id=?", (best["id"],)).fetchone()
         return Ticket.from_row(row)
 
-    def call(self, ref, counter_id: int, *, actor: str) -> Ticket:
-        """Call one chosen waiting ticket of today to a counter (out of order, by staff choice)."""
+    def call(self, ref, counter_id: int, *, actor: str, finish_current: bool = True) -> Ticket:
+        """Call one chosen waiting ticket of today to a counter (out of order, by staff choice).
+
+        As with call_next, the counter's current ticket (called or serving) is marked served
+        first, unless finish_current=False, which raises CounterBusy instead; a counter never
+        holds two called tickets.
+        """
         _need_actor(actor)
         counter = self.counter(counter_id)
         if counter.state != "open":
@@ -948,7 +953,20 @@ class Queue:
         t = self.resolve(ref)
         if t.state == "waiting" and t.day != self.today():
             raise InvalidTransition(f"ticket {t.code} is from {t.day}; only today's tickets can be called")
-        return self._transition(t, "call", actor, counter_id=counter_id)
+        at = self.now().timestamp()
+        with self._tx() as c:
+            row = c.execute("SELECT * FROM tickets WHERE id=?", (t.id,)).fetchone()
+            current = c.execute("SELECT * FROM tickets WHERE counter_id=? AND state IN ('called','serving') "
+                                "AND id<>?", (counter_id, t.id)).fetchall()
+            if row["state"] == "waiting" and current:
+                if not finish_current:
+                    raise CounterBusy(f"counter {counter_id} still has ticket "
+                                      f"{current[0]['series']}{current[0]['number']:03d}; finish it first")
+                for r in current:
+                    self._apply(c, r, "serve", at, actor, counter_id, detail={"auto": "call"})
+            self._apply(c, row, "call", at, actor, counter_id)
+            row = c.execute("SELECT * FROM tickets WHERE id=?", (t.id,)).fetchone()
+        return Ticket.from_row(row)
 
     def recall(self, ref, *, actor: str) -> Ticket:
         """Announce a called ticket again."""

@@ -167,6 +167,25 @@ def test_call_next_finishes_the_current_ticket_or_refuses(q):
     assert q.get(a3).state == "waiting"
 
 
+def test_call_out_of_order_finishes_the_counters_current_ticket(q):
+    """QA: calling a chosen ticket left the counter's called ticket 'called' for ever."""
+    a1, a2, a3 = q.issue("A"), q.issue("A"), q.issue("A")
+    q.call_next(1, actor="o")
+    with pytest.raises(CounterBusy, match="A001"):
+        q.call(a3, 1, actor="o", finish_current=False)
+    assert q.get(a3).state == "waiting"
+    assert q.call(a3, 1, actor="o").state == "called"
+    assert q.get(a1).state == "served"
+    assert q.history(a1)[-1].detail["auto"] == "call"
+    assert q.current_ticket(1).id == a3.id
+    assert [t.id for t in q.list(state="called")] == [a3.id]
+    # a refused call (the ticket is not waiting) changes nothing, not even the current ticket
+    with pytest.raises(InvalidTransition):
+        q.call(a1, 1, actor="o")
+    assert q.get(a3).state == "called"
+    assert q.get(a2).state == "waiting"
+
+
 def test_closed_or_paused_counter_cannot_call(q, db_path):
     q.issue("A")
     q.set_counter_state(1, "paused", actor="admin")
