@@ -82,7 +82,7 @@ STOP_VI = frozenset(
     """
     tôi tui tớ mình em anh chị cô chú bác ông bà cháu bạn chúng ta
     muốn cần định phải nên hãy xin hỏi giúp cho cái chiếc làm
-    ạ à ơi ờ nhé nhá nha nhỉ hả hở dạ vâng ừ thì là mà ở đâu nào gì sao thế vậy
+    ạ à ơi ờ ơ ừm ôi chào nhé nhá nha nhỉ hả hở dạ vâng ừ thì là mà ở đâu nào gì sao thế vậy
     với của được có không chưa bị ra đi đến tới như và hay hoặc này kia đó ấy
     thủ tục việc rồi đã đang sẽ cũng vẫn chỉ mấy bao nhiêu luôn những các để khi nếu
     """.split()
@@ -102,8 +102,10 @@ GENERIC_VI = frozenset(
     """
     mới vừa xong giờ bây nay hôm qua mai sáng chiều tối tuần tháng ngày lắm quá rất hết nữa
     thêm tiếp vài cả nhiều ít sớm muộn lâu chút hẳn luôn ngay liền đây kia lúc hồi
+    vào ra lên xuống bên cạnh giữa sau trước trong khác
     """.split()
 )
+GENERIC_MAX = 1.0  # an everyday word weighs at most about a common catalogue word
 GENERIC_EN = frozenset("new old just now today yesterday month months week weeks day days year years very all".split())
 STOP_EN = frozenset(
     """
@@ -162,6 +164,7 @@ AGE_CONFLICT = 0.8  # a procedure for "dưới 14 tuổi" when the citizen says 
 AGE_MATCH = 1.1  # … and when the citizen says "8 tuổi": the age is evidence for it
 ENGLISH_FOLD = 0.3  # credit of a Vietnamese-only word reached by an English word of the same letters (pho ≠ phổ)
 SINGLE_MATCH = float(os.environ.get("XS", 0.8))  # a phrase sharing only one word of a query with several content words
+VARIANT_UNSAID = float(os.environ.get("XV", 0.95))
 SUGGEST_MIN = 0.25  # a field is suggested for its own evidence from this score; else catalogue order
 
 _WORD = re.compile(r"[^\W_]+")
@@ -744,6 +747,11 @@ class _Index:
                 r = age_range(ph.folded)
                 if r:
                     self.ages[ph.key] = r
+        # words that make a procedure a variant of a plainer one, from its display name
+        self.proc_markers: dict[str, frozenset] = {}
+        for ph in self.phrases.values():
+            if ph.kind == "name" and ph.markers:
+                self.proc_markers[ph.key] = self.proc_markers.get(ph.key, frozenset()) | ph.markers
         self.pdf: Counter[str] = Counter()  # phrases holding each word (FTS doclist sizes)
         for ph in self.phrases.values():
             self.pdf.update(ph.tokset)
@@ -982,11 +990,15 @@ class Searcher:
             # the query as typed, then its readings through the lexicon; a procedure keeps its best
             for reading in [qtokens, *self._readings(idx, qtokens)]:
                 qpairs = _query_pairs(reading)
+                said = frozenset(t for q in reading for t in q.variants)
                 for rowid in self._candidates(idx, reading):
                     ph = idx.phrases.get(rowid)
                     if ph is None:
                         continue
                     s = self._score(idx, reading, ph, qpairs=qpairs)
+                    markers = idx.proc_markers.get(ph.key)
+                    if markers and markers.isdisjoint(said):
+                        s *= VARIANT_UNSAID  # a variant (nước ngoài, cấp lại…) the citizen did not ask for
                     ages = idx.ages.get(ph.key) if age is not None else None
                     if ages:
                         inside = ages[0] <= age[0] and age[1] <= ages[1]
@@ -1033,7 +1045,9 @@ class Searcher:
                 stop = plain in _STOP_TYPED
             else:
                 stop = folded in idx.stop_folded or (not vietnamese and folded in _STOP_EN)
-            if stop and ((prev, folded) in idx.name_pairs or (folded, nxt) in idx.name_pairs):
+            if stop and not (english and folded in _STOP_EN) and (
+                (prev, folded) in idx.name_pairs or (folded, nxt) in idx.name_pairs
+            ):
                 stop = False  # part of a procedure name here: "bản sao" is not "sao?"
             in_context = (prev, folded) in idx.pairs or (folded, nxt) in idx.pairs
             fixes = {} if in_context else idx.context_fixes(prev, plain if accented else None, folded, nxt, stop)
@@ -1051,7 +1065,8 @@ class Searcher:
                 continue
             for t, c in idx.english_relatives(folded).items():
                 variants.setdefault(t, c)
-            if not variants:
+            generic = (plain in _GENERIC_TYPED) if accented else (folded in _GENERIC_FOLDED)
+            if not variants and not generic:  # an everyday word is no typo of a catalogue word
                 variants.update(idx.corrections(folded, plain if accented else None))
                 if variants:
                     weight = max(idx.idf.get(t, 0.0) for t in variants)
@@ -1076,8 +1091,8 @@ class Searcher:
                 weight *= 0.5  # two letters typed so far: weak evidence either way
             if (plain in _KINSHIP_TYPED) if accented else (folded in _KINSHIP_FOLDED):
                 weight *= KINSHIP_WEIGHT
-            elif folded.isdigit() or ((plain in _GENERIC_TYPED) if accented else (folded in _GENERIC_FOLDED)):
-                weight *= KINSHIP_WEIGHT
+            elif folded.isdigit() or generic:
+                weight = min(GENERIC_MAX, weight * KINSHIP_WEIGHT)
             if english and is_vietnamese_syllable(folded):
                 variants = {t: c * (1.0 if t in idx.en_vocab else ENGLISH_FOLD) for t, c in variants.items()}
             if repeat:
