@@ -47,6 +47,9 @@ def configure_kivy(orientation: str = "landscape", windowed: bool = True, size: 
     Config.set("kivy", "keyboard_mode", "system")   # our own on-screen keyboard; no Kivy VKeyboard
     Config.set("input", "mouse", "mouse,disable_multitouch")
     Config.set("kivy", "log_level", "warning")
+    # No multisample anti-aliasing: flat rectangles and text gain nothing from it, and
+    # on a kiosk PC without a GPU (software OpenGL) it multiplies the cost of every frame.
+    Config.set("graphics", "multisamples", "0")
 
 
 def font_files() -> tuple[str, str]:
