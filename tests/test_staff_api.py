@@ -78,6 +78,17 @@ ACCESS = {
     ("GET", "/api/reports"): {ADM},
     ("GET", "/api/reports.csv"): {ADM},
     ("GET", "/api/reports/chart/{kind}.{fmt}"): {ADM},
+    ("GET", "/dossiers"): {ADM, OFF},
+    ("GET", "/dossiers/digest"): {ADM, OFF},
+    ("GET", "/dossiers/digest.csv"): {ADM, OFF},
+    ("GET", "/dossiers/import"): {ADM, OFF},
+    ("POST", "/dossiers/import"): {ADM, OFF},
+    ("GET", "/dossiers/find"): {ADM, OFF},
+    ("GET", "/dossiers/{code}"): {ADM, OFF},
+    ("POST", "/api/dossiers"): {ADM},
+    ("GET", "/api/dossiers/due"): {ADM, OFF},
+    ("GET", "/api/dossiers/{code}"): {ADM, OFF},
+    ("GET", "/forms/{file}"): PUBLIC,
 }
 DOCS = {("GET", "/openapi.json"), ("GET", "/docs")}
 
@@ -114,6 +125,7 @@ BODIES = {
     ("PUT", "/api/admin/priority-groups/{key}"): {"name_vi": "Người cao tuổi", "name_en": "Elderly"},
     ("POST", "/api/admin/users"): {"name": "new-user", "role": "display", "password": "brand-new-pass"},
     ("PUT", "/api/admin/users/{user_id}"): {"full_name": "Tên mới"},
+    ("POST", "/api/dossiers"): {"dossiers": []},
 }
 QUERIES = {
     ("POST", "/api/tickets/{ref}/call"): {"counter": 1},
@@ -129,7 +141,8 @@ def test_route_role_table(centre, role):
     spare = centre.client("admin").post("/api/admin/users", json={"name": f"spare-{role}", "role": "display",
                                                                     "password": "spare-pass-1"}).json()
     ctx = {"token": t.token, "counter_id": 1, "ref": t.id, "action": "recall", "series": "A",
-           "user_id": spare["id"], "key": "elderly", "kind": "hourly", "fmt": "svg", "section": "services"}
+           "user_id": spare["id"], "key": "elderly", "kind": "hourly", "fmt": "svg", "section": "services",
+           "code": "HS-1", "file": "Mau01.docx"}
     problems = []
     for (method, path), allowed in sorted(ACCESS.items(), key=lambda kv: kv[0][0] == "POST" and kv[0][1] == "/logout"):
         if (method, path) == ("POST", "/login"):
