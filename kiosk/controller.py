@@ -842,6 +842,8 @@ class Controller:
         v = self.visit
         if self.screen == Screen.TICKET and v.ticket:
             tk = v.ticket
+            if tk.get("wait_min", 0) < 1:
+                return self.t("speak.ticket_next", number=tk["number"], counter=self.counter_names(tk))
             return self.t("speak.ticket", number=tk["number"], counter=self.counter_names(tk),
                           ahead=tk.get("ahead", 0), wait=tk.get("wait_min", 0))
         p = v.procedure

@@ -60,7 +60,8 @@ class TicketScreen(KScreen):
         ids.service.text = self.tr("ticket.service", service=c.service_name(tk["series"]))
         ids.counter.text = self.tr("ticket.counter", counter=c.counter_names(tk))
         ids.ahead.text = self.tr("ticket.ahead", ahead=tk["ahead"])
-        ids.wait.text = self.tr("ticket.wait", wait=tk["wait_min"])
+        ids.wait.text = (self.tr("ticket.wait", wait=tk["wait_min"]) if tk["wait_min"] >= 1
+                         else self.tr("ticket.wait_soon"))
         group = next((g.name.get(v.lang) for g in self.app.cfg.priority_groups if g.key == tk.get("priority")), "")
         ids.priority.text = self.tr("ticket.priority", group=group) if group else ""
         status = {"printing": "ticket.printing", "printed": "ticket.printed", "failed": "ticket.print_failed",
