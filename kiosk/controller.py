@@ -1237,7 +1237,17 @@ class Backend:
         return self._obj("catalogue", Catalogue)
 
     @property
+    def remote(self) -> bool:
+        """True when tickets are issued by another PC's staff server (`centre.url` in config)."""
+        return bool(self.cfg.centre.url)
+
+    @property
     def queue(self):
+        """The local database's `Queue`, or a `RemoteQueue` on the staff server when `centre.url` is set."""
+        from staff.client import open_queue
+
+        if self.remote:
+            return self._obj("queue", lambda c: open_queue(self.cfg, self._queue_clock))
         from centre.queue import Queue
 
         return self._obj("queue", lambda c: Queue(c, self.cfg, clock=self._queue_clock))
@@ -1378,12 +1388,21 @@ class Backend:
             raise BackendError(str(exc), "error.service_closed") from exc
         except qmod.SeriesFull as exc:
             raise BackendError(str(exc), "error.series_full") from exc
-        st = q.status(t)
+        except qmod.QueueStorageError as exc:
+            if self.remote:  # the centre's server is down, unreachable or refuses this kiosk's token
+                raise BackendError(str(exc), "error.centre_unreachable") from exc
+            raise
         proc_name = None
         if procedure_key:
             rec = self.catalogue.get(procedure_key)
             proc_name = rec.display_name(lang) if rec else None
-        content = tickets.ticket_content(q, t, lang=lang, procedure_name=proc_name)
+        try:
+            st = q.status(t)
+            content = tickets.ticket_content(q, t, lang=lang, procedure_name=proc_name)
+        except qmod.QueueStorageError as exc:
+            if self.remote:  # issued, but the server went away before we could read its place
+                raise BackendError(str(exc), "error.centre_unreachable") from exc
+            raise
         folder = self.cfg.data_dir / "tickets"
         folder.mkdir(parents=True, exist_ok=True)
         png = tickets.save_png(content, folder / f"{t.day}-{t.code}.png", width=self.cfg.printer.paper_width_px)

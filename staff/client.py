@@ -157,3 +157,25 @@ class RemoteQueue:
 
     def waiting_counts(self, day: str | None = None) -> dict[str, int]:
         return self._call("GET", "/api/waiting-counts")
+
+    def mean_service_min(self, series: str) -> float:
+        """The server's recent mean service time of a service (what its wait estimates use)."""
+        for d in self._call("GET", "/api/services"):
+            if d["series"] == series:
+                return float(d.get("mean_service_min") or d["default_service_min"])
+        raise q.UnknownService(f"there is no service {series!r}")
+
+    def set_counter_state(self, counter_id: int, state: str, *, actor: str | None = None) -> q.CounterInfo:
+        """Open, pause or close a counter (the server refuses a kiosk token: officers and admins only)."""
+        return counter_from_dict(self._call("PUT", f"/api/counters/{int(counter_id)}/state", json={"state": state}))
+
+    # -- what the printed ticket needs (centre.tickets.ticket_content) ---------------------------
+    def local(self, when: datetime | None = None) -> datetime:
+        """A time (default now) in the centre's time zone (this kiosk's config)."""
+        tz = self.cfg.centre.tz if self.cfg is not None else None
+        return (when or datetime.now(tz)).astimezone(tz)
+
+    def priority_groups(self) -> list[dict]:
+        """Priority groups as this kiosk's config lists them (its priority screen shows the same)."""
+        groups = self.cfg.priority_groups if self.cfg is not None else []
+        return [{"key": g.key, "name_vi": g.name.vi, "name_en": g.name.en} for g in groups]
