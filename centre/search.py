@@ -74,6 +74,7 @@ DEFAULT_MIN_SCORE = 0.46  # config search.min_score; chosen on the dev and check
 MAX_QUERY_CHARS = 300  # a kiosk query is a phrase; longer input is cut, never an error
 MAX_QUERY_TOKENS = 24
 CANDIDATE_LIMIT = 150  # phrases scored per query, best BM25 first
+READING_CANDIDATES = 40  # … per lexicon reading (phrases holding its new words)
 CANDIDATE_BUDGET = 2500  # stop adding (ever commoner) words to MATCH once they reach this many phrases
 
 # Spoken Vietnamese and English filler: kept in the query with a small weight only.
@@ -631,6 +632,7 @@ class _QToken:
     stop: bool
     informative: bool
     accented: bool  # the query was typed with diacritics
+    synonym: bool = False  # put in by a lexicon reading, not typed
     vset: frozenset = frozenset()
     best: float = 0.0
     tone: str = ""
@@ -892,6 +894,11 @@ class _Index:
         return out[:limit]
 
 
+def _content_words(qtokens: list[_QToken]) -> list[_QToken]:
+    """The query's content words (informative, weighed, not numbers)."""
+    return [q for q in qtokens if q.informative and q.weight > 0 and not q.folded.isdigit()]
+
+
 def _mostly_english(folded: list[str]) -> bool:
     """More than two words in three are not Vietnamese syllables (numbers aside)."""
     n_syllables = sum(1 for f in folded if is_vietnamese_syllable(f))
@@ -988,14 +995,17 @@ class Searcher:
             age = query_age([q.folded for q in qtokens])
             per_proc: dict[str, tuple[float, _Phrase]] = {}
             # the query as typed, then its readings through the lexicon; a procedure keeps its best
-            for reading in [qtokens, *self._readings(idx, qtokens)]:
+            for n, reading in enumerate([qtokens, *self._readings(idx, qtokens)]):
                 qpairs = _query_pairs(reading)
                 said = frozenset(t for q in reading for t in q.variants)
-                for rowid in self._candidates(idx, reading):
+                # a reading can only raise phrases that hold one of its new words
+                wanted = reading if n == 0 else [q for q in reading if q.synonym]
+                content = _content_words(reading)
+                for rowid in self._candidates(idx, wanted, CANDIDATE_LIMIT if n == 0 else READING_CANDIDATES):
                     ph = idx.phrases.get(rowid)
                     if ph is None:
                         continue
-                    s = self._score(idx, reading, ph, qpairs=qpairs)
+                    s = self._score(idx, reading, ph, qpairs=qpairs, content=content)
                     markers = idx.proc_markers.get(ph.key)
                     if markers and markers.isdisjoint(said):
                         s *= VARIANT_UNSAID  # a variant (nước ngoài, cấp lại…) the citizen did not ask for
@@ -1154,13 +1164,13 @@ class Searcher:
                     accented = span[0].accented
                     for a, f in words:
                         w = span_weight * idx.idf[f] / rarity
-                        reading.append(_QToken(a, f, w, {f: SYNONYM}, False, True, accented))
+                        reading.append(_QToken(a, f, w, {f: SYNONYM}, False, True, accented, synonym=True))
                 pos = end
             reading.extend(qtokens[pos:])
             out.append(reading)
         return out
 
-    def _candidates(self, idx: _Index, qtokens: list[_QToken]) -> list[int]:
+    def _candidates(self, idx: _Index, qtokens: list[_QToken], limit: int = CANDIDATE_LIMIT) -> list[int]:
         """Phrase rowids worth scoring: FTS5 MATCH on the query's rarest words, best BM25 first.
 
         Words are taken rarest first until their phrases exceed CANDIDATE_BUDGET: a phrase
@@ -1186,7 +1196,7 @@ class Searcher:
         expr = " OR ".join(f'"{t}"' for t in words)
         sql = "SELECT rowid FROM search_phrases WHERE search_phrases MATCH ? ORDER BY rank LIMIT ?"
         try:
-            rows = self.conn.execute(sql, (f"folded : ({expr})", CANDIDATE_LIMIT)).fetchall()
+            rows = self.conn.execute(sql, (f"folded : ({expr})", limit)).fetchall()
         except sqlite3.OperationalError as exc:  # must not happen: tokens are quoted words
             log.error("FTS query failed for %r: %s", expr, exc)
             return []
@@ -1197,13 +1207,16 @@ class Searcher:
         with self._lock:
             idx = self._current()
             qtokens = self._query_tokens(idx, (text or "")[:MAX_QUERY_CHARS])
+            readings = self._readings(idx, qtokens)
             rows = []
-            for rowid in self._candidates(idx, qtokens):
-                ph = idx.phrases.get(rowid)
-                if ph is not None:
-                    detail: dict = {}
-                    s = self._score(idx, qtokens, ph, detail)
-                    rows.append({"key": ph.key, "kind": ph.kind, "phrase": ph.text, "score": round(s, 4), **detail})
+            for r, reading in enumerate([qtokens, *readings]):
+                for rowid in self._candidates(idx, reading):
+                    ph = idx.phrases.get(rowid)
+                    if ph is not None:
+                        detail: dict = {}
+                        s = self._score(idx, reading, ph, detail)
+                        rows.append({"key": ph.key, "kind": ph.kind, "phrase": ph.text, "score": round(s, 4),
+                                     "reading": r, **detail})
             rows.sort(key=lambda r: -r["score"])
             return {
                 "tokens": [
@@ -1211,11 +1224,14 @@ class Searcher:
                      "variants": {k: round(v, 2) for k, v in q.variants.items()}}
                     for q in qtokens
                 ],
+                # 0 = as typed; 1… = with everyday words replaced through the lexicon
+                "readings": [" ".join(q.plain for q in reading) for reading in [qtokens, *readings]],
                 "phrases": rows[:n],
             }
 
     def _score(
-        self, idx: _Index, qtokens: list[_QToken], ph: _Phrase, detail: dict | None = None, qpairs=None
+        self, idx: _Index, qtokens: list[_QToken], ph: _Phrase, detail: dict | None = None, qpairs=None,
+        content: list[_QToken] | None = None,
     ) -> float:
         context = idx.context.get(ph.key, frozenset())
         ptoks = ph.tokset
@@ -1247,7 +1263,7 @@ class Searcher:
         recall = got / (got + UNEXPLAINED * (total - got) + EVIDENCE_PRIOR)
         # several content words said, only one of them in this phrase: a word shared by chance
         # (đổi tiền / thay đổi, mật khẩu / hộ khẩu) is weak evidence
-        said = [q for q in qtokens if q.informative and q.weight > 0 and not q.folded.isdigit()]
+        said = _content_words(qtokens) if content is None else content
         single = len(said) >= 2 and sum(1 for q in said if not q.vset.isdisjoint(ptoks)) == 1
         tw = idx.tw
         markers = ph.markers
