@@ -1044,6 +1044,10 @@ class Searcher:
         # mostly English words, no diacritics: its words that look like Vietnamese syllables
         # are English too ("recipe for pho")
         english = not accented and _mostly_english([f for _, f, _ in expanded])
+        def is_filler(j: int) -> bool:
+            p, f, _ = expanded[j]
+            return (p in _STOP_TYPED) if accented else (f in idx.stop_folded)
+
         out: list[_QToken] = []
         seen: set[str] = set()
         for i, (plain, folded, typing) in enumerate(expanded):
@@ -1055,8 +1059,10 @@ class Searcher:
                 stop = plain in _STOP_TYPED
             else:
                 stop = folded in idx.stop_folded or (not vietnamese and folded in _STOP_EN)
+            # (a pair of two filler words, "mà chưa", stays filler)
             if stop and not (english and folded in _STOP_EN) and (
-                (prev, folded) in idx.name_pairs or (folded, nxt) in idx.name_pairs
+                ((prev, folded) in idx.name_pairs and not is_filler(i - 1))
+                or ((folded, nxt) in idx.name_pairs and not is_filler(i + 1))
             ):
                 stop = False  # part of a procedure name here: "bản sao" is not "sao?"
             in_context = (prev, folded) in idx.pairs or (folded, nxt) in idx.pairs
