@@ -279,6 +279,10 @@ class Dossiers:
         missing = raw.get("missing_documents") or []
         if isinstance(missing, str):
             missing = [m.strip() for m in re.split(r"[;\n]", missing) if m.strip()]
+        elif not isinstance(missing, list):  # a number in a spreadsheet cell, an object in JSON
+            missing = [str(missing)] if isinstance(missing, int | float) else None
+            if missing is None:
+                raise DossierError("missing_documents: not a list of documents")
         phone = re.sub(r"[^\d+]", "", str(raw.get("applicant_phone") or ""))
         return {
             "code": code,

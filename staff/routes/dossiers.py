@@ -46,6 +46,7 @@ routers = [pages, api]
 
 MAX_UPLOAD = 20 * 1024 * 1024  # bytes; a year of a ward's dossiers is far less
 MAX_PUSH = 20_000  # records in one push
+PAGE_ROWS = 300  # dossiers listed per table on the dashboard (the counts cover all)
 SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".json")
 Code = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -125,7 +126,7 @@ def dashboard(request: Request, who: Principal = Depends(STAFF)):
     return render(request, "dossiers.html", {
         "due": due, "days": days, "today": t, "fields": field_names(reg, lang),
         "by_field": _groups(due, "field_id"), "by_officer": _groups(due, "officer"),
-        "horizon": reg.calendar.add_working_days(t, days),
+        "horizon": reg.calendar.add_working_days(t, days), "limit": PAGE_ROWS,
     })
 
 
@@ -133,7 +134,10 @@ def _digest(request: Request, day: date | None) -> tuple[dict, dict[str, str]]:
     reg = register(request)
     days = request.app.state.staff.cfg.dossiers.due_soon_working_days
     dg = reg.digest(day=day or today(request), within_working_days=days)
-    return dg, field_names(reg, lang_of(request))
+    from staff.i18n import t
+
+    lang = lang_of(request)
+    return dg, {**field_names(reg, lang), "-": t(lang, "dossier_unknown_field")}
 
 
 @pages.get("/digest", response_class=HTMLResponse)
