@@ -257,6 +257,8 @@ class Dossiers:
             received = parse_datetime(raw.get("received_at"), self.tz)
         except DossierError as exc:
             raise DossierError(f"received_at: {exc}") from None
+        if not 1990 <= received.year <= 2100:
+            raise DossierError(f"received_at: year {received.year} is not plausible")
         state = raw.get("state") or "received"
         try:
             state = parse_state(state)
@@ -273,6 +275,8 @@ class Dossiers:
                 raise DossierError(f"due_at: {exc}") from None
             if due < received.date():
                 raise DossierError("due_at: before the date of receipt")
+            if due.year > 2100:
+                raise DossierError(f"due_at: year {due.year} is not plausible")
         else:
             due = self.compute_due(procedure_code, received)
             due_source = "computed" if due else ""

@@ -96,12 +96,14 @@ def test_push_is_idempotent_and_reports_bad_records(centre):
     bad = {"code": "", "received_at": "2026-11-24"}
     worse = {"code": "HS-BAD-DATE", "received_at": "31/02/2026"}
     odd = {"code": "HS-ODD", "received_at": "2026-11-24", "missing_documents": {"a": 1}}
-    r = _push(centre, {"dossiers": [LATE, bad, SOON, worse, "not an object", odd]})
+    far = {"code": "HS-FAR", "procedure_code": "9.999001", "received_at": "9999-12-31 23:00"}
+    r = _push(centre, {"dossiers": [LATE, bad, SOON, worse, "not an object", odd, far]})
     assert r.status_code == 200
     rep = r.json()
     assert (rep["inserted"], rep["updated"], rep["unchanged"]) == (2, 0, 0)
-    assert [e["line"] for e in rep["errors"]] == [2, 4, 5, 6]
+    assert [e["line"] for e in rep["errors"]] == [2, 4, 5, 6, 7]
     assert rep["errors"][3]["reason"].startswith("missing_documents")
+    assert rep["errors"][4]["reason"] == "received_at: year 9999 is not plausible"
     assert "code" in rep["errors"][0]["reason"] and "received_at" in rep["errors"][1]["reason"]
     again = _push(centre, [LATE, SOON]).json()
     assert (again["inserted"], again["updated"], again["unchanged"], again["errors"]) == (0, 0, 2, [])
@@ -198,6 +200,7 @@ def test_digest_page_and_csv(centre):
     # No personal data in the summary.
     assert not any(n in r.text for n in NAMES + PHONES)
     assert cl.get("/dossiers/digest.csv", params={"date": "25/11/2026"}).status_code == 422
+    assert cl.get("/dossiers/digest", params={"date": "9999-12-31"}).status_code == 422
 
 
 def test_masking_staff_see_the_applicant_nobody_else_does(centre):

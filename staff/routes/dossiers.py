@@ -49,6 +49,7 @@ MAX_PUSH = 20_000  # records in one push
 PAGE_ROWS = 300  # dossiers listed per table on the dashboard (the counts cover all)
 SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".json")
 Code = Annotated[str, Path(min_length=1, max_length=64)]
+Day = Annotated[date | None, Query(alias="date", ge=date(1990, 1, 1), le=date(2100, 12, 31))]
 
 _local = threading.local()
 
@@ -141,13 +142,13 @@ def _digest(request: Request, day: date | None) -> tuple[dict, dict[str, str]]:
 
 
 @pages.get("/digest", response_class=HTMLResponse)
-def digest_page(request: Request, day: date | None = Query(None, alias="date"), who: Principal = Depends(STAFF)):
+def digest_page(request: Request, day: Day = None, who: Principal = Depends(STAFF)):
     dg, fields = _digest(request, day)
     return render(request, "dossiers_digest.html", {"dg": dg, "fields": fields})
 
 
 @pages.get("/digest.csv", response_class=Response)
-def digest_csv(request: Request, day: date | None = Query(None, alias="date"), who: Principal = Depends(STAFF)):
+def digest_csv(request: Request, day: Day = None, who: Principal = Depends(STAFF)):
     dg, fields = _digest(request, day)
     return Response("\ufeff" + digest_to_csv(dg, fields), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="dossiers-{dg["day"]}.csv"',
