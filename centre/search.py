@@ -107,7 +107,9 @@ GENERIC_VI = frozenset(
     """.split()
 )
 GENERIC_MAX = 1.0  # an everyday word weighs at most about a common catalogue word
-GENERIC_EN = frozenset("new old just now today yesterday month months week weeks day days year years very all".split())
+GENERIC_EN = frozenset(
+    "new old just now today yesterday last next month months week weeks day days year years very all".split()
+)
 STOP_EN = frozenset(
     """
     i me my we our you your he she his her they their a an the to for of in on at by with
@@ -873,7 +875,8 @@ class _Index:
                 continue
             for j in range(i + 1, min(n, i + 8) + 1):
                 piece = _canon(token[i:j])
-                if piece not in self.vocab_set or (len(piece) == 1 and not piece.isdigit()):
+                # Vietnamese typed without spaces: the pieces are syllables ("motorbike" is no "motor bi ke")
+                if piece not in self.vocab_set or not (piece.isdigit() or is_vietnamese_syllable(piece)):
                     continue
                 cand = (best[i][0] + 1, best[i][1] - self.df[piece], best[i][2] + (piece,))
                 if best[j] is None or cand[:2] < best[j][:2]:
@@ -989,13 +992,14 @@ class Searcher:
                 if hits:
                     return SearchResult(raw, hits[:limit], [], 1.0)
             qtokens = self._query_tokens(idx, raw)
+            readings = self._readings(idx, qtokens)
             # numbers alone ("14", "9.999999") name no procedure: they only qualify words
-            if not any(q.informative and not q.folded.isdigit() for q in qtokens):
+            if not any(q.informative and not q.folded.isdigit() for r in [qtokens, *readings] for q in r):
                 return SearchResult(raw, [], self._suggest(idx, {}, []), 0.0)
             age = query_age([q.folded for q in qtokens])
             per_proc: dict[str, tuple[float, _Phrase]] = {}
             # the query as typed, then its readings through the lexicon; a procedure keeps its best
-            for n, reading in enumerate([qtokens, *self._readings(idx, qtokens)]):
+            for n, reading in enumerate([qtokens, *readings]):
                 qpairs = _query_pairs(reading)
                 said = frozenset(t for q in reading for t in q.variants)
                 # a reading can only raise phrases that hold one of its new words
@@ -1081,9 +1085,14 @@ class Searcher:
                 continue
             for t, c in idx.english_relatives(folded).items():
                 variants.setdefault(t, c)
+            if variants and not weight:  # reached only through its stem (married ~ marriage)
+                weight = max(idx.idf.get(t, 0.0) for t in variants)
             generic = (plain in _GENERIC_TYPED) if accented else (folded in _GENERIC_FOLDED)
             if not variants and not generic:  # an everyday word is no typo of a catalogue word
-                variants.update(idx.corrections(folded, plain if accented else None))
+                fixes = idx.corrections(folded, plain if accented else None)
+                if english and not is_vietnamese_syllable(folded):  # an English word's typo is English
+                    fixes = {t: c for t, c in fixes.items() if not is_vietnamese_syllable(t)}
+                variants.update(fixes)
                 if variants:
                     weight = max(idx.idf.get(t, 0.0) for t in variants)
             if typing and len(folded) >= 2:
