@@ -55,6 +55,35 @@ def counter_from_dict(d: dict[str, Any]) -> q.CounterInfo:
                          waypoint=d["waypoint"], x=d.get("x"), y=d.get("y"), state=d["state"])
 
 
+def dossier_lookup(cfg: Config, *, timeout: float = 5.0, transport: httpx.BaseTransport | None = None):
+    """`lookup(code) -> dict | None`: a remote kiosk's dossier lookup through the staff server.
+
+    The server answers `Dossiers.lookup_public` (masked, exact code); None when no dossier has the
+    code; `QueueStorageError` when the server cannot be reached or refuses the kiosk's token."""
+    from urllib.parse import quote
+
+    url = str(cfg.centre.url).rstrip("/")
+    headers = {"Accept": "application/json"}
+    if cfg.centre.token:
+        headers["Authorization"] = f"Bearer {cfg.centre.token}"
+
+    def lookup(code: str) -> dict | None:
+        try:
+            with httpx.Client(base_url=url, headers=headers, timeout=timeout, transport=transport) as http:
+                r = http.get(f"/api/dossiers/public/{quote(str(code).strip(), safe='')}")
+        except httpx.HTTPError as exc:
+            raise q.QueueStorageError(f"cannot reach the centre server {url}: {exc}") from exc
+        if r.status_code == 404:
+            return None
+        if r.status_code in (401, 403):
+            raise q.QueueStorageError("the centre server refused this kiosk; check centre.token")
+        if r.status_code >= 400:
+            raise q.QueueStorageError(f"the centre server answered {r.status_code}")
+        return r.json()
+
+    return lookup
+
+
 class RemoteQueue:
     """The kiosk side of the queue over HTTP (issue, status, estimates, services, counters)."""
 

@@ -3,6 +3,8 @@ through a real staff server thread, and says plainly when that server cannot be 
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import warnings
 from pathlib import Path
@@ -98,3 +100,39 @@ def test_local_kiosk_still_uses_its_own_database(tmp_config):
     assert t["number"] == "A001"
     assert [x.code for x in q.Queue(connect(tmp_config.database_path), tmp_config).list(day=OPEN_TIME.date().isoformat())] \
         == ["A001"]
+
+
+def test_remote_kiosk_looks_dossiers_up_on_the_server_masked(server, tmp_config):
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    from kiosk.screens import dossier_lookup_hook
+
+    handle, token, db, clock = server
+    from centre.dossiers import Dossiers
+
+    reg = Dossiers.from_config(connect(db), tmp_config)
+    reg.upsert_many([(1, {"code": "HS-77", "applicant_name": "Nguyễn Văn An", "applicant_phone": "0912345678",
+                          "received_at": "2026-11-20 09:00", "due_at": "2026-11-24", "state": "Yêu cầu bổ sung",
+                          "counter": "2", "missing_documents": "Tờ khai"})], source="test")
+    cfg = remote(tmp_config, handle.url, token)
+    lookup = dossier_lookup_hook(cfg)
+    found = lookup(" hs-77 ")
+    assert found["code"] == "HS-77" and found["applicant"] == "N***** V** A*"
+    assert found["next_action"] == "supplement" and found["missing_documents"] == ["Tờ khai"]
+    assert found["late"] is True  # the server's today (25/11) is after the due date
+    assert "0912345678" not in json.dumps(found) and "Nguyễn" not in json.dumps(found, ensure_ascii=False)
+    assert lookup("HS-78") is None and lookup("HS-7") is None and lookup("../HS-77") is None
+    # Through the controller: found, then a server that is gone gives the screen's "failed" state.
+    ctl = Controller(cfg, Backend(cfg), synchronous=True, dossier_lookup=lookup)
+    ctl.open_dossiers()
+    ctl.dossier_typed("HS-77")
+    ctl.dossier_find()
+    assert ctl.visit.dossier_state == "found" and ctl.visit.dossier["counter"] == "2"
+    gone = dossier_lookup_hook(remote(tmp_config, f"http://127.0.0.1:{free_port()}", token))
+    ctl.dossier_lookup = gone
+    ctl.dossier_find()
+    assert ctl.visit.dossier_state == "failed"
+    with pytest.raises(q.QueueStorageError, match="cannot reach"):
+        gone("HS-77")
+    with pytest.raises(q.QueueStorageError, match="refused"):
+        dossier_lookup_hook(remote(tmp_config, handle.url, "kt_wrong"))("HS-77")

@@ -88,6 +88,7 @@ ACCESS = {
     ("POST", "/api/dossiers"): {ADM},
     ("GET", "/api/dossiers/due"): {ADM, OFF},
     ("GET", "/api/dossiers/{code}"): {ADM, OFF},
+    ("GET", "/api/dossiers/public/{code}"): {ADM, OFF, KIO},
     ("GET", "/forms/{file}"): PUBLIC,
 }
 DOCS = {("GET", "/openapi.json"), ("GET", "/docs")}

@@ -217,6 +217,14 @@ def test_masking_staff_see_the_applicant_nobody_else_does(centre):
             assert r.status_code in (401, 403) or (r.status_code == 200 and r.url.path == "/login"), (role, url)
             assert not any(n in r.text for n in NAMES + PHONES), (role, url)
             assert "HS-LATE-1" not in r.text or "/login" in str(r.url), (role, url)
+        # The masked answer a kiosk screen shows: for kiosk tokens (remote kiosks) and staff, not for others.
+        r = cl.get("/api/dossiers/public/HS-LATE-1")
+        if role == "kiosk":
+            assert r.status_code == 200 and r.json()["applicant"] == "N***** V** A*" and r.json()["late"] is True
+            assert "applicant_phone" not in r.json() and not any(n in r.text for n in NAMES + PHONES)
+            assert cl.get("/api/dossiers/public/HS-LATE-2").status_code == 404
+        else:
+            assert r.status_code == (401 if role is None else 403) and "HS-LATE-1" not in r.text
 
 
 # -- the import form ----------------------------------------------------------------------------------

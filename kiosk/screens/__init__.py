@@ -80,7 +80,12 @@ def row_size(lines: list[tuple[str, float]], width: float) -> tuple[None, float]
 
 
 def dossier_lookup_hook(cfg):
-    """`lookup(code) -> dict | None` from centre.dossiers, or None when the module is not there."""
+    """`lookup(code) -> dict | None` from centre.dossiers, or None when the module is not there.
+    A kiosk with `centre.url` asks the staff server (the dossiers are in its database)."""
+    if cfg.centre.url:
+        from staff.client import dossier_lookup
+
+        return dossier_lookup(cfg)
     try:
         from centre import dossiers
     except ImportError:

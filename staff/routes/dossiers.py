@@ -7,8 +7,10 @@ Who may do what:
 - the one-stop platform pushes with an **admin** API token (`kiosk users add onestop --role admin
   --token`): a push changes the centre's dossier register, which is an administrator's right; we
   did not add a separate role because roles are a column constraint of the users table;
-- nobody else: display and kiosk users get 403, anonymous callers the login page (or 401). The
-  citizen's lookup (masked, exact code) is the kiosk's, not a web page.
+- a remote kiosk (kiosk token) only `GET /api/dossiers/public/{code}`: `Dossiers.lookup_public`, the
+  same masked, exact-code answer its own screen shows (name masked, no phone);
+- nobody else: display users get 403, anonymous callers the login page (or 401). There is no
+  public web page for dossiers: citizens look up at the kiosk.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from staff.auth import Principal, require
 
 STAFF = require("admin", "officer")
 PUSHER = require("admin")
+LOOKUP = require("admin", "officer", "kiosk")  # a remote kiosk's "Tra cứu hồ sơ": masked record only
 NAV = [("dossiers", "/dossiers", ("admin", "officer"))]
 pages = APIRouter(prefix="/dossiers", include_in_schema=False)
 api = APIRouter(prefix="/api/dossiers", tags=["dossiers"])
@@ -285,6 +288,14 @@ def due_api(request: Request, days: int | None = Query(None, ge=0, le=60), who: 
     return {"today": t.isoformat(), "within_working_days": n,
             "late": [dossier_dict(d, t) for d in due["late"]],
             "due_soon": [dossier_dict(d, t) for d in due["due_soon"]]}
+
+
+@api.get("/public/{code}", summary="What a kiosk shows for a receipt code (remote kiosks): masked, exact code only")
+def public_api(code: Code, request: Request, who: Principal = Depends(LOOKUP)):
+    found = register(request).lookup_public(code, today=today(request))
+    if found is None:
+        return JSONResponse({"error": "UnknownDossier", "message": "no dossier has this code"}, status_code=404)
+    return found.to_dict()
 
 
 @api.get("/{code}", summary="One dossier by its exact receipt code, with its history (staff: unmasked)")
