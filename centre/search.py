@@ -149,8 +149,8 @@ STOP_WEIGHT = 0.15  # weight of a filler word (an ordinary word weighs its IDF, 
 # recall = explained / (explained + UNEXPLAINED × unexplained + EVIDENCE_PRIOR): words the
 # phrase does not explain count half (a spoken question is full of context: "nhà tôi khó khăn
 # lắm"); the prior keeps a little evidence weak however little else was said.
-UNEXPLAINED = float(os.environ.get("XU", 0.5))
-EVIDENCE_PRIOR = float(os.environ.get("XP", 1.5))  # added to a query's weight: one common word alone is weak evidence
+UNEXPLAINED = 0.5
+EVIDENCE_PRIOR = 1.5  # added to a query's weight: one common word alone is weak evidence
 UNKNOWN_WEIGHT = 0.8  # weight of a word the catalogue does not know, relative to the rarest word
 # score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * adjacent pairs kept)
 RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.4, 0.45, 0.15
@@ -159,15 +159,15 @@ RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.4, 0.45, 0.15
 # min(1, weight said / SPECIFIC_WEIGHT): a specific run such as "giấy khai sinh" is strong
 # evidence whatever surrounds it; a run of common words is not.
 CONTAIN_SHARE = 0.8
-CONTAIN_BONUS = float(os.environ.get("XC", 0.5))
+CONTAIN_BONUS = 0.5
 SPECIFIC_WEIGHT = 6.0
 SYNONYM = 0.8  # credit of a word reached through the lexicon (search_lexicon.yaml), not typed
 MAX_READINGS = 4  # readings of one query scored besides the query as typed
 AGE_CONFLICT = 0.8  # a procedure for "dưới 14 tuổi" when the citizen says "20 tuổi"
 AGE_MATCH = 1.1  # … and when the citizen says "8 tuổi": the age is evidence for it
 ENGLISH_FOLD = 0.3  # credit of a Vietnamese-only word reached by an English word of the same letters (pho ≠ phổ)
-SINGLE_MATCH = float(os.environ.get("XS", 0.8))  # a phrase sharing only one word of a query with several content words
-VARIANT_UNSAID = float(os.environ.get("XV", 0.95))
+SINGLE_MATCH = 0.8  # a phrase sharing only one word of a query with several content words
+VARIANT_UNSAID = 0.95  # a procedure variant (nước ngoài, cấp lại, biên giới…) none of whose marks the citizen said
 SUGGEST_MIN = 0.25  # a field is suggested for its own evidence from this score; else catalogue order
 
 _WORD = re.compile(r"[^\W_]+")
@@ -635,6 +635,7 @@ class _QToken:
     informative: bool
     accented: bool  # the query was typed with diacritics
     synonym: bool = False  # put in by a lexicon reading, not typed
+    keyed: bool = False  # a lexicon word the citizen said (sửa, mất, hết hạn…): meaningful, never mere context
     vset: frozenset = frozenset()
     best: float = 0.0
     tone: str = ""
@@ -1150,6 +1151,8 @@ class Searcher:
                         targets = None
                 if targets:
                     spans.append((i, i + size, targets))
+                    for q in seq:
+                        q.keyed = True  # said by the citizen, and the lexicon knows it matters
                     i += size
                     break
             else:
@@ -1179,7 +1182,9 @@ class Searcher:
                     accented = span[0].accented
                     for a, f in words:
                         w = span_weight * idx.idf[f] / rarity
-                        reading.append(_QToken(a, f, w, {f: SYNONYM}, False, True, accented, synonym=True))
+                        reading.append(
+                            _QToken(a, f, w, {f: SYNONYM}, False, True, accented, synonym=True)
+                        )
                 pos = end
             reading.extend(qtokens[pos:])
             out.append(reading)
@@ -1252,7 +1257,7 @@ class Searcher:
         ptoks = ph.tokset
         covered: dict[str, float] = {}
         positions: list[str | None] = []  # phrase token each informative query token hit
-        got = total = 0.0
+        got = total = keyed_miss = 0.0
         for q in qtokens:
             total += q.weight
             credit = 0.0
@@ -1273,9 +1278,12 @@ class Searcher:
             if q.informative:
                 positions.append(hit_token)
             got += q.weight * credit
+            if q.keyed:
+                keyed_miss += q.weight * (1 - credit)
         if total <= 0 or not covered:
             return 0.0
-        recall = got / (got + UNEXPLAINED * (total - got) + EVIDENCE_PRIOR)
+        # a lexicon word left unexplained (sửa, mất, hết hạn, sổ đỏ…) is no context: it counts in full
+        recall = got / (got + UNEXPLAINED * (total - got - keyed_miss) + keyed_miss + EVIDENCE_PRIOR)
         # several content words said, only one of them in this phrase: a word shared by chance
         # (đổi tiền / thay đổi, mật khẩu / hộ khẩu) is weak evidence
         said = _content_words(qtokens) if content is None else content

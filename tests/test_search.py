@@ -408,6 +408,12 @@ def test_lexicon_entries_reach_the_catalogue(conn):
         ("căn cước hết hạn", "1.014063"),  # hết hạn → cấp đổi
         ("giấy báo tử cho bố", "1.000656"),  # báo tử = khai tử
         ("notarize a copy", "2.000815"),  # notarize = chứng thực
+        ("get married", "1.000894"),  # married ~ marriage
+        ("register a motorbike", "1.013067"),  # motorbike = vehicle
+        # the action beats the document it acts on
+        ("sửa năm sinh trong giấy khai sinh", "1.004859"),  # sửa → cải chính
+        ("hết hạn tạm trú", "1.002755"),  # hết hạn → gia hạn
+        ("căn cước bị hỏng", "1.014063"),  # hỏng → cấp đổi
     ],
 )
 def test_everyday_words_reach_the_administrative_ones(searcher, text, code):
