@@ -4,14 +4,20 @@
   (WAL), as DESIGN §2 says; its address is printed, and it is stopped with the kiosk.
 - A robot whose port is "sim" gets the built-in simulator, started by the escort manager
   inside the kiosk process; its pseudo-terminal is printed.
-- With no display, the command re-runs itself under `xvfb-run` (a virtual screen) and says
-  so: the kiosk then runs headless, e.g. for a demo through the staff pages or for tests.
+- With no display, the command starts a virtual screen (Xvfb, the size of the configured
+  orientation, so that full screen fills it) as its own child and says so: the kiosk then runs
+  headless, e.g. for a demo through the staff pages or for tests.
+- Stopping: Ctrl-C or SIGTERM closes the window, then the staff server and the virtual screen
+  are stopped; if the kiosk process is killed outright, both children get SIGTERM from the
+  kernel (PR_SET_PDEATHSIG). Nothing is left running.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -35,14 +41,54 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _reexec_under_xvfb() -> None:
-    xvfb = shutil.which("xvfb-run")
+def start_xvfb(width: int, height: int, timeout: float = 15.0) -> subprocess.Popen:
+    """Start Xvfb as a child on a free display of width×height and point DISPLAY at it.
+
+    (It used to re-exec under `xvfb-run`, whose shell does not pass SIGTERM on: killing the
+    kiosk's process left Xvfb, the kiosk and the staff server running. And a square 1920×1920
+    screen made a full-screen landscape window draw only its middle band.)
+    """
+    xvfb = shutil.which("Xvfb")
     if not xvfb:
-        raise CliError("no display and no xvfb-run: install the xvfb package (make setup does) or run on a desktop")
-    print("no display: starting the kiosk on a virtual screen (Xvfb, 1920x1920)", file=sys.stderr, flush=True)
-    env = dict(os.environ, **{XVFB_MARK: "1"})
-    argv = [xvfb, "-a", "-s", "-screen 0 1920x1920x24", sys.executable, "-m", "kiosk", *sys.argv[1:]]
-    os.execve(xvfb, argv, env)
+        raise CliError("no display and no Xvfb: install the xvfb package (make setup does) or run on a desktop")
+    rfd, wfd = os.pipe()
+    try:
+        # own session: a Ctrl-C in the terminal reaches the kiosk, which then stops Xvfb itself
+        proc = subprocess.Popen([xvfb, "-displayfd", str(wfd), "-screen", "0", f"{width}x{height}x24",
+                                 "-nolisten", "tcp"], pass_fds=(wfd,), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True, preexec_fn=_die_with_parent)
+    finally:
+        os.close(wfd)
+    number = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while not number.endswith(b"\n") and time.monotonic() < deadline:
+            ready, _, _ = select.select([rfd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(rfd, 16) if ready else b""
+            if not chunk:
+                break
+            number += chunk
+    finally:
+        os.close(rfd)
+    if not number.strip().isdigit():
+        stop_child(proc)
+        raise CliError("no display and the virtual screen (Xvfb) did not start: run `Xvfb :99` to see why")
+    os.environ["DISPLAY"] = f":{number.strip().decode()}"
+    os.environ[XVFB_MARK] = "1"
+    return proc
+
+
+def stop_child(proc: subprocess.Popen | None, timeout: float = 5.0) -> None:
+    """SIGTERM a child process, SIGKILL it if it has not ended after `timeout` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -82,15 +128,17 @@ def start_staff_server(ctx) -> subprocess.Popen | None:
 
 def cmd_run(args, ctx) -> int:
     cfg = ctx.config
+    xvfb = staff = None
     if not _has_display():
-        if os.environ.get(XVFB_MARK):
-            raise CliError("still no display under xvfb-run: check that Xvfb can start")
-        _reexec_under_xvfb()
-    if os.environ.get(XVFB_MARK):
-        print(f"virtual display {os.environ.get('DISPLAY')}: the kiosk window is not visible on this machine",
-              flush=True)
-    staff = None if args.no_staff else start_staff_server(ctx)
+        from kiosk.app import SIZES
+
+        width, height = SIZES[args.orientation or cfg.kiosk.orientation]
+        xvfb = start_xvfb(width, height)
+        print(f"no display: the kiosk runs on a virtual screen (Xvfb {os.environ['DISPLAY']}, {width}x{height}); "
+              "its window is not visible on this machine", flush=True)
     try:
+        staff = None if args.no_staff else start_staff_server(ctx)
+        from centre.catalogue_import import CatalogueError
         from kiosk.app import create_app, make_escort
 
         def escort_factory(cfg, on_event):
@@ -108,14 +156,23 @@ def cmd_run(args, ctx) -> int:
         print(f"kiosk: {app.orientation_name}, {'windowed' if args.windowed else 'full screen'}"
               f" (started in {time.time() - t0:.1f}s); staff PIN {'set' if cfg.kiosk.staff_pin_hash else 'NOT set: kiosk staff set-pin'}",
               flush=True)
-        app.run()
+        # SIGTERM (systemd, `kill`) closes the window the normal way, so the finally below runs;
+        # through the clock, so that a SIGTERM during start-up waits for the window to be built
+        from kivy.clock import Clock
+
+        signal.signal(signal.SIGTERM, lambda signum, frame: Clock.schedule_once(lambda dt: app.stop(), 0))
+        try:
+            app.run()
+        except KeyboardInterrupt:
+            app.stop()
+        except CatalogueError as exc:   # an empty database and no catalogue source to fill it
+            problems = "; ".join(str(p) for p in exc.problems)
+            raise CliError(f"the kiosk cannot start without a catalogue: {problems} "
+                           f"(check paths.catalogue in the config, then `kiosk catalogue import`)") from None
+        print("kiosk stopped", flush=True)
     finally:
-        if staff is not None:
-            staff.terminate()
-            try:
-                staff.wait(5)
-            except subprocess.TimeoutExpired:
-                staff.kill()
+        stop_child(staff)
+        stop_child(xvfb)
     return 0
 
 
@@ -126,8 +183,8 @@ def doctor(ctx):
     checks = []
     disp = _has_display()
     checks.append(Check("display", True, "display available" if disp else
-                        "no display: `kiosk run` will use a virtual screen (xvfb-run)" if shutil.which("xvfb-run")
-                        else "no display and no xvfb-run: install xvfb"))
+                        "no display: `kiosk run` will use a virtual screen (Xvfb)" if shutil.which("Xvfb")
+                        else "no display and no Xvfb: install the xvfb package"))
     # not a failure: a centre may keep the kiosk's staff screen locked on purpose
     checks.append(Check("staff PIN", True,
                         "set" if cfg.kiosk.staff_pin_hash else "not set: the kiosk's staff screen is locked — run `kiosk staff set-pin`"))
