@@ -8,9 +8,9 @@ temporary database (`ensure_catalogue`) and searched with the shipped settings
 
 Figures: top-1 / top-3 (the first / any of the first three results is one of `expect`)
 over in-scope queries; out-of-scope rejection (no result at all) over `expect: null` ones.
-Floors are the measured figures minus a small margin, never below 85 % / 92 % / 80 %;
-a figure measured below its floor is marked xfail (strict=False) with the measured value,
-not lowered. Run with `-s` to see per-kind figures and every failing query.
+Floors are the measured figures minus a small margin; an issue target not yet reached is
+its own test, marked xfail (strict=False) with the measured value. Run with `-s` to see
+per-kind figures and every failing query.
 """
 
 from __future__ import annotations
@@ -30,13 +30,16 @@ HOLDOUT = Path(__file__).resolve().parent / "data" / "search_holdout" / "holdout
 KINDS = {"formal", "colloquial", "nodiac", "typo", "spoken", "english", "oos"}
 
 # Measured 2026-11-25 12:20 UTC on commit d9178e8 (min_score 0.42): top-1 83.3 %, top-3 87.6 %,
-# out-of-scope 81.2 %. Floors at measured minus a margin, never below the minimums the team
-# set (85 / 92 / 80 %); the issue's targets are 92 / 98 / 85 %.
-TOP1_FLOOR = 0.85
-TOP3_FLOOR = 0.92
-OOS_FLOOR = 0.80  # 81.2 % measured; minus a margin would go under the 80 % minimum
-TOP1_MEASURED = "top-1 83.3 % (155/186)"
-TOP3_MEASURED = "top-3 87.6 % (163/186)"
+# out-of-scope 81.2 %. Re-measured 2026-11-25 12:38 UTC after the method changes of
+# docs/search.md (lexicon readings, half-weight context words, min_score 0.46; no query of
+# this file was added anywhere): top-1 93.0 % (173/186), top-3 96.2 % (179/186),
+# out-of-scope 90.6 % (29/32). Floors at measured minus a margin; the issue's targets are
+# 92 / 98 / 85 %: top-3 is still below its target.
+TOP1_FLOOR = 0.91
+TOP3_FLOOR = 0.94
+OOS_FLOOR = 0.87
+TARGET_TOP3 = 0.98
+TOP3_MEASURED = "top-3 96.2 % (179/186)"
 
 
 @dataclass
@@ -149,20 +152,17 @@ def test_every_expected_procedure_is_in_the_catalogue(catalogue_conn):
     assert not missing, f"expected procedures missing from the catalogue: {missing}"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=f"held-out {TOP1_MEASURED} on 2026-11-25, below the 85 % floor (issue target 92 %)",
-)
 def test_holdout_top1(outcome):
     assert outcome.rate("top1") >= TOP1_FLOOR, outcome.report()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=f"held-out {TOP3_MEASURED} on 2026-11-25, below the 92 % floor (issue target 98 %)",
-)
 def test_holdout_top3(outcome):
     assert outcome.rate("top3") >= TOP3_FLOOR, outcome.report()
+
+
+@pytest.mark.xfail(strict=False, reason=f"held-out {TOP3_MEASURED} on 2026-11-25, below the issue's 98 % target")
+def test_holdout_top3_reaches_the_issue_target(outcome):
+    assert outcome.rate("top3") >= TARGET_TOP3, outcome.report()
 
 
 def test_holdout_out_of_scope_rejected(outcome):
