@@ -16,11 +16,15 @@ How a query is answered (docs/search.md has the details and the measured figures
    keys, words run together, speech-like spelling confusions such as tr/ch, one or two
    edits); a real word that makes no pair with its neighbours while a sound-alike does is
    corrected too ("tạm chú" → trú). English words match words of the same long stem.
-   While typing, the last word also matches as a prefix ("dang ky kh").
+   While typing, the last word also matches as a prefix ("dang ky kh"). Everyday words of
+   time, degree and quantity weigh little and are never "corrected" into catalogue words.
+   **Lexicon readings** (`search_lexicon.yaml`: sổ đỏ, công chứng, đám cưới, hết hạn, mất…
+   → their administrative words): the query is also scored with those words replaced.
 4. **Candidates**: FTS5 `MATCH` built only from folded vocabulary words, each quoted (user
    text never reaches `MATCH` raw), rarest words first, best BM25 first.
 5. **Score** in 0..1 for each candidate phrase: *recall* (how much of the query's weight the
-   phrase explains; a different diacritic form, vé / về, earns less) × a mix of
+   phrase explains, unexplained context words counting half; a different diacritic form,
+   vé / về, earns less) × a mix of
    *precision* (how much of the phrase the query covers; words that make a procedure a
    variant — lại, gia hạn, lưu động, nước ngoài… — count double, so the plain procedure
    wins the plain query) and *order* (adjacent pairs kept). A long question that says a
