@@ -844,7 +844,8 @@ class _Index:
             t: c
             for t, c in cands.items()
             if t != token
-            and t not in self.stop_folded
+            # a filler word only where a procedure name pairs it ("bản sao", not "sao?")
+            and (t not in self.stop_folded or (prev, t) in self.name_pairs or (t, nxt) in self.name_pairs)
             and ((prev, t) in self.pairs or (t, nxt) in self.pairs)
             and (tone is None or tone in self.tones.get(t, ()))
         }
