@@ -55,6 +55,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from centre.clock import Clock, SystemClock
 from centre.config import WEEKDAYS, Config, OpeningHours
 from centre.db import connect, migrate
@@ -712,7 +714,7 @@ class Queue:
             try:
                 hours_json = json.dumps(OpeningHours.model_validate(opening_hours).model_dump())
             except ValueError as exc:
-                raise InvalidInput(f"opening hours not valid: {exc}") from None
+                raise InvalidInput(f"opening hours not valid: {_validation_message(exc)}") from None
         exists = any(s.series == series for s in self.services())
         if not exists and None in (name_vi, name_en):
             raise UnknownService(f"there is no service {series!r}; to add one give its vi and en names")
@@ -1174,6 +1176,18 @@ class Queue:
 
 def _order(row: sqlite3.Row) -> tuple:
     return (-row["prio"], row["queued_at"], row["id"])
+
+
+def _validation_message(exc: ValueError) -> str:
+    """A pydantic error as 'mon: '25:00-26:00' is not a time span ...', without its type and URL."""
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(x) for x in err.get("loc", ()))
+        msg = err.get("msg", "").removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts)
 
 
 def _need_actor(actor: str) -> None:

@@ -504,6 +504,19 @@ def test_counter_and_service_overrides_are_audited(q):
     assert audit[0]["before"]["target_wait_min"] == 15 and audit[0]["after"]["target_wait_min"] == 10
 
 
+@pytest.mark.parametrize("hours, message", [
+    ({"mon": ["garbage"]}, "opening hours not valid: mon: 'garbage' is not a time span like '07:30-11:30'"),
+    ({"mon": ["11:00-08:00"]}, "opening hours not valid: mon: '11:00-08:00' ends before it starts"),
+    ({"monday": []}, "opening hours not valid: monday: Extra inputs are not permitted"),
+])
+def test_bad_opening_hours_name_the_day_in_one_plain_line(q, hours, message):
+    """QA: the admin page showed pydantic's whole dump (type=value_error, input_value=..., a URL)."""
+    with pytest.raises(InvalidInput) as err:
+        q.update_service("A", actor="admin", opening_hours=hours)
+    assert str(err.value) == message
+    assert q.settings_audit() == []
+
+
 def test_counters_and_services_added_at_runtime(q):
     q.update_service("F", actor="admin", name_vi="Tư pháp", name_en="Justice", default_service_min=5)
     with pytest.raises(ServiceClosed, match="no counter serves service F"):
