@@ -100,6 +100,8 @@ KINSHIP_EN = frozenset(
     "grandfather grandmother girlfriend boyfriend".split()
 )
 KINSHIP_WEIGHT = 0.4
+_KIN_SIDE = frozenset({"noi", "ngoai"})  # ông nội, bà ngoại… (folded)
+_KIN_SIDE_AFTER = frozenset({"ong", "ba", "chau", "anh", "chi", "em", "ho"})
 # Everyday words of time, degree and quantity (mới, vừa, giờ, tháng, lắm, nữa…) and numerals
 # tell when or how much, rarely which procedure: they count like kinship words. The catalogue
 # hardly uses them, so their rarity there (IDF) would otherwise make them weigh the most.
@@ -1088,6 +1090,10 @@ class Searcher:
                 weight = max(idx.idf.get(t, 0.0) for t in fixes)
             if stop:
                 out.append(_QToken(plain, folded, STOP_WEIGHT, variants, True, False, accented))
+                continue
+            if folded in _KIN_SIDE and prev in _KIN_SIDE_AFTER:
+                # "bà ngoại", "ông nội": which side of the family, not "nước ngoài" / "nội dung"
+                out.append(_QToken(plain, folded, STOP_WEIGHT, {}, True, False, accented))
                 continue
             for t, c in idx.english_relatives(folded).items():
                 variants.setdefault(t, c)

@@ -451,3 +451,9 @@ def test_unaccented_vietnamese_alias_is_stored_as_vietnamese():
     assert _guess_lang("giấy khai sinh") == "vi"
     assert _guess_lang("birth certificate") == "en"
     assert _guess_lang("ID card") == "en"
+
+
+def test_side_of_the_family_is_not_foreign(searcher):
+    # bà ngoại (maternal grandmother) is no "nước ngoài" (foreign)
+    assert first(searcher, "đăng ký khai tử cho bà ngoại") == "1.000656"
+    assert first(searcher, "khai tu cho ba ngoai") == "1.000656"
