@@ -14,6 +14,7 @@ import importlib
 import json
 import logging
 import pkgutil
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import kiosk.commands
 from centre.config import Config, ConfigError, load_config
+from centre.db import DatabaseError
 
 
 class CliError(Exception):
@@ -105,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseError as exc:
+        print(f"error: {exc} — check that the folder of paths.database exists and is writable", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:
+        print(f"error: database {ctx.config.database_path}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

@@ -1,0 +1,59 @@
+"""The `kiosk` command's error boundary: a database that cannot be opened or written is one
+plain line and exit status 2, never a Python traceback (QA: every command printed one)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from kiosk import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _config(tmp_path, database: Path) -> Path:
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
+    text = text.replace('database: "var/centre.db"', f'database: "{database}"')
+    text = text.replace('"data/', f'"{ROOT}/data/').replace('"assets/', f'"{ROOT}/assets/')
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("argv", [["ticket", "list"], ["users", "list"], ["catalogue", "stats"],
+                                  ["report"], ["dossier", "due"], ["search", "khai sinh"]])
+def test_database_that_cannot_be_opened_is_one_line(tmp_path, capsys, argv):
+    db = tmp_path / "a-folder-not-a-file"
+    db.mkdir()
+    code = cli.main(["--config", str(_config(tmp_path, db)), *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"error: cannot open database {db}:")
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_sqlite_error_inside_a_command_is_one_line(tmp_path, capsys, monkeypatch):
+    def fails(args, ctx):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(cli, "build_parser", _parser_with(fails))
+    code = cli.main(["--config", str(_config(tmp_path, tmp_path / "c.db")), "boom"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"error: database {tmp_path / 'c.db'}: attempt to write a readonly database\n"
+
+
+def _parser_with(fn):
+    def build():
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="kiosk")
+        parser.add_argument("--config")
+        parser.add_argument("--verbose", action="store_true")
+        sub = parser.add_subparsers(dest="command", required=True)
+        sub.add_parser("boom").set_defaults(func=fn)
+        return parser
+    return build
