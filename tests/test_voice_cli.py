@@ -88,6 +88,14 @@ def test_say_writes_a_vietnamese_wav(centre, tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
 
 
+def test_say_to_a_place_it_cannot_write_is_one_line(centre, tmp_path, capsys):
+    """QA: --out naming a folder (or an unwritable place) gave a Python traceback."""
+    assert kiosk(centre, "say", "xin chào", "--out", str(tmp_path)) == 2
+    assert capsys.readouterr().err == f"error: cannot write {tmp_path}: Is a directory\n"
+    assert kiosk(centre, "recognize", str(tmp_path)) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path} is a folder, not a WAV file\n"
+
+
 def test_devices_and_doctor_lines(centre, capsys):
     assert kiosk(centre, "devices") == 0
     out = capsys.readouterr().out

@@ -179,7 +179,7 @@ def cmd_install_model(args, ctx) -> int:
 def read_wav_16k(path: Path, rate: int = 16000) -> bytes:
     """PCM of a WAV, converted to `rate` Hz mono 16-bit with sox when it is not already."""
     if not path.is_file():
-        raise CliError(f"{path} does not exist")
+        raise CliError(f"{path} is a folder, not a WAV file" if path.is_dir() else f"{path} does not exist")
     try:
         with wave.open(str(path), "rb") as w:
             if w.getnchannels() == 1 and w.getsampwidth() == 2 and w.getframerate() == rate:
@@ -246,8 +246,11 @@ def cmd_say(args, ctx) -> int:
         raise CliError(str(exc)) from exc
     if args.out:
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, out)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, out)
+        except OSError as exc:
+            raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
         print(f"{out}: {wav_duration(out):.2f} s")
         return 0
     if not speaker.player.play(path):
