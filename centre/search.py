@@ -48,7 +48,7 @@ import threading
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -642,6 +642,7 @@ class _QToken:
     accented: bool  # the query was typed with diacritics
     synonym: bool = False  # put in by a lexicon reading, not typed
     keyed: bool = False  # a lexicon word the citizen said (sửa, mất, hết hạn…): meaningful, never mere context
+    repeat_weight: float = 0.0  # a repeated word weighs 0; this is its weight once the first is gone
     vset: frozenset = frozenset()
     best: float = 0.0
     tone: str = ""
@@ -758,11 +759,15 @@ class _Index:
                 r = age_range(ph.folded)
                 if r:
                     self.ages[ph.key] = r
-        # words that make a procedure a variant of a plainer one, from its display name
+        # words that make a procedure a variant of a plainer one, from its display name up to
+        # the first comma: "Thay đổi, cải chính, bổ sung…, xác định lại dân tộc" lists
+        # actions, it is no variant of anything; "Cấp lại, đổi… thẻ BHYT" is
         self.proc_markers: dict[str, frozenset] = {}
-        for ph in self.phrases.values():
-            if ph.kind == "name" and ph.markers:
-                self.proc_markers[ph.key] = self.proc_markers.get(ph.key, frozenset()) | ph.markers
+        for key, p in self.procs.items():
+            pairs = analyze((p["name"] or "").split(",")[0])
+            markers = _variant_markers(tuple(a for a, _ in pairs), tuple(f for _, f in pairs))
+            if markers:
+                self.proc_markers[key] = markers
         self.pdf: Counter[str] = Counter()  # phrases holding each word (FTS doclist sizes)
         for ph in self.phrases.values():
             self.pdf.update(ph.tokset)
@@ -1047,7 +1052,13 @@ class Searcher:
         for i, (plain, folded) in enumerate(pairs):
             last = i == len(pairs) - 1
             split = None
-            if folded not in idx.vocab_set and not (last and typing_last and idx.prefix_expansions(folded, 1)):
+            # a word that is itself a Vietnamese syllable ("tuần") is one word the catalogue lacks,
+            # not two run together ("tu an")
+            if (
+                folded not in idx.vocab_set
+                and not is_vietnamese_syllable(folded)
+                and not (last and typing_last and idx.prefix_expansions(folded, 1))
+            ):
                 split = idx.split_words(folded)
             if split:
                 expanded.extend((part, part, False) for part in split)
@@ -1132,9 +1143,12 @@ class Searcher:
                 weight = min(GENERIC_MAX, weight * KINSHIP_WEIGHT)
             if english and is_vietnamese_syllable(folded):
                 variants = {t: c * (1.0 if t in idx.en_vocab else ENGLISH_FOLD) for t, c in variants.items()}
+            full = weight
             if repeat:
                 weight = 0.0
-            out.append(_QToken(plain, folded, weight, variants, False, bool(variants), accented))
+            tok = _QToken(plain, folded, weight, variants, False, bool(variants), accented)
+            tok.repeat_weight = full if repeat else 0.0
+            out.append(tok)
         return out
 
     def _readings(self, idx: _Index, qtokens: list[_QToken]) -> list[list[_QToken]]:
@@ -1185,8 +1199,12 @@ class Searcher:
                 reading.extend(qtokens[pos:start])
                 span = qtokens[start:end]
                 words = [(a, f) for a, f in targets[j] if f in idx.vocab_set]
-                span_weight = sum(q.weight for q in span)
                 rarity = sum(idx.idf[f] for _, f in words)
+                # the words replaced weigh at least as much as as many typical words of the
+                # replacement: "qua đời" (qua is also an everyday word) weighs like "khai tử"
+                span_weight = sum(q.weight for q in span)
+                if words:
+                    span_weight = max(span_weight, len(span) * rarity / len(words))
                 if not words or span_weight <= 0 or rarity <= 0:
                     reading.extend(span)
                 else:
@@ -1198,6 +1216,13 @@ class Searcher:
                         )
                 pos = end
             reading.extend(qtokens[pos:])
+            # a word said twice counts once: if a replaced span held its first occurrence,
+            # the next one counts again
+            present: set[str] = set()
+            for k, q in enumerate(reading):
+                if q.repeat_weight and q.folded not in present:
+                    reading[k] = replace(q, weight=q.repeat_weight, repeat_weight=0.0)
+                present.add(q.folded)
             out.append(reading)
         return out
 
