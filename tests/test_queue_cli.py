@@ -112,6 +112,24 @@ def test_doctor_lists_queue_font_printer(kiosk):
     assert parts["printer"]["ok"] and "dummy" in parts["printer"]["message"]
 
 
+def test_doctor_says_a_loopback_base_url_makes_the_ticket_qr_useless_on_phones(kiosk):
+    """QA: the shipped base_url http://127.0.0.1:8080 is printed in every ticket QR; doctor was silent."""
+    from kiosk.commands.ticket import _qr_address_check
+
+    _, out, _ = kiosk("doctor", "--json")
+    qr = {d["part"]: d for d in map(json.loads, out.splitlines())}["ticket QR"]
+    assert not qr["ok"] and "citizens' phones cannot open" in qr["message"]
+    assert not _qr_address_check("http://localhost:8080").ok
+    assert _qr_address_check("http://192.168.1.10:8080").ok
+
+
+def test_list_with_a_bad_day_is_an_error_not_no_tickets(kiosk):
+    code, out, err = kiosk("ticket", "list", "--day", "yesterday")
+    assert (code, out) == (2, "")
+    assert err == "error: --day 'yesterday' is not a date like 2026-11-25 (or 'all')\n"
+    assert kiosk("ticket", "list", "--day", "all")[0] == 0
+
+
 def test_issue_by_procedure_takes_the_catalogue_service(kiosk, tmp_path):
     from centre.catalogue import ensure_catalogue
     from centre.config import load_config

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import getpass
 import sqlite3
+from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from centre.queue import TICKET_STATES, Queue, QueueError, Ticket
 from kiosk.cli import Check, CliError, print_json
@@ -179,6 +181,11 @@ def cmd_transfer(args, ctx) -> int:
 
 
 def cmd_list(args, ctx) -> int:
+    if args.day not in (None, "all"):
+        try:
+            date.fromisoformat(args.day)
+        except ValueError:
+            raise CliError(f"--day {args.day!r} is not a date like 2026-11-25 (or 'all')") from None
     q = _queue(ctx)
     tickets = _run(lambda: q.list(state=args.state, series=args.service.upper() if args.service else None,
                                   day=args.day))
@@ -300,4 +307,15 @@ def doctor(ctx) -> list[Check]:
     if last:
         message += f"; {last}"
     checks.append(Check("printer", ok, f"{printing.describe(ctx.config.printer)}: {message}"))
+    checks.append(_qr_address_check(ctx.config.centre.base_url))
     return checks
+
+
+def _qr_address_check(base_url: str) -> Check:
+    """The ticket QR opens base_url/t/...: a loopback address works on this PC only, not on phones."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host == "localhost" or host.startswith("127.") or host == "::1":
+        return Check("ticket QR", False,
+                     f"centre.base_url is {base_url}, which citizens' phones cannot open — set it to this "
+                     "PC's address on the centre's Wi-Fi (e.g. http://192.168.1.10:8080) and staff.host to 0.0.0.0")
+    return Check("ticket QR", True, f"tickets link to {base_url}/t/… (phones on the centre's Wi-Fi must reach it)")
