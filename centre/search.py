@@ -75,6 +75,9 @@ MIGRATIONS = [
 ]
 
 DEFAULT_MIN_SCORE = 0.46  # config search.min_score; chosen on the dev and check sets (docs/search.md)
+# Appended to the catalogue version the index was built for: a new way of cutting phrases
+# (e.g. English heads) makes every existing index stale, so it is rebuilt on first search.
+INDEX_FORMAT = "/2"
 MAX_QUERY_CHARS = 300  # a kiosk query is a phrase; longer input is cut, never an error
 MAX_QUERY_TOKENS = 24
 CANDIDATE_LIMIT = 150  # phrases scored per query, best BM25 first
@@ -114,7 +117,8 @@ GENERIC_VI = frozenset(
 )
 GENERIC_MAX = 1.0  # an everyday word weighs at most about a common catalogue word
 GENERIC_EN = frozenset(
-    "new old just now today yesterday last next month months week weeks day days year years very all".split()
+    "new old just now today yesterday last next month months week weeks day days year years very all "
+    "time times thing things".split()
 )
 STOP_EN = frozenset(
     """
@@ -492,6 +496,21 @@ def head_of(name: str) -> str:
     return head if len(head.split()) >= 2 else ""
 
 
+_QUALIFIERS_EN = re.compile(
+    r"\s(?:for|to|with|in|under|at|by|from|whose|who|when|where|through|via)\s|[(;:,]", re.IGNORECASE
+)
+
+
+def head_of_en(name: str) -> str:
+    """The head of an English procedure name: "Issuance of an identity card to a person under
+    14" → "Issuance of an identity card". Empty when there is no qualifier or one word is left."""
+    m = _QUALIFIERS_EN.search(name or "")
+    if not m:
+        return ""
+    head = name[: m.start()].strip(" ,.")
+    return head if len(head.split()) >= 2 else ""
+
+
 def _phrases_of(row) -> Iterable[tuple[str, str]]:
     """(kind, text) of every name of one procedure row, duplicates (by folded form) dropped."""
     seen: set[str] = set()
@@ -503,6 +522,7 @@ def _phrases_of(row) -> Iterable[tuple[str, str]]:
         ("name", short),
         ("head", head_of(name)),
         ("en", row["name_en"]),
+        ("head_en", head_of_en(row["name_en"] or "")),
     )
     for kind, text in texts:
         key = folded_key(text or "")
@@ -553,7 +573,7 @@ def _rebuild(conn) -> int:
     conn.execute(
         "INSERT INTO search_meta(key, value) VALUES ('catalogue_version', ?) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (_catalogue_version(conn),),
+        (_catalogue_version(conn) + INDEX_FORMAT,),
     )
     return len(rows)
 
@@ -574,7 +594,7 @@ class Hit:
     field: str
     field_en: str
     score: float
-    matched: str  # name | official | head | en | alias | alias_en | code
+    matched: str  # name | official | head | en | head_en | alias | alias_en | code
     matched_text: str  # the phrase that matched, as written in the catalogue
 
     def to_dict(self) -> dict:
@@ -745,7 +765,7 @@ class _Index:
         self.df = df
         # words of the English names and aliases: an English query reaches Vietnamese-only
         # words only through a different spelling (pho is not phổ)
-        self.en_vocab = frozenset(t for ph in self.phrases.values() if ph.kind in ("en", "alias_en") for t in ph.folded)
+        self.en_vocab = frozenset(t for ph in self.phrases.values() if ph.kind in ("en", "head_en", "alias_en") for t in ph.folded)
         # tones each folded word carries in the catalogue (a word typed with diacritics keeps its tone)
         self.tones: dict[str, set[str]] = defaultdict(set)
         for ph in self.phrases.values():
@@ -959,7 +979,7 @@ class Searcher:
             self._index = _Index.empty(version)
             return self._index
         built = self._index_version()
-        if built != version:
+        if built != version + INDEX_FORMAT:
             log.info("search index is for catalogue %r, catalogue is %r: rebuilding", built, version)
             try:
                 rebuild_index(self.conn)
@@ -1328,7 +1348,7 @@ class Searcher:
         markers = ph.markers
         pw = sum(tw.get(t, 0.0) * c * (MARKER_WEIGHT if t in markers else 1) for t, c in covered.items())
         precision = pw / ph.weight if ph.weight else 0.0
-        if ph.kind == "head":
+        if ph.kind in ("head", "head_en"):
             precision *= HEAD_PRECISION  # the full name says more than its head: it wins ties
         order = precision  # a single word: no order to check, judge by how much of the phrase it is
         if len(positions) > 1:
@@ -1397,7 +1417,7 @@ class Searcher:
             return p["name"]
         if ph.kind == "official":
             return p["official_name"]
-        if ph.kind == "en":
+        if ph.kind in ("en", "head_en"):
             return p["name_en"] or ""
         return ph.text
 
