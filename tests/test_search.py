@@ -182,7 +182,7 @@ def test_hit_carries_what_the_ui_needs(searcher):
     assert h.official_name.startswith("Thủ tục")
     assert h.name_en
     assert 0 < h.score <= 1
-    assert h.matched in ("name", "official", "head", "en", "alias", "alias_en")
+    assert h.matched in ("name", "official", "head", "en", "head_en", "alias", "alias_en")
     assert r.suggested_fields == []
     scores = [x.score for x in r.hits]
     assert scores == sorted(scores, reverse=True)
