@@ -57,3 +57,26 @@ def _parser_with(fn):
         sub.add_parser("boom").set_defaults(func=fn)
         return parser
     return build
+
+
+@pytest.mark.parametrize("stdin, message", [
+    ("", "error: no terminal to ask the PIN on; use --stdin; nothing changed\n"),
+    (None, "error: the staff PIN must be digits 0-9 only (the kiosk's PIN pad has no others); nothing changed\n"),
+])
+def test_set_pin_without_terminal_or_with_foreign_digits_changes_nothing(tmp_path, capsys, monkeypatch, stdin,
+                                                                        message):
+    """QA: `kiosk staff set-pin` with no terminal gave an EOFError traceback; '٣٤٥٦' (Arabic-Indic
+    digits, str.isdigit() is true) was accepted, locking staff out of the kiosk's PIN pad."""
+    import io
+
+    cfg = _config(tmp_path, tmp_path / "c.db")
+    before = cfg.read_text(encoding="utf-8")
+    args = ["--config", str(cfg), "staff", "set-pin"]
+    if stdin is None:
+        monkeypatch.setattr("sys.stdin", io.StringIO("٣٤٥٦\n"))
+        args.append("--stdin")
+    else:
+        monkeypatch.setattr("getpass.getpass", lambda prompt="": (_ for _ in ()).throw(EOFError()))
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err == message
+    assert cfg.read_text(encoding="utf-8") == before

@@ -64,9 +64,18 @@ def cmd_set_pin(args, ctx) -> int:
     if args.stdin:
         pin = sys.stdin.readline().strip()
     else:
-        pin = getpass.getpass("new staff PIN (4-12 digits): ").strip()
-        if getpass.getpass("again: ").strip() != pin:
+        try:
+            if not sys.stdin.isatty():
+                raise EOFError
+            pin = getpass.getpass("new staff PIN (4-12 digits): ").strip()
+            again = getpass.getpass("again: ").strip()
+        except EOFError:
+            raise CliError("no terminal to ask the PIN on; use --stdin; nothing changed") from None
+        if again != pin:
             raise CliError("the two PINs differ; nothing changed")
+    if not re.fullmatch(r"[0-9]*", pin):
+        # str.isdigit() also takes '٣' or '３', which the kiosk's PIN pad cannot type
+        raise CliError("the staff PIN must be digits 0-9 only (the kiosk's PIN pad has no others); nothing changed")
     try:
         pin_hash = hash_pin(pin)
     except PinFormatError as exc:
