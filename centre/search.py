@@ -103,8 +103,8 @@ KINSHIP_EN = frozenset(
     "grandfather grandmother girlfriend boyfriend".split()
 )
 KINSHIP_WEIGHT = 0.4
-_KIN_SIDE = frozenset({"noi", "ngoai"})  # ông nội, bà ngoại… (folded)
-_KIN_SIDE_AFTER = frozenset({"ong", "ba", "chau", "anh", "chi", "em", "ho"})
+_KIN_SIDE = frozenset({"noi", "ngoai", "trai", "gai"})  # ông nội, bà ngoại, em trai, con gái… (folded)
+_KIN_SIDE_AFTER = frozenset({"ong", "ba", "chau", "anh", "chi", "em", "ho", "con"})
 # Everyday words of time, degree and quantity (mới, vừa, giờ, tháng, lắm, nữa…) and numerals
 # tell when or how much, rarely which procedure: they count like kinship words. The catalogue
 # hardly uses them, so their rarity there (IDF) would otherwise make them weigh the most.
@@ -1123,7 +1123,7 @@ class Searcher:
                 out.append(_QToken(plain, folded, STOP_WEIGHT, variants, True, False, accented))
                 continue
             if folded in _KIN_SIDE and prev in _KIN_SIDE_AFTER:
-                # "bà ngoại", "ông nội": which side of the family, not "nước ngoài" / "nội dung"
+                # "bà ngoại", "ông nội", "em trai": which side or sex, not "nước ngoài" / "nội dung"
                 out.append(_QToken(plain, folded, STOP_WEIGHT, {}, True, False, accented))
                 continue
             for t, c in idx.english_relatives(folded).items():
