@@ -596,6 +596,28 @@ def test_dossier_lookup_by_typed_code(kiosk, shots):
     c.reset()
 
 
+def test_english_visitor_types_plain_letters(kiosk):
+    """QA: in English the search keyboard stayed in Telex: "birth" became "bỉth" and found nothing."""
+    d, c = kiosk, kiosk.c
+    c.reset()
+    d.tap("search_box")
+    assert d.screen() == "search"
+    d.tap("bar:lang")
+    assert c.visit.lang == "en"
+    for ch in "birth":
+        d.tap(f"key:{ch}")
+    assert c.visit.query == "birth"
+    assert d.app.screens["search"].ids.keyboard.keys["key:mode"].text == t(d, "search.plain")
+    d.tap("bar:lang")  # back to Vietnamese: Telex again
+    kb = d.app.screens["search"].ids.keyboard
+    assert kb.telex and kb.keys["key:mode"].text == t(d, "search.telex")
+    d.tap("key:space")
+    for ch in "ddaas":
+        d.tap(f"key:{ch}")
+    assert c.visit.query == "birth đấ"
+    c.reset()
+
+
 def test_larger_text(kiosk, shots):
     d, c = kiosk, kiosk.c
     c.reset()

@@ -32,6 +32,8 @@ class VietKeyboard(BoxLayout):
 
     text = StringProperty("")
     telex = BooleanProperty(True)
+    follow_lang = BooleanProperty(True)
+    """Telex while the visitor's language is Vietnamese, plain letters in English (False: keep the mode)."""
 
     __events__ = ("on_typed",)
 
@@ -73,7 +75,13 @@ class VietKeyboard(BoxLayout):
         last.add_widget(self.clear_key)
         self.add_widget(last)
         if app is not None:
-            app.bind(lang=lambda *a: self.relabel(), scale=lambda *a: self.relabel())
+            app.bind(lang=self._lang_changed, scale=lambda *a: self.relabel())
+        self.relabel()
+
+    def _lang_changed(self, app, lang):
+        # an English visitor typing "birth" in Telex got "bỉth" ('r' is the hỏi tone) and no match
+        if self.follow_lang:
+            self.telex = self.buffer.telex = lang == "vi"
         self.relabel()
 
     def relabel(self):
