@@ -123,6 +123,25 @@ def test_doctor_says_a_loopback_base_url_makes_the_ticket_qr_useless_on_phones(k
     assert _qr_address_check("http://192.168.1.10:8080").ok
 
 
+def test_doctor_of_a_remote_kiosk_checks_the_centre_server(tmp_path, capsys):
+    """QA: with centre.url set, doctor reported the (unused) local queue as fine and never tried the server."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
+    text = text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
+    text = text.replace("  url: null", f'  url: "http://127.0.0.1:{port}"').replace("  token: null", '  token: "kt_x"')
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    main(["-c", str(cfg), "doctor", "--json"])
+    queue = {d["part"]: d for d in map(json.loads, capsys.readouterr().out.splitlines())}["queue"]
+    assert not queue["ok"]
+    assert queue["message"].startswith(f"cannot reach the centre server http://127.0.0.1:{port}")
+
+
 def test_list_with_a_bad_day_is_an_error_not_no_tickets(kiosk):
     code, out, err = kiosk("ticket", "list", "--day", "yesterday")
     assert (code, out) == (2, "")

@@ -288,14 +288,21 @@ def doctor(ctx) -> list[Check]:
     from centre.tickets import FONT_BOLD, FONT_LICENCE, FONT_REGULAR
 
     checks = []
+    remote = ctx.config.centre.url
     try:
-        q = Queue(ctx.db, ctx.config)
+        if remote:  # a kiosk on another PC: its queue is the staff server's, reached with centre.token
+            from staff.client import open_queue
+
+            q = open_queue(ctx.config)
+        else:
+            q = Queue(ctx.db, ctx.config)
         counts = q.waiting_counts()
         open_ = [c.id for c in q.counters() if c.state == "open"]
-        checks.append(Check("queue", True, f"{sum(counts.values())} waiting today; open counters: "
-                                           f"{', '.join(map(str, open_)) or 'none'}"))
+        checks.append(Check("queue", True, (f"on {remote}: " if remote else "") +
+                            f"{sum(counts.values())} waiting today; open counters: "
+                            f"{', '.join(map(str, open_)) or 'none'}"))
     except (QueueError, RuntimeError, sqlite3.Error) as exc:
-        checks.append(Check("queue", False, f"{exc} — check the database file"))
+        checks.append(Check("queue", False, f"{exc}" + ("" if remote else " — check the database file")))
     missing = [p.name for p in (FONT_REGULAR, FONT_BOLD, FONT_LICENCE) if not p.exists()]
     checks.append(Check("ticket font", not missing,
                         "DejaVu Sans present" if not missing else f"missing {', '.join(missing)} in assets/fonts"))
