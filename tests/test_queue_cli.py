@@ -142,6 +142,24 @@ def test_doctor_of_a_remote_kiosk_checks_the_centre_server(tmp_path, capsys):
     assert queue["message"].startswith(f"cannot reach the centre server http://127.0.0.1:{port}")
 
 
+def test_doctor_says_when_administration_hours_override_config(kiosk, tmp_path):
+    """QA: after one save on the admin hours page, edits of config.yaml's opening_hours did nothing, silently."""
+    from centre.config import load_config
+    from centre.db import connect
+    from centre.queue import Queue
+
+    def hours():
+        _, out, _ = kiosk("doctor", "--json")
+        return {d["part"]: d for d in map(json.loads, out.splitlines())}["opening hours"]["message"]
+
+    assert hours() == "as in config.yaml"
+    q = Queue(connect(tmp_path / "var" / "centre.db"), load_config(tmp_path / "config.yaml"))
+    q.update_service("B", actor="admin", opening_hours={"mon": ["08:00-11:00"]})
+    q.update_service("C", actor="admin", closed=True)
+    assert hours() == ("services B use the hours set in Administration (the browser); config.yaml's "
+                       "opening_hours no longer apply to them; services C are closed by an administrator")
+
+
 def test_list_with_a_bad_day_is_an_error_not_no_tickets(kiosk):
     code, out, err = kiosk("ticket", "list", "--day", "yesterday")
     assert (code, out) == (2, "")

@@ -301,6 +301,8 @@ def doctor(ctx) -> list[Check]:
         checks.append(Check("queue", True, (f"on {remote}: " if remote else "") +
                             f"{sum(counts.values())} waiting today; open counters: "
                             f"{', '.join(map(str, open_)) or 'none'}"))
+        if not remote:
+            checks.append(_hours_check(ctx.config, q.services()))
     except (QueueError, RuntimeError, sqlite3.Error) as exc:
         checks.append(Check("queue", False, f"{exc}" + ("" if remote else " — check the database file")))
     missing = [p.name for p in (FONT_REGULAR, FONT_BOLD, FONT_LICENCE) if not p.exists()]
@@ -316,6 +318,20 @@ def doctor(ctx) -> list[Check]:
     checks.append(Check("printer", ok, f"{printing.describe(ctx.config.printer)}: {message}"))
     checks.append(_qr_address_check(ctx.config.centre.base_url))
     return checks
+
+
+def _hours_check(cfg, services) -> Check:
+    """Say which services' hours were set in Administration: they override config.yaml from then on."""
+    from_config = {s.series: (s.opening_hours or cfg.opening_hours) for s in cfg.services}
+    overridden = [s.series for s in services if from_config.get(s.series) != s.opening_hours]
+    closed = [s.series for s in services if s.closed]
+    parts = []
+    if overridden:
+        parts.append(f"services {', '.join(overridden)} use the hours set in Administration (the browser); "
+                     "config.yaml's opening_hours no longer apply to them")
+    if closed:
+        parts.append(f"services {', '.join(closed)} are closed by an administrator")
+    return Check("opening hours", True, "; ".join(parts) or "as in config.yaml")
 
 
 def _qr_address_check(base_url: str) -> Check:
