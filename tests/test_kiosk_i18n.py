@@ -93,6 +93,14 @@ def test_no_sentences_hard_coded_in_widgets():
     assert not offenders, offenders
 
 
+def test_a_waiting_ticket_does_not_send_the_citizen_to_the_counter(i18n):
+    """QA: the issued ticket said "Mời đến: Quầy 1, Quầy 2" (go to) before the number was called,
+    unlike the printed ticket ("Quầy phục vụ"); citizens are called by the hall display."""
+    for key in ("ticket.counter", "speak.ticket", "speak.ticket_next"):
+        assert "Mời đến" not in i18n.t(key, "vi", counter="Quầy 1", number="A001", ahead=2, wait=5)
+        assert "go to" not in i18n.t(key, "en", counter="Counter 1", number="A001", ahead=2, wait=5)
+
+
 def test_missing_key_is_an_error_in_strict_mode(i18n):
     with pytest.raises(KeyError):
         i18n.t("home.no_such_key")
