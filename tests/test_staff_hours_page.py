@@ -1,0 +1,28 @@
+"""The administration's opening-hours page (issue 8), as a new centre administrator reads it.
+
+QA found the days labelled 'mon'..'sun' on the Vietnamese page, and an empty Sunday showing a
+grey '07:30-11:30, 13:30-17:00' placeholder that reads like hours."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from staff_helpers import Centre
+
+
+@pytest.fixture
+def centre(tmp_config, tmp_path):
+    return Centre(tmp_config, tmp_path / "centre.db")
+
+
+@pytest.mark.parametrize("lang, monday, sunday, closed", [("vi", "Thứ Hai", "Chủ Nhật", "nghỉ (để trống)"),
+                                                          ("en", "Monday", "Sunday", "closed (leave empty)")])
+def test_days_are_named_in_the_page_language_and_an_empty_day_says_closed(centre, lang, monday, sunday, closed):
+    page = centre.client("admin").get(f"/admin/hours?lang={lang}").text
+    assert f"<label>{monday}<input name=\"mon\"" in page
+    assert f"<th>{sunday}</th>" in page
+    assert not re.search(r"<(label|th)>(mon|tue|wed|thu|fri|sat|sun)\b", page)
+    sun = re.search(r'<input name="sun"[^>]*>', page).group(0)
+    assert 'value=""' in sun and f'placeholder="{closed}"' in sun  # the shipped config closes on Sunday
