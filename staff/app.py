@@ -134,6 +134,8 @@ def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announc
     )
     app.state.staff = staff
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    # |tojson keeps Vietnamese readable ("Hộ tịch", not "H\u1ed9 t\u1ecbch"); <, >, & and ' stay escaped
+    templates.env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
     app.state.templates = templates
     _mount_api_docs(app)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

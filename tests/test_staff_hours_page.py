@@ -25,3 +25,12 @@ def test_days_are_named_in_the_page_language_and_an_empty_day_says_closed(centre
     assert not re.search(r"<(label|th)>(mon|tue|wed|thu|fri|sat|sun)\b", page)
     sun = re.search(r'<input name="sun"[^>]*>', page).group(0)
     assert 'value=""' in sun and f'placeholder="{closed}"' in sun  # the shipped config closes on Sunday
+
+
+def test_change_log_shows_vietnamese_as_written(centre):
+    """QA: the change log showed a renamed service as "H\\u1ed9 t\\u1ecbch" (JSON escapes)."""
+    admin = centre.client("admin")
+    centre.queue().update_service("A", actor="admin:boss", name_vi="Hộ tịch <b>&")
+    page = admin.get("/admin/audit").text
+    assert "Hộ tịch" in page and "\\u1ed9" not in page
+    assert "<b>" not in page  # still escaped for HTML
