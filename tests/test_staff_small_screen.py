@@ -1,0 +1,53 @@
+"""Staff pages on a phone (issue 8: the console "works on a small laptop screen", down to one
+column). QA found the top bar (centre name, 5 links, languages, user, log out) widening the page
+to ~890 px on a 390 px phone, with "Đăng xuất" off screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from staff_helpers import OPEN_TIME, PASSWORDS
+
+from centre import users
+from centre.clock import FixedClock
+from centre.db import connect
+from staff.server import free_port, start_in_thread
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason="apt install chromium")]
+
+
+def test_console_and_admin_fit_a_phone(tmp_config, artifacts):
+    from playwright.sync_api import sync_playwright
+
+    handle = start_in_thread(tmp_config, host="127.0.0.1", port=free_port(), clock=FixedClock(OPEN_TIME))
+    try:
+        users.create_user(connect(tmp_config.database_path), "boss", "admin", PASSWORDS["boss"])
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.goto(f"{handle.url}/login?next=/console/1")
+            page.fill("input[name=name]", "boss")
+            page.fill("input[name=password]", PASSWORDS["boss"])
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{handle.url}/console/1")
+            for path in ("/console/1", "/admin/services", "/reports"):
+                page.goto(handle.url + path)
+                page.wait_for_load_state("networkidle")
+                width = page.evaluate("document.documentElement.scrollWidth")
+                if path == "/console/1":
+                    page.screenshot(path=str(artifacts / "staff-console-phone.png"), full_page=True)
+                    assert width <= 390, f"{path} is {width} px wide on a 390 px phone"
+                    logout = page.get_by_role("button", name="Đăng xuất").bounding_box()
+                    assert logout and logout["x"] + logout["width"] <= 390
+                    card = page.locator("section.current").bounding_box()
+                    for sel in page.locator("section.current select").all():
+                        box = sel.bounding_box()
+                        assert box["x"] + box["width"] <= card["x"] + card["width"], "a select sticks out of its card"
+            browser.close()
+    finally:
+        handle.stop()
