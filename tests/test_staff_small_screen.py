@@ -1,10 +1,15 @@
-"""Staff pages on a phone (issue 8: the console "works on a small laptop screen", down to one
-column). QA found the top bar (centre name, 5 links, languages, user, log out) widening the page
-to ~890 px on a 390 px phone, with "Đăng xuất" off screen."""
+"""Staff pages in a real browser, as QA found them (issue 8).
+
+- On a phone (the console "works down to one column"): the top bar (centre name, 5 links,
+  languages, user, log out) widened the page to ~890 px on a 390 px phone, "Đăng xuất" off screen.
+- The hall display's clock and the ticket page's "updated at" used the browser's time zone: a
+  TV or phone set to UTC showed 12:37 at 19:37 in Hà Nội."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from staff_helpers import OPEN_TIME, PASSWORDS
@@ -49,5 +54,38 @@ def test_console_and_admin_fit_a_phone(tmp_config, artifacts):
                         box = sel.bounding_box()
                         assert box["x"] + box["width"] <= card["x"] + card["width"], "a select sticks out of its card"
             browser.close()
+    finally:
+        handle.stop()
+
+
+def test_display_clock_and_ticket_page_use_the_centre_time_zone(tmp_config):
+    from playwright.sync_api import sync_playwright
+
+    from centre.queue import Queue
+
+    handle = start_in_thread(tmp_config, host="127.0.0.1", port=free_port())
+    try:
+        conn = connect(tmp_config.database_path)
+        users.create_user(conn, "tv", "display", PASSWORDS["tv"])
+        ticket = Queue(conn, tmp_config).issue("A", actor="kiosk", ignore_hours=True)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+            ctx = browser.new_context(timezone_id="America/New_York")  # a browser set to another zone
+            page = ctx.new_page()
+            page.goto(f"{handle.url}{ticket.status_path}")
+            page.wait_for_function("document.getElementById('t-updated').textContent.length > 0")
+            updated = page.inner_text("#t-updated")
+            page.goto(f"{handle.url}/login?next=/display")
+            page.fill("input[name=name]", "tv")
+            page.fill("input[name=password]", PASSWORDS["tv"])
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{handle.url}/display")
+            page.wait_for_function("document.getElementById('clock').textContent.length > 0")
+            clock = page.inner_text("#clock")
+            browser.close()
+        now = datetime.now(ZoneInfo(tmp_config.centre.timezone))
+        hours = {(now + timedelta(minutes=m)).strftime("%H:%M") for m in (-1, 0, 1)}
+        assert clock[:5] in hours, clock
+        assert updated[:5] in hours, updated
     finally:
         handle.stop()

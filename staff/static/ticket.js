@@ -21,7 +21,8 @@
     $("t-rate").hidden = !s.can_rate;
     $("t-thanks").hidden = !(s.rating);
     $("t-served").hidden = s.state !== "served";
-    $("t-updated").textContent = new Date().toLocaleTimeString(lang === "en" ? "en-GB" : "vi-VN");
+    $("t-updated").textContent = new Date().toLocaleTimeString(lang === "en" ? "en-GB" : "vi-VN",
+                                                               {timeZone: root.dataset.tz || undefined});
     if (called && navigator.vibrate) navigator.vibrate(300);
   }
 
