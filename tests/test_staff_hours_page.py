@@ -34,3 +34,18 @@ def test_change_log_shows_vietnamese_as_written(centre):
     page = admin.get("/admin/audit").text
     assert "Hộ tịch" in page and "\\u1ed9" not in page
     assert "<b>" not in page  # still escaped for HTML
+
+
+def test_recent_logins_in_the_centre_time_and_date_format(centre):
+    """QA: the users page showed logins as '11/25/2026, 12:47:46 PM' (the browser's US format and zone)."""
+    import time
+    from datetime import datetime
+
+    from staff_helpers import PASSWORDS
+
+    from centre import users
+
+    users.authenticate(centre.conn, "lan", PASSWORDS["lan"], "10.0.0.7")
+    page = centre.client("admin").get("/admin/users").text
+    now = datetime.fromtimestamp(time.time(), centre.cfg.centre.tz)
+    assert re.search(r'<td class="ts" title="[0-9.]+">' + now.strftime("%d/%m/%Y") + r" \d\d:\d\d:\d\d</td>", page)

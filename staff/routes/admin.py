@@ -295,7 +295,9 @@ def admin_page(section: Literal[tuple(SECTIONS)], request: Request, who: Princip
     if section == "users":
         ctx["users"] = users.list_users(staff.conn())
         ctx["counters"] = qu.counters()
-        ctx["logins"] = users.login_attempts(staff.conn(), 20)
+        tz = staff.cfg.centre.tz
+        ctx["logins"] = [{**a, "at_local": datetime.fromtimestamp(a["at"], tz).strftime("%d/%m/%Y %H:%M:%S")}
+                         for a in users.login_attempts(staff.conn(), 20)]
     if section == "catalogue":
         conn = staff.conn()
         has = conn.execute("SELECT 1 FROM sqlite_master WHERE name='catalogue_meta'").fetchone()

@@ -33,5 +33,4 @@
       }
     });
   });
-  document.querySelectorAll("td.ts[data-ts]").forEach((td) => { td.textContent = new Date(Number(td.dataset.ts) * 1000).toLocaleString(); });
 })();
