@@ -80,3 +80,14 @@ def test_set_pin_without_terminal_or_with_foreign_digits_changes_nothing(tmp_pat
     assert cli.main(args) == 2
     assert capsys.readouterr().err == message
     assert cfg.read_text(encoding="utf-8") == before
+
+
+def test_dossier_import_errors_name_the_file_once(tmp_path, capsys):
+    """QA: `kiosk dossier import /x.csv` said "error: /x.csv: /x.csv: file not found"."""
+    cfg = _config(tmp_path, tmp_path / "c.db")
+    missing = tmp_path / "export.csv"
+    assert cli.main(["--config", str(cfg), "dossier", "import", str(missing)]) == 2
+    assert capsys.readouterr().err == f"error: {missing}: file not found\n"
+    assert cli.main(["--config", str(cfg), "dossier", "import", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path}: ") and err.count(str(tmp_path)) <= 2 and "Traceback" not in err

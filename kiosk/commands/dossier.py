@@ -44,7 +44,8 @@ def cmd_import(args, ctx) -> int:
     try:
         report = _register(ctx).import_file(args.file)
     except (ImportFileError, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CliError(f"{args.file}: {exc}") from None
+        message = str(exc)  # some errors already start with the file's name
+        raise CliError(message if message.startswith(str(args.file)) else f"{args.file}: {message}") from None
     if args.json:
         print_json(report.to_dict())
     else:
