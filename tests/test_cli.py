@@ -91,3 +91,22 @@ def test_dossier_import_errors_name_the_file_once(tmp_path, capsys):
     assert cli.main(["--config", str(cfg), "dossier", "import", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path}: ") and err.count(str(tmp_path)) <= 2 and "Traceback" not in err
+
+
+def test_serve_on_a_taken_or_impossible_port_is_one_line(tmp_path, capsys):
+    """QA: `kiosk serve` on a port in use announced "staff server on ..." and exited with status 3;
+    --port 99999 gave an OverflowError traceback."""
+    import socket
+
+    cfg = _config(tmp_path, tmp_path / "c.db")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert cli.main(["--config", str(cfg), "serve", "--host", "127.0.0.1", "--port", str(port)]) == 2
+        captured = capsys.readouterr()
+        assert "staff server on" not in captured.out
+        assert captured.err.endswith(f"error: cannot listen on 127.0.0.1:{port}: Address already in use "
+                                     "(another staff server or program uses it: stop it, or use --port)\n")
+    assert cli.main(["--config", str(cfg), "serve", "--port", "99999"]) == 2
+    assert capsys.readouterr().err.endswith("error: port 99999 is not a TCP port (1-65535)\n")

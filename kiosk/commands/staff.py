@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
 import sys
@@ -155,12 +156,38 @@ def cmd_serve(args, ctx) -> int:
         print("no administrator yet: create one with  kiosk users add NAME --role admin", file=sys.stderr)
     host = args.host or cfg.staff.host
     port = args.port or cfg.staff.port
+    _check_can_listen(host, port)
     print(f"staff server on http://{host}:{port}  (API docs at /docs)", flush=True)
     try:
         serve(cfg, host=host, port=port)
     except OSError as exc:
         raise CliError(f"cannot listen on {host}:{port}: {exc}") from None
+    except SystemExit as exc:  # uvicorn exits with 3 when it cannot start
+        if exc.code not in (None, 0):
+            raise CliError(f"the staff server could not start on {host}:{port} (see the message above)") from None
     return 0
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Refuse a bad port or an address already in use with one line (uvicorn printed a traceback,
+    or announced the server and then exited with status 3)."""
+    import socket
+
+    if not 0 < port < 65536:
+        raise CliError(f"port {port} is not a TCP port (1-65535)")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            hint = " (another staff server or program uses it: stop it, or use --port)" \
+                if exc.errno == errno.EADDRINUSE else ""
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
 
 
 def _parse_day(text: str | None, default: date) -> date:
