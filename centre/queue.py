@@ -958,6 +958,10 @@ class Queue:
         at = self.now().timestamp()
         with self._tx() as c:
             row = c.execute("SELECT * FROM tickets WHERE id=?", (t.id,)).fetchone()
+            target = row["target_counter"]
+            if row["state"] == "waiting" and target is not None and target != counter_id:
+                raise InvalidTransition(f"ticket {t.code} was transferred to counter {target}; "
+                                        f"only that counter can call it")
             current = c.execute("SELECT * FROM tickets WHERE counter_id=? AND state IN ('called','serving') "
                                 "AND id<>?", (counter_id, t.id)).fetchall()
             if row["state"] == "waiting" and current:

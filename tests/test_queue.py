@@ -289,6 +289,16 @@ def test_transfer_to_a_counter_only_that_counter_calls_it(q, clock):
         q.transfer(a2, actor="o")
 
 
+def test_a_ticket_transferred_to_a_counter_cannot_be_called_out_of_order_elsewhere(q):
+    """QA: Queue.call (staff's out-of-order call) ignored the transfer's target counter."""
+    a1 = q.issue("A")
+    q.transfer(a1, counter=4, actor="o1")
+    with pytest.raises(InvalidTransition, match="transferred to counter 4; only that counter can call it"):
+        q.call(a1, 1, actor="o1")
+    assert q.get(a1).state == "waiting" and q.get(a1).target_counter == 4
+    assert q.call(a1, 4, actor="o4").counter_id == 4
+
+
 def test_cancel_and_no_show(q):
     a1, a2 = q.issue("A"), q.issue("A")
     assert q.cancel(a1, actor="kiosk").state == "cancelled"
