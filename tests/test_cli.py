@@ -110,3 +110,18 @@ def test_serve_on_a_taken_or_impossible_port_is_one_line(tmp_path, capsys):
                                      "(another staff server or program uses it: stop it, or use --port)\n")
     assert cli.main(["--config", str(cfg), "serve", "--port", "99999"]) == 2
     assert capsys.readouterr().err.endswith("error: port 99999 is not a TCP port (1-65535)\n")
+
+
+def test_remote_kiosk_account_with_token_needs_no_password(tmp_path, capsys, monkeypatch):
+    """QA: `kiosk users add kiosk-2 --role kiosk --token` (as docs/staff.md shows) asked for a
+    password the kiosk never uses, and failed in a script ("no terminal to ask the password on")."""
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    cfg = _config(tmp_path, tmp_path / "c.db")
+    assert cli.main(["--config", str(cfg), "users", "add", "kiosk-2", "--role", "kiosk", "--token"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "added kiosk kiosk-2" and out[1].startswith("kt_")
+    # other roles still need a password
+    assert cli.main(["--config", str(cfg), "users", "add", "lan", "--role", "officer", "--counter", "1"]) == 2
+    assert "password" in capsys.readouterr().err

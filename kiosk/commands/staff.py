@@ -86,7 +86,13 @@ def cmd_users_add(args, ctx) -> int:
     conn = _conn(ctx)
     cfg = ctx.config
     valid = _counter_ids(ctx)
-    password = _read_password(args, args.name)
+    if args.role == "kiosk" and args.token and not args.password_stdin:
+        # a remote kiosk signs in with its token only: no password to ask for (nor to leak)
+        import secrets
+
+        password = secrets.token_urlsafe(32)
+    else:
+        password = _read_password(args, args.name)
     try:
         u = users.create_user(conn, args.name, args.role, password, counters=args.counter, full_name=args.full_name,
                               valid_counters=valid)
