@@ -3,7 +3,8 @@
 - On a phone (the console "works down to one column"): the top bar (centre name, 5 links,
   languages, user, log out) widened the page to ~890 px on a 390 px phone, "Đăng xuất" off screen.
 - The hall display's clock and the ticket page's "updated at" used the browser's time zone: a
-  TV or phone set to UTC showed 12:37 at 19:37 in Hà Nội."""
+  TV or phone set to UTC showed 12:37 at 19:37 in Hà Nội.
+- A no-show or cancelled ticket's page said only "Vắng mặt" / "Đã huỷ", not what to do now."""
 
 from __future__ import annotations
 
@@ -87,5 +88,33 @@ def test_display_clock_and_ticket_page_use_the_centre_time_zone(tmp_config):
         hours = {(now + timedelta(minutes=m)).strftime("%H:%M") for m in (-1, 0, 1)}
         assert clock[:5] in hours, clock
         assert updated[:5] in hours, updated
+    finally:
+        handle.stop()
+
+
+def test_ticket_page_of_a_no_show_says_what_to_do(tmp_config):
+    from playwright.sync_api import sync_playwright
+
+    from centre.queue import Queue
+
+    handle = start_in_thread(tmp_config, host="127.0.0.1", port=free_port())
+    try:
+        qu = Queue(connect(tmp_config.database_path), tmp_config)
+        gone, waiting = qu.issue("A", actor="kiosk", ignore_hours=True), qu.issue("A", actor="kiosk", ignore_hours=True)
+        qu.call(gone, 1, actor="o")
+        qu.no_show(gone, actor="o")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+            page = browser.new_page()
+            shown = {}
+            for t in (gone, waiting):
+                page.goto(f"{handle.url}{t.status_path}")
+                page.wait_for_function("document.getElementById('t-code').textContent.length > 1")
+                shown[t.code] = page.is_visible("#t-ended")
+                text = page.inner_text("#ticket")
+                if t is gone:
+                    assert "Vắng mặt" in text and "mời bạn lấy số mới ở ki-ốt" in text
+            browser.close()
+        assert shown == {gone.code: True, waiting.code: False}
     finally:
         handle.stop()

@@ -21,6 +21,8 @@
     $("t-rate").hidden = !s.can_rate;
     $("t-thanks").hidden = !(s.rating);
     $("t-served").hidden = s.state !== "served";
+    // a no-show, cancelled or expired number: say what to do now, not only the state's name
+    $("t-ended").hidden = !["no_show", "cancelled", "expired"].includes(s.state);
     $("t-updated").textContent = new Date().toLocaleTimeString(lang === "en" ? "en-GB" : "vi-VN",
                                                                {timeZone: root.dataset.tz || undefined});
     if (called && navigator.vibrate) navigator.vibrate(300);
