@@ -160,6 +160,15 @@ def test_doctor_says_when_administration_hours_override_config(kiosk, tmp_path):
                        "opening_hours no longer apply to them; services C are closed by an administrator")
 
 
+def test_issue_takes_the_service_letter_as_an_argument_too(kiosk):
+    """QA: `kiosk ticket issue A` (the first thing a new administrator types) gave the top-level
+    usage and 'unrecognized arguments: A'."""
+    assert jrun(kiosk, "ticket", "issue", "A", "--ignore-hours")["code"] == "A001"
+    assert jrun(kiosk, "ticket", "issue", "b", "--ignore-hours")["code"] == "B001"
+    code, _, err = kiosk("ticket", "issue", "A", "--service", "B", "--ignore-hours")
+    assert code == 2 and err == "error: two services given: A and --service B\n"
+
+
 def test_list_with_a_bad_day_is_an_error_not_no_tickets(kiosk):
     code, out, err = kiosk("ticket", "list", "--day", "yesterday")
     assert (code, out) == (2, "")

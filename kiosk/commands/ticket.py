@@ -33,6 +33,7 @@ def register(sub) -> None:
         return a
 
     a = add("issue", cmd_issue, "issue a ticket")
+    a.add_argument("service_letter", nargs="?", metavar="SERVICE", help="service series letter, as --service")
     a.add_argument("--service", "-s", help="service series letter (e.g. A); optional with --procedure")
     a.add_argument("--priority", help="priority group key (see config.yaml priority_groups)")
     a.add_argument("--procedure", help="catalogue procedure key or official code")
@@ -137,7 +138,9 @@ def _procedure(ctx, code: str) -> tuple[str, str | None]:
 
 def cmd_issue(args, ctx) -> int:
     q = _queue(ctx)
-    key, series = None, args.service
+    if args.service and args.service_letter and args.service.upper() != args.service_letter.upper():
+        raise CliError(f"two services given: {args.service_letter} and --service {args.service}")
+    key, series = None, args.service or args.service_letter
     if args.procedure:
         key, from_catalogue = _procedure(ctx, args.procedure)
         series = series or from_catalogue
