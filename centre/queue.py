@@ -633,6 +633,7 @@ class Queue:
         """Open, pause or close a counter (a closed/paused counter cannot call)."""
         if state not in COUNTER_STATES:
             raise InvalidInput(f"counter state must be one of {', '.join(COUNTER_STATES)}, not {state!r}")
+        self.counter(counter_id)  # an unknown counter: "there is no counter 9 (counters: 1, 2, 3, 4)"
         return self.update_counter(counter_id, actor=actor, state=state)
 
     def update_counter(self, counter_id: int, *, actor: str, state: str | None = None,

@@ -299,6 +299,13 @@ def test_a_ticket_transferred_to_a_counter_cannot_be_called_out_of_order_elsewhe
     assert q.call(a1, 4, actor="o4").counter_id == 4
 
 
+def test_state_of_an_unknown_counter_lists_the_counters(q):
+    """QA: it said 'to add one give its vi and en names, services and waypoint' (update_counter's
+    words), which a state change cannot do."""
+    with pytest.raises(UnknownCounter, match=r"^there is no counter 9 \(counters: 1, 2, 3, 4\)$"):
+        q.set_counter_state(9, "open", actor="admin")
+
+
 def test_cancel_and_no_show(q):
     a1, a2 = q.issue("A"), q.issue("A")
     assert q.cancel(a1, actor="kiosk").state == "cancelled"
