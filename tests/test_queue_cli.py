@@ -169,6 +169,27 @@ def test_issue_takes_the_service_letter_as_an_argument_too(kiosk):
     assert code == 2 and err == "error: two services given: A and --service B\n"
 
 
+def test_doctor_finds_a_misspelt_service_field(kiosk, tmp_path):
+    """QA: fields: ["ho-tichh", ...] passed `config check` and doctor, and birth registration
+    silently went to the catch-all service D."""
+    from centre.catalogue import ensure_catalogue
+    from centre.config import load_config
+    from centre.db import connect
+
+    def check():
+        _, out, _ = kiosk("doctor", "--json")
+        return {d["part"]: d for d in map(json.loads, out.splitlines())}.get("service fields")
+
+    assert check() is None  # no catalogue yet: nothing to compare with
+    ensure_catalogue(connect(tmp_path / "var" / "centre.db"), load_config())  # the shipped catalogue
+    assert check()["ok"]
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('fields: ["ho-tich"', 'fields: ["ho-tichh"', 1),
+                   encoding="utf-8")
+    bad = check()
+    assert not bad["ok"] and bad["message"].startswith("not in the catalogue: A: field 'ho-tichh'")
+
+
 def test_list_with_a_bad_day_is_an_error_not_no_tickets(kiosk):
     code, out, err = kiosk("ticket", "list", "--day", "yesterday")
     assert (code, out) == (2, "")

@@ -306,6 +306,9 @@ def doctor(ctx) -> list[Check]:
                             f"{', '.join(map(str, open_)) or 'none'}"))
         if not remote:
             checks.append(_hours_check(ctx.config, q.services()))
+            fields_check = _service_fields_check(ctx.db.conn, q.services())
+            if fields_check is not None:
+                checks.append(fields_check)
     except (QueueError, RuntimeError, sqlite3.Error) as exc:
         checks.append(Check("queue", False, f"{exc}" + ("" if remote else " — check the database file")))
     missing = [p.name for p in (FONT_REGULAR, FONT_BOLD, FONT_LICENCE) if not p.exists()]
@@ -335,6 +338,24 @@ def _hours_check(cfg, services) -> Check:
     if closed:
         parts.append(f"services {', '.join(closed)} are closed by an administrator")
     return Check("opening hours", True, "; ".join(parts) or "as in config.yaml")
+
+
+def _service_fields_check(conn, services) -> Check | None:
+    """Every catalogue field and procedure a service names must exist: a misspelt field id
+    silently sent its procedures to the catch-all service. None before a catalogue is imported."""
+    try:
+        fields = {r[0] for r in conn.execute("SELECT id FROM fields")}
+        procedures = {r[0] for r in conn.execute("SELECT key FROM procedures")}
+    except sqlite3.Error:
+        return None
+    if not fields:
+        return None
+    unknown = [f"{s.series}: field {f!r}" for s in services for f in s.fields if f not in fields]
+    unknown += [f"{s.series}: procedure {p!r}" for s in services for p in s.procedures if p not in procedures]
+    if unknown:
+        return Check("service fields", False, f"not in the catalogue: {'; '.join(unknown)} — their procedures "
+                     "go to another service; fix services[].fields in config.yaml (see `kiosk catalogue stats`)")
+    return Check("service fields", True, "every field and procedure named by a service is in the catalogue")
 
 
 def _qr_address_check(base_url: str) -> Check:
