@@ -80,6 +80,34 @@ def test_missing_catalogue_source_is_a_one_line_error(tmp_path):
     assert f"error: the kiosk cannot start without a catalogue: {tmp_path}/nowhere: no such file" in r.stderr
 
 
+def test_a_remote_kiosk_starts_no_staff_server_of_its_own(tmp_path):
+    """QA: with centre.url set, `kiosk run` still started a local staff server on an unused local
+    database, where an administrator could log in and change nothing that mattered."""
+    cfg = _config(tmp_path)
+    text = cfg.read_text(encoding="utf-8").replace("  url: null", '  url: "http://192.0.2.10:8080"')
+    cfg.write_text(text.replace("  token: null", '  token: "kt_x"'), encoding="utf-8")
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "kiosk", "--config", str(cfg), "run"], cwd=ROOT, env=ENV,
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "kiosk: landscape" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        output = log.read_text()
+        assert "staff server: http://192.0.2.10:8080  (centre.url; no local staff server)" in output
+        names = {Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0")[0].rsplit(b"/", 1)[-1]
+                 for c in _children(proc.pid)}
+        assert names == {b"Xvfb"}, names
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
 def test_run_without_display_stops_everything_on_sigterm(tmp_path):
     cfg = _config(tmp_path)
     env = ENV

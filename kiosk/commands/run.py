@@ -137,7 +137,10 @@ def cmd_run(args, ctx) -> int:
         print(f"no display: the kiosk runs on a virtual screen (Xvfb {os.environ['DISPLAY']}, {width}x{height}); "
               "its window is not visible on this machine", flush=True)
     try:
-        staff = None if args.no_staff else start_staff_server(ctx)
+        if cfg.centre.url:  # a kiosk on another PC: the queue and staff pages are that server's
+            print(f"staff server: {cfg.centre.url}  (centre.url; no local staff server)", flush=True)
+        elif not args.no_staff:
+            staff = start_staff_server(ctx)
         from centre.catalogue_import import CatalogueError
         from kiosk.app import create_app, make_escort
 
