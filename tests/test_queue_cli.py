@@ -137,7 +137,9 @@ def test_doctor_of_a_remote_kiosk_checks_the_centre_server(tmp_path, capsys):
     cfg = tmp_path / "config.yaml"
     cfg.write_text(text, encoding="utf-8")
     main(["-c", str(cfg), "doctor", "--json"])
-    queue = {d["part"]: d for d in map(json.loads, capsys.readouterr().out.splitlines())}["queue"]
+    parts = {d["part"]: d for d in map(json.loads, capsys.readouterr().out.splitlines())}
+    queue = parts["queue"]
+    assert parts["staff users"]["ok"] and "centre's server" in parts["staff users"]["message"]  # not local
     assert not queue["ok"]
     assert queue["message"].startswith(f"cannot reach the centre server http://127.0.0.1:{port}")
 
