@@ -123,3 +123,28 @@ def test_robot_sim_command_prints_its_port_serves_and_obeys_its_console(capsys):
         if proc.poll() is None:
             proc.terminate()
             proc.wait(5)
+
+
+def test_monitor_stopped_by_sigterm_cleans_up_its_simulator():
+    """QA: `timeout 8 kiosk robot monitor` (port 'sim') left /tmp/robot-sim-*/ behind: SIGTERM
+    killed the process before the simulator it started for the command was stopped."""
+    import re
+    import signal
+    from pathlib import Path
+
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "robot", "monitor"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"simulator on (\S+)/robot\.tty", line)
+        assert m, line
+        folder = Path(m.group(1))
+        assert folder.exists()
+        time.sleep(1.5)  # a heartbeat or two
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert not folder.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

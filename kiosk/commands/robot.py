@@ -324,6 +324,9 @@ def cmd_monitor(args, ctx) -> int:
         except BrokenPipeError:
             stop.set()
 
+    # SIGTERM (timeout, systemd) ends the loop like Ctrl-C, so the link and a simulator started
+    # for this command are closed and its temporary folder removed
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _link(args, ctx, wait=False, on_frame=show) as link:
         try:
             while (args.seconds is None or time.monotonic() - t0 < args.seconds) and not stop.is_set():
