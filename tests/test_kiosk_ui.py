@@ -618,6 +618,24 @@ def test_english_visitor_types_plain_letters(kiosk):
     c.reset()
 
 
+def test_hardware_keyboard_types_in_search(kiosk):
+    """QA: a USB keyboard typed on the dossier screen but not in search."""
+    from kivy.core.window import Window
+
+    d, c = kiosk, kiosk.c
+    c.reset()
+    d.tap("search_box")
+    assert d.screen() == "search"
+    Window.dispatch("on_textinput", "Ho chieux")
+    Window.dispatch("on_key_down", 8, 0, None, [])  # backspace
+    d.pump(0.1)
+    assert c.visit.query == "ho chieu"
+    c.reset()
+    d.pump(0.1)
+    Window.dispatch("on_textinput", "x")  # not on the search screen: nothing typed there
+    assert c.visit.query == ""
+
+
 def test_larger_text(kiosk, shots):
     d, c = kiosk, kiosk.c
     c.reset()

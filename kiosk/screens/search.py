@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kivy.core.window import Window
 from kivy.factory import Factory
 from kivy.metrics import dp
 
@@ -11,6 +12,21 @@ from kiosk.screens import KScreen, row_size
 class SearchScreen(KScreen):
     def on_kv_post(self, base_widget):
         self.ids.results.bind(width=lambda *a: self.refresh("resize"))
+
+    def on_enter(self, *a):
+        # a hardware keyboard (some kiosks have one; staff testing) types like the on-screen one
+        Window.bind(on_textinput=self._hardware_text, on_key_down=self._hardware_key)
+
+    def on_leave(self, *a):
+        Window.unbind(on_textinput=self._hardware_text, on_key_down=self._hardware_key)
+
+    def _hardware_text(self, window, text):
+        self.ids.keyboard.type_string(text.lower())
+
+    def _hardware_key(self, window, key, scancode, codepoint, modifiers):
+        if key == 8:  # backspace
+            self.ids.keyboard.backspace()
+        return False  # the app's idle timer sees every key too
 
     def typed(self, text: str) -> None:
         """Every key: show the text now; the search runs off the UI thread (stale results dropped)."""
