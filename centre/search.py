@@ -935,6 +935,32 @@ def _content_words(qtokens: list[_QToken]) -> list[_QToken]:
     return [q for q in qtokens if q.informative and q.weight > 0 and not q.folded.isdigit()]
 
 
+def _telex_decoded(idx: _Index, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The query with raw Telex keys read as the syllables meant ("tamj trus" → tam tru).
+
+    Kiosk keyboards type Telex, and people type it in the plain box too. Only in a query
+    without diacritics, only words the catalogue does not know whose Telex reading it does,
+    and only when every word of the result is a Vietnamese syllable (an English "bus pass"
+    stays English).
+    """
+    if any(a != f for a, f in pairs):
+        return pairs
+    out = []
+    changed = False
+    for plain, folded in pairs:
+        if folded not in idx.vocab_set and not folded.isdigit():
+            known = [v for v in _telex_variants(folded) if v in idx.vocab_set and is_vietnamese_syllable(v)]
+            if known:
+                best = max(known, key=lambda v: (len(v), idx.df.get(v, 0)))
+                out.append((best, best))
+                changed = True
+                continue
+        out.append((plain, folded))
+    if not changed or not all(is_vietnamese_syllable(f) or f.isdigit() for _, f in out):
+        return pairs
+    return out
+
+
 def _mostly_english(folded: list[str]) -> bool:
     """More than two words in three are not Vietnamese syllables (numbers aside)."""
     n_syllables = sum(1 for f in folded if is_vietnamese_syllable(f))
@@ -1064,6 +1090,7 @@ class Searcher:
         pairs = analyze(raw)[:MAX_QUERY_TOKENS]
         if not pairs:
             return []
+        pairs = _telex_decoded(idx, pairs)
         accented = any(a != f for a, f in pairs)
         vietnamese = accented or all(is_vietnamese_syllable(f) or f.isdigit() for _, f in pairs)
         typing_last = bool(raw) and raw[-1].isalnum()
