@@ -19,6 +19,7 @@ The import itself lives in centre/catalogue_import.py.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 import sqlite_utils
 
 from centre.catalogue_schema import ensure_schema
+from centre.text import fold
 
 UNIT_TEXT = {
     "working_days": {"vi": "ngày làm việc", "en": "working days", "en1": "working day"},
@@ -119,6 +121,29 @@ class Document:
     copies: int
     heading: str = ""
     form: str = ""
+
+
+_CONDITIONAL = ("truong hop", "neu ", "doi voi truong hop", "doi voi nguoi", "rieng ")
+
+
+def _conditional(text: str) -> bool:
+    """True for a document or heading needed only in some cases ("Trường hợp…", "Nếu…", or
+    "… trong trường hợp …" in its first clause)."""
+    first_clause = re.split(r"[.;:]", text, maxsplit=1)[0]
+    return fold(text).startswith(_CONDITIONAL) or "trong truong hop" in fold(first_clause)
+
+
+def _everyone_first(docs: list[Document]) -> list[Document]:
+    """The portal often lists edge cases first; list what everyone needs first, keeping each
+    heading's documents together and the order stable otherwise."""
+    def heading(d: Document) -> str:  # the group headings ("Giấy tờ phải nộp:") are not blocks
+        return "" if fold(d.heading).startswith("giay to phai") else d.heading
+
+    block: dict[str, int] = {}
+    for d in docs:
+        block.setdefault(heading(d), len(block))
+    return sorted(docs, key=lambda d: (bool(heading(d)) and _conditional(heading(d)), block[heading(d)],
+                                       _conditional(d.text)))
 
 
 @dataclass(frozen=True)
@@ -277,6 +302,7 @@ class Catalogue:
             )
             for d in _loads(row["documents_json"])
         ]
+        docs = _everyone_first(docs)
         return Procedure(
             key=row["key"],
             code=row["code"],
