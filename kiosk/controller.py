@@ -346,7 +346,10 @@ class Controller:
             try:
                 result = fn()
             except Exception as exc:
-                log.exception("kiosk worker %s failed", pool)
+                if isinstance(exc, BackendError):  # expected (service closed, series full…): shown to the visitor
+                    log.info("kiosk worker %s: %s", pool, exc)
+                else:
+                    log.exception("kiosk worker %s failed", pool)
                 if fail is not None:
                     self.post(fail, exc)
                 else:
