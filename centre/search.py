@@ -92,6 +92,7 @@ STOP_VI = frozenset(
     muốn cần định phải nên hãy xin hỏi giúp cho cái chiếc làm
     ạ à ơi ờ ơ ừm ôi chào nhé nhá nha nhỉ hả hở dạ vâng ừ thì là mà ở đâu nào gì sao thế vậy
     với của được có không chưa bị ra đi đến tới như và hay hoặc này kia đó ấy
+    ai nhau đứa thằng tí
     thủ tục việc rồi đã đang sẽ cũng vẫn chỉ mấy bao nhiêu luôn những các để khi nếu
     """.split()
 )
@@ -112,7 +113,7 @@ GENERIC_VI = frozenset(
     """
     mới vừa xong giờ bây nay hôm qua mai sáng chiều tối tuần tháng ngày lắm quá rất hết nữa
     thêm tiếp vài cả nhiều ít sớm muộn lâu chút hẳn luôn ngay liền đây kia lúc hồi
-    vào ra lên xuống bên cạnh giữa sau trước trong khác
+    vào ra lên xuống bên cạnh giữa sau trước trong khác sắp năm phường
     """.split()
 )
 GENERIC_MAX = 1.0  # an everyday word weighs at most about a common catalogue word
