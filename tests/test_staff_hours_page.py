@@ -49,3 +49,17 @@ def test_recent_logins_in_the_centre_time_and_date_format(centre):
     page = centre.client("admin").get("/admin/users").text
     now = datetime.fromtimestamp(time.time(), centre.cfg.centre.tz)
     assert re.search(r'<td class="ts" title="[0-9.]+">' + now.strftime("%d/%m/%Y") + r" \d\d:\d\d:\d\d</td>", page)
+
+
+def test_hours_form_names_the_services_it_changes_and_others_keep_theirs(centre):
+    """QA: saving the hours page overwrote every service's hours, wiping per-service hours."""
+    admin = centre.client("admin")
+    page = admin.get("/admin/hours").text
+    services = re.search(r'<input name="services"[^>]*>', page).group(0)
+    assert "data-outer" in services and 'value="A, B, C, D"' in services
+    before_b = centre.queue().service("B").opening_hours.model_dump()
+    r = admin.put("/api/admin/opening-hours", json={"opening_hours": {"mon": ["08:00-11:00"]}, "services": ["A"]},
+                  headers=admin.headers)
+    assert r.status_code == 200, r.text
+    assert centre.queue().service("A").opening_hours.mon == ["08:00-11:00"]
+    assert centre.queue().service("B").opening_hours.model_dump() == before_b

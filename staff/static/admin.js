@@ -15,13 +15,15 @@
       e.preventDefault();
       let url = form.dataset.api;
       let body = {};
+      const outer = {};  // inputs marked data-outer stay beside the wrapped object
       for (const input of form.querySelectorAll("input[name], select[name]")) {
         if (input.name === "csrf_token" || input.disabled) continue;
         if (input.hasAttribute("data-path")) { url = url.replace(`{${input.name}}`, encodeURIComponent(input.value)); continue; }
         if (input.hasAttribute("data-optional") && input.value === "") continue;
-        body[input.name] = value(input);
+        (input.hasAttribute("data-outer") ? outer : body)[input.name] = value(input);
       }
       if (form.dataset.wrap) body = {[form.dataset.wrap]: body};
+      Object.assign(body, outer);
       try {
         const r = await api(form.dataset.method || "POST", url, body);
         msg.textContent = TEXTS.saved + (r && r.summary ? " " + r.summary : "") + (r && r.token ? " Token: " + r.token : "");
