@@ -952,6 +952,33 @@ def _content_words(qtokens: list[_QToken]) -> list[_QToken]:
     return [q for q in qtokens if q.informative and q.weight > 0 and not q.folded.isdigit()]
 
 
+# Spoken questions end in a frame asking which papers or steps ("giờ phải làm giấy tờ gì",
+# "cần những thủ tục gì", "mang theo hồ sơ gì"): its words ask, they say nothing of which
+# procedure. Folded; read backwards from "gì" while the words belong to the frame.
+_FRAME_WORDS = frozenset("lam giay to thu tuc ho so nhung can phai thi mang theo cac cai nop".split())
+
+
+def _question_frame(qtokens: list[_QToken]) -> list[_QToken]:
+    """The query with the words of a "…làm giấy tờ gì" question frame made filler."""
+    n = len(qtokens)
+    frame: set[int] = set()
+    for i, q in enumerate(qtokens):
+        if q.folded != "gi" or i == 0:
+            continue
+        j = i - 1
+        while j >= 0 and qtokens[j].folded in _FRAME_WORDS and not qtokens[j].keyed:
+            frame.add(j)
+            j -= 1
+    if not frame or len(frame) >= n - 1:
+        return qtokens  # the frame is all there is ("giấy tờ gì"): leave it as it is
+    out = []
+    for i, q in enumerate(qtokens):
+        if i in frame and not q.stop:
+            q = _QToken(q.plain, q.folded, STOP_WEIGHT, q.variants, True, False, q.accented)
+        out.append(q)
+    return out
+
+
 def _telex_decoded(idx: _Index, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The query with raw Telex keys read as the syllables meant ("tamj trus" → tam tru).
 
@@ -1217,7 +1244,7 @@ class Searcher:
             tok = _QToken(plain, folded, weight, variants, False, bool(variants), accented)
             tok.repeat_weight = full if repeat else 0.0
             out.append(tok)
-        return out
+        return _question_frame(out)
 
     def _readings(self, idx: _Index, qtokens: list[_QToken]) -> list[list[_QToken]]:
         """The query with its everyday words replaced by administrative ones (the lexicon).
@@ -1272,7 +1299,7 @@ class Searcher:
                 # replacement: "qua đời" (qua is also an everyday word) weighs like "khai tử"
                 span_weight = sum(q.weight for q in span)
                 if words:
-                    span_weight = max(span_weight, len(span) * rarity / len(words))
+                    span_weight = max(span_weight, max(len(span), len(words)) * rarity / len(words))
                 if not words or span_weight <= 0 or rarity <= 0:
                     reading.extend(span)
                 else:
