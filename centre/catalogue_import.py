@@ -31,12 +31,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import sqlite_utils
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from centre.catalogue_schema import ensure_schema
 from centre.db import transaction
 from centre.text import clean, fold
+from centre.yamlfile import YamlError, dotted, line_of, load_with_lines
 
 log = logging.getLogger(__name__)
 
@@ -943,102 +943,11 @@ class EnrichmentRecord(_Model):
 # =====================================================================================
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A SafeLoader that records the line of every mapping key and list item, and rejects duplicate keys."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
-    loader.flatten_mapping(node)
-    out: dict = {}
-    lines: dict = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, (str, int, float, bool)) and key is not None:
-            raise _DuplicateKey(key_node.start_mark.line + 1, str(key), "a key must be plain text")
-        if key in out:
-            raise _DuplicateKey(
-                key_node.start_mark.line + 1,
-                str(key),
-                f"key {key!r} appears twice (first on line {lines[key]})",
-            )
-        out[key] = loader.construct_object(value_node, deep=True)
-        lines[key] = key_node.start_mark.line + 1
-    loader.lines[id(out)] = (node.start_mark.line + 1, lines)
-    return out
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> list:
-    items = [loader.construct_object(child, deep=True) for child in node.value]
-    loader.lines[id(items)] = (
-        node.start_mark.line + 1,
-        {i: c.start_mark.line + 1 for i, c in enumerate(node.value)},
-    )
-    return items
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-class _DuplicateKey(Exception):
-    """A YAML mapping repeats a key."""
-
-    def __init__(self, line: int, key: str, message: str):
-        super().__init__(message)
-        self.line, self.key, self.message = line, key, message
-
-
 def _load_yaml(path: Path, text: str) -> tuple[Any, dict]:
-    loader = _LineLoader(text)
-    loader.lines = {}
     try:
-        data = loader.get_single_data()
-    except _DuplicateKey as exc:
+        return load_with_lines(text)
+    except YamlError as exc:
         raise CatalogueError([Problem(str(path), exc.line, exc.key, exc.message)]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise CatalogueError(
-            [
-                Problem(
-                    str(path),
-                    mark.line + 1 if mark else None,
-                    "",
-                    f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
-                )
-            ]
-        ) from None
-    finally:
-        loader.dispose()
-    return data, loader.lines
-
-
-def _line_of(data: Any, lines: dict, loc: tuple) -> int | None:
-    line = None
-    node = data
-    for part in loc:
-        entry = lines.get(id(node))
-        if entry is None:
-            break
-        line = entry[0]
-        if isinstance(node, dict) and part in node:
-            line = entry[1].get(part, line)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            line = entry[1].get(part, line)
-            node = node[part]
-        else:
-            break
-    return line
-
-
-def _dotted(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
 
 
 def _validation_problems(exc: ValidationError, file: str, prefix: tuple, line_for) -> list[Problem]:
@@ -1050,7 +959,7 @@ def _validation_problems(exc: ValidationError, file: str, prefix: tuple, line_fo
             msg = "unknown key (misspelt?)"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        problems.append(Problem(file, line_for(loc), _dotted(prefix + loc), msg))
+        problems.append(Problem(file, line_for(loc), dotted(prefix + loc), msg))
     return problems
 
 
@@ -1133,7 +1042,7 @@ def read_manual(path: Path, text: str | None = None) -> list[ProcedureRecord]:
     extra = [k for k in data if k != "procedures"]
     if extra:
         raise CatalogueError(
-            [Problem(str(path), _line_of(data, lines, (extra[0],)), str(extra[0]), "unknown key (misspelt?)")]
+            [Problem(str(path), line_of(data, lines, (extra[0],)), str(extra[0]), "unknown key (misspelt?)")]
         )
     problems: list[Problem] = []
     records = []
@@ -1146,7 +1055,7 @@ def read_manual(path: Path, text: str | None = None) -> list[ProcedureRecord]:
                     exc,
                     str(path),
                     ("procedures", i),
-                    lambda loc, i=i: _line_of(data, lines, ("procedures", i) + loc),
+                    lambda loc, i=i: line_of(data, lines, ("procedures", i) + loc),
                 )
             )
             continue
@@ -1174,7 +1083,7 @@ def read_fields(path: Path, text: str | None = None) -> dict[str, FieldRecord]:
             problems.append(
                 Problem(
                     str(path),
-                    _line_of(data, lines, (fid,)),
+                    line_of(data, lines, (fid,)),
                     str(fid),
                     "a field id is lower-case words joined by '-'",
                 )
@@ -1185,7 +1094,7 @@ def read_fields(path: Path, text: str | None = None) -> dict[str, FieldRecord]:
         except ValidationError as exc:
             problems.extend(
                 _validation_problems(
-                    exc, str(path), (fid,), lambda loc, f=fid: _line_of(data, lines, (f,) + loc)
+                    exc, str(path), (fid,), lambda loc, f=fid: line_of(data, lines, (f,) + loc)
                 )
             )
     if problems:
@@ -1210,7 +1119,7 @@ def read_enrichment(path: Path, text: str | None = None) -> dict[str, Enrichment
             problems.append(
                 Problem(
                     str(path),
-                    _line_of(data, lines, (code,)),
+                    line_of(data, lines, (code,)),
                     code_s,
                     'not a national code such as "1.000894" (quote it)',
                 )
@@ -1221,7 +1130,7 @@ def read_enrichment(path: Path, text: str | None = None) -> dict[str, Enrichment
         except ValidationError as exc:
             problems.extend(
                 _validation_problems(
-                    exc, str(path), (code_s,), lambda loc, c=code: _line_of(data, lines, (c,) + loc)
+                    exc, str(path), (code_s,), lambda loc, c=code: line_of(data, lines, (c,) + loc)
                 )
             )
     if problems:

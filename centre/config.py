@@ -9,14 +9,14 @@ against the directory of the config file.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from centre.yamlfile import YamlError, dotted, line_of, load_with_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
@@ -330,88 +330,18 @@ class _KeyedError(ValueError):
 # -- loading with line numbers ---------------------------------------------------------
 
 
-@dataclass
-class _Located:
-    value: Any
-    line: int
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A SafeLoader that remembers the line of every mapping key and sequence item."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
-    loader.flatten_mapping(node)
-    out = {}
-    lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in out:
-            raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} appears twice")
-        out[key] = loader.construct_object(value_node, deep=True)
-        lines[key] = key_node.start_mark.line + 1
-    loader._lines[id(out)] = (node.start_mark.line + 1, lines)
-    return out
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> list:
-    items = [loader.construct_object(child, deep=True) for child in node.value]
-    loader._lines[id(items)] = (node.start_mark.line + 1, {i: c.start_mark.line + 1 for i, c in enumerate(node.value)})
-    return items
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-def _line_of(data: Any, lines: dict[int, tuple[int, dict]], loc: tuple) -> int | None:
-    """The line of the deepest key of `loc` that exists in the loaded YAML."""
-    line = None
-    node = data
-    for part in loc:
-        entry = lines.get(id(node))
-        if entry is None:
-            break
-        line = entry[0]
-        if isinstance(node, dict) and part in node:
-            line = entry[1].get(part, line)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            line = entry[1].get(part, line)
-            node = node[part]
-        else:
-            break
-    return line
-
-
-def _dotted(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
 def parse_config(text: str, *, base_dir: Path = PROJECT_ROOT, source: Path | None = None) -> Config:
     """Validate config text; raise ConfigError naming file, key, line and what is allowed."""
     where = str(source) if source else "config"
-    loader = _LineLoader(text)
-    loader._lines = {}
     try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{where}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-    finally:
-        loader.dispose()
+        data, lines = load_with_lines(text)
+    except YamlError as exc:
+        line = f" line {exc.line}:" if exc.line else ""
+        raise ConfigError(f"{where}:{line} {exc.message}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: the file must be a mapping of sections (centre:, services:, ...)")
-    lines = loader._lines
     try:
         cfg = Config.model_validate({**data, "base_dir": base_dir, "source": source})
     except ValidationError as exc:
@@ -427,9 +357,9 @@ def parse_config(text: str, *, base_dir: Path = PROJECT_ROOT, source: Path | Non
                     msg = "unknown key (misspelt?)"
                 elif err["type"] == "literal_error":
                     msg = f"not allowed; {msg[0].lower()}{msg[1:]}"
-            line = _line_of(data, lines, loc)
+            line = line_of(data, lines, loc)
             at = f" (line {line})" if line else ""
-            problems.append(f"{where}: {_dotted(loc)}{at}: {msg}")
+            problems.append(f"{where}: {dotted(loc) or '(top level)'}{at}: {msg}")
         raise ConfigError("\n".join(problems)) from None
     return cfg
 
