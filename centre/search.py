@@ -181,6 +181,7 @@ SINGLE_MATCH = 0.8  # a phrase sharing only one word of a query with several con
 VARIANT_UNSAID = 0.95  # a procedure variant (nước ngoài, cấp lại, biên giới…) none of whose marks the citizen said
 # A long spoken question (this many words that are not filler) is accepted below the threshold,
 # from LONG_MIN_SHARE of it, when its best procedure scores LONG_LEAD times the next one.
+VARIANT_MISSING = 0.85  # the citizen said a variant mark (xóa, cấp lại, gia hạn…) the procedure's name lacks
 LONG_QUESTION = 9
 LONG_MIN_SHARE = 0.65
 LONG_LEAD = 1.25
@@ -799,12 +800,14 @@ class _Index:
         # the first comma: "Thay đổi, cải chính, bổ sung…, xác định lại dân tộc" lists
         # actions, it is no variant of anything; "Cấp lại, đổi… thẻ BHYT" is
         self.proc_markers: dict[str, frozenset] = {}
+        self.proc_words: dict[str, frozenset] = {}  # folded words of each display name
         self.proc_actions: dict[str, frozenset] = {}  # ACTION_LEADS opening a procedure's name
         for key, p in self.procs.items():
             pairs = analyze((p["name"] or "").split(",")[0])
             markers = _variant_markers(tuple(a for a, _ in pairs), tuple(f for _, f in pairs))
             if markers:
                 self.proc_markers[key] = markers
+            self.proc_words[key] = frozenset(f for _, f in analyze(p["name"] or ""))
             typed = tuple(a for a, _ in pairs)
             for lead in ACTION_LEADS:
                 if typed[: len(lead)] == lead:
@@ -984,6 +987,27 @@ def _question_frame(qtokens: list[_QToken]) -> list[_QToken]:
     return out
 
 
+_MARKERS_PLAIN = tuple(
+    tuple(fold(w) for w in m) for m in VARIANT_MARKERS if len(m) > 1 or fold(m[0]) in ("xoa", "huy")
+)
+
+
+def _asked_markers(qtokens: list[_QToken]) -> frozenset:
+    """Variant marks the citizen said (folded): "xóa tạm trú" asks for the removal, not the registration."""
+    toks = [q for q in qtokens if not q.synonym]
+    if not toks:
+        return frozenset()
+    if toks[0].accented:
+        return _variant_markers(tuple(q.plain for q in toks), tuple(q.folded for q in toks))
+    folded = tuple(q.folded for q in toks)
+    out: set[str] = set()
+    for i in range(len(folded)):
+        for m in _MARKERS_PLAIN:
+            if folded[i : i + len(m)] == m:
+                out.update(m)
+    return frozenset(out)
+
+
 def _telex_decoded(idx: _Index, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The query with raw Telex keys read as the syllables meant ("tamj trus" → tam tru).
 
@@ -1110,6 +1134,7 @@ class Searcher:
             for n, reading in enumerate([qtokens, *readings]):
                 qpairs = _query_pairs(reading)
                 said = frozenset(t for q in reading for t in q.variants)
+                asked = _asked_markers(reading)
                 # a reading can only raise phrases that hold one of its new words
                 wanted = reading if n == 0 else [q for q in reading if q.synonym]
                 content = _content_words(reading)
@@ -1121,6 +1146,8 @@ class Searcher:
                     markers = idx.proc_markers.get(ph.key)
                     if markers and markers.isdisjoint(said):
                         s *= VARIANT_UNSAID  # a variant (nước ngoài, cấp lại…) the citizen did not ask for
+                    if asked and not asked <= idx.proc_words.get(ph.key, ph.tokset):
+                        s *= VARIANT_MISSING  # the citizen asked for a variant (xóa, cấp lại…) this is not
                     actions = idx.proc_actions.get(ph.key)
                     # (an alias the citizen said word for word names the action in their words: "cắt hộ khẩu")
                     if actions and actions.isdisjoint(said) and not (ph.kind.startswith("alias") and ph.tokset <= said):
