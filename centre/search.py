@@ -179,10 +179,10 @@ AGE_MATCH = 1.1  # … and when the citizen says "8 tuổi": the age is evidence
 ENGLISH_FOLD = 0.3  # credit of a Vietnamese-only word reached by an English word of the same letters (pho ≠ phổ)
 SINGLE_MATCH = 0.8  # a phrase sharing only one word of a query with several content words
 VARIANT_UNSAID = 0.95  # a procedure variant (nước ngoài, cấp lại, biên giới…) none of whose marks the citizen said
-# A long spoken question (this many words that are not filler) is accepted below the threshold,
+# A long spoken question (this many words, filler included) is accepted below the threshold,
 # from LONG_MIN_SHARE of it, when its best procedure scores LONG_LEAD times the next one.
 VARIANT_MISSING = 0.85  # the citizen said a variant mark (xóa, cấp lại, gia hạn…) the procedure's name lacks
-LONG_QUESTION = 9
+LONG_QUESTION = 12
 LONG_MIN_SHARE = 0.65
 LONG_LEAD = 1.25
 SUGGEST_MIN = 0.25  # a field is suggested for its own evidence from this score; else catalogue order
@@ -1163,11 +1163,13 @@ class Searcher:
             ranked = sorted(per_proc.items(), key=lambda kv: (-kv[1][0], len(kv[1][1].folded), kv[0]))
             best = ranked[0][1][0] if ranked else 0.0
             hits = [self._hit(idx, key, s, ph) for key, (s, ph) in ranked[:limit] if s >= self.min_score]
-            if not hits and ranked and sum(1 for q in qtokens if not q.stop) >= LONG_QUESTION:
+            if not hits and ranked and len(qtokens) >= LONG_QUESTION:
                 # A long spoken question dilutes its few telling words with a story ("bà nội tôi
                 # vừa mất hôm qua, gia đình phải báo với phường thế nào"): its best procedure is
                 # accepted on a lower score when it clearly leads the next one.
-                second = ranked[1][1][0] if len(ranked) > 1 else 0.0
+                # the next one that is not a variant of it (its name holds every word of the best's)
+                top = idx.proc_words.get(ranked[0][0], frozenset())
+                second = next((v[0] for k, v in ranked[1:] if not top <= idx.proc_words.get(k, frozenset())), 0.0)
                 if best >= LONG_MIN_SHARE * self.min_score and best >= LONG_LEAD * second:
                     key, (s, ph) = ranked[0]
                     hits = [self._hit(idx, key, s, ph)]
