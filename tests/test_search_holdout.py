@@ -33,11 +33,14 @@ KINDS = {"formal", "colloquial", "nodiac", "typo", "spoken", "english", "oos"}
 # out-of-scope 81.2 %. Re-measured 2026-11-25 12:45 UTC after the method changes of
 # docs/search.md (lexicon readings, half-weight context words, min_score 0.46; no query of
 # this file was added anywhere): top-1 93.5 % (174/186), top-3 96.8 % (180/186),
-# out-of-scope 90.6 % (29/32). Floors at measured minus a margin; the targets are
-# 92 / 98 / 85 %: top-3 is still below its target.
-TOP1_FLOOR = 0.91
-TOP3_FLOOR = 0.94
-OOS_FLOOR = 0.87
+# out-of-scope 90.6 % (29/32). Re-measured 2026-11-25 13:23 UTC after the spoken-question,
+# Telex and unasked-action rules (docs/search.md; no query of this file was added anywhere):
+# top-1 94.1 % (175/186), top-3 96.8 % (180/186), out-of-scope 93.8 % (30/32).
+# Floors at measured minus a margin; the targets are 92 / 98 / 85 %: top-3 is still
+# below its target.
+TOP1_FLOOR = 0.92
+TOP3_FLOOR = 0.95
+OOS_FLOOR = 0.90
 TARGET_TOP3 = 0.98
 TOP3_MEASURED = "top-3 96.8 % (180/186)"
 

