@@ -20,10 +20,8 @@ or printer still runs the kiosk.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from centre import users
 
 log = logging.getLogger(__name__)
 
@@ -89,34 +89,21 @@ def _flatten(d: dict, prefix: str = ""):
 
 # -- staff PIN -------------------------------------------------------------------------
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
-
 
 class PinFormatError(ValueError):
     """A staff PIN must be 4 to 12 digits."""
 
 
-def hash_pin(pin: str, *, salt: bytes | None = None) -> str:
-    """scrypt hash of a staff PIN as ``scrypt$n$r$p$salthex$hashhex`` (what config.yaml stores)."""
+def hash_pin(pin: str) -> str:
+    """Salted scrypt hash of a staff PIN (what config.yaml stores), as staff passwords are hashed."""
     if not (pin.isdigit() and 4 <= len(pin) <= 12):
         raise PinFormatError("the staff PIN must be 4 to 12 digits")
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, dklen=32, **_SCRYPT)
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
+    return users.hash_password(pin)
 
 
 def verify_pin(pin: str, stored: str | None) -> bool:
     """True when `pin` matches the stored hash; False for no hash or a malformed one."""
-    if not stored or not pin:
-        return False
-    try:
-        scheme, n, r, p, salt_hex, digest_hex = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        digest = hashlib.scrypt(pin.encode(), salt=bytes.fromhex(salt_hex), n=int(n), r=int(r), p=int(p), dklen=32)
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(digest.hex(), digest_hex)
+    return bool(stored and pin) and users.verify_password(pin, stored)
 
 
 class PinResult(StrEnum):
