@@ -157,6 +157,10 @@ class QueueSection(_Model):
     durable_commits: bool = Field(
         True, description="fsync every queue change (SQLite synchronous=FULL) so a power cut cannot undo a printed ticket"
     )
+    no_show_after_recalls: int | None = Field(
+        2, ge=0, le=20,
+        description="'Next' on a called ticket that never started records it as no-show once it was recalled this "
+                    "many times (before that the console asks); null: always ask")
 
 
 class SearchSection(_Model):
@@ -186,6 +190,9 @@ class RobotSection(_Model):
 
 class VoiceSection(_Model):
     enabled: bool = True
+    engine: Literal["vietasr", "vosk"] = Field(
+        "vietasr", description="vietasr: Vietnamese model inside the viet-asr wheel (nothing to install); "
+        "vosk: the Vosk model at model_path (any language, `kiosk voice install-model`)")
     model_path: Path = Path("var/models/vosk-model-small-vn-0.4")
     language: str = "vi"
     sample_rate: int = Field(16000, ge=8000, le=48000)
@@ -240,6 +247,21 @@ class DossiersSection(_Model):
     afternoon_cutoff: str = Field("15:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     due_soon_working_days: int = Field(2, ge=0, le=60)
     import_columns: dict[str, str] = {}
+    online_values: list[str] = Field(
+        ["trực tuyến", "online", "dịch vụ công", "dvc", "cổng", "toàn trình", "một phần"],
+        description="Words of the export's channel column meaning 'submitted online' (folded, prefix match)")
+
+
+class ProvinceSection(_Model):
+    """Sync to the provincial hub (see docs/province.md); off while `url` is null."""
+
+    url: str | None = Field(None, description="Hub address, e.g. http://hub.province.local:8090 (null: no sync)")
+    centre_id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="This centre's id at the hub")
+    token_file: str = Field("var/province.token", description="File holding this centre's hub token (mode 600)")
+    batch_size: int = Field(1000, ge=1, le=20000, description="Outbox events sent per request")
+    interval_s: float = Field(5.0, gt=0, le=3600, description="Pause between sends when the outbox is empty")
+    max_backoff_s: float = Field(300.0, gt=0, le=86400, description="Longest wait after failures (doubling from 1 s)")
+    timeout_s: float = Field(30.0, gt=0, le=600, description="HTTP timeout of one request")
 
 
 class Config(_Model):
@@ -259,6 +281,7 @@ class Config(_Model):
     kiosk: KioskSection = KioskSection()
     staff: StaffSection = StaffSection()
     dossiers: DossiersSection = DossiersSection()
+    province: ProvinceSection = ProvinceSection()
     #: Directory of the config file; relative paths are resolved against it.
     base_dir: Path = Field(PROJECT_ROOT, exclude=True)
     #: The file this was loaded from (None when built in code).

@@ -60,6 +60,7 @@ from pydantic import ValidationError
 from centre.clock import Clock, SystemClock
 from centre.config import WEEKDAYS, Config, OpeningHours
 from centre.db import connect, migrate
+from centre.queue_api import Forecast, ServiceState
 
 TICKET_STATES = ("waiting", "called", "serving", "served", "no_show", "cancelled", "expired")
 FINAL_STATES = ("served", "no_show", "cancelled", "expired")
@@ -164,7 +165,18 @@ MIGRATIONS = [
         after TEXT NOT NULL                    -- JSON of the effective settings after
     );
     """,
+    """
+    CREATE TABLE ticket_requests (             -- idempotency keys of issue requests (a retry gets the same ticket)
+        key TEXT PRIMARY KEY,                  -- chosen by the client, e.g. a UUID per "take a ticket" tap
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        at REAL NOT NULL                       -- UTC epoch seconds; keys older than two days are dropped
+    );
+    """,
 ]
+#: Idempotency keys: printable ASCII, at most this long.
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,80}$")
+#: What call_next/call may do with the counter's current ticket that was called but never started.
+CURRENT_CHOICES = ("ask", "no_show", "serve")
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -210,6 +222,16 @@ class ServiceClosed(QueueError):
         self.series = series
         #: Next opening time (aware, centre time zone), or None when unknown/closed by hand.
         self.opens_at = opens_at
+
+
+class CurrentNotStarted(CounterBusy):
+    """The counter's ticket was called but never started: say recall, no-show or served before the next."""
+
+    def __init__(self, counter_id: int, code: str, recalls: int, message: str):
+        super().__init__(message)
+        self.counter_id = counter_id
+        self.code = code
+        self.recalls = recalls
 
 
 class InvalidTransition(QueueError):
@@ -383,11 +405,13 @@ class TicketStatus:
     ahead: int                  # people ahead (0 once called)
     wait_min: float             # estimated minutes until called (0 once called)
     counters: tuple[CounterInfo, ...]   # counters that can call it (or the one that called it)
+    forecast: Forecast | None = None    # the rounded estimate every screen shows (wait_text)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ticket": self.ticket.to_dict(), "ahead": self.ahead, "wait_min": self.wait_min,
             "counters": [c.to_dict() for c in self.counters],
+            "forecast": self.forecast.to_dict() if self.forecast else None,
         }
 
 
@@ -485,6 +509,7 @@ class Queue:
         day = now.astimezone(self.tz).date().isoformat()
         if self._expired_through != day:
             self._expire_before(c, day, now.timestamp(), "system")
+            c.execute("DELETE FROM ticket_requests WHERE at < ?", (now.timestamp() - 2 * 86400,))
             self._pending_expiry = day  # remembered only once the transaction commits
 
     def _expire_before(self, c: sqlite3.Connection, day: str, at: float, actor: str) -> int:
@@ -770,12 +795,22 @@ class Queue:
     # -- issuing -------------------------------------------------------------------------
     def issue(self, series: str, *, priority: str | None = None, procedure_key: str | None = None,
               source: str = "kiosk", lang: str = "vi", actor: str | None = None,
-              ignore_hours: bool = False) -> Ticket:
+              ignore_hours: bool = False, idempotency_key: str | None = None) -> Ticket:
         """Issue a new waiting ticket for a service and return it.
 
-        Raises UnknownService, UnknownPriority, InvalidInput (language), ServiceClosed
+        With `idempotency_key` (a string the client makes once per "take a ticket", e.g. a
+        UUID), a retried request returns the ticket the first one issued, whatever happened
+        since (hours closing, a full series), and never issues a second ticket.
+
+        Raises UnknownService, UnknownPriority, InvalidInput (language, key), ServiceClosed
         (outside opening hours unless ignore_hours), SeriesFull, QueueStorageError.
         """
+        if idempotency_key is not None:
+            if not isinstance(idempotency_key, str) or not _KEY_RE.match(idempotency_key):
+                raise InvalidInput("an idempotency key is 1 to 80 printable ASCII characters")
+            done = self._issued_for(idempotency_key)
+            if done is not None:
+                return done
         svc = self.service(series)
         keys = {g["key"] for g in self.priority_groups()} if priority is not None else set()
         if priority is not None and priority not in keys:
@@ -798,6 +833,11 @@ class Queue:
             letters.append(self.cfg.queue.overflow_series[series])
         with self._tx() as c:
             self._maybe_expire(c, now)
+            if idempotency_key is not None:
+                row = c.execute("SELECT t.* FROM ticket_requests r JOIN tickets t ON t.id = r.ticket_id "
+                                "WHERE r.key=?", (idempotency_key,)).fetchone()
+                if row is not None:  # the same request raced in another process
+                    return Ticket.from_row(row)
             for letter in letters:
                 top = c.execute("SELECT MAX(number) FROM tickets WHERE day=? AND series=?", (day, letter)).fetchone()[0]
                 number = (top or 0) + 1
@@ -819,8 +859,15 @@ class Queue:
             tid = cur.lastrowid
             self._event(c, at, "issue", actor or source, ticket_id=tid, to_state="waiting", service=series,
                         detail={"code": f"{letter}{number:03d}", "priority": priority})
+            if idempotency_key is not None:
+                c.execute("INSERT INTO ticket_requests(key, ticket_id, at) VALUES (?,?,?)", (idempotency_key, tid, at))
             row = c.execute("SELECT * FROM tickets WHERE id=?", (tid,)).fetchone()
         return Ticket.from_row(row)
+
+    def _issued_for(self, key: str) -> Ticket | None:
+        rows = self._read("SELECT t.* FROM ticket_requests r JOIN tickets t ON t.id = r.ticket_id WHERE r.key=?",
+                          (key,))
+        return Ticket.from_row(rows[0]) if rows else None
 
     # -- looking up ----------------------------------------------------------------------
     def get(self, ref) -> Ticket:
@@ -902,11 +949,16 @@ class Queue:
         return Ticket.from_row(rows[0]) if rows else None
 
     # -- calling and the lifecycle -------------------------------------------------------
-    def call_next(self, counter_id: int, *, actor: str, finish_current: bool = True) -> Ticket | None:
+    def call_next(self, counter_id: int, *, actor: str, current: str = "ask",
+                  finish_current: bool = True) -> Ticket | None:
         """Call the next ticket for a counter; None when nobody waits.
 
-        The counter's current ticket (called or serving) is marked served first, unless
-        finish_current=False, which raises CounterBusy instead.
+        The counter's current ticket is finished first (see `_finish_current`): a serving one
+        is served; one that was called but never started is NOT served: `current` says what
+        happened to it ("no_show", or "serve" when the officer confirms the citizen was
+        served); with "ask" it becomes a no-show once it was recalled
+        cfg.queue.no_show_after_recalls times, else CurrentNotStarted is raised so the console
+        can ask. finish_current=False raises CounterBusy whenever the counter holds a ticket.
         """
         _need_actor(actor)
         counter = self.counter(counter_id)
@@ -917,13 +969,9 @@ class Queue:
         day = now.astimezone(self.tz).date().isoformat()
         with self._tx() as c:
             self._maybe_expire(c, now)
-            current = c.execute("SELECT * FROM tickets WHERE counter_id=? AND state IN ('called','serving')",
-                                (counter_id,)).fetchall()
-            if current and not finish_current:
-                raise CounterBusy(f"counter {counter_id} still has ticket "
-                                  f"{current[0]['series']}{current[0]['number']:03d}; finish it first")
-            for r in current:
-                self._apply(c, r, "serve", at, actor, counter_id, detail={"auto": "call_next"})
+            rows = c.execute("SELECT * FROM tickets WHERE counter_id=? AND state IN ('called','serving')",
+                             (counter_id,)).fetchall()
+            self._finish_current(c, rows, counter_id, at, actor, current, finish_current, "call_next")
             best = None
             for series in counter.services:
                 r = c.execute(
@@ -942,12 +990,11 @@ class Queue:
             row = c.execute("SELECT * FROM tickets WHERE id=?", (best["id"],)).fetchone()
         return Ticket.from_row(row)
 
-    def call(self, ref, counter_id: int, *, actor: str, finish_current: bool = True) -> Ticket:
+    def call(self, ref, counter_id: int, *, actor: str, current: str = "ask", finish_current: bool = True) -> Ticket:
         """Call one chosen waiting ticket of today to a counter (out of order, by staff choice).
 
-        As with call_next, the counter's current ticket (called or serving) is marked served
-        first, unless finish_current=False, which raises CounterBusy instead; a counter never
-        holds two called tickets.
+        The counter's current ticket is finished as with call_next (`current`, `finish_current`);
+        a counter never holds two called tickets.
         """
         _need_actor(actor)
         counter = self.counter(counter_id)
@@ -963,17 +1010,41 @@ class Queue:
             if row["state"] == "waiting" and target is not None and target != counter_id:
                 raise InvalidTransition(f"ticket {t.code} was transferred to counter {target}; "
                                         f"only that counter can call it")
-            current = c.execute("SELECT * FROM tickets WHERE counter_id=? AND state IN ('called','serving') "
-                                "AND id<>?", (counter_id, t.id)).fetchall()
-            if row["state"] == "waiting" and current:
-                if not finish_current:
-                    raise CounterBusy(f"counter {counter_id} still has ticket "
-                                      f"{current[0]['series']}{current[0]['number']:03d}; finish it first")
-                for r in current:
-                    self._apply(c, r, "serve", at, actor, counter_id, detail={"auto": "call"})
+            rows = c.execute("SELECT * FROM tickets WHERE counter_id=? AND state IN ('called','serving') "
+                             "AND id<>?", (counter_id, t.id)).fetchall()
+            if row["state"] == "waiting":
+                self._finish_current(c, rows, counter_id, at, actor, current, finish_current, "call")
             self._apply(c, row, "call", at, actor, counter_id)
             row = c.execute("SELECT * FROM tickets WHERE id=?", (t.id,)).fetchone()
         return Ticket.from_row(row)
+
+    def _finish_current(self, c: sqlite3.Connection, rows: list, counter_id: int, at: float, actor: str,
+                        current: str, finish: bool, why: str) -> None:
+        """Finish a counter's tickets before it calls another (inside the calling transaction).
+
+        serving → served; called but never started → no-show when current="no_show" or after
+        the configured recalls, served only when current="serve" (the officer says so), else
+        CurrentNotStarted. Nothing becomes "served" just because a key was pressed twice.
+        """
+        if current not in CURRENT_CHOICES:
+            raise InvalidInput(f"current must be one of {', '.join(CURRENT_CHOICES)}, not {current!r}")
+        limit = self.cfg.queue.no_show_after_recalls
+        for r in rows:
+            code = f"{r['series']}{r['number']:03d}"
+            if not finish:
+                raise CounterBusy(f"counter {counter_id} still has ticket {code}; finish it first")
+            if r["state"] == "serving":
+                self._apply(c, r, "serve", at, actor, counter_id, detail={"auto": why})
+            elif current == "serve":
+                self._apply(c, r, "serve", at, actor, counter_id, detail={"auto": why, "confirmed": True})
+            elif current == "no_show" or (limit is not None and r["recalls"] >= limit):
+                self._apply(c, r, "no_show", at, actor, counter_id,
+                            detail={"auto": why, "recalls": r["recalls"]})
+            else:
+                raise CurrentNotStarted(
+                    counter_id, code, r["recalls"],
+                    f"ticket {code} was called but never started: recall it, mark it no-show, "
+                    f"or say it was served before calling the next")
 
     def recall(self, ref, *, actor: str) -> Ticket:
         """Announce a called ticket again."""
@@ -1117,12 +1188,15 @@ class Queue:
         t = self.resolve(ref)
         if t.state != "waiting":
             return 0.0
-        ahead = self.position(t)
-        mean = self.mean_service_min(t.service)
+        return self._wait_min(t.service, self.position(t), self._open_counters(t))
+
+    def _open_counters(self, t: Ticket) -> list[CounterInfo]:
         if t.target_counter is not None:
-            counters = [c for c in self.counters() if c.id == t.target_counter and c.state == "open"]
-        else:
-            counters = [c for c in self.counters_for(t.service) if c.state == "open"]
+            return [c for c in self.counters() if c.id == t.target_counter and c.state == "open"]
+        return [c for c in self.counters_for(t.service) if c.state == "open"]
+
+    def _wait_min(self, series: str, ahead: int, counters: list[CounterInfo]) -> float:
+        mean = self.mean_service_min(series)
         n = max(1, len(counters))
         busy = 0
         if counters:
@@ -1131,6 +1205,45 @@ class Queue:
                               f"AND counter_id IN ({','.join('?' * len(ids))})", ids)[0][0]
         wait = mean * ahead / n + (mean / 2 if busy >= n else 0.0)
         return round(wait, 1)
+
+    def forecast(self, series: str | None = None, *, priority: str | None = None, ticket=None) -> Forecast:
+        """The wait of a ticket taken now for `series` (a priority one when `priority`), or of an
+        issued `ticket` (any ref; 0 minutes once called). Rounded once: `Forecast.minutes`."""
+        if ticket is not None:
+            t = self.resolve(ticket)
+            counters = self._open_counters(t)
+            if t.state != "waiting":
+                return Forecast.from_estimate(t.service, 0, len(counters), 0.0)
+            ahead = self.position(t)
+            return Forecast.from_estimate(t.service, ahead, len(counters), self._wait_min(t.service, ahead, counters))
+        self.service(series)
+        counters = [c for c in self.counters_for(series) if c.state == "open"]
+        prio = "AND prio = 1" if priority else ""
+        ahead = self._read(f"SELECT count(*) FROM tickets WHERE state='waiting' AND target_counter IS NULL "
+                           f"AND service=? AND day=? {prio}", (series, self.today()))[0][0]
+        return Forecast.from_estimate(series, ahead, len(counters), self._wait_min(series, ahead, counters))
+
+    def summary(self, when: datetime | None = None) -> list[ServiceState]:
+        """Every service as a kiosk's home shows it (state, next opening, waiting, forecast): one call."""
+        counts = self.waiting_counts()
+        out = []
+        for s in self.services():
+            counters = self.counters_for(s.series)
+            opens_at = None
+            if not counters:
+                state = "no_counter"
+            else:
+                is_open, opens_at = self.is_open(s.series, when)
+                if not is_open:
+                    state = "closed"
+                elif not any(c.state == "open" for c in counters):
+                    state = "paused"
+                else:
+                    state = "open"
+            out.append(ServiceState(series=s.series, name_vi=s.name_vi, name_en=s.name_en, state=state,
+                                    opens_at=opens_at, waiting=counts.get(s.series, 0),
+                                    forecast=self.forecast(s.series)))
+        return out
 
     def status(self, ref) -> TicketStatus:
         """Position, estimate and counters of a ticket (for the kiosk, the ticket and the status page)."""
@@ -1141,7 +1254,9 @@ class Queue:
             counters = tuple(c for c in self.counters() if c.id == t.target_counter)
         else:
             counters = tuple(self.counters_for(t.service))
-        return TicketStatus(ticket=t, ahead=self.position(t), wait_min=self.estimate_wait_min(t), counters=counters)
+        fc = self.forecast(ticket=t)
+        return TicketStatus(ticket=t, ahead=fc.ahead, wait_min=self.estimate_wait_min(t), counters=counters,
+                            forecast=fc)
 
     def recent_calls(self, limit: int = 8) -> list[Ticket]:
         """Today's latest called tickets, newest first (for the hall display), whatever their state now."""

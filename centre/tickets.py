@@ -26,6 +26,7 @@ import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
 from centre.config import PROJECT_ROOT
+from centre.queue_api import Forecast
 
 FONT_DIR = PROJECT_ROOT / "assets" / "fonts"
 FONT_REGULAR = FONT_DIR / "DejaVuSans.ttf"
@@ -109,6 +110,7 @@ class TicketContent:
     lang: str = "vi"
     priority_name: str | None = None
     procedure_name: str | None = None
+    forecast: Forecast | None = None   # the estimate as the queue rounded it (wait_text)
 
 
 def ticket_content(queue, ticket, *, lang: str | None = None, procedure_name: str | None = None) -> TicketContent:
@@ -135,6 +137,7 @@ def ticket_content(queue, ticket, *, lang: str | None = None, procedure_name: st
         lang=lang,
         priority_name=prio,
         procedure_name=procedure_name,
+        forecast=getattr(status, "forecast", None),
     )
 
 
@@ -235,11 +238,20 @@ class _Canvas:
         return page.point(lambda v: 0 if v < 160 else 255, mode="1")
 
 
-def format_wait(wait_min: float, lang: str = "vi") -> str:
-    """'khoảng 15 phút' / 'about 15 min', or 'sắp đến lượt' under a minute."""
-    if wait_min < 1:
+def wait_text(forecast: Forecast, lang: str = "vi") -> str:
+    """THE way to say a wait (kiosk screen, printed ticket, status page, robot queue):
+    'khoảng 15 phút' / 'about 15 min' from `forecast.minutes`, or 'sắp đến lượt' at 0."""
+    minutes = int(forecast.minutes)
+    if minutes < 1:
         return label("wait_soon", lang)
-    return label("wait_value", lang).format(n=int(math.ceil(wait_min)))
+    return label("wait_value", lang).format(n=minutes)
+
+
+def format_wait(wait_min: float, lang: str = "vi") -> str:
+    """wait_text of a wait in minutes (a float), rounded as a Forecast rounds it."""
+    if not math.isfinite(wait_min):
+        wait_min = 0.0
+    return wait_text(Forecast.from_estimate("", 0, 0, wait_min), lang)
 
 
 def render_ticket(content: TicketContent, width: int = PAPER_WIDTH_PX) -> Image.Image:
@@ -260,7 +272,8 @@ def render_ticket(content: TicketContent, width: int = PAPER_WIDTH_PX) -> Image.
         c.text(f"{name}: {', '.join(content.counters)}", 26, gap=4)
     c.rule(thick=1)
     c.pair(label("ahead", lang), str(content.ahead))
-    c.pair(label("wait", lang), format_wait(content.wait_min, lang))
+    fc = content.forecast or Forecast.from_estimate("", content.ahead, 0, content.wait_min)
+    c.pair(label("wait", lang), wait_text(fc, lang))
     c.pair(label("issued", lang), content.issued_local.strftime("%H:%M %d/%m/%Y"))
     c.rule(thick=1)
     c.paste(qr_image(content.url))

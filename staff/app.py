@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 # Queue errors -> HTTP status (the message is plain and shown to staff).
 ERROR_STATUS = {
     q.UnknownService: 404, q.UnknownCounter: 404, q.UnknownTicket: 404, q.UnknownPriority: 422,
-    q.InvalidInput: 422, q.CounterClosed: 409, q.CounterBusy: 409, q.ServiceClosed: 409,
+    q.InvalidInput: 422, q.CounterClosed: 409, q.CounterBusy: 409, q.CurrentNotStarted: 409, q.ServiceClosed: 409,
     q.InvalidTransition: 409, q.SeriesFull: 409, q.QueueStorageError: 503,
     ratings.RatingError: 409, users.UnknownUser: 404, users.UserError: 422, centre_admin.AdminError: 422, reports.ReportRangeError: 422,
     TooManyStreams: 503,
@@ -150,6 +150,14 @@ def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announc
         app.include_router(r)
     app.state.nav = nav
 
+    _install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Translate auth, CSRF, queue and validation errors into pages (browsers) or JSON (the API)."""
+
     def wants_html(request: Request) -> bool:
         return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
@@ -179,6 +187,8 @@ def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announc
             body = {"error": type(exc).__name__, "message": str(exc)}
             if isinstance(exc, q.ServiceClosed):
                 body["opens_at"] = exc.opens_at.isoformat() if exc.opens_at else None
+            if isinstance(exc, q.CurrentNotStarted):
+                body.update(code=exc.code, recalls=exc.recalls, counter=exc.counter_id)
             return JSONResponse(body, status_code=status)
         app.add_exception_handler(exc_type, handler)
 
@@ -187,9 +197,6 @@ def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announc
         problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"error": "InvalidRequest", "message": "; ".join(problems), "detail": exc.errors()},
                             status_code=422)
-
-    app.add_middleware(SecurityHeaders)
-    return app
 
 
 class SecurityHeaders:

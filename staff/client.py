@@ -1,11 +1,18 @@
-"""`RemoteQueue`: the queue of another PC's staff server, with the local `Queue`'s kiosk methods.
+"""`RemoteQueue`: the queue of another PC's staff server; it implements `centre.queue_api.QueueAPI`
+like the local `Queue` (tests run the same scenarios on both).
 
 A kiosk whose config sets `centre.url` (and `centre.token`) issues tickets through the staff
 server's JSON API instead of opening a database file; the kiosk code does not change:
 
     queue = open_queue(cfg)            # Queue (local SQLite) or RemoteQueue (centre.url)
     t = queue.issue("A", priority="elderly", lang="vi")
-    st = queue.status(t)               # .ahead, .wait_min, .counters
+    st = queue.status(t)               # .ahead, .wait_min, .counters, .forecast
+    home = queue.summary()             # one HTTP call: every service's state, waiting and forecast
+
+Every change sends the caller's `actor`; the server records it after the token's own name
+("kiosk:hall/staff-pin"). `issue` sends an idempotency key (made here when the caller gives
+none) and retries a request whose answer was lost, so a crash or a dropped connection never
+leaves an orphan ticket and never makes the citizen take another.
 
 Errors are the queue's own exception classes (ServiceClosed with `opens_at`, UnknownService,
 SeriesFull, ...); a server that cannot be reached raises `QueueStorageError`, so the kiosk
@@ -14,6 +21,8 @@ shows the same "try again" message as for a locked database.
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +30,7 @@ import httpx
 
 from centre import queue as q
 from centre.config import Config, OpeningHours
+from centre.queue_api import Forecast, ServiceState
 
 _ERRORS = {cls.__name__: cls for cls in (
     q.UnknownService, q.UnknownCounter, q.UnknownTicket, q.UnknownPriority, q.InvalidInput, q.CounterClosed,
@@ -35,8 +45,10 @@ def open_queue(cfg: Config, clock=None):
     return q.Queue.open(cfg, clock)
 
 
-def ticket_from_dict(d: dict[str, Any]) -> q.Ticket:
+def ticket_from_dict(d: dict[str, Any], token: str = "") -> q.Ticket:
+    """A Ticket from the API (read APIs leave the status token out: `token` fills it when known)."""
     fields = {k: v for k, v in d.items() if k in q.Ticket.__dataclass_fields__}
+    fields.setdefault("token", token)
     for k in _TIME_FIELDS:
         if fields.get(k):
             fields[k] = datetime.fromisoformat(fields[k])
@@ -88,9 +100,11 @@ class RemoteQueue:
     """The kiosk side of the queue over HTTP (issue, status, estimates, services, counters)."""
 
     def __init__(self, url: str, token: str | None, *, cfg: Config | None = None, timeout: float = 5.0,
-                 transport: httpx.BaseTransport | None = None):
+                 transport: httpx.BaseTransport | None = None, retries: int = 3, retry_delay_s: float = 0.5):
         self.url = url.rstrip("/")
         self.cfg = cfg
+        self.retries = retries
+        self.retry_delay_s = retry_delay_s
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -120,8 +134,10 @@ class RemoteQueue:
         name, message = body.get("error", ""), body.get("message") or f"HTTP {r.status_code}"
         if name == "ServiceClosed":
             opens = body.get("opens_at")
-            raise q.ServiceClosed(kw.get("json", {}).get("service", "?"),
+            raise q.ServiceClosed((kw.get("json") or {}).get("service", "?"),
                                   datetime.fromisoformat(opens) if opens else None, message)
+        if name == "CurrentNotStarted":
+            raise q.CurrentNotStarted(body.get("counter") or 0, body.get("code", ""), body.get("recalls", 0), message)
         if name in _ERRORS:
             raise _ERRORS[name](message)
         if r.status_code in (401, 403):
@@ -136,33 +152,7 @@ class RemoteQueue:
             return str(ref.id)
         return str(ref)
 
-    # -- the kiosk's methods -------------------------------------------------------------------
-    def issue(self, series: str, *, priority: str | None = None, procedure_key: str | None = None,
-              source: str = "kiosk", lang: str = "vi", actor: str | None = None,
-              ignore_hours: bool = False) -> q.Ticket:
-        """Issue a ticket on the server (opening hours are always checked there)."""
-        body = {"service": series, "priority": priority, "procedure_key": procedure_key, "lang": lang,
-                "source": source if source in ("kiosk", "staff", "api") else "api"}
-        return ticket_from_dict(self._call("POST", "/api/tickets", json=body)["ticket"])
-
-    def get(self, ref) -> q.Ticket:
-        return ticket_from_dict(self._call("GET", f"/api/tickets/{self._ref(ref)}")["ticket"])
-
-    resolve = get
-
-    def status(self, ref) -> q.TicketStatus:
-        d = self._call("GET", f"/api/tickets/{self._ref(ref)}")
-        counters = tuple(q.CounterInfo(id=c["id"], name_vi=c["name_vi"], name_en=c["name_en"], services=(),
-                                       waypoint="", x=None, y=None, state=c["state"]) for c in d["counters"])
-        return q.TicketStatus(ticket=ticket_from_dict(d["ticket"]), ahead=d["ahead"], wait_min=d["wait_min"],
-                              counters=counters)
-
-    def position(self, ref) -> int:
-        return self.status(ref).ahead
-
-    def estimate_wait_min(self, ref) -> float:
-        return self.status(ref).wait_min
-
+    # -- services and counters -----------------------------------------------------------------
     def services(self) -> list[q.ServiceInfo]:
         return [service_from_dict(d) for d in self._call("GET", "/api/services")]
 
@@ -173,13 +163,30 @@ class RemoteQueue:
         raise q.UnknownService(f"there is no service {series!r}")
 
     def is_open(self, series: str, when=None) -> tuple[bool, datetime | None]:
+        """(open now?, next opening) as the server sees it now (`when` is not sent: the server's clock rules)."""
         for d in self._call("GET", "/api/services"):
             if d["series"] == series:
                 return d["open_now"], datetime.fromisoformat(d["opens_at"]) if d["opens_at"] else None
         raise q.UnknownService(f"there is no service {series!r}")
 
+    def summary(self, when=None) -> list[ServiceState]:
+        """Every service's state, waiting count and forecast in ONE request (a kiosk home's refresh)."""
+        return [ServiceState.from_dict(d) for d in self._call("GET", "/api/summary")]
+
+    def forecast(self, series: str | None = None, *, priority: str | None = None, ticket=None) -> Forecast:
+        if ticket is not None:
+            return self.status(ticket).forecast
+        params = {"service": series, "priority": "true" if priority else "false"}
+        return Forecast.from_dict(self._call("GET", "/api/forecast", params=params))
+
     def counters(self) -> list[q.CounterInfo]:
         return [counter_from_dict(d) for d in self._call("GET", "/api/counters")]
+
+    def counter(self, counter_id: int) -> q.CounterInfo:
+        for c in self.counters():
+            if c.id == counter_id:
+                return c
+        raise q.UnknownCounter(f"there is no counter {counter_id!r}")
 
     def counters_for(self, series: str) -> list[q.CounterInfo]:
         return [c for c in self.counters() if series in c.services]
@@ -197,6 +204,106 @@ class RemoteQueue:
     def set_counter_state(self, counter_id: int, state: str, *, actor: str | None = None) -> q.CounterInfo:
         """Open, pause or close a counter (the server refuses a kiosk token: officers and admins only)."""
         return counter_from_dict(self._call("PUT", f"/api/counters/{int(counter_id)}/state", json={"state": state}))
+
+    # -- tickets ---------------------------------------------------------------------------------
+    def issue(self, series: str, *, priority: str | None = None, procedure_key: str | None = None,
+              source: str = "kiosk", lang: str = "vi", actor: str | None = None,
+              ignore_hours: bool = False, idempotency_key: str | None = None) -> q.Ticket:
+        """Issue a ticket on the server; a lost answer is retried with the same idempotency key,
+        so the server issues one ticket however many times the request is sent."""
+        body = {"service": series, "priority": priority, "procedure_key": procedure_key, "lang": lang,
+                "source": source if source in ("kiosk", "staff", "api") else "api", "actor": actor,
+                "ignore_hours": bool(ignore_hours), "idempotency_key": idempotency_key or uuid.uuid4().hex}
+        for attempt in range(self.retries + 1):
+            try:
+                d = self._call("POST", "/api/tickets", json=body)
+                return ticket_from_dict(d["ticket"])
+            except q.QueueStorageError:
+                if attempt >= self.retries:
+                    raise
+                time.sleep(self.retry_delay_s * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def get(self, ref) -> q.Ticket:
+        return self.status(ref).ticket
+
+    def resolve(self, ref) -> q.Ticket:
+        return self.get(ref)
+
+    def by_token(self, token: str) -> q.Ticket:
+        """The ticket of a status token (never by id or code)."""
+        if not isinstance(token, str) or not token or token.isdigit() or q._CODE_RE.match(token):
+            raise q.UnknownTicket("there is no such ticket")
+        return self.get(token)
+
+    def status(self, ref) -> q.TicketStatus:
+        d = self._call("GET", f"/api/tickets/{self._ref(ref)}")
+        known = ref.token if isinstance(ref, q.Ticket) else ""
+        counters = tuple(q.CounterInfo(id=c["id"], name_vi=c["name_vi"], name_en=c["name_en"], services=(),
+                                       waypoint="", x=None, y=None, state=c["state"]) for c in d["counters"])
+        fc = Forecast.from_dict(d["forecast"]) if d.get("forecast") else None
+        return q.TicketStatus(ticket=ticket_from_dict(d["ticket"], known), ahead=d["ahead"], wait_min=d["wait_min"],
+                              counters=counters, forecast=fc)
+
+    def position(self, ref) -> int:
+        return self.status(ref).ahead
+
+    def estimate_wait_min(self, ref) -> float:
+        return self.status(ref).wait_min
+
+    def list(self, state: str | None = None, series: str | None = None, day=None, counter: int | None = None,
+             limit: int | None = None) -> list[q.Ticket]:
+        """Today's tickets (officer or admin tokens; `day` other than today is not served remotely)."""
+        params = {k: v for k, v in (("state", state), ("service", series), ("counter", counter),
+                                    ("limit", limit)) if v is not None}
+        return [ticket_from_dict(d) for d in self._call("GET", "/api/tickets", params=params)]
+
+    def history(self, ref) -> list[q.Event]:
+        out = []
+        for d in self._call("GET", f"/api/tickets/{self._ref(ref)}/history"):
+            d = dict(d)
+            d["at"] = datetime.fromisoformat(d["at"])
+            out.append(q.Event(**d))
+        return out
+
+    def current_ticket(self, counter_id: int) -> q.Ticket | None:
+        d = self._call("GET", f"/api/counters/{int(counter_id)}/queue")
+        return ticket_from_dict(d["current"]) if d.get("current") else None
+
+    # -- the lifecycle (officer or admin tokens) ----------------------------------------------------
+    def _ticket(self, method: str, path: str, **kw) -> q.Ticket | None:
+        d = self._call(method, path, **kw)
+        return ticket_from_dict(d["ticket"]) if d.get("ticket") else None
+
+    def call_next(self, counter_id: int, *, actor: str, current: str = "ask") -> q.Ticket | None:
+        return self._ticket("POST", f"/api/counters/{int(counter_id)}/call-next",
+                            json={"actor": actor, "current": current})
+
+    def call(self, ref, counter_id: int, *, actor: str, current: str = "ask") -> q.Ticket:
+        return self._ticket("POST", f"/api/tickets/{self._ref(ref)}/call", params={"counter": int(counter_id)},
+                            json={"actor": actor, "current": current})
+
+    def _act(self, ref, action: str, actor: str) -> q.Ticket:
+        return self._ticket("POST", f"/api/tickets/{self._ref(ref)}/{action}", json={"actor": actor})
+
+    def recall(self, ref, *, actor: str) -> q.Ticket:
+        return self._act(ref, "recall", actor)
+
+    def start(self, ref, *, actor: str) -> q.Ticket:
+        return self._act(ref, "start", actor)
+
+    def serve(self, ref, *, actor: str) -> q.Ticket:
+        return self._act(ref, "serve", actor)
+
+    def no_show(self, ref, *, actor: str) -> q.Ticket:
+        return self._act(ref, "no-show", actor)
+
+    def cancel(self, ref, *, actor: str) -> q.Ticket:
+        return self._act(ref, "cancel", actor)
+
+    def transfer(self, ref, *, service: str | None = None, counter: int | None = None, actor: str) -> q.Ticket:
+        return self._ticket("POST", f"/api/tickets/{self._ref(ref)}/transfer",
+                            json={"service": service, "counter": counter, "actor": actor})
 
     # -- what the printed ticket needs (centre.tickets.ticket_content) ---------------------------
     def local(self, when: datetime | None = None) -> datetime:

@@ -16,6 +16,7 @@ from centre.db import connect
 from centre.queue import (
     CounterBusy,
     CounterClosed,
+    CurrentNotStarted,
     InvalidInput,
     InvalidTransition,
     Queue,
@@ -138,9 +139,9 @@ def test_call_next_priority_first_then_longest_waiting(q, clock):
     p1 = q.issue("A", priority="elderly")
     clock.advance(minutes=1)
     p2 = q.issue("A", priority="pregnant")
-    calls = [q.call_next(1, actor="o1").id for _ in range(4)]
+    calls = [q.call_next(1, actor="o1", current="no_show").id for _ in range(4)]
     assert calls == [p1.id, p2.id, a1.id, a2.id]
-    assert q.call_next(1, actor="o1") is None
+    assert q.call_next(1, actor="o1", current="no_show") is None
 
 
 def test_call_next_picks_among_the_counters_services(q, clock):
@@ -151,8 +152,8 @@ def test_call_next_picks_among_the_counters_services(q, clock):
     q.issue("B")
     # counter 2 serves A and D: the longest waiting of both comes first
     assert q.call_next(2, actor="o2").id == d1.id
-    assert q.call_next(2, actor="o2").id == a1.id
-    assert q.call_next(2, actor="o2") is None  # B is not served at counter 2
+    assert q.call_next(2, actor="o2", current="serve").id == a1.id
+    assert q.call_next(2, actor="o2", current="serve") is None  # B is not served at counter 2
     assert q.call_next(3, actor="o3").code == "B001"
 
 
@@ -161,10 +162,39 @@ def test_call_next_finishes_the_current_ticket_or_refuses(q):
     assert q.call_next(1, actor="o").id == a1.id
     with pytest.raises(CounterBusy, match="A001"):
         q.call_next(1, actor="o", finish_current=False)
+    q.start(a1, actor="o")
     assert q.call_next(1, actor="o").id == a2.id
     assert q.get(a1).state == "served"
     assert q.history(a1)[-1].detail["auto"] == "call_next"
     assert q.get(a3).state == "waiting"
+
+
+def test_next_twice_serves_nobody_issue16(q):
+    """Issue 16 (High): 'next' marked a ticket that was only called as served; N, N served two."""
+    a1, a2 = q.issue("A"), q.issue("A")
+    q.call_next(1, actor="o")
+    with pytest.raises(CurrentNotStarted, match="A001"):
+        q.call_next(1, actor="o")
+    assert q.get(a1).state == "called" and q.get(a2).state == "waiting"
+    assert q.list(state="served") == []
+    # the console's answers: no-show, or served (the officer says so)
+    assert q.call_next(1, actor="o", current="no_show").id == a2.id
+    assert q.get(a1).state == "no_show"
+    q.call_next(1, actor="o", current="serve")
+    assert q.get(a2).state == "served" and q.history(a2)[-1].detail.get("confirmed") is True
+    with pytest.raises(InvalidInput):
+        q.call_next(1, actor="o", current="whatever")
+
+
+def test_next_after_the_configured_recalls_is_a_no_show(q):
+    t = q.issue("A")
+    q.call_next(1, actor="o")
+    q.recall(t, actor="o")
+    with pytest.raises(CurrentNotStarted):
+        q.call_next(1, actor="o")
+    q.recall(t, actor="o")  # 2 recalls = cfg.queue.no_show_after_recalls
+    assert q.call_next(1, actor="o") is None
+    assert q.get(t).state == "no_show" and q.history(t)[-1].detail["recalls"] == 2
 
 
 def test_call_out_of_order_finishes_the_counters_current_ticket(q):
@@ -174,6 +204,9 @@ def test_call_out_of_order_finishes_the_counters_current_ticket(q):
     with pytest.raises(CounterBusy, match="A001"):
         q.call(a3, 1, actor="o", finish_current=False)
     assert q.get(a3).state == "waiting"
+    with pytest.raises(CurrentNotStarted):
+        q.call(a3, 1, actor="o")
+    q.start(a1, actor="o")
     assert q.call(a3, 1, actor="o").state == "called"
     assert q.get(a1).state == "served"
     assert q.history(a1)[-1].detail["auto"] == "call"

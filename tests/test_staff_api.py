@@ -42,6 +42,9 @@ ACCESS = {
     ("GET", "/api/services"): {ADM, OFF, DSP, KIO},
     ("GET", "/api/counters"): {ADM, OFF, DSP, KIO},
     ("GET", "/api/waiting-counts"): {ADM, OFF, DSP, KIO},
+    ("GET", "/api/summary"): {ADM, OFF, DSP, KIO},
+    ("GET", "/api/forecast"): {ADM, OFF, DSP, KIO},
+    ("GET", "/api/tickets/{ref}/history"): {ADM, OFF, KIO},
     ("GET", "/api/tickets"): {ADM, OFF},
     ("POST", "/api/tickets"): {ADM, OFF, KIO},
     ("GET", "/api/tickets/{ref}"): {ADM, OFF, KIO},
@@ -271,6 +274,9 @@ def test_counter_flow_from_kiosk_ticket_to_rating(centre):
 
     called = lan.post("/api/counters/1/call-next").json()["ticket"]
     assert called["code"] == "A004"
+    r = lan.post("/api/counters/1/call-next")  # A004 was never started: the console must ask
+    assert r.status_code == 409 and r.json()["error"] == "CurrentNotStarted" and r.json()["code"] == "A004"
+    lan.post(f"/api/tickets/{called['id']}/start")
     called = lan.post("/api/counters/1/call-next").json()["ticket"]  # A004 becomes served
     assert called["code"] == "A001"
     d = tv.get("/api/display").json()
@@ -387,7 +393,7 @@ def test_report_csv_and_charts(centre):
     qu = centre.queue()
     for _ in range(3):
         qu.issue("A", actor="test")
-    qu.call_next(1, actor="t")
+    qu.start(qu.call_next(1, actor="t"), actor="t")
     centre.clock.advance(minutes=5)
     qu.call_next(1, actor="t")
     admin = centre.client("admin")
@@ -432,6 +438,7 @@ def test_counter_rating_tablet_rates_the_last_served_ticket(centre):
     qu.issue("A", actor="kiosk")
     qu.issue("A", actor="kiosk")
     first = lan.post("/api/counters/1/call-next").json()["ticket"]
+    lan.post(f"/api/tickets/{first['id']}/start")
     centre.clock.advance(minutes=7)
     second = lan.post("/api/counters/1/call-next").json()["ticket"]  # first is now served
     r = lan.post("/api/counters/1/rating", json={"rating": 4})

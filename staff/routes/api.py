@@ -42,11 +42,42 @@ class IssueRequest(BaseModel):
     procedure_key: str | None = Field(None, max_length=64, description="catalogue procedure chosen at the kiosk")
     lang: Literal["vi", "en"] = "vi"
     source: Literal["kiosk", "staff", "api"] = "kiosk"
+    actor: str | None = Field(None, max_length=64, pattern=r"^[\x21-\x7e][\x20-\x7e]*$",
+                              description="who at the client issued it (recorded after the caller's own name)")
+    ignore_hours: bool = Field(False, description="issue outside opening hours (staff at a kiosk)")
+    idempotency_key: str | None = Field(None, pattern=r"^[\x21-\x7e]{1,80}$",
+                                        description="same key → same ticket (a retried request issues no second one)")
 
 
-class TransferRequest(BaseModel):
+class ActorRequest(BaseModel):
+    actor: str | None = Field(None, max_length=64, pattern=r"^[\x21-\x7e][\x20-\x7e]*$",
+                              description="who at the client acts (recorded after the caller's own name)")
+
+
+class TransferRequest(ActorRequest):
     service: str | None = Field(None, pattern=r"^[A-Z]$")
     counter: int | None = Field(None, ge=1, le=99)
+
+
+class CallRequest(ActorRequest):
+    current: Literal["ask", "no_show", "serve"] = Field(
+        "ask", description="what happened to the counter's called ticket that never started")
+
+
+def actor_of(who: Principal, claimed: str | None) -> str:
+    """The caller's own name, with the person at the client after it ('kiosk:hall/staff-pin')."""
+    if not claimed or claimed == who.actor:
+        return who.actor
+    return f"{who.actor}/{claimed.strip()}"
+
+
+def ticket_dict(t: q.Ticket, *, with_token: bool = False) -> dict:
+    """A ticket for the JSON API: the status token only to whoever issued it or already holds it."""
+    d = t.to_dict()
+    if not with_token:
+        d.pop("token", None)
+        d.pop("status_path", None)
+    return d
 
 
 class CounterStateRequest(BaseModel):
@@ -65,8 +96,9 @@ class Action(StrEnum):
     cancel = "cancel"
 
 
-def status_dict(st: q.TicketStatus, lang: str = "vi") -> dict:
+def status_dict(st: q.TicketStatus, lang: str = "vi", *, with_token: bool = False) -> dict:
     d = st.to_dict()
+    d["ticket"] = ticket_dict(st.ticket, with_token=with_token)
     d["counters"] = [{"id": c.id, "name": c.name(lang), "name_vi": c.name_vi, "name_en": c.name_en,
                       "state": c.state} for c in st.counters]
     return d
@@ -123,6 +155,17 @@ def services(request: Request, who: Principal = Depends(ANY_STAFF)):
     return out
 
 
+@router.get("/summary", summary="Every service as a kiosk's home shows it: state, next opening, waiting, forecast")
+def summary(request: Request, who: Principal = Depends(ANY_STAFF)):
+    return [s.to_dict() for s in staff_of(request).queue().summary()]
+
+
+@router.get("/forecast", summary="The wait of a ticket taken now for a service (priority or not)")
+def forecast(request: Request, service: str = Query(pattern=r"^[A-Z]$"), priority: bool = False,
+             who: Principal = Depends(ANY_STAFF)):
+    return staff_of(request).queue().forecast(service, priority="any" if priority else None).to_dict()
+
+
 @router.get("/counters", summary="Counters in effect now (state, services, waypoint, map position)")
 def counters(request: Request, who: Principal = Depends(ANY_STAFF)):
     qu = staff_of(request).queue()
@@ -143,14 +186,19 @@ def list_tickets(request: Request, state: Literal[q.TICKET_STATES] | None = None
                  service: str | None = Query(None, pattern=r"^[A-Z]$"), counter: int | None = Query(None, ge=1, le=99),
                  limit: int = Query(200, ge=1, le=2000), who: Principal = Depends(OFFICER)):
     qu = staff_of(request).queue()
-    return [t.to_dict() for t in qu.list(state=state, series=service, counter=counter, limit=limit)]
+    return [ticket_dict(t) for t in qu.list(state=state, series=service, counter=counter, limit=limit)]
 
 
 @router.get("/tickets/{ref}", summary="One ticket (id, token or today's code) with its position and estimate")
 def get_ticket(ref: str, request: Request, who: Principal = Depends(ISSUER)):
     qu = staff_of(request).queue()
     t = qu.resolve(_ref(ref))
-    return {"ticket": t.to_dict(), **{k: v for k, v in status_dict(qu.status(t)).items() if k != "ticket"}}
+    return status_dict(qu.status(t), with_token=ref.strip() == t.token)
+
+
+@router.get("/tickets/{ref}/history", summary="Every event of one ticket, oldest first")
+def ticket_history(ref: str, request: Request, who: Principal = Depends(ISSUER)):
+    return [e.to_dict() for e in staff_of(request).queue().history(_ref(ref))]
 
 
 def _ref(ref: str):
@@ -172,12 +220,13 @@ def _ref(ref: str):
 def issue(body: IssueRequest, request: Request, who: Principal = Depends(ISSUER)):
     staff = staff_of(request)
     qu = staff.queue()
+    key = body.idempotency_key or request.headers.get("idempotency-key") or None
     t = qu.issue(body.service, priority=body.priority, procedure_key=body.procedure_key, source=body.source,
-                 lang=body.lang, actor=who.actor)
+                 lang=body.lang, actor=actor_of(who, body.actor), ignore_hours=body.ignore_hours,
+                 idempotency_key=key)
     staff.broker.poke()
     st = qu.status(t)
-    return {"ticket": t.to_dict(), **{k: v for k, v in status_dict(st, body.lang).items() if k != "ticket"},
-            "status_url": staff.cfg.centre.base_url + t.status_path}
+    return {**status_dict(st, body.lang, with_token=True), "status_url": staff.cfg.centre.base_url + t.status_path}
 
 
 # -- the counter console ------------------------------------------------------------------------
@@ -206,8 +255,8 @@ def counter_queue(counter_id: CounterId, request: Request, who: Principal = Depe
     last_served = last_served_ticket(staff, counter_id)
     return {
         "counter": c.to_dict(),
-        "current": cur.to_dict() if cur else None,
-        "last_served": ({**last_served.to_dict(), "rating": ratings.get_rating(staff.conn(), last_served.id)}
+        "current": ticket_dict(cur) if cur else None,
+        "last_served": ({**ticket_dict(last_served), "rating": ratings.get_rating(staff.conn(), last_served.id)}
                         if last_served else None),
         "waiting": [{"id": t.id, "code": t.code, "service": t.service, "priority": t.priority,
                      "waited_min": round((now - t.queued_at).total_seconds() / 60, 1),
@@ -220,12 +269,14 @@ def counter_queue(counter_id: CounterId, request: Request, who: Principal = Depe
 
 
 @router.post("/counters/{counter_id}/call-next", summary="Call the next ticket to this counter (finishes the current one)")
-def call_next(counter_id: CounterId, request: Request, who: Principal = Depends(OFFICER)):
+def call_next(counter_id: CounterId, request: Request, body: CallRequest | None = None,
+              who: Principal = Depends(OFFICER)):
     auth.require_counter(who, counter_id)
+    body = body or CallRequest()
     staff = staff_of(request)
-    t = staff.queue().call_next(counter_id, actor=who.actor)
+    t = staff.queue().call_next(counter_id, actor=actor_of(who, body.actor), current=body.current)
     staff.broker.poke()
-    return {"ticket": t.to_dict() if t else None}
+    return {"ticket": ticket_dict(t) if t else None}
 
 
 @router.put("/counters/{counter_id}/state", summary="Open, pause or close this counter")
@@ -245,27 +296,32 @@ def _change_ticket(request: Request, who: Principal, ref: str, change) -> dict:
     check_ticket_access(who, qu, t)
     t = change(qu, t)
     staff.broker.poke()
-    return {"ticket": t.to_dict()}
+    return {"ticket": ticket_dict(t)}
 
 
 @router.post("/tickets/{ref}/call", summary="Call one chosen waiting ticket to a counter (out of order)")
-def call_one(ref: str, request: Request, counter: int = Query(ge=1, le=99), who: Principal = Depends(OFFICER)):
+def call_one(ref: str, request: Request, counter: int = Query(ge=1, le=99), body: CallRequest | None = None,
+             who: Principal = Depends(OFFICER)):
     auth.require_counter(who, counter)
-    return _change_ticket(request, who, ref, lambda qu, t: qu.call(t, counter, actor=who.actor))
+    body = body or CallRequest()
+    return _change_ticket(request, who, ref, lambda qu, t: qu.call(t, counter, actor=actor_of(who, body.actor),
+                                                                   current=body.current))
 
 
 @router.post("/tickets/{ref}/transfer", summary="Transfer a ticket to another service and/or counter (keeps its place)")
 def transfer(ref: str, body: TransferRequest, request: Request, who: Principal = Depends(OFFICER)):
     return _change_ticket(request, who, ref, lambda qu, t: qu.transfer(t, service=body.service, counter=body.counter,
-                                                                        actor=who.actor))
+                                                                        actor=actor_of(who, body.actor)))
 
 
 ACTIONS = {"recall": "recall", "start": "start", "serve": "serve", "no-show": "no_show", "cancel": "cancel"}
 
 
 @router.post("/tickets/{ref}/{action}", summary="recall, start, serve, no-show or cancel a ticket")
-def ticket_action(ref: str, action: Action, request: Request, who: Principal = Depends(OFFICER)):
-    return _change_ticket(request, who, ref, lambda qu, t: getattr(qu, ACTIONS[action.value])(t, actor=who.actor))
+def ticket_action(ref: str, action: Action, request: Request, body: ActorRequest | None = None,
+                  who: Principal = Depends(OFFICER)):
+    actor = actor_of(who, body.actor if body else None)
+    return _change_ticket(request, who, ref, lambda qu, t: getattr(qu, ACTIONS[action.value])(t, actor=actor))
 
 
 @router.post("/counters/{counter_id}/rating", summary="Store the citizen's rating of this counter's last served ticket")
