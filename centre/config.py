@@ -227,12 +227,19 @@ class PrinterSection(_Model):
 class KioskSection(_Model):
     orientation: Literal["landscape", "portrait"] = "landscape"
     fullscreen: bool = True
-    idle_timeout_s: float = Field(60, ge=10, le=3600)
-    idle_warning_s: float = Field(10, ge=0, le=120)
+    #: seconds without a touch, key, speech or voice before the visit ends
+    idle_timeout_s: float = Field(90, ge=30, le=3600)
+    #: the "still there?" warning's length (WCAG 2.2.1: at least 20 s to respond), with a chime
+    idle_warning_s: float = Field(30, ge=20, le=300)
     large_text_scale: float = Field(1.3, ge=1, le=3)
     staff_pin_hash: str | None = None
     pin_lockout_tries: int = Field(5, ge=1, le=50)
+    #: first lockout after pin_lockout_tries wrong PINs; each further lockout doubles, up to pin_lockout_max_s
     pin_lockout_s: float = Field(300, ge=0)
+    pin_lockout_max_s: float = Field(86400, ge=0)
+    #: how often Home re-reads each service's state and wait, and the staff screen the devices
+    home_refresh_s: float = Field(20, ge=2, le=600)
+    status_refresh_s: float = Field(15, ge=2, le=600)
 
 
 class StaffSection(_Model):
@@ -241,6 +248,14 @@ class StaffSection(_Model):
     session_hours: float = Field(10, gt=0, le=168)
     login_max_tries: int = Field(5, ge=1, le=100)
     login_lockout_s: float = Field(300, ge=0)
+    max_body_mb: float = Field(10, gt=0, le=500, description="Largest request body (JSON, form, upload) in MB; "
+                                                            "larger ones get 413 before any login check")
+    trusted_proxies: list[str] = Field([], description="Addresses of reverse proxies whose X-Forwarded-For is "
+                                                       "believed (empty: the peer address is the client)")
+    streams_staff: int = Field(300, ge=1, le=10000, description="Live streams reserved for displays and consoles")
+    streams_public: int = Field(1500, ge=1, le=100000, description="Live streams of ticket status pages, all together")
+    streams_per_client: int = Field(12, ge=1, le=1000, description="Public live streams from one client address")
+    streams_per_ticket: int = Field(3, ge=1, le=100, description="Public live streams of one ticket token")
 
 
 class DossiersSection(_Model):

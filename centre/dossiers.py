@@ -37,8 +37,14 @@ STATES = ("received", "processing", "supplement_requested", "ready", "returned",
 OPEN_STATES = ("received", "processing", "supplement_requested")
 FIELDS = (
     "code", "procedure_code", "applicant_name", "applicant_phone", "received_at", "due_at",
-    "state", "counter", "officer", "missing_documents",
+    "state", "counter", "officer", "missing_documents", "channel", "digitised",
 )
+CHANNELS = ("online", "in_person", "postal")  # '' = the export did not say
+DEFAULT_ONLINE_VALUES = ("truc tuyen", "online", "dich vu cong", "dvc", "cong", "toan trinh", "mot phan")
+_IN_PERSON_WORDS = ("truc tiep", "in person", "tai quay", "tai bo phan", "mot cua", "offline", "counter")
+_POSTAL_WORDS = ("buu chinh", "buu dien", "post", "vnpost")
+_YES = ("1", "x", "co", "yes", "true", "da so hoa", "da", "y", "v")
+_NO = ("0", "khong", "no", "false", "chua", "chua so hoa", "n", "")
 
 # Words the platform uses for states, folded; matched as prefixes of the folded value.
 _STATE_WORDS = [
@@ -75,6 +81,12 @@ MIGRATIONS = [
         source TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX dossier_events_code ON dossier_events(code);
+    """,
+    # 2: how the dossier was submitted and whether its papers were digitised (issue 17,
+    # Decision 766/QĐ-TTg online-service and digitisation components).
+    """
+    ALTER TABLE dossiers ADD COLUMN channel TEXT NOT NULL DEFAULT '';   -- online | in_person | postal | ''
+    ALTER TABLE dossiers ADD COLUMN digitised INTEGER;                  -- 1 | 0 | NULL (unknown)
     """,
 ]
 
@@ -120,6 +132,8 @@ class Dossier:
     updated_at: str
     procedure_name: str = ""
     field_id: str = ""
+    channel: str = ""
+    digitised: bool | None = None
 
 
 @dataclass
@@ -155,6 +169,38 @@ def mask_name(name: str) -> str:
 def mask_phone(phone: str) -> str:
     digits = re.sub(r"\D", "", str(phone))
     return "*" * max(0, len(digits) - 3) + digits[-3:] if digits else ""
+
+
+def parse_channel(value: Any, online_values: Iterable[str] = DEFAULT_ONLINE_VALUES) -> str:
+    """The export's submission channel as one of CHANNELS, '' when empty or unknown."""
+    v = fold(str(value or "")).strip()
+    if not v:
+        return ""
+    if v.replace(" ", "_") in CHANNELS:
+        return v.replace(" ", "_")
+    if any(v.startswith(w) for w in _IN_PERSON_WORDS):
+        return "in_person"
+    if any(v.startswith(w) for w in _POSTAL_WORDS):
+        return "postal"
+    if any(v.startswith(fold(w)) for w in online_values):
+        return "online"
+    raise DossierError(f"channel {value!r} is not known (online, in person or postal)")
+
+
+def parse_flag(value: Any) -> int | None:
+    """A yes/no spreadsheet cell as 1/0; None when the cell is missing."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return 1 if value else 0
+    v = fold(str(value)).strip()
+    if v in _YES:
+        return 1
+    if v in _NO:
+        return None if v == "" else 0
+    raise DossierError(f"{value!r} is not yes/no (có/không, x, 1/0)")
 
 
 def parse_state(value: str) -> str:
@@ -202,8 +248,10 @@ class Dossiers:
     """The dossier register of a centre (one SQLite database)."""
 
     def __init__(self, conn: sqlite3.Connection, calendar: WorkCalendar, *, tz: ZoneInfo,
-                 cutoff: time = time(15, 0), column_map: dict[str, str] | None = None):
+                 cutoff: time = time(15, 0), column_map: dict[str, str] | None = None,
+                 online_values: Iterable[str] = DEFAULT_ONLINE_VALUES):
         self.conn = conn
+        self.online_values = tuple(online_values)
         self.calendar = calendar
         self.tz = tz
         self.cutoff = cutoff
@@ -216,7 +264,8 @@ class Dossiers:
 
         h, m = (int(x) for x in cfg.dossiers.afternoon_cutoff.split(":"))
         return cls(conn, load_calendar(cfg.path(cfg.paths.holidays)), tz=cfg.centre.tz,
-                   cutoff=time(h, m), column_map=cfg.dossiers.import_columns)
+                   cutoff=time(h, m), column_map=cfg.dossiers.import_columns,
+                   online_values=cfg.dossiers.online_values)
 
     # -- procedures (catalogue) -----------------------------------------------------------
     def _procedure(self, code: str) -> sqlite3.Row | None:
@@ -288,6 +337,14 @@ class Dossiers:
             if missing is None:
                 raise DossierError("missing_documents: not a list of documents")
         phone = re.sub(r"[^\d+]", "", str(raw.get("applicant_phone") or ""))
+        try:
+            channel = parse_channel(raw.get("channel"), self.online_values)
+        except DossierError as exc:
+            raise DossierError(f"channel: {exc}") from None
+        try:
+            digitised = parse_flag(raw.get("digitised"))
+        except DossierError as exc:
+            raise DossierError(f"digitised: {exc}") from None
         return {
             "code": code,
             "procedure_code": procedure_code,
@@ -300,6 +357,8 @@ class Dossiers:
             "counter": str(raw.get("counter") or "").strip(),
             "officer": str(raw.get("officer") or "").strip(),
             "missing_documents": json.dumps([str(m) for m in missing], ensure_ascii=False),
+            "channel": channel,
+            "digitised": digitised,
         }
 
     def upsert_many(self, records: Iterable[tuple[int, dict[str, Any]]], *, source: str,
@@ -308,7 +367,7 @@ class Dossiers:
         report = ImportReport()
         stamp = (now or datetime.now(self.tz).replace(tzinfo=None)).isoformat(timespec="seconds")
         cols = ("procedure_code", "applicant_name", "applicant_phone", "received_at", "due_at", "due_source",
-                "state", "counter", "officer", "missing_documents")
+                "state", "counter", "officer", "missing_documents", "channel", "digitised")
         with transaction(self.conn) as conn:
             for line, raw in records:
                 try:
@@ -363,6 +422,7 @@ class Dossiers:
             state=row["state"], counter=row["counter"], officer=row["officer"],
             missing_documents=json.loads(row["missing_documents"]), updated_at=row["updated_at"],
             procedure_name=proc["name"] if proc else "", field_id=proc["field_id"] if proc else "",
+            channel=row["channel"], digitised=None if row["digitised"] is None else bool(row["digitised"]),
         )
 
     def lookup_public(self, code: str, *, today: date | None = None) -> PublicDossier | None:

@@ -1,0 +1,171 @@
+"""The sync agent: sends the outbox to the provincial hub, in order, at least once, with back-off.
+
+Pure logic (`SyncAgent.step`, `Backoff`) around a transport with one method,
+`send(events) -> dict`, so tests can drive it without a network; `HttpTransport` is the thin
+HTTP adapter (stdlib urllib, gzip body, bearer token).
+
+Guarantees, with the hub's idempotent ingest (centre id + event uid):
+- at-least-once: the local cursor `acked_seq` moves only after the hub answered that it
+  committed the batch; a cut before that (network, hub or centre restart) means the same events
+  are sent again and the hub drops the copies;
+- ordered per centre: one batch in flight, events in `seq` order, the next batch only after
+  the previous one was acknowledged;
+- resumable: the cursor lives in the centre's database, so a restart continues where it was;
+- clock changes do not matter: order is `seq`, waits use the monotonic clock.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import random
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from centre import outbox
+
+log = logging.getLogger(__name__)
+
+
+class SyncError(RuntimeError):
+    """The hub could not be reached or refused the batch (the message says which)."""
+
+
+class SyncRefused(SyncError):
+    """The hub refused the batch for a reason that retrying will not fix soon (401/403/4xx)."""
+
+
+class HttpTransport:
+    """POST batches to `<url>/api/v1/ingest` with this centre's token."""
+
+    def __init__(self, url: str, centre_id: str, token: str, *, timeout_s: float = 30.0):
+        self.url = url.rstrip("/") + "/api/v1/ingest"
+        self.centre_id = centre_id
+        self.token = token
+        self.timeout_s = timeout_s
+
+    def send(self, events: list[dict]) -> dict:
+        body = gzip.compress(json.dumps({"centre": self.centre_id, "events": events},
+                                        separators=(",", ":")).encode("utf-8"), compresslevel=3)
+        req = urllib.request.Request(self.url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "Content-Encoding": "gzip",
+            "Authorization": f"Bearer {self.token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode("utf-8", "replace")
+            cls = SyncRefused if 400 <= exc.code < 500 and exc.code not in (408, 429) else SyncError
+            raise cls(f"hub answered {exc.code}: {detail}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise SyncError(f"hub not reachable: {getattr(exc, 'reason', exc)}") from None
+
+
+def read_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SyncError(f"cannot read the province token file {path}: {exc}") from None
+    if not token:
+        raise SyncError(f"the province token file {path} is empty")
+    return token
+
+
+class Backoff:
+    """Doubling waits from `base` to `cap` with ±20 % jitter; reset after a success."""
+
+    def __init__(self, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None):
+        self.base, self.cap, self.failures = base, cap, 0
+        self.rng = rng or random.Random()
+
+    def next(self) -> float:
+        self.failures += 1
+        delay = min(self.cap, self.base * 2 ** (self.failures - 1))
+        return delay * self.rng.uniform(0.8, 1.2)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+@dataclass
+class StepResult:
+    sent: int = 0          # events in the batch acknowledged
+    stored: int = 0        # of which the hub had not seen before
+    duplicates: int = 0
+    backlog: int = 0       # events still waiting after this step
+    error: str | None = None
+
+
+class SyncAgent:
+    """Moves outbox events to the hub, one batch per `step()`."""
+
+    def __init__(self, conn: sqlite3.Connection, transport, *, batch_size: int = 1000,
+                 max_backoff_s: float = 300.0, interval_s: float = 5.0, wall: Callable[[], float] = time.time):
+        self.conn = conn
+        self.transport = transport
+        self.batch_size = batch_size
+        self.interval_s = interval_s
+        self.backoff = Backoff(cap=max_backoff_s)
+        self.wall = wall
+        outbox.install(conn)
+
+    def step(self) -> StepResult:
+        outbox.install(self.conn)  # a table another process created since: triggers + snapshot
+        batch = outbox.pending(self.conn, self.batch_size)
+        if not batch:
+            return StepResult(backlog=0)
+        try:
+            answer = self.transport.send([e.to_wire() for e in batch])
+            if answer.get("last_seq") != batch[-1].seq:
+                raise SyncError(f"hub acknowledged seq {answer.get('last_seq')}, expected {batch[-1].seq}")
+        except SyncError as exc:
+            outbox.set_state(self.conn, last_error=str(exc), last_error_at=self.wall())
+            return StepResult(backlog=outbox.backlog(self.conn), error=str(exc))
+        outbox.ack(self.conn, batch[-1].seq, now=self.wall())
+        return StepResult(sent=len(batch), stored=int(answer.get("stored", 0)),
+                          duplicates=int(answer.get("duplicates", 0)), backlog=outbox.backlog(self.conn))
+
+    def run(self, stop: threading.Event, *, until_empty: bool = False) -> None:
+        """Loop until `stop` is set (or, with until_empty, until nothing is left to send)."""
+        while not stop.is_set():
+            try:
+                r = self.step()
+            except sqlite3.Error as exc:  # database busy or locked for long: retry later
+                r = StepResult(error=f"local database: {exc}", backlog=-1)
+            if r.error:
+                delay = self.backoff.next()
+                log.warning("sync: %s; retrying in %.0f s", r.error, delay)
+            else:
+                self.backoff.reset()
+                if r.backlog == 0 and until_empty:
+                    return
+                delay = 0 if r.backlog else self.interval_s
+            if delay:
+                stop.wait(delay)
+
+
+def status(conn: sqlite3.Connection) -> dict:
+    """What `kiosk doctor` and `kiosk sync --status` show."""
+    st = outbox.get_state(conn)
+    return {"installed": outbox.installed(conn), "acked_seq": int(st.get("acked_seq", 0)),
+            "backlog": outbox.backlog(conn),
+            "last_sent_at": float(st["last_sent_at"]) if "last_sent_at" in st else None,
+            "last_error": st.get("last_error"),
+            "last_error_at": float(st["last_error_at"]) if "last_error_at" in st else None}
+
+
+def agent_from_config(cfg, conn: sqlite3.Connection) -> SyncAgent:
+    p = cfg.province
+    if not p.url or not p.centre_id:
+        raise SyncError("province.url and province.centre_id must be set in config.yaml to sync")
+    token = read_token(cfg.path(p.token_file))
+    transport = HttpTransport(p.url, p.centre_id, token, timeout_s=p.timeout_s)
+    return SyncAgent(conn, transport, batch_size=p.batch_size, max_backoff_s=p.max_backoff_s,
+                     interval_s=p.interval_s)

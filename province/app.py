@@ -1,0 +1,218 @@
+"""The provincial hub (FastAPI over PostgreSQL): ingest for centres, dashboard and reports for people.
+
+- `POST /api/v1/ingest` (Authorization: Bearer <centre token>; body JSON, optionally gzip):
+  `{"centre": id, "events": [...]}` → `{"received", "stored", "duplicates", "last_seq"}`. A token
+  writes only its own centre's rows: a body naming another centre is refused (403).
+- `GET /api/v1/me`: what the hub holds for the calling centre.
+- `GET /` dashboard (`?period=YYYY-MM|YYYY-Qn|YYYY-MM-DD`), `GET /ward/{id}` drill-down,
+  `GET /report?period=YYYY-MM[&ward=id]&format=html|csv|xlsx` monthly report.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import queue
+import threading
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import psycopg
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from province import auth, queries, report
+from province.db import connect, migrate
+from province.ingest import BadBatch, ingest
+
+HERE = Path(__file__).resolve().parent
+MAX_BODY = 64 * 1024 * 1024
+
+
+class Pool:
+    """A few PostgreSQL connections shared by the request threads."""
+
+    def __init__(self, dsn: str, size: int = 4):
+        self.dsn, self.size = dsn, size
+        self._q: queue.LifoQueue = queue.LifoQueue()
+        self._made = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def conn(self):
+        try:
+            c = self._q.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                make = self._made < self.size
+                self._made += make
+            c = connect(self.dsn, autocommit=True) if make else self._q.get(timeout=60)
+        try:
+            yield c
+        except psycopg.OperationalError:
+            c.close()
+            raise
+        finally:
+            if c.closed:
+                with self._lock:
+                    self._made -= 1
+            else:
+                self._q.put(c)
+
+    def close(self) -> None:
+        while not self._q.empty():
+            self._q.get_nowait().close()
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html"]))
+    env.filters["pct"] = lambda v: "–" if v is None else f"{v * 100:.1f} %".replace(".", ",")
+    env.filters["num"] = lambda v: "–" if v is None else (f"{v:,.1f}".replace(",", " ").replace(".", ",")
+                                                           if isinstance(v, float) else f"{v:,}".replace(",", " "))
+    return env
+
+
+router = APIRouter()
+
+
+def _pool(request: Request) -> Pool:
+    return request.app.state.pool
+
+
+def _page(request: Request, name: str, **ctx) -> HTMLResponse:
+    return HTMLResponse(request.app.state.env.get_template(name).render(**ctx))
+
+
+def _period(c, text: str | None) -> queries.Period:
+    return queries.parse_period(text) if text else queries.latest_period(c)
+
+
+@router.get("/healthz")
+def healthz(request: Request):
+    with _pool(request).conn() as c:
+        c.execute("SELECT 1")
+    return {"ok": True}
+
+
+@router.post("/api/v1/ingest")
+async def ingest_route(request: Request):
+    token = request.headers.get("authorization", "")
+    if not token.lower().startswith("bearer "):
+        return JSONResponse({"detail": "missing bearer token"}, status_code=401)
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return JSONResponse({"detail": "batch too large"}, status_code=413)
+    try:
+        if request.headers.get("content-encoding", "").lower() == "gzip":
+            raw = gzip.decompress(raw)
+        body = json.loads(raw)
+    except (OSError, ValueError):
+        return JSONResponse({"detail": "body is not (gzip) JSON"}, status_code=400)
+    return await run_in_threadpool(_ingest, _pool(request), token[7:].strip(), body)
+
+
+def _ingest(pool: Pool, token: str, body) -> JSONResponse:
+    with pool.conn() as c:
+        try:
+            centre_id = auth.centre_for_token(c, token)
+        except auth.UnknownCentre:
+            return JSONResponse({"detail": "unknown token"}, status_code=401)
+        if not isinstance(body, dict) or body.get("centre") != centre_id:
+            return JSONResponse({"detail": f"this token may write only centre {centre_id!r}"}, status_code=403)
+        try:
+            result = ingest(c, centre_id, body.get("events"))
+        except BadBatch as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        except psycopg.DataError as exc:
+            return JSONResponse({"detail": f"bad value in batch: {exc}"}, status_code=422)
+    return JSONResponse(result.to_dict())
+
+
+@router.get("/api/v1/me")
+def me(request: Request):
+    token = request.headers.get("authorization", "")[7:].strip()
+    with _pool(request).conn() as c:
+        try:
+            cid = auth.centre_for_token(c, token)
+        except auth.UnknownCentre:
+            return JSONResponse({"detail": "unknown token"}, status_code=401)
+        info = queries.centres(c)[cid]
+    info["last_seen"] = info["last_seen"].isoformat() if info["last_seen"] else None
+    return info
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, period: str | None = None):
+    with _pool(request).conn() as c:
+        try:
+            p = _period(c, period)
+        except queries.BadPeriod as exc:
+            return HTMLResponse(str(exc), status_code=422)
+        data = queries.ward_table(c, p)
+    return _page(request, "dashboard.html", **data)
+
+
+@router.get("/api/v1/wards")
+def wards_json(request: Request, period: str | None = None):
+    with _pool(request).conn() as c:
+        try:
+            p = _period(c, period)
+        except queries.BadPeriod as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        data = queries.ward_table(c, p)
+    return {"period": p.label, "province": data["province"], "decision_766": data["decision_766"],
+            "wards": [{"centre_id": r["centre_id"], "name": r["name"], **r["ind"]} for r in data["rows"]]}
+
+
+@router.get("/ward/{centre_id}", response_class=HTMLResponse)
+def ward(request: Request, centre_id: str, period: str | None = None):
+    with _pool(request).conn() as c:
+        try:
+            p = _period(c, period)
+        except queries.BadPeriod as exc:
+            return HTMLResponse(str(exc), status_code=422)
+        data = queries.ward_detail(c, centre_id, p)
+    if data is None:
+        return HTMLResponse("Không có phường/xã này", status_code=404)
+    return _page(request, "ward.html", **data)
+
+
+@router.get("/report")
+def monthly_report(request: Request, period: str | None = None, ward: str | None = None, format: str = "html"):
+    with _pool(request).conn() as c:
+        try:
+            p = _period(c, period)
+        except queries.BadPeriod as exc:
+            return HTMLResponse(str(exc), status_code=422)
+        rep = report.build(c, p, ward)
+    if rep is None:
+        return HTMLResponse("Không có phường/xã này", status_code=404)
+    name = f"bao-cao-{ward or 'tinh'}-{p.label}"
+    if format == "csv":
+        return Response(report.to_csv(rep), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    if format == "xlsx":
+        return Response(report.to_xlsx(rep),
+                        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+    return _page(request, "report.html", rep=rep)
+
+
+def create_app(dsn: str, *, migrate_db: bool = True) -> FastAPI:
+    """The hub app over the PostgreSQL database `dsn` (migrated first unless told not to)."""
+    if migrate_db:
+        migrate(dsn)
+    pool = Pool(dsn)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        pool.close()
+
+    app = FastAPI(title="Province hub", docs_url="/docs", lifespan=lifespan)
+    app.state.pool = pool
+    app.state.env = _env()
+    app.include_router(router)
+    return app

@@ -1,0 +1,90 @@
+"""Monthly report per ward and for the province: rows of labelled figures, as HTML, CSV or XLSX."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import psycopg
+
+from centre.indicators import Stats, decision_766, indicators, total
+from province import queries
+
+# (key, Vietnamese label, kind) in report order; kind: n = count, min = minutes, pct = share, x = mean
+LINES = [
+    ("tickets", "Số lượt lấy số", "n"), ("served", "Số lượt đã phục vụ", "n"),
+    ("no_show", "Số lượt vắng mặt", "n"), ("no_show_rate", "Tỷ lệ vắng mặt", "pct"),
+    ("wait_mean_min", "Thời gian chờ trung bình (phút)", "min"), ("wait_p90_min", "Thời gian chờ P90 (phút)", "min"),
+    ("service_mean_min", "Thời gian phục vụ trung bình (phút)", "min"),
+    ("service_p90_min", "Thời gian phục vụ P90 (phút)", "min"),
+    ("ratings", "Số lượt đánh giá", "n"), ("satisfied_share", "Tỷ lệ hài lòng (4–5 sao)", "pct"),
+    ("rating_mean", "Điểm đánh giá trung bình (1–5)", "x"),
+    ("dossiers_received", "Hồ sơ tiếp nhận", "n"), ("dossiers_finished", "Hồ sơ đã giải quyết", "n"),
+    ("dossiers_early", "Giải quyết trước hạn", "n"), ("dossiers_on_due", "Giải quyết đúng hạn (đúng ngày hẹn)", "n"),
+    ("dossiers_late", "Giải quyết quá hạn", "n"), ("on_time_rate", "Tỷ lệ trước hạn và đúng hạn", "pct"),
+    ("online_share", "Tỷ lệ hồ sơ trực tuyến", "pct"), ("digitised_share", "Tỷ lệ hồ sơ được số hóa", "pct"),
+]
+
+
+def build(conn: psycopg.Connection, period: queries.Period, ward: str | None) -> dict | None:
+    cs = queries.centres(conn)
+    if ward and ward not in cs:
+        return None
+    stats = queries.stats_by_centre(conn, period.start, period.end, ward)
+    wards = [ward] if ward else list(cs)
+    per_ward = {cid: indicators(stats.get(cid, Stats())) for cid in wards}
+    tot = indicators(total(stats.values()))
+    return {"period": period, "ward": cs[ward] if ward else None, "wards": [cs[c] for c in wards],
+            "per_ward": per_ward, "total": tot, "decision_766": decision_766(tot), "lines": LINES}
+
+
+def _fmt(v, kind: str) -> str:
+    if v is None:
+        return ""
+    if kind == "pct":
+        return f"{v * 100:.1f}"
+    return str(v)
+
+
+def to_rows(rep: dict) -> list[list]:
+    head = ["Chỉ tiêu"] + ([rep["ward"]["name"]] if rep["ward"] else [w["name"] for w in rep["wards"]] + ["Toàn tỉnh"])
+    rows = [head]
+    for key, label, kind in LINES:
+        unit = " (%)" if kind == "pct" else ""
+        vals = [rep["total"][key]] if rep["ward"] else [rep["per_ward"][w["centre_id"]][key] for w in rep["wards"]]
+        vals += [] if rep["ward"] else [rep["total"][key]]
+        rows.append([label + unit] + [v * 100 if (kind == "pct" and v is not None) else v for v in vals])
+    return rows
+
+
+def to_csv(rep: dict) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([f"Báo cáo tháng {rep['period'].label}"])
+    for row in to_rows(rep):
+        w.writerow(["" if v is None else (f"{v:.1f}" if isinstance(v, float) else v) for v in row])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel opens Vietnamese text correctly
+
+
+def to_xlsx(rep: dict) -> bytes:
+    import openpyxl
+    from openpyxl.styles import Font
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Bao cao"
+    ws.append([f"Báo cáo tháng {rep['period'].label} — " + (rep["ward"]["name"] if rep["ward"] else "toàn tỉnh")])
+    ws["A1"].font = Font(bold=True, size=13)
+    for i, row in enumerate(to_rows(rep)):
+        ws.append([round(v, 2) if isinstance(v, float) else v for v in row])
+        if i == 0:
+            for cell in ws[ws.max_row]:
+                cell.font = Font(bold=True)
+    ws.column_dimensions["A"].width = 42
+    ws2 = wb.create_sheet("QD766")
+    ws2.append(["Nhóm chỉ số (QĐ 766/QĐ-TTg)", "Điểm tối đa", "Tỷ lệ thô (%)", "Cách tính"])
+    for d in rep["decision_766"]:
+        ws2.append([d["name"], d["max_points"], None if d["rate"] is None else round(d["rate"] * 100, 1), d["formula"]])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
