@@ -9,7 +9,7 @@ APT_PACKAGES := xvfb xauth libgl1-mesa-dri libmtdev1 espeak-ng sox libportaudio2
 XVFB := xvfb-run -a -s "-screen 0 1920x1080x24"
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages run test test-fast bench lint clean
+.PHONY: setup system-packages run run-province test test-fast bench lint clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -31,6 +31,11 @@ $(VENV)/.installed: pyproject.toml
 # staff server and the kiosk window (under a virtual screen when there is no display).
 run: setup
 	$(VENV)/bin/kiosk run $(ARGS)
+
+# The provincial hub (docs/province.md): a PostgreSQL cluster in var/province (created on first
+# run, as the postgres user when run as root) and the hub on http://127.0.0.1:8090/.
+run-province: setup
+	$(VENV)/bin/kiosk province run $(ARGS)
 
 test: setup
 	@if [ -z "$$DISPLAY" ]; then $(XVFB) $(VENV)/bin/pytest $(PYTEST_ARGS); else $(VENV)/bin/pytest $(PYTEST_ARGS); fi

@@ -128,7 +128,7 @@ def start_staff_server(ctx) -> subprocess.Popen | None:
 
 def cmd_run(args, ctx) -> int:
     cfg = ctx.config
-    xvfb = staff = None
+    xvfb = staff = sync_agent = None
     if not _has_display():
         from kiosk.app import SIZES
 
@@ -141,6 +141,9 @@ def cmd_run(args, ctx) -> int:
             print(f"staff server: {cfg.centre.url}  (centre.url; no local staff server)", flush=True)
         elif not args.no_staff:
             staff = start_staff_server(ctx)
+        from kiosk.commands.sync import start_agent
+
+        sync_agent = start_agent(ctx)  # province.url set: send the outbox to the provincial hub
         from centre.catalogue_import import CatalogueError
         from kiosk.app import create_app, make_escort
 
@@ -174,6 +177,7 @@ def cmd_run(args, ctx) -> int:
                            f"(check paths.catalogue in the config, then `kiosk catalogue import`)") from None
         print("kiosk stopped", flush=True)
     finally:
+        stop_child(sync_agent)
         stop_child(staff)
         stop_child(xvfb)
     return 0

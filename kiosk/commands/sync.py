@@ -1,0 +1,87 @@
+"""`kiosk sync`: send this centre's outbox to the provincial hub (config.yaml `province:`).
+
+`kiosk sync` runs until stopped (SIGTERM/Ctrl-C), `--once` until the backlog is empty,
+`--status` prints the sync state without sending. `kiosk run` starts `kiosk sync` by itself
+when `province.url` is set. `kiosk doctor` reports last sent, backlog and last error.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import datetime
+
+from centre import sync
+from kiosk.cli import Check, CliError, print_json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("sync", help="send the outbox to the provincial hub (province.url)")
+    p.add_argument("--once", action="store_true", help="send until nothing is left, then exit")
+    p.add_argument("--status", action="store_true", help="print the sync state and exit")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sync)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "never"
+
+
+def cmd_sync(args, ctx) -> int:
+    conn = ctx.db.conn
+    if args.status:
+        st = sync.status(conn)
+        if args.json:
+            print_json(st)
+        else:
+            print(f"backlog {st['backlog']}, last sent {_when(st['last_sent_at'])}, "
+                  f"last error {st['last_error'] or '-'} ({_when(st['last_error_at'])})")
+        return 0
+    try:
+        agent = sync.agent_from_config(ctx.config, conn)
+    except sync.SyncError as exc:
+        raise CliError(str(exc)) from None
+    logging.getLogger("centre.sync").setLevel(logging.INFO)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    t0 = time.time()
+    print(f"sync: {ctx.config.province.url} as {ctx.config.province.centre_id}, backlog "
+          f"{sync.status(conn)['backlog']}", flush=True)
+    try:
+        agent.run(stop, until_empty=args.once)
+    except KeyboardInterrupt:
+        pass
+    st = sync.status(conn)
+    print(f"sync: stopped after {time.time() - t0:.1f}s, backlog {st['backlog']}", flush=True)
+    return 0 if not args.once or st["backlog"] == 0 else 1
+
+
+def doctor(ctx) -> list[Check]:
+    cfg = ctx.config
+    if not cfg.province.url:
+        return []
+    token = cfg.path(cfg.province.token_file)
+    if not cfg.province.centre_id or not token.exists():
+        return [Check("sync", False, "province.url is set but province.centre_id or the token file "
+                                     f"{token} is missing — ask the province for this centre's token")]
+    st = sync.status(ctx.db.conn)
+    msg = (f"last sent {_when(st['last_sent_at'])}, backlog {st['backlog']}, "
+           f"last error {st['last_error'] or '-'}" + (f" at {_when(st['last_error_at'])}" if st["last_error"] else ""))
+    failing = bool(st["last_error_at"]) and (st["last_sent_at"] or 0) < st["last_error_at"]
+    return [Check("sync", not failing, msg + (" — check the network and province.url" if failing else ""))]
+
+
+def start_agent(ctx):
+    """`kiosk sync` in a child process (for `kiosk run`); None when province.url is not set."""
+    import subprocess
+    import sys
+
+    from kiosk.commands.run import _die_with_parent
+
+    cfg = ctx.config
+    if not cfg.province.url or cfg.centre.url:  # a second kiosk has no database of its own to sync
+        return None
+    cmd = [sys.executable, "-m", "kiosk"] + (["--config", str(ctx.config_path)] if ctx.config_path else []) + ["sync"]
+    return subprocess.Popen(cmd, preexec_fn=_die_with_parent)
