@@ -223,3 +223,53 @@ def test_afternoon_rule_read_from_procedure_text(register):
     # The birth registration row has no such sentence: after 15:00 changes nothing.
     assert register.compute_due("1.001193", datetime(2026, 11, 24, 15, 5)) == date(2026, 11, 25)
     assert register.compute_due("9.999999", datetime(2026, 11, 24, 9)) is None
+
+
+# -- channel and digitisation (issue 17) ------------------------------------------------------
+
+def test_channel_and_digitised_are_imported_with_the_configured_columns(tmp_path, cal, project_config):
+    """The platform's export says how a dossier was submitted and whether it was digitised; the
+    column names come from config.yaml (dossiers.import_columns), the online words too."""
+    from centre.dossiers import parse_channel, parse_flag
+
+    conn = connect(tmp_path / "centre.db")
+    reg = Dossiers(conn, cal, tz=__import__("zoneinfo").ZoneInfo("Asia/Ho_Chi_Minh"),
+                   column_map=project_config.dossiers.import_columns,
+                   online_values=project_config.dossiers.online_values)
+    f = tmp_path / "export.csv"
+    f.write_text(
+        "Mã hồ sơ,Ngày tiếp nhận,Ngày hẹn trả,Trạng thái,Hình thức nộp,Đã số hóa\n"
+        "H1,02/03/2026 09:00,05/03/2026,Mới tiếp nhận,Trực tuyến,Có\n"
+        "H2,02/03/2026 09:10,05/03/2026,Mới tiếp nhận,Trực tiếp,Không\n"
+        "H3,02/03/2026 09:20,05/03/2026,Mới tiếp nhận,Bưu chính,x\n"
+        "H4,02/03/2026 09:30,05/03/2026,Mới tiếp nhận,,\n"
+        "H5,02/03/2026 09:40,05/03/2026,Mới tiếp nhận,bồ câu,1\n"
+        "H6,02/03/2026 09:50,05/03/2026,Mới tiếp nhận,Dịch vụ công trực tuyến toàn trình,có lẽ\n",
+        encoding="utf-8")
+    rep = reg.import_file(f)
+    assert rep.inserted == 4 and [e.line for e in rep.errors] == [6, 7]
+    assert "channel" in rep.errors[0].reason and "digitised" in rep.errors[1].reason
+    got = {c: (reg.get(c).channel, reg.get(c).digitised) for c in ("H1", "H2", "H3", "H4")}
+    assert got == {"H1": ("online", True), "H2": ("in_person", False), "H3": ("postal", True), "H4": ("", None)}
+    # a changed channel is an update, an unchanged row is not
+    f.write_text("Mã hồ sơ,Ngày tiếp nhận,Ngày hẹn trả,Trạng thái,Hình thức nộp,Đã số hóa\n"
+                 "H1,02/03/2026 09:00,05/03/2026,Mới tiếp nhận,Trực tuyến,Có\n"
+                 "H2,02/03/2026 09:10,05/03/2026,Mới tiếp nhận,Trực tuyến,Không\n", encoding="utf-8")
+    rep = reg.import_file(f)
+    assert (rep.unchanged, rep.updated) == (1, 1) and reg.get("H2").channel == "online"
+    assert parse_channel("ONLINE") == "online" and parse_channel("Tại bộ phận một cửa") == "in_person"
+    assert parse_flag(True) == 1 and parse_flag(0) == 0 and parse_flag(None) is None
+
+
+def test_an_old_register_gains_the_new_columns(tmp_path, cal):
+    """A centre installed before issue 17 has dossiers without channel/digitised: migration 2 adds them."""
+    from centre.db import migrate
+    from centre.dossiers import MIGRATIONS
+
+    conn = connect(tmp_path / "centre.db")
+    migrate(conn, "dossiers", MIGRATIONS[:1])
+    conn.execute("INSERT INTO dossiers(code, received_at, state, updated_at) VALUES ('OLD', '2026-01-05T08:00', "
+                 "'received', '2026-01-05T08:00')")
+    reg = Dossiers(conn, cal, tz=__import__("zoneinfo").ZoneInfo("Asia/Ho_Chi_Minh"))
+    d = reg.get("OLD")
+    assert (d.channel, d.digitised) == ("", None)
