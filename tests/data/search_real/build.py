@@ -3,7 +3,7 @@
 Usage: python tests/data/search_real/build.py POOL.yaml [POOL2.yaml ...]
 
 A pool entry has `q`, `source` and either `expect` (list of codes/keys) or
-`out_of_scope: true` + `refer_to`; optional `voice` (citizen | title).
+`out_of_scope: true` + `refer_to`; optional `voice` (citizen | site; pool files named *site* default to site).
 The kind is derived from the text; the split is by source page with a fixed seed,
 so questions from one page never straddle two splits; the split of a page\nis a stable hash of its URL, so adding entries never moves earlier ones.
 """
@@ -35,7 +35,7 @@ HEADER = """\
 # Keys: q, expect (codes or manual keys that are correct answers; null = no ward
 # procedure), out_of_scope + refer_to (who handles it instead), kind
 # (long | short | unaccented | english | out_of_scope), voice (citizen = the asker's
-# words; title = a question-shaped page title), source.
+# words; site = a question written by the site: a page title or an FAQ item), source.
 {warning}"""
 BLIND_WARNING = "# BLIND SET: whoever tunes the search must not read this file.\n"
 
@@ -70,21 +70,36 @@ def group_key(url: str) -> str:
     return urldefrag(url)[0].rstrip("/")
 
 
-def split_of(page: str) -> str:
-    """train/dev/blind for a source page: a stable hash, so adding pages never moves old ones."""
-    bucket = int(hashlib.sha256(f"{SEED}:{page}".encode()).hexdigest(), 16) % 100
-    edge = 0
-    for name, share in SHARES:
-        edge += round(share * 100)
-        if bucket < edge:
-            return name
-    return SHARES[-1][0]
+def _hash(page: str) -> int:
+    return int(hashlib.sha256(f"{SEED}:{page}".encode()).hexdigest(), 16)
+
+
+def existing_assignment() -> dict[str, str]:
+    """page -> split, from the files already written: a page never moves once assigned."""
+    pages: dict[str, str] = {}
+    for name, _ in SHARES:
+        path = HERE / f"{name}.yaml"
+        if path.exists():
+            for e in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+                pages[group_key(e["source"])] = name
+    return pages
 
 
 def split(entries: list[dict]) -> dict[str, list[dict]]:
-    result: dict[str, list[dict]] = {name: [] for name, _ in SHARES}
+    """Keep earlier pages where they are; give each new page (in hash order) to the split
+    furthest below its share of entries."""
+    groups: dict[str, list[dict]] = {}
     for e in entries:
-        result[split_of(group_key(e["source"]))].append(e)
+        groups.setdefault(group_key(e["source"]), []).append(e)
+    assigned = existing_assignment()
+    result: dict[str, list[dict]] = {name: [] for name, _ in SHARES}
+    for page, members in groups.items():
+        if page in assigned:
+            result[assigned[page]].extend(members)
+    total = len(entries)
+    for page in sorted((p for p in groups if p not in assigned), key=_hash):
+        name = max(result, key=lambda n: dict(SHARES)[n] * total - len(result[n]))
+        result[name].extend(groups[page])
     return result
 
 
@@ -107,7 +122,7 @@ def dump(name: str, entries: list[dict]) -> None:
 def main(paths: list[str]) -> None:
     pool: list[dict] = []
     for path in paths:
-        voice = "title" if "title" in Path(path).name else "citizen"
+        voice = "site" if "site" in Path(path).name else "citizen"
         for e in yaml.safe_load(Path(path).read_text(encoding="utf-8")):
             e.setdefault("voice", voice)
             pool.append(normalise(e))
