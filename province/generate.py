@@ -219,7 +219,7 @@ def generate_centre(path: Path, index: int, start: date, days: int, *, seed: int
     from centre.db import connect
 
     p = profile(index, seed)
-    rng = random.Random(seed * 7919 + index)
+    rng = random.Random(f"{seed}-{index}-{start.isoformat()}")  # another period appends new tokens
     holidays = _holidays() if holidays is None else holidays
     conn = connect(path)
     _schema(conn)
