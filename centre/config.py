@@ -173,6 +173,9 @@ class RobotEntry(_Model):
     port: str = Field(description="pyserial URL or device path; 'sim' starts the simulator")
     baudrate: int = Field(115200, gt=0)
     dock: str = "dock"
+    key: str | None = Field(None, min_length=16, max_length=64, pattern=r"^[\x20\x22\x23\x25-\x29\x2b\x2d-\x5b\x5d\x5f-\x7d]+$",
+                            description="Shared key of the keyed handshake (docs/robot-protocol.md section 13); "
+                            "required by robots on TCP; null: none")
 
 
 class RobotSection(_Model):
@@ -186,6 +189,10 @@ class RobotSection(_Model):
     meet_waypoint: str | None = Field("kiosk", description="Where the robot meets the visitor (null: leave from where it is)")
     follow_pause_s: float = Field(2.0, ge=0, le=60, description="Pause at the meeting point so the visitor can get ready to follow")
     arrive_pause_s: float = Field(5.0, ge=0, le=300, description="Pause at the counter before the robot leaves")
+    min_battery_pct: int = Field(20, ge=0, le=100, description="Below this battery level the robot is not offered to visitors")
+    stall_s: float = Field(8.0, gt=0, le=120, description="No progress for this long on a goal: STALLED (map shown, staff told)")
+    stall_give_up_s: float = Field(60.0, gt=0, le=600, description="Still no progress after this long: the escort ends with the map")
+    map_version: str | None = Field(None, description="Version of the robot's map the floor map was drawn from; null: not checked")
 
 
 class VoiceSection(_Model):

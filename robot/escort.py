@@ -19,6 +19,14 @@ they queue work for one worker thread, which also receives the links' events. Li
 are called on that worker thread: marshal to the UI with ``Clock.schedule_once``. Events
 are plain dataclasses carrying codes and numbers (``to_dict``/``event_from_dict``); the
 UI owns the sentences in its i18n files.
+
+Protocol 1.1 (issue 15): a reboot seen in any heartbeat resumes the leg once or ends the
+escort honestly, and a robot that was going home is sent DOCK again; a progress watchdog
+turns "no progress for `robot.stall_s`" into ``EscortStalled`` (the map for the visitor,
+``RobotAlert`` for the staff); a battery below `robot.min_battery_pct` makes the robot
+unavailable before any GOTO; an e-stop is reported (``RobotStatus`` with ``estop``) the
+moment the kiosk hears of it. Every event is also appended to the robot events file
+(robot/events.py) that `kiosk robot monitor` and the staff server read.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from robot.link import (
     LinkDown,
     LinkEvent,
     LinkUp,
+    RobotHello,
     RobotLink,
     RobotRebooted,
     RobotTimeout,
@@ -126,8 +135,41 @@ class EscortCanceled(EscortEvent):
 
 
 @dataclass(frozen=True)
+class EscortStalled(EscortEvent):
+    """The robot has made no progress for `stalled_s` seconds: show the visitor the map (the
+    escort goes on if it moves again, ``EscortResumed``). `reason`: the robot's own (``OBSTACLE``,
+    ``VISITOR_LOST``, ``REPLANNING``…) or ``STALLED`` when it says it moves but does not."""
+
+    reason: str
+    stalled_s: float
+    show_map: bool = True
+    code: ClassVar[str] = "ESCORT_STALLED"
+
+
+@dataclass(frozen=True)
+class VisitorLost(EscortEvent):
+    """The robot reports that the visitor stopped following (it waits for them, up to 30 s)."""
+
+    show_map: bool = True
+    code: ClassVar[str] = "VISITOR_LOST"
+
+
+@dataclass(frozen=True)
+class EscortResumed(EscortEvent):
+    """The escort goes on after `cause` (``STALLED``, ``VISITOR_LOST`` or ``REBOOTED``: the leg was re-sent)."""
+
+    cause: str
+    code: ClassVar[str] = "ESCORT_RESUMED"
+
+
+@dataclass(frozen=True)
 class RobotStatus:
-    """A robot's availability changed (for a status light or hiding the "Guide me" button)."""
+    """A robot's availability changed (for a status light or hiding the "Guide me" button).
+
+    `reason` says why it is unavailable: ``ESTOP_ACTIVE``, ``LOW_BATTERY``, ``FAULT``, ``BOOT``,
+    ``MAP_MISMATCH``, ``UNKNOWN_STATE``, ``VERSION``, ``AUTH`` or the link's error text.
+    `estop` is True while the e-stop is latched (sent the moment the kiosk hears of it).
+    """
 
     robot: str
     available: bool
@@ -135,6 +177,8 @@ class RobotStatus:
     state: str
     battery: int | None
     reason: str = ""
+    estop: bool = False
+    charging: bool | None = None
 
     code: ClassVar[str] = "ROBOT_STATUS"
 
@@ -142,8 +186,30 @@ class RobotStatus:
         return {"code": self.code, **asdict(self)}
 
 
+@dataclass(frozen=True)
+class RobotAlert:
+    """Something the staff must know about a robot, whether or not a visitor is involved.
+
+    `alert`: ``ESTOP``, ``REBOOTED``, ``STALLED``, ``VISITOR_LOST``, ``LOW_BATTERY``,
+    ``MAP_MISMATCH``, ``WAYPOINTS`` (unknown or moved waypoints), ``VERSION``, ``AUTH``,
+    ``UNKNOWN_STATE``; `detail` a short text for the staff screen; `escort_id` if a visitor
+    was being guided.
+    """
+
+    robot: str
+    alert: str
+    detail: str = ""
+    escort_id: int | None = None
+
+    code: ClassVar[str] = "ROBOT_ALERT"
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, **asdict(self)}
+
+
 EVENT_TYPES = {c.code: c for c in (EscortQueued, RobotComing, FollowRobot, EscortArrived, EscortFailed,
-                                   EscortCanceled, RobotStatus)}
+                                   EscortCanceled, EscortStalled, VisitorLost, EscortResumed, RobotStatus,
+                                   RobotAlert)}
 FINAL_CODES = frozenset({"ESCORT_ARRIVED", "ESCORT_FAILED", "ESCORT_CANCELED"})
 
 
@@ -162,6 +228,13 @@ UNAVAILABLE = "UNAVAILABLE"
 NO_ANSWER = "NO_ANSWER"
 REBOOTED = "REBOOTED"
 CANCELED_BY_ROBOT = "CANCELED_BY_ROBOT"
+STALLED = "STALLED"
+LOW_BATTERY = "LOW_BATTERY"
+MAP_MISMATCH = "MAP_MISMATCH"
+UNKNOWN_STATE = "UNKNOWN_STATE"
+PROGRESS_M = 0.3  # the remaining distance must shrink by this much to count as progress
+BATTERY_HYSTERESIS = 5
+WAYPOINT_MOVED_M = 0.5
 MAX_SEND_ROUNDS = 3  # rounds of (1 + retries) attempts, same id, while the robot is heard
 
 
@@ -212,10 +285,42 @@ class _Slot:
     busy_retry_at: float = 0.0
     needs_dock: bool = False
     unknown_waypoints: set = field(default_factory=set)  # the robot answered CHECK with DENIED
+    moved_waypoints: set = field(default_factory=set)  # WP more than 0.5 m from config
+    hello: p.Hello | None = None
+    estop: bool = False
+    charging: bool | None = None
+    low_battery: bool = False
+    map_mismatch: str = ""
+    goal_acked: bool = False
+    progress_d: float | None = None  # best remaining distance on this goal
+    progress_at: float = 0.0  # when the goal last made progress
+    stalled: bool = False
+    visitor_lost: bool = False
+    why: str = ""  # the robot's latest FB reason (OBSTACLE, VISITOR_LOST...)
+    published: tuple = ()
+    wp_list: dict = field(default_factory=dict)
+    wp_deadline: float = 0.0
+
+    @property
+    def unavailable_reason(self) -> str:
+        """Why no visitor can be given to this robot now ("" when one can)."""
+        if not self.up:
+            return self.error or LINK_DOWN
+        if self.estop or self.state == "ESTOP":
+            return p.Reason.ESTOP_ACTIVE.value
+        if self.state in ("FAULT", "BOOT"):
+            return self.state
+        if self.state not in p.RobotState.__members__:
+            return UNKNOWN_STATE
+        if self.map_mismatch:
+            return MAP_MISMATCH
+        if self.low_battery:
+            return LOW_BATTERY
+        return ""
 
     @property
     def available(self) -> bool:
-        return self.up and self.state not in ("ESTOP", "FAULT", "BOOT")
+        return self.unavailable_reason == ""
 
 
 class EscortManager:
@@ -232,6 +337,9 @@ class EscortManager:
         follow_pause_s: float | None = None,
         arrive_pause_s: float | None = None,
         leg_timeout_margin_s: float = 30.0,
+        stall_s: float | None = None,
+        stall_give_up_s: float | None = None,
+        event_log=None,
     ):
         self.cfg = cfg
         self.waypoints = {n: (w.x, w.y) for n, w in cfg.floor_map.waypoints.items()}
@@ -239,6 +347,13 @@ class EscortManager:
         self.follow_pause_s = cfg.robot.follow_pause_s if follow_pause_s is None else follow_pause_s
         self.arrive_pause_s = cfg.robot.arrive_pause_s if arrive_pause_s is None else arrive_pause_s
         self.leg_timeout_margin_s = leg_timeout_margin_s
+        r = cfg.robot
+        self.stall_s = getattr(r, "stall_s", 8.0) if stall_s is None else stall_s
+        self.stall_give_up_s = getattr(r, "stall_give_up_s", 60.0) if stall_give_up_s is None else stall_give_up_s
+        self.min_battery_pct = getattr(r, "min_battery_pct", 20)
+        self.map_version = getattr(r, "map_version", None) or ""
+        self._event_log_path = event_log
+        self.event_log = None
         self._ports = dict(ports or {})
         self._link_factory = link_factory or RobotLink.from_config
         self._start_sims = start_simulators
@@ -255,13 +370,26 @@ class EscortManager:
 
     @classmethod
     def from_config(cls, cfg, **kw) -> EscortManager:
-        """A started manager: simulators for robots whose port is "sim", links opened."""
+        """A started manager: simulators for robots whose port is "sim", links opened, events
+        logged to ``<data_dir>/robot-events.db`` (``event_log=None`` to turn that off)."""
+        if "event_log" not in kw:
+            from robot.events import default_path
+
+            kw["event_log"] = default_path(cfg)
         return cls(cfg, **kw).start()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> EscortManager:
         if self._worker:
             return self
+        if self._event_log_path:
+            from robot.events import EventLog
+
+            try:
+                self.event_log = EventLog(self._event_log_path)
+                self.subscribe(self.event_log)
+            except Exception as exc:  # a read-only disk must not stop the robot
+                log.warning("robot events not logged to %s: %s", self._event_log_path, exc)
         robots = self.cfg.robot.robots if self.cfg.robot.enabled else []
         for entry in robots:
             slot = _Slot(entry.name, entry.dock, None)
@@ -302,6 +430,8 @@ class EscortManager:
                 slot.link.stop()
             if slot.sim:
                 slot.sim.stop()
+        if self.event_log:
+            self.event_log.close()
 
     def __enter__(self) -> EscortManager:
         return self.start()
@@ -371,11 +501,19 @@ class EscortManager:
         for s in self._slots.values():
             robots.append({
                 "name": s.name, "available": s.available, "link_up": s.up, "state": s.state,
-                "battery": s.battery,
+                "battery": s.battery, "charging": s.charging, "estop": s.estop,
+                "unavailable_reason": s.unavailable_reason,
                 "error": "" if s.up else ((s.link.last_error if s.link else None) or s.error),
                 "port": s.link.port if s.link else None,
                 "escort": s.active.to_dict() if s.active else None, "queued": len(s.queue),
+                "stalled": s.stalled,
                 "unknown_waypoints": sorted(s.unknown_waypoints),
+                "moved_waypoints": sorted(s.moved_waypoints),
+                "model": s.hello.model if s.hello else None,
+                "protocol": f"{s.hello.version}.{s.hello.minor}" if s.hello else None,
+                "capabilities": s.hello.capabilities if s.hello else None,
+                "map_version": s.hello.map_version if s.hello else None,
+                "boot_id": s.link.boot_id if s.link else None,
                 "stats": s.link.stats.to_dict() if s.link else None,
             })
         return {"available": self.available, "robots": robots}
@@ -493,9 +631,13 @@ class EscortManager:
         slot.goal_wp = waypoint
         slot.send_rounds = 0
         slot.goal_id = slot.link.new_id()
+        slot.goal_acked = False
         d = self._distance(slot, waypoint)
         slot.leg_eta = d / slot.speed
-        slot.leg_deadline = time.monotonic() + 3 * slot.leg_eta + self.leg_timeout_margin_s
+        now = time.monotonic()
+        slot.leg_deadline = now + 3 * slot.leg_eta + self.leg_timeout_margin_s
+        slot.progress_d, slot.progress_at = None, now
+        slot.stalled = slot.visitor_lost = False
         self._send_goal(slot)
 
     def _send_goal(self, slot: _Slot) -> None:
@@ -511,7 +653,8 @@ class EscortManager:
         return slot.link.send(verb, *args)
 
     def _say(self, slot: _Slot, phrase: str) -> None:
-        self._send(slot, "SAY", phrase)  # UNSUPPORTED is fine: not every robot has a speaker
+        if slot.hello is None or slot.hello.can("S"):
+            self._send(slot, "SAY", phrase)  # UNSUPPORTED is fine: not every robot has a speaker
 
     def _on_goal_ack(self, slot: _Slot, gid: int, fut: Future) -> None:
         if slot.goal_id != gid:
@@ -532,6 +675,7 @@ class EscortManager:
             return
         ack: p.Ack = fut.result()
         if ack.code is p.AckCode.ACCEPTED:
+            slot.goal_acked = True
             return
         slot.goal_id = None
         if ack.code is p.AckCode.BUSY and slot.leg != "dock":
@@ -575,7 +719,7 @@ class EscortManager:
             slot.needs_dock = ev.reason in (p.Reason.ESTOP_ACTIVE, p.Reason.LINK_LOST)
             return
         if ev.reason == p.Reason.ESTOP_ACTIVE:
-            slot.state = p.RobotState.ESTOP.value  # its STATUS may still be on the way
+            self._on_estop(slot)  # its STATUS may still be on the way: tell everyone now
         if esc:
             reason = ev.reason or (CANCELED_BY_ROBOT if ev.status is p.GoalStatus.CANCELED else ev.status.value)
             self._fail(esc, reason)
@@ -604,27 +748,86 @@ class EscortManager:
         if isinstance(ev, LinkUp):
             slot.up = True
             slot.error = ""
-            slot.speed = ev.hello.speed_mps or slot.speed
+            self._on_hello(slot, ev.hello)
             self._status(slot)
-            self._check_waypoints(slot)
+            if ev.rebooted and slot.state != "DOCKED":
+                slot.needs_dock = True  # rebooted while we could not hear it: it stays put until told
         elif isinstance(ev, LinkDown):
             slot.up = False
             slot.error = ev.reason
+            incompatible = slot.link.incompatible if slot.link else None
+            if incompatible:
+                self._alert(slot, "AUTH" if "key" in incompatible or "authent" in incompatible else "VERSION",
+                            incompatible)
             self._on_robot_lost(slot, LINK_DOWN)
             self._status(slot)
         elif isinstance(ev, RobotRebooted):
-            slot.speed = ev.hello.speed_mps or slot.speed
-            self._on_reboot(slot)
-            self._check_waypoints(slot)
+            self._on_reboot(slot, ev)
+            if ev.hello:
+                self._on_hello(slot, ev.hello)
+        elif isinstance(ev, RobotHello):
+            self._on_hello(slot, ev.hello)
         elif isinstance(ev, GoalEnded):
             self._on_goal_ended(slot, ev)
         elif isinstance(ev, RobotUpdate):
             self._on_update(slot, ev.message)
 
+    def _on_hello(self, slot: _Slot, hello: p.Hello) -> None:
+        """Every HELLO: capabilities and map version re-read, waypoints checked again."""
+        slot.hello = hello
+        slot.speed = hello.speed_mps or slot.speed
+        mismatch = ""
+        if self.map_version and hello.map_version and hello.map_version != self.map_version:
+            mismatch = f"robot map {hello.map_version}, floor map drawn from {self.map_version}"
+        if mismatch and mismatch != slot.map_mismatch:
+            log.error("robot %s: %s", slot.name, mismatch)
+            self._alert(slot, MAP_MISMATCH, mismatch)
+        slot.map_mismatch = mismatch
+        self._status(slot)
+        self._check_waypoints(slot)
+
     def _check_waypoints(self, slot: _Slot) -> None:
-        """Ask the robot which of our waypoints it knows, so that a visitor is never led
-        half-way for nothing (robots without CHECK answer UNSUPPORTED: then we just try)."""
-        for wp in self.waypoints:
+        """Ask the robot which of our waypoints it knows (its WPQ list, else CHECK each), so that a
+        visitor is never led half-way for nothing (robots without CHECK answer UNSUPPORTED: we just try)."""
+        if slot.hello is not None and slot.hello.can("W"):
+            slot.wp_list = {}
+            slot.wp_deadline = time.monotonic() + 2.0
+            fut = self._send(slot, "WPQ")
+            if fut is not None:
+                fut.add_done_callback(lambda f: self._inbox.put(("call", self._on_wpq_ack, (slot, f))))
+                return
+        self._check_each(slot, list(self.waypoints))
+
+    def _on_wpq_ack(self, slot: _Slot, fut: Future) -> None:
+        if fut.exception() is not None or fut.result().code is not p.AckCode.ACCEPTED:
+            slot.wp_deadline = 0.0
+            self._check_each(slot, list(self.waypoints))
+
+    def _on_waypoint(self, slot: _Slot, wp: p.Waypoint) -> None:
+        slot.wp_list[wp.name] = (wp.x, wp.y)
+        if len(slot.wp_list) >= wp.count and slot.wp_deadline:
+            self._waypoints_listed(slot)
+
+    def _waypoints_listed(self, slot: _Slot) -> None:
+        """Compare the robot's list with config; CHECK what did not arrive (lost WP frames)."""
+        slot.wp_deadline = 0.0
+        missing = [n for n in self.waypoints if n not in slot.wp_list]
+        moved = set()
+        for name, (x, y) in slot.wp_list.items():
+            if name in self.waypoints and x is not None and y is not None:
+                cx, cy = self.waypoints[name]
+                if math.hypot(cx - x, cy - y) > WAYPOINT_MOVED_M:
+                    moved.add(name)
+        if moved and moved != slot.moved_waypoints:
+            self._alert(slot, "WAYPOINTS", "moved: " + ", ".join(sorted(moved)))
+        slot.moved_waypoints = moved
+        for name in self.waypoints:
+            if name in slot.wp_list:
+                slot.unknown_waypoints.discard(name)
+        self._check_each(slot, missing)
+
+    def _check_each(self, slot: _Slot, names: list[str]) -> None:
+        for wp in names:
             if not p.valid_token(wp):
                 continue
             fut = self._send(slot, "CHECK", wp)
@@ -648,32 +851,105 @@ class EscortManager:
 
     def _on_update(self, slot: _Slot, msg) -> None:
         if isinstance(msg, p.Feedback):
-            esc = slot.active
-            if esc and msg.goal_id == slot.goal_id:
-                slot.leg_eta = msg.eta_s
-                if slot.leg == "approach":
-                    self._emit(RobotComing(**esc.base(), distance_m=msg.distance_m, eta_s=msg.eta_s))
-                elif slot.leg == "guide":
-                    self._emit(FollowRobot(**esc.base(), distance_m=msg.distance_m, eta_s=msg.eta_s))
+            self._on_feedback(slot, msg)
             return
-        before = (slot.available, slot.state)
-        slot.state = msg.state.value
-        slot.battery = msg.battery
+        if isinstance(msg, p.Waypoint):
+            self._on_waypoint(slot, msg)
+            return
+        state = str(msg.state)
+        if state not in p.RobotState.__members__ and state != slot.state:
+            self._alert(slot, UNKNOWN_STATE, f"state {state!r} (not in protocol 1.1)")
+        slot.state = state
+        if msg.battery is not None:
+            slot.battery = msg.battery
+            self._battery_check(slot)
+        if msg.charging is not None:
+            slot.charging = msg.charging
         if isinstance(msg, p.Status):
-            slot.x, slot.y = msg.x, msg.y
-        if (slot.available, slot.state) != before:
-            self._status(slot)
+            slot.x, slot.y = (msg.x, msg.y) if msg.localised else (slot.x, slot.y)
+            if slot.estop and not msg.estop and state != "ESTOP":
+                slot.estop = False
+        if state == "ESTOP" or (isinstance(msg, p.Status) and msg.estop):
+            self._on_estop(slot)
+        elif not isinstance(msg, p.Status) and slot.estop:
+            slot.estop = False  # a heartbeat in another state: the latch was reset
+        legacy = slot.hello is not None and slot.hello.minor == 0  # no boot id in its heartbeats
+        if legacy and self._goal_forgotten(slot, msg):
+            self._on_reboot(slot, RobotRebooted(slot.name, None, "", state))  # a 1.0 robot: the goal rule
+        self._status(slot)
         if slot.available and slot.needs_dock and slot.active is None and slot.goal_id is None:
             slot.needs_dock = False
             self._release(slot)  # back after a link loss: send it home unless it is going already
-        if msg.state is p.RobotState.ESTOP and slot.active:
-            # The RESULT (ABORTED, ESTOP_ACTIVE) normally says so first; this covers its loss.
+        if not slot.available:
+            for esc in list(slot.queue):
+                self._reassign_or_fail(slot, esc, slot.unavailable_reason)
+
+    @staticmethod
+    def _goal_forgotten(slot: _Slot, msg) -> bool:
+        """A heartbeat that no longer names our accepted, running goal (section 12.4)."""
+        return (slot.goal_id is not None and slot.goal_acked and msg.goal_id != slot.goal_id
+                and str(msg.state) not in ("BOOT",))
+
+    def _battery_check(self, slot: _Slot) -> None:
+        low = slot.low_battery
+        if slot.battery < self.min_battery_pct:
+            low = True
+        elif slot.battery >= self.min_battery_pct + BATTERY_HYSTERESIS:
+            low = False
+        if low and not slot.low_battery:
+            self._alert(slot, LOW_BATTERY, f"battery {slot.battery} % (below {self.min_battery_pct} %)")
+        slot.low_battery = low
+
+    def _on_estop(self, slot: _Slot) -> None:
+        """The e-stop is latched: staff and kiosk are told at once; a running escort ends."""
+        first = not slot.estop
+        slot.estop = True
+        slot.state = p.RobotState.ESTOP.value
+        if first:
+            self._status(slot)
+            self._alert(slot, "ESTOP", "emergency stop latched: release the button, then reset",
+                        slot.active.escort_id if slot.active else None)
+        if slot.active:
             self._fail(slot.active, p.Reason.ESTOP_ACTIVE.value)
             slot.active = None
             slot.goal_id = None
-        if not slot.available:
-            for esc in list(slot.queue):
-                self._reassign_or_fail(slot, esc, msg.state.value)
+        slot.needs_dock = True
+
+    def _on_feedback(self, slot: _Slot, msg: p.Feedback) -> None:
+        if msg.goal_id != slot.goal_id:
+            return
+        esc = slot.active
+        if msg.eta_s is not None:
+            slot.leg_eta = msg.eta_s
+        now = time.monotonic()
+        moving = msg.motion is p.Motion.MOVING
+        if msg.distance_m is not None and moving and (
+                slot.progress_d is None or msg.distance_m <= slot.progress_d - PROGRESS_M):
+            if slot.progress_d is not None:
+                slot.progress_at = now
+            slot.progress_d = msg.distance_m
+            self._progress_resumed(slot, esc)
+        if msg.why == p.Reason.VISITOR_LOST and not slot.visitor_lost and esc and slot.leg == "guide":
+            slot.visitor_lost = True
+            self._emit(VisitorLost(**esc.base()))
+            self._alert(slot, "VISITOR_LOST", "the visitor stopped following the robot", esc.escort_id)
+        slot.why = msg.why
+        if esc is None:
+            return
+        d = msg.distance_m if msg.distance_m is not None else round(self._distance(slot, slot.goal_wp), 1)
+        eta = msg.eta_s if msg.eta_s is not None else round(d / slot.speed, 1)
+        if slot.leg == "approach":
+            self._emit(RobotComing(**esc.base(), distance_m=d, eta_s=eta))
+        elif slot.leg == "guide" and moving:
+            self._emit(FollowRobot(**esc.base(), distance_m=d, eta_s=eta))
+
+    def _progress_resumed(self, slot: _Slot, esc: Escort | None) -> None:
+        if not (slot.stalled or slot.visitor_lost):
+            return
+        cause = VisitorLost.code if slot.visitor_lost and not slot.stalled else STALLED
+        slot.stalled = slot.visitor_lost = False
+        if esc:
+            self._emit(EscortResumed(**esc.base(), cause=cause))
 
     def _on_robot_lost(self, slot: _Slot, reason: str) -> None:
         if slot.active:
@@ -685,21 +961,37 @@ class EscortManager:
         for esc in list(slot.queue):
             self._reassign_or_fail(slot, esc, reason)
 
-    def _on_reboot(self, slot: _Slot) -> None:
-        """The robot restarted mid-task: its goal is gone. Resume the leg once, with a new id."""
+    def _on_reboot(self, slot: _Slot, ev: RobotRebooted) -> None:
+        """The robot restarted: its goal is gone and it stays where it is. Resume the escort's leg
+        once with a new id (if it can move), or end the escort with the map; re-send DOCK if it
+        was going home (issue 15)."""
         esc = slot.active
+        state = ev.state or slot.state
+        self._alert(slot, "REBOOTED", f"new boot {ev.boot_id or '?'}", esc.escort_id if esc else None)
+        if state == "ESTOP":
+            self._on_estop(slot)
+            return
+        leg, had_goal = slot.leg, slot.goal_id is not None
+        slot.goal_id = None
+        can_move = state in ("DOCKED", "IDLE", "ARRIVED", "BOOT", "UNKNOWN", "GUIDING", "RETURNING")
         if esc is None:
-            slot.goal_id = None
+            if had_goal and leg == "dock" and can_move:
+                log.warning("robot %s rebooted on its way to the dock: sending it again", slot.name)
+                self._goto(slot, "dock", slot.dock)
+            elif state != "DOCKED":
+                slot.needs_dock = True
             return
-        if slot.leg in ("approach", "guide") and slot.goal_id is not None and not esc.resumed:
+        if leg in ("approach", "guide") and had_goal and not esc.resumed and can_move:
             esc.resumed = True
-            log.warning("robot %s rebooted during escort %d: resuming %s", slot.name, esc.escort_id, slot.leg)
-            self._goto(slot, slot.leg, slot.goal_wp)
+            log.warning("robot %s rebooted during escort %d: resuming %s", slot.name, esc.escort_id, leg)
+            self._goto(slot, leg, slot.goal_wp)
+            self._emit(EscortResumed(**esc.base(), cause=REBOOTED))
             return
-        if slot.goal_id is not None:
+        if had_goal or slot.pause_until:
             self._fail(esc, REBOOTED)
             slot.active = None
-            slot.goal_id = None
+            slot.pause_until = 0.0
+            slot.needs_dock = True
             self._release(slot)
 
     def _reassign_or_fail(self, slot: _Slot, esc: Escort, reason: str) -> None:
@@ -732,6 +1024,10 @@ class EscortManager:
                 if esc and slot.up:
                     slot.active = None
                     self._begin(slot, esc)
+            if slot.wp_deadline and now > slot.wp_deadline:
+                self._waypoints_listed(slot)
+            if slot.goal_id is not None and slot.up:
+                self._watch_progress(slot, now)
             if slot.goal_id is not None and slot.leg != "dock" and slot.leg_deadline and now > slot.leg_deadline:
                 esc = slot.active
                 log.warning("robot %s: goal %d is taking far too long", slot.name, slot.goal_id)
@@ -741,16 +1037,35 @@ class EscortManager:
                     self._fail(esc, p.Reason.TIMEOUT.value)
                 self._release(slot)
 
+    def _watch_progress(self, slot: _Slot, now: float) -> None:
+        """No progress for stall_s: STALLED (map for the visitor, alert for the staff); for
+        stall_give_up_s: cancel, send it home, end the escort with the map."""
+        quiet = now - slot.progress_at
+        esc = slot.active
+        if quiet >= self.stall_s and not slot.stalled:
+            slot.stalled = True
+            why = slot.why or STALLED
+            log.warning("robot %s: no progress on goal %s for %.1f s (%s)", slot.name, slot.goal_id, quiet, why)
+            if esc:
+                self._emit(EscortStalled(**esc.base(), reason=why, stalled_s=round(quiet, 1)))
+            self._alert(slot, STALLED, f"no progress for {quiet:.0f} s ({why}) on the way to {slot.goal_wp}",
+                        esc.escort_id if esc else None)
+        if quiet >= self.stall_give_up_s and slot.leg != "dock":
+            log.warning("robot %s: giving up goal %s after %.0f s without progress", slot.name, slot.goal_id, quiet)
+            self._send(slot, "CANCEL", str(slot.goal_id))
+            slot.goal_id = None
+            slot.stalled = False
+            if esc:
+                self._fail(esc, STALLED)
+            self._release(slot)
+
     # -- helpers ---------------------------------------------------------------------------------
     def _unavailable_reason(self) -> str:
         """The most useful reason why no robot can take a visitor now."""
-        states = {s.state for s in self._slots.values() if s.up}
-        if "ESTOP" in states:
-            return p.Reason.ESTOP_ACTIVE.value
-        if "FAULT" in states:
-            return "FAULT"
-        if "BOOT" in states:
-            return "BOOT"
+        reasons = [s.unavailable_reason for s in self._slots.values() if s.up]
+        for r in (p.Reason.ESTOP_ACTIVE.value, "FAULT", LOW_BATTERY, MAP_MISMATCH, UNKNOWN_STATE, "BOOT"):
+            if r in reasons:
+                return r
         if any(s.link for s in self._slots.values()):
             return LINK_DOWN
         return UNAVAILABLE
@@ -766,8 +1081,17 @@ class EscortManager:
         self._escorts.pop(esc.escort_id, None)
 
     def _status(self, slot: _Slot) -> None:
-        self._emit(RobotStatus(slot.name, slot.available, slot.up, slot.state, slot.battery,
-                               "" if slot.up else slot.error))
+        """Publish the robot's status when something the screens show changed (not for each % of battery)."""
+        reason = slot.unavailable_reason
+        key = (slot.available, slot.up, slot.state, reason, slot.estop, slot.charging)
+        if key == slot.published:
+            return
+        slot.published = key
+        self._emit(RobotStatus(slot.name, slot.available, slot.up, slot.state, slot.battery, reason,
+                               slot.estop, slot.charging))
+
+    def _alert(self, slot: _Slot, alert: str, detail: str = "", escort_id: int | None = None) -> None:
+        self._emit(RobotAlert(slot.name, alert, detail, escort_id))
 
     def _position(self, slot: _Slot) -> tuple[float, float]:
         if slot.x is not None and slot.y is not None:

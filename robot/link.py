@@ -12,8 +12,16 @@ robot's `Ack`, or failed with `RobotTimeout` (no ack after the retries) or `Link
 robot heartbeat counts as accepted even if every ACK frame was lost.
 
 Events go to `on_event(event)` from the link's threads (keep the callback short; the
-escort manager only queues them): `LinkUp`, `LinkDown`, `RobotRebooted`, `RobotUpdate`
-(heartbeat, status, feedback) and `GoalEnded` (once per goal, from RESULT or heartbeat).
+escort manager only queues them): `LinkUp`, `LinkDown`, `RobotRebooted`, `RobotHello`,
+`RobotUpdate` (heartbeat, status, feedback, waypoint) and `GoalEnded` (once per goal, from
+RESULT or heartbeat).
+
+Protocol 1.1 (docs/robot-protocol.md): the robot's version is checked on every HELLO (a
+robot that reboots into another major version is dropped at once); a new boot id in any
+heartbeat is a reboot even when the robot's HELLO was lost, and the link then says HELLO
+again; at most `protocol.WINDOW` commands are outstanding; frames of unknown types or with
+an unusable field are signs of life, counted, never "bad frames"; with a shared `key` the
+link is up only after the keyed HMAC handshake (section 13).
 
 When the port disappears (a USB unplug: read errors, the device path vanishes) the link
 reports `LinkDown` at once, then reopens with back-off (polling the path so that it is back
@@ -26,9 +34,10 @@ import contextlib
 import logging
 import os
 import random
+import secrets
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
@@ -89,7 +98,20 @@ class LinkDown(LinkEvent):
 
 @dataclass(frozen=True)
 class RobotRebooted(LinkEvent):
-    """A HELLO with a new boot id arrived while the link was up: goals were lost."""
+    """A new boot id (in a HELLO or any heartbeat) while the link was up: goals were lost.
+
+    `hello` is None when the reboot was seen in a heartbeat (the HELLO may have been lost);
+    `state` is the state that heartbeat reported.
+    """
+
+    hello: p.Hello | None
+    boot_id: str = ""
+    state: str = ""
+
+
+@dataclass(frozen=True)
+class RobotHello(LinkEvent):
+    """The robot said HELLO again (same boot): version and capabilities re-read."""
 
     hello: p.Hello
 
@@ -98,7 +120,7 @@ class RobotRebooted(LinkEvent):
 class RobotUpdate(LinkEvent):
     """A heartbeat, status or feedback message from the robot."""
 
-    message: p.Heartbeat | p.Status | p.Feedback
+    message: p.Heartbeat | p.Status | p.Feedback | p.Waypoint
 
 
 @dataclass(frozen=True)
@@ -134,11 +156,18 @@ class LinkStats:
     downs: int = 0
     write_timeouts: int = 0
     seq_gaps: int = 0
+    reboots: int = 0
     dropped: Counter = field(default_factory=Counter)
+    #: well-formed frames of types this version does not know (kept as signs of life)
+    unknown_types: Counter = field(default_factory=Counter)
+    #: states, goal statuses and reasons this version does not know, as received
+    unknown_words: Counter = field(default_factory=Counter)
+    bad_fields: int = 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["dropped"] = dict(self.dropped)
+        for k in ("dropped", "unknown_types", "unknown_words"):
+            d[k] = dict(getattr(self, k))
         return d
 
 
@@ -180,6 +209,8 @@ class RobotLink:
         on_frame: Callable[[str, bytes], None] | None = None,
         kiosk_name: str = "KIOSK",
         open_serial: Callable = serial.serial_for_url,
+        key: str | None = None,
+        window: int = p.WINDOW,
     ):
         self.port = port
         self.name = name
@@ -216,11 +247,20 @@ class RobotLink:
         self._last_hb_tx = 0.0
         self._hello_future: Future | None = None
         self._hello_sent = 0.0
+        self.key = key
+        self.window = window
+        self._queue: deque[_Pending] = deque()  # waiting for a place in the window
+        self.boot_id: str | None = None  # the robot's current boot, from HELLO or heartbeats
+        self.incompatible: str | None = None  # why the robot cannot be used (version, key)
+        self._nonce = ""
+        self._offered: p.Hello | None = None  # a HELLO answer waiting for the handshake
+        self._authing = False
 
     @classmethod
     def from_config(cls, cfg, entry, *, port: str | None = None, **kw) -> RobotLink:
         """A link for one `cfg.robot.robots[]` entry; `port` overrides its URL (e.g. a simulator's)."""
         r = cfg.robot
+        kw.setdefault("key", getattr(entry, "key", None))
         return cls(
             port or entry.port, name=entry.name, baudrate=entry.baudrate, ack_timeout_s=r.ack_timeout_s,
             retries=r.retries, heartbeat_s=r.heartbeat_s, missed_heartbeats=r.missed_heartbeats,
@@ -282,15 +322,37 @@ class RobotLink:
         cmd = p.goto(cmd_id or self.new_id(), args[0]) if verb == "GOTO" else p.Command(
             verb, cmd_id or self.new_id(), tuple(args))
         with self._lock:
-            if not (self._up or (verb == "HELLO" and self._ser is not None)):
+            session = verb in ("HELLO", "AUTH")
+            if not (self._up or (session and self._ser is not None)):
                 fut.set_exception(LinkDownError(self.last_error or "robot link is down"))
                 return fut
-            now = time.monotonic()
-            self._pending[cmd.cmd_id] = _Pending(cmd, fut, now, now + self.ack_timeout_s,
-                                                 rx_at_send=self._rx_count, first_sent=now)
             fut.cmd_id = cmd.cmd_id  # type: ignore[attr-defined]
-            self._write_message(cmd)
+            pe = _Pending(cmd, fut, 0.0, 0.0)
+            if session:
+                self._transmit(pe)  # a session command never waits for the window
+            else:
+                self._queue.append(pe)
+                self._pump()
         return fut
+
+    def _transmit(self, pe: _Pending) -> None:
+        now = time.monotonic()
+        pe.sent_at = pe.first_sent = now
+        pe.deadline = now + self.ack_timeout_s
+        pe.rx_at_send = self._rx_count
+        self._pending[pe.cmd.cmd_id] = pe
+        self._write_message(pe.cmd)
+
+    def _pump(self) -> None:
+        """Send queued commands while fewer than `window` are outstanding (section 5.2)."""
+        while self._queue and not self._authing and len(self._pending) < self.window:
+            pe = self._queue.popleft()
+            if not pe.future.done():
+                self._transmit(pe)
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._pending)
 
     def command(self, verb: str, *args: str, timeout: float | None = None) -> p.Ack:
         """Send and wait for the ack; raise RobotTimeout or LinkDownError."""
@@ -337,7 +399,8 @@ class RobotLink:
 
     def _fail_pending(self, exc: Exception) -> None:
         pending, self._pending = self._pending, {}
-        for pe in pending.values():
+        queued, self._queue = list(self._queue), deque()
+        for pe in [*pending.values(), *queued]:
             if not pe.future.done():
                 pe.future.set_exception(exc)
 
@@ -431,12 +494,18 @@ class RobotLink:
             self._check_pending(now)
             if self._up and now - self._last_rx > self.missed_heartbeats * self.heartbeat_s:
                 self._set_down(f"no heartbeat from the robot for {now - self._last_rx:.1f} s")
-            if not self._up and self._hello_future is None and now - self._hello_sent > 1.0:
+            if (not self._up and not self.incompatible and self._hello_future is None
+                    and now - self._hello_sent > 1.0):
                 self._say_hello()
+            if self._authing and self._offered is not None and now - self._hello_sent > 2.0:
+                self._refuse("the robot did not authenticate (is the same key set on the robot?)")
 
     def _say_hello(self) -> None:
         self._hello_sent = time.monotonic()
-        fut = self.send("HELLO", str(p.PROTOCOL_VERSION), self.kiosk_name)
+        self._nonce = secrets.token_hex(4) if self.key else ""
+        self._authing = bool(self.key)
+        self._offered = None
+        fut = self.send("HELLO", str(p.PROTOCOL_VERSION), self.kiosk_name, str(p.PROTOCOL_MINOR), self._nonce)
         self._hello_future = fut
 
         def done(f: Future) -> None:
@@ -458,6 +527,7 @@ class RobotLink:
                 self._write_message(pe.cmd)  # same id: the robot acts on it once
                 continue
             del self._pending[cid]
+            self._pump()
             self.stats.timeouts += 1
             silent = self._rx_count == pe.rx_at_send
             pe.future.set_exception(RobotTimeout(f"{pe.cmd.verb} {cid}: no ack after {pe.attempts} tries"))
@@ -473,37 +543,65 @@ class RobotLink:
             for f in frames:
                 self.stats.frames_in += 1
                 self._tap("<-", f.encode())
+                self.stats.seq_gaps += self._seq.see(f.seq)
+                self._rx_count += 1  # any well-formed frame is a sign of life (section 10)
+                self._last_rx = time.monotonic()
                 try:
                     msg = p.parse_robot_message(f)
                 except p.ProtocolError as exc:
-                    self.stats.dropped["bad_message"] += 1
-                    log.info("dropped %s: %s", f.type, exc)
+                    self.stats.bad_fields += 1
+                    log.info("unusable %s frame (still a sign of life): %s", f.type, exc)
                     continue
-                self.stats.seq_gaps += self._seq.see(f.seq)
-                self._rx_count += 1
-                self._last_rx = time.monotonic()
                 self._dispatch(msg)
 
     def _dispatch(self, msg) -> None:
-        if isinstance(msg, p.Ack):
+        if isinstance(msg, p.Unknown):
+            if not self.stats.unknown_types[msg.type]:
+                log.warning("robot %s sends frames of unknown type %s (kept as signs of life)", self.name, msg.type)
+            self.stats.unknown_types[msg.type] += 1
+        elif isinstance(msg, p.Ack):
             self._resolve(msg)
         elif isinstance(msg, p.Hello):
             self._on_hello(msg)
+        elif isinstance(msg, p.Auth):
+            self._on_auth(msg)
         elif isinstance(msg, p.Result):
             self._goal_ended(msg.goal_id, msg.status, msg.reason)
         elif isinstance(msg, p.Heartbeat):  # Status is a Heartbeat too
-            self.last_heartbeat = msg
-            if msg.goal_id is not None:
-                pe = self._pending.get(msg.goal_id)
-                if pe and pe.cmd.verb in p.GOAL_COMMANDS and msg.goal_status is not p.GoalStatus.NONE:
-                    self.stats.implicit_acks += 1
-                    self._resolve(p.Ack(msg.goal_id, p.AckCode.ACCEPTED, implicit=True))
-            if self._up:
-                self._emit(RobotUpdate(self.name, msg))
-            if msg.goal_id is not None and msg.goal_status.terminal:
-                self._goal_ended(msg.goal_id, msg.goal_status, msg.reason)
-        elif isinstance(msg, p.Feedback) and self._up:
+            self._on_heartbeat(msg)
+        elif isinstance(msg, p.Feedback | p.Waypoint) and self._up:
+            self._note_unknown(getattr(msg, "motion", None), getattr(msg, "why", ""))
             self._emit(RobotUpdate(self.name, msg))
+
+    def _note_unknown(self, *words) -> None:
+        for w in words:
+            if w and not p.known(w) and w not in p.Reason.__members__:
+                self.stats.unknown_words[str(w)] += 1
+
+    def _on_heartbeat(self, msg: p.Heartbeat) -> None:
+        self.last_heartbeat = msg
+        self._note_unknown(msg.state, msg.goal_status, msg.reason)
+        if msg.boot_id and self._up and self.boot_id and msg.boot_id != self.boot_id:
+            self._rebooted(None, msg.boot_id, str(msg.state))
+        if msg.goal_id is not None:
+            pe = self._pending.get(msg.goal_id)
+            if pe and pe.cmd.verb in p.GOAL_COMMANDS and msg.goal_status not in (p.GoalStatus.NONE, ""):
+                self.stats.implicit_acks += 1
+                self._resolve(p.Ack(msg.goal_id, p.AckCode.ACCEPTED, implicit=True))
+        if self._up:
+            self._emit(RobotUpdate(self.name, msg))
+        if msg.goal_id is not None and msg.goal_terminal:
+            self._goal_ended(msg.goal_id, msg.goal_status, msg.reason)
+
+    def _rebooted(self, hello: p.Hello | None, boot_id: str, state: str = "") -> None:
+        """The robot restarted: its goals, ids and session are gone. Say HELLO again (section 12.4)."""
+        log.warning("robot %s rebooted (boot %s → %s, seen in %s)", self.name, self.boot_id, boot_id,
+                    "HELLO" if hello else "a heartbeat")
+        self.boot_id = boot_id
+        self.stats.reboots += 1
+        self._emit(RobotRebooted(self.name, hello, boot_id, state))
+        if hello is None or not self._answering():
+            self._say_hello()
 
     def _resolve(self, ack: p.Ack) -> None:
         pe = self._pending.pop(ack.cmd_id, None)
@@ -514,25 +612,85 @@ class RobotLink:
         while len(self._acked) > 256:
             self._acked.popitem(last=False)
         pe.future.set_result(ack)
+        self._pump()
+
+    def _answering(self) -> bool:
+        """A robot HELLO now is the answer to ours (else the robot said it on its own)."""
+        return time.monotonic() - self._hello_sent < max(1.0, 2 * self.ack_timeout_s)
+
+    def _refuse(self, reason: str) -> None:
+        """The robot cannot be used (wrong version or key): no more commands until it changes."""
+        self.incompatible = reason
+        self._offered = None
+        self._authing = False
+        log.error("robot %s: %s", self.name, reason)
+        if self._up:
+            self._set_down(reason)
+        self.last_error = reason
 
     def _on_hello(self, hello: p.Hello) -> None:
-        if hello.version != p.PROTOCOL_VERSION:
-            self.last_error = f"robot speaks protocol version {hello.version}; this kiosk speaks {p.PROTOCOL_VERSION}"
-            log.error("%s", self.last_error)
+        if hello.version != p.PROTOCOL_VERSION:  # checked on every HELLO (section 12.2)
+            self._refuse(f"robot speaks protocol version {hello.version}; this kiosk speaks {p.PROTOCOL_VERSION}")
             return
+        if self.incompatible:
+            self.incompatible = None
+            if not self._answering():
+                self._say_hello()  # back to a version we speak: start a session
+                return
+        if self._up and not self._answering():
+            # said on its own: a reboot (new boot id) or a restarted session; answer with HELLO
+            if hello.boot_id != self.boot_id:
+                self.hello = hello
+                self._rebooted(hello, hello.boot_id)
+            else:
+                self._say_hello()
+            return
+        if self.key:
+            self._offered = hello  # up only once the handshake succeeds
+            return
+        self._accept_hello(hello)
+
+    def _on_auth(self, msg: p.Auth) -> None:
+        hello = self._offered
+        if not self.key or hello is None:
+            return
+        want = p.robot_mac(self.key, self._nonce, msg.nonce, hello.boot_id)
+        if not p.mac_equal(want, msg.mac):
+            self._refuse("the robot's key is wrong (AUTH failed): check robot.robots[].key")
+            return
+        fut = self.send("AUTH", p.kiosk_mac(self.key, self._nonce, msg.nonce))
+
+        def done(f: Future) -> None:
+            if f.exception() is not None:
+                return
+            with self._lock:
+                if f.result().code is p.AckCode.ACCEPTED and self._offered is hello:
+                    self._authing = False
+                    self._offered = None
+                    self._accept_hello(hello)
+                    self._pump()
+                elif f.result().code is not p.AckCode.ACCEPTED:
+                    self._refuse(f"the robot refused our key ({f.result().detail})")
+
+        fut.add_done_callback(done)
+
+    def _accept_hello(self, hello: p.Hello) -> None:
         previous = self.hello
         self.hello = hello
-        rebooted = previous is not None and previous.boot_id != hello.boot_id
+        rebooted = self.boot_id is not None and self.boot_id != hello.boot_id
         if self._up:
             if rebooted:
-                log.warning("robot %s rebooted (boot %s)", self.name, hello.boot_id)
-                self._emit(RobotRebooted(self.name, hello))
+                self._rebooted(hello, hello.boot_id)
+            else:
+                self._emit(RobotHello(self.name, hello))
             return
+        self.boot_id = hello.boot_id
         self._up = True
         self._up_event.set()
         self.last_error = None
-        log.info("robot %s link up: %s boot %s", self.name, hello.model, hello.boot_id)
-        self._emit(LinkUp(self.name, hello, rebooted))
+        log.info("robot %s link up: %s boot %s, protocol %d.%d, capabilities %r, map %r", self.name, hello.model,
+                 hello.boot_id, hello.version, hello.minor, hello.capabilities, hello.map_version)
+        self._emit(LinkUp(self.name, hello, rebooted or (previous is not None and previous.boot_id != hello.boot_id)))
         self.send("STATQ")
 
     def _goal_ended(self, goal_id: int, status: p.GoalStatus, reason: str) -> None:

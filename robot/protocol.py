@@ -1,4 +1,4 @@
-"""The kiosk ↔ guide-robot wire protocol, version 1: frames, checksum, messages. Pure: no I/O.
+"""The kiosk ↔ guide-robot wire protocol, version 1.1: frames, checksum, messages. Pure: no I/O.
 
 A frame is one NMEA-0183 proprietary sentence::
 
@@ -12,10 +12,17 @@ its executable form and is shared by the kiosk side (link.py) and the reference 
 
 `StreamDecoder` is fed arbitrary byte chunks (split, merged, noisy, over-long) and returns
 the frames it completes, counting what it drops by reason. It never raises.
+
+Version 1.1 (docs/robot-protocol.md section 16) is read leniently, as its sections 4.3 and
+4.4 require: an empty field is "no value" (``None``), a state, goal status or reason this
+module does not know is kept verbatim as a plain ``str``, and a sentence type it does not
+know becomes an `Unknown` message (a sign of life), never a dropped frame.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +30,10 @@ from enum import Enum, StrEnum
 
 MAKER = "XVK"
 PROTOCOL_VERSION = 1
+PROTOCOL_MINOR = 1
+#: Capabilities (HELLO, section 12.2): S SAY, W WPQ, V visitor tracking, C charging flag, R REBOOT, A keyed link.
+CAPABILITIES = "SWVCRA"
+WINDOW = 4  # outstanding commands (section 5.2)
 MAX_FRAME_BYTES = 82
 SEQ_MODULO = 1000
 MAX_COMMAND_ID = 99999
@@ -102,10 +113,29 @@ class Reason(StrEnum):
     LINK_LOST = "LINK_LOST"
     BAD_ARGUMENT = "BAD_ARGUMENT"
     REBOOTED = "REBOOTED"
+    VISITOR_LOST = "VISITOR_LOST"
+    OBSTACLE = "OBSTACLE"
+    REPLANNING = "REPLANNING"
+    AUTH_REQUIRED = "AUTH_REQUIRED"
+    AUTH_FAILED = "AUTH_FAILED"
+    INTERNAL = "INTERNAL"
+
+
+class Motion(StrEnum):
+    """What the robot is doing about an active goal (FB, version 1.1)."""
+
+    MOVING = "MOVING"
+    WAITING = "WAITING"
+    RECOVERING = "RECOVERING"
+
+
+#: ACCEPTED notes (not reasons): CANCEL with nothing to cancel, RESET with nothing latched.
+NO_GOAL = "NO_GOAL"
+NOT_LATCHED = "NOT_LATCHED"
 
 
 #: Commands the kiosk sends (each carries a command id as its first field).
-COMMANDS = ("HELLO", "GOTO", "DOCK", "CANCEL", "STATQ", "SAY", "ESTOP", "RESET", "CHECK")
+COMMANDS = ("HELLO", "GOTO", "DOCK", "CANCEL", "STATQ", "SAY", "ESTOP", "RESET", "CHECK", "WPQ", "AUTH", "REBOOT")
 #: Commands that start a navigation goal whose id is the command id.
 GOAL_COMMANDS = ("GOTO", "DOCK")
 #: Phrase codes for SAY (the robot plays its own recording, in Vietnamese or English).
@@ -287,11 +317,31 @@ def _num(text: str, kind=float, what: str = "number"):
         raise ProtocolError(f"{what} {text!r} is not a number") from exc
 
 
+def _opt(text: str, kind=float, what: str = "number"):
+    """An optional number: an empty field is None (section 4.3)."""
+    return None if text == "" else _num(text, kind, what)
+
+
 def _enum(cls, text: str):
     try:
         return cls(text)
     except ValueError as exc:
         raise ProtocolError(f"{text!r} is not a {cls.__name__}") from exc
+
+
+def _word(cls, text: str, what: str):
+    """A known word as its enum member, an unknown one kept verbatim (section 4.4); empty is an error."""
+    if text == "":
+        raise ProtocolError(f"empty {what}")
+    try:
+        return cls(text)
+    except ValueError:
+        return text
+
+
+def known(value) -> bool:
+    """True when a state / goal status / reason parsed into its enum (not kept as unknown text)."""
+    return isinstance(value, Enum)
 
 
 def _id(text: str) -> int:
@@ -317,6 +367,9 @@ class Command:
     def fields(self) -> tuple[str, ...]:
         return (str(self.cmd_id), *self.args)
 
+    def arg(self, i: int) -> str:
+        return self.args[i] if i < len(self.args) else ""
+
     @classmethod
     def from_frame(cls, f: Frame) -> Command:
         if f.type not in COMMANDS:
@@ -332,13 +385,16 @@ def goto(cmd_id: int, waypoint: str) -> Command:
     return Command("GOTO", cmd_id, (waypoint,))
 
 
-def hello_command(cmd_id: int, kiosk_name: str = "KIOSK") -> Command:
-    return Command("HELLO", cmd_id, (str(PROTOCOL_VERSION), kiosk_name))
+def hello_command(cmd_id: int, kiosk_name: str = "KIOSK", nonce: str = "") -> Command:
+    return Command("HELLO", cmd_id, (str(PROTOCOL_VERSION), kiosk_name, str(PROTOCOL_MINOR), nonce))
 
 
 @dataclass(frozen=True)
 class Ack:
-    """``ACK,<id>,<code>,<detail>``: detail is a Reason (DENIED, FAILED) or seconds (BUSY)."""
+    """``ACK,<id>,<code>,<detail>``: detail is a Reason (DENIED, FAILED), seconds (BUSY) or a note.
+
+    An unknown code is read as FAILED with the code as its detail (section 4.4).
+    """
 
     cmd_id: int
     code: AckCode
@@ -362,79 +418,140 @@ class Ack:
 
     @classmethod
     def from_frame(cls, f: Frame) -> Ack:
-        return cls(_id(f.field(0)), _enum(AckCode, f.field(1)), f.field(2))
+        code = f.field(1)
+        if code == "":
+            raise ProtocolError("ACK without a code")
+        try:
+            return cls(_id(f.field(0)), AckCode(code), f.field(2))
+        except ValueError:
+            return cls(_id(f.field(0)), AckCode.FAILED, code)
 
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """``HB,<state>,<battery %>,<goal id>,<goal status>,<reason>`` sent by the robot at 1 Hz.
+    """``HB,<state>,<battery %>,<goal id>,<goal status>,<reason>,<boot id>,<charging>`` at 1 Hz.
 
-    It carries the latest goal's status so a lost RESULT or ACK is recovered within a second.
-    The kiosk's heartbeat is ``HB`` with no fields.
+    It carries the latest goal's status so a lost RESULT or ACK is recovered within a second,
+    and (1.1) the boot id so a reboot is seen even when the robot's HELLO is lost. `state`,
+    `goal_status` and `reason` are enum members when known, the text as sent otherwise.
+    Empty fields are None (battery, boot id, charging). The kiosk's heartbeat is ``HB`` alone.
     """
 
-    state: RobotState
-    battery: int
+    state: RobotState | str
+    battery: int | None
     goal_id: int | None
-    goal_status: GoalStatus
+    goal_status: GoalStatus | str
     reason: str = ""
+    boot_id: str | None = field(default=None, kw_only=True)
+    charging: bool | None = field(default=None, kw_only=True)
 
     TYPE = "HB"
 
     def fields(self) -> tuple:
-        return (self.state, self.battery, self.goal_id or "", self.goal_status, self.reason)
+        return (self.state, "" if self.battery is None else self.battery, self.goal_id or "", self.goal_status,
+                self.reason, self.boot_id or "", "" if self.charging is None else self.charging)
+
+    @classmethod
+    def _common(cls, f: Frame) -> dict:
+        gid = f.field(2)
+        battery = _opt(f.field(1), float, "battery")
+        return dict(
+            state=_word(RobotState, f.field(0), "state"),
+            battery=None if battery is None else round(battery),
+            goal_id=_id(gid) if gid else None,
+            goal_status=_word(GoalStatus, f.field(3) or "NONE", "goal status"),
+            reason=f.field(4),
+        )
 
     @classmethod
     def from_frame(cls, f: Frame) -> Heartbeat:
-        gid = f.field(2)
-        return cls(
-            _enum(RobotState, f.field(0)),
-            _num(f.field(1), int, "battery"),
-            _id(gid) if gid else None,
-            _enum(GoalStatus, f.field(3, "NONE")),
-            f.field(4),
-        )
+        charging = f.field(6)
+        return cls(**cls._common(f), boot_id=f.field(5) or None,
+                   charging=None if charging == "" else charging == "1")
+
+    @property
+    def goal_active(self) -> bool:
+        return self.goal_status is GoalStatus.ACTIVE
+
+    @property
+    def goal_terminal(self) -> bool:
+        return isinstance(self.goal_status, GoalStatus) and self.goal_status.terminal
 
 
 @dataclass(frozen=True)
 class Status(Heartbeat):
-    """``STATUS,<state>,<battery>,<goal id>,<goal status>,<reason>,<x m>,<y m>,<waypoint>,<estop 0/1>``."""
+    """``STATUS,<state>,<battery>,<goal id>,<goal status>,<reason>,<x m>,<y m>,<waypoint>,<estop 0/1>,<heading>``.
 
-    x: float = 0.0
-    y: float = 0.0
+    x and y are None when the robot is not localised; heading (degrees, counter-clockwise
+    from the map's +x axis) None when unknown. STATUS carries no boot id or charging flag.
+    """
+
+    x: float | None = None
+    y: float | None = None
     waypoint: str = ""
     estop: bool = False
+    heading: float | None = None
 
     TYPE = "STATUS"
 
     def fields(self) -> tuple:
-        return (*super().fields(), self.x, self.y, self.waypoint, self.estop)
+        base = super().fields()[:5]
+        out = (*base, _pos(self.x), _pos(self.y), self.waypoint, self.estop,
+               "" if self.heading is None else f"{self.heading:.0f}")
+        return _fit("STATUS", out)
 
     @classmethod
     def from_frame(cls, f: Frame) -> Status:
-        hb = Heartbeat.from_frame(f)
-        return cls(
-            hb.state, hb.battery, hb.goal_id, hb.goal_status, hb.reason,
-            _num(f.field(5, "0")), _num(f.field(6, "0")), f.field(7), f.field(8) == "1",
-        )
+        x, y = _opt(f.field(5)), _opt(f.field(6))
+        if x is None or y is None:
+            x = y = None
+        return cls(**cls._common(f), x=x, y=y, waypoint=f.field(7), estop=f.field(8) == "1",
+                   heading=_opt(f.field(9)))
+
+    @property
+    def localised(self) -> bool:
+        return self.x is not None
+
+
+def _pos(v: float | None) -> str:
+    return "" if v is None else f"{v:.1f}"
+
+
+def _fit(type_: str, fields: tuple) -> tuple:
+    """Leave out trailing fields, from the end, until the frame fits 82 bytes (section 4.5)."""
+    fields = tuple(fields)
+    while len(fields) > 1:
+        try:
+            encode_frame(999, type_, *fields)
+            return fields
+        except ProtocolError:
+            fields = fields[:-1]
+    return fields
 
 
 @dataclass(frozen=True)
 class Feedback:
-    """``FB,<goal id>,<distance m>,<eta s>`` at 1-2 Hz while a goal is active."""
+    """``FB,<goal id>,<distance m>,<eta s>,<motion>,<why>`` at 1-2 Hz while a goal is active.
+
+    distance and eta are None when not known; motion is MOVING when empty (1.0 senders).
+    """
 
     goal_id: int
-    distance_m: float
-    eta_s: float
+    distance_m: float | None
+    eta_s: float | None
+    motion: Motion | str = Motion.MOVING
+    why: str = ""
 
     TYPE = "FB"
 
     def fields(self) -> tuple:
-        return (self.goal_id, self.distance_m, self.eta_s)
+        return (self.goal_id, "" if self.distance_m is None else self.distance_m,
+                "" if self.eta_s is None else self.eta_s, self.motion, self.why)
 
     @classmethod
     def from_frame(cls, f: Frame) -> Feedback:
-        return cls(_id(f.field(0)), _num(f.field(1)), _num(f.field(2)))
+        return cls(_id(f.field(0)), _opt(f.field(1)), _opt(f.field(2)),
+                   _word(Motion, f.field(3) or "MOVING", "motion"), f.field(4))
 
 
 @dataclass(frozen=True)
@@ -460,32 +577,124 @@ class Result:
 
 @dataclass(frozen=True)
 class Hello:
-    """``HELLO,<protocol version>,<model>,<boot id>,<max speed m/s>`` from the robot."""
+    """``HELLO,<version>,<model>,<boot id>,<max speed>,<minor>,<capabilities>,<map version>`` from the robot.
+
+    A 1.0 robot sends only the first four fields: minor 0, capabilities "S", no map version.
+    """
 
     version: int
     model: str
     boot_id: str
-    speed_mps: float = 0.7
+    speed_mps: float | None = 0.7
+    minor: int = 0
+    capabilities: str = "S"
+    map_version: str = ""
 
     TYPE = "HELLO"
 
     def fields(self) -> tuple:
-        return (self.version, self.model, self.boot_id, self.speed_mps)
+        return (self.version, self.model, self.boot_id, "" if self.speed_mps is None else self.speed_mps,
+                self.minor, self.capabilities, self.map_version)
+
+    def can(self, letter: str) -> bool:
+        return letter in self.capabilities
 
     @classmethod
     def from_frame(cls, f: Frame) -> Hello:
-        return cls(_num(f.field(0), int, "version"), f.field(1), f.field(2), _num(f.field(3, "0.7")))
+        if not f.field(2):
+            raise ProtocolError("HELLO without a boot id")
+        minor = _opt(f.field(4), int, "minor version") or 0
+        caps = f.field(5) if len(f.fields) > 5 and (minor or f.field(5)) else "S"
+        return cls(_num(f.field(0), int, "version"), f.field(1), f.field(2), _opt(f.field(3)), minor,
+                   caps, f.field(6))
 
 
-ROBOT_MESSAGES = {m.TYPE: m for m in (Ack, Heartbeat, Status, Feedback, Result, Hello)}
+@dataclass(frozen=True)
+class Waypoint:
+    """``WP,<index>,<count>,<name>,<x>,<y>``: one waypoint of the robot's map, answering WPQ (1.1)."""
+
+    index: int
+    count: int
+    name: str
+    x: float | None = None
+    y: float | None = None
+
+    TYPE = "WP"
+
+    def fields(self) -> tuple:
+        return (self.index, self.count, self.name, _pos(self.x), _pos(self.y))
+
+    @classmethod
+    def from_frame(cls, f: Frame) -> Waypoint:
+        if not f.field(2):
+            raise ProtocolError("WP without a name")
+        return cls(_num(f.field(0), int, "index"), _num(f.field(1), int, "count"), f.field(2),
+                    _opt(f.field(3)), _opt(f.field(4)))
+
+
+@dataclass(frozen=True)
+class Auth:
+    """``AUTH,<robot nonce>,<mac>``: the robot's half of the keyed handshake (section 13)."""
+
+    nonce: str
+    mac: str
+
+    TYPE = "AUTH"
+
+    def fields(self) -> tuple:
+        return (self.nonce, self.mac)
+
+    @classmethod
+    def from_frame(cls, f: Frame) -> Auth:
+        if not f.field(0) or not f.field(1):
+            raise ProtocolError("AUTH needs a nonce and a mac")
+        return cls(f.field(0), f.field(1))
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A well-formed frame of a type this version does not know: kept as a sign of life (4.4)."""
+
+    type: str
+    fields_: tuple[str, ...] = ()
+
+    TYPE = ""
+
+    def fields(self) -> tuple:
+        return self.fields_
+
+
+ROBOT_MESSAGES = {m.TYPE: m for m in (Ack, Heartbeat, Status, Feedback, Result, Hello, Waypoint, Auth)}
 
 
 def parse_robot_message(f: Frame):
-    """The typed message of a robot → kiosk frame; ProtocolError for an unknown or bad one."""
+    """The typed message of a robot → kiosk frame; `Unknown` for a type this version does not know;
+    ProtocolError for a known type with a field that must not be empty or is malformed."""
     cls = ROBOT_MESSAGES.get(f.type)
     if cls is None:
-        raise ProtocolError(f"unknown robot message {f.type}")
+        return Unknown(f.type, f.fields)
     return cls.from_frame(f)
+
+
+# -- keyed handshake (section 13) ----------------------------------------------------------
+
+
+def _mac(key: str, text: str) -> str:
+    return hmac.new(key.encode("ascii"), text.encode("ascii"), hashlib.sha256).hexdigest()[:16]
+
+
+def robot_mac(key: str, kiosk_nonce: str, robot_nonce: str, boot_id: str) -> str:
+    """The robot's proof: HMAC-SHA256(key, "XVK1|R|kn|rn|boot")[:16 hex]."""
+    return _mac(key, f"XVK1|R|{kiosk_nonce}|{robot_nonce}|{boot_id}")
+
+
+def kiosk_mac(key: str, kiosk_nonce: str, robot_nonce: str) -> str:
+    """The kiosk's proof: HMAC-SHA256(key, "XVK1|K|kn|rn")[:16 hex]."""
+    return _mac(key, f"XVK1|K|{kiosk_nonce}|{robot_nonce}")
+
+
+def mac_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.lower().encode(), b.lower().encode())
 
 
 def message_fields(msg) -> tuple:
@@ -494,7 +703,9 @@ def message_fields(msg) -> tuple:
 
 
 def message_type(msg) -> str:
-    return msg.verb if isinstance(msg, Command) else msg.TYPE
+    if isinstance(msg, Command):
+        return msg.verb
+    return msg.type if isinstance(msg, Unknown) else msg.TYPE
 
 
 @dataclass

@@ -40,6 +40,7 @@ log = logging.getLogger("robot.sim")
 
 SIM_PORT = "sim"
 LOW_BATTERY_PCT = 15.0
+CRITICAL_BATTERY_PCT = 10.0
 ID_MEMORY = 64
 
 
@@ -54,6 +55,14 @@ class Faults:
     reboot_after: int | None = None  # reboot shortly after the N-th command
     block: frozenset[str] = frozenset()  # waypoints whose path is blocked half-way
     seed: int | None = None
+    stuck_after_s: float | None = None  # s into a GOTO: stops moving, still reports MOVING (a stall)
+    visitor_lost_after_s: float | None = None  # s into a GOTO: the visitor stops following
+    drop_hello: bool = False  # the HELLO sent on its own after a reboot is lost
+    chatter: bool = False  # also sends a vendor frame (XDIAG) twice a second
+    no_heartbeat: bool = False  # sends no HB (only STATUS, FB, XDIAG...)
+    empty_fields: bool = False  # battery, eta, heading and max speed left empty
+    unknown_state: str | None = None  # reports this state word instead of IDLE/DOCKED
+    legacy: bool = False  # speaks version 1.0 only: no 1.1 fields, no WPQ/AUTH/REBOOT
 
 
 @dataclass
@@ -64,6 +73,8 @@ class _Goal:
     start: tuple[float, float]
     status: GoalStatus = GoalStatus.ACTIVE
     reason: str = ""
+    started: float = 0.0
+    lost_since: float | None = None  # the visitor stopped following at
 
 
 @dataclass
@@ -83,12 +94,19 @@ class SimRobot:
     charge_pct_per_s: float = 0.5
     faults: Faults = field(default_factory=Faults)
     model: str = "XVK-SIM"
+    battery_pct: float = 100.0
+    key: str | None = None  # shared key: the keyed handshake is required (section 13)
+    map_version: str = ""
+    version: int = p.PROTOCOL_VERSION
+    localised: bool = True
+    visitor_wait_s: float = 30.0  # how long it waits for a lost visitor before giving up
 
     def __post_init__(self) -> None:
         if self.dock not in self.waypoints:
             raise ValueError(f"dock waypoint {self.dock!r} is not among the waypoints")
         self.x, self.y = self.waypoints[self.dock]
-        self.battery = 100.0
+        self.heading = 90.0
+        self.battery = float(self.battery_pct)
         self.executed: Counter[int] = Counter()  # command id -> times executed
         self.commands_received = 0
         self.verbs: Counter[str] = Counter()  # commands received by verb (duplicates excluded)
@@ -96,9 +114,17 @@ class SimRobot:
         self.reboots = 0
         self.said: list[str] = []
         self.estop_button = False
+        self.estop_latched = False  # kept across reboots (non-volatile, section 9)
         self.stalled = False
+        self.stuck = False
+        self.obstacle = False
         self.occupied_until = 0.0
+        self.rng = random.Random(self.faults.seed)
         self._boot(0.0, first=True)
+
+    @property
+    def capabilities(self) -> str:
+        return "" if self.faults.legacy else "SWVCR" + ("A" if self.key else "")
 
     # -- lifecycle -----------------------------------------------------------------------
     def _boot(self, now: float, first: bool = False) -> None:
@@ -107,7 +133,7 @@ class SimRobot:
         self.boot_until = now + (0 if first else self.boot_s)
         self.goal: _Goal | None = None
         self.last_goal: _Goal | None = None
-        self.estop_latched = self.estop_button
+        self.estop_latched = self.estop_latched or self.estop_button
         self.seen: OrderedDict[int, p.Ack] = OrderedDict()
         self.kiosk_rx: float | None = None
         self.kiosk_lost = False
@@ -117,13 +143,23 @@ class SimRobot:
         self._last_tick: float | None = None
         self._next_hb = now
         self._next_fb = now
+        self._next_chatter = now
         self._pending: list = []
+        self.authed = False
+        self.kiosk_nonce = ""
+        self.robot_nonce = ""
+        self._first_boot = first
 
     def reboot(self, now: float) -> None:
-        """Power-cycle: position stays, goals, id memory and latches are lost."""
+        """Power-cycle: position and the e-stop latch stay; goals, id memory and the session are lost."""
         log.warning("robot reboots (boot %s)", self.boot_id)
         self.reboots += 1
         self._boot(now)
+
+    def on_connect(self) -> None:
+        """A new connection (TCP): it has to authenticate again."""
+        self.authed = False
+        self.kiosk_nonce = ""
 
     def press_estop(self, now: float) -> list:
         self.estop_button = True
@@ -135,18 +171,23 @@ class SimRobot:
 
     def _estop(self, now: float) -> list:
         out = []
+        was_latched = self.estop_latched
         self.estop_latched = True
         if self.goal:
             out += self._end_goal(GoalStatus.ABORTED, Reason.ESTOP_ACTIVE)
-        if self.state is not RobotState.BOOT:
+        if self.state is not RobotState.BOOT and not (was_latched and self.state is RobotState.ESTOP):
             self.state = RobotState.ESTOP
-            out.append(self.status())
+            out.append(self.status())  # at once, not at the next heartbeat (section 9)
         log.warning("EMERGENCY STOP latched")
         return out
 
     # -- messages ------------------------------------------------------------------------
     def hello(self) -> p.Hello:
-        return p.Hello(p.PROTOCOL_VERSION, self.model, self.boot_id, round(self.speed_mps, 1))
+        speed = None if self.faults.empty_fields else round(self.speed_mps, 1)
+        if self.faults.legacy:
+            return _Legacy(p.Hello(self.version, self.model, self.boot_id, speed), 4)
+        return p.Hello(self.version, self.model, self.boot_id, speed, p.PROTOCOL_MINOR, self.capabilities,
+                       self.map_version)
 
     def _goal_fields(self):
         g = self.goal if (self.goal and self.goal.goal_id) else self.last_goal
@@ -154,14 +195,38 @@ class SimRobot:
             return None, GoalStatus.NONE, ""
         return g.goal_id, g.status, g.reason
 
+    def _state_word(self):
+        if self.faults.unknown_state and self.state in (RobotState.IDLE, RobotState.DOCKED):
+            return self.faults.unknown_state
+        return self.state
+
+    def _battery(self) -> int | None:
+        return None if self.faults.empty_fields else round(self.battery)
+
     def heartbeat(self) -> p.Heartbeat:
         gid, st, reason = self._goal_fields()
-        return p.Heartbeat(self.state, round(self.battery), gid, st, reason)
+        hb = p.Heartbeat(self._state_word(), self._battery(), gid, st, reason, boot_id=self.boot_id,
+                         charging=self.state is RobotState.DOCKED)
+        return _Legacy(hb, 5) if self.faults.legacy else hb
 
     def status(self) -> p.Status:
         gid, st, reason = self._goal_fields()
-        return p.Status(self.state, round(self.battery), gid, st, reason,
-                        round(self.x, 1), round(self.y, 1), self.at_waypoint(), self.estop_latched)
+        x, y = (round(self.x, 1), round(self.y, 1)) if self.localised else (None, None)
+        heading = None if self.faults.empty_fields else round(self.heading) % 360
+        stt = p.Status(self._state_word(), self._battery(), gid, st, reason, x, y, self.at_waypoint(),
+                       self.estop_latched, heading=heading)
+        return _Legacy(stt, 9) if self.faults.legacy else stt
+
+    def _feedback(self, g: _Goal, now: float) -> p.Feedback:
+        d = self._distance_to(g.target)
+        eta = None if self.faults.empty_fields else round(d / self.speed_mps, 1)
+        motion, why = p.Motion.MOVING, ""
+        if g.lost_since is not None:
+            motion, why, eta = p.Motion.WAITING, p.Reason.VISITOR_LOST.value, None
+        elif self.obstacle:
+            motion, why = p.Motion.WAITING, p.Reason.OBSTACLE.value
+        fb = p.Feedback(g.goal_id, round(d, 1), eta, motion, why)
+        return _Legacy(fb, 3) if self.faults.legacy else fb
 
     def at_waypoint(self) -> str:
         for name, (x, y) in self.waypoints.items():
@@ -183,10 +248,12 @@ class SimRobot:
     def handle(self, frame: p.Frame, now: float) -> list:
         if self.stalled:
             return []
-        self.kiosk_rx = now
-        if self.kiosk_lost:
-            log.info("kiosk heartbeat is back")
-            self.kiosk_lost = False
+        keyed_ok = not self.key or self.authed or frame.type in ("HELLO", "AUTH")
+        if keyed_ok:
+            self.kiosk_rx = now  # an unauthenticated connection's frames are no sign of life
+            if self.kiosk_lost:
+                log.info("kiosk heartbeat is back")
+                self.kiosk_lost = False
         out: list = []
         if self.state is RobotState.BOOT and now >= self.boot_until:
             out += self.tick(now)  # boot finished between two ticks: say HELLO first
@@ -196,6 +263,8 @@ class SimRobot:
             return out  # not ready: the kiosk retries
         try:
             cmd = p.Command.from_frame(frame)
+            if self.faults.legacy and cmd.verb in ("WPQ", "AUTH", "REBOOT"):
+                raise p.ProtocolError(f"{cmd.verb} is not in version 1.0")
         except p.ProtocolError as exc:
             try:
                 cmd_id = p._id(frame.field(0))
@@ -203,6 +272,8 @@ class SimRobot:
                 log.info("ignored %s: %s", frame.type, exc)
                 return out
             return [*out, self._remember(p.Ack(cmd_id, AckCode.UNSUPPORTED, frame.type[:16]))]
+        if not keyed_ok:
+            return [*out, p.Ack(cmd.cmd_id, AckCode.DENIED, Reason.AUTH_REQUIRED.value)]  # not remembered
         if cmd.cmd_id in self.seen:
             self.duplicates += 1
             log.debug("duplicate id %d: re-acknowledged, not executed", cmd.cmd_id)
@@ -224,78 +295,144 @@ class SimRobot:
             self.seen.popitem(last=False)
         return ack
 
-    def _execute(self, cmd: p.Command, now: float) -> list:
-        def ack(code: AckCode, detail: object = "") -> p.Ack:
-            return self._remember(p.Ack(cmd.cmd_id, code, p._fmt(detail)))
+    def _ack(self, cmd: p.Command, code: AckCode, detail: object = "") -> p.Ack:
+        return self._remember(p.Ack(cmd.cmd_id, code, p._fmt(detail)))
 
-        v = cmd.verb
-        log.info("command %s %d %s", v, cmd.cmd_id, ",".join(cmd.args))
-        if v == "HELLO":
-            # A new kiosk session: ids from before are never re-sent, and a restarted kiosk may reuse them.
-            self.seen.clear()
-            return [ack(AckCode.ACCEPTED), self.hello(), self.status()]
-        if v == "STATQ":
-            return [ack(AckCode.ACCEPTED), self.status()]
-        if v == "CHECK":
-            if len(cmd.args) != 1:
-                return [ack(AckCode.FAILED, Reason.BAD_ARGUMENT)]
-            known = cmd.args[0] in self.waypoints
-            return [ack(AckCode.ACCEPTED) if known else ack(AckCode.DENIED, Reason.UNKNOWN_WAYPOINT)]
-        if v == "ESTOP":
-            self.executed[cmd.cmd_id] += 1
-            return [ack(AckCode.ACCEPTED), *self._estop(now)]
-        if v == "RESET":
-            if self.estop_button:
-                return [ack(AckCode.DENIED, Reason.ESTOP_ACTIVE)]
-            self.executed[cmd.cmd_id] += 1
-            if self.estop_latched:
-                self.estop_latched = False
-                self.state = RobotState.DOCKED if self.at_waypoint() == self.dock else RobotState.IDLE
-                log.info("e-stop reset")
-            return [ack(AckCode.ACCEPTED), self.status()]
-        if v == "SAY":
-            if len(cmd.args) != 1 or cmd.args[0] not in p.PHRASES:
-                return [ack(AckCode.FAILED, Reason.BAD_ARGUMENT)]
-            self.executed[cmd.cmd_id] += 1
-            self.said.append(cmd.args[0])
-            return [ack(AckCode.ACCEPTED)]
-        if v == "CANCEL":
-            self.executed[cmd.cmd_id] += 1
-            out: list = [ack(AckCode.ACCEPTED)]
-            want = cmd.args[0] if cmd.args and cmd.args[0] else None
-            if self.goal and (want is None or str(self.goal.goal_id) == want):
-                out += self._end_goal(GoalStatus.CANCELED, Reason.NONE)
-                self.state = RobotState.IDLE
-                out.append(self.status())
+    def _execute(self, cmd: p.Command, now: float) -> list:
+        log.info("command %s %d %s", cmd.verb, cmd.cmd_id, ",".join(cmd.args))
+        handler = getattr(self, f"_cmd_{cmd.verb.lower()}", None)
+        if handler is None:
+            return [self._ack(cmd, AckCode.UNSUPPORTED, cmd.verb)]
+        return handler(cmd, now)
+
+    # one method per command (docs/robot-protocol.md table 5.1)
+    def _cmd_hello(self, cmd: p.Command, now: float) -> list:
+        # A new kiosk session: ids from before are never re-sent, and a restarted kiosk may reuse them.
+        self.seen.clear()
+        self.authed = False
+        self.kiosk_nonce = cmd.arg(3)
+        out = [self._ack(cmd, AckCode.ACCEPTED), self.hello(), self.status()]
+        if self.key and self.kiosk_nonce:
+            self.robot_nonce = f"{self.rng.getrandbits(32):08x}"
+            out.append(p.Auth(self.robot_nonce, p.robot_mac(self.key, self.kiosk_nonce, self.robot_nonce,
+                                                            self.boot_id)))
+        return out
+
+    def _cmd_auth(self, cmd: p.Command, now: float) -> list:
+        if not self.key:
+            return [self._ack(cmd, AckCode.ACCEPTED)]
+        want = p.kiosk_mac(self.key, self.kiosk_nonce, self.robot_nonce) if self.kiosk_nonce else None
+        if want and p.mac_equal(want, cmd.arg(0)):
+            self.authed = True
+            self.kiosk_rx = now
+            return [self._ack(cmd, AckCode.ACCEPTED)]
+        return [self._ack(cmd, AckCode.DENIED, Reason.AUTH_FAILED)]
+
+    def _cmd_statq(self, cmd: p.Command, now: float) -> list:
+        return [self._ack(cmd, AckCode.ACCEPTED), self.status()]
+
+    def _cmd_check(self, cmd: p.Command, now: float) -> list:
+        if not cmd.arg(0):
+            return [self._ack(cmd, AckCode.FAILED, Reason.BAD_ARGUMENT)]
+        if cmd.arg(0) in self.waypoints:
+            return [self._ack(cmd, AckCode.ACCEPTED)]
+        return [self._ack(cmd, AckCode.DENIED, Reason.UNKNOWN_WAYPOINT)]
+
+    def _cmd_wpq(self, cmd: p.Command, now: float) -> list:
+        n = len(self.waypoints)
+        wps = [p.Waypoint(i, n, name, x, y) for i, (name, (x, y)) in enumerate(self.waypoints.items(), 1)]
+        return [self._ack(cmd, AckCode.ACCEPTED, n), *wps]
+
+    def _cmd_estop(self, cmd: p.Command, now: float) -> list:
+        self.executed[cmd.cmd_id] += 1
+        return [self._ack(cmd, AckCode.ACCEPTED), *self._estop(now)]
+
+    def _cmd_reset(self, cmd: p.Command, now: float) -> list:
+        if self.estop_button:
+            return [self._ack(cmd, AckCode.DENIED, Reason.ESTOP_ACTIVE)]
+        if not self.estop_latched:
+            return [self._ack(cmd, AckCode.ACCEPTED, p.NOT_LATCHED)]
+        self.executed[cmd.cmd_id] += 1
+        self.estop_latched = False
+        self.state = RobotState.DOCKED if self.at_waypoint() == self.dock else RobotState.IDLE
+        log.info("e-stop reset")
+        return [self._ack(cmd, AckCode.ACCEPTED), self.status()]
+
+    def _cmd_say(self, cmd: p.Command, now: float) -> list:
+        if cmd.arg(0) not in p.PHRASES:
+            return [self._ack(cmd, AckCode.FAILED, Reason.BAD_ARGUMENT)]
+        self.executed[cmd.cmd_id] += 1
+        self.said.append(cmd.arg(0))
+        return [self._ack(cmd, AckCode.ACCEPTED)]
+
+    def _cmd_reboot(self, cmd: p.Command, now: float) -> list:
+        self.reboot_at = now + 0.2
+        return [self._ack(cmd, AckCode.ACCEPTED)]
+
+    def _cmd_cancel(self, cmd: p.Command, now: float) -> list:
+        want = cmd.arg(0) or None
+        if not self.goal or (want is not None and str(self.goal.goal_id) != want):
+            return [self._ack(cmd, AckCode.ACCEPTED, p.NO_GOAL)]
+        self.executed[cmd.cmd_id] += 1
+        out: list = [self._ack(cmd, AckCode.ACCEPTED), *self._end_goal(GoalStatus.CANCELED, Reason.NONE)]
+        self.state = RobotState.IDLE
+        return [*out, self.status()]
+
+    def _refusal(self, cmd: p.Command, now: float) -> p.Ack | None:
+        """The ack refusing a GOTO or DOCK, in the order of table 5.1; None: go."""
+        if self.estop_latched:
+            return self._ack(cmd, AckCode.DENIED, Reason.ESTOP_ACTIVE)
+        if self.state is RobotState.FAULT or not self.localised:
+            return self._ack(cmd, AckCode.DENIED, Reason.LOCALIZATION_LOST)
+        if now < self.occupied_until:
+            return self._ack(cmd, AckCode.BUSY, math.ceil(self.occupied_until - now))
+        if cmd.verb == "DOCK":
+            return None
+        if not cmd.arg(0):
+            return self._ack(cmd, AckCode.FAILED, Reason.BAD_ARGUMENT)
+        if cmd.arg(0) not in self.waypoints:
+            return self._ack(cmd, AckCode.DENIED, Reason.UNKNOWN_WAYPOINT)
+        if self.goal and self.goal.kind == "GOTO" and self.goal.goal_id is not None:
+            return self._ack(cmd, AckCode.BUSY, math.ceil(self.remaining_s()))
+        if self.battery < LOW_BATTERY_PCT:
+            return self._ack(cmd, AckCode.DENIED, Reason.LOW_BATTERY)
+        return None
+
+    def _cmd_goto(self, cmd: p.Command, now: float) -> list:
+        refusal = self._refusal(cmd, now)
+        if refusal is not None:
+            return [refusal]
+        self.executed[cmd.cmd_id] += 1
+        out = [self._ack(cmd, AckCode.ACCEPTED)]
+        if self.goal:  # a return to dock (own or commanded) is pre-empted
+            out += self._end_goal(GoalStatus.CANCELED, Reason.NONE)
+        return out + self._start_goal(cmd.cmd_id, "GOTO", cmd.arg(0), now)
+
+    def _cmd_dock(self, cmd: p.Command, now: float) -> list:
+        refusal = self._refusal(cmd, now)
+        if refusal is not None:
+            return [refusal]
+        self.executed[cmd.cmd_id] += 1
+        out = [self._ack(cmd, AckCode.ACCEPTED)]
+        if self.goal and self.goal.kind == "DOCK":  # already going home: the new id carries on
+            old = self.goal
+            out += self._end_goal(GoalStatus.CANCELED, Reason.NONE)
+            self.goal = _Goal(cmd.cmd_id, "DOCK", self.dock, old.start, started=now)
             return out
-        if v in ("GOTO", "DOCK"):
-            if self.estop_latched:
-                return [ack(AckCode.DENIED, Reason.ESTOP_ACTIVE)]
-            if self.state is RobotState.FAULT:
-                return [ack(AckCode.FAILED, Reason.LOCALIZATION_LOST)]
-            if now < self.occupied_until:
-                return [ack(AckCode.BUSY, math.ceil(self.occupied_until - now))]
-            target = self.dock if v == "DOCK" else (cmd.args[0] if cmd.args else "")
-            if target not in self.waypoints:
-                return [ack(AckCode.DENIED, Reason.UNKNOWN_WAYPOINT)]
-            if v == "GOTO":
-                if self.goal and self.goal.kind == "GOTO" and self.goal.goal_id is not None:
-                    return [ack(AckCode.BUSY, math.ceil(self.remaining_s()))]
-                if self.battery < LOW_BATTERY_PCT:
-                    return [ack(AckCode.DENIED, Reason.LOW_BATTERY)]
-            self.executed[cmd.cmd_id] += 1
-            out = [ack(AckCode.ACCEPTED)]
-            if self.goal:  # a return to dock (own or commanded) is pre-empted
-                out += self._end_goal(GoalStatus.CANCELED, Reason.NONE)
-            out += self._start_goal(cmd.cmd_id, v, target, now)
-            return out
-        return [ack(AckCode.UNSUPPORTED, v)]
+        if self.goal:
+            out += self._end_goal(GoalStatus.CANCELED, Reason.NONE)
+        return out + self._start_goal(cmd.cmd_id, "DOCK", self.dock, now)
 
     def _start_goal(self, goal_id: int | None, kind: str, target: str, now: float) -> list:
-        self.goal = _Goal(goal_id, kind, target, (self.x, self.y))
+        self.goal = _Goal(goal_id, kind, target, (self.x, self.y), started=now)
         self._next_fb = now
         if kind == "DOCK" and self.state is RobotState.DOCKED and self.at_waypoint() == self.dock:
             return self._end_goal(GoalStatus.SUCCEEDED, Reason.NONE)
+        if kind == "GOTO" and self.at_waypoint() == target:  # already there (table 5.1)
+            if not (target == self.dock and self.state is RobotState.DOCKED):
+                self.state = RobotState.ARRIVED
+                self.arrived_at = now
+            return [*self._end_goal(GoalStatus.SUCCEEDED, Reason.NONE), self.status()]
         self.state = RobotState.GUIDING if kind == "GOTO" else RobotState.RETURNING
         return [self.status()]
 
@@ -324,23 +461,55 @@ class SimRobot:
         if self.state is RobotState.BOOT:
             if now < self.boot_until:
                 return []
-            at = self.at_waypoint()
-            self.state = RobotState.ESTOP if self.estop_latched else (
-                RobotState.DOCKED if at == self.dock else RobotState.IDLE)
-            log.info("booted %s, %s at %s", self.boot_id, self.state.value, at or f"({self.x:.1f},{self.y:.1f})")
-            out += [self.hello(), self.status()]
+            out += self._booted()
         if self.state is RobotState.DOCKED:
             self.battery = min(100.0, self.battery + self.charge_pct_per_s * dt)
         out += self._move(now, dt)
         out += self._watchdog(now)
+        out += self._periodic(now)
+        return out
+
+    def _booted(self) -> list:
+        at = self.at_waypoint()
+        self.state = RobotState.ESTOP if self.estop_latched else (
+            RobotState.DOCKED if at == self.dock else RobotState.IDLE)
+        log.info("booted %s, %s at %s", self.boot_id, self.state.value, at or f"({self.x:.1f},{self.y:.1f})")
+        if self.faults.drop_hello and not self._first_boot:
+            return [self.status()]  # the HELLO is lost on the line
+        return [self.hello(), self.status()]
+
+    def _periodic(self, now: float) -> list:
+        out: list = []
         if self.goal and now >= self._next_fb and self.goal.goal_id is not None:
             self._next_fb = now + 1.0 / self.feedback_hz
-            d = self._distance_to(self.goal.target)
-            out.append(p.Feedback(self.goal.goal_id, round(d, 1), round(d / self.speed_mps, 1)))
+            out.append(self._feedback(self.goal, now))
         if now >= self._next_hb:
             self._next_hb = now + self.heartbeat_s
-            out.append(self.heartbeat())
+            if not self.faults.no_heartbeat:
+                out.append(self.heartbeat())
+        if self.faults.chatter and now >= self._next_chatter:
+            self._next_chatter = now + 0.5
+            out.append(p.Unknown("XDIAG", (f"{self.battery:.0f}", "OK")))
         return out
+
+    def _hold(self, g: _Goal, now: float) -> list | None:
+        """Reasons a moving goal does not move this tick (visitor lost, obstacle, stuck); None: move."""
+        f = self.faults
+        if g.kind != "GOTO":
+            return None
+        if f.visitor_lost_after_s is not None and g.lost_since is None and now - g.started >= f.visitor_lost_after_s:
+            g.lost_since = now
+            log.warning("the visitor stopped following")
+        if g.lost_since is not None:
+            if now - g.lost_since >= self.visitor_wait_s:
+                self.state = RobotState.IDLE
+                return [*self._end_goal(GoalStatus.ABORTED, Reason.VISITOR_LOST), self.status()]
+            return []
+        if f.stuck_after_s is not None and now - g.started >= f.stuck_after_s:
+            self.stuck = True
+        if self.stuck or self.obstacle:
+            return []
+        return None
 
     def _move(self, now: float, dt: float) -> list:
         g = self.goal
@@ -354,13 +523,22 @@ class SimRobot:
                 self.state = RobotState.DOCKED
                 return [*self._end_goal(GoalStatus.SUCCEEDED, Reason.NONE), self.status()]
             return []
+        held = self._hold(g, now)
+        if held is not None:
+            return held
         tx, ty = self.waypoints[g.target]
         d = math.hypot(tx - self.x, ty - self.y)
         step = min(d, self.speed_mps * dt)
         if d > 0:
+            self.heading = math.degrees(math.atan2(ty - self.y, tx - self.x)) % 360
             self.x += (tx - self.x) / d * step
             self.y += (ty - self.y) / d * step
             self.battery = max(0.0, self.battery - self.battery_drain_pct_per_m * step)
+        if g.kind == "GOTO" and self.battery < CRITICAL_BATTERY_PCT:
+            self.state = RobotState.IDLE
+            log.warning("battery critical: giving up the goal and going home")
+            return [*self._end_goal(GoalStatus.ABORTED, Reason.LOW_BATTERY),
+                    *self._start_goal(None, "DOCK", self.dock, now)]
         if g.kind == "GOTO" and g.target in self.faults.block:
             total = math.hypot(tx - g.start[0], ty - g.start[1])
             if self._distance_to(g.target) <= total / 2:
@@ -393,6 +571,21 @@ class SimRobot:
         if self.state in (RobotState.IDLE, RobotState.ARRIVED) and not self.estop_latched:
             out += self._start_goal(None, "DOCK", self.dock, now)
         return out
+
+
+@dataclass(frozen=True)
+class _Legacy:
+    """A message sent as a version-1.0 robot would: only its first `n` fields."""
+
+    msg: object
+    n: int
+
+    @property
+    def TYPE(self) -> str:  # noqa: N802 (the message protocol's attribute name)
+        return self.msg.TYPE
+
+    def fields(self) -> tuple:
+        return tuple(self.msg.fields())[: self.n]
 
 
 # -- transport ------------------------------------------------------------------------
@@ -510,8 +703,23 @@ class SimServer:
             self.robot.occupied_until = time.monotonic() + seconds
 
     def set_stalled(self, stalled: bool = True) -> None:
+        """The robot stops answering altogether (firmware hung)."""
         with self._lock:
             self.robot.stalled = stalled
+
+    def set_stuck(self, stuck: bool = True) -> None:
+        """The robot stops moving but keeps reporting MOVING (wheels slipping, a bug): a stall."""
+        with self._lock:
+            self.robot.stuck = stuck
+
+    def set_obstacle(self, on: bool = True) -> None:
+        """Someone stands in the way: the robot waits (FB WAITING,OBSTACLE)."""
+        with self._lock:
+            self.robot.obstacle = on
+
+    def set_battery(self, pct: float) -> None:
+        with self._lock:
+            self.robot.battery = float(pct)
 
     # -- loop ----------------------------------------------------------------------------
     def start(self) -> SimServer:
@@ -574,6 +782,7 @@ class SimServer:
                 self._client, _ = self._listener.accept()
                 self._client.setblocking(False)
                 self._client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.robot.on_connect()
                 log.info("kiosk connected over TCP")
             except BlockingIOError:
                 pass
@@ -656,6 +865,8 @@ def make_robot(cfg, robot_name: str | None = None, *, faults: Faults | None = No
     dock = entry.dock if entry else "dock"
     kw.setdefault("heartbeat_s", cfg.robot.heartbeat_s)
     kw.setdefault("missed_heartbeats", cfg.robot.missed_heartbeats)
+    kw.setdefault("key", getattr(entry, "key", None) if entry else None)
+    kw.setdefault("map_version", getattr(cfg.robot, "map_version", None) or "")
     return SimRobot(waypoints_from_config(cfg), dock=dock, faults=faults or Faults(), **kw)
 
 

@@ -155,7 +155,7 @@ def test_unknown_waypoint_fails_at_once_without_moving_the_robot(rig):
 
 
 def test_unknown_waypoint_on_a_robot_without_check_is_found_on_the_way(rig):
-    mgr, sim, ev = rig(waypoints_drop=("counter_4",), speed=10)
+    mgr, sim, ev = rig(waypoints_drop=("counter_4",), speed=10, faults=Faults(legacy=True))  # 1.0: no WPQ
     robot = sim.robot
     execute = robot._execute
 

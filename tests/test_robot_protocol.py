@@ -198,7 +198,8 @@ def test_messages_round_trip():
 
 @pytest.mark.parametrize(
     "raw_fields, type_",
-    [(("0", "ACCEPTED"), "ACK"), (("5", "MAYBE"), "ACK"), (("5", "ACTIVE", ""), "RESULT"), (("x", "1", "2"), "FB")],
+    [(("0", "ACCEPTED"), "ACK"), (("5", ""), "ACK"), (("5", "ACTIVE", ""), "RESULT"), (("x", "1", "2"), "FB"),
+     (("", "87"), "HB"), (("1", "M", ""), "HELLO")],
 )
 def test_bad_messages_raise_protocol_error(raw_fields, type_):
     f = p.decode_frame(p.encode_frame(1, type_, *raw_fields))

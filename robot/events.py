@@ -1,0 +1,100 @@
+"""The robot events of a running kiosk, in a small SQLite file other processes can read.
+
+The escort manager appends every event it emits (``to_dict()`` as JSON) to
+``<data_dir>/robot-events.db`` (table ``robot_events``). `kiosk robot monitor` follows that
+table, so it can watch a running kiosk without opening the robot's port (which the kiosk
+holds exclusively), and the staff server can read the same rows to tell the staff about a
+stalled robot, an e-stop or a reboot. A separate file, not the centre database: the robot's
+chatter (feedback twice a second) never competes with ticket transactions, and no schema
+migration is involved. WAL mode: one writer (the kiosk), any number of readers.
+
+Rows: ``id`` (increasing), ``at`` (Unix time), ``robot``, ``code`` (the event's code) and
+``data`` (the event as JSON). Only the newest `KEEP` rows are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger("robot.events")
+
+KEEP = 5000
+FILE_NAME = "robot-events.db"
+
+
+def default_path(cfg) -> Path:
+    return Path(cfg.data_dir) / FILE_NAME
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(str(path), timeout=5, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    con.execute("""CREATE TABLE IF NOT EXISTS robot_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, robot TEXT, code TEXT NOT NULL,
+        data TEXT NOT NULL)""")
+    return con
+
+
+class EventLog:
+    """Appends events (anything with ``to_dict()`` holding a ``code``) to the robot events file."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = _connect(self.path)
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    def __call__(self, event) -> None:
+        self.append(event.to_dict())
+
+    def append(self, d: dict) -> None:
+        try:
+            with self._lock, self._con:
+                self._con.execute("INSERT INTO robot_events (at, robot, code, data) VALUES (?, ?, ?, ?)",
+                                  (time.time(), d.get("robot"), d.get("code", ""), json.dumps(d, default=str)))
+                self._writes += 1
+                if self._writes % 500 == 0:
+                    self._con.execute("DELETE FROM robot_events WHERE id <= (SELECT MAX(id) FROM robot_events) - ?",
+                                      (KEEP,))
+        except sqlite3.Error as exc:  # a full disk must not stop the escorts
+            log.warning("robot event not logged: %s", exc)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+
+def read_since(path: str | Path, after_id: int = 0, limit: int = 500) -> list[tuple[int, float, dict]]:
+    """Rows after `after_id`: (id, unix time, event dict). Empty when the file does not exist yet."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = con.execute("SELECT id, at, data FROM robot_events WHERE id > ? ORDER BY id LIMIT ?",
+                           (after_id, limit)).fetchall()
+    except sqlite3.OperationalError:  # the table is not there yet
+        return []
+    finally:
+        con.close()
+    return [(i, at, json.loads(data)) for i, at, data in rows]
+
+
+def last_id(path: str | Path) -> int:
+    path = Path(path)
+    if not path.exists():
+        return 0
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return con.execute("SELECT COALESCE(MAX(id), 0) FROM robot_events").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        con.close()
