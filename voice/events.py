@@ -2,7 +2,7 @@
 
 They are delivered by callback from worker threads; the UI marshals them to its own thread
 (Kivy: `Clock.schedule_once`). Order for one utterance: `Listening` (repeated, with the
-level for the meter) → `Thinking` → `Understood` or `NotUnderstood` (or `VoiceError`).
+level for the meter), `Partial(text)` whenever the words heard so far change → `Thinking` → `Understood` or `NotUnderstood` (or `VoiceError`).
 Model loading: `ModelLoading` (repeated) → `ModelReady` or `ModelFailed`.
 """
 
@@ -51,6 +51,13 @@ class Listening(_Event):
 
 
 @dataclass(frozen=True)
+class Partial(_Event):
+    """The words heard so far, while the visitor is still speaking (shown as they come)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Thinking(_Event):
     """End of speech: the recogniser is finishing."""
 
@@ -80,6 +87,7 @@ class NotUnderstood(_Event):
     candidates: list = field(default_factory=list)
     alternatives: list = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    referral: dict | None = None  # the search's "where to go instead" for a need the centre does not serve
 
 
 @dataclass(frozen=True)

@@ -301,6 +301,15 @@ class Recognizer:
             self._decode_s += time.perf_counter() - t0
             self._bytes += len(pcm)
 
+    def partial(self) -> str:
+        """The words heard so far in this utterance (Vosk's PartialResult)."""
+        with self._lock:
+            try:
+                text = json.loads(self._rec.PartialResult()).get("partial", "")
+            except (ValueError, AttributeError):
+                text = ""
+            return " ".join(s for s in [*self._segments, text] if s)
+
     def final(self) -> Transcript:
         with self._lock:
             t0 = time.perf_counter()
@@ -337,6 +346,7 @@ class Interpretation:
     alternatives: list[dict] = field(default_factory=list)  # [{text, confidence}]
     candidates: list[dict] = field(default_factory=list)  # top phrases [{text, kind, target, label, score}]
     timings: dict = field(default_factory=dict)  # audio_s, decode_ms, final_ms, snap_ms, end_to_answer_ms
+    referral: dict | None = None  # not understood, but the search says where to go instead
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -434,6 +444,11 @@ class VoiceEngine:
         with self._lock:
             if self._rec is not None:
                 self._rec.reset()
+
+    def partial_text(self) -> str:
+        """What has been heard so far (shown while the visitor speaks)."""
+        with self._lock:
+            return self._rec.partial() if self._rec is not None else ""
 
     def finish(self) -> Interpretation:
         """End of speech: the final transcript, snapped (and searched when decoding freely)."""

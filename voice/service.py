@@ -24,16 +24,17 @@ import threading
 from collections.abc import Callable
 
 from voice.audio import AudioError, Endpointer, level, make_source
+from voice.engines import languages, make_engine, make_loader
 from voice.events import Listening as ListeningEvent
 from voice.events import (
     ModelFailed,
     ModelReady,
     NotUnderstood,
+    Partial,
     Thinking,
     Understood,
     VoiceError,
 )
-from voice.recognizer import ModelLoader, VoiceEngine, shared_model
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,17 @@ log = logging.getLogger(__name__)
 class VoiceService:
     """Model loading, capture and recognition for the kiosk; see the module docstring."""
 
+    PARTIAL_EVERY = 5  # frames (150 ms) between looks at the partial transcript
+
     def __init__(self, cfg, conn_factory: Callable, on_event: Callable, mic_factory: Callable | None = None,
-                 loader: ModelLoader | None = None):
+                 loader=None):
         self.cfg = cfg
         self.conn_factory = conn_factory
         self.on_event = on_event
         self.mic_factory = mic_factory or make_source
-        self.loader = loader or shared_model(cfg.path(cfg.voice.model_path))
-        self.engine: VoiceEngine | None = None
+        self.loader = loader or make_loader(cfg)
+        self.engine = None
+        self.languages = languages(cfg)  # what the engine understands: the kiosk offers voice in these only
         self.reason: str | None = None if cfg.voice.enabled else "voice is disabled in config.yaml (voice.enabled)"
         self._ready = threading.Event()
         self._lock = threading.Lock()
@@ -75,7 +79,7 @@ class VoiceService:
             if self._ready.is_set():
                 return  # already heard (a subscriber added as loading ends may hear it twice)
             try:
-                engine = VoiceEngine(self.cfg, self.conn_factory, self.loader)
+                engine = make_engine(self.cfg, self.conn_factory, self.loader)
                 engine.refresh(force=True)
                 engine.begin()  # creates the recogniser with the grammar now, not on first press
             except Exception as exc:  # a broken phrase file or database must not kill the kiosk
@@ -152,17 +156,7 @@ class VoiceService:
         try:
             engine.begin()
             ep = Endpointer(v.sample_rate, v.end_silence_s, v.max_utterance_s)
-            status = "waiting"
-            with source:
-                while not self._stop.is_set():
-                    frame = source.read()
-                    if not frame:
-                        break
-                    engine.accept(frame)
-                    status = ep.feed(frame)
-                    self._emit(ListeningEvent(round(level(frame), 3), ep.heard_speech))
-                    if status == "max" or (mode == "auto" and status in ("end", "silence")):
-                        break
+            status = self._capture(source, engine, ep, mode)
             if self._cancelled.is_set():
                 engine.cancel()
                 return
@@ -185,7 +179,29 @@ class VoiceService:
                                   result.alternatives, result.candidates, result.timings))
         else:
             reason = "silence" if not result.text.strip() else ("too_long" if status == "max" else "no_match")
-            self._emit(NotUnderstood(result.text, reason, result.candidates, result.alternatives, result.timings))
+            self._emit(NotUnderstood(result.text, reason, result.candidates, result.alternatives, result.timings,
+                                     getattr(result, "referral", None)))
+
+    def _capture(self, source, engine, ep, mode: str) -> str:
+        """Read the microphone into the engine until the end of the utterance; the endpointer's last status."""
+        status, shown, n = "waiting", "", 0
+        with source:
+            while not self._stop.is_set():
+                frame = source.read()
+                if not frame:
+                    break
+                engine.accept(frame)
+                status = ep.feed(frame)
+                self._emit(ListeningEvent(round(level(frame), 3), ep.heard_speech))
+                n += 1
+                if n % self.PARTIAL_EVERY == 0:
+                    text = engine.partial_text()
+                    if text and text != shown:
+                        shown = text
+                        self._emit(Partial(text))
+                if status == "max" or (mode == "auto" and status in ("end", "silence")):
+                    break
+        return status
 
     def _emit(self, event) -> None:
         try:

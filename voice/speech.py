@@ -8,6 +8,10 @@ Public API:
 - `Speaker(cfg).say(text, lang="vi")`: synthesise in a worker thread and play; returns at
   once. `stop()` kills the playing process at once (a new tap or the visitor speaking).
   With no audio output the failure is logged and `last_error` set; nothing raises.
+- `to_speech(text, lang, read_ticket_as)`: what is synthesised: `centre.aloud.for_listening`
+  (vietnormalizer) for Vietnamese, `speakable` for English. Every WAV (the kiosk's speech and
+  the hall display's calls) goes through it.
+- `Speaker.speaking` / `on_state(bool)`: speaking or not, for the kiosk's idle timer.
 - `speakable(text, lang, read_ticket_as)`: ticket numbers and numbers the Vietnamese way:
   "A012" → "A không một hai" (`digits`) or "A mười hai" (`number`); "3" → "ba".
 - `call_text(ticket, counter_name, lang)`: "Mời số A012 đến Quầy 3" (before `speakable`).
@@ -140,6 +144,19 @@ def speakable(text: str, lang: str = "vi", read_ticket_as: str = "digits") -> st
     return _NUMBER_RE.sub(lambda m: to_words(int(m.group(0))) if len(m.group(0)) <= 9 else m.group(0), text)
 
 
+def to_speech(text: str, lang: str = "vi", read_ticket_as: str = "digits") -> str:
+    """Text as the synthesiser should read it: `centre.aloud.for_listening` (vietnormalizer for
+    Vietnamese: numbers, dates, times, money, abbreviations), or `speakable` if that fails to load."""
+    try:
+        from centre.aloud import for_listening
+
+        if lang == "vi":
+            return for_listening(text, lang, read_ticket_as)
+    except ImportError:  # vietnormalizer missing: our own number reading
+        pass
+    return speakable(text, lang, read_ticket_as)
+
+
 def call_text(ticket: str, counter_name: str, lang: str = "vi") -> str:
     """The hall display's announcement: 'Mời số A012 đến Quầy 3.'"""
     if lang == "en":
@@ -269,8 +286,10 @@ class Speaker:
     """Cached synthesis and stoppable playback; one utterance at a time (a new `say` stops the old)."""
 
     def __init__(self, cfg, player: SubprocessPlayer | None = None, synth: EspeakSynth | None = None,
-                 cache_dir: Path | None = None):
+                 cache_dir: Path | None = None, on_state: Callable[[bool], None] | None = None):
         self.cfg = cfg
+        self.on_state = on_state  # on_state(True) when speech starts, on_state(False) when it ends or stops
+        self._speaking = False
         self.synth = synth or EspeakSynth(cfg.speech)
         self.player = player or SubprocessPlayer()
         self.cache_dir = Path(cache_dir) if cache_dir else cfg.data_dir / "tts-cache"
@@ -282,7 +301,7 @@ class Speaker:
 
     def synthesize_wav(self, text: str, lang: str = "vi") -> Path:
         """The WAV for `text` (numbers spoken per config), from the cache or made now."""
-        spoken = speakable(text, lang, self.cfg.speech.read_ticket_as).strip()
+        spoken = to_speech(text, lang, self.cfg.speech.read_ticket_as).strip()
         if not spoken:
             raise SpeechError("nothing to say: the text is empty")
         digest = hashlib.sha1(self.synth.key(spoken, lang).encode("utf-8")).hexdigest()[:20]
@@ -312,6 +331,7 @@ class Speaker:
 
         def work():
             played = False
+            self._set_speaking(True, gen)
             try:
                 path = self.synthesize_wav(text, lang)
                 if gen == self._gen:
@@ -323,6 +343,7 @@ class Speaker:
             except Exception as exc:  # never crash the kiosk for speech
                 self.last_error = str(exc)
                 log.exception("speech failed")
+            self._set_speaking(False, gen)
             if on_done:
                 on_done(played)
 
@@ -333,7 +354,25 @@ class Speaker:
         """Stop speaking at once (and drop a synthesis still running)."""
         with self._lock:
             self._gen += 1
+            gen = self._gen
         self.player.stop()
+        self._set_speaking(False, gen)
+
+    @property
+    def speaking(self) -> bool:
+        """True from `say()` until the speech ends or is stopped (counts as activity for the idle timer)."""
+        return self._speaking
+
+    def _set_speaking(self, on: bool, gen: int) -> None:
+        with self._lock:
+            if gen != self._gen or on == self._speaking:
+                return  # an older utterance ending after a newer one started says nothing
+            self._speaking = on
+        if self.on_state is not None:
+            try:
+                self.on_state(on)
+            except Exception:
+                log.exception("speech state listener failed")
 
     def wait(self, timeout: float | None = None) -> None:
         t = self._thread

@@ -1,12 +1,14 @@
 """`kiosk voice …`: install the speech model, recognise a WAV, speak a text, list audio devices.
 
     kiosk voice install-model FILE.zip|DIR   check the layout, install under <data_dir>/models/,
-                                             set voice.model_path in config.yaml
-    kiosk voice recognize FILE.wav [--json]  text, snapped phrase, procedure, score, timings
+                                             set voice.model_path and voice.engine: vosk in config.yaml
+    kiosk voice recognize FILE.wav [--json]  text, procedure (or not understood), score, timings,
+                                             with the configured engine (viet-asr by default)
     kiosk voice say TEXT [--lang vi] [--out F.wav]
     kiosk voice devices [--json]
 
-`doctor` reports the microphone, the speaker (espeak-ng, player, output device) and the model.
+`doctor` reports the microphone, the recogniser (engine, version, whether it works) and the
+speaker (espeak-ng, player, output device).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import wave
@@ -38,8 +41,9 @@ def register(sub) -> None:
     rec = vsub.add_parser("recognize", help="recognise a WAV file (16 kHz mono) and show the procedure")
     rec.add_argument("wav", help="WAV file; other formats are converted with sox when it is installed")
     rec.add_argument("--json", action="store_true", help="one JSON object")
-    rec.add_argument("--no-grammar", action="store_true", help="decode freely (ignore the catalogue grammar)")
-    rec.add_argument("--model", help="model folder (default: voice.model_path)")
+    rec.add_argument("--no-grammar", action="store_true", help="Vosk: decode freely (ignore the catalogue grammar)")
+    rec.add_argument("--engine", choices=["vietasr", "vosk"], help="recogniser (default: voice.engine)")
+    rec.add_argument("--model", help="Vosk model folder (default: voice.model_path)")
     rec.add_argument("--lang", help="language of the model's phrases (default: voice.language)")
     rec.set_defaults(func=cmd_recognize)
 
@@ -162,6 +166,7 @@ def cmd_install_model(args, ctx) -> int:
     except ValueError:
         value = str(dest.resolve())
     new_text = set_yaml_value(text, "voice", "model_path", _yaml_str(value))
+    new_text = set_yaml_value(new_text, "voice", "engine", '"vosk"')  # installing a Vosk model chooses Vosk
     try:
         parse_config(new_text, base_dir=cfg.base_dir, source=cfg_path)
     except ConfigError as exc:
@@ -169,7 +174,7 @@ def cmd_install_model(args, ctx) -> int:
     tmp = cfg_path.with_suffix(cfg_path.suffix + ".tmp")
     tmp.write_text(new_text, encoding="utf-8")
     tmp.replace(cfg_path)
-    print(f"{cfg_path}: voice.model_path = {value}")
+    print(f"{cfg_path}: voice.model_path = {value}, voice.engine = vosk")
     return 0
 
 
@@ -196,28 +201,56 @@ def read_wav_16k(path: Path, rate: int = 16000) -> bytes:
     return proc.stdout
 
 
-def cmd_recognize(args, ctx) -> int:
+def _recognize_engine(args, cfg):
+    """(engine, loader) for `recognize`, the database holding the catalogue (imported when empty)."""
+    from centre.catalogue import ensure_catalogue
     from centre.db import connect
-    from voice.recognizer import ModelLoader, VoiceEngine
+    from voice.engines import make_engine
+    from voice.recognizer import ModelLoader
+    from voice.vietasr_engine import VietAsrLoader
 
-    cfg = ctx.config
-    pcm = read_wav_16k(Path(args.wav), cfg.voice.sample_rate)
-    model_path = Path(args.model) if args.model else cfg.path(cfg.voice.model_path)
-    loader = ModelLoader(model_path).start()
+    updates = {k: v for k, v in (("engine", args.engine), ("language", args.lang)) if v}
+    if args.model:
+        updates.update(model_path=Path(args.model), engine=args.engine or "vosk")
+    if updates:
+        cfg = cfg.model_copy(update={"voice": cfg.voice.model_copy(update=updates)})
+    db_path = cfg.database_path
+    conn = connect(db_path)
+    try:
+        shipped = not cfg.path(cfg.paths.catalogue).exists()  # a config copied elsewhere: the shipped catalogue
+        ensure_catalogue(conn, None if shipped else cfg)
+    except Exception as exc:  # recognition still works; the answer will be "not understood"
+        print(f"warning: cannot import the catalogue: {exc}", file=sys.stderr)
+    finally:
+        conn.close()
+    loader = VietAsrLoader() if cfg.voice.engine == "vietasr" else ModelLoader(cfg.path(cfg.voice.model_path))
+    loader.start()
     if not loader.wait():
         raise CliError(loader.error or "the voice model could not be loaded")
-    db_path = cfg.database_path
-    engine = VoiceEngine(cfg, lambda: connect(db_path), loader, lang=args.lang,
+    engine = make_engine(cfg, lambda: connect(db_path), loader, lang=args.lang,
                          use_grammar=False if args.no_grammar else None)
+    return engine, loader
+
+
+def cmd_recognize(args, ctx) -> int:
+    cfg = ctx.config
+    pcm = read_wav_16k(Path(args.wav), cfg.voice.sample_rate)
+    engine, loader = _recognize_engine(args, cfg)
     t0 = time.perf_counter()
     result = engine.recognize_pcm(pcm)
     result.timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
     out = result.to_dict()
+    out["engine"] = getattr(engine, "name", "vosk")
     out["model_load_s"] = round(loader.load_s or 0.0, 2)
     out["grammar"] = engine.grammar.report() if engine.uses_grammar and engine.grammar else "none (free decoding)"
     if args.json:
         print_json(out)
         return 0 if result.understood else 1
+    _print_result(result, engine, out)
+    return 0 if result.understood else 1
+
+
+def _print_result(result, engine, out: dict) -> None:
     print(f"heard:      {result.text or '(nothing)'}")
     if result.understood:
         print(f"understood: {result.kind} {result.target} — {result.label} (score {result.score:.2f}, via {result.via})")
@@ -225,11 +258,12 @@ def cmd_recognize(args, ctx) -> int:
         print(f"not understood (best score {result.score:.2f} < {engine.min_score})")
         for c in result.candidates[:3]:
             print(f"  maybe:    {c['kind']} {c['target']} — {c['label']} ({c['score']:.2f})")
+        if result.referral:
+            print(f"  go to:    {result.referral}")
     t = result.timings
-    print(f"timings:    audio {t['audio_s']} s, decode {t['decode_ms']} ms, end of speech → answer "
-          f"{t['end_to_answer_ms']} ms; model load {out['model_load_s']} s")
-    print(f"grammar:    {out['grammar']}")
-    return 0 if result.understood else 1
+    print(f"timings:    audio {t.get('audio_s')} s, decode {t.get('decode_ms')} ms, end of speech → answer "
+          f"{t.get('end_to_answer_ms')} ms; model load {out['model_load_s']} s")
+    print(f"engine:     {out['engine']}; grammar: {out['grammar']}")
 
 
 # -- say / devices ------------------------------------------------------------------------------------
@@ -283,7 +317,7 @@ def cmd_devices(args, ctx) -> int:
 
 def doctor(ctx) -> list[Check]:
     from voice.audio import check_input, check_output
-    from voice.recognizer import ModelError, inspect_model
+    from voice.engines import engine_status
     from voice.speech import EspeakSynth, SubprocessPlayer
 
     cfg = ctx.config
@@ -293,12 +327,9 @@ def doctor(ctx) -> list[Check]:
     else:
         ok, msg = check_input(cfg)
         checks.append(Check("microphone", ok, msg))
-        try:
-            info = inspect_model(cfg.path(cfg.voice.model_path))
-            kind = "grammar (lookahead)" if info.lookahead else "free decoding"
-            checks.append(Check("voice model", True, f"{info.path} ({info.size_mb} MB, {kind})"))
-        except ModelError as exc:
-            checks.append(Check("voice model", False, f"{exc} — the kiosk runs without voice"))
+        st = engine_status(cfg, load=True)
+        msg = f"engine {st.engine}: {st.message}" + ("" if st.ok else " — the kiosk runs without voice")
+        checks.append(Check("voice model", st.ok, msg))
     synth = EspeakSynth(cfg.speech)
     player = SubprocessPlayer()
     out_ok, out_msg = check_output()

@@ -1,0 +1,361 @@
+"""The viet-asr engine: Vietnamese speech → procedure, with nothing to install by hand.
+
+viet-asr (`pip install viet-asr==0.1.0.dev11`, import `vietasr`, Apache-2.0) carries a
+streaming Conformer-CTC model inside its wheel. This module uses **only its documented
+public API** (the README of the wheel): `vietasr.__version__`, `Pipeline.preset("transcribe")`,
+`Pipeline.stream(sample_rate)` → `Session` with `accept(pcm)`, `partial()`, `final()`,
+`reset()`, and `Result.text`. `tests/test_voice_vietasr.py::test_public_api_we_rely_on`
+fails loudly if any of that changes.
+
+- `VietAsrLoader`: loads the pipeline in a background thread, with the same interface as
+  `voice.recognizer.ModelLoader` (`start`, `wait`, `subscribe`, `state`, `error`, `load_s`).
+  `shared_vietasr()` gives the process's one loader.
+- `VietAsrEngine(cfg, conn_factory, loader)`: `begin()`, `accept(pcm)`, `partial_text()`,
+  `finish() -> Interpretation`, `cancel()`, `recognize_pcm(pcm)`, like `VoiceEngine`.
+
+How a transcript becomes an answer (`interpret`):
+
+1. The audio is decoded by three streaming sessions at once: the real sample rate and two
+   *declared* rates a little off (14.5 and 17.5 kHz: the model hears the same speech a
+   little lower/slower and higher/faster). Their transcripts differ where the speech is
+   unclear; they are the n-best list the public API does not give. The first is the
+   transcript shown to the visitor.
+2. The catalogue search (`centre.search.Searcher`, the same as typing) reads the main
+   transcript: a clear request is answered as if typed.
+3. Closed-set rescoring (`voice.closedset`): every catalogue phrase (names, aliases, field
+   names, commands) and the background phrases of `voice/phrases/vi.yaml` are scored by
+   sound against the three transcripts.
+4. Decision (`decide`): the search's answer when the closed set does not contradict it
+   strongly; otherwise the closed set's best target when it is sure enough (score and lead
+   over the next target); otherwise "not understood". A background phrase winning, or only
+   filler words, is "not understood". Silence (no words in any transcript) is "not
+   understood" with reason silence.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from voice.closedset import ClosedSet, Ranking
+from voice.events import ModelFailed, ModelLoading, ModelReady
+from voice.grammar import Phrase, catalogue_phrases, load_phrase_book
+from voice.recognizer import Interpretation, ModelError
+
+log = logging.getLogger(__name__)
+
+ENGINE_NAME = "viet-asr"
+PINNED_VERSION = "0.1.0.dev11"
+PRESET = "transcribe"
+#: Declared sample-rate factors of the extra sessions (1.0 = the main transcript).
+RATE_FACTORS = (1.0, 0.90625, 1.09375)
+#: Closed-set thresholds (chosen on the espeak-ng dev voices; docs/voice.md).
+CLOSED_MIN = 0.48
+CLOSED_LEAD = 0.03
+SEARCH_OVERRIDE = 0.75  # a closed-set score this high wins over a disagreeing search hit
+
+
+def vietasr_version() -> str | None:
+    """The installed viet-asr version, or None when it is not installed."""
+    try:
+        import vietasr
+    except (ImportError, OSError):
+        return None
+    return getattr(vietasr, "__version__", "unknown")
+
+
+class VietAsrLoader:
+    """Loads the viet-asr pipeline once, in the background (the `ModelLoader` interface)."""
+
+    def __init__(self, preset: str = PRESET):
+        self.preset = preset
+        self.path = Path(f"vietasr:{preset}")
+        self.state = "idle"
+        self.progress = 0.0
+        self.error: str | None = None
+        self.info = None  # a Vosk ModelInfo for the Vosk loader; nothing to inspect here
+        self.vocabulary = None
+        self.load_s: float | None = None
+        self.version: str | None = None
+        self._pipeline = None
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._listeners: list[Callable] = []
+        self._thread: threading.Thread | None = None
+
+    def subscribe(self, fn: Callable) -> None:
+        with self._lock:
+            self._listeners.append(fn)
+            state = self.state
+        if state == "ready":
+            fn(ModelReady(str(self.path), self.load_s or 0.0))
+        elif state == "failed":
+            fn(ModelFailed(str(self.path), self.error or "unknown error"))
+
+    def unsubscribe(self, fn: Callable) -> None:
+        with self._lock:
+            if fn in self._listeners:
+                self._listeners.remove(fn)
+
+    def _emit(self, event) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for fn in listeners:
+            try:
+                fn(event)
+            except Exception:
+                log.exception("voice model listener failed")
+
+    def start(self) -> VietAsrLoader:
+        with self._lock:
+            if self._thread is not None:
+                return self
+            self.state = "loading"
+            self._thread = threading.Thread(target=self._load, name="vietasr-loader", daemon=True)
+        self._thread.start()
+        return self
+
+    def _load(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._emit(ModelLoading(str(self.path), 0.1, "loading viet-asr"))
+            try:
+                import vietasr
+            except (ImportError, OSError) as exc:
+                raise ModelError(f"viet-asr is not installed ({exc}): run `make setup` "
+                                 f"(pip install viet-asr=={PINNED_VERSION})") from exc
+            self.version = getattr(vietasr, "__version__", "unknown")
+            try:
+                self._pipeline = vietasr.Pipeline.preset(self.preset)
+            except Exception as exc:
+                raise ModelError(f"viet-asr {self.version} could not build the {self.preset!r} pipeline: {exc}") from exc
+            self.load_s = time.perf_counter() - t0
+            self.progress = 1.0
+            self.state = "ready"
+            log.info("viet-asr %s ready in %.1f s", self.version, self.load_s)
+            self._done.set()
+            self._emit(ModelReady(str(self.path), self.load_s))
+        except Exception as exc:  # voice is off, the kiosk carries on
+            self.error = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+            self.state = "failed"
+            log.warning("voice is off: %s", self.error)
+            self._done.set()
+            self._emit(ModelFailed(str(self.path), self.error))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._done.wait(timeout)
+        return self.state == "ready"
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    @property
+    def model(self):
+        if self.state != "ready":
+            raise ModelError(self.error or f"viet-asr is {self.state}, not ready")
+        return self._pipeline
+
+
+_shared: VietAsrLoader | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_vietasr() -> VietAsrLoader:
+    """The process's one viet-asr loader (call `.start()` to load)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = VietAsrLoader()
+        return _shared
+
+
+def background_phrases(book) -> list[Phrase]:
+    """The phrase book's background words as phrases that answer nothing."""
+    return [Phrase(b, "background", f"background:{b}", b) for b in book.background]
+
+
+class VietAsrEngine:
+    """Three streaming sessions + catalogue search + closed-set rescoring (thread-safe)."""
+
+    name = ENGINE_NAME
+
+    def __init__(self, cfg, conn_factory: Callable, loader: VietAsrLoader, lang: str | None = None,
+                 min_score: float | None = None, rate_factors=RATE_FACTORS):
+        self.cfg = cfg
+        self.conn_factory = conn_factory
+        self.loader = loader
+        self.lang = lang or "vi"
+        self.min_score = CLOSED_MIN if min_score is None else min_score
+        self.rate_factors = tuple(rate_factors)
+        self.book = load_phrase_book(self.lang)
+        self.phrases: list[Phrase] = []
+        self.closed: ClosedSet | None = None
+        self.grammar = None  # no grammar with this engine (kept for the CLI's report)
+        self.uses_grammar = False
+        self._lock = threading.RLock()
+        self._sessions: list | None = None
+        self._version: str | None = None
+        self._searcher = None
+        self._audio_bytes = 0
+        self._decode_s = 0.0
+
+    # -- catalogue ----------------------------------------------------------------------
+    def _catalogue_version(self, conn) -> str:
+        try:
+            row = conn.execute("SELECT value FROM catalogue_meta WHERE key = 'version'").fetchone()
+            n = conn.execute("SELECT count(*) FROM procedures").fetchone()[0]
+        except Exception:
+            return "none"
+        return f"{row[0] if row else 0}:{n}"
+
+    def refresh(self, force: bool = False) -> bool:
+        """Rebuild the closed set when the catalogue changed."""
+        conn = self.conn_factory()
+        try:
+            version = self._catalogue_version(conn)
+            if version == self._version and not force:
+                return False
+            try:
+                phrases = catalogue_phrases(conn, self.lang, self.book)
+            except Exception as exc:
+                log.warning("voice phrases without the catalogue: %s", exc)
+                phrases = self.book.command_phrases()
+        finally:
+            conn.close()
+        closed = ClosedSet(phrases + background_phrases(self.book), self.book.fillers)
+        with self._lock:
+            self.phrases, self.closed, self._version = phrases, closed, version
+        return True
+
+    def _search(self, text: str):
+        try:
+            from centre.search import Searcher
+        except ImportError:
+            return None
+        try:
+            with self._lock:
+                if self._searcher is None:
+                    self._searcher = Searcher.from_config(self.conn_factory(), self.cfg)
+                searcher = self._searcher
+            return searcher.search(text, limit=5)
+        except Exception as exc:  # the search is a help here, never a crash
+            log.warning("voice → search failed: %s", exc)
+            return None
+
+    # -- one utterance ----------------------------------------------------------------------
+    def _ensure_sessions(self) -> list:
+        if self._sessions is None:
+            pipe = self.loader.model
+            rate = self.cfg.voice.sample_rate
+            self._sessions = [pipe.stream(sample_rate=float(rate * f)) for f in self.rate_factors]
+        return self._sessions
+
+    def begin(self) -> None:
+        self.refresh()
+        with self._lock:
+            sessions = self._ensure_sessions()
+            for s in sessions:
+                s.reset()
+            self._audio_bytes, self._decode_s = 0, 0.0
+
+    def accept(self, pcm: bytes) -> None:
+        with self._lock:
+            t0 = time.perf_counter()
+            for s in self._ensure_sessions():
+                s.accept(pcm)
+            self._decode_s += time.perf_counter() - t0
+            self._audio_bytes += len(pcm)
+
+    def partial_text(self) -> str:
+        """What the main session has heard so far (for the screen while the visitor speaks)."""
+        with self._lock:
+            if not self._sessions:
+                return ""
+            return self._sessions[0].partial().text
+
+    def cancel(self) -> None:
+        with self._lock:
+            for s in self._sessions or []:
+                s.reset()
+
+    def finish(self) -> Interpretation:
+        t0 = time.perf_counter()
+        with self._lock:
+            hyps = [s.final().text.strip() for s in self._ensure_sessions()]
+            final_ms = (time.perf_counter() - t0) * 1000
+            audio_s = self._audio_bytes / (2 * self.cfg.voice.sample_rate)
+            decode_ms = self._decode_s * 1000
+            for s in self._sessions:
+                s.reset()
+        result = self.interpret(hyps, t0)
+        result.timings.update({"audio_s": round(audio_s, 3), "decode_ms": round(decode_ms, 1),
+                               "final_ms": round(final_ms, 1)})
+        return result
+
+    def recognize_pcm(self, pcm: bytes) -> Interpretation:
+        self.begin()
+        self.accept(pcm)
+        return self.finish()
+
+    # -- understanding ------------------------------------------------------------------------
+    def interpret(self, hypotheses: list[str], t_end: float | None = None) -> Interpretation:
+        t_end = t_end if t_end is not None else time.perf_counter()
+        if self.closed is None:
+            self.refresh(force=True)
+        text = hypotheses[0] if hypotheses else ""
+        alts = [{"text": h, "confidence": 0.0} for h in hypotheses]
+        result = Interpretation(False, None, None, text, None, None, 0.0, "none", alts, [], {})
+        if not any(h for h in hypotheses):
+            result.timings["end_to_answer_ms"] = round((time.perf_counter() - t_end) * 1000, 1)
+            return result
+        t1 = time.perf_counter()
+        search = self._search(text) if text else None
+        ranking = self.closed.score([h for h in hypotheses if h])
+        decide(result, search, ranking, self.min_score)
+        result.timings["match_ms"] = round((time.perf_counter() - t1) * 1000, 1)
+        result.timings["end_to_answer_ms"] = round((time.perf_counter() - t_end) * 1000, 1)
+        return result
+
+
+def _search_top(search, min_score: float = 0.0):
+    if search is None or not getattr(search, "hits", None):
+        return None
+    top = search.hits[0]
+    return top if float(top.score) >= min_score else None
+
+
+def decide(result: Interpretation, search, ranking: Ranking, min_score: float = CLOSED_MIN) -> Interpretation:
+    """Fill `result` from the search's answer and the closed-set ranking (see the module docstring)."""
+    best, second = ranking.best, ranking.runner_up()
+    hit = _search_top(search)
+    result.candidates = [s.to_dict() for s in ranking.ranked if s.phrase.kind != "background"]
+    if hit is not None:
+        result.candidates = [{"text": h.matched_text, "kind": "procedure", "target": h.key, "label": h.name,
+                              "score": round(float(h.score), 3)} for h in search.hits] + result.candidates
+    closed_sure = (best is not None and best.phrase.kind != "background" and best.score >= min_score
+                   and (second is None or best.score - second.score >= CLOSED_LEAD))
+    if hit is not None and not (closed_sure and best.phrase.target != hit.key and best.score >= SEARCH_OVERRIDE):
+        if best is not None and best.phrase.kind == "background" and best.score >= SEARCH_OVERRIDE:
+            return _referral(result, search)
+        result.understood, result.kind, result.target, result.via = True, "procedure", hit.key, "search"
+        result.phrase, result.label, result.score = hit.matched_text, hit.name, round(float(hit.score), 3)
+        return result
+    if closed_sure:
+        p = best.phrase
+        result.understood, result.kind, result.target, result.via = True, p.kind, p.target, "closed-set"
+        result.phrase, result.label, result.score = p.text, p.label or p.text, round(best.score, 3)
+        return result
+    result.score = round(best.score, 3) if best else 0.0
+    return _referral(result, search)
+
+
+def _referral(result: Interpretation, search) -> Interpretation:
+    """Not understood; keep the search's referral (where to go instead) when it offers one."""
+    referral = getattr(search, "referral", None) if search is not None else None
+    if referral:
+        result.referral = referral.to_dict() if hasattr(referral, "to_dict") else referral
+    return result
