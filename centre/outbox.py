@@ -194,6 +194,15 @@ def pending(conn: sqlite3.Connection, limit: int) -> list[Event]:
     return [Event(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
 
 
+def pending_json(conn: sqlite3.Connection, limit: int) -> tuple[int, int, str]:
+    """(count, last seq, JSON array text) of the next `limit` events, built by SQLite itself."""
+    row = conn.execute(
+        "SELECT COUNT(*), MAX(seq), json_group_array(json_object('seq', seq, 'uid', uid, 'kind', kind, 'at', at, "
+        "'data', json(data))) FROM (SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?)",
+        (acked_seq(conn), limit)).fetchone()
+    return row[0], row[1] or 0, row[2]
+
+
 def backlog(conn: sqlite3.Connection) -> int:
     if not installed(conn):
         return 0

@@ -1,7 +1,7 @@
 """The sync agent: sends the outbox to the provincial hub, in order, at least once, with back-off.
 
 Pure logic (`SyncAgent.step`, `Backoff`) around a transport with one method,
-`send(events) -> dict`, so tests can drive it without a network; `HttpTransport` is the thin
+`send(events_json) -> dict` (the JSON array of the batch, built by SQLite from the outbox), so tests can drive it without a network; `HttpTransport` is the thin
 HTTP adapter (stdlib urllib, gzip body, bearer token).
 
 Guarantees, with the hub's idempotent ingest (centre id + event uid):
@@ -51,9 +51,10 @@ class HttpTransport:
         self.token = token
         self.timeout_s = timeout_s
 
-    def send(self, events: list[dict]) -> dict:
-        body = gzip.compress(json.dumps({"centre": self.centre_id, "events": events},
-                                        separators=(",", ":")).encode("utf-8"), compresslevel=3)
+    def send(self, events_json: str) -> dict:
+        """POST the JSON array of events; returns the hub's answer."""
+        text = '{"centre":' + json.dumps(self.centre_id) + ',"events":' + events_json + "}"
+        body = gzip.compress(text.encode("utf-8"), compresslevel=1)
         req = urllib.request.Request(self.url, data=body, method="POST", headers={
             "Content-Type": "application/json", "Content-Encoding": "gzip",
             "Authorization": f"Bearer {self.token}"})
@@ -118,18 +119,18 @@ class SyncAgent:
 
     def step(self) -> StepResult:
         outbox.install(self.conn)  # a table another process created since: triggers + snapshot
-        batch = outbox.pending(self.conn, self.batch_size)
-        if not batch:
+        count, last_seq, events_json = outbox.pending_json(self.conn, self.batch_size)
+        if not count:
             return StepResult(backlog=0)
         try:
-            answer = self.transport.send([e.to_wire() for e in batch])
-            if answer.get("last_seq") != batch[-1].seq:
-                raise SyncError(f"hub acknowledged seq {answer.get('last_seq')}, expected {batch[-1].seq}")
+            answer = self.transport.send(events_json)
+            if answer.get("last_seq") != last_seq:
+                raise SyncError(f"hub acknowledged seq {answer.get('last_seq')}, expected {last_seq}")
         except SyncError as exc:
             outbox.set_state(self.conn, last_error=str(exc), last_error_at=self.wall())
             return StepResult(backlog=outbox.backlog(self.conn), error=str(exc))
-        outbox.ack(self.conn, batch[-1].seq, now=self.wall())
-        return StepResult(sent=len(batch), stored=int(answer.get("stored", 0)),
+        outbox.ack(self.conn, last_seq, now=self.wall())
+        return StepResult(sent=count, stored=int(answer.get("stored", 0)),
                           duplicates=int(answer.get("duplicates", 0)), backlog=outbox.backlog(self.conn))
 
     def run(self, stop: threading.Event, *, until_empty: bool = False) -> None:

@@ -4,6 +4,7 @@ per-centre credentials, the same figures as the ward, dashboard, drill-down and 
 from __future__ import annotations
 
 import io
+import json
 from datetime import date, timedelta
 
 import psycopg
@@ -29,8 +30,8 @@ class ClientTransport:
         self.client, self.centre_id, self.token = client, centre_id, token
         self.answers = []
 
-    def send(self, events):
-        r = self.client.post("/api/v1/ingest", json={"centre": self.centre_id, "events": events},
+    def send(self, events_json):
+        r = self.client.post("/api/v1/ingest", json={"centre": self.centre_id, "events": json.loads(events_json)},
                              headers={"Authorization": f"Bearer {self.token}"})
         assert r.status_code == 200, r.text
         self.answers.append(r.json())

@@ -106,7 +106,8 @@ class FakeHub:
         self.fail = 0
         self.lose_answer = 0
 
-    def send(self, events):
+    def send(self, events_json):
+        events = json.loads(events_json)
         if self.fail:
             self.fail -= 1
             raise SyncError("hub not reachable: connection refused")
