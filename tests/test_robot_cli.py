@@ -69,7 +69,7 @@ def test_bad_input_gets_a_plain_error(argv, message, capsys):
 
 
 def test_monitor_prints_decoded_frames_both_ways(sim, capsys):
-    assert main(["robot", "monitor", "--port", sim.port, "--seconds", "1.2"]) == 0
+    assert main(["robot", "monitor", "--wire", "--port", sim.port, "--seconds", "1.2"]) == 0
     out = capsys.readouterr().out
     assert "kiosk -> robot  HELLO" in out and "robot -> kiosk  HB" in out
 
@@ -132,7 +132,7 @@ def test_monitor_stopped_by_sigterm_cleans_up_its_simulator():
     import signal
     from pathlib import Path
 
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "robot", "monitor"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "robot", "monitor", "--wire"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         line = proc.stdout.readline()

@@ -1,14 +1,22 @@
-"""`kiosk robot ...`: run the simulator, ask a robot its status, send it somewhere, watch the wire.
+"""`kiosk robot ...`: run the simulator, ask a robot its status, send it somewhere, watch it, test it.
 
     kiosk robot sim [--tcp PORT] [--link PATH] [--speed 0.7] [--drop 0.05] [--corrupt 0.1]
-                    [--delay-ms 50] [--stall-after N] [--reboot-after N] [--block WAYPOINT]
-    kiosk robot status [--json]          kiosk robot goto COUNTER|WAYPOINT [--no-wait]
-    kiosk robot dock | cancel | reset    kiosk robot monitor [--seconds N]
+                    [--delay-ms 50] [--stall-after N] [--reboot-after N] [--block WAYPOINT] [--key KEY] ...
+    kiosk robot status [--json]          kiosk robot goto COUNTER|WAYPOINT
+    kiosk robot dock | cancel | reset    kiosk robot monitor [--seconds N] [--json] [--wire]
+    kiosk robot conformance PORT [--key KEY] [--json] [--section NAME] [--quick]
 
-Every command but `sim` talks to the robot configured in config.yaml (`--robot NAME` picks
-one of several; `--port URL` overrides its port, e.g. the path `kiosk robot sim` printed).
-A configured port "sim" starts a simulator inside the command. The kiosk holds the port
-exclusively while it runs: stop it first, or point the kiosk at ``spy://PORT?file=LOG``.
+`status`, `goto`, `dock`, `cancel`, `reset` and `monitor --wire` open the robot configured in
+config.yaml (`--robot NAME` picks one of several; `--port URL` overrides its port, e.g. the
+path `kiosk robot sim` printed); a configured port "sim" starts a simulator inside the
+command. The kiosk holds the port exclusively while it runs: stop it first. `goto` and `dock`
+stay until the robot's RESULT (heartbeats keep going: a robot that loses the kiosk's
+heartbeat gives up its goal), and once they exit the robot, no longer hearing anyone, goes
+back to its dock by itself within 3 s. There is no "--no-wait": to send the robot while the
+kiosk runs, use the kiosk; the CLI never leaves a goal without a heartbeat behind it.
+
+`monitor` (without --wire) watches a running kiosk without touching the port: it follows
+the robot events file the kiosk's escort manager writes (robot/events.py).
 """
 
 from __future__ import annotations
@@ -45,6 +53,18 @@ def register(sub) -> None:
     s.add_argument("--reboot-after", type=int, metavar="N", help="reboot after the N-th command")
     s.add_argument("--block", action="append", default=[], metavar="WAYPOINT", help="path to it blocked half-way")
     s.add_argument("--seed", type=int, help="random seed for the faults")
+    s.add_argument("--key", help="require the keyed handshake with this shared key (protocol section 13)")
+    s.add_argument("--stuck-after", type=float, metavar="S", help="S seconds into each GOTO it stops moving "
+                   "but still reports MOVING (a stall for the kiosk's progress watchdog)")
+    s.add_argument("--visitor-lost-after", type=float, metavar="S", help="S seconds into each GOTO the visitor "
+                   "stops following (FB WAITING,VISITOR_LOST, then ABORTED,VISITOR_LOST after 30 s)")
+    s.add_argument("--battery", type=float, default=100.0, metavar="PCT", help="battery at start (default 100)")
+    s.add_argument("--unlocalised", action="store_true", help="does not know where it is (empty x/y, GOTO DENIED)")
+    s.add_argument("--empty-fields", action="store_true", help="leaves battery, eta, heading and max speed empty")
+    s.add_argument("--chatter", action="store_true", help="also sends a vendor frame type (XDIAG) twice a second")
+    s.add_argument("--drop-hello", action="store_true", help="the HELLO it sends after a reboot is lost")
+    s.add_argument("--legacy", action="store_true", help="speak protocol 1.0 only (no 1.1 fields or commands)")
+    s.add_argument("--map-version", default="", help="the map version it reports in HELLO")
     s.set_defaults(func=cmd_sim)
 
     st = common(rsub.add_parser("status", help="connect, say HELLO, print the robot's status"))
@@ -53,17 +73,33 @@ def register(sub) -> None:
 
     g = common(rsub.add_parser("goto", help="send the robot to a counter (id) or a waypoint (name)"))
     g.add_argument("target", help="counter id (e.g. 3) or waypoint name (e.g. counter_3)")
-    g.add_argument("--no-wait", action="store_true", help="return after the acknowledgement")
     g.set_defaults(func=cmd_goto)
 
-    for verb, text in (("dock", "send the robot back to its dock"), ("cancel", "cancel the robot's current goal"),
+    d = common(rsub.add_parser("dock", help="send the robot back to its dock and wait until it is docked"))
+    d.set_defaults(func=cmd_goto, target=None)
+    for verb, text in (("cancel", "cancel the robot's current goal"),
                        ("reset", "clear a latched emergency stop (refused while the button is pressed)")):
         c = common(rsub.add_parser(verb, help=text))
         c.set_defaults(func=cmd_simple, verb=verb.upper())
 
-    m = common(rsub.add_parser("monitor", help="print every decoded frame, both ways, live"))
+    m = common(rsub.add_parser("monitor", help="watch the running kiosk's robot events (--wire: every frame)"))
     m.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
+    m.add_argument("--json", action="store_true", help="one JSON object a line")
+    m.add_argument("--last", type=int, default=10, metavar="N", help="show the last N events first (default 10)")
+    m.add_argument("--wire", action="store_true", help="open the port and print every decoded frame, both ways "
+                   "(only while the kiosk is stopped: it says HELLO, starting a new session)")
     m.set_defaults(func=cmd_monitor)
+
+    k = rsub.add_parser("conformance", help="check a robot against the protocol, section by section")
+    k.add_argument("port", help="the robot's port: a device path, a pty or socket://host:port")
+    k.add_argument("--robot", help="robot name in config.yaml whose dock and key to use (default: the first)")
+    k.add_argument("--key", help="shared key for a keyed link (default: the robot's key in config.yaml)")
+    k.add_argument("--section", action="append", metavar="NAME", help="run only these sections (repeatable)")
+    k.add_argument("--quick", action="store_true", help="cancel the GOTO after its first feedback instead of "
+                   "waiting for arrival")
+    k.add_argument("--goal-timeout", type=float, default=120.0, metavar="S", help="longest wait for a goal (120)")
+    k.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    k.set_defaults(func=cmd_conformance)
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -141,13 +177,19 @@ def cmd_sim(args, ctx) -> int:
     if args.speed <= 0:
         raise CliError("--speed must be more than 0")
     faults = Faults(drop=args.drop, corrupt=args.corrupt, delay_ms=args.delay_ms, stall_after=args.stall_after,
-                    reboot_after=args.reboot_after, block=frozenset(args.block), seed=args.seed)
+                    reboot_after=args.reboot_after, block=frozenset(args.block), seed=args.seed,
+                    stuck_after_s=args.stuck_after, visitor_lost_after_s=args.visitor_lost_after,
+                    drop_hello=args.drop_hello, chatter=args.chatter, empty_fields=args.empty_fields,
+                    legacy=args.legacy)
     logging.getLogger("robot").setLevel(logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO)
     for h in logging.getLogger().handlers:
         h.setLevel(logging.INFO)
-    robot = make_robot(cfg, args.robot, faults=faults, speed_mps=args.speed)
+    if args.key is not None and not 16 <= len(args.key) <= 64:
+        raise CliError("--key: 16 to 64 characters")
+    robot = make_robot(cfg, args.robot, faults=faults, speed_mps=args.speed, battery_pct=args.battery,
+                       localised=not args.unlocalised, map_version=args.map_version, key=args.key)
     try:
         server = SimServer(robot, tcp_port=args.tcp, link_path=args.link, faults=faults).start()
     except OSError as exc:
@@ -168,39 +210,39 @@ def cmd_sim(args, ctx) -> int:
     return 0
 
 
-SIM_CONTROLS = ("estop", "release", "unplug", "replug", "reboot", "busy SECONDS", "stall", "unstall", "status",
-                "quit")
+SIM_CONTROLS = ("estop", "release", "unplug", "replug", "reboot", "busy SECONDS", "stall", "unstall", "stuck",
+                "unstuck", "obstacle", "clear", "battery PCT", "status", "quit")
+
+
+def _sim_actions(server) -> dict:
+    return {
+        "estop": server.press_estop, "release": server.release_estop, "unplug": server.unplug,
+        "replug": server.replug, "reboot": server.reboot, "busy": lambda a: server.occupy(float(a or 30)),
+        "stall": server.set_stalled, "unstall": lambda: server.set_stalled(False),
+        "stuck": server.set_stuck, "unstuck": lambda: server.set_stuck(False),
+        "obstacle": server.set_obstacle, "clear": lambda: server.set_obstacle(False),
+        "battery": lambda a: server.set_battery(float(a)), "status": lambda: None,
+    }
 
 
 def _sim_console(server, stop: threading.Event) -> None:
     """Lines on stdin act on the simulated robot (press the e-stop, pull the cable...)."""
+    actions = _sim_actions(server)
     for line in sys.stdin:
         word, _, arg = line.strip().partition(" ")
+        if word == "quit":
+            stop.set()
+            return
+        if not word:
+            continue
+        action = actions.get(word)
+        if action is None:
+            print(f"unknown: {word!r}; try {', '.join(SIM_CONTROLS)}", file=sys.stderr)
+            continue
         try:
-            if word == "estop":
-                server.press_estop()
-            elif word == "release":
-                server.release_estop()
-            elif word == "unplug":
-                server.unplug()
-            elif word == "replug":
-                server.replug()
-            elif word == "reboot":
-                server.reboot()
-            elif word == "busy":
-                server.occupy(float(arg or 30))
-            elif word in ("stall", "unstall"):
-                server.set_stalled(word == "stall")
-            elif word == "quit":
-                stop.set()
-                return
-            elif word == "status":
-                pass
-            elif word:
-                print(f"unknown: {word!r}; try {', '.join(SIM_CONTROLS)}", file=sys.stderr)
-                continue
+            action(arg) if word in ("busy", "battery") else action()
         except ValueError:
-            print(f"busy needs seconds, not {arg!r}", file=sys.stderr)
+            print(f"{word} needs a number, not {arg!r}", file=sys.stderr)
             continue
         r = server.robot
         print(f"state {r.state.value}, battery {r.battery:.0f} %, at ({r.x:.1f}, {r.y:.1f}) {r.at_waypoint()}, "
@@ -220,11 +262,12 @@ def cmd_status(args, ctx) -> int:
         out = {
             "robot": link.name, "port": link.port, "link_up": link.up,
             "model": hello.model if hello else None, "boot_id": hello.boot_id if hello else None,
-            "protocol": hello.version if hello else None,
+            "protocol": hello.version if hello else None, "minor": hello.minor if hello else None,
+            "capabilities": hello.capabilities if hello else None, "map_version": hello.map_version if hello else None,
         }
         if st is not None:
-            out.update(state=st.state.value, battery=st.battery, goal_id=st.goal_id,
-                       goal_status=st.goal_status.value, reason=st.reason)
+            out.update(state=str(st.state), battery=st.battery, goal_id=st.goal_id,
+                       goal_status=str(st.goal_status), reason=st.reason)
             if hasattr(st, "x"):
                 out.update(x=st.x, y=st.y, waypoint=st.waypoint, estop=st.estop)
         unknown = []
@@ -261,16 +304,22 @@ def _target(cfg, text: str) -> str:
 
 
 def cmd_goto(args, ctx) -> int:
+    """GOTO (or DOCK when `args.target` is None) and wait for the RESULT, heartbeats going."""
     from robot import protocol as p
-    from robot.link import GoalEnded, RobotUpdate
+    from robot.link import GoalEnded, LinkError, RobotUpdate
 
-    wp = _target(ctx.config, args.target)
+    wp = _target(ctx.config, args.target) if args.target is not None else None
+    verb, what = ("GOTO", (wp,)) if wp else ("DOCK", ())
     done = threading.Event()
     result: dict = {}
 
     def on_event(ev):
-        if isinstance(ev, RobotUpdate) and isinstance(ev.message, p.Feedback) and ev.message.goal_id == result.get("id"):
-            print(f"  {ev.message.distance_m:6.1f} m to go, about {ev.message.eta_s:.0f} s", flush=True)
+        m = getattr(ev, "message", None)
+        if isinstance(ev, RobotUpdate) and isinstance(m, p.Feedback) and m.goal_id == result.get("id"):
+            dist = "?" if m.distance_m is None else f"{m.distance_m:6.1f}"
+            eta = "?" if m.eta_s is None else f"{m.eta_s:.0f}"
+            why = "" if str(m.motion) == "MOVING" else f"  [{m.motion} {m.why}]"
+            print(f"  {dist} m to go, about {eta} s{why}", flush=True)
         if isinstance(ev, GoalEnded) and ev.goal_id == result.get("id"):
             result["end"] = ev
             done.set()
@@ -278,17 +327,13 @@ def cmd_goto(args, ctx) -> int:
     with _link(args, ctx, on_event=on_event) as link:
         cid = link.new_id()
         result["id"] = cid
-        from robot.link import LinkError
-
         try:
-            ack = link.send("GOTO", wp, cmd_id=cid).result(10)
+            ack = link.send(verb, *what, cmd_id=cid).result(10)
         except LinkError as exc:
-            raise CliError(f"GOTO: {exc}") from exc
-        print(f"GOTO {wp}: {_ack_line(ack)}", flush=True)
+            raise CliError(f"{verb}: {exc}") from exc
+        print(f"{verb}{' ' + wp if wp else ''}: {_ack_line(ack)}", flush=True)
         if ack.code is not p.AckCode.ACCEPTED:
             return 1
-        if args.no_wait:
-            return 0
         while not done.wait(0.5):
             if not link.up:
                 raise CliError(f"link lost: {link.last_error}")
@@ -307,6 +352,41 @@ def cmd_simple(args, ctx) -> int:
 
 
 def cmd_monitor(args, ctx) -> int:
+    if args.wire:
+        return _monitor_wire(args, ctx)
+    from robot.events import default_path, last_id, read_since
+
+    path = default_path(ctx.config)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"(robot events of the running kiosk, from {path}; Ctrl-C stops)", file=sys.stderr, flush=True)
+    after = max(0, last_id(path) - max(0, args.last))
+    t0 = time.monotonic()
+    try:
+        while not stop.is_set() and (args.seconds is None or time.monotonic() - t0 < args.seconds):
+            rows = read_since(path, after)
+            for rid, at, ev in rows:
+                after = rid
+                _print_event(at, ev, args.json)
+            if not rows:
+                stop.wait(0.2)
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass
+    return 0
+
+
+def _print_event(at: float, ev: dict, as_json: bool) -> None:
+    if as_json:
+        print_json({"at": at, **ev})
+        return
+    code = ev.get("code", "?")
+    skip = {"code", "robot", "counter_id", "ticket"}
+    detail = ", ".join(f"{k}={v}" for k, v in ev.items() if k not in skip and v not in (None, ""))
+    print(f"{time.strftime('%H:%M:%S', time.localtime(at))}  {ev.get('robot') or '-':<10} {code:<15} {detail}",
+          flush=True)
+
+
+def _monitor_wire(args, ctx) -> int:
     from robot import protocol as p
 
     t0 = time.monotonic()
@@ -337,6 +417,38 @@ def cmd_monitor(args, ctx) -> int:
     if dropped:
         print(f"dropped: {dropped}", file=sys.stderr)
     return 0
+
+
+def cmd_conformance(args, ctx) -> int:
+    import logging
+
+    from robot.conformance import SECTIONS, run_from_config
+
+    cfg = ctx.config
+    if cfg.robot.robots:
+        _entry(cfg, args.robot)
+    sections = tuple(args.section or SECTIONS)
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise CliError(f"--section {unknown[0]!r}: one of {', '.join(SECTIONS)}")
+    logging.getLogger("robot").setLevel(logging.ERROR)
+    kw = {"goal_timeout_s": args.goal_timeout, "quick": args.quick}
+    if args.key:
+        kw["key"] = args.key
+    try:
+        report = run_from_config(cfg, args.port, robot=args.robot, sections=sections, **kw)
+    except Exception as exc:  # pyserial: no such port, refused connection
+        from robot.link import describe_open_error
+
+        raise CliError(describe_open_error(args.port, exc)) from exc
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(report.table())
+        for sec in report.sections:
+            for failure in sec.failures[2:]:
+                print(f"  {sec.name}: {failure}")
+    return 0 if report.passed else 1
 
 
 # -- doctor ------------------------------------------------------------------------------------
