@@ -44,12 +44,16 @@ def kind_of(entry: dict) -> str:
     if entry.get("out_of_scope"):
         return "out_of_scope"
     text = entry["q"]
-    if not VI_MARKS.search(text):
-        words = re.findall(r"[a-z]+", text.lower())
-        english = sum(w in EN_WORDS for w in words)
+    tokens = text.lower().split()
+    marked = sum(bool(VI_MARKS.search(t)) for t in tokens)
+    words = re.findall(r"[a-z]+", text.lower())
+    english = sum(w in EN_WORDS for w in words)
+    if english >= 3 and marked * 10 < len(tokens):  # English, maybe with a Vietnamese place name
+        return "english"
+    if not marked:
         bare_vietnamese = sum(w in VI_BARE_WORDS for w in words)
         return "english" if english > bare_vietnamese else "unaccented"
-    return "long" if len(text.split()) >= LONG_WORDS else "short"
+    return "long" if len(tokens) >= LONG_WORDS else "short"
 
 
 def normalise(entry: dict) -> dict:
