@@ -1,0 +1,302 @@
+"""Self-test of the independent robot firmware (tests/indep_robot), as a raw client written from
+docs/robot-protocol.md: frames are built and checked here with the spec's checksum rule, not with
+the firmware's own code. Real pty and TCP; plus a few behaviour checks on a fake clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import select
+import socket
+import subprocess
+import sys
+import time
+import tty
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAME_RE = re.compile(rb"^\$([ -~]*)\*([0-9A-F]{2})\r\n$")
+KEY = "correct horse battery"
+
+
+def xor(body: bytes) -> int:
+    value = 0
+    for byte in body:
+        value ^= byte
+    return value
+
+
+def frame(seq: int, *parts: str) -> bytes:
+    body = ",".join(["PXVK", str(seq), *parts]).encode("ascii")
+    return b"$" + body + b"*%02X\r\n" % xor(body)
+
+
+def check(raw: bytes) -> list[str]:
+    """A received frame, checked against section 2; returns [TYPE, fields...]."""
+    assert len(raw) <= 82, raw
+    match = FRAME_RE.match(raw)
+    assert match, f"not a well-formed frame with an upper-case checksum: {raw!r}"
+    assert xor(match.group(1)) == int(match.group(2), 16), raw
+    parts = match.group(1).decode("ascii").split(",")
+    assert parts[0] == "PXVK" and re.fullmatch(r"\d{1,3}", parts[1]) and int(parts[1]) <= 999, raw
+    assert re.fullmatch(r"[A-Z]{2,8}", parts[2]), raw
+    return parts[2:]
+
+
+class Client:
+    """The kiosk's side, minimal: send frames, collect checked frames."""
+
+    def __init__(self, read, write) -> None:
+        self._read, self._write = read, write
+        self.seq = 0
+        self.buf = b""
+        self.frames: list[list[str]] = []
+
+    def send(self, *parts: str) -> None:
+        self._write(frame(self.seq, *parts))
+        self.seq += 1
+
+    def poll(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.buf += self._read(max(0.0, end - time.monotonic()))
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                start = line.find(b"$")
+                self.frames.append(check(line[start:] + b"\n"))
+
+    def wait(self, predicate, seconds: float = 2.0) -> list[str]:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            for f in self.frames:
+                if predicate(f):
+                    self.frames.remove(f)
+                    return f
+            self.poll(0.05)
+        raise AssertionError(f"no such frame within {seconds} s; got {self.frames[-10:]}")
+
+    def ack(self, cid: int, seconds: float = 0.5) -> list[str]:
+        return self.wait(lambda f: f[0] == "ACK" and f[1] == str(cid), seconds)
+
+
+def start(*args: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.indep_robot", *args, "--seed", "7"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture()
+def pty_robot():
+    proc, path = start("--pty")
+    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+    tty.setraw(fd)
+
+    def read(timeout: float) -> bytes:
+        ready, _, _ = select.select([fd], [], [], min(timeout, 0.05))
+        return os.read(fd, 4096) if ready else b""
+
+    client = Client(read, lambda data: os.write(fd, data))
+    client.wait(lambda f: f[0] == "HELLO", 3.0)  # the robot's own HELLO when it has booted
+    client.frames.clear()
+    yield client
+    os.close(fd)
+    stop(proc)
+
+
+def test_pty_hello_status_and_framing(pty_robot: Client) -> None:
+    c = pty_robot
+    c.send("HELLO", "4710", "1", "KIOSK", "1", "")
+    assert c.ack(4710)[2:] == ["ACCEPTED", ""]
+    hello = c.wait(lambda f: f[0] == "HELLO")
+    assert hello[1] == "1" and re.fullmatch(r"[A-Za-z0-9_-]{1,8}", hello[3])
+    assert len(hello) == 8 and hello[5] == "1" and "W" in hello[6]
+    status = c.wait(lambda f: f[0] == "STATUS")
+    assert status[1:5] == ["DOCKED", "100", "", "NONE"] and status[9] == "0"
+    c.send("STATQ", "4711")
+    assert c.ack(4711)[2] == "ACCEPTED"
+    status = c.wait(lambda f: f[0] == "STATUS")
+    assert len(status) == 11 and status[6] and status[7] and status[8] == "dock"
+    hb = c.wait(lambda f: f[0] == "HB", 1.5)
+    assert hb[1] == "DOCKED" and hb[6] == hello[3] and hb[7] in ("0", "1")
+
+
+def test_pty_corrupt_frame_unanswered_and_duplicate_acked_again(pty_robot: Client) -> None:
+    c = pty_robot
+    c.send("HELLO", "20", "1", "KIOSK", "1", "")
+    c.ack(20)
+    bad = bytearray(frame(99, "STATQ", "21"))
+    bad[-4] = ord("0") if bad[-4] != ord("0") else ord("1")  # wrong checksum
+    c._write(bytes(bad))
+    c.poll(0.6)
+    assert not [f for f in c.frames if f[0] == "ACK" and f[1] == "21"]
+    c.send("CHECK", "22", "counter_3")
+    c.send("CHECK", "22", "counter_3")
+    first, second = c.ack(22), c.ack(22)
+    assert first == second == ["ACK", "22", "ACCEPTED", ""]
+    c.send("XFOO", "23")
+    assert c.ack(23)[2:] == ["UNSUPPORTED", "XFOO"]
+
+
+@pytest.fixture()
+def tcp_robot(tmp_path: Path):
+    keyfile = tmp_path / "key"
+    keyfile.write_text(KEY + "\n")
+    proc, url = start("--tcp", "127.0.0.1:0", "--key", str(keyfile))
+    host, port = url.removeprefix("socket://").rsplit(":", 1)
+    time.sleep(0.6)
+    socks = []
+
+    def connect() -> Client:
+        sock = socket.create_connection((host, int(port)), timeout=2)
+        socks.append(sock)
+
+        def read(timeout: float) -> bytes:
+            ready, _, _ = select.select([sock], [], [], min(timeout, 0.05))
+            return sock.recv(4096) if ready else b""
+
+        return Client(read, sock.sendall)
+
+    yield connect
+    for sock in socks:
+        sock.close()
+    stop(proc)
+
+
+def macs(kiosk_nonce: str, robot_nonce: str, boot_id: str) -> tuple[str, str]:
+    def mac(msg: str) -> str:
+        return hmac.new(KEY.encode(), msg.encode(), hashlib.sha256).hexdigest()[:16]
+
+    return mac(f"XVK1|R|{kiosk_nonce}|{robot_nonce}|{boot_id}"), mac(f"XVK1|K|{kiosk_nonce}|{robot_nonce}")
+
+
+def test_mac_test_vector_of_the_spec() -> None:
+    assert macs("5f3a9c01", "a1b2c3d4", "9f2c41d0") == ("81ca9f249f69c125", "20877fdda3243aab")
+
+
+def test_tcp_keyed_handshake(tcp_robot) -> None:
+    c = tcp_robot()
+    c.send("STATQ", "5")
+    assert c.ack(5)[2:] == ["DENIED", "AUTH_REQUIRED"]
+    c.send("HELLO", "6", "1", "KIOSK", "1", "5f3a9c01")
+    c.ack(6)
+    hello = c.wait(lambda f: f[0] == "HELLO")
+    assert "A" in hello[6]
+    auth = c.wait(lambda f: f[0] == "AUTH")
+    want_r, want_k = macs("5f3a9c01", auth[1], hello[3])
+    assert auth[2] == want_r
+    c.send("AUTH", "7", "0000000000000000")
+    assert c.ack(7)[2:] == ["DENIED", "AUTH_FAILED"]
+    c.send("HELLO", "8", "1", "KIOSK", "1", "0badcafe")
+    c.ack(8)
+    auth = c.wait(lambda f: f[0] == "AUTH")
+    want_r, want_k = macs("0badcafe", auth[1], hello[3])
+    assert auth[2] == want_r
+    c.send("AUTH", "9", want_k.upper())
+    assert c.ack(9)[2] == "ACCEPTED"
+    c.send("STATQ", "10")
+    assert c.ack(10)[2] == "ACCEPTED"
+
+
+# ---------------------------------------------------------------- behaviour on a fake clock
+class FakeLink:
+    def __init__(self, keyed: bool = False) -> None:
+        self.keyed, self.name, self.sent, self.closed = keyed, "fake", [], False
+
+    def send(self, msg_type: str, fields: list[str]) -> None:
+        self.sent.append([msg_type, *fields])
+
+    def reset_seq(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self, msg_type: str) -> list[list[str]]:
+        got = [f for f in self.sent if f[0] == msg_type]
+        self.sent = [f for f in self.sent if f[0] != msg_type]
+        return got
+
+
+def robot(**cfg):
+    sys.path.insert(0, str(ROOT))
+    from tests.indep_robot.firmware import Config, Firmware
+    from tests.indep_robot.wire import Frame
+
+    fw = Firmware(Config(**cfg), 0.0)
+    link = FakeLink()
+    fw.attach(link)
+    clock = [0.0]
+
+    def run(seconds: float, heartbeats: bool = True) -> None:
+        end = clock[0] + seconds
+        while clock[0] < end - 1e-9:
+            clock[0] = round(clock[0] + 0.05, 3)
+            if heartbeats and abs(clock[0] % 1.0) < 1e-6:
+                fw.on_frame(link, Frame(0, "HB", ()), clock[0])
+            fw.tick(clock[0])
+
+    def cmd(*parts: str) -> None:
+        fw.on_frame(link, Frame(0, parts[0], tuple(parts[1:])), clock[0])
+
+    run(1.0)
+    cmd("HELLO", "1", "1", "K", "1", "")
+    return fw, link, run, cmd
+
+
+def test_goto_feedback_result_and_busy() -> None:
+    fw, link, run, cmd = robot(speed=1.0)
+    cmd("GOTO", "2", "kiosk")  # 3.5 m from the dock in the default table
+    cmd("GOTO", "3", "counter_1")
+    acks = link.take("ACK")
+    assert acks[-2][2:] == ["ACCEPTED", ""] and acks[-1][2] == "BUSY" and acks[-1][3].isdigit()
+    run(2.0)
+    fbs = link.take("FB")
+    assert 3 <= len(fbs) <= 5 and float(fbs[-1][2]) < float(fbs[0][2])
+    run(2.0)
+    assert link.take("RESULT") == [["RESULT", "2", "SUCCEEDED", ""]]
+    assert fw.state == "ARRIVED"
+    cmd("GOTO", "4", "kiosk")  # where it stands: succeeds at once
+    assert link.take("RESULT") == [["RESULT", "4", "SUCCEEDED", ""]]
+
+
+def test_link_loss_aborts_and_returns_to_dock() -> None:
+    fw, link, run, cmd = robot(speed=1.0)
+    cmd("GOTO", "2", "counter_1")
+    run(2.0)
+    run(4.0, heartbeats=False)
+    assert link.take("RESULT") == [["RESULT", "2", "ABORTED", "LINK_LOST"]]
+    assert fw.state == "RETURNING"
+    run(20.0, heartbeats=False)
+    assert fw.state == "DOCKED" and fw.goal_status == "ABORTED"
+
+
+def test_estop_latch_survives_reboot() -> None:
+    fw, link, run, cmd = robot()
+    cmd("ESTOP", "2")
+    assert link.take("STATUS")[-1][1] == "ESTOP"
+    boot_id = fw.boot_id
+    cmd("REBOOT", "3")
+    run(1.5)
+    assert fw.boot_id != boot_id and fw.state == "ESTOP"
+    cmd("HELLO", "10", "1", "K", "1", "")
+    cmd("GOTO", "11", "kiosk")
+    cmd("RESET", "12")
+    assert [a[2:] for a in link.take("ACK")][-2:] == [["DENIED", "ESTOP_ACTIVE"], ["ACCEPTED", ""]]
+    assert fw.state == "DOCKED"
