@@ -155,3 +155,50 @@ def test_dashboard_drill_down_and_reports(hub, tmp_path):
         "Mức độ hài lòng"]
     assert queries.parse_period("2026-Q4").end == date(2027, 1, 1)
     assert queries.parse_period("2026-12").end - timedelta(days=1) == date(2026, 12, 31)
+
+
+def test_kiosk_province_creates_a_cluster_registers_a_centre_and_serves(tmp_path):
+    """What `make run-province` does, in a temporary folder: initdb as the postgres user, migrate,
+    a centre's token written mode 600, the hub answering, the cluster stopped."""
+    import os
+    import stat
+    import subprocess
+    import sys
+    import tempfile
+    import urllib.request
+    from pathlib import Path
+
+    from province_helpers import ROOT, wait_for
+
+    from province.cluster import free_port
+
+    base = Path(tempfile.mkdtemp(prefix="province-cli-"))
+    os.chmod(base, 0o755)
+    pg_port, http_port = str(free_port()), free_port()
+    cmd = [sys.executable, "-m", "kiosk", "province"]
+    token_file = tmp_path / "ward.token"
+    r = subprocess.run([*cmd, "add-centre", "mong-duong", "--name", "Phường Mông Dương", "--dir", str(base / "pg"),
+                        "--pg-port", pg_port, "--token-file", str(token_file)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and len(token_file.read_text().strip()) >= 40
+        hub = subprocess.Popen([*cmd, "run", "--dir", str(base / "pg"), "--pg-port", pg_port, "--port",
+                                str(http_port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            def up():
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=2) as resp:
+                        return "Phường Mông Dương" in resp.read().decode()
+                except OSError:
+                    return False
+
+            assert wait_for(up, 30)
+        finally:
+            hub.terminate()
+            hub.wait(15)
+    finally:
+        subprocess.run([*cmd, "stop", "--dir", str(base / "pg"), "--pg-port", pg_port], cwd=ROOT, timeout=60)
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
