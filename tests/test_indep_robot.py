@@ -300,3 +300,55 @@ def test_estop_latch_survives_reboot() -> None:
     cmd("RESET", "12")
     assert [a[2:] for a in link.take("ACK")][-2:] == [["DENIED", "ESTOP_ACTIVE"], ["ACCEPTED", ""]]
     assert fw.state == "DOCKED"
+
+
+def test_visitor_lost_then_aborted_after_30_s() -> None:
+    fw, link, run, cmd = robot(speed=0.5, visitor_lost_after=1.0)
+    cmd("GOTO", "2", "counter_4")
+    run(3.0)
+    fb = link.take("FB")[-1]
+    assert fb[4:] == ["WAITING", "VISITOR_LOST"] and fb[3] == ""
+    run(30.0)
+    assert link.take("RESULT") == [["RESULT", "2", "ABORTED", "VISITOR_LOST"]]
+    assert fw.state == "IDLE"
+
+
+def test_blocked_way_waits_recovers_then_aborts() -> None:
+    fw, link, run, cmd = robot(blocked=("restroom",))
+    cmd("GOTO", "2", "restroom")
+    run(8.0)
+    words = {tuple(f[4:]) for f in link.take("FB")}
+    assert {("MOVING", ""), ("WAITING", "OBSTACLE"), ("RECOVERING", "REPLANNING")} <= words
+    assert link.take("RESULT") == [["RESULT", "2", "ABORTED", "BLOCKED"]]
+
+
+def test_window_and_ack_cases_without_motion() -> None:
+    fw, link, run, cmd = robot()
+    link.sent.clear()
+    for cid, parts in enumerate(
+        [("CHECK", "dock"), ("CHECK", ""), ("CANCEL",), ("CANCEL", "77"), ("RESET",), ("GOTO", "nowhere"),
+         ("GOTO", ""), ("DOCK",), ("SAY", "FOLLOW_ME"), ("AUTH", "00")],
+        start=100,
+    ):
+        cmd(parts[0], str(cid), *parts[1:])
+    acks = [a[1:] for a in link.take("ACK")]
+    assert acks == [
+        ["100", "ACCEPTED", ""], ["101", "FAILED", "BAD_ARGUMENT"], ["102", "ACCEPTED", "NO_GOAL"],
+        ["103", "ACCEPTED", "NO_GOAL"], ["104", "ACCEPTED", "NOT_LATCHED"], ["105", "DENIED", "UNKNOWN_WAYPOINT"],
+        ["106", "FAILED", "BAD_ARGUMENT"], ["107", "ACCEPTED", ""], ["108", "ACCEPTED", ""],
+        ["109", "DENIED", "AUTH_FAILED"],
+    ]
+    assert link.take("RESULT") == [["RESULT", "107", "SUCCEEDED", ""]]  # DOCK while docked
+
+
+def test_dock_while_returning_carries_on() -> None:
+    fw, link, run, cmd = robot(speed=1.0)
+    cmd("GOTO", "2", "counter_2")
+    run(3.0)
+    cmd("DOCK", "3")
+    run(1.0)
+    cmd("DOCK", "4")
+    assert link.take("RESULT") == [["RESULT", "2", "CANCELED", ""], ["RESULT", "3", "CANCELED", ""]]
+    assert fw.state == "RETURNING" and fw.motion.gid == 4
+    run(15.0)
+    assert link.take("RESULT") == [["RESULT", "4", "SUCCEEDED", ""]] and fw.state == "DOCKED"

@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     faults.add_argument("--stall-for", type=float, metavar="S", help="... for S s (default: for ever)")
     faults.add_argument("--visitor-lost-after", type=float, metavar="S", help="the visitor falls behind S s into every GOTO")
     faults.add_argument("--visitor-lost-for", type=float, metavar="S", help="... and is back after S s (default never)")
+    faults.add_argument("--obstacle-after", type=float, metavar="S", help="someone stands in the way S s into every goal")
+    faults.add_argument("--obstacle-for", type=float, default=4.0, metavar="S", help="... for S s (default 4)")
+    faults.add_argument("--block", action="append", default=[], metavar="WAYPOINT", help="the way to WAYPOINT is blocked")
     faults.add_argument("--occupied-after", type=float, metavar="S", help="another user takes the robot S s after start")
     faults.add_argument("--occupied-for", type=float, default=20.0, metavar="S", help="... for S s (default 20)")
     faults.add_argument("--lose-localisation-after", type=float, metavar="S", help="lose localisation once, S s after start")
@@ -82,14 +85,15 @@ def build_config(args: argparse.Namespace) -> Config:
         charge_per_min=args.charge, boot_s=args.boot_s, dock_s=args.dock_s, unlocalised=args.empty_position,
         reboot_after=args.reboot_after, estop_after=args.estop_after, estop_hold=args.estop_hold,
         stall_after=args.stall_after, stall_for=args.stall_for, visitor_lost_after=args.visitor_lost_after,
-        visitor_lost_for=args.visitor_lost_for, occupied_after=args.occupied_after, occupied_for=args.occupied_for,
+        visitor_lost_for=args.visitor_lost_for, obstacle_after=args.obstacle_after,
+        obstacle_for=args.obstacle_for, blocked=tuple(args.block), occupied_after=args.occupied_after, occupied_for=args.occupied_for,
         lose_localisation_after=args.lose_localisation_after, drop_hello=args.drop_hello,
         unknown_frames=args.unknown_frames, extra_fields=args.extra_fields,
     )
     if args.map_version is not None:
         cfg.map_version = args.map_version
     names = {w.name for w in waypoints}
-    for name in (cfg.dock, cfg.start):
+    for name in (cfg.dock, cfg.start, *cfg.blocked):
         if name is not None and name not in names:
             raise SystemExit(f"waypoint {name!r} is not in the map ({', '.join(sorted(names))})")
     return cfg

@@ -30,6 +30,8 @@ PHRASES = ("FOLLOW_ME", "ARRIVED")
 NONCE_RE = re.compile(r"^[0-9A-Fa-f]{8,16}$")
 MEMORY = 128  # command ids remembered per session (the spec asks for at least 64)
 AT_WAYPOINT_M = 0.05
+BLOCK_AFTER_S = 1.0  # --block: driving time before the way turns out blocked
+BLOCK_WAIT_S = 3.0  # then this long WAITING,OBSTACLE and this long RECOVERING,REPLANNING
 
 
 def mac_r(key: str, kiosk_nonce: str, robot_nonce: str, boot_id: str) -> str:
@@ -76,6 +78,9 @@ class Config:
     stall_for: float | None = None
     visitor_lost_after: float | None = None
     visitor_lost_for: float | None = None
+    obstacle_after: float | None = None
+    obstacle_for: float = 4.0
+    blocked: tuple[str, ...] = ()
     occupied_after: float | None = None
     occupied_for: float = 20.0
     lose_localisation_after: float | None = None
@@ -127,6 +132,8 @@ class Motion:
     phase: str = "drive"  # "drive", then "docking" for a dock
     dock_until: float = 0.0
     lost_since: float | None = None
+    word: str = "MOVING"  # FB motion
+    why: str = ""  # FB why
 
 
 class Firmware:
@@ -555,7 +562,8 @@ class Firmware:
             if self.now >= m.dock_until:
                 self._docked()
             return
-        if self._timed_out(m) or self._stalled(m) or self._visitor_waiting(m):
+        m.word, m.why = "MOVING", ""
+        if self._timed_out(m) or self._stalled(m) or self._visitor_waiting(m) or self._obstacle(m):
             return
         wp = self.wps[m.target]
         target = (wp.x, wp.y)
@@ -607,9 +615,31 @@ class Firmware:
         if m.lost_since is None:
             m.lost_since = self.now
             log.info("visitor lost: waiting")
+        m.word, m.why = "WAITING", "VISITOR_LOST"
         if self.now - m.lost_since >= self.cfg.visitor_wait_s:
             self._end_goal("ABORTED", "VISITOR_LOST")
             self._stop("IDLE")
+        return True
+
+    def _obstacle(self, m: Motion) -> bool:
+        """A person in the way (--obstacle-after), or a path that is blocked for good (--block)."""
+        if self._window(m, self.cfg.obstacle_after, self.cfg.obstacle_for):
+            m.word, m.why = "WAITING", "OBSTACLE"
+            return True
+        if m.target not in self.cfg.blocked:
+            return False
+        t = self.now - m.started
+        if t < BLOCK_AFTER_S:
+            return False
+        if t < BLOCK_AFTER_S + BLOCK_WAIT_S:
+            m.word, m.why = "WAITING", "OBSTACLE"
+        elif t < BLOCK_AFTER_S + 2 * BLOCK_WAIT_S:
+            m.word, m.why = "RECOVERING", "REPLANNING"
+        elif m.gid is not None:
+            self._end_goal("ABORTED", "BLOCKED")
+            self._stop("IDLE")
+        else:
+            self._stop("IDLE")  # its own return is blocked: it stays and waits for the kiosk
         return True
 
     def _timed_out(self, m: Motion) -> bool:
@@ -641,8 +671,7 @@ class Firmware:
         if m is None or m.gid is None or self.now < self.next_fb:
             return
         self.next_fb = max(self.next_fb + self.cfg.fb_s, self.now)
-        motion, why = ("WAITING", "VISITOR_LOST") if m.lost_since is not None else ("MOVING", "")
-        self._emit("FB", [str(m.gid), fmt_num(self._left(m)), fmt_num(self._eta(m)), motion, why])
+        self._emit("FB", [str(m.gid), fmt_num(self._left(m)), fmt_num(self._eta(m)), m.word, m.why])
 
     def _left(self, m: Motion) -> float | None:
         if self.pos is None:
