@@ -308,12 +308,12 @@ class _Slot:
             return self.error or LINK_DOWN
         if self.estop or self.state == "ESTOP":
             return p.Reason.ESTOP_ACTIVE.value
-        if self.state in ("FAULT", "BOOT"):
-            return self.state
-        if self.state not in p.RobotState.__members__:
-            return UNKNOWN_STATE
         if self.map_mismatch:
             return MAP_MISMATCH
+        if self.state in ("FAULT", "BOOT"):
+            return self.state
+        if self.state not in p.RobotState.__members__ and self.state != "UNKNOWN":  # UNKNOWN: no heartbeat yet
+            return UNKNOWN_STATE
         if self.low_battery:
             return LOW_BATTERY
         return ""
@@ -637,7 +637,7 @@ class EscortManager:
         now = time.monotonic()
         slot.leg_deadline = now + 3 * slot.leg_eta + self.leg_timeout_margin_s
         slot.progress_d, slot.progress_at = None, now
-        slot.stalled = slot.visitor_lost = False
+        self._progress_resumed(slot, slot.active)  # the previous leg got there after all
         self._send_goal(slot)
 
     def _send_goal(self, slot: _Slot) -> None:

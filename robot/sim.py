@@ -118,6 +118,7 @@ class SimRobot:
         self.stalled = False
         self.stuck = False
         self.obstacle = False
+        self.leading = False  # a visitor follows (after SAY FOLLOW_ME, until that goal ends)
         self.occupied_until = 0.0
         self.rng = random.Random(self.faults.seed)
         self._boot(0.0, first=True)
@@ -363,6 +364,7 @@ class SimRobot:
             return [self._ack(cmd, AckCode.FAILED, Reason.BAD_ARGUMENT)]
         self.executed[cmd.cmd_id] += 1
         self.said.append(cmd.arg(0))
+        self.leading = cmd.arg(0) == "FOLLOW_ME"  # visitor tracking is on for the next GOTO
         return [self._ack(cmd, AckCode.ACCEPTED)]
 
     def _cmd_reboot(self, cmd: p.Command, now: float) -> list:
@@ -442,6 +444,8 @@ class SimRobot:
         if g is None:
             return []
         g.status, g.reason = status, str(reason.value if isinstance(reason, Reason) else reason)
+        if g.kind == "GOTO":
+            self.leading = False
         if g.goal_id is None:
             return []
         self.last_goal = g
@@ -497,7 +501,8 @@ class SimRobot:
         f = self.faults
         if g.kind != "GOTO":
             return None
-        if f.visitor_lost_after_s is not None and g.lost_since is None and now - g.started >= f.visitor_lost_after_s:
+        if (f.visitor_lost_after_s is not None and g.lost_since is None and self.leading
+                and now - g.started >= f.visitor_lost_after_s):
             g.lost_since = now
             log.warning("the visitor stopped following")
         if g.lost_since is not None:
