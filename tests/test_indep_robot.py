@@ -293,8 +293,11 @@ def test_estop_latch_survives_reboot() -> None:
     assert link.take("STATUS")[-1][1] == "ESTOP"
     boot_id = fw.boot_id
     cmd("REBOOT", "3")
-    run(1.5)
+    run(0.4)
+    link.sent.clear()
+    run(1.1)
     assert fw.boot_id != boot_id and fw.state == "ESTOP"
+    assert all(hb[1] == "ESTOP" for hb in link.take("HB"))  # even while booting (section 9)
     cmd("HELLO", "10", "1", "K", "1", "")
     cmd("GOTO", "11", "kiosk")
     cmd("RESET", "12")

@@ -733,11 +733,16 @@ class Firmware:
         charging = self.docked and self.state == "DOCKED" and (self.battery is None or self.battery < 100.0)
         return "1" if charging else "0"
 
+    def _state_word(self) -> str:
+        """While latched the state is ESTOP, even while booting (section 9: "heartbeats continue
+        with state ESTOP"; a robot restarting latched "comes up in state ESTOP")."""
+        return "ESTOP" if self.nvram.latched else self.state
+
     def _hello_fields(self) -> list[str]:
         return ["1", self.cfg.model, self.boot_id, fmt_speed(self.cfg.speed), "1", self.cfg.all_caps(), self.cfg.map_version]
 
     def _hb_fields(self) -> list[str]:
-        fields = [self.state, self._battery_text(), *self._goal_fields(), self.boot_id, self._charging()]
+        fields = [self._state_word(), self._battery_text(), *self._goal_fields(), self.boot_id, self._charging()]
         return fields + (["X1"] if self.cfg.extra_fields else [])
 
     def _status_fields(self) -> list[str]:
@@ -750,5 +755,5 @@ class Firmware:
         if self.motion is None or self.motion.phase == "docking":
             at = next((w.name for w in self.cfg.waypoints if self._at(w)), "")
         estop = "1" if self.nvram.latched else "0"
-        fields = [self.state, self._battery_text(), *self._goal_fields(), x, y, at, estop, heading]
+        fields = [self._state_word(), self._battery_text(), *self._goal_fields(), x, y, at, estop, heading]
         return fields + (["X1"] if self.cfg.extra_fields else [])

@@ -27,7 +27,7 @@ log = logging.getLogger("indep_robot")
 wire_log = logging.getLogger("indep_robot.wire")
 
 OUT_MAX = 16384  # bytes waiting for a slow or absent reader before frames are dropped
-PTY_STALE = 2048  # bytes unread on the pty: nobody listens, the line forgets them
+PTY_STALE = 1024  # bytes unread on the pty: nobody listens, the line forgets them
 
 
 @dataclass
@@ -144,6 +144,10 @@ class PtyLink(Link):
             if exc.errno == errno.EIO:
                 return b""
             raise
+
+    def close(self) -> None:
+        """A pty is never closed by the firmware; a failed write only loses what was waiting."""
+        self.outbuf.clear()
 
     def forget_unread(self) -> None:
         """Bytes nobody reads do not pile up: a serial line with no listener loses them."""
