@@ -12,7 +12,7 @@ import time
 
 from .firmware import Config, Firmware, Nvram
 from .transport import Faults, Runner
-from .wire import RESERVED
+from .wire import RESERVED, is_name
 from .world import MapError, load_waypoints
 
 
@@ -59,6 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     faults.add_argument("--unknown-frames", action="store_true", help="also send vendor sentences XDIAG and XLIDAR")
     faults.add_argument("--extra-fields", action="store_true", help="append a vendor field to every HB and STATUS")
     p.add_argument("--seed", type=int, help="random seed (boot ids, nonces, faults)")
+    p.add_argument("--console", action="store_true", help="read robot commands from stdin (README 'Console')")
     p.add_argument("--run-for", type=float, metavar="S", help="exit after S seconds")
     p.add_argument("-v", "--verbose", action="count", default=0, help="-v: events, -vv: every frame (stderr)")
     return p.parse_args(argv)
@@ -92,6 +93,12 @@ def build_config(args: argparse.Namespace) -> Config:
     )
     if args.map_version is not None:
         cfg.map_version = args.map_version
+    if not 0 < cfg.speed <= 10:
+        raise SystemExit("--speed: more than 0 and at most 10 m/s")
+    if cfg.map_version and not is_name(cfg.map_version):
+        raise SystemExit("--map-version: 1-16 of A-Z a-z 0-9 _ - (section 4.2)")
+    if not cfg.model or len(cfg.model) > 16 or any(not (0x20 <= ord(c) <= 0x7E) or c in RESERVED for c in cfg.model):
+        raise SystemExit("--model: 1-16 printable ASCII characters without $ * , ! \\ ^ ~")
     names = {w.name for w in waypoints}
     for name in (cfg.dock, cfg.start, *cfg.blocked):
         if name is not None and name not in names:
@@ -119,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         bound = runner.listen_tcp(host.strip("[]") or "127.0.0.1", int(port))
         announce = f"socket://{bound[0]}:{bound[1]}"
     print(announce, flush=True)
+    if args.console:
+        runner.open_console()
 
     def stop(_signum: int, _frame: object) -> None:
         runner.stopping = True

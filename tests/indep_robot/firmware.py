@@ -516,6 +516,32 @@ class Firmware:
         if not self.nvram.latched:
             self._latch("stop button")
 
+    def release_button(self) -> None:
+        self.button_release_at = self.now
+
+    def console(self, line: str) -> str:
+        """A line typed on the firmware's console (--console); returns the answer."""
+        words = line.split()
+        if not words:
+            return ""
+        verb, arg = words[0].lower(), (words[1] if len(words) > 1 else "")
+        if verb == "estop":
+            self.press_button(float(arg) if arg else 1e9)
+        elif verb == "release":
+            self.release_button()
+        elif verb == "reboot":
+            self._reboot("console")
+        elif verb == "lose":
+            self.lose_localisation()
+        elif verb == "battery":
+            self.battery = None if arg in ("", "unknown") else max(0.0, min(100.0, float(arg)))
+        elif verb == "occupy":
+            self.occupied_until = self.now + (float(arg) if arg else 20.0)
+        elif verb != "status":
+            return "commands: estop [S], release, reboot, lose, battery PCT|unknown, occupy [S], status, quit"
+        self._flush()
+        return "STATUS " + ",".join(self._status_fields())
+
     def _button(self) -> None:
         if self.button_pressed and self.button_release_at is not None and self.now >= self.button_release_at:
             self.button_pressed = False

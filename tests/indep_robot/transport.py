@@ -14,6 +14,7 @@ import random
 import selectors
 import socket
 import struct
+import sys
 import termios
 import time
 import tty
@@ -215,6 +216,25 @@ class Runner:
         self.listener = sock
         self.sel.register(sock, selectors.EVENT_READ, self._accept)
         return sock.getsockname()[:2]
+
+    def open_console(self) -> None:
+        """Lines typed on stdin act on the robot (README 'Console')."""
+        self.sel.register(sys.stdin, selectors.EVENT_READ, self._read_console)
+
+    def _read_console(self, _key: Any) -> None:
+        line = sys.stdin.readline()
+        if not line:
+            self.sel.unregister(sys.stdin)
+            return
+        if line.strip() == "quit":
+            self.stopping = True
+            return
+        self.fw.now = time.monotonic()
+        try:
+            answer = self.fw.console(line)
+        except ValueError as exc:
+            answer = f"error: {exc}"
+        print(answer, file=sys.stderr, flush=True)
 
     def _read_pty(self, _key: Any) -> None:
         assert self.pty is not None
