@@ -355,3 +355,39 @@ def test_dock_while_returning_carries_on() -> None:
     assert fw.state == "RETURNING" and fw.motion.gid == 4
     run(15.0)
     assert link.take("RESULT") == [["RESULT", "4", "SUCCEEDED", ""]] and fw.state == "DOCKED"
+
+
+def test_unlocalised_status_is_the_spec_example() -> None:
+    fw, link, run, cmd = robot(battery=None, unlocalised=True)
+    cmd("STATQ", "2")
+    assert link.take("STATUS")[-1][1:] == ["IDLE", "", "", "NONE", "", "", "", "", "0", ""]
+    cmd("GOTO", "3", "kiosk")
+    cmd("DOCK", "4")
+    assert [a[2:] for a in link.take("ACK")][-2:] == [["DENIED", "LOCALIZATION_LOST"]] * 2
+
+
+def test_long_status_is_trimmed_from_the_end() -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.indep_robot.wire import make_frame
+
+    fields = ["RETURNING", "100", "99999", "ABORTED", "LOCALIZATION_LOST", "-123.4", "-123.4", "p" * 16, "1", "359.9"]
+    raw = make_frame(999, "STATUS", fields)
+    got = check(raw)
+    assert len(raw) <= 82 and got[1:] == fields[: len(got) - 1] and len(got) - 1 < len(fields)
+
+
+def test_second_authenticated_connection_closes_the_first(tcp_robot) -> None:
+    clients = [tcp_robot(), tcp_robot()]
+    for n, c in enumerate(clients):
+        c.send("HELLO", f"{n + 1}0", "1", "KIOSK", "1", "5f3a9c01")
+        hello = c.wait(lambda f: f[0] == "HELLO")
+        auth = c.wait(lambda f: f[0] == "AUTH")
+        c.send("AUTH", f"{n + 1}1", macs("5f3a9c01", auth[1], hello[3])[1])
+        assert c.ack(int(f"{n + 1}1"))[2] == "ACCEPTED"
+    with pytest.raises((OSError, AssertionError)):
+        for _ in range(20):
+            clients[0].send("STATQ", "99")
+            clients[0].ack(99, 0.1)
+            clients[0].frames.clear()
+    clients[1].send("STATQ", "30")
+    assert clients[1].ack(30)[2] == "ACCEPTED"
