@@ -65,12 +65,12 @@ def font_files() -> tuple[str, str]:
 def make_escort(cfg, on_event):
     """The robot escort manager behind a `RobotAdapter`, or None when no robot is configured.
 
-    For a robot whose port is "sim" the manager starts the simulator itself. `on_event(kind,
-    **detail)` is called from the manager's thread.
+    For a robot whose port is "sim" the manager starts the simulator itself. `on_event(ev)` is
+    called with the manager's typed events from the manager's thread.
     """
     if not cfg.robot.enabled or not cfg.robot.robots:
         return None
-    from kiosk.controller import RobotAdapter
+    from kiosk.devices import RobotAdapter
 
     try:
         from robot.escort import EscortManager
@@ -84,33 +84,28 @@ def make_escort(cfg, on_event):
 def make_voice(cfg, on_event):
     """The voice service, its model loading in the background; None when voice is off or absent.
 
-    `on_event(kind, **detail)` is called from the service's threads.
+    `on_event(ev)` is called with the service's typed events (`voice.events`) from its threads.
     """
     if not cfg.voice.enabled:
         return None
     model = cfg.path(cfg.voice.model_path)
     if not model.exists():
         # no model installed: do not even load the recogniser library (saves ~20 MB)
-        log.warning("voice off: no model at %s (install one with `kiosk voice install-model FILE.zip`)", model)
-        on_event("unavailable", reason=str(model), missing_model=True)
-        return None
-    from kiosk.controller import voice_event
+        from voice.events import ModelFailed
 
+        log.warning("voice off: no model at %s (install one with `kiosk voice install-model FILE.zip`)", model)
+        on_event(ModelFailed(path=str(model), reason=f"no model at {model}; install one with kiosk voice install-model"))
+        return None
     try:
         from centre.db import connect
         from voice.service import VoiceService
 
-        svc = VoiceService(cfg, lambda: connect(cfg.database_path), lambda ev: _spread(on_event, voice_event(ev)))
+        svc = VoiceService(cfg, lambda: connect(cfg.database_path), on_event)
         svc.start_loading()
         return svc
     except Exception as exc:
         log.error("voice unavailable: %s", exc)
         return None
-
-
-def _spread(fn, pair):
-    kind, detail = pair
-    fn(kind, **detail)
 
 
 def make_speaker(cfg):
@@ -155,6 +150,7 @@ def _app_class():
         portrait = BooleanProperty(False)
         controller = ObjectProperty(None, allownone=True)
         voice_ready = BooleanProperty(False)
+        speaking = BooleanProperty(False)
         first_frame_at = NumericProperty(0)
 
         def __init__(self, cfg, *, orientation="landscape", backend=None, escort=None, voice=None,
@@ -175,6 +171,7 @@ def _app_class():
             self._escort_factory = escort_factory or make_escort
             self._voice_factory = voice_factory or make_voice
             self.screens = {}
+            self._early_voice = []
             self.lang = cfg.centre.languages[0]
 
         # text helpers used by .kv files --------------------------------------------------
@@ -233,13 +230,17 @@ def _app_class():
             Window.bind(on_touch_down=self._any_touch, on_key_down=self._any_key)
             Window.bind(on_flip=self._first_flip)
             Clock.schedule_interval(self.controller.tick, 1.0)
-            Clock.schedule_interval(self.controller.refresh_home, 20.0)
-            Clock.schedule_interval(self.controller.refresh_status, 15.0)
+            Clock.schedule_interval(self.controller.refresh_home, self.cfg.kiosk.home_refresh_s)
+            Clock.schedule_interval(self.controller.refresh_status, self.cfg.kiosk.status_refresh_s)
             self.root_widget = root
             return root
 
         def on_start(self):
             self.controller.start()
+            for ev in self._early_voice:
+                self.controller.on_voice_event(ev)
+            self._early_voice.clear()
+            self.voice_ready = self.controller.voice_ready
             self._on_topic("screen")
 
         def on_stop(self):
@@ -250,19 +251,23 @@ def _app_class():
             """Run `fn` on the UI thread at the next frame (safe from any thread)."""
             Clock.schedule_once(lambda dt: fn(*args, **kw), 0)
 
-        def robot_listener(self, kind, **detail):
-            """Robot events from any thread → the controller on the UI thread."""
-            self.post(self._robot_event, kind, **detail)
+        def robot_listener(self, ev):
+            """Typed robot events from any thread → the controller on the UI thread."""
+            self.post(self._robot_event, ev)
 
-        def voice_listener(self, kind, **detail):
-            """Voice events from any thread → the controller on the UI thread."""
-            self.post(self._voice_event, kind, **detail)
+        def voice_listener(self, ev):
+            """Typed voice events from any thread → the controller on the UI thread."""
+            self.post(self._voice_event, ev)
 
-        def _robot_event(self, kind, **detail):
-            self.controller.on_robot_event(kind, **detail)
+        def _robot_event(self, ev):
+            if self.controller is not None:
+                self.controller.on_robot_event(ev)
 
-        def _voice_event(self, kind, **detail):
-            self.controller.on_voice_event(kind, **detail)
+        def _voice_event(self, ev):
+            if self.controller is None:  # the model failed before the controller exists
+                self._early_voice.append(ev)
+                return
+            self.controller.on_voice_event(ev)
             self.voice_ready = self.controller.voice_ready
 
         def _first_flip(self, *_):
@@ -296,6 +301,13 @@ def _app_class():
                 return
             if topic == "voice":
                 self.voice_ready = c.voice_ready
+            if topic in ("speech", "reset"):
+                self.speaking = c.visit.speaking
+            if topic == "idle_start":
+                from kiosk.chime import chime
+
+                chime(self.cfg, c.speaker)
+                return
             self.overlay.refresh(topic)
             # Only the screen on show redraws; a screen refreshes fully ("screen") when it is
             # shown again. "reset" reaches every screen: none may keep the previous visitor's input.

@@ -22,7 +22,6 @@ from kiosk.controller import (
     hash_pin,
     route,
     verify_pin,
-    voice_event,
 )
 from kiosk.widgets.telex import TelexBuffer, compose
 
@@ -87,14 +86,15 @@ class FakeBackend:
     def procedures(self, field_id):
         return [{"key": "1.001193", "code": "1.001193", "name": "Đăng ký khai sinh", "name_en": "Birth registration"}]
 
-    def procedure(self, key):
+    def procedure(self, key, lang="vi"):
         if key == "gone":
             return None
-        return {"key": key, "code": key, "name": "Đăng ký khai sinh", "name_en": "Birth registration",
-                "documents": [{"group": "submit", "text": "Tờ khai", "originals": 1, "copies": 0},
-                              {"group": "show", "text": "Căn cước", "originals": 1, "copies": 0}],
-                "processing": {"label_vi": "1 ngày làm việc", "label_en": "1 working day"},
-                "fee": {"label_vi": "Miễn phí", "label_en": "Free"},
+        fee = "Miễn phí" if lang == "vi" else "Free"
+        return {"key": key, "code": key, "name": "Đăng ký khai sinh" if lang == "vi" else "Birth registration",
+                "everyone": [{"index": 0, "text": "Tờ khai", "originals": 1, "copies": 0}],
+                "conditional": [], "show": [{"index": 1, "text": "Căn cước", "originals": 1, "copies": 0}],
+                "fee": fee, "time": "1 ngày làm việc", "series": "A",
+                "aloud": f"Đăng ký khai sinh. Cần mang: Tờ khai. Thời hạn: 1 ngày làm việc. Lệ phí: {fee}.",
                 "destination": {"counter": 1, "counters": [1, 2], "waypoint": "counter_1", "series": "A"}}
 
     def search(self, text, limit):
@@ -106,13 +106,18 @@ class FakeBackend:
             raise BackendError("gone", "error.procedure_gone")
         return "A"
 
-    def waiting_counts(self):
-        return {"A": {"waiting": 2, "wait_min": 16}}
+    states = {"A": "open", "B": "closed", "C": "no_counter"}
 
-    def issue_ticket(self, series, priority, procedure_key, lang):
+    def service_states(self):
+        return [{"series": s, "state": st, "can_issue": st in ("open", "paused"), "waiting": 2,
+                 "opens_time": "07:30" if st == "closed" else "", "opens_date": "25/11",
+                 "wait_text_vi": "khoảng 16 phút", "wait_text_en": "about 16 min"} for s, st in self.states.items()]
+
+    def issue_ticket(self, series, priority, procedure_key, lang, idempotency_key=None):
         n = len(self.issued) + 1
         t = {"id": n, "number": f"{series}{n:03d}", "series": series, "priority": priority, "ahead": 0,
-             "wait_min": 0, "counters": [1, 2], "destination": {"counter": 1, "waypoint": "counter_1", "counters": [1]}}
+             "wait_min": 0, "wait_text_vi": "sắp đến lượt", "wait_text_en": "soon", "counters": [1, 2],
+             "destination": {"counter": 1, "waypoint": "counter_1", "counters": [1]}, "key": idempotency_key}
         self.issued.append(t)
         return t
 
@@ -149,17 +154,57 @@ def test_visit_from_search_to_ticket(ctl):
     assert ctl.visit.results[0]["key"] == "1.001193"
     ctl.open_procedure("1.001193")
     assert ctl.screen == Screen.DETAIL
-    assert [d["text"] for d in ctl.visit.procedure["submit"]] == ["Tờ khai"]
+    assert [d["text"] for d in ctl.visit.procedure["everyone"]] == ["Tờ khai"]
     assert [d["text"] for d in ctl.visit.procedure["show"]] == ["Căn cước"]
     ctl.toggle_doc(0)
     assert ctl.visit.checked_docs == {0}
-    ctl.take_ticket_for_procedure()
-    assert ctl.screen == Screen.PRIORITY and ctl.visit.series == "A"
-    ctl.issue("elderly")
-    assert ctl.screen == Screen.TICKET
+    ctl.take_ticket_for_procedure()  # no priority question for everyone: the ticket at once
+    assert ctl.screen == Screen.TICKET and ctl.visit.series == "A"
     assert ctl.visit.ticket["number"] == "A001" and ctl.visit.print_status == "failed"  # printer down → QR
     ctl.back()
+    assert ctl.screen == Screen.DETAIL
+
+
+def test_back_from_a_ticket_never_issues_a_second_one(ctl):
+    """Issue 14: Back from the ticket and 'Lấy số' again shows the same ticket (same visit, same key)."""
+    ctl.open_procedure("1.001193")
+    ctl.take_ticket_for_procedure()
+    first = ctl.visit.ticket
+    ctl.back()
+    ctl.take_ticket_for_procedure()
+    ctl.back()
+    ctl.open_ticket()
+    ctl.choose_service("A")
+    assert ctl.visit.ticket is first and len(ctl.backend.issued) == 1
+    assert first["key"] == ctl.visit.ticket_key("A")
+    ctl.reset()  # a new visitor gets a new ticket, with another key
+    ctl.open_ticket()
+    ctl.choose_service("A")
+    assert len(ctl.backend.issued) == 2 and ctl.backend.issued[1]["key"] != first["key"]
+
+
+def test_priority_is_asked_only_of_those_who_say_so(ctl):
+    ctl.open_procedure("1.001193")
+    ctl.take_ticket_for_procedure(priority_first=True)  # "Tôi thuộc diện ưu tiên"
     assert ctl.screen == Screen.PRIORITY
+    ctl.choose_priority("elderly")
+    assert ctl.screen == Screen.TICKET and ctl.visit.ticket["priority"] == "elderly"
+    ctl.reset()
+    ctl.open_ticket()
+    ctl.open_priority()  # from the service list: the group first, then the service
+    ctl.choose_priority("pregnant")
+    assert ctl.screen == Screen.SERVICE and ctl.visit.priority == "pregnant"
+    ctl.choose_service("A")
+    assert ctl.visit.ticket["priority"] == "pregnant"
+
+
+def test_closed_or_unattended_service_issues_nothing(ctl):
+    ctl.open_ticket()
+    ctl.choose_service("B")
+    assert ctl.message == ("error.service_closed_until", {"time": "07:30", "date": "25/11"})
+    ctl.choose_service("C")
+    assert ctl.message == ("error.no_counter_for_service", {})
+    assert ctl.backend.issued == [] and ctl.screen == Screen.SERVICE
 
 
 def test_procedure_gone_after_reimport(ctl):
@@ -184,12 +229,13 @@ def test_idle_warning_then_reset(ctl, project_config):
     ctl.open_search()
     ctl.search("khai sinh")
     clock = ctl.clock_obj
+    assert project_config.kiosk.idle_warning_s >= 20  # WCAG 2.2.1: time to respond
     clock.t += project_config.kiosk.idle_timeout_s - project_config.kiosk.idle_warning_s - 1
     ctl.tick()
     assert not ctl.idle_warning
     clock.t += 2
     ctl.tick()
-    assert ctl.idle_warning and ctl.screen == Screen.SEARCH
+    assert ctl.idle_warning and ctl.screen == Screen.SEARCH and "idle_start" in ctl.topics
     ctl.activity()  # a touch: the visitor is still there
     assert not ctl.idle_warning
     clock.t += project_config.kiosk.idle_timeout_s + 1
@@ -209,26 +255,42 @@ def test_home_idle_is_quiet(ctl, project_config):
 
 
 def test_pin_hash_and_verify():
-    h = hash_pin("2468")
-    assert h.startswith("scrypt$") and h != hash_pin("2468")  # salted
-    assert verify_pin("2468", h) and not verify_pin("2469", h)
-    assert not verify_pin("2468", None) and not verify_pin("2468", "garbage")
-    for bad in ("12", "abcd", "1234567890123"):
+    h = hash_pin("730591")
+    assert h.startswith("scrypt$") and h != hash_pin("730591")  # salted
+    assert verify_pin("730591", h) and not verify_pin("730592", h)
+    assert not verify_pin("730591", None) and not verify_pin("730591", "garbage")
+    # at least 6 digits, and not trivial
+    for bad in ("2468", "abcdef", "1234567890123", "000000", "123456", "987654", "121212", "123123", "112112"):
         with pytest.raises(PinFormatError):
             hash_pin(bad)
 
 
-def test_pin_lockout_after_five_wrong_tries():
+def test_pin_lockout_persists_lengthens_and_is_audited(tmp_path):
+    from centre import audit
+    from centre.db import connect
+
     clock = Clock()
-    gate = PinGate(hash_pin("2468"), max_tries=5, lockout_s=300, clock=clock)
-    assert [gate.check("0000") for _ in range(4)] == [PinResult.WRONG] * 4
-    assert gate.check("0000") == PinResult.LOCKED
-    assert gate.check("2468") == PinResult.LOCKED  # even the right PIN, while locked
+    h = hash_pin("730591")
+    conn = connect(tmp_path / "c.db")
+    gate = PinGate(h, conn, max_tries=5, lockout_s=300, clock=clock)
+    assert [gate.check("000000") for _ in range(4)] == [PinResult.WRONG] * 4
+    assert gate.check("000000") == PinResult.LOCKED
+    assert gate.check("730591") == PinResult.LOCKED  # even the right PIN, while locked
+    # a restart (a new gate on the same database) does not give fresh tries
+    gate = PinGate(h, connect(tmp_path / "c.db"), max_tries=5, lockout_s=300, clock=clock)
     clock.t += 299
-    assert gate.check("2468") == PinResult.LOCKED
+    assert gate.check("730591") == PinResult.LOCKED
     clock.t += 2
-    assert gate.check("2468") == PinResult.OK
-    assert PinGate(None).check("2468") == PinResult.NOT_SET
+    assert [gate.check("111111") for _ in range(5)][-1] == PinResult.LOCKED
+    assert 599 <= gate.locked_for() <= 600  # the second lockout is twice as long
+    clock.t += 601
+    assert gate.check("730591") == PinResult.OK
+    assert [gate.check("000000") for _ in range(5)][-1] == PinResult.LOCKED
+    assert gate.locked_for() <= 300  # a right PIN started the lengthening again
+    actions = [e["action"] for e in audit.entries(conn, entity="pin")]
+    assert actions.count("pin.failed") == 12 and actions.count("pin.locked") == 3
+    assert "pin.refused_locked" in actions
+    assert PinGate(None, conn).check("730591") == PinResult.NOT_SET
 
 
 def test_set_pin_edits_only_that_line(tmp_path):
@@ -237,14 +299,14 @@ def test_set_pin_edits_only_that_line(tmp_path):
     src = (ROOT / "config.yaml").read_text(encoding="utf-8")
     path = tmp_path / "config.yaml"
     path.write_text(src, encoding="utf-8")
-    h = hash_pin("13579")
+    h = hash_pin("135792")
     set_pin_in_config(path, h)
     new = path.read_text(encoding="utf-8")
     changed = [(a, b) for a, b in zip(src.splitlines(), new.splitlines(), strict=True) if a != b]
     assert len(changed) == 1 and "staff_pin_hash" in changed[0][1]
     from centre.config import load_config
 
-    assert verify_pin("13579", load_config(path).kiosk.staff_pin_hash)
+    assert verify_pin("135792", load_config(path).kiosk.staff_pin_hash)
 
 
 # -- robot and voice events -------------------------------------------------------------------------
@@ -334,8 +396,7 @@ def test_voice_events(ctl):
 
 
 def feed(ctl, ev):
-    kind, detail = voice_event(ev)
-    ctl.on_voice_event(kind, **detail)
+    ctl.on_voice_event(ev)
 
 
 def test_route_follows_the_corridor(project_config):
@@ -374,33 +435,49 @@ def test_backend_closed_service_says_when_it_opens(tmp_config):
 
 
 class FakeSpeaker:
-    """Records what would be said (STYLE item 8)."""
+    """Records what would be said (STYLE item 8); `finish()` ends the current utterance."""
 
     def __init__(self):
         self.said = []
         self.stopped = 0
+        self.on_done = None
 
-    def say(self, text, lang="vi"):
+    def say(self, text, lang="vi", on_done=None):
         self.said.append((lang, text))
+        self.on_done = on_done
+
+    def finish(self):
+        self.on_done(True)
 
     def stop(self):
         self.stopped += 1
 
 
-def test_read_aloud_procedure_and_ticket(ctl):
+def test_read_aloud_procedure_and_ticket(ctl, project_config):
     sp = FakeSpeaker()
     ctl.speaker = sp
     ctl.open_procedure("1.001193")
     ctl.read_aloud()
     lang, text = sp.said[-1]
     assert lang == "vi" and "Đăng ký khai sinh" in text and "Tờ khai" in text and "1 ngày làm việc" in text
+    assert ctl.visit.speaking  # the button now says "Dừng đọc"
+    # listening counts as activity: the idle timer does not interrupt the reading
+    ctl.clock_obj.t += project_config.kiosk.idle_timeout_s + 5
+    ctl.tick()
+    assert ctl.screen == Screen.DETAIL and not ctl.idle_warning
+    ctl.read_aloud()  # "Dừng đọc"
+    assert not ctl.visit.speaking and sp.stopped >= 2
+    ctl.read_aloud()
+    sp.finish()
+    assert not ctl.visit.speaking
     ctl.take_ticket_for_procedure()
-    ctl.issue(None)
     ctl.set_lang("en")
     ctl.read_aloud()
     lang, text = sp.said[-1]
-    assert lang == "en" and "A001" in text and "Counter 1" in text
-    assert sp.stopped >= 2  # a new reading stops the old one
+    assert lang == "en" and "A001" in text and "Counter 1" in text and "soon" in text
+    stops = sp.stopped
+    ctl.back()  # speech stops on Back (and Home, language change, reset)
+    assert not ctl.visit.speaking and sp.stopped > stops
     ctl.speaker = None
     ctl.read_aloud()
     assert ctl.message[0] == "error.speech"

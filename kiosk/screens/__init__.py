@@ -42,10 +42,24 @@ class KScreen(KivyScreen):
 
 
 class Overlay(FloatLayout):
-    """Message banner and the idle 'still there?' warning, drawn above every screen."""
+    """Message banner and the idle 'still there?' warning, drawn above every screen.
+
+    A hidden part (opacity 0) takes no touch: Kivy lets a disabled widget swallow the touches
+    on its area, so the hidden idle card and the hidden banner's "Đóng" used to make taps on
+    buttons beneath them do nothing (issue 14).
+    """
 
     message = StringProperty("")
     idle_text = StringProperty("")
+
+    def on_touch_down(self, touch):
+        return any(ch.dispatch("on_touch_down", touch) for ch in self.children[:] if ch.opacity > 0)
+
+    def on_touch_move(self, touch):
+        return any(ch.dispatch("on_touch_move", touch) for ch in self.children[:] if ch.opacity > 0)
+
+    def on_touch_up(self, touch):
+        return any(ch.dispatch("on_touch_up", touch) for ch in self.children[:] if ch.opacity > 0)
 
     def refresh(self, topic: str) -> None:
         app = App.get_running_app()
@@ -95,10 +109,17 @@ def dossier_lookup_hook(cfg):
 
     def lookup(code: str):
         from centre.db import connect
+        from kiosk.backend import AMBIGUOUS, resolve_dossier_tail
 
         conn = connect(cfg.database_path)
         try:
-            found = dossiers.Dossiers.from_config(conn, cfg).lookup_public(code)
+            book = dossiers.Dossiers.from_config(conn, cfg)
+            found = book.lookup_public(code)
+            if found is None:
+                full = resolve_dossier_tail(conn, code)
+                if full is AMBIGUOUS:
+                    return {"ambiguous": True}
+                found = book.lookup_public(full) if full else None
             return found.to_dict() if found is not None else None
         finally:
             conn.close()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from kivy.clock import Clock
 from kivy.factory import Factory
 from kivy.metrics import dp
-from kivy.properties import BooleanProperty, NumericProperty
+from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
-from kivy.uix.image import Image
 
 from kiosk.screens import KScreen, row_size
 
@@ -50,10 +50,11 @@ class ProceduresScreen(KScreen):
             self.ids.status.text = self.tr("procedures.loading" if v.procedures_loading else "procedures.empty")
         data = []
         width, fs = self.ids.list.width, self.app.fs(30)
+        small = int(self.app.fs(22))
         for p in v.procedures:
-            code_text = self.tr("detail.code", code=p["code"]) if p.get("code") else ""
-            code = f"\n[color=454d59]{code_text}[/color]" if code_text else ""
-            lines = [(c.name_of(p), fs)] + ([(code_text, fs)] if code_text else [])
+            code_text = self.tr("procedures.code", code=p["code"]) if p.get("code") else ""
+            code = f"  [size={small}][color=454d59]{code_text}[/color][/size]" if code_text else ""
+            lines = [(c.name_of(p) + "  " + code_text, fs)]
             data.append({"text": f"[b]{c.name_of(p)}[/b]{code}", "key": p["key"], "tag": f"proc:{p['key']}",
                          "row_size": row_size(lines, width),
                          "action": (lambda k=p["key"]: self.c.open_procedure(k))})
@@ -67,114 +68,178 @@ class DocRow(Button):
     index = NumericProperty(0)
 
 
+class GroupHeader(Button):
+    """The header of a collapsed group: tap to open or close it (`group` names it)."""
+
+    group = StringProperty("")
+    tag = StringProperty("")
+
+
 def _esc(text: str) -> str:
     return (text or "").replace("&", "&amp;").replace("[", "&bl;").replace("]", "&br;")
 
 
+MUTED = "454d59"
+
+
 class DetailScreen(KScreen):
-    """Documents (checklist), time limit, fee, legal basis, forms with QR, where to submit."""
+    """The summary card (what to bring, fee, time, where, QR to the phone page), the checklist with
+    the "Nếu…" cases collapsed, forms, and the legal basis collapsed at the bottom."""
 
     _built_for = None
 
+    def on_kv_post(self, base_widget):
+        self._rows: list[DocRow] = []
+        self._anchors: dict = {}
+
     def refresh(self, topic):
-        if topic in ("detail", "lang", "reset", "screen"):
-            p = self.c.visit.procedure
-            sig = (id(p), self.c.visit.lang, self.app.scale, self.app.portrait)
+        if topic in ("detail", "lang", "reset", "screen", "detail_groups"):
+            v = self.c.visit
+            sig = (id(v.procedure), v.lang, self.app.scale, self.app.portrait, tuple(sorted(v.open_groups)))
             if sig != self._built_for:
+                first = self._built_for is None or self._built_for[0] != sig[0]
                 self._built_for = sig
                 self._build()
-                self.ids.scroll.scroll_y = 1
+                if first or topic != "detail_groups":
+                    Clock.schedule_once(lambda dt: self._scroll_to_section(), 0)
         elif topic == "checklist":
             for row in self._rows:
                 row.checked = row.index in self.c.visit.checked_docs
 
-    def _label(self, text, *, muted=False, size=28, bold=False):
-        w = Factory.KMuted() if muted else Factory.KLabel()
-        w.text = text
-        w.bold = bold
-        w.font_size = self.app.fs(size)
+    def _scroll_to_section(self):
+        scroll = self.ids.scroll
+        target = self._anchors.get(self.c.visit.section)
+        if target is None:
+            scroll.scroll_y = 1
+        else:
+            scroll.scroll_to(target, padding=dp(10), animate=False)
+
+    @staticmethod
+    def _make(cls: str, **props):
+        """A widget of a kv class with its properties set (kv dynamic classes take none in __init__)."""
+        w = getattr(Factory, cls)()
+        for k, val in props.items():
+            setattr(w, k, val)
         return w
+
+    def _label(self, text, cls="KLabel", **kw):
+        return self._make(cls, text=text, **kw)
 
     def _build(self):
         body = self.ids.body
         body.clear_widgets()
-        self._rows = []
-        c, p = self.c, self.c.visit.procedure
+        self._rows, self._anchors = [], {}
+        p = self.c.visit.procedure
         if not p:
             return
-        app = self.app
-        title = Factory.KTitle(text=c.name_of(p))
-        body.add_widget(title)
-        if p.get("code"):
-            body.add_widget(self._label(self.tr("detail.code", code=p["code"]), muted=True))
-        field_name = p.get("field_name_en") if c.visit.lang == "en" and p.get("field_name_en") else p.get("field_name_vi")
-        if field_name:
-            body.add_widget(self._label(field_name, muted=True))
+        body.add_widget(self._summary(p))
+        self._checklist(body, p)
+        self._forms(body, p)
+        self._legal(body, p)
 
-        # time and fee, side by side
-        facts = BoxLayout(size_hint_y=None, spacing=dp(16))
-        for key, part in (("detail.time", "processing"), ("detail.fee", "fee")):
-            card = Factory.KCard()
-            card.add_widget(self._label(self.tr(key), muted=True))
-            card.add_widget(self._label(c.label_of(p, part) or self.tr("detail.unknown"), size=34, bold=True))
-            facts.add_widget(card)
-        facts.height = max(ch.height for ch in facts.children) if facts.children else 0
-        for ch in facts.children:
-            ch.bind(height=lambda *a, f=facts: setattr(f, "height", max(x.height for x in f.children)))
-        body.add_widget(facts)
-        fee_note = (p.get("fee") or {}).get("note")
-        if fee_note and c.visit.lang == "vi":
-            body.add_widget(self._label(fee_note, muted=True))
+    def _summary(self, p):
+        c, card = self.c, Factory.SummaryCard()
+        top = BoxLayout(size_hint_y=None, spacing=dp(16))
+        left = BoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(6))
+        left.bind(minimum_height=left.setter("height"))
+        left.add_widget(self._label(_esc(p["card"]["name"]), "KTitle"))
+        if p.get("name_vi_only"):
+            left.add_widget(self._label(self.tr("detail.vi_only"), "KMuted"))
+        fee = self._label(self._fee_line(p), "SummaryLine")
+        time = self._label(self.tr("detail.time_line", time=_esc(p["time"])), "SummaryLine")
+        where = self._label(self._where_line(p), "SummaryLine")
+        for w in (fee, time, where):
+            left.add_widget(w)
+        self._anchors.update(fee=fee, time=time, place=where, applicants=card)
+        top.add_widget(left)
+        if p.get("phone_qr"):
+            top.add_widget(self._make("PhoneQR", source=p["phone_qr"]))
+        top.bind(minimum_height=lambda *a: setattr(top, "height", max(left.height, dp(280) if p.get("phone_qr") else 0)))
+        left.bind(height=lambda *a: setattr(top, "height", max(left.height, dp(280) if p.get("phone_qr") else 0)))
+        card.add_widget(top)
+        card.add_widget(self._label(self.tr("detail.bring"), "SectionTitle"))
+        docs = p["card"]["docs"]
+        for d in docs:
+            card.add_widget(self._label("• " + _esc(d), "DocLine"))
+        if p["card"]["more"]:
+            card.add_widget(self._label(f"[color={MUTED}]{self.tr('detail.more_docs', n=p['card']['more'])}[/color]", "DocLine"))
+        if not docs and not p["card"]["more"]:
+            card.add_widget(self._label(self.tr("detail.no_docs"), "DocLine"))
+        if p["card"]["cases"]:
+            card.add_widget(self._label(f"[color={MUTED}]{self.tr('detail.cases', n=p['card']['cases'])}[/color]", "DocLine"))
+        if p["card"]["show"]:
+            card.add_widget(self._label(f"[color={MUTED}]{self.tr('detail.show_too', n=p['card']['show'])}[/color]", "DocLine"))
+        if p.get("docs_vi_only"):
+            card.add_widget(self._label(self.tr("detail.docs_vi_only"), "KMuted"))
+        _ = c
+        return card
 
-        # where to submit
+    def _fee_line(self, p) -> str:
+        line = self.tr("detail.fee_line", fee=_esc(p["fee"]))
+        if p.get("fee_source"):
+            line += f"\n[size={int(self.app.fs(24))}][color={MUTED}]{_esc(p['fee_source'])}[/color][/size]"
+        return line
+
+    def _where_line(self, p) -> str:
+        c = self.c
         dest = p.get("destination") or {}
-        if dest:
-            body.add_widget(Factory.SectionTitle(text=self.tr("detail.where")))
-            body.add_widget(self._label(self.tr("detail.where_line", counter=c.counter_names(dest),
-                                                service=f"{dest.get('series', '')} – {c.service_name(dest.get('series', ''))}")))
+        counter = c.counter_names(dest) if dest else self.tr("dossier.counter_any")
+        line = self.tr("detail.where_line", counter=counter, service=c.service_name(dest.get("series", "")))
+        if p.get("online"):
+            line += " · " + self.tr("detail.online")
+        return line
 
-        index = 0
-        for group, key in (("submit", "detail.submit"), ("show", "detail.show")):
-            docs = p.get(group) or []
-            if not docs:
-                continue
-            body.add_widget(Factory.SectionTitle(text=self.tr(key)))
-            if group == "submit":
-                body.add_widget(self._label(self.tr("detail.checklist_hint"), muted=True))
-            for d in docs:
-                counts = []
-                if d.get("originals"):
-                    counts.append(self.tr("detail.originals", n=d["originals"]))
-                if d.get("copies"):
-                    counts.append(self.tr("detail.copies", n=d["copies"]))
-                text = _esc(d.get("text", "").lstrip("-–+• ").strip())
-                if counts:
-                    text += f"\n[color=454d59]{', '.join(counts)}[/color]"
-                row = DocRow(text=text, index=index, checked=index in c.visit.checked_docs)
-                row.bind(on_release=lambda r: self.c.toggle_doc(r.index))
-                self._rows.append(row)
-                body.add_widget(row)
-                index += 1
+    def _doc_row(self, d: dict) -> DocRow:
+        counts = []
+        if d.get("originals"):
+            counts.append(self.tr("detail.originals", n=d["originals"]))
+        if d.get("copies"):
+            counts.append(self.tr("detail.copies", n=d["copies"]))
+        text = _esc(d["text"])
+        if counts:
+            text += f"\n[color={MUTED}]{', '.join(counts)}[/color]"
+        row = DocRow(text=text, index=d["index"], checked=d["index"] in self.c.visit.checked_docs)
+        row.bind(on_release=lambda r: self.c.toggle_doc(r.index))
+        self._rows.append(row)
+        return row
 
+    def _group(self, body, name: str, title: str, rows) -> None:
+        is_open = name in self.c.visit.open_groups
+        head = GroupHeader(group=name, tag=f"detail:group:{name}", text=("▾ " if is_open else "▸ ") + _esc(title))
+        head.bind(on_release=lambda h: self.c.toggle_group(h.group))
+        body.add_widget(head)
+        if is_open:
+            for w in rows():
+                body.add_widget(w)
+
+    def _checklist(self, body, p):
+        title = Factory.SectionTitle(text=self.tr("detail.submit"))
+        self._anchors["documents"] = title
+        body.add_widget(title)
+        body.add_widget(self._label(self.tr("detail.checklist_hint"), "KMuted"))
+        for d in p["everyone"]:
+            body.add_widget(self._doc_row(d))
+        for i, g in enumerate(p["conditional"]):
+            self._group(body, f"case{i}", g["title"], lambda g=g: [self._doc_row(d) for d in g["items"]])
+        if p["show"]:
+            body.add_widget(Factory.SectionTitle(text=self.tr("detail.show")))
+            for d in p["show"]:
+                body.add_widget(self._doc_row(d))
+
+    def _forms(self, body, p):
         forms = p.get("forms") or []
-        if forms:
-            body.add_widget(Factory.SectionTitle(text=self.tr("detail.forms")))
-            body.add_widget(self._label(self.tr("detail.form_scan"), muted=True))
-            for f in forms:
-                line = BoxLayout(size_hint_y=None, height=dp(200), spacing=dp(16))
-                if f.get("qr"):
-                    line.add_widget(Image(source=f["qr"], size_hint=(None, None), size=(dp(190), dp(190)),
-                                          fit_mode="contain"))
-                line.add_widget(self._label(_esc(f.get("name") or f.get("file") or "")))
-                body.add_widget(line)
+        if not forms:
+            return
+        body.add_widget(Factory.SectionTitle(text=self.tr("detail.forms")))
+        body.add_widget(self._label(self.tr("detail.form_scan"), "KMuted"))
+        for f in forms:
+            body.add_widget(self._make("FormLine", qr=f.get("qr", ""), text=_esc(f.get("name") or f.get("file") or "")))
 
-        legal = p.get("legal") or []
-        if legal:
-            body.add_widget(Factory.SectionTitle(text=self.tr("detail.legal")))
-            for x in legal[:12]:
-                if isinstance(x, dict):
-                    text = f"{x.get('number', '')} — {x.get('title', '')}".strip(" —")
-                else:
-                    text = str(x)
-                body.add_widget(self._label(_esc(text), size=28, muted=True))
-        _ = app
+    def _legal(self, body, p):
+        legal = list(p.get("legal") or [])
+        if p.get("fee_note"):
+            legal.insert(0, self.tr("detail.fee_note", note=p["fee_note"]))
+        if not legal:
+            return
+        self._group(body, "legal", self.tr("detail.legal"),
+                    lambda: [self._label(_esc(x), "KMuted") for x in legal[:15]])

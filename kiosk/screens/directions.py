@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from kivy.factory import Factory
 
-from kiosk.controller import EscortState
 from kiosk.screens import KScreen
+from kiosk.visit import EscortState
 
 
 class DirectionsScreen(KScreen):

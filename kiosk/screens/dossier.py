@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from kivy.core.window import Window
 from kivy.factory import Factory
+from kivy.metrics import dp
 
-from kiosk.controller import Screen
 from kiosk.screens import KScreen
+from kiosk.visit import Screen
 
 
 class DossierScreen(KScreen):
@@ -38,29 +39,51 @@ class DossierScreen(KScreen):
             return
         v = self.c.visit
         self.ids.code.text = v.dossier_code
+        st = v.dossier_state
+        answered = st in ("found", "not_found", "failed", "ambiguous")
+        self._show_keyboard(not answered)
         box = self.ids.result
         box.clear_widgets()
-        st = v.dossier_state
-        if st in ("searching", "not_found", "failed"):
+        if st in ("searching", "not_found", "failed", "ambiguous"):
             box.add_widget(Factory.KLabel(text=self.tr(f"dossier.{st}"), bold=True))
         d = v.dossier
-        if st != "found" or not d:
-            return
-        counter = d.get("counter") or self.tr("dossier.counter_any")
-        box.add_widget(Factory.KTitle(text=self.tr(f"dossier.state_{d['state']}")))
-        box.add_widget(Factory.KLabel(text=self.tr(f"dossier.next_{d['next_action']}", counter=counter), bold=True))
+        if st == "found" and d:
+            for w in self._result(d):
+                box.add_widget(w)
+
+    def _show_keyboard(self, shown: bool) -> None:
+        ids = self.ids
+        ids.keyboard.shown = shown
+        for w, show in ((ids.find, shown), (ids.edit, not shown)):
+            w.opacity, w.disabled = (1, False) if show else (0, True)
+            w.width = dp(260 if w is ids.find else 300) if show else 0
+
+    def _counter(self, d: dict) -> str:
+        cid = d.get("counter")
+        if not cid:
+            return self.tr("dossier.counter_any")
+        try:
+            return self.app.cfg.counter(int(cid)).name.get(self.c.visit.lang)
+        except (KeyError, ValueError, TypeError):
+            return str(cid)
+
+    def _result(self, d: dict) -> list:
+        L = Factory.KLabel
+        out = [Factory.KTitle(text=self.tr(f"dossier.state_{d['state']}")),
+               L(text=self.tr(f"dossier.next_{d['next_action']}", counter=self._counter(d)), bold=True)]
         if d.get("late"):
-            box.add_widget(Factory.KLabel(text=self.tr("dossier.late"), color=(0.60, 0.11, 0.09, 1)))
-        if d.get("procedure_name"):
-            box.add_widget(Factory.KLabel(text=self.tr("dossier.procedure", name=d["procedure_name"])))
-        box.add_widget(Factory.KLabel(text=self.tr("dossier.applicant", name=d.get("applicant", ""))))
-        box.add_widget(Factory.KLabel(text=self.tr("dossier.received", date=_dmy(d.get("received_on")))))
-        if d.get("due_on"):
-            box.add_widget(Factory.KLabel(text=self.tr("dossier.due", date=_dmy(d["due_on"]))))
+            out.append(L(text=self.tr("dossier.late"), color=(0.60, 0.11, 0.09, 1)))
         if d.get("missing_documents"):
-            box.add_widget(Factory.KLabel(text=self.tr("dossier.missing"), bold=True))
-            for m in d["missing_documents"]:
-                box.add_widget(Factory.KLabel(text=f"• {m}"))
+            out.append(L(text=self.tr("dossier.missing"), bold=True))
+            out.extend(L(text=f"• {m}") for m in d["missing_documents"])
+        out.append(L(text=self.tr("dossier.code", code=d.get("code", ""))))
+        if d.get("procedure_name"):
+            out.append(L(text=self.tr("dossier.procedure", name=d["procedure_name"])))
+        out.append(L(text=self.tr("dossier.applicant", name=d.get("applicant", ""))))
+        out.append(L(text=self.tr("dossier.received", date=_dmy(d.get("received_on")))))
+        if d.get("due_on"):
+            out.append(L(text=self.tr("dossier.due", date=_dmy(d["due_on"]))))
+        return out
 
 
 def _dmy(iso: str | None) -> str:

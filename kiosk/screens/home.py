@@ -6,6 +6,9 @@ from kivy.factory import Factory
 
 from kiosk.screens import KScreen
 
+TILE_ACTIONS = {"lookup": "open_fields", "ticket": "open_ticket", "dossier": "open_dossiers",
+                "directions": "open_directions"}
+
 
 class HomeScreen(KScreen):
     """Big actions: find a procedure, take a number, check a dossier (when available), directions."""
@@ -15,20 +18,18 @@ class HomeScreen(KScreen):
 
     def _build_tiles(self):
         c = self.c
-        actions = [("lookup", c.open_fields), ("ticket", c.open_ticket)]
-        if c.has_dossiers:
-            actions.append(("dossier", c.open_dossiers))
-        actions.append(("directions", c.open_directions))
+        actions = ["lookup", "ticket"] + (["dossier"] if c.has_dossiers else []) + ["directions"]
         grid = self.ids.tiles
         grid.clear_widgets()
         grid.cols = 2 if (self.app.portrait or len(actions) == 4) else len(actions)
         if self.app.portrait and len(actions) == 3:
             grid.cols = 1
             grid.row_default_height = 170
-        for name, fn in actions:
+        for name in actions:
             tile = Factory.ActionTile(tag=f"home:{name}")
             tile.size_hint_y = 1
-            tile.action = fn
+            # resolved at tap time: the controller object may be replaced (tests, the tap audit)
+            tile.action = lambda n=TILE_ACTIONS[name]: getattr(self.c, n)()
             grid.add_widget(tile)
         self._tiles_built_for = (len(actions), self.app.portrait)
         self._label_tiles()
@@ -43,19 +44,18 @@ class HomeScreen(KScreen):
                          f"[size={small}]{app.tr(f'home.{name}_hint')}[/size]")
 
     def _fill_waiting(self):
+        """Each service's state before any tap: open with its wait, paused, closed until…, no counter."""
+        from kiosk.screens.ticket import service_line
+
         app, c = self.app, self.c
         box = self.ids.waiting
         box.clear_widgets()
         for svc in app.cfg.services:
-            info = c.waiting.get(svc.series)
-            if info is None:
-                line = ""
-            elif info["waiting"]:
-                line = app.tr("home.waiting_line", waiting=info["waiting"], wait=info.get("wait_min") or 0)
-            else:
-                line = app.tr("home.waiting_none")
+            st = c.service_state(svc.series)
             row = Factory.WaitingRow()
-            row.letter, row.name, row.line = svc.series, svc.name.get(app.lang), line
+            row.letter, row.name = svc.series, svc.name.get(app.lang)
+            row.line = service_line(app.tr, st, app.lang) if st else ""
+            row.closed = bool(st) and not st.get("can_issue", True)
             box.add_widget(row)
 
     def refresh(self, topic):

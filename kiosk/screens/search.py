@@ -45,6 +45,43 @@ class SearchScreen(KScreen):
         if topic in ("search", "lang", "reset", "screen", "voice_text", "voice", "resize"):
             self._show()
 
+    def _status(self) -> str:
+        c, v = self.c, self.c.visit
+        if v.voice_state == "listening":
+            return self.tr("voice.heard", text=v.voice_partial) if v.voice_partial else self.tr("voice.listening")
+        if v.voice_state == "thinking":
+            return self.tr("voice.thinking")
+        if v.voice_candidates:
+            return self.tr("voice.not_understood")
+        if not v.query.strip():
+            return self.tr("voice.hold") if self.app.voice_ready and v.lang == "vi" else ""
+        if v.results:
+            return self.tr("search.results", count=len(v.results))
+        if v.searching:
+            return self.tr("search.searching")
+        _ = c
+        return self.tr("search.no_match")
+
+    def _no_match(self, box) -> None:
+        """Nothing here matches: where to go instead (the search's referral), fields, the help desk."""
+        c, v = self.c, self.c.visit
+        ref = v.referral or {}
+        office = ref.get(f"office_{v.lang}") or ref.get("office_vi") or ref.get("office")
+        if office:
+            advice = ref.get(f"advice_{v.lang}") or ref.get("advice_vi") or ref.get("advice") or ""
+            box.add_widget(Factory.KLabel(text=self.tr("search.referral", office=office, advice=advice), bold=True))
+        if v.suggestions:
+            box.add_widget(Factory.KMuted(text=self.tr("search.suggest")))
+            row = Factory.GridLayout(cols=1 if self.app.portrait else 3, size_hint_y=None, spacing=dp(12),
+                                     row_default_height=dp(96), row_force_default=True)
+            row.bind(minimum_height=row.setter("height"))
+            for s in v.suggestions[:3]:
+                b = Factory.KQuiet(text=c.name_of(s), tag=f"suggest:{s['id']}")
+                b.action = lambda fid=s["id"]: self.c.open_field(fid)
+                row.add_widget(b)
+            box.add_widget(row)
+        box.add_widget(Factory.KMuted(text=self.tr("search.ask_staff")))
+
     def _show(self):
         c, v = self.c, self.c.visit
         self.ids.query.text = v.query or self.tr("search.hint")
@@ -54,35 +91,14 @@ class SearchScreen(KScreen):
         self.ids.level.value = c.voice_level if v.voice_state == "listening" else 0
         box = self.ids.suggestions
         box.clear_widgets()
-        if v.voice_state == "listening":
-            status = self.tr("voice.listening")
-        elif v.voice_state == "thinking":
-            status = self.tr("voice.thinking")
-        elif not v.query.strip():
-            status = self.tr("voice.hold") if self.app.voice_ready else ""
-        elif v.results:
-            status = self.tr("search.results", count=len(v.results))
-        elif v.searching:
-            status = self.tr("search.searching")
-        else:
-            status = self.tr("search.no_match")
+        self.ids.status.text = self._status()
         if v.voice_candidates:
-            status = self.tr("voice.not_understood")
             for text in v.voice_candidates:
                 b = Factory.KQuiet(text=text, tag=f"voice:{text}")
                 b.action = lambda t=text: (self.ids.keyboard.set_text(t), self.c.search(t))
                 box.add_widget(b)
-        elif v.query.strip() and not v.results and not v.searching and v.suggestions:
-            status = self.tr("search.no_match") + " " + self.tr("search.suggest")
-            row = Factory.BoxLayout(size_hint_y=None, height=dp(96), spacing=dp(12))
-            for s in v.suggestions[:3]:
-                b = Factory.KQuiet(text=c.name_of(s), tag=f"suggest:{s['id']}")
-                b.size_hint_y = 1
-                b.action = lambda fid=s["id"]: self.c.open_field(fid)
-                row.add_widget(b)
-            box.add_widget(row)
-            box.add_widget(Factory.KMuted(text=self.tr("search.ask_staff")))
-        self.ids.status.text = status
+        elif v.query.strip() and not v.results and not v.searching:
+            self._no_match(box)
         data = []
         width, fs = self.ids.results.width, self.app.fs(30)
         for h in v.results:
@@ -90,5 +106,5 @@ class SearchScreen(KScreen):
             data.append({"text": f"[b]{c.name_of(h)}[/b]\n[color=454d59]{field}[/color]",
                          "row_size": row_size([(c.name_of(h), fs), (field, fs)], width),
                          "key": h["key"], "tag": f"hit:{h['key']}",
-                         "action": (lambda k=h["key"]: self.c.open_procedure(k))})
+                         "action": (lambda k=h["key"]: self.c.open_hit(k))})
         self.ids.results.data = data

@@ -22,7 +22,7 @@ class PinScreen(KScreen):
         for key in PAD:
             if key == "ok":
                 b = Factory.KButton(tag="pin:ok", fill=(0.05, 0.40, 0.18, 1))
-                b.action = self.c.pin_submit
+                b.action = lambda: self.c.pin_submit()
             elif key == "clear":
                 b = Factory.KQuiet(tag="pin:clear")
                 b.action = lambda: self.c.pin_key("clear")

@@ -1,4 +1,4 @@
-"""Taking a number: which service, priority or not, then the issued ticket and its printing."""
+"""Taking a number: each service with its state and wait, priority on request, the issued ticket."""
 
 from __future__ import annotations
 
@@ -6,23 +6,46 @@ from kivy.factory import Factory
 
 from kiosk.screens import KScreen
 
+CLOSED_FILL = (0.42, 0.45, 0.50, 1)
+
+
+def service_line(tr, st: dict, lang: str) -> str:
+    """One line saying whether a service takes tickets now, and the wait (the queue's forecast)."""
+    state = st.get("state")
+    if state == "closed":
+        if st.get("opens_time"):
+            return tr("service.closed_until", time=st["opens_time"], date=st.get("opens_date", ""))
+        return tr("service.closed")
+    if state == "no_counter":
+        return tr("service.no_counter")
+    wait = st.get(f"wait_text_{lang}") or st.get("wait_text_vi", "")
+    key = "service.paused" if state == "paused" else "service.open"
+    return tr(key, waiting=st.get("waiting", 0), wait=wait)
+
 
 class ServiceScreen(KScreen):
     def refresh(self, topic):
-        if topic not in ("screen", "lang", "reset", "waiting"):
+        if topic not in ("screen", "lang", "reset", "waiting", "ticket"):
             return
         c = self.c
         grid = self.ids.grid
         grid.clear_widgets()
         for svc in self.app.cfg.services:
-            info = c.waiting.get(svc.series) or {}
-            line = self.tr("service.waiting", waiting=info.get("waiting", 0))
-            b = Factory.KButton(tag=f"service:{svc.series}", markup=True)
-            b.text = (f"[size={int(self.app.fs(44))}][b]{svc.series}[/b][/size]   {svc.name.get(c.visit.lang)}\n"
-                      f"[size={int(self.app.fs(28))}]{line}[/size]")
+            st = c.service_state(svc.series)
+            b = Factory.KButton(tag=f"service:{svc.series}", markup=True, halign="left")
+            b.text = (f"[b]{svc.name.get(c.visit.lang)}[/b]\n"
+                      f"[size={int(self.app.fs(26))}]{service_line(self.tr, st, c.visit.lang)}  ·  "
+                      f"{self.tr('service.letter', letter=svc.series)}[/size]")
             b.size_hint_y = 1
+            if st and not st.get("can_issue", True):
+                b.fill = CLOSED_FILL
             b.action = lambda s=svc.series: self.c.choose_service(s)
             grid.add_widget(b)
+        group = self._group_name(c.visit.priority)
+        self.ids.priority_state.text = self.tr("ticket.priority", group=group) if group else ""
+
+    def _group_name(self, key):
+        return next((g.name.get(self.c.visit.lang) for g in self.app.cfg.priority_groups if g.key == key), "")
 
 
 class PriorityScreen(KScreen):
@@ -31,17 +54,15 @@ class PriorityScreen(KScreen):
             return
         c = self.c
         series = c.visit.series or ""
-        self.ids.service.text = f"{series} – {c.service_name(series)}" if series else ""
+        self.ids.service.text = c.service_name(series) if series else ""
         grid = self.ids.grid
         grid.clear_widgets()
+        busy = c.visit.print_status == "issuing"
         for g in self.app.cfg.priority_groups:
             b = Factory.KQuiet(text=g.name.get(c.visit.lang), tag=f"priority:{g.key}")
-            b.action = lambda k=g.key: self.c.issue(k)
-            grid.add_widget(b)
-        busy = c.visit.print_status == "issuing"
-        self.ids.none.disabled = busy
-        for b in grid.children:
+            b.action = lambda k=g.key: self.c.choose_priority(k)
             b.disabled = busy
+            grid.add_widget(b)
 
 
 class TicketScreen(KScreen):
@@ -57,11 +78,10 @@ class TicketScreen(KScreen):
             ids.qr.source = ""
             return
         ids.number.text = tk["number"]
-        ids.service.text = self.tr("ticket.service", service=c.service_name(tk["series"]))
+        ids.service.text = c.service_name(tk["series"])
         ids.counter.text = self.tr("ticket.counter", counter=c.counter_names(tk))
         ids.ahead.text = self.tr("ticket.ahead", ahead=tk["ahead"])
-        ids.wait.text = (self.tr("ticket.wait", wait=tk["wait_min"]) if tk["wait_min"] >= 1
-                         else self.tr("ticket.wait_soon"))
+        ids.wait.text = self.tr("ticket.wait", wait=tk.get(f"wait_text_{v.lang}") or tk.get("wait_text_vi", ""))
         group = next((g.name.get(v.lang) for g in self.app.cfg.priority_groups if g.key == tk.get("priority")), "")
         ids.priority.text = self.tr("ticket.priority", group=group) if group else ""
         status = {"printing": "ticket.printing", "printed": "ticket.printed", "failed": "ticket.print_failed",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kivy.properties import ColorProperty, ObjectProperty, StringProperty
+from kivy.metrics import dp
+from kivy.properties import ColorProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.button import Button
 
 
@@ -14,6 +15,15 @@ class KButton(Button):
     action = ObjectProperty(None, allownone=True)
     #: a stable name for tests and the accessibility audit (not shown)
     tag = StringProperty("")
+    #: the button's least height; it grows with its text (set this, not `height`, in kv: the
+    #: class rule's height follows the text and would undo a fixed height)
+    min_height = NumericProperty(dp(88))
+
+    def on_touch_down(self, touch):
+        # a hidden button (opacity 0, often also disabled) must not take the touch of what is beneath
+        if self.opacity == 0:
+            return False
+        return super().on_touch_down(touch)
 
     def on_release(self):
         if self.action is not None:

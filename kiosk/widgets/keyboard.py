@@ -34,6 +34,8 @@ class VietKeyboard(BoxLayout):
     telex = BooleanProperty(True)
     follow_lang = BooleanProperty(True)
     """Telex while the visitor's language is Vietnamese, plain letters in English (False: keep the mode)."""
+    shown = BooleanProperty(True)
+    """False: the keyboard is hidden (the dossier screen hides it once the code is looked up)."""
 
     __events__ = ("on_typed",)
 

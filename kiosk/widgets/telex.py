@@ -196,6 +196,14 @@ class TelexBuffer:
         self._space_after = False
         return self.text
 
+    def snapshot(self) -> tuple:
+        """The buffer's state, for `restore` (the tap audit types on a visitor's keyboard)."""
+        return [list(w) for w in self._words], self._space_after, self._telex
+
+    def restore(self, snap: tuple) -> None:
+        words, space_after, telex = snap
+        self._words, self._space_after, self._telex = [list(w) for w in words], space_after, telex
+
     def set_text(self, text: str) -> str:
         """Replace the buffer by finished text (a suggestion, a voice result), kept as written."""
         self._words = [[w, True] for w in text.split()]

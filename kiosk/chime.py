@@ -1,0 +1,57 @@
+"""The idle warning's chime: a short two-tone WAV (made once in the data folder), played in the background.
+
+The warning is also on screen and lasts at least 20 s (config kiosk.idle_warning_s); the
+sound is for a visitor who looked away. No audio player or no sound card: nothing is played.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+import threading
+import wave
+from pathlib import Path
+
+log = logging.getLogger("kiosk.chime")
+
+RATE = 16000
+
+
+def chime_wav(folder: Path) -> Path:
+    """Two soft tones (660 Hz then 880 Hz, 0.25 s each) as a 16-bit mono WAV."""
+    path = folder / "idle-chime.wav"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = bytearray()
+    for freq in (660.0, 880.0):
+        n = int(RATE * 0.25)
+        for i in range(n):
+            fade = min(1.0, i / 400, (n - i) / 400)
+            frames += struct.pack("<h", int(9000 * fade * math.sin(2 * math.pi * freq * i / RATE)))
+    tmp = path.with_suffix(".tmp")
+    with wave.open(str(tmp), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(bytes(frames))
+    tmp.replace(path)
+    return path
+
+
+def chime(cfg, speaker=None) -> None:
+    """Play the chime without blocking (through the speaker's player when there is one)."""
+    def play():
+        try:
+            path = chime_wav(cfg.data_dir / "cache")
+            player = getattr(speaker, "player", None)
+            if player is None:
+                from voice.speech import SubprocessPlayer
+
+                player = SubprocessPlayer()
+            player.play(path)
+        except Exception as exc:  # no sound card, no player: the warning is on screen anyway
+            log.info("idle chime not played: %s", exc)
+
+    threading.Thread(target=play, name="kiosk-chime", daemon=True).start()

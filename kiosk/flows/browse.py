@@ -1,0 +1,131 @@
+"""Browsing: fields → procedures → one procedure's detail page, and search as the visitor types."""
+
+from __future__ import annotations
+
+from kiosk.flows.base import ControllerBase
+from kiosk.visit import Screen
+
+#: detail-page sections a question can ask about (search `Hit.answers`) → the section shown first
+SECTIONS = ("documents", "fee", "time", "applicants", "place")
+
+
+class BrowseFlow(ControllerBase):
+    def _init_flows(self) -> None:
+        super()._init_flows()
+        self._search_gen = 0
+
+    def _forget(self) -> None:
+        super()._forget()
+        self._search_gen += 1
+
+    # -- fields and procedures ------------------------------------------------------------
+    def open_fields(self) -> None:
+        self.activity()
+        self.go(Screen.FIELDS)
+        if not self.fields:
+            self._run("db", self.backend.fields, self._got_fields)
+
+    def open_field(self, field_id: str) -> None:
+        self.activity()
+        f = next((f for f in self.fields if f["id"] == field_id), {"id": field_id})
+        self.visit.field_id = field_id
+        self.visit.field_name = f
+        self.visit.procedures = []
+        self.visit.procedures_loading = True
+        self.go(Screen.PROCEDURES)
+        self._emit("procedures")
+        visit = self._visit_id
+        self._run("db", lambda: self.backend.procedures(field_id),
+                  lambda procs: self._got_procedures(visit, field_id, procs))
+
+    def _got_procedures(self, visit: int, field_id: str, procs: list[dict]) -> None:
+        if visit != self._visit_id or field_id != self.visit.field_id:
+            return
+        self.visit.procedures = procs
+        self.visit.procedures_loading = False
+        self._emit("procedures")
+
+    def open_procedure(self, key: str, section: str = "") -> None:
+        """Show a procedure's detail page; `section` (documents, fee, time, applicants, place) opens there."""
+        self.activity()
+        visit = self._visit_id
+        lang = self.visit.lang
+        self._run("db", lambda: self.backend.procedure(key, lang),
+                  lambda rec: self._got_procedure(visit, rec, section),
+                  lambda exc: self.show_message("error.catalogue"))
+
+    def _got_procedure(self, visit: int, rec: dict | None, section: str) -> None:
+        if visit != self._visit_id:
+            return
+        if rec is None:
+            self.show_message("error.procedure_gone")
+            return
+        self.quiet()
+        self.visit.procedure = rec
+        self.visit.section = section if section in SECTIONS else ""
+        self.visit.open_groups = set()
+        self.visit.checked_docs = set()
+        self.visit.destination = rec.get("destination")
+        self.go(Screen.DETAIL)
+        self._emit("detail")
+
+    def toggle_doc(self, index: int) -> None:
+        self.activity()
+        self.visit.checked_docs.symmetric_difference_update({index})
+        self._emit("checklist")
+
+    def toggle_group(self, name: str) -> None:
+        """Open or close a collapsed group of the detail page ("Nếu…" documents, legal basis)."""
+        self.activity()
+        self.visit.open_groups.symmetric_difference_update({name})
+        self._emit("detail_groups")
+
+    # -- search ---------------------------------------------------------------------------
+    def open_search(self, text: str = "") -> None:
+        self.activity()
+        self.go(Screen.SEARCH)
+        if text:
+            self.search(text)
+
+    def search(self, text: str) -> None:
+        """Search as the visitor types: only the newest keystroke's results are shown."""
+        self.activity()
+        self.visit.query = text
+        self._search_gen += 1
+        gen = self._search_gen
+        if not text.strip():
+            v = self.visit
+            v.results, v.suggestions, v.referral, v.searching = [], [], None, False
+            self._emit("search")
+            return
+        self.visit.searching = True
+
+        def work():
+            if gen != self._search_gen:
+                return None  # a newer keystroke is queued: skip this one
+            return self.backend.search(text, self.cfg.search.limit)
+
+        self._run("search", work, lambda res: self._got_results(gen, res),
+                  lambda exc: self._search_failed(gen))
+
+    def _got_results(self, gen: int, res: dict | None) -> None:
+        if res is None or gen != self._search_gen:
+            return  # stale
+        v = self.visit
+        v.searching = False
+        v.results = res.get("hits", [])
+        v.suggestions = res.get("suggestions", [])
+        v.referral = res.get("referral")
+        self._emit("search")
+
+    def _search_failed(self, gen: int) -> None:
+        if gen == self._search_gen:
+            self.visit.searching = False
+            self._emit("search")
+            self.show_message("error.search")
+
+    def open_hit(self, key: str) -> None:
+        """A search result: its detail page, at the section the question asked about."""
+        hit = next((h for h in self.visit.results if h.get("key") == key), {})
+        answers = hit.get("answers") or []
+        self.open_procedure(key, answers[0]["section"] if answers else "")

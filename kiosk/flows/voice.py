@@ -1,0 +1,225 @@
+"""Voice: hold-to-talk (Vietnamese only), what was heard, and 'Đọc to' (read aloud) with a Stop.
+
+Voice events are the typed events of `voice.events`, dispatched with `match`. Listening and
+speaking count as activity (the idle timer never interrupts them); speech stops on Back,
+Home, a language change and the end of the visit.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kiosk.flows.base import ControllerBase
+from kiosk.visit import Screen
+
+log = logging.getLogger("kiosk.voice")
+
+COMMANDS = ("take_ticket", "guide", "back", "repeat", "english", "vietnamese", "home")
+
+
+class VoiceFlow(ControllerBase):
+    def _init_flows(self) -> None:
+        super()._init_flows()
+        self.voice_ready = False
+        self.voice_error = ""
+        self.voice_missing_model = False
+        self.voice_level = 0.0
+        self._speech_gen = 0
+
+    def busy_with_visitor(self) -> bool:
+        return self.visit.speaking or self.visit.voice_state != "idle"
+
+    def quiet(self) -> None:
+        super().quiet()
+        v = self.visit
+        if v.speaking:
+            self.stop_speaking()
+        if self.voice is not None and v.voice_state != "idle":
+            v.voice_state, v.voice_partial = "idle", ""
+            self._run("io", getattr(self.voice, "cancel", lambda: None), None, lambda exc: None)
+            self._emit("voice")
+
+    # -- read aloud -----------------------------------------------------------------------
+    def read_aloud(self) -> None:
+        """'Đọc to': speak the procedure or ticket in the visitor's language; 'Dừng đọc' stops."""
+        self.activity()
+        if self.visit.speaking:
+            self.stop_speaking()
+            return
+        if self.speaker is None:
+            self.show_message("error.speech")
+            return
+        text = self.aloud_text()
+        if not text:
+            return
+        lang = self.visit.lang
+        self._speech_gen += 1
+        gen, visit = self._speech_gen, self._visit_id
+        self.visit.speaking = True
+        self._emit("speech")
+
+        def done(_ok=True):
+            self.post(self._spoken, visit, gen)
+
+        def say():
+            self.speaker.stop()
+            try:
+                self.speaker.say(text, lang=lang, on_done=done)
+            except TypeError:  # a speaker without completion callbacks
+                self.speaker.say(text, lang=lang)
+                done()
+
+        self._run("io", say, None, lambda exc: (self._spoken(visit, gen), self.show_message("error.speech")))
+
+    def _spoken(self, visit: int, gen: int) -> None:
+        if visit == self._visit_id and gen == self._speech_gen and self.visit.speaking:
+            self.visit.speaking = False
+            self.activity()  # the visitor listened until the end: the idle time starts now
+            self._emit("speech")
+
+    def stop_speaking(self) -> None:
+        self._speech_gen += 1
+        if self.visit.speaking:
+            self.visit.speaking = False
+            self._emit("speech")
+        if self.speaker is not None:
+            self._run("io", self.speaker.stop, None, lambda exc: None)
+
+    def aloud_text(self) -> str:
+        """What 'Đọc to' says on this screen (written for listening: short, in the visitor's language)."""
+        v = self.visit
+        if self.screen == Screen.TICKET and v.ticket:
+            tk = v.ticket
+            wait = tk.get(f"wait_text_{v.lang}") or tk.get("wait_text_vi", "")
+            return self.t("speak.ticket", number=tk["number"], counter=self.counter_names(tk),
+                          ahead=tk.get("ahead", 0), wait=wait)
+        p = v.procedure
+        if not p:
+            return ""
+        return p.get("aloud") or ""
+
+    # -- listening ------------------------------------------------------------------------
+    def mic_down(self) -> None:
+        self.activity()
+        if self.visit.lang != "vi":
+            self.show_message("voice.vi_only")
+            return
+        if self.voice is None or not self.voice_ready:
+            return
+        if self.visit.speaking:
+            self.stop_speaking()
+        if self.screen != Screen.SEARCH:
+            self.go(Screen.SEARCH)  # where listening, thinking and the answer are shown
+        self.visit.voice_state = "listening"
+        self.visit.voice_partial = ""
+        self.voice_level = 0.0
+        self._emit("voice")
+        self._run("io", self.voice.press, None, lambda exc: self._voice_failed())
+
+    def mic_up(self) -> None:
+        self.activity()
+        if self.voice is None or self.visit.voice_state != "listening":
+            return
+        self.visit.voice_state = "thinking"
+        self._emit("voice")
+        self._run("io", self.voice.release, None, lambda exc: self._voice_failed())
+
+    def _voice_failed(self) -> None:
+        self.visit.voice_state = "idle"
+        self._emit("voice")
+        self.show_message("voice.failed")
+
+    def on_voice_event(self, ev) -> None:
+        """A typed event of `voice.events`, already on the UI thread."""
+        from voice import events as e
+
+        v = self.visit
+        match ev:
+            case e.ModelReady():
+                self.voice_ready, self.voice_error = True, ""
+            case e.ModelFailed(reason=reason):
+                self.voice_ready, self.voice_error = False, str(reason)
+                self.voice_missing_model = "no model" in str(reason).lower() or "install" in str(reason).lower()
+            case e.ModelLoading():
+                return
+            case e.Listening(level=level):
+                self.activity()
+                self.voice_level = float(level)
+                if v.voice_state == "listening":
+                    self._emit("voice_level")
+                    return
+                v.voice_state = "listening"
+            case e.Thinking():
+                v.voice_state = "thinking"
+            case e.Understood():
+                v.voice_state, v.voice_candidates, v.voice_partial = "idle", [], ""
+                self._understood(ev.kind, ev.target, ev.text or ev.label)
+            case e.NotUnderstood(candidates=cands):
+                v.voice_state, v.voice_partial = "idle", ""
+                v.voice_candidates = [_label(c) for c in cands if _label(c)][:4]
+                self.go(Screen.SEARCH)
+                if not v.voice_candidates:
+                    self.show_message("voice.not_understood")
+            case e.VoiceError():
+                if v.voice_state != "idle":
+                    v.voice_state = "idle"
+                    self.show_message("voice.failed")
+            case _:
+                if not self._voice_extra(ev):
+                    log.info("ignored voice event %r", ev)
+                    return
+        self._emit("voice")
+
+    def voice_unavailable(self, reason: str, missing_model: bool = False) -> None:
+        """The app found no voice model (no recogniser loaded at all)."""
+        self.voice_ready, self.voice_error, self.voice_missing_model = False, reason, missing_model
+        self._emit("voice")
+
+    def _voice_extra(self, ev) -> bool:
+        """Events of newer voice services: words heard so far (`Partial`/`Heard` with `text`)."""
+        text = getattr(ev, "text", None)
+        if type(ev).__name__ in ("Partial", "Heard", "PartialText") and text is not None:
+            self.activity()
+            self.visit.voice_partial = str(text)
+            return True
+        return False
+
+    def _understood(self, what: str, target: str, text: str) -> None:
+        if what == "procedure" and target:
+            self.visit.query = text
+            self._emit("voice_text")
+            self.open_procedure(target)
+        elif what == "field" and target:
+            self.open_fields()
+            self.open_field(target)
+        elif what == "command" and target in COMMANDS:
+            self._command(target)
+        else:
+            self.open_search()
+            self.search(text)
+            self._emit("voice_text")
+
+    def _command(self, target: str) -> None:
+        match target:
+            case "take_ticket":
+                self.take_ticket_for_procedure() if self.visit.procedure else self.open_ticket()
+            case "guide":
+                self.guide_me()
+            case "back":
+                self.back()
+            case "repeat":
+                self.read_aloud()
+            case "english":
+                self.set_lang("en")
+            case "vietnamese":
+                self.set_lang("vi")
+            case "home":
+                self.home()
+
+
+def _label(c) -> str:
+    if isinstance(c, str):
+        return c
+    if isinstance(c, dict):
+        return c.get("label") or c.get("text") or c.get("phrase") or ""
+    return str(c)

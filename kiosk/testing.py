@@ -1,0 +1,174 @@
+"""Running the real kiosk App for tests and the benchmark: a temporary centre, and a driver that
+pumps the event loop, taps widgets through the window and takes screenshots.
+
+    cfg = kiosk_config(tmp, pin="730591")
+    drv = start(cfg, tmp)          # the App embedded in this process (one per process: Kivy)
+    drv.tap("home:lookup"); drv.wait(lambda: drv.screen() == "fields")
+    drv.stop()
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kiosk_config(tmp: Path, *, pin: str | None = None, copy_data: bool = True, extra: dict | None = None):
+    """The shipped config.yaml with its database and data in `tmp` (the catalogue copied there too)."""
+    from centre.config import parse_config
+
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace('data_dir: "var"', f'data_dir: "{tmp}/var"')
+    text = text.replace('database: "var/centre.db"', f'database: "{tmp}/var/centre.db"')
+    if copy_data:
+        if not (tmp / "data").exists():
+            shutil.copytree(ROOT / "data", tmp / "data")
+        text = text.replace('catalogue: "data/procedures"', f'catalogue: "{tmp}/data/procedures"')
+    if pin:
+        from centre.pin import hash_pin
+
+        text = text.replace("staff_pin_hash: null", f'staff_pin_hash: "{hash_pin(pin)}"')
+    text = text.replace('model_path: "var/models/vosk-model-small-vn-0.4"', f'model_path: "{tmp}/no-model"')
+    for old, new in (extra or {}).items():
+        text = text.replace(old, new)
+    return parse_config(text, base_dir=ROOT, source=ROOT / "config.yaml")
+
+
+def start(cfg, tmp: Path, **parts) -> Driver:
+    """Create and start the App embedded (the caller pumps the loop through the driver)."""
+    from kiosk.app import create_app
+
+    app = create_app(cfg, orientation="landscape", windowed=True, **parts)
+    from kivy.base import EventLoop, runTouchApp
+
+    app._run_prepare()
+    runTouchApp(embedded=True)
+    drv = Driver(app, EventLoop, tmp)
+    drv.pump(0.5)
+    return drv
+
+
+class Driver:
+    """Touches, frames and reads of the running App."""
+
+    def __init__(self, app, loop, tmp):
+        self.app = app
+        self.loop = loop
+        self.tmp = tmp
+        from centre.db import connect
+
+        self.db = connect(app.cfg.database_path)
+
+    @property
+    def c(self):
+        return self.app.controller
+
+    def stop(self) -> None:
+        self.app.stop()
+        self.app.controller.close()
+        self.db.close()
+
+    def pump(self, seconds=0.05):
+        end = time.monotonic() + seconds
+        while True:
+            self.loop.idle()
+            if time.monotonic() >= end:
+                return
+
+    def wait(self, cond, timeout=10.0, what="condition"):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.loop.idle()
+            if cond():
+                self.pump(0.05)
+                return
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def roots(self):
+        return [self.app.sm.current_screen, self.app.overlay]
+
+    def visible(self):
+        """Widgets of the current screen and the overlay."""
+        out = []
+
+        def walk(w):
+            if w.opacity == 0:
+                return
+            out.append(w)
+            for ch in w.children:
+                walk(ch)
+
+        for r in self.roots():
+            walk(r)
+        return out
+
+    def find(self, tag):
+        for w in self.visible():
+            if getattr(w, "tag", None) == tag and not w.disabled and w.opacity > 0:
+                return w
+        raise AssertionError(f"no visible widget tagged {tag!r} on screen {self.app.sm.current}")
+
+    def tap(self, widget_or_tag, *, settle=0.05):
+        """A real touch at the widget's centre, through the window."""
+        from kivy.tests.common import UnitTestTouch
+
+        w = self.find(widget_or_tag) if isinstance(widget_or_tag, str) else widget_or_tag
+        self.pump(0.03)
+        x, y = w.to_window(*w.center)
+        t = UnitTestTouch(x, y)
+        t.touch_down()
+        self.pump(0.03)
+        t.touch_up()
+        self.pump(max(settle, 0.25 if _in_scroll(w) else settle))
+
+    def row(self, prefix, rv):
+        """The top row of RecycleView `rv` whose tag starts with `prefix` and that is inside its viewport."""
+        x0, y0 = rv.to_window(*rv.pos)
+        rows = [w for w in self.visible() if getattr(w, "tag", "").startswith(prefix)
+                and y0 < w.to_window(*w.center)[1] < y0 + rv.height]
+        assert rows, f"no row {prefix!r} in view"
+        return max(rows, key=lambda w: w.to_window(*w.center)[1])
+
+    def texts(self):
+        return "\n".join(str(getattr(w, "text", "")) for w in self.visible() if getattr(w, "text", None))
+
+    def screen(self):
+        return self.app.sm.current
+
+    def audit(self):
+        """Tap every visible enabled button of the screen and the overlay (see kiosk.tapaudit)."""
+        from kiosk.tapaudit import audit
+
+        return audit(self.app, self.roots(), self.pump)
+
+    def shot(self, folder: Path, name: str, expect: list[str] = ()):
+        from PIL import Image, ImageStat
+
+        self.pump(0.15)
+        path = folder / f"{name}.png"
+        self.app.root.export_to_png(str(path))
+        img = Image.open(path).convert("RGB")
+        w, h = img.size
+        assert (w, h) == tuple(int(v) for v in self.app.root.size)
+        stat = ImageStat.Stat(img)
+        assert max(stat.stddev) > 20, f"{name}: screenshot looks blank"
+        colours = len(img.resize((w // 4, h // 4)).getcolors(maxcolors=1 << 20) or [])
+        assert colours > 30, f"{name}: only {colours} colours"
+        shown = self.texts()
+        for e in expect:
+            assert e in shown, f"{name}: {e!r} not on screen; shown: {shown[:400]!r}"
+        return path
+
+
+def _in_scroll(w) -> bool:
+    from kivy.uix.scrollview import ScrollView
+
+    p = w.parent
+    while p is not None and p is not p.parent:
+        if isinstance(p, ScrollView):
+            return True
+        p = p.parent
+    return False
