@@ -391,3 +391,14 @@ def test_second_authenticated_connection_closes_the_first(tcp_robot) -> None:
             clients[0].frames.clear()
     clients[1].send("STATQ", "30")
     assert clients[1].ack(30)[2] == "ACCEPTED"
+
+
+def test_version_1_mode_sends_no_1_1_fields() -> None:
+    fw, link, run, cmd = robot(v1=True)
+    hello = link.take("HELLO")[-1]
+    cmd("WPQ", "2")
+    cmd("CANCEL", "3")
+    run(1.0)
+    assert len(hello) == 5 and hello[1] == "1"
+    assert [a[2:] for a in link.take("ACK")][-2:] == [["UNSUPPORTED", "WPQ"], ["ACCEPTED", ""]]
+    assert {len(hb) for hb in link.take("HB")} == {6} and len(link.take("STATUS")[-1]) == 11

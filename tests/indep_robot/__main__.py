@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     faults.add_argument("--dup", type=float, default=0.0, metavar="P", help="deliver a frame twice with probability P")
     faults.add_argument("--fault-direction", choices=("both", "out", "in"), default="both")
     faults.add_argument("--unknown-frames", action="store_true", help="also send vendor sentences XDIAG and XLIDAR")
+    faults.add_argument("--v1", action="store_true", help="behave as a version-1 robot (no 1.1 fields or messages)")
     faults.add_argument("--extra-fields", action="store_true", help="append a vendor field to every HB and STATUS")
     p.add_argument("--seed", type=int, help="random seed (boot ids, nonces, faults)")
     p.add_argument("--console", action="store_true", help="read robot commands from stdin (README 'Console')")
@@ -89,10 +90,12 @@ def build_config(args: argparse.Namespace) -> Config:
         visitor_lost_for=args.visitor_lost_for, obstacle_after=args.obstacle_after,
         obstacle_for=args.obstacle_for, blocked=tuple(args.block), occupied_after=args.occupied_after, occupied_for=args.occupied_for,
         lose_localisation_after=args.lose_localisation_after, drop_hello=args.drop_hello,
-        unknown_frames=args.unknown_frames, extra_fields=args.extra_fields,
+        unknown_frames=args.unknown_frames, extra_fields=args.extra_fields, v1=args.v1,
     )
     if args.map_version is not None:
         cfg.map_version = args.map_version
+    if cfg.v1 and cfg.key:
+        raise SystemExit("--v1 has no keyed handshake (a 1.1 addition): drop --key")
     if not 0 < cfg.speed <= 10:
         raise SystemExit("--speed: more than 0 and at most 10 m/s")
     if cfg.map_version and not is_name(cfg.map_version):

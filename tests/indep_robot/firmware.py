@@ -30,6 +30,13 @@ PHRASES = ("FOLLOW_ME", "ARRIVED")
 NONCE_RE = re.compile(r"^[0-9A-Fa-f]{8,16}$")
 MEMORY = 128  # command ids remembered per session (the spec asks for at least 64)
 AT_WAYPOINT_M = 0.05
+V11_COMMANDS = ("WPQ", "AUTH", "REBOOT")  # --v1: new in 1.1, answered UNSUPPORTED
+V1_FIELDS = {"HELLO": 4, "HB": 5, "STATUS": 10, "FB": 3}  # --v1: the fields before the 1.1 additions
+V1_ACKS = {  # --v1: 1.1 notes and reasons a version-1 robot did not send (section 16)
+    ("ACCEPTED", "NO_GOAL"): ("ACCEPTED", ""),
+    ("ACCEPTED", "NOT_LATCHED"): ("ACCEPTED", ""),
+    ("DENIED", "LOCALIZATION_LOST"): ("FAILED", "LOCALIZATION_LOST"),
+}
 BLOCK_AFTER_S = 1.0  # --block: driving time before the way turns out blocked
 BLOCK_WAIT_S = 3.0  # then this long WAITING,OBSTACLE and this long RECOVERING,REPLANNING
 
@@ -87,8 +94,11 @@ class Config:
     drop_hello: bool = False
     unknown_frames: bool = False
     extra_fields: bool = False
+    v1: bool = False  # behave as a version-1 robot (section 16): no 1.1 fields, messages or notes
 
     def all_caps(self) -> str:
+        if self.v1:
+            return "S" if "S" in self.caps.upper() else ""
         caps = "".join(dict.fromkeys(self.caps.upper()))
         return caps + ("A" if self.key and "A" not in caps else "")
 
@@ -239,11 +249,15 @@ class Firmware:
             link.send("ACK", [str(cid), "DENIED", "AUTH_REQUIRED"])
             return
         self.last_command = self.now
-        if frame.type in COMMANDS:
+        if frame.type in V11_COMMANDS and self.cfg.v1:
+            code, detail = "UNSUPPORTED", frame.type
+        elif frame.type in COMMANDS:
             code, detail = getattr(self, "_cmd_" + frame.type.lower())(link, ls, cid, frame)
         else:
             self.stats["unknown_type_" + frame.type] += 1
             code, detail = "UNSUPPORTED", frame.type
+        if self.cfg.v1:
+            code, detail = V1_ACKS.get((code, detail), (code, detail))
         ls.acks[cid] = (code, detail)
         while len(ls.acks) > MEMORY:
             ls.acks.popitem(last=False)
@@ -731,6 +745,8 @@ class Firmware:
             self.status_due = True
 
     def _emit(self, msg_type: str, fields: list[str], to: Any = None, public: bool = False) -> None:
+        if self.cfg.v1 and msg_type in V1_FIELDS:
+            fields = fields[: V1_FIELDS[msg_type]]
         self.out.append((to, msg_type, fields, public))
 
     def _flush(self) -> None:
