@@ -28,8 +28,12 @@ FINISHED_STATES = ("ready", "returned", "rejected")
 _MAX_MIN = 600  # waits and services longer than 10 hours are counted in the last bucket
 
 
-def _bucket(seconds: float) -> int:
-    return max(0, min(_MAX_MIN, int(seconds // 60)))
+def _count(hist: list[int], seconds: float) -> None:
+    """Add one duration to a per-minute histogram (a list grown as needed)."""
+    b = max(0, min(_MAX_MIN, int(seconds // 60)))
+    if len(hist) <= b:
+        hist.extend([0] * (b + 1 - len(hist)))
+    hist[b] += 1
 
 
 @dataclass
@@ -42,10 +46,10 @@ class Stats:
     cancelled: int = 0
     wait_n: int = 0
     wait_sum: float = 0.0
-    wait_hist: dict[int, int] = field(default_factory=dict)
+    wait_hist: list[int] = field(default_factory=list)  # count of waits in minute 0, 1, 2…
     service_n: int = 0
     service_sum: float = 0.0
-    service_hist: dict[int, int] = field(default_factory=dict)
+    service_hist: list[int] = field(default_factory=list)
     ratings: int = 0
     rating_sum: int = 0
     rating_ge4: int = 0
@@ -59,13 +63,15 @@ class Stats:
     no_due: int = 0
 
     def add(self, other: Stats) -> Stats:
-        for f in fields(self):
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(a, dict):
-                for k, v in b.items():
-                    a[int(k)] = a.get(int(k), 0) + v
-            else:
-                setattr(self, f.name, a + b)
+        for name in _SCALARS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in _HISTS:
+            a, b = getattr(self, name), getattr(other, name)
+            if len(a) < len(b):
+                a.extend([0] * (len(b) - len(a)))
+            for i, v in enumerate(b):
+                if v:
+                    a[i] += v
         return self
 
     def to_dict(self) -> dict:
@@ -73,13 +79,21 @@ class Stats:
 
     @classmethod
     def from_dict(cls, d: dict) -> Stats:
+        """From `to_dict()` output (also after a JSON round trip)."""
         s = cls()
-        for f in fields(s):
-            v = d.get(f.name)
-            if v is None:
-                continue
-            setattr(s, f.name, {int(k): int(n) for k, n in v.items()} if isinstance(v, dict) else v)
+        for name in _SCALARS:
+            v = d.get(name)
+            if v is not None:
+                setattr(s, name, v)
+        for name in _HISTS:
+            v = d.get(name)
+            if v:
+                setattr(s, name, list(v))
         return s
+
+
+_HISTS = ("wait_hist", "service_hist")
+_SCALARS = tuple(f.name for f in fields(Stats) if f.name not in _HISTS)
 
 
 def total(items: Iterable[Stats]) -> Stats:
@@ -105,14 +119,12 @@ def ticket_stats(rows: Iterable[dict]) -> Stats:
             w = max(0.0, t["first_called_at"] - t["issued_at"])
             s.wait_n += 1
             s.wait_sum += w
-            b = _bucket(w)
-            s.wait_hist[b] = s.wait_hist.get(b, 0) + 1
+            _count(s.wait_hist, w)
         if state == "served" and t.get("serving_at") is not None and t.get("finished_at") is not None:
             d = max(0.0, t["finished_at"] - t["serving_at"])
             s.service_n += 1
             s.service_sum += d
-            b = _bucket(d)
-            s.service_hist[b] = s.service_hist.get(b, 0) + 1
+            _count(s.service_hist, d)
     return s
 
 
@@ -163,18 +175,18 @@ def _as_date(v) -> date | None:
 # -- indicators --------------------------------------------------------------------------
 
 
-def percentile(hist: dict[int, int], q: float = 0.9) -> float | None:
+def percentile(hist: list[int], q: float = 0.9) -> float | None:
     """Nearest-rank percentile in minutes (upper edge of the one-minute bucket)."""
-    n = sum(hist.values())
+    n = sum(hist)
     if n == 0:
         return None
     rank = max(1, -(-int(q * n * 1000) // 1000))  # ceil(q*n) without float surprises
     seen = 0
-    for k in sorted(hist):
-        seen += hist[k]
+    for k, c in enumerate(hist):
+        seen += c
         if seen >= rank:
             return float(k + 1)
-    return float(max(hist) + 1)
+    return float(len(hist))
 
 
 def _ratio(a: float, b: float, nd: int = 4) -> float | None:

@@ -142,7 +142,7 @@ class SyncAgent:
                 r = StepResult(error=f"local database: {exc}", backlog=-1)
             if r.error:
                 delay = self.backoff.next()
-                log.warning("sync: %s; retrying in %.0f s", r.error, delay)
+                log.warning("sync: %s; retrying in %.1f s", r.error, delay)
             else:
                 self.backoff.reset()
                 if r.backlog == 0 and until_empty:

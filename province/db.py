@@ -2,7 +2,8 @@
 
 Migrations are plain SQL files `province/migrations/NNN_name.sql`, applied in order, each in
 one transaction, and recorded in `schema_migrations(version, name, applied_at)`. To change the
-schema, add the next file; never edit an applied one.
+schema, add the next file; never edit an applied one. A migration that needs a data step plain
+SQL cannot do names it in POST_MIGRATION (run in the same transaction).
 """
 
 from __future__ import annotations
@@ -20,6 +21,16 @@ _known_partitions: set[tuple[str, str]] = set()
 def connect(dsn: str, **kw) -> psycopg.Connection:
     """A connection whose session time zone is UTC (partition bounds and dates are UTC)."""
     return psycopg.connect(dsn, options="-c TimeZone=UTC", **kw)
+
+
+def _rebuild_monthly(conn) -> None:
+    from province.rollup import rebuild_monthly
+
+    rebuild_monthly(conn)
+
+
+# Data steps that plain SQL cannot do, run in the same transaction as the migration's SQL.
+POST_MIGRATION = {2: _rebuild_monthly}
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -45,6 +56,8 @@ def migrate(dsn: str) -> list[int]:
                     continue
                 with conn.transaction():
                     conn.execute(sql)
+                    if version in POST_MIGRATION:
+                        POST_MIGRATION[version](conn)
                     conn.execute("INSERT INTO schema_migrations(version, name) VALUES (%s, %s)", (version, name))
                 applied.append(version)
         finally:

@@ -1,7 +1,7 @@
 """Read side of the hub: periods, the ward table, one ward's days, sparklines.
 
-Counts are added up in PostgreSQL (sums of the daily JSON counts, histograms merged with
-jsonb_each), then turned into figures by `centre.indicators.indicators` — the same formula the
+Counts are the additive `Stats` of `monthly` (whole months) and `daily` (other days) rows,
+added up and turned into figures by `centre.indicators.indicators` — the same formula the
 ward's own staff server uses.
 """
 
@@ -14,10 +14,6 @@ from datetime import date, timedelta
 import psycopg
 
 from centre.indicators import Stats, decision_766, indicators, total
-
-SCALARS = ("tickets", "served", "no_show", "cancelled", "wait_n", "wait_sum", "service_n", "service_sum",
-           "ratings", "rating_sum", "rating_ge4", "received", "online", "digitised", "finished", "early",
-           "on_due", "late", "no_due")
 
 
 class BadPeriod(ValueError):
@@ -73,50 +69,52 @@ def centres(conn: psycopg.Connection) -> dict[str, dict]:
 
 
 def stats_by_centre(conn: psycopg.Connection, start: date, end: date, centre_id: str | None = None) -> dict[str, Stats]:
-    """Summed Stats per ward over [start, end)."""
-    where, params = "day >= %s AND day < %s", [start, end]
-    if centre_id:
-        where += " AND centre_id = %s"
-        params.append(centre_id)
-    cols = ", ".join(f"sum((stats->>'{k}')::float8)" for k in SCALARS)
+    """Summed Stats per ward over [start, end): whole months from `monthly`, other days from `daily`."""
     out: dict[str, Stats] = {}
-    for row in conn.execute(f"SELECT centre_id, {cols} FROM daily WHERE {where} GROUP BY centre_id", params):
-        s = Stats()
-        for k, v in zip(SCALARS, row[1:], strict=True):
-            setattr(s, k, v if k.endswith("_sum") and k != "rating_sum" else int(v or 0))
-        out[row[0]] = s
-    for hist in ("wait_hist", "service_hist"):
-        for cid, k, n in conn.execute(
-                f"SELECT centre_id, h.key::int, sum(h.value::int) FROM daily, jsonb_each_text(stats->'{hist}') h "
-                f"WHERE {where} GROUP BY 1, 2", params):
-            if cid in out:
-                getattr(out[cid], hist)[k] = int(n)
+    m0 = start if start.day == 1 else _next_month(start.replace(day=1))
+    m1 = end.replace(day=1)
+    parts = [("monthly", "month", m0, m1)] if m0 < m1 else []
+    if parts:
+        parts += [("daily", "day", start, m0), ("daily", "day", m1, end)]
+    else:
+        parts = [("daily", "day", start, end)]
+    for table, col, s, e in parts:
+        if s >= e:
+            continue
+        sql = f"SELECT centre_id, stats FROM {table} WHERE {col} >= %s AND {col} < %s"
+        params: list = [s, e]
+        if centre_id:
+            sql += " AND centre_id = %s"
+            params.append(centre_id)
+        for cid, st in conn.execute(sql, params).fetchall():
+            out.setdefault(cid, Stats()).add(Stats.from_dict(st))
     return out
 
 
 def daily_series(conn: psycopg.Connection, start: date, end: date, centre_id: str | None = None) -> dict[str, dict]:
-    """Per ward, per day: tickets, on-time dossiers, finished dossiers with a due date, rating ≥ 4, ratings."""
+    """Per ward, per day: tickets issued (the sparklines)."""
     where, params = "day >= %s AND day < %s", [start, end]
     if centre_id:
         where += " AND centre_id = %s"
         params.append(centre_id)
     out: dict[str, dict] = {}
-    for cid, day, t, ot, fin, ge4, n in conn.execute(
-            "SELECT centre_id, day, (stats->>'tickets')::int, (stats->>'early')::int + (stats->>'on_due')::int, "
-            "(stats->>'finished')::int - (stats->>'no_due')::int, (stats->>'rating_ge4')::int, (stats->>'ratings')::int "
-            f"FROM daily WHERE {where} ORDER BY centre_id, day", params):
-        out.setdefault(cid, {})[day] = (t, ot, fin, ge4, n)
+    for cid, day, t in conn.execute(f"SELECT centre_id, day, (stats->>'tickets')::int FROM daily WHERE {where}",
+                                    params).fetchall():
+        out.setdefault(cid, {})[day] = t
     return out
 
 
 def sparkline(values: list[float | None], width: int = 120, height: int = 24) -> str:
-    """An inline SVG polyline of the values (None = gap counted as 0)."""
+    """An inline SVG polyline of the values (None = 0); more than 46 values are summed in equal runs."""
     vals = [v or 0 for v in values]
     if not vals:
         return ""
+    run = -(-len(vals) // 46)
+    if run > 1:
+        vals = [sum(vals[i:i + run]) for i in range(0, len(vals), run)]
     hi = max(vals) or 1
     step = width / max(1, len(vals) - 1)
-    pts = " ".join(f"{i * step:.1f},{height - 2 - (v / hi) * (height - 4):.1f}" for i, v in enumerate(vals))
+    pts = " ".join("%d,%d" % (i * step, height - 2 - (v * (height - 4)) // hi) for i, v in enumerate(vals))  # noqa: UP031
     return (f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'role="img" aria-label="{len(vals)} ngày"><polyline fill="none" stroke="currentColor" '
             f'stroke-width="1.5" points="{pts}"/></svg>')
@@ -138,7 +136,7 @@ def ward_table(conn: psycopg.Connection, period: Period) -> dict:
         ser = series.get(cid, {})
         ind = indicators(s)
         rows.append({"centre_id": cid, "name": c["name"], "ind": ind, "last_seen": c["last_seen"],
-                     "spark_tickets": sparkline([ser.get(d, (0,))[0] for d in days]),
+                     "spark_tickets": sparkline([ser.get(d, 0) for d in days]),
                      "decision_766": decision_766(ind)})
     prov = indicators(total(stats.values()))
     return {"period": period, "rows": rows, "province": prov, "decision_766": decision_766(prov)}

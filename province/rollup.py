@@ -1,4 +1,5 @@
-"""Daily counts per ward: `centre.indicators.Stats` rebuilt from the fact tables for given days."""
+"""Counts per ward and day (`daily`) and month (`monthly`): `centre.indicators.Stats` rebuilt from
+the fact tables for the days a batch touched, and the months holding them re-added from `daily`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date
 import psycopg
 from psycopg.types.json import Jsonb
 
-from centre.indicators import Stats, finished_stats, rating_stats, received_stats, ticket_stats
+from centre.indicators import Stats, finished_stats, rating_stats, received_stats, ticket_stats, total
 
 
 def day_stats(conn: psycopg.Connection, centre_id: str, days: list[date]) -> dict[date, Stats]:
@@ -51,3 +52,26 @@ def rollup(conn: psycopg.Connection, centre_id: str, days: set[date]) -> None:
             "INSERT INTO daily (centre_id, day, stats) VALUES (%s, %s, %s) "
             "ON CONFLICT (centre_id, day) DO UPDATE SET stats = excluded.stats",
             [(centre_id, d, Jsonb(s.to_dict())) for d, s in stats.items()])
+    for month in sorted({d.replace(day=1) for d in days}):
+        month_rollup(conn, centre_id, month)
+
+
+def _next_month(m: date) -> date:
+    return date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+
+
+def month_rollup(conn: psycopg.Connection, centre_id: str, month: date) -> None:
+    """Rewrite one ward's `monthly` row as the sum of its `daily` rows of that month."""
+    rows = conn.execute("SELECT stats FROM daily WHERE centre_id = %s AND day >= %s AND day < %s",
+                        (centre_id, month, _next_month(month))).fetchall()
+    s = total(Stats.from_dict(r[0]) for r in rows)
+    conn.execute("INSERT INTO monthly (centre_id, month, stats) VALUES (%s, %s, %s) "
+                 "ON CONFLICT (centre_id, month) DO UPDATE SET stats = excluded.stats",
+                 (centre_id, month, Jsonb(s.to_dict())))
+
+
+def rebuild_monthly(conn: psycopg.Connection) -> None:
+    """Every ward's months from `daily` (after migration 002 on a hub that already has data)."""
+    for centre_id, month in conn.execute(
+            "SELECT DISTINCT centre_id, date_trunc('month', day)::date FROM daily").fetchall():
+        month_rollup(conn, centre_id, month)

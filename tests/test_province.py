@@ -67,7 +67,7 @@ def test_ingest_is_idempotent_partitioned_and_agrees_with_the_ward(hub, tmp_path
                                          "WHERE i.inhparent = 'events'::regclass")}
         assert {"events_2026_09", "events_2026_10", "events_default"} <= parts
         assert c.execute("SELECT COUNT(*) FROM ONLY events_default").fetchone()[0] == 0
-        assert c.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        assert c.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall() == [(1,), (2,)]
     # the whole outbox again, as a centre restored from a backup would: all duplicates, nothing changes
     before = client.get("/api/v1/wards?period=2026-10").json()
     conn.execute("DELETE FROM sync_state")
@@ -202,3 +202,24 @@ def test_kiosk_province_creates_a_cluster_registers_a_centre_and_serves(tmp_path
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_migration_2_fills_the_monthly_counts_of_a_hub_that_has_data(tmp_path):
+    """A hub at schema 1 with data: migration 002 creates `monthly` and fills it from `daily`."""
+    from province_helpers import new_database
+
+    from province import db as pdb
+
+    pg = new_database()
+    with psycopg.connect(pg, autocommit=True) as c:   # schema 1 only, as an older hub had
+        c.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+                  "applied_at timestamptz NOT NULL DEFAULT now())")
+        c.execute(pdb.migrations()[0][2])
+        c.execute("INSERT INTO schema_migrations VALUES (1, 'init')")
+        c.execute("""INSERT INTO daily VALUES ('w', '2026-10-01', '{"tickets": 3, "wait_hist": [1, 2]}'),
+                     ('w', '2026-10-02', '{"tickets": 4, "wait_hist": [0, 0, 5]}')""")
+    assert pdb.migrate(pg) == [2]
+    with psycopg.connect(pg) as c:
+        (stats,) = c.execute("SELECT stats FROM monthly WHERE centre_id = 'w' AND month = '2026-10-01'").fetchone()
+    assert stats["tickets"] == 7 and stats["wait_hist"] == [1, 2, 5]
+    assert pdb.migrate(pg) == []

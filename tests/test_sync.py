@@ -188,7 +188,7 @@ def test_indicator_formulas():
     assert ind["wait_mean_min"] == round((sum(range(10)) + 20) / 11, 1)
     assert ind["wait_p90_min"] == 10.0  # nearest rank 10 of 11 waits 0..9, 20 → bucket 9 → 10 min
     assert ind["service_mean_min"] == 5.0 and ind["service_p90_min"] == 6.0
-    assert percentile({}) is None and indicators(Stats())["on_time_rate"] is None
+    assert percentile([]) is None and indicators(Stats())["on_time_rate"] is None
     # additive: the sum of two halves gives the figures of the whole
     a, b = ticket_stats(rows[:5]), ticket_stats(rows[5:])
     assert indicators(a.add(b)) == ind
