@@ -35,15 +35,18 @@ ALOUD_WORDS = 60
 
 WORDS = {
     "vi": {"free": "Miễn phí", "ask": "Theo mức của tỉnh, xin hỏi cán bộ tại quầy", "unknown": "Xin hỏi cán bộ",
-           "currency": "{n} đồng", "if": "Nếu {cond}", "other": "Trường hợp khác",
+           "currency": "{n} đồng", "if": "Nếu {cond}", "other": "Trường hợp khác", "online_case": "Nếu nộp trực tuyến",
            "aloud": "{name}. Cần mang: {docs}. Thời hạn: {time}. Lệ phí: {fee}.", "more": "và {n} giấy tờ khác"},
     "en": {"free": "Free", "ask": "Set by the province; please ask at the counter", "unknown": "Please ask at the counter",
-           "currency": "{n} VND", "if": "If {cond}", "other": "Other cases",
+           "currency": "{n} VND", "if": "If {cond}", "other": "Other cases", "online_case": "If you apply online",
            "aloud": "{name}. Bring: {docs}. Time: {time}. Fee: {fee}.", "more": "and {n} more documents"},
 }
 
 _COND_LEAD = re.compile(r"^\s*(?:[-–+•*]\s*)?(?:\d+[.)]\s*)?(?:đối với |riêng )?(?:trường hợp|nếu)\s*", re.I)
 _E_FORM = ("dien tu", "truc tuyen", "e-form", "online")
+#: a "document" that is an interactive e-form filled on the public-service portal (online only)
+_E_DOC = ("dien tu tuong tac", "bieu mau dien tu", "mau dien tu")
+ONLINE = "\x00online"
 
 
 @dataclass(frozen=True)
@@ -194,9 +197,15 @@ def fee_text(p: Procedure, lang: str, fees: FeeTable | None) -> tuple[str, str, 
     return w["unknown"], "", False
 
 
+_IN_CASE = re.compile(r"\btrong (?:các )?trường hợp\s+", re.I)
+
+
 def _condition(text: str) -> str:
-    """'Trường hợp người yêu cầu là…, thì…' → 'người yêu cầu là…' (the case, short)."""
-    body = _COND_LEAD.sub("", text.strip(), count=1)
+    """'Trường hợp người yêu cầu là…, thì…' → 'người yêu cầu là…'; 'Văn bản ủy quyền … trong trường
+    hợp ủy quyền thực hiện…' → 'ủy quyền thực hiện…' (the case, short)."""
+    first = re.split(r"[.;:]", text, maxsplit=1)[0]
+    m = _IN_CASE.search(first)
+    body = first[m.end():] if m and not _COND_LEAD.match(text) else _COND_LEAD.sub("", text.strip(), count=1)
     cut = re.split(r",|:|;| thì | phải | cần ", body, maxsplit=1)[0].strip(" .")
     if len(cut) > 70:
         cut = cut[:70].rsplit(" ", 1)[0] + "…"
@@ -218,6 +227,8 @@ def documents(p: Procedure, lang: str) -> tuple[list[DocItem], list[DocGroup], l
             continue
         if d.group == "show":
             show.append(item)
+        elif any(k in fold(item.text) for k in _E_DOC):
+            groups.setdefault(ONLINE, []).append(item)
         elif d.heading and _conditional(d.heading):
             groups.setdefault(_condition(d.heading), []).append(item)
         elif _conditional(d.text):
@@ -225,7 +236,11 @@ def documents(p: Procedure, lang: str) -> tuple[list[DocItem], list[DocGroup], l
         else:
             everyone.append(item)
     w = WORDS[lang]
-    conditional = [DocGroup(w["if"].format(cond=c) if c else w["other"], items) for c, items in groups.items()]
+    def title(c: str) -> str:
+        return w["online_case"] if c == ONLINE else w["if"].format(cond=c) if c else w["other"]
+
+    online_last = sorted(groups.items(), key=lambda kv: kv[0] == ONLINE)
+    conditional = [DocGroup(title(c), items) for c, items in online_last]
     return everyone, conditional, show
 
 
@@ -280,3 +295,58 @@ def view(p: Procedure, lang: str = "vi", *, fees: FeeTable | None = None, online
         time=time, online=_online(p), agency=p.agency, legal=_legal(p), forms=_forms(p),
         aloud=aloud(name, everyone, time, fee, lang), docs_vi_only=lang == "en", notes=list(p.notes or []),
     )
+
+
+TEXT_LABELS = {
+    "vi": {"fee": "Lệ phí", "time": "Thời hạn giải quyết", "where": "Nộp tại", "online": "cũng có thể nộp trực tuyến",
+           "bring": "Cần mang theo", "submit": "Giấy tờ phải nộp", "show": "Giấy tờ phải xuất trình",
+           "forms": "Mẫu đơn, tờ khai", "legal": "Căn cứ pháp lý", "code": "Mã thủ tục", "originals": "bản chính",
+           "copies": "bản sao", "more": "và {n} giấy tờ khác (danh sách đầy đủ bên dưới)", "source": "Theo"},
+    "en": {"fee": "Fee", "time": "Time limit", "where": "Submit at", "online": "can also be done online",
+           "bring": "What to bring", "submit": "Documents to submit (in Vietnamese)",
+           "show": "Documents to show (in Vietnamese)", "forms": "Forms", "legal": "Legal basis (in Vietnamese)",
+           "code": "Procedure code", "originals": "originals", "copies": "copies",
+           "more": "and {n} more documents (full list below)", "source": "Source"},
+}
+
+
+def _wrapped(text: str, indent: str, width: int = 100) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "  ")
+
+
+def _doc_text(d: DocItem, lab: dict) -> str:
+    counts = [f"{lab['originals']}: {d.originals}"] if d.originals else []
+    counts += [f"{lab['copies']}: {d.copies}"] if d.copies else []
+    return f"- {d.text}" + (f" ({', '.join(counts)})" if counts else "")
+
+
+def render_text(v: ProcedureView, where: str = "") -> str:
+    """The view as plain text (`kiosk catalogue show`): the summary first, then every document,
+    the forms, and the legal basis last — the order of the kiosk's detail page."""
+    lab = TEXT_LABELS[v.lang]
+    card = v.card()
+    out = [v.name, f"  {lab['fee']}: {v.fee}" + (f" ({lab['source']}: {v.fee_source})" if v.fee_source else ""),
+           f"  {lab['time']}: {v.time}"]
+    if where or v.online:
+        out.append(f"  {lab['where']}: {where}" + (f" · {lab['online']}" if v.online else ""))
+    out.append(f"  {lab['bring']}:")
+    out += [f"    • {d}" for d in card["docs"]] + ([f"    {lab['more'].format(n=card['more'])}"] if card["more"] else [])
+    out.append(f"  {lab['submit']}:")
+    out += [_wrapped(_doc_text(d, lab), "    ") for d in v.everyone]
+    for g in v.conditional:
+        out.append(f"    {g.title}:")
+        out += [_wrapped(_doc_text(d, lab), "      ") for d in g.items]
+    if v.show:
+        out.append(f"  {lab['show']}:")
+        out += [_wrapped(_doc_text(d, lab), "    ") for d in v.show]
+    if v.forms:
+        out.append(f"  {lab['forms']}:")
+        out += [f"    - {f.get('name', '')}" + (f" [{f['file']}]" if f.get("file") else "") for f in v.forms]
+    if v.legal or v.fee_note:
+        out.append(f"  {lab['legal']}:")
+        out += [_wrapped(f"- {x}", "    ") for x in ([v.fee_note] if v.fee_note else []) + v.legal]
+    if v.code:
+        out.append(f"  {lab['code']}: {v.code}")
+    return "\n".join(out)

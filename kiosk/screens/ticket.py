@@ -19,6 +19,8 @@ def service_line(tr, st: dict, lang: str) -> str:
     if state == "no_counter":
         return tr("service.no_counter")
     wait = st.get(f"wait_text_{lang}") or st.get("wait_text_vi", "")
+    if state == "open" and not st.get("waiting"):
+        return tr("service.none_waiting")
     key = "service.paused" if state == "paused" else "service.open"
     return tr(key, waiting=st.get("waiting", 0), wait=wait)
 

@@ -1,0 +1,211 @@
+"""The Kivy App of the kiosk (imported only after `kiosk.app.configure_kivy` set the window options).
+
+`KioskApp` builds the screens from kiosk/kv and kiosk/screens, creates the controller with its
+devices and forwards the controller's topics to the screens, the overlay and the app's own
+properties (language, text size, voice, speech) that the .kv files bind to.
+"""
+
+from __future__ import annotations
+
+import time
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.text import DEFAULT_FONT, LabelBase
+from kivy.core.window import Window
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from kiosk.app import KV_DIR, SIZES, font_files, make_escort, make_speaker, make_voice
+from kiosk.controller import Backend, Controller, I18n, Screen
+
+
+class KioskRoot(FloatLayout):
+    """ScreenManager plus the overlays (message banner, idle warning) on top of it."""
+
+class KioskApp(App):
+    lang = StringProperty("vi")
+    scale = NumericProperty(1.0)
+    large = BooleanProperty(False)
+    portrait = BooleanProperty(False)
+    controller = ObjectProperty(None, allownone=True)
+    voice_ready = BooleanProperty(False)
+    speaking = BooleanProperty(False)
+    first_frame_at = NumericProperty(0)
+
+    def __init__(self, cfg, *, orientation="landscape", backend=None, escort=None, voice=None,
+                 speaker=None, i18n=None, prepare=True, dossier_lookup=None, escort_factory=None,
+                 voice_factory=None, **kw):
+        super().__init__(**kw)
+        self.cfg = cfg
+        self.title = cfg.centre.name.vi
+        self.orientation_name = orientation
+        self.portrait = orientation == "portrait"
+        self.i18n = i18n or I18n()
+        self._backend = backend
+        self._escort = escort
+        self._voice = voice
+        self._speaker = speaker
+        self._prepare = prepare
+        self._dossier_lookup = dossier_lookup
+        self._escort_factory = escort_factory or make_escort
+        self._voice_factory = voice_factory or make_voice
+        self.screens = {}
+        self._early_voice = []
+        self.lang = cfg.centre.languages[0]
+
+    # text helpers used by .kv files --------------------------------------------------
+    def tr(self, key: str, lang: str | None = None, **kw) -> str:
+        return self.i18n.t(key, lang or self.lang, **kw)
+
+    def fs(self, px: float, scale: float | None = None) -> float:
+        """A font size in px at 1080p, times the 'larger text' scale."""
+        return px * (self.scale if scale is None else scale)
+
+    # building ---------------------------------------------------------------------------
+    def build(self):
+        regular, bold = font_files()
+        LabelBase.register(DEFAULT_FONT, regular, fn_bold=bold)
+        LabelBase.register("KioskFont", regular, fn_bold=bold)
+        Window.clearcolor = (0.957, 0.965, 0.973, 1)
+        from kiosk import screens as screen_mod
+        from kiosk.widgets import floormap, keyboard  # noqa: F401 - register widget classes
+
+        for kv in sorted(KV_DIR.glob("*.kv")):
+            if kv.name != "base.kv":
+                continue
+            Builder.load_file(str(kv))
+        for kv in sorted(KV_DIR.glob("*.kv")):
+            if kv.name != "base.kv":
+                Builder.load_file(str(kv))
+
+        backend = self._backend or Backend(self.cfg)
+        if self._prepare and hasattr(backend, "prepare"):
+            backend.prepare()
+        if self._escort is None:
+            self._escort = self._escort_factory(self.cfg, self.robot_listener)
+        if self._voice is None:
+            self._voice = self._voice_factory(self.cfg, self.voice_listener)
+        if self._speaker is None:
+            self._speaker = make_speaker(self.cfg)
+        lookup = self._dossier_lookup
+        if lookup is None:
+            lookup = screen_mod.dossier_lookup_hook(self.cfg)
+        self.controller = Controller(self.cfg, backend, i18n=self.i18n, post=self.post,
+                                     escort=self._escort or None, voice=self._voice or None,
+                                     speaker=self._speaker or None, dossier_lookup=lookup)
+        root = KioskRoot()
+        sm = ScreenManager(transition=NoTransition())
+        self.sm = sm
+        for name, cls in screen_mod.SCREENS.items():
+            if name == Screen.DOSSIER.value and lookup is None:
+                continue
+            scr = cls(name=name)
+            self.screens[name] = scr
+            sm.add_widget(scr)
+        root.add_widget(sm)
+        self.overlay = screen_mod.Overlay()
+        root.add_widget(self.overlay)
+        self.controller.subscribe(self._on_topic)
+        Window.bind(on_touch_down=self._any_touch, on_key_down=self._any_key)
+        Window.bind(on_flip=self._first_flip)
+        Clock.schedule_interval(self.controller.tick, 1.0)
+        Clock.schedule_interval(self.controller.refresh_home, self.cfg.kiosk.home_refresh_s)
+        Clock.schedule_interval(self.controller.refresh_status, self.cfg.kiosk.status_refresh_s)
+        self.root_widget = root
+        return root
+
+    def on_start(self):
+        self.controller.start()
+        for ev in self._early_voice:
+            self.controller.on_voice_event(ev)
+        self._early_voice.clear()
+        self.voice_ready = self.controller.voice_ready
+        self._on_topic("screen")
+
+    def on_stop(self):
+        if self.controller is not None:
+            self.controller.close()
+
+    def post(self, fn, *args, **kw):
+        """Run `fn` on the UI thread at the next frame (safe from any thread)."""
+        Clock.schedule_once(lambda dt: fn(*args, **kw), 0)
+
+    def robot_listener(self, ev):
+        """Typed robot events from any thread → the controller on the UI thread."""
+        self.post(self._robot_event, ev)
+
+    def voice_listener(self, ev):
+        """Typed voice events from any thread → the controller on the UI thread."""
+        self.post(self._voice_event, ev)
+
+    def _robot_event(self, ev):
+        if self.controller is not None:
+            self.controller.on_robot_event(ev)
+
+    def _voice_event(self, ev):
+        if self.controller is None:  # the model failed before the controller exists
+            self._early_voice.append(ev)
+            return
+        self.controller.on_voice_event(ev)
+        self.voice_ready = self.controller.voice_ready
+
+    def _first_flip(self, *_):
+        if not self.first_frame_at:
+            self.first_frame_at = time.time()
+        Window.unbind(on_flip=self._first_flip)
+
+    def _any_touch(self, window, touch):
+        if self.controller is not None:
+            self.controller.activity()
+        return False
+
+    def _any_key(self, window, key, scancode, codepoint, modifiers):
+        if self.controller is not None:
+            self.controller.activity()
+        return False
+
+    # topics from the controller ---------------------------------------------------------
+    def _on_topic(self, topic: str) -> None:
+        if topic == "leave":
+            self.stop()
+            return
+        if topic == "idle_start":
+            from kiosk.chime import chime
+
+            chime(self.cfg, self.controller.speaker)
+            return
+        self._app_state(topic)
+        self.overlay.refresh(topic)
+        # Only the screen on show redraws; a screen refreshes fully ("screen") when it is
+        # shown again. "reset" reaches every screen: none may keep the previous visitor's input.
+        if topic == "reset":
+            for scr in self.screens.values():
+                scr.refresh(topic)
+        else:
+            current = self.screens.get(self.sm.current)
+            if current is not None:
+                current.refresh(topic)
+
+    def _app_state(self, topic: str) -> None:
+        """The app properties the .kv files bind to."""
+        c = self.controller
+        if topic in ("lang", "reset"):
+            self.lang = c.visit.lang
+            self.large = c.visit.large_text
+            self.scale = self.cfg.kiosk.large_text_scale if c.visit.large_text else 1.0
+        if topic == "screen" and c.screen.value in self.screens:
+            self.sm.current = c.screen.value
+        if topic == "voice":
+            self.voice_ready = c.voice_ready
+        if topic in ("speech", "reset"):
+            self.speaking = c.visit.speaking
+
+    def set_orientation(self, orientation: str) -> None:
+        """Switch between landscape and portrait (tests; a rotated screen)."""
+        self.orientation_name = orientation
+        self.portrait = orientation == "portrait"
+        Window.size = SIZES[orientation]
+
