@@ -355,17 +355,10 @@ _VI_SYLLABLE = re.compile(
 )
 
 
-def _glue_start(text: str) -> int | None:
-    """Where a form file name glued onto the end of `text` (which ends with .doc etc.) begins."""
-    # Only look at the last clause: file names do not contain ". " or "; ".
-    clause_start = 0
-    for m in re.finditer(r"[.;:]\s+", text):
-        clause_start = m.end()
-    tail = text[clause_start:]
-    candidates = []
+def _glue_after_punct(tail: str) -> int | None:
+    """(The last) punctuation immediately followed by the name: "...TT-BCA).1.MuCT01.doc",
+    "...nhà ở.phuluc.docx", "...hồ sơ giấy;PC21.docx", "...thường trú”Phụ lục.doc"."""
     punct = None
-    # 1. (the last) punctuation immediately followed by the name: "...TT-BCA).1.MuCT01.doc", "...nhà ở.phuluc.docx",
-    #    "...hồ sơ giấy;PC21.docx", "...thường trú”Phụ lục.doc"
     for m in re.finditer(r"[.;)”\"](?=[^\W_])", tail):
         pos = m.end()
         if _FILE_EXT.fullmatch("." + tail[pos:]):
@@ -373,33 +366,35 @@ def _glue_start(text: str) -> int | None:
         if tail[m.start()] == "." and m.start() > 0 and tail[m.start() - 1].isdigit():
             continue  # "40.2024", "Mẫu số 25.NT", "TT14.2024.BCA": part of a number or code
         punct = pos
-    if punct is not None:
-        # keep a numbered file's "1." prefix: "...bản.1.MuCT01.doc" → "1.MuCT01.doc"
-        j = punct
-        while j > 0 and (tail[j - 1].isdigit() or tail[j - 1] == "."):
-            j -= 1
-        while j < punct and tail[j] == ".":
-            j += 1
-        if any(ch.isdigit() for ch in tail[j:punct]):
-            punct = j
-        candidates.append(punct)
-    # 2. a word glued to a capitalised one: "nhân dânMau 2.docx", "QĐ-TTgGiấy.pdf", "25/01/2026Mẫu số 03.docx",
-    #    or an all-capitals legal-number suffix glued to a capitalised word: "NĐ-CPMẫu số 01.docx"
+    if punct is None:
+        return None
+    # keep a numbered file's "1." prefix: "...bản.1.MuCT01.doc" → "1.MuCT01.doc"
+    j = punct
+    while j > 0 and (tail[j - 1].isdigit() or tail[j - 1] == "."):
+        j -= 1
+    while j < punct and tail[j] == ".":
+        j += 1
+    return j if any(ch.isdigit() for ch in tail[j:punct]) else punct
+
+
+def _glue_capital(tail: str) -> int | None:
+    """A word glued to a capitalised one: "nhân dânMau 2.docx", "QĐ-TTgGiấy.pdf", "25/01/2026Mẫu số
+    03.docx", or an all-capitals legal-number suffix glued to a capitalised word: "NĐ-CPMẫu số 01.docx"."""
     for i in range(1, len(tail) - 1):
         a, b, c = tail[i - 1], tail[i], tail[i + 1]
         if b.isupper() and ((a.islower() and a.isalpha()) or (a.isdigit() and c.islower())):
-            candidates.append(i)
-            break
+            return i
         if a.isupper() and b.isupper() and c.islower() and not (b == "T" and c == "g"):
             j = i - 1
             while j > 0 and (tail[j - 1].isupper() or tail[j - 1] == "-"):
                 j -= 1
             if "-" in tail[j:i]:
-                candidates.append(i)
-                break
-    if candidates:
-        return clause_start + min(candidates)
-    # 3. a glued word that is no Vietnamese syllable: "quy địnhvăn bản đề nghị.docx"
+                return i
+    return None
+
+
+def _glue_syllable(tail: str) -> int | None:
+    """A glued word that is no Vietnamese syllable: "quy địnhvăn bản đề nghị.docx"."""
     words = list(re.finditer(r"\S+", tail))
     for m in words[:-1]:
         w = m.group(0).lower()
@@ -407,8 +402,22 @@ def _glue_start(text: str) -> int | None:
             continue
         for k in range(len(w) - 1, 0, -1):
             if _VI_SYLLABLE.match(w[:k]):
-                return clause_start + m.start() + k
+                return m.start() + k
     return None
+
+
+def _glue_start(text: str) -> int | None:
+    """Where a form file name glued onto the end of `text` (which ends with .doc etc.) begins."""
+    # Only look at the last clause: file names do not contain ". " or "; ".
+    clause_start = 0
+    for m in re.finditer(r"[.;:]\s+", text):
+        clause_start = m.end()
+    tail = text[clause_start:]
+    candidates = [c for c in (_glue_after_punct(tail), _glue_capital(tail)) if c is not None]
+    if candidates:
+        return clause_start + min(candidates)
+    k = _glue_syllable(tail)
+    return None if k is None else clause_start + k
 
 
 def split_form_file(text: str) -> tuple[str, str]:
@@ -591,18 +600,47 @@ def parse_legal_basis(entries: list[str]) -> list[dict]:
     return out
 
 
+def _final_number(entry: str) -> tuple[str, str]:
+    """(entry without its bracketed final number, that number): "…[03/2023/TT-BTP]"."""
+    m = _BRACKET_NO.search(entry)
+    if m:
+        return entry[: m.start()].rstrip(), m.group(1).strip()
+    if entry.count("[") == 1 and entry.rfind("[") > entry.rfind("]"):
+        # truncated "[03/2023" at the end of the text
+        return entry[: entry.rfind("[")].rstrip(), entry[entry.rfind("[") + 1 :].strip()
+    return entry, ""
+
+
+def _legal_rest(rest: str, final_number: str, have_docs: bool) -> dict | None:
+    """The last document of an entry, from the text after the last glued number."""
+    if not (final_number or rest):
+        return None
+    # "…Bộ Tư phápThông tư số [03/2023/TT-BTP]": a type label glued after the title
+    label = _trailing_type_label(rest)
+    if label is not None and rest[: len(rest) - len(label)].strip() and final_number:
+        rest = rest[: len(rest) - len(label)].strip(" ;,:-")
+    if _TYPE_LABEL.match(rest or "") and not final_number and have_docs:
+        rest = ""
+    return {"title": rest, "number": final_number} if rest or final_number else None
+
+
+def _clean_legal(d: dict) -> dict | None:
+    """A legal document's title and number tidied; None when it is no legal document."""
+    title = d["title"].strip(" ;,:")
+    number = d["number"].strip() or _title_number(title)
+    if not number and not re.search(r"\b(luật|nghị định|thông tư|quyết định|nghị quyết|pháp lệnh)\b", title, re.I):
+        return None  # not a legal document (crawl spill-over such as "Cơ quan thực hiện…")
+    if _TYPE_LABEL.match(title):
+        title = title if not number else title.removesuffix(" số").strip()
+    if title == number:
+        title = ""
+    return {"title": title, "number": number}
+
+
 def _split_legal_entry(entry: str) -> list[dict]:
     if not entry:
         return []
-    final_number = ""
-    m = _BRACKET_NO.search(entry)
-    if m:
-        final_number = m.group(1).strip()
-        entry = entry[: m.start()].rstrip()
-    elif entry.count("[") == 1 and entry.rfind("[") > entry.rfind("]"):
-        # truncated "[03/2023" at the end of the text
-        final_number = entry[entry.rfind("[") + 1 :].strip()
-        entry = entry[: entry.rfind("[")].rstrip()
+    entry, final_number = _final_number(entry)
     # "…: Luật Đầu tư côngLuật số 58": a truncated repeat glued to the end
     for m in reversed(list(re.finditer(r"(?<=[a-zà-ỹđ])(?=(?:" + "|".join(_DOC_TYPES) + r")\b)", entry))):
         tail = entry[m.start() :]
@@ -611,36 +649,14 @@ def _split_legal_entry(entry: str) -> list[dict]:
     docs: list[dict] = []
     pos = 0
     for s, e, number in _glued_numbers(entry):
-        title = entry[pos:s].strip(" ;,.:-")
-        docs.append({"title": title, "number": number})
+        docs.append({"title": entry[pos:s].strip(" ;,.:-"), "number": number})
         pos = e
-    rest = entry[pos:].strip(" ;,:-")
-    if final_number or rest:
-        # "…Bộ Tư phápThông tư số [03/2023/TT-BTP]": a type label glued after the title
-        label = _trailing_type_label(rest)
-        if label is not None and rest[: len(rest) - len(label)].strip() and final_number:
-            rest = rest[: len(rest) - len(label)].strip(" ;,:-")
-        if _TYPE_LABEL.match(rest or "") and not final_number and docs:
-            rest = ""
-        if rest or final_number:
-            docs.append({"title": rest, "number": final_number})
-    cleaned = []
-    for d in docs:
-        title = d["title"].strip(" ;,:")
-        number = d["number"].strip()
-        if not number:
-            number = _title_number(title)
-        if not number and not re.search(
-            r"\b(luật|nghị định|thông tư|quyết định|nghị quyết|pháp lệnh)\b", title, re.I
-        ):
-            continue  # not a legal document (crawl spill-over such as "Cơ quan thực hiện…")
-        if _TYPE_LABEL.match(title):
-            title = title if not number else title.removesuffix(" số").strip()
-        if title == number:
-            title = ""
-        cleaned.append({"title": title, "number": number})
+    last = _legal_rest(entry[pos:].strip(" ;,:-"), final_number, bool(docs))
+    if last:
+        docs.append(last)
+    cleaned = [c for c in (_clean_legal(d) for d in docs) if c]
     # "Luật số 58/2024/QH15 …Luật số 58": a truncated repeat of a title already there
-    out = []
+    out: list[dict] = []
     for d in cleaned:
         if not d["number"] and any(o["title"].startswith(d["title"]) for o in out):
             continue
@@ -1152,6 +1168,24 @@ def source_files(path: Path) -> dict[str, Path | None]:
     }
 
 
+def _source_file_set(path: Path, default_dir: Path | None) -> dict:
+    """The part → file map of a catalogue source (see load_source)."""
+    if path.is_dir():
+        return source_files(path)
+    files = source_files(default_dir if default_dir is not None else path.parent)
+    if path.suffix == ".jsonl":
+        files["national"] = path
+    elif path.name in (MANUAL_FILE, ENRICHMENT_FILE, FIELDS_FILE):
+        files[path.name.split(".")[0]] = path
+    elif path.suffix in (".yaml", ".yml"):
+        files["manual"] = path
+    else:
+        raise CatalogueError(
+            [Problem(str(path), None, "", "expected a .jsonl or .yaml catalogue file, or a directory")]
+        )
+    return files
+
+
 def load_source(path: Path, *, default_dir: Path | None = None) -> Source:
     """Read and validate a catalogue source.
 
@@ -1163,22 +1197,7 @@ def load_source(path: Path, *, default_dir: Path | None = None) -> Source:
     path = Path(path)
     if not path.exists():
         raise CatalogueError([Problem(str(path), None, "", "no such file or directory")])
-    if path.is_dir():
-        files = source_files(path)
-    else:
-        if default_dir is None:
-            default_dir = path.parent
-        files = source_files(default_dir)
-        if path.suffix == ".jsonl":
-            files["national"] = path
-        elif path.name in (MANUAL_FILE, ENRICHMENT_FILE, FIELDS_FILE):
-            files[path.name.split(".")[0]] = path
-        elif path.suffix in (".yaml", ".yml"):
-            files["manual"] = path
-        else:
-            raise CatalogueError(
-                [Problem(str(path), None, "", "expected a .jsonl or .yaml catalogue file, or a directory")]
-            )
+    files = _source_file_set(path, default_dir)
     if files["fields"] is None:
         raise CatalogueError(
             [Problem(str(path), None, "", f"no {FIELDS_FILE} next to the catalogue (field names and icons)")]
@@ -1197,80 +1216,80 @@ def load_source(path: Path, *, default_dir: Path | None = None) -> Source:
 
     problems: list[Problem] = []
 
-    def attempt(fn, *args):
+    def attempt(fn, part, default):
+        if not files[part]:
+            return default
         try:
-            return fn(*args)
+            return fn(files[part], texts[part])
         except CatalogueError as exc:
             problems.extend(exc.problems)
             return None
 
-    fields = attempt(read_fields, files["fields"], texts["fields"]) or {}
-    national = attempt(read_jsonl, files["national"], texts["national"]) if files["national"] else []
-    manual = attempt(read_manual, files["manual"], texts["manual"]) if files["manual"] else []
-    enrichment = (
-        attempt(read_enrichment, files["enrichment"], texts["enrichment"]) if files["enrichment"] else {}
-    )
+    fields = attempt(read_fields, "fields", {}) or {}
+    national = attempt(read_jsonl, "national", [])
+    manual = attempt(read_manual, "manual", [])
+    enrichment = attempt(read_enrichment, "enrichment", {})
     if problems:
         raise CatalogueError(problems)
 
-    warnings: list[str] = []
-    skipped: list[str] = []
-    procedures: list[ProcedureRecord] = []
-    seen: dict[str, str] = {}
-    codes: dict[str, str] = {}
+    check = _RecordCheck(files, texts, fields)
     for part, recs in (("national", national or []), ("manual", manual or [])):
-        file = str(files[part])
         for i, rec in enumerate(recs):
-            key = rec.key or rec.code
-            if not key:
-                problems.append(
-                    Problem(
-                        file, _record_line(part, texts[part], i), "code", "a national record needs its code"
-                    )
-                )
-                continue
-            if rec.key != key:
-                rec = rec.model_copy(update={"key": key})
-            where = _record_line(part, texts[part], i)
-            if key in seen:
-                problems.append(
-                    Problem(
-                        file,
-                        where,
-                        "key" if part == "manual" else "code",
-                        f"duplicate procedure {key!r} (also in {seen[key]})",
-                    )
-                )
-                continue
-            if rec.code and rec.code in codes:
-                problems.append(
-                    Problem(file, where, "code", f"duplicate code {rec.code!r} (also in {codes[rec.code]})")
-                )
-                continue
-            seen[key] = f"{Path(file).name}:{where}"
-            if rec.code:
-                codes[rec.code] = f"{Path(file).name}:{where}"
-            if rec.field_id not in fields:
-                problems.append(
-                    Problem(
-                        file,
-                        where,
-                        "field_id",
-                        f"unknown field id {rec.field_id!r}: add it to {files['fields']}",
-                    )
-                )
-                continue
-            if rec.crawl_duplicate_of:
-                skipped.append(f"{rec.code} (same portal page as {rec.crawl_duplicate_of})")
-                continue
-            procedures.append(rec)
-    for code in enrichment or {}:
-        if code not in codes:
-            warnings.append(f"{files['enrichment']}: code {code} is not in the catalogue (ignored)")
-    if problems:
-        raise CatalogueError(problems)
+            check.add(part, i, rec)
+    warnings = [
+        f"{files['enrichment']}: code {code} is not in the catalogue (ignored)"
+        for code in enrichment or {}
+        if code not in check.codes
+    ]
+    if check.problems:
+        raise CatalogueError(check.problems)
     used = [p for p in files.values() if p is not None]
-    return Source(fields, procedures, enrichment or {}, used, digest.hexdigest(), warnings, skipped)
+    return Source(fields, check.procedures, enrichment or {}, used, digest.hexdigest(), warnings, check.skipped)
+
+
+class _RecordCheck:
+    """Keys, codes and fields of the records read so far: duplicates and unknown fields are problems."""
+
+    def __init__(self, files: dict, texts: dict, fields: dict):
+        self.files, self.texts, self.fields = files, texts, fields
+        self.problems: list[Problem] = []
+        self.skipped: list[str] = []
+        self.procedures: list[ProcedureRecord] = []
+        self.seen: dict[str, str] = {}
+        self.codes: dict[str, str] = {}
+
+    def add(self, part: str, i: int, rec) -> None:
+        file = str(self.files[part])
+        where = _record_line(part, self.texts[part], i)
+        key = rec.key or rec.code
+        if not key:
+            self.problems.append(Problem(file, where, "code", "a national record needs its code"))
+            return
+        if rec.key != key:
+            rec = rec.model_copy(update={"key": key})
+        if key in self.seen:
+            self.problems.append(Problem(
+                file, where, "key" if part == "manual" else "code",
+                f"duplicate procedure {key!r} (also in {self.seen[key]})",
+            ))
+            return
+        if rec.code and rec.code in self.codes:
+            self.problems.append(
+                Problem(file, where, "code", f"duplicate code {rec.code!r} (also in {self.codes[rec.code]})")
+            )
+            return
+        self.seen[key] = f"{Path(file).name}:{where}"
+        if rec.code:
+            self.codes[rec.code] = f"{Path(file).name}:{where}"
+        if rec.field_id not in self.fields:
+            self.problems.append(Problem(
+                file, where, "field_id", f"unknown field id {rec.field_id!r}: add it to {self.files['fields']}"
+            ))
+            return
+        if rec.crawl_duplicate_of:
+            self.skipped.append(f"{rec.code} (same portal page as {rec.crawl_duplicate_of})")
+            return
+        self.procedures.append(rec)
 
 
 def _record_line(part: str, text: str, index: int) -> int | None:
@@ -1381,6 +1400,21 @@ def _row(rec: ProcedureRecord, enrich: EnrichmentRecord | None) -> dict:
     }
 
 
+def _prepare_search(rows: list[dict], alias_rows: list[tuple[str, str, str]]) -> None:
+    """Embed the procedures' passages for the semantic ranker before the write transaction
+    (slow: tens of milliseconds a passage), so that the index rebuild inside it finds them
+    in the passage-vector cache and the database is not locked meanwhile."""
+    try:
+        from centre.search import semantic, textindex
+    except ImportError:
+        return
+    aliases: dict[str, list[tuple[str, str]]] = {}
+    for key, alias, lang in alias_rows:
+        aliases.setdefault(key, []).append((alias, lang))
+    texts = [t for r in rows for _, t in textindex.passages_of(r, sorted(aliases.get(r["key"], [])))]
+    semantic.embed_passages(texts)
+
+
 def _rebuild_search_index(conn) -> bool:
     """Call centre.search.rebuild_index(conn) when the search module provides it."""
     try:
@@ -1414,6 +1448,12 @@ def import_catalogue(
         return _report(src, int(_meta(raw_conn, "version") or 0), 0, False, unchanged=True)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     n_alias = 0
+    rows, alias_rows = [], []
+    for rec in src.procedures:
+        enrich = src.enrichment.get(rec.code) if rec.code else None
+        rows.append(_row(rec, enrich))
+        alias_rows.extend((rec.key, a, lang) for a, lang in _merged_aliases(rec, enrich))
+    _prepare_search(rows, alias_rows)
     with transaction(raw_conn):
         raw_conn.execute("DELETE FROM aliases")
         raw_conn.execute("DELETE FROM procedures")
@@ -1422,11 +1462,6 @@ def import_catalogue(
             "INSERT INTO fields(id, name_vi, name_en, icon, sort) VALUES (?, ?, ?, ?, ?)",
             [(fid, f.vi, f.en, f.icon, f.sort) for fid, f in src.fields.items()],
         )
-        rows, alias_rows = [], []
-        for rec in src.procedures:
-            enrich = src.enrichment.get(rec.code) if rec.code else None
-            rows.append(_row(rec, enrich))
-            alias_rows.extend((rec.key, a, lang) for a, lang in _merged_aliases(rec, enrich))
         cols = list(rows[0]) if rows else []
         if rows:
             raw_conn.executemany(

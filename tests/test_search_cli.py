@@ -121,7 +121,8 @@ def test_explain(config_file, capsys):
     code, out, _ = run(config_file, "--explain", "dang ky ket hon", capsys=capsys)
     data = json.loads(out)
     assert code == 0 and [t["typed"] for t in data["tokens"]] == ["dang", "ki", "ket", "hon"]
-    assert data["phrases"] and data["phrases"][0]["key"] == "1.000894"
+    assert data["candidates"] and data["candidates"][0]["key"] == "1.000894"
+    assert data["accepted"] >= 1 and data["candidates"][0]["score"] >= data["min_score"]
 
 
 def test_doctor_line(config_file, capsys):

@@ -57,6 +57,68 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from centre.db import migrate, transaction
+from centre.search import semantic, textindex
+from centre.search.referral import Referral
+from centre.search.weights import (
+    ACCENT_MISMATCH,
+    ACTION_UNSAID,
+    AGE_CONFLICT,
+    AGE_MATCH,
+    CANDIDATE_BUDGET,
+    CANDIDATE_LIMIT,
+    CONTAIN_BONUS,
+    CONTAIN_SHARE,
+    CONTEXT_CREDIT,
+    DEFAULT_MIN_SCORE,
+    EDIT1,
+    EDIT2,
+    ENGLISH_FOLD,
+    EVIDENCE_PRIOR,
+    EXACT,
+    GENERIC_MAX,
+    HEAD_PRECISION,
+    INDEX_FORMAT,
+    KINSHIP_WEIGHT,
+    MARKER_WEIGHT,
+    MAX_QUERY_TOKENS,
+    MAX_READINGS,
+    ORDER_SHARE,
+    PHONETIC,
+    PRECISION_SHARE,
+    PREFIX,
+    READING_CANDIDATES,
+    RECALL_SHARE,
+    SINGLE_MATCH,
+    SPECIFIC_WEIGHT,
+    STEM,
+    STOP_WEIGHT,
+    SUGGEST_MIN,
+    SYNONYM,
+    TELEX,
+    UNEXPLAINED,
+    UNKNOWN_WEIGHT,
+    VARIANT_MISSING,
+    VARIANT_UNSAID,
+)
+from centre.search.words import (
+    ABBREVIATIONS,
+    ACTION_LEADS,
+    AGE_WORDS,
+    FRAME_WORDS,
+    GENERIC_EN,
+    GENERIC_VI,
+    KIN_SIDE,
+    KIN_SIDE_AFTER,
+    KINSHIP_EN,
+    KINSHIP_VI,
+    NOT_MARKER_AFTER,
+    NUMBER_WORDS,
+    QUALIFIERS_EN,
+    QUALIFIERS_VI,
+    STOP_EN,
+    STOP_VI,
+    VARIANT_MARKERS,
+)
 from centre.text import fold
 
 log = logging.getLogger(__name__)
@@ -72,120 +134,9 @@ MIGRATIONS = [
     );
     CREATE TABLE search_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    textindex.MIGRATION,
 ]
 
-DEFAULT_MIN_SCORE = 0.46  # config search.min_score; chosen on the dev and check sets (docs/search.md)
-# Appended to the catalogue version the index was built for: a new way of cutting phrases
-# (e.g. English heads) makes every existing index stale, so it is rebuilt on first search.
-INDEX_FORMAT = "/2"
-MAX_QUERY_CHARS = 300  # a kiosk query is a phrase; longer input is cut, never an error
-MAX_QUERY_TOKENS = 24
-CANDIDATE_LIMIT = 150  # phrases scored per query, best BM25 first
-READING_CANDIDATES = 40  # … per lexicon reading (phrases holding its new words)
-CANDIDATE_BUDGET = 2500  # stop adding (ever commoner) words to MATCH once they reach this many phrases
-
-# Spoken Vietnamese and English filler: kept in the query with a small weight only.
-# Words that are also content words in procedure names (hộ, lại, một, người, nhờ) are not here.
-STOP_VI = frozenset(
-    """
-    tôi tui tớ mình em anh chị cô chú bác ông bà cháu bạn chúng ta
-    muốn cần định phải nên hãy xin hỏi giúp cho cái chiếc làm
-    ạ à ơi ờ ơ ừm ôi chào nhé nhá nha nhỉ hả hở dạ vâng ừ thì là mà ở đâu nào gì sao thế vậy
-    với của được có không chưa bị ra đi đến tới như và hay hoặc này kia đó ấy
-    ai nhau đứa thằng tí
-    thủ tục việc rồi đã đang sẽ cũng vẫn chỉ mấy bao nhiêu luôn những các để khi nếu
-    """.split()
-)
-# Kinship words name who a procedure is for ("cho con", "cho mẹ") more often than what it is:
-# they count, with a reduced weight.
-KINSHIP_VI = frozenset("con mẹ má bố ba cha vợ chồng bé cháu ông bà anh chị em".split())
-KINSHIP_EN = frozenset(
-    "son daughter child children kid kids baby wife husband mother father mom mum dad parents family "
-    "grandfather grandmother girlfriend boyfriend".split()
-)
-KINSHIP_WEIGHT = 0.4
-_KIN_SIDE = frozenset({"noi", "ngoai", "trai", "gai"})  # ông nội, bà ngoại, em trai, con gái… (folded)
-_KIN_SIDE_AFTER = frozenset({"ong", "ba", "chau", "anh", "chi", "em", "ho", "con"})
-# Everyday words of time, degree and quantity (mới, vừa, giờ, tháng, lắm, nữa…) and numerals
-# tell when or how much, rarely which procedure: they count like kinship words. The catalogue
-# hardly uses them, so their rarity there (IDF) would otherwise make them weigh the most.
-GENERIC_VI = frozenset(
-    """
-    mới vừa xong giờ bây nay hôm qua mai sáng chiều tối tuần tháng ngày lắm quá rất hết nữa
-    thêm tiếp vài cả nhiều ít sớm muộn lâu chút hẳn luôn ngay liền đây kia lúc hồi
-    vào ra lên xuống bên cạnh giữa sau trước trong khác sắp năm phường
-    """.split()
-)
-GENERIC_MAX = 1.0  # an everyday word weighs at most about a common catalogue word
-GENERIC_EN = frozenset(
-    "new old just now today yesterday last next month months week weeks day days year years very all "
-    "time times thing things".split()
-)
-STOP_EN = frozenset(
-    """
-    i me my we our you your he she his her they their a an the to for of in on at by with
-    how what where when which who can could do does did i'd want wants need needs would like
-    please is are am be was get got make apply applying help some this that it its from about
-    and or there here any
-    """.split()
-)
-
-# Abbreviations of administrative Vietnamese, spelled out on both sides of the match.
-ABBREVIATIONS = {
-    "bhxh": "bảo hiểm xã hội",
-    "bhyt": "bảo hiểm y tế",
-    "bhtn": "bảo hiểm thất nghiệp",
-    "cmnd": "chứng minh nhân dân",
-    "cccd": "thẻ căn cước",  # the card is "thẻ căn cước" since the 2023 Law on Identity
-    "ubnd": "ủy ban nhân dân",
-    "hđnd": "hội đồng nhân dân",
-    "htx": "hợp tác xã",
-    "gcn": "giấy chứng nhận",
-    "qsdđ": "quyền sử dụng đất",
-    "qsdd": "quyền sử dụng đất",
-    "tnlđ": "tai nạn lao động",
-    "tnld": "tai nạn lao động",
-    "bnn": "bệnh nghề nghiệp",
-    "kcb": "khám chữa bệnh",
-    "kbnn": "kho bạc nhà nước",
-    "gplx": "giấy phép lái xe",
-}
-
-# Credits (0..1) of a query token's match, by how it was found.
-EXACT, PREFIX, STEM, TELEX, PHONETIC, EDIT1, EDIT2 = 1.0, 0.9, 0.9, 0.95, 0.85, 0.8, 0.65
-ACCENT_MISMATCH = 0.7  # folded forms match but the diacritics typed differ (vé / về)
-CONTEXT_CREDIT = 0.45  # token found in the procedure's field or other names, not this phrase
-HEAD_PRECISION = 0.9  # a name's head (qualifying clause cut off) counts as a slightly partial match
-STOP_WEIGHT = 0.15  # weight of a filler word (an ordinary word weighs its IDF, about 1..6)
-# recall = explained / (explained + UNEXPLAINED × unexplained + EVIDENCE_PRIOR): words the
-# phrase does not explain count half (a spoken question is full of context: "nhà tôi khó khăn
-# lắm"); the prior keeps a little evidence weak however little else was said.
-UNEXPLAINED = 0.5
-EVIDENCE_PRIOR = 1.5  # added to a query's weight: one common word alone is weak evidence
-UNKNOWN_WEIGHT = 0.8  # weight of a word the catalogue does not know, relative to the rarest word
-# score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * adjacent pairs kept)
-RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.4, 0.45, 0.15
-# A long question that says (most of) a name or alias word for word, in order, is lifted
-# halfway (CONTAIN_BONUS) towards CONTAIN_SHARE × (share of the phrase said) ×
-# min(1, weight said / SPECIFIC_WEIGHT): a specific run such as "giấy khai sinh" is strong
-# evidence whatever surrounds it; a run of common words is not.
-CONTAIN_SHARE = 0.8
-CONTAIN_BONUS = 0.5
-SPECIFIC_WEIGHT = 6.0
-SYNONYM = 0.8  # credit of a word reached through the lexicon (search_lexicon.yaml), not typed
-MAX_READINGS = 4  # readings of one query scored besides the query as typed
-AGE_CONFLICT = 0.8  # a procedure for "dưới 14 tuổi" when the citizen says "20 tuổi"
-AGE_MATCH = 1.1  # … and when the citizen says "8 tuổi": the age is evidence for it
-ENGLISH_FOLD = 0.3  # credit of a Vietnamese-only word reached by an English word of the same letters (pho ≠ phổ)
-SINGLE_MATCH = 0.8  # a phrase sharing only one word of a query with several content words
-VARIANT_UNSAID = 0.95  # a procedure variant (nước ngoài, cấp lại, biên giới…) none of whose marks the citizen said
-# A long spoken question (this many words, filler included) is accepted below the threshold,
-# from LONG_MIN_SHARE of it, when its best procedure scores LONG_LEAD times the next one.
-VARIANT_MISSING = 0.85  # the citizen said a variant mark (xóa, cấp lại, gia hạn…) the procedure's name lacks
-LONG_QUESTION = 12
-LONG_MIN_SHARE = 0.65
-LONG_LEAD = 1.25
-SUGGEST_MIN = 0.25  # a field is suggested for its own evidence from this score; else catalogue order
 
 _WORD = re.compile(r"[^\W_]+")
 _FTS_WORD = re.compile(r"[^\W_]+")
@@ -246,18 +197,14 @@ def _split_plain(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-_NUMBER_WORDS = {
-    "một": "1", "hai": "2", "ba": "3", "bốn": "4", "tư": "4", "năm": "5", "sáu": "6", "bảy": "7",
-    "bẩy": "7", "tám": "8", "chín": "9", "mười": "10",
-}
 
 
 def _number(word: str) -> str | None:
     """Digits for a numeral: '02' → '2', 'một' → '1' (only with its diacritics: 'ba' stays)."""
     if word.isdecimal() and word.isascii():
         return str(int(word)) if len(word) < 6 else word
-    if word in _NUMBER_WORDS and word not in ("ba", "tư", "năm"):  # also father / fourth / year
-        return _NUMBER_WORDS[word]
+    if word in NUMBER_WORDS and word not in ("ba", "tư", "năm"):  # also father / fourth / year
+        return NUMBER_WORDS[word]
     return None
 
 
@@ -342,7 +289,7 @@ def _telex_variants(token: str) -> list[str]:
     return [_canon(v) for v in out if v]
 
 
-LEXICON_PATH = Path(__file__).with_name("search_lexicon.yaml")
+LEXICON_PATH = Path(__file__).with_name("lexicon.yaml")
 LEXICON_MAX_WORDS = 4
 
 
@@ -384,13 +331,12 @@ def lexicon() -> Lexicon:
     return Lexicon.load()
 
 
-_AGE_WORDS = {"tuoi", "year", "years", "yo"}
 
 
 def query_age(folded: list[str]) -> tuple[int, int] | None:
     """The ages the citizen speaks of: "8 tuổi" → (8, 8), "dưới 14 tuổi" → (0, 13), "10 year old"."""
     for i, (a, b) in enumerate(zip(folded, folded[1:], strict=False)):
-        if a.isdigit() and b in _AGE_WORDS and len(a) < 4:
+        if a.isdigit() and b in AGE_WORDS and len(a) < 4:
             n = int(a)
             before = folded[i - 1] if i else ""
             if before in ("duoi", "under"):
@@ -458,35 +404,8 @@ def _has_catalogue(conn) -> bool:
     return row[0] == 3
 
 
-# Words that open a qualifying clause in a procedure name ("… cho người dưới 14 tuổi",
-# "… có yếu tố nước ngoài", "… tại khu vực biên giới"): the words before them are the head.
-_QUALIFIERS = re.compile(
-    r"\s(?:cho|đối với|có yếu tố|tại|trong trường hợp|trường hợp|theo|thuộc|do|mà|khi|để|bằng|"
-    r"thực hiện tại|thực hiện bằng)\s|[(;:]",
-    re.IGNORECASE,
-)
 
 
-# Words that turn a procedure into a variant of a plainer one (re-registration, extension,
-# mobile, foreign, combined…). Left unsaid by the citizen, they count double against a phrase,
-# so "giấy phép xây dựng" finds the permit, not its renewal or re-issue.
-VARIANT_MARKERS = (
-    ("lại",), ("đổi",), ("xóa",), ("xoá",), ("hủy",), ("huỷ",), ("điều", "chỉnh"), ("gia", "hạn"),
-    ("lưu", "động"), ("biên", "giới"), ("kết", "hợp"), ("liên", "thông"), ("thu", "hồi"),
-    ("chấm", "dứt"), ("nước", "ngoài"), ("tạm", "ngừng"), ("sửa", "đổi"),
-)
-MARKER_WEIGHT = 2.0
-# Actions that undo, report or delegate rather than grant: a procedure whose name opens with one
-# does something the citizen must say ("cấp hộ chiếu" is no report of a lost passport, "xin trợ
-# cấp thất nghiệp" no authorisation to collect it). Left entirely unsaid, they cost more than
-# a variant mark.
-ACTION_LEADS = (
-    ("trình", "báo", "mất"), ("trình", "báo"), ("ủy", "quyền", "lĩnh", "thay"), ("uỷ", "quyền", "lĩnh", "thay"),
-    ("ủy", "quyền"), ("uỷ", "quyền"), ("thu", "hồi"), ("xóa",), ("xoá",), ("hủy",), ("huỷ",),
-    ("chấm", "dứt"), ("thôi",), ("tạm", "ngừng"), ("dừng",),
-)
-ACTION_UNSAID = 0.7  # chosen on the five query sets: 0.8 rejects fewer traps, 0.6 costs top-3
-_NOT_MARKER_AFTER = {"đổi": {"thay", "chuyển"}}  # "thay đổi" (change) is no variant of anything
 
 
 def _variant_markers(typed: tuple[str, ...], folded: tuple[str, ...]) -> frozenset:
@@ -494,7 +413,7 @@ def _variant_markers(typed: tuple[str, ...], folded: tuple[str, ...]) -> frozens
     for i in range(len(typed)):
         for m in VARIANT_MARKERS:
             if tuple(typed[i : i + len(m)]) == m:
-                if i and typed[i - 1] in _NOT_MARKER_AFTER.get(m[0], ()):
+                if i and typed[i - 1] in NOT_MARKER_AFTER.get(m[0], ()):
                     continue
                 out.update(folded[i : i + len(m)])
     return frozenset(out)
@@ -506,22 +425,19 @@ def head_of(name: str) -> str:
     "Cấp thẻ căn cước cho người từ đủ 14 tuổi trở lên" → "Cấp thẻ căn cước". Empty when the
     name has no qualifier or the head would be a single word.
     """
-    m = _QUALIFIERS.search(name or "")
+    m = QUALIFIERS_VI.search(name or "")
     if not m:
         return ""
     head = name[: m.start()].strip(" ,.")
     return head if len(head.split()) >= 2 else ""
 
 
-_QUALIFIERS_EN = re.compile(
-    r"\s(?:for|to|with|in|under|at|by|from|whose|who|when|where|through|via)\s|[(;:,]", re.IGNORECASE
-)
 
 
 def head_of_en(name: str) -> str:
     """The head of an English procedure name: "Issuance of an identity card to a person under
     14" → "Issuance of an identity card". Empty when there is no qualifier or one word is left."""
-    m = _QUALIFIERS_EN.search(name or "")
+    m = QUALIFIERS_EN.search(name or "")
     if not m:
         return ""
     head = name[: m.start()].strip(" ,.")
@@ -587,12 +503,37 @@ def _rebuild(conn) -> int:
         rows.append((key, " ".join(x for x, _ in analyze(a["alias"])), a["procedure_key"], kind))
     conn.execute("DELETE FROM search_phrases")
     conn.executemany("INSERT INTO search_phrases(folded, plain, procedure_key, kind) VALUES (?, ?, ?, ?)", rows)
+    _rebuild_text(conn)
     conn.execute(
         "INSERT INTO search_meta(key, value) VALUES ('catalogue_version', ?) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         (_catalogue_version(conn) + INDEX_FORMAT,),
     )
     return len(rows)
+
+
+def _rebuild_text(conn) -> None:
+    """The procedure-text index (textindex) and the passage vectors (semantic) of every procedure."""
+    procs = conn.execute(
+        "SELECT p.*, f.name_vi AS field_vi FROM procedures p LEFT JOIN fields f ON f.id = p.field_id ORDER BY p.key"
+    ).fetchall()
+    aliases: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for a in conn.execute("SELECT procedure_key, alias, lang FROM aliases ORDER BY procedure_key, alias"):
+        aliases[a["procedure_key"]].append((a["alias"], a["lang"] or "vi"))
+    conn.execute("DELETE FROM search_text")
+    conn.executemany(
+        f"INSERT INTO search_text({', '.join(textindex.COLUMNS)}, procedure_key) "
+        f"VALUES ({', '.join('?' * (len(textindex.COLUMNS) + 1))})",
+        [textindex.text_row(p, aliases[p["key"]], p["field_vi"] or "", folded_key) for p in procs],
+    )
+    conn.execute("DELETE FROM search_vectors")
+    passages = [(p["key"], kind, text) for p in procs for kind, text in textindex.passages_of(p, aliases[p["key"]])]
+    vecs = semantic.embed_passages([t for _, _, t in passages])
+    if vecs is not None:
+        conn.executemany(
+            "INSERT INTO search_vectors(procedure_key, kind, vec) VALUES (?, ?, ?)",
+            [(k, kind, v) for (k, kind, _), v in zip(passages, vecs, strict=True)],
+        )
 
 
 # --------------------------------------------------------------------------- results
@@ -611,8 +552,12 @@ class Hit:
     field: str
     field_en: str
     score: float
-    matched: str  # name | official | head | en | head_en | alias | alias_en | code
+    matched: str  # name | official | head | en | head_en | alias | alias_en | code | text
     matched_text: str  # the phrase that matched, as written in the catalogue
+    # the parts of the procedure the question asked about (documents, fee, time, applicants,
+    # place), in the order asked, and for each the passage of the procedure that answers it
+    answers: list[str] = field(default_factory=list)
+    passages: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -639,6 +584,8 @@ class SearchResult:
     hits: list[Hit]
     suggested_fields: list[FieldSuggestion] = field(default_factory=list)
     best_score: float = 0.0  # best score seen, even below the threshold
+    # on "no match": where to go instead (referrals.yaml), or None when the table has no entry
+    referral: Referral | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -646,6 +593,7 @@ class SearchResult:
             "hits": [h.to_dict() for h in self.hits],
             "suggested_fields": [f.to_dict() for f in self.suggested_fields],
             "best_score": self.best_score,
+            "referral": self.referral.to_dict() if self.referral else None,
         }
 
 
@@ -963,7 +911,6 @@ def _content_words(qtokens: list[_QToken]) -> list[_QToken]:
 # Spoken questions end in a frame asking which papers or steps ("giờ phải làm giấy tờ gì",
 # "cần những thủ tục gì", "mang theo hồ sơ gì"): its words ask, they say nothing of which
 # procedure. Folded; read backwards from "gì" while the words belong to the frame.
-_FRAME_WORDS = frozenset("lam giay to thu tuc ho so nhung can phai thi mang theo cac cai nop".split())
 
 
 def _question_frame(qtokens: list[_QToken]) -> list[_QToken]:
@@ -974,7 +921,7 @@ def _question_frame(qtokens: list[_QToken]) -> list[_QToken]:
         if q.folded != "gi" or i == 0:
             continue
         j = i - 1
-        while j >= 0 and qtokens[j].folded in _FRAME_WORDS and not qtokens[j].keyed:
+        while j >= 0 and qtokens[j].folded in FRAME_WORDS and not qtokens[j].keyed:
             frame.add(j)
             j -= 1
     if not frame or len(frame) >= n - 1:
@@ -1050,8 +997,20 @@ def _query_pairs(qtokens: list[_QToken]) -> frozenset:
     return frozenset(out)
 
 
-class Searcher:
-    """Searches the catalogue in `conn`; reloads itself after a re-import. Thread-safe.
+@dataclass(frozen=True)
+class _ReadingContext:
+    """What one reading of the query says, shared by every phrase scored for it."""
+
+    qpairs: frozenset
+    said: frozenset
+    asked: frozenset
+    content: list
+    age: tuple[int, int] | None
+    reading: int  # 0 = as typed; 1… = through the lexicon
+
+
+class LexicalRanker:
+    """The lexical stage over the catalogue in `conn`; reloads itself after a re-import. Thread-safe.
 
     `min_score`: below it a procedure is not offered (config `search.min_score`).
     """
@@ -1064,7 +1023,7 @@ class Searcher:
         self._index: _Index | None = None
 
     @classmethod
-    def from_config(cls, conn, cfg) -> Searcher:
+    def from_config(cls, conn, cfg):
         return cls(conn, min_score=cfg.search.min_score, limit=cfg.search.limit)
 
     # ---- loading
@@ -1111,70 +1070,81 @@ class Searcher:
 
     # ---- searching
 
-    def search(self, text: str | None, limit: int | None = None) -> SearchResult:
-        """Procedures matching `text`, best first; never raises for any text."""
-        limit = self.limit if limit is None else max(0, int(limit))
-        raw = text if isinstance(text, str) else ("" if text is None else str(text))
-        raw = raw[:MAX_QUERY_CHARS]
-        with self._lock:
-            idx = self._current()
-            code = _CODE.fullmatch(raw.strip())
-            if code and limit:  # a procedure code typed by staff or read off a form: 1.001193
-                hits = [self._code_hit(p) for p in idx.procs.values() if p["code"] == code.group(0)]
-                if hits:
-                    return SearchResult(raw, hits[:limit], [], 1.0)
-            qtokens = self._query_tokens(idx, raw)
-            readings = self._readings(idx, qtokens)
-            # numbers alone ("14", "9.999999") name no procedure: they only qualify words
-            if not any(q.informative and not q.folded.isdigit() for r in [qtokens, *readings] for q in r):
-                return SearchResult(raw, [], self._suggest(idx, {}, []), 0.0)
-            age = query_age([q.folded for q in qtokens])
-            per_proc: dict[str, tuple[float, _Phrase]] = {}
-            # the query as typed, then its readings through the lexicon; a procedure keeps its best
-            for n, reading in enumerate([qtokens, *readings]):
-                qpairs = _query_pairs(reading)
-                said = frozenset(t for q in reading for t in q.variants)
-                asked = _asked_markers(reading)
-                # a reading can only raise phrases that hold one of its new words
-                wanted = reading if n == 0 else [q for q in reading if q.synonym]
-                content = _content_words(reading)
-                for rowid in self._candidates(idx, wanted, CANDIDATE_LIMIT if n == 0 else READING_CANDIDATES):
-                    ph = idx.phrases.get(rowid)
-                    if ph is None:
-                        continue
-                    s = self._score(idx, reading, ph, qpairs=qpairs, content=content)
-                    markers = idx.proc_markers.get(ph.key)
-                    if markers and markers.isdisjoint(said):
-                        s *= VARIANT_UNSAID  # a variant (nước ngoài, cấp lại…) the citizen did not ask for
-                    if asked and not asked <= idx.proc_words.get(ph.key, ph.tokset):
-                        s *= VARIANT_MISSING  # the citizen asked for a variant (xóa, cấp lại…) this is not
-                    actions = idx.proc_actions.get(ph.key)
-                    # (an alias the citizen said word for word names the action in their words: "cắt hộ khẩu")
-                    if actions and actions.isdisjoint(said) and not (ph.kind.startswith("alias") and ph.tokset <= said):
-                        s *= ACTION_UNSAID  # reports, revokes, delegates: not what the citizen asked
-                    ages = idx.ages.get(ph.key) if age is not None else None
-                    if ages:
-                        inside = ages[0] <= age[0] and age[1] <= ages[1]
-                        disjoint = age[1] < ages[0] or ages[1] < age[0]
-                        s = min(1.0, s * (AGE_MATCH if inside else AGE_CONFLICT if disjoint else 1.0))
-                    if s > per_proc.get(ph.key, (0.0, None))[0]:
-                        per_proc[ph.key] = (s, ph)
+    def lexical(self, idx: _Index, raw: str, detail: bool = False, use_lexicon: bool = True) -> tuple[dict, list, list]:
+        """Lexical evidence for `raw`: procedure key → (score, best phrase[, detail]), the
+        query tokens, and the readings scored (as typed, then through the lexicon). Each procedure keeps its best phrase over the query as typed and its
+        readings through the lexicon; the phrase score is `phrase_score` (one path)."""
+        qtokens = self._query_tokens(idx, raw)
+        readings = self._readings(idx, qtokens) if use_lexicon else []
+        # numbers alone ("14", "9.999999") name no procedure: they only qualify words
+        said = [" ".join(q.plain for q in r) for r in [qtokens, *readings]]
+        if not any(q.informative and not q.folded.isdigit() for r in [qtokens, *readings] for q in r):
+            return {}, qtokens, said
+        age = query_age([q.folded for q in qtokens])
+        per_proc: dict[str, tuple] = {}
+        for n, reading in enumerate([qtokens, *readings]):
+            ctx = _ReadingContext(
+                qpairs=_query_pairs(reading),
+                said=frozenset(t for q in reading for t in q.variants),
+                asked=_asked_markers(reading),
+                content=_content_words(reading),
+                age=age,
+                reading=n,
+            )
+            # a reading can only raise phrases that hold one of its new words
+            wanted = reading if n == 0 else [q for q in reading if q.synonym]
+            for rowid in self._candidates(idx, wanted, CANDIDATE_LIMIT if n == 0 else READING_CANDIDATES):
+                ph = idx.phrases.get(rowid)
+                if ph is None:
+                    continue
+                info: dict | None = {} if detail else None
+                s = self.phrase_score(idx, reading, ph, ctx, info)
+                if s > per_proc.get(ph.key, (0.0,))[0]:
+                    per_proc[ph.key] = (s, ph, info) if detail else (s, ph)
+        return per_proc, qtokens, said
 
-            ranked = sorted(per_proc.items(), key=lambda kv: (-kv[1][0], len(kv[1][1].folded), kv[0]))
-            best = ranked[0][1][0] if ranked else 0.0
-            hits = [self._hit(idx, key, s, ph) for key, (s, ph) in ranked[:limit] if s >= self.min_score]
-            if not hits and ranked and len(qtokens) >= LONG_QUESTION:
-                # A long spoken question dilutes its few telling words with a story ("bà nội tôi
-                # vừa mất hôm qua, gia đình phải báo với phường thế nào"): its best procedure is
-                # accepted on a lower score when it clearly leads the next one.
-                # the next one that is not a variant of it (its name holds every word of the best's)
-                top = idx.proc_words.get(ranked[0][0], frozenset())
-                second = next((v[0] for k, v in ranked[1:] if not top <= idx.proc_words.get(k, frozenset())), 0.0)
-                if best >= LONG_MIN_SHARE * self.min_score and best >= LONG_LEAD * second:
-                    key, (s, ph) = ranked[0]
-                    hits = [self._hit(idx, key, s, ph)]
-            suggested = [] if hits else self._suggest(idx, per_proc, qtokens)
-            return SearchResult(raw, hits, suggested, round(best, 4))
+    def phrase_score(self, idx: _Index, reading: list[_QToken], ph: _Phrase, ctx: _ReadingContext,
+                     detail: dict | None = None) -> float:
+        """The lexical score of one phrase for one reading, with the procedure-level factors
+        (variant marks, action words, ages) applied here, so every caller sees the same number."""
+        s = self._score(idx, reading, ph, detail, qpairs=ctx.qpairs, content=ctx.content)
+        factors = {}
+        markers = idx.proc_markers.get(ph.key)
+        if markers and markers.isdisjoint(ctx.said):
+            factors["variant_unsaid"] = VARIANT_UNSAID  # a variant (nước ngoài, cấp lại…) not asked for
+        if ctx.asked and not ctx.asked <= idx.proc_words.get(ph.key, ph.tokset):
+            factors["variant_missing"] = VARIANT_MISSING  # the citizen asked for a variant this is not
+        actions = idx.proc_actions.get(ph.key)
+        # (an alias the citizen said word for word names the action in their words: "cắt hộ khẩu")
+        if actions and actions.isdisjoint(ctx.said) and not (ph.kind.startswith("alias") and ph.tokset <= ctx.said):
+            factors["action_unsaid"] = ACTION_UNSAID  # reports, revokes, delegates: not what was asked
+        ages = idx.ages.get(ph.key) if ctx.age is not None else None
+        if ages:
+            inside = ages[0] <= ctx.age[0] and ctx.age[1] <= ages[1]
+            disjoint = ctx.age[1] < ages[0] or ages[1] < ctx.age[0]
+            if inside or disjoint:
+                factors["age"] = AGE_MATCH if inside else AGE_CONFLICT
+        for f in factors.values():
+            s *= f
+        s = min(1.0, s)
+        if detail is not None:
+            detail.update(factors=factors, reading=ctx.reading, phrase=ph.text, kind=ph.kind)
+        return s
+
+    def lexical_leader(self, idx: _Index, ranked: list[tuple[str, float]]) -> float:
+        """The best score among procedures after the first that are not a variant of it
+        (whose name does not hold every word of the first's): how clearly the first leads."""
+        if not ranked:
+            return 0.0
+        top = idx.proc_words.get(ranked[0][0], frozenset())
+        return next((s for k, s in ranked[1:] if not top <= idx.proc_words.get(k, frozenset())), 0.0)
+
+    def code_hits(self, idx: _Index, raw: str) -> list[Hit]:
+        """A procedure code typed by staff or read off a form (1.001193): its procedure."""
+        code = _CODE.fullmatch(raw.strip())
+        if not code:
+            return []
+        return [self._code_hit(p) for p in idx.procs.values() if p["code"] == code.group(0)]
 
     def _query_tokens(self, idx: _Index, raw: str) -> list[_QToken]:
         pairs = analyze(raw)[:MAX_QUERY_TOKENS]
@@ -1239,7 +1209,7 @@ class Searcher:
             if stop:
                 out.append(_QToken(plain, folded, STOP_WEIGHT, variants, True, False, accented))
                 continue
-            if folded in _KIN_SIDE and prev in _KIN_SIDE_AFTER:
+            if folded in KIN_SIDE and prev in KIN_SIDE_AFTER:
                 # "bà ngoại", "ông nội", "em trai": which side or sex, not "nước ngoài" / "nội dung"
                 out.append(_QToken(plain, folded, STOP_WEIGHT, {}, True, False, accented))
                 continue
@@ -1395,33 +1365,6 @@ class Searcher:
             return []
         return [r[0] for r in rows]
 
-    def explain(self, text: str, n: int = 5) -> dict:
-        """How `text` was understood and scored (for `kiosk search --explain` and tuning)."""
-        with self._lock:
-            idx = self._current()
-            qtokens = self._query_tokens(idx, (text or "")[:MAX_QUERY_CHARS])
-            readings = self._readings(idx, qtokens)
-            rows = []
-            for r, reading in enumerate([qtokens, *readings]):
-                for rowid in self._candidates(idx, reading):
-                    ph = idx.phrases.get(rowid)
-                    if ph is not None:
-                        detail: dict = {}
-                        s = self._score(idx, reading, ph, detail)
-                        rows.append({"key": ph.key, "kind": ph.kind, "phrase": ph.text, "score": round(s, 4),
-                                     "reading": r, **detail})
-            rows.sort(key=lambda r: -r["score"])
-            return {
-                "tokens": [
-                    {"typed": q.plain, "weight": round(q.weight, 3), "stop": q.stop,
-                     "variants": {k: round(v, 2) for k, v in q.variants.items()}}
-                    for q in qtokens
-                ],
-                # 0 = as typed; 1… = with everyday words replaced through the lexicon
-                "readings": [" ".join(q.plain for q in reading) for reading in [qtokens, *readings]],
-                "phrases": rows[:n],
-            }
-
     def _score(
         self, idx: _Index, qtokens: list[_QToken], ph: _Phrase, detail: dict | None = None, qpairs=None,
         content: list[_QToken] | None = None,
@@ -1567,30 +1510,3 @@ class Searcher:
                 if fid not in have:
                     out.append(FieldSuggestion(fid, f["name_vi"], f["name_en"], 0.0))
         return out
-
-
-_SHARED: dict[tuple, Searcher] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def shared_searcher(database, *, min_score: float = DEFAULT_MIN_SCORE, limit: int = 10) -> Searcher:
-    """The process's one `Searcher` for a database file and settings (its index loads once).
-
-    For callers that would otherwise build a Searcher per request (voice, web handlers):
-    it has its own connection and is thread-safe.
-    """
-    from pathlib import Path
-
-    from centre.db import connect
-
-    key = (str(Path(database).resolve()), float(min_score), int(limit))
-    with _SHARED_LOCK:
-        searcher = _SHARED.get(key)
-        if searcher is None:
-            searcher = _SHARED[key] = Searcher(connect(database), min_score=min_score, limit=limit)
-        return searcher
-
-
-def search(conn, text: str, *, min_score: float = DEFAULT_MIN_SCORE, limit: int = 10) -> SearchResult:
-    """One-off search (builds a Searcher each call; long-running callers keep a `Searcher`)."""
-    return Searcher(conn, min_score=min_score, limit=limit).search(text, limit)

@@ -1,0 +1,161 @@
+"""Ablation of the search pipeline: each stage and the semantic ranker switched off in turn.
+
+Prints ONE JSON line: for every variant ("full", "-focus", "-text", "-semantic", …) and every
+query set, top-1 / top-3 (in-scope queries) and refusal (out-of-scope queries: no hits), also
+per kind. Sets and their role (docs/search.md, "Honest measurement"):
+
+- train (weights and word lists were tuned on them): tests/data/search/dev.yaml,
+  tests/data/search/spoken.yaml, tests/data/search_real/train.yaml;
+- dev (used to choose between variants, never tuned query by query): tests/data/search/check.yaml,
+  tests/data/search_holdout/holdout.yaml, tests/data/search_holdout2/queries.yaml,
+  tests/data/search_real/dev.yaml;
+- blind: tests/data/search_real/blind.yaml — only with `--blind` (measured once per round;
+  its failures are not printed).
+
+Run: `.venv/bin/python bench/search_ablation.py [--sets real_dev,holdout2] [--variants full,-semantic]`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from centre.catalogue import ensure_catalogue  # noqa: E402
+from centre.config import load_config  # noqa: E402
+from centre.db import connect  # noqa: E402
+from centre.search import STAGES, Searcher  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+SETS = {  # name → (file, role)
+    "dev": (DATA / "search" / "dev.yaml", "train"),
+    "spoken": (DATA / "search" / "spoken.yaml", "train"),
+    "real_train": (DATA / "search_real" / "train.yaml", "train"),
+    "check": (DATA / "search" / "check.yaml", "dev"),
+    "holdout": (DATA / "search_holdout" / "holdout.yaml", "dev"),
+    "holdout2": (DATA / "search_holdout2" / "queries.yaml", "dev"),
+    "real_dev": (DATA / "search_real" / "dev.yaml", "dev"),
+    "real_blind": (DATA / "search_real" / "blind.yaml", "blind"),
+}
+_KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load_set(path: Path) -> list[dict]:
+    """Queries of one set as {q, expect (tuple or None), kind}."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    items = data.get("queries", []) if isinstance(data, dict) else data or []
+    out = []
+    for it in items:
+        if not isinstance(it, dict) or not it.get("q"):
+            continue
+        expect = it.get("expect")
+        kind = str(it.get("kind") or it.get("style") or "other")
+        kind = _KIND.get(kind, kind)
+        if not expect:
+            kind = "out_of_scope"
+        out.append({"q": str(it["q"]), "expect": tuple(str(e) for e in expect) if expect else None, "kind": kind})
+    return out
+
+
+def available_sets(blind: bool = False) -> dict[str, list[dict]]:
+    out = {}
+    for name, (path, role) in SETS.items():
+        if role == "blind" and not blind:
+            continue
+        if path.exists():
+            out[name] = load_set(path)
+    return out
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def evaluate(searcher: Searcher, items: list[dict], *, failures: list | None = None) -> dict:
+    """top1/top3 of in-scope queries, refusal of out-of-scope ones, overall and per kind."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])  # n_in, top1, top3, n_out, refused
+    for it in items:
+        ids = [h.code or h.key for h in searcher.search(it["q"], 3).hits]
+        for k in ("all", it["kind"]):
+            c = counts[k]
+            if it["expect"] is None:
+                c[3] += 1
+                c[4] += not ids
+            else:
+                c[0] += 1
+                c[1] += bool(ids) and ids[0] in it["expect"]
+                c[2] += any(i in it["expect"] for i in ids[:3])
+        ok = (not ids) if it["expect"] is None else (bool(ids) and ids[0] in it["expect"])
+        if failures is not None and not ok:
+            failures.append({"q": it["q"], "expect": it["expect"], "got": ids[:3], "kind": it["kind"]})
+    out = {}
+    for k, (n_in, t1, t3, n_out, rej) in counts.items():
+        out[k] = {"top1": _ratio(t1, n_in), "top3": _ratio(t3, n_in), "refused": _ratio(rej, n_out),
+                  "n": n_in + n_out}
+    return out
+
+
+def variants(names: list[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """"full" and one variant per stage switched off."""
+    out = {"full": ()}
+    out.update({f"-{s}": (s,) for s in STAGES})
+    if names:
+        out = {k: v for k, v in out.items() if k in names}
+    return out
+
+
+def real_database(tmp: Path):
+    cfg = load_config()
+    conn = connect(tmp / "real.db")
+    ensure_catalogue(conn, cfg)
+    return conn, cfg
+
+
+def _arg(flag: str) -> list[str] | None:
+    if flag in sys.argv:
+        return sys.argv[sys.argv.index(flag) + 1].split(",")
+    return None
+
+
+def main() -> int:
+    blind = "--blind" in sys.argv
+    sets = available_sets(blind)
+    wanted = _arg("--sets")
+    if wanted:
+        sets = {k: v for k, v in sets.items() if k in wanted}
+    show = "--failures" in sys.argv
+    result: dict = {"sets": {k: {"role": SETS[k][1], "queries": len(v)} for k, v in sets.items()}, "variants": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-ablation-") as tmp:
+        conn, cfg = real_database(Path(tmp))
+        for name, off in variants(_arg("--variants")).items():
+            t = time.perf_counter()
+            s = Searcher(conn, min_score=cfg.search.min_score, limit=3, features_off=off)
+            row = {}
+            for set_name, items in sets.items():
+                fails: list = []
+                row[set_name] = evaluate(s, items, failures=fails)
+                if show and SETS[set_name][1] != "blind":
+                    for f in fails:
+                        log(f"{name} {set_name}: {json.dumps(f, ensure_ascii=False)}")
+            result["variants"][name] = row
+            log(f"{name}: {time.perf_counter() - t:.1f} s " + " ".join(
+                f"{k}={v['all']['top1']}/{v['all']['top3']}/{v['all']['refused']}" for k, v in row.items()))
+        conn.close()
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Analysis of a question before it is matched: finding the request inside a narrative, and
+what the question asks about.
+
+Word-level analysis (folding with đ → d, tone keys, Telex, i/y, numerals, abbreviations,
+syllable segmentation) is `lexical.analyze` and the query-token stage of `lexical.py`; this
+module works on sentences. Everything here is pure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import yaml
+
+from centre.search.weights import CLAUSE_WORDS, FOCUS_MIN_WORDS, LONG_WORDS
+from centre.search.words import FRAME_WORDS, STOP_EN, STOP_VI, WORDS_PATH
+from centre.text import fold
+
+_DATA = yaml.safe_load(WORDS_PATH.read_text(encoding="utf-8"))
+REQUEST_CUES = tuple(str(c).split() for c in _DATA.get("request_cues") or ())
+ASKS = {part: tuple(str(c).split() for c in cues) for part, cues in (_DATA.get("asks") or {}).items()}
+PARTS = tuple(ASKS)  # documents, fee, time, applicants, place
+
+_FILLER_FOLDED = frozenset(fold(w) for w in STOP_VI) | STOP_EN | FRAME_WORDS
+_SENTENCE = re.compile(r"(?<=[.?!;\n])\s+|\s*\n\s*")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words_of(text: str) -> list[str]:
+    """Folded lower-case words (đ → d), punctuation dropped."""
+    return [fold(w) for w in _WORD.findall((text or "").lower())]
+
+
+def _has(words: list[str], phrase: list[str]) -> bool:
+    n = len(phrase)
+    return any(words[i : i + n] == phrase for i in range(len(words) - n + 1))
+
+
+@dataclass(frozen=True)
+class Focus:
+    """A question cut into the request (what is asked) and its context (the story)."""
+
+    text: str
+    request: str
+    context: str
+    words: int  # words in the whole text
+
+    @property
+    def long(self) -> bool:
+        return self.words >= LONG_WORDS
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text or "") if s and s.strip()]
+
+
+def clauses(text: str) -> list[str]:
+    return [c.strip() for c in re.split(r"(?<=,)\s+", text or "") if c and c.strip()]
+
+
+def _cue_score(sentence: str) -> int:
+    w = words_of(sentence)
+    return sum(_has(w, c) for c in REQUEST_CUES) + (2 if sentence.rstrip().endswith("?") else 0)
+
+
+def content_words(text: str) -> int:
+    """How many words of `text` are not filler or question frame."""
+    words = _WORD.findall((text or "").lower())
+    accented = any(fold(w) != w for w in words)  # then "định" is no "đang": compare as typed
+    return sum(
+        1 for w in words
+        if not (w in STOP_VI if accented else fold(w) in _FILLER_FOLDED) and fold(w) not in FRAME_WORDS | STOP_EN
+    )
+
+
+def focus(text: str) -> Focus:
+    """The request of a question: for a short one, all of it; for a long one, the asking
+    sentence (the last one with most cues), with the sentences before it while it says too
+    little by itself (fewer than FOCUS_MIN_WORDS content words) ("Xin hỏi thủ tục thế nào?")."""
+    text = (text or "").strip()
+    n = len(words_of(text))
+    parts = sentences(text) if n >= LONG_WORDS else []
+    if len(parts) < 2 and n >= CLAUSE_WORDS:
+        parts = clauses(text)  # one long sentence: its clauses ("…, có được hỗ trợ mai táng không")
+    if len(parts) < 2:
+        return Focus(text, text, "", n)
+    scores = [_cue_score(s) for s in parts]
+    best = max(range(len(parts)), key=lambda i: (scores[i], i))
+    if scores[best] == 0:
+        best = len(parts) - 1  # no cue: a question usually ends with what it asks
+    first = best
+    while first > 0 and content_words(" ".join(parts[first : best + 1])) < FOCUS_MIN_WORDS:
+        first -= 1
+    request = " ".join(parts[first : best + 1])
+    context = " ".join(parts[:first] + parts[best + 1 :])
+    return Focus(text, request, context, n)
+
+
+def asked_parts(text: str) -> list[str]:
+    """The parts of a procedure the question asks about, in the order of PARTS."""
+    w = words_of(text)
+    return [part for part, cues in ASKS.items() if any(_has(w, c) for c in cues)]

@@ -1,0 +1,354 @@
+"""The ranking model: one path from a citizen's words to an answer (docs/search.md).
+
+    analysis (analysis.focus: the request inside a long question; lexical: syllables,
+    folding, Telex, corrections, lexicon readings)
+      → candidates (FTS5 over names and aliases; FTS5 over the procedure's own text)
+      → features (lexical phrase score of the request, of the whole question; field-weighted
+        BM25 of the procedure text; semantic similarity, multilingual-e5-small)
+      → one score (`combine`, weights in weights.py)
+      → answer (hits, with the parts of the procedure a question asked about), or "no match"
+        with the nearest fields and where to go instead (referral.py).
+
+`Searcher.rank()` is that path; `search()` and `explain()` both read its result, so they
+agree by construction. `features_off` switches stages off for the ablation bench.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from centre.search import semantic
+from centre.search.analysis import Focus, asked_parts, focus, words_of
+from centre.search.lexical import (
+    Hit,
+    LexicalRanker,
+    SearchResult,
+    _Index,
+)
+from centre.search.referral import Referral, referral_for
+from centre.search.textindex import bm25_scores
+from centre.search.weights import (
+    DEFAULT_MIN_SCORE,
+    LONG_LEAD,
+    LONG_MIN_SHARE,
+    LONG_QUESTION,
+    MAX_QUERY_CHARS,
+    REFERRAL_VETO,
+    SEMANTIC_CANDIDATES,
+    TEXT_CANDIDATES,
+    TEXT_MAX_TERMS,
+    W_CONTEXT,
+    W_SEMANTIC,
+    W_TEXT,
+)
+
+log = logging.getLogger(__name__)
+
+# Stages the ablation bench can switch off (each falls back to "feature absent").
+STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon")
+
+
+@dataclass
+class Scored:
+    """One candidate procedure with its features and its one score."""
+
+    key: str
+    lexical: float = 0.0  # best phrase score of the request (lexical.phrase_score)
+    context: float = 0.0  # … of the whole question (long questions only)
+    text: float = 0.0  # field-weighted BM25 of the procedure text, saturated to 0..1
+    semantic: float | None = None  # cosine with the best passage of the procedure
+    score: float = 0.0
+    phrase: object | None = None  # the best lexical phrase (lexical._Phrase)
+    detail: dict | None = None
+
+
+def combine(c: Scored, semantic_top: float | None = None) -> float:
+    """The one score of a candidate, in 0..1 (weights in weights.py).
+
+    The semantic similarity counts relative to the best candidate's (`semantic_top`): it
+    reorders candidates the words found, and never lifts a query over the threshold alone.
+    """
+    s = c.lexical + W_CONTEXT * c.context + W_TEXT * c.text
+    if c.semantic is not None and semantic_top is not None:
+        s += W_SEMANTIC * (c.semantic - semantic_top)
+    return max(0.0, min(1.0, s))
+
+
+@dataclass
+class Ranking:
+    """Everything `search` and `explain` report, computed once."""
+
+    query: str
+    focus: Focus
+    ranked: list[Scored] = field(default_factory=list)
+    accepted: int = 0  # how many of `ranked` are answers (the rest are below the threshold)
+    rule: str = ""  # why the answer was accepted or refused: threshold | long_lead | referral | code
+    referral: Referral | None = None
+    asked: list[str] = field(default_factory=list)
+    tokens: list = field(default_factory=list)
+    readings: list[str] = field(default_factory=list)  # the request as typed, then through the lexicon
+    code_hits: list = field(default_factory=list)
+
+    @property
+    def best(self) -> float:
+        return self.ranked[0].score if self.ranked else 0.0
+
+
+class Searcher(LexicalRanker):
+    """Searches the catalogue in `conn`; reloads after a re-import. Thread-safe.
+
+    `min_score`: below it a procedure is not offered (config `search.min_score`).
+    `features_off`: stages switched off (STAGES), for the ablation bench.
+    """
+
+    def __init__(self, conn, *, min_score: float = DEFAULT_MIN_SCORE, limit: int = 10, features_off=()):
+        super().__init__(conn, min_score=min_score, limit=limit)
+        unknown = set(features_off) - set(STAGES)
+        if unknown:
+            raise ValueError(f"unknown search stages: {sorted(unknown)}")
+        self.off = frozenset(features_off)
+        self._vectors: tuple[str, dict, np.ndarray] | None = None
+        self._vec_keys: list[str] = []
+        self._text_df: tuple[str, dict[str, int]] | None = None
+
+    # ---- public API
+
+    def search(self, text: str | None, limit: int | None = None) -> SearchResult:
+        """Procedures matching `text`, best first; never raises for any text."""
+        limit = self.limit if limit is None else max(0, int(limit))
+        r = self.rank(text)
+        with self._lock:
+            idx = self._current()
+            if r.rule == "code":
+                return SearchResult(r.query, r.code_hits[:limit], [], 1.0)
+            hits = [self._scored_hit(idx, c, r.asked) for c in r.ranked[: min(limit, r.accepted)]]
+            suggested = [] if hits else self._suggest(
+                idx, {c.key: (c.score, c.phrase) for c in r.ranked}, r.tokens
+            )
+        return SearchResult(r.query, hits, suggested, round(r.best, 4), None if hits else r.referral)
+
+    def explain(self, text: str, n: int = 5) -> dict:
+        """How `text` was understood and scored (`kiosk search --explain`): the same ranking
+        `search` reads, with every feature of the first `n` candidates."""
+        r = self.rank(text, detail=True)
+        return {
+            "request": r.focus.request,
+            "context": r.focus.context,
+            "asked": r.asked,
+            "tokens": [
+                {"typed": q.plain, "weight": round(q.weight, 3), "stop": q.stop,
+                 "variants": {k: round(v, 2) for k, v in q.variants.items()}}
+                for q in r.tokens
+            ],
+            "readings": r.readings,
+            "rule": r.rule,
+            "accepted": r.accepted,
+            "min_score": self.min_score,
+            "referral": r.referral.to_dict() if r.referral else None,
+            "candidates": [
+                {"key": c.key, "score": round(c.score, 4), "lexical": round(c.lexical, 4),
+                 "context": round(c.context, 4), "text": round(c.text, 4),
+                 "semantic": None if c.semantic is None else round(c.semantic, 4),
+                 "phrase": getattr(c.phrase, "text", ""), "detail": c.detail or {}}
+                for c in r.ranked[:n]
+            ],
+        }
+
+    # ---- the one path
+
+    def rank(self, text: str | None, detail: bool = False) -> Ranking:
+        raw = text if isinstance(text, str) else ("" if text is None else str(text))
+        raw = raw[:MAX_QUERY_CHARS]
+        with self._lock:
+            idx = self._current()
+            code_hits = self.code_hits(idx, raw)
+            if code_hits:
+                return Ranking(raw, focus(raw), rule="code", code_hits=code_hits)
+            foc = focus(raw) if "focus" not in self.off else Focus(raw, raw, "", len(words_of(raw)))
+            r = Ranking(raw, foc, asked=asked_parts(foc.request))
+            cands = self._features(idx, r, detail)
+            sims = [c.semantic for c in cands.values() if c.semantic is not None]
+            top = max(sims) if sims else None
+            for c in cands.values():
+                c.score = combine(c, top)
+            r.ranked = sorted(cands.values(), key=lambda c: (-c.score, -c.lexical, c.key))
+            self._decide(idx, r)
+            return r
+
+    def _features(self, idx: _Index, r: Ranking, detail: bool) -> dict[str, Scored]:
+        lexicon_off = "lexicon" in self.off
+        per_req, r.tokens, r.readings = self._lexical_off_aware(idx, r.focus.request[:MAX_QUERY_CHARS], detail, lexicon_off)
+        cands: dict[str, Scored] = {}
+        for key, v in per_req.items():
+            cands[key] = Scored(key, lexical=v[0], phrase=v[1], detail=v[2] if detail else None)
+        if r.focus.context and "context" not in self.off and W_CONTEXT:
+            per_all, _, _ = self._lexical_off_aware(idx, r.focus.text[-MAX_QUERY_CHARS:], False, lexicon_off)
+            for key, v in per_all.items():
+                c = cands.setdefault(key, Scored(key, phrase=v[1]))
+                c.context = v[0]
+        if "text" not in self.off and W_TEXT:
+            terms = self._text_terms(idx, r)
+            for key, t in bm25_scores(self.conn, terms, TEXT_CANDIDATES).items():
+                cands.setdefault(key, Scored(key)).text = t
+        if "semantic" not in self.off and W_SEMANTIC and cands:
+            self._semantic(idx, r, cands)
+        return cands
+
+    def _lexical_off_aware(self, idx, raw, detail, lexicon_off):
+        return self.lexical(idx, raw, detail, use_lexicon=not lexicon_off)
+
+    def _text_terms(self, idx: _Index, r: Ranking) -> list[str]:
+        """Words for the text index: the request's words (as corrected), then the context's,
+        rarest first; never raw text (textindex.match_expression quotes each word)."""
+        terms: list[str] = []
+        for q in r.tokens:
+            if q.informative and not q.stop:
+                terms.extend(t for t in q.variants if t not in terms)
+                if q.folded not in terms and q.folded.isalnum():
+                    terms.append(q.folded)
+        stop = idx.stop_folded
+        if r.focus.context and "context" not in self.off:
+            terms.extend(w for w in words_of(r.focus.context) if w not in stop and w not in terms and len(w) > 1)
+        df = self._text_vocab(idx)
+        terms = [t for t in terms if t in df]
+        terms.sort(key=lambda t: df.get(t, 0))
+        return terms[:TEXT_MAX_TERMS]
+
+    def _text_vocab(self, idx: _Index) -> dict[str, int]:
+        """Words of the procedure-text index and in how many procedures each occurs."""
+        if self._text_df is None or self._text_df[0] != idx.version:
+            try:
+                rows = self.conn.execute("SELECT term, doc FROM search_text_vocab").fetchall()
+            except sqlite3.OperationalError:
+                rows = []
+            self._text_df = (idx.version, {r[0]: r[1] for r in rows})
+        return self._text_df[1]
+
+    def _semantic(self, idx: _Index, r: Ranking, cands: dict[str, Scored]) -> None:
+        vec = self._vector_index(idx)
+        if vec is None:
+            return
+        keys, mat = vec
+        top = sorted(cands.values(), key=lambda c: -combine(c))[:SEMANTIC_CANDIDATES]
+        rows = [i for c in top for i in keys.get(c.key, ())]
+        if not rows:
+            return
+        q = semantic.embed_query(r.focus.request)
+        if q is None:
+            return
+        sims = mat[rows] @ q
+        best: dict[str, float] = {}
+        for i, s in zip(rows, sims, strict=True):
+            k = self._vec_keys[i]
+            best[k] = max(best.get(k, -1.0), float(s))
+        for c in top:
+            if c.key in best:
+                c.semantic = best[c.key]
+
+    def _vector_index(self, idx: _Index):
+        """procedure key → row numbers, and the passage matrix (loaded once per catalogue version)."""
+        if not semantic.status().available:
+            return None
+        if self._vectors is None or self._vectors[0] != idx.version:
+            try:
+                rows = self.conn.execute("SELECT procedure_key, vec FROM search_vectors").fetchall()
+            except sqlite3.OperationalError:
+                rows = []
+            keys: dict[str, list[int]] = {}
+            for i, row in enumerate(rows):
+                keys.setdefault(row[0], []).append(i)
+            self._vec_keys = [row[0] for row in rows]
+            self._vectors = (idx.version, keys, semantic.matrix([row[1] for row in rows]))
+        _, keys, mat = self._vectors
+        return (keys, mat) if len(mat) else None
+
+    def _decide(self, idx: _Index, r: Ranking) -> None:
+        """Answer or no answer: the threshold, the long-question lead, the referral veto."""
+        ranked = r.ranked
+        r.accepted = sum(1 for c in ranked if c.score >= self.min_score)
+        r.rule = "threshold" if r.accepted else "none"
+        if (
+            not r.accepted and ranked and "long_rule" not in self.off
+            and len(r.tokens) >= LONG_QUESTION and r.best >= LONG_MIN_SHARE * self.min_score
+            and r.best >= LONG_LEAD * self.lexical_leader(idx, [(c.key, c.score) for c in ranked])
+        ):
+            # A long question dilutes its few telling words with a story: its best procedure is
+            # accepted on a lower score when it clearly leads the next one that is not a variant.
+            r.accepted, r.rule = 1, "long_lead"
+        if "referral" in self.off:
+            return
+        asked_for = referral_for(r.focus.request)  # what the request itself names, not the story
+        r.referral = asked_for or (referral_for(r.focus.text) if r.focus.context else None)
+        if asked_for and r.accepted and r.best < REFERRAL_VETO:
+            words = set(words_of(r.referral.matched))
+            if not words <= idx.proc_words.get(ranked[0].key, frozenset()):
+                r.accepted, r.rule = 0, "referral"
+
+    # ---- hits
+
+    def _scored_hit(self, idx: _Index, c: Scored, asked: list[str]) -> Hit:
+        if c.phrase is not None:
+            hit = self._hit(idx, c.key, c.score, c.phrase)
+        else:
+            p = idx.procs[c.key]
+            hit = Hit(
+                key=c.key, code=p["code"] or "", name=p["name"], official_name=p["official_name"],
+                name_en=p["name_en"] or "", field_id=p["field_id"], field=p["field_vi"] or "",
+                field_en=p["field_en"] or "", score=round(c.score, 4), matched="text", matched_text=p["name"],
+            )
+        if not asked:
+            return hit
+        passages = self._answer_passages(c.key, asked)
+        return replace(hit, answers=[a for a in asked if a in passages], passages=passages)
+
+    def _answer_passages(self, key: str, asked: list[str]) -> dict[str, str]:
+        row = self.conn.execute(
+            "SELECT documents_json, fee_text, processing_text, applicants, conditions, agency "
+            "FROM procedures WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return {}
+        try:
+            docs = [str(d.get("text", "")) for d in json.loads(row[0] or "[]") if isinstance(d, dict)]
+        except (ValueError, TypeError):
+            docs = []
+        texts = {
+            "documents": "; ".join(docs[:6]),
+            "fee": row[1] or "",
+            "time": row[2] or "",
+            "applicants": row[3] or row[4] or "",
+            "place": row[5] or "",
+        }
+        return {a: texts[a] for a in asked if texts.get(a)}
+
+
+_SHARED: dict[tuple, Searcher] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_searcher(database, *, min_score: float = DEFAULT_MIN_SCORE, limit: int = 10) -> Searcher:
+    """The process's one `Searcher` for a database file and settings (its index loads once).
+
+    For callers that would otherwise build a Searcher per request (voice, web handlers):
+    it has its own connection and is thread-safe.
+    """
+    from centre.db import connect
+
+    key = (str(Path(database).resolve()), float(min_score), int(limit))
+    with _SHARED_LOCK:
+        searcher = _SHARED.get(key)
+        if searcher is None:
+            searcher = _SHARED[key] = Searcher(connect(database), min_score=min_score, limit=limit)
+        return searcher
+
+
+def search(conn, text: str, *, min_score: float = DEFAULT_MIN_SCORE, limit: int = 10) -> SearchResult:
+    """One-off search (builds a Searcher each call; long-running callers keep a `Searcher`)."""
+    return Searcher(conn, min_score=min_score, limit=limit).search(text, limit)

@@ -1,0 +1,129 @@
+"""Where to go instead: the referral table (`data/referrals.yaml`, edited by the centre).
+
+`referral_for(text)` gives the office for a request the centre does not handle (passports,
+driving licences, divorce, taxes…) or None. Matching is by whole words in order: with
+diacritics when the citizen typed them (tones count: "thuế đất" is a tax, "thuê đất" is not),
+folded when they did not (then only phrases of two words or more, or English ones).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import unicodedata
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from centre.text import fold
+
+log = logging.getLogger(__name__)
+
+REFERRALS_PATH = Path(__file__).resolve().parents[2] / "data" / "referrals.yaml"
+
+
+@dataclass(frozen=True)
+class Referral:
+    """An office to send the citizen to, in Vietnamese and English, and what to say."""
+
+    id: str
+    office_vi: str
+    office_en: str
+    advice_vi: str
+    advice_en: str
+    matched: str = ""  # the phrase of the table the request matched
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _words(text: str) -> list[str]:
+    text = unicodedata.normalize("NFC", text or "").lower()
+    return "".join(ch if ch.isalnum() or ch == "'" else " " for ch in text).split()
+
+
+def _accented(words: list[str]) -> bool:
+    return any(fold(w) != w for w in words)
+
+
+def _contains(words: list[str], phrase: tuple[str, ...]) -> bool:
+    n = len(phrase)
+    return any(tuple(words[i : i + n]) == phrase for i in range(len(words) - n + 1))
+
+
+@dataclass(frozen=True)
+class _Entry:
+    referral: Referral
+    typed: tuple[tuple[str, ...], ...]
+    folded: tuple[tuple[str, ...], ...]  # phrases usable for an unaccented query
+
+
+class ReferralTable:
+    """The loaded table; `find(text)` is pure."""
+
+    def __init__(self, entries: list[_Entry]):
+        self.entries = entries
+
+    @classmethod
+    def load(cls, path: Path = REFERRALS_PATH) -> ReferralTable:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            log.error("referral table %s unreadable (%s): no referrals", path, exc)
+            return cls([])
+        adv_vi = str(data.get("default_advice_vi") or "Xin hỏi cán bộ hướng dẫn.")
+        adv_en = str(data.get("default_advice_en") or "Please ask the officer at the help desk.")
+        entries = []
+        for e in data.get("referrals") or []:
+            if not isinstance(e, dict) or not e.get("match") or not e.get("office_vi"):
+                log.warning("referral table %s: entry %r ignored", path, e)
+                continue
+            ref = Referral(
+                str(e.get("id") or ""), str(e["office_vi"]), str(e.get("office_en") or e["office_vi"]),
+                str(e.get("advice_vi") or adv_vi), str(e.get("advice_en") or adv_en),
+            )
+            typed = tuple(tuple(_words(str(m))) for m in e["match"] if _words(str(m)))
+            folded = tuple(tuple(fold(w) for w in p) for p in typed if len(p) > 1 or not _accented(list(p)))
+            entries.append(_Entry(ref, typed, folded))
+        return cls(entries)
+
+    def find(self, text: str) -> Referral | None:
+        """The first entry (longest phrase wins among entries) whose phrase `text` says."""
+        words = _words(text)
+        if not words:
+            return None
+        accented = _accented(words)
+        folded = [fold(w) for w in words]
+        best: tuple[int, _Entry, tuple[str, ...]] | None = None
+        for e in self.entries:
+            for p in e.typed if accented else e.folded:
+                hit = _contains(words, p) if accented else _contains(folded, p)
+                if hit and (best is None or len(p) > best[0]):
+                    best = (len(p), e, p)
+        if best is None:
+            return None
+        r = best[1].referral
+        return Referral(r.id, r.office_vi, r.office_en, r.advice_vi, r.advice_en, " ".join(best[2]))
+
+
+_TABLE: tuple[float, ReferralTable] | None = None
+_LOCK = threading.Lock()
+
+
+def table(path: Path = REFERRALS_PATH) -> ReferralTable:
+    """The shipped table, reloaded when the file changes (a centre edits it)."""
+    global _TABLE
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = -1.0
+    with _LOCK:
+        if _TABLE is None or _TABLE[0] != mtime:
+            _TABLE = (mtime, ReferralTable.load(path))
+        return _TABLE[1]
+
+
+def referral_for(text: str) -> Referral | None:
+    """Where to send a request the centre does not handle (None when the table has no entry)."""
+    return table().find(text or "")

