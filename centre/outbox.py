@@ -79,7 +79,7 @@ def _dossier_event(p: str) -> tuple[str, str]:
 
 def _setting(p: str) -> tuple[str, str]:
     data = (f"json_object('kind', {p}kind, 'service', {p}service, 'counter_id', {p}counter_id, "
-            f"'detail', json({p}detail))")
+            f"'detail', CASE WHEN json_valid({p}detail) THEN json({p}detail) ELSE {p}detail END)")
     return f"{p}at", data
 
 
