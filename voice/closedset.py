@@ -153,15 +153,18 @@ class ClosedSet:
     GATE = 0.3  # an aligned pair must sound at least this alike
     SHORTLIST = 40
 
-    def __init__(self, phrases: Iterable[Phrase], fillers: Iterable[str] = (), max_syllables: int = 14):
+    def __init__(self, phrases: Iterable[Phrase], fillers: Iterable[str] = (), max_syllables: int = 14,
+                 min_syllables: int = 2):
         self.phrases: list[Phrase] = []
         self._fillers = {w for f in fillers for w in syllables(f)}
         vocab: dict[str, int] = {}
         rows = []
         for p in phrases:
             words = syllables(p.text)
-            if not words or len(words) > max_syllables:
-                continue  # official names of 15+ syllables are never said whole; their aliases are
+            if len(words) < min_syllables or len(words) > max_syllables:
+                # official names of 15+ syllables are never said whole (their aliases are); one
+                # syllable ("thôi", "hủy") sounds like half the language: left to the search
+                continue
             rows.append([vocab.setdefault(w, len(vocab)) for w in words])
             self.phrases.append(p)
         self._vocab = [Syllable.parse(w) for w in vocab]

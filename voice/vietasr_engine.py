@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from voice.closedset import ClosedSet, Ranking
+from voice.closedset import ClosedSet, Ranking, syllables
 from voice.events import ModelFailed, ModelLoading, ModelReady
 from voice.grammar import Phrase, catalogue_phrases, load_phrase_book
 from voice.recognizer import Interpretation, ModelError
@@ -53,8 +53,9 @@ PRESET = "transcribe"
 #: Declared sample-rate factors of the extra sessions (1.0 = the main transcript).
 RATE_FACTORS = (1.0, 0.90625, 1.09375)
 #: Closed-set thresholds (chosen on the espeak-ng dev voices; docs/voice.md).
-CLOSED_MIN = 0.48
-CLOSED_LEAD = 0.03
+CLOSED_MIN = 0.5
+CLOSED_LEAD = 0.05
+SHORT_EXTRA = 0.15
 SEARCH_OVERRIDE = 0.75  # a closed-set score this high wins over a disagreeing search hit
 
 
@@ -328,6 +329,12 @@ def _search_top(search, min_score: float = 0.0):
     return top if float(top.score) >= min_score else None
 
 
+def _required(best, min_score: float) -> float:
+    """A two-syllable phrase ("tiếng anh", "tòa án") is matched by chance far more often than a
+    long one: it needs SHORT_EXTRA more."""
+    return min_score + (SHORT_EXTRA if len(syllables(best.phrase.text)) <= 2 else 0.0)
+
+
 def decide(result: Interpretation, search, ranking: Ranking, min_score: float = CLOSED_MIN) -> Interpretation:
     """Fill `result` from the search's answer and the closed-set ranking (see the module docstring)."""
     best, second = ranking.best, ranking.runner_up()
@@ -336,7 +343,7 @@ def decide(result: Interpretation, search, ranking: Ranking, min_score: float = 
     if hit is not None:
         result.candidates = [{"text": h.matched_text, "kind": "procedure", "target": h.key, "label": h.name,
                               "score": round(float(h.score), 3)} for h in search.hits] + result.candidates
-    closed_sure = (best is not None and best.phrase.kind != "background" and best.score >= min_score
+    closed_sure = (best is not None and best.phrase.kind != "background" and best.score >= _required(best, min_score)
                    and (second is None or best.score - second.score >= CLOSED_LEAD))
     if hit is not None and not (closed_sure and best.phrase.target != hit.key and best.score >= SEARCH_OVERRIDE):
         if best is not None and best.phrase.kind == "background" and best.score >= SEARCH_OVERRIDE:
