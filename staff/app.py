@@ -33,7 +33,7 @@ from centre.config import Config
 from centre.db import connect
 from staff import auth, i18n
 from staff.announce import Announcer
-from staff.events import Broker, TooManyStreams
+from staff.events import Broker, StreamLimits, TooManyStreams
 
 log = logging.getLogger("staff")
 HERE = Path(__file__).resolve().parent
@@ -58,7 +58,10 @@ class Staff:
         self._local = threading.local()
         self._all: list = []
         self._all_lock = threading.Lock()
-        self.broker = Broker(self.db_path)
+        st = cfg.staff
+        self.broker = Broker(self.db_path, StreamLimits(staff=st.streams_staff, public=st.streams_public,
+                                                        per_client=st.streams_per_client,
+                                                        per_token=st.streams_per_ticket))
         self.announcer = announcer or Announcer(cfg)
         conn = self.conn()
         users.ensure_schema(conn)
@@ -152,6 +155,7 @@ def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announc
 
     _install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=int(cfg.staff.max_body_mb * 1024 * 1024))  # outermost: before auth
     return app
 
 
@@ -189,18 +193,32 @@ def _install_error_handlers(app: FastAPI) -> None:
                 body["opens_at"] = exc.opens_at.isoformat() if exc.opens_at else None
             if isinstance(exc, q.CurrentNotStarted):
                 body.update(code=exc.code, recalls=exc.recalls, counter=exc.counter_id)
-            return JSONResponse(body, status_code=status)
+            headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyStreams) else None
+            return JSONResponse(body, status_code=status, headers=headers)
         app.add_exception_handler(exc_type, handler)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse({"error": "InvalidRequest", "message": "; ".join(problems), "detail": exc.errors()},
+        # Not the input itself: Infinity, NaN or 1e400 cannot be written as JSON (that was a 500).
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return JSONResponse({"error": "InvalidRequest", "message": "; ".join(problems), "detail": detail},
                             status_code=422)
 
 
+#: Every page: scripts and styles from this server only, no framing anywhere (not even /t/).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+       "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "frame-ancestors 'none'")
+#: The OpenAPI page's Swagger UI starts with an inline script.
+CSP_DOCS = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
+#: Paths that take a file upload (multipart) up to cfg.staff.max_body_mb; every other body: SMALL_BODY.
+UPLOAD_PATHS = ("/dossiers/import", "/api/admin/catalogue/import")
+SMALL_BODY = 1024 * 1024
+
+
 class SecurityHeaders:
-    """Adds nosniff, referrer and frame headers to every response (a plain ASGI middleware: no
+    """Adds CSP, frame, nosniff and referrer headers to every response (a plain ASGI middleware: no
     per-request task or body buffering, so SSE streams and small API answers stay fast)."""
 
     def __init__(self, app):
@@ -209,20 +227,78 @@ class SecurityHeaders:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        framable = scope.get("path", "").startswith("/t/")
+        csp = (CSP_DOCS if scope.get("path") == "/docs" else CSP).encode()
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
-                extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
-                if not framable:
-                    extra.append((b"x-frame-options", b"DENY"))
+                extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"),
+                         (b"x-frame-options", b"DENY"), (b"content-security-policy", csp)]
                 headers += [(k, v) for k, v in extra if k not in names]
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuses a request body over its limit with 413 before any handler, login or form parser
+    sees it: by Content-Length at once, and by counting the bytes of a chunked body as they come.
+
+    Uploads (multipart to UPLOAD_PATHS) may reach cfg.staff.max_body_mb; everything else 1 MB
+    (or the configured maximum when that is smaller).
+    """
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def limit(self, scope) -> int:
+        ctype = dict(scope.get("headers") or []).get(b"content-type", b"")
+        if scope.get("path") in UPLOAD_PATHS and ctype.startswith(b"multipart/form-data"):
+            return self.max_bytes
+        return min(SMALL_BODY, self.max_bytes)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit(scope)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await _too_large(send, limit)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(send, limit)
+
+
+class _TooLarge(Exception):
+    """A streamed body passed its limit."""
+
+
+async def _too_large(send, limit: int) -> None:
+    import json
+
+    body = json.dumps({"error": "TooLarge", "message": f"the request body is over {limit // 1024} KB"}).encode()
+    try:
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+    except Exception:  # the response had already started: the connection is simply dropped
+        pass
 
 
 def _mount_api_docs(app: FastAPI) -> None:

@@ -119,6 +119,12 @@ def public():
     return dependency
 
 
+def client_address(request: Request) -> str:
+    """The client's address. X-Forwarded-For is believed only from cfg.staff.trusted_proxies
+    (the server passes them to uvicorn; without any, the peer address is the client)."""
+    return request.client.host if request.client else ""
+
+
 def form_csrf_token(request: Request) -> str:
     """The double-submit token for forms shown before login (set as a cookie by the page)."""
     return request.cookies.get(FORM_CSRF_COOKIE) or secrets.token_urlsafe(24)

@@ -4,6 +4,13 @@ The kiosk and the CLI write the same database from other processes, so the serve
 changes by polling `queue_events` (an indexed `id > ?` query, every `POLL_S`). A change made
 by this server wakes the poller at once (`Broker.poke()`), so a call reaches the hall display
 in milliseconds; changes from other processes arrive within `POLL_S`.
+
+Streams are admitted into two pools (`Broker.admit`): "staff" (displays and consoles, logged
+in) and "public" (ticket status pages, anonymous). Each pool has its own ceiling, so a flood of
+public streams cannot take the hall display offline, and a public stream is also limited per
+client address and per ticket token (one QR code → a few streams). A refused stream is a 503
+`TooManyStreams` with Retry-After; every page reconnects with back-off and asks for the events
+it missed (`since`).
 """
 
 from __future__ import annotations
@@ -13,7 +20,11 @@ import contextlib
 import json
 import logging
 import sqlite3
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from starlette.responses import StreamingResponse
 
 from centre.db import connect
 
@@ -22,13 +33,58 @@ POLL_S = 0.1
 POKE_DELAY_S = 0.003
 HEARTBEAT_S = 15.0
 QUEUE_MAX = 500
-#: Live streams one server carries at most (public ticket pages need no login: a flood of them
-#: must not starve the counters and displays).
+#: Default stream limits (config.yaml staff.streams overrides them).
 MAX_SUBSCRIBERS = 2000
 
 
+@dataclass(frozen=True)
+class StreamLimits:
+    """How many live streams the server carries: per pool, per client address, per ticket token."""
+
+    staff: int = 300            # displays and consoles (a reserved pool: public traffic never uses it)
+    public: int = 1500          # ticket status pages, all clients together
+    per_client: int = 12        # public streams from one address
+    per_token: int = 3          # public streams of one ticket token
+    retry_after_s: int = 5
+
+
 class TooManyStreams(RuntimeError):
-    """The server already carries MAX_SUBSCRIBERS live streams; the client should retry later."""
+    """The stream's pool (or its client or ticket token) is full; the client should retry later."""
+
+    def __init__(self, message: str, retry_after_s: int = 5):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Slot:
+    """One admitted stream; `release()` (idempotent) gives its place back."""
+
+    def __init__(self, broker: Broker, keys: list[tuple[str, str]]):
+        self._broker = broker
+        self._keys = keys
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            for k in self._keys:
+                self._broker._counts[k] -= 1
+                if self._broker._counts[k] <= 0:
+                    del self._broker._counts[k]
+
+
+class SlotStreamingResponse(StreamingResponse):
+    """A streaming response that gives its stream slot back however it ends (even unstarted)."""
+
+    def __init__(self, content, slot: Slot, **kw):
+        super().__init__(content, **kw)
+        self.slot = slot
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.slot.release()
 
 
 def public_event(row: sqlite3.Row) -> dict:
@@ -44,8 +100,10 @@ def public_event(row: sqlite3.Row) -> dict:
 class Broker:
     """Polls the events table and hands each new event to every subscriber's asyncio queue."""
 
-    def __init__(self, db_path):
+    def __init__(self, db_path, limits: StreamLimits | None = None):
         self.db_path = db_path
+        self.limits = limits or StreamLimits()
+        self._counts: Counter = Counter()
         self._subs: set[asyncio.Queue] = set()
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
@@ -99,9 +157,34 @@ class Broker:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(loop.call_later, POKE_DELAY_S, wake.set)
 
+    def admit(self, pool: str, client: str = "", token: str | None = None) -> Slot:
+        """A place for one stream in `pool` ("staff" or "public"), or TooManyStreams.
+
+        Public streams are also counted per client address and per ticket token. Called from
+        the event loop (no await between check and count), so admission needs no lock.
+        """
+        lim = self.limits
+        keys = [("pool", pool)]
+        checks = [(("pool", pool), lim.staff if pool == "staff" else lim.public, f"{pool} streams")]
+        if pool == "public":
+            keys.append(("client", client))
+            checks.append((("client", client), lim.per_client, "streams from this address"))
+            if token is not None:
+                keys.append(("token", token))
+                checks.append((("token", token), lim.per_token, "streams of this ticket"))
+        for key, most, what in checks:
+            if self._counts[key] >= most:
+                raise TooManyStreams(f"too many {what} (at most {most}); retry later", lim.retry_after_s)
+        for key in keys:
+            self._counts[key] += 1
+        return Slot(self, keys)
+
+    def open_streams(self, pool: str) -> int:
+        return self._counts.get(("pool", pool), 0)
+
     def check_capacity(self) -> None:
-        """Raise TooManyStreams when no more live streams may open (call before answering 200)."""
-        if len(self._subs) >= MAX_SUBSCRIBERS:
+        """Raise TooManyStreams when no more live streams may open at all."""
+        if len(self._subs) >= MAX_SUBSCRIBERS + self.limits.staff:
             raise TooManyStreams(f"more than {MAX_SUBSCRIBERS} live streams; retry later")
 
     async def subscribe(self) -> asyncio.Queue:
@@ -127,11 +210,21 @@ def sse(event: str, data, event_id: int | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
 
 
+def missed_events(conn: sqlite3.Connection, since: int, kinds: tuple[str, ...] = ("call", "recall"),
+                  limit: int = 50) -> list[dict]:
+    """Events after `since` of these kinds (what a reconnecting display missed), oldest first."""
+    marks = ",".join("?" * len(kinds))
+    rows = conn.execute(f"SELECT * FROM (SELECT * FROM queue_events WHERE id > ? AND kind IN ({marks}) "
+                        f"ORDER BY id DESC LIMIT ?) ORDER BY id", (since, *kinds, limit)).fetchall()
+    return [public_event(r) for r in rows]
+
+
 async def stream(broker: Broker, request, *, first: Callable[[], object] | None = None,
                  select: Callable[[dict], bool] = lambda ev: True,
                  transform: Callable[[dict], object] | None = None, min_interval_s: float = 0.0,
-                 event_name: str = "queue") -> AsyncIterator[str]:
-    """An SSE body: `first()` as a 'state' event, then selected events (optionally transformed).
+                 event_name: str = "queue", replay: Callable[[], list[dict]] | None = None) -> AsyncIterator[str]:
+    """An SSE body: `first()` as a 'state' event, then `replay()` events marked late (what the
+    client missed while disconnected), then selected live events (optionally transformed).
 
     With `transform` (e.g. recompute a ticket's status), bursts are coalesced: at most one
     message per `min_interval_s`, always ending with the latest state.
@@ -141,6 +234,11 @@ async def stream(broker: Broker, request, *, first: Callable[[], object] | None 
         yield "retry: 2000\n\n"
         if first is not None:
             yield sse("state", await asyncio.to_thread(first))
+        replayed = 0
+        if replay is not None:
+            for ev in await asyncio.to_thread(replay):
+                replayed = max(replayed, ev["id"])
+                yield sse(event_name, {**ev, "late": True}, ev["id"])
         while True:
             try:
                 # Fast path without a timer task when events are already queued (bursts).
@@ -150,7 +248,7 @@ async def stream(broker: Broker, request, *, first: Callable[[], object] | None 
                     return
                 yield ": keep-alive\n\n"
                 continue
-            if not select(ev):
+            if ev["id"] <= replayed or not select(ev):
                 continue
             if transform is None:
                 # Serialised once per event, however many streams carry it.

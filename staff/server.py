@@ -33,8 +33,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def _config(cfg: Config, host: str | None, port: int | None, **app_kw) -> uvicorn.Config:
     app = create_app(cfg, **app_kw)
+    # X-Forwarded-For only from configured proxies (uvicorn believes 127.0.0.1 by default).
+    proxies = list(cfg.staff.trusted_proxies)
     return uvicorn.Config(app, host=host or cfg.staff.host, port=port or cfg.staff.port, log_level="warning",
-                          access_log=False, timeout_graceful_shutdown=2, lifespan="on")
+                          access_log=False, timeout_graceful_shutdown=2, lifespan="on",
+                          proxy_headers=bool(proxies), forwarded_allow_ips=",".join(proxies) or "")
 
 
 def serve(cfg: Config, host: str | None = None, port: int | None = None, **app_kw) -> None:

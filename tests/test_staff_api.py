@@ -93,6 +93,9 @@ ACCESS = {
     ("GET", "/api/dossiers/{code}"): {ADM, OFF},
     ("GET", "/api/dossiers/public/{code}"): {ADM, OFF, KIO},
     ("GET", "/forms/{file}"): PUBLIC,
+    ("GET", "/p/{key}"): PUBLIC,
+    ("GET", "/indicators"): {ADM},
+    ("GET", "/api/indicators"): {ADM},
 }
 DOCS = {("GET", "/openapi.json"), ("GET", "/docs")}
 
@@ -490,10 +493,10 @@ def test_catalogue_reimport_from_admin_is_audited_and_visible_to_the_kiosk(centr
     assert len(rows) == 2 and rows[0]["after"]["version"] == v1 + 1 and rows[0]["actor"] == "boss"
 
 
-def test_public_live_streams_are_capped(centre, monkeypatch):
-    from staff import events
+def test_public_live_streams_are_capped(centre):
+    from staff.events import StreamLimits
 
-    monkeypatch.setattr(events, "MAX_SUBSCRIBERS", 0)
+    centre.app.state.staff.broker.limits = StreamLimits(per_client=0)
     t = centre.queue().issue("A", actor="kiosk")
     r = centre.client().get(f"/api/public/tickets/{t.token}/events")
-    assert r.status_code == 503 and r.json()["error"] == "TooManyStreams"
+    assert r.status_code == 503 and r.json()["error"] == "TooManyStreams" and int(r.headers["retry-after"]) > 0

@@ -121,7 +121,7 @@ def test_display_stream_gets_a_call_within_a_second(server):
     assert got[0][0] - t0 < 1.0  # the requirement for the hall display
     # A call made by another process (the CLI: no wake-up of the server) arrives by polling.
     t1 = time.perf_counter()
-    qu.call_next(1, actor="cli")
+    qu.call_next(1, actor="cli", current="no_show")
     th.join(5)
     assert len(got) == 2 and got[1][1]["code"] == "A002" and got[1][0] - t1 < 1.0
     display.close()

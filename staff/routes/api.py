@@ -20,8 +20,8 @@ from centre import queue as q
 from centre import ratings
 from staff import auth
 from staff.announce import SpeechUnavailable, announcement_text
-from staff.auth import Principal, require
-from staff.events import stream
+from staff.auth import Principal, client_address, require
+from staff.events import SlotStreamingResponse, missed_events, stream
 
 router = APIRouter(prefix="/api", tags=["queue"])
 CounterId = Annotated[int, Path(ge=1, le=99, description="counter id")]
@@ -372,14 +372,20 @@ def display(request: Request, who: Principal = Depends(VIEWER)):
     return display_state(staff_of(request))
 
 
-@router.get("/events", summary="Live queue events (server-sent events: 'state' first, then 'queue' events)",
-            response_class=StreamingResponse)
-async def events(request: Request, who: Principal = Depends(VIEWER)):
+SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+@router.get("/events", summary="Live queue events (server-sent events: 'state' first, then the calls missed since "
+                               "`since` marked late, then 'queue' events)", response_class=StreamingResponse)
+async def events(request: Request, since: int = Query(0, ge=0, le=2**53), who: Principal = Depends(VIEWER)):
     staff = staff_of(request)
-    staff.broker.check_capacity()
-    body = stream(staff.broker, request, first=lambda: display_state(staff))
-    return StreamingResponse(body, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    slot = staff.broker.admit("staff")  # the reserved pool: public pages cannot fill it
+    replay = None
+    if since:
+        def replay():
+            return missed_events(staff.conn(), since)
+    body = stream(staff.broker, request, first=lambda: display_state(staff), replay=replay)
+    return SlotStreamingResponse(body, slot, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 @router.get("/announce.wav", summary="The spoken announcement of a call (Vietnamese WAV, cached)",
@@ -419,8 +425,10 @@ def ticket_status(token: str, request: Request):
                    response_class=StreamingResponse)
 async def ticket_events(token: str, request: Request):
     staff = staff_of(request)
-    staff.broker.check_capacity()
-    t = await asyncio.to_thread(lambda: staff.queue().by_token(token[:64]))
+    token = token[:64]
+    staff.broker.admit("public", client_address(request)).release()  # the address's share first: cheap refusal
+    t = await asyncio.to_thread(lambda: staff.queue().by_token(token))
+    slot = staff.broker.admit("public", client_address(request), token)
 
     def current(_ev=None):
         qu = staff.queue()
@@ -430,8 +438,7 @@ async def ticket_events(token: str, request: Request):
         return ev["ticket_id"] == t.id or ev["service"] == t.service or ev["kind"] in ("counter_state", "counter_update")
 
     body = stream(staff.broker, request, first=current, select=relevant, transform=current, min_interval_s=1.0)
-    return StreamingResponse(body, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return SlotStreamingResponse(body, slot, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 @public_router.post("/tickets/{token}/rating", summary="The citizen rates a served ticket (1-5), once")
