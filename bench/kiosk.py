@@ -13,7 +13,16 @@ search_keystroke_ui_ms (keystroke → results applied to the widgets) and frame_
 buffer swap of one frame: with no GPU, Mesa's software renderer under Xvfb takes 100+ ms
 a frame on a loaded machine and the UI thread sits in it; a kiosk PC's GPU takes ~1 ms);
 plus the accessibility figures measured on the live widgets (smallest touch target, smallest
-text, lowest contrast of the palette, taps from Home to a ticket).
+text, lowest contrast of the palette, taps from Home to a ticket);
+plus issue 14's figures:
+- dead_buttons: buttons whose centre tap (a real touch through the window) did nothing, over
+  every screen × orientation × text size × language (kiosk.tapaudit; buttons_tapped says how many);
+- duplicate_tickets_on_back: extra tickets issued by Back from a ticket and tapping again;
+- detail_summary_lines_max: lines a citizen reads before "what to bring" is answered, the
+  most over every procedure (centre.procedure_view; summary_incomplete_procedures: those whose
+  card ends with "… và N giấy tờ khác");
+- fee_as_sentence: procedures whose page still shows the fee as a legal sentence where the
+  centre's fee table (data/fees.yaml) has an amount.
 
 Runs the real App in a child process under the current display (or xvfb-run when none).
 """
@@ -66,25 +75,78 @@ def parent() -> int:
         ensure_catalogue(conn, cfg)
         Queue(conn, cfg)
         conn.close()
-        t0 = time.time()
-        out = subprocess.run([sys.executable, __file__, "--child", str(tmp), repr(t0)],
-                             capture_output=True, text=True, timeout=120)
-        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-        if out.returncode != 0 or not lines:
-            sys.stderr.write(out.stderr[-4000:])
-            print(json.dumps({"error": f"kiosk child failed with {out.returncode}"}))
-            return 1
-        print(lines[-1])
-        return 0
+        res = _run_child("--child", tmp, 120)
+        if "error" not in res and "--no-taps" not in sys.argv:
+            res.update(_run_child("--taps", tmp, 1200))
+        res.update(_catalogue_figures(cfg))
+        print(json.dumps(res))
+        return 0 if "error" not in res else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _run_child(mode: str, tmp: Path, timeout: float) -> dict:
+    t0 = time.time()
+    out = subprocess.run([sys.executable, __file__, mode, str(tmp), repr(t0)],
+                         capture_output=True, text=True, timeout=timeout)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        sys.stderr.write(out.stderr[-4000:])
+        return {"error": f"kiosk child {mode} failed with {out.returncode}"}
+    return json.loads(lines[-1])
+
+
+def _catalogue_figures(cfg) -> dict:
+    """Summary lines and fee wording of every procedure's detail page (centre.procedure_view)."""
+    from centre.catalogue import Catalogue
+    from centre.db import connect
+    from centre.procedure_view import FeeTable, view
+
+    conn = connect(cfg.database_path)
+    try:
+        cat = Catalogue(conn)
+        procs = [cat.get(p.key) for p in cat.procedures()]
+    finally:
+        conn.close()
+    fees = FeeTable.load(ROOT / "data" / "fees.yaml")
+    views = [view(p, "vi", fees=fees) for p in procs]
+    in_table = [v for p, v in zip(procs, views, strict=True) if fees.get(p) is not None]
+    return {"procedures": len(views), "detail_summary_lines_max": max(v.summary_lines() for v in views),
+            "summary_incomplete_procedures": sum(not v.card()["complete"] for v in views),
+            "fee_as_sentence": sum(v.fee_is_sentence for v in in_table), "fee_table_procedures": len(in_table),
+            "fee_as_sentence_anywhere": sum(v.fee_is_sentence for v in views)}
+
+
+def taps_child(tmp: Path) -> int:
+    """Every button of every screen × orientation × text size × language, tapped at its centre."""
+    from datetime import UTC, datetime
+
+    from centre.clock import FixedClock
+    from kiosk.backend import Backend
+    from kiosk.testing import audit_every_screen, sample_dossier_lookup, start
+
+    cfg = make_config(tmp)
+    clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))  # a Tuesday, 09:00 in Vietnam: open
+    d = start(cfg, tmp, backend=Backend(cfg, queue_clock=clock), dossier_lookup=sample_dossier_lookup())
+    d.wait(lambda: d.c.services and d.c.fields, what="home data")
+    tapped, dead = audit_every_screen(d)
+    print(json.dumps({"dead_buttons": len(dead), "buttons_tapped": tapped, "dead_button_names": dead[:20]}),
+          flush=True)
+    d.stop()
+    return 0
+
+
 def child(tmp: Path, t0: float) -> int:
     cfg = make_config(tmp)
-    from kiosk.app import create_app
+    from datetime import UTC, datetime
 
-    app = create_app(cfg, orientation="landscape", windowed=True)
+    from centre.clock import FixedClock
+    from kiosk.app import create_app
+    from kiosk.backend import Backend
+
+    # tickets are issued at a fixed time inside opening hours (the duplicate-ticket figure)
+    clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
+    app = create_app(cfg, orientation="landscape", windowed=True, backend=Backend(cfg, queue_clock=clock))
     from kivy.clock import Clock
     from kivy.core.window import Window
 
@@ -128,74 +190,108 @@ def child(tmp: Path, t0: float) -> int:
         c = app.controller
         yield 1.5  # background work at start (fields, waiting numbers, search index warm-up)
         res["rss_mb"] = round(_rss_mb(), 1)
-        applied = []  # keystroke → results applied to the widgets (UI thread work, no GL)
-        marks = {}
-        c.subscribe(lambda topic: topic == "search" and not c.visit.searching
-                    and marks.setdefault(c.visit.query, time.perf_counter()))
-        # screen switches
-        switches = []
-        actions = [c.open_fields, c.home, c.open_ticket, c.home, c.open_directions, c.home, c.open_search, c.home]
-        for _ in range(4):
-            for act in actions:
-                t = time.perf_counter()
-                act()
-                yield 0.12
-                f = next_flip_after(t)
-                if f is not None:
-                    switches.append((f - t) * 1000)
-        res["screen_switch_ms"] = round(statistics.median(switches), 1)
-        res["screen_switch_p95_ms"] = round(_p95(switches), 1)
-        # keystrokes: key press → the frame showing that text's results
-        c.open_search()
-        yield 0.3
-        kb = app.screens["search"].ids.keyboard
-        worker = []
-        real_search = c.backend.search
-
-        def timed_search(text, limit):
-            t = time.perf_counter()
-            try:
-                return real_search(text, limit)
-            finally:
-                worker.append((time.perf_counter() - t) * 1000)
-
-        c.backend.search = timed_search
-        keys = []
-        for phrase in ("lam giay khai sinh", "dang ky ket hon", "chung thuc ban sao"):
-            kb.clear()
-            yield 0.1
-            marks.clear()
-            for ch in phrase:
-                t = time.perf_counter()
-                kb.press(ch)
-                text = kb.text
-                deadline = t + 2.0
-                while not (c.visit.query == text and not c.visit.searching) and time.perf_counter() < deadline:
-                    yield 0
-                shown = marks.get(text, time.perf_counter())
-                applied.append((shown - t) * 1000)
-                yield 0
-                f = next_flip_after(shown)
-                keys.append(((f or time.perf_counter()) - t) * 1000)
-        res["search_keystroke_ms"] = round(statistics.median(keys), 1)
-        res["search_keystroke_p95_ms"] = round(_p95(keys), 1)
-        res["search_keystroke_ui_ms"] = round(statistics.median(applied), 1)
-        res["search_worker_ms"] = round(statistics.median(worker), 1) if worker else None
+        yield from _switches(c, res, next_flip_after)
+        yield from _keystrokes(app, c, res, next_flip_after)
         res["frame_flip_ms"] = round(statistics.median(flip_cost), 1)
-        res["search_results_for_phrase"] = len(c.visit.results)
         # accessibility figures on the live widgets of the main screens
         res.update(_accessibility(app, c, contrast_ratio))
         yield 0.1
         res["rss_mb_end"] = round(_rss_mb(), 1)
+        yield from _duplicates_on_back(app, c, res)
         print(json.dumps(res), flush=True)
         app.stop()
 
-    def _a11y_steps():
-        yield from steps()
-
-    run_steps(_a11y_steps)
+    run_steps(steps)
     app.run()
     return 0
+
+
+def _switches(c, res, next_flip_after):
+    """Screen switches: a tap's controller call → the frame of the new screen drawn."""
+    switches = []
+    actions = [c.open_fields, c.home, c.open_ticket, c.home, c.open_directions, c.home, c.open_search, c.home]
+    for _ in range(4):
+        for act in actions:
+            t = time.perf_counter()
+            act()
+            yield 0.12
+            f = next_flip_after(t)
+            if f is not None:
+                switches.append((f - t) * 1000)
+    res["screen_switch_ms"] = round(statistics.median(switches), 1)
+    res["screen_switch_p95_ms"] = round(_p95(switches), 1)
+
+
+def _keystrokes(app, c, res, next_flip_after):
+    """Keystrokes: key press → the frame showing that text's results."""
+    applied, marks = [], {}  # keystroke → results applied to the widgets (UI thread work, no GL)
+    c.subscribe(lambda topic: topic == "search" and not c.visit.searching
+                and marks.setdefault(c.visit.query, time.perf_counter()))
+    c.open_search()
+    yield 0.3
+    kb = app.screens["search"].ids.keyboard
+    worker = []
+    real_search = c.backend.search
+
+    def timed_search(text, limit):
+        t = time.perf_counter()
+        try:
+            return real_search(text, limit)
+        finally:
+            worker.append((time.perf_counter() - t) * 1000)
+
+    c.backend.search = timed_search
+    keys = []
+    for phrase in ("lam giay khai sinh", "dang ky ket hon", "chung thuc ban sao"):
+        kb.clear()
+        yield 0.1
+        marks.clear()
+        for ch in phrase:
+            t = time.perf_counter()
+            kb.press(ch)
+            text = kb.text
+            deadline = t + 2.0
+            while not (c.visit.query == text and not c.visit.searching) and time.perf_counter() < deadline:
+                yield 0
+            shown = marks.get(text, time.perf_counter())
+            applied.append((shown - t) * 1000)
+            yield 0
+            f = next_flip_after(shown)
+            keys.append(((f or time.perf_counter()) - t) * 1000)
+    c.backend.search = real_search
+    res["search_keystroke_ms"] = round(statistics.median(keys), 1)
+    res["search_keystroke_p95_ms"] = round(_p95(keys), 1)
+    res["search_keystroke_ui_ms"] = round(statistics.median(applied), 1)
+    res["search_worker_ms"] = round(statistics.median(worker), 1) if worker else None
+    res["search_results_for_phrase"] = len(c.visit.results)
+
+
+def _duplicates_on_back(app, c, res):
+    """Take a number for a procedure, go Back, take it again (and once more from Home's services):
+    tickets issued beyond the first are duplicates."""
+    from centre.db import connect
+
+    conn = connect(app.cfg.database_path)
+    before = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
+    c.home()
+    c.open_procedure("1.001193")
+    for _ in range(100):
+        if c.visit.procedure:
+            break
+        yield 0.05
+    for attempt in range(3):
+        c.take_ticket_for_procedure() if attempt < 2 else (c.open_ticket(), c.choose_service("A"))
+        for _ in range(100):
+            if c.visit.ticket and c.visit.print_status != "issuing":
+                break
+            yield 0.05
+        c.back()
+        yield 0.1
+    issued = conn.execute("SELECT count(*) FROM tickets").fetchone()[0] - before
+    res["tickets_issued_in_one_visit"] = issued
+    res["duplicate_tickets_on_back"] = max(0, issued - 1)
+    conn.close()
+    c.home()
 
 
 def _accessibility(app, c, contrast_ratio) -> dict:
@@ -239,4 +335,6 @@ def _p95(xs):
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "--child":
         sys.exit(child(Path(sys.argv[2]), float(sys.argv[3])))
+    if len(sys.argv) >= 4 and sys.argv[1] == "--taps":
+        sys.exit(taps_child(Path(sys.argv[2])))
     sys.exit(parent())

@@ -36,10 +36,11 @@ ALOUD_WORDS = 60
 WORDS = {
     "vi": {"free": "Miễn phí", "ask": "Theo mức của tỉnh, xin hỏi cán bộ tại quầy", "unknown": "Xin hỏi cán bộ",
            "currency": "{n} đồng", "if": "Nếu {cond}", "other": "Trường hợp khác", "online_case": "Nếu nộp trực tuyến",
-           "aloud": "{name}. Cần mang: {docs}. Thời hạn: {time}. Lệ phí: {fee}.", "more": "và {n} giấy tờ khác"},
+           "aloud": "{name}. Cần mang: {docs}. Thời hạn: {time}. Lệ phí: {fee}.",
+           "more_cases": "và giấy tờ khác tùy trường hợp"},
     "en": {"free": "Free", "ask": "Set by the province; please ask at the counter", "unknown": "Please ask at the counter",
            "currency": "{n} VND", "if": "If {cond}", "other": "Other cases", "online_case": "If you apply online",
-           "aloud": "{name}. Bring: {docs}. Time: {time}. Fee: {fee}.", "more": "and {n} more documents"},
+           "aloud": "{name}. Bring {docs}. Time limit: {time}. Fee: {fee}.", "more_cases": "and other documents in some cases"},
 }
 
 _COND_LEAD = re.compile(r"^\s*(?:[-–+•*]\s*)?(?:\d+[.)]\s*)?(?:đối với |riêng )?(?:trường hợp|nếu)\s*", re.I)
@@ -265,19 +266,25 @@ def _legal(p: Procedure) -> list[str]:
     return out
 
 
-def aloud(name: str, everyone: list[DocItem], time: str, fee: str, lang: str) -> str:
-    """The read-aloud summary: name, what to bring, time, fee — at most ALOUD_WORDS words."""
+def aloud(v_name: str, everyone: list[DocItem], cases: int, time: str, fee: str, lang: str) -> str:
+    """The read-aloud summary of the page: name, what to bring, time, fee, written for listening
+    (at most ALOUD_WORDS words; three documents by their short names, the rest summarised). An
+    English voice cannot say the Vietnamese document names: it points to the screen instead."""
+    from centre.aloud import short_document, short_name
+
     w = WORDS[lang]
-    docs: list[str] = []
-    for i, d in enumerate(everyone):
-        short = re.split(r"[;(:]", d.text, maxsplit=1)[0].strip(" .")
-        trial = "; ".join([*docs, short])
-        rest = len(everyone) - i
-        if len(w["aloud"].format(name=name, docs=trial, time=time, fee=fee).split()) > ALOUD_WORDS - 4:
-            docs.append(w["more"].format(n=rest))
-            break
-        docs.append(short)
-    return w["aloud"].format(name=name, docs="; ".join(docs) or "-", time=time, fee=fee)
+    name = short_name(v_name)
+    if lang == "en":
+        return w["aloud"].format(name=name, docs="the documents listed on the screen", time=time, fee=fee)
+    docs = [short_document(d.text) for d in everyone[:3]]
+    more = len(everyone) > 3 or cases
+    text = "; ".join(d for d in docs if d) + (f"; {w['more_cases']}" if more else "")
+    out = w["aloud"].format(name=name, docs=text or "-", time=time, fee=fee)
+    while len(out.split()) > ALOUD_WORDS and docs:
+        docs.pop()
+        text = "; ".join(d for d in docs if d) + f"; {w['more_cases']}"
+        out = w["aloud"].format(name=name, docs=text, time=time, fee=fee)
+    return out
 
 
 def view(p: Procedure, lang: str = "vi", *, fees: FeeTable | None = None, online: str = "") -> ProcedureView:
@@ -293,7 +300,7 @@ def view(p: Procedure, lang: str = "vi", *, fees: FeeTable | None = None, online
         name_vi_only=lang == "en" and not p.name_en, everyone=everyone, conditional=conditional, show=show,
         fee=fee, fee_source=source, fee_is_sentence=sentence, fee_note=p.fee.note or "",
         time=time, online=_online(p), agency=p.agency, legal=_legal(p), forms=_forms(p),
-        aloud=aloud(name, everyone, time, fee, lang), docs_vi_only=lang == "en", notes=list(p.notes or []),
+        aloud=aloud(name, everyone, len(conditional), time, fee, lang), docs_vi_only=lang == "en", notes=list(p.notes or []),
     )
 
 

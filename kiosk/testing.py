@@ -163,6 +163,76 @@ class Driver:
         return path
 
 
+COMBOS = [(o, large, lang) for o in ("landscape", "portrait") for large in (False, True) for lang in ("vi", "en")]
+
+
+def sample_dossier_lookup():
+    """A dossier lookup answering one sample receipt code (by its tail too), for screens and taps."""
+    found = {"code": "000.00.29.H29-260213-0001", "applicant": "N*** V*** A", "procedure_name": "Đăng ký khai sinh",
+             "state": "supplement_requested", "received_on": "2026-02-13", "due_on": "2026-02-20", "late": False,
+             "next_action": "supplement", "counter": "2", "missing_documents": ["Tờ khai đăng ký khai sinh"]}
+    return lambda code: found if code.upper().endswith("H29-260213-0001") else None
+
+
+def screens_tour(d):
+    """(screen name, how to get there, wait until) for every screen and state worth tapping."""
+    from kiosk.visit import Screen
+
+    c = d.c
+    # c.home() starts a new visit keeping the language and text size (c.reset() would not)
+    return [
+        ("home", c.home, lambda: d.screen() == "home"),
+        ("fields", c.open_fields, lambda: d.screen() == "fields" and c.fields),
+        ("procedures", lambda: c.open_field("ho-tich"), lambda: d.screen() == "procedures" and c.visit.procedures),
+        ("detail", lambda: c.open_procedure("1.001193"), lambda: d.screen() == "detail" and c.visit.procedure),
+        ("detail-open", lambda: (c.toggle_group("case0"), c.toggle_group("legal")), lambda: True),
+        ("search", lambda: (c.home(), c.open_search("giay khai sinh")),
+         lambda: d.screen() == "search" and c.visit.results and not c.visit.searching),
+        ("search-nomatch", lambda: c.search("xyz qwv"), lambda: not c.visit.searching and not c.visit.results),
+        ("service", lambda: (c.home(), c.open_ticket()), lambda: d.screen() == "service"),
+        ("priority", c.open_priority, lambda: d.screen() == "priority"),
+        ("ticket", lambda: (c.back(), c.choose_service("B")), lambda: d.screen() == "ticket" and c.visit.ticket),
+        ("directions", lambda: (c.home(), c.open_directions()), lambda: d.screen() == "directions"),
+        ("directions-route", lambda: c.pick_place("counter_3"), lambda: c.visit.destination),
+        ("pin", lambda: (c.home(), c.open_staff()), lambda: d.screen() == "pin"),
+        ("staff", lambda: (c.go(Screen.STAFF, remember=False), c.staff_refresh()),
+         lambda: d.screen() == "staff" and c.staff_counters),
+        ("dossier", lambda: (c.home(), c.open_dossiers()), lambda: d.screen() == "dossier"),
+        ("dossier-found", lambda: (c.dossier_typed("H29-260213-0001"), c.dossier_find()),
+         lambda: c.visit.dossier_state == "found"),
+    ]
+
+
+
+def audit_every_screen(d, combos=COMBOS, shots: Path | None = None) -> tuple[int, list[str]]:
+    """Tap every button of every screen in each (orientation, large text, language): (tapped, dead)."""
+    c = d.c
+    dead, tapped = [], 0
+    for orientation, large, lang in combos:
+        d.app.set_orientation(orientation)
+        d.pump(0.3)
+        c.reset()
+        c.set_lang(lang)
+        if c.visit.large_text != large:
+            c.toggle_large_text()
+        for name, go, ready in screens_tour(d):
+            go()
+            d.wait(ready, what=f"{name} ready")
+            c.show_message(None)
+            d.pump(0.25)
+            if (c.visit.lang, c.visit.large_text) != (lang, large):
+                raise AssertionError(f"{name}: the visit lost its language or text size")
+            if shots is not None:
+                d.shot(shots, f"{orientation}-{'large' if large else 'normal'}-{lang}-{name}")
+            report = d.audit()
+            tapped += report.tapped
+            dead += [f"{orientation}/{'large' if large else 'normal'}/{lang}/{name}: {b}" for b in report.dead]
+    c.reset()
+    d.app.set_orientation("landscape")
+    d.pump(0.3)
+    return tapped, dead
+
+
 def _in_scroll(w) -> bool:
     from kivy.uix.scrollview import ScrollView
 

@@ -90,6 +90,10 @@ def register(sub) -> None:
                    "(only while the kiosk is stopped: it says HELLO, starting a new session)")
     m.set_defaults(func=cmd_monitor)
 
+    w = rsub.add_parser("waypoints", help="print the centre's waypoint table for the robot vendor (name x y)")
+    w.add_argument("--json", action="store_true", help="a JSON object {name: {x, y}}")
+    w.set_defaults(func=cmd_waypoints)
+
     k = rsub.add_parser("conformance", help="check a robot against the protocol, section by section")
     k.add_argument("port", help="the robot's port: a device path, a pty or socket://host:port")
     k.add_argument("--robot", help="robot name in config.yaml whose dock and key to use (default: the first)")
@@ -419,6 +423,18 @@ def _monitor_wire(args, ctx) -> int:
     return 0
 
 
+def cmd_waypoints(args, ctx) -> int:
+    """The floor-map waypoints, in the map frame of docs/robot-protocol.md 7.1, for the vendor's map."""
+    wps = ctx.config.floor_map.waypoints
+    if args.json:
+        print_json({n: {"x": w.x, "y": w.y} for n, w in wps.items()})
+        return 0
+    print("# centre waypoints: metres, origin bottom-left of the floor map, x right, y up")
+    for name, w in wps.items():
+        print(f"{name} {w.x:g} {w.y:g}")
+    return 0
+
+
 def cmd_conformance(args, ctx) -> int:
     import logging
 
@@ -486,5 +502,9 @@ def doctor(ctx) -> list[Check]:
             if not os.access(e.port, os.R_OK | os.W_OK):
                 checks.append(Check(part, False, f"{e.name}: {e.port}: no permission — add the kiosk user to 'dialout'"))
                 continue
-        checks.append(Check(part, True, f"{e.name}: {e.port} at {e.baudrate} baud"))
+        if e.port.startswith("socket://") and not e.key:
+            checks.append(Check(part, False, f"{e.name}: {e.port} is a network port without a key — anyone on the "
+                                f"network could command the robot: set robot.robots[].key (and the same key on the robot)"))
+            continue
+        checks.append(Check(part, True, f"{e.name}: {e.port} at {e.baudrate} baud" + (", keyed" if e.key else "")))
     return checks

@@ -211,6 +211,11 @@ class ControllerBase:
     def refresh_status(self, *_):
         """Device status for the staff screen (overridden by the staff flow)."""
 
+    @property
+    def waiting(self) -> dict[str, dict]:
+        """{series: {waiting, wait_min}} of the last read (the older name of `services`)."""
+        return {k: {"waiting": v.get("waiting", 0), "wait_min": v.get("wait_min")} for k, v in self.services.items()}
+
     def _got_services(self, services: list[dict]) -> None:
         self.services = {s["series"]: s for s in services}
         self._emit("waiting")

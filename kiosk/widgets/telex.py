@@ -68,70 +68,95 @@ def _tone_index(letters: list[str]) -> int | None:
     return a + 1 if ends_with_consonant else a
 
 
+def _tone_key(k: str, key: str, letters: list[str], tone: str | None) -> tuple[bool, str | None]:
+    """A tone key (s f r x j) or z: (handled?, the tone now)."""
+    if k in TONES and letters and _vowel_span(letters) is not None:
+        if tone == k:
+            letters.append(key)  # typed twice: undo, keep the letter
+            return True, None
+        return True, k
+    if k == "z" and tone is not None:
+        return True, None
+    return False, tone
+
+
+def _d_key(k: str, key: str, letters: list[str]) -> bool:
+    """dd → đ at the start of a word; ddd → dd."""
+    if k != "d" or len(letters) != 1:
+        return False
+    if letters[-1].lower() == "d":
+        letters[-1] = _case(letters[-1], "đ")
+        return True
+    if letters[-1].lower() == "đ":
+        letters[-1] = _case(letters[-1], "d")
+        letters.append(key)
+        return True
+    return False
+
+
+def _circumflex_key(k: str, key: str, letters: list[str]) -> bool:
+    """aa → â, ee → ê, oo → ô (typed again: undone, the letter kept)."""
+    span = _vowel_span(letters)
+    if k not in _CIRCUMFLEX or span is None:
+        return False
+    a, b = span
+    idx = next((i for i in range(b - 1, a - 1, -1) if _PLAIN.get(letters[i].lower(), letters[i].lower()) == k), None)
+    if idx is None:
+        return False
+    if letters[idx].lower() == _CIRCUMFLEX[k]:
+        letters[idx] = _case(letters[idx], k)
+        letters.append(key)
+    else:
+        letters[idx] = _case(letters[idx], _CIRCUMFLEX[k])
+    return True
+
+
+def _w_in_vowels(key: str, letters: list[str], span: tuple[int, int]) -> None:
+    """w after a vowel: uo → ươ, a → ă, o → ơ, u → ư; typed again: undone and a literal w."""
+    low = [c.lower() for c in letters]
+    a, b = span
+    cl = "".join(low[a:b])
+    pair = next((p for p in ("uo", "ưo", "uơ") if p in cl), None)
+    if pair:
+        i = a + cl.index(pair)
+        letters[i] = _case(letters[i], "ư")
+        letters[i + 1] = _case(letters[i + 1], "ơ")
+        return
+    if any(ch in cl for ch in ("ư", "ơ", "ă")):
+        for i in range(a, b):
+            if low[i] in ("ư", "ơ", "ă"):
+                letters[i] = _case(letters[i], _PLAIN[low[i]])
+        letters.append(key)
+        return
+    for i in range(b - 1, a - 1, -1):
+        if low[i] in _BREVE_HORN:
+            letters[i] = _case(letters[i], _BREVE_HORN[low[i]])
+            return
+    letters.append(key)
+
+
+def _w_key(k: str, key: str, letters: list[str]) -> bool:
+    if k != "w":
+        return False
+    span = _vowel_span(letters)
+    if span is not None:
+        _w_in_vowels(key, letters, span)
+        return True
+    if not letters or not any(_is_vowel(c) for c in letters):
+        letters.append(_case(key, "ư"))
+        return True
+    return False
+
+
 def compose(raw: str) -> str:
     """The Vietnamese word typed by the Telex key strokes `raw` (one word, no spaces)."""
     letters: list[str] = []
     tone: str | None = None
     for key in raw:
         k = key.lower()
-        span = _vowel_span(letters)
-        if k in TONES and span is not None and letters:
-            if tone == k:
-                tone = None
-                letters.append(key)  # typed twice: undo, keep the letter
-                continue
-            tone = k
-            continue
-        if k == "z" and tone is not None:
-            tone = None
-            continue
-        if k == "d" and letters and letters[-1].lower() == "d" and len(letters) == 1:
-            letters[-1] = _case(letters[-1], "đ")
-            continue
-        if k == "d" and letters and letters[-1].lower() == "đ" and len(letters) == 1:
-            letters[-1] = _case(letters[-1], "d")
+        handled, tone = _tone_key(k, key, letters, tone)
+        if not (handled or _d_key(k, key, letters) or _circumflex_key(k, key, letters) or _w_key(k, key, letters)):
             letters.append(key)
-            continue
-        if k in _CIRCUMFLEX and span is not None:
-            a, b = span
-            idx = next((i for i in range(b - 1, a - 1, -1) if _PLAIN.get(letters[i].lower(), letters[i].lower()) == k), None)
-            if idx is not None:
-                cur = letters[idx].lower()
-                if cur == _CIRCUMFLEX[k]:
-                    letters[idx] = _case(letters[idx], k)  # typed again: undo, keep the letter
-                    letters.append(key)
-                else:
-                    letters[idx] = _case(letters[idx], _CIRCUMFLEX[k])
-                continue
-        if k == "w":
-            if span is not None:
-                low = [c.lower() for c in letters]
-                a, b = span
-                cl = "".join(low[a:b])
-                pair = next((p for p in ("uo", "ưo", "uơ") if p in cl), None)
-                if pair:
-                    i = a + cl.index(pair)
-                    letters[i] = _case(letters[i], "ư")
-                    letters[i + 1] = _case(letters[i + 1], "ơ")
-                    continue
-                if "ươ" in cl or "ư" in cl or "ơ" in cl or "ă" in cl:
-                    # w typed again: undo the horn/breve and keep a literal w
-                    for i in range(a, b):
-                        if low[i] in ("ư", "ơ", "ă"):
-                            letters[i] = _case(letters[i], _PLAIN[low[i]])
-                    letters.append(key)
-                    continue
-                for i in range(b - 1, a - 1, -1):
-                    if low[i] in _BREVE_HORN:
-                        letters[i] = _case(letters[i], _BREVE_HORN[low[i]])
-                        break
-                else:
-                    letters.append(key)
-                continue
-            if not letters or not any(_is_vowel(c) for c in letters):
-                letters.append(_case(key, "ư"))
-                continue
-        letters.append(key)
     if tone is not None:
         idx = _tone_index(letters)
         if idx is not None:
