@@ -307,7 +307,12 @@ def test_estop_latch_survives_reboot() -> None:
 
 def test_visitor_lost_then_aborted_after_30_s() -> None:
     fw, link, run, cmd = robot(speed=0.5, visitor_lost_after=1.0)
-    cmd("GOTO", "2", "counter_4")
+    cmd("GOTO", "5", "kiosk")  # no lead field: fetching the visitor, nobody to lose
+    run(3.0)
+    assert {tuple(f[4:]) for f in link.take("FB")} == {("MOVING", "")}
+    run(6.0)
+    assert link.take("RESULT") == [["RESULT", "5", "SUCCEEDED", ""]]
+    cmd("GOTO", "2", "counter_4", "1")
     run(3.0)
     fb = link.take("FB")[-1]
     assert fb[4:] == ["WAITING", "VISITOR_LOST"] and fb[3] == ""

@@ -142,6 +142,7 @@ class Motion:
     phase: str = "drive"  # "drive", then "docking" for a dock
     dock_until: float = 0.0
     lost_since: float | None = None
+    lead: bool = False  # GOTO lead=1: a visitor follows on this leg (visitor watching on)
     word: str = "MOVING"  # FB motion
     why: str = ""  # FB why
 
@@ -335,7 +336,7 @@ class Firmware:
         refusal = self._goto_refusal(name)
         if refusal:
             return refusal
-        self._start_goal(cid, "goto", name)
+        self._start_goal(cid, "goto", name, lead=frame.field(2) == "1")
         return "ACCEPTED", ""
 
     def _goto_refusal(self, name: str) -> tuple[str, str] | None:
@@ -395,7 +396,7 @@ class Firmware:
         return "loc" in self.faults_done
 
     # ------------------------------------------------------------------ goals
-    def _start_goal(self, gid: int, kind: str, target: str) -> None:
+    def _start_goal(self, gid: int, kind: str, target: str, lead: bool = False) -> None:
         old = self.motion
         if old is not None and old.gid is not None:
             self._end_goal("CANCELED")
@@ -417,7 +418,7 @@ class Firmware:
             self.arrived_at = self.now
             return
         self.docked = False
-        self.motion = Motion(gid, kind, target, self.now, self._plan_s(kind, wp))
+        self.motion = Motion(gid, kind, target, self.now, self._plan_s(kind, wp), lead=lead)
         self._drive_state()
 
     def _start_own_return(self, why: str) -> None:
@@ -647,7 +648,7 @@ class Firmware:
         return self._window(m, self.cfg.stall_after, self.cfg.stall_for)
 
     def _visitor_waiting(self, m: Motion) -> bool:
-        if m.kind != "goto" or m.gid is None or "V" not in self.cfg.all_caps():
+        if m.kind != "goto" or m.gid is None or not m.lead or "V" not in self.cfg.all_caps():
             return False
         if not self._window(m, self.cfg.visitor_lost_after, self.cfg.visitor_lost_for):
             m.lost_since = None
