@@ -1264,6 +1264,22 @@ class Queue:
                           "ORDER BY called_at DESC, id DESC LIMIT ?", (self.today(), limit))
         return [Ticket.from_row(r) for r in rows]
 
+    def last_served(self, counter_id: int) -> Ticket | None:
+        """The ticket this counter finished serving most recently today (what its rating tablet rates)."""
+        rows = self._read("SELECT * FROM tickets WHERE counter_id = ? AND state = 'served' AND day = ? "
+                          "ORDER BY finished_at DESC, id DESC LIMIT 1", (counter_id, self.today()))
+        return Ticket.from_row(rows[0]) if rows else None
+
+    def call_events(self, limit: int = 40) -> list[dict[str, Any]]:
+        """Today's latest call and recall events, newest first: {event_id, at, kind, counter_id, code,
+        state (the ticket's state now)} (the hall display's latest call per counter and recent calls)."""
+        rows = self._read(
+            "SELECT e.id, e.at, e.kind, e.counter_id, t.series, t.number, t.state FROM queue_events e "
+            "JOIN tickets t ON t.id = e.ticket_id WHERE e.kind IN ('call', 'recall') AND t.day = ? "
+            "ORDER BY e.id DESC LIMIT ?", (self.today(), limit))
+        return [{"event_id": r["id"], "at": r["at"], "kind": r["kind"], "counter_id": r["counter_id"],
+                 "code": f"{r['series']}{r['number']:03d}", "state": r["state"]} for r in rows]
+
     def public_status(self, token: str, lang: str = "vi") -> dict[str, Any]:
         """What the public status page /t/<token> may show: no ids, actors or other tickets' data.
 

@@ -124,7 +124,7 @@ BODIES = {
     ("POST", "/api/tickets"): {"service": "A"},
     ("POST", "/api/tickets/{ref}/transfer"): {"counter": 1},
     ("PUT", "/api/counters/{counter_id}/state"): {"state": "open"},
-    ("POST", "/api/counters/{counter_id}/rating"): {"rating": 5},
+    ("POST", "/api/counters/{counter_id}/rating"): {"rating": 5, "ticket": "x" * 12},
     ("POST", "/api/public/tickets/{token}/rating"): {"rating": 4},
     ("PUT", "/api/admin/services/{series}"): {"target_wait_min": 20},
     ("PUT", "/api/admin/counters/{counter_id}"): {"state": "open"},
@@ -434,27 +434,24 @@ def test_announcement_and_chime_are_wav(centre):
     assert tv.get("/api/announce.wav", params={"code": "<script>", "counter": 3}).status_code == 422
 
 
-def test_counter_rating_tablet_rates_the_last_served_ticket(centre):
+def test_counter_rating_tablet_needs_the_citizens_ticket_issue16(centre):
+    """Issue 16: an officer could rate their own service before the citizen (no ticket needed)."""
     lan = centre.client("officer")
-    assert lan.post("/api/counters/1/rating", json={"rating": 4}).status_code == 409  # nobody served yet
     qu = centre.queue()
-    qu.issue("A", actor="kiosk")
-    qu.issue("A", actor="kiosk")
+    first_t = qu.issue("A", actor="kiosk")
+    other = qu.issue("A", actor="kiosk")
     first = lan.post("/api/counters/1/call-next").json()["ticket"]
+    assert "token" not in first  # staff screens never see a ticket's token
     lan.post(f"/api/tickets/{first['id']}/start")
     centre.clock.advance(minutes=7)
-    second = lan.post("/api/counters/1/call-next").json()["ticket"]  # first is now served
-    r = lan.post("/api/counters/1/rating", json={"rating": 4})
+    lan.post("/api/counters/1/call-next")  # first is now served
+    assert lan.post("/api/counters/1/rating", json={"rating": 4}).status_code == 422  # no ticket: refused
+    r = lan.post("/api/counters/1/rating", json={"rating": 4, "ticket": other.token})
+    assert r.status_code == 409  # not served here
+    r = lan.post("/api/counters/1/rating", json={"rating": 4, "ticket": "http://x/t/" + first_t.token})
     assert r.status_code == 200 and r.json() == {"code": first["code"], "rating": 4}
-    assert lan.post("/api/counters/1/rating", json={"rating": 5}).json()["error"] == "AlreadyRated"
-    centre.clock.advance(minutes=3)
-    lan.post(f"/api/tickets/{second['id']}/serve")
-    assert lan.post("/api/counters/1/rating", json={"rating": 2}).json()["code"] == second["code"]
-    q = lan.get("/api/counters/1/queue").json()
-    assert q["last_served"]["code"] == second["code"] and q["last_served"]["rating"] == 2
-    page = lan.get("/rate/1")
-    assert page.status_code == 200 and "Rất hài lòng" in page.text
-
+    r = lan.post("/api/counters/1/rating", json={"rating": 5, "ticket": first_t.token})
+    assert r.json()["error"] == "AlreadyRated"
 
 def test_every_text_has_vietnamese_and_english_and_templates_use_known_keys():
     import pathlib

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from centre import queue as q
 from centre import ratings
+from centre.tickets import wait_text
 from staff import auth
 from staff.announce import SpeechUnavailable, announcement_text
 from staff.auth import Principal, client_address, require
@@ -88,6 +89,19 @@ class RatingRequest(BaseModel):
     rating: int = Field(ge=1, le=5)
 
 
+class CounterRatingRequest(RatingRequest):
+    ticket: str = Field(min_length=8, max_length=300,
+                        description="the citizen's ticket: its status URL (scanned from the QR code) or token")
+
+
+def token_of(text: str) -> str:
+    """A ticket token from a scanned status URL (…/t/<token>) or the token itself."""
+    text = text.strip()
+    if "/t/" in text:
+        text = text.rsplit("/t/", 1)[1]
+    return text.split("?", 1)[0].split("#", 1)[0].strip("/")[:64]
+
+
 class Action(StrEnum):
     recall = "recall"
     start = "start"
@@ -109,9 +123,11 @@ def public_status(qu: q.Queue, t: q.Ticket, rating: int | None) -> dict:
     st = qu.status(t)
     svc = qu.service(t.service)
     called = t.state in ("called", "serving")
+    fc = st.forecast
     return {
         "code": t.code, "state": t.state, "service": t.service, "service_name_vi": svc.name_vi,
         "service_name_en": svc.name_en, "priority": bool(t.priority), "ahead": st.ahead, "wait_min": st.wait_min,
+        "minutes": fc.minutes, "wait_text_vi": wait_text(fc, "vi"), "wait_text_en": wait_text(fc, "en"),
         "issued_at": t.issued_at.isoformat(), "day": t.day,
         "counter": ({"id": st.counters[0].id, "name_vi": st.counters[0].name_vi, "name_en": st.counters[0].name_en}
                     if called and st.counters else None),
@@ -232,13 +248,16 @@ def issue(body: IssueRequest, request: Request, who: Principal = Depends(ISSUER)
 # -- the counter console ------------------------------------------------------------------------
 
 
-def last_served_ticket(staff, counter_id: int) -> q.Ticket | None:
-    """The ticket this counter finished serving most recently today (what the rating tablet rates)."""
-    qu = staff.queue()
-    row = staff.conn().execute(
-        "SELECT id FROM tickets WHERE counter_id = ? AND state = 'served' AND day = ? "
-        "ORDER BY finished_at DESC, id DESC LIMIT 1", (counter_id, qu.today())).fetchone()
-    return qu.get(row[0]) if row else None
+def procedure_of(staff, key: str | None, cache: dict) -> dict | None:
+    """The procedure a citizen chose at the kiosk ({key, code, name, name_en}), for the console."""
+    if not key:
+        return None
+    if key not in cache:
+        from centre.catalogue import Catalogue
+
+        p = Catalogue(staff.conn()).get(key)
+        cache[key] = {"key": key, "code": p.code, "name": p.name, "name_en": p.name_en} if p else None
+    return cache[key]
 
 
 
@@ -252,15 +271,17 @@ def counter_queue(counter_id: CounterId, request: Request, who: Principal = Depe
     waiting = [t for t in qu.list(state="waiting", limit=500)
                if (t.target_counter is None and t.service in c.services) or t.target_counter == counter_id]
     cur = qu.current_ticket(counter_id)
-    last_served = last_served_ticket(staff, counter_id)
+    last_served = qu.last_served(counter_id)
+    procs: dict = {}
     return {
         "counter": c.to_dict(),
-        "current": ticket_dict(cur) if cur else None,
+        "current": {**ticket_dict(cur), "procedure": procedure_of(staff, cur.procedure_key, procs)} if cur else None,
         "last_served": ({**ticket_dict(last_served), "rating": ratings.get_rating(staff.conn(), last_served.id)}
                         if last_served else None),
         "waiting": [{"id": t.id, "code": t.code, "service": t.service, "priority": t.priority,
                      "waited_min": round((now - t.queued_at).total_seconds() / 60, 1),
-                     "transferred": t.transfers > 0, "to_me": t.target_counter == counter_id} for t in waiting],
+                     "transferred": t.transfers > 0, "to_me": t.target_counter == counter_id,
+                     "procedure": procedure_of(staff, t.procedure_key, procs)} for t in waiting],
         "services": [{"series": s.series, "name_vi": s.name_vi, "name_en": s.name_en,
                       "target_wait_min": s.target_wait_min} for s in qu.services()],
         "counters": [{"id": x.id, "name_vi": x.name_vi, "name_en": x.name_en, "state": x.state}
@@ -324,13 +345,17 @@ def ticket_action(ref: str, action: Action, request: Request, body: ActorRequest
     return _change_ticket(request, who, ref, lambda qu, t: getattr(qu, ACTIONS[action.value])(t, actor=actor))
 
 
-@router.post("/counters/{counter_id}/rating", summary="Store the citizen's rating of this counter's last served ticket")
-def counter_rating(counter_id: CounterId, body: RatingRequest, request: Request, who: Principal = Depends(OFFICER)):
+@router.post("/counters/{counter_id}/rating",
+             summary="The citizen rates the service at this counter with their ticket (QR scanned at the tablet)")
+def counter_rating(counter_id: CounterId, body: CounterRatingRequest, request: Request,
+                   who: Principal = Depends(OFFICER)):
+    """Only the ticket's holder can rate: the tablet sends the ticket's token (its QR code), which
+    staff never see on their screens; an officer alone cannot rate their own service."""
     auth.require_counter(who, counter_id)
     staff = staff_of(request)
-    t = last_served_ticket(staff, counter_id)
-    if t is None:
-        raise ratings.RatingError("this counter has not served anyone today")
+    t = staff.queue().by_token(token_of(body.ticket))
+    if t.counter_id != counter_id or t.state != "served" or t.day != staff.queue().today():
+        raise ratings.RatingError("this ticket was not served at this counter today")
     ratings.rate(staff.conn(), t, body.rating, via="counter", now=staff.now())
     return {"code": t.code, "rating": body.rating}
 
@@ -340,29 +365,23 @@ def counter_rating(counter_id: CounterId, body: RatingRequest, request: Request,
 
 def display_state(staff) -> dict:
     qu = staff.queue()
-    conn = staff.conn()
     counters = {c.id: c for c in qu.counters()}
-    rows = conn.execute(
-        "SELECT e.id, e.at, e.kind, e.counter_id, t.series, t.number, t.state FROM queue_events e "
-        "JOIN tickets t ON t.id = e.ticket_id WHERE e.kind IN ('call', 'recall') AND t.day = ? "
-        "ORDER BY e.id DESC LIMIT 40", (qu.today(),)).fetchall()
     latest: dict[int, dict] = {}
     recent = []
-    for r in rows:
-        c = counters.get(r["counter_id"])
-        item = {"event_id": r["id"], "at": r["at"], "code": f"{r['series']}{r['number']:03d}",
-                "counter_id": r["counter_id"], "counter_vi": c.name_vi if c else str(r["counter_id"]),
-                "counter_en": c.name_en if c else str(r["counter_id"]), "state": r["state"]}
-        if r["counter_id"] not in latest:
-            latest[r["counter_id"]] = item
+    for ev in qu.call_events(40):
+        c = counters.get(ev["counter_id"])
+        item = {**ev, "counter_vi": c.name_vi if c else str(ev["counter_id"]),
+                "counter_en": c.name_en if c else str(ev["counter_id"])}
+        latest.setdefault(ev["counter_id"], item)
         if len(recent) < 10 and all(x["code"] != item["code"] for x in recent):
             recent.append(item)
+    counts = qu.waiting_counts()
     return {
         "counters": [{"id": c.id, "name_vi": c.name_vi, "name_en": c.name_en, "state": c.state,
                       "latest": latest.get(c.id)} for c in counters.values()],
         "recent": recent,
         "waiting": [{"series": s.series, "name_vi": s.name_vi, "name_en": s.name_en,
-                     "count": qu.waiting_counts().get(s.series, 0)} for s in qu.services()],
+                     "count": counts.get(s.series, 0)} for s in qu.services()],
         "last_event_id": staff.broker.last_id,
     }
 

@@ -17,15 +17,34 @@ async function api(method, url, body) {
   return data;
 }
 
-// EventSource with a visible connection state; the browser reconnects by itself.
+// EventSource with a visible connection state. After ANY error (server down, a 503 when the server is
+// full, a proxy cut) the stream is closed and opened again after 1, 2, 4 … 30 s with jitter; the
+// browser's own retry gives up after a 503, which left pages dead.
 function live(url, handlers, liveEl) {
-  const es = new EventSource(url);
-  es.onopen = () => { if (liveEl) liveEl.classList.add("on"); };
-  es.onerror = () => { if (liveEl) liveEl.classList.remove("on"); if (handlers.error) handlers.error(); };
-  for (const [name, fn] of Object.entries(handlers)) {
-    if (name !== "error") es.addEventListener(name, (e) => { if (liveEl) liveEl.classList.add("on"); fn(JSON.parse(e.data)); });
+  let backoff = 1000;
+  const handle = {es: null, reconnects: 0};
+  function open() {
+    const es = handle.es = new EventSource(url);
+    es.onopen = () => { if (liveEl) liveEl.classList.add("on"); };
+    es.onerror = () => {
+      es.close();
+      if (liveEl) liveEl.classList.remove("on");
+      if (handlers.error) handlers.error();
+      handle.reconnects += 1;
+      const wait = backoff + Math.random() * backoff * 0.3;
+      backoff = Math.min(backoff * 2, 30000);
+      setTimeout(open, wait);
+    };
+    for (const [name, fn] of Object.entries(handlers)) {
+      if (name !== "error") es.addEventListener(name, (e) => {
+        backoff = 1000;
+        if (liveEl) liveEl.classList.add("on");
+        fn(JSON.parse(e.data));
+      });
+    }
   }
-  return es;
+  open();
+  return handle;
 }
 
 function el(tag, attrs, ...children) {

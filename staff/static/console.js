@@ -24,6 +24,10 @@
     $("current-code").classList.toggle("prio", !!(cur && cur.priority));
     $("current-code").classList.toggle("none", !cur);
     $("current-state").textContent = cur ? TEXTS["state_" + cur.state] + (cur.recalls ? ` · ×${cur.recalls + 1}` : "") : TEXTS.no_current;
+    const proc = cur && cur.procedure;
+    $("current-procedure").hidden = !proc;
+    $("current-procedure").textContent = proc ? `${TEXTS.procedure}: ${lang === "en" && proc.name_en ? proc.name_en : proc.name}` + (proc.code ? ` (${proc.code})` : "") : "";
+    if (!cur || cur.state !== "called") $("ask").hidden = true;
     const open = c.state === "open";
     $("btn-next").disabled = !open;
     $("btn-recall").disabled = !(cur && cur.state === "called");
@@ -76,10 +80,7 @@
   }
   const cur = () => state && state.current;
   const actions = {
-    "btn-next": () => act(async () => {
-      const r = await api("POST", `/api/counters/${counterId}/call-next`);
-      if (!r.ticket) say(TEXTS.nobody_waiting);
-    }),
+    "btn-next": () => act(() => callNext("ask")),
     "btn-recall": () => cur() && act(() => api("POST", `/api/tickets/${cur().id}/recall`)),
     "btn-start": () => cur() && act(() => api("POST", `/api/tickets/${cur().id}/start`)),
     "btn-serve": () => cur() && act(() => api("POST", `/api/tickets/${cur().id}/serve`)),
@@ -95,14 +96,50 @@
   };
   for (const [id, fn] of Object.entries(actions)) $(id).addEventListener("click", fn);
 
+  // "Next" on a ticket that was called but never started: the server asks (CurrentNotStarted) and so do we:
+  // recall it, record a no-show, or say it was served. Nothing becomes "served" by pressing N twice.
+  async function callNext(current) {
+    try {
+      const r = await api("POST", `/api/counters/${counterId}/call-next`, {current});
+      $("ask").hidden = true;
+      if (!r.ticket) say(TEXTS.nobody_waiting);
+    } catch (e) {
+      if (e.data && e.data.error === "CurrentNotStarted") {
+        $("ask-code").textContent = e.data.code;
+        $("ask").hidden = false;
+        $("ask-recall").focus();
+        return;
+      }
+      throw e;
+    }
+  }
+  $("ask-recall").addEventListener("click", () => cur() && act(async () => {
+    $("ask").hidden = true;
+    await api("POST", `/api/tickets/${cur().id}/recall`);
+  }));
+  $("ask-noshow").addEventListener("click", () => act(() => callNext("no_show")));
+  $("ask-served").addEventListener("click", () => act(() => callNext("serve")));
+  $("ask-cancel").addEventListener("click", () => { $("ask").hidden = true; });
+
   const keys = {};
   document.querySelectorAll("button[data-key]").forEach((b) => { keys[b.dataset.key] = b; });
+  // A key held down, or pressed again within data-repeat-ms, acts once (N, N called two citizens).
+  const repeatMs = Number(root.dataset.repeatMs || 1500);
+  const lastPress = {};
+  let ignored = 0;
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.altKey || e.metaKey) return;
     if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) return;
+    if (!$("ask").hidden) return;  // the question is open: answer it with its buttons
     const b = keys[e.key.toUpperCase()] || (e.key === " " ? keys.N : null);
-    if (b && !b.disabled) { e.preventDefault(); b.click(); }
+    if (!b) return;
+    e.preventDefault();
+    const now = Date.now();
+    if (e.repeat || now - (lastPress[b.id] || 0) < repeatMs) { ignored += 1; return; }
+    lastPress[b.id] = now;
+    if (!b.disabled) b.click();
   });
+  window.consoleDebug = () => ({ignored, asking: !$("ask").hidden});
 
   live("/api/events", {
     state: () => soon(),

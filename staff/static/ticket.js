@@ -14,7 +14,7 @@
     const waiting = s.state === "waiting";
     document.querySelectorAll(".w").forEach((e) => { e.hidden = !waiting; });
     $("t-ahead").textContent = s.ahead;
-    $("t-wait").textContent = TEXTS.about_minutes.replace("{n}", Math.max(1, Math.round(s.wait_min)));
+    $("t-wait").textContent = (lang === "en" ? s.wait_text_en : s.wait_text_vi) || "";
     const called = !!s.counter && (s.state === "called" || s.state === "serving");
     $("t-called").hidden = !called;
     if (called) $("t-counter").textContent = lang === "en" ? s.counter.name_en : s.counter.name_vi;
