@@ -379,6 +379,8 @@ class Kit:
                    "the robot's mac_R does not verify with our key")
         self.expect_ack("STATQ", code="DENIED", detail="AUTH_REQUIRED", label="STATQ before AUTH")
         self.expect_ack("AUTH", "0" * 16, code="DENIED", detail="AUTH_FAILED", label="AUTH with a wrong mac")
+        self.expect_ack("AUTH", p.kiosk_mac(self.key, nonce, a.msg.nonce), code="DENIED", detail="AUTH_FAILED",
+                        label="a second AUTH try on the same nonces")
         self.session()
         self.expect_ack("STATQ", code="ACCEPTED", label="STATQ after AUTH")
 
@@ -421,6 +423,8 @@ class Kit:
         e("RESET", code="ACCEPTED", detail=p.NOT_LATCHED, label="RESET with nothing latched")
         e("GOTO", "nowhere_xyz", code="DENIED", detail="UNKNOWN_WAYPOINT")
         e("GOTO", "", code="FAILED", detail="BAD_ARGUMENT", label="GOTO with an empty waypoint")
+        e("GOTO", "no such name", code="FAILED", detail="BAD_ARGUMENT", label="GOTO with a malformed waypoint")
+        e("CANCEL", "abc", code="FAILED", detail="BAD_ARGUMENT", label="CANCEL with a malformed goal id")
         e("FROB", code="UNSUPPORTED", detail="FROB", label="an unknown command")
         if self.hello.can("S"):
             e("SAY", "FOLLOW_ME", code="ACCEPTED")

@@ -643,7 +643,8 @@ class EscortManager:
     def _send_goal(self, slot: _Slot) -> None:
         slot.send_rounds += 1
         gid = slot.goal_id
-        verb, args = ("DOCK", ()) if slot.leg == "dock" else ("GOTO", (slot.goal_wp,))
+        lead = "1" if slot.leg == "guide" else ""  # a visitor follows this leg (protocol 1.1)
+        verb, args = ("DOCK", ()) if slot.leg == "dock" else ("GOTO", (slot.goal_wp, lead))
         fut = slot.link.send(verb, *args, cmd_id=gid)
         fut.add_done_callback(lambda f: self._inbox.put(("call", self._on_goal_ack, (slot, gid, f))))
 

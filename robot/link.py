@@ -319,7 +319,7 @@ class RobotLink:
         if verb not in p.COMMANDS:
             fut.set_exception(p.ProtocolError(f"unknown command {verb}"))
             return fut
-        cmd = p.goto(cmd_id or self.new_id(), args[0]) if verb == "GOTO" else p.Command(
+        cmd = p.goto(cmd_id or self.new_id(), *args[:2]) if verb == "GOTO" else p.Command(
             verb, cmd_id or self.new_id(), tuple(args))
         with self._lock:
             session = verb in ("HELLO", "AUTH")

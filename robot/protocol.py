@@ -379,10 +379,12 @@ class Command:
         return cls(f.type, _id(f.fields[0]), tuple(f.fields[1:]))
 
 
-def goto(cmd_id: int, waypoint: str) -> Command:
+def goto(cmd_id: int, waypoint: str, lead: str | bool = "") -> Command:
+    """GOTO; `lead` true when a visitor follows this leg (1.1: visitor watching on)."""
     if not valid_token(waypoint):
         raise ProtocolError(f"waypoint name {waypoint!r}: use 1-16 of A-Z a-z 0-9 _ -")
-    return Command("GOTO", cmd_id, (waypoint,))
+    lead = "1" if lead in (True, "1") else ""
+    return Command("GOTO", cmd_id, (waypoint, lead) if lead else (waypoint,))
 
 
 def hello_command(cmd_id: int, kiosk_name: str = "KIOSK", nonce: str = "") -> Command:

@@ -118,7 +118,7 @@ class SimRobot:
         self.stalled = False
         self.stuck = False
         self.obstacle = False
-        self.leading = False  # a visitor follows (after SAY FOLLOW_ME, until that goal ends)
+        self.leading = False  # a visitor follows the current GOTO (its lead field, protocol 1.1)
         self.occupied_until = 0.0
         self.rng = random.Random(self.faults.seed)
         self._boot(0.0, first=True)
@@ -202,12 +202,12 @@ class SimRobot:
         return self.state
 
     def _battery(self) -> int | None:
-        return None if self.faults.empty_fields else round(self.battery)
+        return None if self.faults.empty_fields else math.floor(self.battery)
 
     def heartbeat(self) -> p.Heartbeat:
         gid, st, reason = self._goal_fields()
         hb = p.Heartbeat(self._state_word(), self._battery(), gid, st, reason, boot_id=self.boot_id,
-                         charging=self.state is RobotState.DOCKED)
+                         charging=self.state is RobotState.DOCKED and self.battery < 100)
         return _Legacy(hb, 5) if self.faults.legacy else hb
 
     def status(self) -> p.Status:
@@ -267,6 +267,9 @@ class SimRobot:
             if self.faults.legacy and cmd.verb in ("WPQ", "AUTH", "REBOOT"):
                 raise p.ProtocolError(f"{cmd.verb} is not in version 1.0")
         except p.ProtocolError as exc:
+            if not keyed_ok:
+                with contextlib.suppress(p.ProtocolError):
+                    return [*out, p.Ack(p._id(frame.field(0)), AckCode.DENIED, Reason.AUTH_REQUIRED.value)]
             try:
                 cmd_id = p._id(frame.field(0))
             except p.ProtocolError:
@@ -311,7 +314,8 @@ class SimRobot:
         # A new kiosk session: ids from before are never re-sent, and a restarted kiosk may reuse them.
         self.seen.clear()
         self.authed = False
-        self.kiosk_nonce = cmd.arg(3)
+        nonce = cmd.arg(3)
+        self.kiosk_nonce = nonce if 8 <= len(nonce) <= 16 and all(c in "0123456789abcdefABCDEF" for c in nonce) else ""
         out = [self._ack(cmd, AckCode.ACCEPTED), self.hello(), self.status()]
         if self.key and self.kiosk_nonce:
             self.robot_nonce = f"{self.rng.getrandbits(32):08x}"
@@ -320,9 +324,8 @@ class SimRobot:
         return out
 
     def _cmd_auth(self, cmd: p.Command, now: float) -> list:
-        if not self.key:
-            return [self._ack(cmd, AckCode.ACCEPTED)]
-        want = p.kiosk_mac(self.key, self.kiosk_nonce, self.robot_nonce) if self.kiosk_nonce else None
+        want = p.kiosk_mac(self.key, self.kiosk_nonce, self.robot_nonce) if self.key and self.kiosk_nonce else None
+        self.kiosk_nonce = ""  # one try per HELLO
         if want and p.mac_equal(want, cmd.arg(0)):
             self.authed = True
             self.kiosk_rx = now
@@ -333,7 +336,7 @@ class SimRobot:
         return [self._ack(cmd, AckCode.ACCEPTED), self.status()]
 
     def _cmd_check(self, cmd: p.Command, now: float) -> list:
-        if not cmd.arg(0):
+        if not p.valid_token(cmd.arg(0)):
             return [self._ack(cmd, AckCode.FAILED, Reason.BAD_ARGUMENT)]
         if cmd.arg(0) in self.waypoints:
             return [self._ack(cmd, AckCode.ACCEPTED)]
@@ -364,7 +367,6 @@ class SimRobot:
             return [self._ack(cmd, AckCode.FAILED, Reason.BAD_ARGUMENT)]
         self.executed[cmd.cmd_id] += 1
         self.said.append(cmd.arg(0))
-        self.leading = cmd.arg(0) == "FOLLOW_ME"  # visitor tracking is on for the next GOTO
         return [self._ack(cmd, AckCode.ACCEPTED)]
 
     def _cmd_reboot(self, cmd: p.Command, now: float) -> list:
@@ -373,7 +375,10 @@ class SimRobot:
 
     def _cmd_cancel(self, cmd: p.Command, now: float) -> list:
         want = cmd.arg(0) or None
-        if not self.goal or (want is not None and str(self.goal.goal_id) != want):
+        if want is not None and not (want.isdigit() and 1 <= int(want) <= p.MAX_COMMAND_ID):
+            return [self._ack(cmd, AckCode.FAILED, Reason.BAD_ARGUMENT)]
+        own = self.goal is not None and self.goal.goal_id is None  # its own return is not a kiosk goal
+        if not self.goal or own or (want is not None and str(self.goal.goal_id) != want):
             return [self._ack(cmd, AckCode.ACCEPTED, p.NO_GOAL)]
         self.executed[cmd.cmd_id] += 1
         out: list = [self._ack(cmd, AckCode.ACCEPTED), *self._end_goal(GoalStatus.CANCELED, Reason.NONE)]
@@ -386,17 +391,17 @@ class SimRobot:
             return self._ack(cmd, AckCode.DENIED, Reason.ESTOP_ACTIVE)
         if self.state is RobotState.FAULT or not self.localised:
             return self._ack(cmd, AckCode.DENIED, Reason.LOCALIZATION_LOST)
-        if now < self.occupied_until:
-            return self._ack(cmd, AckCode.BUSY, math.ceil(self.occupied_until - now))
         if cmd.verb == "DOCK":
             return None
-        if not cmd.arg(0):
+        if now < self.occupied_until:  # another user: only GOTO is refused
+            return self._ack(cmd, AckCode.BUSY, math.ceil(self.occupied_until - now))
+        if not p.valid_token(cmd.arg(0)):
             return self._ack(cmd, AckCode.FAILED, Reason.BAD_ARGUMENT)
         if cmd.arg(0) not in self.waypoints:
             return self._ack(cmd, AckCode.DENIED, Reason.UNKNOWN_WAYPOINT)
         if self.goal and self.goal.kind == "GOTO" and self.goal.goal_id is not None:
             return self._ack(cmd, AckCode.BUSY, math.ceil(self.remaining_s()))
-        if self.battery < LOW_BATTERY_PCT:
+        if math.floor(self.battery) < LOW_BATTERY_PCT:
             return self._ack(cmd, AckCode.DENIED, Reason.LOW_BATTERY)
         return None
 
@@ -408,7 +413,9 @@ class SimRobot:
         out = [self._ack(cmd, AckCode.ACCEPTED)]
         if self.goal:  # a return to dock (own or commanded) is pre-empted
             out += self._end_goal(GoalStatus.CANCELED, Reason.NONE)
-        return out + self._start_goal(cmd.cmd_id, "GOTO", cmd.arg(0), now)
+        out += self._start_goal(cmd.cmd_id, "GOTO", cmd.arg(0), now)
+        self.leading = cmd.arg(1) == "1"  # a visitor follows this leg: watch them (1.1)
+        return out
 
     def _cmd_dock(self, cmd: p.Command, now: float) -> list:
         refusal = self._refusal(cmd, now)

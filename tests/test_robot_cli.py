@@ -91,6 +91,8 @@ def test_doctor_lines(project_config, tmp_path):
     assert not line.ok and "does not exist" in line.message
     (line,) = robot_cmd.doctor(_ctx(with_port("bogus://x")))
     assert not line.ok and "config.yaml" in line.message
+    (line,) = robot_cmd.doctor(_ctx(with_port("socket://10.0.0.5:7070")))
+    assert not line.ok and "robot.robots[].key" in line.message  # issue 15: an open TCP port
     off = project_config.model_copy(update={"robot": project_config.robot.model_copy(update={"enabled": False})})
     (line,) = robot_cmd.doctor(_ctx(off))
     assert line.ok and "floor map" in line.message
@@ -148,3 +150,27 @@ def test_monitor_stopped_by_sigterm_cleans_up_its_simulator():
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+def test_waypoints_prints_the_centre_table_for_a_vendor(project_config, capsys):
+    assert main(["robot", "waypoints"]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if not x.startswith("#")]
+    assert "dock 2 2" in lines and len(lines) == len(project_config.floor_map.waypoints)
+    assert main(["robot", "waypoints", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counter_3"] == {"x": 16.0, "y": 11.0}
+
+
+def test_goto_no_wait_is_gone(capsys):
+    """Issue 15: `goto --no-wait` left a goal without heartbeats (the robot aborted it 3 s later)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["robot", "goto", "2", "--no-wait"])
+    assert exc.value.code == 2 and "--no-wait" in capsys.readouterr().err
+
+
+def test_dock_waits_for_the_robot_to_dock(sim, capsys):
+    assert main(["robot", "goto", "1", "--port", sim.port]) == 0
+    capsys.readouterr()
+    assert main(["robot", "dock", "--port", sim.port]) == 0
+    out = capsys.readouterr().out
+    assert "DOCK: ACCEPTED" in out and out.strip().endswith("SUCCEEDED")
+    assert str(sim.robot.state) == "DOCKED"
