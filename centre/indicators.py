@@ -224,13 +224,13 @@ def indicators(s: Stats) -> dict:
 # we show the raw rate each group is judged on, never a score we cannot source.
 DECISION_766 = (
     ("cong_khai", "Công khai, minh bạch", 18, None,
-     "not computable from centre data (publication of procedures on the portal)"),
+     "không tính được từ dữ liệu của trung tâm (công khai thủ tục trên cổng dịch vụ công)"),
     ("tien_do", "Tiến độ, kết quả giải quyết", 20, "on_time_rate",
-     "dossiers finished early or on time / finished dossiers with a due date"),
-    ("so_hoa", "Số hóa hồ sơ", 22, "digitised_share", "dossiers digitised / dossiers received"),
-    ("truc_tuyen", "Cung cấp dịch vụ trực tuyến", 22, "online_share", "dossiers received online / dossiers received"),
+     "hồ sơ giải quyết trước hạn và đúng hạn / hồ sơ đã giải quyết có ngày hẹn trả"),
+    ("so_hoa", "Số hóa hồ sơ", 22, "digitised_share", "hồ sơ được số hóa / hồ sơ tiếp nhận"),
+    ("truc_tuyen", "Cung cấp dịch vụ trực tuyến", 22, "online_share", "hồ sơ nộp trực tuyến / hồ sơ tiếp nhận"),
     ("hai_long", "Mức độ hài lòng", 18, "satisfied_share",
-     "counter ratings of 4 or 5 / all ratings (the centre's own survey, a proxy for the portal's)"),
+     "lượt đánh giá 4–5 sao tại quầy / tổng lượt đánh giá (khảo sát của trung tâm, gần đúng với chỉ số trên cổng)"),
 )
 
 

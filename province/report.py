@@ -46,14 +46,21 @@ def _fmt(v, kind: str) -> str:
     return str(v)
 
 
+def _value(v, kind: str):
+    return v * 100 if (kind == "pct" and v is not None) else v
+
+
 def to_rows(rep: dict) -> list[list]:
-    head = ["Chỉ tiêu"] + ([rep["ward"]["name"]] if rep["ward"] else [w["name"] for w in rep["wards"]] + ["Toàn tỉnh"])
-    rows = [head]
-    for key, label, kind in LINES:
-        unit = " (%)" if kind == "pct" else ""
-        vals = [rep["total"][key]] if rep["ward"] else [rep["per_ward"][w["centre_id"]][key] for w in rep["wards"]]
-        vals += [] if rep["ward"] else [rep["total"][key]]
-        rows.append([label + unit] + [v * 100 if (kind == "pct" and v is not None) else v for v in vals])
+    """A ward: one row per indicator. The province: one row per ward (and the total), one column per indicator."""
+    labels = [label + (" (%)" if kind == "pct" else "") for _, label, kind in LINES]
+    if rep["ward"]:
+        return [["Chỉ tiêu", rep["ward"]["name"]]] + [
+            [lab, _value(rep["total"][key], kind)] for lab, (key, _, kind) in zip(labels, LINES, strict=True)]
+    rows = [["Phường / xã", *labels]]
+    for w in rep["wards"]:
+        ind = rep["per_ward"][w["centre_id"]]
+        rows.append([w["name"], *(_value(ind[key], kind) for key, _, kind in LINES)])
+    rows.append(["Toàn tỉnh", *(_value(rep["total"][key], kind) for key, _, kind in LINES)])
     return rows
 
 
@@ -80,7 +87,7 @@ def to_xlsx(rep: dict) -> bytes:
         if i == 0:
             for cell in ws[ws.max_row]:
                 cell.font = Font(bold=True)
-    ws.column_dimensions["A"].width = 42
+    ws.column_dimensions["A"].width = 42 if rep["ward"] else 28
     ws2 = wb.create_sheet("QD766")
     ws2.append(["Nhóm chỉ số (QĐ 766/QĐ-TTg)", "Điểm tối đa", "Tỷ lệ thô (%)", "Cách tính"])
     for d in rep["decision_766"]:

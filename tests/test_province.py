@@ -144,12 +144,20 @@ def test_dashboard_drill_down_and_reports(hub, tmp_path):
     assert rep.status_code == 200 and "BÁO CÁO" in rep.text and "Tỷ lệ trước hạn và đúng hạn" in rep.text
     csv_text = client.get("/report?period=2026-10&format=csv").content.decode("utf-8-sig")
     assert "Toàn tỉnh" in csv_text and "Số lượt lấy số" in csv_text
+    prov = client.get("/report?period=2026-10")
+    assert prov.status_code == 200 and "landscape" in prov.text and prov.text.count("<tr") >= 4
     import openpyxl
 
     wb = openpyxl.load_workbook(io.BytesIO(client.get("/report?period=2026-10&format=xlsx").content))
     rows = list(wb["Bao cao"].iter_rows(values_only=True))
-    tickets = next(r for r in rows if r[0] == "Số lượt lấy số")
-    assert tickets[3] == tickets[1] + tickets[2] > 0          # province = sum of wards
+    header = rows[1]
+    col = header.index("Số lượt lấy số")
+    wards, total_row = rows[2:4], rows[4]
+    assert [r[0] for r in wards] == ["Phường 001", "Phường 002"] and total_row[0] == "Toàn tỉnh"
+    assert total_row[col] == wards[0][col] + wards[1][col] > 0          # province = sum of wards
+    ward_rows = list(openpyxl.load_workbook(io.BytesIO(client.get(
+        "/report?period=2026-10&ward=phuong-001&format=xlsx").content))["Bao cao"].iter_rows(values_only=True))
+    assert ("Số lượt lấy số", wards[0][col]) in [tuple(r[:2]) for r in ward_rows]
     assert [r[0] for r in wb["QD766"].iter_rows(values_only=True)][1:] == [
         "Công khai, minh bạch", "Tiến độ, kết quả giải quyết", "Số hóa hồ sơ", "Cung cấp dịch vụ trực tuyến",
         "Mức độ hài lòng"]
