@@ -13,7 +13,14 @@ Figures (DESIGN.md §5, issue 8):
 - ``ratings``: count, mean and the 1..5 distribution of citizen ratings.
 
 A transferred ticket is counted once, under the service and counter that finally handled it,
-and its wait runs from its original issue time (it kept its place).
+and its wait runs from its original issue time (it kept its place). ``transferred_out`` counts
+the tickets that were transferred at least once, ``transfers`` every move (issue 16: both were
+always 0, because a transferred ticket goes back to "waiting").
+
+Groups: total, per day, service, counter, officer (the person who last called the ticket:
+the actor's name without its role, "officer:lan" → "lan"), procedure (chosen at the kiosk;
+"" = none), and service × day. CSV headers are Vietnamese by default (``lang="en"`` for
+English), and every text cell is escaped against spreadsheet formulas (``csv_safe``).
 
 The input is a list of `TicketFacts` (plain values, no database), so every figure is tested on
 hand-made data; `load_facts(conn, ...)` reads them from the queue tables.
@@ -50,6 +57,9 @@ class TicketFacts:
     counter_id: int | None = None         # counter that called/served it
     priority: str | None = None
     rating: int | None = None
+    transfers: int = 0                    # times it was transferred
+    officer: str | None = None            # who last called it (actor name without its role)
+    procedure_key: str | None = None      # procedure chosen at the kiosk
 
 
 @dataclass
@@ -61,6 +71,7 @@ class Stats:
     no_show: int = 0
     cancelled: int = 0
     transferred_out: int = 0
+    transfers: int = 0
     open: int = 0
     priority: int = 0
     called: int = 0
@@ -93,6 +104,9 @@ class Report:
     by_day: dict[date, Stats]
     by_hour: dict[int, int]              # tickets issued per local hour of day
     targets: dict[str, float]            # target wait minutes per series
+    by_officer: dict[str, Stats] = field(default_factory=dict)
+    by_procedure: dict[str, Stats] = field(default_factory=dict)
+    service_day: dict[tuple[str, date], Stats] = field(default_factory=dict)   # (series, day)
 
     def to_dict(self) -> dict:
         return {
@@ -101,6 +115,9 @@ class Report:
             "total": self.total.to_dict(),
             "by_service": {k: v.to_dict() for k, v in self.by_service.items()},
             "by_counter": {str(k): v.to_dict() for k, v in self.by_counter.items()},
+            "by_officer": {k: v.to_dict() for k, v in self.by_officer.items()},
+            "by_procedure": {k: v.to_dict() for k, v in self.by_procedure.items()},
+            "service_day": {f"{k[0]}|{k[1].isoformat()}": v.to_dict() for k, v in self.service_day.items()},
             "by_day": {k.isoformat(): v.to_dict() for k, v in self.by_day.items()},
             "by_hour": {str(k): v for k, v in self.by_hour.items()},
             "targets": self.targets,
@@ -126,6 +143,18 @@ def _r(x: float | None, nd: int = 2) -> float | None:
     return None if x is None else round(x, nd)
 
 
+_STATE_FIELD = {"served": "served", "no_show": "no_show", "cancelled": "cancelled", "transferred": "transferred_out"}
+
+
+def _count_state(s: Stats, t: TicketFacts) -> None:
+    s.tickets += 1
+    name = _STATE_FIELD.get(t.state, "open")
+    setattr(s, name, getattr(s, name) + 1)
+    if t.transfers and t.state != "transferred":
+        s.transferred_out += 1
+    s.transfers += max(t.transfers, 1 if t.state == "transferred" else 0)
+
+
 def compute_stats(tickets: Iterable[TicketFacts], target_wait_min: Callable[[str], float]) -> Stats:
     """The figures of one group of tickets; `target_wait_min(series)` gives each ticket's target."""
     s = Stats()
@@ -133,17 +162,7 @@ def compute_stats(tickets: Iterable[TicketFacts], target_wait_min: Callable[[str
     services: list[float] = []
     ratings: list[int] = []
     for t in tickets:
-        s.tickets += 1
-        if t.state == "served":
-            s.served += 1
-        elif t.state == "no_show":
-            s.no_show += 1
-        elif t.state == "cancelled":
-            s.cancelled += 1
-        elif t.state == "transferred":
-            s.transferred_out += 1
-        else:
-            s.open += 1
+        _count_state(s, t)
         if t.priority:
             s.priority += 1
         w = _minutes(t.issued_at, t.called_at)
@@ -204,14 +223,40 @@ def build_report(tickets: Iterable[TicketFacts], start: date, end: date, targets
     for t in chosen:
         h = t.issued_at.astimezone(tz).hour
         by_hour[h] = by_hour.get(h, 0) + 1
+    by_officer = {k: compute_stats(v, target) for k, v in sorted(group(lambda t: t.officer).items())}
+    by_procedure = {k: compute_stats(v, target)
+                    for k, v in sorted(group(lambda t: t.procedure_key or "").items())}
+    service_day = {k: compute_stats(v, target) for k, v in
+                   sorted(group(lambda t: (t.series, t.issued_at.astimezone(tz).date())).items())}
     return Report(start=start, end=end, total=compute_stats(chosen, target), by_service=by_service,
                   by_counter=by_counter, by_day=by_day, by_hour=dict(sorted(by_hour.items())),
-                  targets={k: float(v) for k, v in targets.items()})
+                  targets={k: float(v) for k, v in targets.items()}, by_officer=by_officer,
+                  by_procedure=by_procedure, service_day=service_day)
 
 
-CSV_COLUMNS = ["scope", "key", "tickets", "served", "no_show", "cancelled", "transferred_out", "open", "priority",
-               "called", "wait_mean_min", "wait_p90_min", "wait_max_min", "service_mean_min", "service_p90_min",
-               "service_level", "within_target", "ratings", "rating_mean"]
+CSV_COLUMNS = ["scope", "key", "tickets", "served", "no_show", "cancelled", "transferred_out", "transfers", "open",
+               "priority", "called", "wait_mean_min", "wait_p90_min", "wait_max_min", "service_mean_min",
+               "service_p90_min", "service_level", "within_target", "ratings", "rating_mean"]
+#: Vietnamese CSV headers (the default): what a ward's staff read in a spreadsheet.
+CSV_HEADERS_VI = {
+    "scope": "Phạm vi", "key": "Mục", "tickets": "Số phiếu", "served": "Đã phục vụ", "no_show": "Vắng mặt",
+    "cancelled": "Đã hủy", "transferred_out": "Phiếu được chuyển", "transfers": "Số lần chuyển",
+    "open": "Chưa xong", "priority": "Ưu tiên", "called": "Đã gọi", "wait_mean_min": "Chờ TB (phút)",
+    "wait_p90_min": "Chờ P90 (phút)", "wait_max_min": "Chờ lâu nhất (phút)",
+    "service_mean_min": "Phục vụ TB (phút)", "service_p90_min": "Phục vụ P90 (phút)",
+    "service_level": "Tỷ lệ đúng hạn chờ", "within_target": "Trong hạn chờ", "ratings": "Số đánh giá",
+    "rating_mean": "Điểm đánh giá TB",
+}
+SCOPES_VI = {"total": "Tổng", "day": "Ngày", "service": "Dịch vụ", "counter": "Quầy", "officer": "Cán bộ",
+             "procedure": "Thủ tục", "service_day": "Dịch vụ × ngày"}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value):
+    """A CSV cell that a spreadsheet will not run as a formula ('=cmd|…' → "'=cmd|…"); numbers unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def report_rows(report: Report) -> list[dict]:
@@ -229,16 +274,27 @@ def report_rows(report: Report) -> list[dict]:
         add("service", k, s)
     for k, s in report.by_counter.items():
         add("counter", k, s)
+    for k, s in report.by_officer.items():
+        add("officer", k, s)
+    for k, s in report.by_procedure.items():
+        add("procedure", k, s)
+    for (series, day), s in report.service_day.items():
+        add("service_day", f"{series} {day.isoformat()}", s)
     return rows
 
 
-def report_csv(report: Report) -> str:
-    """The report as CSV text (UTF-8, comma-separated, header row; empty cell = no data)."""
+def report_csv(report: Report, lang: str = "vi") -> str:
+    """The report as CSV text (UTF-8, comma-separated, header row; empty cell = no data).
+
+    Vietnamese headers and scope names unless lang="en"; text cells escaped (csv_safe)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    w.writeheader()
+    w = csv.writer(buf, lineterminator="\n")
+    vi = lang != "en"
+    w.writerow([CSV_HEADERS_VI[c] if vi else c for c in CSV_COLUMNS])
     for row in report_rows(report):
-        w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        if vi:
+            row = {**row, "scope": SCOPES_VI.get(row["scope"], row["scope"])}
+        w.writerow([csv_safe("" if row[c] is None else row[c]) for c in CSV_COLUMNS])
     return buf.getvalue()
 
 
@@ -264,12 +320,24 @@ def load_facts(conn, start: date, end: date) -> list[TicketFacts]:
     join = "LEFT JOIN ticket_ratings r ON r.ticket_id = t.id" if have_ratings else ""
     rows = conn.execute(
         f"SELECT t.id, t.service, t.state, t.issued_at, t.first_called_at, t.serving_at, t.finished_at, "
-        f"t.counter_id, t.priority, {rating} AS rating FROM tickets t {join} "
+        f"t.counter_id, t.priority, t.transfers, t.procedure_key, {rating} AS rating, "
+        f"(SELECT e.actor FROM queue_events e WHERE e.ticket_id = t.id AND e.kind = 'call' "
+        f" ORDER BY e.id DESC LIMIT 1) AS caller FROM tickets t {join} "
         f"WHERE t.day BETWEEN ? AND ? ORDER BY t.id", (start.isoformat(), end.isoformat())).fetchall()
     return [TicketFacts(id=r["id"], series=r["service"], state=r["state"], issued_at=_dt(r["issued_at"]),
                         called_at=_dt(r["first_called_at"]), started_at=_dt(r["serving_at"]),
                         finished_at=_dt(r["finished_at"]) if r["state"] != "expired" else None,
-                        counter_id=r["counter_id"], priority=r["priority"], rating=r["rating"]) for r in rows]
+                        counter_id=r["counter_id"], priority=r["priority"], rating=r["rating"],
+                        transfers=r["transfers"] or 0, officer=officer_name(r["caller"]),
+                        procedure_key=r["procedure_key"]) for r in rows]
+
+
+def officer_name(actor: str | None) -> str | None:
+    """'officer:lan' → 'lan'; 'kiosk:hall/officer:lan' (through a remote client) → 'lan'; None stays None."""
+    if not actor:
+        return None
+    last = actor.split("/")[-1]
+    return last.split(":", 1)[1] if ":" in last else last
 
 
 def report_for(queue, start: date, end: date) -> Report:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -82,11 +84,13 @@ def test_range_report_and_csv():
     assert rep.total.tickets == 9
     assert rep.by_day[DAY - timedelta(days=1)].tickets == 1 and rep.by_day[DAY].tickets == 8
     assert rep.total.rating_counts[1] == 1
-    csv_text = reports.report_csv(rep)
+    csv_text = reports.report_csv(rep, "en")
     lines = csv_text.splitlines()
     assert lines[0] == ",".join(reports.CSV_COLUMNS)
-    assert lines[1].startswith("total,2026-11-24..2026-11-25,9,5,1,2,0,1,1,6,")
-    assert any(line.startswith("service,B,3,1,0,1,0,1,0,1,20.0,20.0,20.0,30.0,30.0,1.0,1,0,") for line in lines)
+    assert lines[1].startswith("total,2026-11-24..2026-11-25,9,5,1,2,0,0,1,1,6,")
+    assert any(line.startswith("service,B,3,1,0,1,0,0,1,0,1,20.0,20.0,20.0,30.0,30.0,1.0,1,0,") for line in lines)
+    vi = reports.report_csv(rep).splitlines()  # Vietnamese headers and scopes by default (issue 16)
+    assert vi[0].startswith("Phạm vi,Mục,Số phiếu,Đã phục vụ,Vắng mặt") and vi[1].startswith("Tổng,")
     with pytest.raises(reports.ReportRangeError):
         reports.build_report(HAND_MADE_DAY, DAY, DAY - timedelta(days=1), TARGETS, TZ)
 
@@ -147,8 +151,36 @@ def test_kiosk_report_command(tmp_path, capsys):
     qu.call_next(3, actor="o")
     assert main(["--config", str(cfg_path), "report", "--date", "2026-11-25", "--csv"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[1].startswith("total,2026-11-25..2026-11-25,1,0,0,0,0,1,0,1,30.0,30.0,30.0,,,0.0,0,")
+    assert out[1].startswith("Tổng,2026-11-25..2026-11-25,1,0,0,0,0,0,1,0,1,30.0,30.0,30.0,,,0.0,0,")
     assert main(["--config", str(cfg_path), "report", "--date", "2026-11-25"]) == 0
     assert "service B" in capsys.readouterr().out
     assert main(["--config", str(cfg_path), "report", "--date", "25/11/2026"]) == 2
     assert "not a date" in capsys.readouterr().err
+
+
+def _t(i, series="A", state="served", **kw):
+    base = datetime(2026, 11, 25, 8, 0, tzinfo=TZ)
+    return reports.TicketFacts(id=i, series=series, state=state, issued_at=base + timedelta(minutes=i),
+                               called_at=base + timedelta(minutes=i + 5), started_at=base + timedelta(minutes=i + 6),
+                               finished_at=base + timedelta(minutes=i + 10), counter_id=1, **kw)
+
+
+def test_transfers_officers_procedures_and_service_by_day_issue16():
+    """Issue 16: transfers were always 0; no per-officer, per-procedure or service × day figures."""
+    facts = [_t(1, transfers=1, officer="lan", procedure_key="p1"), _t(2, officer="lan", procedure_key="p1"),
+             _t(3, series="B", state="no_show", officer="minh", transfers=2), _t(4, officer="minh")]
+    rep = reports.build_report(facts, DAY, DAY, TARGETS, TZ)
+    assert rep.total.transfers == 3 and rep.total.transferred_out == 2
+    assert rep.by_officer["lan"].served == 2 and rep.by_officer["minh"].no_show == 1
+    assert rep.by_procedure["p1"].tickets == 2 and rep.by_procedure[""].tickets == 2
+    assert rep.service_day[("A", DAY)].served == 3 and rep.service_day[("B", DAY)].no_show == 1
+    assert reports.officer_name("kiosk:hall/officer:lan") == "lan" and reports.officer_name(None) is None
+
+
+def test_csv_cells_cannot_start_formulas_issue16():
+    facts = [_t(1, officer="=HYPERLINK(\"http://x\")"), _t(2, officer="+1+2"), _t(3, officer="@SUM(A1)")]
+    text = reports.report_csv(reports.build_report(facts, DAY, DAY, TARGETS, TZ))
+    rows = list(csv.reader(io.StringIO(text)))
+    keys = [r[1] for r in rows if r[0] == "Cán bộ"]
+    assert keys and all(k.startswith("'") for k in keys)
+    assert reports.csv_safe(-3) == -3 and reports.csv_safe("-3") == "'-3"

@@ -38,6 +38,7 @@ ACCESS = {
     ("GET", "/admin"): {ADM},
     ("GET", "/admin/{section}"): {ADM},
     ("GET", "/reports"): {ADM},
+    ("GET", "/reports/print"): {ADM},
     ("GET", "/api/me"): {ADM, OFF, DSP, KIO},
     ("GET", "/api/services"): {ADM, OFF, DSP, KIO},
     ("GET", "/api/counters"): {ADM, OFF, DSP, KIO},
@@ -84,8 +85,8 @@ ACCESS = {
     ("GET", "/dossiers"): {ADM, OFF},
     ("GET", "/dossiers/digest"): {ADM, OFF},
     ("GET", "/dossiers/digest.csv"): {ADM, OFF},
-    ("GET", "/dossiers/import"): {ADM, OFF},
-    ("POST", "/dossiers/import"): {ADM, OFF},
+    ("GET", "/dossiers/import"): {ADM},
+    ("POST", "/dossiers/import"): {ADM},
     ("GET", "/dossiers/find"): {ADM, OFF},
     ("GET", "/dossiers/{code}"): {ADM, OFF},
     ("POST", "/api/dossiers"): {ADM},
@@ -403,7 +404,12 @@ def test_report_csv_and_charts(centre):
     r = admin.get("/api/reports.csv", params={"start": "2026-11-25"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = r.text.lstrip("\ufeff").splitlines()
-    assert lines[0].startswith("scope,key,tickets,served") and lines[1].startswith("total,2026-11-25..2026-11-25,3,1")
+    assert lines[0].startswith("Phạm vi,Mục,Số phiếu,Đã phục vụ") and lines[1].startswith("Tổng,2026-11-25..2026-11-25,3,1")
+    en = admin.get("/api/reports.csv", params={"start": "2026-11-25", "lang": "en"}).text.lstrip("\ufeff").splitlines()
+    assert en[0].startswith("scope,key,tickets,served") and en[1].startswith("total,2026-11-25..2026-11-25,3,1")
+    page = admin.get("/reports/print", params={"month": "2026-11"})
+    assert page.status_code == 200 and "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in page.text
+    assert "NGƯỜI LẬP BIỂU" in page.text and "01/11/2026" in page.text and "30/11/2026" in page.text
     svg = admin.get("/api/reports/chart/services.svg", params={"start": "2026-11-25"})
     assert svg.status_code == 200 and svg.text.lstrip().startswith("<?xml")
     png = admin.get("/api/reports/chart/hourly.png", params={"start": "2026-11-20", "end": "2026-11-25"})

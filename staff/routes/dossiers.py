@@ -3,7 +3,8 @@ detail with history, file import form, and the JSON push API of the one-stop pla
 
 Who may do what:
 - admin and officer: the dashboard, the digest, a dossier's detail (full applicant name and phone:
-  these are staff pages), the import form (audited) and the read API;
+  these are staff pages) and the read API; the import form (audited) is for admins only, since an
+  import rewrites any dossier (issue 16);
 - the one-stop platform pushes with an **admin** API token (`kiosk users add onestop --role admin
   --token`): a push changes the centre's dossier register, which is an administrator's right; we
   did not add a separate role because roles are a column constraint of the users table;
@@ -41,6 +42,7 @@ from staff.auth import Principal, require
 
 STAFF = require("admin", "officer")
 PUSHER = require("admin")
+IMPORTER = require("admin")  # importing rewrites any dossier: administrators only (issue 16)
 LOOKUP = require("admin", "officer", "kiosk")  # a remote kiosk's "Tra cứu hồ sơ": masked record only
 NAV = [("dossiers", "/dossiers", ("admin", "officer"))]
 pages = APIRouter(prefix="/dossiers", include_in_schema=False)
@@ -163,6 +165,7 @@ def digest_to_csv(dg: dict, fields: dict[str, str] | None = None) -> str:
     fields = fields or {}
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
+    w = _SafeWriter(w)
     w.writerow(["day", "section", "key", "name", "count"])
     day = dg["day"]
     w.writerow([day, "received", "", "", dg["received"]])
@@ -181,13 +184,25 @@ def digest_to_csv(dg: dict, fields: dict[str, str] | None = None) -> str:
     return buf.getvalue()
 
 
+class _SafeWriter:
+    """A csv writer whose text cells cannot start a spreadsheet formula (centre.reports.csv_safe)."""
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def writerow(self, row):
+        from centre.reports import csv_safe
+
+        self.writer.writerow([csv_safe(v) for v in row])
+
+
 @pages.get("/import", response_class=HTMLResponse)
-def import_page(request: Request, who: Principal = Depends(STAFF)):
+def import_page(request: Request, who: Principal = Depends(IMPORTER)):
     return render(request, "dossiers_import.html", {"report": None})
 
 
 @pages.post("/import", response_class=HTMLResponse)
-async def import_upload(request: Request, file: UploadFile = File(...), who: Principal = Depends(STAFF)):
+async def import_upload(request: Request, file: UploadFile = File(...), who: Principal = Depends(IMPORTER)):
     name = FilePath(file.filename or "").name
     suffix = FilePath(name).suffix.lower()
     lang = lang_of(request)
@@ -292,10 +307,47 @@ def due_api(request: Request, days: int | None = Query(None, ge=0, le=60), who: 
 
 @api.get("/public/{code}", summary="What a kiosk shows for a receipt code (remote kiosks): masked, exact code only")
 def public_api(code: Code, request: Request, who: Principal = Depends(LOOKUP)):
+    state = request.app.state
+    if not hasattr(state, "dossier_lookups"):
+        state.dossier_lookups = Throttle()
+    wait = state.dossier_lookups.hit(f"{who.user.role}:{who.user.name}", state.staff.now())
+    if wait > 0:
+        return JSONResponse({"error": "TooManyLookups", "message": "too many dossier lookups; try again shortly"},
+                            status_code=429, headers={"Retry-After": str(int(wait) + 1)})
     found = register(request).lookup_public(code, today=today(request))
     if found is None:
         return JSONResponse({"error": "UnknownDossier", "message": "no dossier has this code"}, status_code=404)
-    return found.to_dict()
+    d = found.to_dict()
+    d["applicant"] = initials_only(d.get("applicant", ""))
+    return d
+
+
+def initials_only(masked: str) -> str:
+    """'N***** V** A*' → 'N*** V*** A***': the same mark for every word, so no word length shows."""
+    return " ".join(w[0] + "***" for w in str(masked).split() if w)
+
+
+class Throttle:
+    """At most `most` calls per `window_s` per caller (a kiosk token cannot sweep receipt codes)."""
+
+    def __init__(self, most: int = 20, window_s: float = 60.0):
+        self.most, self.window_s = most, window_s
+        self._hits: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, who: str, now: float) -> float:
+        """Record a call; 0 when allowed, else seconds until the caller may call again."""
+        with self._lock:
+            hits = [t for t in self._hits.get(who, []) if t > now - self.window_s]
+            if len(hits) >= self.most:
+                self._hits[who] = hits
+                return hits[0] + self.window_s - now
+            hits.append(now)
+            self._hits[who] = hits
+            if len(self._hits) > 10_000:  # forget idle callers
+                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - self.window_s}
+            return 0.0
+
 
 
 @api.get("/{code}", summary="One dossier by its exact receipt code, with its history (staff: unmasked)")

@@ -1,4 +1,6 @@
-"""Reports: per day or range, per service and counter; charts (SVG/PNG) and CSV export."""
+"""Reports: per day or range, per service, counter, officer, procedure and service × day; charts
+(SVG/PNG), CSV export (Vietnamese headers, English with lang=en) and a printable monthly report in
+the usual Vietnamese layout (centre header, period, tables, signature block)."""
 
 from __future__ import annotations
 
@@ -49,10 +51,10 @@ def report_json(request: Request, start: date | None = None, end: date | None = 
 @router.get("/api/reports.csv", summary="The report as CSV (one row per total, day, service, counter)",
             response_class=Response)
 def report_csv(request: Request, start: date | None = None, end: date | None = None,
-               who: Principal = Depends(ADMIN)):
+               lang: Literal["vi", "en"] = "vi", who: Principal = Depends(ADMIN)):
     rep = _report(request, start, end)
     name = f"report-{rep.start.isoformat()}" + ("" if rep.end == rep.start else f"-{rep.end.isoformat()}") + ".csv"
-    return Response("\ufeff" + reports.report_csv(rep), media_type="text/csv; charset=utf-8",
+    return Response("\ufeff" + reports.report_csv(rep, lang), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -82,4 +84,34 @@ def report_page(request: Request, start: date | None = Query(None), end: date | 
     names = {s.series: s for s in staff.queue().services()}
     counters = {c.id: c for c in staff.queue().counters()}
     return render(request, "reports.html", {"rep": rep, "qs": qs, "error": error, "services": names,
-                                            "counters": counters})
+                                            "counters": counters,
+                                            "procedures": procedure_names(staff, rep, lang_of(request))})
+
+
+def procedure_names(staff, rep: reports.Report, lang: str) -> dict[str, str]:
+    """{procedure key: its name} for the report's procedures (the catalogue of this database)."""
+    from centre.catalogue import Catalogue
+
+    cat = Catalogue(staff.conn())
+    out = {}
+    for key in rep.by_procedure:
+        p = cat.get(key) if key else None
+        if p is not None:
+            out[key] = (p.name_en if lang == "en" and p.name_en else p.name) + (f" ({p.code})" if p.code else "")
+    return out
+
+
+@router.get("/reports/print", response_class=HTMLResponse, include_in_schema=False)
+def report_print(request: Request, month: str | None = Query(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$"),
+                 who: Principal = Depends(ADMIN)):
+    """The monthly report as a print-ready A4 page (Ctrl+P → PDF): Vietnamese administrative layout."""
+    staff = request.app.state.staff
+    today = _range(staff, None, None)[0]
+    year, mon = (int(x) for x in month.split("-")) if month else (today.year, today.month)
+    start = date(year, mon, 1)
+    end = (date(year + mon // 12, mon % 12 + 1, 1) - timedelta(days=1))
+    rep = reports.report_for(staff.queue(), start, end)
+    return render(request, "reports_print.html", {
+        "rep": rep, "services": {s.series: s for s in staff.queue().services()},
+        "counters": {c.id: c for c in staff.queue().counters()}, "today": today,
+        "procedures": procedure_names(staff, rep, "vi"), "month": start}, lang="vi")
