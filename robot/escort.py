@@ -968,7 +968,9 @@ class EscortManager:
         was going home (issue 15)."""
         esc = slot.active
         state = ev.state or slot.state
-        self._alert(slot, "REBOOTED", f"new boot {ev.boot_id or '?'}", esc.escort_id if esc else None)
+        # escort_id stays None: a reboot alone does not end the visitor's escort (ESCORT_RESUMED or
+        # ESCORT_FAILED REBOOTED says what happens to it); the staff read the escort in the detail
+        self._alert(slot, "REBOOTED", f"new boot {ev.boot_id or '?'}" + (f" during escort {esc.escort_id}" if esc else ""))
         if state == "ESTOP":
             self._on_estop(slot)
             return

@@ -157,7 +157,7 @@ def test_conformance_command_names_a_missing_port(capsys, tmp_path):
 @needs_indep
 @pytest.mark.parametrize("tcp", [False, True], ids=["pty", "tcp-keyed"])
 def test_full_escort_against_the_independent_robot(indep, manager, tcp):
-    r = indep("--speed", "4", tcp=tcp, key=KEY if tcp else None)
+    r = indep("--speed", "6", tcp=tcp, key=KEY if tcp else None)
     mgr, ev = manager(r.port, key=KEY if tcp else None)
     st = mgr.status()["robots"][0]
     assert st["model"] == "INDEP-FW1" and st["protocol"] == "1.1" and st["unknown_waypoints"] == []
@@ -169,9 +169,9 @@ def test_full_escort_against_the_independent_robot(indep, manager, tcp):
 @needs_indep
 def test_independent_robot_reboot_with_lost_hello_is_seen_in_2s(indep, manager):
     """Finding 1: the reboot is noticed from the heartbeat's boot id, the leg resumed."""
-    r = indep("--speed", "1.5", "--drop-hello")
+    r = indep("--speed", "3", "--drop-hello")
     mgr, ev = manager(r.port, meet=None)
-    eid = mgr.request_escort(4)
+    eid = mgr.request_escort(2)
     ev.wait("FOLLOW_ROBOT", eid)
     time.sleep(0.5)
     link = mgr._slots["robot-1"].link
@@ -186,9 +186,9 @@ def test_independent_robot_reboot_with_lost_hello_is_seen_in_2s(indep, manager):
 
 @needs_indep
 def test_independent_robot_rebooting_on_its_way_home_is_docked_again(indep, manager):
-    r = indep("--speed", "3", "--drop-hello")
+    r = indep("--speed", "4", "--drop-hello")
     mgr, ev = manager(r.port, meet=None)
-    eid = mgr.request_escort(3)
+    eid = mgr.request_escort(1)
     ev.wait("ESCORT_ARRIVED", eid, timeout=20)
     assert wait_for(lambda: mgr.status()["robots"][0]["state"] == "RETURNING", 5)
     mgr._slots["robot-1"].link.send("REBOOT")
@@ -197,10 +197,11 @@ def test_independent_robot_rebooting_on_its_way_home_is_docked_again(indep, mana
 
 
 @needs_indep
-def test_independent_robot_estop_button_is_reported_at_once(indep, manager):
+@pytest.mark.parametrize("tcp", [False, True], ids=["pty", "tcp-keyed"])
+def test_independent_robot_estop_button_is_reported_at_once(indep, manager, tcp):
     """Finding 2: the button pressed mid-escort: ROBOT_STATUS with estop at once, escort ends."""
-    r = indep("--speed", "1.0", "--estop-after", "4")
-    mgr, ev = manager(r.port, meet=None)
+    r = indep("--speed", "1.0", "--estop-after", "4", tcp=tcp, key=KEY if tcp else None)
+    mgr, ev = manager(r.port, meet=None, key=KEY if tcp else None)
     eid = mgr.request_escort(4)
     t_status, status = ev.wait("ROBOT_STATUS", estop=True, timeout=8)
     _, failed = ev.wait("ESCORT_FAILED", eid)
@@ -300,3 +301,14 @@ def test_monitor_follows_a_running_manager_without_opening_the_port(indep, proje
         assert mgr.status()["robots"][0]["link_up"]  # the monitor did not take the port
     finally:
         mgr.close()
+
+
+@needs_indep
+def test_cli_goto_and_dock_keep_the_independent_robot_on_its_goal(indep, capsys):
+    """Finding 5: the CLI stays (heartbeats going) until the RESULT: no LINK_LOST abort."""
+    r = indep("--speed", "3")
+    assert main(["robot", "goto", "kiosk", "--port", r.port]) == 0
+    out = capsys.readouterr().out
+    assert "GOTO kiosk: ACCEPTED" in out and out.strip().endswith("SUCCEEDED") and "LINK_LOST" not in out
+    assert main(["robot", "dock", "--port", r.port]) == 0
+    assert capsys.readouterr().out.strip().endswith("SUCCEEDED")

@@ -81,7 +81,7 @@ def test_reboot_seen_in_a_heartbeat_within_2s_when_the_hello_is_lost(rig, tcp):
 
 
 def test_reboot_while_returning_to_the_dock_sends_dock_again(rig):
-    mgr, sim, ev = rig(speed=2, faults=Faults(drop_hello=True))
+    mgr, sim, ev = rig(speed=4, faults=Faults(drop_hello=True))
     eid = mgr.request_escort(1)
     ev.wait("ESCORT_ARRIVED", eid, timeout=20)
     assert wait_for(lambda: robot_state(sim) == "RETURNING", 5)
@@ -244,9 +244,9 @@ def test_an_unknown_state_is_kept_reported_and_not_offered(rig):
 
 def test_a_robot_that_says_it_moves_but_does_not_is_stalled_within_stall_s(rig):
     mgr, sim, ev = rig(speed=3)
-    eid = mgr.request_escort(4)
+    eid = mgr.request_escort(2)
     ev.wait("FOLLOW_ROBOT", eid)
-    assert wait_for(lambda: sim.robot.goal is not None and sim.robot.goal.target == "counter_4", 5)
+    assert wait_for(lambda: sim.robot.goal is not None and sim.robot.goal.target == "counter_2", 5)
     t0 = time.monotonic()
     sim.set_stuck(True)
     t1, stalled = ev.wait("ESCORT_STALLED", eid, timeout=6)
