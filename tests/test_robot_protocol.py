@@ -217,3 +217,59 @@ def test_seq_tracker_counts_gaps_and_wraps():
     for s in [997, 998, 0, 1, 4]:
         t.see(s)
     assert t.gaps == 1 + 2
+
+
+# -- protocol 1.1 (issue 15) --------------------------------------------------------------------
+
+
+def _parse(type_: str, *fields):
+    return p.parse_robot_message(p.decode_frame(p.encode_frame(1, type_, *fields)))
+
+
+def test_1_1_messages_round_trip_and_pass_pynmea2():
+    for msg in [
+        p.Heartbeat(p.RobotState.GUIDING, 87, 4711, p.GoalStatus.ACTIVE, "", boot_id="9f2c41d0", charging=False),
+        p.Status(p.RobotState.DOCKED, 100, None, p.GoalStatus.NONE, "", 2.0, 2.0, "dock", False, heading=90.0),
+        p.Feedback(4711, 9.1, None, p.Motion.WAITING, "VISITOR_LOST"),
+        p.Hello(1, "XVK-SIM", "9f2c41d0", 0.7, 1, "SWVCR", "2026-11"),
+        p.Waypoint(1, 8, "dock", 2.0, 2.0),
+        p.Auth("a1b2c3d4", "81ca9f249f69c125"),
+    ]:
+        raw = p.Encoder().message(msg)
+        assert p.parse_robot_message(p.decode_frame(raw)) == msg
+        pynmea2.parse(raw.decode().strip(), check=True)
+
+
+def test_empty_fields_mean_no_value_not_a_dropped_frame():
+    """Issue 15 finding 3: an unlocalised robot, an empty battery or eta, an empty max speed."""
+    st = _parse("STATUS", "IDLE", "", "", "NONE", "", "", "", "", "0", "")
+    assert st.battery is None and st.x is None and st.y is None and not st.localised and st.heading is None
+    fb = _parse("FB", "12", "", "")
+    assert fb.distance_m is None and fb.eta_s is None and fb.motion is p.Motion.MOVING
+    hello = _parse("HELLO", "1", "", "b1", "")
+    assert hello.speed_mps is None and hello.minor == 0 and hello.capabilities == "S"
+    hb = _parse("HB", "DOCKED", "", "", "", "")
+    assert hb.battery is None and hb.goal_status is p.GoalStatus.NONE and hb.boot_id is None
+
+
+def test_unknown_words_and_types_are_kept_not_dropped():
+    hb = _parse("HB", "NAPPING", "50", "7", "PAUSED", "SOLAR_FLARE", "b1", "1", "VENDOR_EXTRA")
+    assert hb.state == "NAPPING" and not p.known(hb.state) and hb.goal_status == "PAUSED"
+    assert hb.reason == "SOLAR_FLARE" and hb.boot_id == "b1" and hb.charging is True
+    assert not hb.goal_active and not hb.goal_terminal
+    unknown = _parse("XDIAG", "12", "OK")
+    assert isinstance(unknown, p.Unknown) and unknown.type == "XDIAG" and unknown.fields() == ("12", "OK")
+    ack = _parse("ACK", "5", "MAYBE", "")
+    assert ack.code is p.AckCode.FAILED and ack.detail == "MAYBE"
+
+
+def test_a_long_status_drops_trailing_fields_to_fit_82_bytes():
+    st = p.Status(p.RobotState.RETURNING, 100, 99999, p.GoalStatus.ABORTED, "LOCALIZATION_LOST", 123.4, 56.7,
+                  "counter_16_chars", True, heading=359.0)
+    raw = p.Encoder().message(st)
+    assert len(raw) <= p.MAX_FRAME_BYTES
+
+
+def test_goto_lead_field():
+    assert p.goto(5, "counter_1", True).fields() == ("5", "counter_1", "1")
+    assert p.goto(5, "counter_1").fields() == ("5", "counter_1")

@@ -376,3 +376,22 @@ def test_map_version_mismatch_makes_the_robot_unavailable(rig, project_config):
             assert mgr.status()["robots"][0]["unavailable_reason"] == "MAP_MISMATCH"
         finally:
             mgr.close()
+
+
+def test_every_event_type_round_trips_through_to_dict():
+    from robot.escort import (
+        EVENT_TYPES,
+        EscortResumed,
+        EscortStalled,
+        RobotAlert,
+        RobotStatus,
+        VisitorLost,
+        event_from_dict,
+    )
+
+    base = dict(escort_id=3, robot="robot-1", counter_id=2, waypoint="counter_2", ticket="A001")
+    events = [EscortStalled(**base, reason="OBSTACLE", stalled_s=8.2), VisitorLost(**base),
+              EscortResumed(**base, cause="REBOOTED"), RobotAlert("robot-1", "ESTOP", "latched", 3),
+              RobotStatus("robot-1", False, True, "ESTOP", 80, "ESTOP_ACTIVE", True, False)]
+    for e in events:
+        assert e.code in EVENT_TYPES and event_from_dict(e.to_dict()) == e
