@@ -476,7 +476,7 @@ def test_explain_shows_the_lexicon_readings(searcher):
     out = searcher.explain("mất thẻ căn cước")
     assert out["readings"][0] == "mất thẻ căn cước"
     assert "cấp lại thẻ căn cước" in out["readings"]
-    assert out["phrases"][0]["key"] == "1.014064"
+    assert out["candidates"][0]["key"] == "1.014064"
 
 
 def test_unaccented_vietnamese_alias_is_stored_as_vietnamese():
@@ -492,3 +492,20 @@ def test_side_of_the_family_is_not_foreign(searcher):
     # bà ngoại (maternal grandmother) is no "nước ngoài" (foreign)
     assert first(searcher, "đăng ký khai tử cho bà ngoại") == "1.000656"
     assert first(searcher, "khai tu cho ba ngoai") == "1.000656"
+
+
+def test_a_situation_reaches_the_procedure_whose_text_covers_it(searcher):
+    """Issue 12's example: the funeral support, not the monthly allowance whose name shares
+    more words ("mai" of "mai táng" is no "tomorrow" here; the procedure's text covers it)."""
+    r = searcher.search("mẹ tôi mất, đang hưởng trợ cấp hằng tháng, có được hỗ trợ mai táng không")
+    assert r.hits and r.hits[0].key == "m-ho-tro-chi-phi-mai-tang"
+    assert r.hits[0].answers == ["applicants"] and r.hits[0].passages["applicants"]
+
+
+@pytest.mark.parametrize(("query", "office"), [
+    ("làm hộ chiếu", "passport"), ("đóng thuế đất", "tax"), ("đổi bằng lái xe", "driving_licence"),
+])
+def test_out_of_scope_requests_are_referred(searcher, query, office):
+    """Issue 12: these reached wrong procedures; now "no match" and where to go instead."""
+    r = searcher.search(query)
+    assert r.hits == [] and r.referral is not None and r.referral.id == office

@@ -51,6 +51,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 from rapidfuzz import process
@@ -717,6 +718,12 @@ class _Index:
         )
         self.vocab = sorted(df)
         self.vocab_set = set(self.vocab)
+        self.df = df
+        self._spelling_tables()
+        self._procedure_facts()
+
+    def _spelling_tables(self) -> None:
+        """Sound-alike, length, English and tone tables of the vocabulary (for corrections)."""
         self.by_phonetic: dict[str, list[str]] = defaultdict(list)
         self.by_phonetic_typed: dict[str, set[str]] = defaultdict(set)
         for ph in self.phrases.values():
@@ -727,7 +734,6 @@ class _Index:
         for t in self.vocab:
             self.by_phonetic[_phonetic(t)].append(t)
             self.by_len[len(t)].append(t)
-        self.df = df
         # words of the English names and aliases: an English query reaches Vietnamese-only
         # words only through a different spelling (pho is not phổ)
         self.en_vocab = frozenset(t for ph in self.phrases.values() if ph.kind in ("en", "head_en", "alias_en") for t in ph.folded)
@@ -737,6 +743,9 @@ class _Index:
             if ph.accented:
                 for a, f in zip(ph.plain, ph.folded, strict=False):
                     self.tones[f].add(_tone_of(a))
+
+    def _procedure_facts(self) -> None:
+        """Ages, variant marks, name words and action words of each procedure; phrase counts."""
         # ages a procedure is for, from its official wording ("dưới 14 tuổi")
         self.ages: dict[str, tuple[int, int]] = {}
         for ph in self.phrases.values():
@@ -997,6 +1006,14 @@ def _query_pairs(qtokens: list[_QToken]) -> frozenset:
     return frozenset(out)
 
 
+class _QueryMode(NamedTuple):
+    """How a query was typed: with diacritics, all Vietnamese syllables, mostly English."""
+
+    accented: bool
+    vietnamese: bool
+    english: bool
+
+
 @dataclass(frozen=True)
 class _ReadingContext:
     """What one reading of the query says, shared by every phrase scored for it."""
@@ -1071,7 +1088,7 @@ class LexicalRanker:
     # ---- searching
 
     def lexical(self, idx: _Index, raw: str, detail: bool = False, use_lexicon: bool = True) -> tuple[dict, list, list]:
-        """Lexical evidence for `raw`: procedure key → (score, best phrase[, detail]), the
+        """Lexical evidence for `raw`: procedure key → (score, best phrase, detail), the
         query tokens, and the readings scored (as typed, then through the lexicon). Each procedure keeps its best phrase over the query as typed and its
         readings through the lexicon; the phrase score is `phrase_score` (one path)."""
         qtokens = self._query_tokens(idx, raw)
@@ -1097,10 +1114,10 @@ class LexicalRanker:
                 ph = idx.phrases.get(rowid)
                 if ph is None:
                     continue
-                info: dict | None = {} if detail else None
+                info: dict = {}
                 s = self.phrase_score(idx, reading, ph, ctx, info)
                 if s > per_proc.get(ph.key, (0.0,))[0]:
-                    per_proc[ph.key] = (s, ph, info) if detail else (s, ph)
+                    per_proc[ph.key] = (s, ph, info)
         return per_proc, qtokens, said
 
     def phrase_score(self, idx: _Index, reading: list[_QToken], ph: _Phrase, ctx: _ReadingContext,
@@ -1124,11 +1141,10 @@ class LexicalRanker:
             disjoint = ctx.age[1] < ages[0] or ages[1] < ctx.age[0]
             if inside or disjoint:
                 factors["age"] = AGE_MATCH if inside else AGE_CONFLICT
-        for f in factors.values():
-            s *= f
-        s = min(1.0, s)
+        factor = math.prod(factors.values())
+        s = min(1.0, s * factor)
         if detail is not None:
-            detail.update(factors=factors, reading=ctx.reading, phrase=ph.text, kind=ph.kind)
+            detail.update(factors=factors, factor=factor, reading=ctx.reading, phrase=ph.text, kind=ph.kind)
         return s
 
     def lexical_leader(self, idx: _Index, ranked: list[tuple[str, float]]) -> float:
@@ -1153,7 +1169,22 @@ class LexicalRanker:
         pairs = _telex_decoded(idx, pairs)
         accented = any(a != f for a, f in pairs)
         vietnamese = accented or all(is_vietnamese_syllable(f) or f.isdigit() for _, f in pairs)
-        typing_last = bool(raw) and raw[-1].isalnum()
+        expanded = self._segmented(idx, pairs, bool(raw) and raw[-1].isalnum())
+        # mostly English words, no diacritics: its words that look like Vietnamese syllables
+        # are English too ("recipe for pho")
+        english = not accented and _mostly_english([f for _, f, _ in expanded])
+        mode = _QueryMode(accented, vietnamese, english)
+        out: list[_QToken] = []
+        seen: set[str] = set()
+        for i in range(len(expanded)):
+            folded = expanded[i][1]
+            out.append(self._token(idx, expanded, i, mode, repeat=folded in seen))  # a repeat counts once
+            seen.add(folded)
+        return _question_frame(out)
+
+    @staticmethod
+    def _segmented(idx: _Index, pairs: list[tuple[str, str]], typing_last: bool) -> list[tuple[str, str, bool]]:
+        """(as typed, folded, still being typed) per word, words run together split."""
         # two words run together ("khaisinh") become two tokens before anything else
         expanded: list[tuple[str, str, bool]] = []
         for i, (plain, folded) in enumerate(pairs):
@@ -1171,100 +1202,119 @@ class LexicalRanker:
                 expanded.extend((part, part, False) for part in split)
             else:
                 expanded.append((plain, folded, last and typing_last))
-        # mostly English words, no diacritics: its words that look like Vietnamese syllables
-        # are English too ("recipe for pho")
-        english = not accented and _mostly_english([f for _, f, _ in expanded])
-        def is_filler(j: int) -> bool:
-            p, f, _ = expanded[j]
-            return (p in _STOP_TYPED) if accented else (f in idx.stop_folded)
+        return expanded
 
-        out: list[_QToken] = []
-        seen: set[str] = set()
-        for i, (plain, folded, typing) in enumerate(expanded):
-            prev = expanded[i - 1][1] if i else ""
-            nxt = expanded[i + 1][1] if i + 1 < len(expanded) else ""
-            repeat = folded in seen  # counted once, but kept for word order
-            seen.add(folded)
-            if accented:
-                stop = plain in _STOP_TYPED
-            else:
-                stop = folded in idx.stop_folded or (not vietnamese and folded in _STOP_EN)
-            # (a pair of two filler words, "mà chưa", stays filler)
-            if stop and not (english and folded in _STOP_EN) and (
-                ((prev, folded) in idx.name_pairs and not is_filler(i - 1))
-                or ((folded, nxt) in idx.name_pairs and not is_filler(i + 1))
-            ):
-                stop = False  # part of a procedure name here: "bản sao" is not "sao?"
-            in_context = (prev, folded) in idx.pairs or (folded, nxt) in idx.pairs
-            fixes = {} if in_context else idx.context_fixes(prev, plain if accented else None, folded, nxt, stop)
-            if fixes:  # a real word, but the neighbours say another was meant ("tạm chú" → trú)
-                stop = False
-            variants: dict[str, float] = {}
-            weight = idx.idf.get(folded, 0.0)
-            if folded in idx.vocab_set:
-                variants[folded] = EXACT
-            variants.update(fixes)
-            if fixes:
-                weight = max(idx.idf.get(t, 0.0) for t in fixes)
-            if stop:
-                out.append(_QToken(plain, folded, STOP_WEIGHT, variants, True, False, accented))
-                continue
-            if folded in KIN_SIDE and prev in KIN_SIDE_AFTER:
-                # "bà ngoại", "ông nội", "em trai": which side or sex, not "nước ngoài" / "nội dung"
-                out.append(_QToken(plain, folded, STOP_WEIGHT, {}, True, False, accented))
-                continue
-            for t, c in idx.english_relatives(folded).items():
-                variants.setdefault(t, c)
-            if variants and not weight:  # reached only through its stem (married ~ marriage)
-                weight = max(idx.idf.get(t, 0.0) for t in variants)
-            generic = (plain in _GENERIC_TYPED) if accented else (folded in _GENERIC_FOLDED)
-            if not variants and not generic:  # an everyday word is no typo of a catalogue word
-                fixes = idx.corrections(folded, plain if accented else None)
-                if english and not is_vietnamese_syllable(folded):  # an English word's typo is English
-                    fixes = {t: c for t, c in fixes.items() if not is_vietnamese_syllable(t)}
-                variants.update(fixes)
-                if variants:
-                    weight = max(idx.idf.get(t, 0.0) for t in variants)
-            if typing and len(folded) >= 2:
-                # completions of the word being typed; common words are the likelier ones
-                completions = idx.prefix_expansions(folded, vietnamese_only=vietnamese)
-                top = max((idx.df[t] for t in completions), default=1)
-                for t in completions:
-                    variants.setdefault(t, PREFIX * (0.6 + 0.4 * idx.df[t] / top))
-                pref = [idx.idf[t] for t in completions]
-                if pref and folded not in idx.vocab_set and not any(c > PREFIX for c in variants.values()):
-                    weight = sum(pref) / len(pref)
-            if typing and len(folded) < 2:
-                # one letter of a word still being typed: only breaks ties ("khai s" → sinh)
-                completions = idx.prefix_expansions(folded, limit=200, vietnamese_only=vietnamese)
-                out.append(_QToken(plain, folded, STOP_WEIGHT, dict.fromkeys(completions, PREFIX), False, False, accented))
-                continue
-            if not variants:
-                # a word the catalogue cannot explain (nor complete, if it is still being typed)
-                weight = UNKNOWN_WEIGHT * idx.idf_max
-            elif typing and folded not in idx.vocab_set and len(folded) < 3:
-                weight *= 0.5  # two letters typed so far: weak evidence either way
-            if (plain in _KINSHIP_TYPED) if accented else (folded in _KINSHIP_FOLDED):
-                weight *= KINSHIP_WEIGHT
-            elif folded.isdigit() or generic:
-                weight = min(GENERIC_MAX, weight * KINSHIP_WEIGHT)
-            if english and is_vietnamese_syllable(folded):
-                variants = {t: c * (1.0 if t in idx.en_vocab else ENGLISH_FOLD) for t, c in variants.items()}
-            full = weight
-            if repeat:
-                weight = 0.0
-            tok = _QToken(plain, folded, weight, variants, False, bool(variants), accented)
-            tok.repeat_weight = full if repeat else 0.0
-            out.append(tok)
-        return _question_frame(out)
+    @staticmethod
+    def _is_filler(idx: _Index, expanded: list, j: int, accented: bool) -> bool:
+        p, f, _ = expanded[j]
+        return (p in _STOP_TYPED) if accented else (f in idx.stop_folded)
 
-    def _readings(self, idx: _Index, qtokens: list[_QToken]) -> list[list[_QToken]]:
-        """The query with its everyday words replaced by administrative ones (the lexicon).
+    def _is_stop(self, idx: _Index, expanded: list, i: int, mode: _QueryMode) -> bool:
+        """A filler word, unless it is part of a procedure name here ("bản sao" is not "sao?")."""
+        plain, folded, _ = expanded[i]
+        accented, vietnamese, english = mode
+        if accented:
+            stop = plain in _STOP_TYPED
+        else:
+            stop = folded in idx.stop_folded or (not vietnamese and folded in _STOP_EN)
+        if not stop or (english and folded in _STOP_EN):
+            return stop
+        prev = expanded[i - 1][1] if i else ""
+        nxt = expanded[i + 1][1] if i + 1 < len(expanded) else ""
+        # (a pair of two filler words, "mà chưa", stays filler)
+        in_name = ((prev, folded) in idx.name_pairs and not self._is_filler(idx, expanded, i - 1, accented)) or (
+            (folded, nxt) in idx.name_pairs and not self._is_filler(idx, expanded, i + 1, accented)
+        )
+        return not in_name
 
-        Each lexicon key found (longest first, whole words) is replaced by one of its
-        targets; the new words weigh as much as the words they replace, shared by rarity,
-        and earn SYNONYM credit. At most MAX_READINGS readings, first targets preferred.
-        """
+    @staticmethod
+    def _weighed(idx: _Index, plain: str, folded: str, typing: bool, known: bool, weight: float,
+                 accented: bool, generic: bool) -> float:
+        """The weight of a word: unknown words weigh much, kinship, numbers and everyday words little."""
+        if not known:
+            # a word the catalogue cannot explain (nor complete, if it is still being typed)
+            weight = UNKNOWN_WEIGHT * idx.idf_max
+        elif typing and folded not in idx.vocab_set and len(folded) < 3:
+            weight *= 0.5  # two letters typed so far: weak evidence either way
+        if (plain in _KINSHIP_TYPED) if accented else (folded in _KINSHIP_FOLDED):
+            return weight * KINSHIP_WEIGHT
+        if folded.isdigit() or generic:
+            return min(GENERIC_MAX, weight * KINSHIP_WEIGHT)
+        return weight
+
+    @staticmethod
+    def _corrected(idx: _Index, plain: str, folded: str, variants: dict, weight: float, mode: _QueryMode) -> float:
+        """Spelling corrections of an unknown word added to `variants`; the word's weight."""
+        fixes = idx.corrections(folded, plain if mode.accented else None)
+        if mode.english and not is_vietnamese_syllable(folded):  # an English word's typo is English
+            fixes = {t: c for t, c in fixes.items() if not is_vietnamese_syllable(t)}
+        variants.update(fixes)
+        return max(idx.idf.get(t, 0.0) for t in variants) if variants else weight
+
+    @staticmethod
+    def _completed(idx: _Index, folded: str, variants: dict, weight: float, vietnamese: bool) -> float:
+        """Completions of the word being typed added to `variants` (common words are the likelier
+        ones); the word's weight, which becomes their mean rarity when it is no word itself."""
+        completions = idx.prefix_expansions(folded, vietnamese_only=vietnamese)
+        top = max((idx.df[t] for t in completions), default=1)
+        for t in completions:
+            variants.setdefault(t, PREFIX * (0.6 + 0.4 * idx.df[t] / top))
+        pref = [idx.idf[t] for t in completions]
+        if pref and folded not in idx.vocab_set and not any(c > PREFIX for c in variants.values()):
+            return sum(pref) / len(pref)
+        return weight
+
+    def _token(self, idx: _Index, expanded: list, i: int, mode: _QueryMode, repeat: bool) -> _QToken:
+        """One query word: filler or not, its readings (exact, corrected, completed) and weight."""
+        plain, folded, typing = expanded[i]
+        accented, vietnamese, english = mode
+        prev = expanded[i - 1][1] if i else ""
+        nxt = expanded[i + 1][1] if i + 1 < len(expanded) else ""
+        stop = self._is_stop(idx, expanded, i, mode)
+        in_context = (prev, folded) in idx.pairs or (folded, nxt) in idx.pairs
+        fixes = {} if in_context else idx.context_fixes(prev, plain if accented else None, folded, nxt, stop)
+        if fixes:  # a real word, but the neighbours say another was meant ("tạm chú" → trú)
+            stop = False
+        variants: dict[str, float] = {}
+        weight = idx.idf.get(folded, 0.0)
+        if folded in idx.vocab_set:
+            variants[folded] = EXACT
+        variants.update(fixes)
+        if fixes:
+            weight = max(idx.idf.get(t, 0.0) for t in fixes)
+        if stop:
+            return _QToken(plain, folded, STOP_WEIGHT, variants, True, False, accented)
+        if folded in KIN_SIDE and prev in KIN_SIDE_AFTER:
+            # "bà ngoại", "ông nội", "em trai": which side or sex, not "nước ngoài" / "nội dung"
+            return _QToken(plain, folded, STOP_WEIGHT, {}, True, False, accented)
+        for t, c in idx.english_relatives(folded).items():
+            variants.setdefault(t, c)
+        if variants and not weight:  # reached only through its stem (married ~ marriage)
+            weight = max(idx.idf.get(t, 0.0) for t in variants)
+        generic = (plain in _GENERIC_TYPED) if accented else (folded in _GENERIC_FOLDED)
+        if generic and ((prev, folded) in idx.name_pairs or (folded, nxt) in idx.name_pairs):
+            generic = False  # part of a procedure name here, as for filler: "mai táng" is no "tomorrow"
+        if not variants and not generic:  # an everyday word is no typo of a catalogue word
+            weight = self._corrected(idx, plain, folded, variants, weight, mode)
+        if typing and len(folded) >= 2:
+            weight = self._completed(idx, folded, variants, weight, vietnamese)
+        if typing and len(folded) < 2:
+            # one letter of a word still being typed: only breaks ties ("khai s" → sinh)
+            completions = idx.prefix_expansions(folded, limit=200, vietnamese_only=vietnamese)
+            return _QToken(plain, folded, STOP_WEIGHT, dict.fromkeys(completions, PREFIX), False, False, accented)
+        weight = self._weighed(idx, plain, folded, typing, bool(variants), weight, accented, generic)
+        if english and is_vietnamese_syllable(folded):
+            variants = {t: c * (1.0 if t in idx.en_vocab else ENGLISH_FOLD) for t, c in variants.items()}
+        full = weight
+        if repeat:
+            weight = 0.0
+        tok = _QToken(plain, folded, weight, variants, False, bool(variants), accented)
+        tok.repeat_weight = full if repeat else 0.0
+        return tok
+
+    @staticmethod
+    def _lexicon_spans(qtokens: list[_QToken]) -> list[tuple[int, int, tuple]]:
+        """(start, end, targets) of every lexicon key the query says, longest first, whole words."""
         lex = lexicon()
         n = len(qtokens)
         # an English query reaches only English keys ("my" is not Mỹ)
@@ -1289,6 +1339,34 @@ class LexicalRanker:
                     break
             else:
                 i += 1
+        return spans
+
+    @staticmethod
+    def _replaced(idx: _Index, span: list[_QToken], target) -> list[_QToken]:
+        """The words of a lexicon target standing for `span` (or `span` itself if none is known)."""
+        words = [(a, f) for a, f in target if f in idx.vocab_set]
+        rarity = sum(idx.idf[f] for _, f in words)
+        # the words replaced weigh at least as much as as many typical words of the
+        # replacement: "qua đời" (qua is also an everyday word) weighs like "khai tử"
+        span_weight = sum(q.weight for q in span)
+        if words:
+            span_weight = max(span_weight, max(len(span), len(words)) * rarity / len(words))
+        if not words or span_weight <= 0 or rarity <= 0:
+            return list(span)
+        accented = span[0].accented
+        return [
+            _QToken(a, f, span_weight * idx.idf[f] / rarity, {f: SYNONYM}, False, True, accented, synonym=True)
+            for a, f in words
+        ]
+
+    def _readings(self, idx: _Index, qtokens: list[_QToken]) -> list[list[_QToken]]:
+        """The query with its everyday words replaced by administrative ones (the lexicon).
+
+        Each lexicon key found (longest first, whole words) is replaced by one of its
+        targets; the new words weigh as much as the words they replace, shared by rarity,
+        and earn SYNONYM credit. At most MAX_READINGS readings, first targets preferred.
+        """
+        spans = self._lexicon_spans(qtokens)
         if not spans:
             return []
         # choices: one target per span; vary one span at a time from the all-first reading
@@ -1304,23 +1382,7 @@ class LexicalRanker:
             pos = 0
             for (start, end, targets), j in zip(spans, choice, strict=True):
                 reading.extend(qtokens[pos:start])
-                span = qtokens[start:end]
-                words = [(a, f) for a, f in targets[j] if f in idx.vocab_set]
-                rarity = sum(idx.idf[f] for _, f in words)
-                # the words replaced weigh at least as much as as many typical words of the
-                # replacement: "qua đời" (qua is also an everyday word) weighs like "khai tử"
-                span_weight = sum(q.weight for q in span)
-                if words:
-                    span_weight = max(span_weight, max(len(span), len(words)) * rarity / len(words))
-                if not words or span_weight <= 0 or rarity <= 0:
-                    reading.extend(span)
-                else:
-                    accented = span[0].accented
-                    for a, f in words:
-                        w = span_weight * idx.idf[f] / rarity
-                        reading.append(
-                            _QToken(a, f, w, {f: SYNONYM}, False, True, accented, synonym=True)
-                        )
+                reading.extend(self._replaced(idx, qtokens[start:end], targets[j]))
                 pos = end
             reading.extend(qtokens[pos:])
             # a word said twice counts once: if a replaced span held its first occurrence,
@@ -1365,10 +1427,11 @@ class LexicalRanker:
             return []
         return [r[0] for r in rows]
 
-    def _score(
-        self, idx: _Index, qtokens: list[_QToken], ph: _Phrase, detail: dict | None = None, qpairs=None,
-        content: list[_QToken] | None = None,
-    ) -> float:
+    @staticmethod
+    def _coverage(idx: _Index, qtokens: list[_QToken], ph: _Phrase) -> tuple[dict, list, float, float, float]:
+        """How the query's words meet a phrase: covered phrase words and their credit, the phrase
+        word each informative query word hit (in order), the weight explained, the query's
+        total weight, and the weight of lexicon words left unexplained."""
         context = idx.context.get(ph.key, frozenset())
         ptoks = ph.tokset
         covered: dict[str, float] = {}
@@ -1396,8 +1459,40 @@ class LexicalRanker:
             got += q.weight * credit
             if q.keyed:
                 keyed_miss += q.weight * (1 - credit)
+        return covered, positions, got, total, keyed_miss
+
+    @staticmethod
+    def _contained(idx: _Index, ph: _Phrase, qpairs: frozenset, covered: dict) -> float:
+        """A long spoken question may hold a whole specific name or alias ("…làm cái giấy khai
+        sinh cho thằng cu nhà em"): the heaviest run of phrase words said in the same order,
+        word for word, as a containment score (0 when there is none)."""
+        if len(covered) <= 1 or not ph.weight or qpairs.isdisjoint(ph.adjacent):
+            return 0.0
+        tw = idx.tw
+        best = run = 0.0
+        folded = ph.folded
+        for i in range(len(folded) - 1):
+            if (folded[i], folded[i + 1]) in qpairs:
+                if not run:
+                    run = tw.get(folded[i], 0.0) * covered.get(folded[i], 0.0)
+                run += tw.get(folded[i + 1], 0.0) * covered.get(folded[i + 1], 0.0)
+                best = max(best, run)
+            else:
+                run = 0.0
+        if not best:
+            return 0.0
+        return CONTAIN_SHARE * min(1.0, best / ph.weight) * min(1.0, best / SPECIFIC_WEIGHT)
+
+    def _score(
+        self, idx: _Index, qtokens: list[_QToken], ph: _Phrase, detail: dict | None = None, qpairs=None,
+        content: list[_QToken] | None = None,
+    ) -> float:
+        """The lexical score of one phrase: recall × (recall share + precision + word order),
+        lifted towards containment for a long question, lowered for a single shared word."""
+        covered, positions, got, total, keyed_miss = self._coverage(idx, qtokens, ph)
         if total <= 0 or not covered:
             return 0.0
+        ptoks = ph.tokset
         # a lexicon word left unexplained (sửa, mất, hết hạn, sổ đỏ…) is no context: it counts in full
         recall = got / (got + UNEXPLAINED * (total - got - keyed_miss) + keyed_miss + EVIDENCE_PRIOR)
         # several content words said, only one of them in this phrase: a word shared by chance
@@ -1416,27 +1511,9 @@ class LexicalRanker:
             hits = sum(1 for a, b in zip(positions, positions[1:], strict=False) if a and b and (a, b) in pairs)
             order = hits / (len(positions) - 1)
         score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * order)
-        # A long spoken question may hold a whole specific name or alias ("…làm cái giấy khai
-        # sinh cho thằng cu nhà em"): the words around it are context, not evidence against.
-        if qpairs is None:
-            qpairs = _query_pairs(qtokens)
-        contain = 0.0
-        if len(covered) > 1 and ph.weight and not qpairs.isdisjoint(ph.adjacent):
-            # heaviest run of phrase words that the query says in the same order, word for word
-            best = run = 0.0
-            folded = ph.folded
-            for i in range(len(folded) - 1):
-                if (folded[i], folded[i + 1]) in qpairs:
-                    if not run:
-                        run = tw.get(folded[i], 0.0) * covered.get(folded[i], 0.0)
-                    run += tw.get(folded[i + 1], 0.0) * covered.get(folded[i + 1], 0.0)
-                    best = max(best, run)
-                else:
-                    run = 0.0
-            if best:
-                contain = CONTAIN_SHARE * min(1.0, best / ph.weight) * min(1.0, best / SPECIFIC_WEIGHT)
-                if contain > score:  # halfway up: lifts long questions, keeps the ranking of plain ones
-                    score += CONTAIN_BONUS * (contain - score)
+        contain = self._contained(idx, ph, _query_pairs(qtokens) if qpairs is None else qpairs, covered)
+        if contain > score:  # halfway up: lifts long questions, keeps the ranking of plain ones
+            score += CONTAIN_BONUS * (contain - score)
         if single:
             score *= SINGLE_MATCH
         if detail is not None:

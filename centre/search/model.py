@@ -66,6 +66,7 @@ class Scored:
     semantic: float | None = None  # cosine with the best passage of the procedure
     score: float = 0.0
     phrase: object | None = None  # the best lexical phrase (lexical._Phrase)
+    factor: float = 1.0  # the procedure-level factors of that phrase (variant marks, actions, ages)
     detail: dict | None = None
 
 
@@ -75,7 +76,8 @@ def combine(c: Scored, semantic_top: float | None = None) -> float:
     The semantic similarity counts relative to the best candidate's (`semantic_top`): it
     reorders candidates the words found, and never lifts a query over the threshold alone.
     """
-    s = c.lexical + W_CONTEXT * c.context + W_TEXT * c.text
+    # the lexical score carries the procedure-level factors already; the other evidence gets them too
+    s = c.lexical + c.factor * (W_CONTEXT * c.context + W_TEXT * c.text)
     if c.semantic is not None and semantic_top is not None:
         s += W_SEMANTIC * (c.semantic - semantic_top)
     return max(0.0, min(1.0, s))
@@ -187,7 +189,8 @@ class Searcher(LexicalRanker):
         per_req, r.tokens, r.readings = self._lexical_off_aware(idx, r.focus.request[:MAX_QUERY_CHARS], detail, lexicon_off)
         cands: dict[str, Scored] = {}
         for key, v in per_req.items():
-            cands[key] = Scored(key, lexical=v[0], phrase=v[1], detail=v[2] if detail else None)
+            cands[key] = Scored(key, lexical=v[0], phrase=v[1], detail=v[2] if detail else None,
+                                factor=v[2].get("factor", 1.0))
         if r.focus.context and "context" not in self.off and W_CONTEXT:
             per_all, _, _ = self._lexical_off_aware(idx, r.focus.text[-MAX_QUERY_CHARS:], False, lexicon_off)
             for key, v in per_all.items():
