@@ -1,6 +1,8 @@
 """``fakerobot://`` for pyserial: a simulated robot behind an ordinary serial port URL.
 
 ``serial.serial_for_url("fakerobot://robot-1?speed=5&drop=0.05&corrupt=0.1&delay_ms=50&block=counter_2")``
+(protocol 1.1 faults too: ``stuck_after_s``, ``visitor_lost_after_s``, ``drop_hello``, ``chatter``,
+``empty_fields``, ``legacy``, ``battery``)
 starts (once per URL, for the life of the process) a `robot.sim` simulator on a pty, with
 the floor map of the project's config.yaml (``config=PATH`` picks another), and opens that
 pty as a real serial port. Put the URL in `robot.robots[].port` to run the kiosk against a
@@ -18,9 +20,16 @@ import serial
 _sims: dict[str, object] = {}
 _lock = threading.Lock()
 
-_FLOATS = {"speed": "speed_mps", "dock_s": "dock_s", "boot_s": "boot_s"}
+_FLOATS = {"speed": "speed_mps", "dock_s": "dock_s", "boot_s": "boot_s", "battery": "battery_pct"}
+
+
+def _flag(text: str) -> bool:
+    return text.lower() in ("", "1", "true", "yes")
+
+
 _FAULTS = {"drop": float, "corrupt": float, "delay_ms": float, "stall_after": int, "reboot_after": int,
-           "seed": int}
+           "seed": int, "stuck_after_s": float, "visitor_lost_after_s": float, "drop_hello": _flag,
+           "chatter": _flag, "empty_fields": _flag, "legacy": _flag}
 
 
 def simulator_for(url: str):
