@@ -10,10 +10,16 @@ Passwords are hashed with ``hashlib.scrypt`` (salted, parameters stored with the
 never stored or logged in clear. There is no default user and no default password: the
 first administrator is created with ``kiosk users add NAME --role admin``.
 
+Passwords have at least 10 characters, are not all digits and are not a common password (nor a
+common word with digits or signs around it: ``centre/common_passwords.txt``); every user can
+change their own (``change_password``, the /account page).
+
 Sessions are random tokens given to the browser in a cookie; only their SHA-256 is stored,
-with a CSRF token bound to the session. Failed logins are stored (name, address, time), so a
-name or an address that fails ``max_tries`` times within ``lockout_s`` is refused until the
-window passes, across restarts and across server processes.
+with a CSRF token bound to the session. Failed logins are stored (name, address, time). A name
+that fails ``max_tries`` times from one address within ``lockout_s`` is refused from that
+address until the window passes, and an address that fails ``max_tries × IP_FACTOR`` times is
+refused for every name; so guessing is slowed, but an outsider elsewhere cannot lock an officer
+out of their own counter (issue 16). Both hold across restarts and server processes.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ log = logging.getLogger("centre.users")
 
 ROLES = ("admin", "officer", "display", "kiosk")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
-MIN_PASSWORD = 8
+MIN_PASSWORD = 10
+_COMMON_FILE = __import__("pathlib").Path(__file__).with_name("common_passwords.txt")
+_COMMON: frozenset[str] | None = None
 # scrypt cost: n=2**14, r=8 takes ~40 ms and 16 MiB: slow for a guesser, fine for a login.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 # A single address may try several names (a shared counter PC), so it gets more tries.
@@ -174,14 +182,39 @@ def _dummy_hash() -> str:
     return _DUMMY_HASH
 
 
+def common_passwords() -> frozenset[str]:
+    """The list of passwords nobody may choose (lower case), read once."""
+    global _COMMON
+    if _COMMON is None:
+        lines = _COMMON_FILE.read_text(encoding="utf-8").splitlines() if _COMMON_FILE.exists() else []
+        _COMMON = frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))
+    return _COMMON
+
+
 def check_password_strength(password: str, name: str = "") -> None:
     """Raise UserError when a password is too weak to protect a counter or the admin pages."""
     if len(password) < MIN_PASSWORD:
         raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
-    if name and password.lower() == name.lower():
-        raise UserError("the password must not be the user name")
+    low = password.lower()
+    if name and (low == name.lower() or (len(name) >= 4 and name.lower() in low)):
+        raise UserError("the password must not contain the user name")
     if len(set(password)) < 4:
         raise UserError("the password is too simple (use at least 4 different characters)")
+    if low.isdigit():
+        raise UserError("the password must not be only digits (a phone number or a date is easy to guess)")
+    core = re.sub(r"^[\d\W_]+|[\d\W_]+$", "", low)
+    if low in common_passwords() or core in common_passwords():
+        raise UserError("this password is on the list of common passwords; choose another")
+
+
+def change_password(conn, user_id: int, old: str, new: str, *, now: float | None = None) -> User:
+    """A user changes their own password (the old one is checked; every session of theirs ends)."""
+    row = conn.execute("SELECT * FROM staff_users WHERE id = ?", (user_id,)).fetchone()
+    if row is None or not verify_password(old or "", row["password_hash"]):
+        raise BadCredentials("the current password is wrong")
+    if old == new:
+        raise UserError("the new password must differ from the current one")
+    return update_user(conn, user_id, password=new, now=now)
 
 
 # -- users -------------------------------------------------------------------------
@@ -291,13 +324,14 @@ def delete_user(conn, user_id: int) -> User:
 # -- login, rate limiting -------------------------------------------------------------
 
 
-def _failure_times(conn, col: str, value: str, since: float) -> list[float]:
-    """Times of the failures of this name/address within the window and after its last success."""
+def _failure_times(conn, cols: tuple[str, ...], values: tuple[str, ...], since: float) -> list[float]:
+    """Times of the failures of this (name and) address within the window and after its last success."""
+    where = " AND ".join(f"{c} = ?" for c in cols)
     last_ok = conn.execute(
-        f"SELECT max(at) FROM staff_login_attempts WHERE {col} = ? AND ok = 1", (value,)).fetchone()[0] or 0
+        f"SELECT max(at) FROM staff_login_attempts WHERE {where} AND ok = 1", values).fetchone()[0] or 0
     return [r[0] for r in conn.execute(
-        f"SELECT at FROM staff_login_attempts WHERE {col} = ? AND ok = 0 AND at > ? ORDER BY at DESC",
-        (value, max(since, last_ok)))]
+        f"SELECT at FROM staff_login_attempts WHERE {where} AND ok = 0 AND at > ? ORDER BY at DESC",
+        (*values, max(since, last_ok)))]
 
 
 def lock_remaining(conn, name: str, address: str, *, max_tries: int, lockout_s: float,
@@ -305,8 +339,9 @@ def lock_remaining(conn, name: str, address: str, *, max_tries: int, lockout_s: 
     """Seconds until this name/address may try again (0 = may try now)."""
     now = time.time() if now is None else now
     wait = 0.0
-    for col, value, limit in (("name", name, max_tries), ("address", address, max_tries * IP_FACTOR)):
-        times = _failure_times(conn, col, value, now - lockout_s)
+    for cols, values, limit in ((("name", "address"), (name, address), max_tries),
+                                (("address",), (address,), max_tries * IP_FACTOR)):
+        times = _failure_times(conn, cols, values, now - lockout_s)
         if len(times) >= limit:
             # Locked until the limit-th newest failure leaves the window.
             wait = max(wait, times[limit - 1] + lockout_s - now)

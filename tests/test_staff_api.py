@@ -31,6 +31,8 @@ ACCESS = {
     ("POST", "/logout"): {ADM, OFF, DSP, KIO},
     ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/t/{token}"): PUBLIC,
+    ("GET", "/account"): {ADM, OFF, DSP},
+    ("POST", "/account/password"): {ADM, OFF, DSP},
     ("GET", "/console"): {ADM, OFF},
     ("GET", "/console/{counter_id}"): {ADM, OFF},
     ("GET", "/rate/{counter_id}"): {ADM, OFF},
@@ -503,3 +505,44 @@ def test_public_live_streams_are_capped(centre):
     t = centre.queue().issue("A", actor="kiosk")
     r = centre.client().get(f"/api/public/tickets/{t.token}/events")
     assert r.status_code == 503 and r.json()["error"] == "TooManyStreams" and int(r.headers["retry-after"]) > 0
+
+
+def test_self_service_password_change_page_issue16(centre):
+    lan = centre.client("officer")
+    assert lan.get("/account").status_code == 200
+    r = lan.post("/account/password", data={"old": "wrong-password", "new": "another-pass-9",
+                                            "repeat": "another-pass-9"}, follow_redirects=False)
+    assert r.status_code == 422 and "another-pass-9" not in r.text
+    r = lan.post("/account/password", data={"old": PASSWORDS["lan"], "new": "12345678901", "repeat": "12345678901"},
+                 follow_redirects=False)
+    assert r.status_code == 422
+    r = lan.post("/account/password", data={"old": PASSWORDS["lan"], "new": "another-pass-9",
+                                            "repeat": "another-pass-9"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert lan.get("/api/me").status_code == 401  # the session ended
+    assert [e["action"] for e in audit.entries(centre.conn, entity="user")][:2] == ["password.change",
+                                                                                  "password.change_failed"]
+
+
+def test_hardening_headers_body_limits_and_numbers_issue16(centre):
+    anon = centre.client()
+    page = anon.get("/login")
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+    t = centre.queue().issue("A", actor="kiosk")
+    st = anon.get(f"/t/{t.token}")
+    assert st.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in st.headers["content-security-policy"]
+    # a body over the limit is refused before login or parsing (413), JSON and multipart alike
+    big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+    assert anon.post("/api/tickets", content=big, headers={"Content-Type": "application/json"}).status_code == 413
+    r = anon.post("/login", files={"file": ("x.bin", b"0" * (2 * 1024 * 1024))})
+    assert r.status_code == 413
+    # Infinity, NaN and 1e400 are refused with 422 (were 500), even anonymously
+    for raw in (b'{"rating": Infinity}', b'{"rating": NaN}', b'{"rating": 1e400}'):
+        r = anon.post(f"/api/public/tickets/{t.token}/rating", content=raw,
+                      headers={"Content-Type": "application/json", "X-CSRF-Token": "x"})
+        assert r.status_code in (403, 422)
+    admin = centre.client("admin")
+    for raw in (b'{"target_wait_min": Infinity}', b'{"target_wait_min": NaN}', b'{"target_wait_min": 1e400}'):
+        r = admin.put("/api/admin/services/A", content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, raw

@@ -155,7 +155,7 @@ def test_kiosk_users_add_never_uses_a_default_password(tmp_path):
     r = _cli(tmp_path, "users", "add", "boss", "--role", "admin")  # no terminal to ask on
     assert r.returncode == 2 and "--password-stdin" in r.stderr
     r = _cli(tmp_path, "users", "add", "boss", "--role", "admin", "--password-stdin", stdin="short\n")
-    assert r.returncode == 2 and "at least 8" in r.stderr
+    assert r.returncode == 2 and "at least 10" in r.stderr
     r = _cli(tmp_path, "users", "add", "boss", "--role", "admin", "--password-stdin", stdin="good-admin-pass\n")
     assert r.returncode == 0, r.stderr
     r = _cli(tmp_path, "users", "add", "lan", "--role", "officer", "--counter", "9", "--password-stdin",

@@ -33,7 +33,7 @@ def test_password_hash_is_salted_and_verifies():
         ("anna", "boss", "s3cret-pass", [], "not one of"),
         ("anna", "officer", "s3cret-pass", [], "at least one counter"),
         ("anna", "display", "s3cret-pass", [1], "only officers"),
-        ("anna", "officer", "short", [1], "at least 8"),
+        ("anna", "officer", "short", [1], "at least 10"),
         ("anna", "officer", "aaaaaaaaaa", [1], "too simple"),
         ("anna", "officer", "s3cret-pass", [9], "counter 9 does not exist"),
     ],
@@ -114,3 +114,34 @@ def test_audit_records_before_and_after_without_secrets(conn):
     assert rows[1]["before"] == {"role": "officer", "password": "***"} and rows[1]["after"] == {"role": "admin"}
     assert rows[0]["before"] is None
     assert [r["action"] for r in audit.entries(conn, entity="user", key="3")] == ["user.update"]
+
+
+@pytest.mark.parametrize("password", ["12345678", "1234567890", "Password123!", "matkhau2024", "0912345678",
+                                      "qwertyuiop", "short-pw"])
+def test_weak_passwords_are_refused_issue16(conn, password):
+    with pytest.raises(users.UserError):
+        users.create_user(conn, "hoa", "display", password)
+
+
+def test_self_service_password_change_issue16(conn):
+    u = users.create_user(conn, "lan", "officer", "mat-khau-123", counters=[1])
+    token, _ = users.create_session(conn, u, hours=1)
+    with pytest.raises(users.BadCredentials):
+        users.change_password(conn, u.id, "wrong-old-pass", "another-pass-9")
+    with pytest.raises(users.UserError):
+        users.change_password(conn, u.id, "mat-khau-123", "password1")
+    users.change_password(conn, u.id, "mat-khau-123", "another-pass-9")
+    assert users.get_session(conn, token) is None  # every session ends
+    assert users.authenticate(conn, "lan", "another-pass-9", "10.0.0.5").id == u.id
+
+
+def test_outsider_cannot_lock_an_officer_out_issue16(conn):
+    """Issue 16: anyone could lock out a named account; the lock is per address + account."""
+    users.create_user(conn, "lan", "officer", "mat-khau-123", counters=[1])
+    for i in range(5):
+        with pytest.raises(users.BadCredentials):
+            users.authenticate(conn, "lan", f"wrong{i}", "203.0.113.9", max_tries=5, lockout_s=300, now=100.0 + i)
+    with pytest.raises(users.LoginLocked):
+        users.authenticate(conn, "lan", "mat-khau-123", "203.0.113.9", max_tries=5, lockout_s=300, now=110.0)
+    # Lan at her own counter PC still logs in.
+    assert users.authenticate(conn, "lan", "mat-khau-123", "10.0.0.5", max_tries=5, lockout_s=300, now=111.0)

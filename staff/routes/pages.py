@@ -25,7 +25,7 @@ HOME = {"admin": "/admin", "officer": "/console", "display": "/display", "kiosk"
 
 
 def _address(request: Request) -> str:
-    return request.client.host if request.client else ""
+    return auth.client_address(request)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -86,6 +86,40 @@ async def login(request: Request, name: str = Form("", max_length=64), password:
 @router.post("/logout")
 async def logout(request: Request, who: Principal = Depends(require(*auth.ALL_ROLES))):
     users.end_session(request.app.state.staff.conn(), request.cookies.get(auth.SESSION_COOKIE))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(auth.SESSION_COOKIE)
+    return response
+
+
+SIGNED_IN = require("admin", "officer", "display")
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, who: Principal = Depends(SIGNED_IN)):
+    return render(request, "account.html", {})
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+async def change_password(request: Request, old: str = Form("", max_length=256), new: str = Form("", max_length=256),
+                          repeat: str = Form("", max_length=256), who: Principal = Depends(SIGNED_IN)):
+    """Every user changes their own password (the current one is checked); all their sessions end."""
+    from staff.i18n import t
+
+    staff = request.app.state.staff
+    lang = request.cookies.get("lang", "vi")
+    addr = _address(request)
+    try:
+        if new != repeat:
+            raise users.UserError(t(lang, "passwords_differ"))
+        users.change_password(staff.conn(), who.user.id, old, new, now=staff.now())
+    except users.BadCredentials:
+        audit.record(staff.conn(), who.user.name, "password.change_failed", entity="user", key=who.user.id,
+                     address=addr, now=staff.now())
+        return render(request, "account.html", {"error": t(lang, "wrong_current_password")}, status=422)
+    except users.UserError as exc:
+        return render(request, "account.html", {"error": str(exc)}, status=422)
+    audit.record(staff.conn(), who.user.name, "password.change", entity="user", key=who.user.id, address=addr,
+                 now=staff.now())
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(auth.SESSION_COOKIE)
     return response
