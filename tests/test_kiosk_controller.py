@@ -510,3 +510,66 @@ def test_push_to_talk(ctl):
     assert v.calls == ["press", "release"] and ctl.visit.voice_state == "thinking"
     feed(ctl, Thinking(audio_s=1.2))
     assert ctl.visit.voice_state == "thinking"
+
+
+def test_voice_is_vietnamese_only_and_shows_the_words_heard(ctl, project_config):
+    from voice.events import ModelReady, Partial, Understood
+
+    v = FakeVoice()
+    ctl.voice = v
+    feed(ctl, ModelReady(path="/m", load_s=1.0))
+    ctl.set_lang("en")
+    ctl.mic_down()
+    assert v.calls == [] and ctl.message[0] == "voice.vi_only"
+    ctl.set_lang("vi")
+    ctl.mic_down()
+    feed(ctl, Partial(text="làm giấy"))
+    assert ctl.visit.voice_partial == "làm giấy"
+    # listening counts as activity: no idle reset while the visitor speaks
+    ctl.clock_obj.t += project_config.kiosk.idle_timeout_s + 5
+    ctl.tick()
+    assert ctl.screen == Screen.SEARCH and ctl.visit.voice_state == "listening"
+    ctl.back()  # Back stops listening
+    assert ctl.visit.voice_state == "idle"
+    feed(ctl, Understood(kind="procedure", target="1.001193", label="Đăng ký khai sinh",
+                         text="làm giấy khai sinh", score=0.9))
+    assert ctl.screen == Screen.DETAIL
+
+
+def test_robot_stall_visitor_lost_and_estop_are_shown(ctl):
+    from robot.escort import EscortResumed, EscortStalled, FollowRobot, RobotAlert, RobotStatus, VisitorLost
+
+    mgr = FakeManager()
+    ctl.escort_mgr = RobotAdapter(mgr, ctl.on_robot_event)
+    ctl.open_procedure("1.001193")
+    ctl.guide_me()
+    base = {"robot": "robot-1", "counter_id": 1, "waypoint": "counter_1", "ticket": None}
+    mgr.emit(FollowRobot(escort_id=7, distance_m=8.0, eta_s=10.0, **base))
+    mgr.emit(EscortStalled(escort_id=7, reason="OBSTACLE", stalled_s=8.0, **base))
+    assert ctl.visit.escort == EscortState.GUIDING and ctl.visit.escort_reason == "robot.stalled"
+    mgr.emit(EscortResumed(escort_id=7, cause="STALLED", **base))
+    assert ctl.visit.escort_reason == "robot.guiding"
+    mgr.emit(VisitorLost(escort_id=7, **base))
+    assert ctl.visit.escort_reason == "robot.visitor_lost"
+    mgr.emit(RobotAlert(robot="robot-1", alert="LOW_BATTERY", detail="12 %"))
+    assert "robot-1: LOW_BATTERY 12 %" in ctl.robot_alerts
+    mgr.emit(RobotStatus(robot="robot-1", available=False, link_up=True, state="ESTOP", battery=80,
+                         reason="ESTOP_ACTIVE", estop=True))
+    assert ctl.visit.escort == EscortState.FALLBACK and ctl.visit.escort_reason == "robot.aborted_estop"
+    assert ctl.robot_status["estop"]
+
+
+def test_dossier_code_by_its_distinctive_tail(tmp_path):
+    from centre.db import connect
+    from kiosk.backend import AMBIGUOUS, resolve_dossier_tail
+
+    conn = connect(tmp_path / "d.db")
+    conn.execute("CREATE TABLE dossiers (code TEXT PRIMARY KEY)")
+    for code in ("000.00.29.H29-260213-0001", "000.00.29.H29-260213-0011", "000.00.30.H30-260213-0001"):
+        conn.execute("INSERT INTO dossiers VALUES (?)", (code,))
+    assert resolve_dossier_tail(conn, "h29-260213-0001") == "000.00.29.H29-260213-0001"
+    assert resolve_dossier_tail(conn, "H29 260213-0011") is None  # a space inside is not the code
+    assert resolve_dossier_tail(conn, "260213-0001") is AMBIGUOUS  # two centres' dossiers end so
+    assert resolve_dossier_tail(conn, "0001") is None  # too short to be distinctive
+    assert resolve_dossier_tail(conn, "13-0001") is None
+    assert resolve_dossier_tail(conn, "60213-0001") is None  # not at a boundary of the code

@@ -139,7 +139,7 @@ class GuideFlow(ControllerBase):
             case e.RobotAlert(alert=alert, detail=detail):
                 self.robot_alerts = [*self.robot_alerts[-4:], f"{ev.robot}: {alert} {detail}".strip()]
                 self._emit("status")
-                if alert in ("ESTOP", "REBOOTED", "LOW_BATTERY") and self._mine(ev):
+                if alert in ("ESTOP", "REBOOTED", "LOW_BATTERY") and ev.escort_id is not None and self._mine(ev):
                     self._fallback(robot_reason_key("estop" if alert == "ESTOP" else alert))
                 return
         if self._mine(ev):

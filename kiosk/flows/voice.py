@@ -149,6 +149,9 @@ class VoiceFlow(ControllerBase):
                     self._emit("voice_level")
                     return
                 v.voice_state = "listening"
+            case e.Partial(text=text):
+                self.activity()
+                v.voice_partial = str(text)
             case e.Thinking():
                 v.voice_state = "thinking"
             case e.Understood():
@@ -165,24 +168,14 @@ class VoiceFlow(ControllerBase):
                     v.voice_state = "idle"
                     self.show_message("voice.failed")
             case _:
-                if not self._voice_extra(ev):
-                    log.info("ignored voice event %r", ev)
-                    return
+                log.info("ignored voice event %r", ev)
+                return
         self._emit("voice")
 
     def voice_unavailable(self, reason: str, missing_model: bool = False) -> None:
         """The app found no voice model (no recogniser loaded at all)."""
         self.voice_ready, self.voice_error, self.voice_missing_model = False, reason, missing_model
         self._emit("voice")
-
-    def _voice_extra(self, ev) -> bool:
-        """Events of newer voice services: words heard so far (`Partial`/`Heard` with `text`)."""
-        text = getattr(ev, "text", None)
-        if type(ev).__name__ in ("Partial", "Heard", "PartialText") and text is not None:
-            self.activity()
-            self.visit.voice_partial = str(text)
-            return True
-        return False
 
     def _understood(self, what: str, target: str, text: str) -> None:
         if what == "procedure" and target:

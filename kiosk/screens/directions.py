@@ -26,6 +26,7 @@ class DirectionsScreen(KScreen):
         det = v.escort_detail
         kw = {"distance": int(round(float(det.get("distance_m") or 0))), "minutes": det.get("minutes", 1)}
         ids.robot_text.text = self.tr(reason, **kw) if reason else (self.tr("robot.absent") if dest else "")
+        ids.status_card.opacity = 1 if dest else 0
         active = v.escort in (EscortState.REQUESTED, EscortState.COMING, EscortState.GUIDING)
         can_call = dest is not None and c.escort_mgr is not None and v.escort in (EscortState.NONE, EscortState.CANCELLED)
         for w, show in ((ids.robot_go, can_call), (ids.robot_cancel, active)):
@@ -34,6 +35,7 @@ class DirectionsScreen(KScreen):
         # choosing a place: only when the visitor came from Home's "Chỉ đường"
         picking = not active and v.escort in (EscortState.NONE,) and not v.ticket and not v.procedure
         ids.choose_title.opacity = 1 if picking else 0
+        ids.choose_title.text = self.tr("directions.choose") if picking else ""
         grid = ids.places
         grid.clear_widgets()
         if picking:

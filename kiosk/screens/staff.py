@@ -82,6 +82,8 @@ class StaffScreen(KScreen):
             rs = c.robot_status or {}
             ok = rs.get("link", rs.get("connected", rs.get("ok")))
             robot = self._state_text(ok) + (f" — {rs['state']}" if rs.get("state") else "")
+            if c.robot_alerts:
+                robot += f" — {c.robot_alerts[-1]}"
         self.ids.robot.text = f"{self.tr('staff.robot')}: {robot}"
         if c.voice_missing_model:
             voice = self.tr("staff.voice_no_model", path=c.voice_error)

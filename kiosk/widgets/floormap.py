@@ -97,23 +97,51 @@ class FloorMap(Widget):
                 Color(*ROUTE)
                 r = dp(22)
                 Line(circle=(gx, gy, r), width=dp(4))
-        lang = self.lang
+        self._place_labels(fm, counters, s, ox, app)
+
+    def _label(self, text, color, bold, size) -> Label:
+        lab = Label(text=text, color=color, bold=bold, font_size=size, size_hint=(None, None))
+        lab.texture_update()
+        lab.size = lab.texture_size
+        return lab
+
+    def _place_labels(self, fm, counters, s, ox, app) -> None:
+        """Counter names inside their desks (smaller font when a name is wider than the desk);
+        other places' names under their dot, or above / beside it when that would cover another
+        label or dot ("you are here" next to the robot dock)."""
+        taken: list[tuple[float, float, float, float]] = []
+        dots = []
         for name, wp in fm.waypoints.items():
             px, py = self.to_px(wp.x, wp.y)
             if name in counters:
-                text = counters[name].name.get(lang)
-                color, bold, dy = (1, 1, 1, 1), True, 0
+                text = counters[name].name.get(self.lang)
+                size = min(dp(30), 2.4 * s / max(1, len(text) * 0.62))
+                lab = self._label(text, (1, 1, 1, 1), True, size)
+                lab.center = (px, py)
+                taken.append((lab.x, lab.y, lab.right, lab.top))
+                self._add(lab)
             else:
-                text = wp.name.get(lang) if wp.name else name
-                if name == self.here and app is not None:
-                    text = app.tr("directions.you_are_here", lang)
-                color, bold, dy = TEXT, name == self.here, -dp(40)
-            lab = Label(text=text, color=color, bold=bold, font_size=dp(30) if name in counters else dp(28),
-                        size_hint=(None, None))
-            lab.texture_update()
-            lab.size = lab.texture_size
-            lab.center = (px, py + dy)
-            # keep labels inside the map
-            lab.x = min(max(lab.x, ox + dp(4)), ox + fm.width_m * s - lab.width - dp(4))
-            self._labels.append(lab)
-            self.add_widget(lab)
+                dots.append((name, wp, px, py))
+        r = dp(22)
+        taken += [(px - r, py - r, px + r, py + r) for _, _, px, py in dots]
+        for name, wp, px, py in sorted(dots, key=lambda d: d[0] != self.here):
+            text = wp.name.get(self.lang) if wp.name else name
+            if name == self.here and app is not None:
+                text = app.tr("directions.you_are_here", self.lang)
+            lab = self._label(text, TEXT, name == self.here, dp(28))
+            for dx, dy in ((0, -dp(40)), (lab.width / 2 + dp(30), 0), (-lab.width / 2 - dp(30), 0), (0, dp(40))):
+                lab.center = (px + dx, py + dy)
+                lab.x = min(max(lab.x, ox + dp(4)), ox + fm.width_m * s - lab.width - dp(4))
+                box = (lab.x, lab.y, lab.right, lab.top)
+                if not any(_overlap(box, t) for t in taken):
+                    break
+            taken.append((lab.x, lab.y, lab.right, lab.top))
+            self._add(lab)
+
+    def _add(self, lab: Label) -> None:
+        self._labels.append(lab)
+        self.add_widget(lab)
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
