@@ -2,7 +2,9 @@
 
 Speech is synthesised on the server, offline, with the kiosk's own TTS
 (`voice.speech.Speaker.synthesize_wav`, espeak-ng's Vietnamese voice, cached on disk by text),
-so the same call is synthesised once. The chime is generated here (two soft bell tones).
+so the same call is synthesised once. The server's cache is its own folder, bounded to
+`MAX_FILES` files and `MAX_BYTES` (oldest first out): calls of every number at every counter
+would otherwise grow it without end. The chime is generated here (two soft bell tones).
 """
 
 from __future__ import annotations
@@ -53,14 +55,43 @@ def chime_wav(path: Path, rate: int = 22050) -> Path:
     return path
 
 
+MAX_FILES = 600
+MAX_BYTES = 96 * 1024 * 1024
+
+
+def prune(folder: Path, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES, keep: Path | None = None) -> int:
+    """Delete the oldest WAVs of `folder` until it holds at most `max_files` and `max_bytes`; returns how many."""
+    try:
+        files = [(p.stat().st_mtime, p.stat().st_size, p) for p in folder.glob("*.wav")]
+    except OSError:
+        return 0
+    files.sort()
+    total = sum(f[1] for f in files)
+    removed = 0
+    for _mtime, size, path in files:
+        if len(files) - removed <= max_files and total <= max_bytes:
+            break
+        if keep is not None and path == keep:
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed += 1
+        total -= size
+    return removed
+
+
 class Announcer:
     """Makes the chime and the call WAVs; `synthesize(text, lang) -> Path` can be injected (tests)."""
 
-    def __init__(self, cfg: Config, synthesize=None):
+    def __init__(self, cfg: Config, synthesize=None, *, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES):
         self.cfg = cfg
         self.dir = cfg.data_dir / "cache" / "announce"
         self._synth = synthesize
         self._lock = threading.Lock()
+        self.max_files, self.max_bytes = max_files, max_bytes
+        self._made = 0
 
     def chime(self) -> Path:
         return chime_wav(self.dir / "chime.wav")
@@ -69,7 +100,7 @@ class Announcer:
         if self._synth is None:
             from voice.speech import Speaker
 
-            self._synth = Speaker(self.cfg).synthesize_wav
+            self._synth = Speaker(self.cfg, cache_dir=self.dir / "speech").synthesize_wav
         return self._synth
 
     def speech(self, text: str, lang: str = "vi") -> Path:
@@ -78,6 +109,10 @@ class Announcer:
             raise SpeechUnavailable("speech is switched off in config.yaml (speech.enabled)")
         with self._lock:  # one espeak-ng at a time on a small PC
             try:
-                return Path(self._engine()(text, lang))
+                path = Path(self._engine()(text, lang))
             except Exception as exc:  # any engine failure: the display shows the call silently
                 raise SpeechUnavailable(f"speech synthesis failed: {exc}") from exc
+            self._made += 1
+            if self._made % 20 == 1:  # a directory listing now and then, not on every call
+                prune(path.parent, self.max_files, self.max_bytes, keep=path)
+            return path

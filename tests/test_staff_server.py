@@ -170,3 +170,23 @@ def test_kiosk_users_add_never_uses_a_default_password(tmp_path):
     assert "good-admin-pass" not in (tmp_path / "var" / "centre.db").read_bytes().decode("latin-1")
     r = _cli(tmp_path, "doctor", "--json")
     assert any(json.loads(line)["part"] == "staff users" and json.loads(line)["ok"] for line in r.stdout.splitlines())
+
+
+def test_announcement_cache_is_bounded_issue16(tmp_config, tmp_path):
+    """Issue 16: the announcement WAV cache grew without end."""
+    from staff.announce import Announcer, chime_wav
+
+    out = tmp_path / "tts"
+    out.mkdir()
+
+    def synth(text, lang):
+        p = out / f"{abs(hash(text))}.wav"
+        chime_wav(p)
+        return p
+
+    ann = Announcer(tmp_config, synth, max_files=5)
+    for i in range(60):
+        assert ann.speech(f"Mời số A{i:03d} đến quầy 1").exists()
+    assert len(list(out.glob("*.wav"))) <= 5 + 20  # pruned every 20 calls to at most 5
+    ann.speech("Mời số B001 đến quầy 2")
+    assert len(list(out.glob("*.wav"))) <= 5
