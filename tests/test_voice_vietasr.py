@@ -320,3 +320,22 @@ def test_listener_with_a_wav_as_microphone_gives_partial_words_then_the_procedur
     last = events[-1]
     assert isinstance(last, Understood) and last.target == "1.001193", last
     assert time.perf_counter() - t0 < 30
+
+
+def test_sessions_agreement_measures_how_clear_the_speech_was():
+    from voice.vietasr_engine import agreement
+
+    assert agreement(["đăng ký khai sinh", "đăng ký khai sinh", "đăng ký khai sinh"]) == 1.0
+    assert agreement(["và ký cái thô", "và ký cái hôn", "ký cái thôi"]) < 0.75
+    assert agreement(["", ""]) == 0.0
+
+
+def test_an_unclear_transcript_needs_the_closed_set_to_back_the_search(closed):
+    # garbled speech: the sessions disagree and the search's hit is nowhere in the closed set
+    ranking = closed.score(["bị cô mi đi bí cáo", "buổi gô bi đi bi cơm"])
+    hit = _Search([_Hit("1.004327", "Tố cáo", 0.46)])
+    assert not decide(_result(), hit, ranking, agree=0.3).understood
+    assert decide(_result(), hit, ranking, agree=1.0).understood  # clear speech: the search decides
+    backed = decide(_result(), _Search([_Hit("marry", "Đăng ký kết hôn", 0.5)]),
+                    closed.score(["và ký cái hôm", "và ký cái hôn"]), agree=0.5)
+    assert backed.understood and backed.target == "marry"

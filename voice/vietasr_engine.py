@@ -25,8 +25,9 @@ How a transcript becomes an answer (`interpret`):
 3. Closed-set rescoring (`voice.closedset`): every catalogue phrase (names, aliases, field
    names, commands) and the background phrases of `voice/phrases/vi.yaml` are scored by
    sound against the three transcripts.
-4. Decision (`decide`): the search's answer when the closed set does not contradict it
-   strongly; otherwise the closed set's best target when it is sure enough (score and lead
+4. Decision (`decide`): the search's answer when the sessions agree (clear speech) or the
+   closed set backs it (its target among the closed set's first three), and the closed set
+   does not contradict it strongly; otherwise the closed set's best target when it is sure enough (score and lead
    over the next target); otherwise "not understood". A background phrase winning, or only
    filler words, is "not understood". Silence (no words in any transcript) is "not
    understood" with reason silence.
@@ -39,6 +40,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from rapidfuzz.distance import Levenshtein
 
 from voice.closedset import ClosedSet, Ranking, syllables
 from voice.events import ModelFailed, ModelLoading, ModelReady
@@ -56,7 +59,9 @@ RATE_FACTORS = (1.0, 0.90625, 1.09375)
 CLOSED_MIN = 0.5
 CLOSED_LEAD = 0.05
 SHORT_EXTRA = 0.15
-SEARCH_OVERRIDE = 0.75  # a closed-set score this high wins over a disagreeing search hit
+SEARCH_OVERRIDE = 0.75
+TRUST_AGREEMENT = 0.75  # sessions agreeing this much: the transcript is clear, the search alone decides
+CORROBORATE = 3  # a closed-set score this high wins over a disagreeing search hit
 
 
 def vietasr_version() -> str | None:
@@ -286,7 +291,12 @@ class VietAsrEngine:
     def finish(self) -> Interpretation:
         t0 = time.perf_counter()
         with self._lock:
-            hyps = [s.final().text.strip() for s in self._ensure_sessions()]
+            sessions = self._ensure_sessions()
+            # Only the main session is flushed (final() decodes the last, incomplete chunk:
+            # ~100 ms each); the others' partial text is the same once the speech has been
+            # followed by a little silence (measured: 36/36 espeak clips with 0.3 s of tail),
+            # and costs nothing.
+            hyps = [sessions[0].final().text.strip()] + [s.partial().text.strip() for s in sessions[1:]]
             final_ms = (time.perf_counter() - t0) * 1000
             audio_s = self._audio_bytes / (2 * self.cfg.voice.sample_rate)
             decode_ms = self._decode_s * 1000
@@ -316,7 +326,9 @@ class VietAsrEngine:
         t1 = time.perf_counter()
         search = self._search(text) if text else None
         ranking = self.closed.score([h for h in hypotheses if h])
-        decide(result, search, ranking, self.min_score)
+        agree = agreement(hypotheses)
+        decide(result, search, ranking, self.min_score, agree)
+        result.timings["agreement"] = round(agree, 3)
         result.timings["match_ms"] = round((time.perf_counter() - t1) * 1000, 1)
         result.timings["end_to_answer_ms"] = round((time.perf_counter() - t_end) * 1000, 1)
         return result
@@ -335,10 +347,29 @@ def _required(best, min_score: float) -> float:
     return min_score + (SHORT_EXTRA if len(syllables(best.phrase.text)) <= 2 else 0.0)
 
 
-def decide(result: Interpretation, search, ranking: Ranking, min_score: float = CLOSED_MIN) -> Interpretation:
-    """Fill `result` from the search's answer and the closed-set ranking (see the module docstring)."""
+def agreement(hypotheses: list[str]) -> float:
+    """How much the sessions' transcripts agree, 0..1 (word-level similarity of the main one
+    with the others): clear speech decodes alike at every rate, unclear speech does not."""
+    main = syllables(hypotheses[0]) if hypotheses else []
+    others = [syllables(h) for h in hypotheses[1:]]
+    if not main or not others:
+        return 1.0 if main else 0.0
+    return sum(Levenshtein.normalized_similarity(main, o) for o in others) / len(others)
+
+
+def decide(result: Interpretation, search, ranking: Ranking, min_score: float = CLOSED_MIN,
+           agree: float = 1.0) -> Interpretation:
+    """Fill `result` from the search's answer and the closed-set ranking (see the module docstring).
+
+    `agree`: the sessions' agreement. When they disagree (< TRUST_AGREEMENT) the transcript
+    is unreliable, and the search's answer counts only if the closed set also ranks its
+    target among its first CORROBORATE targets."""
     best, second = ranking.best, ranking.runner_up()
     hit = _search_top(search)
+    if hit is not None and agree < TRUST_AGREEMENT:
+        top = {s.phrase.target for s in ranking.ranked[:CORROBORATE]}
+        if hit.key not in top:
+            hit = None
     result.candidates = [s.to_dict() for s in ranking.ranked if s.phrase.kind != "background"]
     if hit is not None:
         result.candidates = [{"text": h.matched_text, "kind": "procedure", "target": h.key, "label": h.name,
