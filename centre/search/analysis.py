@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from centre.search.weights import CLAUSE_WORDS, FOCUS_MIN_WORDS, LONG_WORDS
+from centre.search.weights import FOCUS_MIN_WORDS, LONG_WORDS
 from centre.search.words import FRAME_WORDS, STOP_EN, STOP_VI, WORDS_PATH
 from centre.text import fold
 
@@ -55,10 +55,6 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text or "") if s and s.strip()]
 
 
-def clauses(text: str) -> list[str]:
-    return [c.strip() for c in re.split(r"(?<=,)\s+", text or "") if c and c.strip()]
-
-
 def _cue_score(sentence: str) -> int:
     w = words_of(sentence)
     return sum(_has(w, c) for c in REQUEST_CUES) + (2 if sentence.rstrip().endswith("?") else 0)
@@ -81,8 +77,6 @@ def focus(text: str) -> Focus:
     text = (text or "").strip()
     n = len(words_of(text))
     parts = sentences(text) if n >= LONG_WORDS else []
-    if len(parts) < 2 and n >= CLAUSE_WORDS:
-        parts = clauses(text)  # one long sentence: its clauses ("…, có được hỗ trợ mai táng không")
     if len(parts) < 2:
         return Focus(text, text, "", n)
     scores = [_cue_score(s) for s in parts]

@@ -1,39 +1,20 @@
-"""Finding a procedure from a citizen's own words (typed, spoken or English).
+"""The lexical stage of the search: words, the phrase index of names and aliases, its score.
 
-How a query is answered (docs/search.md has the details and the measured figures):
+1. **Words** (`analyze`, `LexicalRanker._query_tokens`): syllables as typed and folded
+   (`centre.text.fold`: no tone marks, đ → d), kí/ký, numerals and abbreviations unified on
+   both sides; raw Telex read, words run together split, unknown words corrected, filler,
+   kinship and everyday words weighed little (`words.yaml`), the rest by rarity (IDF).
+   **Lexicon readings** (`lexicon.yaml`): the query is also scored with everyday words
+   replaced by administrative ones.
+2. **Index** (`rebuild_index`): every name of a procedure (display, official, head, English,
+   English head) and each alias is one row of the FTS5 table `search_phrases`; the same
+   rebuild fills the procedure-text index and the passage vectors (`textindex`, `semantic`).
+3. **Candidates**: FTS5 `MATCH` of quoted folded vocabulary words only, rarest first.
+4. **Phrase score** (`phrase_score`): recall × (recall share + precision + word order),
+   containment for long questions, × the procedure-level factors (variant marks, actions,
+   ages). A procedure scores as its best phrase over every reading (`lexical`).
 
-1. **Analysis** (`analyze`): the text is cut into syllables twice in step, once as typed
-   (lower-case, diacritics kept) and once folded (`centre.text.fold`: no tone marks, đ → d).
-   The kí/ký spelling variants, numerals (02 = 2, một = 1) and abbreviations (BHXH, CCCD…)
-   are unified on both the catalogue and the query side.
-2. **Index** (`rebuild_index`): every name of a procedure — display name, official name,
-   its head (without the "cho…/đối với…/có yếu tố…" clause), English name, each alias — is
-   one row ("phrase") of the FTS5 table `search_phrases`, with both its folded and its
-   original form. The catalogue import calls it inside its own transaction.
-3. **Query words**: spoken filler (tôi, muốn, cho, cái, xin, ạ, ơi… / how, to, my…) keeps a
-   small weight, kinship words (con, mẹ…) a reduced one, every other word its rarity in the
-   catalogue (IDF). Unknown words are corrected against the index vocabulary (raw Telex
-   keys, words run together, speech-like spelling confusions such as tr/ch, one or two
-   edits); a real word that makes no pair with its neighbours while a sound-alike does is
-   corrected too ("tạm chú" → trú). English words match words of the same long stem.
-   While typing, the last word also matches as a prefix ("dang ky kh"). Everyday words of
-   time, degree and quantity weigh little and are never "corrected" into catalogue words.
-   **Lexicon readings** (`search_lexicon.yaml`: sổ đỏ, công chứng, đám cưới, hết hạn, mất…
-   → their administrative words): the query is also scored with those words replaced.
-4. **Candidates**: FTS5 `MATCH` built only from folded vocabulary words, each quoted (user
-   text never reaches `MATCH` raw), rarest words first, best BM25 first.
-5. **Score** in 0..1 for each candidate phrase: *recall* (how much of the query's weight the
-   phrase explains, unexplained context words counting half; a different diacritic form,
-   vé / về, earns less) × a mix of
-   *precision* (how much of the phrase the query covers; words that make a procedure a
-   variant — lại, gia hạn, lưu động, nước ngoài… — count double, so the plain procedure
-   wins the plain query) and *order* (adjacent pairs kept). A long question that says a
-   specific run of a phrase word for word is lifted towards a containment score. A
-   procedure scores as its best phrase; below `min_score` the answer is "no match" with the
-   nearest fields (`suggested_fields`), never a random procedure.
-
-`Searcher` keeps the phrases, vocabulary and weights in memory and reloads them when
-`catalogue_meta.version` changes (a re-import), without a restart. It is thread-safe.
+`model.Searcher` combines this with the other features; weights are in `weights.py`.
 """
 
 from __future__ import annotations

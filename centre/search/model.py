@@ -140,6 +140,9 @@ class Searcher(LexicalRanker):
         """How `text` was understood and scored (`kiosk search --explain`): the same ranking
         `search` reads, with every feature of the first `n` candidates."""
         r = self.rank(text, detail=True)
+        if r.rule == "code":  # a procedure code: its procedure, as `search` answers
+            r.ranked = [Scored(h.key, lexical=1.0, score=1.0) for h in r.code_hits]
+            r.accepted = len(r.ranked)
         return {
             "request": r.focus.request,
             "context": r.focus.context,

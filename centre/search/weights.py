@@ -62,7 +62,6 @@ ACTION_UNSAID = 0.7  # a procedure opening with an action word (trình báo, thu
 
 # ---------------------------------------------------------------- analysis of long questions
 LONG_WORDS = 20  # a question of this many words or more is read as request + context (analysis.focus)
-CLAUSE_WORDS = 999  # … and from this many words, one long sentence is cut at its commas
 FOCUS_MIN_WORDS = 5  # the request sentence is widened backwards until it has this many content words
 
 # ---------------------------------------------------------------- procedure text (textindex)

@@ -1,0 +1,45 @@
+"""explain() and search() agree on every query of every set (issue 12, "Done when").
+
+Both read `Searcher.rank()`, so they agree by construction; this checks it on the shipped
+catalogue for every query of the train and dev sets (bench/search_ablation.py SETS, never the
+blind set): the same procedures in the same order with the same scores, and "no match" alike.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from centre.catalogue import ensure_catalogue
+from centre.db import connect
+from centre.search import Searcher
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from search_ablation import available_sets  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def searcher(project_config):
+    c = connect(None)
+    ensure_catalogue(c, project_config)
+    yield Searcher.from_config(c, project_config)
+    c.close()
+
+
+def test_explain_and_search_agree_on_every_query_of_every_set(searcher):
+    sets = available_sets(blind=False)
+    assert {"dev", "check", "holdout", "holdout2"} <= set(sets)
+    n = 0
+    for name, items in sets.items():
+        for it in items:
+            result = searcher.search(it["q"], 3)
+            e = searcher.explain(it["q"], 3)
+            shown = e["candidates"][: min(3, e["accepted"])]
+            assert [(h.key, h.score) for h in result.hits] == [(c["key"], c["score"]) for c in shown], (name, it["q"])
+            assert result.best_score == (e["candidates"][0]["score"] if e["candidates"] else 0.0), (name, it["q"])
+            n += 1
+    assert n > 1000

@@ -1,0 +1,50 @@
+"""Real citizens' questions (tests/data/search_real, train and dev splits): floors (issue 12).
+
+The questions were collected from public Q&A pages by a teammate who did not read the search
+method; `train` was used to tune, `dev` to choose between variants (bench/search_ablation.py).
+The blind split is never read here. Floors are the figures measured on 2026-12-06 (with the
+sets as they were then) minus a margin for the sets still growing; the issue's targets
+(long questions top-1 75 %, top-3 90 %, out-of-scope 80 %) are not met yet: see docs/search.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from centre.catalogue import ensure_catalogue
+from centre.db import connect
+from centre.search import Searcher
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from search_ablation import SETS, evaluate, load_set  # noqa: E402
+
+# measured 2026-12-06: train 73.2 / 78.4 / 56.7 %, dev 54.4 / 58.2 / 76.5 %
+FLOORS = {"real_train": (0.65, 0.70, 0.45), "real_dev": (0.45, 0.50, 0.60)}
+
+
+@pytest.fixture(scope="module")
+def searcher(project_config):
+    c = connect(None)
+    ensure_catalogue(c, project_config)
+    yield Searcher.from_config(c, project_config)
+    c.close()
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_real_questions_do_not_regress(searcher, name):
+    path = SETS[name][0]
+    if not path.exists():
+        pytest.skip(f"{path} not there yet")
+    m = evaluate(searcher, load_set(path))["all"]
+    top1, top3, refused = FLOORS[name]
+    assert m["top1"] >= top1 and m["top3"] >= top3, m
+    assert m["refused"] is None or m["refused"] >= refused, m
+
+
+def test_the_blind_split_is_not_read_here():
+    assert SETS["real_blind"][1] == "blind"
+    assert "blind" not in FLOORS
