@@ -407,3 +407,16 @@ def test_version_1_mode_sends_no_1_1_fields() -> None:
     assert len(hello) == 5 and hello[1] == "1"
     assert [a[2:] for a in link.take("ACK")][-2:] == [["UNSUPPORTED", "WPQ"], ["ACCEPTED", ""]]
     assert {len(hb) for hb in link.take("HB")} == {6} and len(link.take("STATUS")[-1]) == 11
+
+
+def test_waypoints_file_in_the_kiosk_robot_waypoints_format(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.indep_robot.world import load_waypoints
+
+    table = tmp_path / "wps.txt"
+    table.write_text("# centre waypoints: metres\ndock 2 2\nkiosk 4 3\ncounter_1 8 11\n")
+    points = load_waypoints(str(table))
+    assert [(w.name, w.x, w.y) for w in points] == [("dock", 2.0, 2.0), ("kiosk", 4.0, 3.0), ("counter_1", 8.0, 11.0)]
+    fw, link, run, cmd = robot(waypoints=points)
+    cmd("WPQ", "2")
+    assert link.take("WP")[-1] == ["WP", "3", "3", "counter_1", "8.0", "11.0"]
