@@ -172,6 +172,9 @@ MIGRATIONS = [
         at REAL NOT NULL                       -- UTC epoch seconds; keys older than two days are dropped
     );
     """,
+    """
+    ALTER TABLE counter_settings ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;  -- 1 = deleted by an administrator
+    """,
 ]
 #: Idempotency keys: printable ASCII, at most this long.
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,80}$")
@@ -567,9 +570,10 @@ class Queue:
     def counters(self) -> list[CounterInfo]:
         """Every counter in effect now (config order, then counters added at runtime)."""
         over = {r["counter_id"]: r for r in self._read("SELECT * FROM counter_settings")}
-        out = [self._counter_info(c.id, c, over.get(c.id)) for c in self.cfg.counters]
+        gone = {cid for cid, r in over.items() if r["removed"]}
+        out = [self._counter_info(c.id, c, over.get(c.id)) for c in self.cfg.counters if c.id not in gone]
         for cid, r in sorted(over.items()):
-            if not any(c.id == cid for c in self.cfg.counters):
+            if cid not in gone and not any(c.id == cid for c in self.cfg.counters):
                 out.append(self._counter_info(cid, None, r))
         return out
 
@@ -700,7 +704,7 @@ class Queue:
                 "state=coalesce(excluded.state, state), services=coalesce(excluded.services, services), "
                 "name_vi=coalesce(excluded.name_vi, name_vi), name_en=coalesce(excluded.name_en, name_en), "
                 "waypoint=coalesce(excluded.waypoint, waypoint), updated_at=excluded.updated_at, "
-                "updated_by=excluded.updated_by",
+                "updated_by=excluded.updated_by, removed=0",
                 (counter_id, state, json.dumps(services) if services is not None else None, name_vi, name_en,
                  waypoint, now.timestamp(), actor),
             )
@@ -715,6 +719,39 @@ class Queue:
                         from_state=before.get("state"), to_state=after["state"],
                         detail={"before": before, "after": after})
         return self.counter(counter_id)
+
+    def remove_counter(self, counter_id: int, *, actor: str) -> CounterInfo:
+        """Delete a counter (audited; config.yaml's counters are hidden, not erased: adding the id back
+        with names, services and waypoint restores it). Refused while it holds a called or serving
+        ticket, has tickets transferred to it, is the last counter, or is the only counter of a
+        service with waiting tickets."""
+        _need_actor(actor)
+        old = self.counter(counter_id)
+        others = [c for c in self.counters() if c.id != counter_id]
+        if not others:
+            raise InvalidInput("the centre needs at least one counter")
+        now = self.now()
+        with self._tx() as c:
+            busy = c.execute("SELECT count(*) FROM tickets WHERE (counter_id=? AND state IN ('called','serving')) "
+                             "OR (target_counter=? AND state='waiting')", (counter_id, counter_id)).fetchone()[0]
+            if busy:
+                raise CounterBusy(f"counter {counter_id} has tickets called to it or waiting for it; finish them first")
+            for series in old.services:
+                if not any(series in o.services for o in others):
+                    waiting = c.execute("SELECT count(*) FROM tickets WHERE state='waiting' AND service=? AND day=?",
+                                        (series, self.today())).fetchone()[0]
+                    if waiting:
+                        raise CounterBusy(f"counter {counter_id} is the only one serving {series}, and "
+                                          f"{waiting} tickets wait for it; give {series} to another counter first")
+            c.execute("INSERT INTO counter_settings(counter_id, updated_at, updated_by, removed) VALUES (?,?,?,1) "
+                      "ON CONFLICT(counter_id) DO UPDATE SET removed=1, updated_at=excluded.updated_at, "
+                      "updated_by=excluded.updated_by", (counter_id, now.timestamp(), actor))
+            c.execute("INSERT INTO queue_settings_audit(at, actor, kind, key, before, after) VALUES (?,?,?,?,?,?)",
+                      (now.timestamp(), actor, "counter", str(counter_id),
+                       json.dumps(old.to_dict(), ensure_ascii=False), json.dumps({"removed": True})))
+            self._event(c, now.timestamp(), "counter_update", actor, counter_id=counter_id, from_state=old.state,
+                        detail={"before": old.to_dict(), "after": {"removed": True}})
+        return old
 
     def update_service(self, series: str, *, actor: str, name_vi: str | None = None, name_en: str | None = None,
                        target_wait_min: float | None = None, default_service_min: float | None = None,

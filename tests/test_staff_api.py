@@ -69,6 +69,8 @@ ACCESS = {
     ("PUT", "/api/admin/services/{series}"): {ADM},
     ("GET", "/api/admin/counters"): {ADM},
     ("PUT", "/api/admin/counters/{counter_id}"): {ADM},
+    ("PUT", "/api/admin/counters"): {ADM},
+    ("DELETE", "/api/admin/counters/{counter_id}"): {ADM},
     ("GET", "/api/admin/map"): {ADM},
     ("PUT", "/api/admin/opening-hours"): {ADM},
     ("GET", "/api/admin/priority-groups"): {ADM},
@@ -131,6 +133,7 @@ BODIES = {
     ("POST", "/api/public/tickets/{token}/rating"): {"rating": 4},
     ("PUT", "/api/admin/services/{series}"): {"target_wait_min": 20},
     ("PUT", "/api/admin/counters/{counter_id}"): {"state": "open"},
+    ("PUT", "/api/admin/counters"): {"counters": [{"id": 1, "state": "open"}]},
     ("PUT", "/api/admin/opening-hours"): {"opening_hours": {"mon": ["07:30-11:30"]}, "services": ["A"]},
     ("PUT", "/api/admin/priority-groups/{key}"): {"name_vi": "Người cao tuổi", "name_en": "Elderly"},
     ("POST", "/api/admin/users"): {"name": "new-user", "role": "display", "password": "brand-new-pass"},
@@ -546,3 +549,30 @@ def test_hardening_headers_body_limits_and_numbers_issue16(centre):
     for raw in (b'{"target_wait_min": Infinity}', b'{"target_wait_min": NaN}', b'{"target_wait_min": 1e400}'):
         r = admin.put("/api/admin/services/A", content=raw, headers={"Content-Type": "application/json"})
         assert r.status_code == 422, raw
+
+
+def test_counters_page_saves_once_adds_and_deletes_issue16(centre):
+    admin = centre.client("admin")
+    page = admin.get("/admin/counters")
+    assert page.status_code == 200 and page.text.count('type="checkbox" name="services"') >= 4 * 4
+    r = admin.put("/api/admin/counters", json={"counters": [
+        {"id": 1, "services": ["A", "B"], "name_vi": "Quầy một"},
+        {"id": 5, "name_vi": "Quầy 5", "name_en": "Counter 5", "services": ["C"], "waypoint": "counter_4",
+         "state": "open"}], "delete": [4]})
+    assert r.status_code == 200, r.text
+    qu = centre.queue()
+    assert {c.id for c in qu.counters()} == {1, 2, 3, 5}
+    assert qu.counter(1).services == ("A", "B") and qu.counter(1).name_vi == "Quầy một"
+    # nothing changes when one row is wrong (checked before saving)
+    r = admin.put("/api/admin/counters", json={"counters": [{"id": 2, "services": ["A"]},
+                                                            {"id": 3, "services": ["Z"]}]})
+    assert r.status_code == 404 and qu.counter(2).services == ("A", "D")
+    # a counter with a called ticket cannot be deleted
+    qu.issue("C", actor="kiosk")
+    qu.call_next(5, actor="t")
+    r = admin.delete("/api/admin/counters/5")
+    assert r.status_code == 409 and 5 in {c.id for c in qu.counters()}
+    # a deleted config counter comes back when added again with everything
+    r = admin.put("/api/admin/counters", json={"counters": [{"id": 4, "name_vi": "Quầy 4", "name_en": "Counter 4",
+                                                             "services": ["D"], "waypoint": "counter_4"}]})
+    assert r.status_code == 200 and qu.counter(4).services == ("D",)

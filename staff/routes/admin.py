@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from centre import admin as centre_admin
 from centre import audit, users
+from centre import queue as q
 from staff.app import render
 from staff.auth import Principal, require
 
@@ -50,6 +51,15 @@ class CounterUpdate(BaseModel):
     services: list[str] | None = Field(None, max_length=26)
     waypoint: str | None = Field(None, max_length=64)
     state: Literal["open", "paused", "closed"] | None = None
+
+
+class CounterRow(CounterUpdate):
+    id: int = Field(ge=1, le=99)
+
+
+class CountersUpdate(BaseModel):
+    counters: list[CounterRow] = Field([], max_length=99, description="changed or added counters")
+    delete: list[int] = Field([], max_length=99, description="ids of counters to delete")
 
 
 class HoursUpdate(BaseModel):
@@ -107,6 +117,41 @@ def put_counter(counter_id: Annotated[int, Path(ge=1, le=99)], body: CounterUpda
     c = staff.queue().update_counter(counter_id, actor=who.actor, **body.model_dump(exclude_none=True))
     staff.broker.poke()
     return c.to_dict()
+
+
+@router.put("/counters", summary="Save the whole counters page at once: changes, additions and deletions")
+def put_counters(body: CountersUpdate, request: Request, who: Principal = Depends(ADMIN)):
+    """Checked before anything changes (known services and waypoints, names, the ids to delete), then
+    applied in order: changes and additions first, deletions last (a deletion refused because the
+    counter still has tickets leaves the others saved and says which one)."""
+    staff = _staff(request)
+    qu = staff.queue()
+    known = {s.series for s in qu.services()}
+    have = {c.id for c in qu.counters()}
+    for row in body.counters:
+        bad = [x for x in (row.services or []) if x not in known]
+        if bad:
+            raise q.UnknownService(f"counter {row.id}: there is no service {bad[0]!r}")
+        if row.services is not None and not row.services:
+            raise q.InvalidInput(f"counter {row.id} must serve at least one service")
+        if row.id not in have and None in (row.name_vi, row.name_en, row.services, row.waypoint):
+            raise q.InvalidInput(f"a new counter {row.id} needs its names, services and waypoint")
+    for cid in body.delete:
+        qu.counter(cid)
+    out = [qu.update_counter(row.id, actor=who.actor, **row.model_dump(exclude_none=True, exclude={"id"})).to_dict()
+           for row in body.counters]
+    for cid in body.delete:
+        qu.remove_counter(cid, actor=who.actor)
+    staff.broker.poke()
+    return {"saved": out, "deleted": body.delete}
+
+
+@router.delete("/counters/{counter_id}", summary="Delete a counter (refused while it has tickets)")
+def delete_counter(counter_id: Annotated[int, Path(ge=1, le=99)], request: Request, who: Principal = Depends(ADMIN)):
+    staff = _staff(request)
+    old = staff.queue().remove_counter(counter_id, actor=who.actor)
+    staff.broker.poke()
+    return {"deleted": old.id}
 
 
 @router.get("/map", summary="The floor map: size and waypoints (robot destinations) with positions")
@@ -287,6 +332,7 @@ def admin_page(section: Literal[tuple(SECTIONS)], request: Request, who: Princip
         ctx["counters"] = qu.counters()
         ctx["services"] = qu.services()
         ctx["floor_map"] = staff.cfg.floor_map
+        ctx["next_id"] = max([c.id for c in ctx["counters"]] + [0]) + 1
     if section == "hours":
         ctx["days"] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
         ctx["centre_hours"] = staff.cfg.opening_hours.model_dump()
@@ -299,11 +345,10 @@ def admin_page(section: Literal[tuple(SECTIONS)], request: Request, who: Princip
         ctx["logins"] = [{**a, "at_local": datetime.fromtimestamp(a["at"], tz).strftime("%d/%m/%Y %H:%M:%S")}
                          for a in users.login_attempts(staff.conn(), 20)]
     if section == "catalogue":
-        conn = staff.conn()
-        has = conn.execute("SELECT 1 FROM sqlite_master WHERE name='catalogue_meta'").fetchone()
-        meta = dict(conn.execute("SELECT key, value FROM catalogue_meta").fetchall()) if has else {}
-        count = conn.execute("SELECT count(*) FROM procedures").fetchone()[0] if has else 0
-        ctx.update(meta=meta, procedures=count, source=str(staff.cfg.paths.catalogue))
+        from centre.catalogue import Catalogue
+
+        cat = Catalogue(staff.conn())
+        ctx.update(meta=cat.meta(), procedures=len(cat.procedures()), source=str(staff.cfg.paths.catalogue))
     if section == "audit":
         ctx["entries"] = audit_entries(staff, 300)
     return render(request, f"admin_{section}.html", ctx)

@@ -35,4 +35,41 @@
       }
     });
   });
+
+  // The counters page: every counter in one form, services as checkboxes, add and delete, ONE save
+  // (PUT /api/admin/counters); nothing is reloaded before the save, so no row's edits are lost.
+  const cform = document.getElementById("counters-form");
+  if (cform) {
+    let nextId = Number(cform.dataset.nextId);
+    document.getElementById("add-counter").addEventListener("click", () => {
+      const node = document.getElementById("new-counter").content.firstElementChild.cloneNode(true);
+      node.dataset.id = String(nextId);
+      node.querySelector(".new-id").textContent = String(nextId);
+      nextId += 1;
+      node.querySelector(".remove-new").addEventListener("click", () => node.remove());
+      document.getElementById("counter-rows").append(node);
+      node.querySelector("input[name=name_vi]").focus();
+    });
+    cform.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const counters = [], del = [];
+      for (const row of cform.querySelectorAll(".counter-row")) {
+        const id = Number(row.dataset.id);
+        const get = (n) => row.querySelector(`[name=${n}]`);
+        if (get("delete") && get("delete").checked) { del.push(id); continue; }
+        counters.push({id, name_vi: get("name_vi").value.trim(), name_en: get("name_en").value.trim(),
+          services: [...row.querySelectorAll("input[name=services]:checked")].map((x) => x.value),
+          waypoint: get("waypoint").value, state: get("state").value});
+      }
+      try {
+        await api("PUT", "/api/admin/counters", {counters, delete: del});
+        msg.textContent = TEXTS.saved;
+        msg.className = "message flash-ok";
+        setTimeout(() => location.reload(), 700);
+      } catch (err) {
+        msg.textContent = `${TEXTS.error}: ${err.message}`;
+        msg.className = "message error";
+      }
+    });
+  }
 })();
