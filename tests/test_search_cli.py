@@ -135,3 +135,21 @@ def test_doctor_line(config_file, capsys):
     run(config_file, "--json", "khai sinh", capsys=capsys)  # imports the catalogue
     checks = doctor(Context(str(config_file)))
     assert checks[0].ok and "Đăng ký khai sinh" in checks[0].message
+    # the semantic ranker's line: on with its passage vectors, or off and why (lexical only)
+    semantic_line = next(c for c in checks if c.part == "semantic")
+    assert semantic_line.ok and ("passage vectors" in semantic_line.message or "off" in semantic_line.message)
+
+
+def test_doctor_says_when_the_cpu_cannot_run_the_semantic_ranker(config_file, capsys, monkeypatch):
+    from centre.search import semantic
+    from kiosk.cli import Context
+    from kiosk.commands.search import doctor
+
+    run(config_file, "--json", "khai sinh", capsys=capsys)
+    monkeypatch.setattr(semantic, "cpu_has_avx2", lambda path="/proc/cpuinfo": False)
+    semantic.status.cache_clear()
+    try:
+        line = next(c for c in doctor(Context(str(config_file))) if c.part == "semantic")
+        assert line.ok and "AVX2" in line.message and "lexical" in line.message
+    finally:
+        semantic.status.cache_clear()
