@@ -297,6 +297,7 @@ class _Slot:
     stalled: bool = False
     visitor_lost: bool = False
     why: str = ""  # the robot's latest FB reason (OBSTACLE, VISITOR_LOST...)
+    after_boot: tuple | None = None  # (leg, had_goal) to resume once a rebooted robot has booted
     published: tuple = ()
     wp_list: dict = field(default_factory=dict)
     wp_deadline: float = 0.0
@@ -858,22 +859,15 @@ class EscortManager:
             self._on_waypoint(slot, msg)
             return
         state = str(msg.state)
-        if state not in p.RobotState.__members__ and state != slot.state:
-            self._alert(slot, UNKNOWN_STATE, f"state {state!r} (not in protocol 1.1)")
-        slot.state = state
+        self._note_state(slot, state)
         if msg.battery is not None:
             slot.battery = msg.battery
             self._battery_check(slot)
         if msg.charging is not None:
             slot.charging = msg.charging
-        if isinstance(msg, p.Status):
-            slot.x, slot.y = (msg.x, msg.y) if msg.localised else (slot.x, slot.y)
-            if slot.estop and not msg.estop and state != "ESTOP":
-                slot.estop = False
-        if state == "ESTOP" or (isinstance(msg, p.Status) and msg.estop):
-            self._on_estop(slot)
-        elif not isinstance(msg, p.Status) and slot.estop:
-            slot.estop = False  # a heartbeat in another state: the latch was reset
+        if isinstance(msg, p.Status) and msg.localised:
+            slot.x, slot.y = msg.x, msg.y
+        self._note_estop(slot, msg, state)
         legacy = slot.hello is not None and slot.hello.minor == 0  # no boot id in its heartbeats
         if legacy and self._goal_forgotten(slot, msg):
             self._on_reboot(slot, RobotRebooted(slot.name, None, "", state))  # a 1.0 robot: the goal rule
@@ -884,6 +878,23 @@ class EscortManager:
         if not slot.available:
             for esc in list(slot.queue):
                 self._reassign_or_fail(slot, esc, slot.unavailable_reason)
+
+    def _note_state(self, slot: _Slot, state: str) -> None:
+        if state not in p.RobotState.__members__ and state != slot.state:
+            self._alert(slot, UNKNOWN_STATE, f"state {state!r} (not in protocol 1.1)")
+        slot.state = state
+        if slot.after_boot and state != "BOOT":
+            if state == "ESTOP":
+                slot.after_boot = None  # _on_estop ends the escort
+            else:
+                self._resume_after_reboot(slot, state, *slot.after_boot)
+
+    def _note_estop(self, slot: _Slot, msg, state: str) -> None:
+        latched = state == "ESTOP" or (isinstance(msg, p.Status) and msg.estop)
+        if latched:
+            self._on_estop(slot)
+        elif slot.estop:
+            slot.estop = False  # a STATUS without the latch or a heartbeat in another state: reset
 
     @staticmethod
     def _goal_forgotten(slot: _Slot, msg) -> bool:
@@ -976,7 +987,15 @@ class EscortManager:
             return
         leg, had_goal = slot.leg, slot.goal_id is not None
         slot.goal_id = None
-        can_move = state in ("DOCKED", "IDLE", "ARRIVED", "BOOT", "UNKNOWN", "GUIDING", "RETURNING")
+        if state == "BOOT":  # still booting: a command now would be ignored; resume once it is up
+            slot.after_boot = (leg, had_goal)
+            return
+        self._resume_after_reboot(slot, state, leg, had_goal)
+
+    def _resume_after_reboot(self, slot: _Slot, state: str, leg: str, had_goal: bool) -> None:
+        esc = slot.active
+        slot.after_boot = None
+        can_move = state in ("DOCKED", "IDLE", "ARRIVED", "UNKNOWN", "GUIDING", "RETURNING")
         if esc is None:
             if had_goal and leg == "dock" and can_move:
                 log.warning("robot %s rebooted on its way to the dock: sending it again", slot.name)

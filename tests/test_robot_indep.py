@@ -312,3 +312,22 @@ def test_cli_goto_and_dock_keep_the_independent_robot_on_its_goal(indep, capsys)
     assert "GOTO kiosk: ACCEPTED" in out and out.strip().endswith("SUCCEEDED") and "LINK_LOST" not in out
     assert main(["robot", "dock", "--port", r.port]) == 0
     assert capsys.readouterr().out.strip().endswith("SUCCEEDED")
+
+
+@pytest.mark.slow
+@needs_indep
+def test_a_slow_booting_robot_is_resumed_once_it_has_booted(indep, manager):
+    """Its heartbeats say BOOT with the new boot id for 7 s: the leg is re-sent after, not lost to
+    the retries (3 rounds of 2 s) that a booting robot ignores."""
+    r = indep("--speed", "3", "--boot-s", "7")  # at power-up too
+    mgr, ev = manager(r.port, meet=None, wait=False)
+    assert mgr.wait_available(12)
+    eid = mgr.request_escort(2)
+    ev.wait("FOLLOW_ROBOT", eid)
+    time.sleep(0.5)
+    mgr._slots["robot-1"].link.send("REBOOT")
+    ev.wait("ROBOT_ALERT", alert="REBOOTED", timeout=5)
+    _, resumed = ev.wait("ESCORT_RESUMED", eid, timeout=12)
+    assert resumed.cause == "REBOOTED"
+    ev.wait("ESCORT_ARRIVED", eid, timeout=20)
+    assert "ESCORT_FAILED" not in ev.codes(eid)
