@@ -529,6 +529,10 @@ class SimRobot:
             if self.state is RobotState.ARRIVED and now - self.arrived_at > self.idle_return_s:
                 log.info("nobody sent me home: returning to dock")
                 return self._start_goal(None, "DOCK", self.dock, now)
+            if (self.state is RobotState.IDLE and self.kiosk_rx is None and self.localised
+                    and now - self.boot_until > self.idle_return_s):
+                log.info("booted away from the dock and no kiosk for %.0f s: returning to dock", self.idle_return_s)
+                return self._start_goal(None, "DOCK", self.dock, now)
             return []
         if self.state is RobotState.DOCKING:
             if now >= self.dock_until:

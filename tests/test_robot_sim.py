@@ -218,3 +218,18 @@ def test_reboot_after_n_commands():
     assert r.reboots == 0
     run(r, 0.8, 2.0)
     assert r.reboots == 1 and r.goal is None and r.state is RobotState.IDLE
+
+
+def test_booted_away_from_the_dock_with_no_kiosk_it_goes_home_after_60_s(project_config):
+    """docs/robot-protocol.md section 10: the SHOULD for a robot nobody talks to after a boot."""
+    from robot.sim import make_robot
+
+    robot = make_robot(project_config, boot_s=0.1)
+    robot.x, robot.y = robot.waypoints["counter_2"]
+    robot.reboot(0.0)
+    robot.tick(0.2)
+    assert str(robot.state) == "IDLE"
+    robot.tick(30.0)
+    assert str(robot.state) == "IDLE" and robot.goal is None
+    robot.tick(61.0)
+    assert str(robot.state) == "RETURNING" and robot.goal.goal_id is None
