@@ -261,7 +261,7 @@ class StaffSection(_Model):
                                                        "believed (empty: the peer address is the client)")
     streams_staff: int = Field(300, ge=1, le=10000, description="Live streams reserved for displays and consoles")
     streams_public: int = Field(1500, ge=1, le=100000, description="Live streams of ticket status pages, all together")
-    streams_per_client: int = Field(12, ge=1, le=1000, description="Public live streams from one client address")
+    streams_per_client: int = Field(12, ge=1, le=100000, description="Public live streams from one client address")
     streams_per_ticket: int = Field(3, ge=1, le=100, description="Public live streams of one ticket token")
 
 

@@ -268,6 +268,7 @@ class BodyLimit:
         if length is not None and (not length.isdigit() or int(length) > limit):
             return await _too_large(send, limit)
         seen = 0
+        over = [False, False]  # [over the limit, our 413 sent]
 
         async def counted():
             nonlocal seen
@@ -275,13 +276,24 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    over[0] = True
                     raise _TooLarge()
             return message
 
+        async def guarded_send(message):
+            # The body parser may turn our exception into its own 400: answer 413 instead.
+            if over[0]:
+                if not over[1]:
+                    over[1] = True
+                    await _too_large(send, limit)
+                return
+            await send(message)
+
         try:
-            await self.app(scope, counted, send)
+            await self.app(scope, counted, guarded_send)
         except _TooLarge:
-            await _too_large(send, limit)
+            if not over[1]:
+                await _too_large(send, limit)
 
 
 class _TooLarge(Exception):

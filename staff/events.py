@@ -22,6 +22,7 @@ import logging
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from starlette.responses import StreamingResponse
@@ -104,6 +105,10 @@ class Broker:
         self.db_path = db_path
         self.limits = limits or StreamLimits()
         self._counts: Counter = Counter()
+        #: Threads of the staff pool's streams (first state, replays), apart from the shared pool.
+        self.staff_executor = ThreadPoolExecutor(2, thread_name_prefix="staff-streams")
+        #: At most this many public pages' database reads at once (the rest wait, costing nothing).
+        self.public_gate = asyncio.Semaphore(2)
         self._subs: set[asyncio.Queue] = set()
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
@@ -197,6 +202,7 @@ class Broker:
         self._subs.discard(q)
 
     async def stop(self) -> None:
+        self.staff_executor.shutdown(wait=False, cancel_futures=True)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -222,21 +228,33 @@ def missed_events(conn: sqlite3.Connection, since: int, kinds: tuple[str, ...] =
 async def stream(broker: Broker, request, *, first: Callable[[], object] | None = None,
                  select: Callable[[dict], bool] = lambda ev: True,
                  transform: Callable[[dict], object] | None = None, min_interval_s: float = 0.0,
-                 event_name: str = "queue", replay: Callable[[], list[dict]] | None = None) -> AsyncIterator[str]:
+                 event_name: str = "queue", replay: Callable[[], list[dict]] | None = None,
+                 executor=None, gate: asyncio.Semaphore | None = None) -> AsyncIterator[str]:
     """An SSE body: `first()` as a 'state' event, then `replay()` events marked late (what the
     client missed while disconnected), then selected live events (optionally transformed).
 
     With `transform` (e.g. recompute a ticket's status), bursts are coalesced: at most one
-    message per `min_interval_s`, always ending with the latest state.
+    message per `min_interval_s`, always ending with the latest state. `executor` runs the
+    database reads (displays and consoles get their own threads: a flood of public pages
+    queueing in the shared pool cannot delay them); `gate` bounds how many such reads run at
+    once (public pages: a flood waits its turn instead of taking every CPU cycle).
     """
     q = await broker.subscribe()
+    loop = asyncio.get_running_loop()
+
+    async def run(fn):
+        if gate is None:
+            return await loop.run_in_executor(executor, fn)
+        async with gate:
+            return await loop.run_in_executor(executor, fn)
+
     try:
         yield "retry: 2000\n\n"
         if first is not None:
-            yield sse("state", await asyncio.to_thread(first))
+            yield sse("state", await run(first))
         replayed = 0
         if replay is not None:
-            for ev in await asyncio.to_thread(replay):
+            for ev in await run(replay):
                 replayed = max(replayed, ev["id"])
                 yield sse(event_name, {**ev, "late": True}, ev["id"])
         while True:
@@ -261,6 +279,6 @@ async def stream(broker: Broker, request, *, first: Callable[[], object] | None 
                 await asyncio.sleep(min_interval_s)
                 while not q.empty():  # coalesce the burst
                     q.get_nowait()
-            yield sse("state", await asyncio.to_thread(transform, ev), ev["id"])
+            yield sse("state", await run(lambda ev=ev: transform(ev)), ev["id"])
     finally:
         broker.unsubscribe(q)

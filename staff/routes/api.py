@@ -403,7 +403,8 @@ async def events(request: Request, since: int = Query(0, ge=0, le=2**53), who: P
     if since:
         def replay():
             return missed_events(staff.conn(), since)
-    body = stream(staff.broker, request, first=lambda: display_state(staff), replay=replay)
+    body = stream(staff.broker, request, first=lambda: display_state(staff), replay=replay,
+                  executor=staff.broker.staff_executor)
     return SlotStreamingResponse(body, slot, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
@@ -446,7 +447,8 @@ async def ticket_events(token: str, request: Request):
     staff = staff_of(request)
     token = token[:64]
     staff.broker.admit("public", client_address(request)).release()  # the address's share first: cheap refusal
-    t = await asyncio.to_thread(lambda: staff.queue().by_token(token))
+    async with staff.broker.public_gate:
+        t = await asyncio.to_thread(lambda: staff.queue().by_token(token))
     slot = staff.broker.admit("public", client_address(request), token)
 
     def current(_ev=None):
@@ -456,7 +458,8 @@ async def ticket_events(token: str, request: Request):
     def relevant(ev: dict) -> bool:
         return ev["ticket_id"] == t.id or ev["service"] == t.service or ev["kind"] in ("counter_state", "counter_update")
 
-    body = stream(staff.broker, request, first=current, select=relevant, transform=current, min_interval_s=1.0)
+    body = stream(staff.broker, request, first=current, select=relevant, transform=current, min_interval_s=1.0,
+                  gate=staff.broker.public_gate)
     return SlotStreamingResponse(body, slot, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
