@@ -208,3 +208,7 @@ class VoiceService:
             self.on_event(event)
         except Exception:
             log.exception("voice event handler failed on %s", type(event).__name__)
+
+
+#: The name the kiosk contract uses (docs/voice.md): the listener is the voice service.
+Listener = VoiceService

@@ -39,6 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
@@ -206,6 +207,11 @@ class VietAsrEngine:
         self._sessions: list | None = None
         self._version: str | None = None
         self._searcher = None
+        # One thread runs every search (its SQLite connection stays in that thread); while the
+        # visitor speaks, the words heard so far are searched ahead, so that at the end of speech
+        # the answer is usually ready (the search takes 0.2-0.6 s on a busy 2-core machine).
+        self._search_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voice-search")
+        self._ahead: tuple[str, Future] | None = None
         self._audio_bytes = 0
         self._decode_s = 0.0
 
@@ -236,6 +242,17 @@ class VietAsrEngine:
         with self._lock:
             self.phrases, self.closed, self._version = phrases, closed, version
         return True
+
+    def search_async(self, text: str) -> Future:
+        """The search of `text` in the search thread; the same future when already asked (latest wins)."""
+        with self._lock:
+            if self._ahead is not None and self._ahead[0] == text:
+                return self._ahead[1]
+            if self._ahead is not None:
+                self._ahead[1].cancel()  # not started yet: a newer text replaces it
+            fut = self._search_pool.submit(self._search, text)
+            self._ahead = (text, fut)
+            return fut
 
     def _search(self, text: str):
         try:
@@ -281,7 +298,10 @@ class VietAsrEngine:
         with self._lock:
             if not self._sessions:
                 return ""
-            return self._sessions[0].partial().text
+            text = self._sessions[0].partial().text
+        if text.strip():
+            self.search_async(text.strip())
+        return text
 
     def cancel(self) -> None:
         with self._lock:
@@ -324,7 +344,7 @@ class VietAsrEngine:
             result.timings["end_to_answer_ms"] = round((time.perf_counter() - t_end) * 1000, 1)
             return result
         t1 = time.perf_counter()
-        search = self._search(text) if text else None
+        search = self.search_async(text).result() if text else None
         ranking = self.closed.score([h for h in hypotheses if h])
         agree = agreement(hypotheses)
         decide(result, search, ranking, self.min_score, agree)
