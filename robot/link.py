@@ -632,14 +632,11 @@ class RobotLink:
         if hello.version != p.PROTOCOL_VERSION:  # checked on every HELLO (section 12.2)
             self._refuse(f"robot speaks protocol version {hello.version}; this kiosk speaks {p.PROTOCOL_VERSION}")
             return
-        if self.incompatible:
-            self.incompatible = None
-            if not self._answering():
-                self._say_hello()  # back to a version we speak: start a session
-                return
-        if self._up and not self._answering():
-            # said on its own: a reboot (new boot id) or a restarted session; answer with HELLO
-            if hello.boot_id != self.boot_id:
+        self.incompatible = None
+        if not self._answering():
+            # said on its own (a boot, or a robot switched on after the kiosk): answer with our
+            # HELLO to start a session (and the keyed handshake); the answer brings the link up
+            if self._up and hello.boot_id != self.boot_id:
                 self.hello = hello
                 self._rebooted(hello, hello.boot_id)
             else:

@@ -395,3 +395,22 @@ def test_every_event_type_round_trips_through_to_dict():
               RobotStatus("robot-1", False, True, "ESTOP", 80, "ESTOP_ACTIVE", True, False)]
     for e in events:
         assert e.code in EVENT_TYPES and event_from_dict(e.to_dict()) == e
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["pty", "tcp-keyed"])
+def test_a_robot_switched_on_after_the_kiosk_is_greeted_and_used(project_config, tcp):
+    """Its own HELLO (no AUTH: nobody asked) is answered with the kiosk's HELLO and handshake."""
+    robot = make_robot(project_config, boot_s=0.2, key=KEY if tcp else None)
+    robot.stalled = True  # "off"
+    with SimServer(robot, tcp_port=0 if tcp else None) as sim:
+        link = RobotLink(sim.port, name="r1", key=KEY if tcp else None).start()
+        try:
+            time.sleep(2.5)  # the kiosk's HELLOs go unanswered
+            assert not link.up
+            with sim._lock:
+                robot.stalled = False
+                robot.reboot(time.monotonic())  # switched on: boots, says HELLO on its own
+            assert link.wait_up(3), link.last_error
+            assert link.incompatible is None and link.command("STATQ").code is p.AckCode.ACCEPTED
+        finally:
+            link.stop()
