@@ -241,7 +241,7 @@ def _keystrokes(app, c, res, next_flip_after):
             worker.append((time.perf_counter() - t) * 1000)
 
     c.backend.search = timed_search
-    keys = []
+    keys, echoes = [], []
     for phrase in ("lam giay khai sinh", "dang ky ket hon", "chung thuc ban sao"):
         kb.clear()
         yield 0.1
@@ -255,6 +255,9 @@ def _keystrokes(app, c, res, next_flip_after):
                 yield 0
             shown = marks.get(text, time.perf_counter())
             applied.append((shown - t) * 1000)
+            echo = next_flip_after(t)  # the frame that shows the letter typed (before its results)
+            if echo is not None:
+                echoes.append((echo - t) * 1000)
             yield 0
             f = next_flip_after(shown)
             keys.append(((f or time.perf_counter()) - t) * 1000)
@@ -262,6 +265,7 @@ def _keystrokes(app, c, res, next_flip_after):
     res["search_keystroke_ms"] = round(statistics.median(keys), 1)
     res["search_keystroke_p95_ms"] = round(_p95(keys), 1)
     res["search_keystroke_ui_ms"] = round(statistics.median(applied), 1)
+    res["keystroke_echo_ms"] = round(statistics.median(echoes), 1) if echoes else None
     res["search_worker_ms"] = round(statistics.median(worker), 1) if worker else None
     res["search_results_for_phrase"] = len(c.visit.results)
 

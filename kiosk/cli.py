@@ -88,6 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: the usual "--json" switch of a sub-command (see `subcommand`)
+JSON = ("--json", {"action": "store_true", "help": "print JSON"})
+
+
+def subcommand(sub, name: str, func, help: str, *arguments):
+    """Add sub-command `name` running `func(args, ctx)`; each argument is a tuple of flags,
+    optionally ending with a dict of `add_argument` options."""
+    p = sub.add_parser(name, help=help)
+    for arg in arguments:
+        flags, opts = (arg[:-1], arg[-1]) if isinstance(arg[-1], dict) else (arg, {})
+        p.add_argument(*flags, **opts)
+    p.set_defaults(func=func)
+    return p
+
+
 def print_json(obj) -> None:
     print(json.dumps(obj, ensure_ascii=False, default=str))
 

@@ -25,6 +25,33 @@ from kiosk.controller import Backend, Controller, I18n, Screen
 class KioskRoot(FloatLayout):
     """ScreenManager plus the overlays (message banner, idle warning) on top of it."""
 
+
+class LazyScreens(dict):
+    """name → screen, built on first use (`app.screens["search"]` builds it if needed)."""
+
+    def __init__(self, app, classes: dict):
+        super().__init__()
+        self.app = app
+        self.classes = classes
+
+    def __missing__(self, name):
+        scr = self.classes[name](name=name)
+        self[name] = scr
+        self.app.sm.add_widget(scr)
+        if self.app.controller is not None:
+            scr.refresh("screen")
+        return scr
+
+    def get(self, name, default=None):
+        return self[name] if name in self.classes else default
+
+    def build_one(self) -> bool:
+        """Build the next screen not built yet; False when all are built."""
+        todo = [n for n in self.classes if n not in self]
+        if todo:
+            self[todo[0]]  # noqa: B018
+        return len(todo) > 1
+
 class KioskApp(App):
     lang = StringProperty("vi")
     scale = NumericProperty(1.0)
@@ -44,12 +71,9 @@ class KioskApp(App):
         self.orientation_name = orientation
         self.portrait = orientation == "portrait"
         self.i18n = i18n or I18n()
-        self._backend = backend
-        self._escort = escort
-        self._voice = voice
-        self._speaker = speaker
-        self._prepare = prepare
-        self._dossier_lookup = dossier_lookup
+        # parts given by tests (None: made by the factories in build)
+        self._backend, self._escort, self._voice, self._speaker = backend, escort, voice, speaker
+        self._prepare, self._dossier_lookup = prepare, dossier_lookup
         self._escort_factory = escort_factory or make_escort
         self._voice_factory = voice_factory or make_voice
         self.screens = {}
@@ -73,12 +97,10 @@ class KioskApp(App):
         from kiosk import screens as screen_mod
         from kiosk.widgets import floormap, keyboard  # noqa: F401 - register widget classes
 
-        for kv in sorted(KV_DIR.glob("*.kv")):
-            if kv.name != "base.kv":
-                continue
-            Builder.load_file(str(kv))
-        for kv in sorted(KV_DIR.glob("*.kv")):
-            if kv.name != "base.kv":
+        # base.kv first (the shared classes); a second App in the same process (tests) must not
+        # load the rules twice (a ScrollView would get two children)
+        for kv in sorted(KV_DIR.glob("*.kv"), key=lambda p: p.name != "base.kv"):
+            if str(kv) not in Builder.files:
                 Builder.load_file(str(kv))
 
         backend = self._backend or Backend(self.cfg)
@@ -97,15 +119,13 @@ class KioskApp(App):
                                      escort=self._escort or None, voice=self._voice or None,
                                      speaker=self._speaker or None, dossier_lookup=lookup)
         root = KioskRoot()
-        sm = ScreenManager(transition=NoTransition())
-        self.sm = sm
-        for name, cls in screen_mod.SCREENS.items():
-            if name == Screen.DOSSIER.value and lookup is None:
-                continue
-            scr = cls(name=name)
-            self.screens[name] = scr
-            sm.add_widget(scr)
-        root.add_widget(sm)
+        self.sm = ScreenManager(transition=NoTransition())
+        # Home is built now; the other screens after the first frame, one a frame (or at once
+        # when a visitor is quicker), so the kiosk shows its Home sooner (cold start)
+        self.screens = LazyScreens(self, {name: cls for name, cls in screen_mod.SCREENS.items()
+                                          if name != Screen.DOSSIER.value or lookup is not None})
+        self.screens[Screen.HOME.value]  # noqa: B018 - builds Home
+        root.add_widget(self.sm)
         self.overlay = screen_mod.Overlay()
         root.add_widget(self.overlay)
         self.controller.subscribe(self._on_topic)
@@ -118,7 +138,7 @@ class KioskApp(App):
         return root
 
     def on_start(self):
-        self.controller.start()
+        self.controller.start(warm_up=False)  # the search index loads after the first frame
         for ev in self._early_voice:
             self.controller.on_voice_event(ev)
         self._early_voice.clear()
@@ -156,6 +176,13 @@ class KioskApp(App):
         if not self.first_frame_at:
             self.first_frame_at = time.time()
         Window.unbind(on_flip=self._first_flip)
+        self.controller.warm_up()
+        Clock.schedule_once(self._build_next_screen, 0.05)
+
+    def _build_next_screen(self, *_):
+        """Build one screen not built yet, then the next at the next frame."""
+        if self.screens.build_one():
+            Clock.schedule_once(self._build_next_screen, 0)
 
     def _any_touch(self, window, touch):
         if self.controller is not None:
@@ -196,7 +223,8 @@ class KioskApp(App):
             self.lang = c.visit.lang
             self.large = c.visit.large_text
             self.scale = self.cfg.kiosk.large_text_scale if c.visit.large_text else 1.0
-        if topic == "screen" and c.screen.value in self.screens:
+        if topic == "screen" and c.screen.value in self.screens.classes:
+            self.screens[c.screen.value]  # noqa: B018 - built if the visitor got there first
             self.sm.current = c.screen.value
         if topic == "voice":
             self.voice_ready = c.voice_ready

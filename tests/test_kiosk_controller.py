@@ -573,3 +573,17 @@ def test_dossier_code_by_its_distinctive_tail(tmp_path):
     assert resolve_dossier_tail(conn, "0001") is None  # too short to be distinctive
     assert resolve_dossier_tail(conn, "13-0001") is None
     assert resolve_dossier_tail(conn, "60213-0001") is None  # not at a boundary of the code
+
+
+def test_a_question_opens_the_detail_at_what_it_asked(ctl):
+    """The search says which sections a question asked about (Hit.answers): the page opens there."""
+    ctl.backend.search = lambda text, limit: {"hits": [{"key": "1.001193", "name": "Đăng ký khai sinh",
+                                                        "answers": ["fee", "documents"]}], "suggestions": []}
+    ctl.open_search()
+    ctl.search("làm giấy khai sinh mất bao nhiêu tiền")
+    ctl.open_hit("1.001193")
+    assert ctl.screen == Screen.DETAIL and ctl.visit.section == "fee"
+    ctl.backend.search = lambda text, limit: {"hits": [], "suggestions": [], "referral": {
+        "office_vi": "Công an phường", "office_en": "Ward police", "advice_vi": "Mang căn cước.", "advice_en": "Bring ID."}}
+    ctl.search("làm hộ chiếu")
+    assert ctl.visit.referral["office_vi"] == "Công an phường"

@@ -14,7 +14,7 @@ from pathlib import Path
 from centre.catalogue import Catalogue, service_for
 from centre.catalogue_import import CatalogueError, export_national, import_catalogue
 from centre.catalogue_schema import ensure_schema
-from kiosk.cli import Check, CliError, print_json
+from kiosk.cli import JSON, Check, CliError, print_json, subcommand
 
 DEFAULT_PORTAL = Path("/work/shared/data/procedures-national-portal.jsonl")
 
@@ -35,15 +35,10 @@ def register(sub) -> None:
     imp.add_argument("--json", action="store_true", help="print the report as JSON")
     imp.set_defaults(func=cmd_import)
 
-    st = csub.add_parser("stats", help="counts by field and procedures lacking code, time, fee or documents")
-    st.add_argument("--json", action="store_true", help="print JSON")
-    st.set_defaults(func=cmd_stats)
-
-    sh = csub.add_parser("show", help="show one procedure by national code or key")
-    sh.add_argument("code", help="national code such as 1.001193, or a key such as m-…")
-    sh.add_argument("--json", action="store_true", help="print JSON")
-    sh.add_argument("--lang", default="vi", choices=["vi", "en"], help="language of the readable output")
-    sh.set_defaults(func=cmd_show)
+    subcommand(csub, "stats", cmd_stats, "counts by field and procedures lacking code, time, fee or documents", JSON)
+    subcommand(csub, "show", cmd_show, "show one procedure by national code or key",
+               ("code", {"help": "national code such as 1.001193, or a key such as m-…"}), JSON,
+               ("--lang", {"default": "vi", "choices": ["vi", "en"], "help": "language of the readable output"}))
 
     ex = csub.add_parser("export-national", help="clean the portal crawl into data/procedures/national.jsonl")
     ex.add_argument(

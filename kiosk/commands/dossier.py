@@ -7,30 +7,21 @@ from datetime import datetime
 
 from centre.dossiers import Dossiers, ImportFileError, mask_name, mask_phone
 from centre.workdays import HolidayFileError, load_calendar
-from kiosk.cli import Check, CliError, print_json
+from kiosk.cli import JSON, Check, CliError, print_json, subcommand
 
 
 def register(sub) -> None:
     p = sub.add_parser("dossier", help="dossiers (hồ sơ): import, lookup, deadlines")
     dsub = p.add_subparsers(dest="dossier_command", metavar="ACTION")
     dsub.required = True
-    imp = dsub.add_parser("import", help="import a CSV, Excel or JSON export of the one-stop platform")
-    imp.add_argument("file")
-    imp.add_argument("--json", action="store_true")
-    imp.set_defaults(func=cmd_import)
-    show = dsub.add_parser("show", help="show one dossier by its receipt code (personal data masked)")
-    show.add_argument("code")
-    show.add_argument("--json", action="store_true")
-    show.add_argument("--unmasked", action="store_true", help="staff only: show full name and phone")
-    show.set_defaults(func=cmd_show)
-    due = dsub.add_parser("due", help="open dossiers that are late or due within N working days")
-    due.add_argument("--days", type=int, default=None, help="working days ahead (default: config)")
-    due.add_argument("--json", action="store_true")
-    due.set_defaults(func=cmd_due)
-    dig = dsub.add_parser("digest", help="the daily summary report")
-    dig.add_argument("--date", default=None, help="YYYY-MM-DD (default: today)")
-    dig.add_argument("--json", action="store_true")
-    dig.set_defaults(func=cmd_digest)
+    subcommand(dsub, "import", cmd_import, "import a CSV, Excel or JSON export of the one-stop platform",
+               ("file",), JSON)
+    subcommand(dsub, "show", cmd_show, "show one dossier by its receipt code (personal data masked)", ("code",), JSON,
+               ("--unmasked", {"action": "store_true", "help": "staff only: show full name and phone"}))
+    subcommand(dsub, "due", cmd_due, "open dossiers that are late or due within N working days",
+               ("--days", {"type": int, "default": None, "help": "working days ahead (default: config)"}), JSON)
+    subcommand(dsub, "digest", cmd_digest, "the daily summary report",
+               ("--date", {"default": None, "help": "YYYY-MM-DD (default: today)"}), JSON)
 
 
 def _register(ctx) -> Dossiers:
@@ -70,11 +61,7 @@ def cmd_show(args, ctx) -> int:
         "state": d.state, "counter": d.counter, "officer": d.officer,
         "missing_documents": d.missing_documents, "history": reg.history(d.code),
     }
-    if args.json:
-        print_json(out)
-    else:
-        for k, v in out.items():
-            print(f"{k:18} {v}")
+    _print_mapping(out, args.json, 18)
     return 0
 
 
@@ -105,12 +92,17 @@ def cmd_digest(args, ctx) -> int:
     except ValueError:
         raise CliError(f"--date {args.date!r} is not YYYY-MM-DD") from None
     dig = _register(ctx).digest(day=day, within_working_days=ctx.config.dossiers.due_soon_working_days)
-    if args.json:
-        print_json(dig)
-    else:
-        for k, v in dig.items():
-            print(f"{k:22} {v}")
+    _print_mapping(dig, args.json, 22)
     return 0
+
+
+def _print_mapping(d: dict, as_json: bool, width: int) -> None:
+    """`d` as JSON, or one "key  value" line per item."""
+    if as_json:
+        print_json(d)
+    else:
+        for k, v in d.items():
+            print(f"{k:{width}} {v}")
 
 
 def doctor(ctx) -> list[Check]:

@@ -8,7 +8,7 @@ import os
 import sys
 from datetime import date, timedelta
 
-from kiosk.cli import Check, CliError, print_json
+from kiosk.cli import JSON, Check, CliError, print_json, subcommand
 
 
 def register(sub) -> None:
@@ -28,17 +28,11 @@ def register(sub) -> None:
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     add.add_argument("--token", action="store_true", help="also print an API token (remote kiosks)")
     add.set_defaults(func=cmd_users_add)
-    ls = us.add_parser("list", help="list users")
-    ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=cmd_users_list)
-    pw = us.add_parser("passwd", help="set a user's password (ends their sessions)")
-    pw.add_argument("name")
-    pw.add_argument("--password-stdin", action="store_true")
-    pw.set_defaults(func=cmd_users_passwd)
-    tk = us.add_parser("token", help="make an API bearer token for a user (e.g. a remote kiosk)")
-    tk.add_argument("name")
-    tk.add_argument("--label", default="")
-    tk.set_defaults(func=cmd_users_token)
+    subcommand(us, "list", cmd_users_list, "list users", JSON)
+    subcommand(us, "passwd", cmd_users_passwd, "set a user's password (ends their sessions)", ("name",),
+               ("--password-stdin", {"action": "store_true"}))
+    subcommand(us, "token", cmd_users_token, "make an API bearer token for a user (e.g. a remote kiosk)", ("name",),
+               ("--label", {"default": ""}))
 
     r = sub.add_parser("report", help="queue report for a day or a range (tickets, waits, service level, ratings)")
     r.add_argument("--date", default=None, help="YYYY-MM-DD (default: today), or the start with --to")
@@ -126,30 +120,37 @@ def cmd_users_list(args, ctx) -> int:
     return 0
 
 
-def cmd_users_passwd(args, ctx) -> int:
-    from centre import audit, users
+def _user_action(args, ctx, act):
+    """Run `act(conn, user)` for the user named in `args`; a user error is the CLI's one-line error."""
+    from centre import users
 
     conn = _conn(ctx)
     try:
-        u = users.get_user(conn, args.name.lower())
-        users.update_user(conn, u.id, password=_read_password(args, u.name))
+        return act(conn, users.get_user(conn, args.name.lower()))
     except users.UserError as exc:
         raise CliError(str(exc)) from None
-    audit.record(conn, _actor(), "user.password", entity="user", key=u.id)
-    print(f"password of {u.name} changed; their sessions ended")
+
+
+def cmd_users_passwd(args, ctx) -> int:
+    from centre import audit, users
+
+    def change(conn, u):
+        users.update_user(conn, u.id, password=_read_password(args, u.name))
+        audit.record(conn, _actor(), "user.password", entity="user", key=u.id)
+        print(f"password of {u.name} changed; their sessions ended")
+
+    _user_action(args, ctx, change)
     return 0
 
 
 def cmd_users_token(args, ctx) -> int:
     from centre import audit, users
 
-    conn = _conn(ctx)
-    try:
-        u = users.get_user(conn, args.name.lower())
-    except users.UserError as exc:
-        raise CliError(str(exc)) from None
-    print(users.create_api_token(conn, u.id, args.label))
-    audit.record(conn, _actor(), "user.token", entity="user", key=u.id, after={"label": args.label})
+    def token(conn, u):
+        print(users.create_api_token(conn, u.id, args.label))
+        audit.record(conn, _actor(), "user.token", entity="user", key=u.id, after={"label": args.label})
+
+    _user_action(args, ctx, token)
     return 0
 
 

@@ -197,13 +197,19 @@ class ControllerBase:
         return bool(v.query or v.ticket or v.procedure or v.lang != self.default_lang or v.large_text or v.history)
 
     # -- home ---------------------------------------------------------------------------
-    def start(self) -> None:
-        """First load: fields and each service's state."""
+    def start(self, *, warm_up: bool = True) -> None:
+        """First load: fields and each service's state (and the search index unless the app
+        calls `warm_up()` itself once Home is drawn)."""
         self.refresh_home()
         self._run("db", self.backend.fields, self._got_fields)
-        if hasattr(self.backend, "warm_up"):  # load the search index now, not at the first keystroke
-            self._run("search", self.backend.warm_up, None, lambda exc: None)
+        if warm_up:
+            self.warm_up()
         self.refresh_status()
+
+    def warm_up(self) -> None:
+        """Load the search index now, not at the first keystroke."""
+        if hasattr(self.backend, "warm_up"):
+            self._run("search", self.backend.warm_up, None, lambda exc: None)
 
     def refresh_home(self, *_):
         self._run("db", self.backend.service_states, self._got_services, lambda exc: None)

@@ -127,5 +127,6 @@ class BrowseFlow(ControllerBase):
     def open_hit(self, key: str) -> None:
         """A search result: its detail page, at the section the question asked about."""
         hit = next((h for h in self.visit.results if h.get("key") == key), {})
-        answers = hit.get("answers") or []
-        self.open_procedure(key, answers[0]["section"] if answers else "")
+        answers = hit.get("answers") or []  # section names, in the order the question asked
+        first = answers[0] if answers else ""
+        self.open_procedure(key, first.get("section", "") if isinstance(first, dict) else str(first))

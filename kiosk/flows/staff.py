@@ -99,33 +99,35 @@ class StaffFlow(ControllerBase):
         self._run("db", lambda: (self.backend.set_counter_state(counter_id, state), self.backend.counters())[1],
                   self._got_counters, lambda exc: self.show_message("error.database"))
 
-    def reimport_catalogue(self) -> None:
+    def _staff_job(self, busy: str, pool: str, fn, done, fail_key: str) -> None:
+        """Run a staff action off the UI thread, showing "working…" until `done(result)` or a failure."""
         self.activity()
-        self.staff_busy = "reimport"
+        self.staff_busy = busy
         self._emit("staff")
 
-        def done(n):
+        def finished(result):
             self.staff_busy = ""
+            done(result)
+
+        def failed(exc):
+            self.staff_busy = ""
+            self.show_message(fail_key)
+
+        self._run(pool, fn, finished, failed)
+
+    def reimport_catalogue(self) -> None:
+        def done(n):
             self.show_message("staff.reimported", count=n)
             self._run("db", self.backend.fields, self._got_fields)
 
-        def fail(exc):
-            self.staff_busy = ""
-            self.show_message("staff.reimport_failed")
-
-        self._run("db", self.backend.reimport_catalogue, done, fail)
+        self._staff_job("reimport", "db", self.backend.reimport_catalogue, done, "staff.reimport_failed")
 
     def test_print(self) -> None:
-        self.activity()
-        self.staff_busy = "print"
-        self._emit("staff")
-
         def done(ok):
-            self.staff_busy = ""
             self.show_message("staff.test_print_ok" if ok else "staff.test_print_failed")
             self.refresh_status()
 
-        self._run("io", self.backend.test_print, done, lambda exc: done(False))
+        self._staff_job("print", "io", self.backend.test_print, done, "staff.test_print_failed")
 
     def leave_kiosk(self) -> None:
         """Staff 'leave kiosk mode': the app closes its window (the desktop shows)."""

@@ -12,13 +12,26 @@ from kivy.uix.button import Button
 from kiosk.screens import KScreen, row_size
 
 
-class FieldsScreen(KScreen):
+class ListScreen(KScreen):
+    """A screen with a list (`ids.list`) whose rows are sized for its width."""
+
+    topics: tuple[str, ...] = ()
+
     def on_kv_post(self, base_widget):
         self.ids.list.bind(width=lambda *a: self.refresh("resize"))
 
     def refresh(self, topic):
-        if topic not in ("fields", "lang", "reset", "screen", "resize"):
-            return
+        if topic in self.topics or topic in ("lang", "reset", "screen", "resize"):
+            self.ids.list.data = self.rows()
+
+    def rows(self) -> list[dict]:
+        return []
+
+
+class FieldsScreen(ListScreen):
+    topics = ("fields",)
+
+    def rows(self):
         c = self.c
         self.ids.status.text = "" if c.fields else self.tr("fields.loading")
         width, fs = self.ids.list.width, self.app.fs(30)
@@ -30,16 +43,13 @@ class FieldsScreen(KScreen):
                          "row_size": row_size([(name, fs), (count, fs)], width),
                          "key": f["id"], "tag": f"field:{f['id']}",
                          "action": (lambda fid=f["id"]: self.c.open_field(fid))})
-        self.ids.list.data = data
+        return data
 
 
-class ProceduresScreen(KScreen):
-    def on_kv_post(self, base_widget):
-        self.ids.list.bind(width=lambda *a: self.refresh("resize"))
+class ProceduresScreen(ListScreen):
+    topics = ("procedures",)
 
-    def refresh(self, topic):
-        if topic not in ("procedures", "lang", "reset", "screen", "resize"):
-            return
+    def rows(self):
         c = self.c
         v = c.visit
         fname = c.name_of(v.field_name) if v.field_name else ""
@@ -58,7 +68,7 @@ class ProceduresScreen(KScreen):
             data.append({"text": f"[b]{c.name_of(p)}[/b]{code}", "key": p["key"], "tag": f"proc:{p['key']}",
                          "row_size": row_size(lines, width),
                          "action": (lambda k=p["key"]: self.c.open_procedure(k))})
-        self.ids.list.data = data
+        return data
 
 
 class DocRow(Button):
