@@ -62,7 +62,8 @@ CLOSED_LEAD = 0.05
 SHORT_EXTRA = 0.15
 SEARCH_OVERRIDE = 0.75
 TRUST_AGREEMENT = 0.75  # sessions agreeing this much: the transcript is clear, the search alone decides
-CORROBORATE = 3  # a closed-set score this high wins over a disagreeing search hit
+CORROBORATE = 3
+WARM_UP = "đăng ký khai sinh"  # a closed-set score this high wins over a disagreeing search hit
 
 
 def vietasr_version() -> str | None:
@@ -241,6 +242,8 @@ class VietAsrEngine:
         closed = ClosedSet(phrases + background_phrases(self.book), self.book.fillers)
         with self._lock:
             self.phrases, self.closed, self._version = phrases, closed, version
+        if self._searcher is None:
+            self.search_async(WARM_UP)  # load the search's index (and its models) before the first visitor
         return True
 
     def search_async(self, text: str) -> Future:
