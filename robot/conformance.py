@@ -510,6 +510,11 @@ class Kit:
         if not self.check(len(targets) >= 2, "need two waypoints besides the dock"):
             return
         target, other = targets[0], targets[1]
+        if self.quick:  # it is cancelled on the way: take one it cannot reach before that
+            speed = self.hello.speed_mps or 0.5
+            far = [n for n in targets if self._distance(n) / speed >= 4.0]
+            target = far[0] if far else targets[-1]
+            other = next(n for n in targets if n != target)
         t0 = time.monotonic()
         ack = self.expect_ack("GOTO", target, code="ACCEPTED")
         if ack is None:
@@ -522,7 +527,7 @@ class Kit:
             self.check(str(hb.msg.goal_status) == "ACTIVE", f"running goal status {hb.msg.goal_status!r}, not ACTIVE")
             self.check(str(hb.msg.state) == "GUIDING", f"state {hb.msg.state!r} while guiding")
         self.expect_ack("GOTO", other, code="BUSY", label="a second GOTO while one is active")
-        self._feedback(gid, t0)
+        self._feedback(gid, t0, target)
         if self.quick:
             self.expect_ack("CANCEL", gid, code="ACCEPTED", detail="", label="CANCEL of the running goal")
             end = self.wait_result(gid, 1.0 + SLACK_S, t0)
@@ -539,8 +544,9 @@ class Kit:
             self.check(self.wait_result(again.cmd_id, 1.0 + SLACK_S, t1) == ("SUCCEEDED", ""),
                        "GOTO to where it stands: no RESULT SUCCEEDED at once")
 
-    def _feedback(self, gid: int, t0: float) -> None:
-        time.sleep(min(3.0, max(1.5, 0.8 * self._distance(self._targets()[0]) / (self.hello.speed_mps or 0.5))))
+    def _feedback(self, gid: int, t0: float, target: str) -> None:
+        travel = self._distance(target) / (self.hello.speed_mps or 0.5)
+        time.sleep(min(3.0, max(1.5, 0.8 * travel)))
         fbs = [r for r in self.wire.since(t0) if isinstance(r.msg, p.Feedback) and r.msg.goal_id == gid]
         if not self.check(len(fbs) >= 2, f"{len(fbs)} FB frames in the first seconds of the goal"):
             return

@@ -331,3 +331,11 @@ def test_a_slow_booting_robot_is_resumed_once_it_has_booted(indep, manager):
     assert resumed.cause == "REBOOTED"
     ev.wait("ESCORT_ARRIVED", eid, timeout=20)
     assert "ESCORT_FAILED" not in ev.codes(eid)
+
+
+def test_conformance_quick_goto_cancels_after_feedback(project_config):
+    robot = make_robot(project_config, speed_mps=0.7, dock_s=0.3)
+    with SimServer(robot) as sim:
+        report = run_from_config(project_config, sim.port, sections=("goto",), quick=True)
+    assert report.passed, report.table()
+    assert robot.verbs["CANCEL"] == 1 and str(robot.state) == "IDLE"
