@@ -420,3 +420,18 @@ def test_waypoints_file_in_the_kiosk_robot_waypoints_format(tmp_path: Path) -> N
     fw, link, run, cmd = robot(waypoints=points)
     cmd("WPQ", "2")
     assert link.take("WP")[-1] == ["WP", "3", "3", "counter_1", "8.0", "11.0"]
+
+
+def test_localisation_lost_is_a_fault_reset_does_not_clear() -> None:
+    fw, link, run, cmd = robot(speed=1.0, lose_localisation_after=3.0, lose_localisation_for=5.0)
+    cmd("GOTO", "2", "counter_1")
+    run(2.5)
+    assert link.take("RESULT") == [["RESULT", "2", "ABORTED", "LOCALIZATION_LOST"]]
+    status = link.take("STATUS")[-1]
+    assert status[1] == "FAULT" and status[6:8] == ["", ""]
+    cmd("ESTOP", "3")
+    cmd("RESET", "4")
+    cmd("GOTO", "5", "kiosk")
+    assert fw.state == "FAULT" and link.take("ACK")[-1][2:] == ["DENIED", "LOCALIZATION_LOST"]
+    run(5.0)
+    assert fw.state == "IDLE" and fw.pos is not None

@@ -50,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     faults.add_argument("--occupied-after", type=float, metavar="S", help="another user takes the robot S s after start")
     faults.add_argument("--occupied-for", type=float, default=20.0, metavar="S", help="... for S s (default 20)")
     faults.add_argument("--lose-localisation-after", type=float, metavar="S", help="lose localisation once, S s after start")
+    faults.add_argument("--lose-localisation-for", type=float, metavar="S", help="... and relocalise after S s")
     faults.add_argument("--empty-position", action="store_true", help="not localised: empty x/y, GOTO/DOCK denied")
     faults.add_argument("--drop-hello", action="store_true", help="lose the HELLO the robot sends when it (re)boots")
     faults.add_argument("--corrupt", type=float, default=0.0, metavar="P", help="flip a bit in a frame with probability P")
@@ -89,7 +90,7 @@ def build_config(args: argparse.Namespace) -> Config:
         stall_after=args.stall_after, stall_for=args.stall_for, visitor_lost_after=args.visitor_lost_after,
         visitor_lost_for=args.visitor_lost_for, obstacle_after=args.obstacle_after,
         obstacle_for=args.obstacle_for, blocked=tuple(args.block), occupied_after=args.occupied_after, occupied_for=args.occupied_for,
-        lose_localisation_after=args.lose_localisation_after, drop_hello=args.drop_hello,
+        lose_localisation_after=args.lose_localisation_after, lose_localisation_for=args.lose_localisation_for, drop_hello=args.drop_hello,
         unknown_frames=args.unknown_frames, extra_fields=args.extra_fields, v1=args.v1,
     )
     if args.map_version is not None:

@@ -91,6 +91,7 @@ class Config:
     occupied_after: float | None = None
     occupied_for: float = 20.0
     lose_localisation_after: float | None = None
+    lose_localisation_for: float | None = None  # relocalises by itself after this long
     drop_hello: bool = False
     unknown_frames: bool = False
     extra_fields: bool = False
@@ -165,6 +166,8 @@ class Firmware:
         self.button_pressed = False
         self.button_release_at: float | None = None
         self.occupied_until = -1.0
+        self.relocalise_at: float | None = None
+        self.loc_lost = False  # FAULT: localisation lost (not the same as --empty-position's unlocalised IDLE)
         self.battery = cfg.battery
         self._place_at_power_up()
         self._boot(now)
@@ -175,6 +178,7 @@ class Firmware:
         self.pos: tuple[float, float] | None = None if self.cfg.unlocalised else (start.x, start.y)
         self.heading: float | None = None if self.cfg.unlocalised else (start.heading or 0.0)
         self.docked = start.name == self.cfg.dock and not self.cfg.unlocalised
+        self.last_known = ((start.x, start.y), start.heading or 0.0)
 
     def _boot(self, now: float) -> None:
         self.nvram.boots += 1
@@ -389,11 +393,11 @@ class Firmware:
             return "DENIED", "ESTOP_ACTIVE"
         self.nvram.latched = False
         self.nvram.save()
-        self._set_state("DOCKED" if self.docked else ("FAULT" if self.pos is None and self._faulted() else "IDLE"))
+        self._set_state("FAULT" if self.pos is None and self._faulted() else ("DOCKED" if self.docked else "IDLE"))
         return "ACCEPTED", ""
 
     def _faulted(self) -> bool:
-        return "loc" in self.faults_done
+        return self.loc_lost
 
     # ------------------------------------------------------------------ goals
     def _start_goal(self, gid: int, kind: str, target: str, lead: bool = False) -> None:
@@ -517,6 +521,8 @@ class Firmware:
             self.occupied_until = self.now + cfg.occupied_for
         if self._due("loc", cfg.lose_localisation_after, up):
             self.lose_localisation()
+        if self.relocalise_at is not None and self.now >= self.relocalise_at:
+            self.relocalise()
 
     def _due(self, name: str, after: float | None, up: float) -> bool:
         if after is None or name in self.faults_done or up < after:
@@ -548,12 +554,14 @@ class Firmware:
             self._reboot("console")
         elif verb == "lose":
             self.lose_localisation()
+        elif verb == "relocalise":
+            self.relocalise(arg or None)
         elif verb == "battery":
             self.battery = None if arg in ("", "unknown") else max(0.0, min(100.0, float(arg)))
         elif verb == "occupy":
             self.occupied_until = self.now + (float(arg) if arg else 20.0)
         elif verb != "status":
-            return "commands: estop [S], release, reboot, lose, battery PCT|unknown, occupy [S], status, quit"
+            return "commands: estop [S], release, reboot, lose, relocalise [WAYPOINT], battery PCT|unknown, occupy [S], status, quit"
         self._flush()
         return "STATUS " + ",".join(self._status_fields())
 
@@ -563,13 +571,31 @@ class Firmware:
             log.info("stop button released (still latched until RESET)")
 
     def lose_localisation(self) -> None:
-        self.faults_done.add("loc")
+        """The robot no longer knows where it is: state FAULT until it relocalises (RESET does not help)."""
+        self.loc_lost = True
         if self.motion is not None and self.motion.gid is not None:
             self._end_goal("ABORTED", "LOCALIZATION_LOST")
+        if self.pos is not None:
+            self.last_known = (self.pos, self.heading)
         self.pos = None
         self.heading = None
+        self.motion = None
+        if self.cfg.lose_localisation_for is not None:
+            self.relocalise_at = self.now + self.cfg.lose_localisation_for
         if self.state != "BOOT":
-            self._stop("ESTOP" if self.nvram.latched else "FAULT")
+            self._set_state("ESTOP" if self.nvram.latched else "FAULT")
+
+    def relocalise(self, where: str | None = None) -> None:
+        """The cause is gone: the robot knows its position again (at `where`, or where it was lost)."""
+        self.relocalise_at = None
+        self.loc_lost = False
+        if where is not None:
+            wp = self.wps[where]
+            self.pos, self.heading = (wp.x, wp.y), wp.heading or 0.0
+        elif self.pos is None:
+            self.pos, self.heading = self.last_known
+        if self.state == "FAULT":
+            self._set_state("DOCKED" if self.docked else "IDLE")
 
     def _watch_link(self) -> None:
         if self.last_kiosk is None or self.link_lost or self.now - self.last_kiosk <= self.cfg.link_lost_s:
