@@ -396,11 +396,11 @@ SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 @router.get("/events", summary="Live queue events (server-sent events: 'state' first, then the calls missed since "
                                "`since` marked late, then 'queue' events)", response_class=StreamingResponse)
-async def events(request: Request, since: int = Query(0, ge=0, le=2**53), who: Principal = Depends(VIEWER)):
+async def events(request: Request, since: int | None = Query(None, ge=0, le=2**53), who: Principal = Depends(VIEWER)):
     staff = staff_of(request)
     slot = staff.broker.admit("staff")  # the reserved pool: public pages cannot fill it
     replay = None
-    if since:
+    if since is not None:
         def replay():
             return missed_events(staff.conn(), since)
     body = stream(staff.broker, request, first=lambda: display_state(staff), replay=replay,

@@ -10,6 +10,7 @@
   let state = null;
   let lastEvent = 0;
   const freshUntil = {};  // counter id -> time until which its latest call is highlighted
+  const lateAt = {};      // code -> time of a call replayed after a disconnection (shown "Gọi lúc …")
   const sayQueue = [];
   let speaking = false;
   let soundOk = true;
@@ -60,9 +61,10 @@
     const rec = $("recent");
     rec.replaceChildren();
     for (const r of state.recent.slice(0, 6)) {
-      const li = el("li", r.late ? "late" : null);
+      const late = lateAt[r.code];
+      const li = el("li", late ? "late" : null);
       li.append(el("b", null, r.code), el("span", null, "→ " + cname(r.counter_vi, r.counter_en)));
-      if (r.late) li.append(el("small", "when", `${TEXTS.late || ""} ${hhmm(r.at)}`));
+      if (late) li.append(el("small", "when", `${TEXTS.late || ""} ${hhmm(late)}`));
       rec.append(li);
     }
     const w = $("waiting");
@@ -92,7 +94,7 @@
     if (c) c.latest = item;
     freshUntil[ev.counter_id] = Date.now() + 20000;
     state.recent = [item, ...state.recent.filter((r) => r.code !== ev.code)].slice(0, 10);
-    if (ev.late) lateCalls += 1;
+    if (ev.late) { lateCalls += 1; lateAt[ev.code] = ev.at; } else { delete lateAt[ev.code]; }
     render();
     const box = document.querySelector(`.counter-box[data-counter="${ev.counter_id}"]`);
     if (box) box.classList.add("flash");
@@ -124,11 +126,14 @@
   // 1, 2, 4 … 30 s (with jitter), asking for the calls made since the last one seen.
   let es = null;
   let backoff = 1000;
+  let seenState = false;
   function connect() {
-    es = new EventSource("/api/events" + (lastEvent ? `?since=${lastEvent}` : ""));
+    // once a state was seen, every reconnection asks for what came after it (even "since=0")
+    es = new EventSource("/api/events" + (seenState ? `?since=${lastEvent}` : ""));
     es.addEventListener("state", (e) => {
       state = JSON.parse(e.data);
-      if (!lastEvent) lastEvent = state.last_event_id || 0;
+      if (!seenState) lastEvent = Math.max(lastEvent, state.last_event_id || 0);
+      seenState = true;
       render();
       $("offline").hidden = true;
       backoff = 1000;
