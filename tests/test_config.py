@@ -31,7 +31,7 @@ def test_shipped_config_is_valid(project_config):
         ('series: "B"', 'series: "bb"', "services[1].series", 'series: "B"', "should match"),
         ('orientation: "landscape"', 'orientation: "sideways"', "kiosk.orientation", "orientation:", "'landscape' or 'portrait'"),
         ('services: ["B"]', 'services: ["Z"]', "counters[2].services", 'services: ["B"]', "'Z' is not defined"),
-        ("idle_timeout_s: 60", "idle_timout_s: 60", "kiosk.idle_timout_s", "idle_timeout_s", "unknown key"),
+        ("idle_timeout_s: 90", "idle_timout_s: 90", "kiosk.idle_timout_s", "idle_timeout_s", "unknown key"),
         ('timezone: "Asia/Ho_Chi_Minh"', "timezone: Mars/Base", "centre.timezone", "timezone:", "unknown time zone"),
         ("  sun: []", '  sun: ["17:00-08:00"]', "opening_hours.sun", "  sun:", "ends before it starts"),
         ("port: 8080", "port: 99999", "staff.port", "port: 8080", "less than or equal"),
