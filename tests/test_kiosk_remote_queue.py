@@ -44,9 +44,11 @@ def remote(cfg, url: str, token: str | None):
 
 def _take_ticket(cfg) -> Controller:
     ctl = Controller(cfg, Backend(cfg), synchronous=True)
+    ctl.open_ticket()
+    ctl.open_priority()  # "Tôi thuộc diện ưu tiên": the group first, then the service
+    ctl.choose_priority("elderly")
+    assert ctl.screen == Screen.SERVICE
     ctl.choose_service("A")
-    assert ctl.screen == Screen.PRIORITY
-    ctl.issue("elderly")
     return ctl
 
 
@@ -136,3 +138,16 @@ def test_remote_kiosk_looks_dossiers_up_on_the_server_masked(server, tmp_config)
         gone("HS-77")
     with pytest.raises(q.QueueStorageError, match="refused"):
         dossier_lookup_hook(remote(tmp_config, handle.url, "kt_wrong"))("HS-77")
+
+
+def test_remote_kiosk_home_is_one_summary_request_issue16(server, tmp_config):
+    """Issue 16: a remote kiosk's home made 1 + 2 × services HTTP calls every refresh."""
+    handle, token, db, clock = server
+    b = Backend(remote(tmp_config, handle.url, token))
+    assert isinstance(b.queue, RemoteQueue)
+    b.queue.issue("A", actor="test")
+    seen = []
+    b.queue._http.event_hooks["request"] = [lambda r: seen.append(r.url.path)]
+    states = {d["series"]: d for d in b.service_states()}
+    assert seen == ["/api/summary"]
+    assert states["A"]["waiting"] == 1 and states["A"]["state"] == "open" and states["A"]["wait_text_vi"]

@@ -260,8 +260,10 @@ async def import_catalogue(request: Request, who: Principal = Depends(ADMIN)):
 
         conn = staff.conn()
         source = FilePath(staff.cfg.path(staff.cfg.paths.catalogue))
-        before = conn.execute("SELECT value FROM catalogue_meta WHERE key = 'version'").fetchone() \
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name='catalogue_meta'").fetchone() else None
+        from centre.catalogue import Catalogue
+
+        version = Catalogue(conn).version()
+        before = (version,) if version else None
         try:
             rep = import_catalogue(conn, source)
         except (CatalogueError, OSError) as exc:

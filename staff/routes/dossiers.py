@@ -80,11 +80,13 @@ def _now_local(request: Request) -> datetime:
 
 
 def field_names(reg: Dossiers, lang: str) -> dict[str, str]:
+    from centre.catalogue import Catalogue
+
     try:
-        rows = reg.conn.execute("SELECT id, name_vi, name_en FROM fields").fetchall()
+        fields = Catalogue(reg.conn).fields(with_procedures_only=False)
     except Exception:  # no catalogue in this database
         return {}
-    return {r["id"]: (r["name_en"] if lang == "en" and r["name_en"] else r["name_vi"]) for r in rows}
+    return {f.id: f.name(lang) for f in fields}
 
 
 def dossier_dict(d: Dossier, today_: date | None = None) -> dict[str, Any]:
