@@ -129,7 +129,8 @@ def audit(app, roots, pump, *, settle: float = 0.35) -> Report:
             touch = UnitTestTouch(x, y)
             touch.touch_down()
             touch.touch_up()
-        pump(settle)  # taps inside a scroll view reach their button 0.2 s later
+        # taps inside a scroll view reach their button 0.2 s later
+        pump(settle if any(in_scroll(b) for b in buttons) else 0.05)
     finally:
         app.controller = real
         for w, ev, fn in unbind:
@@ -146,3 +147,14 @@ def audit(app, roots, pump, *, settle: float = 0.35) -> Report:
         elif id(b) not in acted:
             report.dead.append(name_of(b) + " (it reacted but did nothing)")
     return report
+
+
+def in_scroll(w) -> bool:
+    from kivy.uix.scrollview import ScrollView
+
+    p = w.parent
+    while p is not None and p is not p.parent:
+        if isinstance(p, ScrollView):
+            return True
+        p = p.parent
+    return False

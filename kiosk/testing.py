@@ -13,6 +13,8 @@ import shutil
 import time
 from pathlib import Path
 
+from kiosk.tapaudit import in_scroll
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -122,7 +124,7 @@ class Driver:
         t.touch_down()
         self.pump(0.03)
         t.touch_up()
-        self.pump(max(settle, 0.25 if _in_scroll(w) else settle))
+        self.pump(max(settle, 0.25 if in_scroll(w) else settle))
 
     def row(self, prefix, rv):
         """The top row of RecycleView `rv` whose tag starts with `prefix` and that is inside its viewport."""
@@ -231,14 +233,3 @@ def audit_every_screen(d, combos=COMBOS, shots: Path | None = None) -> tuple[int
     d.app.set_orientation("landscape")
     d.pump(0.3)
     return tapped, dead
-
-
-def _in_scroll(w) -> bool:
-    from kivy.uix.scrollview import ScrollView
-
-    p = w.parent
-    while p is not None and p is not p.parent:
-        if isinstance(p, ScrollView):
-            return True
-        p = p.parent
-    return False

@@ -587,3 +587,23 @@ def test_a_question_opens_the_detail_at_what_it_asked(ctl):
         "office_vi": "Công an phường", "office_en": "Ward police", "advice_vi": "Mang căn cước.", "advice_en": "Bring ID."}}
     ctl.search("làm hộ chiếu")
     assert ctl.visit.referral["office_vi"] == "Công an phường"
+
+
+def test_backend_same_key_same_ticket_and_service_states(tmp_config):
+    """The real queue: a visit's key gives back its ticket; Home's states come from Queue.summary()."""
+    from centre.clock import FixedClock
+
+    day = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
+    b = Backend(tmp_config, queue_clock=day)
+    b.prepare()
+    first = b.issue_ticket("A", None, "1.001193", "vi", idempotency_key="kiosk-visit1-A")
+    again = b.issue_ticket("A", None, "1.001193", "vi", idempotency_key="kiosk-visit1-A")
+    other = b.issue_ticket("A", None, None, "vi", idempotency_key="kiosk-visit2-A")
+    assert again["number"] == first["number"] == "A001" and other["number"] == "A002"
+    assert first["wait_text_vi"] and first["wait_text_en"]
+    states = {s["series"]: s for s in b.service_states()}
+    assert states["A"]["state"] in ("open", "paused") and states["A"]["waiting"] == 2
+    assert states["A"]["wait_text_vi"] and states["A"]["can_issue"]
+    night = Backend(tmp_config, queue_clock=FixedClock(datetime(2026, 11, 24, 14, 0, tzinfo=UTC)))
+    closed = {s["series"]: s for s in night.service_states()}
+    assert closed["A"]["state"] == "closed" and closed["A"]["opens_time"] == "07:30" and not closed["A"]["can_issue"]

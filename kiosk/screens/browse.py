@@ -21,7 +21,7 @@ class ListScreen(KScreen):
         self.ids.list.bind(width=lambda *a: self.refresh("resize"))
 
     def refresh(self, topic):
-        if topic in self.topics or topic in ("lang", "reset", "screen", "resize"):
+        if topic in self.topics or topic in ("lang", "screen", "resize"):
             self.ids.list.data = self.rows()
 
     def rows(self) -> list[dict]:

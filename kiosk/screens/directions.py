@@ -13,7 +13,7 @@ class DirectionsScreen(KScreen):
         self.ids.map.cfg = self.app.cfg
 
     def refresh(self, topic):
-        if topic not in ("escort", "lang", "reset", "screen"):
+        if topic not in ("escort", "lang", "screen"):
             return
         c, v = self.c, self.c.visit
         ids = self.ids

@@ -15,6 +15,8 @@ class HomeScreen(KScreen):
 
     def on_kv_post(self, base_widget):
         self._tiles_built_for = None
+        self._labels_for = None
+        self._waiting_for = None
 
     def _build_tiles(self):
         c = self.c
@@ -33,6 +35,7 @@ class HomeScreen(KScreen):
             grid.add_widget(tile)
         self._tiles_built_for = (len(actions), self.app.portrait)
         self._label_tiles()
+        self._labels_for = (self.app.lang, self.app.scale, self.app.portrait)
 
     def _label_tiles(self):
         app = self.app
@@ -61,7 +64,12 @@ class HomeScreen(KScreen):
     def refresh(self, topic):
         if self._tiles_built_for != (len(self.ids.tiles.children), self.app.portrait) or topic == "orientation":
             self._build_tiles()
-        if topic in ("lang", "reset", "screen"):
+        # redraw only what changed: a new visit emits several topics at once
+        look = (self.app.lang, self.app.scale, self.app.portrait)
+        if topic in ("lang", "reset", "screen") and look != self._labels_for:
+            self._labels_for = look
             self._label_tiles()
-        if topic in ("waiting", "lang", "reset", "screen"):
+        states = (look, tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.c.services.items())))
+        if topic in ("waiting", "lang", "reset", "screen") and states != self._waiting_for:
+            self._waiting_for = states
             self._fill_waiting()

@@ -54,7 +54,9 @@ class SearchScreen(KScreen):
         if v.voice_candidates:
             return self.tr("voice.not_understood")
         if not v.query.strip():
-            return self.tr("voice.hold") if self.app.voice_ready and v.lang == "vi" else ""
+            if not self.app.voice_ready:
+                return ""
+            return self.tr("voice.hold") if v.lang == "vi" else self.tr("voice.vi_only")
         if v.results:
             return self.tr("search.results", count=len(v.results))
         if v.searching:

@@ -27,7 +27,7 @@ def service_line(tr, st: dict, lang: str) -> str:
 
 class ServiceScreen(KScreen):
     def refresh(self, topic):
-        if topic not in ("screen", "lang", "reset", "waiting", "ticket"):
+        if topic not in ("screen", "lang", "waiting", "ticket"):
             return
         c = self.c
         grid = self.ids.grid
@@ -52,7 +52,7 @@ class ServiceScreen(KScreen):
 
 class PriorityScreen(KScreen):
     def refresh(self, topic):
-        if topic not in ("screen", "lang", "reset", "ticket"):
+        if topic not in ("screen", "lang", "ticket"):
             return
         c = self.c
         series = c.visit.series or ""
