@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
         out.write(f"I {t.id} {t.code}\n")
         out.flush()
         if mode == "mixed" and rng.random() < 0.3:
-            c = q.call_next(2, actor="worker")
+            c = q.call_next(2, actor="worker", current="serve")  # a killed worker may leave one called
             if c is not None:
                 out.write(f"C {c.id} 2\n")
                 out.flush()
