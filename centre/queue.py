@@ -1322,18 +1322,37 @@ class Queue:
 
         Raises UnknownTicket for a token that does not exist.
         """
+        from centre.tickets import wait_text
+
         st = self.status(self.by_token(token))
         t = st.ticket
         svc = self.service(t.service)
         local = self.local(t.issued_at)
+        called = t.state in ("called", "serving")
+        first = st.counters[0] if called and st.counters else None
         return {
             "code": t.code, "state": t.state, "service": t.service, "service_name": svc.name(lang),
-            "day": t.day, "issued_local": local.strftime("%H:%M %d/%m/%Y"), "ahead": st.ahead,
-            "wait_min": st.wait_min, "priority": t.priority is not None, "recalls": t.recalls,
+            "service_name_vi": svc.name_vi, "service_name_en": svc.name_en,
+            "day": t.day, "issued_at": t.issued_at.isoformat(), "issued_local": local.strftime("%H:%M %d/%m/%Y"),
+            "ahead": st.ahead, "wait_min": st.wait_min, "minutes": st.forecast.minutes,
+            "wait_text_vi": wait_text(st.forecast, "vi"), "wait_text_en": wait_text(st.forecast, "en"),
+            "priority": t.priority is not None, "recalls": t.recalls,
             "counters": [{"id": c.id, "name": c.name(lang), "waypoint": c.waypoint} for c in st.counters],
-            "called_counter": t.counter_id if t.state in ("called", "serving") else None,
+            "called_counter": t.counter_id if called else None,
+            "counter": {"id": first.id, "name_vi": first.name_vi, "name_en": first.name_en} if first else None,
             "expired": t.state == "expired" or (t.state == "waiting" and t.day != self.today()),
         }
+
+    def ticket_at_counters(self, ref, counter_ids) -> bool:
+        """Whether a ticket is at, for, or waiting for a service of one of these counters (what an
+        officer bound to them may act on)."""
+        t = self.resolve(ref)
+        mine = set(counter_ids)
+        if t.counter_id in mine or t.target_counter in mine:
+            return True
+        if t.state == "waiting" and t.target_counter is None:
+            return any(t.service in c.services for c in self.counters() if c.id in mine)
+        return False
 
     def waiting_counts(self, day: str | None = None) -> dict[str, int]:
         """{series: waiting tickets today} for every service (0 included)."""

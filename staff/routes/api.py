@@ -18,7 +18,6 @@ from pydantic import BaseModel, Field
 
 from centre import queue as q
 from centre import ratings
-from centre.tickets import wait_text
 from staff import auth
 from staff.announce import SpeechUnavailable, announcement_text
 from staff.auth import Principal, client_address, require
@@ -119,34 +118,19 @@ def status_dict(st: q.TicketStatus, lang: str = "vi", *, with_token: bool = Fals
 
 
 def public_status(qu: q.Queue, t: q.Ticket, rating: int | None) -> dict:
-    """A ticket as the public status page shows it: no personal data, no internal ids."""
-    st = qu.status(t)
-    svc = qu.service(t.service)
-    called = t.state in ("called", "serving")
-    fc = st.forecast
-    return {
-        "code": t.code, "state": t.state, "service": t.service, "service_name_vi": svc.name_vi,
-        "service_name_en": svc.name_en, "priority": bool(t.priority), "ahead": st.ahead, "wait_min": st.wait_min,
-        "minutes": fc.minutes, "wait_text_vi": wait_text(fc, "vi"), "wait_text_en": wait_text(fc, "en"),
-        "issued_at": t.issued_at.isoformat(), "day": t.day,
-        "counter": ({"id": st.counters[0].id, "name_vi": st.counters[0].name_vi, "name_en": st.counters[0].name_en}
-                    if called and st.counters else None),
-        "can_rate": t.state == "served" and rating is None, "rating": rating,
-        "now": datetime.now(UTC).isoformat(),
-    }
+    """A ticket as the public status page shows it (Queue.public_status: no personal data, no
+    internal ids), with whether it may be rated now."""
+    d = qu.public_status(t.token)
+    for k in ("counters", "called_counter", "service_name", "issued_local", "recalls"):
+        d.pop(k, None)
+    d.update(can_rate=t.state == "served" and rating is None, rating=rating, now=datetime.now(UTC).isoformat())
+    return d
 
 
 def check_ticket_access(who: Principal, qu: q.Queue, t: q.Ticket) -> None:
     """An officer may act on tickets at, for, or waiting for services of their counters."""
-    if who.user.role == "admin":
-        return
-    mine = set(who.user.counters)
-    if t.counter_id in mine or t.target_counter in mine:
-        return
-    if t.state == "waiting" and t.target_counter is None:
-        if any(t.service in qu.counter(c).services for c in mine):
-            return
-    raise auth.Forbidden(f"ticket {t.code} is not at one of your counters")
+    if who.user.role != "admin" and not qu.ticket_at_counters(t, who.user.counters):
+        raise auth.Forbidden(f"ticket {t.code} is not at one of your counters")
 
 
 # -- reading ---------------------------------------------------------------------------------
