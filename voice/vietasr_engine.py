@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
@@ -63,7 +64,10 @@ SHORT_EXTRA = 0.15
 SEARCH_OVERRIDE = 0.75
 TRUST_AGREEMENT = 0.75  # sessions agreeing this much: the transcript is clear, the search alone decides
 CORROBORATE = 3
-WARM_UP = "đăng ký khai sinh"  # a closed-set score this high wins over a disagreeing search hit
+WARM_UP = "đăng ký khai sinh"
+#: At the end of speech, wait at most this long (from the end of speech) for the search of
+#: the final words; usually it ran while the visitor spoke. Past it, the closed set decides.
+SEARCH_BUDGET_S = 0.35  # a closed-set score this high wins over a disagreeing search hit
 
 
 def vietasr_version() -> str | None:
@@ -311,7 +315,9 @@ class VietAsrEngine:
             for s in self._sessions or []:
                 s.reset()
 
-    def finish(self) -> Interpretation:
+    def finish(self, search_budget_s: float | None = SEARCH_BUDGET_S) -> Interpretation:
+        """End of speech: the answer. `search_budget_s`: how long (from now) the search of the
+        final words may still take; None waits for it (files, tests)."""
         t0 = time.perf_counter()
         with self._lock:
             sessions = self._ensure_sessions()
@@ -325,18 +331,20 @@ class VietAsrEngine:
             decode_ms = self._decode_s * 1000
             for s in self._sessions:
                 s.reset()
-        result = self.interpret(hyps, t0)
+        result = self.interpret(hyps, t0, search_budget_s)
         result.timings.update({"audio_s": round(audio_s, 3), "decode_ms": round(decode_ms, 1),
                                "final_ms": round(final_ms, 1)})
         return result
 
     def recognize_pcm(self, pcm: bytes) -> Interpretation:
+        """A whole recording at once (files, tests): waits for the search however long it takes."""
         self.begin()
         self.accept(pcm)
-        return self.finish()
+        return self.finish(search_budget_s=None)
 
     # -- understanding ------------------------------------------------------------------------
-    def interpret(self, hypotheses: list[str], t_end: float | None = None) -> Interpretation:
+    def interpret(self, hypotheses: list[str], t_end: float | None = None,
+                  search_budget_s: float | None = None) -> Interpretation:
         t_end = t_end if t_end is not None else time.perf_counter()
         if self.closed is None:
             self.refresh(force=True)
@@ -347,7 +355,14 @@ class VietAsrEngine:
             result.timings["end_to_answer_ms"] = round((time.perf_counter() - t_end) * 1000, 1)
             return result
         t1 = time.perf_counter()
-        search = self.search_async(text).result() if text else None
+        search = None
+        if text:
+            fut = self.search_async(text)
+            try:
+                wait = None if search_budget_s is None else max(0.0, search_budget_s - (time.perf_counter() - t_end))
+                search = fut.result(timeout=wait)
+            except FutureTimeout:  # a busy machine: answer by sound alone rather than keep the visitor waiting
+                result.timings["search_late"] = True
         ranking = self.closed.score([h for h in hypotheses if h])
         agree = agreement(hypotheses)
         decide(result, search, ranking, self.min_score, agree)
