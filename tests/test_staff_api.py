@@ -583,3 +583,23 @@ def test_counters_page_saves_once_adds_and_deletes_issue16(centre):
     r = admin.put("/api/admin/counters", json={"counters": [{"id": 4, "name_vi": "Quầy 4", "name_en": "Counter 4",
                                                              "services": ["D"], "waypoint": "counter_4"}]})
     assert r.status_code == 200 and qu.counter(4).services == ("D",)
+
+
+def test_status_tokens_are_never_in_list_or_read_apis_issue16(centre):
+    """Issue 16: kiosk and officer tokens could read any ticket's status token by sequential id."""
+    t = centre.queue().issue("A", actor="kiosk")
+    lan, kiosk = centre.client("officer"), centre.client("kiosk")
+    for r in (lan.get("/api/tickets"), lan.get(f"/api/tickets/{t.id}"), kiosk.get(f"/api/tickets/{t.id}"),
+              kiosk.get(f"/api/tickets/{t.code}"), lan.get("/api/counters/1/queue"), lan.get("/api/display")):
+        assert r.status_code == 200 and t.token not in r.text, r.url
+    # whoever already holds the token (the ticket's QR) gets it back; the issuing kiosk gets its own
+    assert kiosk.get(f"/api/tickets/{t.token}").json()["ticket"]["token"] == t.token
+    issued = kiosk.post("/api/tickets", json={"service": "A"}).json()
+    assert issued["ticket"]["token"] and issued["status_url"].endswith(issued["ticket"]["token"])
+
+
+def test_issue_with_an_idempotency_key_over_http_issue16(centre):
+    kiosk = centre.client("kiosk")
+    a = kiosk.post("/api/tickets", json={"service": "A"}, headers={"Idempotency-Key": "tap-42"}).json()
+    b = kiosk.post("/api/tickets", json={"service": "A"}, headers={"Idempotency-Key": "tap-42"}).json()
+    assert a["ticket"]["id"] == b["ticket"]["id"] and len(centre.queue().list()) == 1

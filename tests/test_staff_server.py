@@ -190,3 +190,14 @@ def test_announcement_cache_is_bounded_issue16(tmp_config, tmp_path):
     assert len(list(out.glob("*.wav"))) <= 5 + 20  # pruned every 20 calls to at most 5
     ann.speech("Mời số B001 đến quầy 2")
     assert len(list(out.glob("*.wav"))) <= 5
+
+
+def test_forwarded_headers_only_from_configured_proxies_issue16(tmp_config, tmp_path):
+    """Issue 16: X-Forwarded-For was believed from 127.0.0.1 (uvicorn's default)."""
+    from staff.server import _config
+
+    plain = _config(tmp_config, "127.0.0.1", 8999, db_path=tmp_path / "a.db")
+    assert plain.proxy_headers is False and plain.forwarded_allow_ips in ("", [])
+    cfg = tmp_config.model_copy(update={"staff": tmp_config.staff.model_copy(update={"trusted_proxies": ["10.0.0.2"]})})
+    proxied = _config(cfg, "127.0.0.1", 8999, db_path=tmp_path / "b.db")
+    assert proxied.proxy_headers is True and "10.0.0.2" in proxied.forwarded_allow_ips

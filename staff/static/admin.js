@@ -28,7 +28,8 @@
         const r = await api(form.dataset.method || "POST", url, body);
         msg.textContent = TEXTS.saved + (r && r.summary ? " " + r.summary : "") + (r && r.token ? " Token: " + r.token : "");
         msg.className = "message flash-ok";
-        if (!(r && r.token)) setTimeout(() => location.reload(), 700);
+        // Only a new row needs the page again; a saved row stays as typed, so other rows' unsaved edits survive.
+        if (!(r && r.token) && (form.dataset.method || "POST") === "POST") setTimeout(() => location.reload(), 700);
       } catch (err) {
         msg.textContent = `${TEXTS.error}: ${err.message}`;
         msg.className = "message error";
