@@ -96,6 +96,7 @@ def test_say_to_a_place_it_cannot_write_is_one_line(centre, tmp_path, capsys):
     assert capsys.readouterr().err == f"error: {tmp_path} is a folder, not a WAV file\n"
 
 
+@pytest.mark.slow  # the doctor loads viet-asr and decodes a second of silence
 def test_devices_and_doctor_lines(centre, capsys):
     assert kiosk(centre, "devices") == 0
     out = capsys.readouterr().out
