@@ -141,24 +141,27 @@ def synthetic_catalogue(real, big, total: int) -> None:
                         (key, _recombine(x[0], y[0]), x[1] if x[1] == y[1] else "vi"),
                     )
         big.execute("UPDATE catalogue_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version'")
+        real_vectors = big.execute("SELECT procedure_key, kind, vec FROM search_vectors").fetchall()
         real_embed = semantic.embed_passages
         semantic.embed_passages = lambda texts, batch=32: None  # vectors below, not embedded
         try:
             rebuild_index(big)
         finally:
             semantic.embed_passages = real_embed
-        _synthetic_vectors(big, parents)
+        _synthetic_vectors(big, real_vectors, parents)
 
 
-def _synthetic_vectors(big, parents: dict[str, tuple[str, str]]) -> None:
+def _synthetic_vectors(big, real_vectors: list, parents: dict[str, tuple[str, str]]) -> None:
     """Passage vectors of the synthetic procedures: per passage kind, the normalised mean of
-    their parents' (the real procedures' vectors were copied with the database)."""
+    their parents'; the real procedures keep their own (read before the index rebuild, which
+    empties the table). Runs in the caller's transaction."""
     import numpy as np
 
     vecs: dict[tuple[str, str], np.ndarray] = {}
-    for key, kind, blob in big.execute("SELECT procedure_key, kind, vec FROM search_vectors"):
-        vecs[(key, kind)] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
     rows = []
+    for key, kind, blob in real_vectors:
+        vecs[(key, kind)] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+        rows.append((key, kind, blob))
     for key, (a, b) in parents.items():
         for kind in ("vi", "en", "text"):
             pa, pb = vecs.get((a, kind)), vecs.get((b, kind))
@@ -166,8 +169,7 @@ def _synthetic_vectors(big, parents: dict[str, tuple[str, str]]) -> None:
                 continue
             v = pa + pb
             rows.append((key, kind, (v / (np.linalg.norm(v) or 1.0)).astype(np.float16).tobytes()))
-    with transaction(big):
-        big.executemany("INSERT INTO search_vectors(procedure_key, kind, vec) VALUES (?, ?, ?)", rows)
+    big.executemany("INSERT INTO search_vectors(procedure_key, kind, vec) VALUES (?, ?, ?)", rows)
 
 
 def synthetic_source(conn, folder: Path) -> None:
