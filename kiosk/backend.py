@@ -219,19 +219,10 @@ class Backend:
 
     # queue
     def waiting_counts(self) -> dict:
-        """{series: {waiting, wait_min}}: today's waiting tickets and the wait a new ticket would have."""
-        q = self.queue
-        counts = q.waiting_counts()
-        out = {}
-        for s in self.cfg.services:
-            n = int(counts.get(s.series, 0))
-            try:
-                open_n = max(1, sum(1 for c in q.counters_for(s.series) if c.state == "open"))
-                wait = round(q.mean_service_min(s.series) * n / open_n)
-            except Exception:
-                wait = None
-            out[s.series] = {"waiting": n, "wait_min": wait}
-        return out
+        """{series: {waiting, wait_min}}: today's waiting tickets and the queue's forecast for a new
+        ticket (`Queue.summary()`: the one estimate, as on screen and on the printed ticket)."""
+        return {s.series: {"waiting": int(s.waiting), "wait_min": int(s.forecast.minutes)}
+                for s in self.queue.summary()}
 
     def issue_ticket(self, series: str, priority: str | None, procedure_key: str | None, lang: str = "vi",
                      idempotency_key: str | None = None) -> dict:
