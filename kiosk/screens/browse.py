@@ -40,7 +40,7 @@ class FieldsScreen(ListScreen):
             name = f["name_en"] if c.visit.lang == "en" and f.get("name_en") else f["name"]
             count = self.tr("fields.count", count=f["count"])
             data.append({"text": f"[b]{name}[/b]\n[color=454d59]{count}[/color]",
-                         "row_size": row_size([(name, fs), (count, fs)], width),
+                         "row_size": row_size([(name, fs), (count, fs)], width), "font_size": fs,
                          "key": f["id"], "tag": f"field:{f['id']}",
                          "action": (lambda fid=f["id"]: self.c.open_field(fid))})
         return data
@@ -66,7 +66,7 @@ class ProceduresScreen(ListScreen):
             code = f"  [size={small}][color=454d59]{code_text}[/color][/size]" if code_text else ""
             lines = [(c.name_of(p) + "  " + code_text, fs)]
             data.append({"text": f"[b]{c.name_of(p)}[/b]{code}", "key": p["key"], "tag": f"proc:{p['key']}",
-                         "row_size": row_size(lines, width),
+                         "row_size": row_size(lines, width), "font_size": fs,
                          "action": (lambda k=p["key"]: self.c.open_procedure(k))})
         return data
 

@@ -106,7 +106,7 @@ class SearchScreen(KScreen):
         for h in v.results:
             field = h.get("field_en") if v.lang == "en" and h.get("field_en") else h.get("field", "")
             data.append({"text": f"[b]{c.name_of(h)}[/b]\n[color=454d59]{field}[/color]",
-                         "row_size": row_size([(c.name_of(h), fs), (field, fs)], width),
+                         "row_size": row_size([(c.name_of(h), fs), (field, fs)], width), "font_size": fs,
                          "key": h["key"], "tag": f"hit:{h['key']}",
                          "action": (lambda k=h["key"]: self.c.open_hit(k))})
         self.ids.results.data = data
