@@ -203,6 +203,8 @@ class Broker:
 
     async def stop(self) -> None:
         self.staff_executor.shutdown(wait=False, cancel_futures=True)
+        # a fresh one (threads start lazily) in case the app is started again
+        self.staff_executor = ThreadPoolExecutor(2, thread_name_prefix="staff-streams")
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
