@@ -186,7 +186,7 @@ def test_digest_page_and_csv(centre):
     _seed(centre)
     cl = centre.client("admin")
     page = cl.get("/dossiers/digest", params={"date": "2026-11-25"})
-    assert page.status_code == 200 and "2026-11-25" in page.text
+    assert page.status_code == 200 and "25/11/2026" in page.text  # a Vietnamese date, not ISO (issue 16)
     r = cl.get("/dossiers/digest.csv", params={"date": "2026-11-25"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert 'filename="dossiers-2026-11-25.csv"' in r.headers["content-disposition"]

@@ -151,7 +151,15 @@ def _digest(request: Request, day: date | None) -> tuple[dict, dict[str, str]]:
 @pages.get("/digest", response_class=HTMLResponse)
 def digest_page(request: Request, day: Day = None, who: Principal = Depends(STAFF)):
     dg, fields = _digest(request, day)
-    return render(request, "dossiers_digest.html", {"dg": dg, "fields": fields})
+    from centre import users
+    from staff.i18n import t
+
+    # officers by their full names where the import's login name is a staff user's
+    people = {u.name: u.full_name for u in users.list_users(request.app.state.staff.conn()) if u.full_name}
+    people["-"] = t(lang_of(request), "dossier_no_officer")
+    day_text = date.fromisoformat(dg["day"]).strftime("%d/%m/%Y")
+    return render(request, "dossiers_digest.html", {"dg": dg, "fields": fields, "people": people,
+                                                    "day_text": day_text})
 
 
 @pages.get("/digest.csv", response_class=Response)
