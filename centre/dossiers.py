@@ -22,6 +22,7 @@ import io
 import json
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time
@@ -162,8 +163,18 @@ def normalise_code(code: str) -> str:
 
 
 def mask_name(name: str) -> str:
-    """'Nguyễn Văn An' → 'N***** V** A*': first letter of each word only."""
-    return " ".join(w[0] + "*" * (len(w) - 1) for w in str(name).split())
+    """'Nguyễn Văn An' → 'N. V. A.': each word's initial and a full stop, nothing else.
+
+    The one masking rule for applicant names (kiosk, staff API, CLI): no word lengths and no
+    second letter, so a masked name cannot be matched against a list of names by its shape.
+    Words without a letter or digit (a stray dash) are left out.
+    """
+    initials = []
+    for word in unicodedata.normalize("NFC", str(name or "")).split():
+        first = next((c for c in word if c.isalnum()), None)
+        if first is not None:
+            initials.append(first.upper() + ".")
+    return " ".join(initials)
 
 
 def mask_phone(phone: str) -> str:

@@ -327,14 +327,7 @@ def public_api(code: Code, request: Request, who: Principal = Depends(LOOKUP)):
     found = register(request).lookup_public(code, today=today(request))
     if found is None:
         return JSONResponse({"error": "UnknownDossier", "message": "no dossier has this code"}, status_code=404)
-    d = found.to_dict()
-    d["applicant"] = initials_only(d.get("applicant", ""))
-    return d
-
-
-def initials_only(masked: str) -> str:
-    """'N***** V** A*' → 'N*** V*** A***': the same mark for every word, so no word length shows."""
-    return " ".join(w[0] + "***" for w in str(masked).split() if w)
+    return found.to_dict()  # the name masked by centre.dossiers.mask_name (initials only)
 
 
 class Throttle:
