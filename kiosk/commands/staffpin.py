@@ -27,7 +27,7 @@ def register(sub) -> None:
         actions.required = True
     else:  # another area already defined `kiosk staff`: add our action to it
         actions = next(a for a in staff._actions if a.__class__.__name__ == "_SubParsersAction")
-    p = actions.add_parser("set-pin", help="set the staff PIN of the kiosk (4-12 digits, stored hashed)")
+    p = actions.add_parser("set-pin", help="set the staff PIN of the kiosk (6-12 digits, not trivial, stored hashed)")
     p.add_argument("--stdin", action="store_true", help="read the PIN from the first line of stdin")
     p.set_defaults(func=cmd_set_pin)
 
@@ -55,7 +55,7 @@ def set_pin_in_config(path: Path, pin_hash: str) -> None:
 
 
 def cmd_set_pin(args, ctx) -> int:
-    from kiosk.controller import PinFormatError, hash_pin
+    from centre.pin import PinFormatError, hash_pin
 
     cfg = ctx.config
     path = Path(cfg.source) if cfg.source else None
@@ -67,7 +67,7 @@ def cmd_set_pin(args, ctx) -> int:
         try:
             if not sys.stdin.isatty():
                 raise EOFError
-            pin = getpass.getpass("new staff PIN (4-12 digits): ").strip()
+            pin = getpass.getpass("new staff PIN (6-12 digits, not 123456 or 111111): ").strip()
             again = getpass.getpass("again: ").strip()
         except EOFError:
             raise CliError("no terminal to ask the PIN on; use --stdin; nothing changed") from None
