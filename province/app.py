@@ -5,7 +5,9 @@
   writes only its own centre's rows: a body naming another centre is refused (403).
 - `GET /api/v1/me`: what the hub holds for the calling centre.
 - `GET /` dashboard (`?period=YYYY-MM|YYYY-Qn|YYYY-MM-DD`), `GET /ward/{id}` drill-down,
-  `GET /report?period=YYYY-MM[&ward=id]&format=html|csv|xlsx` monthly report.
+  `GET /report?period=YYYY-MM[&ward=id]&format=html|csv|xlsx` monthly report, `GET /api/v1/wards`:
+  for logged-in province office users only (`province.web`, `province.users`); a `ward` user sees
+  only the wards bound to them.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from pathlib import Path
 import psycopg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from province import auth, queries, report
+from province import auth, queries, report, web
 from province.db import connect, migrate
 from province.ingest import BadBatch, ingest
 
@@ -106,7 +109,8 @@ def _pool(request: Request) -> Pool:
 
 
 def _page(request: Request, name: str, **ctx) -> HTMLResponse:
-    return HTMLResponse(request.app.state.env.get_template(name).render(**ctx))
+    sess = getattr(request.state, "hub_session", None)
+    return HTMLResponse(request.app.state.env.get_template(name).render(sess=sess, **ctx))
 
 
 def _period(c, text: str | None) -> queries.Period:
@@ -170,29 +174,32 @@ def me(request: Request):
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, period: str | None = None):
     with _pool(request).conn() as c:
+        sess = web.require(request, c, html=True)
         try:
             p = _period(c, period)
         except queries.BadPeriod as exc:
             return HTMLResponse(str(exc), status_code=422)
-        data = queries.ward_table(c, p)
+        data = queries.ward_table(c, p, sess.user.scope())
     return _page(request, "dashboard.html", **data)
 
 
 @router.get("/api/v1/wards")
 def wards_json(request: Request, period: str | None = None):
     with _pool(request).conn() as c:
+        sess = web.require(request, c, html=False)
         try:
             p = _period(c, period)
         except queries.BadPeriod as exc:
             return JSONResponse({"detail": str(exc)}, status_code=422)
-        data = queries.ward_table(c, p)
-    return {"period": p.label, "province": data["province"], "decision_766": data["decision_766"],
+        data = queries.ward_table(c, p, sess.user.scope())
+    return {"period": p.label, "scope": data["total_label"], "province": data["province"], "decision_766": data["decision_766"],
             "wards": [{"centre_id": r["centre_id"], "name": r["name"], **r["ind"]} for r in data["rows"]]}
 
 
 @router.get("/ward/{centre_id}", response_class=HTMLResponse)
 def ward(request: Request, centre_id: str, period: str | None = None):
     with _pool(request).conn() as c:
+        web.require(request, c, html=True, centre_id=centre_id)
         try:
             p = _period(c, period)
         except queries.BadPeriod as exc:
@@ -206,11 +213,12 @@ def ward(request: Request, centre_id: str, period: str | None = None):
 @router.get("/report")
 def monthly_report(request: Request, period: str | None = None, ward: str | None = None, format: str = "html"):
     with _pool(request).conn() as c:
+        sess = web.require(request, c, html=format not in ("csv", "xlsx"), centre_id=ward)
         try:
             p = _period(c, period)
         except queries.BadPeriod as exc:
             return HTMLResponse(str(exc), status_code=422)
-        rep = report.build(c, p, ward)
+        rep = report.build(c, p, ward, sess.user.scope())
     if rep is None:
         return HTMLResponse("Không có phường/xã này", status_code=404)
     name = f"bao-cao-{ward or 'tinh'}-{p.label}"
@@ -224,8 +232,12 @@ def monthly_report(request: Request, period: str | None = None, ward: str | None
     return _page(request, "report.html", rep=rep)
 
 
-def create_app(dsn: str, *, migrate_db: bool = True) -> FastAPI:
-    """The hub app over the PostgreSQL database `dsn` (migrated first unless told not to)."""
+def create_app(dsn: str, *, migrate_db: bool = True, session_hours: float = 8, login_max_tries: int = 5,
+               login_lockout_s: float = 300) -> FastAPI:
+    """The hub app over the PostgreSQL database `dsn` (migrated first unless told not to).
+
+    Sessions last `session_hours`; a name failing `login_max_tries` logins from one address
+    within `login_lockout_s` seconds is refused until the window passes."""
     if migrate_db:
         migrate(dsn)
     pool = Pool(dsn)
@@ -235,8 +247,14 @@ def create_app(dsn: str, *, migrate_db: bool = True) -> FastAPI:
         yield
         pool.close()
 
-    app = FastAPI(title="Province hub", docs_url="/docs", lifespan=lifespan)
+    # No OpenAPI pages: the hub's API is for centres (docs/province.md), not for browsing.
+    app = FastAPI(title="Province hub", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.pool = pool
     app.state.env = _env()
+    app.state.session_hours = session_hours
+    app.state.login_max_tries = login_max_tries
+    app.state.login_lockout_s = login_lockout_s
     app.include_router(router)
+    web.install(app)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

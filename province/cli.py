@@ -4,11 +4,17 @@
     python -m province serve --dsn DSN [--host] [--port]
     python -m province add-centre ID [--name NAME] [--dsn DSN | --dir DIR --pg-port N] [--token-file F]
     python -m province migrate --dsn DSN
+    python -m province add-user NAME --role province|ward [--centre ID ...] [--password-stdin] [--full-name N]
+    python -m province list-users | set-password NAME [--password-stdin] | disable-user NAME | enable-user NAME
+
+Users are the province office's people who read the dashboard and reports (province/users.py);
+centres are the ward PCs that send events (province/auth.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import signal
 import sys
@@ -40,6 +46,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _cluster_args(mig)
     stop = sub.add_parser("stop", help="stop the local cluster started by `run`")
     _cluster_args(stop)
+    _user_parsers(sub)
+
+
+def _user_parsers(sub) -> None:
+    add = sub.add_parser("add-user", help="add a province office user of the dashboard and reports")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("province", "ward"),
+                     help="province: every ward; ward: only the --centre ids given")
+    add.add_argument("--centre", action="append", default=[], metavar="ID",
+                     help="a ward centre this ward user may see (repeat for several)")
+    add.add_argument("--full-name", default="")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    _db_args(add)
+    ls = sub.add_parser("list-users", help="list the hub's users, roles and wards")
+    _db_args(ls)
+    pw = sub.add_parser("set-password", help="give a user a new password (ends their sessions)")
+    pw.add_argument("name")
+    pw.add_argument("--password-stdin", action="store_true")
+    _db_args(pw)
+    for verb in ("disable", "enable"):
+        p = sub.add_parser(f"{verb}-user", help=f"{verb} a user" + (" (ends their sessions)" if verb == "disable" else ""))
+        p.add_argument("name")
+        _db_args(p)
+
+
+def _db_args(p) -> None:
+    p.add_argument("--dsn", default=os.environ.get("PROVINCE_DSN"))
+    _cluster_args(p)
 
 
 def _cluster_args(p) -> None:
@@ -50,6 +84,7 @@ def _cluster_args(p) -> None:
 def _http_args(p) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8090)
+    p.add_argument("--session-hours", type=float, default=8, help="how long a login lasts (default 8)")
 
 
 def _dsn(args) -> str:
@@ -62,14 +97,14 @@ def _dsn(args) -> str:
     return cl.dsn
 
 
-def _serve(dsn: str, host: str, port: int) -> int:
+def _serve(dsn: str, host: str, port: int, session_hours: float = 8) -> int:
     import uvicorn
 
     from province.app import create_app
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"province hub: http://{host}:{port}/  (database {dsn})", flush=True)
-    uvicorn.run(create_app(dsn), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(dsn, session_hours=session_hours), host=host, port=port, log_level="warning", access_log=False)
     return 0
 
 
@@ -82,15 +117,17 @@ def run(args) -> int:
         if not args.dsn:
             print("--dsn or $PROVINCE_DSN is needed", file=sys.stderr)
             return 2
-        return _serve(args.dsn, args.host, args.port)
+        return _serve(args.dsn, args.host, args.port, args.session_hours)
     dsn = _dsn(args)
     if cmd == "run":
-        return _serve(dsn, args.host, args.port)
+        return _serve(dsn, args.host, args.port, args.session_hours)
     from province.db import connect, migrate
 
     migrate(dsn)
     if cmd == "migrate":
         return 0
+    if cmd != "add-centre":
+        return _users(cmd, args, dsn)
     from province.auth import add_centre
 
     with connect(dsn, autocommit=True) as conn:
@@ -103,6 +140,51 @@ def run(args) -> int:
         print(f"centre {args.centre_id}: token written to {path}")
     else:
         print(token)
+    return 0
+
+
+class CliUserError(Exception):
+    """A user command cannot be done as asked (the message says why)."""
+
+
+def _read_password(args, name: str) -> str:
+    if args.password_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise CliUserError("no password on stdin")
+        return line
+    if not sys.stdin.isatty():
+        raise CliUserError("no terminal to ask the password on; use --password-stdin")
+    a = getpass.getpass(f"password for {name} (10+ characters, not a common one): ")
+    if a != getpass.getpass("again: "):
+        raise CliUserError("the two passwords differ")
+    return a
+
+
+def _users(cmd: str, args, dsn: str) -> int:
+    from province import users
+    from province.db import connect
+
+    try:
+        with connect(dsn, autocommit=True) as conn:
+            if cmd == "list-users":
+                for u in users.list_users(conn):
+                    state = "" if u.active else "  (disabled)"
+                    print(f"{u.name}\t{u.role}\t{','.join(u.centres) or '*'}\t{u.full_name}{state}")
+                return 0
+            if cmd == "add-user":
+                u = users.create_user(conn, args.name, args.role, _read_password(args, args.name),
+                                      centres=args.centre, full_name=args.full_name)
+                print(f"user {u.name} added: role {u.role}" + (f", wards {', '.join(u.centres)}" if u.centres else ""))
+            elif cmd == "set-password":
+                u = users.set_password(conn, args.name, _read_password(args, args.name))
+                print(f"user {u.name}: password changed, sessions ended")
+            else:
+                u = users.set_active(conn, args.name, cmd == "enable-user")
+                print(f"user {u.name}: {'enabled' if u.active else 'disabled, sessions ended'}")
+    except (users.UserError, CliUserError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

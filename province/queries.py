@@ -61,15 +61,22 @@ def latest_period(conn: psycopg.Connection) -> Period:
     return parse_period(f"{d.year:04d}-{d.month:02d}")
 
 
-def centres(conn: psycopg.Connection) -> dict[str, dict]:
-    rows = conn.execute("SELECT centre_id, name, last_seen, last_seq, events, duplicates, batches FROM centres "
-                        "ORDER BY centre_id").fetchall()
+def centres(conn: psycopg.Connection, only: list[str] | None = None) -> dict[str, dict]:
+    """The registered wards (only those in `only` when given: a ward user's scope)."""
+    sql = "SELECT centre_id, name, last_seen, last_seq, events, duplicates, batches FROM centres"
+    params: list = []
+    if only is not None:
+        sql += " WHERE centre_id = ANY(%s)"
+        params.append(only)
+    rows = conn.execute(sql + " ORDER BY centre_id", params).fetchall()
     return {r[0]: {"centre_id": r[0], "name": r[1] or r[0], "last_seen": r[2], "last_seq": r[3], "events": r[4],
                    "duplicates": r[5], "batches": r[6]} for r in rows}
 
 
-def stats_by_centre(conn: psycopg.Connection, start: date, end: date, centre_id: str | None = None) -> dict[str, Stats]:
-    """Summed Stats per ward over [start, end): whole months from `monthly`, other days from `daily`."""
+def stats_by_centre(conn: psycopg.Connection, start: date, end: date, centre_id: str | list[str] | None = None,
+                    ) -> dict[str, Stats]:
+    """Summed Stats per ward over [start, end): whole months from `monthly`, other days from `daily`
+    (of one ward, or of a list of wards)."""
     out: dict[str, Stats] = {}
     m0 = start if start.day == 1 else _next_month(start.replace(day=1))
     m1 = end.replace(day=1)
@@ -83,7 +90,10 @@ def stats_by_centre(conn: psycopg.Connection, start: date, end: date, centre_id:
             continue
         sql = f"SELECT centre_id, stats FROM {table} WHERE {col} >= %s AND {col} < %s"
         params: list = [s, e]
-        if centre_id:
+        if isinstance(centre_id, list):
+            sql += " AND centre_id = ANY(%s)"
+            params.append(centre_id)
+        elif centre_id:
             sql += " AND centre_id = %s"
             params.append(centre_id)
         for cid, st in conn.execute(sql, params).fetchall():
@@ -91,10 +101,14 @@ def stats_by_centre(conn: psycopg.Connection, start: date, end: date, centre_id:
     return out
 
 
-def daily_series(conn: psycopg.Connection, start: date, end: date, centre_id: str | None = None) -> dict[str, dict]:
+def daily_series(conn: psycopg.Connection, start: date, end: date, centre_id: str | list[str] | None = None,
+                 ) -> dict[str, dict]:
     """Per ward, per day: tickets issued (the sparklines)."""
     where, params = "day >= %s AND day < %s", [start, end]
-    if centre_id:
+    if isinstance(centre_id, list):
+        where += " AND centre_id = ANY(%s)"
+        params.append(centre_id)
+    elif centre_id:
         where += " AND centre_id = %s"
         params.append(centre_id)
     out: dict[str, dict] = {}
@@ -124,11 +138,17 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
-def ward_table(conn: psycopg.Connection, period: Period) -> dict:
-    """The province dashboard: one row per ward, the province total, sparklines of daily tickets."""
-    cs = centres(conn)
-    stats = stats_by_centre(conn, period.start, period.end)
-    series = daily_series(conn, period.start, period.end)
+TOTAL_PROVINCE = "Toàn tỉnh"
+TOTAL_SCOPE = "Tổng các phường, xã được giao"
+
+
+def ward_table(conn: psycopg.Connection, period: Period, only: list[str] | None = None) -> dict:
+    """The province dashboard: one row per ward, the total, sparklines of daily tickets.
+
+    With `only` (a ward user's wards) the rows and the total cover those wards alone."""
+    cs = centres(conn, only)
+    stats = stats_by_centre(conn, period.start, period.end, only)
+    series = daily_series(conn, period.start, period.end, only)
     days = _days(period.start, period.end)
     rows = []
     for cid, c in cs.items():
@@ -139,7 +159,8 @@ def ward_table(conn: psycopg.Connection, period: Period) -> dict:
                      "spark_tickets": sparkline([ser.get(d, 0) for d in days]),
                      "decision_766": decision_766(ind)})
     prov = indicators(total(stats.values()))
-    return {"period": period, "rows": rows, "province": prov, "decision_766": decision_766(prov)}
+    return {"period": period, "rows": rows, "province": prov, "decision_766": decision_766(prov),
+            "total_label": TOTAL_PROVINCE if only is None else TOTAL_SCOPE}
 
 
 def ward_detail(conn: psycopg.Connection, centre_id: str, period: Period) -> dict | None:

@@ -26,16 +26,19 @@ LINES = [
 ]
 
 
-def build(conn: psycopg.Connection, period: queries.Period, ward: str | None) -> dict | None:
-    cs = queries.centres(conn)
+def build(conn: psycopg.Connection, period: queries.Period, ward: str | None,
+          only: list[str] | None = None) -> dict | None:
+    """One ward's report, or every ward's (those in `only` when given: a ward user's scope) and their total."""
+    cs = queries.centres(conn, only)
     if ward and ward not in cs:
         return None
-    stats = queries.stats_by_centre(conn, period.start, period.end, ward)
+    stats = queries.stats_by_centre(conn, period.start, period.end, ward or only)
     wards = [ward] if ward else list(cs)
     per_ward = {cid: indicators(stats.get(cid, Stats())) for cid in wards}
     tot = indicators(total(stats.values()))
     return {"period": period, "ward": cs[ward] if ward else None, "wards": [cs[c] for c in wards],
-            "per_ward": per_ward, "total": tot, "decision_766": decision_766(tot), "lines": LINES}
+            "per_ward": per_ward, "total": tot, "decision_766": decision_766(tot), "lines": LINES,
+            "total_label": queries.TOTAL_PROVINCE if only is None else queries.TOTAL_SCOPE}
 
 
 def _fmt(v, kind: str) -> str:
@@ -60,7 +63,7 @@ def to_rows(rep: dict) -> list[list]:
     for w in rep["wards"]:
         ind = rep["per_ward"][w["centre_id"]]
         rows.append([w["name"], *(_value(ind[key], kind) for key, _, kind in LINES)])
-    rows.append(["Toàn tỉnh", *(_value(rep["total"][key], kind) for key, _, kind in LINES)])
+    rows.append([rep["total_label"], *(_value(rep["total"][key], kind) for key, _, kind in LINES)])
     return rows
 
 
@@ -80,7 +83,7 @@ def to_xlsx(rep: dict) -> bytes:
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Bao cao"
-    ws.append([f"Báo cáo tháng {rep['period'].label} — " + (rep["ward"]["name"] if rep["ward"] else "toàn tỉnh")])
+    ws.append([f"Báo cáo tháng {rep['period'].label} — " + (rep["ward"]["name"] if rep["ward"] else rep["total_label"].lower())])
     ws["A1"].font = Font(bold=True, size=13)
     for i, row in enumerate(to_rows(rep)):
         ws.append([round(v, 2) if isinstance(v, float) else v for v in row])

@@ -156,3 +156,26 @@ def wait_for(pred, timeout: float = 60, step: float = 0.2) -> bool:
             return True
         time.sleep(step)
     return pred()
+
+
+PASSWORD = "Mong-Duong-2026!"  # a password the centre's rules accept (10+ chars, not common)
+
+
+def add_user(dsn: str, name: str, role: str = "province", centres: tuple[str, ...] = (), password: str = PASSWORD):
+    """A hub user (the same call `kiosk province add-user` makes)."""
+    import psycopg
+
+    from province import users
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        return users.create_user(c, name, role, password, centres=centres)
+
+
+def login(client, name: str, password: str = PASSWORD, next: str = "/"):
+    """Log a TestClient in through the real form (CSRF token from the page); returns the POST's response."""
+    import re
+
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return client.post("/login", data={"name": name, "password": password, "next": next, "csrf_token": token},
+                       follow_redirects=False)

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from province_helpers import dsn  # noqa: F401 — fixture
+from province_helpers import add_user, dsn, login  # noqa: F401 — fixture
 
 from centre import outbox, ward_stats
 from centre.db import connect
@@ -43,6 +43,8 @@ def hub(dsn):  # noqa: F811
     app = create_app(dsn, migrate_db=False)
     with TestClient(app) as client, psycopg.connect(dsn, autocommit=True) as c:
         tokens = {cid: add_centre(c, cid, f"Phường {cid[-3:]}") for cid in ("phuong-001", "phuong-002")}
+        add_user(dsn, "so-noi-vu")
+        assert login(client, "so-noi-vu").status_code == 303  # the dashboard needs a province office login
         yield client, tokens, dsn
 
 
@@ -67,7 +69,7 @@ def test_ingest_is_idempotent_partitioned_and_agrees_with_the_ward(hub, tmp_path
                                          "WHERE i.inhparent = 'events'::regclass")}
         assert {"events_2026_09", "events_2026_10", "events_default"} <= parts
         assert c.execute("SELECT COUNT(*) FROM ONLY events_default").fetchone()[0] == 0
-        assert c.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall() == [(1,), (2,)]
+        assert c.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall() == [(1,), (2,), (3,)]
     # the whole outbox again, as a centre restored from a backup would: all duplicates, nothing changes
     before = client.get("/api/v1/wards?period=2026-10").json()
     conn.execute("DELETE FROM sync_state")
@@ -176,7 +178,7 @@ def test_kiosk_province_creates_a_cluster_registers_a_centre_and_serves(tmp_path
     import urllib.request
     from pathlib import Path
 
-    from province_helpers import ROOT, wait_for
+    from province_helpers import PASSWORD, ROOT, wait_for
 
     from province.cluster import free_port
 
@@ -191,17 +193,37 @@ def test_kiosk_province_creates_a_cluster_registers_a_centre_and_serves(tmp_path
     try:
         assert r.returncode == 0, r.stderr
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600 and len(token_file.read_text().strip()) >= 40
+        where = ["--dir", str(base / "pg"), "--pg-port", pg_port]
+        weak = subprocess.run([*cmd, "add-user", "lan", "--role", "ward", "--centre", "mong-duong", "--password-stdin",
+                               *where], cwd=ROOT, input="password123\n", capture_output=True, text=True, timeout=60)
+        assert weak.returncode == 2 and "common" in weak.stderr
+        r = subprocess.run([*cmd, "add-user", "lan", "--role", "ward", "--centre", "mong-duong", "--password-stdin",
+                            *where], cwd=ROOT, input=PASSWORD + "\n", capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        listed = subprocess.run([*cmd, "list-users", *where], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert "lan\tward\tmong-duong" in listed.stdout
         hub = subprocess.Popen([*cmd, "run", "--dir", str(base / "pg"), "--pg-port", pg_port, "--port",
                                 str(http_port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             def up():
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=2) as resp:
-                        return "Phường Mông Dương" in resp.read().decode()
+                        return "Đăng nhập" in resp.read().decode()  # anonymous: the login page
                 except OSError:
                     return False
 
             assert wait_for(up, 30)
+            import http.cookiejar
+            import re
+            import urllib.parse
+
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+            base_url = f"http://127.0.0.1:{http_port}"
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', opener.open(base_url + "/login").read().decode())
+            form = urllib.parse.urlencode({"name": "lan", "password": PASSWORD, "next": "/",
+                                           "csrf_token": csrf.group(1)}).encode()
+            with opener.open(base_url + "/login", data=form, timeout=10) as resp:
+                assert "Phường Mông Dương" in resp.read().decode()
         finally:
             hub.terminate()
             hub.wait(15)
@@ -213,7 +235,7 @@ def test_kiosk_province_creates_a_cluster_registers_a_centre_and_serves(tmp_path
 
 
 def test_migration_2_fills_the_monthly_counts_of_a_hub_that_has_data(tmp_path):
-    """A hub at schema 1 with data: migration 002 creates `monthly` and fills it from `daily`."""
+    """A hub at schema 1 with data: migration 002 creates `monthly` and fills it from `daily` (003 adds users)."""
     from province_helpers import new_database
 
     from province import db as pdb
@@ -226,7 +248,7 @@ def test_migration_2_fills_the_monthly_counts_of_a_hub_that_has_data(tmp_path):
         c.execute("INSERT INTO schema_migrations VALUES (1, 'init')")
         c.execute("""INSERT INTO daily VALUES ('w', '2026-10-01', '{"tickets": 3, "wait_hist": [1, 2]}'),
                      ('w', '2026-10-02', '{"tickets": 4, "wait_hist": [0, 0, 5]}')""")
-    assert pdb.migrate(pg) == [2]
+    assert pdb.migrate(pg) == [2, 3]
     with psycopg.connect(pg) as c:
         (stats,) = c.execute("SELECT stats FROM monthly WHERE centre_id = 'w' AND month = '2026-10-01'").fetchone()
     assert stats["tickets"] == 7 and stats["wait_hist"] == [1, 2, 5]

@@ -1,0 +1,225 @@
+"""Who may read the hub's pages: login, logout, password change, sessions, CSRF and security headers.
+
+Every dashboard, drill-down, report and export needs a logged-in province office user
+(`province.users`); an anonymous browser asking for a page is sent to `/login`, and an anonymous
+JSON, CSV or XLSX request gets 401. A `ward` user asking for a ward they are not bound to gets
+403. The session cookie is HttpOnly and SameSite=Strict (Secure over HTTPS) and expires with the
+session row. Forms carry a CSRF token: the login form a double-submit cookie (no session yet),
+logout and password change the session's own token. Every response carries a CSP with
+`frame-ancestors 'none'`: the pages run only the hub's own script file, nothing inline.
+
+The ingest API (`/api/v1/ingest`, `/api/v1/me`) is untouched: centres use their bearer token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from province import users
+from province.users import HubSession
+
+log = logging.getLogger("province.web")
+router = APIRouter(include_in_schema=False)
+
+SESSION_COOKIE = "province_session"
+FORM_CSRF_COOKIE = "province_form_csrf"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class AuthRequired(Exception):
+    """Nobody is logged in (or the session expired)."""
+
+    def __init__(self, html: bool):
+        super().__init__("log in first")
+        self.html = html
+
+
+class Forbidden(Exception):
+    """The user is logged in but may not see this ward."""
+
+    def __init__(self, message: str, html: bool):
+        super().__init__(message)
+        self.html = html
+
+
+class CsrfFailed(Exception):
+    """A form was posted without the CSRF token it must carry."""
+
+
+def session(request: Request, conn) -> HubSession | None:
+    """The caller's live session, looked up once per request."""
+    if not hasattr(request.state, "hub_session"):
+        request.state.hub_session = users.get_session(conn, request.cookies.get(SESSION_COOKIE))
+    return request.state.hub_session
+
+
+def require(request: Request, conn, *, html: bool, centre_id: str | None = None) -> HubSession:
+    """The caller's session; AuthRequired when anonymous, Forbidden when `centre_id` is not theirs."""
+    sess = session(request, conn)
+    if sess is None:
+        raise AuthRequired(html)
+    if centre_id is not None and not sess.user.may_see(centre_id):
+        log.warning("hub: user %s refused ward %s", sess.user.name, centre_id)
+        raise Forbidden(f"user {sess.user.name} may not see ward {centre_id}", html)
+    return sess
+
+
+def _same(a: str, b: str) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
+
+
+def _safe_next(path: str) -> str:
+    """Only local paths (no //host, scheme or backslash), so the login cannot redirect elsewhere."""
+    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _page(request: Request, template: str, status: int = 200, **ctx) -> HTMLResponse:
+    return HTMLResponse(request.app.state.env.get_template(template).render(**ctx), status_code=status)
+
+
+def _conn(request: Request):
+    return request.app.state.pool.conn()
+
+
+def install(app) -> None:
+    """Add the login routes, the error handlers and the security headers to the hub app."""
+    app.include_router(router)
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(AuthRequired)
+    async def _auth_required(request: Request, exc: AuthRequired):
+        if exc.html:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        return JSONResponse({"detail": "log in first"}, status_code=401,
+                            headers={"WWW-Authenticate": 'Cookie realm="province"'})
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden):
+        if exc.html:
+            return _page(request, "message.html", 403, title="Không được phép",
+                         text="Tài khoản của bạn không được xem phường, xã này.", sess=None)
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed):
+        log.warning("hub: CSRF check failed %s %s from %s", request.method, request.url.path, _address(request))
+        return _page(request, "message.html", 403, title="Phiên làm việc không hợp lệ",
+                     text="Biểu mẫu đã hết hạn hoặc không đến từ trang này. Hãy tải lại trang và thử lại.", sess=None)
+
+
+def _login_page(request: Request, status: int = 200, **ctx) -> HTMLResponse:
+    token = request.cookies.get(FORM_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    resp = _page(request, "login.html", status, csrf=token, sess=None, **ctx)
+    resp.set_cookie(FORM_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
+                    path="/login")
+    return resp
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/"):
+    return _login_page(request, next=_safe_next(next))
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, name: str = Form("", max_length=64), password: str = Form("", max_length=256),
+          next: str = Form("/", max_length=500), csrf_token: str = Form("", max_length=100)):
+    if not _same(csrf_token, request.cookies.get(FORM_CSRF_COOKIE, "")):
+        raise CsrfFailed("login form without its token")
+    app = request.app.state
+    target = _safe_next(next)
+    with _conn(request) as c:
+        try:
+            user = users.authenticate(c, name, password, _address(request), max_tries=app.login_max_tries,
+                                      lockout_s=app.login_lockout_s)
+        except users.LoginLocked as exc:
+            return _login_page(request, 429, next=target, name=name, error=(
+                f"Đăng nhập sai quá nhiều lần. Hãy thử lại sau {int(exc.retry_after) + 1} giây."))
+        except users.BadCredentials:
+            return _login_page(request, 401, next=target, name=name, error="Sai tên đăng nhập hoặc mật khẩu.")
+        token, _ = users.create_session(c, user, hours=app.session_hours, address=_address(request))
+    resp = RedirectResponse(target, status_code=303)
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
+                    max_age=int(app.session_hours * 3600), path="/")
+    resp.delete_cookie(FORM_CSRF_COOKIE, path="/login")
+    return resp
+
+
+def _session_form(request: Request, c, csrf_token: str) -> HubSession:
+    sess = require(request, c, html=True)
+    if not _same(csrf_token, sess.csrf):
+        raise CsrfFailed("form without the session's token")
+    return sess
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: str = Form("", max_length=100)):
+    with _conn(request) as c:
+        _session_form(request, c, csrf_token)
+        users.end_session(c, request.cookies.get(SESSION_COOKIE))
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request):
+    with _conn(request) as c:
+        sess = require(request, c, html=True)
+    return _page(request, "account.html", sess=sess)
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+def change_password(request: Request, old: str = Form("", max_length=256), new: str = Form("", max_length=256),
+                    repeat: str = Form("", max_length=256), csrf_token: str = Form("", max_length=100)):
+    with _conn(request) as c:
+        sess = _session_form(request, c, csrf_token)
+        try:
+            if new != repeat:
+                raise users.UserError("hai lần nhập mật khẩu mới không giống nhau")
+            users.change_password(c, sess.user.id, old, new)
+        except users.BadCredentials:
+            return _page(request, "account.html", 422, sess=sess, error="Mật khẩu hiện tại không đúng.")
+        except users.UserError as exc:
+            return _page(request, "account.html", 422, sess=sess, error=f"Không đổi được mật khẩu: {exc}")
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+class SecurityHeaders:
+    """CSP (frame-ancestors 'none'), X-Frame-Options, nosniff, referrer and no-store on every response
+    (a plain ASGI middleware: large ingest bodies and answers pass through unbuffered)."""
+
+    EXTRA = ((b"content-security-policy", CSP.encode()), (b"x-frame-options", b"DENY"),
+             (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"))
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        static = scope.get("path", "").startswith("/static/")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = [*self.EXTRA, (b"cache-control", b"max-age=3600" if static else b"no-store")]
+                headers += [(k, v) for k, v in extra if k not in names]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
