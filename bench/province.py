@@ -5,7 +5,8 @@ triggers, starts a PostgreSQL cluster and the hub as a real process, and sends e
 through `centre.sync.SyncAgent` + `HttpTransport` (gzip JSON over HTTP), several centres at
 a time. Halfway through the hub is SIGKILLed and restarted, so batches are cut and re-sent.
 Then one centre's week of work done offline is caught up alone, and the rest of the
-province's week after it. Finally the dashboard and a ward drill-down are timed over HTTP.
+province's week after it. Finally the dashboard and a ward drill-down are timed over HTTP, by a
+province office user logged in through the login form (each page checks the session).
 
 Prints ONE JSON line: centres, events, ingest_events_per_s, catchup_week_s, dashboard_p95_ms,
 sync_lost, sync_duplicates (+ detail). Takes a few minutes on 2 cores; not run by the tests.
@@ -14,8 +15,11 @@ Env: PROVINCE_BENCH_CENTRES (100), PROVINCE_BENCH_DAYS (90), PROVINCE_BENCH_AGEN
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
+import secrets
 import shutil
 import signal
 import statistics
@@ -24,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
@@ -122,16 +127,34 @@ def verify(dsn: str, dbs: list[tuple[str, Path]]) -> tuple[int, int, int]:
     return lost, stored - distinct, stored
 
 
-def time_pages(url: str, paths: list[str], rounds: int) -> dict[str, float]:
+BENCH_USER, BENCH_PASSWORD = "bench-tinh", secrets.token_urlsafe(16)
+
+
+def logged_in(dsn: str, url: str) -> urllib.request.OpenerDirector:
+    """A province user, logged in through the real form: an opener carrying the session cookie."""
+    from province import users
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        users.create_user(c, BENCH_USER, "province", BENCH_PASSWORD)
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    page = opener.open(url + "/login", timeout=30).read().decode()
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"name": BENCH_USER, "password": BENCH_PASSWORD, "csrf_token": csrf}).encode()
+    with opener.open(url + "/login", data=form, timeout=30) as r:
+        assert "Toàn tỉnh" in r.read().decode(), "login failed"
+    return opener
+
+
+def time_pages(opener: urllib.request.OpenerDirector, url: str, paths: list[str], rounds: int) -> dict[str, float]:
     times: dict[str, list[float]] = {p: [] for p in paths}
     for p in paths:  # warm-up
-        urllib.request.urlopen(url + p, timeout=30).read()
+        opener.open(url + p, timeout=30).read()
     for _ in range(rounds):
         for p in paths:
             t0 = time.perf_counter()
-            with urllib.request.urlopen(url + p, timeout=30) as r:
+            with opener.open(url + p, timeout=30) as r:
                 r.read()
-                assert r.status == 200
+                assert r.status == 200 and r.url == url + p  # not redirected to the login page
             times[p].append((time.perf_counter() - t0) * 1000)
     every = [t for v in times.values() for t in v]
     q = lambda v: statistics.quantiles(v, n=20, method="inclusive")[18]  # noqa: E731 — p95
@@ -195,7 +218,7 @@ def main() -> None:  # noqa: C901 — a linear script
             last = c.execute("SELECT max(day) FROM daily").fetchone()[0]
         month = f"{last:%Y-%m}"
         quarter = f"{last.year}-Q{(last.month - 1) // 3 + 1}"
-        pages = time_pages(hub.url, ["/", f"/?period={quarter}", f"/ward/{dbs[len(dbs) // 3][0]}",
+        pages = time_pages(logged_in(cluster.dsn, hub.url), hub.url, ["/", f"/?period={quarter}", f"/ward/{dbs[len(dbs) // 3][0]}",
                                      f"/ward/{dbs[len(dbs) // 2][0]}?period={quarter}"], rounds=15)
 
         lost, dup, stored = verify(cluster.dsn, dbs)
