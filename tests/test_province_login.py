@@ -203,3 +203,44 @@ def test_sessions_expire_passwords_change_and_users_are_checked(hub):
         users.set_active(conn, "binh", False)
     assert c.get("/api/v1/wards").status_code == 401
     assert login(c, "binh", "Ha-Long-Bay-77").status_code == 401
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/usr/bin/chromium"), reason="apt install chromium")
+def test_in_chromium_login_sorting_and_print_work_under_the_csp(hub, tmp_path):
+    """The CSP forbids inline script: the login form, the table sorting (/static/hub.js) and the
+    print button must still work in a real browser, with no CSP violation, over a real hub process."""
+    from playwright.sync_api import sync_playwright
+    from province_helpers import Hub
+
+    app, pg = hub
+    server = Hub(pg, tmp_path / "hub.log").start()
+    errors: list[str] = []
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                  args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = b.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(f"{server.url}/?period={PERIOD}")
+            assert "/login" in page.url
+            page.fill("input[name=name]", "tinh")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_selector("table#wards")
+            assert page.url.endswith(f"/?period={PERIOD}")
+            tickets = lambda: page.eval_on_selector_all(  # noqa: E731
+                "#wards tbody tr", "rs => rs.map(r => parseFloat(r.cells[2].dataset.v))")
+            page.click("#wards thead th:nth-child(3)")
+            assert tickets() == sorted(tickets())
+            page.click("#wards thead th:nth-child(3)")
+            assert tickets() == sorted(tickets(), reverse=True) and tickets()[0] > tickets()[-1]
+            page.goto(f"{server.url}/report?period={PERIOD}")
+            page.evaluate("window.print = () => { window.printed = true; }")
+            page.click("a[data-print]")
+            assert page.evaluate("window.printed === true")
+            page.click("nav button")  # logout
+            page.wait_for_url("**/login")
+            b.close()
+    finally:
+        server.stop()
+    assert not [e for e in errors if "Content Security Policy" in e], errors
