@@ -324,6 +324,21 @@ class _Slot:
         return self.unavailable_reason == ""
 
 
+#: How often the manager looks for commands from other processes (robot/events.py).
+COMMAND_POLL_S = 0.25
+
+
+def _answer(fut: Future) -> str:
+    """A command's outcome in a few words: the robot's ACK code (and detail), or the link error."""
+    exc = fut.exception()
+    if exc is not None:
+        return type(exc).__name__
+    ack = fut.result()
+    code = getattr(ack, "code", ack)
+    detail = getattr(ack, "detail", "")
+    return f"{code} {detail}".strip()
+
+
 class EscortManager:
     """Drives the configured robots for the kiosk. Thread-safe; see the module docstring."""
 
@@ -368,6 +383,7 @@ class EscortManager:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self.history: deque = deque(maxlen=200)  # recent events, for `status()` and debugging
+        self._next_command_poll = 0.0
 
     @classmethod
     def from_config(cls, cfg, **kw) -> EscortManager:
@@ -542,8 +558,24 @@ class EscortManager:
                     elif kind == "call":
                         rest[0](*rest[1])
                 self._tick(time.monotonic())
+                self._poll_commands(time.monotonic())
             except Exception:  # a kiosk must recover unattended: log, keep serving
                 log.exception("escort manager error on %r", item)
+
+    def _poll_commands(self, now: float) -> None:
+        """Carry out commands other processes posted to the events file (the staff's e-stop Reset)."""
+        if self.event_log is None or now < self._next_command_poll:
+            return
+        self._next_command_poll = now + COMMAND_POLL_S
+        for cmd in self.event_log.take_commands():
+            if cmd["command"] != "RESET":
+                continue
+            log.info("RESET from %s for %s", cmd["by"] or "?", cmd["robot"] or "every robot")
+            futures = self.reset_estop(cmd["robot"])
+            if not futures:
+                self.event_log.command_done(cmd["id"], "NO_LINK")
+            for fut in futures:
+                fut.add_done_callback(lambda f, cid=cmd["id"]: self.event_log.command_done(cid, _answer(f)))
 
     def _emit(self, event) -> None:
         self.history.append(event)

@@ -10,6 +10,13 @@ migration is involved. WAL mode: one writer (the kiosk), any number of readers.
 
 Rows: ``id`` (increasing), ``at`` (Unix time), ``robot``, ``code`` (the event's code) and
 ``data`` (the event as JSON). Only the newest `KEEP` rows are kept.
+
+The other way, a second small table ``robot_commands`` carries commands *to* the kiosk's
+escort manager from another process: the staff server's "Reset" after an e-stop
+(`post_command`). The manager takes them (`EventLog.take_commands`, polled every
+quarter second), carries them out and writes the robot's answer back (`command_done`); a
+command not taken within `COMMAND_TTL_S` (no kiosk running) is marked ``expired``, so a
+kiosk started later never acts on an old click. Only the commands in `COMMANDS` exist.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ log = logging.getLogger("robot.events")
 
 KEEP = 5000
 FILE_NAME = "robot-events.db"
+#: Commands another process may post to the running kiosk (see `post_command`).
+COMMANDS = ("RESET",)
+COMMAND_TTL_S = 30.0
 
 
 def default_path(cfg) -> Path:
@@ -38,6 +48,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     con.execute("""CREATE TABLE IF NOT EXISTS robot_events (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, robot TEXT, code TEXT NOT NULL,
         data TEXT NOT NULL)""")
+    con.execute("""CREATE TABLE IF NOT EXISTS robot_commands (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, robot TEXT, command TEXT NOT NULL,
+        by TEXT NOT NULL DEFAULT '', taken_at REAL, result TEXT)""")
     return con
 
 
@@ -66,9 +79,68 @@ class EventLog:
         except sqlite3.Error as exc:  # a full disk must not stop the escorts
             log.warning("robot event not logged: %s", exc)
 
+    def take_commands(self, now: float | None = None, ttl_s: float = COMMAND_TTL_S) -> list[dict]:
+        """Commands posted since the last call (oldest first), marked taken; stale ones expire."""
+        now = time.time() if now is None else now
+        try:
+            with self._lock, self._con:
+                rows = self._con.execute("SELECT id, at, robot, command, by FROM robot_commands "
+                                         "WHERE taken_at IS NULL ORDER BY id").fetchall()
+                if not rows:
+                    return []
+                self._con.execute("UPDATE robot_commands SET taken_at = ?, result = CASE WHEN at < ? "
+                                  "THEN 'expired' END WHERE taken_at IS NULL AND id <= ?",
+                                  (now, now - ttl_s, rows[-1][0]))
+        except sqlite3.Error as exc:
+            log.warning("robot commands not read: %s", exc)
+            return []
+        return [{"id": i, "at": at, "robot": robot, "command": cmd, "by": by}
+                for i, at, robot, cmd, by in rows if at >= now - ttl_s and cmd in COMMANDS]
+
+    def command_done(self, command_id: int, result: str) -> None:
+        """Add a robot's answer to a command (several robots: one part each, joined by '; ')."""
+        try:
+            with self._lock, self._con:
+                self._con.execute("UPDATE robot_commands SET result = COALESCE(result || '; ', '') || ? "
+                                  "WHERE id = ?", (result, command_id))
+        except sqlite3.Error as exc:
+            log.warning("robot command result not written: %s", exc)
+
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+def post_command(path: str | Path, command: str, robot: str | None = None, by: str = "") -> int:
+    """Ask the running kiosk's escort manager to do `command` (one of COMMANDS); returns its id."""
+    if command not in COMMANDS:
+        raise ValueError(f"unknown robot command {command!r} (known: {', '.join(COMMANDS)})")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _connect(path)
+    try:
+        with con:
+            return con.execute("INSERT INTO robot_commands (at, robot, command, by) VALUES (?, ?, ?, ?)",
+                               (time.time(), robot, command, by)).lastrowid
+    finally:
+        con.close()
+
+
+def recent_commands(path: str | Path, limit: int = 5) -> list[dict]:
+    """The newest commands, newest first: id, at, robot, command, by, taken_at, result."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = con.execute("SELECT id, at, robot, command, by, taken_at, result FROM robot_commands "
+                           "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    except sqlite3.OperationalError:  # no command table yet
+        return []
+    finally:
+        con.close()
+    keys = ("id", "at", "robot", "command", "by", "taken_at", "result")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
 def read_since(path: str | Path, after_id: int = 0, limit: int = 500) -> list[tuple[int, float, dict]]:

@@ -31,9 +31,11 @@ from centre import queue as q
 from centre.clock import Clock
 from centre.config import Config
 from centre.db import connect
+from robot import events as robot_events
 from staff import auth, i18n
 from staff.announce import Announcer
 from staff.events import Broker, StreamLimits, TooManyStreams
+from staff.robot import RobotFeed
 
 log = logging.getLogger("staff")
 HERE = Path(__file__).resolve().parent
@@ -63,6 +65,8 @@ class Staff:
                                                         per_client=st.streams_per_client,
                                                         per_token=st.streams_per_ticket))
         self.announcer = announcer or Announcer(cfg)
+        self.robot_events_path = robot_events.default_path(cfg)  # written by the kiosk process (robot/events.py)
+        self.robot_feed = self.broker.robot_feed = RobotFeed(self.robot_events_path)
         conn = self.conn()
         users.ensure_schema(conn)
         audit.ensure_schema(conn)
@@ -341,6 +345,7 @@ def render(request: Request, name: str, ctx: dict | None = None, *, status: int 
         "request": request, "lang": lang, "t": lambda key, **kw: i18n.t(lang, key, **kw), "who": who,
         "user": who.user if who else None, "csrf": who.csrf if who else form_token,
         "cfg": app.state.staff.cfg, "nav": [n for n in app.state.nav if who and who.user.role in n[2]],
+        "robot_texts": lambda: {k: v for k, v in i18n.texts(lang).items() if k.startswith("robot_")},
     }
     context.update(ctx or {})
     response = app.state.templates.TemplateResponse(request, name, context, status_code=status)

@@ -114,6 +114,9 @@ class Broker:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.last_id = 0
+        #: The guide robots' status (staff/robot.py), followed in the same loop while a page shows it.
+        self.robot_feed = None
+        self._robot_subs: set[asyncio.Queue] = set()
 
     def _start(self) -> None:
         if self._task is None or self._task.done():
@@ -143,6 +146,7 @@ class Broker:
                             with contextlib.suppress(asyncio.QueueEmpty):
                                 q.get_nowait()
                         q.put_nowait(ev)
+                self._poll_robot()
                 if len(rows) == 500:
                     continue
                 self._wake.clear()
@@ -150,6 +154,29 @@ class Broker:
                     await asyncio.wait_for(self._wake.wait(), POLL_S)
         finally:
             conn.close()
+
+    def _poll_robot(self) -> None:
+        """Tell the robot streams when the robot events file changed (two stat calls when it did not)."""
+        if not self._robot_subs or self.robot_feed is None:
+            return
+        try:
+            changed = self.robot_feed.refresh()
+        except Exception as exc:  # a locked or damaged file must not stop the queue events
+            log.warning("cannot read robot events: %s", exc)
+            return
+        if changed:
+            for q in list(self._robot_subs):
+                if not q.full():
+                    q.put_nowait(True)
+
+    async def subscribe_robot(self) -> asyncio.Queue:
+        self._start()
+        q: asyncio.Queue = asyncio.Queue(8)
+        self._robot_subs.add(q)
+        return q
+
+    def unsubscribe_robot(self, q: asyncio.Queue) -> None:
+        self._robot_subs.discard(q)
 
     def poke(self) -> None:
         """Wake the poller after a change (call from any thread).

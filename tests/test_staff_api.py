@@ -101,6 +101,9 @@ ACCESS = {
     ("GET", "/p/{key}"): PUBLIC,
     ("GET", "/indicators"): {ADM},
     ("GET", "/api/indicators"): {ADM},
+    ("GET", "/api/robot/status"): {ADM, OFF},
+    ("GET", "/api/robot/events"): {ADM, OFF},
+    ("POST", "/api/robot/reset"): {ADM},
 }
 DOCS = {("GET", "/openapi.json"), ("GET", "/docs")}
 
@@ -139,6 +142,7 @@ BODIES = {
     ("POST", "/api/admin/users"): {"name": "new-user", "role": "display", "password": "brand-new-pass"},
     ("PUT", "/api/admin/users/{user_id}"): {"full_name": "Tên mới"},
     ("POST", "/api/dossiers"): {"dossiers": []},
+    ("POST", "/api/robot/reset"): {"robot": "robot-1"},
 }
 QUERIES = {
     ("POST", "/api/tickets/{ref}/call"): {"counter": 1},
