@@ -26,7 +26,8 @@ turns "no progress for `robot.stall_s`" into ``EscortStalled`` (the map for the 
 ``RobotAlert`` for the staff); a battery below `robot.min_battery_pct` makes the robot
 unavailable before any GOTO; an e-stop is reported (``RobotStatus`` with ``estop``) the
 moment the kiosk hears of it. Every event is also appended to the robot events file
-(robot/events.py) that `kiosk robot monitor` and the staff server read.
+(robot/events.py) that `kiosk robot monitor` and the staff server read; the staff's e-stop
+Reset comes back through that file's command table (polled every `COMMAND_POLL_S`).
 """
 
 from __future__ import annotations
