@@ -213,12 +213,12 @@ def ward(request: Request, centre_id: str, period: str | None = None):
 @router.get("/report")
 def monthly_report(request: Request, period: str | None = None, ward: str | None = None, format: str = "html"):
     with _pool(request).conn() as c:
-        sess = web.require(request, c, html=format not in ("csv", "xlsx"), centre_id=ward)
+        sess = web.require(request, c, html=format not in ("csv", "xlsx"), centre_id=ward or None)
         try:
             p = _period(c, period)
         except queries.BadPeriod as exc:
             return HTMLResponse(str(exc), status_code=422)
-        rep = report.build(c, p, ward, sess.user.scope())
+        rep = report.build(c, p, ward or None, sess.user.scope())
     if rep is None:
         return HTMLResponse("Không có phường/xã này", status_code=404)
     name = f"bao-cao-{ward or 'tinh'}-{p.label}"

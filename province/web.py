@@ -166,8 +166,9 @@ def _session_form(request: Request, c, csrf_token: str) -> HubSession:
 @router.post("/logout")
 def logout(request: Request, csrf_token: str = Form("", max_length=100)):
     with _conn(request) as c:
-        _session_form(request, c, csrf_token)
-        users.end_session(c, request.cookies.get(SESSION_COOKIE))
+        if session(request, c) is not None:  # already logged out: nothing to end
+            _session_form(request, c, csrf_token)
+            users.end_session(c, request.cookies.get(SESSION_COOKIE))
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp

@@ -165,6 +165,8 @@ def test_bad_password_lockout_and_logout(hub):
     r = c.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert c.get("/", follow_redirects=False).status_code == 303
+    r = c.post("/logout", data={"csrf_token": csrf}, follow_redirects=False)  # twice: just the login page
+    assert r.status_code == 303 and r.headers["location"] == "/login"
     # the old cookie is dead on the server too (not only deleted in this browser)
     again = _client(app)
     again.cookies.set("province_session", cookie, domain="hub.test")
