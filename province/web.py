@@ -121,7 +121,9 @@ def install(app) -> None:
 
 def _login_page(request: Request, status: int = 200, **ctx) -> HTMLResponse:
     token = request.cookies.get(FORM_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    resp = _page(request, "login.html", status, csrf=token, sess=None, **ctx)
+    with _conn(request) as c:
+        no_users = c.execute("SELECT NOT EXISTS (SELECT 1 FROM hub_users WHERE active)").fetchone()[0]
+    resp = _page(request, "login.html", status, csrf=token, sess=None, no_users=no_users, **ctx)
     resp.set_cookie(FORM_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
                     path="/login")
     return resp

@@ -85,6 +85,12 @@ def test_anonymous_gets_the_login_page_or_401_and_the_ingest_is_unchanged(hub):
     assert "<script>" not in page.text  # the CSP allows the hub's own script file only
     assert anon.get("/static/hub.js").status_code == 200
     assert anon.get("/healthz").status_code == 200 and anon.get("/docs").status_code == 404
+    assert "Chưa có tài khoản nào" not in page.text
+    from province_helpers import new_database
+
+    empty = create_app(new_database())       # a new hub says how to create the first user
+    with TestClient(empty) as fresh:
+        assert "kiosk province add-user" in fresh.get("/", follow_redirects=True).text
     # centres still use their token, not a login
     with psycopg.connect(pg, autocommit=True) as c:
         token = add_centre(c, "w1", "")
