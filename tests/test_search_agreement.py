@@ -7,6 +7,7 @@ blind set): the same procedures in the same order with the same scores, and "no 
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -16,8 +17,13 @@ from centre.catalogue import ensure_catalogue
 from centre.db import connect
 from centre.search import Searcher
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from search_ablation import available_sets  # noqa: E402
+# bench/ is loaded by file, never put on sys.path: its voice.py, queue.py, robot.py would hide
+# the project packages (and the standard queue module) for every later test.
+_spec = importlib.util.spec_from_file_location(
+    "bench_search_ablation", Path(__file__).resolve().parent.parent / "bench" / "search_ablation.py")
+_ablation = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_ablation)
+available_sets = _ablation.available_sets
 
 pytestmark = pytest.mark.slow
 

@@ -9,6 +9,7 @@ sets as they were then) minus a margin for the sets still growing; the issue's t
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -19,8 +20,15 @@ from centre.db import connect
 from centre.search import Searcher
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-from search_ablation import SETS, evaluate, load_set  # noqa: E402
+# bench/ is loaded by file, never put on sys.path: its voice.py, queue.py, robot.py would hide
+# the project packages (and the standard queue module) for every later test.
+_spec = importlib.util.spec_from_file_location(
+    "bench_search_ablation", Path(__file__).resolve().parent.parent / "bench" / "search_ablation.py")
+_ablation = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_ablation)
+SETS = _ablation.SETS
+evaluate = _ablation.evaluate
+load_set = _ablation.load_set
 
 # measured 2026-12-06: train 73.2 / 78.4 / 56.7 %, dev 54.4 / 58.2 / 76.5 %
 FLOORS = {"real_train": (0.65, 0.70, 0.45), "real_dev": (0.45, 0.50, 0.60)}
