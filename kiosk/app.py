@@ -89,7 +89,7 @@ def make_voice(cfg, on_event):
     if not cfg.voice.enabled:
         return None
     model = cfg.path(cfg.voice.model_path)
-    if not model.exists():
+    if cfg.voice.engine == "vosk" and not model.exists():  # viet-asr (default) has its model in its wheel
         # no model installed: do not even load the recogniser library (saves ~20 MB)
         from voice.events import ModelFailed
 
