@@ -22,6 +22,7 @@ from centre.search import (
     combine,
     focus,
     folded_key,
+    model,
     referral_for,
     semantic,
     tone_key,
@@ -225,11 +226,29 @@ def test_switched_off_semantic_falls_back_to_lexical(conn, monkeypatch):
 
 
 @pytest.mark.skipif(not semantic.status().available, reason="semantic ranker unavailable here")
-def test_passage_vectors_are_stored_at_import(conn, searcher):
+def test_passage_vectors_are_stored_at_import(conn, searcher, monkeypatch):
     n = conn.execute("SELECT count(*) FROM search_vectors").fetchone()[0]
     assert n >= 5
+    monkeypatch.setattr(model, "SEMANTIC_DECISIVE", 10.0)  # never decisive: the ranker runs
     r = searcher.rank("register a birth for my baby")
+    assert r.semantic == "on"
     assert any(c.semantic is not None for c in r.ranked)
+
+
+def test_semantic_ranker_is_skipped_only_when_it_cannot_matter(searcher, monkeypatch):
+    # a clear leader: the words decided, no embedding
+    monkeypatch.setattr(model, "SEMANTIC_DECISIVE", 0.0)
+    r = searcher.rank("đăng ký kết hôn")
+    assert r.semantic == "skipped: decisive"
+    assert all(c.semantic is None for c in r.ranked)
+    assert searcher.explain("đăng ký kết hôn")["semantic"] == "skipped: decisive"
+    # nothing reaches the threshold: the (≤ 0) semantic term cannot make an answer
+    r = searcher.rank("xyzzy quux")
+    assert r.semantic in ("skipped: no match", "off")
+    assert r.accepted == 0
+    # a candidate above the threshold without a lead: the ranker runs
+    monkeypatch.setattr(model, "SEMANTIC_DECISIVE", 10.0)
+    assert searcher.rank("đăng ký kết hôn").semantic == "on"
 
 
 def test_every_stage_can_be_switched_off(conn):

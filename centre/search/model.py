@@ -42,6 +42,7 @@ from centre.search.weights import (
     MAX_QUERY_CHARS,
     REFERRAL_VETO,
     SEMANTIC_CANDIDATES,
+    SEMANTIC_DECISIVE,
     TEXT_CANDIDATES,
     TEXT_MAX_TERMS,
     W_CONTEXT,
@@ -97,6 +98,7 @@ class Ranking:
     tokens: list = field(default_factory=list)
     readings: list[str] = field(default_factory=list)  # the request as typed, then through the lexicon
     code_hits: list = field(default_factory=list)
+    semantic: str = "off"  # the e5 ranker: "on", "skipped: no match", "skipped: decisive", "off"
 
     @property
     def best(self) -> float:
@@ -154,6 +156,7 @@ class Searcher(LexicalRanker):
             ],
             "readings": r.readings,
             "rule": r.rule,
+            "semantic": r.semantic,
             "accepted": r.accepted,
             "min_score": self.min_score,
             "referral": r.referral.to_dict() if r.referral else None,
@@ -204,8 +207,29 @@ class Searcher(LexicalRanker):
             for key, t in bm25_scores(self.conn, terms, TEXT_CANDIDATES).items():
                 cands.setdefault(key, Scored(key)).text = t
         if "semantic" not in self.off and W_SEMANTIC and cands:
-            self._semantic(idx, r, cands)
+            r.semantic = self._semantic_needed(r, cands)
+            if r.semantic == "on":
+                self._semantic(idx, r, cands)
         return cands
+
+    def _semantic_needed(self, r: Ranking, cands: dict[str, Scored]) -> str:
+        """Whether the e5 ranker can still change the answer: "on", or why it is skipped.
+
+        Its term is ≤ 0, so when no candidate reaches the lowest score the decision accepts
+        (the threshold, or the long-question floor) it cannot change a "no match". When the
+        first candidate leads the second and the threshold by SEMANTIC_DECISIVE, the words
+        have decided (thresholds chosen on the train sets, docs/search.md).
+        """
+        pre = sorted((combine(c) for c in cands.values()), reverse=True)
+        floor = self.min_score
+        if "long_rule" not in self.off and len(r.tokens) >= LONG_QUESTION:
+            floor *= LONG_MIN_SHARE
+        if pre[0] < floor:
+            return "skipped: no match"
+        second = pre[1] if len(pre) > 1 else 0.0
+        if pre[0] - max(second, self.min_score) >= SEMANTIC_DECISIVE:
+            return "skipped: decisive"
+        return "on"
 
     def _lexical_off_aware(self, idx, raw, detail, lexicon_off):
         return self.lexical(idx, raw, detail, use_lexicon=not lexicon_off)

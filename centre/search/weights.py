@@ -86,3 +86,7 @@ W_SEMANTIC = 2.0  # weight of a candidate's semantic similarity minus the best c
 SEMANTIC_CANDIDATES = 30  # candidates re-scored by the semantic ranker (best first by the lexical+text score)
 W_CONTEXT = 0.2  # weight of the lexical score of the whole question (the request's own weighs 1)
 REFERRAL_VETO = 0.6  # a hit below this gives way to a referral the citizen asked for in words it lacks
+# The e5 query embedding (15–20 ms) is skipped when the first candidate (lexical + text score)
+# leads both the second candidate and the threshold by this much: the semantic term could not
+# plausibly reorder them (chosen on the train sets, confirmed on the dev sets: docs/search.md).
+SEMANTIC_DECISIVE = 0.15  # see above (0.12 lost holdout2 refusals; 0.2 skipped fewer)
