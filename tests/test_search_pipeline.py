@@ -257,3 +257,21 @@ def test_every_stage_can_be_switched_off(conn):
         assert keys(s.search("đăng ký kết hôn"))[:1] == ["t-ket-hon"], stage
     with pytest.raises(ValueError):
         Searcher(conn, features_off=("nonsense",))
+
+
+def test_query_vectors_are_cached_by_the_words_embedded(monkeypatch):
+    if not semantic.status().available:
+        pytest.skip(semantic.status().reason)
+    monkeypatch.setattr(semantic, "QUERY_CACHE_SIZE", 2)
+    semantic._QUERY_CACHE.clear()
+    a = semantic.embed_query("đăng ký  khai sinh")
+    assert semantic.embed_query("đăng ký khai sinh") is a  # same words: the cached vector
+    semantic.embed_query("kết hôn")
+    semantic.embed_query("tạm trú")  # the oldest entry goes
+    assert list(semantic._QUERY_CACHE) == ["kết hôn", "tạm trú"]
+    b = semantic.embed_query("đăng ký khai sinh")
+    assert b is not a and float(b @ a) > 0.999  # recomputed, the same vector
+    monkeypatch.setattr(semantic, "QUERY_CACHE_SIZE", 0)
+    semantic._QUERY_CACHE.clear()
+    semantic.embed_query("kết hôn")
+    assert not semantic._QUERY_CACHE

@@ -20,6 +20,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -87,14 +88,30 @@ def _encoder():
         return _ENCODER
 
 
+# Query vectors of the last QUERY_CACHE_SIZE requests, keyed by the words embedded (spaces
+# collapsed): the kiosk's live typing and the voice partials repeat a request while it
+# grows. bench/search.py sets the size to 0 so that its repeated rounds time the embedding.
+QUERY_CACHE_SIZE = 256
+_QUERY_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
+
+
 def embed_query(text: str) -> np.ndarray | None:
     """The query vector of `text` (first MAX_QUERY_WORDS words), or None when unavailable."""
     if not status().available or not text.strip():
         return None
-    words = text.split()[:MAX_QUERY_WORDS]
+    key = " ".join(text.split()[:MAX_QUERY_WORDS])  # exactly what is embedded: same vector, same ranking
     enc = _encoder()
     with _ENCODER_LOCK:
-        return np.asarray(enc.query(" ".join(words)), dtype=np.float32)
+        vec = _QUERY_CACHE.get(key)
+        if vec is not None:
+            _QUERY_CACHE.move_to_end(key)
+            return vec
+        vec = np.asarray(enc.query(key), dtype=np.float32)
+        if QUERY_CACHE_SIZE > 0:
+            _QUERY_CACHE[key] = vec
+            while len(_QUERY_CACHE) > QUERY_CACHE_SIZE:
+                _QUERY_CACHE.popitem(last=False)
+        return vec
 
 
 # ---------------------------------------------------------------- passage vectors and their cache
