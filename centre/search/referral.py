@@ -47,9 +47,9 @@ def _accented(words: list[str]) -> bool:
     return any(fold(w) != w for w in words)
 
 
-def _contains(words: list[str], phrase: tuple[str, ...]) -> bool:
-    n = len(phrase)
-    return any(tuple(words[i : i + n]) == phrase for i in range(len(words) - n + 1))
+def _ngrams(words: list[str], longest: int) -> set[tuple[str, ...]]:
+    """Every run of 1..`longest` consecutive words of `words`."""
+    return {tuple(words[i : i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)}
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class ReferralTable:
 
     def __init__(self, entries: list[_Entry]):
         self.entries = entries
+        self.longest = max((len(p) for e in entries for p in e.typed), default=0)
 
     @classmethod
     def load(cls, path: Path = REFERRALS_PATH) -> ReferralTable:
@@ -94,12 +95,12 @@ class ReferralTable:
         if not words:
             return None
         accented = _accented(words)
-        folded = [fold(w) for w in words]
+        seq = words if accented else [fold(w) for w in words]
+        grams = _ngrams(seq, self.longest)  # every run of words: a phrase test is one set look-up
         best: tuple[int, _Entry, tuple[str, ...]] | None = None
         for e in self.entries:
             for p in e.typed if accented else e.folded:
-                hit = _contains(words, p) if accented else _contains(folded, p)
-                if hit and (best is None or len(p) > best[0]):
+                if p in grams and (best is None or len(p) > best[0]):
                     best = (len(p), e, p)
         if best is None:
             return None
