@@ -79,8 +79,27 @@ class Staff:
         if c is None:
             c = self._local.conn = connect(self.db_path)
             with self._all_lock:
-                self._all.append(c)
+                self._close_orphans()
+                self._all.append((threading.current_thread(), c))
         return c
+
+    def _close_orphans(self) -> None:
+        """Close the connections of worker threads that have ended.
+
+        The server's thread pool retires idle threads and starts new ones, each opening its own
+        connection (three file descriptors in WAL mode); keeping the old ones open leaked
+        descriptors until select() failed past 1,024 (the robot link's serial port among them).
+        """
+        alive = []
+        for thread, c in self._all:
+            if thread.is_alive():
+                alive.append((thread, c))
+            else:
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001 - an already broken connection is dropped all the same
+                    pass
+        self._all[:] = alive
 
     def queue(self) -> q.Queue:
         qu = getattr(self._local, "queue", None)
@@ -93,7 +112,7 @@ class Staff:
 
     def close(self) -> None:
         with self._all_lock:
-            for c in self._all:
+            for _thread, c in self._all:
                 try:
                     c.close()
                 except Exception:  # closing from another thread may fail; the process ends anyway
