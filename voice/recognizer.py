@@ -110,22 +110,10 @@ def inspect_model(path: Path) -> ModelInfo:
 # -- one model per process ----------------------------------------------------------------------
 
 
-class ModelLoader:
-    """Loads one Vosk model in a background thread and tells subscribers how it went."""
+class LoaderEvents:
+    """Subscribers of a background model loader (both engines' loaders share this).
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.state = "idle"  # idle | loading | ready | failed
-        self.progress = 0.0
-        self.error: str | None = None
-        self.info: ModelInfo | None = None
-        self.vocabulary: frozenset[str] | None = None
-        self.load_s: float | None = None
-        self._model = None
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._listeners: list[Callable] = []
-        self._thread: threading.Thread | None = None
+    The loader sets `state`, `path`, `load_s`, `error`, `_lock` and `_listeners`."""
 
     def subscribe(self, fn: Callable) -> None:
         """Call `fn(event)` (from the loading thread) on progress, ready and failure.
@@ -152,6 +140,25 @@ class ModelLoader:
                 fn(event)
             except Exception:  # a broken listener must not stop the loading
                 log.exception("voice model listener failed")
+
+
+class ModelLoader(LoaderEvents):
+    """Loads one Vosk model in a background thread and tells subscribers how it went."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.state = "idle"  # idle | loading | ready | failed
+        self.progress = 0.0
+        self.error: str | None = None
+        self.info: ModelInfo | None = None
+        self.vocabulary: frozenset[str] | None = None
+        self.load_s: float | None = None
+        self._model = None
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._listeners: list[Callable] = []
+        self._thread: threading.Thread | None = None
+
 
     def start(self) -> ModelLoader:
         """Start loading in the background (once); returns at once."""

@@ -48,7 +48,7 @@ from rapidfuzz.distance import Levenshtein
 from voice.closedset import ClosedSet, Ranking, syllables
 from voice.events import ModelFailed, ModelLoading, ModelReady
 from voice.grammar import Phrase, catalogue_phrases, load_phrase_book
-from voice.recognizer import Interpretation, ModelError
+from voice.recognizer import Interpretation, LoaderEvents, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def vietasr_version() -> str | None:
     return getattr(vietasr, "__version__", "unknown")
 
 
-class VietAsrLoader:
+class VietAsrLoader(LoaderEvents):
     """Loads the viet-asr pipeline once, in the background (the `ModelLoader` interface)."""
 
     def __init__(self, preset: str = PRESET):
@@ -97,29 +97,6 @@ class VietAsrLoader:
         self._done = threading.Event()
         self._listeners: list[Callable] = []
         self._thread: threading.Thread | None = None
-
-    def subscribe(self, fn: Callable) -> None:
-        with self._lock:
-            self._listeners.append(fn)
-            state = self.state
-        if state == "ready":
-            fn(ModelReady(str(self.path), self.load_s or 0.0))
-        elif state == "failed":
-            fn(ModelFailed(str(self.path), self.error or "unknown error"))
-
-    def unsubscribe(self, fn: Callable) -> None:
-        with self._lock:
-            if fn in self._listeners:
-                self._listeners.remove(fn)
-
-    def _emit(self, event) -> None:
-        with self._lock:
-            listeners = list(self._listeners)
-        for fn in listeners:
-            try:
-                fn(event)
-            except Exception:
-                log.exception("voice model listener failed")
 
     def start(self) -> VietAsrLoader:
         with self._lock:
