@@ -122,22 +122,31 @@ def short_document(text: str, max_words: int = 9) -> str:
 
 def _everyone_documents(proc) -> tuple[list[str], bool]:
     """(short names of documents everyone brings, whether other documents exist)."""
-    names: list[str] = []
+    texts: list[str] = []
     others = False
-    docs = list(proc.to_submit) + list(proc.to_show)
-    for d in docs:
+    for d in list(proc.to_submit) + list(proc.to_show):
         heading = fold(d.heading or "")
         if (heading and not heading.startswith(_HEADING_OK) and conditional(d.heading)) or conditional(d.text):
             others = True
-            continue
-        name = _identity(d.text) or short_document(d.text)
+        else:
+            texts.append(d.text)
+    names, overflow = _short_names(texts)
+    return names, others or overflow
+
+
+def _short_names(texts: list[str]) -> tuple[list[str], bool]:
+    """(the first MAX_DOCUMENTS distinct short names, whether more were left out)."""
+    names: list[str] = []
+    overflow = False
+    for text in texts:
+        name = _identity(text) or short_document(text)
         if not name or fold(name) in {fold(n) for n in names}:
             continue
         if len(names) < MAX_DOCUMENTS:
             names.append(name)
         else:
-            others = True
-    return names, others
+            overflow = True
+    return names, overflow
 
 
 def _identity(text: str) -> str:
@@ -178,15 +187,27 @@ def _fee(proc, lang: str) -> str:
     return ""
 
 
-def procedure_summary(proc, cfg=None, lang: str = "vi") -> str:
-    """The summary of `proc` (a `centre.catalogue.Procedure`) to read aloud, ≤ MAX_WORDS words."""
+def procedure_summary(proc, cfg=None, lang: str = "vi", *, fee: str | None = None,
+                      counter: str | None = None, documents: list[str] | None = None,
+                      more: bool = False) -> str:
+    """The summary of `proc` (a `centre.catalogue.Procedure`) to read aloud, ≤ MAX_WORDS words.
+
+    `fee` is what the screen says about the fee (the procedure view passes it, so what is heard
+    matches what is read, the centre's fee table included); `counter` the counters' names
+    (default: from `cfg`); `documents` the documents everyone brings, in the screen's order, and
+    `more` whether others are needed in some cases (default: read from the procedure)."""
     if lang == "en":
-        return _summary_en(proc, cfg)
+        return _summary_en(proc, cfg, fee, counter)
     name = short_name(proc.name)
-    docs, others = _everyone_documents(proc)
+    if documents is None:
+        docs, others = _everyone_documents(proc)
+    else:
+        docs, overflow = _short_names(documents)
+        others = more or overflow
     time_ = proc.processing.label("vi") if proc.processing.known else ""
-    fee = _fee(proc, "vi")
-    counter = _counters(proc, cfg, "vi") if cfg is not None else ""
+    fee = _fee(proc, "vi") if fee is None else fee
+    if counter is None:
+        counter = _counters(proc, cfg, "vi") if cfg is not None else ""
     while True:
         parts = [f"{name}."]
         if docs:
@@ -209,15 +230,16 @@ def procedure_summary(proc, cfg=None, lang: str = "vi") -> str:
             name = " ".join(name.split()[: max(6, words(name) - 4)])
 
 
-def _summary_en(proc, cfg) -> str:
+def _summary_en(proc, cfg, fee: str | None, counter: str | None) -> str:
     name = short_name(proc.name_en or proc.name)
     parts = [f"{name}.", "Please bring the documents listed on the screen."]
     if proc.processing.known:
         parts.append(f"Processing time: {proc.processing.label('en')}.")
-    fee = _fee(proc, "en")
+    fee = _fee(proc, "en") if fee is None else fee
     if fee:
         parts.append(f"Fee: {fee}.")
-    counter = _counters(proc, cfg, "en") if cfg is not None else ""
+    if counter is None:
+        counter = _counters(proc, cfg, "en") if cfg is not None else ""
     if counter:
         parts.append(f"Go to {counter}.")
     text = " ".join(parts)

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from centre.aloud import MAX_WORDS, procedure_summary
 from centre.catalogue import Procedure, _conditional
 from centre.text import fold
 
@@ -30,8 +31,8 @@ from centre.text import fold
 CARD_CHARS = 60
 #: lines of the summary card (issue 14: ≤ 12 before "what to bring" is answered)
 SUMMARY_BUDGET = 12
-#: the read-aloud summary is written for listening: at most this many words
-ALOUD_WORDS = 60
+#: the read-aloud summary is written for listening: at most this many words (centre.aloud's rule)
+ALOUD_WORDS = MAX_WORDS
 
 WORDS = {
     "vi": {"free": "Miễn phí", "ask": "Theo mức của tỉnh, xin hỏi cán bộ tại quầy", "unknown": "Xin hỏi cán bộ",
@@ -39,8 +40,7 @@ WORDS = {
            "aloud": "{name}. Cần mang: {docs}. Thời hạn: {time}. Lệ phí: {fee}.",
            "more_cases": "và giấy tờ khác tùy trường hợp"},
     "en": {"free": "Free", "ask": "Set by the province; please ask at the counter", "unknown": "Please ask at the counter",
-           "currency": "{n} VND", "if": "If {cond}", "other": "Other cases", "online_case": "If you apply online",
-           "aloud": "{name}. Bring {docs}. Time limit: {time}. Fee: {fee}.", "more_cases": "and other documents in some cases"},
+           "currency": "{n} VND", "if": "If {cond}", "other": "Other cases", "online_case": "If you apply online"},
 }
 
 _COND_LEAD = re.compile(r"^\s*(?:[-–+•*]\s*)?(?:\d+[.)]\s*)?(?:đối với |riêng )?(?:trường hợp|nếu)\s*", re.I)
@@ -266,27 +266,6 @@ def _legal(p: Procedure) -> list[str]:
     return out
 
 
-def aloud(v_name: str, everyone: list[DocItem], cases: int, time: str, fee: str, lang: str) -> str:
-    """The read-aloud summary of the page: name, what to bring, time, fee, written for listening
-    (at most ALOUD_WORDS words; three documents by their short names, the rest summarised). An
-    English voice cannot say the Vietnamese document names: it points to the screen instead."""
-    from centre.aloud import short_document, short_name
-
-    w = WORDS[lang]
-    name = short_name(v_name)
-    if lang == "en":
-        return w["aloud"].format(name=name, docs="the documents listed on the screen", time=time, fee=fee)
-    docs = [short_document(d.text) for d in everyone[:3]]
-    more = len(everyone) > 3 or cases
-    text = "; ".join(d for d in docs if d) + (f"; {w['more_cases']}" if more else "")
-    out = w["aloud"].format(name=name, docs=text or "-", time=time, fee=fee)
-    while len(out.split()) > ALOUD_WORDS and docs:
-        docs.pop()
-        text = "; ".join(d for d in docs if d) + f"; {w['more_cases']}"
-        out = w["aloud"].format(name=name, docs=text, time=time, fee=fee)
-    return out
-
-
 def view(p: Procedure, lang: str = "vi", *, fees: FeeTable | None = None, online: str = "") -> ProcedureView:
     """The citizen's view of procedure `p` in `lang` (vi or en)."""
     lang = lang if lang in WORDS else "vi"
@@ -300,7 +279,7 @@ def view(p: Procedure, lang: str = "vi", *, fees: FeeTable | None = None, online
         name_vi_only=lang == "en" and not p.name_en, everyone=everyone, conditional=conditional, show=show,
         fee=fee, fee_source=source, fee_is_sentence=sentence, fee_note=p.fee.note or "",
         time=time, online=_online(p), agency=p.agency, legal=_legal(p), forms=_forms(p),
-        aloud=aloud(name, everyone, len(conditional), time, fee, lang), docs_vi_only=lang == "en", notes=list(p.notes or []),
+        aloud=procedure_summary(p, None, lang, fee=fee, documents=[d.text for d in everyone], more=bool(conditional)), docs_vi_only=lang == "en", notes=list(p.notes or []),
     )
 
 
