@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,6 +28,8 @@ log = logging.getLogger("staff.robot")
 #: Rows read back when the feed starts (the robots' latest status is among them).
 PRIME_ROWS = 2000
 ALERTS_KEPT = 10
+#: read the events file at least this often (seconds) even when its signature looks unchanged
+FULL_READ_S = 1.0
 STATUS_FIELDS = ("robot", "available", "link_up", "state", "battery", "reason", "estop", "charging")
 
 
@@ -44,6 +47,7 @@ class RobotFeed:
         self.alerts: deque = deque(maxlen=ALERTS_KEPT)
         self.commands: list[dict] = []
         self._signature: tuple | None = None
+        self._read_at = 0.0
         self._primed = False
 
     def _stat(self) -> tuple | None:
@@ -63,9 +67,14 @@ class RobotFeed:
         """Read what the kiosk wrote since the last call; True when the picture changed."""
         with self._lock:
             sig = self._stat()
-            if sig == self._signature:
+            now = time.monotonic()
+            # The files' times are the kernel's coarse clock and a checkpointed WAL is rewritten at
+            # the same size, so two writes a few ms apart can leave the same signature: read anyway
+            # once every FULL_READ_S, so a missed change shows late but never stays hidden.
+            if sig == self._signature and now - self._read_at < FULL_READ_S:
                 return False
             self._signature = sig
+            self._read_at = now
             if sig is None:
                 return False
             top = robot_events.last_id(self.path)

@@ -9,6 +9,7 @@
   const isAdmin = strip.dataset.admin === "1";
   const lang = strip.dataset.lang || "vi";
   let lastCommand = null;  // the Reset this page sent: {id, robot}
+  let lastState = null;    // the newest state from the server
 
   function tr(key, vars) {
     let s = T[key] || key;
@@ -45,6 +46,8 @@
       const data = await r.json();
       if (!r.ok) throw new Error(data.message || r.statusText);
       lastCommand = {id: data.command_id, robot};
+      // The robot's answer may have arrived before this response: show it from the newest state.
+      if (lastState) render(lastState);
     } catch (e) {
       answerEl.textContent = String(e.message || e);
     }
@@ -79,6 +82,7 @@
   }
 
   function render(state) {
+    lastState = state;
     strip.replaceChildren();
     const robots = state.robots || [];
     for (const r of robots) if (r.estop) strip.append(estopBanner(r, state));
