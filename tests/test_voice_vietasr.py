@@ -10,6 +10,7 @@ and a cough, and the human samples of the vieneu wheel (fetched with pip at test
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -339,3 +340,20 @@ def test_an_unclear_transcript_needs_the_closed_set_to_back_the_search(closed):
     backed = decide(_result(), _Search([_Hit("marry", "Đăng ký kết hôn", 0.5)]),
                     closed.score(["và ký cái hôm", "và ký cái hôn"]), agree=0.5)
     assert backed.understood and backed.target == "marry"
+
+
+@pytest.mark.slow
+def test_a_process_ending_while_the_pipeline_loads_does_not_crash(tmp_path):
+    """A kiosk stopped in its first second ended with SIGSEGV (the native library was still
+    building its pipeline during interpreter shutdown); the loader now lets the load finish."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "quit_early.py"
+    script.write_text("import sys, time\nfrom voice.vietasr_engine import VietAsrLoader\n"
+                      "VietAsrLoader().start()\ntime.sleep(float(sys.argv[1]))\n")
+    root = Path(__file__).resolve().parent.parent
+    for delay in ("0.05", "0.2", "0.3", "0.45"):
+        rc = subprocess.run([sys.executable, str(script), delay], cwd=root, capture_output=True,
+                            env={**os.environ, "PYTHONPATH": str(root)}, timeout=60).returncode
+        assert rc == 0, f"exit {rc} after {delay} s"

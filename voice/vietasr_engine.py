@@ -35,6 +35,7 @@ How a transcript becomes an answer (`interpret`):
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 ENGINE_NAME = "viet-asr"
 PINNED_VERSION = "0.1.0.dev11"
 PRESET = "transcribe"
+#: longest wait at process exit for a pipeline still loading (it loads in about a second)
+EXIT_WAIT_S = 15.0
 #: Declared sample-rate factors of the extra sessions (1.0 = the main transcript).
 RATE_FACTORS = (1.0, 0.90625, 1.09375)
 #: Closed-set thresholds (chosen on the espeak-ng dev voices; docs/voice.md).
@@ -105,6 +108,9 @@ class VietAsrLoader(LoaderEvents):
             self.state = "loading"
             self._thread = threading.Thread(target=self._load, name="vietasr-loader", daemon=True)
         self._thread.start()
+        # A process that ends while the native library is still building its pipeline crashed with
+        # SIGSEGV at interpreter shutdown (a kiosk stopped in its first second): let the load finish.
+        atexit.register(self._thread.join, EXIT_WAIT_S)
         return self
 
     def _load(self) -> None:
