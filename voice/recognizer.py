@@ -113,7 +113,16 @@ def inspect_model(path: Path) -> ModelInfo:
 class LoaderEvents:
     """Subscribers of a background model loader (both engines' loaders share this).
 
-    The loader sets `state`, `path`, `load_s`, `error`, `_lock` and `_listeners`."""
+    The loader sets `state`, `path`, `load_s`, `error`, `_lock`, `_done` and `_listeners`."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until loaded or failed; True when the model is ready."""
+        self._done.wait(timeout)
+        return self.state == "ready"
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
 
     def subscribe(self, fn: Callable) -> None:
         """Call `fn(event)` (from the loading thread) on progress, ready and failure.
@@ -205,15 +214,6 @@ class ModelLoader(LoaderEvents):
             log.warning("voice is off: %s", exc)
             self._done.set()
             self._emit(ModelFailed(str(self.path), self.error))
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until loaded or failed; True when the model is ready."""
-        self._done.wait(timeout)
-        return self.state == "ready"
-
-    @property
-    def ready(self) -> bool:
-        return self.state == "ready"
 
     @property
     def model(self):

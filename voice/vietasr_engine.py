@@ -140,14 +140,6 @@ class VietAsrLoader(LoaderEvents):
             self._done.set()
             self._emit(ModelFailed(str(self.path), self.error))
 
-    def wait(self, timeout: float | None = None) -> bool:
-        self._done.wait(timeout)
-        return self.state == "ready"
-
-    @property
-    def ready(self) -> bool:
-        return self.state == "ready"
-
     @property
     def model(self):
         if self.state != "ready":
