@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from centre.search import semantic
 from centre.search.analysis import Focus, asked_parts, focus, words_of
@@ -40,6 +42,7 @@ from centre.search.weights import (
     LONG_MIN_SHARE,
     LONG_QUESTION,
     MAX_QUERY_CHARS,
+    MAX_QUERY_TOKENS,
     REFERRAL_VETO,
     SEMANTIC_CANDIDATES,
     SEMANTIC_DECISIVE,
@@ -49,8 +52,44 @@ from centre.search.weights import (
     W_SEMANTIC,
     W_TEXT,
 )
+from centre.search.words import WORDS_PATH
+from centre.text import fold
 
 log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"[^\W_]+")
+# Phrases of Q&A-column letters and legal talk (words.yaml: filler_phrases), as typed and folded.
+_FILLER_TYPED = frozenset(
+    tuple(str(p).lower().split())
+    for p in yaml.safe_load(WORDS_PATH.read_text(encoding="utf-8")).get("filler_phrases") or ()
+)
+_FILLER_FOLDED = frozenset(tuple(fold(w) for w in p) for p in _FILLER_TYPED)
+_FILLER_LONGEST = max((len(p) for p in _FILLER_TYPED), default=0)
+
+
+def matched_words(text: str) -> str:
+    """The request as the lexical stage reads it: the filler phrases of a letter left out
+    ("theo quy định của pháp luật", "mong luật sư tư vấn"), and of a request longer than
+    MAX_QUERY_TOKENS words its last ones (a long sentence asks at its end). Pure."""
+    words = _WORD.findall((text or "").lower())
+    if not words:
+        return text or ""
+    accented = any(fold(w) != w for w in words)
+    table = _FILLER_TYPED if accented else _FILLER_FOLDED
+    keys = words if accented else [fold(w) for w in words]
+    keep: list[str] = []
+    i = 0
+    while i < len(words):
+        n = next((n for n in range(_FILLER_LONGEST, 1, -1) if tuple(keys[i : i + n]) in table), 0)
+        if n:
+            i += n
+            continue
+        keep.append(words[i])
+        i += 1
+    if not keep:
+        return text
+    return " ".join(keep[-MAX_QUERY_TOKENS:])
+
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon")
@@ -192,7 +231,7 @@ class Searcher(LexicalRanker):
 
     def _features(self, idx: _Index, r: Ranking, detail: bool) -> dict[str, Scored]:
         lexicon_off = "lexicon" in self.off
-        per_req, r.tokens, r.readings = self._lexical_off_aware(idx, r.focus.request[:MAX_QUERY_CHARS], detail, lexicon_off)
+        per_req, r.tokens, r.readings = self._lexical_off_aware(idx, matched_words(r.focus.request), detail, lexicon_off)
         cands: dict[str, Scored] = {}
         for key, v in per_req.items():
             cands[key] = Scored(key, lexical=v[0], phrase=v[1], detail=v[2] if detail else None,
