@@ -697,6 +697,13 @@ class _Index:
             if not ph.kind.startswith("alias")
             for pair in zip(ph.folded, ph.folded[1:], strict=False)
         )
+        # … with their diacritics (tone-keyed): "vậy" next to "hội" is no "vay" of "xã hội vay vốn"
+        self.name_pairs_typed = frozenset(
+            pair
+            for ph in self.phrases.values()
+            if not ph.kind.startswith("alias")
+            for pair in zip(map(tone_key, ph.plain), map(tone_key, ph.plain[1:]), strict=False)
+        )
         self.vocab = sorted(df)
         self.vocab_set = set(self.vocab)
         self.df = df
@@ -1202,9 +1209,15 @@ class LexicalRanker:
             return stop
         prev = expanded[i - 1][1] if i else ""
         nxt = expanded[i + 1][1] if i + 1 < len(expanded) else ""
+        pairs = idx.name_pairs
+        if accented:  # compare as typed: tones count
+            pairs = idx.name_pairs_typed
+            prev = tone_key(expanded[i - 1][0]) if i else ""
+            nxt = tone_key(expanded[i + 1][0]) if i + 1 < len(expanded) else ""
+            folded = tone_key(plain)
         # (a pair of two filler words, "mà chưa", stays filler)
-        in_name = ((prev, folded) in idx.name_pairs and not self._is_filler(idx, expanded, i - 1, accented)) or (
-            (folded, nxt) in idx.name_pairs and not self._is_filler(idx, expanded, i + 1, accented)
+        in_name = ((prev, folded) in pairs and not self._is_filler(idx, expanded, i - 1, accented)) or (
+            (folded, nxt) in pairs and not self._is_filler(idx, expanded, i + 1, accented)
         )
         return not in_name
 
