@@ -40,6 +40,7 @@ from rapidfuzz.distance import OSA
 
 from centre.db import migrate, transaction
 from centre.search import semantic, textindex
+from centre.search.bm25 import MemoryBM25
 from centre.search.referral import Referral
 from centre.search.weights import (
     ACCENT_MISMATCH,
@@ -55,6 +56,7 @@ from centre.search.weights import (
     EDIT1,
     EDIT2,
     ENGLISH_FOLD,
+    ENGLISH_UNKNOWN,
     EVIDENCE_PRIOR,
     EXACT,
     GENERIC_MAX,
@@ -77,6 +79,7 @@ from centre.search.weights import (
     SUGGEST_MIN,
     SYNONYM,
     TELEX,
+    TEXT_COLUMN_WEIGHTS,
     UNEXPLAINED,
     UNKNOWN_WEIGHT,
     VARIANT_MISSING,
@@ -709,6 +712,13 @@ class _Index:
         self.df = df
         self._spelling_tables()
         self._procedure_facts()
+        # FTS5's bm25 ranking of both indexes, in memory (same rows, same scores: bm25.py)
+        self.phrase_bm25 = self.text_bm25 = None
+        if conn is not None and self.phrases:
+            self.phrase_bm25 = MemoryBM25.load(conn, "search_phrases", ("folded", "plain"), only="folded")
+            self.text_bm25 = MemoryBM25.load(
+                conn, "search_text", textindex.COLUMNS, TEXT_COLUMN_WEIGHTS, label="procedure_key"
+            )
 
     def _spelling_tables(self) -> None:
         """Sound-alike, length, English and tone tables of the vocabulary (for corrections)."""
@@ -1157,7 +1167,9 @@ class LexicalRanker:
         pairs = _telex_decoded(idx, pairs)
         accented = any(a != f for a, f in pairs)
         vietnamese = accented or all(is_vietnamese_syllable(f) or f.isdigit() for _, f in pairs)
-        expanded = self._segmented(idx, pairs, bool(raw) and raw[-1].isalnum())
+        # an English word is not Vietnamese syllables run together ("reside" is no "re si de")
+        english_words = not accented and len(pairs) > 2 and _mostly_english([f for _, f in pairs])
+        expanded = self._segmented(idx, pairs, bool(raw) and raw[-1].isalnum(), run_together=not english_words)
         # mostly English words, no diacritics: its words that look like Vietnamese syllables
         # are English too ("recipe for pho")
         english = not accented and _mostly_english([f for _, f, _ in expanded])
@@ -1171,7 +1183,8 @@ class LexicalRanker:
         return _question_frame(out)
 
     @staticmethod
-    def _segmented(idx: _Index, pairs: list[tuple[str, str]], typing_last: bool) -> list[tuple[str, str, bool]]:
+    def _segmented(idx: _Index, pairs: list[tuple[str, str]], typing_last: bool,
+                   run_together: bool = True) -> list[tuple[str, str, bool]]:
         """(as typed, folded, still being typed) per word, words run together split."""
         # two words run together ("khaisinh") become two tokens before anything else
         expanded: list[tuple[str, str, bool]] = []
@@ -1181,7 +1194,8 @@ class LexicalRanker:
             # a word that is itself a Vietnamese syllable ("tuần") is one word the catalogue lacks,
             # not two run together ("tu an")
             if (
-                folded not in idx.vocab_set
+                run_together
+                and folded not in idx.vocab_set
                 and not is_vietnamese_syllable(folded)
                 and not (last and typing_last and idx.prefix_expansions(folded, 1))
             ):
@@ -1297,6 +1311,8 @@ class LexicalRanker:
             completions = idx.prefix_expansions(folded, limit=200, vietnamese_only=vietnamese)
             return _QToken(plain, folded, STOP_WEIGHT, dict.fromkeys(completions, PREFIX), False, False, accented)
         weight = self._weighed(idx, plain, folded, typing, bool(variants), weight, accented, generic)
+        if english and not variants:  # the catalogue's English is its names only: an unknown word says less
+            weight = min(weight, ENGLISH_UNKNOWN * idx.idf_max)
         if english and is_vietnamese_syllable(folded):
             variants = {t: c * (1.0 if t in idx.en_vocab else ENGLISH_FOLD) for t, c in variants.items()}
         full = weight
@@ -1411,6 +1427,9 @@ class LexicalRanker:
         words = sorted(t for t in terms if _FTS_WORD.fullmatch(t))
         if not words:
             return []
+        ranked = idx.phrase_bm25.top(words, limit) if idx.phrase_bm25 is not None else None
+        if ranked is not None:  # FTS5's own ranking, computed in memory (bm25.py)
+            return [int(idx.phrase_bm25.rowids[i]) for i, _ in ranked]
         # each word quoted: nothing the citizen typed is ever FTS5 syntax
         expr = " OR ".join(f'"{t}"' for t in words)
         sql = "SELECT rowid FROM search_phrases WHERE search_phrases MATCH ? ORDER BY rank LIMIT ?"

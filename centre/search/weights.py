@@ -46,6 +46,9 @@ SYNONYM = 0.8  # credit of a word reached through the lexicon (lexicon.yaml), no
 MAX_READINGS = 4  # readings of one query scored besides the query as typed
 AGE_CONFLICT = 0.8  # a procedure for "dưới 14 tuổi" when the citizen says "20 tuổi"
 AGE_MATCH = 1.1  # … and when the citizen says "8 tuổi": the age is evidence for it
+# An English word the catalogue lacks weighs at most this share of the rarest word's weight
+# (UNKNOWN_WEIGHT for other words): the catalogue's English is its names, not English.
+ENGLISH_UNKNOWN = 0.25  # see above
 ENGLISH_FOLD = 0.3  # credit of a Vietnamese-only word reached by an English word of the same letters (pho ≠ phổ)
 SINGLE_MATCH = 0.8  # a phrase sharing only one word of a query with several content words
 VARIANT_UNSAID = 0.95  # a procedure variant (nước ngoài, cấp lại, biên giới…) none of whose marks the citizen said
