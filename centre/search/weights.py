@@ -51,7 +51,7 @@ AGE_MATCH = 1.1  # … and when the citizen says "8 tuổi": the age is evidence
 ENGLISH_UNKNOWN = 0.25  # see above
 ENGLISH_FOLD = 0.3  # credit of a Vietnamese-only word reached by an English word of the same letters (pho ≠ phổ)
 SINGLE_MATCH = 0.8  # a phrase sharing only one word of a query with several content words
-VARIANT_UNSAID = 0.95  # a procedure variant (nước ngoài, cấp lại, biên giới…) none of whose marks the citizen said
+VARIANT_UNSAID = 0.9  # a procedure variant (nước ngoài, cấp lại, biên giới…) none of whose marks the citizen said
 # A long spoken question (this many words, filler included) is accepted below the threshold,
 # from LONG_MIN_SHARE of it, when its best procedure scores LONG_LEAD times the next one.
 VARIANT_MISSING = 0.85  # the citizen said a variant mark (xóa, cấp lại, gia hạn…) the procedure's name lacks
