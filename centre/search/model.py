@@ -243,7 +243,7 @@ class Searcher(LexicalRanker):
                 c.context = v[0]
         if "text" not in self.off and W_TEXT:
             terms = self._text_terms(idx, r)
-            for key, t in bm25_scores(self.conn, terms, TEXT_CANDIDATES).items():
+            for key, t in bm25_scores(self.conn, terms, TEXT_CANDIDATES, idx.text_bm25).items():
                 cands.setdefault(key, Scored(key)).text = t
         if "semantic" not in self.off and W_SEMANTIC and cands:
             r.semantic = self._semantic_needed(r, cands)

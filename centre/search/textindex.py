@@ -71,11 +71,19 @@ def match_expression(terms: list[str]) -> str:
     return " OR ".join('"' + t.replace('"', "") + '"' for t in terms[:TEXT_MAX_TERMS] if t)
 
 
-def bm25_scores(conn, terms: list[str], limit: int) -> dict[str, float]:
-    """procedure key → saturated field-weighted BM25 in 0..1 (x / (x + TEXT_BM25_HALF))."""
+def bm25_scores(conn, terms: list[str], limit: int, memory=None) -> dict[str, float]:
+    """procedure key → saturated field-weighted BM25 in 0..1 (x / (x + TEXT_BM25_HALF)).
+
+    `memory`: the index's `bm25.MemoryBM25` of this table (FTS5's ranking computed in memory,
+    the same rows and scores); FTS5 answers when it is None or cannot.
+    """
     expr = match_expression(terms)
     if not expr:
         return {}
+    if memory is not None:
+        ranked = memory.top([t.replace('"', "") for t in terms[:TEXT_MAX_TERMS] if t], limit)
+        if ranked is not None:
+            return {memory.labels[i]: x / (x + TEXT_BM25_HALF) for i, x in ranked if x > 0 and not math.isnan(x)}
     weights = ", ".join(str(TEXT_COLUMN_WEIGHTS[c]) for c in COLUMNS)
     rows = conn.execute(
         f"SELECT procedure_key, -bm25(search_text, {weights}) AS s FROM search_text "
