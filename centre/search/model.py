@@ -49,6 +49,7 @@ from centre.search.weights import (
     TEXT_CANDIDATES,
     TEXT_MAX_TERMS,
     W_CONTEXT,
+    W_CONTEXT_ALONE,
     W_SEMANTIC,
     W_TEXT,
 )
@@ -117,7 +118,9 @@ def combine(c: Scored, semantic_top: float | None = None) -> float:
     reorders candidates the words found, and never lifts a query over the threshold alone.
     """
     # the lexical score carries the procedure-level factors already; the other evidence gets them too
-    s = c.lexical + c.factor * (W_CONTEXT * c.context + W_TEXT * c.text)
+    # a request that says little ("tôi có được hưởng chế độ gì không?") leaves the naming to
+    # its story: the whole question's own phrase score, discounted, stands in for it
+    s = max(c.lexical, W_CONTEXT_ALONE * c.factor * c.context) + c.factor * (W_CONTEXT * c.context + W_TEXT * c.text)
     if c.semantic is not None and semantic_top is not None:
         s += W_SEMANTIC * (c.semantic - semantic_top)
     return max(0.0, min(1.0, s))

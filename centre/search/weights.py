@@ -88,6 +88,9 @@ W_TEXT = 0.1  # weight of the text feature (0..1) added to the lexical score
 W_SEMANTIC = 2.0  # weight of a candidate's semantic similarity minus the best candidate's (≤ 0)
 SEMANTIC_CANDIDATES = 30  # candidates re-scored by the semantic ranker (best first by the lexical+text score)
 W_CONTEXT = 0.2  # weight of the lexical score of the whole question (the request's own weighs 1)
+# A long question's whole-text phrase score, times this, stands in for its request's when the
+# request names less (the request asks "có được hưởng chế độ gì không?", the story names it).
+W_CONTEXT_ALONE = 0.85  # see above
 REFERRAL_VETO = 0.6  # a hit below this gives way to a referral the citizen asked for in words it lacks
 # The e5 query embedding (15–20 ms) is skipped when the first candidate (lexical + text score)
 # leads both the second candidate and the threshold by this much: the semantic term could not
