@@ -247,6 +247,8 @@ class KioskSection(_Model):
     #: how often Home re-reads each service's state and wait, and the staff screen the devices
     home_refresh_s: float = Field(20, ge=2, le=600)
     status_refresh_s: float = Field(15, ge=2, le=600)
+    #: live search while typing waits for this pause after the last key (the letter shows at once)
+    search_pause_s: float = Field(0.25, ge=0, le=2)
 
 
 class StaffSection(_Model):

@@ -487,3 +487,50 @@ def test_larger_text(kiosk, shots):
     d.shot(shots, "17-search-large-vi", [t(d, "search.results", count=len(c.visit.results))])
     c.reset()
     assert not c.visit.large_text and d.app.scale == 1.0
+
+
+def test_typing_shows_each_letter_and_searches_after_a_pause(kiosk):
+    """Issue 14 (speed): each key shows its letter at once; the live search waits for a pause
+    (kiosk.search_pause_s) and runs only for the text the visitor stopped at."""
+    d, c = kiosk, kiosk.c
+    c.reset()
+    d.tap("search_box")
+    assert d.screen() == "search"
+    scr = d.app.screens["search"]
+    searched: list[str] = []
+    real = c.backend.search
+
+    def recording(text, limit):
+        searched.append(text)
+        return real(text, limit)
+
+    c.backend.search = recording
+    try:
+        for ch in "khai sinh":  # quicker than the pause: no search while typing
+            scr.ids.keyboard.press(ch)
+            assert scr.ids.query.text == scr.ids.keyboard.text == c.visit.query  # the letter, before any search
+        assert c.visit.searching and searched == []
+        d.wait(lambda: not c.visit.searching and c.visit.results, what="results after the pause")
+        assert searched == ["khai sinh"]
+        assert any("khai sinh" in h["name"].lower() for h in c.visit.results)
+    finally:
+        c.backend.search = real
+    c.reset()
+
+
+def test_page_background_is_painted(kiosk, shots):
+    """The screens no longer draw a full-screen background rectangle (one software-GL pass a
+    frame); the root clears to the page colour instead, on the window and in screenshots."""
+    from PIL import Image
+
+    d, c = kiosk, kiosk.c
+    c.reset()
+    c.open_search()
+    d.wait(lambda: d.screen() == "search")
+    path = d.shot(shots, "18-search-empty-vi")
+    img = Image.open(path).convert("RGB")
+    w, h = img.size
+    page = (round(0.957 * 255), round(0.965 * 255), round(0.973 * 255))
+    for xy in ((3, h - 4), (w - 4, h - 4)):  # the screen's outer padding, below the keyboard
+        assert all(abs(a - b) <= 2 for a, b in zip(img.getpixel(xy), page, strict=True)), (xy, img.getpixel(xy))
+    c.reset()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from kiosk.flows.base import ControllerBase
 from kiosk.visit import Screen
 
@@ -87,8 +89,13 @@ class BrowseFlow(ControllerBase):
         if text:
             self.search(text)
 
-    def search(self, text: str) -> None:
-        """Search as the visitor types: only the newest keystroke's results are shown."""
+    def search(self, text: str, pause: float = 0.0) -> None:
+        """Search as the visitor types: only the newest keystroke's results are shown.
+
+        `pause` (the keyboard: `kiosk.search_pause_s`): the search starts once no key came for
+        that long, so typing is never slowed by searches of texts already outdated; the
+        typed text is the visit's query at once.
+        """
         self.activity()
         self.visit.query = text
         self._search_gen += 1
@@ -99,10 +106,16 @@ class BrowseFlow(ControllerBase):
             self._emit("search")
             return
         self.visit.searching = True
+        due = time.monotonic() + (0.0 if self.synchronous else pause)
 
         def work():
             if gen != self._search_gen:
                 return None  # a newer keystroke is queued: skip this one
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+                if gen != self._search_gen:
+                    return None  # the visitor typed on
             return self.backend.search(text, self.cfg.search.limit)
 
         self._run("search", work, lambda res: self._got_results(gen, res),

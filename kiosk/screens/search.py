@@ -29,9 +29,10 @@ class SearchScreen(KScreen):
         return False  # the app's idle timer sees every key too
 
     def typed(self, text: str) -> None:
-        """Every key: show the text now; the search runs off the UI thread (stale results dropped)."""
+        """Every key: show the text now; the search runs off the UI thread once the visitor
+        pauses (`kiosk.search_pause_s`; stale results dropped)."""
         self.ids.query.text = text
-        self.c.search(text)
+        self.c.search(text, pause=self.app.cfg.kiosk.search_pause_s)
 
     def refresh(self, topic):
         c = self.c
