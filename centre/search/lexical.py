@@ -1012,6 +1012,44 @@ class _QueryMode(NamedTuple):
     english: bool
 
 
+class _Plan:
+    """Per reading, what every phrase scored for it needs to know about the query's words, so
+    that scoring one phrase visits only the query words that meet it (a long question has 40
+    words; a phrase shares a few): which tokens can hit each word, each token's rank among the
+    informative ones, the content and lexicon-keyed tokens, the query's total weight, and (per
+    procedure, filled as phrases are scored) the informative tokens its context holds."""
+
+    __slots__ = ("by_term", "rank", "n_informative", "content", "n_content", "keyed", "total", "terms",
+                 "context_hits")
+
+    def __init__(self, reading: list[_QToken]):
+        self.by_term: dict[str, list[int]] = {}
+        self.rank: list[int] = []  # rank among the informative tokens, -1 for the others
+        self.total = 0.0
+        n = 0
+        for i, q in enumerate(reading):
+            self.total += q.weight  # the same sum, in the same order, as a scan of the tokens
+            for t in q.vset:
+                self.by_term.setdefault(t, []).append(i)
+            self.rank.append(n if q.informative else -1)
+            n += q.informative
+        self.n_informative = n
+        self.content = frozenset(i for i, q in enumerate(reading) if _content_words([q]))
+        self.n_content = len(self.content)
+        self.keyed = frozenset(i for i, q in enumerate(reading) if q.keyed)
+        self.terms = frozenset(t for q in reading if q.informative for t in q.vset)
+        self.context_hits: dict[str, frozenset[int]] = {}
+
+    def context_tokens(self, idx: _Index, reading: list[_QToken], key: str) -> frozenset[int]:
+        """Informative tokens that share a word with the procedure's context (its names, field)."""
+        got = self.context_hits.get(key)
+        if got is None:
+            common = self.terms & idx.context.get(key, frozenset())
+            got = frozenset(i for t in common for i in self.by_term[t] if reading[i].informative)
+            self.context_hits[key] = got
+        return got
+
+
 @dataclass(frozen=True)
 class _ReadingContext:
     """What one reading of the query says, shared by every phrase scored for it."""
@@ -1022,6 +1060,7 @@ class _ReadingContext:
     content: list
     age: tuple[int, int] | None
     reading: int  # 0 = as typed; 1… = through the lexicon
+    plan: _Plan | None = None  # built from the reading when None
 
 
 class LexicalRanker:
@@ -1096,7 +1135,7 @@ class LexicalRanker:
         if not any(q.informative and not q.folded.isdigit() for r in [qtokens, *readings] for q in r):
             return {}, qtokens, said
         age = query_age([q.folded for q in qtokens])
-        per_proc: dict[str, tuple] = {}
+        best: dict[str, tuple] = {}  # procedure key -> (score, phrase, context, raw numbers of its detail)
         for n, reading in enumerate([qtokens, *readings]):
             ctx = _ReadingContext(
                 qpairs=_query_pairs(reading),
@@ -1105,6 +1144,7 @@ class LexicalRanker:
                 content=_content_words(reading),
                 age=age,
                 reading=n,
+                plan=_Plan(reading),
             )
             # a reading can only raise phrases that hold one of its new words
             wanted = reading if n == 0 else [q for q in reading if q.synonym]
@@ -1112,17 +1152,37 @@ class LexicalRanker:
                 ph = idx.phrases.get(rowid)
                 if ph is None:
                     continue
-                info: dict = {}
-                s = self.phrase_score(idx, reading, ph, ctx, info)
-                if s > per_proc.get(ph.key, (0.0,))[0]:
-                    per_proc[ph.key] = (s, ph, info)
+                s, raw = self._phrase_score(idx, reading, ph, ctx)
+                if s > best.get(ph.key, (0.0,))[0]:
+                    best[ph.key] = (s, ph, ctx, raw)
+        # the detail of each procedure's best phrase only (what explain() shows; `factor` for the model)
+        per_proc = {key: (s, ph, self._detail(ph, ctx, raw)) for key, (s, ph, ctx, raw) in best.items()}
         return per_proc, qtokens, said
 
     def phrase_score(self, idx: _Index, reading: list[_QToken], ph: _Phrase, ctx: _ReadingContext,
                      detail: dict | None = None) -> float:
         """The lexical score of one phrase for one reading, with the procedure-level factors
         (variant marks, action words, ages) applied here, so every caller sees the same number."""
-        s = self._score(idx, reading, ph, detail, qpairs=ctx.qpairs, content=ctx.content)
+        if ctx.plan is None:
+            ctx = replace(ctx, plan=_Plan(reading))
+        s, raw = self._phrase_score(idx, reading, ph, ctx)
+        if detail is not None:
+            detail.update(self._detail(ph, ctx, raw))
+        return s
+
+    @staticmethod
+    def _detail(ph: _Phrase, ctx: _ReadingContext, raw: tuple) -> dict:
+        recall, precision, order, contain, factors, factor = raw
+        out: dict = {}
+        if recall is not None:
+            out.update(recall=round(recall, 3), precision=round(precision, 3), order=round(order, 3),
+                       contain=round(contain, 3))
+        out.update(factors=factors, factor=factor, reading=ctx.reading, phrase=ph.text, kind=ph.kind)
+        return out
+
+    def _phrase_score(self, idx: _Index, reading: list[_QToken], ph: _Phrase, ctx: _ReadingContext) -> tuple:
+        """(score, raw numbers of its detail: recall, precision, order, contain, factors, factor)."""
+        s, recall, precision, order, contain = self._score(idx, reading, ph, ctx.plan, ctx.qpairs)
         factors = {}
         markers = idx.proc_markers.get(ph.key)
         if markers and markers.isdisjoint(ctx.said):
@@ -1141,9 +1201,7 @@ class LexicalRanker:
                 factors["age"] = AGE_MATCH if inside else AGE_CONFLICT
         factor = math.prod(factors.values())
         s = min(1.0, s * factor)
-        if detail is not None:
-            detail.update(factors=factors, factor=factor, reading=ctx.reading, phrase=ph.text, kind=ph.kind)
-        return s
+        return s, (recall, precision, order, contain, factors, factor)
 
     def lexical_leader(self, idx: _Index, ranked: list[tuple[str, float]]) -> float:
         """The best score among procedures after the first that are not a variant of it
@@ -1441,22 +1499,36 @@ class LexicalRanker:
         return [r[0] for r in rows]
 
     @staticmethod
-    def _coverage(idx: _Index, qtokens: list[_QToken], ph: _Phrase) -> tuple[dict, list, float, float, float]:
-        """How the query's words meet a phrase: covered phrase words and their credit, the phrase
-        word each informative query word hit (in order), the weight explained, the query's
-        total weight, and the weight of lexicon words left unexplained."""
-        context = idx.context.get(ph.key, frozenset())
+    def _coverage(
+        idx: _Index, qtokens: list[_QToken], ph: _Phrase, plan: _Plan
+    ) -> tuple[dict, list, float, float, float, frozenset]:
+        """How the query's words meet a phrase: covered phrase words and their credit, (rank,
+        phrase word) of each informative query word that hit one (in order), the weight
+        explained, the query's total weight, the weight of lexicon words left unexplained, and
+        the tokens that share a word with the phrase.
+
+        Only the tokens that meet the phrase, its procedure's context, or are lexicon-keyed are
+        visited, in query order: the others add exactly 0.0 to the sums (as a scan of every
+        token did), so the numbers are the same.
+        """
         ptoks = ph.tokset
+        by_term = plan.by_term
+        hit: set[int] = set()
+        for t in ptoks:
+            ix = by_term.get(t)
+            if ix:
+                hit.update(ix)
+        near = plan.context_tokens(idx, qtokens, ph.key)
         covered: dict[str, float] = {}
-        positions: list[str | None] = []  # phrase token each informative query token hit
-        got = total = keyed_miss = 0.0
-        for q in qtokens:
-            total += q.weight
+        positions: list[tuple[int, str]] = []  # (informative rank, phrase token) of each hit
+        got = keyed_miss = 0.0
+        rank = plan.rank
+        for i in sorted(hit.union(near, plan.keyed)):
+            q = qtokens[i]
             credit = 0.0
             hit_token = None
-            common = q.vset & ptoks
-            if common:
-                for t in common:
+            if i in hit:
+                for t in q.vset & ptoks:
                     c = q.variants[t]
                     if c > credit:
                         credit, hit_token = c, t
@@ -1465,14 +1537,14 @@ class LexicalRanker:
                     credit *= ACCENT_MISMATCH
                 if credit > covered.get(hit_token, 0.0):
                     covered[hit_token] = credit
-            elif q.informative and not q.vset.isdisjoint(context):
+                if hit_token is not None and rank[i] >= 0:
+                    positions.append((rank[i], hit_token))
+            elif i in near:
                 credit = CONTEXT_CREDIT * q.best
-            if q.informative:
-                positions.append(hit_token)
             got += q.weight * credit
             if q.keyed:
                 keyed_miss += q.weight * (1 - credit)
-        return covered, positions, got, total, keyed_miss
+        return covered, positions, got, plan.total, keyed_miss, frozenset(hit)
 
     @staticmethod
     def _contained(idx: _Index, ph: _Phrase, qpairs: frozenset, covered: dict) -> float:
@@ -1496,22 +1568,18 @@ class LexicalRanker:
             return 0.0
         return CONTAIN_SHARE * min(1.0, best / ph.weight) * min(1.0, best / SPECIFIC_WEIGHT)
 
-    def _score(
-        self, idx: _Index, qtokens: list[_QToken], ph: _Phrase, detail: dict | None = None, qpairs=None,
-        content: list[_QToken] | None = None,
-    ) -> float:
+    def _score(self, idx: _Index, qtokens: list[_QToken], ph: _Phrase, plan: _Plan, qpairs: frozenset) -> tuple:
         """The lexical score of one phrase: recall × (recall share + precision + word order),
-        lifted towards containment for a long question, lowered for a single shared word."""
-        covered, positions, got, total, keyed_miss = self._coverage(idx, qtokens, ph)
+        lifted towards containment for a long question, lowered for a single shared word.
+        Returns (score, recall, precision, order, contain)."""
+        covered, positions, got, total, keyed_miss, hit = self._coverage(idx, qtokens, ph, plan)
         if total <= 0 or not covered:
-            return 0.0
-        ptoks = ph.tokset
+            return 0.0, None, None, None, None
         # a lexicon word left unexplained (sửa, mất, hết hạn, sổ đỏ…) is no context: it counts in full
         recall = got / (got + UNEXPLAINED * (total - got - keyed_miss) + keyed_miss + EVIDENCE_PRIOR)
         # several content words said, only one of them in this phrase: a word shared by chance
         # (đổi tiền / thay đổi, mật khẩu / hộ khẩu) is weak evidence
-        said = _content_words(qtokens) if content is None else content
-        single = len(said) >= 2 and sum(1 for q in said if not q.vset.isdisjoint(ptoks)) == 1
+        single = plan.n_content >= 2 and len(hit & plan.content) == 1
         tw = idx.tw
         markers = ph.markers
         pw = sum(tw.get(t, 0.0) * c * (MARKER_WEIGHT if t in markers else 1) for t, c in covered.items())
@@ -1519,21 +1587,20 @@ class LexicalRanker:
         if ph.kind in ("head", "head_en"):
             precision *= HEAD_PRECISION  # the full name says more than its head: it wins ties
         order = precision  # a single word: no order to check, judge by how much of the phrase it is
-        if len(positions) > 1:
+        if plan.n_informative > 1:
+            # adjacent informative words that hit adjacent words of the phrase
             pairs = ph.pairs
-            hits = sum(1 for a, b in zip(positions, positions[1:], strict=False) if a and b and (a, b) in pairs)
-            order = hits / (len(positions) - 1)
+            hits = sum(
+                1 for (ra, a), (rb, b) in zip(positions, positions[1:], strict=False) if rb == ra + 1 and (a, b) in pairs
+            )
+            order = hits / (plan.n_informative - 1)
         score = recall * (RECALL_SHARE + PRECISION_SHARE * precision + ORDER_SHARE * order)
-        contain = self._contained(idx, ph, _query_pairs(qtokens) if qpairs is None else qpairs, covered)
+        contain = self._contained(idx, ph, qpairs, covered)
         if contain > score:  # halfway up: lifts long questions, keeps the ranking of plain ones
             score += CONTAIN_BONUS * (contain - score)
         if single:
             score *= SINGLE_MATCH
-        if detail is not None:
-            detail.update(
-                recall=round(recall, 3), precision=round(precision, 3), order=round(order, 3), contain=round(contain, 3)
-            )
-        return max(0.0, min(1.0, score))
+        return max(0.0, min(1.0, score)), recall, precision, order, contain
 
     def _hit(self, idx: _Index, key: str, score: float, ph: _Phrase) -> Hit:
         p = idx.procs.get(key)
