@@ -2,9 +2,10 @@
 
 The questions were collected from public Q&A pages by a teammate who did not read the search
 method; `train` was used to tune, `dev` to choose between variants (bench/search_ablation.py).
-The blind split is never read here. Floors are the figures measured on 2026-12-06 (with the
-sets as they were then) minus a margin for the sets still growing; the issue's targets
-(long questions top-1 75 %, top-3 90 %, out-of-scope 80 %) are not met yet: see docs/search.md.
+The round-1 blind split, read since, is a dev set; the round-2 blind set is never read here.
+Floors are the figures measured on 2026-12-06 minus a margin of about five points; the issue's
+targets (long questions top-1 75 %, top-3 90 %, out-of-scope 80 %) are not all met: see
+docs/search.md.
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ SETS = _ablation.SETS
 evaluate = _ablation.evaluate
 load_set = _ablation.load_set
 
-# measured 2026-12-06: train 73.2 / 78.4 / 56.7 %, dev 54.4 / 58.2 / 76.5 %
-FLOORS = {"real_train": (0.65, 0.70, 0.45), "real_dev": (0.45, 0.50, 0.60)}
+# measured 2026-12-06 17:00 UTC (round 2): train 80.6 / 84.5 / 61.3 %, dev 66.7 / 71.4 / 82.4 %,
+# the round-1 blind split (read since, now dev) 76.0 / 81.3 / 60.0 %; floors about 5 points below
+FLOORS = {
+    "real_train": (0.75, 0.79, 0.55),
+    "real_dev": (0.61, 0.66, 0.75),
+    "real_blind": (0.70, 0.75, 0.52),
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +59,9 @@ def test_real_questions_do_not_regress(searcher, name):
     assert m["refused"] is None or m["refused"] >= refused, m
 
 
-def test_the_blind_split_is_not_read_here():
-    assert SETS["real_blind"][1] == "blind"
-    assert "blind" not in FLOORS
+def test_no_blind_set_is_read_here():
+    # the round-1 blind split was measured once and read afterwards: it is a dev set now; the
+    # round-2 blind set is measured only by whoever wrote it, never by the search's tests or bench
+    assert SETS["real_blind"][1] == "dev"
+    assert not any("blind2" in str(path) for path, _ in SETS.values())
+    assert not any(SETS[name][1] == "blind" for name in FLOORS)
