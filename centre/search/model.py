@@ -68,7 +68,7 @@ _FILLER_FOLDED = frozenset(tuple(fold(w) for w in p) for p in _FILLER_TYPED)
 _FILLER_LONGEST = max((len(p) for p in _FILLER_TYPED), default=0)
 
 
-def matched_words(text: str) -> str:
+def matched_words(text: str, tail: bool = True) -> str:
     """The request as the lexical stage reads it: the filler phrases of a letter left out
     ("theo quy định của pháp luật", "mong luật sư tư vấn"), and of a request longer than
     MAX_QUERY_TOKENS words its last ones (a long sentence asks at its end). Pure."""
@@ -89,7 +89,7 @@ def matched_words(text: str) -> str:
         i += 1
     if not keep:
         return text
-    return " ".join(keep[-MAX_QUERY_TOKENS:])
+    return " ".join(keep[-MAX_QUERY_TOKENS:] if tail else keep[:MAX_QUERY_TOKENS])
 
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
@@ -223,7 +223,9 @@ class Searcher(LexicalRanker):
                 return Ranking(raw, focus(raw), rule="code", code_hits=code_hits)
             foc = focus(raw) if "focus" not in self.off else Focus(raw, raw, "", len(words_of(raw)))
             r = Ranking(raw, foc, asked=asked_parts(foc.request))
-            cands = self._features(idx, r, detail)
+            ranker_on = "semantic" not in self.off and W_SEMANTIC
+            with semantic.prefetched(foc.request if ranker_on else ""):  # e5 on a second thread meanwhile
+                cands = self._features(idx, r, detail)
             sims = [c.semantic for c in cands.values() if c.semantic is not None]
             top = max(sims) if sims else None
             for c in cands.values():
@@ -240,7 +242,7 @@ class Searcher(LexicalRanker):
             cands[key] = Scored(key, lexical=v[0], phrase=v[1], detail=v[2] if detail else None,
                                 factor=v[2].get("factor", 1.0))
         if r.focus.context and "context" not in self.off and W_CONTEXT:
-            per_all, _, _ = self._lexical_off_aware(idx, r.focus.text[-MAX_QUERY_CHARS:], False, lexicon_off)
+            per_all, _, _ = self._lexical_off_aware(idx, matched_words(r.focus.text, tail=False), False, lexicon_off)
             for key, v in per_all.items():
                 c = cands.setdefault(key, Scored(key, phrase=v[1]))
                 c.context = v[0]
