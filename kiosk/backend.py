@@ -114,8 +114,11 @@ class Backend:
         self.queue  # noqa: B018 - creates the queue tables
 
     def warm_up(self) -> None:
-        """Load the search index (done in a worker at start, so the first keystroke is fast)."""
+        """Load the search index and the e5 engine (done in a worker at start, so the first keystroke is fast)."""
         self.searcher.search("a", limit=1)
+        from centre.search import semantic
+
+        semantic.warm_up()
 
     # catalogue
     def fields(self) -> list[dict]:

