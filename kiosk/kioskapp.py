@@ -18,9 +18,11 @@ from kivy.lang import Builder
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
+from kivy.uix.stencilview import StencilView
 
 from kiosk.app import KV_DIR, SIZES, font_files, make_escort, make_speaker, make_voice
 from kiosk.controller import Backend, Controller, I18n, Screen
+from kiosk.widgets.common import clip_by_scissor
 
 PAGE_BG = (0.957, 0.965, 0.973, 1)  # C_BG of kv/base.kv
 
@@ -52,6 +54,9 @@ class LazyScreens(dict):
 
     def __missing__(self, name):
         scr = self.classes[name](name=name)
+        for w in scr.walk(restrict=True):
+            if isinstance(w, StencilView):
+                clip_by_scissor(w)  # no stencil passes: see kiosk.widgets.common
         self[name] = scr
         self.app.sm.add_widget(scr)
         if self.app.controller is not None:

@@ -152,7 +152,10 @@ class Driver:
 
         self.pump(0.15)
         path = folder / f"{name}.png"
-        self.app.root.export_to_png(str(path))
+        from kiosk.widgets.common import scissors_for_export
+
+        with scissors_for_export(self.app.root.height):
+            self.app.root.export_to_png(str(path))
         img = Image.open(path).convert("RGB")
         w, h = img.size
         assert (w, h) == tuple(int(v) for v in self.app.root.size)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
+from contextlib import contextmanager
+
 from kivy.metrics import dp
 from kivy.properties import ColorProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.button import Button
@@ -42,3 +45,73 @@ class ListRow(Button):
     def on_release(self):
         if self.action is not None:
             self.action()
+
+
+def clip_by_scissor(view) -> bool:
+    """Clip a StencilView (ScrollView, RecycleView) with the scissor test instead of the stencil.
+
+    Kivy's StencilView draws its rectangle twice into the stencil buffer every frame (to set the
+    clip and to remove it). With software OpenGL (Mesa llvmpipe, a kiosk PC without a GPU) each
+    is a pass over the list's whole area: ~8 ms of a frame for the search results, ~25 ms for a
+    full-height list. An axis-aligned clip in window coordinates, which every kiosk list is,
+    is what the scissor test does for free. Returns False when `view` has no stencil clip.
+    """
+    from kivy.graphics import BindTexture, StencilPop, StencilPush, StencilUnUse, StencilUse
+    from kivy.graphics.scissor_instructions import ScissorPop, ScissorPush
+
+    def span(group, first, last):
+        """Indices of `first` … `last` (the rule's stencil rectangle and its texture binding between)."""
+        ins = list(group.children)
+        i = next((k for k, x in enumerate(ins) if isinstance(x, first)), None)
+        j = next((k for k, x in enumerate(ins) if isinstance(x, last) and i is not None and k > i), None)
+        return (i, ins[i:j + 1]) if i is not None and j is not None and j - i <= 4 else (None, [])
+
+    before, after = view.canvas.before, view.canvas.after
+    i, push_part = span(before, StencilPush, StencilUse)
+    j, pop_part = span(after, StencilUnUse, StencilPop)
+    if i is None or j is None:
+        return False
+    for group, part in ((before, push_part), (after, pop_part)):
+        for ins in part:
+            if not isinstance(ins, BindTexture):  # a Rectangle takes its own texture binding with it
+                group.remove(ins)
+    push = ScissorPush(x=0, y=0, width=1, height=1)
+    before.insert(i, push)
+    after.insert(j, ScissorPop())
+
+    def place(*_):
+        x0, y0 = view.to_window(view.x, view.y)
+        w, h = max(0, int(round(view.width))), max(0, int(round(view.height)))
+        if _EXPORT_HEIGHT:  # drawn upside down into an image (export_to_png): y from the top
+            y0 = _EXPORT_HEIGHT[-1] - y0 - h
+        push.x, push.y, push.width, push.height = int(x0), int(y0), w, h
+
+    from kivy.core.window import Window
+
+    view.fbind("pos", place)
+    view.fbind("size", place)
+    Window.fbind("size", place)  # a rotation moves the window's top edge
+    place()
+    _PLACERS.add(place)
+    view._scissor_place = place  # the set holds it weakly: it lives as long as the view
+    return True
+
+
+_PLACERS: weakref.WeakSet = weakref.WeakSet()
+_EXPORT_HEIGHT: list[float] = []
+
+
+@contextmanager
+def scissors_for_export(height: float):
+    """While a widget is exported as an image (`export_to_png` draws it upside down into an
+    Fbo; the scissor test, in raw pixels, is not flipped with it), clip the lists at the
+    mirrored place; the screen itself is drawn as before."""
+    _EXPORT_HEIGHT.append(height)
+    try:
+        for place in list(_PLACERS):
+            place()
+        yield
+    finally:
+        _EXPORT_HEIGHT.pop()
+        for place in list(_PLACERS):
+            place()
