@@ -195,10 +195,12 @@ class FrameProbe:
         from kivy.core.window import Window
 
         self.app = app
-        self.frames: list[tuple[float, str, str, str]] = []  # (swap end, screen, typed text, results of)
+        self.frames: list[tuple[float, float, str, str, str]] = []  # (swap start, end, screen, typed, results of)
         self.wall: list[float] = []
         self.cpu: list[float] = []
         self.results_of = ""
+        self.touch_ups: list[float] = []  # when the kiosk's event loop picked each finger lift up
+        Window.bind(on_touch_up=lambda *a: self.touch_ups.append(time.perf_counter()))
         real = Window.flip
 
         def flip():
@@ -208,7 +210,7 @@ class FrameProbe:
             done = time.perf_counter()
             self.wall.append((done - t) * 1000)
             self.cpu.append((time.process_time() - c0) * 1000)
-            self.frames.append((done, *shown))
+            self.frames.append((t, done, *shown))
 
         Window.flip = flip
 
@@ -218,15 +220,20 @@ class FrameProbe:
         typed = search.ids.query.text if search is not None else ""
         return app.sm.current, typed, self.results_of
 
-    def wait_for(self, since: float, test, timeout: float = 5.0) -> float | None:
-        """ms from `since` to the end of the first frame after it that passes `test(screen, typed, results_of)`."""
+    def wait_for(self, since: float, test, timeout: float = 5.0, split: list | None = None) -> float | None:
+        """ms from `since` to the end of the first frame after it that passes `test(screen, typed, results_of)`;
+        `split` gets (finger lift → the event loop picks the touch up, pick-up → that frame's buffer swap
+        begins: the kiosk's own work and the drawing commands)."""
         end = time.perf_counter() + timeout
         seen = 0
         while time.perf_counter() < end:
             frames = self.frames[seen:]
             seen += len(frames)
-            for done, *shown in frames:
+            for start, done, *shown in frames:
                 if done > since and test(*shown):
+                    if split is not None:
+                        up = next((u for u in self.touch_ups if u > since), start)
+                        split.append(((up - since) * 1000, (start - up) * 1000))
                     return (done - since) * 1000
             time.sleep(0.005)
         return None
@@ -355,10 +362,10 @@ def _touch_run(probe, spots, res, done):
 
     xt = XTouch()
     try:
-        switches, missed = [], 0
+        switches, switch_ui, echo_ui, missed = [], [], [], 0
         for _ in range(4):
             for tag, screen in SWITCHES:
-                ms = probe.wait_for(xt.tap(*spots[tag]), lambda s, *_, want=screen: s == want)
+                ms = probe.wait_for(xt.tap(*spots[tag]), lambda s, *_, want=screen: s == want, split=switch_ui)
                 missed += ms is None
                 switches += [ms] if ms is not None else []
                 time.sleep(0.4)
@@ -372,7 +379,8 @@ def _touch_run(probe, spots, res, done):
             for ch in phrase:
                 want = buf.key(ch)
                 t = xt.tap(*spots["key:space" if ch == " " else f"key:{ch}"])
-                ms = probe.wait_for(t, lambda s, typed, r, want=want: typed == want, timeout=KEY_EVERY_S * 10)
+                ms = probe.wait_for(t, lambda s, typed, r, want=want: typed == want, timeout=KEY_EVERY_S * 10,
+                                    split=echo_ui)
                 missed += ms is None
                 echoes += [ms] if ms is not None else []
                 time.sleep(max(0.0, KEY_EVERY_S - 0.09 - (time.perf_counter() - t)))
@@ -386,6 +394,11 @@ def _touch_run(probe, spots, res, done):
         res["screen_switch_p95_ms"] = round(_p95(switches), 1)
         res["keystroke_echo_ms"] = round(statistics.median(echoes), 1)
         res["keystroke_echo_p95_ms"] = round(_p95(echoes), 1)
+        # where a tap's time goes: until the kiosk's event loop picks the touch up (X server, SDL, a frame
+        # being drawn), then the kiosk's own work until the frame's buffer swap starts; the rest is the swap
+        for name, parts in (("screen_switch", switch_ui), ("keystroke_echo", echo_ui)):
+            res[f"{name}_pickup_ms"] = round(statistics.median(p[0] for p in parts), 1)
+            res[f"{name}_ui_ms"] = round(statistics.median(p[1] for p in parts), 1)
         res["search_results_ms"] = round(statistics.median(results), 1) if results else None
         res["taps_not_shown"] = missed  # taps whose change no frame showed within the timeout (should be 0)
     except Exception as exc:  # the numbers are missing, the JSON says why
