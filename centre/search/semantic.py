@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
@@ -42,18 +44,35 @@ THREADS = 1  # one thread: on a loaded 2-core machine two threads wait for each 
 # Embed the request on a second thread while the words are scored (`prefetched`), when a core
 # is idle; WARD_SEARCH_E5_PREFETCH=0 embeds only when the ranking asks for it, after the words.
 PREFETCH = os.environ.get("WARD_SEARCH_E5_PREFETCH", "1").strip().lower() not in ("0", "off", "no", "false")
-# A core counts as idle while the 1-minute load average stays below the cores minus this
-# (the searching process itself is about 1): on a machine busy with other work a second
-# thread only waits for a core and the search gets slower, not faster (measured: docs/search.md).
-IDLE_MARGIN = 0.5
+# The prefetch needs two cores (the search thread, the e5 thread). It runs while the load of
+# other processes (the 1-minute load average minus this process's own CPU use, damped the same
+# way) is below cores − 2 + IDLE_SHARE: on 2 cores, other processes below 0.75. On a machine
+# busy with other work a second thread only waits for a core and the search gets slower, not
+# faster (measured: docs/search.md).
+IDLE_SHARE = 0.75
+_OWN = {"t": 0.0, "cpu": 0.0, "rate": 0.0}  # this process's CPU use, cores, damped over a minute
+_OWN_LOCK = threading.Lock()
+
+
+def _own_load() -> float:
+    now, cpu = time.monotonic(), time.process_time()
+    with _OWN_LOCK:
+        dt = now - _OWN["t"]
+        if dt >= 0.25:
+            if _OWN["t"]:
+                a = math.exp(-dt / 60.0)  # the kernel damps the load average over a minute
+                _OWN["rate"] = a * _OWN["rate"] + (1 - a) * (cpu - _OWN["cpu"]) / dt
+            _OWN["t"], _OWN["cpu"] = now, cpu
+        return _OWN["rate"]
 
 
 def core_idle() -> bool:
-    """Whether a second thread would find a core to run on (load average below cores − margin)."""
+    """Whether a second thread of this process would find a core of its own (see IDLE_SHARE)."""
     try:
-        return os.getloadavg()[0] < (os.cpu_count() or 1) - IDLE_MARGIN
+        others = os.getloadavg()[0] - _own_load()
     except OSError:
         return False
+    return others < (os.cpu_count() or 1) - 2 + IDLE_SHARE
 
 
 @dataclass(frozen=True)
@@ -164,6 +183,7 @@ def embed_query(text: str) -> np.ndarray | None:
 _POOL: ThreadPoolExecutor | None = None
 _PENDING: dict[str, Future] = {}
 _PENDING_LOCK = threading.Lock()
+PREFETCH_COUNTS = {"prefetched": 0, "busy": 0}  # searches that prefetched / that found no idle core
 
 
 @contextmanager
@@ -172,15 +192,7 @@ def prefetched(text: str) -> Iterator[None]:
     words meanwhile); `embed_query(text)` inside the block takes that vector. On leaving, a
     prefetch still running is waited for even when nobody asked for its vector: the next search
     then starts on an idle encoder instead of queueing behind it (and its CPU is spent anyway)."""
-    global _POOL
-    future = None
-    if PREFETCH and text and text.strip() and status().available and core_idle():
-        key = _query_key(text)
-        with _PENDING_LOCK:
-            if key not in _PENDING:
-                if _POOL is None:
-                    _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-query")
-                future = _PENDING[key] = _POOL.submit(_embed_key, key)
+    future = _start_prefetch(text) if PREFETCH and text and text.strip() and status().available else None
     try:
         yield
     finally:
@@ -191,8 +203,24 @@ def prefetched(text: str) -> Iterator[None]:
                 except Exception as exc:  # noqa: BLE001 - embed_query reports it when the vector is used
                     log.debug("query prefetch failed: %s", exc)
             with _PENDING_LOCK:
-                if _PENDING.get(key) is future:
+                for key in [k for k, f in _PENDING.items() if f is future]:
                     del _PENDING[key]
+
+
+def _start_prefetch(text: str) -> Future | None:
+    global _POOL
+    idle = core_idle()
+    PREFETCH_COUNTS["prefetched" if idle else "busy"] += 1
+    if not idle:
+        return None
+    key = _query_key(text)
+    with _PENDING_LOCK:
+        if key in _PENDING:
+            return None
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-query")
+        future = _PENDING[key] = _POOL.submit(_embed_key, key)
+        return future
 
 
 # ---------------------------------------------------------------- passage vectors and their cache
