@@ -88,9 +88,9 @@ class Backend:
     @property
     def queue(self):
         """The local database's `Queue`, or a `RemoteQueue` on the staff server when `centre.url` is set."""
-        from staff.client import open_queue
+        if self.remote:  # only then: staff.client brings httpx (and rich, click, asyncio…), ~8 MB
+            from staff.client import open_queue
 
-        if self.remote:
             return self._obj("queue", lambda c: open_queue(self.cfg, self._queue_clock))
         from centre.queue import Queue
 
