@@ -117,8 +117,10 @@ class Backend:
         """Load the search index and the e5 engine (done in a worker at start, so the first keystroke is fast)."""
         self.searcher.search("a", limit=1)
         from centre.search import semantic
+        from centre.search.lexical import freeze_memory
 
         semantic.warm_up()
+        freeze_memory()  # full garbage collections no longer walk the index (docs/search.md)
 
     # catalogue
     def fields(self) -> list[dict]:

@@ -90,3 +90,31 @@ def test_busy_machine_embeds_on_the_search_thread(monkeypatch):
 def test_warm_up_loads_the_engine():
     assert semantic.warm_up() is True
     assert semantic._ENCODER is not None
+
+
+def test_freeze_memory_keeps_results_and_freezes_once(tmp_path):
+    """In a child process (gc.freeze is process-wide): the index is frozen once, results stay."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import gc, json
+        from pathlib import Path
+        from centre.catalogue_import import import_catalogue
+        from centre.catalogue_schema import ensure_schema
+        from centre.db import connect
+        from centre.search import Searcher
+        from centre.search.lexical import freeze_memory
+        c = connect(None); ensure_schema(c); import_catalogue(c, Path({str(FIXTURE)!r}))
+        s = Searcher(c)
+        before = [(h.key, h.score) for h in s.search("đăng ký khai sinh").hits]
+        n = freeze_memory()
+        again = freeze_memory()
+        after = [(h.key, h.score) for h in s.search("đăng ký khai sinh").hits]
+        print(json.dumps([n, again, before == after, len(before)]))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    n, again, same, hits = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+    assert n > 10000 and again == n and same and hits >= 1

@@ -466,6 +466,28 @@ def rebuild_index(conn) -> int:
         return _rebuild(conn)
 
 
+_FROZEN = threading.Event()
+
+
+def freeze_memory(again: bool = False) -> int:
+    """After start-up (index and e5 engine loaded): collect, then move every object alive into
+    the garbage collector's permanent generation (`gc.freeze`), so that its full collections no
+    longer walk the index. A full collection walked ~48,000 objects in ~20 ms with the shipped
+    catalogue and ~235,000 in ~200–270 ms at 5,000 procedures, and one could fall inside any
+    search. Results are unchanged; objects frozen are still freed by reference counting (the
+    index holds no reference cycles), but a cycle frozen is never collected: so once per
+    process (a kiosk starts once; a test process may start many apps) unless `again`.
+    Returns how many objects are frozen."""
+    import gc
+
+    if _FROZEN.is_set() and not again:
+        return gc.get_freeze_count()
+    _FROZEN.set()
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def _rebuild(conn) -> int:
     try:
         procs = conn.execute("SELECT key, name, official_name, name_en FROM procedures ORDER BY key").fetchall()
