@@ -52,6 +52,19 @@ def _ngrams(words: list[str], longest: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)}
 
 
+# Words that deny what follows within two words: "không có lương hưu" asks for no pension.
+_NEGATIONS = frozenset({"không", "chưa", "chẳng", "khong", "chua", "chang", "no", "not", "without", "never"})
+
+
+def _said(words: list[str], phrase: tuple[str, ...]) -> bool:
+    """Whether `phrase` occurs in `words` at least once without a negation just before it."""
+    n = len(phrase)
+    for i in range(len(words) - n + 1):
+        if tuple(words[i : i + n]) == phrase and not _NEGATIONS.intersection(words[max(0, i - 2) : i]):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class _Entry:
     referral: Referral
@@ -100,7 +113,7 @@ class ReferralTable:
         best: tuple[int, _Entry, tuple[str, ...]] | None = None
         for e in self.entries:
             for p in e.typed if accented else e.folded:
-                if p in grams and (best is None or len(p) > best[0]):
+                if p in grams and (best is None or len(p) > best[0]) and _said(seq, p):
                     best = (len(p), e, p)
         if best is None:
             return None
