@@ -224,6 +224,28 @@ def test_stale_search_results_are_dropped(project_config):
     assert c.visit.results[0]["name"] == "khai"
 
 
+def test_typing_pause_follows_the_visitors_pace(ctl):
+    """Live search waits for a pause in typing: at least kiosk.search_pause_s, and longer than the
+    visitor's own gaps between keys (1.5 x, up to 1 s), so no search redraws the list between
+    two keys of a steady typist."""
+    c, clock = ctl, ctl.clock_obj
+
+    def keys(every, n):
+        out = []
+        for _ in range(n):
+            clock.t += every
+            out.append(c.typing_pause(0.25))
+        return out
+
+    assert keys(0.4, 1) == [0.25]  # the first key: nothing known of the pace yet
+    assert keys(0.4, 4)[-1] == pytest.approx(0.6)  # a key every 0.4 s: 0.6 s ends the typing
+    assert keys(3.0, 1) == [0.25]  # after a long stop the pace is measured afresh
+    assert keys(0.1, 4)[-1] == 0.25  # quick typing: the configured pause
+    assert keys(0.9, 4)[-1] == 1.0  # a slow, steady typist: at most 1 s
+    c.reset()
+    assert keys(0.4, 1) == [0.25]  # a new visitor starts afresh
+
+
 def test_idle_warning_then_reset(ctl, project_config):
     ctl.set_lang("en")
     ctl.open_search()

@@ -9,16 +9,22 @@ from kiosk.visit import Screen
 
 #: detail-page sections a question can ask about (search `Hit.answers`) → the section shown first
 SECTIONS = ("documents", "fee", "time", "applicants", "place")
+#: a pause in typing is longer than this many of the visitor's own recent gaps between keys…
+PAUSE_PER_GAP = 1.5
+#: …but never longer than this (a slow, steady typist still sees results between keys)
+PAUSE_MAX_S = 1.0
 
 
 class BrowseFlow(ControllerBase):
     def _init_flows(self) -> None:
         super()._init_flows()
         self._search_gen = 0
+        self._key_times: list[float] = []
 
     def _forget(self) -> None:
         super()._forget()
         self._search_gen += 1
+        self._key_times = []
 
     # -- fields and procedures ------------------------------------------------------------
     def open_fields(self) -> None:
@@ -93,9 +99,12 @@ class BrowseFlow(ControllerBase):
         """Search as the visitor types: only the newest keystroke's results are shown.
 
         `pause` (the keyboard: `kiosk.search_pause_s`): the search starts once no key came for
-        that long, so typing is never slowed by searches of texts already outdated; the
-        typed text is the visit's query at once.
+        that long, or for longer than the visitor's own pace (`typing_pause`), so typing is
+        never slowed by searches, and redraws, of texts already outdated; the typed text is the
+        visit's query at once.
         """
+        if pause > 0:
+            pause = self.typing_pause(pause)
         self.activity()
         self.visit.query = text
         self._search_gen += 1
@@ -120,6 +129,18 @@ class BrowseFlow(ControllerBase):
 
         self._run("search", work, lambda res: self._got_results(gen, res),
                   lambda exc: self._search_failed(gen))
+
+    def typing_pause(self, least: float) -> float:
+        """How long after this key a pause in typing begins: at least `least`, and PAUSE_PER_GAP
+        times the median of the visitor's last three gaps between keys (up to PAUSE_MAX_S), so
+        a visitor typing at a steady pace gets no search and no redrawn list between two keys
+        (each would delay the next letter by a frame); results come once they stop."""
+        now = self.clock()
+        keys = self._key_times = [t for t in self._key_times[-3:] if now - t < 2 * PAUSE_MAX_S] + [now]
+        gaps = sorted(b - a for a, b in zip(keys, keys[1:], strict=False))
+        if not gaps:
+            return least
+        return max(least, min(PAUSE_MAX_S, PAUSE_PER_GAP * gaps[len(gaps) // 2]))
 
     def _got_results(self, gen: int, res: dict | None) -> None:
         if res is None or gen != self._search_gen:
