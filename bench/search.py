@@ -57,7 +57,7 @@ from centre.search.analysis import words_of  # noqa: E402
 from centre.search.lexical import freeze_memory  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from search_ablation import available_sets, evaluate  # noqa: E402
+from search_ablation import SETS, available_sets, evaluate  # noqa: E402
 
 DEV = ROOT / "tests" / "data" / "search" / "dev.yaml"
 LONG_MIN_WORDS, LONG_MAX_WORDS = 30, 200
@@ -202,10 +202,10 @@ def synthetic_source(conn, folder: Path) -> None:
 
 
 def long_questions(sets: dict[str, list[dict]]) -> list[str]:
-    """Real citizens' questions of 30–200 words (train and dev sets only)."""
+    """Real citizens' questions of 30–200 words (train and dev sets only, never a blind set)."""
     out = []
     for name, items in sets.items():
-        if name.startswith("real_") and name != "real_blind":
+        if name.startswith("real_") and SETS[name][1] != "blind":
             out.extend(it["q"] for it in items if LONG_MIN_WORDS <= len(words_of(it["q"])) <= LONG_MAX_WORDS)
     return out
 
