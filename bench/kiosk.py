@@ -11,7 +11,9 @@ Prints ONE JSON line:
   ket hon" and "chung thuc ban sao" at a steady 0.4 s a key;
 - search_results_ms: the last key of such a phrase → the frame showing that text's results;
 - rss_mb: resident memory after start, rss_mb_end after the typing and searching, both
-  without voice (the recogniser is switched off here; `rss_mb_voice` would be another figure);
+  without voice (`voice.enabled: false`: the recogniser is not loaded);
+- *_pickup_ms / *_ui_ms: of a switch or a key, until the event loop picked the touch up, then
+  the kiosk's own work until the frame's buffer swap began (the rest is the swap).
 The taps are real: XTest events sent to the X server from a thread of the benchmark, which
 reach the kiosk as a touchscreen's do (X → SDL → Kivy's input provider → the button), at
 moments unrelated to the kiosk's frames. A frame counts only when it shows the change: every
@@ -20,7 +22,7 @@ called the controller directly, took the first frame after the call whether it s
 change or not, and ran with the voice model loading, which is neither the touch a citizen
 makes nor "without voice").
 Where the time goes: frame_ms / frame_cpu_ms (wall and CPU time of one buffer swap: with no GPU,
-Mesa's software renderer draws the whole frame there; a kiosk PC's GPU takes ~1 ms) and
+Mesa's software renderer draws the whole frame there) and
 search_worker_ms (the search itself, off the UI thread);
 plus the accessibility figures measured on the live widgets (smallest touch target, smallest
 text, lowest contrast of the palette, taps from Home to a ticket);
@@ -35,6 +37,7 @@ plus issue 14's figures:
   centre's fee table (data/fees.yaml) has an amount.
 
 Runs the real App in a child process under the current display (or xvfb-run when none).
+Needs libX11 and libXtst (Debian: libx11-6, libxtst6) for the taps.
 """
 
 from __future__ import annotations
