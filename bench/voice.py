@@ -90,14 +90,14 @@ def streamed(engine, pcm: bytes, realtime: bool = False):
     return result, (t2 - t1) * 1000, t1 - t0
 
 
-def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False):
+def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, requests: Path | None = None):
     from voice.vietasr_engine import VietAsrEngine, VietAsrLoader
 
     loader = VietAsrLoader().start()
     loader.wait()
     engine = VietAsrEngine(cfg, lambda: connect(db), loader)
     engine.refresh(force=True)
-    data = load_vi_requests()
+    data = load_vi_requests(requests) if requests else load_vi_requests()
     settings = [(v, 150, ROOM_TONE) for v in VI_VOICES]
     if full:
         settings += [("vi", 130, ("pinknoise", 0.03)), ("vi-vn-x-south", 170, ROOM_TONE)]
@@ -116,10 +116,11 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False):
             rows.append({"say": r["say"], "voice": voice, "speed": speed, "expect": r["expect"], "ok": ok,
                          "understood": res.understood, "target": res.target, "via": res.via, "ms": round(ms, 1),
                          "search_late": bool(res.timings.get("search_late")),
-                         "hyps": [a["text"] for a in res.alternatives]})
+                         "hyps": [a["text"] for a in res.alternatives],
+                         "acoustic": [res.timings.get(k) for k in ("acoustic_target", "acoustic_cost", "acoustic_lead")]})
     n = len(rows)
     rejected = 0
-    clips = reject_clips()
+    clips = reject_clips(data)
     for label, pcm in clips:
         res, ms, _ = streamed(engine, pcm, realtime)
         lat.append(ms)
@@ -135,6 +136,7 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False):
         "vi_intent_top1_by_voice": {k: round(sum(v) / len(v), 3) for k, v in per_voice.items()},
         "vi_requests": n,
         "vi_procedures": len({r["expect"][0] for r in data["requests"]}),
+        "vi_requests_set": (requests or Path("tests/data/voice/requests-vi.yaml")).name,
         "vi_reject_rate": round(rejected / len(clips), 3),
         "vi_reject_clips": len(clips),
         "vi_final_latency_p50_ms": pct(lat, 50),
@@ -205,6 +207,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--full", action="store_true", help="two more voice settings (speed, pink noise)")
     ap.add_argument("--realtime", action="store_true", help="feed audio at the speed of speech, as a microphone")
+    ap.add_argument("--requests", type=Path, help="spoken requests file (default tests/data/voice/requests-vi.yaml; "
+                    "requests-vi-blind.yaml is the blind set: measure it once per round)")
     ap.add_argument("--dump", type=Path, help="write every clip's transcripts and answer to this JSON file")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
@@ -217,7 +221,7 @@ def main() -> int:
     ensure_catalogue(conn)
     conn.close()
     out = {}
-    out.update(vietnamese(cfg, db, args.full, args.dump, args.realtime))
+    out.update(vietnamese(cfg, db, args.full, args.dump, args.realtime, args.requests))
     out.update(human())
     out.update(tts(cfg, tmp))
     out.update(aloud(cfg, db))

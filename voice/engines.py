@@ -83,8 +83,10 @@ def engine_status(cfg, load: bool = False, timeout: float = 60.0) -> EngineStatu
                 s.final()
         except Exception as exc:
             return EngineStatus("vietasr", ENGINE_NAME, version, ["vi"], False, f"viet-asr failed to decode: {exc}")
+        scoring = ("phrase scoring on its acoustic model" if loader.acoustic is not None
+                   else f"phrase scoring OFF, transcripts only: {loader.acoustic_error}")
         return EngineStatus("vietasr", ENGINE_NAME, version, ["vi"], True,
-                            f"viet-asr {version}{note} works (Vietnamese; loaded in {loader.load_s:.1f} s)")
+                            f"viet-asr {version}{note} works (Vietnamese; {scoring}; loaded in {loader.load_s:.1f} s)")
     from voice.recognizer import ModelError, inspect_model
 
     try:

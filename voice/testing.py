@@ -160,10 +160,11 @@ def cough(seconds: float = 0.6, rate: int = 16000) -> bytes:
     return cached(f"cough|{seconds}|{rate}", make)
 
 
-def reject_clips() -> list[tuple[str, bytes]]:
+def reject_clips(data: dict | None = None) -> list[tuple[str, bytes]]:
     """(label, PCM) of speech and sound the kiosk must not answer: out-of-scope requests
-    (Vietnamese chit-chat, other languages), noise, silence and a cough."""
-    data = load_vi_requests()
+    (Vietnamese chit-chat, other languages; from `data`, default requests-vi.yaml), noise,
+    silence and a cough."""
+    data = data or load_vi_requests()
     out = []
     for i, r in enumerate(data["out_of_scope"]):
         voice = r.get("voice", "vi")

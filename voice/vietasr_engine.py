@@ -1,11 +1,13 @@
 """The viet-asr engine: Vietnamese speech → procedure, with nothing to install by hand.
 
 viet-asr (`pip install viet-asr==0.1.0.dev11`, import `vietasr`, Apache-2.0) carries a
-streaming Conformer-CTC model inside its wheel. This module uses **only its documented
+streaming Conformer-CTC model inside its wheel. For transcripts this module uses **only its documented
 public API** (the README of the wheel): `vietasr.__version__`, `Pipeline.preset("transcribe")`,
 `Pipeline.stream(sample_rate)` → `Session` with `accept(pcm)`, `partial()`, `final()`,
 `reset()`, and `Result.text`. `tests/test_voice_vietasr.py::test_public_api_we_rely_on`
-fails loudly if any of that changes.
+fails loudly if any of that changes. The acoustic phrase scorer (`voice.acoustic`) reads the
+model the wheel embeds through undocumented C symbols; it checks them at load and
+`tests/test_voice_acoustic.py` fails loudly when they change; without them, transcripts alone decide.
 
 - `VietAsrLoader`: loads the pipeline in a background thread, with the same interface as
   `voice.recognizer.ModelLoader` (`start`, `wait`, `subscribe`, `state`, `error`, `load_s`).
@@ -25,10 +27,15 @@ How a transcript becomes an answer (`interpret`):
 3. Closed-set rescoring (`voice.closedset`): every catalogue phrase (names, aliases, field
    names, commands) and the background phrases of `voice/phrases/vi.yaml` are scored by
    sound against the three transcripts.
-4. Decision (`decide`): the search's answer when the sessions agree (clear speech) or the
+4. Acoustic phrase scoring (`voice.acoustic`, when viet-asr's embedded model can be read):
+   the same audio at three warps runs through the model itself, and every catalogue phrase
+   of three tokens or more is scored against the posteriors (what was heard, not what was
+   written), while the visitor speaks.
+5. Decision (`decide`): the search's answer when the sessions agree (clear speech) or the
    closed set backs it (its target among the closed set's first three), and the closed set
-   does not contradict it strongly; otherwise the closed set's best target when it is sure enough (score and lead
-   over the next target); otherwise "not understood". A background phrase winning, or only
+   does not contradict it strongly; otherwise the acoustic scorer's best target when it is
+   sure (cost per token and lead over the next target); otherwise the closed set's best
+   target when it is sure enough (score and lead over the next target); otherwise "not understood". A background phrase winning, or only
    filler words, is "not understood". Silence (no words in any transcript) is "not
    understood" with reason silence.
 """
@@ -46,6 +53,7 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
+from voice.acoustic import WARPS, AcousticRanking, AcousticScorer, AcousticStream
 from voice.closedset import ClosedSet, Ranking, syllables
 from voice.events import ModelFailed, ModelLoading, ModelReady
 from voice.grammar import Phrase, catalogue_phrases, load_phrase_book
@@ -67,6 +75,11 @@ SHORT_EXTRA = 0.15
 SEARCH_OVERRIDE = 0.75
 TRUST_AGREEMENT = 0.75  # sessions agreeing this much: the transcript is clear, the search alone decides
 CORROBORATE = 3
+#: Acoustic phrase scoring (voice.acoustic): the best target is taken when its cost per token
+#: is at most ACOUSTIC_MAX_COST and the next target costs ACOUSTIC_LEAD more (chosen on the
+#: espeak-ng requests of tests/data/voice/requests-vi.yaml; docs/voice.md has the figures).
+ACOUSTIC_MAX_COST = 6.0
+ACOUSTIC_LEAD = 1.0
 WARM_UP = "đăng ký khai sinh"
 #: At the end of speech, wait at most this long (from the end of speech) for the search of
 #: the final words; usually it ran while the visitor spoke. Past it, the closed set decides.
@@ -93,6 +106,8 @@ class VietAsrLoader(LoaderEvents):
         self.error: str | None = None
         self.info = None  # a Vosk ModelInfo for the Vosk loader; nothing to inspect here
         self.vocabulary = None
+        self.acoustic = None  # voice.acoustic.EmbeddedModel, or None (acoustic_error says why)
+        self.acoustic_error: str | None = None
         self.load_s: float | None = None
         self.version: str | None = None
         self._pipeline = None
@@ -127,6 +142,8 @@ class VietAsrLoader(LoaderEvents):
                 self._pipeline = vietasr.Pipeline.preset(self.preset)
             except Exception as exc:
                 raise ModelError(f"viet-asr {self.version} could not build the {self.preset!r} pipeline: {exc}") from exc
+            self._emit(ModelLoading(str(self.path), 0.6, "loading the acoustic scorer"))
+            self._load_acoustic()
             self.load_s = time.perf_counter() - t0
             self.progress = 1.0
             self.state = "ready"
@@ -139,6 +156,18 @@ class VietAsrLoader(LoaderEvents):
             log.warning("voice is off: %s", self.error)
             self._done.set()
             self._emit(ModelFailed(str(self.path), self.error))
+
+    def _load_acoustic(self) -> None:
+        """The phrase scorer's model (voice.acoustic); without it, transcripts alone decide."""
+        from voice.acoustic import AcousticModelError, EmbeddedModel
+
+        try:
+            self.acoustic = EmbeddedModel.load()
+        except Exception as exc:  # an alpha's internals: any failure leaves voice working on transcripts
+            if not isinstance(exc, AcousticModelError):
+                exc = AcousticModelError(f"{type(exc).__name__}: {exc}")
+            self.acoustic_error = str(exc)
+            log.warning("voice: acoustic phrase scoring is off (%s); transcripts alone decide", exc)
 
     @property
     def model(self):
@@ -194,6 +223,8 @@ class VietAsrEngine:
         self._ahead: tuple[str, Future] | None = None
         self._audio_bytes = 0
         self._decode_s = 0.0
+        self.acoustic: AcousticScorer | None = None
+        self._streams: list[AcousticStream] | None = None
 
     # -- catalogue ----------------------------------------------------------------------
     def _catalogue_version(self, conn) -> str:
@@ -219,11 +250,19 @@ class VietAsrEngine:
         finally:
             conn.close()
         closed = ClosedSet(phrases + background_phrases(self.book), self.book.fillers)
+        acoustic = self._acoustic_scorer(phrases)
         with self._lock:
             self.phrases, self.closed, self._version = phrases, closed, version
+            self.acoustic = acoustic
         if self._searcher is None:
             self.search_async(WARM_UP)  # load the search's index (and its models) before the first visitor
         return True
+
+    def _acoustic_scorer(self, phrases: list[Phrase]) -> AcousticScorer | None:
+        model = self.loader.acoustic if self.loader.state == "ready" else None
+        if model is None:
+            return None
+        return AcousticScorer(model, phrases + background_phrases(self.book))
 
     def search_async(self, text: str) -> Future:
         """The search of `text` in the search thread; the same future when already asked (latest wins)."""
@@ -257,6 +296,8 @@ class VietAsrEngine:
             pipe = self.loader.model
             rate = self.cfg.voice.sample_rate
             self._sessions = [pipe.stream(sample_rate=float(rate * f)) for f in self.rate_factors]
+        if self._streams is None and self.loader.acoustic is not None:
+            self._streams = [AcousticStream(self.loader.acoustic, w) for w in WARPS]
         return self._sessions
 
     def begin(self) -> None:
@@ -265,6 +306,9 @@ class VietAsrEngine:
             sessions = self._ensure_sessions()
             for s in sessions:
                 s.reset()
+            for a in self._streams or []:
+                a.use(self.acoustic)
+                a.reset()
             self._audio_bytes, self._decode_s = 0, 0.0
 
     def accept(self, pcm: bytes) -> None:
@@ -272,6 +316,8 @@ class VietAsrEngine:
             t0 = time.perf_counter()
             for s in self._ensure_sessions():
                 s.accept(pcm)
+            for a in self._streams or []:
+                a.accept(pcm)
             self._decode_s += time.perf_counter() - t0
             self._audio_bytes += len(pcm)
 
@@ -289,6 +335,8 @@ class VietAsrEngine:
         with self._lock:
             for s in self._sessions or []:
                 s.reset()
+            for a in self._streams or []:
+                a.reset()
 
     def finish(self, search_budget_s: float | None = SEARCH_BUDGET_S) -> Interpretation:
         """End of speech: the answer. `search_budget_s`: how long (from now) the search of the
@@ -301,12 +349,20 @@ class VietAsrEngine:
             # followed by a little silence (measured: 36/36 espeak clips with 0.3 s of tail),
             # and costs nothing.
             hyps = [sessions[0].final().text.strip()] + [s.partial().text.strip() for s in sessions[1:]]
+            streams = self._streams or []
+            for a in streams:
+                a.finish()
             final_ms = (time.perf_counter() - t0) * 1000
             audio_s = self._audio_bytes / (2 * self.cfg.voice.sample_rate)
             decode_ms = self._decode_s * 1000
             for s in self._sessions:
                 s.reset()
-        result = self.interpret(hyps, t0, search_budget_s)
+            scorer = self.acoustic
+        ranking = scorer.rank_streams(streams) if scorer is not None and streams else None
+        result = self.interpret(hyps, t0, search_budget_s, ranking)
+        if ranking is not None and ranking.best is not None:
+            result.timings.update({"acoustic_cost": round(ranking.best[0], 3), "acoustic_lead": round(ranking.lead(), 3),
+                                   "acoustic_target": ranking.best[1].target})
         result.timings.update({"audio_s": round(audio_s, 3), "decode_ms": round(decode_ms, 1),
                                "final_ms": round(final_ms, 1)})
         return result
@@ -319,7 +375,7 @@ class VietAsrEngine:
 
     # -- understanding ------------------------------------------------------------------------
     def interpret(self, hypotheses: list[str], t_end: float | None = None,
-                  search_budget_s: float | None = None) -> Interpretation:
+                  search_budget_s: float | None = None, heard: AcousticRanking | None = None) -> Interpretation:
         t_end = t_end if t_end is not None else time.perf_counter()
         if self.closed is None:
             self.refresh(force=True)
@@ -340,7 +396,7 @@ class VietAsrEngine:
                 result.timings["search_late"] = True
         ranking = self.closed.score([h for h in hypotheses if h])
         agree = agreement(hypotheses)
-        decide(result, search, ranking, self.min_score, agree)
+        decide(result, search, ranking, self.min_score, agree, heard)
         result.timings["agreement"] = round(agree, 3)
         result.timings["match_ms"] = round((time.perf_counter() - t1) * 1000, 1)
         result.timings["end_to_answer_ms"] = round((time.perf_counter() - t_end) * 1000, 1)
@@ -370,8 +426,24 @@ def agreement(hypotheses: list[str]) -> float:
     return sum(Levenshtein.normalized_similarity(main, o) for o in others) / len(others)
 
 
+def acoustic_sure(heard: AcousticRanking | None) -> bool:
+    """The acoustic scorer's best target is a procedure, clear enough to answer. Commands and
+    fields are left to the transcript: on the espeak-ng set the acoustic answers that were
+    commands or fields were all wrong ("tạm ngừng kinh doanh" → guide)."""
+    if heard is None or heard.best is None:
+        return False
+    cost, phrase = heard.best
+    return phrase.kind == "procedure" and cost <= ACOUSTIC_MAX_COST and heard.lead() >= ACOUSTIC_LEAD
+
+
+def _answer(result: Interpretation, phrase: Phrase, score: float, via: str) -> Interpretation:
+    result.understood, result.kind, result.target, result.via = True, phrase.kind, phrase.target, via
+    result.phrase, result.label, result.score = phrase.text, phrase.label or phrase.text, round(score, 3)
+    return result
+
+
 def decide(result: Interpretation, search, ranking: Ranking, min_score: float = CLOSED_MIN,
-           agree: float = 1.0) -> Interpretation:
+           agree: float = 1.0, heard: AcousticRanking | None = None) -> Interpretation:
     """Fill `result` from the search's answer and the closed-set ranking (see the module docstring).
 
     `agree`: the sessions' agreement. When they disagree (< TRUST_AGREEMENT) the transcript
@@ -395,11 +467,14 @@ def decide(result: Interpretation, search, ranking: Ranking, min_score: float = 
         result.understood, result.kind, result.target, result.via = True, "procedure", hit.key, "search"
         result.phrase, result.label, result.score = hit.matched_text, hit.name, round(float(hit.score), 3)
         return result
-    if closed_sure:
-        p = best.phrase
-        result.understood, result.kind, result.target, result.via = True, p.kind, p.target, "closed-set"
-        result.phrase, result.label, result.score = p.text, p.label or p.text, round(best.score, 3)
-        return result
+    if acoustic_sure(heard):
+        cost, phrase = heard.best
+        return _answer(result, phrase, max(0.0, 1.0 - cost / (2 * ACOUSTIC_MAX_COST)), "acoustic")
+    # The closed set over transcripts answers alone only when there is no acoustic scorer: with
+    # one, its lone answers were right 1 time in 4 on the espeak-ng set (the acoustic scorer
+    # had already taken the ones it could tell).
+    if closed_sure and heard is None:
+        return _answer(result, best.phrase, best.score, "closed-set")
     result.score = round(best.score, 3) if best else 0.0
     return _referral(result, search)
 

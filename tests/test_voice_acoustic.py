@@ -1,0 +1,206 @@
+"""Acoustic phrase scoring (issue 13): filterbanks, CTC keyword costs, and viet-asr's embedded
+model run by us — including the checks that fail loudly when the alpha's internals change.
+
+Fast tests are pure numpy on made-up posteriors. Slow tests load the real model from the
+installed viet-asr wheel and decode real speech (espeak-ng, the vieneu human samples).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+import numpy as np
+import pytest
+
+from voice.ctc import PhraseScorer, ToneGroups, Vocabulary, greedy, strip_tone, tokenize
+from voice.fbank import MEL_BINS, SHIFT, FbankStream, fbank
+
+slow = pytest.mark.slow
+needs_vietasr = pytest.mark.skipif(importlib.util.find_spec("vietasr") is None, reason="viet-asr not installed")
+needs_espeak = pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")), reason="espeak-ng/sox missing")
+
+# -- filterbanks ------------------------------------------------------------------------------------
+
+
+def test_fbank_frames_and_a_tone_lands_in_its_mel_band():
+    t = np.arange(16000) / 16000
+    low = 8000 * np.sin(2 * np.pi * 300 * t)
+    high = 8000 * np.sin(2 * np.pi * 3000 * t)
+    f_low, f_high = fbank(low), fbank(high)
+    assert f_low.shape == (1 + (16000 - 400) // 160, MEL_BINS)
+    assert f_low.mean(axis=0).argmax() < f_high.mean(axis=0).argmax()
+    assert fbank(np.zeros(399)).shape == (0, MEL_BINS)
+
+
+def test_fbank_stream_gives_the_same_frames_as_the_whole_signal():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 2000, 16000 + 123).astype(np.float32)
+    stream, parts = FbankStream(), []
+    for i in range(0, len(x), 480):
+        parts.append(stream.accept(x[i : i + 480]))
+    got = np.concatenate(parts)
+    want = fbank(x)
+    assert got.shape == want.shape
+    assert np.allclose(got, want, atol=1e-4)
+    assert SHIFT == 160
+
+
+# -- CTC keyword costs -------------------------------------------------------------------------------
+
+VOCAB = Vocabulary(("<blank>", "<unk>", "▁đăng", "▁ký", "▁kỳ", "▁khai", "▁sinh", "▁tử", "▁a", "b"))
+
+
+def test_vocabulary_tone_groups_and_tokenizing():
+    assert Vocabulary.parse("<blank> 0\n<unk> 1\n▁ký 2\n") .tokens == ("<blank>", "<unk>", "▁ký")
+    with pytest.raises(ValueError):
+        Vocabulary.parse("")
+    assert strip_tone("Kỷ Niệm") == "ky niêm"
+    groups = ToneGroups(VOCAB, len(VOCAB))
+    assert groups.member[3] == groups.member[4]  # ký and kỳ differ only by tone
+    assert groups.member[0] != groups.member[3]
+    ids = tokenize("Đăng kỳ khai-sinh", groups)
+    assert [groups.names[i] for i in ids] == ["▁đăng", "▁ky", "▁khai", "▁sinh"]
+    assert [groups.names[i] for i in tokenize("ab", groups)] == ["▁a", "b"]  # pieces when no whole word
+    # probabilities of a group are summed
+    logp = np.log(np.array([[0.1, 0.0, 0.0, 0.3, 0.3, 0.1, 0.1, 0.1, 0.0, 0.0]]) + 1e-12)
+    merged = np.exp(groups.collapse(logp))[0]
+    assert merged[groups.member[3]] == pytest.approx(0.6, abs=1e-6)
+
+
+def _posteriors(path: list[int], size: int = len(VOCAB), sure: float = 0.9) -> np.ndarray:
+    p = np.full((len(path), size), (1 - sure) / (size - 1))
+    p[np.arange(len(path)), path] = sure
+    return np.log(p)
+
+
+def test_phrase_heard_exactly_costs_nothing_wherever_it_is_said():
+    scorer = PhraseScorer([[2, 3, 5, 6], [2, 3, 5, 7]])  # đăng ký khai sinh / … khai tử
+    # filler, then the phrase with blanks and a repeated frame, then more filler
+    heard = _posteriors([8, 0, 2, 2, 0, 3, 5, 0, 6, 0, 9, 8])
+    costs = scorer.costs(heard)
+    assert costs[0] == pytest.approx(0.0, abs=1e-9)
+    assert costs[1] > 1.0  # "tử" was not heard
+    # the same token twice in a row needs a blank between them
+    twice = PhraseScorer([[6, 6]])
+    assert twice.costs(_posteriors([6, 6]))[0] > 0
+    assert twice.costs(_posteriors([6, 0, 6]))[0] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError):
+        PhraseScorer([[]])
+
+
+def test_a_near_miss_costs_less_than_a_different_word():
+    scorer = PhraseScorer([[2, 3, 5, 6], [2, 3, 5, 7]])
+    p = np.full((5, len(VOCAB)), 0.01)
+    for t, tok in enumerate([2, 3, 5, 7, 0]):
+        p[t, tok] = 0.6
+    p[3, 6] = 0.3  # "sinh" is the runner-up where "tử" was heard
+    costs = scorer.costs(np.log(p / p.sum(axis=1, keepdims=True)))
+    assert costs[1] < costs[0] < 1.0
+
+
+def test_greedy_transcript():
+    assert greedy(_posteriors([0, 2, 2, 0, 3, 0, 6, 6]), VOCAB) == "đăng ký sinh"
+
+
+# -- the real model -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model():
+    from voice.acoustic import EmbeddedModel
+
+    return EmbeddedModel.load()
+
+
+@slow
+@needs_vietasr
+def test_the_embedded_model_is_what_we_were_written_for(model):
+    """viet-asr 0.1.0.dev11 exports its model and vocabulary as C symbols (undocumented): if a
+    new version changes them, this fails here before the kiosk silently loses phrase scoring."""
+    from voice.acoustic import SYMBOLS, VOCAB_SIZE, _native_library
+
+    lib = _native_library()
+    for name in SYMBOLS:
+        assert hasattr(lib, name), name
+    assert len(model.vocab) >= VOCAB_SIZE
+    assert model.vocab.tokens[0] == "<blank>"
+    assert "▁đăng" in model.vocab.tokens and "▁ký" in model.vocab.tokens
+    assert len(model.groups) < VOCAB_SIZE  # tones merged
+
+
+@slow
+@needs_vietasr
+@needs_espeak
+def test_streaming_posteriors_match_the_engine_and_score_the_spoken_phrase(model):
+    import vietasr
+
+    from voice.acoustic import AcousticScorer, AcousticStream
+    from voice.grammar import Phrase
+    from voice.testing import vi_request
+
+    pcm = vi_request("đăng ký khai sinh", "vi", 140)
+    stream = AcousticStream(model, 1.0)
+    for i in range(0, len(pcm), 960):
+        stream.accept(pcm[i : i + 960])
+    logp = stream.finish()
+    assert logp.shape[1] == 4968 and len(logp) >= 10
+    whole = AcousticStream(model, 1.0)
+    whole.accept(pcm)
+    assert np.allclose(whole.finish(), logp, atol=1e-3)  # fed at once or in pieces: the same
+    pipe = vietasr.Pipeline.preset("transcribe")  # kept referenced: a session outliving its pipeline crashes
+    with pipe.stream(sample_rate=16000.0) as s:
+        s.accept(pcm)
+        engine_text = s.final().text
+    ours = greedy(logp, model.vocab)
+    assert set(ours.split()) & set(engine_text.split()), (ours, engine_text)
+    phrases = [Phrase("đăng ký khai sinh", "procedure", "birth"), Phrase("đăng ký kết hôn", "procedure", "marry"),
+               Phrase("chứng thực bản sao", "procedure", "copy")]
+    ranking = AcousticScorer(model, phrases).rank([logp])
+    assert ranking.best[1].target == "birth", ranking
+    assert ranking.lead() > 0.5
+
+
+@slow
+@needs_vietasr
+def test_greedy_decoding_of_human_speech_is_as_good_as_the_engine(model):
+    from voice.acoustic import AcousticStream
+    from voice.testing import HUMAN_SOURCE, human_samples, wer
+
+    samples = human_samples()
+    if not samples:
+        pytest.skip(f"human Vietnamese speech not reachable: {HUMAN_SOURCE}")
+    pairs = []
+    for _, pcm, ref in samples:
+        stream = AcousticStream(model, 1.0)
+        stream.accept(pcm)
+        pairs.append((ref, greedy(stream.finish(), model.vocab)))
+    assert wer(pairs) <= 0.12, pairs  # measured 0.045; the engine's own transcripts 0.056–0.078
+
+
+@slow
+@needs_vietasr
+def test_without_the_embedded_model_voice_still_works_on_transcripts(monkeypatch, project_config, tmp_path):
+    """A viet-asr whose internals changed: phrase scoring is off, with the reason, and the
+    engine still answers a clear request from its transcript."""
+    from centre.catalogue import ensure_catalogue
+    from centre.db import connect
+    from voice import acoustic
+    from voice.vietasr_engine import VietAsrEngine, VietAsrLoader
+
+    def gone(lib, name):
+        raise acoustic.AcousticModelError(f"libvietasr has no symbol {name} (viet-asr changed?)")
+
+    monkeypatch.setattr(acoustic, "_blob", gone)
+    loader = VietAsrLoader().start()
+    assert loader.wait(120) and loader.state == "ready", loader.error
+    assert loader.acoustic is None and "no symbol" in loader.acoustic_error
+    db = tmp_path / "c.db"
+    conn = connect(db)
+    ensure_catalogue(conn)
+    conn.close()
+    engine = VietAsrEngine(project_config, lambda: connect(db), loader)
+    engine.refresh(force=True)
+    assert engine.acoustic is None
+    r = engine.interpret(["tôi muốn đăng ký khai sinh cho con"])
+    assert r.understood and r.target in {"1.001193", "2.000986"}

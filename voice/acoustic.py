@@ -1,0 +1,261 @@
+"""viet-asr's acoustic model run by us, so that kiosk phrases can be scored against what it heard.
+
+viet-asr's public API gives text only. Its wheel also exports, as C symbols of
+`libvietasr.so`, the ONNX model it runs and its vocabulary (`vietasr_asr_model_onnx`,
+`vietasr_asr_model_onnx_size`, `vietasr_asr_vocab`, `vietasr_asr_vocab_size`). That is an
+**undocumented internal** of an alpha: `EmbeddedModel.load()` checks the symbols, the
+model's inputs and outputs and the vocabulary's size, and raises `AcousticModelError` (the
+engine then answers from transcripts alone, as before) when any of it changes;
+`tests/test_voice_acoustic.py` fails loudly on the same checks and on the model decoding
+human speech as well as viet-asr itself does.
+
+The model is a streaming Conformer-CTC: chunks of 43 feature frames (stride 40) in, 10
+frames of log-probabilities over 4,968 tokens out, with attention and convolution caches
+carried from chunk to chunk. `AcousticStream` feeds it as speech arrives, at one *warp*
+(the audio resampled to 0.9 or 1.1 of its length: the same speech a little faster or
+slower, which the synthetic voices and fast talkers need; three warps are scored and their
+costs averaged), so that at the end of speech only the last chunk is left to run.
+
+`AcousticScorer` turns the streams' posteriors into a ranking of kiosk targets
+(`voice.ctc.PhraseScorer` on tone groups).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from voice.ctc import PhraseScorer, ToneGroups, Vocabulary, greedy, tokenize
+from voice.fbank import MEL_BINS, FbankStream
+from voice.grammar import Phrase
+
+log = logging.getLogger(__name__)
+
+CHUNK_FRAMES = 43  # feature frames per model call (10 output frames + the subsampler's context)
+CHUNK_STRIDE = 40
+OUTPUT_FRAMES = 10
+VOCAB_SIZE = 4968
+CACHE_SHAPES = {"att_cache": (1, 12, 4, 40, 224), "cnn_cache": (1, 12, 448, 30)}
+#: warps of the audio (1.0 = as spoken); each is one model pass (≈ 0.1 × real time on one core)
+WARPS = (1.0, 0.9, 1.1)
+#: phrases shorter than this many tokens are left to the transcript (two syllables match by chance)
+MIN_TOKENS = 3
+SYMBOLS = ("vietasr_asr_model_onnx", "vietasr_asr_model_onnx_size", "vietasr_asr_vocab", "vietasr_asr_vocab_size")
+
+
+class AcousticModelError(RuntimeError):
+    """viet-asr's embedded model is not what this module was written for."""
+
+
+def _native_library() -> ctypes.CDLL:
+    from vietasr.ffi import NativeLibrary  # loads the library (and its onnxruntime) once
+
+    return ctypes.CDLL(NativeLibrary.resolve_library_path())
+
+
+def _blob(lib: ctypes.CDLL, name: str) -> bytes:
+    try:
+        size = ctypes.c_size_t.in_dll(lib, f"{name}_size").value
+        start = ctypes.addressof(ctypes.c_char.in_dll(lib, name))
+    except ValueError as exc:
+        raise AcousticModelError(f"libvietasr has no symbol {name} (viet-asr changed?)") from exc
+    if not 0 < size < 1 << 31:
+        raise AcousticModelError(f"{name}_size is {size}")
+    return ctypes.string_at(start, size)
+
+
+@dataclass
+class EmbeddedModel:
+    """The ONNX session (one thread) and vocabulary taken from viet-asr's library."""
+
+    session: object
+    vocab: Vocabulary
+    groups: ToneGroups = field(init=False)
+
+    def __post_init__(self):
+        self.groups = ToneGroups(self.vocab, VOCAB_SIZE)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def load() -> EmbeddedModel:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise AcousticModelError("onnxruntime is not installed") from exc
+        lib = _native_library()
+        model = _blob(lib, "vietasr_asr_model_onnx")
+        vocab = Vocabulary.parse(_blob(lib, "vietasr_asr_vocab").decode("utf-8"))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        _check_signature(session, vocab)
+        return EmbeddedModel(session, vocab)
+
+    def run(self, chunk: np.ndarray, offset: int, caches: dict) -> tuple[np.ndarray, dict]:
+        feed = {"chunk": chunk[None], "offset": np.array([[offset]], dtype=np.int64), **caches}
+        with self._lock:  # one inference at a time: the session has one thread by design
+            out, att, cnn = self.session.run(None, feed)
+        return out[0], {"att_cache": att, "cnn_cache": cnn}
+
+
+def _check_signature(session, vocab: Vocabulary) -> None:
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    outputs = [o.name for o in session.get_outputs()]
+    expected = {"chunk": [CHUNK_FRAMES, MEL_BINS], "offset": [1], **{k: list(v[1:]) for k, v in CACHE_SHAPES.items()}}
+    for name, tail in expected.items():
+        if name not in inputs or list(inputs[name][1:]) != tail:
+            raise AcousticModelError(f"model input {name}: {inputs.get(name)} (expected [batch, *{tail}])")
+    if outputs[:1] != ["output"] or len(outputs) != 3:
+        raise AcousticModelError(f"model outputs {outputs}")
+    if len(vocab) < VOCAB_SIZE:
+        raise AcousticModelError(f"vocabulary has {len(vocab)} tokens, the model {VOCAB_SIZE}")
+
+
+def warp(samples: np.ndarray, factor: float, start: int = 0) -> np.ndarray:
+    """Samples `start…` of `samples` resampled to `factor` × its length (linear interpolation)."""
+    n = int(len(samples) * factor)
+    if n <= start:
+        return np.zeros(0, dtype=np.float32)
+    return np.interp(np.arange(start, n) / factor, np.arange(len(samples)), samples).astype(np.float32)
+
+
+class AcousticStream:
+    """One warp of one utterance: features, posteriors and (with a scorer) the phrases' costs
+    as the audio arrives, so that the end of speech leaves only the last chunk to do."""
+
+    def __init__(self, model: EmbeddedModel, factor: float = 1.0, scorer: AcousticScorer | None = None):
+        self.model, self.factor = model, factor
+        self.scorer = scorer
+        self.reset()
+
+    def use(self, scorer: AcousticScorer | None) -> None:
+        """Score against `scorer`'s phrases from the next utterance on."""
+        self.scorer = scorer
+
+    def reset(self) -> None:
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._warped = 0  # warped samples already featurised
+        self._fbank = FbankStream()
+        self._frames = np.zeros((0, MEL_BINS), dtype=np.float32)
+        self._caches = {k: np.zeros(v, dtype=np.float32) for k, v in CACHE_SHAPES.items()}
+        self._offset = 0
+        self._out: list[np.ndarray] = []
+        self._state = self.scorer.start() if self.scorer is not None else None
+        self.finish_output = np.zeros((0, VOCAB_SIZE), dtype=np.float32)
+
+    def accept(self, pcm: bytes) -> None:
+        self._audio = np.concatenate([self._audio, np.frombuffer(pcm, dtype=np.int16).astype(np.float32)])
+        # the last few input samples are held back: interpolation near the end needs the next ones
+        usable = self._audio[: max(0, len(self._audio) - 2)] if self.factor != 1.0 else self._audio
+        new = warp(usable, self.factor, self._warped)
+        self._warped += len(new)
+        self._frames = np.concatenate([self._frames, self._fbank.accept(new)])
+        while len(self._frames) >= CHUNK_FRAMES:
+            self._run(self._frames[:CHUNK_FRAMES])
+            self._frames = self._frames[CHUNK_STRIDE:]
+
+    def _run(self, chunk: np.ndarray) -> None:
+        out, self._caches = self.model.run(chunk, self._offset, self._caches)
+        self._out.append(out)
+        self._offset += OUTPUT_FRAMES
+        if self._state is not None:
+            self.scorer.advance(self._state, out)
+
+    def finish(self) -> np.ndarray:
+        """(T, 4968) log-probabilities of the whole utterance (the last chunk padded)."""
+        if len(self._frames) or not self._out:
+            frames = self._frames if len(self._frames) else np.zeros((1, MEL_BINS), dtype=np.float32)
+            pad = np.repeat(frames[-1:], CHUNK_FRAMES - len(frames), axis=0)
+            self._run(np.concatenate([frames, pad]))
+        self._frames = np.zeros((0, MEL_BINS), dtype=np.float32)
+        self.finish_output = np.concatenate(self._out) if self._out else np.zeros((0, VOCAB_SIZE), dtype=np.float32)
+        return self.finish_output
+
+    def costs(self) -> np.ndarray | None:
+        """Each phrase's cost so far (call after `finish`); None without a scorer."""
+        return self.scorer.result(self._state) if self._state is not None else None
+
+
+@dataclass(frozen=True)
+class AcousticRanking:
+    """Kiosk targets by acoustic cost (lower is better), with the phrase that scored best."""
+
+    ranked: list[tuple[float, Phrase]]  # (cost per token, phrase), one entry per target, cheapest first
+    transcripts: list[str]  # the warps' best-path transcripts
+
+    @property
+    def best(self) -> tuple[float, Phrase] | None:
+        return self.ranked[0] if self.ranked else None
+
+    def lead(self) -> float:
+        """How much cheaper the best target is than the next one (large when alone)."""
+        if len(self.ranked) < 2:
+            return 99.0
+        return self.ranked[1][0] - self.ranked[0][0]
+
+
+class AcousticScorer:
+    """The kiosk's phrases (of ≥ MIN_TOKENS tokens) scored against the streams' posteriors."""
+
+    def __init__(self, model: EmbeddedModel, phrases: Sequence[Phrase]):
+        self.model = model
+        kept, seqs = [], []
+        for p in phrases:
+            seq = tokenize(p.text, model.groups)
+            if len(seq) >= MIN_TOKENS:
+                kept.append(p)
+                seqs.append(seq)
+        self.phrases = kept
+        self.targets = sorted({(p.kind, p.target) for p in kept})
+        index = {t: i for i, t in enumerate(self.targets)}
+        self._target_of = np.array([index[(p.kind, p.target)] for p in kept], dtype=np.int64)
+        self._scorer = PhraseScorer(seqs) if seqs else None
+
+    def start(self) -> dict:
+        return self._scorer.start() if self._scorer is not None else {}
+
+    def advance(self, state: dict, logp: np.ndarray) -> None:
+        if self._scorer is not None:
+            self._scorer.advance(state, self.model.groups.collapse(logp))
+
+    def result(self, state: dict) -> np.ndarray:
+        return self._scorer.result(state) if self._scorer is not None else np.zeros(0)
+
+    def rank(self, posteriors: Sequence[np.ndarray], limit: int = 5) -> AcousticRanking:
+        """Score whole utterances' posteriors (one per warp) at once."""
+        costs = []
+        for lp in posteriors:
+            state = self.start()
+            self.advance(state, lp)
+            costs.append(self.result(state))
+        return self.ranking(costs, [greedy(lp, self.model.vocab) for lp in posteriors], limit)
+
+    def rank_streams(self, streams: Sequence[AcousticStream], limit: int = 5) -> AcousticRanking:
+        """The ranking of streams that scored while the visitor spoke (each `finish()`ed)."""
+        costs = [s.costs() for s in streams if s.scorer is self and s.costs() is not None]
+        return self.ranking(costs, [greedy(s.finish_output, self.model.vocab) for s in streams], limit)
+
+    def ranking(self, costs: Sequence[np.ndarray], texts: list[str], limit: int = 5) -> AcousticRanking:
+        """Each phrase's cost averaged over the warps; a target's cost is its best phrase's."""
+        costs = [c for c in costs if len(c) and np.isfinite(c).any()]
+        if not costs:
+            return AcousticRanking([], texts)
+        mean = sum(costs) / len(costs)
+        ranked, seen = [], set()
+        for i in np.argsort(mean, kind="stable"):
+            if not np.isfinite(mean[i]):
+                break
+            target = self._target_of[i]
+            if target not in seen:
+                seen.add(target)
+                ranked.append((float(mean[i]), self.phrases[i]))
+                if len(ranked) == limit:
+                    break
+        return AcousticRanking(ranked, texts)
