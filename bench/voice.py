@@ -90,11 +90,14 @@ def streamed(engine, pcm: bytes, realtime: bool = False):
     return result, (t2 - t1) * 1000, t1 - t0
 
 
-def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, requests: Path | None = None):
+def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, requests: Path | None = None,
+               acoustic: bool = True):
     from voice.vietasr_engine import VietAsrEngine, VietAsrLoader
 
     loader = VietAsrLoader().start()
     loader.wait()
+    if not acoustic:  # ablation: transcripts alone, as when viet-asr's embedded model cannot be read
+        loader.acoustic = None
     engine = VietAsrEngine(cfg, lambda: connect(db), loader)
     engine.refresh(force=True)
     data = load_vi_requests(requests) if requests else load_vi_requests()
@@ -137,6 +140,7 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
         "vi_requests": n,
         "vi_procedures": len({r["expect"][0] for r in data["requests"]}),
         "vi_requests_set": (requests or Path("tests/data/voice/requests-vi.yaml")).name,
+        "vi_acoustic_scoring": engine.acoustic is not None,
         "vi_reject_rate": round(rejected / len(clips), 3),
         "vi_reject_clips": len(clips),
         "vi_final_latency_p50_ms": pct(lat, 50),
@@ -209,6 +213,7 @@ def main() -> int:
     ap.add_argument("--realtime", action="store_true", help="feed audio at the speed of speech, as a microphone")
     ap.add_argument("--requests", type=Path, help="spoken requests file (default tests/data/voice/requests-vi.yaml; "
                     "requests-vi-blind.yaml is the blind set: measure it once per round)")
+    ap.add_argument("--no-acoustic", action="store_true", help="ablation: without the acoustic phrase scorer")
     ap.add_argument("--dump", type=Path, help="write every clip's transcripts and answer to this JSON file")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
@@ -221,7 +226,7 @@ def main() -> int:
     ensure_catalogue(conn)
     conn.close()
     out = {}
-    out.update(vietnamese(cfg, db, args.full, args.dump, args.realtime, args.requests))
+    out.update(vietnamese(cfg, db, args.full, args.dump, args.realtime, args.requests, not args.no_acoustic))
     out.update(human())
     out.update(tts(cfg, tmp))
     out.update(aloud(cfg, db))
