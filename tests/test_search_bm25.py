@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from search_helpers import shipped_catalogue_db
 
-from centre.catalogue import ensure_catalogue
-from centre.db import connect
 from centre.search import Searcher, folded_key, textindex
 from centre.search.bm25 import MemoryBM25, _varints
 from centre.search.weights import TEXT_COLUMN_WEIGHTS
@@ -28,8 +27,7 @@ TEXT_SQL = (
 
 @pytest.fixture(scope="module")
 def conn(project_config):
-    c = connect(None)
-    ensure_catalogue(c, project_config)
+    c = shipped_catalogue_db(project_config)
     yield c
     c.close()
 

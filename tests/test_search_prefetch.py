@@ -8,10 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from search_helpers import fixture_catalogue_db
 
-from centre.catalogue_import import import_catalogue
-from centre.catalogue_schema import ensure_schema
-from centre.db import connect
 from centre.search import Searcher, semantic
 
 FIXTURE = Path(__file__).parent / "data" / "search_fixture"
@@ -23,9 +21,7 @@ pytestmark = pytest.mark.skipif(not semantic.status().available, reason="e5 rank
 
 @pytest.fixture(scope="module")
 def conn():
-    c = connect(None)
-    ensure_schema(c)
-    import_catalogue(c, FIXTURE)
+    c = fixture_catalogue_db()
     yield c
     c.close()
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from search_helpers import fixture_catalogue_db
 
-from centre.catalogue_import import import_catalogue
-from centre.catalogue_schema import ensure_schema
-from centre.db import connect
 from centre.search import Searcher, combine, referral_for
 from centre.search import weights as W
 from centre.search.model import Scored, matched_words
@@ -25,9 +23,7 @@ FIXTURE = Path(__file__).parent / "data" / "search_fixture"
 
 @pytest.fixture(scope="module")
 def searcher():
-    c = connect(None)
-    ensure_schema(c)
-    import_catalogue(c, FIXTURE)
+    c = fixture_catalogue_db()
     yield Searcher(c, min_score=0.46, limit=3)
     c.close()
 
