@@ -185,6 +185,16 @@ CURRENT_CHOICES = ("ask", "no_show", "serve")
 # -- errors ------------------------------------------------------------------------------
 
 
+
+def ticket_token() -> str:
+    """The ticket's secret for its status page and rating (72 random bits, URL-safe). Never
+    starting with "-": officers paste it into `kiosk ticket … TOKEN`, where it would read as
+    an option (1 token in 64 did)."""
+    while True:
+        token = secrets.token_urlsafe(9)
+        if not token.startswith("-"):
+            return token
+
 class QueueError(Exception):
     """Base class of the queue's errors; the message is plain and fit to show staff."""
 
@@ -885,7 +895,7 @@ class Queue:
                     f"all numbers of series {' and '.join(letters)} are used today "
                     f"(up to {self.cfg.queue.max_number:03d}); numbers restart tomorrow"
                 )
-            token = secrets.token_urlsafe(9)
+            token = ticket_token()
             cur = c.execute(
                 "INSERT INTO tickets(token, day, series, number, service, origin_service, priority, prio, "
                 "procedure_key, lang, source, state, issued_at, queued_at) "

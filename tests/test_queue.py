@@ -651,3 +651,14 @@ def test_failed_issue_does_not_skip_the_day_end_expiry(tmp_config, clock, db_pat
     assert q.get(yesterday).state == "waiting"
     q.issue("B")  # so the next change still expires yesterday's ticket
     assert q.get(yesterday).state == "expired"
+
+
+def test_ticket_tokens_never_start_with_a_dash(monkeypatch):
+    """A token pasted into `kiosk ticket no-show TOKEN` must not read as an option."""
+    from centre import queue as queue_module
+
+    made = iter(["-leading", "_ok-token"])
+    monkeypatch.setattr(queue_module.secrets, "token_urlsafe", lambda n: next(made))
+    assert queue_module.ticket_token() == "_ok-token"
+    monkeypatch.undo()
+    assert not any(queue_module.ticket_token().startswith("-") for _ in range(2000))

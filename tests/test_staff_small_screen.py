@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -25,6 +26,18 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason="apt install chromium")]
+
+
+def wait_for_text(page, selector: str, min_len: int, timeout: float = 15.0) -> str:
+    """Wait until `selector`'s text has `min_len` characters. Polled from the test: the pages'
+    CSP forbids eval, which Playwright's wait_for_function needs when it has to poll."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = page.text_content(selector) or ""
+        if len(text) >= min_len or time.monotonic() > deadline:
+            assert len(text) >= min_len, f"{selector} still {text!r} after {timeout} s"
+            return text
+        time.sleep(0.05)
 
 
 def test_console_and_admin_fit_a_phone(tmp_config, artifacts):
@@ -74,14 +87,14 @@ def test_display_clock_and_ticket_page_use_the_centre_time_zone(tmp_config):
             ctx = browser.new_context(timezone_id="America/New_York")  # a browser set to another zone
             page = ctx.new_page()
             page.goto(f"{handle.url}{ticket.status_path}")
-            page.wait_for_function("document.getElementById('t-updated').textContent.length > 0")
+            wait_for_text(page, "#t-updated", 1)
             updated = page.inner_text("#t-updated")
             page.goto(f"{handle.url}/login?next=/display")
             page.fill("input[name=name]", "tv")
             page.fill("input[name=password]", PASSWORDS["tv"])
             page.click("button[type=submit]")
             page.wait_for_url(f"{handle.url}/display")
-            page.wait_for_function("document.getElementById('clock').textContent.length > 0")
+            wait_for_text(page, "#clock", 1)
             clock = page.inner_text("#clock")
             browser.close()
         now = datetime.now(ZoneInfo(tmp_config.centre.timezone))
@@ -109,7 +122,7 @@ def test_ticket_page_of_a_no_show_says_what_to_do(tmp_config):
             shown = {}
             for t in (gone, waiting):
                 page.goto(f"{handle.url}{t.status_path}")
-                page.wait_for_function("document.getElementById('t-code').textContent.length > 1")
+                wait_for_text(page, "#t-code", 2)
                 shown[t.code] = page.is_visible("#t-ended")
                 text = page.inner_text("#ticket")
                 if t is gone:
