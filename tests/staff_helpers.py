@@ -58,3 +58,12 @@ class Centre:
         from centre.queue import Queue
 
         return Queue(connect(self.db_path), self.cfg, self.clock)
+
+
+def browser_login(page, url: str, name: str, next_path: str) -> None:
+    """Sign `name` in through the real login form of the staff server at `url` (Playwright page)."""
+    page.goto(f"{url}/login?next={next_path}")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORDS[name])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}{next_path}")

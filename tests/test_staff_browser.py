@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from staff_helpers import OPEN_TIME, PASSWORDS
+from staff_helpers import browser_login as login
 
 from centre import queue as q
 from centre import users
@@ -59,14 +60,6 @@ def browser():
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         yield b
         b.close()
-
-
-def login(page, url, name, next_path):
-    page.goto(f"{url}/login?next={next_path}")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORDS[name])
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}{next_path}")
 
 
 def test_officer_calls_display_shows_it_and_ticket_page_follows(site, browser, artifacts):

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from staff_helpers import PASSWORDS, Centre
+from staff_helpers import PASSWORDS, Centre, browser_login
 
 from centre import audit
 from robot import events as robot_events
@@ -218,11 +218,7 @@ def test_browser_banner_appears_within_a_second_and_reset_is_sent(tmp_config, ar
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                          args=["--headless", "--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1366, "height": 768})
-            page.goto(f"{handle.url}/login?next=/admin/services")
-            page.fill("input[name=name]", "boss")
-            page.fill("input[name=password]", PASSWORDS["boss"])
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{handle.url}/admin/services")
+            browser_login(page, handle.url, "boss", "/admin/services")
             expect(page.locator("#robot-strip .robot-ok")).to_contain_text("robot-1: sẵn sàng")
             started = time.monotonic()
             log(status(estop=True, available=False, reason="ESTOP_ACTIVE"))

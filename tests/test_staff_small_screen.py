@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from staff_helpers import OPEN_TIME, PASSWORDS
+from staff_helpers import OPEN_TIME, PASSWORDS, browser_login
 
 from centre import users
 from centre.clock import FixedClock
@@ -49,11 +49,7 @@ def test_console_and_admin_fit_a_phone(tmp_config, artifacts):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
             page = browser.new_page(viewport={"width": 390, "height": 844})
-            page.goto(f"{handle.url}/login?next=/console/1")
-            page.fill("input[name=name]", "boss")
-            page.fill("input[name=password]", PASSWORDS["boss"])
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{handle.url}/console/1")
+            browser_login(page, handle.url, "boss", "/console/1")
             for path in ("/console/1", "/admin/services", "/reports"):
                 page.goto(handle.url + path)
                 page.wait_for_load_state("networkidle")
@@ -89,11 +85,7 @@ def test_display_clock_and_ticket_page_use_the_centre_time_zone(tmp_config):
             page.goto(f"{handle.url}{ticket.status_path}")
             wait_for_text(page, "#t-updated", 1)
             updated = page.inner_text("#t-updated")
-            page.goto(f"{handle.url}/login?next=/display")
-            page.fill("input[name=name]", "tv")
-            page.fill("input[name=password]", PASSWORDS["tv"])
-            page.click("button[type=submit]")
-            page.wait_for_url(f"{handle.url}/display")
+            browser_login(page, handle.url, "tv", "/display")
             wait_for_text(page, "#clock", 1)
             clock = page.inner_text("#clock")
             browser.close()

@@ -123,7 +123,14 @@ def warp(samples: np.ndarray, factor: float, start: int = 0) -> np.ndarray:
     n = int(len(samples) * factor)
     if n <= start:
         return np.zeros(0, dtype=np.float32)
-    return np.interp(np.arange(start, n) / factor, np.arange(len(samples)), samples).astype(np.float32)
+    if factor == 1.0:
+        return np.asarray(samples[start:n], dtype=np.float32)
+    # only the input samples the new positions fall between (called every 30 ms while speaking:
+    # interpolating over the whole utterance each time grew with its length)
+    positions = np.arange(start, n) / factor
+    first = int(positions[0])
+    part = samples[first:]
+    return np.interp(positions - first, np.arange(len(part)), part).astype(np.float32)
 
 
 class AcousticStream:
@@ -239,7 +246,7 @@ class AcousticScorer:
 
     def rank_streams(self, streams: Sequence[AcousticStream], limit: int = 5) -> AcousticRanking:
         """The ranking of streams that scored while the visitor spoke (each `finish()`ed)."""
-        costs = [s.costs() for s in streams if s.scorer is self and s.costs() is not None]
+        costs = [s.costs() for s in streams if s.scorer is self]
         return self.ranking(costs, [greedy(s.finish_output, self.model.vocab) for s in streams], limit)
 
     def ranking(self, costs: Sequence[np.ndarray], texts: list[str], limit: int = 5) -> AcousticRanking:

@@ -259,10 +259,9 @@ class VietAsrEngine:
         return True
 
     def _acoustic_scorer(self, phrases: list[Phrase]) -> AcousticScorer | None:
-        model = self.loader.acoustic if self.loader.state == "ready" else None
-        if model is None:
+        if self.loader.acoustic is None:
             return None
-        return AcousticScorer(model, phrases + background_phrases(self.book))
+        return AcousticScorer(self.loader.acoustic, phrases + background_phrases(self.book))
 
     def search_async(self, text: str) -> Future:
         """The search of `text` in the search thread; the same future when already asked (latest wins)."""
