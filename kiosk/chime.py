@@ -7,11 +7,10 @@ sound is for a visitor who looked away. No audio player or no sound card: nothin
 from __future__ import annotations
 
 import logging
-import math
-import struct
 import threading
-import wave
 from pathlib import Path
+
+from voice.tones import sine, write_once
 
 log = logging.getLogger("kiosk.chime")
 
@@ -20,24 +19,15 @@ RATE = 16000
 
 def chime_wav(folder: Path) -> Path:
     """Two soft tones (660 Hz then 880 Hz, 0.25 s each) as a 16-bit mono WAV."""
-    path = folder / "idle-chime.wav"
-    if path.exists():
-        return path
-    folder.mkdir(parents=True, exist_ok=True)
-    frames = bytearray()
-    for freq in (660.0, 880.0):
-        n = int(RATE * 0.25)
-        for i in range(n):
-            fade = min(1.0, i / 400, (n - i) / 400)
-            frames += struct.pack("<h", int(9000 * fade * math.sin(2 * math.pi * freq * i / RATE)))
-    tmp = path.with_suffix(".tmp")
-    with wave.open(str(tmp), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(bytes(frames))
-    tmp.replace(path)
-    return path
+    n = int(RATE * 0.25)
+
+    def samples():
+        for freq in (660.0, 880.0):
+            for i in range(n):
+                fade = min(1.0, i / 400, (n - i) / 400)
+                yield 9000 / 32767 * fade * sine(freq, i / RATE)
+
+    return write_once(folder / "idle-chime.wav", samples(), RATE)
 
 
 def chime(cfg, speaker=None) -> None:

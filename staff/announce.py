@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import math
-import struct
 import threading
-import wave
 from pathlib import Path
 
 from centre.config import Config
+from voice.tones import sine, write_once
 
 log = logging.getLogger("staff.announce")
 
@@ -34,25 +33,15 @@ def announcement_text(code: str, counter_name_vi: str) -> str:
 
 def chime_wav(path: Path, rate: int = 22050) -> Path:
     """Write the two-tone chime (E6 then C6, bell-like decay) once; return its path."""
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames = bytearray()
-    for freq, dur in ((1318.5, 0.45), (1046.5, 0.8)):
-        n = int(rate * dur)
-        for i in range(n):
-            t = i / rate
-            env = math.exp(-4.0 * t) * min(1.0, i / (0.005 * rate))
-            v = env * (0.6 * math.sin(2 * math.pi * freq * t) + 0.25 * math.sin(2 * math.pi * 2 * freq * t))
-            frames += struct.pack("<h", int(max(-1.0, min(1.0, v)) * 0.5 * 32767))
-    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
-    with wave.open(str(tmp), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(bytes(frames))
-    tmp.replace(path)
-    return path
+
+    def samples():
+        for freq, dur in ((1318.5, 0.45), (1046.5, 0.8)):
+            for i in range(int(rate * dur)):
+                t = i / rate
+                env = math.exp(-4.0 * t) * min(1.0, i / (0.005 * rate))
+                yield 0.5 * max(-1.0, min(1.0, env * (0.6 * sine(freq, t) + 0.25 * sine(2 * freq, t))))
+
+    return write_once(path, samples(), rate)
 
 
 MAX_FILES = 600
