@@ -10,7 +10,7 @@ import wave
 from pathlib import Path
 
 import pytest
-from staff_helpers import OPEN_TIME, PASSWORDS
+from staff_helpers import CHROMIUM, OPEN_TIME, PASSWORDS, chromium
 from staff_helpers import browser_login as login
 
 from centre import queue as q
@@ -18,10 +18,6 @@ from centre import users
 from centre.clock import FixedClock
 from centre.db import connect
 from staff.server import free_port, start_in_thread
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason="apt install chromium")]
 
@@ -54,12 +50,8 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_officer_calls_display_shows_it_and_ticket_page_follows(site, browser, artifacts):

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from staff_helpers import OPEN_TIME, PASSWORDS
+from staff_helpers import CHROMIUM, OPEN_TIME, PASSWORDS, chromium
 
 from centre import queue as q
 from centre import users
@@ -21,9 +21,6 @@ from centre.db import connect
 from staff import auth
 from staff.server import free_port, start_in_thread
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
 PHONE = {"width": 390, "height": 844}
 FULL_HD = {"width": 1920, "height": 1080}
 UHD = {"width": 3840, "height": 2160}
@@ -73,12 +70,8 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def overflow(page) -> int:

@@ -13,10 +13,9 @@ import json
 import queue
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from staff_helpers import PASSWORDS, Centre, browser_login
+from staff_helpers import CHROMIUM, PASSWORDS, Centre, browser_login, chromium
 
 from centre import audit
 from robot import events as robot_events
@@ -195,13 +194,10 @@ def _until(pred, timeout: float = 5.0) -> bool:
     return bool(pred())
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="apt install chromium")
 def test_browser_banner_appears_within_a_second_and_reset_is_sent(tmp_config, artifacts):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from centre import users
     from centre.db import connect
@@ -214,9 +210,7 @@ def test_browser_banner_appears_within_a_second_and_reset_is_sent(tmp_config, ar
     log = kiosk_log(cfg)
     log(status())
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                         args=["--headless", "--no-sandbox", "--disable-gpu"])
+        with chromium() as browser:
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             browser_login(page, handle.url, "boss", "/admin/services")
             expect(page.locator("#robot-strip .robot-ok")).to_contain_text("robot-1: sẵn sàng")
@@ -238,7 +232,6 @@ def test_browser_banner_appears_within_a_second_and_reset_is_sent(tmp_config, ar
             expect(banner.locator(".robot-answer")).to_contain_text("nút dừng khẩn cấp vẫn đang bấm")
             log(status())  # released and reset at the robot
             expect(page.locator("#robot-strip .robot-estop")).to_have_count(0, timeout=1000)
-            browser.close()
     finally:
         log.close()
         handle.stop()

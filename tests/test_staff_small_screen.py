@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from staff_helpers import OPEN_TIME, PASSWORDS, browser_login
+from staff_helpers import CHROMIUM, OPEN_TIME, PASSWORDS, browser_login, chromium
 
 from centre import users
 from centre.clock import FixedClock
 from centre.db import connect
 from staff.server import free_port, start_in_thread
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason="apt install chromium")]
 
@@ -41,13 +36,10 @@ def wait_for_text(page, selector: str, min_len: int, timeout: float = 15.0) -> s
 
 
 def test_console_and_admin_fit_a_phone(tmp_config, artifacts):
-    from playwright.sync_api import sync_playwright
-
     handle = start_in_thread(tmp_config, host="127.0.0.1", port=free_port(), clock=FixedClock(OPEN_TIME))
     try:
         users.create_user(connect(tmp_config.database_path), "boss", "admin", PASSWORDS["boss"])
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        with chromium() as browser:
             page = browser.new_page(viewport={"width": 390, "height": 844})
             browser_login(page, handle.url, "boss", "/console/1")
             for path in ("/console/1", "/admin/services", "/reports"):
@@ -63,14 +55,11 @@ def test_console_and_admin_fit_a_phone(tmp_config, artifacts):
                     for sel in page.locator("section.current select").all():
                         box = sel.bounding_box()
                         assert box["x"] + box["width"] <= card["x"] + card["width"], "a select sticks out of its card"
-            browser.close()
     finally:
         handle.stop()
 
 
 def test_display_clock_and_ticket_page_use_the_centre_time_zone(tmp_config):
-    from playwright.sync_api import sync_playwright
-
     from centre.queue import Queue
 
     handle = start_in_thread(tmp_config, host="127.0.0.1", port=free_port())
@@ -78,8 +67,7 @@ def test_display_clock_and_ticket_page_use_the_centre_time_zone(tmp_config):
         conn = connect(tmp_config.database_path)
         users.create_user(conn, "tv", "display", PASSWORDS["tv"])
         ticket = Queue(conn, tmp_config).issue("A", actor="kiosk", ignore_hours=True)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        with chromium() as browser:
             ctx = browser.new_context(timezone_id="America/New_York")  # a browser set to another zone
             page = ctx.new_page()
             page.goto(f"{handle.url}{ticket.status_path}")
@@ -88,7 +76,6 @@ def test_display_clock_and_ticket_page_use_the_centre_time_zone(tmp_config):
             browser_login(page, handle.url, "tv", "/display")
             wait_for_text(page, "#clock", 1)
             clock = page.inner_text("#clock")
-            browser.close()
         now = datetime.now(ZoneInfo(tmp_config.centre.timezone))
         hours = {(now + timedelta(minutes=m)).strftime("%H:%M") for m in (-1, 0, 1)}
         assert clock[:5] in hours, clock
@@ -98,8 +85,6 @@ def test_display_clock_and_ticket_page_use_the_centre_time_zone(tmp_config):
 
 
 def test_ticket_page_of_a_no_show_says_what_to_do(tmp_config):
-    from playwright.sync_api import sync_playwright
-
     from centre.queue import Queue
 
     handle = start_in_thread(tmp_config, host="127.0.0.1", port=free_port())
@@ -108,8 +93,7 @@ def test_ticket_page_of_a_no_show_says_what_to_do(tmp_config):
         gone, waiting = qu.issue("A", actor="kiosk", ignore_hours=True), qu.issue("A", actor="kiosk", ignore_hours=True)
         qu.call(gone, 1, actor="o")
         qu.no_show(gone, actor="o")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        with chromium() as browser:
             page = browser.new_page()
             shown = {}
             for t in (gone, waiting):
@@ -119,7 +103,6 @@ def test_ticket_page_of_a_no_show_says_what_to_do(tmp_config):
                 text = page.inner_text("#ticket")
                 if t is gone:
                     assert "Vắng mặt" in text and "mời bạn lấy số mới ở ki-ốt" in text
-            browser.close()
         assert shown == {gone.code: True, waiting.code: False}
     finally:
         handle.stop()
