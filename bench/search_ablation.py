@@ -5,7 +5,8 @@ query set, top-1 / top-3 (in-scope queries) and refusal (out-of-scope queries: n
 per kind. Sets and their role (docs/search.md, "Honest measurement"):
 
 - train (weights and word lists were tuned on them): tests/data/search/dev.yaml,
-  tests/data/search/spoken.yaml, tests/data/search_real/train.yaml;
+  tests/data/search/spoken.yaml, tests/data/search_real/train.yaml, tests/data/search_round3/train.yaml
+  (round 3: English requests and out-of-scope needs written by the engineer who tunes);
 - dev (used to choose between variants, never tuned query by query): tests/data/search/check.yaml,
   tests/data/search_holdout/holdout.yaml, tests/data/search_holdout2/queries.yaml,
   tests/data/search_real/dev.yaml, tests/data/search_real/blind.yaml (real_blind, read after round 1);
@@ -40,6 +41,8 @@ SETS = {  # name → (file, role)
     "dev": (DATA / "search" / "dev.yaml", "train"),
     "spoken": (DATA / "search" / "spoken.yaml", "train"),
     "real_train": (DATA / "search_real" / "train.yaml", "train"),
+    # round 3: English requests and out-of-scope needs written by the search engineer (train only)
+    "r3_train": (DATA / "search_round3" / "train.yaml", "train"),
     "check": (DATA / "search" / "check.yaml", "dev"),
     "holdout": (DATA / "search_holdout" / "holdout.yaml", "dev"),
     "holdout2": (DATA / "search_holdout2" / "queries.yaml", "dev"),

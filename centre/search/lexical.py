@@ -152,7 +152,8 @@ def _canon(token: str) -> str:
 # The stop lists in the form `analyze` gives (i/y unified: English "my" arrives as "mi").
 _STOP_TYPED = frozenset(_canon(w) for w in STOP_VI | STOP_EN)
 _STOP_EN = frozenset(_canon(w) for w in STOP_EN)
-_STOP_FOLDED = frozenset({_canon(fold(w)) for w in STOP_VI} | _STOP_EN)
+_STOP_FOLDED_VI = frozenset(_canon(fold(w)) for w in STOP_VI)
+_STOP_FOLDED = _STOP_FOLDED_VI | _STOP_EN
 _KINSHIP_TYPED = frozenset(_canon(w) for w in KINSHIP_VI | KINSHIP_EN)
 _KINSHIP_FOLDED = frozenset({_canon(fold(w)) for w in KINSHIP_VI} | KINSHIP_EN)
 _GENERIC_TYPED = frozenset(_canon(w) for w in GENERIC_VI | GENERIC_EN)
@@ -288,7 +289,9 @@ class Lexicon:
     vietnamese: frozenset = frozenset()  # folded keys written with diacritics (Vietnamese words)
 
     @classmethod
-    def load(cls, path: Path = LEXICON_PATH) -> Lexicon:
+    def load(cls, path: Path = LEXICON_PATH, english_map: bool = True) -> Lexicon:
+        """`english_map`: also the `english_map` section (everyday English → the catalogue's
+        words); the ablation bench switches it off."""
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
@@ -297,7 +300,10 @@ class Lexicon:
         typed: dict = {}
         folded: dict = {}
         vietnamese: set = set()
-        for key, targets in (data.get("synonyms") or {}).items():
+        entries = list((data.get("synonyms") or {}).items())
+        if english_map:
+            entries += list((data.get("english_map") or {}).items())
+        for key, targets in entries:
             kp = analyze(str(key))
             if not kp or len(kp) > LEXICON_MAX_WORDS or not isinstance(targets, list):
                 log.warning("search lexicon %s: entry %r ignored", path, key)
@@ -310,10 +316,10 @@ class Lexicon:
         return cls(typed, folded, frozenset(vietnamese))
 
 
-@lru_cache(maxsize=1)
-def lexicon() -> Lexicon:
-    """The shipped lexicon, loaded once."""
-    return Lexicon.load()
+@lru_cache(maxsize=2)
+def lexicon(english_map: bool = True) -> Lexicon:
+    """The shipped lexicon, loaded once (with or without its English word map)."""
+    return Lexicon.load(english_map=english_map)
 
 
 
@@ -1010,9 +1016,15 @@ def _telex_decoded(idx: _Index, pairs: list[tuple[str, str]]) -> list[tuple[str,
     return out
 
 
+# English function words that are also Vietnamese syllables folded ("a", "on", "the", "my" →
+# "mi"): counted as English when telling an English request (ENGLISH_FILLER_DETECTION).
+_EN_SYLLABLES = frozenset(w for w in _STOP_EN if is_vietnamese_syllable(w)) - _STOP_FOLDED_VI
+
+
 def _mostly_english(folded: list[str]) -> bool:
-    """More than two words in three are not Vietnamese syllables (numbers aside)."""
-    n_syllables = sum(1 for f in folded if is_vietnamese_syllable(f))
+    """More than two words in three are not Vietnamese syllables (numbers aside); an English
+    function word that is also a syllable ("the", "on") does not count as a syllable."""
+    n_syllables = sum(1 for f in folded if is_vietnamese_syllable(f) and f not in _EN_SYLLABLES)
     return sum(1 for f in folded if not f.isdigit()) > 2 * n_syllables
 
 
@@ -1146,12 +1158,13 @@ class LexicalRanker:
 
     # ---- searching
 
-    def lexical(self, idx: _Index, raw: str, detail: bool = False, use_lexicon: bool = True) -> tuple[dict, list, list]:
+    def lexical(self, idx: _Index, raw: str, detail: bool = False, use_lexicon: bool = True,
+                english_map: bool = True) -> tuple[dict, list, list]:
         """Lexical evidence for `raw`: procedure key → (score, best phrase, detail), the
         query tokens, and the readings scored (as typed, then through the lexicon). Each procedure keeps its best phrase over the query as typed and its
         readings through the lexicon; the phrase score is `phrase_score` (one path)."""
         qtokens = self._query_tokens(idx, raw)
-        readings = self._readings(idx, qtokens) if use_lexicon else []
+        readings = self._readings(idx, qtokens, english_map) if use_lexicon else []
         # numbers alone ("14", "9.999999") name no procedure: they only qualify words
         said = [" ".join(q.plain for q in r) for r in [qtokens, *readings]]
         if not any(q.informative and not q.folded.isdigit() for r in [qtokens, *readings] for q in r):
@@ -1403,9 +1416,9 @@ class LexicalRanker:
         return tok
 
     @staticmethod
-    def _lexicon_spans(qtokens: list[_QToken]) -> list[tuple[int, int, tuple]]:
+    def _lexicon_spans(qtokens: list[_QToken], english_map: bool = True) -> list[tuple[int, int, tuple]]:
         """(start, end, targets) of every lexicon key the query says, longest first, whole words."""
-        lex = lexicon()
+        lex = lexicon(english_map)
         n = len(qtokens)
         # an English query reaches only English keys ("my" is not Mỹ)
         english = not qtokens[0].accented and _mostly_english([q.folded for q in qtokens]) if qtokens else False
@@ -1449,14 +1462,14 @@ class LexicalRanker:
             for a, f in words
         ]
 
-    def _readings(self, idx: _Index, qtokens: list[_QToken]) -> list[list[_QToken]]:
+    def _readings(self, idx: _Index, qtokens: list[_QToken], english_map: bool = True) -> list[list[_QToken]]:
         """The query with its everyday words replaced by administrative ones (the lexicon).
 
         Each lexicon key found (longest first, whole words) is replaced by one of its
         targets; the new words weigh as much as the words they replace, shared by rarity,
         and earn SYNONYM credit. At most MAX_READINGS readings, first targets preferred.
         """
-        spans = self._lexicon_spans(qtokens)
+        spans = self._lexicon_spans(qtokens, english_map)
         if not spans:
             return []
         # choices: one target per span; vary one span at a time from the all-first reading

@@ -44,6 +44,8 @@ from centre.search.weights import (
     MAX_QUERY_CHARS,
     MAX_QUERY_TOKENS,
     REFERRAL_VETO,
+    RUNNER_SHARE,
+    RUNNERS,
     SEMANTIC_CANDIDATES,
     SEMANTIC_DECISIVE,
     TEXT_CANDIDATES,
@@ -93,7 +95,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
-STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon")
+STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "runners")
 
 
 @dataclass
@@ -124,6 +126,19 @@ def combine(c: Scored, semantic_top: float | None = None) -> float:
     if c.semantic is not None and semantic_top is not None:
         s += W_SEMANTIC * (c.semantic - semantic_top)
     return max(0.0, min(1.0, s))
+
+
+def runners_up(accepted: int, scores: list[float], floor: float) -> int:
+    """How many candidates to show once the first is an answer: those above the threshold,
+    and the next ones (up to RUNNERS in all) scoring at least `floor` (a share of the
+    threshold): a long or unusual question's right procedure is often second or third,
+    and the kiosk shows the best first anyway. Nothing is shown when nothing was accepted."""
+    if not accepted:
+        return 0
+    extra = accepted
+    while extra < min(RUNNERS, len(scores)) and scores[extra] >= floor:
+        extra += 1
+    return max(accepted, extra)
 
 
 @dataclass
@@ -224,7 +239,7 @@ class Searcher(LexicalRanker):
             foc = focus(raw) if "focus" not in self.off else Focus(raw, raw, "", len(words_of(raw)))
             r = Ranking(raw, foc, asked=asked_parts(foc.request))
             ranker_on = "semantic" not in self.off and W_SEMANTIC
-            with semantic.prefetched(foc.request if ranker_on else ""):  # e5 on a second thread meanwhile
+            with semantic.prefetched(foc.request if ranker_on else "", long=foc.long):  # long: e5 on a second thread meanwhile
                 cands = self._features(idx, r, detail)
             sims = [c.semantic for c in cands.values() if c.semantic is not None]
             top = max(sims) if sims else None
@@ -276,7 +291,7 @@ class Searcher(LexicalRanker):
         return "on"
 
     def _lexical_off_aware(self, idx, raw, detail, lexicon_off):
-        return self.lexical(idx, raw, detail, use_lexicon=not lexicon_off)
+        return self.lexical(idx, raw, detail, use_lexicon=not lexicon_off, english_map="english_map" not in self.off)
 
     def _text_terms(self, idx: _Index, r: Ranking) -> list[str]:
         """Words for the text index: the request's words (as corrected), then the context's,
@@ -356,6 +371,8 @@ class Searcher(LexicalRanker):
             # A long question dilutes its few telling words with a story: its best procedure is
             # accepted on a lower score when it clearly leads the next one that is not a variant.
             r.accepted, r.rule = 1, "long_lead"
+        if "runners" not in self.off:
+            r.accepted = runners_up(r.accepted, [c.score for c in ranked], RUNNER_SHARE * self.min_score)
         if "referral" in self.off:
             return
         asked_for = referral_for(r.focus.request)  # what the request itself names, not the story

@@ -91,6 +91,11 @@ W_CONTEXT = 0.2  # weight of the lexical score of the whole question (the reques
 # A long question's whole-text phrase score, times this, stands in for its request's when the
 # request names less (the request asks "có được hưởng chế độ gì không?", the story names it).
 W_CONTEXT_ALONE = 0.85  # see above
+# Once the first candidate is an answer, the next ones (up to RUNNERS hits in all) are shown
+# too when they score at least RUNNER_SHARE of the threshold (model.runners_up): they do not
+# decide whether to answer, only what else to offer (top-3).
+RUNNERS = 3  # see above
+RUNNER_SHARE = 0.65  # see above (0.75 / 0.85: real_dev top-3 one and two answers fewer)
 REFERRAL_VETO = 0.6  # a hit below this gives way to a referral the citizen asked for in words it lacks
 # The e5 query embedding (15–20 ms) is skipped when the first candidate (lexical + text score)
 # leads both the second candidate and the threshold by this much: the semantic term could not

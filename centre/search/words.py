@@ -24,7 +24,17 @@ def _phrases(key: str) -> tuple[tuple[str, ...], ...]:
 
 
 STOP_VI = _set("stop_vi")
-STOP_EN = _set("stop_en")
+def _english_forms(words: frozenset[str]) -> frozenset[str]:
+    """English filler with its plural / third-person forms (agency → agencies, need → needs):
+    Vietnamese syllables never end in s, so the forms added are English only."""
+    out = set(words)
+    for w in words:
+        if len(w) > 2 and w.isalpha():
+            out.add(w[:-1] + "ies" if w.endswith("y") and w[-2] not in "aeiou" else w + ("es" if w.endswith(("s", "sh", "ch", "x")) else "s"))
+    return frozenset(out)
+
+
+STOP_EN = _english_forms(_set("stop_en"))
 KINSHIP_VI = _set("kinship_vi")
 KINSHIP_EN = _set("kinship_en")
 KIN_SIDE = _set("kin_side")
