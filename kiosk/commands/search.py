@@ -158,4 +158,4 @@ def _semantic_check(conn) -> Check:
         n = 0
     if not n:
         return Check("semantic", False, "no passage vectors — run `kiosk catalogue import` to compute them")
-    return Check("semantic", True, f"{st.reason}; {n} passage vectors")
+    return Check("semantic", True, f"{st.reason}; {n} passage vectors; {semantic.engine_note()}")

