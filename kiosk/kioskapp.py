@@ -22,7 +22,7 @@ from kivy.uix.stencilview import StencilView
 
 from kiosk.app import KV_DIR, SIZES, font_files, make_escort, make_speaker, make_voice
 from kiosk.controller import Backend, Controller, I18n, Screen
-from kiosk.widgets.common import clip_by_scissor
+from kiosk.widgets.common import clip_by_scissor, free_text_surfaces
 
 PAGE_BG = (0.957, 0.965, 0.973, 1)  # C_BG of kv/base.kv
 
@@ -111,6 +111,7 @@ class KioskApp(App):
 
     # building ---------------------------------------------------------------------------
     def build(self):
+        free_text_surfaces()
         regular, bold = font_files()
         LabelBase.register(DEFAULT_FONT, regular, fn_bold=bold)
         LabelBase.register("KioskFont", regular, fn_bold=bold)
@@ -141,6 +142,9 @@ class KioskApp(App):
                                      speaker=self._speaker or None, dossier_lookup=lookup)
         root = KioskRoot()
         self.sm = ScreenManager(transition=NoTransition())
+        # Kivy's ScreenManager clips its screens with two stencil passes over the whole window
+        # in every frame (its rule in Kivy's style.kv), like a StencilView: the scissor test instead
+        clip_by_scissor(self.sm)
         # Home is built now; the other screens after the first frame, one a frame (or at once
         # when a visitor is quicker), so the kiosk shows its Home sooner (cold start)
         self.screens = LazyScreens(self, {name: cls for name, cls in screen_mod.SCREENS.items()

@@ -534,3 +534,23 @@ def test_page_background_is_painted(kiosk, shots):
     for xy in ((3, h - 4), (w - 4, h - 4)):  # the screen's outer padding, below the keyboard
         assert all(abs(a - b) <= 2 for a, b in zip(img.getpixel(xy), page, strict=True)), (xy, img.getpixel(xy))
     c.reset()
+
+
+def test_frames_draw_less_and_labels_keep_no_second_copy(kiosk):
+    """Issue 14 (memory, keystroke): the screen manager clips with the scissor test, not two
+    stencil passes over the whole window in every frame; a label keeps only its texture, not
+    also the SDL surface it was rendered into."""
+    from kivy.graphics import ScissorPush, StencilPush
+    from kivy.uix.label import Label
+
+    d, c = kiosk, kiosk.c
+    c.reset()
+    assert not any(isinstance(i, StencilPush) for i in d.app.sm.canvas.before.children)
+    assert any(isinstance(i, ScissorPush) for i in d.app.sm.canvas.before.children)
+    c.open_fields()
+    d.wait(lambda: d.screen() == "fields" and c.fields)
+    d.pump(0.3)  # drawn: the textures are filled when a frame binds them
+    labels = [w for w in d.visible() if isinstance(w, Label) and w.text and w.texture is not None]
+    assert len(labels) > 10
+    assert all(getattr(w._label, "_surface", None) is None for w in labels)
+    c.reset()

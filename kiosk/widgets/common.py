@@ -97,6 +97,32 @@ def clip_by_scissor(view) -> bool:
     return True
 
 
+def free_text_surfaces() -> None:
+    """Let each label's rendered pixels go once they are in its texture.
+
+    Kivy's SDL2 text provider renders a label into an SDL surface, copies it into the texture
+    and keeps the surface (`_surface`) until that label is rendered again: a second copy, in
+    the kiosk's memory, of every label's texture on every screen built (~20 MB for the kiosk's
+    screens, most of them wide rows; the pygame provider deletes its surface). Kivy re-renders
+    from the text when a texture must be rebuilt, never from the surface.
+    """
+    from kivy.core.text import Label as CoreLabel
+
+    if getattr(CoreLabel, "_frees_surface", False):
+        return
+    render_end = CoreLabel._render_end
+
+    def _render_end(self):
+        try:
+            return render_end(self)
+        finally:
+            if getattr(self, "_surface", None) is not None:
+                self._surface = None
+
+    CoreLabel._render_end = _render_end
+    CoreLabel._frees_surface = True
+
+
 _PLACERS: weakref.WeakSet = weakref.WeakSet()
 _EXPORT_HEIGHT: list[float] = []
 
