@@ -34,9 +34,10 @@ kernel, one thread, no prefetch) and on (centre/search/e5kernel.py, two threads,
 prefetched): every candidate's features and score, the decision, the hits, float for float.
 
 `--before` runs the bench with the speed paths as before that round (for a before/after in the
-same conditions).
+same conditions); `--ab` times each query with them off and on in turn, in one process (p50 / p95
+/ CPU a query for short, long and 5,000-procedure searches: the least load-dependent comparison).
 
-Run: `.venv/bin/python -P bench/search.py [--blind] [--via-import] [--identical] [--before]` (a few
+Run: `.venv/bin/python -P bench/search.py [--blind] [--via-import] [--identical] [--before] [--ab]` (a few
 minutes on a busy 2-core machine).
 """
 
@@ -291,10 +292,62 @@ def identical(cfg) -> dict:
     return {"identical_queries": total, "identical_by_set": out, "semantic_kernel": e5kernel.status()}
 
 
+def _ab_times(searcher: Searcher, queries: list[str], rounds: int) -> dict:
+    """Each query timed with the speed paths off, then on, in turn (same load for both)."""
+    wall: dict[bool, list[list[float]]] = {False: [[] for _ in queries], True: [[] for _ in queries]}
+    cpu = {False: 0.0, True: 0.0}
+    for _ in range(rounds):
+        for i, q in enumerate(queries):
+            for on in (False, True):
+                _speed_paths(on, forced=False)
+                c, t = time.process_time(), time.perf_counter()
+                searcher.search(q)
+                wall[on][i].append((time.perf_counter() - t) * 1000)
+                cpu[on] += time.process_time() - c
+    out = {}
+    for on, name in ((False, "off"), (True, "on")):
+        ms = [statistics.median(t) for t in wall[on]]
+        out[name] = [round(statistics.median(ms), 2), round(pct(ms, 0.95), 2),
+                     round(cpu[on] * 1000 / (rounds * len(queries)), 2)]
+    return out
+
+
+def ab(cfg) -> dict:
+    """Same-process A/B of the kernel round's speed paths: p50 / p95 / CPU ms a query, off and on."""
+    semantic.QUERY_CACHE_SIZE = 0
+    sets = available_sets(blind=False)
+    load = [round(os.getloadavg()[0], 2)]
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        real = connect(Path(tmp) / "real.db")
+        ensure_catalogue(real, cfg)
+        ours = Searcher.from_config(real, cfg)
+        ours.search("a", limit=1)
+        semantic.warm_up()
+        freeze_memory()
+        short = [it["q"] for it in sets["dev"]]
+        out["short"] = _ab_times(ours, short, 3)
+        out["long"] = _ab_times(ours, long_questions(sets), 2)
+        big = connect(Path(tmp) / "big.db")
+        synthetic_catalogue(real, big, SYNTHETIC_TOTAL)
+        big_ours = Searcher.from_config(big, cfg)
+        big_ours.search("khởi động")
+        freeze_memory(again=True)
+        out["synthetic5000"] = _ab_times(big_ours, short, 3)
+        real.close()
+        big.close()
+    load.append(round(os.getloadavg()[0], 2))
+    return {"ab_p50_p95_cpu_ms": out, "load_average_start_end": load, "semantic_kernel": e5kernel.status(),
+            "semantic_query_threads": {str(k): v for k, v in sorted(semantic.THREAD_COUNTS.items())}}
+
+
 def main() -> int:
     cfg = load_config()
     if "--identical" in sys.argv:
         print(json.dumps(identical(cfg)))
+        return 0
+    if "--ab" in sys.argv:
+        print(json.dumps(ab(cfg)))
         return 0
     load_start = os.getloadavg()[0]
     semantic.QUERY_CACHE_SIZE = 0  # time the embedding in every round (the kiosk's query cache is not counted)

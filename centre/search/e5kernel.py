@@ -205,6 +205,9 @@ def install(encoder, allow_vnni: bool = True) -> bool:
         if why is not None:
             _STATE["reason"] = why
             return False
+        if _STATE.get("verified") == (base, allow_vnni):  # checked in this process: only the jumps again
+            _STATE["reason"] = _STATE["verified_reason"]
+            return _write_jumps(base, _STATE["lib"], _STATE["applied"])
         lib, how = _load_kernel(allow_vnni)
         if lib is None:
             _STATE["reason"] = how
@@ -214,23 +217,31 @@ def install(encoder, allow_vnni: bool = True) -> bool:
             patches = [p for p in patches if p[2] != "e5k_gelu_omp"]
             how += "; GELU: the C library's erff differs, shipped GELU kept"
         before = _embed_checks(encoder)
-        try:
-            for off, code, name in patches:
-                fn = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
-                _write_code(base + off, b"\x48\xb8" + fn.to_bytes(8, "little") + b"\xff\xe0")  # movabs rax, fn; jmp rax
-                _STATE["saved"].append((base + off, code))
-        except OSError as exc:
-            _uninstall_locked()
-            _STATE["reason"] = f"engine code not writable ({exc})"
+        _STATE["reason"] = f"faster kernel ({how}), identical embeddings"
+        if not _write_jumps(base, lib, patches):
             return False
-        _STATE.update(installed=True, lib=lib)
         if _embed_checks(encoder) != before:
             _uninstall_locked()
             _STATE["reason"] = "its embeddings differ from the shipped kernel's: not used"
             log.warning("e5 kernel: %s", _STATE["reason"])
             return False
-        _STATE["reason"] = f"faster kernel ({how}), identical embeddings"
+        _STATE.update(verified=(base, allow_vnni), applied=patches, verified_reason=_STATE["reason"])
         return True
+
+
+def _write_jumps(base: int, lib, patches: list) -> bool:
+    """Jump from each replaced function's start to its replacement (movabs rax, fn; jmp rax)."""
+    try:
+        for off, code, name in patches:
+            fn = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+            _write_code(base + off, b"\x48\xb8" + fn.to_bytes(8, "little") + b"\xff\xe0")
+            _STATE["saved"].append((base + off, code))
+    except OSError as exc:
+        _uninstall_locked()
+        _STATE["reason"] = f"engine code not writable ({exc})"
+        return False
+    _STATE.update(installed=True, lib=lib)
+    return True
 
 
 def _uninstall_locked() -> None:
@@ -240,7 +251,8 @@ def _uninstall_locked() -> None:
 
 
 def uninstall() -> None:
-    """Restore the shipped kernel (tests compare both; no embedding may run meanwhile)."""
+    """Restore the shipped kernel (tests and the bench compare both; no embedding may run
+    meanwhile). A later install() in this process only writes the jumps again."""
     with _LOCK:
         _uninstall_locked()
         _STATE["reason"] = "uninstalled"
