@@ -554,3 +554,32 @@ def test_frames_draw_less_and_labels_keep_no_second_copy(kiosk):
     assert len(labels) > 10
     assert all(getattr(w._label, "_surface", None) is None for w in labels)
     c.reset()
+
+
+def test_text_textures_as_wide_as_their_text(kiosk):
+    """Issue 14 (keystroke, memory): a row's or a button's text texture is as wide as its text,
+    not as its box (every texture pixel is drawn and kept), and it is drawn where the box-wide
+    texture put it: left-aligned rows at the box's left edge, button labels centred."""
+    from kivy.graphics import Rectangle
+
+    from kiosk.widgets.common import KButton, ListRow
+
+    d, c = kiosk, kiosk.c
+    c.reset()
+    c.open_fields()
+    d.wait(lambda: d.screen() == "fields" and c.fields)
+    d.pump(0.3)
+
+    def drawn_at(w):
+        rect = next(i for i in w.canvas.children if isinstance(i, Rectangle) and i.texture is w.texture)
+        return rect.pos
+
+    rows = [w for w in d.visible() if isinstance(w, ListRow) and w.text]
+    assert len(rows) >= 5
+    for w in rows:
+        assert w.halign == "left" and w.texture_size[0] < w.text_size[0] * 0.8, (w.text, w.texture_size, w.text_size)
+        assert drawn_at(w)[0] == int(w.center_x - w.text_size[0] / 2)
+    home = d.find("bar:home")
+    assert isinstance(home, KButton) and home.texture_size[0] < home.text_size[0]
+    assert abs(drawn_at(home)[0] + home.texture_size[0] / 2 - home.center_x) <= 1
+    c.reset()

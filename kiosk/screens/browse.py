@@ -10,6 +10,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 
 from kiosk.screens import KScreen, row_size
+from kiosk.widgets.common import TightText
 
 
 class ListScreen(KScreen):
@@ -71,14 +72,14 @@ class ProceduresScreen(ListScreen):
         return data
 
 
-class DocRow(Button):
+class DocRow(TightText, Button):
     """A checklist line; `index` is the document's position, `checked` when ticked off."""
 
     checked = BooleanProperty(False)
     index = NumericProperty(0)
 
 
-class GroupHeader(Button):
+class GroupHeader(TightText, Button):
     """The header of a collapsed group: tap to open or close it (`group` names it)."""
 
     group = StringProperty("")

@@ -2,15 +2,55 @@
 
 from __future__ import annotations
 
+import math
 import weakref
 from contextlib import contextmanager
+from types import MethodType
 
 from kivy.metrics import dp
 from kivy.properties import ColorProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.button import Button
+from kivy.uix.label import Label
 
 
-class KButton(Button):
+def _tight_render(core, real=False):
+    """Kivy's core label `render`, but a wrapped or aligned text's texture as wide as its longest
+    line (with the padding), not as wide as `text_size`: Kivy makes it as wide as the box."""
+    size = type(core).render(core, real)
+    if real or not size or not core._text_size[0] or core.options.get("halign") == "justify":
+        return size
+    return min(size[0], max(2, math.ceil(core._internal_size[0]))), size[1]
+
+
+class TightText:
+    """A Label or Button whose text texture is as wide as its longest line, not its box.
+
+    With software OpenGL every pixel of a texture is drawn (and kept in memory) whether it
+    holds text or is transparent: a result row's one line of text was a 1,824 × 94 texture, a
+    key's word as wide as the key. The text is drawn where the wide texture put it
+    (`text_x`: left, centred or right in the `text_size` box), so nothing moves on screen.
+    """
+
+    def _create_label(self):
+        super()._create_label()
+        core = self._label
+        if core is not None and "render" not in vars(core):
+            core.render = MethodType(_tight_render, core)
+
+    def text_x(self, *_) -> int:
+        """x of the texture: where Kivy's box-wide texture would have put this line."""
+        tw, box = self.texture_size[0], self.text_size[0]
+        if not box or self.halign in ("center", "justify"):
+            return int(self.center_x - tw / 2.0)
+        left = int(self.center_x - box / 2.0)
+        return left + int(box - tw) if self.halign == "right" else left
+
+
+class KText(TightText, Label):
+    """The kiosk's Label (kv/base.kv draws it at `text_x`)."""
+
+
+class KButton(TightText, Button):
     """A large touch button (≥ 88 px high); `fill` is its background colour."""
 
     fill = ColorProperty((0.043, 0.310, 0.541, 1))
@@ -33,7 +73,7 @@ class KButton(Button):
             self.action()
 
 
-class ListRow(Button):
+class ListRow(TightText, Button):
     """One row of a list (RecycleView viewclass): `text` shown, `action()` on tap, `key` for tests."""
 
     action = ObjectProperty(None, allownone=True)
