@@ -73,3 +73,17 @@ def test_english_function_words_tell_an_english_request():
     assert _mostly_english(words)
     assert not _mostly_english(["giay", "to", "can", "nhung", "gi"])  # unaccented Vietnamese
     assert not _mostly_english(["dang", "ky", "tam", "tru", "cho", "con", "o", "dau"])
+
+
+def test_spoken_numerals_become_digits():
+    from centre.search.lexical import analyze, query_age
+
+    said = lambda t: " ".join(a for a, _ in analyze(t))  # noqa: E731
+    assert said("ông cháu năm nay tám mươi lăm tuổi") == "ông cháu năm nay 85 tuổi"
+    assert said("con tôi mười bốn tuổi") == "con tôi 14 tuổi"
+    assert said("hai mươi mốt tuổi") == "21 tuổi"
+    assert said("ba mươi tuổi") == "30 tuổi"  # "ba" is a number before "mươi" only
+    assert said("hai mươi năm trước") == "20 năm trước"  # twenty years, not 25
+    assert said("mười năm") == "10 năm"
+    assert said("ba tôi năm nay") == "ba tôi năm nay"
+    assert query_age([f for _, f in analyze("bé nhà tôi mười ba tuổi")]) == (13, 13)

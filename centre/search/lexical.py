@@ -194,6 +194,37 @@ def _number(word: str) -> str | None:
     return None
 
 
+# Spoken numerals (voice transcripts, spoken questions): "tám mươi lăm" → 85, "mười bốn" → 14.
+# After "mươi"/"mười" "năm" stays a year ("hai mươi năm" is twenty years), "lăm" is five.
+_DIGIT_WORDS = {**{k: int(v) for k, v in NUMBER_WORDS.items()}, "mốt": 1, "lăm": 5, "nhăm": 5}
+_UNITS_AFTER_TENS = frozenset({"một", "mốt", "hai", "ba", "bốn", "tư", "lăm", "nhăm", "sáu", "bảy", "bẩy", "tám", "chín"})
+
+
+def _spoken_numbers(words: list[str]) -> list[str]:
+    """Compound numerals written as words, as digits: "ba mươi" → "30", "mười lăm" → "15"."""
+    if "mươi" not in words and "mười" not in words:
+        return words
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        value = None
+        if nxt == "mươi" and 2 <= _DIGIT_WORDS.get(w, 0) <= 9:
+            value, i = 10 * _DIGIT_WORDS[w], i + 2
+        elif w == "mười" and nxt in _UNITS_AFTER_TENS:
+            value, i = 10, i + 1
+        if value is None:
+            out.append(w)
+            i += 1
+            continue
+        if i < len(words) and words[i] in _UNITS_AFTER_TENS:
+            value += _DIGIT_WORDS[words[i]]
+            i += 1
+        out.append(str(value))
+    return out
+
+
 @lru_cache(maxsize=65536)
 def _fold_word(word: str) -> str:
     return fold(word)
@@ -206,7 +237,7 @@ def analyze(text: str) -> list[tuple[str, str]]:
     phrases and for queries alike, so both sides are cut the same way.
     """
     out: list[tuple[str, str]] = []
-    for word in _split_plain(text or ""):
+    for word in _spoken_numbers(_split_plain(text or "")):
         expansion = ABBREVIATIONS.get(word)
         words = _split_plain(expansion) if expansion else [word]
         for w in words:
