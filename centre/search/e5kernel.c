@@ -19,6 +19,7 @@
  * registers, the 8 rows' scales and corrections as one vector, the integer dot product in one
  * instruction where the CPU has AVX-512 VNNI (vpdpbusd sums the same four products per lane
  * as maddubs + madd, without their int16 step, which never saturates here: |15*127*2| < 2^15),
+ * two tokens at a time there (each weight block loaded once for both),
  * the block scales converted with F16C (checked at start against the engine's own conversion
  * on all 65,536 half values). Compiled without -ffast-math and with -ffp-contract=off, so the
  * compiler may not reorder or fuse anything; e5kernel.py also compares embeddings with and
@@ -129,13 +130,30 @@ static inline float minus8_fma(float corr, float acc) {  /* fma(-8, corr, acc) *
     return _mm_cvtss_f32(_mm_fnmadd_ss(_mm_set_ss(8.f), _mm_set_ss(corr), _mm_set_ss(acc)));
 }
 
+/* One token's 8 outputs from its accumulators: Y = hsum(facc) + fma(-8, corr, bias), or
+ * fma(-8, corr, hsum(facc)) without bias. */
+static void finish(const struct mm_args *m, int t, int oo, int ro, __m256 bias8, __m256 corr, __m256 f0,
+                   __m256 f1, __m256 f2, __m256 f3, __m256 f4, __m256 f5, __m256 f6, __m256 f7) {
+    float c[RO] __attribute__((aligned(32))), h[RO], y[RO];
+    h[0] = hsum(f0); h[1] = hsum(f1); h[2] = hsum(f2); h[3] = hsum(f3);
+    h[4] = hsum(f4); h[5] = hsum(f5); h[6] = hsum(f6); h[7] = hsum(f7);
+    if (m->bias) {
+        _mm256_store_ps(c, _mm256_fnmadd_ps(_mm256_set1_ps(8.f), corr, bias8));
+        for (int r = 0; r < RO; r++) y[r] = h[r] + c[r];
+    } else {
+        _mm256_store_ps(c, corr);
+        for (int r = 0; r < RO; r++) y[r] = minus8_fma(c[r], h[r]);
+    }
+    memcpy(m->Y + (size_t)t * m->nout + oo, y, sizeof(float) * ro);
+}
+
 #define ROW(R, DOT) f##R = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(wb + (R) * (size_t)nin, av)), \
                                            _mm256_broadcast_ss(sc + (R)), f##R)
 
 /* All L tokens for rows oo..oo+ro-1; DOT is the 8-lane integer dot product of a block. */
 #define ROWS_BODY(DOT)                                                                        \
     const float *ad = m->ad; const int8_t *aq = m->aq; const int32_t *as = m->as;            \
-    int L = m->L, nout = m->nout, nin = m->nin, nb = m->nb;                                  \
+    int L = m->L, nin = m->nin, nb = m->nb;                                                  \
     float bb[RO] __attribute__((aligned(32))) = {0};                                          \
     if (m->bias) memcpy(bb, m->bias + oo, sizeof(float) * ro);                               \
     const __m256 bias8 = _mm256_load_ps(bb);                                                  \
@@ -155,17 +173,7 @@ static inline float minus8_fma(float corr, float acc) {  /* fma(-8, corr, acc) *
             ROW(0, DOT); ROW(1, DOT); ROW(2, DOT); ROW(3, DOT);                               \
             ROW(4, DOT); ROW(5, DOT); ROW(6, DOT); ROW(7, DOT);                               \
         }                                                                                     \
-        float c[RO] __attribute__((aligned(32))), h[RO], y[RO];                               \
-        h[0] = hsum(f0); h[1] = hsum(f1); h[2] = hsum(f2); h[3] = hsum(f3);                   \
-        h[4] = hsum(f4); h[5] = hsum(f5); h[6] = hsum(f6); h[7] = hsum(f7);                   \
-        if (m->bias) {                                                                        \
-            _mm256_store_ps(c, _mm256_fnmadd_ps(_mm256_set1_ps(8.f), corr, bias8));           \
-            for (int r = 0; r < RO; r++) y[r] = h[r] + c[r];                                  \
-        } else {                                                                              \
-            _mm256_store_ps(c, corr);                                                         \
-            for (int r = 0; r < RO; r++) y[r] = minus8_fma(c[r], h[r]);                       \
-        }                                                                                     \
-        memcpy(m->Y + (size_t)t * nout + oo, y, sizeof(float) * ro);                          \
+        finish(m, t, oo, ro, bias8, corr, f0, f1, f2, f3, f4, f5, f6, f7);                   \
     }
 
 static inline __m256i dot_avx2(const int8_t *w, __m256i av) {
@@ -187,6 +195,54 @@ static void rows_vnni(const struct mm_args *m, int oo, int ro, const int8_t *wex
     ROWS_BODY(dot_vnni)
 }
 
+
+/* VNNI, two tokens at a time: each weight block is loaded once for both (AVX-512 has the 32
+ * vector registers the 18 accumulators need); the same operations per output as above. */
+#define ROW2(R) do {                                                                           \
+        __m256i w_ = _mm256_load_si256((const __m256i *)(wb + (R) * (size_t)nin));             \
+        f##R = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w_, av)), \
+                               _mm256_broadcast_ss(sc + (R)), f##R);                            \
+        g##R = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), w_, bv)), \
+                               _mm256_broadcast_ss(sd + (R)), g##R);                            \
+    } while (0)
+
+__attribute__((target("avx512vnni,avx512vl,avx512f,avx2,fma")))
+static void rows_vnni2(const struct mm_args *m, int oo, int ro, const int8_t *wexp, const float *dwT) {
+    const float *ad = m->ad; const int8_t *aq = m->aq; const int32_t *as = m->as;
+    int L = m->L, nin = m->nin, nb = m->nb, t = 0;
+    float bb[RO] __attribute__((aligned(32))) = {0};
+    if (m->bias) memcpy(bb, m->bias + oo, sizeof(float) * ro);
+    const __m256 bias8 = _mm256_load_ps(bb);
+    for (; t + 1 < L; t += 2) {
+        const int8_t *a = aq + (size_t)t * nin, *a1 = a + nin;
+        const float *dT = ad + (size_t)t * nb, *dT1 = dT + nb;
+        const int32_t *sT = as + (size_t)t * nb, *sT1 = sT + nb;
+        __m256 f0 = _mm256_setzero_ps(), f1 = f0, f2 = f0, f3 = f0, f4 = f0, f5 = f0, f6 = f0, f7 = f0, corr = f0;
+        __m256 g0 = f0, g1 = f0, g2 = f0, g3 = f0, g4 = f0, g5 = f0, g6 = f0, g7 = f0, corr1 = f0;
+        float sc[RO] __attribute__((aligned(32))), sd[RO] __attribute__((aligned(32)));
+        for (int b = 0; b < nb; b++) {
+            __m256i av = _mm256_loadu_si256((const __m256i *)(a + b * 32));
+            __m256i bv = _mm256_loadu_si256((const __m256i *)(a1 + b * 32));
+            __m256 dw = _mm256_load_ps(dwT + b * RO);
+            __m256 scale = _mm256_mul_ps(_mm256_set1_ps(dT[b]), dw);
+            __m256 scale1 = _mm256_mul_ps(_mm256_set1_ps(dT1[b]), dw);
+            corr = _mm256_fmadd_ps(_mm256_set1_ps((float)sT[b]), scale, corr);
+            corr1 = _mm256_fmadd_ps(_mm256_set1_ps((float)sT1[b]), scale1, corr1);
+            _mm256_store_ps(sc, scale);
+            _mm256_store_ps(sd, scale1);
+            const int8_t *wb = wexp + b * 32;
+            ROW2(0); ROW2(1); ROW2(2); ROW2(3); ROW2(4); ROW2(5); ROW2(6); ROW2(7);
+        }
+        finish(m, t, oo, ro, bias8, corr, f0, f1, f2, f3, f4, f5, f6, f7);
+        finish(m, t + 1, oo, ro, bias8, corr1, g0, g1, g2, g3, g4, g5, g6, g7);
+    }
+    if (t < L) {  /* an odd last token: the one-token path */
+        struct mm_args one = *m;
+        one.aq = aq + (size_t)t * nin; one.ad = ad + (size_t)t * nb; one.as = as + (size_t)t * nb;
+        one.Y = m->Y + (size_t)t * m->nout; one.L = 1;
+        rows_vnni(&one, oo, ro, wexp, dwT);
+    }
+}
 
 /* ---- GELU: the OpenMP body of forward_batch's `mid[i] = gelu(mid[i])` loop -----------------
  * The engine computes gelu(x) = ((erff(x * 0.70710677f) + 1) * 0.5f) * x with glibc's scalar
@@ -320,7 +376,7 @@ void e5k_matmul_omp(struct mm_args *m) {
     for (int g = g0; g < g1; g++) {
         int oo = g * RO, ro = m->nout - oo < RO ? m->nout - oo : RO;
         expand(m->W, oo, ro, m->nb, m->nin, wexp, dwT);
-        if (use_vnni) rows_vnni(m, oo, ro, wexp, dwT);
+        if (use_vnni) rows_vnni2(m, oo, ro, wexp, dwT);
         else rows_avx2(m, oo, ro, wexp, dwT);
     }
     free(wexp);
