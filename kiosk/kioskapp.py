@@ -156,6 +156,7 @@ class KioskApp(App):
         self.controller.subscribe(self._on_topic)
         Window.bind(on_touch_down=self._any_touch, on_key_down=self._any_key)
         Window.bind(on_flip=self._first_flip)
+        Clock.schedule_interval(self._read_input_now, 0)
         Clock.schedule_interval(self.controller.tick, 1.0)
         Clock.schedule_interval(self.controller.refresh_home, self.cfg.kiosk.home_refresh_s)
         Clock.schedule_interval(self.controller.refresh_status, self.cfg.kiosk.status_refresh_s)
@@ -213,6 +214,25 @@ class KioskApp(App):
         if self.controller is not None:
             self.controller.activity()
         return False
+
+    _reading_input = False
+
+    def _read_input_now(self, dt):
+        """Read the window's pending events (touches, keys) now, in this turn of the event loop.
+
+        Kivy's loop reads them after it has drawn (`window.mainloop()` after `EventLoop.idle()`)
+        and hands them to the widgets only in the next turn, after that turn's sleep (up to
+        1/maxfps): a touch waited for the rest of one sleep and then a whole other one. This
+        runs in the clock's tick, after the sleep and before the input is dispatched.
+        """
+        read = getattr(Window, "mainloop", None)
+        if read is None or self._reading_input:  # a resize read here runs a nested loop turn
+            return
+        self._reading_input = True
+        try:
+            read()
+        finally:
+            self._reading_input = False
 
     def _any_key(self, window, key, scancode, codepoint, modifiers):
         if self.controller is not None:
