@@ -87,3 +87,15 @@ def test_spoken_numerals_become_digits():
     assert said("mười năm") == "10 năm"
     assert said("ba tôi năm nay") == "ba tôi năm nay"
     assert query_age([f for _, f in analyze("bé nhà tôi mười ba tuổi")]) == (13, 13)
+
+
+def test_an_english_request_needs_a_share_of_the_threshold(conn):
+    s = Searcher(conn, min_score=0.46, limit=3)
+    off = Searcher(conn, min_score=0.46, limit=3, features_off=("english_threshold",))
+    english, vietnamese = s.rank("the baby birth paper"), s.rank("giấy tờ cho em bé")
+    assert s._threshold(english) == pytest.approx(W.ENGLISH_MIN_SHARE * 0.46)
+    assert s._threshold(vietnamese) == 0.46
+    assert off._threshold(off.rank("the baby birth paper")) == 0.46
+    # what it accepts (runners-up aside) is what scores over its threshold, no more
+    plain = Searcher(conn, min_score=0.46, limit=3, features_off=("runners",)).rank("the baby birth paper")
+    assert plain.accepted == sum(1 for c in plain.ranked if c.score >= W.ENGLISH_MIN_SHARE * 0.46)

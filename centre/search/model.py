@@ -33,11 +33,13 @@ from centre.search.lexical import (
     LexicalRanker,
     SearchResult,
     _Index,
+    _mostly_english,
 )
 from centre.search.referral import Referral, referral_for
 from centre.search.textindex import bm25_scores
 from centre.search.weights import (
     DEFAULT_MIN_SCORE,
+    ENGLISH_MIN_SHARE,
     LONG_LEAD,
     LONG_MIN_SHARE,
     LONG_QUESTION,
@@ -95,7 +97,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
-STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "runners")
+STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners")
 
 
 @dataclass
@@ -280,13 +282,13 @@ class Searcher(LexicalRanker):
         have decided (thresholds chosen on the train sets, docs/search.md).
         """
         pre = sorted((combine(c) for c in cands.values()), reverse=True)
-        floor = self.min_score
+        floor = self._threshold(r)
         if "long_rule" not in self.off and len(r.tokens) >= LONG_QUESTION:
             floor *= LONG_MIN_SHARE
         if pre[0] < floor:
             return "skipped: no match"
         second = pre[1] if len(pre) > 1 else 0.0
-        if pre[0] - max(second, self.min_score) >= SEMANTIC_DECISIVE:
+        if pre[0] - max(second, self._threshold(r)) >= SEMANTIC_DECISIVE:
             return "skipped: decisive"
         return "on"
 
@@ -358,10 +360,18 @@ class Searcher(LexicalRanker):
         _, keys, mat = self._vectors
         return (keys, mat) if len(mat) else None
 
+    def _threshold(self, r: Ranking) -> float:
+        """The score an answer needs: an English request, matched against the catalogue's
+        English names only, needs ENGLISH_MIN_SHARE of it."""
+        if "english_threshold" not in self.off and r.tokens and not r.tokens[0].accented \
+                and _mostly_english([q.folded for q in r.tokens]):
+            return ENGLISH_MIN_SHARE * self.min_score
+        return self.min_score
+
     def _decide(self, idx: _Index, r: Ranking) -> None:
         """Answer or no answer: the threshold, the long-question lead, the referral veto."""
         ranked = r.ranked
-        r.accepted = sum(1 for c in ranked if c.score >= self.min_score)
+        r.accepted = sum(1 for c in ranked if c.score >= self._threshold(r))
         r.rule = "threshold" if r.accepted else "none"
         if (
             not r.accepted and ranked and "long_rule" not in self.off

@@ -49,6 +49,7 @@ AGE_MATCH = 1.1  # … and when the citizen says "8 tuổi": the age is evidence
 # An English word the catalogue lacks weighs at most this share of the rarest word's weight
 # (UNKNOWN_WEIGHT for other words): the catalogue's English is its names, not English.
 ENGLISH_UNKNOWN = 0.25  # see above
+ENGLISH_MIN_SHARE = 0.85  # an English request (matched against English names only) is an answer from this share of the threshold (model._threshold); 0.8 lost check and holdout2 refusals
 ENGLISH_FOLD = 0.3  # credit of a Vietnamese-only word reached by an English word of the same letters (pho ≠ phổ)
 SINGLE_MATCH = 0.8  # a phrase sharing only one word of a query with several content words
 VARIANT_UNSAID = 0.9  # a procedure variant (nước ngoài, cấp lại, biên giới…) none of whose marks the citizen said
