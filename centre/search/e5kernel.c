@@ -246,10 +246,10 @@ static void rows_vnni2(const struct mm_args *m, int oo, int ro, const int8_t *we
 
 /* ---- GELU: the OpenMP body of forward_batch's `mid[i] = gelu(mid[i])` loop -----------------
  * The engine computes gelu(x) = ((erff(x * 0.70710677f) + 1) * 0.5f) * x with glibc's scalar
- * erff (11 % of a query). Below, 8 lanes at once: erff's two polynomial ranges (2^-28 <= |t| <
- * 1.25, nearly every GELU input) with glibc 2.36's own float operations, constants and order
- * (fdlibm's s_erff.c as compiled in Debian 12's libm), every other lane (tiny, |t| >= 1.25, inf,
- * nan) through the C library's erff itself. e5kernel.py keeps it only when it equals the C
+ * erff (~15 % of a query). Below, 8 lanes at once, erff with glibc 2.36's own operations,
+ * constants and order (fdlibm's s_erff.c as compiled in Debian 12's libm; its expf is the
+ * __expf_fma this CPU's libm runs): the polynomial ranges 2^-28 <= |t| < 1.25, the exp tail
+ * 1.25 <= |t| < 6, +-1 above; tiny values, inf and nan through the C library's erff itself. e5kernel.py keeps it only when it equals the C
  * library's erff on a sample of every range (e5k_erff_mismatches) and the embeddings are equal;
  * the tests compare all 474 million inputs of the two ranges. */
 struct gelu_args { float *mid; int T, FF; };
@@ -260,6 +260,72 @@ static float (*libc_erff)(float);
 
 static inline __m256 step(__m256 v, __m256 c, __m256 z) {  /* (v + c) * z, two roundings */
     return _mm256_mul_ps(_mm256_add_ps(v, c), z);
+}
+
+
+/* glibc 2.36's expf as this CPU's libm runs it (__expf_fma, in double: 32-entry table, FMA), on
+ * 8 floats; `special` gets the lanes outside its plain path (|x| >= ~88, inf, nan). */
+static const uint64_t EXPF_T[32] = {
+    0x3ff0000000000000ULL, 0x3fefd9b0d3158574ULL, 0x3fefb5586cf9890fULL, 0x3fef9301d0125b51ULL,
+    0x3fef72b83c7d517bULL, 0x3fef54873168b9aaULL, 0x3fef387a6e756238ULL, 0x3fef1e9df51fdee1ULL,
+    0x3fef06fe0a31b715ULL, 0x3feef1a7373aa9cbULL, 0x3feedea64c123422ULL, 0x3feece086061892dULL,
+    0x3feebfdad5362a27ULL, 0x3feeb42b569d4f82ULL, 0x3feeab07dd485429ULL, 0x3feea47eb03a5585ULL,
+    0x3feea09e667f3bcdULL, 0x3fee9f75e8ec5f74ULL, 0x3feea11473eb0187ULL, 0x3feea589994cce13ULL,
+    0x3feeace5422aa0dbULL, 0x3feeb737b0cdc5e5ULL, 0x3feec49182a3f090ULL, 0x3feed503b23e255dULL,
+    0x3feee89f995ad3adULL, 0x3feeff76f2fb5e47ULL, 0x3fef199bdd85529cULL, 0x3fef3720dcef9069ULL,
+    0x3fef5818dcfba487ULL, 0x3fef7c97337b9b5fULL, 0x3fefa4afa2a490daULL, 0x3fefd0765b6e4540ULL,
+};
+#define KD(bits) _mm256_castsi256_pd(_mm256_set1_epi64x((long long)(bits)))
+
+static inline __m128 expf4(__m128 x) {
+    const __m256d xd = _mm256_cvtps_pd(x), shift = KD(0x4338000000000000ULL), inv = KD(0x40471547652b82feULL);
+    __m256d z = _mm256_fmadd_pd(inv, xd, shift);                  /* InvLn2N * x + shift */
+    __m256i ki = _mm256_castpd_si256(z);
+    __m256d kd = _mm256_sub_pd(z, shift);
+    __m256d r = _mm256_fmsub_pd(inv, xd, kd);                     /* InvLn2N * x - kd */
+    __m256i t = _mm256_add_epi64(_mm256_i64gather_epi64((const long long *)EXPF_T,
+                                                        _mm256_and_si256(ki, _mm256_set1_epi64x(31)), 8),
+                                 _mm256_slli_epi64(ki, 47));
+    __m256d p = _mm256_fmadd_pd(r, KD(0x3ebc6af84b912394ULL), KD(0x3f2ebfce50fac4f3ULL));
+    __m256d r2 = _mm256_mul_pd(r, r);
+    __m256d q = _mm256_fmadd_pd(r, KD(0x3f962e42ff0c52d6ULL), KD(0x3ff0000000000000ULL));
+    __m256d y = _mm256_mul_pd(_mm256_fmadd_pd(p, r2, q), _mm256_castsi256_pd(t));
+    return _mm256_cvtpd_ps(y);
+}
+
+static inline __m256 expf8(__m256 x, __m256i *special) {
+    __m256i top = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(x), 20), _mm256_set1_epi32(0x7ff));
+    *special = _mm256_or_si256(*special, _mm256_cmpgt_epi32(top, _mm256_set1_epi32(0x42a)));
+    return _mm256_set_m128(expf4(_mm256_extractf128_ps(x, 1)), expf4(_mm256_castps256_ps128(x)));
+}
+
+/* erff on 1.25 <= |x| < 6 (libm: R/S rational in s = 1/x^2, two ranges split at 1/0.35, then
+ * 1 - expf(-z*z - 0.5625) * expf((z - |x|)(z + |x|) + R/S) / |x| with z = |x| cut to 11 bits). */
+static __m256 erff_tail8(__m256 x, __m256i ix, __m256 neg, __m256i *special) {
+    static const uint32_t RA[8] = {0xc11d077e, 0x42a2932b, 0x43389ae7, 0x4322658c, 0x42798057, 0x4128f022, 0x3f31a0b7, 0x3c21a093};
+    static const uint32_t SA[8] = {0xbd777f97, 0x40d23f7c, 0x42d9451f, 0x43d6810b, 0x442158c9, 0x43d9486f, 0x4309a863, 0x419d35ce};
+    static const uint32_t RB[7] = {0xc3f1c275, 0x4480230b, 0x441f6441, 0x4320a2ea, 0x418e104b, 0x3f4c9dd4, 0x3c21a092};
+    static const uint32_t SB[7] = {0xc1b38712, 0x43ed43a7, 0x451f90ce, 0x4547fdbb, 0x44c01759, 0x43a2e571, 0x41f2b459};
+    const __m256 one = K(0x3f800000), ax = _mm256_castsi256_ps(ix);
+    __m256 s = _mm256_div_ps(one, _mm256_mul_ps(x, x));
+    __m256 ra = _mm256_sub_ps(_mm256_mul_ps(s, K(RA[0])), K(RA[1]));
+    for (int i = 2; i < 8; i++) ra = _mm256_sub_ps(_mm256_mul_ps(ra, s), K(RA[i]));
+    __m256 sa = _mm256_mul_ps(K(SA[0]), s);
+    for (int i = 1; i < 8; i++) sa = step(sa, K(SA[i]), s);
+    sa = _mm256_add_ps(sa, one);
+    __m256 rb = _mm256_sub_ps(_mm256_mul_ps(s, K(RB[0])), K(RB[1]));
+    for (int i = 2; i < 7; i++) rb = _mm256_sub_ps(_mm256_mul_ps(rb, s), K(RB[i]));
+    __m256 sb = _mm256_mul_ps(K(SB[0]), s);
+    for (int i = 1; i < 7; i++) sb = step(sb, K(SB[i]), s);
+    sb = _mm256_add_ps(sb, one);
+    __m256 in_a = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x4036db6e), ix));
+    __m256 R = _mm256_blendv_ps(rb, ra, in_a), S = _mm256_blendv_ps(sb, sa, in_a);
+    __m256 z = _mm256_castsi256_ps(_mm256_and_si256(ix, _mm256_set1_epi32((int)0xfffff000)));
+    __m256 e1 = expf8(_mm256_sub_ps(_mm256_mul_ps(_mm256_xor_ps(z, K(0x80000000)), z), K(0x3f100000)), special);
+    __m256 arg2 = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(z, ax), _mm256_add_ps(z, ax)), _mm256_div_ps(R, S));
+    __m256 r = _mm256_mul_ps(expf8(arg2, special), e1);
+    __m256 q = _mm256_div_ps(r, ax);
+    return _mm256_blendv_ps(_mm256_sub_ps(one, q), _mm256_sub_ps(q, one), neg);
 }
 
 static __m256 erff8(__m256 x) {
@@ -305,8 +371,21 @@ static __m256 erff8(__m256 x) {
                                         _mm256_cmpgt_epi32(_mm256_set1_epi32(0x3f580000), ix));
     __m256i in_mid = _mm256_and_si256(_mm256_cmpgt_epi32(ix, _mm256_set1_epi32(0x3f57ffff)),
                                       _mm256_cmpgt_epi32(_mm256_set1_epi32(0x3fa00000), ix));
+    /* 6 <= |x| < inf: libm's +-(1 - 1e-30), which rounds to +-1 */
+    __m256i in_big = _mm256_and_si256(_mm256_cmpgt_epi32(ix, _mm256_set1_epi32(0x40bfffff)),
+                                      _mm256_cmpgt_epi32(_mm256_set1_epi32(0x7f800000), ix));
     __m256 e = _mm256_blendv_ps(mid, small, _mm256_castsi256_ps(in_small));
-    int done = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_or_si256(in_small, in_mid)));
+    e = _mm256_blendv_ps(e, _mm256_blendv_ps(K(0x3f800000), K(0xbf800000), neg), _mm256_castsi256_ps(in_big));
+    __m256i in_tail = _mm256_and_si256(_mm256_cmpgt_epi32(ix, _mm256_set1_epi32(0x3f9fffff)),
+                                       _mm256_cmpgt_epi32(_mm256_set1_epi32(0x40c00000), ix));
+    if (!_mm256_testz_si256(in_tail, in_tail)) {
+        __m256i special = _mm256_setzero_si256();
+        __m256 tail = erff_tail8(x, ix, neg, &special);
+        in_tail = _mm256_andnot_si256(special, in_tail);
+        e = _mm256_blendv_ps(e, tail, _mm256_castsi256_ps(in_tail));
+    }
+    __m256i known = _mm256_or_si256(_mm256_or_si256(in_small, in_mid), _mm256_or_si256(in_big, in_tail));
+    int done = _mm256_movemask_ps(_mm256_castsi256_ps(known));
     if (done != 0xFF) {
         float xs[8], es[8];
         _mm256_storeu_ps(xs, x);
@@ -373,9 +452,14 @@ void e5k_matmul_omp(struct mm_args *m) {
     if (g0 >= g1 || m->L <= 0) return;
     int8_t *wexp = (int8_t *)aligned_alloc(32, ((size_t)RO * m->nin + 31) / 32 * 32);
     float *dwT = (float *)aligned_alloc(32, sizeof(float) * (size_t)RO * (m->nb > 0 ? m->nb : 1));
+    size_t group_bytes = (size_t)RO * m->nb * sizeof(block_q4_0);
     for (int g = g0; g < g1; g++) {
         int oo = g * RO, ro = m->nout - oo < RO ? m->nout - oo : RO;
         expand(m->W, oo, ro, m->nb, m->nin, wexp, dwT);
+        if (g + 1 < g1) {  /* the next group's weights come from memory while this one computes */
+            const char *next = (const char *)(m->W + (size_t)(oo + RO) * m->nb);
+            for (size_t off = 0; off < group_bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+        }
         if (use_vnni) rows_vnni2(m, oo, ro, wexp, dwT);
         else rows_avx2(m, oo, ro, wexp, dwT);
     }
