@@ -11,7 +11,8 @@ per kind. Sets and their role (docs/search.md, "Honest measurement"):
   tests/data/search_holdout/holdout.yaml, tests/data/search_holdout2/queries.yaml,
   tests/data/search_real/dev.yaml, tests/data/search_real/blind.yaml (real_blind, read after round 1);
 - blind (role "blind": only with `--blind`, measured once per round, failures not printed):
-  tests/data/search_real/blind2.yaml (real_blind2, round 2). tests/data/search_real/blind.yaml was
+  tests/data/search_real/blind2.yaml (real_blind2: measured once in round 2 and once in round 3,
+  aggregates only, never read). tests/data/search_real/blind.yaml was
   measured blind in round 1 and read since, so it is a dev set (real_blind).
 
 Run: `.venv/bin/python bench/search_ablation.py [--sets real_dev,holdout2] [--variants full,-semantic]`.
