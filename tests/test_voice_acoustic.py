@@ -99,6 +99,52 @@ def test_a_near_miss_costs_less_than_a_different_word():
     assert costs[1] < costs[0] < 1.0
 
 
+def test_longer_phrases_are_favoured_by_the_length_power():
+    # the same path cost over 2 and over 4 tokens: per token the short phrase looks as good,
+    # with length_power 1.25 the longer one is cheaper
+    heard = _posteriors([2, 3, 5, 7])  # đăng ký khai tử: "sinh" missing at the end
+    per_token = PhraseScorer([[5, 6], [2, 3, 5, 6]]).costs(heard)
+    powered = PhraseScorer([[5, 6], [2, 3, 5, 6]], length_power=1.25).costs(heard)
+    assert per_token[0] == pytest.approx(2 * per_token[1])
+    assert powered[0] / powered[1] > per_token[0] / per_token[1]
+
+
+# A vocabulary with a filler word, for the scorer's phrase selection and target aggregation.
+FILLER_VOCAB = Vocabulary(("<blank>", "<unk>", "▁đăng", "▁ký", "▁khai", "▁sinh", "▁tử", "▁làm", "▁sổ", "▁đỏ",
+                           "▁giấy", "▁kết", "▁hôn"))
+
+
+class _FakeModel:
+    def __init__(self):
+        self.vocab = FILLER_VOCAB
+        self.groups = ToneGroups(FILLER_VOCAB, len(FILLER_VOCAB))
+
+
+def test_the_scorer_drops_phrases_that_are_short_once_their_fillers_are_gone():
+    from voice.acoustic import AcousticScorer
+    from voice.grammar import Phrase
+
+    phrases = [Phrase("làm sổ đỏ", "procedure", "land"), Phrase("đăng ký khai sinh", "procedure", "birth"),
+               Phrase("làm giấy khai sinh", "procedure", "birth")]
+    kept = AcousticScorer(_FakeModel(), phrases, fillers=["làm", "tôi muốn"]).phrases
+    assert [p.text for p in kept] == ["đăng ký khai sinh", "làm giấy khai sinh"]
+    assert len(AcousticScorer(_FakeModel(), phrases).phrases) == 3  # without fillers: tokens as written
+
+
+def test_a_target_costs_what_its_best_phrase_costs_and_procedures_are_told_from_the_rest():
+    from voice.acoustic import AcousticScorer
+    from voice.grammar import Phrase
+
+    phrases = [Phrase("đăng ký khai sinh", "procedure", "birth"), Phrase("giấy khai sinh", "procedure", "birth"),
+               Phrase("đăng ký kết hôn", "procedure", "marry"), Phrase("Sổ đỏ giấy", "field", "land")]
+    scorer = AcousticScorer(_FakeModel(), phrases)
+    ranking = scorer.ranking([np.array([1.2, 1.0, 1.05, 0.9]), np.array([1.2, 1.0, 1.05, 1.3])], [])
+    assert [p.target for _, p in ranking.ranked] == ["birth", "marry", "land"]  # warps averaged: 1.0, 1.05, 1.1
+    assert ranking.best[0] == pytest.approx(1.0) and ranking.best[1].text == "giấy khai sinh"
+    assert [p.target for _, p in ranking.procedures()] == ["birth", "marry"]
+    assert ranking.best_other() == pytest.approx(1.1)
+
+
 def test_greedy_transcript():
     assert greedy(_posteriors([0, 2, 2, 0, 3, 0, 6, 6]), VOCAB) == "đăng ký sinh"
 

@@ -322,6 +322,27 @@ def test_listener_with_a_wav_as_microphone_gives_partial_words_then_the_procedur
     assert time.perf_counter() - t0 < 30
 
 
+def test_the_acoustic_scorer_answers_only_a_procedure_it_is_sure_of():
+    from voice.acoustic import AcousticRanking
+    from voice.vietasr_engine import ACOUSTIC_LEAD, ACOUSTIC_MAX_COST, ACOUSTIC_OTHER_MARGIN, acoustic_choice
+
+    birth, marry = Phrase("đăng ký khai sinh", "procedure", "birth"), Phrase("đăng ký kết hôn", "procedure", "marry")
+    field = Phrase("nuôi con nuôi", "field", "adoption")
+
+    def heard(*entries):
+        return AcousticRanking(sorted(entries, key=lambda e: e[0]), [])
+
+    c = ACOUSTIC_MAX_COST - 1.0
+    assert acoustic_choice(heard((c, birth), (c + ACOUSTIC_LEAD + 0.1, marry)))[1] is birth
+    assert acoustic_choice(heard((c, birth), (c + ACOUSTIC_LEAD - 0.1, marry))) is None  # too close
+    assert acoustic_choice(heard((ACOUSTIC_MAX_COST + 0.1, birth))) is None  # too expensive
+    # a field that fits a little better does not silence the procedure; one that fits clearly better does
+    assert acoustic_choice(heard((c - ACOUSTIC_OTHER_MARGIN + 0.1, field), (c, birth), (c + 2, marry)))[1] is birth
+    assert acoustic_choice(heard((c - ACOUSTIC_OTHER_MARGIN - 0.1, field), (c, birth), (c + 2, marry))) is None
+    assert acoustic_choice(heard((c, field))) is None  # never a field or command
+    assert acoustic_choice(None) is None and acoustic_choice(heard()) is None
+
+
 def test_sessions_agreement_measures_how_clear_the_speech_was():
     from voice.vietasr_engine import agreement
 

@@ -43,8 +43,14 @@ VOCAB_SIZE = 4968
 CACHE_SHAPES = {"att_cache": (1, 12, 4, 40, 224), "cnn_cache": (1, 12, 448, 30)}
 #: warps of the audio (1.0 = as spoken); each is one model pass (≈ 0.1 × real time on one core)
 WARPS = (1.0, 0.9, 1.1)
-#: phrases shorter than this many tokens are left to the transcript (two syllables match by chance)
+#: phrases shorter than this many tokens — not counting the filler words they start with
+#: ("làm sổ đỏ" has two) — are left to the transcript (two syllables match by chance: on the
+#: dev set "làm sổ đỏ" took every "làm …" request it did not know)
 MIN_TOKENS = 3
+#: a phrase's cost is its path cost / tokens ** LENGTH_POWER (1.0 would be per token)
+LENGTH_POWER = 1.25
+#: targets kept in a ranking (the decision looks past fields and commands for procedures)
+RANK_LIMIT = 12
 SYMBOLS = ("vietasr_asr_model_onnx", "vietasr_asr_model_onnx_size", "vietasr_asr_vocab", "vietasr_asr_vocab_size")
 
 
@@ -194,7 +200,7 @@ class AcousticStream:
 class AcousticRanking:
     """Kiosk targets by acoustic cost (lower is better), with the phrase that scored best."""
 
-    ranked: list[tuple[float, Phrase]]  # (cost per token, phrase), one entry per target, cheapest first
+    ranked: list[tuple[float, Phrase]]  # (target cost, its best phrase), one entry per target, cheapest first
     transcripts: list[str]  # the warps' best-path transcripts
 
     @property
@@ -207,23 +213,45 @@ class AcousticRanking:
             return 99.0
         return self.ranked[1][0] - self.ranked[0][0]
 
+    def procedures(self) -> list[tuple[float, Phrase]]:
+        return [e for e in self.ranked if e[1].kind == "procedure"]
+
+    def best_other(self) -> float:
+        """The cheapest target that is not a procedure (a field, a command, a background phrase)."""
+        return next((c for c, p in self.ranked if p.kind != "procedure"), 99.0)
+
+
+def _leading_fillers_removed(text: str, fillers: Sequence[str]) -> str:
+    words = text.lower().split()
+    options = sorted((f.lower().split() for f in fillers), key=len, reverse=True)
+    changed = True
+    while changed and words:
+        changed = False
+        for f in options:
+            if f and words[: len(f)] == f and len(words) > len(f):
+                words, changed = words[len(f):], True
+                break
+    return " ".join(words)
+
 
 class AcousticScorer:
-    """The kiosk's phrases (of ≥ MIN_TOKENS tokens) scored against the streams' posteriors."""
+    """The kiosk's phrases (of ≥ MIN_TOKENS tokens past their leading fillers) scored against
+    the streams' posteriors."""
 
-    def __init__(self, model: EmbeddedModel, phrases: Sequence[Phrase]):
+    def __init__(self, model: EmbeddedModel, phrases: Sequence[Phrase], fillers: Sequence[str] = ()):
         self.model = model
         kept, seqs = [], []
         for p in phrases:
             seq = tokenize(p.text, model.groups)
-            if len(seq) >= MIN_TOKENS:
+            content = tokenize(_leading_fillers_removed(p.text, fillers), model.groups) if fillers else seq
+            if len(content) >= MIN_TOKENS:
                 kept.append(p)
                 seqs.append(seq)
         self.phrases = kept
         self.targets = sorted({(p.kind, p.target) for p in kept})
         index = {t: i for i, t in enumerate(self.targets)}
         self._target_of = np.array([index[(p.kind, p.target)] for p in kept], dtype=np.int64)
-        self._scorer = PhraseScorer(seqs) if seqs else None
+        self._scorer = PhraseScorer(seqs, LENGTH_POWER) if seqs else None
 
     def start(self) -> dict:
         return self._scorer.start() if self._scorer is not None else {}
@@ -235,7 +263,7 @@ class AcousticScorer:
     def result(self, state: dict) -> np.ndarray:
         return self._scorer.result(state) if self._scorer is not None else np.zeros(0)
 
-    def rank(self, posteriors: Sequence[np.ndarray], limit: int = 5) -> AcousticRanking:
+    def rank(self, posteriors: Sequence[np.ndarray], limit: int = RANK_LIMIT) -> AcousticRanking:
         """Score whole utterances' posteriors (one per warp) at once."""
         costs = []
         for lp in posteriors:
@@ -244,12 +272,12 @@ class AcousticScorer:
             costs.append(self.result(state))
         return self.ranking(costs, [greedy(lp, self.model.vocab) for lp in posteriors], limit)
 
-    def rank_streams(self, streams: Sequence[AcousticStream], limit: int = 5) -> AcousticRanking:
+    def rank_streams(self, streams: Sequence[AcousticStream], limit: int = RANK_LIMIT) -> AcousticRanking:
         """The ranking of streams that scored while the visitor spoke (each `finish()`ed)."""
         costs = [s.costs() for s in streams if s.scorer is self]
         return self.ranking(costs, [greedy(s.finish_output, self.model.vocab) for s in streams], limit)
 
-    def ranking(self, costs: Sequence[np.ndarray], texts: list[str], limit: int = 5) -> AcousticRanking:
+    def ranking(self, costs: Sequence[np.ndarray], texts: list[str], limit: int = RANK_LIMIT) -> AcousticRanking:
         """Each phrase's cost averaged over the warps; a target's cost is its best phrase's."""
         costs = [c for c in costs if len(c) and np.isfinite(c).any()]
         if not costs:

@@ -17,7 +17,9 @@ that evidence.
   cheapest CTC path that says the phrase somewhere in the utterance (the speech before and
   after it is free), where a frame's cost is how far below the frame's best token the
   path's token is (0 when the model's best guess is the phrase's token). `costs(logp)` is
-  that cost per phrase token: 0 = heard exactly, larger = worse.
+  that cost divided by the phrase's token count raised to `length_power` (1.0: per token;
+  the kiosk uses 1.25, which favours the longer of two phrases that fit alike: a short
+  phrase fits pieces of unrelated speech far more easily): 0 = heard exactly, larger = worse.
 - `greedy(logp, vocab)`: the best-path transcript.
 """
 
@@ -123,7 +125,7 @@ def _pieces(word: str, index: dict[str, int]) -> list[int]:
 class PhraseScorer:
     """Keyword-spotting costs of many token sequences at once (see the module docstring)."""
 
-    def __init__(self, sequences: Sequence[Sequence[int]]):
+    def __init__(self, sequences: Sequence[Sequence[int]], length_power: float = 1.0):
         if not sequences or any(len(s) == 0 for s in sequences):
             raise ValueError("every phrase needs at least one token")
         n, states = len(sequences), 2 * max(len(s) for s in sequences) + 1
@@ -132,6 +134,7 @@ class PhraseScorer:
         self.skip = np.zeros((n, states), dtype=bool)  # may jump over the blank before it
         self.final = np.zeros(n, dtype=np.int64)
         self.lengths = np.array([len(s) for s in sequences], dtype=np.float64)
+        self.divisor = self.lengths ** length_power
         for i, seq in enumerate(sequences):
             for k, tok in enumerate(seq):
                 self.labels[i, 2 * k + 1] = tok
@@ -143,7 +146,7 @@ class PhraseScorer:
         return len(self.final)
 
     def costs(self, logp: np.ndarray) -> np.ndarray:
-        """Per phrase: the cheapest path's cost divided by the phrase's token count."""
+        """Per phrase: the cheapest path's cost divided by its token count ** length_power."""
         state = self.start()
         self.advance(state, logp)
         return self.result(state)
@@ -170,7 +173,7 @@ class PhraseScorer:
         state["alpha"], state["best"] = alpha, best
 
     def result(self, state: dict) -> np.ndarray:
-        return state["best"] / self.lengths
+        return state["best"] / self.divisor
 
 
 def greedy(logp: np.ndarray, vocab: Vocabulary) -> str:
