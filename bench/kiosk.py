@@ -153,46 +153,6 @@ def taps_child(tmp: Path) -> int:
     return 0
 
 
-class XTouch:
-    """Real taps through the X server (XTest), sent from a thread of the benchmark.
-
-    The events take a touchscreen's path into the kiosk (X server → SDL → Kivy's input
-    provider → the widget), arriving whenever they come, also while a frame is being drawn.
-    """
-
-    def __init__(self):
-        import ctypes
-
-        self._x11 = ctypes.CDLL("libX11.so.6")
-        self._xtst = ctypes.CDLL("libXtst.so.6")
-        self._x11.XOpenDisplay.restype = ctypes.c_void_p
-        self._x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
-        self._x11.XFlush.argtypes = [ctypes.c_void_p]
-        self._x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
-        self._xtst.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                                    ctypes.c_ulong]
-        self._xtst.XTestFakeButtonEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
-        self._dpy = self._x11.XOpenDisplay(None)
-        if not self._dpy:
-            raise RuntimeError("cannot open the X display for XTest")
-
-    def tap(self, x: int, y: int, hold: float = 0.08) -> float:
-        """Touch (x, y) of the screen for `hold` seconds; returns when the finger lifted (perf_counter)."""
-        self._xtst.XTestFakeMotionEvent(self._dpy, -1, int(x), int(y), 0)
-        self._x11.XFlush(self._dpy)
-        time.sleep(0.01)
-        self._xtst.XTestFakeButtonEvent(self._dpy, 1, 1, 0)
-        self._x11.XFlush(self._dpy)
-        time.sleep(hold)
-        t = time.perf_counter()
-        self._xtst.XTestFakeButtonEvent(self._dpy, 1, 0, 0)
-        self._x11.XFlush(self._dpy)
-        return t
-
-    def close(self) -> None:
-        self._x11.XCloseDisplay(self._dpy)
-
-
 class FrameProbe:
     """Every buffer swap: when it ended, its wall and CPU time, and what the frame showed."""
 
@@ -367,6 +327,7 @@ KEY_EVERY_S = 0.4  # a steady visitor: one key every 0.4 s
 
 def _touch_run(probe, spots, res, done):
     """The taps (in this thread, as a finger would): screen switches, then typing on the keyboard."""
+    from kiosk.testing import XTouch
     from kiosk.widgets.telex import TelexBuffer
 
     xt = XTouch()

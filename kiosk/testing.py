@@ -237,3 +237,44 @@ def audit_every_screen(d, combos=COMBOS, shots: Path | None = None) -> tuple[int
     d.app.set_orientation("landscape")
     d.pump(0.3)
     return tapped, dead
+
+
+class XTouch:
+    """Real taps through the X server (XTest): bench/kiosk.py sends them from a thread of its own.
+
+    The events take a touchscreen's path into the kiosk (X server → SDL → Kivy's input
+    provider → the widget), arriving whenever they come, also while a frame is being drawn.
+    Needs libX11 and libXtst (Debian: libx11-6, libxtst6).
+    """
+
+    def __init__(self):
+        import ctypes
+
+        self._x11 = ctypes.CDLL("libX11.so.6")
+        self._xtst = ctypes.CDLL("libXtst.so.6")
+        self._x11.XOpenDisplay.restype = ctypes.c_void_p
+        self._x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        self._x11.XFlush.argtypes = [ctypes.c_void_p]
+        self._x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        self._xtst.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                                    ctypes.c_ulong]
+        self._xtst.XTestFakeButtonEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_ulong]
+        self._dpy = self._x11.XOpenDisplay(None)
+        if not self._dpy:
+            raise RuntimeError("cannot open the X display for XTest")
+
+    def tap(self, x: int, y: int, hold: float = 0.08) -> float:
+        """Touch (x, y) of the screen for `hold` seconds; returns when the finger lifted (perf_counter)."""
+        self._xtst.XTestFakeMotionEvent(self._dpy, -1, int(x), int(y), 0)
+        self._x11.XFlush(self._dpy)
+        time.sleep(0.01)
+        self._xtst.XTestFakeButtonEvent(self._dpy, 1, 1, 0)
+        self._x11.XFlush(self._dpy)
+        time.sleep(hold)
+        t = time.perf_counter()
+        self._xtst.XTestFakeButtonEvent(self._dpy, 1, 0, 0)
+        self._x11.XFlush(self._dpy)
+        return t
+
+    def close(self) -> None:
+        self._x11.XCloseDisplay(self._dpy)

@@ -583,3 +583,28 @@ def test_text_textures_as_wide_as_their_text(kiosk):
     assert isinstance(home, KButton) and home.texture_size[0] < home.text_size[0]
     assert abs(drawn_at(home)[0] + home.texture_size[0] / 2 - home.center_x) <= 1
     c.reset()
+
+
+def test_a_real_touch_is_handled_in_the_loop_turn_that_reads_it(kiosk):
+    """Issue 14 (tap pick-up): a touch is read from the window in the clock's tick, after the
+    loop's sleep, and handled in that same turn. Kivy read the window's events only after
+    drawing, and its widgets got them one sleep later (the embedded driver never read them)."""
+    import time
+
+    from kivy.core.window import Window
+
+    from kiosk.testing import XTouch
+
+    d, c = kiosk, kiosk.c
+    c.reset()
+    d.pump(0.3)
+    x, y = d.find("home:lookup").to_window(*d.find("home:lookup").center)
+    xt = XTouch()
+    try:
+        xt.tap(Window.left + x, Window.top + Window.height - y, hold=0.05)
+        time.sleep(0.3)  # the X server has passed the events on to the kiosk's connection
+        d.loop.idle()  # one turn of the event loop: sleep, read the window, dispatch the touch
+    finally:
+        xt.close()
+    assert c.screen.value == "fields" and d.screen() == "fields"
+    c.reset()
