@@ -22,7 +22,7 @@ from kivy.uix.stencilview import StencilView
 
 from kiosk.app import KV_DIR, SIZES, font_files, make_escort, make_speaker, make_voice
 from kiosk.controller import Backend, Controller, I18n, Screen
-from kiosk.widgets.common import clip_by_scissor, free_text_surfaces
+from kiosk.widgets.common import clip_by_scissor, exporting, follow_export, free_text_surfaces
 
 PAGE_BG = (0.957, 0.965, 0.973, 1)  # C_BG of kv/base.kv
 
@@ -31,17 +31,21 @@ class KioskRoot(FloatLayout):
     """ScreenManager plus the overlays (message banner, idle warning) on top of it.
 
     The page background of every screen is painted once, under everything, by clearing the
-    frame buffer to the page colour (the window's and a screenshot's alike). A full-screen
-    Rectangle per screen did the same, but with software OpenGL (Mesa llvmpipe, a kiosk PC
-    without a GPU) every layer drawn over the whole screen is one more pass over 2 M pixels,
-    10-30 ms of each frame on a 2-core machine; a clear costs next to nothing.
+    frame buffer to the page colour: the window clears each frame to `Window.clearcolor` (the
+    page colour), and a screenshot (drawn into an image whose own clear is transparent) gets
+    this root's clear, which is off otherwise (a second clear of the window cost ~1 ms a
+    frame). A full-screen Rectangle per screen did the same, but with software OpenGL (Mesa
+    llvmpipe, a kiosk PC without a GPU) every layer drawn over the whole screen is one more
+    pass over 2 M pixels, 10-30 ms of each frame on a 2-core machine.
     """
 
     def __init__(self, **kw):
         super().__init__(**kw)
         with self.canvas.before:
             ClearColor(*PAGE_BG)
-            ClearBuffers(clear_color=True)
+            clear = ClearBuffers(clear_color=False)
+        self._clear_for_export = lambda: setattr(clear, "clear_color", exporting())
+        follow_export(self._clear_for_export)
 
 
 class LazyScreens(dict):

@@ -533,6 +533,15 @@ def test_page_background_is_painted(kiosk, shots):
     page = (round(0.957 * 255), round(0.965 * 255), round(0.973 * 255))
     for xy in ((3, h - 4), (w - 4, h - 4)):  # the screen's outer padding, below the keyboard
         assert all(abs(a - b) <= 2 for a, b in zip(img.getpixel(xy), page, strict=True)), (xy, img.getpixel(xy))
+    # the window's own frame: cleared by the window alone (the root's clear is for images only)
+    from kivy.core.window import Window
+    from kivy.graphics.opengl import GL_RGBA, GL_UNSIGNED_BYTE, glReadPixels
+
+    Window.dispatch("on_draw")
+    for x in (3, Window.width - 4):  # bottom row, in OpenGL's coordinates
+        px = tuple(glReadPixels(x, 3, 1, 1, GL_RGBA, GL_UNSIGNED_BYTE))[:3]
+        assert all(abs(a - b) <= 2 for a, b in zip(px, page, strict=True)), (x, px)
+    Window.dispatch("on_flip")
     c.reset()
 
 

@@ -167,11 +167,24 @@ _PLACERS: weakref.WeakSet = weakref.WeakSet()
 _EXPORT_HEIGHT: list[float] = []
 
 
+def exporting() -> bool:
+    """True while a widget is being drawn into an image (`scissors_for_export`)."""
+    return bool(_EXPORT_HEIGHT)
+
+
+def follow_export(fn) -> None:
+    """Call `fn()` when an export to an image begins and ends (it reads `exporting()`); held
+    weakly: its owner keeps a reference to it."""
+    _PLACERS.add(fn)
+    fn()
+
+
 @contextmanager
 def scissors_for_export(height: float):
     """While a widget is exported as an image (`export_to_png` draws it upside down into an
     Fbo; the scissor test, in raw pixels, is not flipped with it), clip the lists at the
-    mirrored place; the screen itself is drawn as before."""
+    mirrored place and tell those who `follow_export` (the root clears the image to the page
+    colour); the screen itself is drawn as before."""
     _EXPORT_HEIGHT.append(height)
     try:
         for place in list(_PLACERS):
