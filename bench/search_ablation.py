@@ -12,7 +12,8 @@ per kind. Sets and their role (docs/search.md, "Honest measurement"):
   tests/data/search_real/dev.yaml, tests/data/search_real/blind.yaml (real_blind, read after round 1);
 - blind (role "blind": only with `--blind`, measured once per round, failures not printed):
   tests/data/search_real/blind2.yaml (real_blind2: measured once in round 2 and once in round 3,
-  aggregates only, never read). tests/data/search_real/blind.yaml was
+  aggregates only, never read) and tests/data/search_real/blind3.yaml (real_blind3, written
+  after round 3's tuning ended). tests/data/search_real/blind.yaml was
   measured blind in round 1 and read since, so it is a dev set (real_blind).
 
 Run: `.venv/bin/python bench/search_ablation.py [--sets real_dev,holdout2] [--variants full,-semantic]`.
@@ -53,6 +54,9 @@ SETS = {  # name → (file, role)
     # round-2 blind set, written by a helper who had not read the method: only with --blind,
     # once per round, aggregate figures only (its failures are never printed)
     "real_blind2": (DATA / "search_real" / "blind2.yaml", "blind"),
+    # round-3 blind set (120 questions from 120 pages not used before), written by a helper who had
+    # not read the method: measured once with round 3's final code, aggregates only
+    "real_blind3": (DATA / "search_real" / "blind3.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
 

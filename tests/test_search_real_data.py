@@ -18,7 +18,7 @@ from centre.catalogue import Catalogue, ensure_catalogue
 from centre.db import connect
 
 DATA = Path(__file__).parent / "data" / "search_real"
-SPLITS = ("train", "dev", "blind")
+SPLITS = ("train", "dev", "blind", "blind2", "blind3")  # blind2, blind3: checked here, never printed by a bench
 KINDS = {"long", "short", "unaccented", "english", "out_of_scope"}
 VOICES = {"citizen", "site"}
 KEYS = {"q", "expect", "out_of_scope", "refer_to", "kind", "voice", "source"}
@@ -95,8 +95,8 @@ def test_size_and_mix(sets):
     assert kinds["long"] >= 0.2 * len(entries) and kinds["english"] >= 0.05 * len(entries)
     voices = Counter(e["voice"] for e in entries)
     assert voices["citizen"] >= 0.4 * len(entries)
-    for name, split in sets.items():
-        assert 0.2 <= len(split) / len(entries) <= 0.5, name
+    for name, split in sets.items():  # five splits of 100-134 questions each
+        assert 0.12 <= len(split) / len(entries) <= 0.35, name
         assert any(e["kind"] == "out_of_scope" for e in split), name
 
 
