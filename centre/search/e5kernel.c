@@ -262,6 +262,14 @@ static inline __m256 step(__m256 v, __m256 c, __m256 z) {  /* (v + c) * z, two r
     return _mm256_mul_ps(_mm256_add_ps(v, c), z);
 }
 
+/* libm's Horner form: c[0] * z, then (v + c[i]) * z for i = 1 .. n-1 (the caller adds the last
+ * constant) */
+static inline __m256 horner(const uint32_t *c, int n, __m256 z) {
+    __m256 v = _mm256_mul_ps(K(c[0]), z);
+    for (int i = 1; i < n; i++) v = step(v, K(c[i]), z);
+    return v;
+}
+
 
 /* glibc 2.36's expf as this CPU's libm runs it (__expf_fma, in double: 32-entry table, FMA), on
  * 8 floats; `special` gets the lanes outside its plain path (|x| >= ~88, inf, nan). */
@@ -310,14 +318,10 @@ static __m256 erff_tail8(__m256 x, __m256i ix, __m256 neg, __m256i *special) {
     __m256 s = _mm256_div_ps(one, _mm256_mul_ps(x, x));
     __m256 ra = _mm256_sub_ps(_mm256_mul_ps(s, K(RA[0])), K(RA[1]));
     for (int i = 2; i < 8; i++) ra = _mm256_sub_ps(_mm256_mul_ps(ra, s), K(RA[i]));
-    __m256 sa = _mm256_mul_ps(K(SA[0]), s);
-    for (int i = 1; i < 8; i++) sa = step(sa, K(SA[i]), s);
-    sa = _mm256_add_ps(sa, one);
+    __m256 sa = _mm256_add_ps(horner(SA, 8, s), one);
     __m256 rb = _mm256_sub_ps(_mm256_mul_ps(s, K(RB[0])), K(RB[1]));
     for (int i = 2; i < 7; i++) rb = _mm256_sub_ps(_mm256_mul_ps(rb, s), K(RB[i]));
-    __m256 sb = _mm256_mul_ps(K(SB[0]), s);
-    for (int i = 1; i < 7; i++) sb = step(sb, K(SB[i]), s);
-    sb = _mm256_add_ps(sb, one);
+    __m256 sb = _mm256_add_ps(horner(SB, 7, s), one);
     __m256 in_a = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x4036db6e), ix));
     __m256 R = _mm256_blendv_ps(rb, ra, in_a), S = _mm256_blendv_ps(sb, sa, in_a);
     __m256 z = _mm256_castsi256_ps(_mm256_and_si256(ix, _mm256_set1_epi32((int)0xfffff000)));
@@ -335,35 +339,18 @@ static __m256 erff8(__m256 x) {
     /* 2^-28 <= |x| < 0.84375: x + (r / q) * x, r and q polynomials in z = x * x
      * (libm: r = (((pp4 z - 0.00577) z - 0.0285) z - 0.325) z + pp0; subtractions of the
      * positive constants, as compiled) */
+    static const uint32_t R1[4] = {0xb7c756b1, 0xbbbd1489, 0xbce9528f, 0xbea66beb};
+    static const uint32_t Q1[5] = {0xb684e21a, 0x390aee49, 0x3ba68116, 0x3d852a63, 0x3ecbbbce};
+    static const uint32_t P2[6] = {0xbb0df9c0, 0x3d1151b3, 0xbde31cc2, 0x3ea2fe54, 0xbebe9208, 0x3ed46805};
+    static const uint32_t Q2[6] = {0x3c445aa3, 0x3c5f6e13, 0x3e013307, 0x3d931ae7, 0x3f0a5785, 0x3dd9f331};
     __m256 z = _mm256_mul_ps(x, x);
-    __m256 r = _mm256_mul_ps(K(0xb7c756b1), z);
-    r = step(r, K(0xbbbd1489), z);
-    r = step(r, K(0xbce9528f), z);
-    r = step(r, K(0xbea66beb), z);
-    r = _mm256_add_ps(r, K(0x3e0375d4));
-    __m256 q = _mm256_mul_ps(K(0xb684e21a), z);
-    q = step(q, K(0x390aee49), z);
-    q = step(q, K(0x3ba68116), z);
-    q = step(q, K(0x3d852a63), z);
-    q = step(q, K(0x3ecbbbce), z);
-    q = _mm256_add_ps(q, one);
+    __m256 r = _mm256_add_ps(horner(R1, 4, z), K(0x3e0375d4));
+    __m256 q = _mm256_add_ps(horner(Q1, 5, z), one);
     __m256 small = _mm256_add_ps(_mm256_mul_ps(_mm256_div_ps(r, q), x), x);
     /* 0.84375 <= |x| < 1.25: erx + P / Q (x >= 0) or -erx - P / Q, in s = |x| - 1 */
     __m256 s = _mm256_sub_ps(_mm256_castsi256_ps(ix), one);
-    __m256 P = _mm256_mul_ps(K(0xbb0df9c0), s);
-    P = step(P, K(0x3d1151b3), s);
-    P = step(P, K(0xbde31cc2), s);
-    P = step(P, K(0x3ea2fe54), s);
-    P = step(P, K(0xbebe9208), s);
-    P = step(P, K(0x3ed46805), s);
-    P = _mm256_add_ps(P, K(0xbb1acdc6));
-    __m256 Q = _mm256_mul_ps(K(0x3c445aa3), s);
-    Q = step(Q, K(0x3c5f6e13), s);
-    Q = step(Q, K(0x3e013307), s);
-    Q = step(Q, K(0x3d931ae7), s);
-    Q = step(Q, K(0x3f0a5785), s);
-    Q = step(Q, K(0x3dd9f331), s);
-    Q = _mm256_add_ps(Q, one);
+    __m256 P = _mm256_add_ps(horner(P2, 6, s), K(0xbb1acdc6));
+    __m256 Q = _mm256_add_ps(horner(Q2, 6, s), one);
     __m256 pq = _mm256_div_ps(P, Q);
     __m256 neg = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_setzero_si256(), bits));
     __m256 mid = _mm256_blendv_ps(_mm256_add_ps(pq, K(0x3f58560b)), _mm256_sub_ps(K(0xbf58560b), pq), neg);
