@@ -187,7 +187,6 @@ def test_top3_accuracy_does_not_regress(outcomes):
     assert _rate([o.top3 for o in inscope]) >= TOP3_FLOOR
 
 
-@pytest.mark.xfail(strict=False, reason="97.9 % with issue 12's model (98.3 % with the rules it replaced)")
 def test_top3_accuracy_meets_target(outcomes):
     inscope = [o for o in outcomes if o.in_scope]
     assert _rate([o.top3 for o in inscope]) >= TARGET_TOP3
