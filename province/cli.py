@@ -14,7 +14,6 @@ centres are the ward PCs that send events (province/auth.py).
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import signal
 import sys
@@ -148,17 +147,12 @@ class CliUserError(Exception):
 
 
 def _read_password(args, name: str) -> str:
-    if args.password_stdin:
-        line = sys.stdin.readline().rstrip("\r\n")
-        if not line:
-            raise CliUserError("no password on stdin")
-        return line
-    if not sys.stdin.isatty():
-        raise CliUserError("no terminal to ask the password on; use --password-stdin")
-    a = getpass.getpass(f"password for {name} (10+ characters, not a common one): ")
-    if a != getpass.getpass("again: "):
-        raise CliUserError("the two passwords differ")
-    return a
+    from centre.terminal import PasswordInputError, read_new_password
+
+    try:
+        return read_new_password(name, args.password_stdin, " (10+ characters, not a common one)")
+    except PasswordInputError as exc:
+        raise CliUserError(str(exc)) from None
 
 
 def _users(cmd: str, args, dsn: str) -> int:

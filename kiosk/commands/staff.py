@@ -8,6 +8,7 @@ import os
 import sys
 from datetime import date, timedelta
 
+from centre.terminal import PasswordInputError, read_new_password
 from kiosk.cli import JSON, Check, CliError, print_json, subcommand
 
 
@@ -60,18 +61,10 @@ def _actor() -> str:
 
 
 def _read_password(args, name: str) -> str:
-    if args.password_stdin:
-        line = sys.stdin.readline().rstrip("\r\n")
-        if not line:
-            raise CliError("no password on stdin")
-        return line
-    if not sys.stdin.isatty():
-        raise CliError("no terminal to ask the password on; use --password-stdin")
-    a = getpass.getpass(f"password for {name}: ")
-    b = getpass.getpass("again: ")
-    if a != b:
-        raise CliError("the two passwords differ")
-    return a
+    try:
+        return read_new_password(name, args.password_stdin)
+    except PasswordInputError as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_users_add(args, ctx) -> int:
