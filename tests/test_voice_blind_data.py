@@ -1,8 +1,9 @@
-"""Shape and hygiene of the blind set of spoken kiosk requests
-(tests/data/voice/requests-vi-blind.yaml). The sentences are never printed: whoever tunes the
-voice matcher must not read them. The data is loaded inside the tests (no fixture argument, which
-pytest would show in a traceback) and every check collects the indices of the bad entries, so a
-failure names entries by their index only."""
+"""Shape and hygiene of the blind sets of spoken kiosk requests
+(tests/data/voice/requests-vi-blind.yaml and requests-vi-blind2.yaml). The sentences are never
+printed: whoever tunes the voice matcher must not read them. The data is loaded inside the tests
+(no fixture argument holding sentences, which pytest would show in a traceback; the parameter is
+the set's name only) and every check collects the indices of the bad entries, so a failure names
+entries by their index only."""
 
 from __future__ import annotations
 
@@ -10,17 +11,40 @@ import functools
 import re
 import sqlite3
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
 
 from centre.catalogue import Catalogue, ensure_catalogue
 
 HERE = Path(__file__).resolve().parent / "data" / "voice"
 BLIND = HERE / "requests-vi-blind.yaml"
+BLIND2 = HERE / "requests-vi-blind2.yaml"
 TUNED = HERE / "requests-vi.yaml"
+DEV = HERE / "requests-vi-dev.yaml"
+VI_VOICES = ("vi", "vi-vn-x-central", "vi-vn-x-south")  # espeak-ng's Vietnamese voices
 VOICES = {"vi", "en", "fr", "de", "ko", "cmn"}  # espeak-ng voice names
+VOICES2 = set(VI_VOICES) | {"en", "fr", "de", "es", "ja", "ko", "ru", "th", "cmn"}
 MIN_WORDS, MAX_WORDS = 3, 15
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: Path
+    min_requests: int
+    min_procedures: int  # distinct first (best) answers
+    min_out_of_scope: int
+    voices: frozenset
+    others: tuple  # sets it must not copy a sentence from
+
+
+SETS = {
+    "blind": Spec(BLIND, 60, 40, 20, frozenset(VOICES), (TUNED,)),
+    "blind2": Spec(BLIND2, 80, 55, 25, frozenset(VOICES2), (TUNED, DEV, BLIND)),
+}
+NAMES = sorted(SETS)
 
 
 @functools.cache
@@ -28,12 +52,27 @@ def _load(path: Path):
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def _requests() -> list:
-    return _load(BLIND)["requests"]
+def _requests(name: str = "blind") -> list:
+    return _load(SETS[name].path)["requests"]
 
 
-def _out_of_scope() -> list:
-    return _load(BLIND)["out_of_scope"]
+def _out_of_scope(name: str = "blind") -> list:
+    return _load(SETS[name].path)["out_of_scope"]
+
+
+@functools.cache
+def _catalogue_rows() -> dict:
+    """key or code -> (field_id, level) for every code of every blind set, from the shipped data."""
+    conn = sqlite3.connect(":memory:")
+    conn.row_factory = sqlite3.Row
+    try:
+        ensure_catalogue(conn)  # the shipped data/procedures
+        catalogue = Catalogue(conn)
+        codes = {c for name in NAMES for e in _requests(name) for c in e["expect"]}
+        found = {c: catalogue.get(c) for c in sorted(codes)}
+    finally:
+        conn.close()
+    return {c: (p.field_id, p.level) for c, p in found.items() if p is not None}
 
 
 def _norm(text: str) -> str:
@@ -66,63 +105,93 @@ def _request_ok(e) -> bool:
     return all(isinstance(c, str) and c for c in codes) and len(set(codes)) == len(codes)
 
 
-def _out_of_scope_ok(e) -> bool:
+def _out_of_scope_ok(e, voices=frozenset(VOICES)) -> bool:
     if not (isinstance(e, dict) and set(e) == {"say", "voice"}):
         return False
-    return isinstance(e["say"], str) and bool(e["say"].strip()) and e["voice"] in VOICES
+    return isinstance(e["say"], str) and bool(e["say"].strip()) and e["voice"] in voices
 
 
-def test_top_level_keys():
-    data = _load(BLIND)
+@pytest.mark.parametrize("name", NAMES)
+def test_top_level_keys(name):
+    data = _load(SETS[name].path)
     is_dict = isinstance(data, dict)
     assert is_dict
-    assert sorted(data) == ["out_of_scope", "requests"]
+    keys = sorted(data)  # a name, not the data, in a failing assertion
+    assert keys == ["out_of_scope", "requests"]
 
 
-def test_requests_shape():
-    requests = _requests()
-    assert len(requests) >= 60
+@pytest.mark.parametrize("name", NAMES)
+def test_requests_shape(name):
+    requests = _requests(name)
+    n = len(requests)  # pytest would show len()'s argument, the sentences
+    assert n >= SETS[name].min_requests, n
     bad = [i for i, e in enumerate(requests) if not _request_ok(e)]
     assert not bad, bad
 
 
-def test_requests_cover_many_procedures():
-    firsts = {e["expect"][0] for e in _requests()}
-    assert len(firsts) >= 40, len(firsts)
+@pytest.mark.parametrize("name", NAMES)
+def test_requests_cover_many_procedures(name):
+    firsts = {e["expect"][0] for e in _requests(name)}
+    assert len(firsts) >= SETS[name].min_procedures, len(firsts)
 
 
-def test_out_of_scope_shape():
-    oos = _out_of_scope()
-    assert len(oos) >= 20
-    bad = [i for i, e in enumerate(oos) if not _out_of_scope_ok(e)]
+@pytest.mark.parametrize("name", NAMES)
+def test_out_of_scope_shape(name):
+    spec = SETS[name]
+    oos = _out_of_scope(name)
+    n = len(oos)  # pytest would show len()'s argument, the sentences
+    assert n >= spec.min_out_of_scope, n
+    bad = [i for i, e in enumerate(oos) if not _out_of_scope_ok(e, spec.voices)]
     assert not bad, bad
-    voices = [e["voice"] for e in oos]
+
+
+def test_blind_out_of_scope_voices():
+    voices = [e["voice"] for e in _out_of_scope("blind")]
     assert voices.count("vi") >= 10
     assert len(set(voices) - {"vi"}) >= 3  # several other languages
 
 
-def test_every_code_is_in_the_shipped_catalogue():
-    conn = sqlite3.connect(":memory:")
-    conn.row_factory = sqlite3.Row
-    try:
-        ensure_catalogue(conn)  # the shipped data/procedures
-        catalogue = Catalogue(conn)
-        codes = {c for e in _requests() for c in e["expect"]}
-        missing = sorted(c for c in codes if catalogue.get(c) is None)
-    finally:
-        conn.close()
+def test_blind2_out_of_scope_voices():
+    voices = [e["voice"] for e in _out_of_scope("blind2")]
+    per_vi = {v: voices.count(v) for v in VI_VOICES}
+    assert min(per_vi.values()) >= 5, per_vi  # the three Vietnamese voices, each well used
+    assert sum(per_vi.values()) >= 18, per_vi
+    others = [v for v in voices if v not in VI_VOICES]
+    assert others.count("en") >= 3, others
+    assert len(set(others) - {"en"}) >= 4, others  # a few more languages
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_code_is_in_the_shipped_catalogue(name):
+    rows = _catalogue_rows()
+    codes = {c for e in _requests(name) for c in e["expect"]}
+    missing = sorted(c for c in codes if c not in rows)
     assert not missing, missing  # codes, not sentences
 
 
-def test_no_duplicates_within_the_set():
-    mine = [_norm(s) for s in _says(_load(BLIND))]
+def test_blind2_best_answers_are_ward_procedures_over_many_fields():
+    rows = _catalogue_rows()
+    firsts = [e["expect"][0] for e in _requests("blind2")]
+    not_ward = [i for i, c in enumerate(firsts) if "Cấp xã" not in rows.get(c, ("", ""))[1]]
+    assert not not_ward, not_ward
+    fields = {rows[c][0] for c in firsts if c in rows}
+    assert len(fields) >= 15, len(fields)
+    assert {"ho-tich", "dang-ky-quan-ly-cu-tru", "chung-thuc", "dat-dai", "bao-tro-xa-hoi"} <= fields
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_duplicates_within_the_set(name):
+    mine = [_norm(s) for s in _says(_load(SETS[name].path))]
     repeated = [i for i, s in enumerate(mine) if mine.index(s) != i]
     assert not repeated, repeated
 
 
-def test_nothing_is_copied_from_the_tuned_set():
-    seen = {_norm(s) for s in _says(_load(TUNED)) if isinstance(s, str)}
-    n_seen = len(seen)
-    assert n_seen > 0  # the tuned set was read
-    clash = [i for i, s in enumerate(_says(_load(BLIND))) if _norm(s) in seen]
-    assert not clash, clash
+@pytest.mark.parametrize("name", NAMES)
+def test_nothing_is_copied_from_the_other_sets(name):
+    spec = SETS[name]
+    for other in spec.others:
+        seen = {_norm(s) for s in _says(_load(other)) if isinstance(s, str)}
+        n_seen = len(seen)
+        assert n_seen > 0, other.name  # the other set was read
+        clash = [i for i, s in enumerate(_says(_load(spec.path))) if _norm(s) in seen]
+        assert not clash, (other.name, clash)
