@@ -36,6 +36,7 @@ from centre.search.lexical import (
     _mostly_english,
 )
 from centre.search.referral import Referral, referral_for
+from centre.search.scope import names_say, vetoes
 from centre.search.textindex import bm25_scores
 from centre.search.weights import (
     DEFAULT_MIN_SCORE,
@@ -387,9 +388,10 @@ class Searcher(LexicalRanker):
             return
         asked_for = referral_for(r.focus.request)  # what the request itself names, not the story
         r.referral = asked_for or (referral_for(r.focus.text) if r.focus.context else None)
-        if asked_for and r.accepted and r.best < REFERRAL_VETO:
-            words = set(words_of(r.referral.matched))
-            if not words <= idx.proc_words.get(ranked[0].key, frozenset()):
+        if r.accepted and r.referral:  # scope.py: when an answer gives way to the referral
+            asked = asked_for is not None
+            said = asked and r.best < REFERRAL_VETO and names_say(idx, ranked[0].key, r.referral.matched)
+            if vetoes(r.rule, r.best, asked, said):
                 r.accepted, r.rule = 0, "referral"
 
     # ---- hits

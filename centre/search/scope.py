@@ -1,0 +1,63 @@
+"""Out of scope: when an answer the ranking found gives way to the referral table.
+
+The referral table (`referral.py`, `data/referrals.yaml`) names needs the ward centre does not
+handle (passports, lawsuits, taxes, labour disputes…). `Searcher._decide` asks `vetoes` once
+the threshold and the long-question rule have chosen an answer (docs/search.md, "Decision"):
+
+- an answer accepted only by the long-question lead (below the threshold) gives way to any
+  referral the question names, in its request or in its story: the weakest acceptance yields
+  to explicit evidence of an outside need;
+- an answer scoring below `REFERRAL_VETO` gives way to a referral the request itself names
+  unless the procedure's display name holds the referral phrase's words and one of its names
+  or aliases says the phrase word for word, in order ("mất hộ chiếu" is a procedure of the
+  catalogue; "thẻ tạm trú" is not said by "Khai báo tạm trú cho người nước ngoài" although
+  all its words occur there).
+
+Everything here is pure except the per-index cache of each procedure's phrases.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from centre.search.lexical import analyze
+from centre.search.weights import REFERRAL_VETO
+
+# _Index → {procedure key → its phrases (names, official names, heads, English names, aliases), folded}
+_PHRASES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _phrases_of(idx, key: str) -> tuple[tuple[str, ...], ...]:
+    table = _PHRASES.get(idx)
+    if table is None:
+        by_key: dict[str, list[tuple[str, ...]]] = {}
+        for ph in idx.phrases.values():
+            by_key.setdefault(ph.key, []).append(tuple(ph.folded))
+        table = _PHRASES[idx] = {k: tuple(v) for k, v in by_key.items()}
+    return table.get(key, ())
+
+
+def _holds_run(words: tuple[str, ...], run: tuple[str, ...]) -> bool:
+    n = len(run)
+    return n > 0 and any(words[i : i + n] == run for i in range(len(words) - n + 1))
+
+
+def names_say(idx, key: str, phrase: str) -> bool:
+    """Whether procedure `key`'s display name holds every word of `phrase` and one of its names
+    or aliases says it word for word, in order (folded as the index folds: "bhxh" is "bảo
+    hiểm xã hội"). Both: an alias alone ("lost passport", "tài khoản ngân hàng") is no proof."""
+    run = tuple(f for _, f in analyze(phrase))
+    if not set(run) <= idx.proc_words.get(key, frozenset()):
+        return False
+    return any(_holds_run(p, run) for p in _phrases_of(idx, key))
+
+
+def vetoes(rule: str, best: float, asked: bool, said_by_names: bool) -> bool:
+    """Whether an accepted answer gives way to the referral the question names (pure).
+
+    `rule`: how it was accepted (threshold | long_lead); `best`: its score; `asked`: the
+    referral is named by the request itself (not only the story); `said_by_names`: the best
+    procedure's names say the referral phrase (`names_say`)."""
+    if rule == "long_lead":
+        return True
+    return asked and best < REFERRAL_VETO and not said_by_names

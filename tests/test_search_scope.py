@@ -1,0 +1,78 @@
+"""Out-of-scope refusal (centre/search/scope.py, issue 12 round 4): when an answer the ranking
+found gives way to the referral table.
+
+Pure rules and the phrase test on the five-procedure fixture catalogue; the two decisions on
+the shipped catalogue (slow: the real catalogue and e5).
+"""
+
+from __future__ import annotations
+
+import pytest
+from search_helpers import fixture_catalogue_db, shipped_catalogue_db
+
+from centre.search import Searcher
+from centre.search import weights as W
+from centre.search.scope import names_say, vetoes
+
+
+@pytest.fixture(scope="module")
+def fixture_searcher():
+    c = fixture_catalogue_db()
+    yield Searcher(c, min_score=0.46, limit=3)
+    c.close()
+
+
+def test_a_long_lead_answer_gives_way_to_any_referral_named():
+    # accepted below the threshold: the referral wins whether the request or the story names it,
+    # whatever the procedure's names say
+    assert vetoes("long_lead", 0.35, asked=True, said_by_names=True)
+    assert vetoes("long_lead", 0.35, asked=False, said_by_names=False)
+
+
+def test_a_threshold_answer_gives_way_only_when_weak_and_asked_for_in_words_it_lacks():
+    weak, strong = W.REFERRAL_VETO - 0.01, W.REFERRAL_VETO
+    assert vetoes("threshold", weak, asked=True, said_by_names=False)
+    assert not vetoes("threshold", weak, asked=True, said_by_names=True)  # "mất hộ chiếu" is a procedure
+    assert not vetoes("threshold", weak, asked=False, said_by_names=False)  # only the story names it
+    assert not vetoes("threshold", strong, asked=True, said_by_names=False)
+
+
+def test_names_say_a_phrase_only_word_for_word_in_the_display_name_and_a_name(fixture_searcher):
+    with fixture_searcher._lock:
+        idx = fixture_searcher._current()
+    assert names_say(idx, "t-tam-tru", "tạm trú")  # "Đăng ký tạm trú"
+    assert names_say(idx, "t-tam-tru", "TAM TRU")  # folded as the index folds
+    assert not names_say(idx, "t-tam-tru", "thẻ tạm trú")  # a residence card: "thẻ" is not in the name
+    assert not names_say(idx, "t-tam-tru", "trú tạm")  # in order
+    assert not names_say(idx, "t-tam-tru", "ở trọ")  # said by an alias only ("đăng ký ở trọ")
+    assert not names_say(idx, "t-khai-sinh", "tạm trú")  # another procedure's words
+    assert not names_say(idx, "no-such-key", "tạm trú")
+
+
+@pytest.fixture(scope="module")
+def real_searcher(project_config):
+    c = shipped_catalogue_db(project_config)
+    yield Searcher.from_config(c, project_config)
+    c.close()
+
+
+@pytest.mark.slow
+def test_a_lawsuit_answered_only_by_the_long_rule_is_referred_to_the_court(real_searcher):
+    q = "Muốn khởi kiện công ty để đòi tiền lương phải làm thế nào?"
+    r = real_searcher.search(q)
+    assert r.hits == [] and r.referral is not None and r.referral.id == "court"
+    e = real_searcher.explain(q)
+    assert e["rule"] == "referral" and e["candidates"][0]["score"] < real_searcher.min_score
+    # the switch: without the referral stage the long-question rule answers it
+    off = Searcher(real_searcher.conn, min_score=real_searcher.min_score, limit=3, features_off=("referral",))
+    assert off.explain(q)["rule"] == "long_lead"
+
+
+@pytest.mark.slow
+def test_long_lead_answers_without_a_referral_and_procedures_named_by_a_referral_stay(real_searcher):
+    # long-lead answers whose question names nothing of the referral table are kept
+    assert [h.code for h in real_searcher.search("Đang mang dân tộc bố, có được đổi sang dân tộc của mẹ?").hits][:1] \
+        == ["1.004859"]
+    # the catalogue's own procedures whose names say a referral phrase are answers
+    assert [h.code for h in real_searcher.search("mất hộ chiếu").hits][:1] == ["1.010386"]
+    assert [h.code for h in real_searcher.search("ghi chú ly hôn ở nước ngoài").hits][:1] == ["2.000554"]
