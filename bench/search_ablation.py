@@ -6,7 +6,8 @@ per kind. Sets and their role (docs/search.md, "Honest measurement"):
 
 - train (weights and word lists were tuned on them): tests/data/search/dev.yaml,
   tests/data/search/spoken.yaml, tests/data/search_real/train.yaml, tests/data/search_round3/train.yaml
-  (round 3: English requests and out-of-scope needs written by the engineer who tunes);
+  (round 3: English requests and out-of-scope needs written by the engineer who tunes),
+  tests/data/search_real/train2.yaml (real_train2, round 4: 150 real questions, many out of scope);
 - dev (used to choose between variants, never tuned query by query): tests/data/search/check.yaml,
   tests/data/search_holdout/holdout.yaml, tests/data/search_holdout2/queries.yaml,
   tests/data/search_real/dev.yaml, tests/data/search_real/blind.yaml (real_blind, read after round 1);
@@ -45,6 +46,8 @@ SETS = {  # name → (file, role)
     "real_train": (DATA / "search_real" / "train.yaml", "train"),
     # round 3: English requests and out-of-scope needs written by the search engineer (train only)
     "r3_train": (DATA / "search_round3" / "train.yaml", "train"),
+    # round 4: 150 real citizens' questions from new pages, many out of scope (train only)
+    "real_train2": (DATA / "search_real" / "train2.yaml", "train"),
     "check": (DATA / "search" / "check.yaml", "dev"),
     "holdout": (DATA / "search_holdout" / "holdout.yaml", "dev"),
     "holdout2": (DATA / "search_holdout2" / "queries.yaml", "dev"),
