@@ -18,7 +18,13 @@ from centre.catalogue import Catalogue, ensure_catalogue
 from centre.db import connect
 
 DATA = Path(__file__).parent / "data" / "search_real"
-SPLITS = ("train", "dev", "blind", "blind2", "blind3")  # blind2, blind3: checked here, never printed by a bench
+SPLITS = ("train", "dev", "blind", "blind2", "blind3", "train2", "blind4")  # blind*: checked here, never printed
+BLIND = {"blind2", "blind3", "blind4"}  # assertion messages name only the entry index for these
+# Round-4 files: minimum size and kind mix asked of the collection (see README.md).
+ROUND4_MIN = {
+    "train2": {"total": 150, "out_of_scope": 50, "long": 30, "short": 40, "english": 10},
+    "blind4": {"total": 120, "out_of_scope": 30, "long": 20, "short": 45, "english": 10},
+}
 KINDS = {"long", "short", "unaccented", "english", "out_of_scope"}
 VOICES = {"citizen", "site"}
 KEYS = {"q", "expect", "out_of_scope", "refer_to", "kind", "voice", "source"}
@@ -72,7 +78,8 @@ def _check_entry(entry: dict, where: str) -> None:
 def test_entries_are_well_formed(sets):
     for name, entries in sets.items():
         for i, entry in enumerate(entries):
-            _check_entry(entry, f"{name}.yaml entry {i}: {entry.get('q', '')[:60]!r}")
+            shown = "" if name in BLIND else f": {entry.get('q', '')[:60]!r}"
+            _check_entry(entry, f"{name}.yaml entry {i}{shown}")
 
 
 def test_no_question_or_page_in_two_splits(sets):
@@ -83,7 +90,8 @@ def test_no_question_or_page_in_two_splits(sets):
             questions[" ".join(entry["q"].lower().split())] += 1
             page = entry["source"].split("#")[0].rstrip("/")
             assert pages.setdefault(page, name) == name, f"{page} is in {pages[page]} and {name}"
-    assert [q for q, n in questions.items() if n > 1] == []
+    duplicates = sum(n > 1 for n in questions.values())  # a count: blind questions are never printed
+    assert duplicates == 0, f"{duplicates} questions appear twice"
 
 
 def test_size_and_mix(sets):
@@ -95,9 +103,31 @@ def test_size_and_mix(sets):
     assert kinds["long"] >= 0.2 * len(entries) and kinds["english"] >= 0.05 * len(entries)
     voices = Counter(e["voice"] for e in entries)
     assert voices["citizen"] >= 0.4 * len(entries)
-    for name, split in sets.items():  # five splits of 100-134 questions each
-        assert 0.12 <= len(split) / len(entries) <= 0.35, name
+    for name, split in sets.items():  # seven files of 100-250 questions each
+        assert 100 <= len(split) <= 250, name
         assert any(e["kind"] == "out_of_scope" for e in split), name
+
+
+@pytest.mark.parametrize("name", sorted(ROUND4_MIN))
+def test_round4_size_and_kind_mix(sets, name):
+    kinds = Counter(e["kind"] for e in sets[name])
+    wanted = ROUND4_MIN[name]
+    total = len(sets[name])  # counts only: never let pytest print a blind question
+    assert total >= wanted["total"], (name, total)
+    for kind, minimum in wanted.items():
+        if kind != "total":
+            assert kinds[kind] >= minimum, (name, kind, kinds[kind])
+    too_long = sum(len(e["q"].split()) > 200 for e in sets[name] if e["kind"] == "long")
+    assert too_long == 0, (name, too_long)
+
+
+@pytest.mark.parametrize("name", sorted(ROUND4_MIN))
+def test_round4_pages_are_new(sets, name):
+    """Every page of a round-4 file is absent from all the other files (a page is a URL without #fragment)."""
+    mine = {e["source"].split("#")[0].rstrip("/") for e in sets[name]}
+    others = {e["source"].split("#")[0].rstrip("/") for other, split in sets.items() if other != name for e in split}
+    shared = len(mine & others)
+    assert shared == 0, (name, shared)
 
 
 def test_every_label_is_in_the_catalogue(sets, catalogue):
