@@ -60,6 +60,9 @@ SETS = {  # name → (file, role)
     # round-3 blind set (120 questions from 120 pages not used before), written by a helper who had
     # not read the method: measured once with round 3's final code, aggregates only
     "real_blind3": (DATA / "search_real" / "blind3.yaml", "blind"),
+    # round-4 blind set (120 questions from 120 pages not used before, tests/data/search_real/README.md),
+    # collected by a helper who had not read the method while round 4 was tuned: measured once, aggregates only
+    "real_blind4": (DATA / "search_real" / "blind4.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
 
