@@ -28,7 +28,7 @@ from centre.search import (
     tone_key,
 )
 from centre.search import weights as W
-from centre.search.analysis import content_words
+from centre.search.analysis import content_words, words_of
 from centre.search.model import Scored
 from centre.search.referral import ReferralTable
 from centre.search.textindex import bm25_scores, match_expression
@@ -96,6 +96,27 @@ def test_focus_widens_a_request_that_says_too_little():
     )
     f = focus(text)
     assert "khai sinh" in f.request and content_words(f.request) >= W.FOCUS_MIN_WORDS
+
+
+def test_focus_joins_the_question_a_follow_up_asks_about():
+    text = (
+        "Tôi là sinh viên năm thứ ba, bố mẹ tôi có hộ khẩu ở tỉnh khác và mới mua một căn hộ ở Hà Nội. "
+        "Vậy tôi có đủ điều kiện để đăng ký thường trú tại căn hộ đó không? "
+        "Nếu đủ điều kiện thì hồ sơ, lệ phí và thời hạn giải quyết cần những gì?"
+    )
+    f = focus(text)  # (the last sentence alone has FOCUS_MIN_WORDS content words)
+    assert "thường trú" in f.request and f.request.endswith("cần những gì?") and "sinh viên" in f.context
+    # a statement before the request is context, however close; an English letter keeps one sentence
+    told = "Tôi đã đăng ký thường trú ở quê từ lâu và nay chuyển lên thành phố làm việc. Thủ tục đăng ký tạm trú cho người thuê nhà trọ cần những gì?"
+    assert "thường trú" not in focus(told).request
+    english = (
+        "My husband is American and we have been living in Da Nang for two years now. Is that a problem? "
+        "If our baby is born in Da Nang next spring, how do we register the birth of our son?"
+    )
+    assert focus(english).request.startswith("If our baby")
+    # the block stops at QUESTION_BLOCK_WORDS words
+    many = " ".join(["Tôi có được làm việc này ở phường nơi tôi đang sống không?"] * 8) + " Thủ tục thế nào?"
+    assert len(words_of(focus(many).request)) <= W.QUESTION_BLOCK_WORDS
 
 
 def test_asked_parts():

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from centre.search.weights import FOCUS_MIN_WORDS, LONG_WORDS
+from centre.search.lexical import _mostly_english
+from centre.search.weights import FOCUS_MIN_WORDS, LONG_WORDS, QUESTION_BLOCK_WORDS
 from centre.search.words import FRAME_WORDS, STOP_EN, STOP_VI, WORDS_PATH
 from centre.text import fold
 
@@ -70,12 +71,26 @@ def content_words(text: str) -> int:
     )
 
 
+def _question_block(parts: list[str], first: int, last: int) -> int:
+    """The first sentence of the run of questions that ends the request: a follow-up ("Nếu
+    được thì thủ tục thế nào?") asks about the question before it ("…có được nhập khẩu cho
+    con không?"), so the questions just before it join it, up to QUESTION_BLOCK_WORDS words."""
+    while (
+        first > 0 and parts[first - 1].rstrip().endswith("?")
+        and len(words_of(" ".join(parts[first - 1 : last + 1]))) <= QUESTION_BLOCK_WORDS
+    ):
+        first -= 1
+    return first
+
+
 def focus(text: str) -> Focus:
     """The request of a question: for a short one, all of it; for a long one, the asking
     sentence (the last one with most cues), with the sentences before it while it says too
-    little by itself (fewer than FOCUS_MIN_WORDS content words) ("Xin hỏi thủ tục thế nào?")."""
+    little by itself (fewer than FOCUS_MIN_WORDS content words) ("Xin hỏi thủ tục thế nào?"),
+    and the questions just before it (`_question_block`; not in an English letter)."""
     text = (text or "").strip()
-    n = len(words_of(text))
+    words = words_of(text)
+    n = len(words)
     parts = sentences(text) if n >= LONG_WORDS else []
     if len(parts) < 2:
         return Focus(text, text, "", n)
@@ -86,6 +101,8 @@ def focus(text: str) -> Focus:
     first = best
     while first > 0 and content_words(" ".join(parts[first : best + 1])) < FOCUS_MIN_WORDS:
         first -= 1
+    if not _mostly_english(words):  # an English letter's questions: one sentence measured better
+        first = _question_block(parts, first, best)
     request = " ".join(parts[first : best + 1])
     context = " ".join(parts[:first] + parts[best + 1 :])
     return Focus(text, request, context, n)

@@ -67,6 +67,10 @@ ACTION_UNSAID = 0.7  # a procedure opening with an action word (trình báo, thu
 # ---------------------------------------------------------------- analysis of long questions
 LONG_WORDS = 20  # a question of this many words or more is read as request + context (analysis.focus)
 FOCUS_MIN_WORDS = 5  # the request sentence is widened backwards until it has this many content words
+# The question sentences just before the request ("Tôi có đủ điều kiện đăng ký thường trú không?
+# Nếu đủ thì thủ tục thế nào?") join it while the request stays within this many words
+# (analysis.focus; 50, 60 and 70 measured alike; not for English letters).
+QUESTION_BLOCK_WORDS = 60  # see above
 
 # ---------------------------------------------------------------- procedure text (textindex)
 # FTS5 bm25 column weights: how much a word found in each part of the procedure counts.
