@@ -76,3 +76,11 @@ def test_long_lead_answers_without_a_referral_and_procedures_named_by_a_referral
     # the catalogue's own procedures whose names say a referral phrase are answers
     assert [h.code for h in real_searcher.search("mất hộ chiếu").hits][:1] == ["1.010386"]
     assert [h.code for h in real_searcher.search("ghi chú ly hôn ở nước ngoài").hits][:1] == ["2.000554"]
+
+
+def test_military_service_deferral_is_referred_but_first_registration_is_not():
+    from centre.search import referral_for
+
+    assert referral_for("Thủ tục xin tạm hoãn nghĩa vụ quân sự").id == "military_service"
+    assert referral_for("miễn nghĩa vụ quân sự cho con trai").id == "military_service"
+    assert referral_for("đăng ký nghĩa vụ quân sự lần đầu") is None  # a procedure of the catalogue
