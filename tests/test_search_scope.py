@@ -84,3 +84,19 @@ def test_military_service_deferral_is_referred_but_first_registration_is_not():
     assert referral_for("Thủ tục xin tạm hoãn nghĩa vụ quân sự").id == "military_service"
     assert referral_for("miễn nghĩa vụ quân sự cho con trai").id == "military_service"
     assert referral_for("đăng ký nghĩa vụ quân sự lần đầu") is None  # a procedure of the catalogue
+
+
+def test_names_say_compares_tones_when_the_phrase_has_them(fixture_searcher):
+    with fixture_searcher._lock:
+        idx = fixture_searcher._current()
+    # "Đăng ký tạm trú": typed with diacritics, tones count (as the referral table matches them)
+    assert names_say(idx, "t-tam-tru", "tạm trú")
+    assert not names_say(idx, "t-tam-tru", "tấm trụ")  # the same letters, other words
+    assert names_say(idx, "t-tam-tru", "tam tru")  # typed without diacritics: folded
+
+
+@pytest.mark.slow
+def test_a_tax_question_is_no_rent_procedure(real_searcher):
+    # "thuế" (tax) folds to "thue" like "thuê" (rent) of "miễn giảm tiền thuê nhà"
+    r = real_searcher.search("Khi nào được miễn thuế nếu bán nhà?")
+    assert r.hits == [] and r.referral is not None and r.referral.id == "tax"

@@ -20,21 +20,34 @@ from __future__ import annotations
 
 import weakref
 
-from centre.search.lexical import analyze
+from centre.search.lexical import analyze, tone_key
 from centre.search.weights import REFERRAL_VETO
 
-# _Index → {procedure key → its phrases (names, official names, heads, English names, aliases), folded}
-_PHRASES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# _Index → {procedure key → its phrases (names, official names, heads, English names, aliases)},
+# and {(key, toned) → (display-name words, phrases)}, folded or with tones: built per key on
+# first use (the veto asks about a few procedures; a catalogue of 5,000 is not walked twice)
+_BY_KEY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FORMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _phrases_of(idx, key: str) -> tuple[tuple[str, ...], ...]:
-    table = _PHRASES.get(idx)
-    if table is None:
-        by_key: dict[str, list[tuple[str, ...]]] = {}
-        for ph in idx.phrases.values():
-            by_key.setdefault(ph.key, []).append(tuple(ph.folded))
-        table = _PHRASES[idx] = {k: tuple(v) for k, v in by_key.items()}
-    return table.get(key, ())
+def _names(idx, key: str, toned: bool) -> tuple[frozenset, tuple[tuple[str, ...], ...]]:
+    forms = _FORMS.setdefault(idx, {})
+    got = forms.get((key, toned))
+    if got is None:
+        by_key = _BY_KEY.get(idx)
+        if by_key is None:
+            by_key = {}
+            for ph in idx.phrases.values():
+                by_key.setdefault(ph.key, []).append(ph)
+            _BY_KEY[idx] = by_key
+        proc = idx.procs.get(key)
+        pairs = analyze(proc["name"] or "") if proc is not None else []
+        words = frozenset(tone_key(a) if toned else f for a, f in pairs)
+        # a phrase written without diacritics (English) holds no Vietnamese tones
+        phrases = tuple(tuple(tone_key(a) for a in ph.plain) if toned else tuple(ph.folded)
+                        for ph in by_key.get(key, ()) if ph.accented or not toned)
+        got = forms[(key, toned)] = (words, phrases)
+    return got
 
 
 def _holds_run(words: tuple[str, ...], run: tuple[str, ...]) -> bool:
@@ -44,12 +57,15 @@ def _holds_run(words: tuple[str, ...], run: tuple[str, ...]) -> bool:
 
 def names_say(idx, key: str, phrase: str) -> bool:
     """Whether procedure `key`'s display name holds every word of `phrase` and one of its names
-    or aliases says it word for word, in order (folded as the index folds: "bhxh" is "bảo
-    hiểm xã hội"). Both: an alias alone ("lost passport", "tài khoản ngân hàng") is no proof."""
-    run = tuple(f for _, f in analyze(phrase))
-    if not set(run) <= idx.proc_words.get(key, frozenset()):
-        return False
-    return any(_holds_run(p, run) for p in _phrases_of(idx, key))
+    or aliases says it word for word, in order. Both: an alias alone ("lost passport", "tài
+    khoản ngân hàng") is no proof. A phrase with diacritics (the citizen typed them) is compared
+    with its tones, as the referral table matched it ("thuế" is no "thuê" of "tiền thuê nhà");
+    one without, folded as the index folds ("bhxh" is "bảo hiểm xã hội")."""
+    pairs = analyze(phrase)
+    toned = any(a != f for a, f in pairs)
+    run = tuple(tone_key(a) if toned else f for a, f in pairs)
+    words, phrases = _names(idx, key, toned)
+    return set(run) <= words and any(_holds_run(p, run) for p in phrases)
 
 
 def vetoes(rule: str, best: float, asked: bool, said_by_names: bool) -> bool:
