@@ -29,7 +29,7 @@ from centre.search import (
 )
 from centre.search import weights as W
 from centre.search.analysis import content_words, words_of
-from centre.search.model import Scored
+from centre.search.model import Scored, fused_runners
 from centre.search.referral import ReferralTable
 from centre.search.textindex import bm25_scores, match_expression
 
@@ -153,6 +153,26 @@ def test_a_situation_reaches_the_procedure_whose_text_covers_it(searcher):
 
 
 # ---------------------------------------------------------------- one score, explain = search
+
+
+def test_fused_runners_keep_the_first_and_reorder_the_others():
+    # the score's order a..f; e5 and the text both prefer d to b and c
+    ranked = [
+        Scored("a", score=0.9, text=0.5, semantic=0.85),
+        Scored("b", score=0.6, text=0.1, semantic=0.80),
+        Scored("c", score=0.55, text=0.2, semantic=0.81),
+        Scored("d", score=0.5, text=0.9, semantic=0.90),
+        Scored("e", score=0.4, text=0.0, semantic=None),
+        Scored("f", score=0.3, text=1.0, semantic=0.99),  # beyond FUSION_POOL: never moves
+    ]
+    out = fused_runners(ranked)
+    assert [c.key for c in out][0] == "a" and [c.key for c in out][-1] == "f"
+    assert [c.key for c in out][:3] == ["a", "d", "b"]
+    assert sorted(c.key for c in out) == sorted(c.key for c in ranked)
+    # when the rankers agree with the score, nothing moves; two candidates: nothing to fuse
+    agree = [Scored(k, score=1 - i / 10, text=1 - i / 10, semantic=0.9 - i / 100) for i, k in enumerate("abcde")]
+    assert [c.key for c in fused_runners(agree)] == list("abcde")
+    assert [c.key for c in fused_runners(ranked[:2])] == ["a", "b"]
 
 
 def test_combine_is_bounded_and_semantic_only_reorders():

@@ -41,6 +41,9 @@ from centre.search.textindex import bm25_scores
 from centre.search.weights import (
     DEFAULT_MIN_SCORE,
     ENGLISH_MIN_SHARE,
+    FUSION_K,
+    FUSION_POOL,
+    FUSION_SCORE_WEIGHT,
     LONG_LEAD,
     LONG_MIN_SHARE,
     LONG_QUESTION,
@@ -98,7 +101,8 @@ def matched_words(text: str, tail: bool = True) -> str:
 
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
-STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners")
+STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
+          "fusion")
 
 
 @dataclass
@@ -142,6 +146,29 @@ def runners_up(accepted: int, scores: list[float], floor: float) -> int:
     while extra < min(RUNNERS, len(scores)) and scores[extra] >= floor:
         extra += 1
     return max(accepted, extra)
+
+
+def fused_runners(ranked: list[Scored]) -> list[Scored]:
+    """A long question's first FUSION_POOL candidates with the first kept and the others
+    ordered by reciprocal-rank fusion of the three rankers: the one score (counted
+    FUSION_SCORE_WEIGHT times), the e5 similarity and the text BM25. The first decides
+    whether and what to answer; the runners-up only say what else to offer, and there the
+    rankers that disagree with the score often know better (its top-3 gain, docs/search.md).
+    Ties keep the score's order. Pure."""
+    pool = ranked[:FUSION_POOL]
+    if len(pool) < 3:
+        return list(ranked)
+
+    def places(value) -> dict[int, int]:
+        order = sorted(range(len(pool)), key=lambda i: -value(pool[i]))  # stable: score order on ties
+        return {i: p for p, i in enumerate(order)}
+
+    by_e5 = places(lambda c: -2.0 if c.semantic is None else c.semantic)
+    by_text = places(lambda c: c.text)
+    fused = {i: FUSION_SCORE_WEIGHT / (FUSION_K + i) + 1 / (FUSION_K + by_e5[i]) + 1 / (FUSION_K + by_text[i])
+             for i in range(1, len(pool))}
+    runners = sorted(range(1, len(pool)), key=lambda i: (-fused[i], i))
+    return [pool[0], *(pool[i] for i in runners), *ranked[FUSION_POOL:]]
 
 
 @dataclass
@@ -250,6 +277,8 @@ class Searcher(LexicalRanker):
                 c.score = combine(c, top)
             r.ranked = sorted(cands.values(), key=lambda c: (-c.score, -c.lexical, c.key))
             self._decide(idx, r)
+            if "fusion" not in self.off and foc.long and r.accepted > 1 and r.semantic == "on":
+                r.ranked = fused_runners(r.ranked)  # the runners-up of a long question (places 2..)
             return r
 
     def _features(self, idx: _Index, r: Ranking, detail: bool) -> dict[str, Scored]:
