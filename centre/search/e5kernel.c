@@ -118,33 +118,31 @@ static void expand(const block_q4_0 *W, int oo, int ro, int nb, int nin, int8_t 
     }
 }
 
-static inline float hsum(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-    return _mm_cvtss_f32(lo);
-}
-
-static inline float minus8_fma(float corr, float acc) {  /* fma(-8, corr, acc) */
-    return _mm_cvtss_f32(_mm_fnmadd_ss(_mm_set_ss(8.f), _mm_set_ss(corr), _mm_set_ss(acc)));
-}
-
 /* One token's 8 outputs from its accumulators: Y = hsum(facc) + fma(-8, corr, bias), or
- * fma(-8, corr, hsum(facc)) without bias. */
+ * fma(-8, corr, hsum(facc)) without bias. The 8 horizontal sums at once: l = lo + hi of each
+ * accumulator, the 4x4 transposes of those (exact shuffles), then (l0 + l2) + (l1 + l3) lane by
+ * lane: the same additions in the same order as hsum() for each row. */
 static void finish(const struct mm_args *m, int t, int oo, int ro, __m256 bias8, __m256 corr, __m256 f0,
                    __m256 f1, __m256 f2, __m256 f3, __m256 f4, __m256 f5, __m256 f6, __m256 f7) {
-    float c[RO] __attribute__((aligned(32))), h[RO], y[RO];
-    h[0] = hsum(f0); h[1] = hsum(f1); h[2] = hsum(f2); h[3] = hsum(f3);
-    h[4] = hsum(f4); h[5] = hsum(f5); h[6] = hsum(f6); h[7] = hsum(f7);
-    if (m->bias) {
-        _mm256_store_ps(c, _mm256_fnmadd_ps(_mm256_set1_ps(8.f), corr, bias8));
-        for (int r = 0; r < RO; r++) y[r] = h[r] + c[r];
+#define LOHI(F) _mm_add_ps(_mm256_castps256_ps128(F), _mm256_extractf128_ps(F, 1))
+    __m128 a0 = LOHI(f0), a1 = LOHI(f1), a2 = LOHI(f2), a3 = LOHI(f3);
+    __m128 b0 = LOHI(f4), b1 = LOHI(f5), b2 = LOHI(f6), b3 = LOHI(f7);
+#undef LOHI
+    _MM_TRANSPOSE4_PS(a0, a1, a2, a3);  /* a_i: lane i of rows 0..3 */
+    _MM_TRANSPOSE4_PS(b0, b1, b2, b3);
+    __m256 l0 = _mm256_set_m128(b0, a0), l1 = _mm256_set_m128(b1, a1);
+    __m256 l2 = _mm256_set_m128(b2, a2), l3 = _mm256_set_m128(b3, a3);
+    __m256 h = _mm256_add_ps(_mm256_add_ps(l0, l2), _mm256_add_ps(l1, l3));
+    __m256 y = m->bias ? _mm256_add_ps(h, _mm256_fnmadd_ps(_mm256_set1_ps(8.f), corr, bias8))
+                       : _mm256_fnmadd_ps(_mm256_set1_ps(8.f), corr, h);
+    float *out = m->Y + (size_t)t * m->nout + oo;
+    if (ro == RO) {
+        _mm256_storeu_ps(out, y);
     } else {
-        _mm256_store_ps(c, corr);
-        for (int r = 0; r < RO; r++) y[r] = minus8_fma(c[r], h[r]);
+        float v[RO];
+        _mm256_storeu_ps(v, y);
+        memcpy(out, v, sizeof(float) * ro);
     }
-    memcpy(m->Y + (size_t)t * m->nout + oo, y, sizeof(float) * ro);
 }
 
 #define ROW(R, DOT) f##R = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(wb + (R) * (size_t)nin, av)), \
