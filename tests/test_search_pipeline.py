@@ -106,6 +106,9 @@ def test_focus_joins_the_question_a_follow_up_asks_about():
     )
     f = focus(text)  # (the last sentence alone has FOCUS_MIN_WORDS content words)
     assert "thường trú" in f.request and f.request.endswith("cần những gì?") and "sinh viên" in f.context
+    # e5 embeds the asking sentence alone (the block's questions would cost embedding time)
+    assert f.embedded == "Nếu đủ điều kiện thì hồ sơ, lệ phí và thời hạn giải quyết cần những gì?"
+    assert focus("đăng ký tạm trú").embedded == "đăng ký tạm trú"
     # a statement before the request is context, however close; an English letter keeps one sentence
     told = "Tôi đã đăng ký thường trú ở quê từ lâu và nay chuyển lên thành phố làm việc. Thủ tục đăng ký tạm trú cho người thuê nhà trọ cần những gì?"
     assert "thường trú" not in focus(told).request

@@ -46,6 +46,12 @@ class Focus:
     request: str
     context: str
     words: int  # words in the whole text
+    asking: str = ""  # the asking sentence(s) before the question block joined them ("" = the request)
+
+    @property
+    def embedded(self) -> str:
+        """What the e5 ranker embeds: the asking sentence (the block's questions cost e5 time)."""
+        return self.asking or self.request
 
     @property
     def long(self) -> bool:
@@ -101,11 +107,12 @@ def focus(text: str) -> Focus:
     first = best
     while first > 0 and content_words(" ".join(parts[first : best + 1])) < FOCUS_MIN_WORDS:
         first -= 1
+    asking = first
     if not _mostly_english(words):  # an English letter's questions: one sentence measured better
         first = _question_block(parts, first, best)
     request = " ".join(parts[first : best + 1])
     context = " ".join(parts[:first] + parts[best + 1 :])
-    return Focus(text, request, context, n)
+    return Focus(text, request, context, n, " ".join(parts[asking : best + 1]) if asking != first else "")
 
 
 def asked_parts(text: str) -> list[str]:
