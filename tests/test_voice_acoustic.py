@@ -145,6 +145,76 @@ def test_a_target_costs_what_its_best_phrase_costs_and_procedures_are_told_from_
     assert ranking.best_other() == pytest.approx(1.1)
 
 
+def test_spotting_says_where_a_phrase_was_heard_and_what_was_heard_elsewhere():
+    from voice.ctc import spot_outside, spot_span
+
+    heard = _posteriors([8, 0, 2, 2, 0, 3, 5, 0, 6, 0, 9, 8])  # … đăng ký khai sinh …
+    cost, first, last = spot_span(heard, [2, 3, 5, 6])
+    assert cost == pytest.approx(PhraseScorer([[2, 3, 5, 6]]).costs(heard)[0] * 4, abs=1e-9)
+    assert cost == pytest.approx(0.0, abs=1e-9) and first in (1, 2) and last == 8  # a blank may lead
+    assert spot_span(heard[first:last + 1], [2, 3, 5, 6])[0] == pytest.approx(cost, abs=1e-9)
+    # "ký" was heard, but only inside the phrase: outside it, it was not
+    assert spot_span(heard, [3])[0] == pytest.approx(0.0, abs=1e-9)
+    assert spot_outside(heard, [3], (first, last)) > 3.0
+    assert spot_outside(heard, [9], (first, last)) == pytest.approx(0.0, abs=1e-9)  # after the phrase
+    assert spot_span(heard[:0], [3]) == (float("inf"), 0, -1)
+    # random posteriors: the same cost as the many-phrase scorer
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        logp = np.log(rng.dirichlet(np.ones(len(VOCAB)) * 0.3, size=30))
+        seq = [int(t) for t in rng.integers(2, len(VOCAB), size=3)]
+        assert spot_span(logp, seq)[0] == pytest.approx(PhraseScorer([seq]).costs(logp)[0] * 3, rel=1e-9)
+
+
+LONGER_VOCAB = Vocabulary(("<blank>", "<unk>", "▁đăng", "▁ký", "▁kết", "▁hôn", "▁lại", "▁làm", "▁giấy", "▁khai",
+                           "▁sinh", "▁bản", "▁sao", "▁xe", "▁mất"))
+
+
+class _LongerModel:
+    def __init__(self):
+        self.vocab = LONGER_VOCAB
+        self.groups = ToneGroups(LONGER_VOCAB, len(LONGER_VOCAB))
+
+
+def _said(scorer, text: str) -> np.ndarray:
+    """Posteriors of `text` said clearly (a blank between words), tone-collapsed."""
+    from voice.ctc import tokenize
+
+    path = [0]
+    for tok in tokenize(text, scorer.model.groups):
+        path += [tok, 0]
+    return scorer.model.groups.collapse(_posteriors(path, len(LONGER_VOCAB), sure=0.999))
+
+
+def test_a_longer_phrase_whose_extra_words_were_heard_anywhere_takes_the_shorter_ones_place():
+    from voice.acoustic import AcousticScorer
+    from voice.grammar import Phrase
+
+    phrases = [Phrase("đăng ký kết hôn", "procedure", "marry"), Phrase("đăng ký lại kết hôn", "procedure", "remarry"),
+               Phrase("giấy khai sinh", "procedure", "birth"), Phrase("làm lại giấy khai sinh", "procedure", "rebirth"),
+               Phrase("bản sao giấy khai sinh", "procedure", "copy"), Phrase("đăng ký xe", "field", "car")]
+    scorer = AcousticScorer(_LongerModel(), phrases, fillers=["làm"])
+    # the catalogue's containments, fillers aside: "làm lại giấy khai sinh" adds only "lại"
+    longer = {(scorer.phrases[a].target, scorer.phrases[b].target): [LONGER_VOCAB.tokens[t] for s in x for t in s]
+              for a, lst in scorer.longer.items() for b, x in lst}
+    assert longer == {("marry", "remarry"): ["▁lại"], ("birth", "rebirth"): ["▁lại"],
+                      ("birth", "copy"): ["▁bản", "▁sao"]}
+
+    def best(text):
+        return scorer.rank_collapsed([_said(scorer, text)]).procedures()[0][1].target
+
+    # reordered: in-order spotting finds only the shorter phrase; "lại" was heard before it
+    assert best("làm lại giấy đăng ký kết hôn") == "remarry"
+    assert best("mất giấy khai sinh làm lại") == "rebirth"
+    assert best("bản sao giấy khai sinh") == "copy"
+    # nothing more was said: the shorter phrase stays
+    assert best("đăng ký kết hôn") == "marry"
+    assert best("giấy khai sinh") == "birth"
+    # an extra word heard only inside the shorter phrase's own sounds does not count
+    assert scorer.prefer_longer([(0.5, phrases[0])], np.zeros(len(scorer.phrases)),
+                                [_said(scorer, "đăng ký kết hôn")]) == [(0.5, phrases[0])]
+
+
 def test_greedy_transcript():
     assert greedy(_posteriors([0, 2, 2, 0, 3, 0, 6, 6]), VOCAB) == "đăng ký sinh"
 

@@ -10,6 +10,7 @@ and a cough, and the human samples of the vieneu wheel (fetched with pip at test
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -341,6 +342,16 @@ def test_the_acoustic_scorer_answers_only_a_procedure_it_is_sure_of():
     assert acoustic_choice(heard((c - ACOUSTIC_OTHER_MARGIN - 0.1, field), (c, birth), (c + 2, marry))) is None
     assert acoustic_choice(heard((c, field))) is None  # never a field or command
     assert acoustic_choice(None) is None and acoustic_choice(heard()) is None
+    # a lone procedure: no runner-up and nothing else heard is an infinite lead, not a magic number
+    alone = heard((c, birth))
+    assert alone.lead() == math.inf and alone.best_other() == math.inf
+    assert acoustic_choice(alone)[1] is birth
+
+
+def test_timings_never_carry_an_infinite_figure_into_json():
+    from voice.vietasr_engine import _finite
+
+    assert _finite(math.inf) is None and _finite(-math.inf) is None and _finite(1.23456) == 1.235
 
 
 def test_sessions_agreement_measures_how_clear_the_speech_was():

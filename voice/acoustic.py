@@ -17,20 +17,33 @@ slower, which the synthetic voices and fast talkers need; three warps are scored
 costs averaged), so that at the end of speech only the last chunk is left to run.
 
 `AcousticScorer` turns the streams' posteriors into a ranking of kiosk targets
-(`voice.ctc.PhraseScorer` on tone groups).
+(`voice.ctc.PhraseScorer` on tone groups); a longer procedure phrase whose extra words were
+heard elsewhere in the utterance, in any order, takes the place of a shorter one it contains
+(`prefer_longer`: "làm lại giấy đăng ký kết hôn" is "Đăng ký lại kết hôn").
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import math
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from voice.ctc import PhraseScorer, ToneGroups, Vocabulary, greedy, tokenize
+from voice.ctc import (
+    PhraseScorer,
+    ToneGroups,
+    Vocabulary,
+    greedy,
+    spot_outside,
+    spot_span,
+    strip_tone,
+    tokenize,
+)
 from voice.fbank import MEL_BINS, FbankStream
 from voice.grammar import Phrase
 
@@ -51,6 +64,14 @@ MIN_TOKENS = 3
 LENGTH_POWER = 1.25
 #: targets kept in a ranking (the decision looks past fields and commands for procedures)
 RANK_LIMIT = 12
+#: A longer procedure phrase takes the place of a shorter one it contains ("Đăng ký lại kết
+#: hôn" of "Đăng ký kết hôn") when its extra words (not fillers) were heard *outside* where the
+#: shorter phrase was heard, in any order: their keyword-spotting cost there, averaged over the
+#: warps and the extra words, at most LONGER_MAX_COST (a word that was said costs 4.4 at the
+#: median, one that was not 8.9; docs/voice.md, round 4). Looked for among the cheapest
+#: LONGER_TOP procedures.
+LONGER_MAX_COST = 5.0
+LONGER_TOP = 5
 SYMBOLS = ("vietasr_asr_model_onnx", "vietasr_asr_model_onnx_size", "vietasr_asr_vocab", "vietasr_asr_vocab_size")
 
 
@@ -210,7 +231,7 @@ class AcousticRanking:
     def lead(self) -> float:
         """How much cheaper the best target is than the next one (large when alone)."""
         if len(self.ranked) < 2:
-            return 99.0
+            return math.inf
         return self.ranked[1][0] - self.ranked[0][0]
 
     def procedures(self) -> list[tuple[float, Phrase]]:
@@ -218,7 +239,7 @@ class AcousticRanking:
 
     def best_other(self) -> float:
         """The cheapest target that is not a procedure (a field, a command, a background phrase)."""
-        return next((c for c, p in self.ranked if p.kind != "procedure"), 99.0)
+        return next((c for c, p in self.ranked if p.kind != "procedure"), math.inf)
 
 
 def _leading_fillers_removed(text: str, fillers: Sequence[str]) -> str:
@@ -232,6 +253,31 @@ def _leading_fillers_removed(text: str, fillers: Sequence[str]) -> str:
                 words, changed = words[len(f):], True
                 break
     return " ".join(words)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", strip_tone(text.lower()))
+
+
+def _longer_phrases(phrases: Sequence[Phrase], fillers: Sequence[str], groups: ToneGroups) -> dict:
+    """Procedure phrase index → [(index of a longer procedure phrase of another procedure that
+    contains all its words, token sequences of the extra words)]; filler words are neither
+    required nor extra."""
+    filler_words = {w for f in fillers for w in _words(f)}
+    words = [frozenset(w for w in _words(p.text) if w not in filler_words) for p in phrases]
+    procedures = [i for i, p in enumerate(phrases) if p.kind == "procedure" and words[i]]
+    having: dict[str, set[int]] = {}
+    for i in procedures:
+        for w in words[i]:
+            having.setdefault(w, set()).add(i)
+    out: dict[int, list] = {}
+    for a in procedures:
+        for b in sorted(set.intersection(*(having[w] for w in words[a]))):
+            if phrases[b].target != phrases[a].target and words[a] < words[b]:
+                extras = [seq for seq in (tokenize(w, groups) for w in sorted(words[b] - words[a])) if seq]
+                if extras:
+                    out.setdefault(a, []).append((b, extras))
+    return out
 
 
 class AcousticScorer:
@@ -248,41 +294,72 @@ class AcousticScorer:
                 kept.append(p)
                 seqs.append(seq)
         self.phrases = kept
+        self.sequences = seqs
         self.targets = sorted({(p.kind, p.target) for p in kept})
         index = {t: i for i, t in enumerate(self.targets)}
         self._target_of = np.array([index[(p.kind, p.target)] for p in kept], dtype=np.int64)
         self._scorer = PhraseScorer(seqs, LENGTH_POWER) if seqs else None
+        self._index = {id(p): i for i, p in enumerate(kept)}
+        self.longer = _longer_phrases(kept, fillers, model.groups)
 
     def start(self) -> dict:
-        return self._scorer.start() if self._scorer is not None else {}
+        state = self._scorer.start() if self._scorer is not None else {}
+        state["heard"] = []  # the tone-collapsed posteriors, kept for where-was-it-heard questions
+        return state
 
     def advance(self, state: dict, logp: np.ndarray) -> None:
+        self.advance_collapsed(state, self.model.groups.collapse(logp))
+
+    def advance_collapsed(self, state: dict, collapsed: np.ndarray) -> None:
+        state.setdefault("heard", []).append(collapsed)
         if self._scorer is not None:
-            self._scorer.advance(state, self.model.groups.collapse(logp))
+            self._scorer.advance(state, collapsed)
+
+    @staticmethod
+    def heard(state: dict) -> np.ndarray | None:
+        parts = state.get("heard") or []
+        return np.concatenate(parts) if parts else None
 
     def result(self, state: dict) -> np.ndarray:
         return self._scorer.result(state) if self._scorer is not None else np.zeros(0)
 
     def rank(self, posteriors: Sequence[np.ndarray], limit: int = RANK_LIMIT) -> AcousticRanking:
         """Score whole utterances' posteriors (one per warp) at once."""
+        return self.rank_collapsed([self.model.groups.collapse(lp) for lp in posteriors], limit,
+                                   [greedy(lp, self.model.vocab) for lp in posteriors])
+
+    def rank_collapsed(self, collapsed: Sequence[np.ndarray], limit: int = RANK_LIMIT,
+                       texts: list[str] | None = None) -> AcousticRanking:
+        """The ranking of posteriors already collapsed to tone groups (one per warp; recordings)."""
         costs = []
-        for lp in posteriors:
+        for lp in collapsed:
             state = self.start()
-            self.advance(state, lp)
+            self.advance_collapsed(state, lp)
             costs.append(self.result(state))
-        return self.ranking(costs, [greedy(lp, self.model.vocab) for lp in posteriors], limit)
+        return self.ranking(costs, texts or [], limit, collapsed)
 
     def rank_streams(self, streams: Sequence[AcousticStream], limit: int = RANK_LIMIT) -> AcousticRanking:
         """The ranking of streams that scored while the visitor spoke (each `finish()`ed)."""
-        costs = [s.costs() for s in streams if s.scorer is self]
-        return self.ranking(costs, [greedy(s.finish_output, self.model.vocab) for s in streams], limit)
+        mine = [s for s in streams if s.scorer is self]
+        heard = [self.heard(s._state) for s in mine if s._state is not None]
+        return self.ranking([s.costs() for s in mine], [greedy(s.finish_output, self.model.vocab) for s in streams],
+                            limit, [h for h in heard if h is not None])
 
-    def ranking(self, costs: Sequence[np.ndarray], texts: list[str], limit: int = RANK_LIMIT) -> AcousticRanking:
-        """Each phrase's cost averaged over the warps; a target's cost is its best phrase's."""
+    def ranking(self, costs: Sequence[np.ndarray], texts: list[str], limit: int = RANK_LIMIT,
+                heard: Sequence[np.ndarray] | None = None) -> AcousticRanking:
+        """Each phrase's cost averaged over the warps; a target's cost is its best phrase's;
+        with the warps' posteriors (`heard`), longer phrases whose extra words were heard
+        take the place of the shorter ones they contain (`prefer_longer`)."""
         costs = [c for c in costs if len(c) and np.isfinite(c).any()]
         if not costs:
             return AcousticRanking([], texts)
         mean = sum(costs) / len(costs)
+        ranked = self._best_per_target(mean, limit + LONGER_TOP)
+        if heard:
+            ranked = self.prefer_longer(ranked, mean, heard)
+        return AcousticRanking(ranked[:limit], texts)
+
+    def _best_per_target(self, mean: np.ndarray, limit: int) -> list[tuple[float, Phrase]]:
         ranked, seen = [], set()
         for i in np.argsort(mean, kind="stable"):
             if not np.isfinite(mean[i]):
@@ -293,4 +370,64 @@ class AcousticScorer:
                 ranked.append((float(mean[i]), self.phrases[i]))
                 if len(ranked) == limit:
                     break
-        return AcousticRanking(ranked, texts)
+        return ranked
+
+    def prefer_longer(self, ranked: list[tuple[float, Phrase]], mean: np.ndarray,
+                      heard: Sequence[np.ndarray]) -> list[tuple[float, Phrase]]:
+        """Among the cheapest LONGER_TOP procedures, a phrase A is replaced (at A's cost) by a
+        longer procedure phrase B that contains A's words when B's extra words were heard
+        outside where A was heard (order-free: "làm lại giấy đăng ký kết hôn" is "Đăng ký lại
+        kết hôn", not "Đăng ký kết hôn"); B's own, costlier entry goes. Of several such B, the
+        one whose extra words were heard best."""
+        heard = [h for h in heard if len(h)]
+        procedures = [(c, p) for c, p in ranked if p.kind == "procedure"][:LONGER_TOP]
+        replace = {}
+        for cost, phrase in procedures:
+            a = self._index[id(phrase)]
+            if self.longer.get(a) and heard:
+                b = self._heard_longer(a, heard, mean)
+                if b is not None:
+                    replace[phrase.target] = (cost, self.phrases[b])
+        if not replace:
+            return ranked
+        out, seen = [], set()
+        for cost, phrase in ranked:
+            if phrase.kind == "procedure" and phrase.target in replace:
+                cost, phrase = replace[phrase.target]
+            if (phrase.kind, phrase.target) not in seen:
+                seen.add((phrase.kind, phrase.target))
+                out.append((cost, phrase))
+        return sorted(out, key=lambda e: e[0])
+
+    def _heard_longer(self, a: int, heard: Sequence[np.ndarray], mean: np.ndarray) -> int | None:
+        spans = [spot_span(lp, self.sequences[a])[1:] for lp in heard]
+        outside = [_Outside(lp, span) for lp, span in zip(heard, spans, strict=True)]
+        best = None
+        for b, extras in self.longer[a]:
+            cost = float(np.mean([np.mean([o.cost(seq) for o in outside]) for seq in extras]))
+            if cost <= LONGER_MAX_COST and (best is None or (cost, mean[b]) < best[:2]):
+                best = (cost, mean[b], b)
+        return None if best is None else best[2]
+
+
+class _Outside:
+    """Keyword-spotting costs of words outside the frames where a phrase was heard (one warp),
+    remembered: the same extra word ("lại") comes back for many longer phrases."""
+
+    def __init__(self, logp: np.ndarray, span: tuple[int, int]):
+        self.logp, self.span = logp, span
+        first, last = span
+        self._mask = np.ones(len(logp), dtype=bool)
+        self._mask[max(0, first):last + 1] = False
+        self._top = logp.max(axis=1)
+        self._memo: dict[tuple[int, ...], float] = {}
+
+    def cost(self, seq: Sequence[int]) -> float:
+        key = tuple(seq)
+        if key not in self._memo:
+            if len(seq) == 1:  # one token: its cheapest frame (blanks around it are free)
+                frames = (self._top - self.logp[:, seq[0]])[self._mask]
+                self._memo[key] = float(frames.min()) if len(frames) else math.inf
+            else:
+                self._memo[key] = spot_outside(self.logp, seq, self.span)
+        return self._memo[key]

@@ -176,6 +176,44 @@ class PhraseScorer:
         return state["best"] / self.divisor
 
 
+def spot_span(logp: np.ndarray, seq: Sequence[int]) -> tuple[float, int, int]:
+    """Keyword spotting of one token sequence with where it was heard: (cost, first frame,
+    last frame) of the cheapest path (the `PhraseScorer` cost, not divided by its length);
+    (inf, 0, -1) when there are no frames. Plain Python over the few states: an utterance
+    has ~25 frames a second."""
+    if not len(seq) or len(logp) == 0:
+        return float("inf"), 0, -1
+    n = 2 * len(seq) + 1
+    labels = [BLANK if k % 2 == 0 else seq[k // 2] for k in range(n)]
+    skip = [k % 2 == 1 and k > 1 and seq[k // 2 - 1] != seq[k // 2] for k in range(n)]
+    costs = (logp.max(axis=1, keepdims=True) - logp[:, labels]).tolist()
+    alpha, start = [_INF] * n, [0] * n
+    best = (float("inf"), 0, -1)
+    for t, fc in enumerate(costs):
+        new_a, new_s = [0.0] * n, [0] * n
+        for k in range(n):
+            a, o = alpha[k], start[k]
+            if k > 0 and alpha[k - 1] < a:
+                a, o = alpha[k - 1], start[k - 1]
+            if skip[k] and alpha[k - 2] < a:
+                a, o = alpha[k - 2], start[k - 2]
+            if k < 2 and a > 0.0:  # the phrase may start here: what came before is free
+                a, o = 0.0, t
+            new_a[k], new_s[k] = a + fc[k], o
+        alpha, start = new_a, new_s
+        if alpha[n - 2] < best[0]:
+            best = (alpha[n - 2], start[n - 2], t)
+    return best
+
+
+def spot_outside(logp: np.ndarray, seq: Sequence[int], span: tuple[int, int]) -> float:
+    """The cheapest keyword-spotting cost of `seq` before or after the frames `span` (first,
+    last): where another phrase was heard, it cannot also be heard."""
+    first, last = span
+    parts = [logp[:max(0, first)], logp[last + 1:]]
+    return min((spot_span(p, seq)[0] for p in parts if len(p)), default=float("inf"))
+
+
 def greedy(logp: np.ndarray, vocab: Vocabulary) -> str:
     """Best-path transcript: each frame's best token, repeats merged, blanks dropped."""
     out, prev = [], -1

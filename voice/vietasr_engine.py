@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -363,7 +364,7 @@ class VietAsrEngine:
         ranking = scorer.rank_streams(streams) if scorer is not None and streams else None
         result = self.interpret(hyps, t0, search_budget_s, ranking)
         if ranking is not None and ranking.best is not None:
-            result.timings.update({"acoustic_cost": round(ranking.best[0], 3), "acoustic_lead": round(ranking.lead(), 3),
+            result.timings.update({"acoustic_cost": _finite(ranking.best[0]), "acoustic_lead": _finite(ranking.lead()),
                                    "acoustic_target": ranking.best[1].target})
         result.timings.update({"audio_s": round(audio_s, 3), "decode_ms": round(decode_ms, 1),
                                "final_ms": round(final_ms, 1)})
@@ -405,6 +406,11 @@ class VietAsrEngine:
         return result
 
 
+def _finite(value: float) -> float | None:
+    """A figure for JSON: rounded, or None when it is infinite (a lone target has no lead)."""
+    return round(value, 3) if math.isfinite(value) else None
+
+
 def _search_top(search, min_score: float = 0.0):
     if search is None or not getattr(search, "hits", None):
         return None
@@ -439,7 +445,7 @@ def acoustic_choice(heard: AcousticRanking | None) -> tuple[float, Phrase] | Non
     if not procedures:
         return None
     cost, phrase = procedures[0]
-    runner_up = procedures[1][0] if len(procedures) > 1 else 99.0
+    runner_up = procedures[1][0] if len(procedures) > 1 else math.inf
     if cost > ACOUSTIC_MAX_COST or runner_up - cost < ACOUSTIC_LEAD:
         return None
     if cost - heard.best_other() > ACOUSTIC_OTHER_MARGIN:

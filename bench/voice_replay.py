@@ -1,0 +1,199 @@
+"""Record the viet-asr engine's outputs on a spoken-request set once, then replay decision
+variants on them in seconds (the round-3 method, docs/voice.md "Measured").
+
+    .venv/bin/python -P bench/voice_replay.py record tests/data/voice/requests-vi.yaml /tmp/r4/train.pkl
+    .venv/bin/python -P bench/voice_replay.py replay /tmp/r4/train.pkl [--aggregate-only]
+
+A recording keeps, per clip (each request × espeak-ng's three voices at 150 wpm with room
+tone, then the set's out-of-scope / noise clips, as `bench/voice.py` makes them): the three
+sessions' transcripts, the search's hits on the main transcript, and the acoustic model's
+log-posteriors at the three warps, collapsed to tone groups (float16). The replay runs the
+engine's own `decide` and `AcousticScorer` on them, so a replay of the shipped code gives the
+bench's answers.
+
+A set used for choosing with aggregate figures only (the old blind set): record with
+`--aggregate-only`; the request texts are then not stored, and `replay` prints only totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
+
+import numpy as np  # noqa: E402
+
+
+def record(requests: Path, out: Path, aggregate_only: bool) -> None:
+    from centre.catalogue import ensure_catalogue
+    from centre.config import load_config
+    from centre.db import connect
+    from voice.testing import ROOM_TONE, VI_VOICES, load_vi_requests, reject_clips, vi_request
+    from voice.vietasr_engine import VietAsrEngine, VietAsrLoader
+
+    cfg = load_config()
+    db = Path(tempfile.mkdtemp(prefix="voice-replay-")) / "centre.db"
+    conn = connect(db)
+    ensure_catalogue(conn)
+    conn.close()
+    loader = VietAsrLoader().start()
+    loader.wait()
+    engine = VietAsrEngine(cfg, lambda: connect(db), loader)
+    engine.refresh(force=True)
+    data = load_vi_requests(requests)
+    clips = [(r["say"], v, list(r["expect"]), lambda r=r, v=v: vi_request(r["say"], v, 150, ROOM_TONE))
+             for v in VI_VOICES for r in data["requests"]]
+    clips += [(label, None, None, lambda pcm=pcm: pcm) for label, pcm in reject_clips(data)]
+    rows = []
+    t0 = time.time()
+    for i, (label, voice, expect, make) in enumerate(clips):
+        pcm = make()
+        engine.begin()
+        for j in range(0, len(pcm), 960):
+            engine.accept(pcm[j:j + 960])
+        res = engine.finish(search_budget_s=None)
+        search = engine._ahead[1].result() if engine._ahead else None
+        hits = [(h.key, float(h.score), h.matched_text, h.name) for h in (search.hits if search else [])]
+        post = [loader.acoustic.groups.collapse(s.finish_output).astype(np.float16) for s in engine._streams]
+        rows.append({"label": None if aggregate_only else label, "expect": expect, "voice": voice,
+                     "hyps": [a["text"] for a in res.alternatives], "hits": hits,
+                     "referral": getattr(search, "referral", None) is not None if search else False,
+                     "post": post, "engine": (res.understood, res.target, res.via)})
+        if i % 25 == 0:
+            print(f"{i}/{len(clips)} {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    meta = {"requests": str(requests), "aggregate_only": aggregate_only, "clips": len(rows)}
+    with open(out, "wb") as f:
+        pickle.dump({"meta": meta, "rows": rows}, f)
+    print(json.dumps({"recorded": len(rows), "seconds": round(time.time() - t0)}))
+
+
+def load(path: Path) -> dict:
+    with open(path, "rb") as f:
+        rec = pickle.load(f)
+    if isinstance(rec, list):  # the round-3 recordings (/tmp/r3): rows only
+        for row in rec:
+            row.setdefault("engine", row.pop("base", None))
+        rec = {"meta": {"aggregate_only": False}, "rows": rec}
+    return rec
+
+
+def search_of(row) -> SimpleNamespace:
+    return SimpleNamespace(hits=[SimpleNamespace(key=k, score=s, matched_text=m, name=n) for k, s, m, n in row["hits"]],
+                           referral=None)
+
+
+def summary(rows, answers) -> dict:
+    """right / wrong over the requests, reject over the out-of-scope clips."""
+    req = [(r, a) for r, a in zip(rows, answers, strict=True) if r["expect"] is not None]
+    oos = [(r, a) for r, a in zip(rows, answers, strict=True) if r["expect"] is None]
+    right = sum(a.understood and a.target in r["expect"] for r, a in req)
+    wrong = sum(a.understood and a.target not in r["expect"] for r, a in req)
+    rejected = sum(not a.understood for _, a in oos)
+    return {"right": round(right / max(1, len(req)), 3), "wrong": round(wrong / max(1, len(req)), 3),
+            "reject": round(rejected / max(1, len(oos)), 3), "n_right": right, "n_wrong": wrong,
+            "requests": len(req), "oos_answered": len(oos) - rejected}
+
+
+class Replayer:
+    """The engine's decision on a recording (scorer, closed set and decide as shipped)."""
+
+    def __init__(self, rows):
+        import sqlite3
+
+        from centre.catalogue import ensure_catalogue
+        from voice.acoustic import EmbeddedModel
+        from voice.closedset import ClosedSet
+        from voice.grammar import catalogue_phrases, load_phrase_book
+        from voice.vietasr_engine import agreement, background_phrases
+
+        self.rows = rows
+        self.book = load_phrase_book("vi")
+        conn = sqlite3.connect(":memory:")
+        conn.row_factory = sqlite3.Row
+        ensure_catalogue(conn)
+        self.phrases = catalogue_phrases(conn, "vi", self.book)
+        self.model = EmbeddedModel.load()
+        self.closed = ClosedSet(self.phrases + background_phrases(self.book), self.book.fillers)
+        for row in rows:
+            hyps = [h for h in row["hyps"] if h]
+            row["ranking"] = self.closed.score(hyps) if hyps else None
+            row["agree"] = agreement(row["hyps"])
+
+    def scorer(self):
+        from voice.acoustic import AcousticScorer
+        from voice.vietasr_engine import background_phrases
+
+        return AcousticScorer(self.model, self.phrases + background_phrases(self.book), self.book.fillers)
+
+    def heard(self, scorer, row):
+        """The scorer's ranking from the recorded (already tone-collapsed) posteriors."""
+        return scorer.rank_collapsed([p.astype(np.float32) for p in row["post"]])
+
+    def run(self, scorer=None, decide=None):
+        from voice.recognizer import Interpretation
+        from voice.vietasr_engine import CLOSED_MIN
+        from voice.vietasr_engine import decide as shipped
+
+        scorer = scorer or self.scorer()
+        answers = []
+        for row in self.rows:
+            out = Interpretation(False, None, None, row["hyps"][0], None, None, 0.0, "none", [], [], {})
+            if any(row["hyps"]):
+                heard = self.heard(scorer, row)
+                (decide or shipped)(out, search_of(row), row["ranking"], CLOSED_MIN, row["agree"], heard)
+                out.heard = heard
+            answers.append(out)
+        return answers
+
+
+def replay(path: Path, aggregate_only: bool) -> None:
+    rec = load(path)
+    rows = rec["rows"]
+    aggregate_only = aggregate_only or rec["meta"].get("aggregate_only", False)
+    answers = Replayer(rows).run()
+    out = summary(rows, answers)
+    if "engine" in rows[0]:
+        out["same_as_engine"] = sum((a.understood, a.target) == tuple(r["engine"][:2]) for r, a in zip(rows, answers, strict=True))
+    print(json.dumps(out))
+    if aggregate_only:
+        return
+    for r, a in zip(rows, answers, strict=True):
+        if r["expect"] is not None and a.understood and a.target in r["expect"]:
+            continue
+        if r["expect"] is None and not a.understood:
+            continue
+        print(f"{r['voice']}: {r['label']} {r['expect']} -> {a.target} ({a.via}, {a.phrase})")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    rp = sub.add_parser("record")
+    rp.add_argument("requests", type=Path)
+    rp.add_argument("out", type=Path)
+    rp.add_argument("--aggregate-only", action="store_true", help="do not keep the request texts")
+    pp = sub.add_parser("replay")
+    pp.add_argument("recording", type=Path)
+    pp.add_argument("--aggregate-only", action="store_true")
+    args = ap.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    if args.cmd == "record":
+        record(args.requests, args.out, args.aggregate_only)
+    else:
+        replay(args.recording, args.aggregate_only)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
