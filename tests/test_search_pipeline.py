@@ -6,6 +6,7 @@ with the catalogue module's own import (which also stores the passage vectors).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -120,6 +121,24 @@ def test_focus_joins_the_question_a_follow_up_asks_about():
     # the block stops at QUESTION_BLOCK_WORDS words
     many = " ".join(["Tôi có được làm việc này ở phường nơi tôi đang sống không?"] * 8) + " Thủ tục thế nào?"
     assert len(words_of(focus(many).request)) <= W.QUESTION_BLOCK_WORDS
+
+
+def test_e5_embeds_the_asking_sentence_of_a_question_block(searcher, monkeypatch):
+    from centre.search import model, semantic
+
+    seen: list[str] = []
+    monkeypatch.setattr(semantic, "embed_query", lambda text: seen.append(text))  # no vector: words only
+    monkeypatch.setattr(semantic, "prefetched", lambda text, long=False: contextlib.nullcontext())
+    monkeypatch.setattr(model.Searcher, "_semantic_needed", lambda self, r, cands: "on")
+    monkeypatch.setattr(semantic, "status", lambda: type("S", (), {"available": True})())
+    text = (
+        "Tôi là sinh viên năm thứ ba, bố mẹ tôi có hộ khẩu ở tỉnh khác và mới mua một căn hộ ở Hà Nội. "
+        "Vậy tôi có đủ điều kiện để đăng ký tạm trú tại căn hộ đó không? "
+        "Nếu đủ điều kiện thì hồ sơ, lệ phí và thời hạn giải quyết cần những gì?"
+    )
+    r = searcher.rank(text)
+    assert "đăng ký tạm trú" in r.focus.request  # the words read the block
+    assert seen == ["Nếu đủ điều kiện thì hồ sơ, lệ phí và thời hạn giải quyết cần những gì?"]
 
 
 def test_asked_parts():
