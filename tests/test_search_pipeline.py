@@ -124,8 +124,6 @@ def test_focus_joins_the_question_a_follow_up_asks_about():
 
 
 def test_e5_embeds_the_asking_sentence_of_a_question_block(searcher, monkeypatch):
-    from centre.search import model, semantic
-
     seen: list[str] = []
     monkeypatch.setattr(semantic, "embed_query", lambda text: seen.append(text))  # no vector: words only
     monkeypatch.setattr(semantic, "prefetched", lambda text, long=False: contextlib.nullcontext())
@@ -139,6 +137,25 @@ def test_e5_embeds_the_asking_sentence_of_a_question_block(searcher, monkeypatch
     r = searcher.rank(text)
     assert "đăng ký tạm trú" in r.focus.request  # the words read the block
     assert seen == ["Nếu đủ điều kiện thì hồ sơ, lệ phí và thời hạn giải quyết cần những gì?"]
+
+
+def test_a_long_question_offers_runners_up_from_a_lower_floor(conn):
+    """Runners-up need RUNNER_SHARE of the threshold; a long question's, like its answer, LONG_MIN_SHARE of that."""
+    story = "Mẹ tôi năm nay tám mươi tuổi và sống một mình ở quê. Xin hỏi tôi phải làm thủ tục gì cho mẹ?"
+    assert focus(story).long and not focus("thủ tục cho mẹ").long
+
+    def shown(text: str, off=()) -> int:
+        s = Searcher(conn, min_score=0.5, limit=3, features_off=off)
+        r = model.Ranking(text, focus(text))
+        r.ranked = [Scored("a", score=0.6), Scored("b", score=0.25), Scored("c", score=0.2)]
+        s._decide(s._current(), r)
+        return r.accepted
+
+    floor = W.RUNNER_SHARE * 0.5
+    assert W.LONG_MIN_SHARE * floor <= 0.25 < floor  # b is a runner only for a long question
+    assert shown("thủ tục cho mẹ") == 1
+    assert shown(story) == 2
+    assert shown(story, off=("long_runners",)) == 1
 
 
 def test_asked_parts():

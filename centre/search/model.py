@@ -102,7 +102,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
-          "fusion")
+          "fusion", "long_runners")
 
 
 @dataclass
@@ -412,7 +412,12 @@ class Searcher(LexicalRanker):
             # accepted on a lower score when it clearly leads the next one that is not a variant.
             r.accepted, r.rule = 1, "long_lead"
         if "runners" not in self.off:
-            r.accepted = runners_up(r.accepted, [c.score for c in ranked], RUNNER_SHARE * self.min_score)
+            # a long question's scores are diluted by its story: its runners-up, like its
+            # answer (LONG_MIN_SHARE), are offered from a lower floor (stage long_runners)
+            floor = RUNNER_SHARE * self.min_score
+            if r.focus.long and "long_runners" not in self.off:
+                floor *= LONG_MIN_SHARE
+            r.accepted = runners_up(r.accepted, [c.score for c in ranked], floor)
         if "referral" in self.off:
             return
         asked_for = referral_for(r.focus.request)  # what the request itself names, not the story
