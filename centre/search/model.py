@@ -269,7 +269,7 @@ class Searcher(LexicalRanker):
             foc = focus(raw) if "focus" not in self.off else Focus(raw, raw, "", len(words_of(raw)))
             r = Ranking(raw, foc, asked=asked_parts(foc.request))
             ranker_on = "semantic" not in self.off and W_SEMANTIC
-            with semantic.prefetched(foc.embedded if ranker_on else "", long=foc.long):  # long: e5 on a second thread meanwhile
+            with semantic.prefetched(foc.embedded if ranker_on else "", long=foc.long):  # e5 ahead of need meanwhile (semantic.job_policy)
                 cands = self._features(idx, r, detail)
             sims = [c.semantic for c in cands.values() if c.semantic is not None]
             top = max(sims) if sims else None

