@@ -226,3 +226,24 @@ def test_freeze_memory_keeps_results_and_freezes_once(tmp_path):
                          cwd=Path(__file__).resolve().parent.parent)
     n, again, same, hits = __import__("json").loads(out.stdout.strip().splitlines()[-1])
     assert n > 10000 and again == n and same and hits >= 1
+
+
+def test_own_load_counts_the_process_history(monkeypatch):
+    """At its first look the gate counts what this process already put into the load average
+    (a bench that just imported the catalogue, a kiosk that just loaded its index): its own
+    load is not taken for other processes' (which kept the idle paths off for a minute)."""
+    monkeypatch.setattr(semantic, "_OWN", {"t": 0.0, "cpu": 0.0, "rate": 0.0})
+    monkeypatch.setattr(semantic, "_process_age", lambda: 30.0)
+    monkeypatch.setattr(semantic.time, "process_time", lambda: 30.0)  # one core busy all along
+    monkeypatch.setattr(semantic.os, "getloadavg", lambda: (0.92, 0.5, 0.3))
+    monkeypatch.setattr(semantic.os, "cpu_count", lambda: 2)
+    assert semantic._own_load() == pytest.approx(1 - np.exp(-0.5))
+    assert semantic.core_idle()  # 0.92 - 0.39: other processes well below 0.75
+    monkeypatch.setattr(semantic, "_OWN", {"t": 0.0, "cpu": 0.0, "rate": 0.0})
+    monkeypatch.setattr(semantic, "_process_age", lambda: None)  # not Linux: no history
+    assert semantic._own_load() == 0.0 and not semantic.core_idle()
+
+
+def test_process_age_reads_proc():
+    age = semantic._process_age()
+    assert age is None or 0 < age < 10 * 24 * 3600

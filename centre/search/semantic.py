@@ -76,8 +76,33 @@ def _own_load() -> float:
             if _OWN["t"]:
                 a = math.exp(-dt / 60.0)  # the kernel damps the load average over a minute
                 _OWN["rate"] = a * _OWN["rate"] + (1 - a) * (cpu - _OWN["cpu"]) / dt
+            else:  # the first look: what this process has put into the load average so far
+                _OWN["rate"] = _own_history(cpu)
             _OWN["t"], _OWN["cpu"] = now, cpu
         return _OWN["rate"]
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux), or None."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            start = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22: start time, clock ticks
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return uptime - start / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _own_history(cpu: float) -> float:
+    """This process's share of the load average at the first look: its mean CPU use since it
+    started, damped as the kernel damps the load average. Starting from 0 instead, a process
+    that had just been busy (the kiosk loading its index, the bench importing the catalogue)
+    counted its own load as other processes' for its first minute, and kept the idle paths off."""
+    age = _process_age()
+    if not age or age <= 0:
+        return 0.0
+    return min(cpu / age, float(os.cpu_count() or 1)) * (1 - math.exp(-age / 60.0))
 
 
 def core_idle() -> bool:
