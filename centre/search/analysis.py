@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from centre.search.lexical import _mostly_english
+from centre.search.lexical import mostly_english
 from centre.search.weights import FOCUS_MIN_WORDS, LONG_WORDS, QUESTION_BLOCK_WORDS
 from centre.search.words import FRAME_WORDS, STOP_EN, STOP_VI, WORDS_PATH
 from centre.text import fold
@@ -108,7 +108,7 @@ def focus(text: str) -> Focus:
     while first > 0 and content_words(" ".join(parts[first : best + 1])) < FOCUS_MIN_WORDS:
         first -= 1
     asking = first
-    if not _mostly_english(words):  # an English letter's questions: one sentence measured better
+    if not mostly_english(words):  # an English letter's questions: one sentence measured better
         first = _question_block(parts, first, best)
     request = " ".join(parts[first : best + 1])
     context = " ".join(parts[:first] + parts[best + 1 :])

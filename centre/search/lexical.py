@@ -1052,7 +1052,7 @@ def _telex_decoded(idx: _Index, pairs: list[tuple[str, str]]) -> list[tuple[str,
 _EN_SYLLABLES = frozenset(w for w in _STOP_EN if is_vietnamese_syllable(w)) - _STOP_FOLDED_VI
 
 
-def _mostly_english(folded: list[str]) -> bool:
+def mostly_english(folded: list[str]) -> bool:
     """More than two words in three are not Vietnamese syllables (numbers aside); an English
     function word that is also a syllable ("the", "on") does not count as a syllable."""
     n_syllables = sum(1 for f in folded if is_vietnamese_syllable(f) and f not in _EN_SYLLABLES)
@@ -1296,11 +1296,11 @@ class LexicalRanker:
         accented = any(a != f for a, f in pairs)
         vietnamese = accented or all(is_vietnamese_syllable(f) or f.isdigit() for _, f in pairs)
         # an English word is not Vietnamese syllables run together ("reside" is no "re si de")
-        english_words = not accented and len(pairs) > 2 and _mostly_english([f for _, f in pairs])
+        english_words = not accented and len(pairs) > 2 and mostly_english([f for _, f in pairs])
         expanded = self._segmented(idx, pairs, bool(raw) and raw[-1].isalnum(), run_together=not english_words)
         # mostly English words, no diacritics: its words that look like Vietnamese syllables
         # are English too ("recipe for pho")
-        english = not accented and _mostly_english([f for _, f, _ in expanded])
+        english = not accented and mostly_english([f for _, f, _ in expanded])
         mode = _QueryMode(accented, vietnamese, english)
         out: list[_QToken] = []
         seen: set[str] = set()
@@ -1456,7 +1456,7 @@ class LexicalRanker:
         lex = lexicon(english_map)
         n = len(qtokens)
         # an English query reaches only English keys ("my" is not Mỹ)
-        english = not qtokens[0].accented and _mostly_english([q.folded for q in qtokens]) if qtokens else False
+        english = not qtokens[0].accented and mostly_english([q.folded for q in qtokens]) if qtokens else False
         spans: list[tuple[int, int, tuple]] = []
         i = 0
         while i < n:

@@ -33,7 +33,7 @@ from centre.search.lexical import (
     LexicalRanker,
     SearchResult,
     _Index,
-    _mostly_english,
+    mostly_english,
 )
 from centre.search.referral import Referral, referral_for
 from centre.search.scope import names_say, vetoes
@@ -394,7 +394,7 @@ class Searcher(LexicalRanker):
         """The score an answer needs: an English request, matched against the catalogue's
         English names only, needs ENGLISH_MIN_SHARE of it."""
         if "english_threshold" not in self.off and r.tokens and not r.tokens[0].accented \
-                and _mostly_english([q.folded for q in r.tokens]):
+                and mostly_english([q.folded for q in r.tokens]):
             return ENGLISH_MIN_SHARE * self.min_score
         return self.min_score
 
