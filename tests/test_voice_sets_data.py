@@ -53,6 +53,7 @@ class Spec:
 
 SETS = {
     "dev2": Spec(HERE / "requests-vi-dev2.yaml", 70, 60, 25, 5, 12),
+    "blind3": Spec(HERE / "requests-vi-blind3.yaml", 100, 80, 30, 6, 15),
 }
 NAMES = sorted(SETS)
 
