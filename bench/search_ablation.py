@@ -10,7 +10,8 @@ per kind. Sets and their role (docs/search.md, "Honest measurement"):
   tests/data/search_real/train2.yaml (real_train2, round 4: 150 real questions, many out of scope);
 - dev (used to choose between variants, never tuned query by query): tests/data/search/check.yaml,
   tests/data/search_holdout/holdout.yaml, tests/data/search_holdout2/queries.yaml,
-  tests/data/search_real/dev.yaml, tests/data/search_real/blind.yaml (real_blind, read after round 1);
+  tests/data/search_real/dev.yaml, tests/data/search_real/blind.yaml (real_blind, read after round 1),
+  tests/data/search_real/dev3.yaml (real_dev3, round 5: real questions from new pages);
 - blind (role "blind": only with `--blind`, measured once per round, failures not printed):
   tests/data/search_real/blind2.yaml (real_blind2: measured once in round 2 and once in round 3,
   aggregates only, never read) and tests/data/search_real/blind3.yaml (real_blind3, written
@@ -54,6 +55,9 @@ SETS = {  # name → (file, role)
     "real_dev": (DATA / "search_real" / "dev.yaml", "dev"),
     # measured blind once (round 1, 2026-12-06 14:44 UTC) and its failures read afterwards: now dev.
     "real_blind": (DATA / "search_real" / "blind.yaml", "dev"),
+    # round 5: 120 real questions from new pages, collected by a teammate who had not read the
+    # method; for choosing between changes on aggregate figures only (never tuned on)
+    "real_dev3": (DATA / "search_real" / "dev3.yaml", "dev"),
     # round-2 blind set, written by a helper who had not read the method: only with --blind,
     # once per round, aggregate figures only (its failures are never printed)
     "real_blind2": (DATA / "search_real" / "blind2.yaml", "blind"),
