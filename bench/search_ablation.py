@@ -13,9 +13,10 @@ per kind. Sets and their role (docs/search.md, "Honest measurement"):
   tests/data/search_real/dev.yaml, tests/data/search_real/blind.yaml (real_blind, read after round 1),
   tests/data/search_real/dev3.yaml (real_dev3, round 5: real questions from new pages);
 - blind (role "blind": only with `--blind`, measured once per round, failures not printed):
-  tests/data/search_real/blind2.yaml (real_blind2: measured once in round 2 and once in round 3,
-  aggregates only, never read) and tests/data/search_real/blind3.yaml (real_blind3, written
-  after round 3's tuning ended). tests/data/search_real/blind.yaml was
+  tests/data/search_real/blind2.yaml (real_blind2: measured once a round in rounds 2-4,
+  aggregates only, never read), blind3.yaml (real_blind3, written after round 3's tuning ended),
+  blind4.yaml (real_blind4, round 4) and blind5.yaml (real_blind5, collected while round 5 was
+  tuned). tests/data/search_real/blind.yaml was
   measured blind in round 1 and read since, so it is a dev set (real_blind).
 
 Run: `.venv/bin/python bench/search_ablation.py [--sets real_dev,holdout2] [--variants full,-semantic]`.
@@ -67,6 +68,9 @@ SETS = {  # name → (file, role)
     # round-4 blind set (120 questions from 120 pages not used before, tests/data/search_real/README.md),
     # collected by a helper who had not read the method while round 4 was tuned: measured once, aggregates only
     "real_blind4": (DATA / "search_real" / "blind4.yaml", "blind"),
+    # round-5 blind set (120 questions from 120 pages not used before), collected by a helper who had
+    # not read the method while round 5 was tuned: once per round, aggregates only
+    "real_blind5": (DATA / "search_real" / "blind5.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
 
