@@ -1,0 +1,124 @@
+"""The domain language model and the CTC decoder constrained by it (voice/lm.py), on a tiny
+vocabulary and synthetic posteriors: fast, no model."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+import numpy as np
+import pytest
+
+from voice.ctc import ToneGroups, Vocabulary, greedy
+from voice.lm import (
+    TRAIN_SETS,
+    WORD_FILES,
+    Accents,
+    DomainLM,
+    LexiconDecoder,
+    NGramLM,
+    domain_runs,
+    file_texts,
+    syllables_of,
+)
+
+TOKENS = ("<blk>", "▁tôi", "▁muốn", "▁đăng", "▁ký", "▁ki", "▁khai", "▁sinh", "▁cho", "▁con", "▁kết", "▁hôn",
+          "▁ốt", "▁xyz", "▁ng", "uyên")
+CORPUS = ["tôi muốn đăng ký khai sinh cho con", "đăng ký kết hôn", "đăng ký khai sinh", "ki ốt",
+          "cho con đăng ký khai sinh", "nguyên hôn"]
+
+
+def _groups() -> ToneGroups:
+    return ToneGroups(Vocabulary(TOKENS), len(TOKENS))
+
+
+def _posteriors(groups: ToneGroups, frames: list[dict[str, float]]) -> np.ndarray:
+    """(T, groups) log-probabilities: each frame's named tokens get their probability, the
+    rest of the mass goes to the blank."""
+    out = np.full((len(frames), len(groups)), 1e-6)
+    for t, frame in enumerate(frames):
+        for name, p in frame.items():
+            out[t, groups.index[name]] = p
+        out[t, 0] = max(1e-6, 1.0 - sum(frame.values()))
+    return np.log(out / out.sum(axis=1, keepdims=True))
+
+
+def _spoken(groups, words: list[dict[str, float]]) -> np.ndarray:
+    frames = []
+    for w in words:
+        frames += [{}, w, {}]
+    return _posteriors(groups, frames)
+
+
+def _lm() -> NGramLM:
+    return NGramLM([w for text in CORPUS for w in syllables_of(text)])
+
+
+def test_lm_prefers_what_follows_in_the_domain():
+    lm = _lm()
+    assert lm.logp("<s>", "đăng", "ky") > lm.logp("<s>", "đăng", "ki")  # words are tone-less
+    assert lm.logp("đăng", "ky", "khai") > lm.logp("đăng", "ky", "kêt")  # "khai" follows "đăng ký" three times
+    assert lm.score(["đăng", "ky", "khai", "sinh"]) > lm.score(["sinh", "khai", "ky", "đăng"])
+    total = sum(math.exp(lm.logp("đăng", "ky", w)) for w in [*lm.vocab, "</s>"])
+    assert total == pytest.approx(1.0, abs=0.02)  # a distribution over the vocabulary
+
+
+def test_decoder_pulls_an_unclear_syllable_toward_the_domain_word():
+    groups = _groups()
+    # "đăng ?? khai sinh": the model slightly prefers "ki" to "ký"; greedy writes "ki"
+    logp = _spoken(groups, [{"▁đăng": 0.9}, {"▁ki": 0.5, "▁ky": 0.4}, {"▁khai": 0.9}, {"▁sinh": 0.9}])
+    assert greedy(logp, Vocabulary(tuple(groups.names))) == "đăng ki khai sinh"
+    decoded = LexiconDecoder(_lm(), groups).decode(logp)
+    assert decoded.words == ["đăng", "ky", "khai", "sinh"]
+    assert decoded.gap > 0  # the LM's path is a little worse acoustically than the free one
+    # … and with no LM weight, the sounds alone decide
+    assert LexiconDecoder(_lm(), groups, alpha=0.0, beta=0.0).decode(logp).words == ["đăng", "ki", "khai", "sinh"]
+
+
+def test_decoder_never_writes_a_word_outside_the_lm():
+    groups = _groups()
+    logp = _spoken(groups, [{"▁đăng": 0.9}, {"▁ky": 0.9}, {"▁xyz": 0.95}])
+    decoded = LexiconDecoder(_lm(), groups).decode(logp)
+    assert "xyz" not in decoded.words and decoded.words[:2] == ["đăng", "ky"]
+    assert decoded.gap > 1.0  # "xyz" was heard clearly: whatever replaced it fits badly
+
+
+def test_decoder_spells_multi_piece_words_and_streams():
+    groups = _groups()
+    logp = _spoken(groups, [{"▁ng": 0.9}, {"uyên": 0.9}, {"▁hôn": 0.9}])
+    dec = LexiconDecoder(_lm(), groups)
+    whole = dec.decode(logp)
+    assert whole.words == ["nguyên", "hôn"] and whole.tokens == 3
+    state = dec.start()
+    dec.advance(state, logp[:4])
+    dec.advance(state, logp[4:])
+    part = dec.result(state)  # chunk by chunk = all at once
+    assert (part.words, part.tokens) == (whole.words, whole.tokens)
+    assert (part.am, part.free) == pytest.approx((whole.am, whole.free), abs=1e-4)
+    assert dec.decode(logp[:0]).words == []
+
+
+def test_accents_put_the_usual_tone_marks_back():
+    acc = Accents([text.split() for text in CORPUS])
+    assert acc.restore(["tôi", "muôn", "đăng", "ky", "khai", "sinh"]) == ["tôi", "muốn", "đăng", "ký", "khai", "sinh"]
+    assert acc.restore(["zzz"]) == ["zzz"]
+
+
+def test_lm_text_comes_from_train_sets_only():
+    assert all("train" in name for name in TRAIN_SETS)
+    assert not any("dev" in name or "blind" in name or "voice/requests" in name for name in TRAIN_SETS + WORD_FILES)
+    texts = file_texts()
+    assert any("Làm tạm trú cần những giấy tờ gì" in t for t in texts)  # a train question
+    assert "synonyms" not in texts and "baby" not in texts  # sections' names and English are not
+
+
+def test_domain_lm_from_the_catalogue():
+    from centre.catalogue import ensure_catalogue
+
+    conn = sqlite3.connect(":memory:")
+    conn.row_factory = sqlite3.Row
+    ensure_catalogue(conn)
+    runs = domain_runs(conn)
+    lm = DomainLM(runs, _groups())
+    assert {"khai", "sinh", "tam", "tru", "kêt", "hôn"} <= set(lm.lm.vocab)
+    assert lm.lm.logp("<s>", "khai", "sinh") > lm.lm.logp("<s>", "khai", "hôn")
