@@ -91,15 +91,22 @@ def streamed(engine, pcm: bytes, realtime: bool = False):
 
 
 def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, requests: Path | None = None,
-               acoustic: bool = True):
+               acoustic: bool = True, lm: bool = True, ab_lm: bool = False):
     from voice.vietasr_engine import VietAsrEngine, VietAsrLoader
 
     loader = VietAsrLoader().start()
     loader.wait()
     if not acoustic:  # ablation: transcripts alone, as when viet-asr's embedded model cannot be read
         loader.acoustic = None
-    engine = VietAsrEngine(cfg, lambda: connect(db), loader)
+    engine = VietAsrEngine(cfg, lambda: connect(db), loader, use_lm=lm)
     engine.refresh(force=True)
+    # --ab-lm: every clip also goes through an engine without the domain-LM transcript, right
+    # after, so that both latencies are measured under the same load
+    other = VietAsrEngine(cfg, lambda: connect(db), loader, use_lm=False) if ab_lm else None
+    if other is not None:
+        other.refresh(force=True)
+    lat_other: list[float] = []
+    ok_other = [0, 0, 0]  # right, wrong, out-of-scope refused
     data = load_vi_requests(requests) if requests else load_vi_requests()
     settings = [(v, 150, ROOM_TONE) for v in VI_VOICES]
     if full:
@@ -112,6 +119,11 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
             pcm = vi_request(r["say"], voice, speed, noise)
             res, ms, _ = streamed(engine, pcm, realtime)
             lat.append(ms)
+            if other is not None:
+                res2, ms2, _ = streamed(other, pcm, realtime)
+                lat_other.append(ms2)
+                ok_other[0] += res2.understood and res2.target in r["expect"]
+                ok_other[1] += res2.understood and res2.target not in r["expect"]
             decode_s += res.timings.get("decode_ms", 0.0) / 1000
             audio_s += len(pcm) / 32000
             ok = res.understood and res.target in r["expect"]
@@ -127,12 +139,20 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
     for label, pcm in clips:
         res, ms, _ = streamed(engine, pcm, realtime)
         lat.append(ms)
+        if other is not None:
+            res2, ms2, _ = streamed(other, pcm, realtime)
+            lat_other.append(ms2)
+            ok_other[2] += not res2.understood
         rejected += not res.understood
         rows.append({"say": label, "oos": True, "understood": res.understood, "target": res.target, "ms": round(ms, 1),
                      "search_late": bool(res.timings.get("search_late")), "hyps": [a["text"] for a in res.alternatives]})
     if dump:
         dump.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
-    return {
+    ab = {} if other is None else {
+        "ab_no_lm_top1": round(ok_other[0] / n, 3), "ab_no_lm_wrong": round(ok_other[1] / n, 3),
+        "ab_no_lm_reject_rate": round(ok_other[2] / len(clips), 3),
+        "ab_no_lm_latency_p50_ms": pct(lat_other, 50), "ab_no_lm_latency_p95_ms": pct(lat_other, 95)}
+    return ab | {
         "vi_engine": f"viet-asr {loader.version}",
         "vi_intent_top1": round(sum(r.get("ok", False) for r in rows) / n, 3),
         "vi_intent_wrong": round(sum(1 for r in rows[:n] if r["understood"] and not r["ok"]) / n, 3),
@@ -141,6 +161,8 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
         "vi_procedures": len({r["expect"][0] for r in data["requests"]}),
         "vi_requests_set": (requests or Path("tests/data/voice/requests-vi.yaml")).name,
         "vi_acoustic_scoring": engine.acoustic is not None,
+        "vi_lm_transcript": engine.lm is not None,
+        "vi_via_lm": sum(r.get("via") == "lm" for r in rows),
         "vi_reject_rate": round(rejected / len(clips), 3),
         "vi_reject_clips": len(clips),
         "vi_final_latency_p50_ms": pct(lat, 50),
@@ -214,6 +236,9 @@ def main() -> int:
     ap.add_argument("--requests", type=Path, help="spoken requests file (default tests/data/voice/requests-vi.yaml; "
                     "requests-vi-blind.yaml is the blind set: measure it once per round)")
     ap.add_argument("--no-acoustic", action="store_true", help="ablation: without the acoustic phrase scorer")
+    ap.add_argument("--no-lm", action="store_true", help="ablation: without the domain-LM transcript")
+    ap.add_argument("--ab-lm", action="store_true", help="each clip also through an engine without the "
+                    "domain-LM transcript, right after (ab_no_lm_*: latency A/B under the same load)")
     ap.add_argument("--dump", type=Path, help="write every clip's transcripts and answer to this JSON file")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
@@ -226,7 +251,8 @@ def main() -> int:
     ensure_catalogue(conn)
     conn.close()
     out = {}
-    out.update(vietnamese(cfg, db, args.full, args.dump, args.realtime, args.requests, not args.no_acoustic))
+    out.update(vietnamese(cfg, db, args.full, args.dump, args.realtime, args.requests, not args.no_acoustic,
+                          not args.no_lm, args.ab_lm))
     out.update(human())
     out.update(tts(cfg, tmp))
     out.update(aloud(cfg, db))

@@ -2,14 +2,16 @@
 variants on them in seconds (the round-3 method, docs/voice.md "Measured").
 
     .venv/bin/python -P bench/voice_replay.py record tests/data/voice/requests-vi.yaml /tmp/r4/train.pkl
-    .venv/bin/python -P bench/voice_replay.py replay /tmp/r4/train.pkl [--aggregate-only]
+    .venv/bin/python -P bench/voice_replay.py replay /tmp/r4/train.pkl [--aggregate-only] [--no-lm]
 
 A recording keeps, per clip (each request × espeak-ng's three voices at 150 wpm with room
 tone, then the set's out-of-scope / noise clips, as `bench/voice.py` makes them): the three
 sessions' transcripts, the search's hits on the main transcript, and the acoustic model's
 log-posteriors at the three warps, collapsed to tone groups (float16). The replay runs the
 engine's own `decide` and `AcousticScorer` on them, so a replay of the shipped code gives the
-bench's answers.
+bench's answers. The domain-LM transcript (voice/lm.py, round 5) is decoded from the main
+warp's recorded posteriors and searched here (the recordings predate it); `--no-lm` replays
+without it.
 
 A set used for choosing with aggregate figures only (the old blind set): record with
 `--aggregate-only`; the request texts are then not stored, and `replay` prints only totals.
@@ -61,7 +63,7 @@ def record(requests: Path, out: Path, aggregate_only: bool) -> None:
         for j in range(0, len(pcm), 960):
             engine.accept(pcm[j:j + 960])
         res = engine.finish(search_budget_s=None)
-        search = engine._ahead[1].result() if engine._ahead else None
+        search = engine._ahead["main"][1].result() if "main" in engine._ahead else None
         hits = [(h.key, float(h.score), h.matched_text, h.name) for h in (search.hits if search else [])]
         post = [loader.acoustic.groups.collapse(s.finish_output).astype(np.float16) for s in engine._streams]
         rows.append({"label": None if aggregate_only else label, "expect": expect, "voice": voice,
@@ -106,7 +108,7 @@ def summary(rows, answers) -> dict:
 class Replayer:
     """The engine's decision on a recording (scorer, closed set and decide as shipped)."""
 
-    def __init__(self, rows):
+    def __init__(self, rows, lm: bool = True):
         import sqlite3
 
         from centre.catalogue import ensure_catalogue
@@ -127,6 +129,38 @@ class Replayer:
             hyps = [h for h in row["hyps"] if h]
             row["ranking"] = self.closed.score(hyps) if hyps else None
             row["agree"] = agreement(row["hyps"])
+        self.conn = conn
+        self.lm = self.domain_lm() if lm else None
+        self._searcher = None
+        self._searches: dict[str, object] = {}
+
+    def domain_lm(self, **options):
+        from voice.lm import DomainLM
+
+        return DomainLM.build(self.conn, self.model.groups, **options)
+
+    def lm_hint(self, row, lm=None):
+        """The engine's LmHint for a recorded clip: the main warp decoded, its text searched."""
+        from voice.vietasr_engine import LmHint, _search_top
+
+        lm = lm or self.lm
+        if lm is None:
+            return None
+        decoded = lm.decoder.decode(row["post"][0].astype(np.float32))
+        text = lm.text(decoded)
+        if not text:
+            return None
+        return LmHint(text, decoded.gap, _search_top(self.search(text)))
+
+    def search(self, text: str):
+        if text not in self._searches:
+            if self._searcher is None:
+                from centre.config import load_config
+                from centre.search import Searcher
+
+                self._searcher = Searcher.from_config(self.conn, load_config())
+            self._searches[text] = self._searcher.search(text, limit=5)
+        return self._searches[text]
 
     def scorer(self):
         from voice.acoustic import AcousticScorer
@@ -149,18 +183,20 @@ class Replayer:
             out = Interpretation(False, None, None, row["hyps"][0], None, None, 0.0, "none", [], [], {})
             if any(row["hyps"]):
                 heard = self.heard(scorer, row)
-                (decide or shipped)(out, search_of(row), row["ranking"], CLOSED_MIN, row["agree"], heard)
+                lm = self.lm_hint(row) if self.lm is not None else None
+                (decide or shipped)(out, search_of(row), row["ranking"], CLOSED_MIN, row["agree"], heard, lm)
                 out.heard = heard
             answers.append(out)
         return answers
 
 
-def replay(path: Path, aggregate_only: bool) -> None:
+def replay(path: Path, aggregate_only: bool, lm: bool = True) -> None:
     rec = load(path)
     rows = rec["rows"]
     aggregate_only = aggregate_only or rec["meta"].get("aggregate_only", False)
-    answers = Replayer(rows).run()
+    answers = Replayer(rows, lm).run()
     out = summary(rows, answers)
+    out["via_lm"] = sum(a.via == "lm" for a in answers)
     if "engine" in rows[0]:
         out["same_as_engine"] = sum((a.understood, a.target) == tuple(r["engine"][:2]) for r, a in zip(rows, answers, strict=True))
     print(json.dumps(out))
@@ -184,6 +220,7 @@ def main() -> int:
     pp = sub.add_parser("replay")
     pp.add_argument("recording", type=Path)
     pp.add_argument("--aggregate-only", action="store_true")
+    pp.add_argument("--no-lm", action="store_true", help="without the domain-LM transcript")
     args = ap.parse_args()
     import logging
 
@@ -191,7 +228,7 @@ def main() -> int:
     if args.cmd == "record":
         record(args.requests, args.out, args.aggregate_only)
     else:
-        replay(args.recording, args.aggregate_only)
+        replay(args.recording, args.aggregate_only, not args.no_lm)
     return 0
 
 

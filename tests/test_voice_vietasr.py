@@ -348,6 +348,31 @@ def test_the_acoustic_scorer_answers_only_a_procedure_it_is_sure_of():
     assert acoustic_choice(alone)[1] is birth
 
 
+def test_the_lm_transcript_answers_only_with_the_acoustic_scorers_cheapest_procedure(closed):
+    """Round 5: the domain-LM transcript's search answer is taken where nothing else answered,
+    the sessions disagreed, it is the acoustic scorer's (unsure) cheapest procedure and the LM's
+    path fits the sounds; never on clear speech, never against the acoustic scorer."""
+    from voice.acoustic import AcousticRanking
+    from voice.vietasr_engine import ACOUSTIC_MAX_COST, LM_MAX_GAP, TRUST_AGREEMENT, LmHint
+
+    birth, marry = Phrase("đăng ký khai sinh", "procedure", "birth"), Phrase("đăng ký kết hôn", "procedure", "marry")
+    unsure = AcousticRanking([(ACOUSTIC_MAX_COST + 0.5, birth), (ACOUSTIC_MAX_COST + 0.6, marry)], [])
+    ranking = closed.score(["cá heo bơi lội"])
+    hint = LmHint("đăng ký khai sinh cho con", LM_MAX_GAP - 0.5, _Hit("birth", "Đăng ký khai sinh", 0.7))
+    low = TRUST_AGREEMENT - 0.3
+    assert not decide(_result(), None, ranking, agree=low, heard=unsure).understood  # without it: refused
+    r = decide(_result(), None, ranking, agree=low, heard=unsure, lm=hint)
+    assert r.understood and r.target == "birth" and r.via == "lm"
+    other = LmHint(hint.text, hint.gap, _Hit("marry", "Đăng ký kết hôn", 0.7))  # the acoustic runner-up
+    assert not decide(_result(), None, ranking, agree=low, heard=unsure, lm=other).understood
+    loose = LmHint(hint.text, LM_MAX_GAP + 0.5, hint.hit)  # the LM's path fits the sounds badly
+    assert not decide(_result(), None, ranking, agree=low, heard=unsure, lm=loose).understood
+    clear = decide(_result(), None, ranking, agree=TRUST_AGREEMENT, heard=unsure, lm=hint)
+    assert not clear.understood  # a clear transcript's refusal stands
+    assert not decide(_result(), None, ranking, agree=low, heard=None, lm=hint).understood
+    assert not decide(_result(), None, ranking, agree=low, heard=unsure, lm=LmHint("x", 0.0, None)).understood
+
+
 def test_timings_never_carry_an_infinite_figure_into_json():
     from voice.vietasr_engine import _finite
 

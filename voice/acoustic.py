@@ -164,14 +164,17 @@ class AcousticStream:
     """One warp of one utterance: features, posteriors and (with a scorer) the phrases' costs
     as the audio arrives, so that the end of speech leaves only the last chunk to do."""
 
-    def __init__(self, model: EmbeddedModel, factor: float = 1.0, scorer: AcousticScorer | None = None):
+    def __init__(self, model: EmbeddedModel, factor: float = 1.0, scorer: AcousticScorer | None = None,
+                 decoder=None):
         self.model, self.factor = model, factor
         self.scorer = scorer
+        self.decoder = decoder  # a voice.lm.LexiconDecoder: the domain-LM transcript, chunk by chunk
         self.reset()
 
-    def use(self, scorer: AcousticScorer | None) -> None:
-        """Score against `scorer`'s phrases from the next utterance on."""
+    def use(self, scorer: AcousticScorer | None, decoder=None) -> None:
+        """Score against `scorer`'s phrases (and decode with `decoder`) from the next utterance on."""
         self.scorer = scorer
+        self.decoder = decoder
 
     def reset(self) -> None:
         self._audio = np.zeros(0, dtype=np.float32)
@@ -182,6 +185,7 @@ class AcousticStream:
         self._offset = 0
         self._out: list[np.ndarray] = []
         self._state = self.scorer.start() if self.scorer is not None else None
+        self._lm_state = self.decoder.start() if self.decoder is not None else None
         self.finish_output = np.zeros((0, VOCAB_SIZE), dtype=np.float32)
 
     def accept(self, pcm: bytes) -> None:
@@ -199,8 +203,17 @@ class AcousticStream:
         out, self._caches = self.model.run(chunk, self._offset, self._caches)
         self._out.append(out)
         self._offset += OUTPUT_FRAMES
+        if self._state is None and self._lm_state is None:
+            return
+        collapsed = self.model.groups.collapse(out)
         if self._state is not None:
-            self.scorer.advance(self._state, out)
+            self.scorer.advance_collapsed(self._state, collapsed)
+        if self._lm_state is not None:
+            self.decoder.advance(self._lm_state, collapsed)
+
+    def decoded(self):
+        """The domain-LM decoder's best words so far (a `voice.lm.Decoded`), or None without one."""
+        return self.decoder.result(self._lm_state) if self._lm_state is not None else None
 
     def finish(self) -> np.ndarray:
         """(T, 4968) log-probabilities of the whole utterance (the last chunk padded)."""
