@@ -315,6 +315,38 @@ def test_passage_vectors_are_stored_at_import(conn, searcher, monkeypatch):
     assert any(c.semantic is not None for c in r.ranked)
 
 
+@pytest.mark.skipif(not semantic.status().available, reason="semantic ranker unavailable here")
+def test_an_english_request_is_compared_with_the_english_passages(conn, monkeypatch):
+    """Round 5: like with like. An English request's e5 similarity is its cosine with each
+    procedure's English passage (English name and aliases); a Vietnamese request's is the best
+    of every passage; with the stage off, an English request's is the best of every passage too."""
+    monkeypatch.setattr(model, "SEMANTIC_DECISIVE", 10.0)  # never decisive: the ranker runs
+    rows = conn.execute("SELECT procedure_key, kind, vec FROM search_vectors").fetchall()
+    mat = semantic.matrix([r[2] for r in rows])
+
+    def cosines(text: str, kinds: set[str]) -> dict[str, float]:
+        q = semantic.embed_query(text)
+        out: dict[str, float] = {}
+        for (key, kind, _), v in zip(rows, mat @ q, strict=True):
+            if kind in kinds:
+                out[key] = max(out.get(key, -1.0), float(v))
+        return out
+
+    def seen(s: Searcher, text: str) -> dict[str, float]:
+        return {c.key: c.semantic for c in s.rank(text).ranked if c.semantic is not None}
+
+    english = "register a birth for my baby"
+    on, off = Searcher(conn, min_score=0.46), Searcher(conn, min_score=0.46, features_off=("english_passages",))
+    got, want = seen(on, english), cosines(english, {"en"})
+    assert got and all(got[k] == pytest.approx(want[k], abs=1e-6) for k in got)
+    got, want = seen(off, english), cosines(english, {"vi", "en", "text"})
+    assert got and all(got[k] == pytest.approx(want[k], abs=1e-6) for k in got)
+    assert seen(on, english) != seen(off, english)
+    vietnamese = "đăng ký khai sinh cho con"
+    got, want = seen(on, vietnamese), cosines(vietnamese, {"vi", "en", "text"})
+    assert got and all(got[k] == pytest.approx(want[k], abs=1e-6) for k in got)
+
+
 def test_semantic_ranker_is_skipped_only_when_it_cannot_matter(searcher, monkeypatch):
     # a clear leader: the words decided, no embedding
     monkeypatch.setattr(model, "SEMANTIC_DECISIVE", 0.0)

@@ -102,7 +102,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
-          "fusion", "long_runners")
+          "fusion", "long_runners", "english_passages")
 
 
 @dataclass
@@ -205,7 +205,7 @@ class Searcher(LexicalRanker):
         if unknown:
             raise ValueError(f"unknown search stages: {sorted(unknown)}")
         self.off = frozenset(features_off)
-        self._vectors: tuple[str, dict, np.ndarray] | None = None
+        self._vectors: tuple[str, dict, np.ndarray, dict] | None = None  # version, rows by key, matrix, English rows
         self._vec_keys: list[str] = []
         self._text_df: tuple[str, dict[str, int]] | None = None
 
@@ -357,6 +357,10 @@ class Searcher(LexicalRanker):
         if vec is None:
             return
         keys, mat = vec
+        if "english_passages" not in self.off and self._english(r):
+            # like with like: an English request against the procedures' English passage (the
+            # English name and aliases), not against the Vietnamese ones (round 5, docs/search.md)
+            keys = self._vectors[3]
         top = sorted(cands.values(), key=lambda c: -combine(c))[:SEMANTIC_CANDIDATES]
         rows = [i for c in top for i in keys.get(c.key, ())]
         if not rows:
@@ -379,22 +383,30 @@ class Searcher(LexicalRanker):
             return None
         if self._vectors is None or self._vectors[0] != idx.version:
             try:
-                rows = self.conn.execute("SELECT procedure_key, vec FROM search_vectors").fetchall()
+                rows = self.conn.execute("SELECT procedure_key, vec, kind FROM search_vectors").fetchall()
             except sqlite3.OperationalError:
                 rows = []
             keys: dict[str, list[int]] = {}
+            english: dict[str, list[int]] = {}  # the English passage of each procedure
             for i, row in enumerate(rows):
                 keys.setdefault(row[0], []).append(i)
+                if row[2] == "en":
+                    english.setdefault(row[0], []).append(i)
+            english = {k: english.get(k) or v for k, v in keys.items()}  # none: its every passage
             self._vec_keys = [row[0] for row in rows]
-            self._vectors = (idx.version, keys, semantic.matrix([row[1] for row in rows]))
-        _, keys, mat = self._vectors
+            self._vectors = (idx.version, keys, semantic.matrix([row[1] for row in rows]), english)
+        _, keys, mat, _ = self._vectors
         return (keys, mat) if len(mat) else None
+
+    @staticmethod
+    def _english(r: Ranking) -> bool:
+        """Whether the request is English (typed without diacritics, mostly English words)."""
+        return bool(r.tokens) and not r.tokens[0].accented and mostly_english([q.folded for q in r.tokens])
 
     def _threshold(self, r: Ranking) -> float:
         """The score an answer needs: an English request, matched against the catalogue's
         English names only, needs ENGLISH_MIN_SHARE of it."""
-        if "english_threshold" not in self.off and r.tokens and not r.tokens[0].accented \
-                and mostly_english([q.folded for q in r.tokens]):
+        if "english_threshold" not in self.off and self._english(r):
             return ENGLISH_MIN_SHARE * self.min_score
         return self.min_score
 
