@@ -36,7 +36,7 @@ from centre.search.lexical import (
     mostly_english,
 )
 from centre.search.referral import Referral, referral_for
-from centre.search.scope import names_say, vetoes
+from centre.search.scope import evidence_within, names_say, vetoes
 from centre.search.textindex import bm25_scores
 from centre.search.weights import (
     DEFAULT_MIN_SCORE,
@@ -435,9 +435,13 @@ class Searcher(LexicalRanker):
         asked_for = referral_for(r.focus.request)  # what the request itself names, not the story
         r.referral = asked_for or (referral_for(r.focus.text) if r.focus.context else None)
         if r.accepted and r.referral:  # scope.py: when an answer gives way to the referral
-            asked = asked_for is not None
-            said = asked and r.best < REFERRAL_VETO and names_say(idx, ranked[0].key, r.referral.matched)
-            if vetoes(r.rule, r.best, asked, said):
+            asked, top = asked_for is not None, ranked[0]
+            weak = r.best < REFERRAL_VETO
+            # found only by the referral's own words (a long question's story naming it as well aside)
+            within = asked and not weak and not (r.focus.long and top.context >= top.lexical) \
+                and evidence_within(r.tokens, top.phrase, r.referral.matched)
+            said = (weak or within) and asked and names_say(idx, top.key, r.referral.matched)
+            if vetoes(r.rule, r.best, asked, said, within):
                 r.accepted, r.rule = 0, "referral"
 
     # ---- hits

@@ -11,7 +11,13 @@ the threshold and the long-question rule have chosen an answer (docs/search.md, 
   unless the procedure's display name holds the referral phrase's words and one of its names
   or aliases says the phrase word for word, in order ("mất hộ chiếu" is a procedure of the
   catalogue; "thẻ tạm trú" is not said by "Khai báo tạm trú cho người nước ngoài" although
-  all its words occur there).
+  all its words occur there);
+- an answer of any score gives way, on the same name test, to a referral the request names
+  when every word of the request its phrase explains is a word of the referral phrase
+  (`evidence_within`, round 5): the answer was found only by the referral's own words
+  ("khiếu nại công ty" reaching "khiếu nại công an phường" by "khiếu nại công"), while the
+  referral says more of the request. Not for a long question whose story names the answer
+  at least as well as its request does (the story is then evidence of its own).
 
 Everything here is pure except the per-index cache of each procedure's phrases.
 """
@@ -68,12 +74,27 @@ def names_say(idx, key: str, phrase: str) -> bool:
     return set(run) <= words and any(_holds_run(p, run) for p in phrases)
 
 
-def vetoes(rule: str, best: float, asked: bool, said_by_names: bool) -> bool:
+def evidence_within(tokens, phrase, referral_phrase: str) -> bool:
+    """Whether every word of the request (`tokens`, the lexical stage's query tokens) that the
+    answer's best phrase explains is a word of `referral_phrase`: the answer rests on the
+    referral's own words only. False when the phrase explains no word of the request (its
+    evidence is the story or the procedure's text). Folded comparison: the referral phrase was
+    matched with tones already; this only asks which request words the phrase shares. Pure."""
+    if phrase is None:
+        return False
+    words = phrase.tokset
+    explained = {q.folded for q in tokens
+                 if not q.stop and q.informative and (q.folded in words or not words.isdisjoint(q.variants))}
+    return bool(explained) and explained <= {f for _, f in analyze(referral_phrase)}
+
+
+def vetoes(rule: str, best: float, asked: bool, said_by_names: bool, within: bool = False) -> bool:
     """Whether an accepted answer gives way to the referral the question names (pure).
 
     `rule`: how it was accepted (threshold | long_lead); `best`: its score; `asked`: the
     referral is named by the request itself (not only the story); `said_by_names`: the best
-    procedure's names say the referral phrase (`names_say`)."""
+    procedure's names say the referral phrase (`names_say`); `within`: the answer's evidence
+    in the request is the referral phrase's words (`evidence_within`), whatever its score."""
     if rule == "long_lead":
         return True
-    return asked and best < REFERRAL_VETO and not said_by_names
+    return asked and (best < REFERRAL_VETO or within) and not said_by_names
