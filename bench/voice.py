@@ -91,7 +91,7 @@ def streamed(engine, pcm: bytes, realtime: bool = False):
 
 
 def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, requests: Path | None = None,
-               acoustic: bool = True, lm: bool = True, ab_lm: bool = False):
+               acoustic: bool = True, lm: bool = True, ab_lm: bool = False, limit: int | None = None):
     from voice.vietasr_engine import VietAsrEngine, VietAsrLoader
 
     loader = VietAsrLoader().start()
@@ -108,6 +108,8 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
     lat_other: list[float] = []
     ok_other = [0, 0, 0]  # right, wrong, out-of-scope refused
     data = load_vi_requests(requests) if requests else load_vi_requests()
+    if limit:  # a quick run (latency A/B on a busy machine): the first requests and reject clips
+        data = dict(data, requests=data["requests"][:limit])
     settings = [(v, 150, ROOM_TONE) for v in VI_VOICES]
     if full:
         settings += [("vi", 130, ("pinknoise", 0.03)), ("vi-vn-x-south", 170, ROOM_TONE)]
@@ -135,7 +137,7 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
                          "acoustic": [res.timings.get(k) for k in ("acoustic_target", "acoustic_cost", "acoustic_lead")]})
     n = len(rows)
     rejected = 0
-    clips = reject_clips(data)
+    clips = reject_clips(data)[:limit] if limit else reject_clips(data)
     for label, pcm in clips:
         res, ms, _ = streamed(engine, pcm, realtime)
         lat.append(ms)
@@ -237,6 +239,7 @@ def main() -> int:
                     "requests-vi-blind.yaml is the blind set: measure it once per round)")
     ap.add_argument("--no-acoustic", action="store_true", help="ablation: without the acoustic phrase scorer")
     ap.add_argument("--no-lm", action="store_true", help="ablation: without the domain-LM transcript")
+    ap.add_argument("--limit", type=int, help="only the first N requests (per voice) and N reject clips")
     ap.add_argument("--ab-lm", action="store_true", help="each clip also through an engine without the "
                     "domain-LM transcript, right after (ab_no_lm_*: latency A/B under the same load)")
     ap.add_argument("--dump", type=Path, help="write every clip's transcripts and answer to this JSON file")
@@ -252,7 +255,7 @@ def main() -> int:
     conn.close()
     out = {}
     out.update(vietnamese(cfg, db, args.full, args.dump, args.realtime, args.requests, not args.no_acoustic,
-                          not args.no_lm, args.ab_lm))
+                          not args.no_lm, args.ab_lm, args.limit))
     out.update(human())
     out.update(tts(cfg, tmp))
     out.update(aloud(cfg, db))

@@ -31,11 +31,15 @@ How a transcript becomes an answer (`interpret`):
    the same audio at three warps runs through the model itself, and every catalogue phrase
    of three tokens or more is scored against the posteriors (what was heard, not what was
    written), while the visitor speaks.
-5. Decision (`decide`): the search's answer when the sessions agree (clear speech) or the
+5. Domain-LM transcript (`voice.lm`, round 5): the main warp's posteriors decoded with a
+   prefix beam search over the catalogue's words weighted by a domain trigram, searched too.
+6. Decision (`decide`): the search's answer when the sessions agree (clear speech) or the
    closed set backs it (its target among the closed set's first three), and the closed set
    does not contradict it strongly; otherwise the acoustic scorer's best target when it is
    sure (cost per token and lead over the next target); otherwise the closed set's best
-   target when it is sure enough (score and lead over the next target); otherwise "not understood". A background phrase winning, or only
+   target when it is sure enough (score and lead over the next target; only without the
+   acoustic scorer); otherwise the LM transcript's search answer when it is the acoustic
+   scorer's cheapest procedure and the LM's path fits the sounds; otherwise "not understood". A background phrase winning, or only
    filler words, is "not understood". Silence (no words in any transcript) is "not
    understood" with reason silence.
 """
@@ -399,8 +403,6 @@ class VietAsrEngine:
             scorer = self.acoustic
             decoded = streams[0].decoded() if streams and self.lm is not None else None
             lm_text = self.lm.text(decoded) if decoded is not None else ""
-        if lm_text:
-            self.search_async(lm_text, "lm")
         ranking = scorer.rank_streams(streams) if scorer is not None and streams else None
         result = self.interpret(hyps, t0, search_budget_s, ranking, (lm_text, decoded) if lm_text else None)
         if ranking is not None and ranking.best is not None:
@@ -434,6 +436,8 @@ class VietAsrEngine:
         search = None
         if text:
             fut = self.search_async(text)
+            if lm is not None:  # queued after the main transcript's search, which matters more
+                self.search_async(lm[0], "lm")
             try:
                 wait = None if search_budget_s is None else max(0.0, search_budget_s - (time.perf_counter() - t_end))
                 search = fut.result(timeout=wait)
