@@ -445,22 +445,24 @@ class VietAsrEngine:
                 result.timings["search_late"] = True
         ranking = self.closed.score([h for h in hypotheses if h])
         agree = agreement(hypotheses)
-        lm_hint = self._lm_hint(lm, t_end, search_budget_s, result)
-        decide(result, search, ranking, self.min_score, agree, heard, lm_hint)
+        decide(result, search, ranking, self.min_score, agree, heard)
+        if not result.understood and lm is not None and agree < TRUST_AGREEMENT and lm[1].gap <= LM_MAX_GAP:
+            # only now is the LM transcript's search waited for (it usually ran while the visitor spoke)
+            hint = self._lm_hint(lm, t_end, search_budget_s, result)
+            if lm_choice(hint, heard, agree) is not None:
+                result.referral = None
+                decide(result, search, ranking, self.min_score, agree, heard, hint)
+        if lm is not None:
+            result.timings.update({"lm_text": lm[0], "lm_gap": _finite(lm[1].gap)})
         result.timings["agreement"] = round(agree, 3)
         result.timings["match_ms"] = round((time.perf_counter() - t1) * 1000, 1)
         result.timings["end_to_answer_ms"] = round((time.perf_counter() - t_end) * 1000, 1)
         return result
 
-
-    def _lm_hint(self, lm: tuple | None, t_end: float, search_budget_s: float | None,
+    def _lm_hint(self, lm: tuple, t_end: float, search_budget_s: float | None,
                  result: Interpretation) -> LmHint | None:
         """The LM transcript's search answer (within what is left of the search budget)."""
-        if lm is None:
-            return None
         text, decoded = lm
-        result.timings["lm_text"] = text
-        result.timings["lm_gap"] = _finite(decoded.gap)
         fut = self.search_async(text, "lm")
         try:
             wait = None if search_budget_s is None else max(0.0, search_budget_s - (time.perf_counter() - t_end))
