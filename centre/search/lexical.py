@@ -103,6 +103,7 @@ from centre.search.words import (
     STOP_EN,
     STOP_VI,
     VARIANT_MARKERS,
+    VARIANT_MARKS_EN,
 )
 from centre.text import fold
 
@@ -1005,7 +1006,14 @@ _MARKERS_PLAIN = tuple(
 )
 
 
-def _asked_markers(qtokens: list[_QToken]) -> frozenset:
+def english_marks(qtokens: list[_QToken]) -> frozenset:
+    """The Vietnamese variant marks (folded) that English words of the request say
+    ("foreign" → nuoc, ngoai; words.yaml: variant_marks_en), so that an English request can
+    say a variant as a Vietnamese one does (stage `english_marks` of the model)."""
+    return frozenset(w for q in qtokens for w in VARIANT_MARKS_EN.get(q.folded, ()))
+
+
+def _asked_markers(qtokens: list[_QToken], english: bool = True) -> frozenset:
     """Variant marks the citizen said (folded): "xóa tạm trú" asks for the removal, not the registration."""
     toks = [q for q in qtokens if not q.synonym]
     if not toks:
@@ -1013,7 +1021,7 @@ def _asked_markers(qtokens: list[_QToken]) -> frozenset:
     if toks[0].accented:
         return _variant_markers(tuple(q.plain for q in toks), tuple(q.folded for q in toks))
     folded = tuple(q.folded for q in toks)
-    out: set[str] = set()
+    out: set[str] = set(english_marks(toks)) if english else set()
     for i in range(len(folded)):
         for m in _MARKERS_PLAIN:
             if folded[i : i + len(m)] == m:
@@ -1190,7 +1198,7 @@ class LexicalRanker:
     # ---- searching
 
     def lexical(self, idx: _Index, raw: str, detail: bool = False, use_lexicon: bool = True,
-                english_map: bool = True) -> tuple[dict, list, list]:
+                english_map: bool = True, english_variants: bool = True) -> tuple[dict, list, list]:
         """Lexical evidence for `raw`: procedure key → (score, best phrase, detail), the
         query tokens, and the readings scored (as typed, then through the lexicon). Each procedure keeps its best phrase over the query as typed and its
         readings through the lexicon; the phrase score is `phrase_score` (one path)."""
@@ -1205,8 +1213,9 @@ class LexicalRanker:
         for n, reading in enumerate([qtokens, *readings]):
             ctx = _ReadingContext(
                 qpairs=_query_pairs(reading),
-                said=frozenset(t for q in reading for t in q.variants),
-                asked=_asked_markers(reading),
+                said=frozenset(t for q in reading for t in q.variants)
+                | (english_marks(reading) if english_variants else frozenset()),
+                asked=_asked_markers(reading, english_variants),
                 content=_content_words(reading),
                 age=age,
                 reading=n,

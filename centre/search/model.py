@@ -102,7 +102,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
-          "fusion", "long_runners", "english_passages")
+          "fusion", "long_runners", "english_passages", "english_marks")
 
 
 @dataclass
@@ -323,7 +323,8 @@ class Searcher(LexicalRanker):
         return "on"
 
     def _lexical_off_aware(self, idx, raw, detail, lexicon_off):
-        return self.lexical(idx, raw, detail, use_lexicon=not lexicon_off, english_map="english_map" not in self.off)
+        return self.lexical(idx, raw, detail, use_lexicon=not lexicon_off, english_map="english_map" not in self.off,
+                            english_variants="english_marks" not in self.off)
 
     def _text_terms(self, idx: _Index, r: Ranking) -> list[str]:
         """Words for the text index: the request's words (as corrected), then the context's,

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from centre.text import fold as _fold
+
 WORDS_PATH = Path(__file__).with_name("words.yaml")
 _DATA = yaml.safe_load(WORDS_PATH.read_text(encoding="utf-8"))
 
@@ -45,6 +47,10 @@ ABBREVIATIONS: dict[str, str] = {str(k): str(v) for k, v in (_DATA.get("abbrevia
 NUMBER_WORDS: dict[str, str] = {str(k): str(v) for k, v in (_DATA.get("numbers") or {}).items()}
 VARIANT_MARKERS = _phrases("variant_marks")
 NOT_MARKER_AFTER: dict[str, set[str]] = {k: set(v) for k, v in (_DATA.get("not_a_mark_after") or {}).items()}
+# an English mark (folded) → the folded words of its Vietnamese mark ("foreign" → nuoc, ngoai)
+VARIANT_MARKS_EN: dict[str, tuple[str, ...]] = {
+    str(k).lower(): tuple(_fold(w) for w in str(v).split()) for k, v in (_DATA.get("variant_marks_en") or {}).items()
+}
 ACTION_LEADS = _phrases("action_leads")
 FRAME_WORDS = _set("question_frame")
 AGE_WORDS = frozenset(_DATA.get("age_words") or ())
