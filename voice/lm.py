@@ -98,18 +98,19 @@ def file_texts(root: Path = ROOT) -> list[str]:
     """The word lists' phrases and the search train sets' questions (not English ones)."""
     import yaml
 
+    _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # noqa: N806 (libyaml: 4× faster)
     out: list[str] = []
     for name in WORD_FILES:
         path = root / name
         if path.is_file():
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
             if isinstance(data, dict):  # the sections' contents, not their names; no English
                 data = [v for k, v in data.items() if not str(k).endswith("_en") and k != "english_map"]
             out.extend(_yaml_strings(data))
     for name in TRAIN_SETS:
         path = root / name
         if path.is_file():
-            out.extend(_question_texts(yaml.safe_load(path.read_text(encoding="utf-8"))))
+            out.extend(_question_texts(yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)))
     return out
 
 
@@ -135,20 +136,34 @@ def domain_runs(conn, root: Path = ROOT) -> list[list[str]]:
 
 
 def domain_sentences(conn, root: Path = ROOT) -> list[list[str]]:
-    return [[strip_tone(w) for w in run] for run in domain_runs(conn, root)]
+    return toneless(domain_runs(conn, root))
+
+
+def toneless(runs: Iterable[Sequence[str]], memo: dict | None = None) -> list[list[str]]:
+    """The runs without tone marks (each distinct syllable stripped once)."""
+    memo = {} if memo is None else memo
+    out = []
+    for run in runs:
+        bare = []
+        for w in run:
+            b = memo.get(w)
+            if b is None:
+                b = memo[w] = strip_tone(w)
+            bare.append(b)
+        out.append(bare)
+    return out
 
 
 class Accents:
     """Tone marks put back on a tone-less transcript: each syllable's most frequent written
     form in the LM's text after the same previous syllable, else its most frequent form."""
 
-    def __init__(self, runs: Iterable[Sequence[str]]):
+    def __init__(self, runs: Sequence[Sequence[str]], bare_runs: Sequence[Sequence[str]] | None = None):
         pair: dict = defaultdict(Counter)
         one: dict = defaultdict(Counter)
-        for run in runs:
+        for run, bare_run in zip(runs, bare_runs if bare_runs is not None else toneless(runs), strict=True):
             prev = BOS
-            for w in run:
-                bare = strip_tone(w)
+            for w, bare in zip(run, bare_run, strict=True):
                 pair[(prev, bare)][w] += 1
                 one[bare][w] += 1
                 prev = bare
@@ -396,8 +411,9 @@ class DomainLM:
     the catalogue (`build(conn)`: about a second) and kept with the engine's other scorers."""
 
     def __init__(self, runs: Sequence[Sequence[str]], groups: ToneGroups, **decoder_options):
-        self.lm = NGramLM([[strip_tone(w) for w in run] for run in runs])
-        self.accents = Accents(runs)
+        bare = toneless(runs)
+        self.lm = NGramLM(bare)
+        self.accents = Accents(runs, bare)
         self.decoder = LexiconDecoder(self.lm, groups, **decoder_options)
 
     @staticmethod
