@@ -91,7 +91,7 @@ def streamed(engine, pcm: bytes, realtime: bool = False):
 
 
 def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, requests: Path | None = None,
-               acoustic: bool = True, lm: bool = True, ab_lm: bool = False, limit: int | None = None):
+               acoustic: bool = True, lm: bool | None = None, ab_lm: bool = False, limit: int | None = None):
     from voice.vietasr_engine import VietAsrEngine, VietAsrLoader
 
     loader = VietAsrLoader().start()
@@ -238,7 +238,10 @@ def main() -> int:
     ap.add_argument("--requests", type=Path, help="spoken requests file (default tests/data/voice/requests-vi.yaml; "
                     "requests-vi-blind.yaml is the blind set: measure it once per round)")
     ap.add_argument("--no-acoustic", action="store_true", help="ablation: without the acoustic phrase scorer")
-    ap.add_argument("--no-lm", action="store_true", help="ablation: without the domain-LM transcript")
+    lm = ap.add_mutually_exclusive_group()  # neither: as shipped (voice.vietasr_engine.LM_ENABLED)
+    lm.add_argument("--lm", dest="lm", action="store_const", const=True, help="with the domain-LM transcript")
+    lm.add_argument("--no-lm", dest="lm", action="store_const", const=False,
+                    help="without the domain-LM transcript")
     ap.add_argument("--limit", type=int, help="only the first N requests (per voice) and N reject clips")
     ap.add_argument("--ab-lm", action="store_true", help="each clip also through an engine without the "
                     "domain-LM transcript, right after (ab_no_lm_*: latency A/B under the same load)")
@@ -255,7 +258,7 @@ def main() -> int:
     conn.close()
     out = {}
     out.update(vietnamese(cfg, db, args.full, args.dump, args.realtime, args.requests, not args.no_acoustic,
-                          not args.no_lm, args.ab_lm, args.limit))
+                          args.lm, args.ab_lm, args.limit))
     out.update(human())
     out.update(tts(cfg, tmp))
     out.update(aloud(cfg, db))

@@ -2,7 +2,7 @@
 variants on them in seconds (the round-3 method, docs/voice.md "Measured").
 
     .venv/bin/python -P bench/voice_replay.py record tests/data/voice/requests-vi.yaml /tmp/r4/train.pkl
-    .venv/bin/python -P bench/voice_replay.py replay /tmp/r4/train.pkl [--aggregate-only] [--no-lm]
+    .venv/bin/python -P bench/voice_replay.py replay /tmp/r4/train.pkl [--aggregate-only] [--lm | --no-lm]
 
 A recording keeps, per clip (each request × espeak-ng's three voices at 150 wpm with room
 tone, then the set's out-of-scope / noise clips, as `bench/voice.py` makes them): the three
@@ -10,8 +10,8 @@ sessions' transcripts, the search's hits on the main transcript, and the acousti
 log-posteriors at the three warps, collapsed to tone groups (float16). The replay runs the
 engine's own `decide` and `AcousticScorer` on them, so a replay of the shipped code gives the
 bench's answers. The domain-LM transcript (voice/lm.py, round 5) is decoded from the main
-warp's recorded posteriors and searched here (the recordings predate it); `--no-lm` replays
-without it.
+warp's recorded posteriors and searched here (the recordings predate it) when it is on: as
+shipped (`LM_ENABLED`, off since round 5) unless `--lm` or `--no-lm` says otherwise.
 
 A set used for choosing with aggregate figures only (the old blind set): record with
 `--aggregate-only`; the request texts are then not stored, and `replay` prints only totals.
@@ -108,14 +108,14 @@ def summary(rows, answers) -> dict:
 class Replayer:
     """The engine's decision on a recording (scorer, closed set and decide as shipped)."""
 
-    def __init__(self, rows, lm: bool = True):
+    def __init__(self, rows, lm: bool | None = None):
         import sqlite3
 
         from centre.catalogue import ensure_catalogue
         from voice.acoustic import EmbeddedModel
         from voice.closedset import ClosedSet
         from voice.grammar import catalogue_phrases, load_phrase_book
-        from voice.vietasr_engine import agreement, background_phrases
+        from voice.vietasr_engine import LM_ENABLED, agreement, background_phrases
 
         self.rows = rows
         self.book = load_phrase_book("vi")
@@ -130,7 +130,7 @@ class Replayer:
             row["ranking"] = self.closed.score(hyps) if hyps else None
             row["agree"] = agreement(row["hyps"])
         self.conn = conn
-        self.lm = self.domain_lm() if lm else None
+        self.lm = self.domain_lm() if (LM_ENABLED if lm is None else lm) else None
         self._searcher = None
         self._searches: dict[str, object] = {}
 
@@ -190,7 +190,7 @@ class Replayer:
         return answers
 
 
-def replay(path: Path, aggregate_only: bool, lm: bool = True) -> None:
+def replay(path: Path, aggregate_only: bool, lm: bool | None = None) -> None:
     rec = load(path)
     rows = rec["rows"]
     aggregate_only = aggregate_only or rec["meta"].get("aggregate_only", False)
@@ -220,7 +220,9 @@ def main() -> int:
     pp = sub.add_parser("replay")
     pp.add_argument("recording", type=Path)
     pp.add_argument("--aggregate-only", action="store_true")
-    pp.add_argument("--no-lm", action="store_true", help="without the domain-LM transcript")
+    lm = pp.add_mutually_exclusive_group()  # neither: as shipped (voice.vietasr_engine.LM_ENABLED)
+    lm.add_argument("--lm", dest="lm", action="store_const", const=True, help="with the domain-LM transcript")
+    lm.add_argument("--no-lm", dest="lm", action="store_const", const=False, help="without it")
     args = ap.parse_args()
     import logging
 
@@ -228,7 +230,7 @@ def main() -> int:
     if args.cmd == "record":
         record(args.requests, args.out, args.aggregate_only)
     else:
-        replay(args.recording, args.aggregate_only, not args.no_lm)
+        replay(args.recording, args.aggregate_only, args.lm)
     return 0
 
 
