@@ -7,27 +7,31 @@ entries by their index only."""
 
 from __future__ import annotations
 
-import functools
-import re
-import sqlite3
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
+from voice_set_helpers import (
+    VI_VOICES,
+    VOICE_DATA,
+    bad_requests,
+    check_top_level,
+    load_set,
+    norm,
+    out_of_scope_of,
+    out_of_scope_ok,
+    requests_of,
+    rows_for,
+    says,
+)
 
-from centre.catalogue import Catalogue, ensure_catalogue
-
-HERE = Path(__file__).resolve().parent / "data" / "voice"
+HERE = VOICE_DATA
 BLIND = HERE / "requests-vi-blind.yaml"
 BLIND2 = HERE / "requests-vi-blind2.yaml"
 TUNED = HERE / "requests-vi.yaml"
 DEV = HERE / "requests-vi-dev.yaml"
-VI_VOICES = ("vi", "vi-vn-x-central", "vi-vn-x-south")  # espeak-ng's Vietnamese voices
 VOICES = {"vi", "en", "fr", "de", "ko", "cmn"}  # espeak-ng voice names
 VOICES2 = set(VI_VOICES) | {"en", "fr", "de", "es", "ja", "ko", "ru", "th", "cmn"}
-MIN_WORDS, MAX_WORDS = 3, 15
 
 
 @dataclass(frozen=True)
@@ -47,77 +51,22 @@ SETS = {
 NAMES = sorted(SETS)
 
 
-@functools.cache
-def _load(path: Path):
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
 def _requests(name: str = "blind") -> list:
-    return _load(SETS[name].path)["requests"]
+    return requests_of(SETS[name].path)
 
 
 def _out_of_scope(name: str = "blind") -> list:
-    return _load(SETS[name].path)["out_of_scope"]
+    return out_of_scope_of(SETS[name].path)
 
 
-@functools.cache
 def _catalogue_rows() -> dict:
-    """key or code -> (field_id, level) for every code of every blind set, from the shipped data."""
-    conn = sqlite3.connect(":memory:")
-    conn.row_factory = sqlite3.Row
-    try:
-        ensure_catalogue(conn)  # the shipped data/procedures
-        catalogue = Catalogue(conn)
-        codes = {c for name in NAMES for e in _requests(name) for c in e["expect"]}
-        found = {c: catalogue.get(c) for c in sorted(codes)}
-    finally:
-        conn.close()
-    return {c: (p.field_id, p.level) for c, p in found.items() if p is not None}
-
-
-def _norm(text: str) -> str:
-    text = unicodedata.normalize("NFC", text).casefold()
-    text = re.sub(r"[^\w\s]", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def _has_diacritics(text: str) -> bool:
-    if "đ" in text.casefold():
-        return True
-    return any(unicodedata.category(c) == "Mn" for c in unicodedata.normalize("NFD", text))
-
-
-def _says(data) -> list:
-    if not isinstance(data, dict):
-        return []
-    return [e.get("say") for key in ("requests", "out_of_scope") for e in (data.get(key) or [])]
-
-
-def _request_ok(e) -> bool:
-    if not (isinstance(e, dict) and set(e) == {"say", "expect"} and isinstance(e["say"], str)):
-        return False
-    if not (MIN_WORDS <= len(e["say"].split()) <= MAX_WORDS and _has_diacritics(e["say"])):
-        return False
-    codes = e["expect"]
-    if not (isinstance(codes, list) and codes):
-        return False
-    # quoted in the YAML: 2.000635 unquoted would be a float
-    return all(isinstance(c, str) and c for c in codes) and len(set(codes)) == len(codes)
-
-
-def _out_of_scope_ok(e, voices=frozenset(VOICES)) -> bool:
-    if not (isinstance(e, dict) and set(e) == {"say", "voice"}):
-        return False
-    return isinstance(e["say"], str) and bool(e["say"].strip()) and e["voice"] in voices
+    """key or code -> (field_id, level) for every code of these sets, from the shipped data."""
+    return rows_for(SETS[name].path for name in NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_top_level_keys(name):
-    data = _load(SETS[name].path)
-    is_dict = isinstance(data, dict)
-    assert is_dict
-    keys = sorted(data)  # a name, not the data, in a failing assertion
-    assert keys == ["out_of_scope", "requests"]
+    check_top_level(SETS[name].path)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -125,7 +74,7 @@ def test_requests_shape(name):
     requests = _requests(name)
     n = len(requests)  # pytest would show len()'s argument, the sentences
     assert n >= SETS[name].min_requests, n
-    bad = [i for i, e in enumerate(requests) if not _request_ok(e)]
+    bad = bad_requests(requests)
     assert not bad, bad
 
 
@@ -141,7 +90,7 @@ def test_out_of_scope_shape(name):
     oos = _out_of_scope(name)
     n = len(oos)  # pytest would show len()'s argument, the sentences
     assert n >= spec.min_out_of_scope, n
-    bad = [i for i, e in enumerate(oos) if not _out_of_scope_ok(e, spec.voices)]
+    bad = [i for i, e in enumerate(oos) if not out_of_scope_ok(e, spec.voices)]
     assert not bad, bad
 
 
@@ -181,7 +130,7 @@ def test_blind2_best_answers_are_ward_procedures_over_many_fields():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_no_duplicates_within_the_set(name):
-    mine = [_norm(s) for s in _says(_load(SETS[name].path))]
+    mine = [norm(s) for s in says(load_set(SETS[name].path))]
     repeated = [i for i, s in enumerate(mine) if mine.index(s) != i]
     assert not repeated, repeated
 
@@ -190,8 +139,8 @@ def test_no_duplicates_within_the_set(name):
 def test_nothing_is_copied_from_the_other_sets(name):
     spec = SETS[name]
     for other in spec.others:
-        seen = {_norm(s) for s in _says(_load(other)) if isinstance(s, str)}
+        seen = {norm(s) for s in says(load_set(other)) if isinstance(s, str)}
         n_seen = len(seen)
         assert n_seen > 0, other.name  # the other set was read
-        clash = [i for i, s in enumerate(_says(_load(spec.path))) if _norm(s) in seen]
+        clash = [i for i, s in enumerate(says(load_set(spec.path))) if norm(s) in seen]
         assert not clash, (other.name, clash)

@@ -8,22 +8,27 @@ index, codes or file names only. Sibling of tests/test_voice_blind_data.py (blin
 from __future__ import annotations
 
 import difflib
-import functools
-import re
-import sqlite3
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
+from voice_set_helpers import (
+    VI_VOICES,
+    VOICE_DATA,
+    bad_requests,
+    check_top_level,
+    has_diacritics,
+    load_set,
+    norm,
+    out_of_scope_of,
+    out_of_scope_ok,
+    requests_of,
+    rows_for,
+    says,
+)
 
-from centre.catalogue import Catalogue, ensure_catalogue
-
-HERE = Path(__file__).resolve().parent / "data" / "voice"
-VI_VOICES = ("vi", "vi-vn-x-central", "vi-vn-x-south")  # espeak-ng's Vietnamese voices
+HERE = VOICE_DATA
 OTHER_VOICES = {"en", "fr", "de", "es", "ja", "ko", "ru", "th", "cmn"}  # espeak-ng voice names
-MIN_WORDS, MAX_WORDS = 3, 15
 NEAR_COPY = 0.85  # difflib ratio of two normalised sentences at or above which one copies the other
 # the most-asked ward fields; together they must hold most of the requests
 COMMON_FIELDS = {
@@ -58,78 +63,22 @@ SETS = {
 NAMES = sorted(SETS)
 
 
-@functools.cache
-def _load(path: Path):
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+def _requests(name: str = "blind") -> list:
+    return requests_of(SETS[name].path)
 
 
-def _requests(name: str) -> list:
-    return _load(SETS[name].path)["requests"]
+def _out_of_scope(name: str = "blind") -> list:
+    return out_of_scope_of(SETS[name].path)
 
 
-def _out_of_scope(name: str) -> list:
-    return _load(SETS[name].path)["out_of_scope"]
-
-
-@functools.cache
 def _catalogue_rows() -> dict:
     """key or code -> (field_id, level) for every code of these sets, from the shipped data."""
-    conn = sqlite3.connect(":memory:")
-    conn.row_factory = sqlite3.Row
-    try:
-        ensure_catalogue(conn)  # the shipped data/procedures
-        catalogue = Catalogue(conn)
-        codes = {c for name in NAMES for e in _requests(name) for c in e["expect"]}
-        found = {c: catalogue.get(c) for c in sorted(codes)}
-    finally:
-        conn.close()
-    return {c: (p.field_id, p.level) for c, p in found.items() if p is not None}
-
-
-def _norm(text: str) -> str:
-    text = unicodedata.normalize("NFC", text).casefold()
-    text = re.sub(r"[^\w\s]", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def _has_diacritics(text: str) -> bool:
-    if "đ" in text.casefold():
-        return True
-    return any(unicodedata.category(c) == "Mn" for c in unicodedata.normalize("NFD", text))
-
-
-def _says(data) -> list:
-    if not isinstance(data, dict):
-        return []
-    return [e.get("say") for key in ("requests", "out_of_scope") for e in (data.get(key) or [])]
-
-
-def _request_ok(e) -> bool:
-    if not (isinstance(e, dict) and set(e) == {"say", "expect"} and isinstance(e["say"], str)):
-        return False
-    if not (MIN_WORDS <= len(e["say"].split()) <= MAX_WORDS and _has_diacritics(e["say"])):
-        return False
-    codes = e["expect"]
-    if not (isinstance(codes, list) and codes):
-        return False
-    # quoted in the YAML: 2.000635 unquoted would be a float
-    return all(isinstance(c, str) and c for c in codes) and len(set(codes)) == len(codes)
-
-
-def _out_of_scope_ok(e) -> bool:
-    if not (isinstance(e, dict) and set(e) == {"say", "voice"}):
-        return False
-    voices = set(VI_VOICES) | OTHER_VOICES
-    return isinstance(e["say"], str) and bool(e["say"].strip()) and e["voice"] in voices
+    return rows_for(SETS[name].path for name in NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_top_level_keys(name):
-    data = _load(SETS[name].path)
-    is_dict = isinstance(data, dict)
-    assert is_dict
-    keys = sorted(data)  # a name, not the data, in a failing assertion
-    assert keys == ["out_of_scope", "requests"]
+    check_top_level(SETS[name].path)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -137,7 +86,7 @@ def test_requests_shape(name):
     requests = _requests(name)
     n = len(requests)  # pytest would show len()'s argument, the sentences
     assert n == SETS[name].n_requests, n
-    bad = [i for i, e in enumerate(requests) if not _request_ok(e)]
+    bad = bad_requests(requests)
     assert not bad, bad
 
 
@@ -174,7 +123,7 @@ def test_out_of_scope_shape_and_voices(name):
     oos = _out_of_scope(name)
     n = len(oos)  # pytest would show len()'s argument, the sentences
     assert n == spec.n_out_of_scope, n
-    bad = [i for i, e in enumerate(oos) if not _out_of_scope_ok(e)]
+    bad = [i for i, e in enumerate(oos) if not out_of_scope_ok(e, set(VI_VOICES) | OTHER_VOICES)]
     assert not bad, bad
     voices = [e["voice"] for e in oos]
     per_vi = {v: voices.count(v) for v in VI_VOICES}
@@ -182,13 +131,13 @@ def test_out_of_scope_shape_and_voices(name):
     others = [v for v in voices if v not in VI_VOICES]
     assert others.count("en") >= 2, others
     assert len(set(others) - {"en"}) >= 5, others  # several more languages
-    not_vi = [i for i, e in enumerate(oos) if e["voice"] in VI_VOICES and not _has_diacritics(e["say"])]
+    not_vi = [i for i, e in enumerate(oos) if e["voice"] in VI_VOICES and not has_diacritics(e["say"])]
     assert not not_vi, not_vi
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_no_duplicates_within_the_set(name):
-    mine = [_norm(s) for s in _says(_load(SETS[name].path))]
+    mine = [norm(s) for s in says(load_set(SETS[name].path))]
     repeated = [i for i, s in enumerate(mine) if mine.index(s) != i]
     assert not repeated, repeated
 
@@ -203,9 +152,9 @@ def test_nothing_is_copied_from_another_set(name):
     """Neither an exact copy (after normalising) nor a near copy of any other set's sentence."""
     others = _other_files(name)
     assert len(others) >= 4, [p.name for p in others]  # the older sets were found
-    mine = [_norm(s) for s in _says(_load(SETS[name].path))]
+    mine = [norm(s) for s in says(load_set(SETS[name].path))]
     for other in others:
-        seen = [_norm(s) for s in _says(_load(other)) if isinstance(s, str)]
+        seen = [norm(s) for s in says(load_set(other)) if isinstance(s, str)]
         n_seen = len(seen)
         assert n_seen > 0, other.name  # the other set was read
         matcher = difflib.SequenceMatcher()
