@@ -10,9 +10,8 @@
 from __future__ import annotations
 
 import pytest
+from search_helpers import shipped_catalogue_db
 
-from centre.catalogue import ensure_catalogue
-from centre.db import connect
 from centre.search import STAGES, Searcher
 from centre.search.lexical import _asked_markers, _QToken, english_marks
 from centre.search.words import VARIANT_MARKS_EN
@@ -36,8 +35,7 @@ def test_english_marks_say_the_vietnamese_marks():
 
 @pytest.fixture(scope="module")
 def shipped(project_config):
-    c = connect(None)
-    ensure_catalogue(c, project_config)
+    c = shipped_catalogue_db(project_config)
     yield c
     c.close()
 
