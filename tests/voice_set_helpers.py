@@ -1,6 +1,6 @@
-"""Checks shared by the tests of the spoken-request sets (tests/test_voice_blind_data.py,
-tests/test_voice_sets_data.py): loading a set, the entry shape, normalised sentences, and the
-shipped catalogue's field and level of each code. Nothing here prints a sentence."""
+"""Checks used by the tests of the spoken-request sets (tests/test_voice_sets_data.py):
+loading a set, the entry shape, normalised sentences, and the shipped catalogue's field and
+level of each code. Nothing here prints a sentence."""
 
 from __future__ import annotations
 
