@@ -100,10 +100,12 @@ def _serve(dsn: str, host: str, port: int, session_hours: float = 8) -> int:
     import uvicorn
 
     from province.app import create_app
+    from staff.httpguard import GuardedH11Protocol
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"province hub: http://{host}:{port}/  (database {dsn})", flush=True)
-    uvicorn.run(create_app(dsn, session_hours=session_hours), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(dsn, session_hours=session_hours), host=host, port=port, log_level="warning", access_log=False,
+                http=GuardedH11Protocol)  # slow clients: a deadline on reading each request
     return 0
 
 

@@ -16,6 +16,7 @@ import uvicorn
 
 from centre.config import Config
 from staff.app import create_app
+from staff.httpguard import GuardedH11Protocol
 
 log = logging.getLogger("staff.server")
 
@@ -37,7 +38,8 @@ def _config(cfg: Config, host: str | None, port: int | None, **app_kw) -> uvicor
     proxies = list(cfg.staff.trusted_proxies)
     return uvicorn.Config(app, host=host or cfg.staff.host, port=port or cfg.staff.port, log_level="warning",
                           access_log=False, timeout_graceful_shutdown=2, lifespan="on",
-                          proxy_headers=bool(proxies), forwarded_allow_ips=",".join(proxies) or "")
+                          proxy_headers=bool(proxies), forwarded_allow_ips=",".join(proxies) or "",
+                          http=GuardedH11Protocol)  # slow clients: a deadline on reading each request
 
 
 def serve(cfg: Config, host: str | None = None, port: int | None = None, **app_kw) -> None:

@@ -1,0 +1,81 @@
+"""Slow clients: uvicorn's HTTP/1.1 protocol with a deadline for reading each request.
+
+uvicorn (0.55, h11) waits forever for a request's headers and body: a client that opens a
+connection and sends nothing, or a few bytes of headers, or a body slower than it announced
+("slowloris"), holds a connection and a file descriptor for ever, and a few thousand such
+connections from one PC leave no descriptor for the hall display or the counters.
+
+`GuardedH11Protocol` closes a connection whose request headers have not all arrived within
+`HEADER_TIMEOUT_S` of its first byte (or of the connection opening), or whose request body has
+not all arrived within `BODY_TIMEOUT_S` of its headers. Once a request has been read the
+deadline is off: a live event stream (SSE) or a slow answer is not cut. Between requests on a
+kept-alive connection uvicorn's own keep-alive timeout applies. Pass it to uvicorn as
+``http=GuardedH11Protocol`` (the staff server and the provincial hub do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+HEADER_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 60.0
+_READING = (h11.IDLE, h11.SEND_BODY)
+
+
+class GuardedH11Protocol(H11Protocol):
+    """H11Protocol with a deadline on reading each request's headers and body."""
+
+    header_timeout_s = HEADER_TIMEOUT_S
+    body_timeout_s = BODY_TIMEOUT_S
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._guard: asyncio.TimerHandle | None = None
+        self._guard_phase = None
+        self._arm(h11.IDLE)
+
+    def _arm(self, phase) -> None:
+        if self._guard is not None:
+            self._guard.cancel()
+        seconds = self.header_timeout_s if phase is h11.IDLE else self.body_timeout_s
+        self._guard_phase = phase
+        self._guard = self.loop.call_later(seconds, self._expire)
+
+    def _disarm(self) -> None:
+        if self._guard is not None:
+            self._guard.cancel()
+        self._guard = self._guard_phase = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._guard is None and self.conn.their_state in _READING:
+            self._arm(self.conn.their_state)  # a new request starts arriving
+        super().data_received(data)
+        self._follow()
+
+    def _follow(self) -> None:
+        """Move the deadline with the request: headers → body → read (no deadline)."""
+        state = self.conn.their_state
+        if state not in _READING:
+            self._disarm()
+        elif state is not self._guard_phase and self._guard is not None:
+            self._arm(state)  # headers complete: the body gets its own deadline
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._disarm()  # uvicorn's keep-alive timeout covers the idle time until the next request
+        if self.conn.their_state is h11.SEND_BODY:
+            self._arm(h11.SEND_BODY)  # a pipelined request already started
+
+    def _expire(self) -> None:
+        self._guard = None
+        if self.conn.their_state in _READING and not self.transport.is_closing():
+            self.logger.warning("closing a connection from %s: request not received in time",
+                                self.client[0] if self.client else "?")
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
