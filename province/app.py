@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import queue
 import threading
 from contextlib import asynccontextmanager, contextmanager
@@ -27,12 +25,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from province import auth, queries, report, web
+from province import auth, limits, queries, report, web
 from province.db import connect, migrate
 from province.ingest import BadBatch, ingest
 
 HERE = Path(__file__).resolve().parent
-MAX_BODY = 64 * 1024 * 1024
+MAX_BODY = limits.INGEST_BODY
 
 
 class Pool:
@@ -129,32 +127,41 @@ async def ingest_route(request: Request):
     token = request.headers.get("authorization", "")
     if not token.lower().startswith("bearer "):
         return JSONResponse({"detail": "missing bearer token"}, status_code=401)
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return JSONResponse({"detail": "batch too large"}, status_code=413)
+    # The token first: an unknown caller's body is never read, inflated or parsed.
+    centre_id = await run_in_threadpool(_centre_of, _pool(request), token[7:].strip())
+    if centre_id is None:
+        return JSONResponse({"detail": "unknown token"}, status_code=401)
+    raw = await request.body()  # at most limits.INGEST_BODY: limits.BodyLimit answers 413 past it
     try:
         if request.headers.get("content-encoding", "").lower() == "gzip":
-            raw = gzip.decompress(raw)
-        body = json.loads(raw)
-    except (OSError, ValueError):
+            raw = limits.gunzip(raw)
+        body = limits.parse_json(raw)
+    except limits.TooLarge:
+        return JSONResponse({"detail": "batch too large"}, status_code=413)
+    except ValueError:
         return JSONResponse({"detail": "body is not (gzip) JSON"}, status_code=400)
-    return await run_in_threadpool(_ingest, _pool(request), token[7:].strip(), body)
+    return await run_in_threadpool(_ingest, _pool(request), centre_id, body)
 
 
-def _ingest(pool: Pool, token: str, body) -> JSONResponse:
+def _centre_of(pool: Pool, token: str) -> str | None:
     with pool.conn() as c:
         try:
-            centre_id = auth.centre_for_token(c, token)
+            return auth.centre_for_token(c, token)
         except auth.UnknownCentre:
-            return JSONResponse({"detail": "unknown token"}, status_code=401)
-        if not isinstance(body, dict) or body.get("centre") != centre_id:
-            return JSONResponse({"detail": f"this token may write only centre {centre_id!r}"}, status_code=403)
+            return None
+
+
+def _ingest(pool: Pool, centre_id: str, body) -> JSONResponse:
+    if not isinstance(body, dict) or body.get("centre") != centre_id:
+        return JSONResponse({"detail": f"this token may write only centre {centre_id!r}"}, status_code=403)
+    with pool.conn() as c:
         try:
             result = ingest(c, centre_id, body.get("events"))
         except BadBatch as exc:
             return JSONResponse({"detail": str(exc)}, status_code=422)
-        except psycopg.DataError as exc:
-            return JSONResponse({"detail": f"bad value in batch: {exc}"}, status_code=422)
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            # A value of the wrong type or range, or a required field missing: the centre's bug, said plainly.
+            return JSONResponse({"detail": f"bad value in batch: {str(exc)[:300]}"}, status_code=422)
     return JSONResponse(result.to_dict())
 
 
@@ -257,4 +264,5 @@ def create_app(dsn: str, *, migrate_db: bool = True, session_hours: float = 8, l
     app.include_router(router)
     web.install(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(limits.BodyLimit)  # outermost: an oversized body is refused before anything reads it
     return app

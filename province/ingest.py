@@ -29,6 +29,7 @@ from province.rollup import rollup
 
 KINDS = ("ticket", "rating", "dossier", "dossier_event", "setting", "catalogue")
 _UID = re.compile(r"^[0-9a-f]{32}$")
+MAX_EVENTS = 20000  # the largest province.batch_size a centre may set
 
 
 class BadBatch(ValueError):
@@ -52,12 +53,14 @@ def validate(events: list) -> list[tuple]:
     """Rows (uid, seq, kind, at) of a well-formed batch, in the batch's order."""
     if not isinstance(events, list):
         raise BadBatch("events must be a list")
+    if len(events) > MAX_EVENTS:
+        raise BadBatch(f"at most {MAX_EVENTS} events a batch (province.batch_size), not {len(events)}")
     rows, last = [], None
     for i, e in enumerate(events):
         if not isinstance(e, dict):
             raise BadBatch(f"event {i}: not an object")
         uid, seq, kind, at, data = e.get("uid"), e.get("seq"), e.get("kind"), e.get("at"), e.get("data")
-        if not isinstance(uid, str) or not _UID.match(uid):
+        if not isinstance(uid, str) or not _UID.fullmatch(uid):
             raise BadBatch(f"event {i}: uid must be 32 hex digits")
         if not isinstance(seq, int) or isinstance(seq, bool) or (last is not None and seq <= last):
             raise BadBatch(f"event {i}: seq must be an integer increasing within the batch")

@@ -56,7 +56,8 @@ def parse_period(text: str) -> Period:
 
 
 def latest_period(conn: psycopg.Connection) -> Period:
-    row = conn.execute("SELECT max(day) FROM daily").fetchone()
+    # Not a day after tomorrow: one ward's clock set to 2099 must not move everyone's default page there.
+    row = conn.execute("SELECT max(day) FROM daily WHERE day <= current_date + 1").fetchone()
     d = row[0] or date.today()
     return parse_period(f"{d.year:04d}-{d.month:02d}")
 
