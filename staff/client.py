@@ -16,11 +16,16 @@ leaves an orphan ticket and never makes the citizen take another.
 
 Errors are the queue's own exception classes (ServiceClosed with `opens_at`, UnknownService,
 SeriesFull, ...); a server that cannot be reached raises `QueueStorageError`, so the kiosk
-shows the same "try again" message as for a locked database.
+shows the same "try again" message as for a locked database. So does a server whose answer
+this kiosk cannot use: not JSON, the wrong shape, over `MAX_ANSWER` bytes, or still arriving
+after `deadline_s` (a broken or hostile server cannot crash the kiosk, fill its memory or hold
+its worker for ever).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 import uuid
 from datetime import datetime
@@ -35,6 +40,7 @@ from centre.queue_api import Forecast, ServiceState
 _ERRORS = {cls.__name__: cls for cls in (
     q.UnknownService, q.UnknownCounter, q.UnknownTicket, q.UnknownPriority, q.InvalidInput, q.CounterClosed,
     q.CounterBusy, q.InvalidTransition, q.SeriesFull, q.QueueStorageError)}
+MAX_ANSWER = 4 * 1024 * 1024  # bytes: the largest answer (2,000 tickets) is a few hundred KB
 _TIME_FIELDS = ("issued_at", "queued_at", "first_called_at", "called_at", "serving_at", "finished_at")
 
 
@@ -67,6 +73,23 @@ def counter_from_dict(d: dict[str, Any]) -> q.CounterInfo:
                          waypoint=d["waypoint"], x=d.get("x"), y=d.get("y"), state=d["state"])
 
 
+def fetch(http: httpx.Client, deadline_s: float, method: str, path: str, **kw) -> tuple[int, bytes]:
+    """(status, body) of one request: at most MAX_ANSWER bytes, all within `deadline_s`
+    (QueueStorageError otherwise, or when the server cannot be reached)."""
+    deadline = time.monotonic() + deadline_s
+    try:
+        with http.stream(method, path, **kw) as r:
+            chunks, size = [], 0
+            for chunk in r.iter_bytes():
+                size += len(chunk)
+                if size > MAX_ANSWER or time.monotonic() > deadline:
+                    raise q.QueueStorageError(f"the centre server {http.base_url} sent too much or too slowly")
+                chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise q.QueueStorageError(f"cannot reach the centre server {http.base_url}: {exc}") from exc
+    return r.status_code, b"".join(chunks)
+
+
 def dossier_lookup(cfg: Config, *, timeout: float = 5.0, transport: httpx.BaseTransport | None = None):
     """`lookup(code) -> dict | None`: a remote kiosk's dossier lookup through the staff server.
 
@@ -80,18 +103,21 @@ def dossier_lookup(cfg: Config, *, timeout: float = 5.0, transport: httpx.BaseTr
         headers["Authorization"] = f"Bearer {cfg.centre.token}"
 
     def lookup(code: str) -> dict | None:
-        try:
-            with httpx.Client(base_url=url, headers=headers, timeout=timeout, transport=transport) as http:
-                r = http.get(f"/api/dossiers/public/{quote(str(code).strip(), safe='')}")
-        except httpx.HTTPError as exc:
-            raise q.QueueStorageError(f"cannot reach the centre server {url}: {exc}") from exc
-        if r.status_code == 404:
+        with httpx.Client(base_url=url, headers=headers, timeout=timeout, transport=transport) as http:
+            status, raw = fetch(http, 3 * timeout, "GET", f"/api/dossiers/public/{quote(str(code).strip(), safe='')}")
+        if status == 404:
             return None
-        if r.status_code in (401, 403):
+        if status in (401, 403):
             raise q.QueueStorageError("the centre server refused this kiosk; check centre.token")
-        if r.status_code >= 400:
-            raise q.QueueStorageError(f"the centre server answered {r.status_code}")
-        return r.json()
+        if status >= 400:
+            raise q.QueueStorageError(f"the centre server answered {status}")
+        try:
+            found = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise q.QueueStorageError(f"the centre server {url} did not answer JSON") from exc
+        if not isinstance(found, dict):
+            raise q.QueueStorageError(f"the centre server {url} sent an answer this kiosk cannot read")
+        return found
 
     return lookup
 
@@ -103,6 +129,7 @@ class RemoteQueue:
                  transport: httpx.BaseTransport | None = None, retries: int = 3, retry_delay_s: float = 0.5):
         self.url = url.rstrip("/")
         self.cfg = cfg
+        self.deadline_s = 3 * timeout  # a whole answer, however slowly it trickles in
         self.retries = retries
         self.retry_delay_s = retry_delay_s
         headers = {"Accept": "application/json"}
@@ -121,17 +148,20 @@ class RemoteQueue:
 
     # -- transport -------------------------------------------------------------------------
     def _call(self, method: str, path: str, **kw) -> Any:
+        status, raw = fetch(self._http, self.deadline_s, method, path, **kw)
         try:
-            r = self._http.request(method, path, **kw)
-        except httpx.HTTPError as exc:
-            raise q.QueueStorageError(f"cannot reach the centre server {self.url}: {exc}") from exc
-        if r.status_code < 400:
-            return r.json()
-        try:
-            body = r.json()
-        except ValueError:
+            body = json.loads(raw)
+        except ValueError as exc:  # not JSON, or bad UTF-8 (UnicodeDecodeError)
+            if status < 400:
+                raise q.QueueStorageError(f"the centre server {self.url} did not answer JSON") from exc
             body = {}
-        name, message = body.get("error", ""), body.get("message") or f"HTTP {r.status_code}"
+        except RecursionError as exc:
+            raise q.QueueStorageError(f"the centre server {self.url} did not answer usable JSON") from exc
+        if status < 400:
+            return body
+        if not isinstance(body, dict):
+            body = {}
+        name, message = body.get("error", ""), str(body.get("message") or f"HTTP {status}")[:300]
         if name == "ServiceClosed":
             opens = body.get("opens_at")
             raise q.ServiceClosed((kw.get("json") or {}).get("service", "?"),
@@ -140,11 +170,11 @@ class RemoteQueue:
             raise q.CurrentNotStarted(body.get("counter") or 0, body.get("code", ""), body.get("recalls", 0), message)
         if name in _ERRORS:
             raise _ERRORS[name](message)
-        if r.status_code in (401, 403):
+        if status in (401, 403):
             raise q.QueueStorageError(f"the centre server refused this kiosk ({message}); check centre.token")
-        if r.status_code == 422:
+        if status == 422:
             raise q.InvalidInput(message)
-        raise q.QueueStorageError(f"the centre server answered {r.status_code}: {message}")
+        raise q.QueueStorageError(f"the centre server answered {status}: {message}")
 
     @staticmethod
     def _ref(ref) -> str:
@@ -315,3 +345,27 @@ class RemoteQueue:
         """Priority groups as this kiosk's config lists them (its priority screen shows the same)."""
         groups = self.cfg.priority_groups if self.cfg is not None else []
         return [{"key": g.key, "name_vi": g.name.vi, "name_en": g.name.en} for g in groups]
+
+
+def _answer_errors(fn):
+    """An answer of the wrong shape (a missing key, a string for a number, a bad date) becomes
+    QueueStorageError, as an unreachable server does: the kiosk says so and carries on."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kw):
+        try:
+            return fn(self, *args, **kw)
+        except q.QueueError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise q.QueueStorageError(f"the centre server {self.url} sent an answer this kiosk cannot read "
+                                      f"({type(exc).__name__})") from exc
+
+    return wrapper
+
+
+for _name in ("services", "service", "is_open", "summary", "forecast", "counters", "counter", "counters_for",
+              "waiting_counts", "mean_service_min", "set_counter_state", "issue", "get", "resolve", "by_token",
+              "status", "position", "estimate_wait_min", "list", "history", "current_ticket", "call_next", "call",
+              "recall", "start", "serve", "no_show", "cancel", "transfer"):
+    setattr(RemoteQueue, _name, _answer_errors(getattr(RemoteQueue, _name)))
