@@ -50,6 +50,8 @@ SETS = {  # name → (file, role)
     "r3_train": (DATA / "search_round3" / "train.yaml", "train"),
     # round 4: 150 real citizens' questions from new pages, many out of scope (train only)
     "real_train2": (DATA / "search_real" / "train2.yaml", "train"),
+    # round 6: 200 real citizens' questions from new pages, collected by a helper who had not read the method (train only)
+    "real_train3": (DATA / "search_real" / "train3.yaml", "train"),
     "check": (DATA / "search" / "check.yaml", "dev"),
     "holdout": (DATA / "search_holdout" / "holdout.yaml", "dev"),
     "holdout2": (DATA / "search_holdout2" / "queries.yaml", "dev"),
@@ -71,6 +73,9 @@ SETS = {  # name → (file, role)
     # round-5 blind set (120 questions from 120 pages not used before), collected by a helper who had
     # not read the method while round 5 was tuned: once per round, aggregates only
     "real_blind5": (DATA / "search_real" / "blind5.yaml", "blind"),
+    # round-6 blind set (120 questions from 120 pages not used before), collected by a helper who had
+    # not read the method while round 6 was tuned: once per round, aggregates only
+    "real_blind6": (DATA / "search_real" / "blind6.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
 
