@@ -542,14 +542,48 @@ def read_export(path: Path, column_map: dict[str, str]) -> Iterator[tuple[int, d
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
         return _rows_from_table(iter(csv.reader(io.StringIO(text), dialect)), column_map)
     if suffix in (".xlsx", ".xlsm"):
-        import openpyxl
-
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        return _rows_from_table((list(r) for r in wb.active.iter_rows(values_only=True)), column_map)
+        _check_xlsx(path)
+        return _rows_from_table(_xlsx_rows(path), column_map)
     if suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except RecursionError as exc:
+            raise ImportFileError(f"{path}: JSON nested too deeply") from exc
         return iter_json_records(data, column_map)
     raise ImportFileError(f"{path}: unknown format {suffix!r} (use .csv, .xlsx or .json)")
+
+
+#: An .xlsx is a zip: what it may unpack to (an export of 20,000 dossiers unpacks to ~20 MB). openpyxl keeps
+#: the shared strings in memory (~12× their size), so a 400 KB "zip bomb" used to take 4.9 GB and 110 s.
+XLSX_MAX_UNPACKED = 128 * 1024 * 1024
+XLSX_MAX_SHARED_STRINGS = 32 * 1024 * 1024
+
+
+def _check_xlsx(path: Path) -> None:
+    """ImportFileError unless `path` is a zip whose members unpack to sizes openpyxl can afford."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = z.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ImportFileError(f"{path}: not an Excel workbook (.xlsx): {exc}") from exc
+    shared = sum(m.file_size for m in members if m.filename.lower().endswith("sharedstrings.xml"))
+    if sum(m.file_size for m in members) > XLSX_MAX_UNPACKED or shared > XLSX_MAX_SHARED_STRINGS:
+        raise ImportFileError(f"{path}: the workbook unpacks to more than {XLSX_MAX_UNPACKED // 2**20} MB "
+                              f"(or its text to more than {XLSX_MAX_SHARED_STRINGS // 2**20} MB); split the export")
+
+
+def _xlsx_rows(path: Path) -> Iterator[list]:
+    """The first sheet's rows; a damaged workbook is an ImportFileError (the import's transaction rolls back)."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        for r in wb.active.iter_rows(values_only=True):
+            yield list(r)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises KeyError, ParseError, TypeError… for a damaged file
+        raise ImportFileError(f"{path}: the workbook cannot be read ({type(exc).__name__}: {exc})"[:500]) from exc
 
 
 def iter_json_records(data: Any, column_map: dict[str, str] | None = None):
