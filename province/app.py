@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -185,7 +185,7 @@ def dashboard(request: Request, period: str | None = None):
         try:
             p = _period(c, period)
         except queries.BadPeriod as exc:
-            return HTMLResponse(str(exc), status_code=422)
+            return PlainTextResponse(str(exc), status_code=422)  # not HTML: the text quotes the input
         data = queries.ward_table(c, p, sess.user.scope())
     return _page(request, "dashboard.html", **data)
 
@@ -210,7 +210,7 @@ def ward(request: Request, centre_id: str, period: str | None = None):
         try:
             p = _period(c, period)
         except queries.BadPeriod as exc:
-            return HTMLResponse(str(exc), status_code=422)
+            return PlainTextResponse(str(exc), status_code=422)  # not HTML: the text quotes the input
         data = queries.ward_detail(c, centre_id, p)
     if data is None:
         return HTMLResponse("Không có phường/xã này", status_code=404)
@@ -224,7 +224,7 @@ def monthly_report(request: Request, period: str | None = None, ward: str | None
         try:
             p = _period(c, period)
         except queries.BadPeriod as exc:
-            return HTMLResponse(str(exc), status_code=422)
+            return PlainTextResponse(str(exc), status_code=422)  # not HTML: the text quotes the input
         rep = report.build(c, p, ward or None, sess.user.scope())
     if rep is None:
         return HTMLResponse("Không có phường/xã này", status_code=404)

@@ -164,6 +164,20 @@ def test_a_ward_with_its_clock_in_2099_does_not_move_the_dashboard(hub):
     assert period == f"{day.year:04d}-{day.month:02d}"  # was "2099-12": every ward's figures hidden
 
 
+def test_a_bad_period_is_not_reflected_as_html(hub):
+    h, _, _ = hub
+    evil = '<meta http-equiv="refresh" content="0;url=https://evil.example/">'
+    with httpx.Client(base_url=h.url) as client:
+        page = client.get("/login")
+        csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        client.post("/login", data={"name": "so-noi-vu", "password": PASSWORD, "csrf_token": csrf, "next": "/"})
+        for path in ("/", "/ward/w1", "/report", "/api/v1/wards"):
+            r = client.get(path, params={"period": evil})
+            assert r.status_code == 422
+            # the message quotes the input: never as HTML (CSP stops scripts, not a <meta> redirect)
+            assert not r.headers["content-type"].startswith("text/html"), path
+
+
 def test_a_slow_client_is_cut_off(hub):
     h, _, _ = hub
     idle, partial = socket.create_connection(("127.0.0.1", h.port)), socket.create_connection(("127.0.0.1", h.port))
