@@ -207,3 +207,17 @@ def test_a_hostile_dossier_export_is_a_clear_error(tmp_config, tmp_path, name, d
     assert r.status_code == 422 and says in r.text
     assert time.monotonic() - started < 10
     assert c.conn.execute("SELECT count(*) FROM dossiers").fetchone()[0] == 0
+
+
+def test_an_idempotency_key_is_the_callers_own(tmp_config, tmp_path):
+    from staff_helpers import Centre
+
+    c = Centre(tmp_config, tmp_path / "centre.db")
+    kiosk, admin = c.client("kiosk"), c.client("admin")
+    mine = kiosk.post("/api/tickets", json={"service": "A", "idempotency_key": "tap-1"}).json()["ticket"]
+    again = kiosk.post("/api/tickets", json={"service": "A"}, headers={"Idempotency-Key": "tap-1"}).json()["ticket"]
+    assert again["id"] == mine["id"]  # the retry still gets its ticket
+    # another caller with the same key gets a ticket of its own, never the kiosk's status token
+    other = admin.post("/api/tickets", json={"service": "A", "idempotency_key": "tap-1"}).json()["ticket"]
+    assert other["id"] != mine["id"] and other["token"] != mine["token"]
+    assert kiosk.post("/api/tickets", json={"service": "A"}, headers={"Idempotency-Key": "k" * 65}).status_code == 422

@@ -45,7 +45,7 @@ class IssueRequest(BaseModel):
     actor: str | None = Field(None, max_length=64, pattern=r"^[\x21-\x7e][\x20-\x7e]*$",
                               description="who at the client issued it (recorded after the caller's own name)")
     ignore_hours: bool = Field(False, description="issue outside opening hours (staff at a kiosk)")
-    idempotency_key: str | None = Field(None, pattern=r"^[\x21-\x7e]{1,80}$",
+    idempotency_key: str | None = Field(None, pattern=r"^[\x21-\x7e]{1,64}$",
                                         description="same key → same ticket (a retried request issues no second one)")
 
 
@@ -221,6 +221,10 @@ def issue(body: IssueRequest, request: Request, who: Principal = Depends(ISSUER)
     staff = staff_of(request)
     qu = staff.queue()
     key = body.idempotency_key or request.headers.get("idempotency-key") or None
+    if key is not None:
+        if len(key) > 64:
+            raise q.InvalidInput("an idempotency key is 1 to 64 printable ASCII characters")
+        key = f"u{who.user.id}:{key}"  # each caller's own keys: another caller's key never returns its ticket
     t = qu.issue(body.service, priority=body.priority, procedure_key=body.procedure_key, source=body.source,
                  lang=body.lang, actor=actor_of(who, body.actor), ignore_hours=body.ignore_hours,
                  idempotency_key=key)
