@@ -20,6 +20,8 @@ per kind. Sets and their role (docs/search.md, "Honest measurement"):
   measured blind in round 1 and read since, so it is a dev set (real_blind).
 
 Run: `.venv/bin/python bench/search_ablation.py [--sets real_dev,holdout2] [--variants full,-semantic]`.
+Stages that ship off (model.OFF_BY_DEFAULT: the learned layer, round 6) are switched on by
+"+learned_rank", "+learned_refusal" and "+learned" (both).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from centre.catalogue import ensure_catalogue  # noqa: E402
 from centre.config import load_config  # noqa: E402
 from centre.db import connect  # noqa: E402
 from centre.search import STAGES, Searcher  # noqa: E402
+from centre.search.model import OFF_BY_DEFAULT  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 SETS = {  # name → (file, role)
@@ -139,10 +142,13 @@ def evaluate(searcher: Searcher, items: list[dict], *, failures: list | None = N
     return out
 
 
-def variants(names: list[str] | None = None) -> dict[str, tuple[str, ...]]:
-    """"full" and one variant per stage switched off."""
-    out = {"full": ()}
-    out.update({f"-{s}": (s,) for s in STAGES})
+def variants(names: list[str] | None = None) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """"full" (as shipped), one variant per stage switched off ("-text"), and per stage that
+    ships off switched on ("+learned_rank"; "+learned": both learned stages): name → (off, on)."""
+    out: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {"full": ((), ())}
+    out.update({f"-{s}": ((s,), ()) for s in STAGES if s not in OFF_BY_DEFAULT})
+    out.update({f"+{s}": ((), (s,)) for s in sorted(OFF_BY_DEFAULT)})
+    out["+learned"] = ((), tuple(sorted(OFF_BY_DEFAULT)))
     if names:
         out = {k: v for k, v in out.items() if k in names}
     return out
@@ -171,9 +177,9 @@ def main() -> int:
     result: dict = {"sets": {k: {"role": SETS[k][1], "queries": len(v)} for k, v in sets.items()}, "variants": {}}
     with tempfile.TemporaryDirectory(prefix="bench-ablation-") as tmp:
         conn, cfg = real_database(Path(tmp))
-        for name, off in variants(_arg("--variants")).items():
+        for name, (off, on) in variants(_arg("--variants")).items():
             t = time.perf_counter()
-            s = Searcher(conn, min_score=cfg.search.min_score, limit=3, features_off=off)
+            s = Searcher(conn, min_score=cfg.search.min_score, limit=3, features_off=off, features_on=on)
             row = {}
             for set_name, items in sets.items():
                 fails: list = []

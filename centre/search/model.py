@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from centre.search import semantic
+from centre.search import learned, semantic
 from centre.search.analysis import Focus, asked_parts, focus, words_of
 from centre.search.lexical import (
     Hit,
@@ -44,6 +44,7 @@ from centre.search.weights import (
     FUSION_K,
     FUSION_POOL,
     FUSION_SCORE_WEIGHT,
+    LEARNED_K,
     LONG_LEAD,
     LONG_MIN_SHARE,
     LONG_QUESTION,
@@ -102,7 +103,10 @@ def matched_words(text: str, tail: bool = True) -> str:
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
-          "fusion", "long_runners", "english_passages", "english_marks")
+          "fusion", "long_runners", "english_passages", "english_marks", "learned_rank", "learned_refusal")
+# Stages that ship switched off (`features_on` switches them on): the learned reranker and
+# answer classifier (learned.py) won on no dev set as a whole (round 6, docs/search.md).
+OFF_BY_DEFAULT = frozenset({"learned_rank", "learned_refusal"})
 
 
 @dataclass
@@ -196,18 +200,23 @@ class Searcher(LexicalRanker):
     """Searches the catalogue in `conn`; reloads after a re-import. Thread-safe.
 
     `min_score`: below it a procedure is not offered (config `search.min_score`).
-    `features_off`: stages switched off (STAGES), for the ablation bench.
+    `features_off`: stages switched off (STAGES), for the ablation bench; `features_on`: stages
+    that ship off (OFF_BY_DEFAULT) switched on. `learned_weights`: the learned layer's weights
+    file (learned.WEIGHTS_PATH); a bad file is logged and the hand model decides.
     """
 
-    def __init__(self, conn, *, min_score: float = DEFAULT_MIN_SCORE, limit: int = 10, features_off=()):
+    def __init__(self, conn, *, min_score: float = DEFAULT_MIN_SCORE, limit: int = 10, features_off=(),
+                 features_on=(), learned_weights: Path | str | None = None):
         super().__init__(conn, min_score=min_score, limit=limit)
-        unknown = set(features_off) - set(STAGES)
+        unknown = (set(features_off) | set(features_on)) - set(STAGES)
         if unknown:
             raise ValueError(f"unknown search stages: {sorted(unknown)}")
-        self.off = frozenset(features_off)
+        self.off = frozenset((OFF_BY_DEFAULT - set(features_on)) | set(features_off))
         self._vectors: tuple[str, dict, np.ndarray, dict] | None = None  # version, rows by key, matrix, English rows
         self._vec_keys: list[str] = []
         self._text_df: tuple[str, dict[str, int]] | None = None
+        self._learned_path = Path(learned_weights) if learned_weights else learned.WEIGHTS_PATH
+        self._learned: learned.LearnedModel | bool | None = None  # False: the file was bad (logged)
 
     # ---- public API
 
@@ -258,7 +267,9 @@ class Searcher(LexicalRanker):
 
     # ---- the one path
 
-    def rank(self, text: str | None, detail: bool = False) -> Ranking:
+    def rank(self, text: str | None, detail: bool = False, capture: dict | None = None) -> Ranking:
+        """The one path (see the module's docstring). `capture`, for bench/search_train.py only:
+        filled with what the learned layer reads, before it decides."""
         raw = text if isinstance(text, str) else ("" if text is None else str(text))
         raw = raw[:MAX_QUERY_CHARS]
         with self._lock:
@@ -276,7 +287,7 @@ class Searcher(LexicalRanker):
             for c in cands.values():
                 c.score = combine(c, top)
             r.ranked = sorted(cands.values(), key=lambda c: (-c.score, -c.lexical, c.key))
-            self._decide(idx, r)
+            self._decide(idx, r, capture)
             if "fusion" not in self.off and foc.long and r.accepted > 1 and r.semantic == "on":
                 r.ranked = fused_runners(r.ranked)  # the runners-up of a long question (places 2..)
             return r
@@ -411,8 +422,35 @@ class Searcher(LexicalRanker):
             return ENGLISH_MIN_SHARE * self.min_score
         return self.min_score
 
-    def _decide(self, idx: _Index, r: Ranking) -> None:
-        """Answer or no answer: the threshold, the long-question lead, the referral veto."""
+    def _decide(self, idx: _Index, r: Ranking, capture: dict | None = None) -> None:
+        """Answer or no answer: the threshold and the long-question lead (or the learned
+        classifier), the runners-up, the learned order of the first candidates, the referral veto."""
+        self._hand_accept(idx, r)
+        asked_for = None
+        if "referral" not in self.off:
+            asked_for = referral_for(r.focus.request)  # what the request itself names, not the story
+            r.referral = asked_for or (referral_for(r.focus.text) if r.focus.context else None)
+        model = self._learned_model()
+        view = None
+        if capture is not None or model is not None:
+            view = self._query_view(idx, r, asked_for is not None)
+        if capture is not None:
+            capture.update(view=view, ranked=list(r.ranked), accepted=r.accepted, rule=r.rule,
+                           floor=self._runner_floor(r),
+                           vetoes=self._veto_table(idx, r, asked_for is not None, capture.get("k", LEARNED_K)))
+        if model is not None and "learned_refusal" not in self.off:
+            self._learned_answer(r, model, view)
+        if "runners" not in self.off:
+            r.accepted = runners_up(r.accepted, [c.score for c in r.ranked], self._runner_floor(r))
+        if model is not None and "learned_rank" not in self.off and r.accepted:
+            order = model.order(learned.candidate_features(r.ranked, model.k))
+            r.ranked = [r.ranked[i] for i in order] + r.ranked[len(order):]
+        if r.accepted and r.referral:  # scope.py: when an answer gives way to the referral
+            if self._vetoed(idx, r, r.ranked[0], asked_for is not None, self._veto_rule(r)):
+                r.accepted, r.rule = 0, "referral"
+
+    def _hand_accept(self, idx: _Index, r: Ranking) -> None:
+        """The hand decision: candidates at the threshold, else a long question's clear lead."""
         ranked = r.ranked
         r.accepted = sum(1 for c in ranked if c.score >= self._threshold(r))
         r.rule = "threshold" if r.accepted else "none"
@@ -424,26 +462,73 @@ class Searcher(LexicalRanker):
             # A long question dilutes its few telling words with a story: its best procedure is
             # accepted on a lower score when it clearly leads the next one that is not a variant.
             r.accepted, r.rule = 1, "long_lead"
-        if "runners" not in self.off:
-            # a long question's scores are diluted by its story: its runners-up, like its
-            # answer (LONG_MIN_SHARE), are offered from a lower floor (stage long_runners)
-            floor = RUNNER_SHARE * self.min_score
-            if r.focus.long and "long_runners" not in self.off:
-                floor *= LONG_MIN_SHARE
-            r.accepted = runners_up(r.accepted, [c.score for c in ranked], floor)
-        if "referral" in self.off:
+
+    def _runner_floor(self, r: Ranking) -> float:
+        # a long question's scores are diluted by its story: its runners-up, like its
+        # answer (LONG_MIN_SHARE), are offered from a lower floor (stage long_runners)
+        floor = RUNNER_SHARE * self.min_score
+        if r.focus.long and "long_runners" not in self.off:
+            floor *= LONG_MIN_SHARE
+        return floor
+
+    def _veto_rule(self, r: Ranking) -> str:
+        """The acceptance the referral veto weighs: an answer the learned classifier took
+        below the threshold counts as the weakest one (like the long-question lead)."""
+        if r.rule == "learned":
+            return "threshold" if r.best >= self._threshold(r) else "long_lead"
+        return r.rule
+
+    def _vetoed(self, idx: _Index, r: Ranking, top: Scored, asked: bool, rule: str) -> bool:
+        """Whether the answer `top` gives way to the referral (scope.vetoes)."""
+        weak = top.score < REFERRAL_VETO
+        # found only by the referral's own words (a long question's story naming it as well aside)
+        within = asked and not weak and not (r.focus.long and top.context >= top.lexical) \
+            and evidence_within(r.tokens, top.phrase, r.referral.matched)
+        said = (weak or within) and asked and names_say(idx, top.key, r.referral.matched)
+        return vetoes(rule, top.score, asked, said, within)
+
+    def _veto_table(self, idx: _Index, r: Ranking, asked: bool, k: int) -> list[tuple[bool, bool]]:
+        """For the training script: would each of the first candidates, as the answer, give way
+        to the referral when accepted on the threshold, and when accepted below it."""
+        if not r.referral:
+            return [(False, False)] * len(r.ranked[:k])
+        return [(self._vetoed(idx, r, c, asked, "threshold"), self._vetoed(idx, r, c, asked, "long_lead"))
+                for c in r.ranked[:k]]
+
+    # ---- the learned layer (learned.py; stages learned_rank, learned_refusal)
+
+    def _learned_model(self) -> learned.LearnedModel | None:
+        """The learned weights when a learned stage is on (loaded once; a bad file is logged
+        and the hand model decides alone)."""
+        if {"learned_rank", "learned_refusal"} <= self.off:
+            return None
+        if self._learned is None:
+            try:
+                self._learned = learned.load(self._learned_path)
+            except learned.LearnedModelError as e:
+                log.warning("search: %s; the hand-tuned ranking and decision are used", e)
+                self._learned = False
+        return self._learned or None
+
+    def _query_view(self, idx: _Index, r: Ranking, asked: bool) -> learned.QueryView:
+        leader = self.lexical_leader(idx, [(c.key, c.score) for c in r.ranked]) if r.ranked else 0.0
+        return learned.QueryView(
+            threshold=self._threshold(r), hand_rule=r.rule, leader=leader, tokens=len(r.tokens),
+            long=r.focus.long, english=self._english(r), referral_request=asked,
+            referral_text=r.referral is not None, semantic=r.semantic,
+        )
+
+    @staticmethod
+    def _learned_answer(r: Ranking, model: learned.LearnedModel, view: learned.QueryView) -> None:
+        """The classifier decides whether the first candidate is an answer (the number of
+        candidates at the threshold still counts for the runners-up)."""
+        if not r.ranked:
             return
-        asked_for = referral_for(r.focus.request)  # what the request itself names, not the story
-        r.referral = asked_for or (referral_for(r.focus.text) if r.focus.context else None)
-        if r.accepted and r.referral:  # scope.py: when an answer gives way to the referral
-            asked, top = asked_for is not None, ranked[0]
-            weak = r.best < REFERRAL_VETO
-            # found only by the referral's own words (a long question's story naming it as well aside)
-            within = asked and not weak and not (r.focus.long and top.context >= top.lexical) \
-                and evidence_within(r.tokens, top.phrase, r.referral.matched)
-            said = (weak or within) and asked and names_say(idx, top.key, r.referral.matched)
-            if vetoes(r.rule, r.best, asked, said, within):
-                r.accepted, r.rule = 0, "referral"
+        hand = r.accepted
+        if model.accepts(hand > 0, model.answer(learned.query_features(r.ranked, view))):
+            r.accepted, r.rule = max(1, hand if r.rule == "threshold" else 1), "learned"
+        else:
+            r.accepted, r.rule = 0, ("learned_refusal" if hand else "none")
 
     # ---- hits
 

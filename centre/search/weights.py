@@ -112,3 +112,6 @@ REFERRAL_VETO = 0.6  # a hit below this gives way to a referral the citizen aske
 # leads both the second candidate and the threshold by this much: the semantic term could not
 # plausibly reorder them (chosen on the train sets, confirmed on the dev sets: docs/search.md).
 SEMANTIC_DECISIVE = 0.15  # see above (0.12 lost holdout2 refusals; 0.2 skipped fewer)
+# The learned layer (learned.py, weights in learned.json from bench/search_train.py) reorders
+# the first LEARNED_K candidates; the file's own "k" rules when it loads.
+LEARNED_K = 10  # see above
