@@ -34,6 +34,9 @@ from centre import outbox
 log = logging.getLogger(__name__)
 
 
+MAX_ANSWER = 64 * 1024  # bytes of the hub's answer read at most
+
+
 class SyncError(RuntimeError):
     """The hub could not be reached or refused the batch (the message says which)."""
 
@@ -60,13 +63,17 @@ class HttpTransport:
             "Authorization": f"Bearer {self.token}"})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                return json.loads(resp.read())
+                raw = resp.read(MAX_ANSWER + 1)  # the hub's answer is a few numbers
+                answer = json.loads(raw) if len(raw) <= MAX_ANSWER else None
         except urllib.error.HTTPError as exc:
             detail = exc.read()[:300].decode("utf-8", "replace")
             cls = SyncRefused if 400 <= exc.code < 500 and exc.code not in (408, 429) else SyncError
             raise cls(f"hub answered {exc.code}: {detail}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, OSError, ValueError, RecursionError) as exc:
             raise SyncError(f"hub not reachable: {getattr(exc, 'reason', exc)}") from None
+        if not isinstance(answer, dict):
+            raise SyncError("the hub's answer is not a JSON object (or too long)")
+        return answer
 
 
 def read_token(path: Path) -> str:
@@ -130,8 +137,8 @@ class SyncAgent:
             outbox.set_state(self.conn, last_error=str(exc), last_error_at=self.wall())
             return StepResult(backlog=outbox.backlog(self.conn), error=str(exc))
         outbox.ack(self.conn, last_seq, now=self.wall())
-        return StepResult(sent=count, stored=int(answer.get("stored", 0)),
-                          duplicates=int(answer.get("duplicates", 0)), backlog=outbox.backlog(self.conn))
+        return StepResult(sent=count, stored=_count(answer, "stored"), duplicates=_count(answer, "duplicates"),
+                          backlog=outbox.backlog(self.conn))
 
     def run(self, stop: threading.Event, *, until_empty: bool = False) -> None:
         """Loop until `stop` is set (or, with until_empty, until nothing is left to send)."""
@@ -140,6 +147,9 @@ class SyncAgent:
                 r = self.step()
             except sqlite3.Error as exc:  # database busy or locked for long: retry later
                 r = StepResult(error=f"local database: {exc}", backlog=-1)
+            except Exception as exc:  # noqa: BLE001 - whatever a transport or a hub does, the agent keeps going
+                log.exception("sync: unexpected error")
+                r = StepResult(error=f"{type(exc).__name__}: {exc}"[:300], backlog=-1)
             if r.error:
                 delay = self.backoff.next()
                 log.warning("sync: %s; retrying in %.1f s", r.error, delay)
@@ -150,6 +160,12 @@ class SyncAgent:
                 delay = 0 if r.backlog else self.interval_s
             if delay:
                 stop.wait(delay)
+
+
+def _count(answer: dict, key: str) -> int:
+    """A figure of the hub's answer (0 when it is missing or not a number: only shown, never trusted)."""
+    value = answer.get(key, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def status(conn: sqlite3.Connection) -> dict:

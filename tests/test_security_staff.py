@@ -221,3 +221,58 @@ def test_an_idempotency_key_is_the_callers_own(tmp_config, tmp_path):
     other = admin.post("/api/tickets", json={"service": "A", "idempotency_key": "tap-1"}).json()["ticket"]
     assert other["id"] != mine["id"] and other["token"] != mine["token"]
     assert kiosk.post("/api/tickets", json={"service": "A"}, headers={"Idempotency-Key": "k" * 65}).status_code == 422
+
+
+# -- a hostile hub against the ward's sync agent ------------------------------------------------------
+
+class HostileHub(BaseHTTPRequestHandler):
+    """Answers the ingest with what a broken or impersonated hub could send."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        answer = self.server.answers.pop(0) if self.server.answers else b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+def test_a_hostile_hub_neither_stops_the_sync_agent_nor_moves_its_cursor(tmp_config, tmp_path):
+    from centre import outbox
+    from centre.queue import Queue
+    from centre.sync import HttpTransport, SyncAgent
+
+    conn = connect(tmp_path / "centre.db")
+    qu = Queue(conn, tmp_config, FixedClock(OPEN_TIME))
+    outbox.install(conn)
+    qu.issue("A")
+    last = conn.execute("SELECT max(seq) FROM outbox").fetchone()[0]
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), HostileHub)
+    srv.answers = [b"[1, 2, 3]", b"{" * 50_000, b'"just a string"', b" " * (1 << 20),
+                   json.dumps({"last_seq": last + 1000}).encode(),  # acknowledges events it never got
+                   json.dumps({"last_seq": last, "stored": "many", "duplicates": None}).encode()]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        agent = SyncAgent(conn, HttpTransport(f"http://127.0.0.1:{srv.server_address[1]}", "w1", "tok", timeout_s=5),
+                          max_backoff_s=0.01, interval_s=0.01)
+        agent.backoff.base = 0.01
+        stop = threading.Event()
+        runner = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+        runner.start()
+        deadline = time.monotonic() + 20
+        while srv.answers and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        stop.set()
+        runner.join(5)
+        assert not srv.answers  # the agent went on through every bad answer (a list used to kill its thread)
+        st = outbox.get_state(conn)
+        # only the last, well-acknowledged answer moved the cursor, and exactly to the batch's end
+        assert int(st["acked_seq"]) == last
+    finally:
+        srv.shutdown()
+        srv.server_close()
