@@ -324,11 +324,14 @@ def delete_user(conn, user_id: int) -> User:
 # -- login, rate limiting -------------------------------------------------------------
 
 
-def _failure_times(conn, cols: tuple[str, ...], values: tuple[str, ...], since: float) -> list[float]:
-    """Times of the failures of this (name and) address within the window and after its last success."""
+def _failure_times(conn, cols: tuple[str, ...], values: tuple[str, ...], since: float,
+                   after_success: bool = True) -> list[float]:
+    """Times of the failures of this (name and) address within the window (and after its last success)."""
     where = " AND ".join(f"{c} = ?" for c in cols)
     last_ok = conn.execute(
         f"SELECT max(at) FROM staff_login_attempts WHERE {where} AND ok = 1", values).fetchone()[0] or 0
+    if not after_success:
+        last_ok = 0
     return [r[0] for r in conn.execute(
         f"SELECT at FROM staff_login_attempts WHERE {where} AND ok = 0 AND at > ? ORDER BY at DESC",
         (*values, max(since, last_ok)))]
@@ -339,9 +342,11 @@ def lock_remaining(conn, name: str, address: str, *, max_tries: int, lockout_s: 
     """Seconds until this name/address may try again (0 = may try now)."""
     now = time.time() if now is None else now
     wait = 0.0
+    # A success resets its own name's count, not the address's: someone with an account of their own
+    # could otherwise log in now and then to try every other name max_tries - 1 times a window.
     for cols, values, limit in ((("name", "address"), (name, address), max_tries),
                                 (("address",), (address,), max_tries * IP_FACTOR)):
-        times = _failure_times(conn, cols, values, now - lockout_s)
+        times = _failure_times(conn, cols, values, now - lockout_s, after_success=len(cols) == 2)
         if len(times) >= limit:
             # Locked until the limit-th newest failure leaves the window.
             wait = max(wait, times[limit - 1] + lockout_s - now)

@@ -179,10 +179,10 @@ def change_password(conn: psycopg.Connection, user_id: int, old: str, new: str) 
 # -- login, rate limiting -------------------------------------------------------------
 
 
-def _failures(conn, where: str, values: tuple, since: datetime) -> list[datetime]:
-    """Times of the failures (newest first) within the window and after the last success."""
+def _failures(conn, where: str, values: tuple, since: datetime, after_success: bool = True) -> list[datetime]:
+    """Times of the failures (newest first) within the window (and after the last success)."""
     last_ok = conn.execute(f"SELECT max(at) FROM hub_login_attempts WHERE {where} AND ok", values).fetchone()[0]
-    since = max(since, last_ok) if last_ok else since
+    since = max(since, last_ok) if last_ok and after_success else since
     return [r[0] for r in conn.execute(
         f"SELECT at FROM hub_login_attempts WHERE {where} AND NOT ok AND at > %s ORDER BY at DESC", (*values, since))]
 
@@ -193,9 +193,11 @@ def lock_remaining(conn, name: str, address: str, *, max_tries: int, lockout_s: 
     now = _now(now)
     window = timedelta(seconds=lockout_s)
     wait = 0.0
+    # A success resets its own name's count, not the address's (an insider's own logins must not
+    # reopen the address for trying every other name).
     for where, values, limit in (("name = %s AND address = %s", (name, address), max_tries),
                                  ("address = %s", (address,), max_tries * IP_FACTOR)):
-        times = _failures(conn, where, values, now - window)
+        times = _failures(conn, where, values, now - window, after_success="name" in where)
         if len(times) >= limit:
             wait = max(wait, (times[limit - 1] + window - now).total_seconds())
     return max(0.0, wait)

@@ -276,3 +276,39 @@ def test_a_hostile_hub_neither_stops_the_sync_agent_nor_moves_its_cursor(tmp_con
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+# -- login lockout: an insider's own successful logins do not reopen the address ----------------------
+
+def test_own_logins_do_not_reset_the_address_wide_lockout(tmp_path):
+    from centre.users import IP_FACTOR
+
+    conn = connect(tmp_path / "centre.db")
+    users.ensure_schema(conn)
+    users.create_user(conn, "insider", "officer", "counter-pc-pass-77", counters=[1])
+    names = [f"victim{i}" for i in range(IP_FACTOR + 1)]
+    for n in names:
+        users.create_user(conn, n, "officer", f"secret-{n[::-1]}-77", counters=[1])
+    now, kw = 1000.0, {"max_tries": 5, "lockout_s": 300}
+    refused = 0
+    for n in names:  # 4 guesses a name (one under the per-name limit), then the insider's own login
+        for i in range(4):
+            now += 1
+            try:
+                users.authenticate(conn, n, f"guess-{i}", "10.0.0.7", now=now, **kw)
+            except users.LoginLocked:
+                refused += 1
+            except users.BadCredentials:
+                pass
+        now += 1
+        try:
+            users.authenticate(conn, "insider", "counter-pc-pass-77", "10.0.0.7", now=now, **kw)
+        except users.LoginLocked:
+            refused += 1
+    # 5 x 4 = 20 wrong guesses within the window reach the address's limit (5 x IP_FACTOR): the
+    # rest are refused. Before, each own login reset the count and all 20 guesses went through.
+    assert refused >= 1
+    with pytest.raises(users.LoginLocked):
+        users.authenticate(conn, "victim0", "secret-0mitciv-77", "10.0.0.7", now=now + 1, **kw)
+    # the victims at their own PCs are not affected
+    assert users.authenticate(conn, "victim0", "secret-0mitciv-77", "10.0.0.8", now=now + 2, **kw)
