@@ -11,18 +11,31 @@ not all arrived within `BODY_TIMEOUT_S` of its headers. Once a request has been 
 deadline is off: a live event stream (SSE) or a slow answer is not cut. Between requests on a
 kept-alive connection uvicorn's own keep-alive timeout applies. Pass it to uvicorn as
 ``http=GuardedH11Protocol`` (the staff server and the provincial hub do).
+
+Deadlines alone do not stop a client that opens a hundred new idle connections a second, so it
+also refuses (closes at once) a connection from an address that already has
+`MAX_PER_ADDRESS` open. Loopback and the configured trusted proxies (uvicorn's
+`forwarded_allow_ips`) are exempt: the kiosk on the same PC, a local reverse proxy, the bench.
+A browser opens at most 6 connections to a server, plus one per live stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import threading
+from collections import Counter
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEADER_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 60.0
+MAX_PER_ADDRESS = 64
 _READING = (h11.IDLE, h11.SEND_BODY)
+_LOOPBACK = frozenset({"127.0.0.1", "::1"})
+_open: Counter = Counter()  # open connections per client address (every server of the process)
+_open_lock = threading.Lock()
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -30,12 +43,30 @@ class GuardedH11Protocol(H11Protocol):
 
     header_timeout_s = HEADER_TIMEOUT_S
     body_timeout_s = BODY_TIMEOUT_S
+    max_per_address = MAX_PER_ADDRESS
+    exempt = _LOOPBACK
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._guard: asyncio.TimerHandle | None = None
         self._guard_phase = None
+        self._counted = self._count_in()
+        if self._counted is False:
+            self.logger.warning("refusing a connection from %s: %d already open", self.client[0], self.max_per_address)
+            transport.close()
+            return
         self._arm(h11.IDLE)
+
+    def _count_in(self) -> str | bool | None:
+        """The address now counted, None when exempt, False when it already has too many."""
+        host = self.client[0] if self.client else None
+        if host is None or host in self.exempt or _trusted(host, self.config.forwarded_allow_ips):
+            return None
+        with _open_lock:
+            if _open[host] >= self.max_per_address:
+                return False
+            _open[host] += 1
+        return host
 
     def _arm(self, phase) -> None:
         if self._guard is not None:
@@ -78,4 +109,28 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._counted:
+            with _open_lock:
+                _open[self._counted] -= 1
+                if _open[self._counted] <= 0:
+                    del _open[self._counted]
+            self._counted = None
         super().connection_lost(exc)
+
+
+def _trusted(host: str, allowed) -> bool:
+    """Whether `host` is one of uvicorn's forwarded_allow_ips (addresses or networks, "*" for all)."""
+    entries = allowed if isinstance(allowed, list) else str(allowed or "").split(",")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    for entry in (e.strip() for e in entries):
+        if entry == "*":
+            return True
+        try:
+            if entry and ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False

@@ -74,6 +74,21 @@ def test_slow_clients_are_cut_off_and_live_streams_are_not(server):
     assert httpx.get(handle.url + "/login").status_code == 200
 
 
+@pytest.mark.slow
+def test_one_address_cannot_hold_every_connection(server, monkeypatch):
+    handle, _ = server
+    monkeypatch.setattr(GuardedH11Protocol, "exempt", frozenset())  # loopback is exempt when shipped
+    monkeypatch.setattr(GuardedH11Protocol, "max_per_address", 5)
+    port = int(handle.url.rsplit(":", 1)[1])
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+    extra = socket.create_connection(("127.0.0.1", port))
+    assert _closed(extra, 0.8)  # the 6th from the same address is closed at once
+    assert not any(_closed(s, 0.01) for s in held[:1])  # the first ones are still open (deadline: 1 s)
+    for s in held:
+        assert _closed(s, 3)  # then cut by the header deadline, and their places freed
+    assert httpx.get(handle.url + "/login", timeout=5).status_code == 200
+
+
 # -- a hostile server against the kiosk's RemoteQueue ----------------------------------------------
 
 class Hostile(BaseHTTPRequestHandler):
