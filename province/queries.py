@@ -38,11 +38,19 @@ def _next_month(d: date, n: int = 1) -> date:
 
 
 def parse_period(text: str) -> Period:
-    text = (text or "").strip()
-    if m := re.fullmatch(r"(\d{4})-Q([1-4])", text, re.I):
+    try:
+        return _parse_period((text or "").strip())
+    except (ValueError, OverflowError) as exc:  # 9999-12 and 9999-12-31 have no next month or day
+        if isinstance(exc, BadPeriod):
+            raise
+        raise BadPeriod(f"{text!r}: out of range") from None
+
+
+def _parse_period(text: str) -> Period:
+    if m := re.fullmatch(r"([0-9]{4})-Q([1-4])", text, re.I):
         start = date(int(m.group(1)), 3 * int(m.group(2)) - 2, 1)
         return Period(start, _next_month(start, 3), f"{m.group(1)}-Q{m.group(2)}", "quarter")
-    if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
+    if m := re.fullmatch(r"([0-9]{4})-([0-9]{2})", text):
         try:
             start = date(int(m.group(1)), int(m.group(2)), 1)
         except ValueError:

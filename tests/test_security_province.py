@@ -176,6 +176,8 @@ def test_a_bad_period_is_not_reflected_as_html(hub):
             assert r.status_code == 422
             # the message quotes the input: never as HTML (CSP stops scripts, not a <meta> redirect)
             assert not r.headers["content-type"].startswith("text/html"), path
+            for edge in ("9999-12", "9999-Q4", "9999-12-31"):  # no next month or day: these were 500s
+                assert client.get(path, params={"period": edge}).status_code == 422, (path, edge)
 
 
 def test_a_slow_client_is_cut_off(hub):
