@@ -327,3 +327,15 @@ def test_own_logins_do_not_reset_the_address_wide_lockout(tmp_path):
         users.authenticate(conn, "victim0", "secret-0mitciv-77", "10.0.0.7", now=now + 1, **kw)
     # the victims at their own PCs are not affected
     assert users.authenticate(conn, "victim0", "secret-0mitciv-77", "10.0.0.8", now=now + 2, **kw)
+
+
+@pytest.mark.parametrize("path", ["/reports?start=9999-12-31", "/api/reports?start=9999-12-31",
+                                  "/api/reports.csv?end=9999-12-31", "/api/reports/chart/hourly.svg?start=9999-12-31",
+                                  "/reports/print?month=9999-12", "/reports/print?month=0000-01",
+                                  "/indicators?month=9999-12", "/api/indicators?month=9999-12"])
+def test_the_last_representable_dates_are_no_500(tmp_config, tmp_path, path):
+    from staff_helpers import Centre
+
+    admin = Centre(tmp_config, tmp_path / "centre.db").client("admin")
+    r = admin.get(path)
+    assert r.status_code in (200, 422), (path, r.status_code)  # there is no day after 9999-12-31: it was a 500

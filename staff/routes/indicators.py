@@ -20,9 +20,10 @@ NAV = [("Chỉ số", "/indicators", ("admin",))]
 def _month(text: str | None, today: date) -> tuple[date, date, str]:
     try:
         y, m = (int(x) for x in (text or "").split("-"))
-        start = date(y, m, 1)
+        start = date(y, m, 1) if 1990 <= y <= 2100 else None  # 9999-12 has no next month
     except ValueError:
-        start = today.replace(day=1)
+        start = None
+    start = start or today.replace(day=1)
     end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
     return start, end, f"{start.year:04d}-{start.month:02d}"
 

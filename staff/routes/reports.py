@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -19,6 +19,8 @@ ADMIN = require("admin")
 router = APIRouter(tags=["reports"])
 NAV = [("reports", "/reports", ("admin",))]
 MAX_DAYS = 366
+# Days a report may name (9999-12-31 has no next day: it was a 500).
+Day = Annotated[date | None, Query(ge=date(1990, 1, 1), le=date(2100, 12, 31))]
 
 
 BadRange = reports.ReportRangeError
@@ -43,14 +45,14 @@ def _report(request: Request, start, end) -> reports.Report:
 
 
 @router.get("/api/reports", summary="Report figures for a day (start) or a range (start..end)")
-def report_json(request: Request, start: date | None = None, end: date | None = None,
+def report_json(request: Request, start: Day = None, end: Day = None,
                 who: Principal = Depends(ADMIN)):
     return _report(request, start, end).to_dict()
 
 
 @router.get("/api/reports.csv", summary="The report as CSV (one row per total, day, service, counter)",
             response_class=Response)
-def report_csv(request: Request, start: date | None = None, end: date | None = None,
+def report_csv(request: Request, start: Day = None, end: Day = None,
                lang: Literal["vi", "en"] = "vi", who: Principal = Depends(ADMIN)):
     rep = _report(request, start, end)
     name = f"report-{rep.start.isoformat()}" + ("" if rep.end == rep.start else f"-{rep.end.isoformat()}") + ".csv"
@@ -61,7 +63,7 @@ def report_csv(request: Request, start: date | None = None, end: date | None = N
 @router.get("/api/reports/chart/{kind}.{fmt}", summary="A report chart (hourly, services, daily, ratings) as SVG or PNG",
             response_class=Response)
 async def report_chart(kind: Literal["hourly", "services", "daily", "ratings"], fmt: Literal["svg", "png"],
-                       request: Request, start: date | None = None, end: date | None = None,
+                       request: Request, start: Day = None, end: Day = None,
                        lang: Literal["vi", "en"] | None = None, who: Principal = Depends(ADMIN)):
     from staff.charts import chart
 
@@ -72,7 +74,7 @@ async def report_chart(kind: Literal["hourly", "services", "daily", "ratings"], 
 
 
 @router.get("/reports", response_class=HTMLResponse, include_in_schema=False)
-def report_page(request: Request, start: date | None = Query(None), end: date | None = Query(None),
+def report_page(request: Request, start: Day = None, end: Day = None,
                 who: Principal = Depends(ADMIN)):
     try:
         rep = _report(request, start, end)
@@ -102,7 +104,7 @@ def procedure_names(staff, rep: reports.Report, lang: str) -> dict[str, str]:
 
 
 @router.get("/reports/print", response_class=HTMLResponse, include_in_schema=False)
-def report_print(request: Request, month: str | None = Query(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$"),
+def report_print(request: Request, month: str | None = Query(None, pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"),
                  who: Principal = Depends(ADMIN)):
     """The monthly report as a print-ready A4 page (Ctrl+P → PDF): Vietnamese administrative layout."""
     staff = request.app.state.staff
