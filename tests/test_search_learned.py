@@ -200,6 +200,8 @@ def test_learned_rank_reverses_the_order_when_its_weights_say_so(conn, tmp_path)
     assert got and got[0][0] == h[2].key
     e = flipped.explain(q, 3)
     assert [(c["key"], c["score"]) for c in e["candidates"][: min(3, e["accepted"])]] == got
+    assert e["learned"] == {"version": "test", "reordered": True}
+    assert hand.explain(q, 3)["learned"] == {}  # shipped: the learned stages are off
 
 
 def test_learned_refusal_decides_as_its_bias_says(conn, tmp_path):
@@ -210,7 +212,8 @@ def test_learned_refusal_decides_as_its_bias_says(conn, tmp_path):
     yes = Searcher(conn, min_score=0.46, limit=3, features_on=("learned_refusal",), learned_weights=always)
     answered = [q for q in QUERIES if hand.search(q, 3).hits]
     assert answered and all(not no.search(q, 3).hits for q in answered)
-    assert no.explain(answered[0])["rule"] == "learned_refusal"
+    e = no.explain(answered[0])
+    assert e["rule"] == "learned_refusal" and e["learned"]["answer_p"] == pytest.approx(1 / (1 + np.exp(10)), abs=1e-4)
     # "always" answers every query with a candidate, unless the referral veto refuses it
     r = yes.rank("dang ky")
     assert r.rule == "learned" and yes.search("dang ky", 3).hits

@@ -190,6 +190,7 @@ class Ranking:
     readings: list[str] = field(default_factory=list)  # the request as typed, then through the lexicon
     code_hits: list = field(default_factory=list)
     semantic: str = "off"  # the e5 ranker: "on", "skipped: no match", "skipped: decisive", "off"
+    learned: dict = field(default_factory=dict)  # what the learned stages did (when on): version, answer_p, reordered
 
     @property
     def best(self) -> float:
@@ -253,6 +254,7 @@ class Searcher(LexicalRanker):
             "readings": r.readings,
             "rule": r.rule,
             "semantic": r.semantic,
+            "learned": r.learned,
             "accepted": r.accepted,
             "min_score": self.min_score,
             "referral": r.referral.to_dict() if r.referral else None,
@@ -444,6 +446,7 @@ class Searcher(LexicalRanker):
             r.accepted = runners_up(r.accepted, [c.score for c in r.ranked], self._runner_floor(r))
         if model is not None and "learned_rank" not in self.off and r.accepted:
             order = model.order(learned.candidate_features(r.ranked, model.k))
+            r.learned.update(version=model.version, reordered=order != sorted(order))
             r.ranked = [r.ranked[i] for i in order] + r.ranked[len(order):]
         if r.accepted and r.referral:  # scope.py: when an answer gives way to the referral
             if self._vetoed(idx, r, r.ranked[0], asked_for is not None, self._veto_rule(r)):
@@ -525,7 +528,9 @@ class Searcher(LexicalRanker):
         if not r.ranked:
             return
         hand = r.accepted
-        if model.accepts(hand > 0, model.answer(learned.query_features(r.ranked, view))):
+        p = model.answer(learned.query_features(r.ranked, view))
+        r.learned.update(version=model.version, answer_p=round(p, 4))
+        if model.accepts(hand > 0, p):
             r.accepted, r.rule = max(1, hand if r.rule == "threshold" else 1), "learned"
         else:
             r.accepted, r.rule = 0, ("learned_refusal" if hand else "none")
