@@ -6,11 +6,12 @@ connection and sends nothing, or a few bytes of headers, or a body slower than i
 connections from one PC leave no descriptor for the hall display or the counters.
 
 `GuardedH11Protocol` closes a connection whose request headers have not all arrived within
-`HEADER_TIMEOUT_S` of its first byte (or of the connection opening), or whose request body has
-not all arrived within `BODY_TIMEOUT_S` of its headers. Once a request has been read the
-deadline is off: a live event stream (SSE) or a slow answer is not cut. Between requests on a
-kept-alive connection uvicorn's own keep-alive timeout applies. Pass it to uvicorn as
-``http=GuardedH11Protocol`` (the staff server and the provincial hub do).
+`HEADER_TIMEOUT_S` of its first byte (or of the connection opening), or whose request body stops
+arriving for `BODY_IDLE_S` (an idle time, not a total: a big sync batch over a slow rural line
+must still get through; a trickling client is bounded by the per-address cap below). Once a
+request has been read the deadline is off: a live event stream (SSE) or a slow answer is not cut.
+Between requests on a kept-alive connection uvicorn's own keep-alive timeout applies. Pass it to
+uvicorn as ``http=GuardedH11Protocol`` (the staff server and the provincial hub do).
 
 Deadlines alone do not stop a client that opens a hundred new idle connections a second, so it
 also refuses (closes at once) a connection from an address that already has
@@ -30,7 +31,7 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEADER_TIMEOUT_S = 10.0
-BODY_TIMEOUT_S = 60.0
+BODY_IDLE_S = 30.0
 MAX_PER_ADDRESS = 64
 _READING = (h11.IDLE, h11.SEND_BODY)
 _LOOPBACK = frozenset({"127.0.0.1", "::1"})
@@ -42,7 +43,7 @@ class GuardedH11Protocol(H11Protocol):
     """H11Protocol with a deadline on reading each request's headers and body."""
 
     header_timeout_s = HEADER_TIMEOUT_S
-    body_timeout_s = BODY_TIMEOUT_S
+    body_idle_s = BODY_IDLE_S
     max_per_address = MAX_PER_ADDRESS
     exempt = _LOOPBACK
 
@@ -71,7 +72,7 @@ class GuardedH11Protocol(H11Protocol):
     def _arm(self, phase) -> None:
         if self._guard is not None:
             self._guard.cancel()
-        seconds = self.header_timeout_s if phase is h11.IDLE else self.body_timeout_s
+        seconds = self.header_timeout_s if phase is h11.IDLE else self.body_idle_s
         self._guard_phase = phase
         self._guard = self.loop.call_later(seconds, self._expire)
 
@@ -87,12 +88,12 @@ class GuardedH11Protocol(H11Protocol):
         self._follow()
 
     def _follow(self) -> None:
-        """Move the deadline with the request: headers → body → read (no deadline)."""
+        """Move the deadline with the request: headers (total) → body (idle, renewed by each chunk) → none."""
         state = self.conn.their_state
         if state not in _READING:
             self._disarm()
-        elif state is not self._guard_phase and self._guard is not None:
-            self._arm(state)  # headers complete: the body gets its own deadline
+        elif state is h11.SEND_BODY and self._guard is not None:
+            self._arm(state)  # headers complete, or another piece of the body: the idle time starts again
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
