@@ -61,7 +61,7 @@ class GuardedH11Protocol(H11Protocol):
     def _count_in(self) -> str | bool | None:
         """The address now counted, None when exempt, False when it already has too many."""
         host = self.client[0] if self.client else None
-        if host is None or host in self.exempt or _trusted(host, self.config.forwarded_allow_ips):
+        if host is None or _loopback(host, self.exempt) or _trusted(host, self.config.forwarded_allow_ips):
             return None
         with _open_lock:
             if _open[host] >= self.max_per_address:
@@ -117,6 +117,19 @@ class GuardedH11Protocol(H11Protocol):
                     del _open[self._counted]
             self._counted = None
         super().connection_lost(exc)
+
+
+def _loopback(host: str, exempt: frozenset) -> bool:
+    """Whether `host` is exempt as this machine (127.0.0.0/8, ::1, ::ffff:127.x.x.x)."""
+    if not exempt:
+        return False
+    if host in exempt:
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or bool(getattr(ip, "ipv4_mapped", None) and ip.ipv4_mapped.is_loopback)
 
 
 def _trusted(host: str, allowed) -> bool:
