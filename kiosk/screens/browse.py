@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kivy.clock import Clock
 from kivy.factory import Factory
+from kivy.graphics import Color, RoundedRectangle
 from kivy.metrics import dp
 from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
@@ -91,6 +92,7 @@ def _esc(text: str) -> str:
 
 
 MUTED = "454d59"
+ASKED_BG = (1.0, 0.93, 0.70, 1)  # C_WARN_BG: its text, primary and muted colours all ≥ 7:1 on it
 
 
 class DetailScreen(KScreen):
@@ -112,7 +114,9 @@ class DetailScreen(KScreen):
                 self._built_for = sig
                 self._build()
                 if first or topic != "detail_groups":
+                    # once laid out (row heights follow their texts a frame later), and again
                     Clock.schedule_once(lambda dt: self._scroll_to_section(), 0)
+                    Clock.schedule_once(lambda dt: self._scroll_to_section(), 0.15)
         elif topic == "checklist":
             for row in self._rows:
                 row.checked = row.index in self.c.visit.checked_docs
@@ -120,10 +124,15 @@ class DetailScreen(KScreen):
     def _scroll_to_section(self):
         scroll = self.ids.scroll
         target = self._anchors.get(self.c.visit.section)
-        if target is None:
+        body = self.ids.body
+        room = body.height - scroll.height
+        if target is None or room <= 0:
             scroll.scroll_y = 1
-        else:
-            scroll.scroll_to(target, padding=dp(10), animate=False)
+            return
+        # the section's top at the top of the view (scroll_to only brought it somewhere into view:
+        # "what documents?" opened with the list's title at the bottom of the screen)
+        top = target.to_window(target.x, target.top)[1] - body.to_window(body.x, body.y)[1]
+        scroll.scroll_y = min(1.0, max(0.0, (top + dp(16) - scroll.height) / room))
 
     @staticmethod
     def _make(cls: str, **props):
@@ -147,6 +156,23 @@ class DetailScreen(KScreen):
         self._checklist(body, p)
         self._forms(body, p)
         self._legal(body, p)
+        asked = self._anchors.get(self.c.visit.section)
+        if asked is not None and hasattr(asked, "text"):
+            self._mark_asked(asked, self.c.visit.section)
+
+    def _mark_asked(self, w, section: str) -> None:
+        """Highlight the section the visitor's question asked about (search `Hit.answers`) and say so."""
+        w.asked, w.section, w.markup = True, section, True
+        w.text += f"\n[size={int(self.app.fs(26))}][color={MUTED}]{_esc(self.tr('detail.asked'))}[/color][/size]"
+        with w.canvas.before:
+            Color(*ASKED_BG)
+            bg = RoundedRectangle(radius=[dp(10)])
+
+        def place(*_):
+            bg.pos, bg.size = (w.x - dp(8), w.y), (w.width + dp(16), w.height)
+
+        w.bind(pos=place, size=place)
+        place()
 
     def _summary(self, p):
         c, card = self.c, Factory.SummaryCard()
