@@ -132,6 +132,9 @@ class DetailScreen(KScreen):
         # the section's top at the top of the view (scroll_to only brought it somewhere into view:
         # "what documents?" opened with the list's title at the bottom of the screen)
         top = target.to_window(target.x, target.top)[1] - body.to_window(body.x, body.y)[1]
+        if body.height - top + target.height <= scroll.height / 2:
+            scroll.scroll_y = 1  # in the upper half of the first view (fee, time, where): keep the name in sight
+            return
         scroll.scroll_y = min(1.0, max(0.0, (top + dp(16) - scroll.height) / room))
 
     @staticmethod

@@ -66,24 +66,53 @@ class SearchScreen(KScreen):
         return self.tr("search.no_match")
 
     def _no_match(self, box) -> None:
-        """Nothing here matches: where to go instead (the search's referral), fields, the help desk."""
-        c, v = self.c, self.c.visit
+        """Nothing here matches: where to go instead (the search's referral) and the help desk with a
+        number first (what fits above the keyboard), then the nearest fields."""
+        v = self.c.visit
         ref = v.referral or {}
         office = ref.get(f"office_{v.lang}") or ref.get("office_vi") or ref.get("office")
         if office:
             advice = ref.get(f"advice_{v.lang}") or ref.get("advice_vi") or ref.get("advice") or ""
             box.add_widget(Factory.KLabel(text=self.tr("search.referral", office=office, advice=advice), bold=True))
-        if v.suggestions:
-            box.add_widget(Factory.KMuted(text=self.tr("search.suggest")))
-            row = Factory.GridLayout(cols=1 if self.app.portrait else 3, size_hint_y=None, spacing=dp(12),
-                                     row_default_height=dp(96), row_force_default=True)
-            row.bind(minimum_height=row.setter("height"))
-            for s in v.suggestions[:3]:
-                b = Factory.KQuiet(text=c.name_of(s), tag=f"suggest:{s['id']}")
-                b.action = lambda fid=s["id"]: self.c.open_field(fid)
-                row.add_widget(b)
-            box.add_widget(row)
-        box.add_widget(Factory.KMuted(text=self.tr("search.ask_staff")))
+            box.add_widget(self._help_desk())
+            self._fields(box)
+        else:
+            self._fields(box)
+            box.add_widget(self._help_desk())
+
+    def _help_desk(self):
+        """"Or ask the staff at the help desk" and a number (the service list), on one line."""
+        line = Factory.BoxLayout(size_hint_y=None, height=dp(96), spacing=dp(16))
+        line.add_widget(Factory.KMuted(text=self.tr("search.ask_staff"), pos_hint={"center_y": 0.5}))
+        ticket = Factory.KQuiet(text=self.tr("home.ticket"), tag="nomatch:ticket", size_hint_x=None,
+                                width=dp(420), pos_hint={"center_y": 0.5})
+        ticket.action = self.c.open_ticket
+        line.add_widget(ticket)
+        return line
+
+    def _fields(self, box) -> None:
+        v = self.c.visit
+        if not v.suggestions:
+            return
+        box.add_widget(Factory.KMuted(text=self.tr("search.suggest")))
+        row = Factory.GridLayout(cols=1 if self.app.portrait else 3, size_hint_y=None, spacing=dp(12),
+                                 row_default_height=dp(96), row_force_default=True)
+        row.bind(minimum_height=row.setter("height"))
+        for s in v.suggestions[:3]:
+            b = Factory.KQuiet(text=self.c.name_of(s), tag=f"suggest:{s['id']}")
+            b.action = lambda fid=s["id"]: self.c.open_field(fid)
+            row.add_widget(b)
+        box.add_widget(row)
+
+    def _share_room(self, more: bool) -> None:
+        """The no-match box (or voice candidates) takes the result list's room, scrolled if longer."""
+        scroll, results = self.ids.more, self.ids.results
+        scroll.size_hint_y, results.size_hint_y = (1, None) if more else (None, 1)
+        if more:
+            results.height = 0
+            scroll.scroll_y = 1
+        else:
+            scroll.height = 0
 
     def _show(self):
         c, v = self.c, self.c.visit
@@ -102,6 +131,7 @@ class SearchScreen(KScreen):
                 box.add_widget(b)
         elif v.query.strip() and not v.results and not v.searching:
             self._no_match(box)
+        self._share_room(bool(box.children))
         data = []
         width, fs = self.ids.results.width, self.app.fs(30)
         for h in v.results:
