@@ -139,6 +139,8 @@ def test_plain_english_request_reaches_its_procedure(searcher, text, codes):
     ("I need a work permit for my new job", "work_permit"),
     ("exchange my foreign driving licence", "driving_licence"),
     ("get a personal tax code", "tax"),
+    ("how do I get a motorbike licence", "driving_licence"),
+    ("certificate of good conduct for my employer", "criminal_record"),
 ])
 def test_english_out_of_scope_request_gets_its_referral(searcher, text, office):
     r = searcher.search(text, 3)
