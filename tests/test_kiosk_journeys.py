@@ -286,6 +286,12 @@ def test_out_of_scope_typed_in_english(fresh):
     type_keys(d, "passport")
     assert kb.text == "passport"
     no_match_shown(d, "Immigration Office", "en")
+    # larger text: the referral, the help desk and its number still fit above the keyboard
+    d.tap("bar:large")
+    assert d.c.visit.large_text
+    d.pump(0.3)
+    no_match_shown(d, "Immigration Office", "en")
+    d.tap("bar:large")
     d.tap("bar:back")
     assert d.screen() == "home"
 

@@ -86,7 +86,7 @@ class SearchScreen(KScreen):
         line.add_widget(Factory.KMuted(text=self.tr("search.ask_staff"), pos_hint={"center_y": 0.5}))
         ticket = Factory.KQuiet(text=self.tr("home.ticket"), tag="nomatch:ticket", size_hint_x=None,
                                 width=dp(420), pos_hint={"center_y": 0.5})
-        ticket.action = self.c.open_ticket
+        ticket.action = lambda: self.c.open_ticket()  # the controller at tap time (the tap audit swaps it)
         line.add_widget(ticket)
         return line
 
