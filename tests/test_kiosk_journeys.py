@@ -11,6 +11,7 @@ tests/artifacts/journey-*.png for a person to look at.
 
 from __future__ import annotations
 
+import logging
 import os
 import unicodedata
 from datetime import UTC, datetime
@@ -40,8 +41,25 @@ def kiosk(tmp_path_factory):
     drv = start(cfg, tmp, backend=Backend(cfg, printer=Dummy(), queue_clock=clock),
                 dossier_lookup=sample_dossier_lookup())
     drv.wait(lambda: drv.c.services and drv.c.fields, what="home data")
+    # every error logged while the journeys run (a worker's exception, a failed callback)
+    errors = drv.errors = []
+    catch = _Catch(errors)
+    loggers = [logging.getLogger(), logging.getLogger("kivy")]
+    for lg in loggers:
+        lg.addHandler(catch)
     yield drv
+    for lg in loggers:
+        lg.removeHandler(catch)
     drv.stop()
+
+
+class _Catch(logging.Handler):
+    def __init__(self, into: list):
+        super().__init__(level=logging.ERROR)
+        self.into = into
+
+    def emit(self, record):
+        self.into.append(f"{record.name}: {record.getMessage()}")
 
 
 @pytest.fixture
@@ -432,3 +450,8 @@ def test_unknown_dossier_code_says_so(fresh, artifacts, lang):
     assert keyboard(d).text.upper().endswith("H29-999999-0001") or keyboard(d).text == ""
     d.tap("bar:home")
     assert d.screen() == "home"
+
+
+def test_no_error_in_the_log_after_all_journeys(kiosk):
+    """Last: nothing of the journeys above logged an error (a crash in a worker or a callback)."""
+    assert kiosk.errors == []
