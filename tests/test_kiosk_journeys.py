@@ -215,6 +215,29 @@ def test_where_and_how_long_open_at_their_section(fresh, question, key, section)
     assert word in mark.text
 
 
+@pytest.mark.parametrize("question, section, line", [
+    ("how much does marriage registration cost", "fee", "Fee:"),
+    ("where do i register a marriage", "place", "Submit at:"),
+])
+def test_english_question_opens_at_its_section(fresh, artifacts, question, section, line):
+    d = fresh
+    d.tap("lang")
+    d.tap("search_box")
+    type_keys(d, question)
+    assert keyboard(d).text == question
+    rows = results_shown(d)
+    assert rows and rows[0].key == MARRIAGE and "Marriage registration" in rows[0].text
+    d.tap(rows[0])
+    d.wait(lambda: d.screen() == "detail" and d.c.visit.procedure, what="detail page")
+    d.pump(0.3)
+    mark = asked_section(d)
+    assert mark.section == section and line in mark.text and t(d, "detail.asked", "en") in mark.text
+    assert in_viewport(d, mark)
+    assert "Marriage registration" in texts(d)
+    if section == "fee":
+        d.shot(artifacts, "journey-fee-en", [t(d, "detail.asked", "en")])
+
+
 def test_a_name_alone_opens_at_the_top(fresh):
     """No question asked: nothing highlighted, the page at its top."""
     d = fresh
