@@ -91,7 +91,8 @@ def streamed(engine, pcm: bytes, realtime: bool = False):
 
 
 def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, requests: Path | None = None,
-               acoustic: bool = True, lm: bool | None = None, ab_lm: bool = False, limit: int | None = None):
+               acoustic: bool = True, lm: bool | None = None, ab_lm: bool = False, limit: int | None = None,
+               ab_confidence: bool = False):
     from voice.vietasr_engine import VietAsrEngine, VietAsrLoader
 
     loader = VietAsrLoader().start()
@@ -102,7 +103,10 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
     engine.refresh(force=True)
     # --ab-lm: every clip also goes through an engine without the domain-LM transcript, right
     # after, so that both latencies are measured under the same load
-    other = VietAsrEngine(cfg, lambda: connect(db), loader, use_lm=False) if ab_lm else None
+    # --ab-confidence: the same with an engine that decides unclear speech by round 5's rules
+    other = (VietAsrEngine(cfg, lambda: connect(db), loader, use_lm=False) if ab_lm else
+             VietAsrEngine(cfg, lambda: connect(db), loader, use_lm=lm, use_confidence=False) if ab_confidence else None)
+    prefix = "ab_no_lm" if ab_lm else "ab_no_confidence"
     if other is not None:
         other.refresh(force=True)
     lat_other: list[float] = []
@@ -151,9 +155,9 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
     if dump:
         dump.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
     ab = {} if other is None else {
-        "ab_no_lm_top1": round(ok_other[0] / n, 3), "ab_no_lm_wrong": round(ok_other[1] / n, 3),
-        "ab_no_lm_reject_rate": round(ok_other[2] / len(clips), 3),
-        "ab_no_lm_latency_p50_ms": pct(lat_other, 50), "ab_no_lm_latency_p95_ms": pct(lat_other, 95)}
+        f"{prefix}_top1": round(ok_other[0] / n, 3), f"{prefix}_wrong": round(ok_other[1] / n, 3),
+        f"{prefix}_reject_rate": round(ok_other[2] / len(clips), 3),
+        f"{prefix}_latency_p50_ms": pct(lat_other, 50), f"{prefix}_latency_p95_ms": pct(lat_other, 95)}
     return ab | {
         "vi_engine": f"viet-asr {loader.version}",
         "vi_intent_top1": round(sum(r.get("ok", False) for r in rows) / n, 3),
@@ -164,6 +168,7 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
         "vi_requests_set": (requests or Path("tests/data/voice/requests-vi.yaml")).name,
         "vi_acoustic_scoring": engine.acoustic is not None,
         "vi_lm_transcript": engine.lm is not None,
+        "vi_confidence_model": engine.use_confidence,
         "vi_via_lm": sum(r.get("via") == "lm" for r in rows),
         "vi_reject_rate": round(rejected / len(clips), 3),
         "vi_reject_clips": len(clips),
@@ -245,6 +250,8 @@ def main() -> int:
     ap.add_argument("--limit", type=int, help="only the first N requests (per voice) and N reject clips")
     ap.add_argument("--ab-lm", action="store_true", help="each clip also through an engine without the "
                     "domain-LM transcript, right after (ab_no_lm_*: latency A/B under the same load)")
+    ap.add_argument("--ab-confidence", action="store_true", help="each clip also through an engine that decides "
+                    "unclear speech by round 5's rules, right after (ab_no_confidence_*: A/B under the same load)")
     ap.add_argument("--dump", type=Path, help="write every clip's transcripts and answer to this JSON file")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
@@ -258,7 +265,7 @@ def main() -> int:
     conn.close()
     out = {}
     out.update(vietnamese(cfg, db, args.full, args.dump, args.realtime, args.requests, not args.no_acoustic,
-                          args.lm, args.ab_lm, args.limit))
+                          args.lm, args.ab_lm, args.limit, args.ab_confidence))
     out.update(human())
     out.update(tts(cfg, tmp))
     out.update(aloud(cfg, db))

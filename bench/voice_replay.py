@@ -190,11 +190,15 @@ class Replayer:
         return answers
 
 
-def replay(path: Path, aggregate_only: bool, lm: bool | None = None) -> None:
+def replay(path: Path, aggregate_only: bool, lm: bool | None = None, confident: bool | None = None) -> None:
+    from functools import partial
+
+    from voice.vietasr_engine import decide
+
     rec = load(path)
     rows = rec["rows"]
     aggregate_only = aggregate_only or rec["meta"].get("aggregate_only", False)
-    answers = Replayer(rows, lm).run()
+    answers = Replayer(rows, lm).run(decide=partial(decide, confident=confident))
     out = summary(rows, answers)
     out["via_lm"] = sum(a.via == "lm" for a in answers)
     if "engine" in rows[0]:
@@ -210,6 +214,31 @@ def replay(path: Path, aggregate_only: bool, lm: bool | None = None) -> None:
         print(f"{r['voice']}: {r['label']} {r['expect']} -> {a.target} ({a.via}, {a.phrase})")
 
 
+def fit(paths: list[Path], l2: float) -> None:
+    """The confidence model (voice.confidence) fitted on recordings of train sets: every
+    candidate of every clip where the sessions disagree, right or not; printed as the
+    module's BIAS and WEIGHTS."""
+    from voice import confidence
+    from voice.vietasr_engine import TRUST_AGREEMENT
+
+    data = []
+    for path in paths:
+        rows = load(path)["rows"]
+        replayer = Replayer(rows, lm=False)
+        scorer = replayer.scorer()
+        for row in rows:
+            if not any(row["hyps"]) or row["agree"] >= TRUST_AGREEMENT:
+                continue
+            heard, search = replayer.heard(scorer, row), search_of(row)
+            for target in confidence.candidates(heard, search):
+                feats = confidence.features(target, heard, search, row["ranking"], row["agree"])
+                data.append((feats, row["expect"] is not None and target in row["expect"]))
+    bias, weights = confidence.fit(data, l2)
+    print(f"# {len(data)} candidates ({sum(ok for _, ok in data)} right) of {', '.join(p.name for p in paths)}")
+    print(f"BIAS = {bias:.4f}")
+    print("WEIGHTS = {" + ", ".join(f'"{k}": {v:.4f}' for k, v in weights.items()) + "}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -223,14 +252,21 @@ def main() -> int:
     lm = pp.add_mutually_exclusive_group()  # neither: as shipped (voice.vietasr_engine.LM_ENABLED)
     lm.add_argument("--lm", dest="lm", action="store_const", const=True, help="with the domain-LM transcript")
     lm.add_argument("--no-lm", dest="lm", action="store_const", const=False, help="without it")
+    pp.add_argument("--no-confidence", dest="confident", action="store_const", const=False,
+                    help="unclear speech decided by round 5's rules, not the confidence model")
+    fp = sub.add_parser("fit", help="fit voice.confidence on recordings of train sets (prints its weights)")
+    fp.add_argument("recordings", type=Path, nargs="+")
+    fp.add_argument("--l2", type=float, default=1.0)
     args = ap.parse_args()
     import logging
 
     logging.basicConfig(level=logging.ERROR)
     if args.cmd == "record":
         record(args.requests, args.out, args.aggregate_only)
+    elif args.cmd == "fit":
+        fit(args.recordings, args.l2)
     else:
-        replay(args.recording, args.aggregate_only, args.lm)
+        replay(args.recording, args.aggregate_only, args.lm, args.confident)
     return 0
 
 

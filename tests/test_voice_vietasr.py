@@ -352,7 +352,8 @@ def test_the_acoustic_scorer_answers_only_a_procedure_it_is_sure_of():
 def test_the_lm_transcript_answers_only_with_the_acoustic_scorers_cheapest_procedure(closed):
     """Round 5: the domain-LM transcript's search answer is taken where nothing else answered,
     the sessions disagreed, it is the acoustic scorer's (unsure) cheapest procedure and the LM's
-    path fits the sounds; never on clear speech, never against the acoustic scorer."""
+    path fits the sounds; never on clear speech, never against the acoustic scorer (round 5's
+    rules, `confident=False`: with the round-6 confidence check such an unsure answer is withdrawn)."""
     from voice.acoustic import AcousticRanking
     from voice.vietasr_engine import ACOUSTIC_MAX_COST, LM_MAX_GAP, TRUST_AGREEMENT, LmHint
 
@@ -361,17 +362,17 @@ def test_the_lm_transcript_answers_only_with_the_acoustic_scorers_cheapest_proce
     ranking = closed.score(["cá heo bơi lội"])
     hint = LmHint("đăng ký khai sinh cho con", LM_MAX_GAP - 0.5, _Hit("birth", "Đăng ký khai sinh", 0.7))
     low = TRUST_AGREEMENT - 0.3
-    assert not decide(_result(), None, ranking, agree=low, heard=unsure).understood  # without it: refused
-    r = decide(_result(), None, ranking, agree=low, heard=unsure, lm=hint)
+    assert not decide(_result(), None, ranking, agree=low, heard=unsure, confident=False).understood  # without it: refused
+    r = decide(_result(), None, ranking, agree=low, heard=unsure, lm=hint, confident=False)
     assert r.understood and r.target == "birth" and r.via == "lm"
     other = LmHint(hint.text, hint.gap, _Hit("marry", "Đăng ký kết hôn", 0.7))  # the acoustic runner-up
-    assert not decide(_result(), None, ranking, agree=low, heard=unsure, lm=other).understood
+    assert not decide(_result(), None, ranking, agree=low, heard=unsure, lm=other, confident=False).understood
     loose = LmHint(hint.text, LM_MAX_GAP + 0.5, hint.hit)  # the LM's path fits the sounds badly
-    assert not decide(_result(), None, ranking, agree=low, heard=unsure, lm=loose).understood
-    clear = decide(_result(), None, ranking, agree=TRUST_AGREEMENT, heard=unsure, lm=hint)
+    assert not decide(_result(), None, ranking, agree=low, heard=unsure, lm=loose, confident=False).understood
+    clear = decide(_result(), None, ranking, agree=TRUST_AGREEMENT, heard=unsure, lm=hint, confident=False)
     assert not clear.understood  # a clear transcript's refusal stands
-    assert not decide(_result(), None, ranking, agree=low, heard=None, lm=hint).understood
-    assert not decide(_result(), None, ranking, agree=low, heard=unsure, lm=LmHint("x", 0.0, None)).understood
+    assert not decide(_result(), None, ranking, agree=low, heard=None, lm=hint, confident=False).understood
+    assert not decide(_result(), None, ranking, agree=low, heard=unsure, lm=LmHint("x", 0.0, None), confident=False).understood
 
 
 def test_timings_never_carry_an_infinite_figure_into_json():

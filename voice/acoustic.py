@@ -236,6 +236,7 @@ class AcousticRanking:
 
     ranked: list[tuple[float, Phrase]]  # (target cost, its best phrase), one entry per target, cheapest first
     transcripts: list[str]  # the warps' best-path transcripts
+    warp_best: tuple[str | None, ...] = ()  # each warp's own cheapest procedure (round 6: agreement of the warps)
 
     @property
     def best(self) -> tuple[float, Phrase] | None:
@@ -311,6 +312,7 @@ class AcousticScorer:
         self.targets = sorted({(p.kind, p.target) for p in kept})
         index = {t: i for i, t in enumerate(self.targets)}
         self._target_of = np.array([index[(p.kind, p.target)] for p in kept], dtype=np.int64)
+        self._procedure = np.array([p.kind == "procedure" for p in kept], dtype=bool)
         self._scorer = PhraseScorer(seqs, LENGTH_POWER) if seqs else None
         self._index = {id(p): i for i, p in enumerate(kept)}
         self.longer = _longer_phrases(kept, fillers, model.groups)
@@ -370,7 +372,15 @@ class AcousticScorer:
         ranked = self._best_per_target(mean, limit + LONGER_TOP)
         if heard:
             ranked = self.prefer_longer(ranked, mean, heard)
-        return AcousticRanking(ranked[:limit], texts)
+        return AcousticRanking(ranked[:limit], texts, tuple(self._cheapest_procedure(c) for c in costs))
+
+    def _cheapest_procedure(self, costs: np.ndarray) -> str | None:
+        """The procedure of the cheapest procedure phrase in one warp's costs."""
+        if not self._procedure.any():
+            return None
+        masked = np.where(self._procedure, costs, np.inf)
+        i = int(np.argmin(masked))
+        return self.phrases[i].target if np.isfinite(masked[i]) else None
 
     def _best_per_target(self, mean: np.ndarray, limit: int) -> list[tuple[float, Phrase]]:
         ranked, seen = [], set()
