@@ -550,7 +550,7 @@ class Searcher(LexicalRanker):
         if not asked:
             return hit
         passages = self._answer_passages(c.key, asked)
-        return replace(hit, answers=[a for a in asked if a in passages], passages=passages)
+        return replace(hit, answers=[a for a in asked if a in passages or a in ALWAYS_ANSWERED], passages=passages)
 
     def _answer_passages(self, key: str, asked: list[str]) -> dict[str, str]:
         row = self.conn.execute(
@@ -572,6 +572,11 @@ class Searcher(LexicalRanker):
         }
         return {a: texts[a] for a in asked if texts.get(a)}
 
+
+# Parts every procedure answers at the centre, whatever its text says: "where?" is answered by
+# the counter that serves it (the procedure view's destination), even when the catalogue names
+# no agency ("đăng ký khai sinh ở đâu" opens the detail page at its counter line).
+ALWAYS_ANSWERED = frozenset({"place"})
 
 _SHARED: dict[tuple, Searcher] = {}
 _SHARED_LOCK = threading.Lock()
