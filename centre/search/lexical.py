@@ -1607,9 +1607,9 @@ class LexicalRanker:
             credit = 0.0
             hit_token = None
             if i in hit:
-                for t in q.vset & ptoks:
-                    c = q.variants[t]
-                    if c > credit:
+                for t in q.vset & ptoks:  # a set: ties go to the first word in sorted order, so
+                    c = q.variants[t]      # every process scores alike (PYTHONHASHSEED)
+                    if c > credit or (c == credit and hit_token is not None and t < hit_token):
                         credit, hit_token = c, t
                 # typed with diacritics: a different tone on the same letters is another word
                 if q.accented and ph.accented and hit_token == q.folded and q.tone not in ph.typed_set:
