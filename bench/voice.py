@@ -99,7 +99,8 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
     loader.wait()
     if not acoustic:  # ablation: transcripts alone, as when viet-asr's embedded model cannot be read
         loader.acoustic = None
-    engine = VietAsrEngine(cfg, lambda: connect(db), loader, use_lm=lm)
+    # --ab-confidence: this engine with the round-6 confidence check (off as shipped), the other without
+    engine = VietAsrEngine(cfg, lambda: connect(db), loader, use_lm=lm, use_confidence=True if ab_confidence else None)
     engine.refresh(force=True)
     # --ab-lm: every clip also goes through an engine without the domain-LM transcript, right
     # after, so that both latencies are measured under the same load
@@ -250,8 +251,9 @@ def main() -> int:
     ap.add_argument("--limit", type=int, help="only the first N requests (per voice) and N reject clips")
     ap.add_argument("--ab-lm", action="store_true", help="each clip also through an engine without the "
                     "domain-LM transcript, right after (ab_no_lm_*: latency A/B under the same load)")
-    ap.add_argument("--ab-confidence", action="store_true", help="each clip also through an engine that decides "
-                    "unclear speech by round 5's rules, right after (ab_no_confidence_*: A/B under the same load)")
+    ap.add_argument("--ab-confidence", action="store_true", help="the engine with the round-6 confidence check "
+                    "(off as shipped), each clip also through one without it, right after (ab_no_confidence_*: "
+                    "A/B under the same load)")
     ap.add_argument("--dump", type=Path, help="write every clip's transcripts and answer to this JSON file")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)

@@ -252,8 +252,10 @@ def main() -> int:
     lm = pp.add_mutually_exclusive_group()  # neither: as shipped (voice.vietasr_engine.LM_ENABLED)
     lm.add_argument("--lm", dest="lm", action="store_const", const=True, help="with the domain-LM transcript")
     lm.add_argument("--no-lm", dest="lm", action="store_const", const=False, help="without it")
-    pp.add_argument("--no-confidence", dest="confident", action="store_const", const=False,
-                    help="unclear speech decided by round 5's rules, not the confidence model")
+    conf = pp.add_mutually_exclusive_group()  # neither: as shipped (voice.vietasr_engine.CONFIDENCE_ENABLED, off)
+    conf.add_argument("--confidence", dest="confident", action="store_const", const=True,
+                      help="with the round-6 confidence check on answers from unclear speech")
+    conf.add_argument("--no-confidence", dest="confident", action="store_const", const=False, help="without it")
     fp = sub.add_parser("fit", help="fit voice.confidence on recordings of train sets (prints its weights)")
     fp.add_argument("recordings", type=Path, nargs="+")
     fp.add_argument("--l2", type=float, default=1.0)

@@ -18,7 +18,9 @@ candidates are the acoustic scorer's three cheapest procedures and the search's 
 hits; `choose` returns the most probable one. The weights (`BIAS`, `WEIGHTS`) were fitted by
 `fit` on the recorded train sets only (`bench/voice_replay.py fit`, which prints them in this
 form); the thresholds that use it are in voice/vietasr_engine.py (CONFIDENCE_KEEP,
-CONFIDENCE_ADD), chosen on the choosing sets' aggregate figures (docs/voice.md, round 6).
+CONFIDENCE_ADD), chosen on the choosing sets' aggregate figures; the check ships off
+(CONFIDENCE_ENABLED: on requests-vi-blind2.yaml it withdrew two right answers for one wrong
+one; docs/voice.md, round 6).
 """
 
 from __future__ import annotations
