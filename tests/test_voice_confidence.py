@@ -4,9 +4,10 @@ engine's decision uses it (voice.vietasr_engine.decide when the sessions disagre
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 import pytest
+from voice_fakes import FakeHit as _Hit
+from voice_fakes import FakeSearch as _Search
 
 from voice import confidence
 from voice.acoustic import AcousticRanking
@@ -22,18 +23,6 @@ FIELD = Phrase("hộ tịch", "field", "civil")
 UNCLEAR = TRUST_AGREEMENT - 0.3
 
 
-@dataclass
-class _Hit:
-    key: str
-    name: str
-    score: float
-    matched_text: str = ""
-
-
-@dataclass
-class _Search:
-    hits: list
-    referral: dict | None = None
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,11 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from voice_fakes import FakeHit as _Hit
+from voice_fakes import FakeSearch as _Search
 
 from voice.closedset import ClosedSet, Syllable, syllable_similarity, syllables
 from voice.grammar import Phrase, load_phrase_book
@@ -83,18 +84,6 @@ def test_background_speech_wins_over_procedures(closed):
     assert r.best.phrase.kind == "background"
 
 
-@dataclass
-class _Hit:
-    key: str
-    name: str
-    score: float
-    matched_text: str = ""
-
-
-@dataclass
-class _Search:
-    hits: list
-    referral: dict | None = None
 
 
 def _result(text="x") -> Interpretation:
