@@ -131,7 +131,7 @@ async def ingest_route(request: Request):
     centre_id = await run_in_threadpool(_centre_of, _pool(request), token[7:].strip())
     if centre_id is None:
         return JSONResponse({"detail": "unknown token"}, status_code=401)
-    raw = await request.body()  # at most limits.INGEST_BODY: limits.BodyLimit answers 413 past it
+    raw = await request.body()  # at most limits.INGEST_BODY: limits.HubBodyLimit answers 413 past it
     try:
         if request.headers.get("content-encoding", "").lower() == "gzip":
             raw = limits.gunzip(raw)
@@ -264,5 +264,5 @@ def create_app(dsn: str, *, migrate_db: bool = True, session_hours: float = 8, l
     app.include_router(router)
     web.install(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.add_middleware(limits.BodyLimit)  # outermost: an oversized body is refused before anything reads it
+    app.add_middleware(limits.HubBodyLimit)  # outermost: an oversized body is refused before anything reads it
     return app

@@ -1,8 +1,8 @@
 """Request bodies on the hub: refused over their limit with 413 before they cost memory.
 
-`BodyLimit` (a plain ASGI middleware, outermost) answers 413 at once when `Content-Length` is
-over the path's limit, and counts a chunked body as it arrives, stopping at the limit: the
-login and password forms get `FORM_BODY`, the ingest `INGEST_BODY`. `gunzip` inflates a gzip
+`HubBodyLimit` (the staff server's `staff.httpguard.BodyLimit`, outermost) answers 413 at once
+when `Content-Length` is over the path's limit, and counts a chunked body as it arrives,
+stopping at the limit: the login and password forms get `FORM_BODY`, the ingest `INGEST_BODY`. `gunzip` inflates a gzip
 batch up to `INGEST_JSON` bytes (a small "gzip bomb" must not become gigabytes).
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import zlib
+
+from staff.httpguard import BodyLimit
 
 INGEST_PATH = "/api/v1/ingest"
 INGEST_BODY = 64 * 1024 * 1024   # bytes on the wire (gzip or plain JSON)
@@ -21,54 +23,18 @@ class TooLarge(Exception):
     """A body (or an inflated batch) is over its limit."""
 
 
-class BodyLimit:
-    """413 for a body over its path's limit, by Content-Length or by counting a chunked body."""
+class HubBodyLimit(BodyLimit):
+    """The hub's body limits (staff.httpguard.BodyLimit): the ingest INGEST_BODY, every other
+    path (the login and password forms) FORM_BODY."""
 
     def __init__(self, app):
-        self.app = app
+        super().__init__(app, FORM_BODY)
 
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        limit = INGEST_BODY if scope.get("path") == INGEST_PATH else FORM_BODY
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return await too_large(send)
-        seen = 0
-        state = {"over": False, "sent": False}
+    def limit(self, scope) -> int:
+        return INGEST_BODY if scope.get("path") == INGEST_PATH else FORM_BODY
 
-        async def counted():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                state["over"] = True
-                raise TooLarge()
-            return message
-
-        async def guarded(message):
-            if not state["over"]:
-                return await send(message)
-            if not state["sent"]:  # a parser turned our exception into its own answer: ours instead
-                state["sent"] = True
-                await too_large(send)
-
-        try:
-            await self.app(scope, counted, guarded)
-        except TooLarge:
-            if not state["sent"]:
-                await too_large(send)
-
-
-async def too_large(send) -> None:
-    body = b'{"detail":"request body too large"}'
-    try:
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
-    except Exception:  # noqa: BLE001 - the answer had already started: the connection just closes
-        pass
+    def refusal(self, limit: int) -> bytes:
+        return b'{"detail":"request body too large"}'
 
 
 def gunzip(raw: bytes, limit: int = INGEST_JSON) -> bytes:

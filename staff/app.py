@@ -35,6 +35,7 @@ from robot import events as robot_events
 from staff import auth, i18n
 from staff.announce import Announcer
 from staff.events import Broker, StreamLimits, TooManyStreams
+from staff.httpguard import BodyLimit
 from staff.robot import RobotFeed
 
 log = logging.getLogger("staff")
@@ -178,7 +179,7 @@ def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announc
 
     _install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
-    app.add_middleware(BodyLimit, max_bytes=int(cfg.staff.max_body_mb * 1024 * 1024))  # outermost: before auth
+    app.add_middleware(StaffBodyLimit, max_bytes=int(cfg.staff.max_body_mb * 1024 * 1024))  # outermost: before auth
     return app
 
 
@@ -265,75 +266,16 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class BodyLimit:
-    """Refuses a request body over its limit with 413 before any handler, login or form parser
-    sees it: by Content-Length at once, and by counting the bytes of a chunked body as they come.
-
-    Uploads (multipart to UPLOAD_PATHS) may reach cfg.staff.max_body_mb; everything else 1 MB
-    (or the configured maximum when that is smaller).
-    """
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
+class StaffBodyLimit(BodyLimit):
+    """The staff server's body limits (staff.httpguard.BodyLimit): uploads (multipart to
+    UPLOAD_PATHS) may reach cfg.staff.max_body_mb; everything else 1 MB (or the configured
+    maximum when that is smaller)."""
 
     def limit(self, scope) -> int:
         ctype = dict(scope.get("headers") or []).get(b"content-type", b"")
         if scope.get("path") in UPLOAD_PATHS and ctype.startswith(b"multipart/form-data"):
             return self.max_bytes
         return min(SMALL_BODY, self.max_bytes)
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        limit = self.limit(scope)
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return await _too_large(send, limit)
-        seen = 0
-        over = [False, False]  # [over the limit, our 413 sent]
-
-        async def counted():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    over[0] = True
-                    raise _TooLarge()
-            return message
-
-        async def guarded_send(message):
-            # The body parser may turn our exception into its own 400: answer 413 instead.
-            if over[0]:
-                if not over[1]:
-                    over[1] = True
-                    await _too_large(send, limit)
-                return
-            await send(message)
-
-        try:
-            await self.app(scope, counted, guarded_send)
-        except _TooLarge:
-            if not over[1]:
-                await _too_large(send, limit)
-
-
-class _TooLarge(Exception):
-    """A streamed body passed its limit."""
-
-
-async def _too_large(send, limit: int) -> None:
-    import json
-
-    body = json.dumps({"error": "TooLarge", "message": f"the request body is over {limit // 1024} KB"}).encode()
-    try:
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
-    except Exception:  # the response had already started: the connection is simply dropped
-        pass
 
 
 def _mount_api_docs(app: FastAPI) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import threading
 from collections import Counter
 
@@ -148,3 +149,69 @@ def _trusted(host: str, allowed) -> bool:
         except ValueError:
             continue
     return False
+
+
+class BodyLimit:
+    """413 for a request body over `limit(scope)`: by Content-Length at once, and by counting
+    the bytes of a chunked body as they come (never buffered). Subclasses say the limits."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def limit(self, scope) -> int:
+        """The largest body this request may send."""
+        return self.max_bytes
+
+    def refusal(self, limit: int) -> bytes:
+        """The JSON body of the 413 answer."""
+        return json.dumps({"error": "TooLarge", "message": f"the request body is over {limit // 1024} KB"}).encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit(scope)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await self._too_large(send, limit)
+        seen = 0
+        over = [False, False]  # [over the limit, our 413 sent]
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    over[0] = True
+                    raise _TooLarge()
+            return message
+
+        async def guarded_send(message):
+            # The body parser may turn our exception into its own 400: answer 413 instead.
+            if over[0]:
+                if not over[1]:
+                    over[1] = True
+                    await self._too_large(send, limit)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded_send)
+        except _TooLarge:
+            if not over[1]:
+                await self._too_large(send, limit)
+
+    async def _too_large(self, send, limit: int) -> None:
+        body = self.refusal(limit)
+        try:
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                    (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": body})
+        except Exception:  # noqa: BLE001 - the response had already started: the connection is simply dropped
+            pass
+
+
+class _TooLarge(Exception):
+    """A streamed body passed its limit."""
