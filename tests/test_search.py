@@ -221,7 +221,7 @@ def test_hit_carries_what_the_ui_needs(searcher):
     assert r.suggested_fields == []
     scores = [x.score for x in r.hits]
     assert scores == sorted(scores, reverse=True)
-    assert set(r.to_dict()) == {"query", "hits", "suggested_fields", "best_score", "referral"}
+    assert set(r.to_dict()) == {"query", "hits", "suggested_fields", "best_score", "referral", "see_also"}
 
 
 def test_procedure_code(searcher):

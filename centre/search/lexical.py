@@ -631,6 +631,8 @@ class SearchResult:
     best_score: float = 0.0  # best score seen, even below the threshold
     # on "no match": where to go instead (referrals.yaml), or None when the table has no entry
     referral: Referral | None = None
+    # with hits: the request also names something handled elsewhere ("ly hôn": the court), or None
+    see_also: Referral | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -639,6 +641,7 @@ class SearchResult:
             "suggested_fields": [f.to_dict() for f in self.suggested_fields],
             "best_score": self.best_score,
             "referral": self.referral.to_dict() if self.referral else None,
+            "see_also": self.see_also.to_dict() if self.see_also else None,
         }
 
 

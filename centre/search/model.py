@@ -185,6 +185,7 @@ class Ranking:
     accepted: int = 0  # how many of `ranked` are answers (the rest are below the threshold)
     rule: str = ""  # why the answer was accepted or refused: threshold | long_lead | referral | code
     referral: Referral | None = None
+    see_also: Referral | None = None  # an answer, and the request also names an office elsewhere (see_also)
     asked: list[str] = field(default_factory=list)
     tokens: list = field(default_factory=list)
     readings: list[str] = field(default_factory=list)  # the request as typed, then through the lexicon
@@ -233,7 +234,8 @@ class Searcher(LexicalRanker):
             suggested = [] if hits else self._suggest(
                 idx, {c.key: (c.score, c.phrase) for c in r.ranked}, r.tokens
             )
-        return SearchResult(r.query, hits, suggested, round(r.best, 4), None if hits else r.referral)
+        return SearchResult(r.query, hits, suggested, round(r.best, 4), None if hits else r.referral,
+                            r.see_also if hits else None)
 
     def explain(self, text: str, n: int = 5) -> dict:
         """How `text` was understood and scored (`kiosk search --explain`): the same ranking
@@ -258,6 +260,7 @@ class Searcher(LexicalRanker):
             "accepted": r.accepted,
             "min_score": self.min_score,
             "referral": r.referral.to_dict() if r.referral else None,
+            "see_also": r.see_also.to_dict() if r.see_also else None,
             "candidates": [
                 {"key": c.key, "score": round(c.score, 4), "lexical": round(c.lexical, 4),
                  "context": round(c.context, 4), "text": round(c.text, 4),
@@ -290,6 +293,7 @@ class Searcher(LexicalRanker):
                 c.score = combine(c, top)
             r.ranked = sorted(cands.values(), key=lambda c: (-c.score, -c.lexical, c.key))
             self._decide(idx, r, capture)
+            r.see_also = self._see_also(r)
             if "fusion" not in self.off and foc.long and r.accepted > 1 and r.semantic == "on":
                 r.ranked = fused_runners(r.ranked)  # the runners-up of a long question (places 2..)
             return r
@@ -451,6 +455,14 @@ class Searcher(LexicalRanker):
         if r.accepted and r.referral:  # scope.py: when an answer gives way to the referral
             if self._vetoed(idx, r, r.ranked[0], asked_for is not None, self._veto_rule(r)):
                 r.accepted, r.rule = 0, "referral"
+
+    def _see_also(self, r: Ranking) -> Referral | None:
+        """"See also: where to go": the request itself (not a long question's story) names
+        something of the referral table and procedures are still the answer ("ly hôn" → the
+        ward's note of a divorce abroad, and the court for a divorce itself)."""
+        if not r.accepted or "referral" in self.off:
+            return None
+        return referral_for(r.focus.request)
 
     def _hand_accept(self, idx: _Index, r: Ranking) -> None:
         """The hand decision: candidates at the threshold, else a long question's clear lead."""

@@ -79,6 +79,9 @@ def _print_human(result) -> None:
         return
     for i, h in enumerate(result.hits, 1):
         print(f"{i:>2}. {h.score:.2f}  {h.code or h.key:<10}  {h.name}")
+    also = getattr(result, "see_also", None)
+    if also is not None:  # the request also names something handled elsewhere ("ly hôn": the court)
+        print(f"Xem thêm / see also ({also.matched}): {also.office_vi} ({also.office_en}). {also.advice_vi}")
 
 
 def cmd_search(args, ctx) -> int:
