@@ -214,7 +214,9 @@ class Backend:
                  "answers": [_plain(a) for a in getattr(h, "answers", None) or []]} for h in res.hits]
         sugg = [{"id": f.id, "name": f.name, "name_en": f.name_en} for f in res.suggested_fields]
         referral = getattr(res, "referral", None)
-        return {"hits": hits, "suggestions": sugg, "referral": _plain(referral) if referral else None}
+        also = getattr(res, "see_also", None)  # with hits: the request also names an office elsewhere
+        return {"hits": hits, "suggestions": sugg, "referral": _plain(referral) if referral else None,
+                "see_also": _plain(also) if also else None}
 
     def reimport_catalogue(self) -> int:
         from centre.catalogue_import import import_catalogue

@@ -194,6 +194,8 @@ def screens_tour(d):
         ("detail-open", lambda: (c.toggle_group("case0"), c.toggle_group("legal")), lambda: True),
         ("search", lambda: (c.home(), c.open_search("giay khai sinh")),
          lambda: d.screen() == "search" and c.visit.results and not c.visit.searching),
+        ("search-see-also", lambda: c.search("ly hon"),  # results and "Nếu Ông/Bà cần ly hôn: Tòa án…"
+         lambda: not c.visit.searching and c.visit.results and c.visit.see_also),
         ("search-nomatch", lambda: c.search("xyz qwv"), lambda: not c.visit.searching and not c.visit.results),
         ("service", lambda: (c.home(), c.open_ticket()), lambda: d.screen() == "service"),
         ("priority", c.open_priority, lambda: d.screen() == "priority"),

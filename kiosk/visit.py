@@ -53,6 +53,7 @@ class Visit:
     results: list[dict] = field(default_factory=list)
     suggestions: list[dict] = field(default_factory=list)
     referral: dict | None = None  # where to go when nothing here matches
+    see_also: dict | None = None  # results, and the request also names an office elsewhere ("ly hôn": the court)
     searching: bool = False
     series: str | None = None
     priority: str | None = None

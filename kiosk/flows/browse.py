@@ -13,6 +13,40 @@ SECTIONS = ("documents", "fee", "time", "applicants", "place")
 PAUSE_PER_GAP = 1.5
 #: …but never longer than this (a slow, steady typist still sees results between keys)
 PAUSE_MAX_S = 1.0
+#: the i18n key naming each referral topic (data/referrals.yaml ids) in the "see also" line; an id
+#: a centre adds without one here is named by the citizen's own words (`search.see_also_words`)
+SEE_ALSO_TOPICS = {
+    "passport": "topic.passport",
+    "driving_licence": "topic.driving_licence",
+    "divorce": "topic.divorce",
+    "court": "topic.court",
+    "tax": "topic.tax",
+    "company": "topic.company",
+    "vehicle_inspection": "topic.vehicle_inspection",
+    "hospital": "topic.hospital",
+    "bank": "topic.bank",
+    "police_report": "topic.police_report",
+    "social_insurance_book": "topic.social_insurance_book",
+    "criminal_record": "topic.criminal_record",
+    "notary": "topic.notary",
+    "utilities": "topic.utilities",
+    "school": "topic.school",
+    "labour": "topic.labour",
+    "labour_dispute": "topic.labour_dispute",
+    "land_registry": "topic.land_registry",
+    "public_order": "topic.public_order",
+    "traffic_fine": "topic.traffic_fine",
+    "fire": "topic.fire",
+    "environment": "topic.environment",
+    "insurance_products": "topic.insurance_products",
+    "telecom": "topic.telecom",
+    "public_transport": "topic.public_transport",
+    "military_service": "topic.military_service",
+    "work_permit": "topic.work_permit",
+    "nationality": "topic.nationality",
+    "land_acquisition": "topic.land_acquisition",
+    "criminal": "topic.criminal",
+}
 
 
 class BrowseFlow(ControllerBase):
@@ -111,7 +145,7 @@ class BrowseFlow(ControllerBase):
         gen = self._search_gen
         if not text.strip():
             v = self.visit
-            v.results, v.suggestions, v.referral, v.searching = [], [], None, False
+            v.results, v.suggestions, v.referral, v.see_also, v.searching = [], [], None, None, False
             self._emit("search")
             return
         self.visit.searching = True
@@ -150,6 +184,7 @@ class BrowseFlow(ControllerBase):
         v.results = res.get("hits", [])
         v.suggestions = res.get("suggestions", [])
         v.referral = res.get("referral")
+        v.see_also = res.get("see_also") if v.results else None  # "see also: where to go" beside answers
         self._emit("search")
 
     def _search_failed(self, gen: int) -> None:
@@ -157,6 +192,24 @@ class BrowseFlow(ControllerBase):
             self.visit.searching = False
             self._emit("search")
             self.show_message("error.search")
+
+    def see_also_text(self, advice: bool = True) -> str:
+        """With results: "Nếu Ông/Bà cần ly hôn: Tòa án nhân dân khu vực." and the table's advice
+        ("Xin hỏi cán bộ hướng dẫn…"; `advice=False`: without it, where room is short) for the
+        search's `see_also` (the request also names something handled elsewhere), in the visit's
+        language; "" without one. The search screen shows it; read-aloud may say it."""
+        v = self.visit
+        ref = (v.see_also if v.results else None) or {}
+        office = ref.get(f"office_{v.lang}") or ref.get("office_vi")
+        if not office:
+            return ""
+        key = SEE_ALSO_TOPICS.get(ref.get("id") or "")
+        if key:
+            line = self.t("search.see_also", topic=self.t(key), office=office)
+        else:
+            line = self.t("search.see_also_words", topic=ref.get("matched") or "", office=office)
+        tip = (ref.get(f"advice_{v.lang}") or ref.get("advice_vi") or "") if advice else ""
+        return f"{line} {tip}".strip()
 
     def open_hit(self, key: str) -> None:
         """A search result: its detail page, at the section the question asked about."""

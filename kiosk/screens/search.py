@@ -8,10 +8,21 @@ from kivy.metrics import dp
 
 from kiosk.screens import KScreen, row_size
 
+#: the result list keeps at least this much room (dp) under the "see also" box
+RESULTS_KEEP = 100
+
 
 class SearchScreen(KScreen):
     def on_kv_post(self, base_widget):
         self.ids.results.bind(width=lambda *a: self.refresh("resize"))
+        # the "see also" box fits the room left by everything else in the column (larger text, rotation)
+        self._also_texts, self._also_cache = ("", ""), (None, 0.0, 0.0)
+        self.ids.also_text.bind(width=self._fit_also, font_size=self._fit_also)
+        column = self.ids.results.parent
+        column.bind(height=self._fit_also)
+        for w in column.children:
+            if w not in (self.ids.also, self.ids.results):
+                w.bind(height=self._fit_also)
 
     def on_enter(self, *a):
         # a hardware keyboard (some kiosks have one; staff testing) types like the on-screen one
@@ -104,6 +115,46 @@ class SearchScreen(KScreen):
             row.add_widget(b)
         box.add_widget(row)
 
+    def _also_heights(self, texts: tuple[str, str]) -> tuple[float, float]:
+        """The box's height for the line with and without the advice, at the label's width
+        (rendered once per text, width and size: cached)."""
+        label, box = self.ids.also_text, self.ids.also_box
+        key = (texts, label.width, label.font_size)
+        if self._also_cache[0] != key:
+            heights = []
+            for text in texts:
+                label.text = text
+                label.texture_update()
+                heights.append(label.texture_size[1] + dp(8) + box.padding[1] + box.padding[3])
+            self._also_cache = (key, *heights)
+        return self._also_cache[1], self._also_cache[2]
+
+    def _fit_also(self, *a) -> None:
+        """The "see also" box above the results. Whole, with the advice, when the first result
+        row still fits whole under it; else without the advice; where even that is too tall
+        (landscape, larger text) at least its first line, scrolled for the rest, while the
+        results keep RESULTS_KEEP px (their first row's centre and more than a touch target in
+        view). It never pushes the query box over the top bar (docs/kiosk.md: the referral's fix)."""
+        also, results, label = self.ids.also, self.ids.results, self.ids.also_text
+        full, short = self._also_texts
+        if not full:
+            label.text, also.height, also.opacity = "", 0, 0
+            return
+        column = also.parent
+        others = [w for w in column.children if w not in (also, results)]
+        room = (column.height - column.padding[1] - column.padding[3] - column.spacing * (len(column.children) - 1)
+                - sum(w.height for w in others))
+        data = results.data
+        spare = room - (data[0]["row_size"][1] if data else dp(110))  # under it, the first result row whole
+        h_full, h_short = self._also_heights((full, short))
+        text, height = (full, h_full) if h_full <= spare else (short, h_short)
+        if label.text != text:
+            label.text = text
+        first_line = min(height, label.font_size * 1.3 + dp(28))
+        also.height = max(0, min(height, max(first_line, spare), room - dp(RESULTS_KEEP)))
+        also.opacity = 1 if also.height else 0
+        also.scroll_y = 1
+
     def _share_room(self, more: bool) -> None:
         """The no-match box (or voice candidates) takes the result list's room, scrolled if longer."""
         scroll, results = self.ids.more, self.ids.results
@@ -132,6 +183,8 @@ class SearchScreen(KScreen):
         elif v.query.strip() and not v.results and not v.searching:
             self._no_match(box)
         self._share_room(bool(box.children))
+        shown = not box.children and v.results  # the see-also line: with results only
+        self._also_texts = (c.see_also_text(), c.see_also_text(advice=False)) if shown else ("", "")
         data = []
         width, fs = self.ids.results.width, self.app.fs(30)
         for h in v.results:
@@ -141,3 +194,4 @@ class SearchScreen(KScreen):
                          "key": h["key"], "tag": f"hit:{h['key']}",
                          "action": (lambda k=h["key"]: self.c.open_hit(k))})
         self.ids.results.data = data
+        self._fit_also()
