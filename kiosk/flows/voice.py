@@ -2,7 +2,8 @@
 
 Voice events are the typed events of `voice.events`, dispatched with `match`. Listening and
 speaking count as activity (the idle timer never interrupts them); speech stops on Back,
-Home, a language change and the end of the visit.
+Home, a language change, any change of screen and the end of the visit. What each screen
+reads is in `kiosk/aloud.py`.
 """
 
 from __future__ import annotations
@@ -49,10 +50,12 @@ class VoiceFlow(ControllerBase):
         if self.speaker is None:
             self.show_message("error.speech")
             return
+        from kiosk.aloud import screen_lang
+
         text = self.aloud_text()
         if not text:
             return
-        lang = self.visit.lang
+        lang = screen_lang(self)
         self._speech_gen += 1
         gen, visit = self._speech_gen, self._visit_id
         self.visit.speaking = True
@@ -86,17 +89,17 @@ class VoiceFlow(ControllerBase):
             self._run("io", self.speaker.stop, None, lambda exc: None)
 
     def aloud_text(self) -> str:
-        """What 'Đọc to' says on this screen (written for listening: short, in the visitor's language)."""
-        v = self.visit
-        if self.screen == Screen.TICKET and v.ticket:
-            tk = v.ticket
-            wait = tk.get(f"wait_text_{v.lang}") or tk.get("wait_text_vi", "")
-            return self.t("speak.ticket", number=tk["number"], counter=self.counter_names(tk),
-                          ahead=tk.get("ahead", 0), wait=wait)
-        p = v.procedure
-        if not p:
-            return ""
-        return p.get("aloud") or ""
+        """What 'Đọc to' says on this screen (written for listening: short, in the visitor's language;
+        one small function per screen in `kiosk.aloud`)."""
+        from kiosk.aloud import screen_text
+
+        return screen_text(self)
+
+    def go(self, screen: Screen, *, remember: bool = True) -> None:
+        """A new screen: what was being read was about the old one, so the reading stops."""
+        if screen != self.screen and self.visit.speaking:
+            self.stop_speaking()
+        super().go(screen, remember=remember)
 
     # -- listening ------------------------------------------------------------------------
     def mic_down(self) -> None:

@@ -8,6 +8,8 @@ from kivy.core.window import Window
 from kivy.factory import Factory
 from kivy.metrics import dp
 
+from kiosk.aloud import dmy as _dmy
+from kiosk.aloud import dossier_counter
 from kiosk.screens import KScreen
 from kiosk.visit import Screen
 
@@ -59,13 +61,7 @@ class DossierScreen(KScreen):
             w.width = dp(260 if w is ids.find else 300) if show else 0
 
     def _counter(self, d: dict) -> str:
-        cid = d.get("counter")
-        if not cid:
-            return self.tr("dossier.counter_any")
-        try:
-            return self.app.cfg.counter(int(cid)).name.get(self.c.visit.lang)
-        except (KeyError, ValueError, TypeError):
-            return str(cid)
+        return dossier_counter(self.c, d)
 
     def _result(self, d: dict) -> list:
         L = Factory.KLabel
@@ -84,9 +80,3 @@ class DossierScreen(KScreen):
         if d.get("due_on"):
             out.append(L(text=self.tr("dossier.due", date=_dmy(d["due_on"]))))
         return out
-
-
-def _dmy(iso: str | None) -> str:
-    if not iso or len(iso) < 10:
-        return iso or ""
-    return f"{iso[8:10]}/{iso[5:7]}/{iso[0:4]}"

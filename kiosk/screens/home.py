@@ -48,7 +48,7 @@ class HomeScreen(KScreen):
 
     def _fill_waiting(self):
         """Each service's state before any tap: open with its wait, paused, closed until…, no counter."""
-        from kiosk.screens.ticket import service_line
+        from kiosk.aloud import service_line
 
         app, c = self.app, self.c
         box = self.ids.waiting

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 from kivy.factory import Factory
 
+from kiosk.aloud import service_line  # the line Home, the service list and "Đọc to" share
 from kiosk.screens import KScreen
 
+__all__ = ["PriorityScreen", "ServiceScreen", "TicketScreen", "service_line"]
+
 CLOSED_FILL = (0.42, 0.45, 0.50, 1)
-
-
-def service_line(tr, st: dict, lang: str) -> str:
-    """One line saying whether a service takes tickets now, and the wait (the queue's forecast)."""
-    state = st.get("state")
-    if state == "closed":
-        if st.get("opens_time"):
-            return tr("service.closed_until", time=st["opens_time"], date=st.get("opens_date", ""))
-        return tr("service.closed")
-    if state == "no_counter":
-        return tr("service.no_counter")
-    wait = st.get(f"wait_text_{lang}") or st.get("wait_text_vi", "")
-    if state == "open" and not st.get("waiting"):
-        return tr("service.none_waiting")
-    key = "service.paused" if state == "paused" else "service.open"
-    return tr(key, waiting=st.get("waiting", 0), wait=wait)
 
 
 class ServiceScreen(KScreen):
