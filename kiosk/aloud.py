@@ -253,7 +253,8 @@ def ticket(c) -> str:
     if not tk:
         return c.t("ticket.issuing") if v.print_status == "issuing" else ""
     wait = tk.get(f"wait_text_{v.lang}") or tk.get("wait_text_vi", "")
-    return c.t("speak.ticket", number=tk["number"], counter=c.counter_names(tk), ahead=tk.get("ahead", 0), wait=wait)
+    key = "speak.ticket" if tk.get("ahead") else "speak.ticket_next"  # "0 người chờ trước" is no sentence
+    return c.t(key, number=tk["number"], counter=c.counter_names(tk), ahead=tk.get("ahead", 0), wait=wait)
 
 
 def _metres(c) -> int:

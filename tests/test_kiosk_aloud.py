@@ -234,6 +234,50 @@ def test_reading_stops_on_any_new_screen_back_home_and_language(ctl):
         ctl.speaker = None
 
 
+def test_a_ticket_first_in_line_says_nobody_is_waiting(ctl):
+    _visit(ctl, "vi")
+    ctl.open_ticket()
+    ctl.choose_service("D")  # nobody waits for D in this module
+    assert ctl.visit.ticket["ahead"] == 0
+    text = ctl.aloud_text()
+    assert "Không có ai chờ trước Ông/Bà" in text and "Có 0" not in text, text
+    ctl.set_lang("en")
+    assert "Nobody is waiting before you" in ctl.aloud_text()
+
+
+class ListeningVoice:
+    """Holds the microphone (press/release recorded); the words come as voice events."""
+
+    def __init__(self):
+        self.calls = []
+
+    def press(self):
+        self.calls.append("press")
+
+    def release(self):
+        self.calls.append("release")
+
+    def cancel(self):
+        self.calls.append("cancel")
+
+
+def test_repeat_by_voice_reads_the_screen_the_visitor_asked_from(ctl):
+    from voice.events import Understood
+
+    sp, ctl.voice = RecordingSpeaker(), ListeningVoice()
+    ctl.speaker, ctl.voice_ready = sp, True
+    try:
+        _visit(ctl, "vi")
+        ctl.open_ticket()
+        ctl.mic_down()  # holding the microphone shows the search screen
+        assert ctl.screen == Screen.SEARCH
+        ctl.mic_up()
+        ctl.on_voice_event(Understood(kind="command", target="repeat", label="nhắc lại", text="nhắc lại", score=1.0))
+        assert ctl.screen == Screen.SERVICE and sp.said[-1][1].startswith("Các dịch vụ hôm nay."), sp.said
+    finally:
+        ctl.speaker, ctl.voice, ctl.voice_ready = None, None, False
+
+
 # -- the real App under Xvfb, by touch (slow) ----------------------------------------------------
 
 needs_display = pytest.mark.skipif(not __import__("os").environ.get("DISPLAY"),

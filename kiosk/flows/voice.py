@@ -204,13 +204,21 @@ class VoiceFlow(ControllerBase):
             case "back":
                 self.back()
             case "repeat":
-                self.read_aloud()
+                self._repeat()
             case "english":
                 self.set_lang("en")
             case "vietnamese":
                 self.set_lang("vi")
             case "home":
                 self.home()
+
+    def _repeat(self) -> None:
+        """'Nhắc lại': read the screen the visitor asked from (holding the microphone opened the
+        search screen; with nothing typed there, the screen before it is the one meant)."""
+        v = self.visit
+        if self.screen == Screen.SEARCH and v.history and not v.query.strip():
+            self.back()
+        self.read_aloud()
 
 
 def _label(c) -> str:
