@@ -80,6 +80,9 @@ SETS = {  # name → (file, role)
     # round-6 blind set (120 questions from 120 pages not used before), collected by a helper who had
     # not read the method while round 6 was tuned: once per round, aggregates only
     "real_blind6": (DATA / "search_real" / "blind6.yaml", "blind"),
+    # round-7 blind set (120 questions from 120 pages not used before, 94 sites), collected by a
+    # helper who had not read the method while round 7 was tuned: once per round, aggregates only
+    "real_blind7": (DATA / "search_real" / "blind7.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
 
