@@ -144,7 +144,7 @@ def test_lists_are_read_briefly_with_the_count_and_the_first_names(ctl):
     text = _text(ctl, "search", "vi")
     assert f"Tìm thấy {len(ctl.visit.results)} thủ tục" in text and "Đăng ký khai sinh" in text
     text = _text(ctl, "search", "en")
-    assert "procedures found" in text and "Birth registration" in text
+    assert f"Procedures found: {len(ctl.visit.results)}." in text and "Birth registration" in text
 
 
 def test_no_match_says_where_to_go_instead_and_to_ask_the_help_desk(ctl):
