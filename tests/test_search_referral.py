@@ -1,6 +1,10 @@
-"""The referral table's round-5 entries (data/referrals.yaml; docs/search.md, "Round 5:
-out-of-scope refusal"): where to go for scams, child support, loans, deposits, land recovery,
-land transfers, nationality and embassies, work permits, criminal matters, insurance claims.
+"""The referral table's round-5 and round-7 entries (data/referrals.yaml; docs/search.md, "Round 5:
+out-of-scope refusal", "Round 7: out-of-scope refusal"): where to go for scams, child support,
+loans, deposits, land recovery, land transfers, nationality and embassies, work permits, criminal
+matters, insurance claims (round 5); consumer complaints, customs,
+legal aid, consular legalisation, employment terms, trials and appeals, traffic offences, closing
+a company, banking (round 7); and the spelling variants the table tolerates (round 7: old and new
+tone placement, i/y).
 
 Fast tests read the shipped table with `referral_for`; the slow ones check the entries against
 the shipped catalogue (no catalogue procedure's name or alias says a round-5 phrase, so none of
@@ -40,6 +44,34 @@ ROUND5 = {
 }
 
 
+# the phrases round 7 added, by the entry that now holds them
+ROUND7 = {
+    "passport": ["thẻ thường trú", "permanent residence card", "trc"],
+    "divorce": ["child custody", "custody of"],
+    "court": ["ra tòa", "hầu tòa", "xét xử", "kháng cáo", "phá sản", "đòi lại nhà", "đòi lại đất",
+              "bankruptcy", "go to court"],
+    "company": ["giải thể doanh nghiệp", "giải thể công ty", "close a company", "dissolve a company"],
+    "bank": ["thẻ tín dụng", "nợ xấu", "sổ tiết kiệm", "đổi ngoại tệ", "credit card", "savings account",
+             "currency exchange", "exchange money"],
+    "tax": ["khai thuế", "kê khai thuế", "tax refund", "pay tax", "pay taxes", "property tax"],
+    "labour_dispute": ["thôi việc", "thử việc", "hợp đồng thử việc", "làm thêm giờ", "tăng ca", "nghỉ phép năm",
+                       "employment contract", "labour contract", "labor contract", "overtime pay", "quit my job",
+                       "severance pay", "severance allowance"],
+    "traffic_fine": ["tai nạn giao thông", "nồng độ cồn", "vượt đèn đỏ", "mũ bảo hiểm", "traffic accident",
+                     "road accident", "drunk driving", "drink driving", "ran a red light"],
+    "criminal_record": ["judicial record"],
+    "driving_licence": ["driver's licence", "drivers license", "drivers licence"],
+    "school": ["school enrollment", "enroll my child"],
+    "criminal": ["bào chữa", "người bào chữa"],
+    "consumer": ["hàng giả", "hàng nhái", "người tiêu dùng", "mua hàng online", "mua hàng qua mạng", "consumer protection",
+                 "counterfeit goods"],
+    "customs": ["hải quan", "thủ tục hải quan", "customs", "customs clearance", "import goods"],
+    "legal_aid": ["trợ giúp pháp lý", "legal aid"],
+    "consular_legalisation": ["hợp pháp hóa lãnh sự", "hợp pháp hoá lãnh sự", "chứng nhận lãnh sự", "apostille",
+                              "legalisation", "legalization", "consular legalisation", "consular legalization"],
+}
+
+
 @pytest.mark.parametrize(("office", "phrase"), [(o, p) for o, ps in ROUND5.items() for p in ps])
 def test_each_round5_phrase_refers_to_its_office(office, phrase):
     r = referral_for(f"xin hỏi {phrase} thì làm thế nào")
@@ -70,6 +102,52 @@ def test_in_scope_words_are_no_referral(text):
     assert referral_for(text) is None
 
 
+@pytest.mark.parametrize(("office", "phrase"), [(o, p) for o, ps in ROUND7.items() for p in ps])
+def test_each_round7_phrase_refers_to_its_office(office, phrase):
+    r = referral_for(f"xin hỏi {phrase} thì làm thế nào")
+    assert r is not None and r.id == office, (phrase, r)
+
+
+@pytest.mark.parametrize("text", [
+    "chế độ thai sản",  # the catalogue pays maternity, sickness and one-off social insurance benefits
+    "rút bảo hiểm xã hội một lần",
+    "nhập hộ khẩu cho vợ",  # "nhập khẩu" (import) folds like "nhập [hộ] khẩu": not in the table
+    "làm lại thẻ bảo hiểm y tế bị mất",
+    "giải thể hợp tác xã",  # a cooperative's closing is a catalogue procedure
+    "chứng thực bản dịch giấy tờ nước ngoài",
+    "yêu cầu bồi thường do cán bộ thi hành công vụ gây thiệt hại",  # state compensation: a catalogue procedure
+])
+def test_round7_in_scope_needs_are_no_referral(text):
+    assert referral_for(text) is None
+
+
+@pytest.mark.parametrize(("text", "office", "matched"), [
+    ("xin phiếu lí lịch tư pháp ở đâu", "criminal_record", "phiếu lý lịch tư pháp"),  # i/y: lí = lý
+    ("công ty kỉ luật lao động tôi", "labour_dispute", "kỷ luật lao động"),
+    ("nhà tôi bị giải tỏa", "land_acquisition", "giải tỏa"),  # both placements listed: the first written
+    ("xảy ra hoả hoạn", "fire", "hỏa hoạn"),  # old tone placement: both listed, the first written reported
+    ("trợ giúp pháp lí miễn phí", "legal_aid", "trợ giúp pháp lý"),  # only "lý" is written in the table
+    ("hợp pháp hoá lãnh sự giấy tờ", "consular_legalisation", "hợp pháp hóa lãnh sự"),
+    ("ly hon o dau", "divorce", "ly hon"),  # unaccented: the phrase folded (scope.names_say compares it folded)
+])
+def test_spelling_variants_find_the_phrase_as_written(text, office, matched):
+    r = referral_for(text)
+    assert r is not None and (r.id, r.matched) == (office, matched)
+
+
+def test_spelling_variants_keep_tones_and_denials():
+    assert referral_for("thuê đất làm xưởng") is None  # "thuế đất" is a tax; tones still count
+    assert referral_for("tôi không có lí lịch tư pháp") is None  # denied just before
+    assert referral_for("thủ tục ly hôn").matched == "ly hôn"
+
+
+def test_round7_offices_are_generic_and_respectful():
+    for text, office in [("mua hàng online bị giao hàng giả", "consumer"), ("làm thủ tục hải quan", "customs"),
+                         ("xin trợ giúp pháp lý miễn phí", "legal_aid")]:
+        r = referral_for(text)
+        assert r.id == office and r.office_vi and r.office_en and r.advice_vi and r.advice_en
+
+
 def test_the_driving_licence_office_is_the_traffic_police():
     # since 1 March 2025 the police test, issue and exchange driving licences
     r = referral_for("đổi bằng lái xe")
@@ -88,12 +166,12 @@ def _folded(text: str) -> tuple[str, ...]:
 
 
 @pytest.mark.slow
-def test_no_catalogue_name_or_alias_says_a_round5_phrase(shipped):
+def test_no_catalogue_name_or_alias_says_a_round5_or_round7_phrase(shipped):
     texts = [r[0] for r in shipped.execute("SELECT name FROM procedures UNION ALL SELECT official_name FROM procedures")]
     texts += [r[0] for r in shipped.execute("SELECT alias FROM aliases")]
     runs = [_folded(t or "") for t in texts]
     said = []
-    for phrases in ROUND5.values():
+    for phrases in [*ROUND5.values(), *ROUND7.values()]:
         for p in phrases:
             w = _folded(p)
             if len(w) < 2 and fold(p) != p:

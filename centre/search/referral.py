@@ -3,7 +3,10 @@
 `referral_for(text)` gives the office for a request the centre does not handle (passports,
 driving licences, divorce, taxes…) or None. Matching is by whole words in order: with
 diacritics when the citizen typed them (tones count: "thuế đất" is a tax, "thuê đất" is not),
-folded when they did not (then only phrases of two words or more, or English ones).
+folded when they did not (then only phrases of two words or more, or English ones). Both
+sides are compared in the spelling the lexical stage unifies (round 7): the old and new tone
+placement ("hoà" = "hòa", "khoẻ" = "khỏe") and the i/y variants ("lí lịch" = "lý lịch",
+"kỉ luật" = "kỷ luật").
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import threading
 import unicodedata
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -43,6 +47,19 @@ def _words(text: str) -> list[str]:
     return "".join(ch if ch.isalnum() or ch == "'" else " " for ch in text).split()
 
 
+@lru_cache(maxsize=8192)
+def _key(word: str, accented: bool) -> str:
+    """A word as the table compares it: with its tone moved to the end (`lexical.tone_key`)
+    when the text was typed with diacritics, folded when not; i/y unified (`lexical._canon`)."""
+    from centre.search.lexical import _canon, tone_key  # lexical imports this module: at first use
+
+    return tone_key(_canon(word)) if accented else _canon(fold(word))
+
+
+def _keys(words, accented: bool) -> tuple[str, ...]:
+    return tuple(_key(w, accented) for w in words)
+
+
 def _accented(words: list[str]) -> bool:
     return any(fold(w) != w for w in words)
 
@@ -56,11 +73,12 @@ def _ngrams(words: list[str], longest: int) -> set[tuple[str, ...]]:
 _NEGATIONS = frozenset({"không", "chưa", "chẳng", "khong", "chua", "chang", "no", "not", "without", "never"})
 
 
-def _said(words: list[str], phrase: tuple[str, ...]) -> bool:
-    """Whether `phrase` occurs in `words` at least once without a negation just before it."""
+def _said(seq: list[str], phrase: tuple[str, ...], words: list[str]) -> bool:
+    """Whether `phrase` occurs in `seq` (the compared forms of `words`) at least once without a
+    negation just before it."""
     n = len(phrase)
-    for i in range(len(words) - n + 1):
-        if tuple(words[i : i + n]) == phrase and not _NEGATIONS.intersection(words[max(0, i - 2) : i]):
+    for i in range(len(seq) - n + 1):
+        if tuple(seq[i : i + n]) == phrase and not _NEGATIONS.intersection(words[max(0, i - 2) : i]):
             return True
     return False
 
@@ -68,8 +86,11 @@ def _said(words: list[str], phrase: tuple[str, ...]) -> bool:
 @dataclass(frozen=True)
 class _Entry:
     referral: Referral
-    typed: tuple[tuple[str, ...], ...]
-    folded: tuple[tuple[str, ...], ...]  # phrases usable for an unaccented query
+    typed: tuple[tuple[str, ...], ...]  # compared forms (`_key`) of the phrases as written
+    folded: tuple[tuple[str, ...], ...]  # … of those usable for an unaccented query
+    # compared form → what `Referral.matched` reports: the phrase as written (typed), folded
+    # (unaccented query: scope.names_say then compares it folded, as the query was typed)
+    written: dict
 
 
 class ReferralTable:
@@ -97,9 +118,14 @@ class ReferralTable:
                 str(e.get("id") or ""), str(e["office_vi"]), str(e.get("office_en") or e["office_vi"]),
                 str(e.get("advice_vi") or adv_vi), str(e.get("advice_en") or adv_en),
             )
-            typed = tuple(tuple(_words(str(m))) for m in e["match"] if _words(str(m)))
-            folded = tuple(tuple(fold(w) for w in p) for p in typed if len(p) > 1 or not _accented(list(p)))
-            entries.append(_Entry(ref, typed, folded))
+            phrases = [tuple(_words(str(m))) for m in e["match"] if _words(str(m))]
+            written: dict = {}
+            for p in phrases:
+                written.setdefault(_keys(p, True), p)
+                written.setdefault(_keys(p, False), tuple(fold(w) for w in p))
+            typed = tuple(_keys(p, True) for p in phrases)
+            folded = tuple(_keys(p, False) for p in phrases if len(p) > 1 or not _accented(list(p)))
+            entries.append(_Entry(ref, typed, folded, written))
         return cls(entries)
 
     def find(self, text: str) -> Referral | None:
@@ -108,17 +134,17 @@ class ReferralTable:
         if not words:
             return None
         accented = _accented(words)
-        seq = words if accented else [fold(w) for w in words]
+        seq = list(_keys(words, accented))
         grams = _ngrams(seq, self.longest)  # every run of words: a phrase test is one set look-up
         best: tuple[int, _Entry, tuple[str, ...]] | None = None
         for e in self.entries:
             for p in e.typed if accented else e.folded:
-                if p in grams and (best is None or len(p) > best[0]) and _said(seq, p):
+                if p in grams and (best is None or len(p) > best[0]) and _said(seq, p, words):
                     best = (len(p), e, p)
         if best is None:
             return None
         r = best[1].referral
-        return Referral(r.id, r.office_vi, r.office_en, r.advice_vi, r.advice_en, " ".join(best[2]))
+        return Referral(r.id, r.office_vi, r.office_en, r.advice_vi, r.advice_en, " ".join(best[1].written[best[2]]))
 
 
 _TABLE: tuple[float, ReferralTable] | None = None
