@@ -66,6 +66,18 @@ def test_only_the_request_counts_not_the_story(searcher):
     assert r.see_also is None
 
 
+def test_a_long_questions_request_counts(searcher):
+    """A long question whose request (not only its story) names a divorce: the court too."""
+    text = ("Tôi lấy chồng người Hàn Quốc, sống bên đó mấy năm rồi về nước. Nay tôi muốn ghi vào sổ hộ "
+            "tịch việc ly hôn đã giải quyết ở nước ngoài thì làm thế nào?")
+    e = searcher.explain(text)
+    assert "ly hôn" in e["request"] and e["context"]
+    r = searcher.search(text, 3)
+    assert r.hits and r.hits[0].key == "2.000554"  # Ghi vào Sổ hộ tịch việc ly hôn… ở nước ngoài
+    assert r.see_also is not None and r.see_also.id == "divorce"
+    assert e["see_also"] == r.see_also.to_dict()
+
+
 def test_procedure_code_and_empty_text_have_no_see_also(searcher):
     assert searcher.search("1.001193").see_also is None
     assert searcher.search("").see_also is None

@@ -460,9 +460,9 @@ class Searcher(LexicalRanker):
         """"See also: where to go": the request itself (not a long question's story) names
         something of the referral table and procedures are still the answer ("ly hôn" → the
         ward's note of a divorce abroad, and the court for a divorce itself)."""
-        if not r.accepted or "referral" in self.off:
-            return None
-        return referral_for(r.focus.request)
+        if not r.accepted or r.referral is None or "referral" in self.off:
+            return None  # _decide found nothing of the table in the request or the story: no second look-up
+        return r.referral if not r.focus.context else referral_for(r.focus.request)
 
     def _hand_accept(self, idx: _Index, r: Ranking) -> None:
         """The hand decision: candidates at the threshold, else a long question's clear lead."""
