@@ -455,6 +455,25 @@ def test_english_visitor_types_plain_letters(kiosk):
     c.reset()
 
 
+def test_plain_mode_does_not_carry_over_to_the_next_visit(kiosk):
+    """A visitor who chose "Gõ không dấu" leaves; the next Vietnamese visitor types in Telex again."""
+    d, c = kiosk, kiosk.c
+    c.reset()
+    d.tap("search_box")
+    kb = d.app.screens["search"].ids.keyboard
+    d.tap("key:mode")
+    assert not kb.telex and kb.keys["key:mode"].text == t(d, "search.plain")
+    for ch in "hon":
+        d.tap(f"key:{ch}")
+    c.reset()  # the idle timeout's reset: a new visit
+    d.tap("search_box")
+    assert kb.text == "" and kb.telex and kb.keys["key:mode"].text == t(d, "search.telex")
+    for ch in "ddaas":
+        d.tap(f"key:{ch}")
+    assert c.visit.query == "đấ"
+    c.reset()
+
+
 def test_hardware_keyboard_types_in_search(kiosk):
     """QA: a USB keyboard typed on the dossier screen but not in search."""
     from kivy.core.window import Window

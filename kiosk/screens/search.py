@@ -51,7 +51,7 @@ class SearchScreen(KScreen):
             self.ids.level.value = c.voice_level
             return
         if topic in ("reset",):
-            self.ids.keyboard.clear()
+            self.ids.keyboard.new_visit(c.visit.lang)
         if topic in ("voice_text",):
             self.ids.keyboard.set_text(c.visit.query)
         if topic in ("search", "lang", "reset", "screen", "voice_text", "voice", "resize"):

@@ -114,6 +114,14 @@ class VietKeyboard(BoxLayout):
         """Show finished text (a voice result, a suggestion) without firing a search."""
         self.text = self.buffer.set_text(text)
 
+    def new_visit(self, lang: str):
+        """A fresh visit: nothing typed, and the mode the language starts with (a previous
+        visitor's "Gõ không dấu" must not carry over to the next one)."""
+        if self.follow_lang:
+            self.telex = self.buffer.telex = lang == "vi"
+            self.relabel()
+        self.clear()
+
     def toggle_mode(self):
         self.telex = not self.telex
         self.buffer.telex = self.telex
