@@ -22,6 +22,7 @@ _DATA = yaml.safe_load(WORDS_PATH.read_text(encoding="utf-8"))
 REQUEST_CUES = tuple(str(c).split() for c in _DATA.get("request_cues") or ())
 ASKS = {part: tuple(str(c).split() for c in cues) for part, cues in (_DATA.get("asks") or {}).items()}
 PARTS = tuple(ASKS)  # documents, fee, time, applicants, place
+ASK_CUES = tuple(c for cues in ASKS.values() for c in cues)
 
 _FILLER_FOLDED = frozenset(fold(w) for w in STOP_VI) | STOP_EN | FRAME_WORDS
 _SENTENCE = re.compile(r"(?<=[.?!;\n])\s+|\s*\n\s*")
@@ -77,6 +78,19 @@ def content_words(text: str) -> int:
     )
 
 
+def naming_words(text: str) -> int:
+    """Content words of `text` left once the phrases saying which part of a procedure is asked
+    (`words.yaml: asks`: "bao lâu", "lệ phí", "giấy tờ gì", "ở đâu", "có được"…) are taken out:
+    "Và thời gian thực hiện là bao lâu?" asks about a procedure it does not name (round 7)."""
+    words = _WORD.findall((text or "").lower())
+    folded = [fold(w) for w in words]
+    asked: set[int] = set()
+    for cue in ASK_CUES:
+        n = len(cue)
+        asked.update(j for i in range(len(folded) - n + 1) if folded[i : i + n] == cue for j in range(i, i + n))
+    return content_words(" ".join(w for i, w in enumerate(words) if i not in asked))
+
+
 def _question_block(parts: list[str], first: int, last: int) -> int:
     """The first sentence of the run of questions that ends the request: a follow-up ("Nếu
     được thì thủ tục thế nào?") asks about the question before it ("…có được nhập khẩu cho
@@ -92,7 +106,8 @@ def _question_block(parts: list[str], first: int, last: int) -> int:
 def focus(text: str) -> Focus:
     """The request of a question: for a short one, all of it; for a long one, the asking
     sentence (the last one with most cues), with the sentences before it while it says too
-    little by itself (fewer than FOCUS_MIN_WORDS content words) ("Xin hỏi thủ tục thế nào?"),
+    little by itself (fewer than FOCUS_MIN_WORDS content words besides what it asks about:
+    `naming_words`) ("Xin hỏi thủ tục thế nào?", "Và thời gian thực hiện là bao lâu?"),
     and the questions just before it (`_question_block`; not in an English letter)."""
     text = (text or "").strip()
     words = words_of(text)
@@ -105,7 +120,7 @@ def focus(text: str) -> Focus:
     if scores[best] == 0:
         best = len(parts) - 1  # no cue: a question usually ends with what it asks
     first = best
-    while first > 0 and content_words(" ".join(parts[first : best + 1])) < FOCUS_MIN_WORDS:
+    while first > 0 and naming_words(" ".join(parts[first : best + 1])) < FOCUS_MIN_WORDS:
         first -= 1
     asking = first
     if not mostly_english(words):  # an English letter's questions: one sentence measured better

@@ -1201,17 +1201,19 @@ class LexicalRanker:
     # ---- searching
 
     def lexical(self, idx: _Index, raw: str, detail: bool = False, use_lexicon: bool = True,
-                english_map: bool = True, english_variants: bool = True) -> tuple[dict, list, list]:
+                english_map: bool = True, english_variants: bool = True,
+                age: tuple[int, int] | None = None) -> tuple[dict, list, list]:
         """Lexical evidence for `raw`: procedure key → (score, best phrase, detail), the
         query tokens, and the readings scored (as typed, then through the lexicon). Each procedure keeps its best phrase over the query as typed and its
-        readings through the lexicon; the phrase score is `phrase_score` (one path)."""
+        readings through the lexicon; the phrase score is `phrase_score` (one path). `age`: the
+        age a long question's story speaks of, when `raw` (its request) says none (round 7)."""
         qtokens = self._query_tokens(idx, raw)
         readings = self._readings(idx, qtokens, english_map) if use_lexicon else []
         # numbers alone ("14", "9.999999") name no procedure: they only qualify words
         said = [" ".join(q.plain for q in r) for r in [qtokens, *readings]]
         if not any(q.informative and not q.folded.isdigit() for r in [qtokens, *readings] for q in r):
             return {}, qtokens, said
-        age = query_age([q.folded for q in qtokens])
+        age = query_age([q.folded for q in qtokens]) or age
         best: dict[str, tuple] = {}  # procedure key -> (score, phrase, context, raw numbers of its detail)
         for n, reading in enumerate([qtokens, *readings]):
             ctx = _ReadingContext(

@@ -33,7 +33,9 @@ from centre.search.lexical import (
     LexicalRanker,
     SearchResult,
     _Index,
+    analyze,
     mostly_english,
+    query_age,
 )
 from centre.search.referral import Referral, referral_for
 from centre.search.scope import evidence_within, names_say, vetoes
@@ -300,7 +302,10 @@ class Searcher(LexicalRanker):
 
     def _features(self, idx: _Index, r: Ranking, detail: bool) -> dict[str, Scored]:
         lexicon_off = "lexicon" in self.off
-        per_req, r.tokens, r.readings = self._lexical_off_aware(idx, matched_words(r.focus.request), detail, lexicon_off)
+        # the age a long question's story speaks of ("Tôi có con trai 4 tuổi. … làm căn cước cho con")
+        story_age = query_age([f for _, f in analyze(r.focus.text)]) if r.focus.context else None
+        per_req, r.tokens, r.readings = self._lexical_off_aware(idx, matched_words(r.focus.request), detail, lexicon_off,
+                                                                story_age)
         cands: dict[str, Scored] = {}
         for key, v in per_req.items():
             cands[key] = Scored(key, lexical=v[0], phrase=v[1], detail=v[2] if detail else None,
@@ -339,9 +344,9 @@ class Searcher(LexicalRanker):
             return "skipped: decisive"
         return "on"
 
-    def _lexical_off_aware(self, idx, raw, detail, lexicon_off):
+    def _lexical_off_aware(self, idx, raw, detail, lexicon_off, age=None):
         return self.lexical(idx, raw, detail, use_lexicon=not lexicon_off, english_map="english_map" not in self.off,
-                            english_variants="english_marks" not in self.off)
+                            english_variants="english_marks" not in self.off, age=age)
 
     def _text_terms(self, idx: _Index, r: Ranking) -> list[str]:
         """Words for the text index: the request's words (as corrected), then the context's,
