@@ -429,3 +429,55 @@ def test_read_aloud_by_touch_on_every_kind_of_screen_and_back_stops_it(app):
     _read_here(d, "ticket:read", "en", f"Your number is {c.visit.ticket['number']}")
     _stopped_by(d, "ticket:done", "the end of the visit")
     assert c.visit.lang == "vi" and d.player.stops > _stopped
+
+
+#: the read-aloud button of each screen of the tap audit's tour, and whether the microphone is beside it
+READ_AND_MIC = {
+    "home": ("home:read", "mic"), "fields": ("fields:read", "fields:mic"),
+    "procedures": ("procedures:read", "procedures:mic"), "detail": ("detail:read", "detail:mic"),
+    "detail-open": ("detail:read", "detail:mic"), "search": ("search:read", "search:mic"),
+    "search-see-also": ("search:read", "search:mic"), "search-nomatch": ("search:read", "search:mic"),
+    "service": ("service:read", "service:mic"), "priority": ("priority:read", "priority:mic"),
+    "ticket": ("ticket:read", "ticket:mic"), "directions": ("directions:read", "directions:mic"),
+    "directions-route": ("directions:read", "directions:mic"), "dossier": ("dossier:read", None),
+    "dossier-found": ("dossier:read", None), "pin": (None, None), "staff": (None, None),
+}
+
+
+@pytest.mark.slow
+@needs_display
+@pytest.mark.parametrize("orientation, lang", [("landscape", "en"), ("portrait", "vi")])
+def test_read_and_microphone_buttons_act_where_drawn_in_larger_text(app, orientation, lang):
+    """With the voice model ready (the tap audit runs without one): on every screen of the tour, in
+    larger text, "Đọc to" and the microphone are there, ≥ 64 px, and every button acts at its centre."""
+    from kiosk.testing import screens_tour
+
+    d, c = app, app.c
+    d.app.set_orientation(orientation)
+    d.pump(0.3)
+    c.reset()
+    c.set_lang(lang)
+    c.toggle_large_text()
+    c.voice_ready = True
+    c._emit("voice")
+    dead = []
+    try:
+        for name, go, ready in screens_tour(d):
+            go()
+            d.wait(ready, what=f"{name} ready")
+            c.show_message(None)
+            d.pump(0.25)
+            read, mic = READ_AND_MIC.get(name, (None, None))
+            for tag in (read, mic):
+                if tag:
+                    w = d.find(tag)
+                    assert min(w.size) >= 64, f"{orientation}/{name}: {tag} is {w.size}"
+            report = d.audit()
+            dead += [f"{name}: {b}" for b in report.dead]
+    finally:
+        c.voice_ready = False
+        c.reset()
+        c._emit("voice")
+        d.app.set_orientation("landscape")
+        d.pump(0.3)
+    assert not dead, f"buttons that did nothing when tapped at their centre: {dead}"
