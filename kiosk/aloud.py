@@ -71,7 +71,10 @@ def fit(c, build: Callable[[list[str], int], str], items: list[str], most: int =
         text = build(items[:k], len(items) - k)
         if heard_words(text, lang) <= MAX_WORDS:
             return text
-    return " ".join(text.split()[:MAX_WORDS])
+    words = text.split()[:MAX_WORDS]  # the fixed parts alone are too long (a long referral): cut as heard
+    while words and heard_words(" ".join(words), lang) > MAX_WORDS:
+        words.pop()
+    return " ".join(words)
 
 
 def _more(c, left: int) -> str:

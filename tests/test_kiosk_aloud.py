@@ -245,6 +245,14 @@ def test_a_ticket_first_in_line_says_nobody_is_waiting(ctl):
     assert "Nobody is waiting before you" in ctl.aloud_text()
 
 
+def test_fit_never_goes_over_the_limit_as_heard(ctl):
+    from kiosk.aloud import fit
+
+    _visit(ctl, "vi")
+    text = fit(ctl, lambda shown, left: "Có 15 người chờ. " * 20, ["a", "b"])  # too long even alone
+    assert text and heard_words(text, "vi") <= MAX_WORDS and len(text.split()) < MAX_WORDS
+
+
 class ListeningVoice:
     """Holds the microphone (press/release recorded); the words come as voice events."""
 

@@ -27,6 +27,18 @@ class VoiceFlow(ControllerBase):
         self.voice_level = 0.0
         self._speech_gen = 0
 
+    def warm_up(self) -> None:
+        """Also load the speech normaliser (vietnormalizer: ~0.1 s the first time) off the UI thread,
+        before the first "Đọc to" counts its words."""
+        super().warm_up()
+
+        def normaliser():
+            from kiosk.aloud import heard
+
+            heard("1", "vi")
+
+        self._run("io", normaliser, None, lambda exc: None)
+
     def busy_with_visitor(self) -> bool:
         return self.visit.speaking or self.visit.voice_state != "idle"
 
