@@ -314,13 +314,15 @@ class Config(_Model):
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         series = [s.series for s in self.services]
-        dup = {s for s in series if series.count(s) > 1}
-        if dup:
-            raise ValueError(f"services: series letter {sorted(dup)[0]!r} is used twice")
+        for i, s in enumerate(series):
+            if s in series[:i]:  # name the second one: its key and line
+                raise _KeyedError(("services", i, "series"), f"series letter {s!r} is used twice "
+                                  f"(also services[{series.index(s)}]); give each service its own letter")
         ids = [c.id for c in self.counters]
-        dup_ids = {i for i in ids if ids.count(i) > 1}
-        if dup_ids:
-            raise ValueError(f"counters: id {sorted(dup_ids)[0]} is used twice")
+        for i, c_id in enumerate(ids):
+            if c_id in ids[:i]:
+                raise _KeyedError(("counters", i, "id"), f"counter id {c_id} is used twice "
+                                  f"(also counters[{ids.index(c_id)}]); give each counter its own number")
         for i, c in enumerate(self.counters):
             for s in c.services:
                 if s not in series:
@@ -377,6 +379,24 @@ class _KeyedError(ValueError):
 # -- loading with line numbers ---------------------------------------------------------
 
 
+#: plain-word advice for the YAML mistakes an administrator makes by hand (tab, indentation, ': ' in a text)
+_YAML_HINTS = (
+    ("'\\t'", "indent with spaces, not tabs"),
+    ("mapping values are not allowed", "a text containing ': ' must be put in quotes, e.g. name: \"Phường: Mông Dương\""),
+    ("found '<scalar>'", "a text in quotes that starts on a line above may not be closed (\"...\"), "
+                         "or this line is not indented like its neighbours"),
+    ("expected ',' or ']'", "a list [...] on this line or the one above lacks its closing ']' or a comma between items"),
+    ("expected <block end>", "check the indentation of this line and the lines above it: keys of one "
+                             "section start in the same column, in steps of two spaces"),
+    ("could not find expected ':'", "a key needs ': ' after it, or the line above is not indented like its neighbours"),
+    ("found unexpected end of stream", "a quote or bracket opened on this line or above is not closed"),
+)
+
+
+def _yaml_hint(message: str) -> str:
+    return next((f" — {hint}" for needle, hint in _YAML_HINTS if needle in message), "")
+
+
 def parse_config(text: str, *, base_dir: Path = PROJECT_ROOT, source: Path | None = None) -> Config:
     """Validate config text; raise ConfigError naming file, key, line and what is allowed."""
     where = str(source) if source else "config"
@@ -384,7 +404,7 @@ def parse_config(text: str, *, base_dir: Path = PROJECT_ROOT, source: Path | Non
         data, lines = load_with_lines(text)
     except YamlError as exc:
         line = f" line {exc.line}:" if exc.line else ""
-        raise ConfigError(f"{where}:{line} {exc.message}") from None
+        raise ConfigError(f"{where}:{line} {exc.message}{_yaml_hint(exc.message)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

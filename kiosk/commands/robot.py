@@ -497,7 +497,8 @@ def doctor(ctx) -> list[Check]:
             continue
         if "://" not in e.port:
             if not os.path.exists(e.port):
-                checks.append(Check(part, False, f"{e.name}: {e.port} does not exist — plug in the robot's USB cable"))
+                checks.append(Check(part, False, f"{e.name}: {e.port} does not exist — plug in the robot's USB cable "
+                                    "(no robot in this centre: set robot.enabled: false)"))
                 continue
             if not os.access(e.port, os.R_OK | os.W_OK):
                 checks.append(Check(part, False, f"{e.name}: {e.port}: no permission — add the kiosk user to 'dialout'"))

@@ -84,7 +84,8 @@ def cmd_users_add(args, ctx) -> int:
         u = users.create_user(conn, args.name, args.role, password, counters=args.counter, full_name=args.full_name,
                               valid_counters=valid)
     except users.UserError as exc:
-        raise CliError(str(exc)) from None
+        hint = f" (counters: {', '.join(map(str, valid))})" if "does not exist" in str(exc) else ""
+        raise CliError(f"{exc}{hint}") from None
     audit.record(conn, _actor(), "user.create", entity="user", key=u.id, after=u.to_dict())
     print(f"added {u.role} {u.name}" + (f" (counters {', '.join(map(str, u.counters))})" if u.counters else ""))
     if args.token:

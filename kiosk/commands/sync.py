@@ -21,12 +21,21 @@ def register(sub) -> None:
     p = sub.add_parser("sync", help="send the outbox to the provincial hub (province.url)")
     p.add_argument("--once", action="store_true", help="send until nothing is left, then exit")
     p.add_argument("--status", action="store_true", help="print the sync state and exit")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="with --status: print JSON")
     p.set_defaults(func=cmd_sync)
 
 
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "never"
+
+
+def _need_token_file(cfg) -> None:
+    """A missing token file: say where it comes from (the hub), not just the OS error."""
+    token = cfg.path(cfg.province.token_file)
+    if cfg.province.url and cfg.province.centre_id and not token.is_file():
+        raise CliError(f"the province token file {token} does not exist — the province office makes it on "
+                       f"the hub (`kiosk province add-centre {cfg.province.centre_id} --token-file FILE`); "
+                       "copy that file here (readable by the kiosk user only), or set province.token_file")
 
 
 def cmd_sync(args, ctx) -> int:
@@ -39,6 +48,7 @@ def cmd_sync(args, ctx) -> int:
             print(f"backlog {st['backlog']}, last sent {_when(st['last_sent_at'])}, "
                   f"last error {st['last_error'] or '-'} ({_when(st['last_error_at'])})")
         return 0
+    _need_token_file(ctx.config)
     try:
         agent = sync.agent_from_config(ctx.config, conn)
     except sync.SyncError as exc:

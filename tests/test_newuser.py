@@ -1,0 +1,155 @@
+"""What a centre's administrator meets on a first install (README, docs/deployment.md):
+config mistakes name key, line and the fix; backup and restore; plain hints where a
+command used to print only an OS error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from centre.config import ConfigError, parse_config
+from kiosk.cli import Context, main
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = (ROOT / "config.yaml").read_text(encoding="utf-8")
+
+
+def _error(old: str, new: str) -> str:
+    assert old in SHIPPED, old
+    with pytest.raises(ConfigError) as info:
+        parse_config(SHIPPED.replace(old, new, 1), source=Path("config.yaml"))
+    return str(info.value)
+
+
+def _line_of(text: str) -> int:
+    return SHIPPED.splitlines().index(text) + 1
+
+
+@pytest.mark.parametrize("old, new, hint", [
+    ("  port: 8080", "\tport: 8080", "spaces, not tabs"),
+    ('    services: ["A"]', '      services: ["A"]', "indentation"),
+    ('  sat: ["07:30-11:30"]', '  sat: ["07:30-11:30"', "closing ']'"),
+])
+def test_a_yaml_slip_names_its_line_and_says_how_to_fix_it(old, new, hint):
+    msg = _error(old, new)
+    assert f"line {_line_of(old)}" in msg or f"line {_line_of(old) + 1}" in msg, msg
+    assert hint in msg, msg
+
+
+def test_an_unquoted_colon_in_a_name_asks_for_quotes():
+    old = '    vi: "Phường Mông Dương, tỉnh Quảng Ninh"'
+    msg = _error(old, "    vi: Phường: Mông Dương")
+    assert f"line {_line_of(old)}" in msg and "in quotes" in msg, msg
+
+
+def test_a_counter_id_used_twice_names_its_key_and_line():
+    msg = _error("  - id: 4", "  - id: 3")
+    assert f"counters[3].id (line {_line_of('  - id: 4')})" in msg, msg
+    assert "(top level)" not in msg and "counters[2]" in msg
+
+
+def test_a_series_letter_used_twice_names_its_key_and_line():
+    old = '  - series: "C"'
+    msg = _error(old, '  - series: "A"')
+    assert f"services[2].series (line {_line_of(old)})" in msg, msg
+
+
+def _centre(tmp_path: Path, extra: str = "") -> Path:
+    text = SHIPPED.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
+    text = text.replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
+    text = text.replace('token_file: "var/province.token"', f'token_file: "{tmp_path}/var/province.token"')
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text + extra, encoding="utf-8")
+    (tmp_path / "var").mkdir(exist_ok=True)
+    return cfg
+
+
+def _kiosk(capsys, cfg: Path, *args: str) -> tuple[int, str, str]:
+    rc = main(["--config", str(cfg), *args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_backup_then_restore_brings_the_day_back(tmp_path, capsys):
+    cfg = _centre(tmp_path)
+    assert _kiosk(capsys, cfg, "ticket", "issue", "A", "--ignore-hours")[0] == 0
+    rc, out, err = _kiosk(capsys, cfg, "backup", str(tmp_path / "monday.db"))
+    assert rc == 0 and "checked" in out, err
+    assert _kiosk(capsys, cfg, "ticket", "issue", "B", "--ignore-hours")[0] == 0
+    assert "B001" in _kiosk(capsys, cfg, "ticket", "list")[1]
+    rc, out, err = _kiosk(capsys, cfg, "restore", "--yes", str(tmp_path / "monday.db"))
+    assert rc == 0 and "before-restore" in out, err
+    tickets = _kiosk(capsys, cfg, "ticket", "list")[1]
+    assert "A001" in tickets and "B001" not in tickets
+    kept = list((tmp_path / "var" / "backups").glob("before-restore-*.db"))
+    assert len(kept) == 1   # the replaced database, with B001, is kept
+
+
+def test_backup_default_place_and_refusals(tmp_path, capsys):
+    cfg = _centre(tmp_path)
+    rc, _, err = _kiosk(capsys, cfg, "backup")
+    assert rc == 2 and "no database yet" in err
+    _kiosk(capsys, cfg, "ticket", "issue", "A", "--ignore-hours")
+    assert _kiosk(capsys, cfg, "backup")[0] == 0
+    assert len(list((tmp_path / "var" / "backups").glob("centre-*.db"))) == 1
+    (tmp_path / "junk.db").write_text("not a database", encoding="utf-8")
+    rc, _, err = _kiosk(capsys, cfg, "restore", "--yes", str(tmp_path / "junk.db"))
+    assert rc == 2 and "not a database" in err and "nothing changed" in err
+    rc, _, err = _kiosk(capsys, cfg, "restore", str(next((tmp_path / "var" / "backups").glob("*.db"))))
+    assert rc == 2 and "--yes" in err   # no terminal under pytest: never restores unasked
+
+
+def test_sync_without_the_token_file_says_where_it_comes_from(tmp_path, capsys):
+    cfg = _centre(tmp_path)
+    text = cfg.read_text(encoding="utf-8")
+    text = text.replace("  url: null                    # e.g.", '  url: "http://127.0.0.1:9"  # e.g.')
+    text = text.replace("  centre_id: null ", '  centre_id: "cam-pha" ')
+    cfg.write_text(text, encoding="utf-8")
+    rc, _, err = _kiosk(capsys, cfg, "sync", "--once")
+    assert rc == 2 and "province add-centre cam-pha --token-file" in err, err
+
+
+def test_an_officer_at_an_unknown_counter_is_told_the_counters(tmp_path, capsys, monkeypatch):
+    import io
+
+    cfg = _centre(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("good-officer-pass\n"))
+    rc, _, err = _kiosk(capsys, cfg, "users", "add", "lan", "--role", "officer", "--counter", "9",
+                        "--password-stdin")
+    assert rc == 2 and "counter 9 does not exist (counters: 1, 2, 3, 4)" in err, err
+
+
+def test_doctor_tells_a_centre_without_a_robot_how_to_turn_it_off(tmp_path):
+    from kiosk.commands import robot
+
+    cfg = _centre(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('port: "sim"', 'port: "/dev/ttyNOROBOT0"'),
+                   encoding="utf-8")
+    checks = [c for c in robot.doctor(Context(str(cfg))) if c.part == "robot"]
+    assert checks and not checks[0].ok and "robot.enabled: false" in checks[0].message
+
+
+def test_every_job_in_the_readme_table_is_a_command():
+    from kiosk.cli import build_parser
+
+    names = set(build_parser()._subparsers._group_actions[0].choices)
+    table = [line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+             if line.startswith("| `kiosk ")]
+    assert table
+    for line in table:
+        for cmd in line.split("|")[1].split("`")[1::2]:
+            if cmd.startswith("kiosk "):
+                assert cmd.split()[1] in names, cmd
+
+
+@pytest.mark.slow
+def test_config_check_in_a_process_names_key_line_and_fix(tmp_path):
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(SHIPPED.replace("  port: 8080", "\tport: 8080", 1), encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "kiosk", "--config", str(cfg), "config", "check"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 2
+    assert f"line {_line_of('  port: 8080')}" in r.stderr and "spaces, not tabs" in r.stderr, r.stderr
