@@ -165,6 +165,20 @@ def test_visit_from_search_to_ticket(ctl):
     assert ctl.screen == Screen.DETAIL
 
 
+def test_language_change_reloads_the_open_procedure(ctl):
+    """An English visitor switching on the detail page got the Vietnamese page under English
+    buttons (and 'Read aloud' spoke the Vietnamese summary): the page is reloaded in the new language."""
+    ctl.open_procedure("1.001193", section="fee")
+    ctl.toggle_doc(0)
+    assert ctl.visit.procedure["fee"] == "Miễn phí"
+    ctl.set_lang("en")
+    p = ctl.visit.procedure
+    assert p["name"] == "Birth registration" and p["fee"] == "Free" and "Free" in p["aloud"]
+    assert ctl.screen == Screen.DETAIL and ctl.visit.section == "fee" and ctl.visit.checked_docs == {0}
+    ctl.set_lang("vi")
+    assert ctl.visit.procedure["fee"] == "Miễn phí"
+
+
 def test_back_from_a_ticket_never_issues_a_second_one(ctl):
     """Issue 14: Back from the ticket and 'Lấy số' again shows the same ticket (same visit, same key)."""
     ctl.open_procedure("1.001193")

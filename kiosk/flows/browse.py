@@ -60,6 +60,25 @@ class BrowseFlow(ControllerBase):
         self._search_gen += 1
         self._key_times = []
 
+    def set_lang(self, lang: str) -> None:
+        """A language change on an open procedure reloads its page in the new language (its
+        labels, fee and time wording, summary and read-aloud text are written per language)."""
+        before = self.visit.lang
+        super().set_lang(lang)
+        p = self.visit.procedure
+        if p and self.visit.lang != before:
+            visit, key, lang = self._visit_id, p.get("key"), self.visit.lang
+            self._run("db", lambda: self.backend.procedure(key, lang),
+                      lambda rec: self._relabelled(visit, key, lang, rec),
+                      lambda exc: self.show_message("error.catalogue"))
+
+    def _relabelled(self, visit: int, key: str, lang: str, rec: dict | None) -> None:
+        v = self.visit
+        if visit != self._visit_id or rec is None or v.lang != lang or not v.procedure or v.procedure.get("key") != key:
+            return  # the visitor moved on (another procedure, language or visit) meanwhile
+        v.procedure = rec  # the section asked about, ticked documents and open groups are kept
+        self._emit("detail")
+
     # -- fields and procedures ------------------------------------------------------------
     def open_fields(self) -> None:
         self.activity()
