@@ -31,11 +31,19 @@ class SearchScreen(KScreen):
     def on_leave(self, *a):
         Window.unbind(on_textinput=self._hardware_text, on_key_down=self._hardware_key)
 
+    def _typing_here(self) -> bool:
+        """Keys go to this screen only while it is the running app's screen on show: an app
+        stopped on the search screen never left it, and its binding typed into the next app."""
+        app = self.app
+        return (app is not None and dict.get(getattr(app, "screens", {}), self.name) is self
+                and self.manager is not None and self.manager.current == self.name)
+
     def _hardware_text(self, window, text):
-        self.ids.keyboard.type_string(text.lower())
+        if self._typing_here():
+            self.ids.keyboard.type_string(text.lower())
 
     def _hardware_key(self, window, key, scancode, codepoint, modifiers):
-        if key == 8:  # backspace
+        if key == 8 and self._typing_here():  # backspace
             self.ids.keyboard.backspace()
         return False  # the app's idle timer sees every key too
 
