@@ -72,8 +72,21 @@ def command_modules() -> list:
     return mods
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that answers a missing COMMAND or ACTION with the list of them, not just
+    "the following arguments are required" (sub-parsers inherit the class)."""
+
+    def error(self, message: str):
+        missing = message.removeprefix("the following arguments are required: ")
+        if missing in ("COMMAND", "ACTION"):
+            self.print_help(sys.stderr)
+            self.exit(2, f"\n{self.prog}: give one of the {missing.lower()}s listed above "
+                         f"(`{self.prog} {missing} --help` explains it)\n")
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kiosk",
         description="Offline kiosk, queue and guide robot for a ward public-administration service centre.",
     )

@@ -153,3 +153,13 @@ def test_config_check_in_a_process_names_key_line_and_fix(tmp_path):
                        capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert r.returncode == 2
     assert f"line {_line_of('  port: 8080')}" in r.stderr and "spaces, not tabs" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("argv, listed", [([], ["backup", "doctor", "users"]), (["users"], ["add", "passwd"])])
+def test_a_missing_command_or_action_lists_them(argv, listed, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert all(f"    {name} " in err for name in listed), err
+    assert "listed above" in err
