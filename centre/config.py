@@ -94,6 +94,19 @@ def _check_hours(spans: list[str]) -> list[str]:
     return spans
 
 
+def _overlapping_hours(cfg: Config) -> _KeyedError | None:
+    """Two spans of one day that overlap in config.yaml (a typo, e.g. '11:00-17:00' for '13:00-17:00')."""
+    places = [(("opening_hours",), cfg.opening_hours)] + [
+        (("services", i, "opening_hours"), s.opening_hours) for i, s in enumerate(cfg.services) if s.opening_hours]
+    for key, hours in places:
+        for day in WEEKDAYS:
+            ordered = sorted(getattr(hours, day))  # 'HH:MM-HH:MM' sorts by start time
+            for a, b in zip(ordered, ordered[1:], strict=False):
+                if b[:5] < a[6:]:
+                    return _KeyedError((*key, day), f"{a!r} and {b!r} overlap; end the first before the second starts")
+    return None
+
+
 class OpeningHours(_Model):
     mon: HoursList = []
     tue: HoursList = []
@@ -338,6 +351,9 @@ class Config(_Model):
                 raise _KeyedError(("queue", "overflow_series"), f"{src!r} is not a service series")
             if not re.match(r"^[A-Z]$", dst) or dst in series:
                 raise _KeyedError(("queue", "overflow_series"), f"overflow letter {dst!r} must be a free letter A-Z")
+        overlap = _overlapping_hours(self)
+        if overlap:
+            raise overlap
         return self
 
     # -- convenience -------------------------------------------------------------
@@ -382,7 +398,8 @@ class _KeyedError(ValueError):
 #: plain-word advice for the YAML mistakes an administrator makes by hand (tab, indentation, ': ' in a text)
 _YAML_HINTS = (
     ("'\\t'", "indent with spaces, not tabs"),
-    ("mapping values are not allowed", "a text containing ': ' must be put in quotes, e.g. name: \"Phường: Mông Dương\""),
+    ("mapping values are not allowed", "a text containing ': ' must be put in quotes, e.g. name: \"Phường: Mông Dương\"; "
+                                       "or the key above has a value and also indented lines under it"),
     ("found '<scalar>'", "a text in quotes that starts on a line above may not be closed (\"...\"), "
                          "or this line is not indented like its neighbours"),
     ("expected ',' or ']'", "a list [...] on this line or the one above lacks its closing ']' or a comma between items"),
@@ -391,6 +408,21 @@ _YAML_HINTS = (
     ("could not find expected ':'", "a key needs ': ' after it, or the line above is not indented like its neighbours"),
     ("found unexpected end of stream", "a quote or bracket opened on this line or above is not closed"),
 )
+
+
+#: pydantic's wording of a wrong type → the administrator's (the value as written, and what to write)
+_PLAIN_TYPE_ERRORS = {
+    "missing": "missing: add this key (the shipped config.yaml shows it)",
+    "list_type": "{value!r} should be a list, written like [a, b] (or [] for none)",
+    "int_parsing": "{value!r} is not a whole number; write digits only, without quotes or units",
+    "int_type": "{value!r} is not a whole number; write digits only, without quotes or units",
+    "int_from_float": "{value!r} is not a whole number; write digits only, without quotes or units",
+    "float_parsing": "{value!r} is not a number; write e.g. 90 or 0.5, without units",
+    "float_type": "{value!r} is not a number; write e.g. 90 or 0.5, without units",
+    "bool_parsing": "{value!r} is not true or false",
+    "bool_type": "{value!r} is not true or false",
+    "string_type": "{value!r} should be a text; put it in quotes",
+}
 
 
 def _yaml_hint(message: str) -> str:
@@ -424,6 +456,8 @@ def parse_config(text: str, *, base_dir: Path = PROJECT_ROOT, source: Path | Non
                     msg = "unknown key (misspelt?)"
                 elif err["type"] == "literal_error":
                     msg = f"not allowed; {msg[0].lower()}{msg[1:]}"
+                elif err["type"] in _PLAIN_TYPE_ERRORS:
+                    msg = _PLAIN_TYPE_ERRORS[err["type"]].format(value=err.get("input"))
             line = line_of(data, lines, loc)
             at = f" (line {line})" if line else ""
             problems.append(f"{where}: {dotted(loc) or '(top level)'}{at}: {msg}")

@@ -163,3 +163,16 @@ def test_a_missing_command_or_action_lists_them(argv, listed, capsys):
     assert info.value.code == 2
     assert all(f"    {name} " in err for name in listed), err
     assert "listed above" in err
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("  port: 8080", "  port: eighty", "'eighty' is not a whole number"),
+    ("  idle_timeout_s: 90", "  idle_timeout_s: 90s", "'90s' is not a number"),
+    ("languages: [vi, en]", "languages: vi", "'vi' should be a list, written like [a, b]"),
+    ("  enabled: true\n  robots:", "  enabled: maybe\n  robots:", "'maybe' is not true or false"),
+    ('    name: {vi: "Quầy 1", en: "Counter 1"}', '    name: {vi: "Quầy 1"}', "counters[0].name.en (line"),
+    ('  mon: ["07:30-11:30", "13:30-17:00"]', '  mon: ["07:30-11:30", "11:00-17:00"]', "overlap"),
+])
+def test_a_wrong_value_is_told_in_plain_words_with_its_key(old, new, words):
+    msg = _error(old, new)
+    assert words in msg and "Input should be" not in msg and "(line " in msg, msg
