@@ -94,6 +94,19 @@ def _check_hours(spans: list[str]) -> list[str]:
     return spans
 
 
+def _field_given_twice(cfg: Config) -> _KeyedError | None:
+    """A catalogue field listed by two services: only the first would ever receive it (catalogue.service_for)."""
+    owner: dict[str, str] = {}
+    for i, s in enumerate(cfg.services):
+        for j, f in enumerate(s.fields):
+            if f in owner and owner[f] != s.series:
+                return _KeyedError(("services", i, "fields", j),
+                                   f"field {f!r} already goes to service {owner[f]} (listed there first), so "
+                                   f"service {s.series} would never receive it; keep it in one service")
+            owner.setdefault(f, s.series)
+    return None
+
+
 def _overlapping_hours(cfg: Config) -> _KeyedError | None:
     """Two spans of one day that overlap in config.yaml (a typo, e.g. '11:00-17:00' for '13:00-17:00')."""
     places = [(("opening_hours",), cfg.opening_hours)] + [
@@ -351,9 +364,9 @@ class Config(_Model):
                 raise _KeyedError(("queue", "overflow_series"), f"{src!r} is not a service series")
             if not re.match(r"^[A-Z]$", dst) or dst in series:
                 raise _KeyedError(("queue", "overflow_series"), f"overflow letter {dst!r} must be a free letter A-Z")
-        overlap = _overlapping_hours(self)
-        if overlap:
-            raise overlap
+        problem = _overlapping_hours(self) or _field_given_twice(self)
+        if problem:
+            raise problem
         return self
 
     # -- convenience -------------------------------------------------------------

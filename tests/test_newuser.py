@@ -176,3 +176,9 @@ def test_a_missing_command_or_action_lists_them(argv, listed, capsys):
 def test_a_wrong_value_is_told_in_plain_words_with_its_key(old, new, words):
     msg = _error(old, new)
     assert words in msg and "Input should be" not in msg and "(line " in msg, msg
+
+
+def test_a_field_given_to_two_services_names_the_second():
+    old = '    fields: []                         # empty: receives every field no other service takes'
+    msg = _error(old, '    fields: ["chung-thuc"]')
+    assert f"services[3].fields[0] (line {_line_of(old)})" in msg and "already goes to service A" in msg, msg
