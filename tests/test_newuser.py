@@ -182,3 +182,11 @@ def test_a_field_given_to_two_services_names_the_second():
     old = '    fields: []                         # empty: receives every field no other service takes'
     msg = _error(old, '    fields: ["chung-thuc"]')
     assert f"services[3].fields[0] (line {_line_of(old)})" in msg and "already goes to service A" in msg, msg
+
+
+def test_a_second_kiosk_does_not_issue_tickets_into_its_own_orphan_database(tmp_path, capsys):
+    cfg = _centre(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("  url: null", '  url: "http://127.0.0.1:9"', 1)
+                   .replace("  token: null", '  token: "kt_x"', 1), encoding="utf-8")
+    rc, out, err = _kiosk(capsys, cfg, "ticket", "issue", "A", "--ignore-hours")
+    assert rc == 2 and "centre.url" in err and "A001" not in out, err

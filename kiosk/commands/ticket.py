@@ -79,7 +79,12 @@ def register(sub) -> None:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _queue(ctx) -> Queue:
+def _queue(ctx, *, local_on_a_second_kiosk: bool = False) -> Queue:
+    url = ctx.config.centre.url
+    if url and not local_on_a_second_kiosk:
+        # a second kiosk (centre.url): its local database is no one's queue; a ticket issued there is never called
+        raise CliError(f"this PC takes its tickets from the staff server {url} (centre.url); "
+                       "run `kiosk ticket ...` on that server, or use its counter console")
     try:
         return Queue(ctx.db, ctx.config)
     except QueueError as exc:
@@ -220,7 +225,7 @@ def _image(q: Queue, t: Ticket, lang: str | None):
 
 
 def cmd_render(args, ctx) -> int:
-    q = _queue(ctx)
+    q = _queue(ctx, local_on_a_second_kiosk=True)
     t = _run(lambda: q.resolve(args.ref))
     out = Path(args.out)
     try:
@@ -239,7 +244,7 @@ def _print(ctx, q: Queue, t: Ticket, lang: str | None):
 
 
 def cmd_print(args, ctx) -> int:
-    q = _queue(ctx)
+    q = _queue(ctx, local_on_a_second_kiosk=True)
     t = _run(lambda: q.resolve(args.ref))
     result = _print(ctx, q, t, args.lang)
     if args.json:
