@@ -190,3 +190,16 @@ def test_a_second_kiosk_does_not_issue_tickets_into_its_own_orphan_database(tmp_
                    .replace("  token: null", '  token: "kt_x"', 1), encoding="utf-8")
     rc, out, err = _kiosk(capsys, cfg, "ticket", "issue", "A", "--ignore-hours")
     assert rc == 2 and "centre.url" in err and "A001" not in out, err
+
+
+def test_doctor_messages_start_in_one_column(tmp_path, capsys):
+    import json
+
+    cfg = _centre(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("voice:\n  enabled: true", "voice:\n  enabled: false", 1),
+                   encoding="utf-8")
+    checks = [json.loads(line) for line in _kiosk(capsys, cfg, "doctor", "--json")[1].splitlines()]
+    text = _kiosk(capsys, cfg, "doctor")[1].splitlines()
+    assert max(len(c["part"]) for c in checks) > 12   # 'opening hours': longer than the old column
+    starts = {line.index(c["message"]) for c, line in zip(checks, text, strict=True)}
+    assert len(starts) == 1, text

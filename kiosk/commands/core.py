@@ -55,9 +55,10 @@ def cmd_doctor(args, ctx) -> int:
             checks.append(Check(mod.__name__.rsplit(".", 1)[-1], False, f"check failed: {exc}"))
         if checks and checks[0].part == "config" and not checks[0].ok:
             break
+    width = max((len(c.part) for c in checks), default=12)  # messages in one column, however long a part's name
     for c in checks:
         if args.json:
             print_json(c.to_dict())
         else:
-            print(f"{'OK  ' if c.ok else 'FAIL'} {c.part:<12} {c.message}")
+            print(f"{'OK  ' if c.ok else 'FAIL'} {c.part:<{width}} {c.message}")
     return 0 if all(c.ok for c in checks) else 1
