@@ -203,3 +203,55 @@ def test_doctor_messages_start_in_one_column(tmp_path, capsys):
     assert max(len(c["part"]) for c in checks) > 12   # 'opening hours': longer than the old column
     starts = {line.index(c["message"]) for c, line in zip(checks, text, strict=True)}
     assert len(starts) == 1, text
+
+
+def _ward(tmp_path: Path, url: str) -> Path:
+    cfg = _centre(tmp_path)
+    text = cfg.read_text(encoding="utf-8")
+    text = text.replace("  url: null                    # e.g.", f'  url: "{url}"  # e.g.')
+    cfg.write_text(text.replace("  centre_id: null ", '  centre_id: "cam-pha" '), encoding="utf-8")
+    (tmp_path / "var" / "province.token").write_text("t" * 43, encoding="utf-8")
+    return cfg
+
+
+def test_sync_once_with_the_hub_down_stops_and_says_what_to_check(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]   # closed again: nothing listens there
+    cfg = _ward(tmp_path, f"http://127.0.0.1:{port}")
+    _kiosk(capsys, cfg, "ticket", "issue", "A", "--ignore-hours")
+    rc, out, err = _kiosk(capsys, cfg, "sync", "--once")   # used to retry for ever
+    assert rc == 1 and "not reachable" in err and "province.url" in err, err
+
+
+def test_sync_once_with_an_unknown_token_says_to_ask_for_a_new_one(tmp_path, capsys):
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Hub(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b'{"detail":"unknown token"}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    hub = HTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    try:
+        cfg = _ward(tmp_path, f"http://127.0.0.1:{hub.server_port}")
+        _kiosk(capsys, cfg, "ticket", "issue", "A", "--ignore-hours")
+        rc, _, err = _kiosk(capsys, cfg, "sync", "--once")
+        assert rc == 1 and "401" in err and "add-centre" in err, err
+        rc, out, _ = _kiosk(capsys, cfg, "sync", "--status")
+        assert "last error hub answered 401" in out and "resolved" not in out, out
+    finally:
+        hub.shutdown()
+        hub.server_close()

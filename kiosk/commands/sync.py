@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
 from datetime import datetime
@@ -45,8 +46,7 @@ def cmd_sync(args, ctx) -> int:
         if args.json:
             print_json(st)
         else:
-            print(f"backlog {st['backlog']}, last sent {_when(st['last_sent_at'])}, "
-                  f"last error {st['last_error'] or '-'} ({_when(st['last_error_at'])})")
+            print(f"backlog {st['backlog']}, last sent {_when(st['last_sent_at'])}, {_error_text(st)}")
         return 0
     _need_token_file(ctx.config)
     try:
@@ -59,13 +59,52 @@ def cmd_sync(args, ctx) -> int:
     t0 = time.time()
     print(f"sync: {ctx.config.province.url} as {ctx.config.province.centre_id}, backlog "
           f"{sync.status(conn)['backlog']}", flush=True)
+    error = None
     try:
-        agent.run(stop, until_empty=args.once)
+        if args.once:
+            error = _send_once(agent, stop)
+        else:
+            agent.run(stop)
     except KeyboardInterrupt:
         pass
     st = sync.status(conn)
     print(f"sync: stopped after {time.time() - t0:.1f}s, backlog {st['backlog']}", flush=True)
+    if error:
+        print(f"sync: {error} — {_advice(error)}", file=sys.stderr)
     return 0 if not args.once or st["backlog"] == 0 else 1
+
+
+def _send_once(agent, stop) -> str | None:
+    """--once: send batch after batch until nothing is left; at the first failure stop and return it
+    (the agent of `kiosk run`, without --once, keeps retrying with backoff)."""
+    while not stop.is_set():
+        try:
+            r = agent.step()
+        except Exception as exc:  # noqa: BLE001 - a local database or transport fault: said in one line
+            return f"{type(exc).__name__}: {exc}"
+        if r.error:
+            return r.error
+        if r.backlog == 0:
+            return None
+    return None
+
+
+def _advice(error: str) -> str:
+    if " 401" in error:
+        return ("the hub does not know this token: ask the province office for this centre's token file "
+                "(`kiosk province add-centre ID --token-file FILE` on the hub) and put it at province.token_file")
+    if " 403" in error:
+        return "the token was made for another centre: province.centre_id must be the id the token was made for"
+    return "check the network and province.url; `kiosk sync` (without --once) keeps retrying by itself"
+
+
+def _error_text(st: dict) -> str:
+    """The last error, saying when a later send has already succeeded (it is then history, not a fault)."""
+    if not st["last_error"]:
+        return "no error"
+    if (st["last_sent_at"] or 0) >= (st["last_error_at"] or 0):
+        return f"earlier error (resolved since) {st['last_error']} at {_when(st['last_error_at'])}"
+    return f"last error {st['last_error']} at {_when(st['last_error_at'])}"
 
 
 def doctor(ctx) -> list[Check]:
@@ -77,8 +116,7 @@ def doctor(ctx) -> list[Check]:
         return [Check("sync", False, "province.url is set but province.centre_id or the token file "
                                      f"{token} is missing — ask the province for this centre's token")]
     st = sync.status(ctx.db.conn)
-    msg = (f"last sent {_when(st['last_sent_at'])}, backlog {st['backlog']}, "
-           f"last error {st['last_error'] or '-'}" + (f" at {_when(st['last_error_at'])}" if st["last_error"] else ""))
+    msg = f"last sent {_when(st['last_sent_at'])}, backlog {st['backlog']}, {_error_text(st)}"
     failing = bool(st["last_error_at"]) and (st["last_sent_at"] or 0) < st["last_error_at"]
     return [Check("sync", not failing, msg + (" — check the network and province.url" if failing else ""))]
 
