@@ -1,4 +1,5 @@
-"""The idle warning's chime: a short two-tone WAV (made once in the data folder), played in the background.
+"""The idle warning's chime: a short two-tone WAV (made once in the data folder), played in the
+background, then the warning spoken ("Ông/Bà còn dùng máy không? …").
 
 The warning is also on screen and lasts at least 20 s (config kiosk.idle_warning_s); the
 sound is for a visitor who looked away. No audio player or no sound card: nothing is played.
@@ -30,8 +31,10 @@ def chime_wav(folder: Path) -> Path:
     return write_once(folder / "idle-chime.wav", samples(), RATE)
 
 
-def chime(cfg, speaker=None) -> None:
-    """Play the chime without blocking (through the speaker's player when there is one)."""
+def chime(cfg, speaker=None, then_say: tuple[str, str] | None = None) -> None:
+    """Play the chime without blocking (through the speaker's player when there is one), then
+    say `then_say` = (text, lang) with the speaker: the warning is heard by a visitor who cannot
+    see or read it. It is not the visitor's activity: it does not hold the idle timer."""
     def play():
         try:
             path = chime_wav(cfg.data_dir / "cache")
@@ -43,5 +46,10 @@ def chime(cfg, speaker=None) -> None:
             player.play(path)
         except Exception as exc:  # no sound card, no player: the warning is on screen anyway
             log.info("idle chime not played: %s", exc)
+        if speaker is not None and then_say:
+            try:
+                speaker.say(then_say[0], lang=then_say[1])
+            except Exception as exc:  # the warning is on screen anyway
+                log.info("idle warning not spoken: %s", exc)
 
     threading.Thread(target=play, name="kiosk-chime", daemon=True).start()

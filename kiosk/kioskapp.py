@@ -215,9 +215,15 @@ class KioskApp(App):
             Clock.schedule_once(self._build_next_screen, 0)
 
     def _any_touch(self, window, touch):
-        if self.controller is not None:
-            self.controller.activity()
-        return False
+        """Every touch is activity. A touch while the idle warning shows only answers it: this
+        runs before the widgets get the touch, and the warning hidden here let the touch through
+        to whatever was under "Tôi vẫn đang dùng" (a field of the list opened)."""
+        c = self.controller
+        if c is None:
+            return False
+        answering = c.idle_warning
+        c.activity()
+        return answering
 
     _reading_input = False
 
@@ -251,8 +257,14 @@ class KioskApp(App):
         if topic == "idle_start":
             from kiosk.chime import chime
 
-            chime(self.cfg, self.controller.speaker)
+            c = self.controller
+            self._idle_spoken = c.speaker is not None
+            chime(self.cfg, c.speaker, (c.t("speak.idle", seconds=int(round(c.idle_left()))), c.visit.lang))
             return
+        if topic == "idle" and not self.controller.idle_warning and getattr(self, "_idle_spoken", False):
+            self._idle_spoken = False  # the visitor answered: the warning stops talking
+            if not self.controller.visit.speaking and self.controller.speaker is not None:
+                self.controller.speaker.stop()
         self._app_state(topic)
         self.overlay.refresh(topic)
         # Only the screen on show redraws; a screen refreshes fully ("screen") when it is

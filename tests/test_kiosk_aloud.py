@@ -489,3 +489,33 @@ def test_read_and_microphone_buttons_act_where_drawn_in_larger_text(app, orienta
         d.app.set_orientation("landscape")
         d.pump(0.3)
     assert not dead, f"buttons that did nothing when tapped at their centre: {dead}"
+
+
+@pytest.mark.slow
+@needs_display
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_idle_warning_is_chimed_then_spoken_and_stops_when_answered(app, lang):
+    """A visitor who cannot see the warning hears it: the chime, then "Ông/Bà còn dùng máy không?
+    … chạm vào màn hình …" in their language; the speech does not hold the idle timer, and
+    "Tôi vẫn đang dùng" keeps the place and silences it."""
+    d, c = app, app.c
+    c.reset()
+    c.set_lang(lang)
+    c.open_fields()
+    d.wait(lambda: d.screen() == "fields", what="fields")
+    asked, played, stops = len(d.asked), len(d.player.played), d.player.stops
+    c.last_activity -= d.app.cfg.kiosk.idle_timeout_s - d.app.cfg.kiosk.idle_warning_s + 1
+    d.wait(lambda: c.idle_warning and len(d.player.played) > played, what="idle warning chimed")
+    assert d.player.played[played].name == "idle-chime.wav"
+    d.player.stop()  # the null player holds every sound until stopped: let the chime end
+    d.wait(lambda: len(d.asked) > asked, timeout=30, what="idle warning spoken")
+    said_lang, text = d.asked[-1]
+    expected = d.app.tr("speak.idle", lang).split("{")[0]
+    assert said_lang == lang and text.startswith(expected), text
+    assert not c.visit.speaking and c.idle_warning  # not the visitor's activity: the timer runs on
+    d.wait(lambda: len(d.player.played) > played + 1, timeout=30, what="warning played")
+    stops = d.player.stops
+    d.tap("idle:stay")  # over the list of fields: the touch answers the warning, it opens no field
+    d.wait(lambda: d.player.stops > stops, what="warning silenced")
+    assert not c.idle_warning and d.screen() == "fields"
+    c.reset()
