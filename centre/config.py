@@ -435,6 +435,12 @@ _PLAIN_TYPE_ERRORS = {
     "bool_parsing": "{value!r} is not true or false",
     "bool_type": "{value!r} is not true or false",
     "string_type": "{value!r} should be a text; put it in quotes",
+    "greater_than_equal": "{value!r} is too small: at least {ge}",
+    "less_than_equal": "{value!r} is too large: at most {le}",
+    "greater_than": "{value!r} is too small: more than {gt}",
+    "less_than": "{value!r} is too large: less than {lt}",
+    "too_short": "needs at least {min_length} item(s)",
+    "string_pattern_mismatch": "{value!r} is not written as expected (the pattern is {pattern})",
 }
 
 
@@ -470,7 +476,7 @@ def parse_config(text: str, *, base_dir: Path = PROJECT_ROOT, source: Path | Non
                 elif err["type"] == "literal_error":
                     msg = f"not allowed; {msg[0].lower()}{msg[1:]}"
                 elif err["type"] in _PLAIN_TYPE_ERRORS:
-                    msg = _PLAIN_TYPE_ERRORS[err["type"]].format(value=err.get("input"))
+                    msg = _PLAIN_TYPE_ERRORS[err["type"]].format(value=err.get("input"), **(err.get("ctx") or {}))
             line = line_of(data, lines, loc)
             at = f" (line {line})" if line else ""
             problems.append(f"{where}: {dotted(loc) or '(top level)'}{at}: {msg}")

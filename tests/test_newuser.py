@@ -172,6 +172,9 @@ def test_a_missing_command_or_action_lists_them(argv, listed, capsys):
     ("  enabled: true\n  robots:", "  enabled: maybe\n  robots:", "'maybe' is not true or false"),
     ('    name: {vi: "Quầy 1", en: "Counter 1"}', '    name: {vi: "Quầy 1"}', "counters[0].name.en (line"),
     ('  mon: ["07:30-11:30", "13:30-17:00"]', '  mon: ["07:30-11:30", "11:00-17:00"]', "overlap"),
+    ("  port: 8080", "  port: 99999", "99999 is too large: at most 65535"),
+    ("  min_score: 0.46", "  min_score: 46", "46 is too large: at most 1"),
+    ("languages: [vi, en]", "languages: []", "needs at least 1 item"),
 ])
 def test_a_wrong_value_is_told_in_plain_words_with_its_key(old, new, words):
     msg = _error(old, new)
