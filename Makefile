@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := xvfb xauth libgl1-mesa-dri libmtdev1 espeak-ng sox libportaudio2 chromium fonts-dejavu-core postgresql libxtst6 gcc libc6-dev
+APT_PACKAGES := xvfb xauth libgl1-mesa-dri libmtdev1 espeak-ng sox libportaudio2 chromium fonts-dejavu-core postgresql libxtst6 gcc libc6-dev libusb-1.0-0
 XVFB := xvfb-run -a -s "-screen 0 1920x1080x24"
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
