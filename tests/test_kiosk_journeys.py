@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import logging
 import os
-import unicodedata
 from datetime import UTC, datetime
 
 import pytest
+from kiosk_typing import keyboard, results_shown, t, type_keys, type_vietnamese
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not os.environ.get("DISPLAY"),
@@ -74,68 +74,10 @@ def fresh(kiosk):
     kiosk.pump(0.1)
 
 
-# -- typing as a citizen does -------------------------------------------------------------------
-
-_MARKS = {"\u0302": {"a": "aa", "e": "ee", "o": "oo"}, "\u0306": {"a": "aw"}, "\u031b": {"o": "ow", "u": "uw"}}
-_TONES = {"\u0301": "s", "\u0300": "f", "\u0309": "r", "\u0303": "x", "\u0323": "j"}
-
-
-def telex(text: str) -> str:
-    """The keys a Vietnamese citizen presses on a Telex keyboard for `text` (tone last in the word)."""
-    words = []
-    for word in text.lower().split(" "):
-        keys, tone = "", ""
-        for ch in word:
-            if ch == "đ":
-                keys += "dd"
-                continue
-            base, *marks = unicodedata.normalize("NFD", ch)
-            key = base
-            for m in marks:
-                if m in _TONES:
-                    tone = _TONES[m]
-                else:
-                    key = _MARKS[m][base]
-            keys += key
-        words.append(keys + tone)
-    return " ".join(words)
-
-
-def keyboard(d):
-    return d.app.screens[d.screen()].ids.keyboard
-
-
-def type_keys(d, keys: str) -> None:
-    """Tap each key of the on-screen keyboard at its centre (a space is the space bar)."""
-    kb = keyboard(d)
-    for ch in keys:
-        d.tap(kb.keys["key:space" if ch == " " else f"key:{ch}"], settle=0.02)
-
-
-def type_vietnamese(d, text: str) -> None:
-    kb = keyboard(d)
-    assert kb.telex, "the keyboard types Telex in Vietnamese"
-    type_keys(d, telex(text))
-    assert kb.text == text, f"Telex typed {kb.text!r}, not {text!r}"
-
-
-def results_shown(d):
-    """Wait for the search, then the result rows in view, top first (their keys)."""
-    d.wait(lambda: not d.c.visit.searching and d.screen() == "search", timeout=20, what="search finished")
-    d.pump(0.3)
-    rv = d.app.screens["search"].ids.results
-    x0, y0 = rv.to_window(*rv.pos)
-    rows = [w for w in d.visible() if getattr(w, "tag", "").startswith("hit:")
-            and y0 < w.to_window(*w.center)[1] < y0 + rv.height]
-    return sorted(rows, key=lambda w: -w.to_window(*w.center)[1])
-
+# -- typing as a citizen does: tests/kiosk_typing.py ------------------------------------------
 
 def texts(d) -> str:
     return d.texts()
-
-
-def t(d, key, lang=None, **kw):
-    return d.app.tr(key, lang or d.c.visit.lang, **kw)
 
 
 def in_viewport(d, w) -> bool:

@@ -1,0 +1,69 @@
+"""Typing and reading the kiosk's search screen as a citizen does, by touch (slow UI tests).
+
+`telex(text)` gives the keys a Vietnamese citizen presses for `text`; `type_vietnamese` taps
+them on the on-screen keyboard at their centres; `results_shown` waits for the search and
+returns the result rows in view, top first. Used by test_kiosk_journeys.py and
+test_kiosk_see_also.py (the driver `d` is kiosk.testing's).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+_MARKS = {"\u0302": {"a": "aa", "e": "ee", "o": "oo"}, "\u0306": {"a": "aw"}, "\u031b": {"o": "ow", "u": "uw"}}
+_TONES = {"\u0301": "s", "\u0300": "f", "\u0309": "r", "\u0303": "x", "\u0323": "j"}
+
+
+def telex(text: str) -> str:
+    """The keys a Vietnamese citizen presses on a Telex keyboard for `text` (tone last in the word)."""
+    words = []
+    for word in text.lower().split(" "):
+        keys, tone = "", ""
+        for ch in word:
+            if ch == "đ":
+                keys += "dd"
+                continue
+            base, *marks = unicodedata.normalize("NFD", ch)
+            key = base
+            for m in marks:
+                if m in _TONES:
+                    tone = _TONES[m]
+                else:
+                    key = _MARKS[m][base]
+            keys += key
+        words.append(keys + tone)
+    return " ".join(words)
+
+
+def keyboard(d):
+    return d.app.screens[d.screen()].ids.keyboard
+
+
+def type_keys(d, keys: str) -> None:
+    """Tap each key of the on-screen keyboard at its centre (a space is the space bar)."""
+    kb = keyboard(d)
+    for ch in keys:
+        d.tap(kb.keys["key:space" if ch == " " else f"key:{ch}"], settle=0.02)
+
+
+def type_vietnamese(d, text: str) -> None:
+    kb = keyboard(d)
+    assert kb.telex, "the keyboard types Telex in Vietnamese"
+    type_keys(d, telex(text))
+    assert kb.text == text, f"Telex typed {kb.text!r}, not {text!r}"
+
+
+def results_shown(d):
+    """Wait for the search, then the result rows in view, top first."""
+    d.wait(lambda: not d.c.visit.searching and d.screen() == "search", timeout=20, what="search finished")
+    d.pump(0.3)
+    rv = d.app.screens["search"].ids.results
+    _, y0 = rv.to_window(*rv.pos)
+    rows = [w for w in d.visible() if getattr(w, "tag", "").startswith("hit:")
+            and y0 < w.to_window(*w.center)[1] < y0 + rv.height]
+    return sorted(rows, key=lambda w: -w.to_window(*w.center)[1])
+
+
+def t(d, key, lang=None, **kw):
+    """The app's text for `key` in `lang` (default: the visitor's)."""
+    return d.app.tr(key, lang or d.c.visit.lang, **kw)
