@@ -258,3 +258,23 @@ def test_sync_once_with_an_unknown_token_says_to_ask_for_a_new_one(tmp_path, cap
     finally:
         hub.shutdown()
         hub.server_close()
+
+
+def test_doctor_reports_an_old_backup(tmp_path, capsys):
+    import os
+    import time
+
+    from kiosk.commands import backup
+
+    cfg = _centre(tmp_path)
+    (check,) = backup.doctor(Context(str(cfg)))
+    assert check.ok and "schedule `kiosk backup`" in check.message
+    _kiosk(capsys, cfg, "ticket", "issue", "A", "--ignore-hours")
+    _kiosk(capsys, cfg, "backup")
+    (check,) = backup.doctor(Context(str(cfg)))
+    assert check.ok and "newest centre-" in check.message
+    (copy,) = (tmp_path / "var" / "backups").glob("centre-*.db")
+    old = time.time() - 5 * 86400
+    os.utime(copy, (old, old))
+    (check,) = backup.doctor(Context(str(cfg)))
+    assert not check.ok and "5 days old" in check.message

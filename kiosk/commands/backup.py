@@ -13,7 +13,10 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from kiosk.cli import CliError
+from kiosk.cli import Check, CliError
+
+#: a newest backup older than this is reported by `kiosk doctor` (daily backups are the advice)
+STALE_DAYS = 2
 
 
 def register(sub) -> None:
@@ -126,3 +129,21 @@ def cmd_restore(args, ctx) -> int:
     print(f"restored {db} from {src}" + (f"; the database it replaced is kept in {saved}" if saved else ""))
     print("start the kiosk and the staff server again, then run `kiosk doctor`")
     return 0
+
+
+def doctor(ctx) -> list[Check]:
+    """The newest backup in the default folder: none yet is advice, an old one a failure."""
+    import time
+
+    if ctx.config.centre.url:  # a second kiosk: the data lives on the staff server
+        return []
+    folder = ctx.config.data_dir / "backups"
+    copies = sorted(folder.glob("centre-*.db"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    if not copies:
+        return [Check("backup", True, f"none in {folder} yet — schedule `kiosk backup` daily (docs/deployment.md)")]
+    newest = copies[-1]
+    age_days = (time.time() - newest.stat().st_mtime) / 86400
+    if age_days > STALE_DAYS:
+        return [Check("backup", False, f"newest {newest.name} is {age_days:.0f} days old — run `kiosk backup`, "
+                                       "and check the daily job that should run it")]
+    return [Check("backup", True, f"newest {newest.name} ({len(copies)} in {folder})")]
