@@ -278,3 +278,20 @@ def test_doctor_reports_an_old_backup(tmp_path, capsys):
     os.utime(copy, (old, old))
     (check,) = backup.doctor(Context(str(cfg)))
     assert not check.ok and "5 days old" in check.message
+
+
+def test_backup_keep_deletes_all_but_the_newest(tmp_path, capsys):
+    import os
+
+    cfg = _centre(tmp_path)
+    _kiosk(capsys, cfg, "ticket", "issue", "A", "--ignore-hours")
+    folder = tmp_path / "var" / "backups"
+    for i, name in enumerate(["centre-old1.db", "centre-old2.db", "centre-old3.db"]):
+        assert _kiosk(capsys, cfg, "backup", str(folder / name))[0] == 0
+        os.utime(folder / name, (1_700_000_000 + i, 1_700_000_000 + i))
+    (folder / "before-restore-x.db").write_bytes(b"")   # not a daily copy: never pruned
+    rc, out, err = _kiosk(capsys, cfg, "backup", "--keep", "2")
+    assert rc == 0, err
+    left = sorted(p.name for p in folder.iterdir())
+    assert "centre-old1.db" not in left and "centre-old2.db" not in left and "centre-old3.db" in left
+    assert "before-restore-x.db" in left and len([n for n in left if n.startswith("centre-")]) == 2

@@ -23,6 +23,8 @@ def register(sub) -> None:
     b = sub.add_parser("backup", help="copy the centre's database while it runs (daily backups)")
     b.add_argument("file", nargs="?", default=None,
                    help="where to write the copy (default: var/backups/centre-DATE-TIME.db; a folder: a new file in it)")
+    b.add_argument("--keep", type=int, default=None, metavar="N",
+                   help="then delete all but the newest N centre-*.db copies in that folder")
     b.set_defaults(func=cmd_backup)
     r = sub.add_parser("restore", help="put a backup made by `kiosk backup` back as the centre's database")
     r.add_argument("file", help="the backup file")
@@ -87,9 +89,19 @@ def cmd_backup(args, ctx) -> int:
     if problem:
         raise CliError(f"the copy failed its check: {problem}; the database itself may be damaged — run `kiosk doctor`")
     print(f"backup written: {dst} ({dst.stat().st_size // 1024} KiB, checked)")
+    if args.keep is not None:
+        _prune(dst.parent, args.keep)
     print(f"keep it on another disk, with {cfg.source or 'config.yaml'}"
           + (f" and {cfg.path(cfg.province.token_file)}" if cfg.province.url else ""))
     return 0
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Delete all but the newest `keep` (at least 1) centre-*.db copies of `folder`."""
+    copies = sorted(folder.glob("centre-*.db"), key=lambda p: p.stat().st_mtime)
+    for old in copies[:-max(keep, 1)]:
+        old.unlink()
+        print(f"deleted the old copy {old.name}")
 
 
 def _confirm(src: Path, db: Path) -> bool:
