@@ -295,3 +295,18 @@ def test_backup_keep_deletes_all_but_the_newest(tmp_path, capsys):
     left = sorted(p.name for p in folder.iterdir())
     assert "centre-old1.db" not in left and "centre-old2.db" not in left and "centre-old3.db" in left
     assert "before-restore-x.db" in left and len([n for n in left if n.startswith("centre-")]) == 2
+
+
+@pytest.mark.parametrize("path", [["users", "add"], ["users", "passwd"], ["dossier", "import"], ["ticket", "list"],
+                                  ["ticket", "counter-state"], ["voice", "say"], ["backup"], ["restore"], ["sync"]])
+def test_every_option_of_a_ward_administrators_command_is_explained(path):
+    import argparse
+
+    from kiosk.cli import build_parser
+
+    parser = build_parser()
+    for name in path:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    bare = [a.dest for a in parser._actions if not a.help and a.dest != "help"]
+    assert not bare, f"kiosk {' '.join(path)}: no help for {bare}"

@@ -15,8 +15,9 @@ def register(sub) -> None:
     dsub = p.add_subparsers(dest="dossier_command", metavar="ACTION")
     dsub.required = True
     subcommand(dsub, "import", cmd_import, "import a CSV, Excel or JSON export of the one-stop platform",
-               ("file",), JSON)
-    subcommand(dsub, "show", cmd_show, "show one dossier by its receipt code (personal data masked)", ("code",), JSON,
+               ("file", {"help": "the export file (.csv, .xlsx or .json; columns: dossiers.import_columns)"}), JSON)
+    subcommand(dsub, "show", cmd_show, "show one dossier by its receipt code (personal data masked)",
+               ("code", {"help": "the receipt code (Mã hồ sơ)"}), JSON,
                ("--unmasked", {"action": "store_true", "help": "staff only: show full name and phone"}))
     subcommand(dsub, "due", cmd_due, "open dossiers that are late or due within N working days",
                ("--days", {"type": int, "default": None, "help": "working days ahead (default: config)"}), JSON)

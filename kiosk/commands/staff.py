@@ -22,18 +22,22 @@ def register(sub) -> None:
     us = u.add_subparsers(dest="users_command", metavar="ACTION")
     us.required = True
     add = us.add_parser("add", help="add a user (the password is asked for, or read from stdin)")
-    add.add_argument("name")
-    add.add_argument("--role", required=True, choices=["admin", "officer", "display", "kiosk"])
+    add.add_argument("name", help="login name: 2-32 of a-z 0-9 . _ - (e.g. cb.hoa)")
+    add.add_argument("--role", required=True, choices=["admin", "officer", "display", "kiosk"],
+                     help="admin: administration; officer: a counter's console; display: the hall TV; "
+                          "kiosk: a second kiosk's API access")
     add.add_argument("--counter", type=int, action="append", default=[], help="counter id (officers; repeatable)")
-    add.add_argument("--full-name", default="")
+    add.add_argument("--full-name", default="", help="the person's full name (shown in the staff pages)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     add.add_argument("--token", action="store_true", help="also print an API token (remote kiosks)")
     add.set_defaults(func=cmd_users_add)
     subcommand(us, "list", cmd_users_list, "list users", JSON)
-    subcommand(us, "passwd", cmd_users_passwd, "set a user's password (ends their sessions)", ("name",),
-               ("--password-stdin", {"action": "store_true"}))
-    subcommand(us, "token", cmd_users_token, "make an API bearer token for a user (e.g. a remote kiosk)", ("name",),
-               ("--label", {"default": ""}))
+    subcommand(us, "passwd", cmd_users_passwd, "set a user's password (ends their sessions)",
+               ("name", {"help": "login name"}),
+               ("--password-stdin", {"action": "store_true", "help": "read the password from the first line of stdin"}))
+    subcommand(us, "token", cmd_users_token, "make an API bearer token for a user (e.g. a remote kiosk)",
+               ("name", {"help": "login name"}),
+               ("--label", {"default": "", "help": "a note saying where the token is used, e.g. kiosk-2"}))
 
     r = sub.add_parser("report", help="queue report for a day or a range (tickets, waits, service level, ratings)")
     r.add_argument("--date", default=None, help="YYYY-MM-DD (default: today), or the start with --to")

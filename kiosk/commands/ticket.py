@@ -55,8 +55,8 @@ def register(sub) -> None:
     a.add_argument("--counter", "-k", type=int, help="counter id that alone may call it")
 
     a = add("list", cmd_list, "list tickets (today by default)", actor=False)
-    a.add_argument("--state", choices=TICKET_STATES)
-    a.add_argument("--service", "-s")
+    a.add_argument("--state", choices=TICKET_STATES, help="only tickets in this state")
+    a.add_argument("--service", "-s", help="only this service's tickets (series letter, e.g. A)")
     a.add_argument("--day", help="YYYY-MM-DD, or 'all'")
 
     add("status", cmd_status, "a ticket's state, people ahead and estimated wait", ref=True, actor=False)
@@ -70,8 +70,8 @@ def register(sub) -> None:
 
     add("counters", cmd_counters, "counters, their services and states", actor=False)
     a = add("counter-state", cmd_counter_state, "open, pause or close a counter")
-    a.add_argument("counter", type=int)
-    a.add_argument("state", choices=["open", "paused", "closed"])
+    a.add_argument("counter", type=int, help="counter id (see `kiosk ticket counters`)")
+    a.add_argument("state", choices=["open", "paused", "closed"], help="the counter's new state")
 
     add("expire", cmd_expire, "expire earlier days' waiting tickets (also automatic)")
 

@@ -48,13 +48,13 @@ def register(sub) -> None:
     rec.set_defaults(func=cmd_recognize)
 
     say = vsub.add_parser("say", help="speak a text (Vietnamese by default) or write it to a WAV")
-    say.add_argument("text")
-    say.add_argument("--lang", default="vi", choices=["vi", "en"])
+    say.add_argument("text", help="what to say (in quotes)")
+    say.add_argument("--lang", default="vi", choices=["vi", "en"], help="language of the text (default: vi)")
     say.add_argument("--out", help="write the WAV here instead of playing it")
     say.set_defaults(func=cmd_say)
 
     dev = vsub.add_parser("devices", help="list audio input and output devices")
-    dev.add_argument("--json", action="store_true")
+    dev.add_argument("--json", action="store_true", help="print JSON")
     dev.set_defaults(func=cmd_devices)
 
 
