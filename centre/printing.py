@@ -115,8 +115,15 @@ def _open(p) -> None:
         p.open()
 
 
+#: every ESC/POS real-time status byte (DLE EOT n) has bits 1 and 4 set and bits 0 and 7 clear;
+#: a byte without them is not a printer's answer (an HTTP server or another device at that address)
+STATUS_FIXED_MASK = 0x93
+STATUS_FIXED_BITS = 0x12
+
+
 def paper_state(p) -> str:
-    """'ok', 'low', 'out' or 'unknown' (printer did not answer the DLE EOT 4 status query)."""
+    """'ok', 'low', 'out', 'unknown' (the printer did not answer the DLE EOT 4 status query) or
+    'foreign' (something answered, but not with a printer's status byte)."""
     if type(p).__name__ in ("Dummy", "File"):
         return "unknown"
     restore = None
@@ -137,6 +144,8 @@ def paper_state(p) -> str:
     if not raw:
         return "unknown"
     status = raw[0]
+    if status & STATUS_FIXED_MASK != STATUS_FIXED_BITS:
+        return "foreign"
     # DLE EOT 4: bits 5-6 set = paper end, bits 2-3 set = paper near end.
     if status & 0x60 == 0x60:
         return "out"
@@ -261,6 +270,9 @@ def probe(pcfg) -> tuple[bool, str]:
         return False, f"{_plain(exc)} — check the cable/network and printer settings in config.yaml"
     if paper == "out":
         return False, "the printer is out of paper — load a new roll"
+    if paper == "foreign":
+        return False, ("something answers at this address, but not as a receipt printer (its reply to the "
+                       "paper-status query is not ESC/POS) — check printer.host and printer.port in config.yaml")
     extra = {"low": "; paper is running low", "unknown": "; paper state not reported"}.get(paper, "; paper ok")
     return True, "reachable" + extra
 

@@ -139,6 +139,21 @@ def test_network_printer_prints(tmp_config, ticket_image, paper_byte):
     assert qr_text(raster_to_image(fake.received)) == [url] and CUT in fake.received
 
 
+def test_doctor_tells_a_printer_from_something_else_answering(tmp_config):
+    """A network address that answers the paper-status query with a byte no ESC/POS printer
+    sends ('H' of "HTTP/1.1 400") is not reported as "reachable; paper ok"."""
+    from centre.printing import probe
+
+    for byte, ok, words in ((0x48, False, "not as a receipt printer"), (0x12, True, "paper ok"),
+                            (0x1E, True, "running low")):
+        fake = FakeNetworkPrinter(byte)
+        try:
+            result = probe(with_printer(tmp_config, kind="network", host="127.0.0.1", port=fake.port).printer)
+        finally:
+            fake.close()
+        assert result[0] is ok and words in result[1], (hex(byte), result)
+
+
 def test_out_of_paper_is_reported_and_nothing_printed(tmp_config, ticket_image, tmp_path, caplog):
     image, _ = ticket_image
     fake = FakeNetworkPrinter(0x72)  # DLE EOT 4 answer: paper end sensor
