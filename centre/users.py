@@ -92,7 +92,15 @@ MIGRATIONS = [
 
 
 class UserError(ValueError):
-    """A user cannot be created or changed as asked (bad name, role, counter or password)."""
+    """A user cannot be created or changed as asked (bad name, role, counter or password).
+
+    The message is English (the command line, the log); `code` and `params` let a page say it
+    in its own language (staff/i18n: `err_<code>`)."""
+
+    def __init__(self, message: str, code: str = "", **params):
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 class UnknownUser(UserError):
@@ -194,17 +202,18 @@ def common_passwords() -> frozenset[str]:
 def check_password_strength(password: str, name: str = "") -> None:
     """Raise UserError when a password is too weak to protect a counter or the admin pages."""
     if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+        raise UserError(f"the password must have at least {MIN_PASSWORD} characters", "password_short", min=MIN_PASSWORD)
     low = password.lower()
     if name and (low == name.lower() or (len(name) >= 4 and name.lower() in low)):
-        raise UserError("the password must not contain the user name")
+        raise UserError("the password must not contain the user name", "password_has_name")
     if len(set(password)) < 4:
-        raise UserError("the password is too simple (use at least 4 different characters)")
+        raise UserError("the password is too simple (use at least 4 different characters)", "password_simple")
     if low.isdigit():
-        raise UserError("the password must not be only digits (a phone number or a date is easy to guess)")
+        raise UserError("the password must not be only digits (a phone number or a date is easy to guess)",
+                        "password_digits")
     core = re.sub(r"^[\d\W_]+|[\d\W_]+$", "", low)
     if low in common_passwords() or core in common_passwords():
-        raise UserError("this password is on the list of common passwords; choose another")
+        raise UserError("this password is on the list of common passwords; choose another", "password_common")
 
 
 def change_password(conn, user_id: int, old: str, new: str, *, now: float | None = None) -> User:
@@ -213,7 +222,7 @@ def change_password(conn, user_id: int, old: str, new: str, *, now: float | None
     if row is None or not verify_password(old or "", row["password_hash"]):
         raise BadCredentials("the current password is wrong")
     if old == new:
-        raise UserError("the new password must differ from the current one")
+        raise UserError("the new password must differ from the current one", "password_same")
     return update_user(conn, user_id, password=new, now=now)
 
 
@@ -228,18 +237,19 @@ def _row_to_user(row) -> User:
 
 def _check(name: str, role: str, counters: Iterable[int], valid_counters: Iterable[int] | None) -> list[int]:
     if not NAME_RE.match(name or ""):
-        raise UserError(f"user name {name!r} must be 2-32 lower-case letters, digits, '.', '_' or '-'")
+        raise UserError(f"user name {name!r} must be 2-32 lower-case letters, digits, '.', '_' or '-'",
+                        "name_invalid", name=name)
     if role not in ROLES:
-        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}", "role_invalid", role=role)
     counters = sorted({int(c) for c in counters})
     if role == "officer" and not counters:
-        raise UserError("an officer must be bound to at least one counter (--counter N)")
+        raise UserError("an officer must be bound to at least one counter (--counter N)", "officer_needs_counter")
     if role != "officer" and counters:
-        raise UserError(f"only officers are bound to counters, not a {role} user")
+        raise UserError(f"only officers are bound to counters, not a {role} user", "counters_only_officers", role=role)
     if valid_counters is not None:
         bad = [c for c in counters if c not in set(valid_counters)]
         if bad:
-            raise UserError(f"counter {bad[0]} does not exist")
+            raise UserError(f"counter {bad[0]} does not exist", "counter_missing", counter=bad[0])
     return counters
 
 
@@ -259,7 +269,7 @@ def create_user(conn: sqlite3.Connection, name: str, role: str, password: str, *
                 (name, full_name.strip(), role, json.dumps(counters), hash_password(password), now, now),
             )
     except sqlite3.IntegrityError:
-        raise UserError(f"user {name!r} already exists") from None
+        raise UserError(f"user {name!r} already exists", "user_exists", name=name) from None
     return get_user(conn, cur.lastrowid)
 
 
@@ -268,7 +278,7 @@ def get_user(conn, user: int | str) -> User:
     col = "id" if isinstance(user, int) else "name"
     row = conn.execute(f"SELECT * FROM staff_users WHERE {col} = ?", (user,)).fetchone()
     if row is None:
-        raise UnknownUser(f"no user {user!r}")
+        raise UnknownUser(f"no user {user!r}", "unknown_user", name=user)
     return _row_to_user(row)
 
 
@@ -293,7 +303,7 @@ def update_user(conn, user_id: int, *, role: str | None = None, counters: Iterab
     counters = _check(old.name, role, counters, valid_counters)
     active = old.active if active is None else bool(active)
     if old.role == "admin" and old.active and (role != "admin" or not active) and count_admins(conn) <= 1:
-        raise UserError("this is the last active administrator; add another one first")
+        raise UserError("this is the last active administrator; add another one first", "last_admin")
     if password is not None:
         check_password_strength(password, old.name)
     now = time.time() if now is None else now
@@ -315,7 +325,7 @@ def delete_user(conn, user_id: int) -> User:
     """Remove a user (and their sessions); never the last administrator."""
     old = get_user(conn, user_id)
     if old.role == "admin" and old.active and count_admins(conn) <= 1:
-        raise UserError("this is the last active administrator; add another one first")
+        raise UserError("this is the last active administrator; add another one first", "last_admin")
     with transaction(conn):
         conn.execute("DELETE FROM staff_users WHERE id = ?", (user_id,))
     return old

@@ -212,7 +212,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     for exc_type, status in ERROR_STATUS.items():
         def handler(request: Request, exc, status=status):
-            body = {"error": type(exc).__name__, "message": str(exc)}
+            # `message`: the core's own words (the queue protocol; programs read it); `text`: the
+            # same in the page's language, what the staff pages show
+            body = {"error": type(exc).__name__, "message": str(exc), "text": i18n.error_text(lang_of(request), exc)}
             if isinstance(exc, q.ServiceClosed):
                 body["opens_at"] = exc.opens_at.isoformat() if exc.opens_at else None
             if isinstance(exc, q.CurrentNotStarted):

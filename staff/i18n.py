@@ -23,3 +23,21 @@ def t(lang: str, key: str, **kw) -> str:
     lang = lang if lang in LANGS else "vi"
     s = texts(lang).get(key) or texts("vi").get(key) or key
     return s.format(**kw) if kw else s
+
+
+def error_text(lang: str, exc: Exception) -> str:
+    """An error of the core (queue, users, admin) as the page's language says it: `err_<code>`
+    (an error that carries `code` and `params`, e.g. users.UserError), else `err_<ClassName>`;
+    the core's own (English) message when neither is written (or a template cannot be filled)."""
+    lang = lang if lang in LANGS else "vi"
+    params = getattr(exc, "params", None)
+    code = getattr(exc, "code", "") if params is not None else ""  # (a queue error's `code` is a ticket's)
+    keys = ((f"err_{code}",) if isinstance(code, str) and code else ()) + (f"err_{type(exc).__name__}",)
+    for key in keys:
+        s = texts(lang).get(key)
+        if s:
+            try:  # the error's params (UserError), else its attributes (CurrentNotStarted: code, counter_id)
+                return s.format(**(params if params is not None else vars(exc)))
+            except (KeyError, IndexError, ValueError):
+                return str(exc)
+    return str(exc)

@@ -351,6 +351,21 @@ def test_bad_input_gets_a_clear_error(centre):
     assert centre.client().get("/t/nope").status_code == 404
 
 
+def test_core_errors_are_said_in_the_pages_language(centre):
+    """The Vietnamese admin page showed "Lỗi: the password must have at least 10 characters": an
+    error of the core comes with `text` in the page's language; `message` stays the core's words."""
+    admin = centre.client("admin")
+    body = {"name": "lan2", "role": "officer", "counters": [1], "password": "ngan"}
+    for lang, words in (("vi", "Mật khẩu phải có ít nhất 10 ký tự"), ("en", "The password must have at least 10")):
+        r = admin.post(f"/api/admin/users?lang={lang}", json=body)
+        assert r.status_code == 422 and r.json()["text"].startswith(words), r.json()
+        assert "at least 10 characters" in r.json()["message"]
+    r = admin.post("/api/admin/users?lang=vi", json={**body, "counters": [99], "password": "Quay-mot-hai-ba-4"})
+    assert r.status_code == 422 and r.json()["text"] == "Quầy 99 không tồn tại.", r.json()
+    r = centre.client("kiosk").post("/api/tickets", json={"service": "Z"})  # no language: Vietnamese
+    assert r.status_code == 404 and r.json()["text"] == "Không có dịch vụ này." and "no service 'Z'" in r.json()["message"]
+
+
 def test_admin_changes_are_audited_and_reach_the_kiosk_without_restart(centre):
     kiosk_queue = centre.queue()  # a kiosk process's own connection, opened before the change
     admin = centre.client("admin")

@@ -117,7 +117,9 @@ async def change_password(request: Request, old: str = Form("", max_length=256),
                      address=addr, now=staff.now())
         return render(request, "account.html", {"error": t(lang, "wrong_current_password")}, status=422)
     except users.UserError as exc:
-        return render(request, "account.html", {"error": str(exc)}, status=422)
+        from staff.i18n import error_text
+
+        return render(request, "account.html", {"error": error_text(lang, exc)}, status=422)
     audit.record(staff.conn(), who.user.name, "password.change", entity="user", key=who.user.id, address=addr,
                  now=staff.now())
     response = RedirectResponse("/login", status_code=303)

@@ -11,7 +11,7 @@ async function api(method, url, body) {
   try { data = await r.json(); } catch (e) { data = null; }
   if (!r.ok) {
     if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); }
-    const err = new Error((data && data.message) || r.statusText);
+    const err = new Error((data && (data.text || data.message)) || r.statusText);
     err.status = r.status; err.data = data; throw err;
   }
   return data;
