@@ -11,12 +11,11 @@ tests/artifacts/journey-*.png for a person to look at.
 
 from __future__ import annotations
 
-import logging
 import os
 from datetime import UTC, datetime
 
 import pytest
-from kiosk_typing import keyboard, results_shown, t, type_keys, type_vietnamese
+from kiosk_helpers import errors_logged, keyboard, results_shown, t, type_keys, type_vietnamese
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not os.environ.get("DISPLAY"),
@@ -42,24 +41,10 @@ def kiosk(tmp_path_factory):
                 dossier_lookup=sample_dossier_lookup())
     drv.wait(lambda: drv.c.services and drv.c.fields, what="home data")
     # every error logged while the journeys run (a worker's exception, a failed callback)
-    errors = drv.errors = []
-    catch = _Catch(errors)
-    loggers = [logging.getLogger(), logging.getLogger("kivy")]
-    for lg in loggers:
-        lg.addHandler(catch)
-    yield drv
-    for lg in loggers:
-        lg.removeHandler(catch)
+    with errors_logged() as errors:
+        drv.errors = errors
+        yield drv
     drv.stop()
-
-
-class _Catch(logging.Handler):
-    def __init__(self, into: list):
-        super().__init__(level=logging.ERROR)
-        self.into = into
-
-    def emit(self, record):
-        self.into.append(f"{record.name}: {record.getMessage()}")
 
 
 @pytest.fixture
@@ -74,7 +59,7 @@ def fresh(kiosk):
     kiosk.pump(0.1)
 
 
-# -- typing as a citizen does: tests/kiosk_typing.py ------------------------------------------
+# -- typing as a citizen does: tests/kiosk_helpers.py ------------------------------------------
 
 def texts(d) -> str:
     return d.texts()

@@ -10,12 +10,11 @@ results without covering them, the results still tappable. Screenshots go to tes
 
 from __future__ import annotations
 
-import logging
 import os
 from datetime import UTC, datetime
 
 import pytest
-from kiosk_typing import keyboard, results_shown, t, type_keys, type_vietnamese
+from kiosk_helpers import errors_logged, keyboard, results_shown, t, type_keys, type_vietnamese
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not os.environ.get("DISPLAY"),
@@ -38,24 +37,10 @@ def kiosk(tmp_path_factory):
     clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))  # a Tuesday, 09:00 in Vietnam
     drv = start(cfg, tmp, backend=Backend(cfg, printer=Dummy(), queue_clock=clock))
     drv.wait(lambda: drv.c.services and drv.c.fields, what="home data")
-    errors = drv.errors = []
-    catch = _Catch(errors)
-    loggers = [logging.getLogger(), logging.getLogger("kivy")]
-    for lg in loggers:
-        lg.addHandler(catch)
-    yield drv
-    for lg in loggers:
-        lg.removeHandler(catch)
+    with errors_logged() as errors:
+        drv.errors = errors
+        yield drv
     drv.stop()
-
-
-class _Catch(logging.Handler):
-    def __init__(self, into: list):
-        super().__init__(level=logging.ERROR)
-        self.into = into
-
-    def emit(self, record):
-        self.into.append(f"{record.name}: {record.getMessage()}")
 
 
 @pytest.fixture
@@ -71,7 +56,7 @@ def fresh(kiosk):
     kiosk.pump(0.2)
 
 
-# -- typing as a citizen does: tests/kiosk_typing.py ------------------------------------------
+# -- typing as a citizen does: tests/kiosk_helpers.py ------------------------------------------
 
 def win_box(w):
     """(bottom, top) of a widget in window coordinates."""

@@ -1,14 +1,18 @@
-"""Typing and reading the kiosk's search screen as a citizen does, by touch (slow UI tests).
+"""Typing and reading the kiosk's search screen as a citizen does, by touch, and catching the
+errors logged meanwhile (slow UI tests).
 
 `telex(text)` gives the keys a Vietnamese citizen presses for `text`; `type_vietnamese` taps
 them on the on-screen keyboard at their centres; `results_shown` waits for the search and
-returns the result rows in view, top first. Used by test_kiosk_journeys.py and
+returns the result rows in view, top first; `errors_logged()` collects every error logged
+while the app runs (a worker's exception, a failed callback). Used by test_kiosk_journeys.py and
 test_kiosk_see_also.py (the driver `d` is kiosk.testing's).
 """
 
 from __future__ import annotations
 
+import logging
 import unicodedata
+from contextlib import contextmanager
 
 _MARKS = {"\u0302": {"a": "aa", "e": "ee", "o": "oo"}, "\u0306": {"a": "aw"}, "\u031b": {"o": "ow", "u": "uw"}}
 _TONES = {"\u0301": "s", "\u0300": "f", "\u0309": "r", "\u0303": "x", "\u0323": "j"}
@@ -67,3 +71,27 @@ def results_shown(d):
 def t(d, key, lang=None, **kw):
     """The app's text for `key` in `lang` (default: the visitor's)."""
     return d.app.tr(key, lang or d.c.visit.lang, **kw)
+
+
+class _Catch(logging.Handler):
+    def __init__(self, into: list):
+        super().__init__(level=logging.ERROR)
+        self.into = into
+
+    def emit(self, record):
+        self.into.append(f"{record.name}: {record.getMessage()}")
+
+
+@contextmanager
+def errors_logged():
+    """Every error logged (root and kivy loggers) while the block runs, as "logger: message"."""
+    errors: list[str] = []
+    catch = _Catch(errors)
+    loggers = [logging.getLogger(), logging.getLogger("kivy")]
+    for lg in loggers:
+        lg.addHandler(catch)
+    try:
+        yield errors
+    finally:
+        for lg in loggers:
+            lg.removeHandler(catch)
