@@ -25,3 +25,20 @@ def shipped_catalogue_db(cfg):
     c = connect(None)
     ensure_catalogue(c, cfg)
     return c
+
+
+def shipped_config_file(tmp_path: Path) -> Path:
+    """The shipped config.yaml with its database in `tmp_path` (the catalogue from the project),
+    for the `kiosk search` command line."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "config.yaml").read_text(encoding="utf-8")
+    for old, new in (
+        ('data_dir: "var"', f'data_dir: "{tmp_path}/var"'),
+        ('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"'),
+        ('catalogue: "data/procedures"', f'catalogue: "{root}/data/procedures"'),
+    ):
+        assert old in text, f"config.yaml no longer has {old!r}: update tests/search_helpers.py"
+        text = text.replace(old, new)
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path

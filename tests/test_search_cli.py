@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from search_helpers import shipped_config_file
 
 from kiosk.cli import main
 
@@ -23,17 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def config_file(tmp_path) -> Path:
     """The shipped config.yaml with its database in a temporary folder (catalogue from the project)."""
-    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
-    for old, new in (
-        ('data_dir: "var"', f'data_dir: "{tmp_path}/var"'),
-        ('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"'),
-        ('catalogue: "data/procedures"', f'catalogue: "{ROOT}/data/procedures"'),
-    ):
-        assert old in text, f"config.yaml no longer has {old!r}: update this fixture"
-        text = text.replace(old, new)
-    path = tmp_path / "config.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return shipped_config_file(tmp_path)
 
 
 def run(config_file, *args, stdin: str | None = None, capsys=None, monkeypatch=None):

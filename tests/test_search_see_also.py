@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from search_helpers import shipped_catalogue_db
+from search_helpers import shipped_catalogue_db, shipped_config_file
 
 from centre.search import Searcher
 from kiosk.cli import main
@@ -102,18 +102,8 @@ def test_explain_and_search_agree_on_see_also(searcher, text):
 
 @pytest.fixture
 def config_file(tmp_path) -> Path:
-    """The shipped config.yaml with its database in a temporary folder (as tests/test_search_cli.py)."""
-    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
-    for old, new in (
-        ('data_dir: "var"', f'data_dir: "{tmp_path}/var"'),
-        ('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"'),
-        ('catalogue: "data/procedures"', f'catalogue: "{ROOT}/data/procedures"'),
-    ):
-        assert old in text, f"config.yaml no longer has {old!r}: update this fixture"
-        text = text.replace(old, new)
-    path = tmp_path / "config.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    """The shipped config.yaml with its database in a temporary folder (catalogue from the project)."""
+    return shipped_config_file(tmp_path)
 
 
 def test_cli_json_shape_unchanged_and_human_output_shows_see_also(config_file, capsys):
