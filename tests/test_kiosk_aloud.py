@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from voice_fakes import BlockingPlayer
 
 from kiosk.aloud import MAX_WORDS, heard, heard_words, screen_lang
 from kiosk.visit import Screen
@@ -290,30 +291,6 @@ def test_repeat_by_voice_reads_the_screen_the_visitor_asked_from(ctl):
 
 needs_display = pytest.mark.skipif(not __import__("os").environ.get("DISPLAY"),
                                    reason="needs a display: run under xvfb-run (make test does)")
-
-
-class BlockingPlayer:
-    """Plays nothing, until stopped: the WAV espeak-ng wrote is recorded (a null sink)."""
-
-    command = ["null-sink"]
-
-    def __init__(self):
-        import threading
-
-        self.played, self.stops = [], 0
-        self._release = threading.Event()
-
-    def play(self, path):
-        import threading
-
-        self._release = threading.Event()
-        self.played.append(Path(path))
-        self._release.wait(30)
-        return True
-
-    def stop(self):
-        self.stops += 1
-        self._release.set()
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ silences it, Back stops it. Slow: real viet-asr, real espeak-ng, Kivy under Xvfb
 from __future__ import annotations
 
 import os
-import threading
 from datetime import UTC, datetime
 
 import pytest
+from voice_fakes import BlockingPlayer
 
 from voice.vietasr_engine import vietasr_version
 
@@ -18,26 +18,6 @@ pytestmark = [
     pytest.mark.skipif(vietasr_version() is None, reason="viet-asr is not installed (make setup)"),
     pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs a display (run under xvfb-run)"),
 ]
-
-
-class BlockingPlayer:
-    """A player that 'plays' until stopped (records what it was given)."""
-
-    command = ["fake"]
-
-    def __init__(self):
-        self.played, self.stops = [], 0
-        self._release = threading.Event()
-
-    def play(self, path):
-        self._release = threading.Event()
-        self.played.append(path)
-        self._release.wait(30)
-        return True
-
-    def stop(self):
-        self.stops += 1
-        self._release.set()
 
 
 @pytest.fixture(scope="module")
