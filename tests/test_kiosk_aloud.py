@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from voice_fakes import BlockingPlayer
+from voice_fakes import BlockingPlayer, ListeningVoice
 
 from kiosk.aloud import MAX_WORDS, heard, heard_words, screen_lang
 from kiosk.visit import Screen
@@ -252,22 +252,6 @@ def test_fit_never_goes_over_the_limit_as_heard(ctl):
     _visit(ctl, "vi")
     text = fit(ctl, lambda shown, left: "Có 15 người chờ. " * 20, ["a", "b"])  # too long even alone
     assert text and heard_words(text, "vi") <= MAX_WORDS and len(text.split()) < MAX_WORDS
-
-
-class ListeningVoice:
-    """Holds the microphone (press/release recorded); the words come as voice events."""
-
-    def __init__(self):
-        self.calls = []
-
-    def press(self):
-        self.calls.append("press")
-
-    def release(self):
-        self.calls.append("release")
-
-    def cancel(self):
-        self.calls.append("cancel")
 
 
 def test_repeat_by_voice_reads_the_screen_the_visitor_asked_from(ctl):

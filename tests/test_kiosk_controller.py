@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from voice_fakes import ListeningVoice
 
 from kiosk.controller import (
     Backend,
@@ -519,21 +520,10 @@ def test_read_aloud_procedure_and_ticket(ctl, project_config):
     assert ctl.message[0] == "error.speech"
 
 
-class FakeVoice:
-    def __init__(self):
-        self.calls = []
-
-    def press(self):
-        self.calls.append("press")
-
-    def release(self):
-        self.calls.append("release")
-
-
 def test_push_to_talk(ctl):
     from voice.events import Listening, ModelReady, Thinking
 
-    v = FakeVoice()
+    v = ListeningVoice()
     ctl.voice = v
     ctl.mic_down()  # not ready yet: nothing happens
     assert v.calls == [] and ctl.screen == Screen.HOME
@@ -551,7 +541,7 @@ def test_push_to_talk(ctl):
 def test_voice_is_vietnamese_only_and_shows_the_words_heard(ctl, project_config):
     from voice.events import ModelReady, Partial, Understood
 
-    v = FakeVoice()
+    v = ListeningVoice()
     ctl.voice = v
     feed(ctl, ModelReady(path="/m", load_s=1.0))
     ctl.set_lang("en")

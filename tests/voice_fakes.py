@@ -1,7 +1,8 @@
 """Stand-ins where the hardware or the other side cannot be here: the search's answer in the voice
 decision tests (tests/test_voice_vietasr.py, tests/test_voice_confidence.py: `decide` reads only
 these attributes of `centre.search` hits and results, so a test states the text search's answer
-directly), and a sound card (`BlockingPlayer`, tests/test_voice_kiosk.py, test_kiosk_aloud.py)."""
+directly), a sound card (`BlockingPlayer`, tests/test_voice_kiosk.py, test_kiosk_aloud.py) and a microphone
+held by the kiosk (`ListeningVoice`: the words then come as voice events)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,20 @@ class BlockingPlayer:
     def stop(self):
         self.stops += 1
         self._release.set()
+
+
+class ListeningVoice:
+    """The kiosk's listener with no microphone: press / release / cancel are recorded; a test
+    sends the words as voice events (tests/test_kiosk_controller.py, test_kiosk_aloud.py)."""
+
+    def __init__(self):
+        self.calls: list[str] = []
+
+    def press(self):
+        self.calls.append("press")
+
+    def release(self):
+        self.calls.append("release")
+
+    def cancel(self):
+        self.calls.append("cancel")
