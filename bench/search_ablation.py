@@ -83,6 +83,9 @@ SETS = {  # name → (file, role)
     # round-7 blind set (120 questions from 120 pages not used before, 94 sites), collected by a
     # helper who had not read the method while round 7 was tuned: once per round, aggregates only
     "real_blind7": (DATA / "search_real" / "blind7.yaml", "blind"),
+    # round-8 blind set, written at the end of round 7 by a helper who had not read the method;
+    # never measured yet (once per round, aggregates only)
+    "real_blind8": (DATA / "search_real" / "blind8.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
 
