@@ -268,13 +268,40 @@ def probe(pcfg) -> tuple[bool, str]:
                 pass
     except Exception as exc:  # noqa: BLE001 - report any failure as text
         return False, f"{_plain(exc)} — check the cable/network and printer settings in config.yaml"
+    return _probe_answer(pcfg, paper)
+
+
+def _probe_answer(pcfg, paper: str) -> tuple[bool, str]:
+    """`probe`'s verdict from the reply to the status request (`paper_state`) of a printer
+    whose connection opened.
+
+    A serial port opens whether or not anything is attached to it (and a USB-serial adapter
+    with no printer behind it opens too), so on a serial port only a reply proves a printer:
+    no reply to the real-time status request (DLE EOT 4) is "no printer answers", not OK.
+    A network printer accepted the connection, so silence there means only that it does not
+    report its paper."""
+    serial = pcfg.kind == "serial"
     if paper == "out":
         return False, "the printer is out of paper — load a new roll"
     if paper == "foreign":
-        return False, ("something answers at this address, but not as a receipt printer (its reply to the "
-                       "paper-status query is not ESC/POS) — check printer.host and printer.port in config.yaml")
-    extra = {"low": "; paper is running low", "unknown": "; paper state not reported"}.get(paper, "; paper ok")
-    return True, "reachable" + extra
+        if serial:
+            where = "on this port"
+            fix = "printer.serial_port and printer.serial_baudrate"
+        else:
+            where, fix = "at this address", "printer.host and printer.port"
+        return False, (
+            f"something answers {where}, but not as a receipt printer (its reply to the paper-status "
+            f"query is not ESC/POS) — check {fix} in config.yaml"
+        )
+    if paper == "unknown" and serial:
+        return False, (
+            f"no printer answers on {pcfg.serial_port}: the port opens, but nothing replied to the "
+            f"printer status request (DLE EOT) within {STATUS_TIMEOUT_S:g} s — is the printer switched "
+            f"on and its cable in this port? Check printer.serial_port and printer.serial_baudrate "
+            f"({pcfg.serial_baudrate}) in config.yaml"
+        )
+    extra = {"low": "; paper is running low", "unknown": "; paper state not reported"}
+    return True, ("answers" if serial else "reachable") + extra.get(paper, "; paper ok")
 
 
 def last_failure_text(conn) -> str | None:
