@@ -89,6 +89,7 @@ SETS = {  # name → (file, role)
     # round-8 blind set, written at the end of round 7 by a helper who had not read the method;
     # never measured yet (once per round, aggregates only)
     "real_blind8": (DATA / "search_real" / "blind8.yaml", "blind"),
+    "short_blind9": (DATA / "search_short" / "blind9.yaml", "blind"),  # round 8: short requests, never read
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
 
