@@ -564,10 +564,12 @@ class EscortManager:
                 log.exception("escort manager error on %r", item)
 
     def _poll_commands(self, now: float) -> None:
-        """Carry out commands other processes posted to the events file (the staff's e-stop Reset)."""
+        """Carry out commands other processes posted to the events file (the staff's e-stop Reset),
+        and mark the kiosk alive there (`EventLog.beat`)."""
         if self.event_log is None or now < self._next_command_poll:
             return
         self._next_command_poll = now + COMMAND_POLL_S
+        self.event_log.beat()  # `kiosk robot monitor` tells a running kiosk from a stopped one
         for cmd in self.event_log.take_commands():
             if cmd["command"] != "RESET":
                 continue

@@ -17,15 +17,24 @@ escort manager from another process: the staff server's "Reset" after an e-stop
 quarter second), carries them out and writes the robot's answer back (`command_done`); a
 command not taken within `COMMAND_TTL_S` (no kiosk running) is marked ``expired``, so a
 kiosk started later never acts on an old click. Only the commands in `COMMANDS` exist.
+
+A third table, ``robot_writer``, tells a reader whether the writer is still there: each
+`EventLog` (one per kiosk run) adds a row (pid, host, start), refreshes its ``beat_at`` every
+`BEAT_S` while the escort manager runs (`EventLog.beat`) and sets ``stopped_at`` when closed.
+`writer_state` reads it: running, stopped (closed), gone (its process no longer exists: a
+crash or kill), silent (no beat for `SILENT_S`: hung) or none (no kiosk ever wrote here).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger("robot.events")
@@ -35,6 +44,10 @@ FILE_NAME = "robot-events.db"
 #: Commands another process may post to the running kiosk (see `post_command`).
 COMMANDS = ("RESET",)
 COMMAND_TTL_S = 30.0
+#: How often a running kiosk marks that it is alive, and how long without a mark counts as hung.
+BEAT_S = 5.0
+SILENT_S = 15.0
+WRITER_ROWS_KEPT = 20
 
 
 def default_path(cfg) -> Path:
@@ -51,6 +64,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     con.execute("""CREATE TABLE IF NOT EXISTS robot_commands (
         id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, robot TEXT, command TEXT NOT NULL,
         by TEXT NOT NULL DEFAULT '', taken_at REAL, result TEXT)""")
+    con.execute("""CREATE TABLE IF NOT EXISTS robot_writer (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, pid INTEGER NOT NULL, host TEXT NOT NULL,
+        started_at REAL NOT NULL, beat_at REAL NOT NULL, stopped_at REAL)""")
     return con
 
 
@@ -63,6 +79,38 @@ class EventLog:
         self._con = _connect(self.path)
         self._lock = threading.Lock()
         self._writes = 0
+        self._session: int | None = None
+        self._next_beat = 0.0
+        self._start_session()
+
+    def _start_session(self) -> None:
+        """Mark this process as the events file's writer (see `writer_state`)."""
+        now = time.time()
+        try:
+            with self._lock, self._con:
+                self._session = self._con.execute(
+                    "INSERT INTO robot_writer (pid, host, started_at, beat_at) VALUES (?, ?, ?, ?)",
+                    (os.getpid(), socket.gethostname(), now, now),
+                ).lastrowid
+                self._con.execute(
+                    "DELETE FROM robot_writer WHERE id <= ?", (self._session - WRITER_ROWS_KEPT,)
+                )
+            self._next_beat = time.monotonic() + BEAT_S
+        except sqlite3.Error as exc:
+            log.warning("robot events: kiosk session not marked: %s", exc)
+
+    def beat(self) -> None:
+        """Mark the writer alive (at most once every `BEAT_S`; call it often)."""
+        if self._session is None or time.monotonic() < self._next_beat:
+            return
+        self._next_beat = time.monotonic() + BEAT_S
+        try:
+            with self._lock, self._con:
+                self._con.execute(
+                    "UPDATE robot_writer SET beat_at = ? WHERE id = ?", (time.time(), self._session)
+                )
+        except sqlite3.Error as exc:
+            log.warning("robot events: kiosk session not marked alive: %s", exc)
 
     def __call__(self, event) -> None:
         self.append(event.to_dict())
@@ -107,7 +155,18 @@ class EventLog:
             log.warning("robot command result not written: %s", exc)
 
     def close(self) -> None:
+        """Mark the session stopped and close the file."""
         with self._lock:
+            if self._session is not None:
+                try:
+                    with self._con:
+                        self._con.execute(
+                            "UPDATE robot_writer SET stopped_at = ? WHERE id = ?",
+                            (time.time(), self._session),
+                        )
+                except sqlite3.Error as exc:
+                    log.warning("robot events: kiosk session not marked stopped: %s", exc)
+                self._session = None
             self._con.close()
 
 
@@ -170,3 +229,58 @@ def last_id(path: str | Path) -> int:
         return 0
     finally:
         con.close()
+
+
+@dataclass(frozen=True)
+class WriterState:
+    """Whether a kiosk is writing the events file (`writer_state`).
+
+    `state`: ``running``, ``stopped`` (it closed the file), ``gone`` (its process no longer
+    exists and never closed: crashed or killed), ``silent`` (no beat for `SILENT_S`: hung, or
+    on another machine and stopped) or ``none`` (no kiosk has written here). `since`: when it
+    started (running), stopped (stopped) or was last heard (gone, silent); `pid` its process.
+    """
+
+    state: str
+    since: float | None = None
+    pid: int | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process (the kiosk runs as its own user)
+        return True
+    return True
+
+
+def writer_state(path: str | Path, now: float | None = None) -> WriterState:
+    """The newest kiosk session of the events file (see `WriterState`)."""
+    path = Path(path)
+    if not path.exists():
+        return WriterState("none")
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        row = con.execute(
+            "SELECT pid, host, started_at, beat_at, stopped_at FROM robot_writer ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    except sqlite3.OperationalError:  # a file from before the table, or not yet created
+        row = None
+    finally:
+        con.close()
+    if row is None:
+        return WriterState("none")
+    pid, host, started_at, beat_at, stopped_at = row
+    if stopped_at is not None:
+        return WriterState("stopped", stopped_at, pid)
+    if host == socket.gethostname() and not _process_exists(pid):
+        return WriterState("gone", beat_at, pid)
+    if (time.time() if now is None else now) - beat_at > SILENT_S:
+        return WriterState("silent", beat_at, pid)
+    return WriterState("running", started_at, pid)

@@ -356,6 +356,8 @@ def cmd_simple(args, ctx) -> int:
 
 
 def cmd_monitor(args, ctx) -> int:
+    """Follow the running kiosk's robot events; say plainly when the kiosk stops (or is not
+    running) and keep waiting for it. Exit status 1 when the kiosk was not running at the end."""
     if args.wire:
         return _monitor_wire(args, ctx)
     from robot.events import default_path, last_id, read_since
@@ -364,7 +366,11 @@ def cmd_monitor(args, ctx) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(f"(robot events of the running kiosk, from {path}; Ctrl-C stops)", file=sys.stderr, flush=True)
+    if not (ctx.config.robot.enabled and ctx.config.robot.robots):
+        print("(robot.enabled: false or no robot in config.yaml: a kiosk with this config writes no robot events)",
+              file=sys.stderr, flush=True)
     after = max(0, last_id(path) - max(0, args.last))
+    watch = _KioskWatch(path, args.json)
     t0 = time.monotonic()
     try:
         while not stop.is_set() and (args.seconds is None or time.monotonic() - t0 < args.seconds):
@@ -372,11 +378,69 @@ def cmd_monitor(args, ctx) -> int:
             for rid, at, ev in rows:
                 after = rid
                 _print_event(at, ev, args.json)
+            watch.check()
             if not rows:
                 stop.wait(0.2)
     except (KeyboardInterrupt, BrokenPipeError):
         pass
-    return 0
+    return 0 if watch.running else 1
+
+
+def _clock(at: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at)) if at else "?"
+
+
+def _kiosk_state_text(st) -> tuple[str, str]:
+    """(Vietnamese, English) of a kiosk's state (robot.events.WriterState) for the monitor."""
+    at = _clock(st.since)
+    wait_vi, wait_en = "đang chờ ki-ốt chạy lại", "waiting for it to start again"
+    if st.state == "running":
+        return f"ki-ốt đang chạy (từ {at})", f"the kiosk is running (since {at})"
+    if st.state == "stopped":
+        return f"ki-ốt đã dừng lúc {at} — {wait_vi}", f"the kiosk stopped at {at} — {wait_en}"
+    if st.state == "gone":
+        return (f"ki-ốt đã tắt đột ngột (tiến trình {st.pid} không còn; tin cuối lúc {at}) — {wait_vi}",
+                f"the kiosk ended without stopping (process {st.pid} is gone; last heard at {at}) — {wait_en}")
+    if st.state == "silent":
+        return (f"ki-ốt không còn phản hồi từ {at} (bị treo?) — đang chờ",
+                f"no sign of life from the kiosk since {at} (hung?) — waiting")
+    return ("chưa có ki-ốt nào chạy với robot ở đây — đang chờ ki-ốt khởi động",
+            "no kiosk with a robot has run here yet — waiting for one to start")
+
+
+class _KioskWatch:
+    """The monitor's view of the kiosk writing the events file: says when that changes."""
+
+    EVERY_S = 1.0
+
+    def __init__(self, path, as_json: bool):
+        self.path, self.as_json = path, as_json
+        self.state = None
+        self._next = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.state is not None and self.state.running
+
+    def check(self) -> None:
+        """Read the kiosk's state (at most once every EVERY_S); print a line when it changed."""
+        from robot.events import writer_state
+
+        if time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + self.EVERY_S
+        st = writer_state(self.path)
+        old, self.state = self.state, st
+        if old is not None and (old.state, old.pid) == (st.state, st.pid):
+            return
+        vi, en = _kiosk_state_text(st)
+        if old is None and st.running:  # running as expected: a note beside the header
+            print(f"({vi} / {en})", file=sys.stderr, flush=True)
+        elif self.as_json:
+            print_json({"at": time.time(), "code": "KIOSK_" + st.state.upper(), "pid": st.pid, "since": st.since,
+                        "message_vi": vi, "message": en})
+        else:
+            print(f"{time.strftime('%H:%M:%S')}  {vi} / {en}", flush=True)
 
 
 def _print_event(at: float, ev: dict, as_json: bool) -> None:
@@ -386,6 +450,8 @@ def _print_event(at: float, ev: dict, as_json: bool) -> None:
     code = ev.get("code", "?")
     skip = {"code", "robot", "counter_id", "ticket"}
     detail = ", ".join(f"{k}={v}" for k, v in ev.items() if k not in skip and v not in (None, ""))
+    if code == "ROBOT_STATUS" and ev.get("link_up") is False:
+        detail = f"mất liên lạc với robot / no link to the robot — {detail}"
     print(f"{time.strftime('%H:%M:%S', time.localtime(at))}  {ev.get('robot') or '-':<10} {code:<15} {detail}",
           flush=True)
 
@@ -411,16 +477,57 @@ def _monitor_wire(args, ctx) -> int:
     # SIGTERM (timeout, systemd) ends the loop like Ctrl-C, so the link and a simulator started
     # for this command are closed and its temporary folder removed
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with _link(args, ctx, wait=False, on_frame=show) as link:
+    watch = _LinkWatch(t0, 3 * ctx.config.robot.heartbeat_s + 1)
+    with _link(args, ctx, wait=False, on_frame=show, on_event=watch.on_event) as link:
         try:
             while (args.seconds is None or time.monotonic() - t0 < args.seconds) and not stop.is_set():
                 time.sleep(0.1)
+                watch.tick(link)
         except KeyboardInterrupt:
             pass
         dropped = dict(link.stats.dropped)
+        up, error = link.up, link.last_error
     if dropped:
         print(f"dropped: {dropped}", file=sys.stderr)
-    return 0
+    if not up:
+        print(f"(không có liên lạc với robot / no link to the robot: {error or 'no HELLO'})", file=sys.stderr)
+    return 0 if up else 1
+
+
+class _LinkWatch:
+    """`monitor --wire`: says when the link to the robot goes down (and it keeps trying) or comes back."""
+
+    def __init__(self, t0: float, answer_s: float):
+        self.t0, self.answer_s = t0, answer_s
+        self.up: bool | None = None  # None: not yet heard
+        self._warned = False
+
+    def tick(self, link) -> None:
+        """Say once that a robot not heard since the start is being waited for."""
+        if self.up is None and not self._warned and time.monotonic() - self.t0 > self.answer_s:
+            self._warned = True
+            why = link.last_error or "no HELLO"
+            self._say(f"robot không trả lời ({why}) — đang chờ", f"the robot does not answer ({why}) — waiting")
+
+    def on_event(self, ev) -> None:
+        from robot.link import LinkDown, LinkUp
+
+        if isinstance(ev, LinkDown) and self.up:
+            self.up = False
+            self._say(f"mất liên lạc với robot ({ev.reason}) — đang chờ robot trả lời lại",
+                      f"link to the robot lost ({ev.reason}) — waiting for it to answer again")
+        elif isinstance(ev, LinkUp) and not self.up:
+            if self.up is False:
+                self._say("đã liên lạc lại với robot", "the link to the robot is back")
+            elif self._warned:
+                self._say("robot đã trả lời", "the robot answers now")
+            self.up = True
+
+    def _say(self, vi: str, en: str) -> None:
+        try:
+            print(f"{time.monotonic() - self.t0:8.3f}  {vi} / {en}", flush=True)
+        except BrokenPipeError:
+            pass
 
 
 def cmd_waypoints(args, ctx) -> int:
