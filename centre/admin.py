@@ -15,6 +15,7 @@ import time
 from centre import audit
 from centre.config import Config
 from centre.db import migrate, transaction
+from centre.text import unshowable
 
 KEY_RE = re.compile(r"^[a-z_]{2,32}$")
 MIGRATIONS = [
@@ -64,6 +65,9 @@ def set_priority_group(conn, cfg: Config, key: str, *, name_vi: str, name_en: st
     name_vi, name_en = (name_vi or "").strip(), (name_en or "").strip()
     if not name_vi or not name_en:
         raise AdminError("a priority group needs a Vietnamese and an English name")
+    bad = unshowable(name_vi + name_en)
+    if bad:
+        raise AdminError(f"a priority group's name holds a control or invisible character ({bad})")
     now = time.time() if now is None else now
     groups = {g["key"]: g for g in priority_groups(conn, cfg, include_inactive=True)}
     before = groups.get(key)

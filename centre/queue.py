@@ -61,6 +61,7 @@ from centre.clock import Clock, SystemClock
 from centre.config import WEEKDAYS, Config, OpeningHours
 from centre.db import connect, migrate
 from centre.queue_api import Forecast, ServiceState
+from centre.text import unshowable
 
 TICKET_STATES = ("waiting", "called", "serving", "served", "no_show", "cancelled", "expired")
 FINAL_STATES = ("served", "no_show", "cancelled", "expired")
@@ -697,9 +698,7 @@ class Queue:
                 raise UnknownService(f"there is no service {bad[0]!r} (services: {', '.join(sorted(series_known))})")
         if waypoint is not None and self.cfg.floor_map.waypoints and waypoint not in self.cfg.floor_map.waypoints:
             raise InvalidInput(f"waypoint {waypoint!r} is not on the floor map")
-        for label, v in (("name_vi", name_vi), ("name_en", name_en)):
-            if v is not None and not v.strip():
-                raise InvalidInput(f"{label} must not be empty")
+        _check_names(name_vi=name_vi, name_en=name_en)
         exists = any(c.id == counter_id for c in self.counters())
         if not exists and None in (name_vi, name_en, services, waypoint):
             raise UnknownCounter(
@@ -779,9 +778,7 @@ class Queue:
         for label, v in (("target_wait_min", target_wait_min), ("default_service_min", default_service_min)):
             if v is not None and not (0 < float(v) <= 600):
                 raise InvalidInput(f"{label} must be between 0 and 600 minutes, not {v!r}")
-        for label, v in (("name_vi", name_vi), ("name_en", name_en)):
-            if v is not None and not v.strip():
-                raise InvalidInput(f"{label} must not be empty")
+        _check_names(name_vi=name_vi, name_en=name_en)
         hours_json = None
         if opening_hours is not None:
             try:
@@ -1395,6 +1392,19 @@ def _validation_message(exc: ValueError) -> str:
 def _need_actor(actor: str) -> None:
     if not isinstance(actor, str) or not actor.strip():
         raise InvalidInput("every change needs an actor (who or what made it), e.g. 'officer:lan' or 'kiosk'")
+
+
+def _check_names(**names: str | None) -> None:
+    """Raise InvalidInput for a given name that is blank or holds a character no display may show
+    (a control or format character: NUL, newline, a bidi override, a zero-width space)."""
+    for label, v in names.items():
+        if v is None:
+            continue
+        if not v.strip():
+            raise InvalidInput(f"{label} must not be empty")
+        bad = unshowable(v)
+        if bad:
+            raise InvalidInput(f"{label} holds a control or invisible character ({bad})")
 
 
 def _storage_message(exc: sqlite3.Error) -> str:

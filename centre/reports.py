@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -252,11 +253,19 @@ SCOPES_VI = {"total": "Tổng", "day": "Ngày", "service": "Dịch vụ", "count
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+#: A formula start after a ';' or a tab inside a cell. The csv module quotes a cell only for ',',
+#: '"' and line ends, and Excel set to Vietnamese (list separator ';') splits an unquoted
+#: "x;=HYPERLINK(…)" into two cells, the second a live formula.
+_FORMULA_AFTER_SEPARATOR = re.compile(r"([;\t])(?=[=+\-@\t\r])")
+
+
 def csv_safe(value):
-    """A CSV cell that a spreadsheet will not run as a formula ('=cmd|…' → "'=cmd|…"); numbers unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    """A CSV cell that a spreadsheet will not run as a formula ('=cmd|…' → "'=cmd|…", and
+    'x;=cmd' → "x;'=cmd" for spreadsheets that split cells at ';'); numbers unchanged."""
+    if not isinstance(value, str):
+        return value
+    value = _FORMULA_AFTER_SEPARATOR.sub(r"\1'", value)
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def report_rows(report: Report) -> list[dict]:

@@ -43,3 +43,18 @@ def clean(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = "".join(ch if (ch.isprintable() or ch in " \t\n") else " " for ch in text)
     return re.sub(r"\s+", " ", text).strip()
+
+
+#: Unicode categories a name shown to people may not hold: control characters (NUL, newline,
+#: ESC), format characters (bidi overrides that reverse the text, zero-width spaces that make a
+#: name look empty or like another), separators other than spaces, surrogates, private use, unassigned.
+_UNSHOWABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def unshowable(text: str) -> str | None:
+    """The first character of `text` that a name on a page, a display or a ticket may not hold
+    (as 'U+202E'), or None when every character is a letter, mark, digit, punctuation, symbol or space."""
+    for ch in text or "":
+        if unicodedata.category(ch) in _UNSHOWABLE:
+            return f"U+{ord(ch):04X}"
+    return None

@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from centre.db import migrate, transaction
+from centre.text import unshowable
 
 log = logging.getLogger("centre.users")
 
@@ -253,12 +254,21 @@ def _check(name: str, role: str, counters: Iterable[int], valid_counters: Iterab
     return counters
 
 
+def _check_full_name(full_name: str | None) -> None:
+    """Raise UserError when a full name holds a control or invisible character (NUL, newline, a
+    bidi override or zero-width space: shown on the admin pages and in the change log)."""
+    bad = unshowable(full_name or "")
+    if bad:
+        raise UserError(f"the full name holds a control or invisible character ({bad})", "name_unshowable", char=bad)
+
+
 def create_user(conn: sqlite3.Connection, name: str, role: str, password: str, *, counters: Iterable[int] = (),
                 full_name: str = "", valid_counters: Iterable[int] | None = None,
                 now: float | None = None) -> User:
     """Add a user; raise UserError when the name is taken or anything is invalid."""
     name = (name or "").strip().lower()
     counters = _check(name, role, counters, valid_counters)
+    _check_full_name(full_name)
     check_password_strength(password, name)
     now = time.time() if now is None else now
     try:
@@ -301,6 +311,7 @@ def update_user(conn, user_id: int, *, role: str | None = None, counters: Iterab
     role = old.role if role is None else role
     counters = (old.counters if role == "officer" else ()) if counters is None else counters
     counters = _check(old.name, role, counters, valid_counters)
+    _check_full_name(full_name)
     active = old.active if active is None else bool(active)
     if old.role == "admin" and old.active and (role != "admin" or not active) and count_admins(conn) <= 1:
         raise UserError("this is the last active administrator; add another one first", "last_admin")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import sqlite3
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,7 +31,7 @@ from centre import audit, ratings, reports, users
 from centre import queue as q
 from centre.clock import Clock
 from centre.config import Config
-from centre.db import connect
+from centre.db import DatabaseError, connect
 from robot import events as robot_events
 from staff import auth, i18n
 from staff.announce import Announcer
@@ -183,11 +184,35 @@ def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announc
     return app
 
 
+def _wants_html(request: Request) -> bool:
+    """Whether to answer with a page (a browser asking for one outside /api/) rather than JSON."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+async def _storage_unavailable(request: Request, exc: Exception):
+    """503 for a database that cannot be used now (locked by another program, full, read-only)."""
+    # The database is locked by another program, full, read-only or unreadable: the write was
+    # rolled back (nothing half-saved), and the caller may try again. Was a bare 500.
+    log.error("database unavailable: %s %s: %s", request.method, request.url.path, exc)
+    headers = {"Retry-After": str(STORAGE_RETRY_S)}
+    if _wants_html(request):
+        try:
+            page = render(request, "message.html", {"title": i18n.t(lang_of(request), "storage_unavailable")},
+                          status=503)
+            page.headers.update(headers)
+            return page
+        except (sqlite3.Error, DatabaseError):
+            pass  # the page needs the database too (who is logged in): the plain answer below
+    return JSONResponse({"error": "StorageUnavailable", "message": f"the centre's database cannot be used now "
+                         f"({exc}); nothing was saved, try again",
+                         "text": i18n.t(lang_of(request), "storage_unavailable")},
+                        status_code=503, headers=headers)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     """Translate auth, CSRF, queue and validation errors into pages (browsers) or JSON (the API)."""
 
-    def wants_html(request: Request) -> bool:
-        return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+    wants_html = _wants_html
 
     @app.exception_handler(auth.AuthRequired)
     async def _auth_required(request: Request, exc):
@@ -223,6 +248,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(body, status_code=status, headers=headers)
         app.add_exception_handler(exc_type, handler)
 
+    app.add_exception_handler(sqlite3.OperationalError, _storage_unavailable)
+    app.add_exception_handler(DatabaseError, _storage_unavailable)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
         problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
@@ -238,6 +266,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "frame-ancestors 'none'")
 #: The OpenAPI page's Swagger UI starts with an inline script.
 CSP_DOCS = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
+#: Seconds a client is asked to wait after a 503 for a database that cannot be used (locked, full).
+STORAGE_RETRY_S = 5
 #: Paths that take a file upload (multipart) up to cfg.staff.max_body_mb; every other body: SMALL_BODY.
 UPLOAD_PATHS = ("/dossiers/import", "/api/admin/catalogue/import")
 SMALL_BODY = 1024 * 1024

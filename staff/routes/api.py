@@ -14,10 +14,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from centre import queue as q
 from centre import ratings
+from centre.text import unshowable
 from staff import auth
 from staff.announce import SpeechUnavailable, announcement_text
 from staff.auth import Principal, client_address, require
@@ -47,6 +48,15 @@ class IssueRequest(BaseModel):
     ignore_hours: bool = Field(False, description="issue outside opening hours (staff at a kiosk)")
     idempotency_key: str | None = Field(None, pattern=r"^[\x21-\x7e]{1,64}$",
                                         description="same key → same ticket (a retried request issues no second one)")
+
+    @field_validator("procedure_key")
+    @classmethod
+    def _showable(cls, v: str | None) -> str | None:
+        """A key with NUL, a newline or a bidi override was stored and went on into reports and their CSV."""
+        bad = unshowable(v) if v else None
+        if bad:
+            raise ValueError(f"a procedure key holds a control or invisible character ({bad})")
+        return v
 
 
 class ActorRequest(BaseModel):

@@ -1,0 +1,170 @@
+"""The staff server attacked from outside, round 8, against a real uvicorn server: a database
+locked by another program (was a bare 500), names with control or invisible characters (NUL,
+newline, bidi override, zero-width space) for counters, services, priority groups, users and
+the procedure a kiosk sends, and report CSV cells that smuggle a formula past a ';' (Excel set
+to Vietnamese splits cells at ';')."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import unicodedata
+
+import httpx
+import pytest
+from staff_helpers import OPEN_TIME, PASSWORDS
+
+from centre import db as centre_db
+from centre import reports, users
+from centre.clock import FixedClock
+from centre.db import connect
+from staff import auth
+from staff.server import free_port, start_in_thread
+
+HOSTILE_NAMES = ["Quầy\x00 1", "Quầy\n1", "\u202eQuầy 1", "\u200b", "Quầy\u200b1", "Quầy\x1b[2J"]
+
+
+@pytest.fixture
+def server(tmp_config, tmp_path, monkeypatch):
+    """A real server on a free port, with an admin, an officer at counter 1 and a kiosk token."""
+    monkeypatch.setattr(centre_db, "BUSY_TIMEOUT_MS", 300)  # a locked database answers in 0.3 s, not 5 s
+    db_path = tmp_path / "centre.db"
+    handle = start_in_thread(
+        tmp_config, host="127.0.0.1", port=free_port(), clock=FixedClock(OPEN_TIME), db_path=db_path
+    )
+    conn = connect(db_path)
+    admin = users.create_user(conn, "boss", "admin", PASSWORDS["boss"])
+    officer = users.create_user(conn, "lan", "officer", PASSWORDS["lan"], counters=[1])
+    kiosk = users.create_user(conn, "kiosk2", "kiosk", PASSWORDS["kiosk2"])
+    clients = {
+        "kiosk": httpx.Client(
+            base_url=handle.url,
+            timeout=10,
+            headers={"Authorization": f"Bearer {users.create_api_token(conn, kiosk.id)}"},
+        )
+    }
+    for role, user in (("admin", admin), ("officer", officer)):
+        token, sess = users.create_session(conn, user, hours=1)
+        clients[role] = httpx.Client(
+            base_url=handle.url,
+            timeout=10,
+            cookies={auth.SESSION_COOKIE: token},
+            headers={"X-CSRF-Token": sess.csrf},
+        )
+    clients["anon"] = httpx.Client(base_url=handle.url, timeout=10)
+    yield handle, conn, clients
+    for c in clients.values():
+        c.close()
+    handle.stop()
+
+
+def test_a_locked_database_is_a_clear_503_and_nothing_is_half_saved(server, tmp_path):
+    _, conn, cl = server
+    holder = sqlite3.connect(tmp_path / "centre.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another program (a backup, the CLI) holds the write lock
+    try:
+        anon = cl["anon"]
+        anon.cookies.set(auth.FORM_CSRF_COOKIE, "form-token")
+        form = {"name": "lan", "password": PASSWORDS["lan"], "csrf_token": "form-token", "next": "/console"}
+        page = anon.post("/login", data=form, headers={"Accept": "text/html"})
+        # was "500 Internal Server Error" in plain text: a login, audit, user or setting write
+        assert page.status_code == 503 and page.headers["retry-after"] == "5"
+        assert "Chưa có gì bị thay đổi" in page.text and "Traceback" not in page.text
+        group = {"name_vi": "Thương binh", "name_en": "War invalids"}
+        r = cl["admin"].put("/api/admin/priority-groups/invalids", json=group)
+        assert r.status_code == 503 and r.json()["error"] == "StorageUnavailable"
+        assert (
+            cl["kiosk"].post("/api/tickets", json={"service": "A", "idempotency_key": "tap-1"}).status_code
+            == 503
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    # the lock is gone: the same requests go through, once each
+    assert anon.post("/login", data=form, headers={"Accept": "text/html"}).status_code == 303
+    assert cl["admin"].put("/api/admin/priority-groups/invalids", json=group).status_code == 200
+    first = cl["kiosk"].post("/api/tickets", json={"service": "A", "idempotency_key": "tap-1"})
+    again = cl["kiosk"].post("/api/tickets", json={"service": "A", "idempotency_key": "tap-1"})
+    assert first.status_code == again.status_code == 201
+    assert conn.execute("SELECT count(*) FROM tickets").fetchone()[0] == 1
+    assert (
+        conn.execute("SELECT count(*) FROM priority_group_settings WHERE key='invalids'").fetchone()[0] == 1
+    )
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_names_with_control_or_invisible_characters_are_refused(server, name):
+    _, conn, cl = server
+    admin = cl["admin"]
+    before = admin.get("/api/display").json()["counters"][0]["name_vi"]
+    # counters and services are on the hall display and spoken; groups on the kiosk; users in the log
+    for method, path, body in [
+        ("PUT", "/api/admin/counters/1", {"name_vi": name}),
+        ("PUT", "/api/admin/counters", {"counters": [{"id": 1, "name_en": name}]}),
+        ("PUT", "/api/admin/services/A", {"name_vi": name}),
+        ("PUT", "/api/admin/priority-groups/elderly", {"name_vi": name, "name_en": "Elderly"}),
+        (
+            "POST",
+            "/api/admin/users",
+            {"name": "hoa", "role": "display", "password": "display-pass-77", "full_name": name},
+        ),
+        ("PUT", "/api/admin/users/2", {"full_name": name}),
+    ]:
+        r = admin.request(method, path, json=body)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+        assert "U+" in r.text
+    assert admin.get("/api/display").json()["counters"][0]["name_vi"] == before
+    assert name not in str(admin.get("/api/admin/priority-groups").json())
+    assert conn.execute("SELECT count(*) FROM staff_users WHERE name='hoa'").fetchone()[0] == 0
+    assert users.get_user(conn, 2).full_name == ""
+
+
+def test_ordinary_vietnamese_names_still_save(server):
+    admin = server[2]["admin"]
+    for name in (
+        "Quầy 1 — Hộ tịch",
+        unicodedata.normalize("NFD", "Quầy 1 — Hộ tịch"),
+    ):  # composed, decomposed
+        r = admin.put("/api/admin/counters/1", json={"name_vi": name})
+        assert r.status_code == 200 and r.json()["name_vi"] == name
+    assert admin.put("/api/admin/users/2", json={"full_name": "Nguyễn Thị Lan"}).status_code == 200
+
+
+@pytest.mark.parametrize("key", ["1.000894\x00", "a\nb", "\u202e1.000894", "1.000\u200b894"])
+def test_a_procedure_key_with_control_characters_issues_no_ticket(server, key):
+    _, conn, cl = server
+    r = cl["kiosk"].post("/api/tickets", json={"service": "A", "procedure_key": key})
+    assert r.status_code == 422 and r.json()["error"] == "InvalidRequest"  # was 201, stored as sent
+    assert conn.execute("SELECT count(*) FROM tickets").fetchone()[0] == 0
+    assert (
+        cl["kiosk"].post("/api/tickets", json={"service": "A", "procedure_key": "1.000894"}).status_code
+        == 201
+    )
+
+
+def _cells(text: str, delimiter: str) -> list[str]:
+    return [c for row in csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter) for c in row]
+
+
+def test_report_csv_cells_cannot_smuggle_a_formula_past_a_semicolon(server):
+    _, _, cl = server
+    # an officer's own client names the person at the counter; a kiosk names the procedure
+    t = cl["kiosk"].post("/api/tickets", json={"service": "A", "procedure_key": "k;=2+5+cmd|'-c calc'!A0"})
+    assert t.status_code == 201
+    r = cl["officer"].post("/api/counters/1/call-next", json={"actor": "x;=2+5+cmd|'-c calc'!A0"})
+    assert r.status_code == 200 and r.json()["ticket"]
+    for lang in ("vi", "en"):
+        text = cl["admin"].get("/api/reports.csv", params={"start": "2026-11-25", "lang": lang}).text
+        assert "=2+5+cmd" in text  # the data is kept ...
+        for delimiter in (",", ";", "\t"):  # ... and no reading of the file makes it a formula
+            cells = _cells(text, delimiter)
+            assert not [c for c in cells if c.startswith(reports._FORMULA_START)], (lang, delimiter)
+
+
+def test_csv_safe_neutralises_formulas_after_separators():
+    assert reports.csv_safe("x;=HYPERLINK(1)") == "x;'=HYPERLINK(1)"
+    assert reports.csv_safe("a\t+1") == "a\t'+1"
+    assert reports.csv_safe(";@SUM(A1)") == ";'@SUM(A1)"
+    assert reports.csv_safe("=1;=2") == "'=1;'=2"
+    assert reports.csv_safe("Hộ tịch; chứng thực") == "Hộ tịch; chứng thực" and reports.csv_safe(-3) == -3
