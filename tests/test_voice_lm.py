@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from voice.ctc import ToneGroups, Vocabulary, greedy
 from voice.lm import (
-    TRAIN_SETS,
+    QUESTIONS_FILE,
     WORD_FILES,
     Accents,
     DomainLM,
@@ -22,6 +24,7 @@ from voice.lm import (
     syllables_of,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKENS = ("<blk>", "▁tôi", "▁muốn", "▁đăng", "▁ký", "▁ki", "▁khai", "▁sinh", "▁cho", "▁con", "▁kết", "▁hôn",
           "▁ốt", "▁xyz", "▁ng", "uyên")
 CORPUS = ["tôi muốn đăng ký khai sinh cho con", "đăng ký kết hôn", "đăng ký khai sinh", "ki ốt",
@@ -104,12 +107,42 @@ def test_accents_put_the_usual_tone_marks_back():
     assert acc.restore(["zzz"]) == ["zzz"]
 
 
+def _questions_script():
+    """bench/voice_lm_questions.py, which copies the train sets' questions into QUESTIONS_FILE."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("voice_lm_questions", ROOT / "bench" / "voice_lm_questions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_lm_text_comes_from_train_sets_only():
-    assert all("train" in name for name in TRAIN_SETS)
-    assert not any("dev" in name or "blind" in name or "voice/requests" in name for name in TRAIN_SETS + WORD_FILES)
+    script = _questions_script()
+    assert all("train" in name for name in script.TRAIN_SETS)
+    sources = script.TRAIN_SETS + WORD_FILES + (QUESTIONS_FILE,)
+    assert not any("dev" in name or "blind" in name or "voice/requests" in name for name in sources)
     texts = file_texts()
     assert any("Làm tạm trú cần những giấy tờ gì" in t for t in texts)  # a train question
     assert "synonyms" not in texts and "baby" not in texts  # sections' names and English are not
+    shipped = yaml.safe_load((ROOT / QUESTIONS_FILE).read_text(encoding="utf-8"))
+    assert shipped == script.questions()  # the train sets' questions, nothing else
+
+
+def test_the_shipped_questions_file_is_up_to_date_with_the_train_sets():
+    """Rewrite it with `python bench/voice_lm_questions.py` after a train set changes."""
+    assert (ROOT / QUESTIONS_FILE).read_text(encoding="utf-8") == _questions_script().render()
+
+
+def test_the_lm_reads_nothing_under_tests(tmp_path):
+    """An install without tests/ builds the same LM text: only shipped files are read."""
+    import shutil
+
+    for name in (*WORD_FILES, QUESTIONS_FILE):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    assert not (tmp_path / "tests").exists()
+    assert file_texts(tmp_path) == file_texts()
 
 
 def test_domain_lm_from_the_catalogue():

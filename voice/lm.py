@@ -11,11 +11,12 @@ it had been typed.
 - `domain_sentences(conn)`: the LM's text — the catalogue's names, official names, aliases,
   field names and documents (the search's own index, `search_text`), the search lexicon's and
   word lists' everyday phrases (`centre/search/lexicon.yaml`, `words.yaml`), the voice phrase
-  book, and the search's *train* question sets (never a dev or blind set, never the voice
-  request sets). Everything is lower-cased and its tone marks removed (the posteriors are
+  book, and the questions of the search's *train* sets (never a dev or blind set, never the
+  voice request sets), as `bench/voice_lm_questions.py` copies them into the shipped
+  `voice/phrases/vi-lm-questions.yaml`: product code never reads tests/, which an install may
+  leave out. Everything is lower-cased and its tone marks removed (the posteriors are
   tone-collapsed, `voice.ctc.ToneGroups`), split at punctuation into runs of syllables.
-  The files are read from the project's tree (a clone, as `make setup` installs); one that
-  is missing is left out.
+  The files are read from the installed tree; one that is missing is left out.
 - `NGramLM`: an interpolated Kneser-Ney word trigram over those runs (<s> … </s>).
 - `LexiconDecoder`: CTC prefix beam search over tone groups whose words are the LM's words
   (each spelt as `voice.ctc.tokenize` spells it), scored acoustic log-probability
@@ -42,10 +43,9 @@ import numpy as np
 from voice.ctc import BLANK, WORD_START, ToneGroups, strip_tone, tokenize
 
 ROOT = Path(__file__).resolve().parent.parent
-#: the search's *train* question sets (their headers say so); dev and blind sets never go in
-TRAIN_SETS = ("tests/data/search_real/train.yaml", "tests/data/search_real/train2.yaml",
-              "tests/data/search_round3/train.yaml")
 WORD_FILES = ("centre/search/lexicon.yaml", "centre/search/words.yaml", "voice/phrases/vi.yaml")
+#: the questions of the search's *train* sets (a list), written by bench/voice_lm_questions.py
+QUESTIONS_FILE = "voice/phrases/vi-lm-questions.yaml"
 BOS, EOS = "<s>", "</s>"
 _SPLIT = re.compile(r"[.,;:!?()\[\]{}\"“”/\n\r\t]+|\s[-–—]\s")
 _WORD = re.compile(r"^[^\W\d_]+$")
@@ -92,15 +92,9 @@ def _yaml_strings(node) -> Iterable[str]:
             yield from _yaml_strings(v)
 
 
-def _question_texts(data) -> Iterable[str]:
-    entries = data.get("queries", []) if isinstance(data, dict) else data or []
-    for e in entries:
-        if isinstance(e, dict) and e.get("q") and e.get("kind") != "english":
-            yield str(e["q"])
-
-
 def file_texts(root: Path = ROOT) -> list[str]:
-    """The word lists' phrases and the search train sets' questions (not English ones)."""
+    """The word lists' phrases and the search train sets' questions (not English ones; from
+    QUESTIONS_FILE, never from tests/)."""
     import yaml
 
     _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # noqa: N806 (libyaml: 4× faster)
@@ -112,10 +106,9 @@ def file_texts(root: Path = ROOT) -> list[str]:
             if isinstance(data, dict):  # the sections' contents, not their names; no English
                 data = [v for k, v in data.items() if not str(k).endswith("_en") and k != "english_map"]
             out.extend(_yaml_strings(data))
-    for name in TRAIN_SETS:
-        path = root / name
-        if path.is_file():
-            out.extend(_question_texts(yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)))
+    path = root / QUESTIONS_FILE
+    if path.is_file():
+        out.extend(str(q) for q in yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or [])
     return out
 
 
