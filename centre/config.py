@@ -82,9 +82,14 @@ class PathsSection(_Model):
 
 
 HoursList = list[str]
+#: Opening spans a day may have: a real day has one to three; every queue read (is it open now,
+#: when does it open) goes through them all, and 63,000 spans (one 1 MB admin request) made each 5 s.
+MAX_SPANS_PER_DAY = 8
 
 
 def _check_hours(spans: list[str]) -> list[str]:
+    if len(spans) > MAX_SPANS_PER_DAY:
+        raise ValueError(f"a day has at most {MAX_SPANS_PER_DAY} opening spans, not {len(spans)}")
     for span in spans:
         m = _HOURS_RE.match(span)
         if not m:

@@ -168,3 +168,25 @@ def test_csv_safe_neutralises_formulas_after_separators():
     assert reports.csv_safe(";@SUM(A1)") == ";'@SUM(A1)"
     assert reports.csv_safe("=1;=2") == "'=1;'=2"
     assert reports.csv_safe("Hộ tịch; chứng thực") == "Hộ tịch; chứng thực" and reports.csv_safe(-3) == -3
+
+
+def test_opening_hours_with_thousands_of_spans_are_refused(server):
+    _, _, cl = server
+    admin, kiosk = cl["admin"], cl["kiosk"]
+    before = admin.get("/api/admin/services").json()
+    many = {
+        day: ["08:00-11:00"] * 9000 for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    }  # < 1 MB
+    for path, body in (
+        ("/api/admin/opening-hours", {"opening_hours": many}),
+        ("/api/admin/services/A", {"opening_hours": many}),
+    ):
+        r = admin.put(path, json=body)
+        # was 200: every queue read then went through 63,000 spans (the kiosk's home took 5 s)
+        assert r.status_code == 422 and "at most 8 opening spans" in r.text, (path, r.status_code)
+    assert admin.get("/api/admin/services").json() == before
+    assert kiosk.get("/api/summary").status_code == 200
+    ok = admin.put(
+        "/api/admin/opening-hours", json={"opening_hours": {"mon": ["07:30-11:30", "13:30-17:00"]}}
+    )
+    assert ok.status_code == 200
