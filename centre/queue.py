@@ -994,7 +994,7 @@ class Queue:
 
     # -- calling and the lifecycle -------------------------------------------------------
     def call_next(self, counter_id: int, *, actor: str, current: str = "ask",
-                  finish_current: bool = True) -> Ticket | None:
+                  finish_current: bool = True, current_code: str | None = None) -> Ticket | None:
         """Call the next ticket for a counter; None when nobody waits.
 
         The counter's current ticket is finished first (see `_finish_current`): a serving one
@@ -1003,6 +1003,10 @@ class Queue:
         served); with "ask" it becomes a no-show once it was recalled
         cfg.queue.no_show_after_recalls times, else CurrentNotStarted is raised so the console
         can ask. finish_current=False raises CounterBusy whenever the counter holds a ticket.
+        `current_code` names the ticket the officer's "no_show"/"serve" is about (the code the
+        console asked about): when the counter's not-started ticket is another one, it is asked
+        about again (CurrentNotStarted), so a repeated request never finishes the ticket its
+        first copy had just called.
         """
         _need_actor(actor)
         counter = self.counter(counter_id)
@@ -1015,7 +1019,7 @@ class Queue:
             self._maybe_expire(c, now)
             rows = c.execute("SELECT * FROM tickets WHERE counter_id=? AND state IN ('called','serving')",
                              (counter_id,)).fetchall()
-            self._finish_current(c, rows, counter_id, at, actor, current, finish_current, "call_next")
+            self._finish_current(c, rows, counter_id, at, actor, current, finish_current, "call_next", current_code)
             best = None
             for series in counter.services:
                 r = c.execute(
@@ -1034,10 +1038,11 @@ class Queue:
             row = c.execute("SELECT * FROM tickets WHERE id=?", (best["id"],)).fetchone()
         return Ticket.from_row(row)
 
-    def call(self, ref, counter_id: int, *, actor: str, current: str = "ask", finish_current: bool = True) -> Ticket:
+    def call(self, ref, counter_id: int, *, actor: str, current: str = "ask", finish_current: bool = True,
+             current_code: str | None = None) -> Ticket:
         """Call one chosen waiting ticket of today to a counter (out of order, by staff choice).
 
-        The counter's current ticket is finished as with call_next (`current`, `finish_current`);
+        The counter's current ticket is finished as with call_next (`current`, `finish_current`, `current_code`);
         a counter never holds two called tickets.
         """
         _need_actor(actor)
@@ -1057,18 +1062,19 @@ class Queue:
             rows = c.execute("SELECT * FROM tickets WHERE counter_id=? AND state IN ('called','serving') "
                              "AND id<>?", (counter_id, t.id)).fetchall()
             if row["state"] == "waiting":
-                self._finish_current(c, rows, counter_id, at, actor, current, finish_current, "call")
+                self._finish_current(c, rows, counter_id, at, actor, current, finish_current, "call", current_code)
             self._apply(c, row, "call", at, actor, counter_id)
             row = c.execute("SELECT * FROM tickets WHERE id=?", (t.id,)).fetchone()
         return Ticket.from_row(row)
 
     def _finish_current(self, c: sqlite3.Connection, rows: list, counter_id: int, at: float, actor: str,
-                        current: str, finish: bool, why: str) -> None:
+                        current: str, finish: bool, why: str, current_code: str | None = None) -> None:
         """Finish a counter's tickets before it calls another (inside the calling transaction).
 
         serving → served; called but never started → no-show when current="no_show" or after
         the configured recalls, served only when current="serve" (the officer says so), else
-        CurrentNotStarted. Nothing becomes "served" just because a key was pressed twice.
+        CurrentNotStarted. Nothing becomes "served" just because a key was pressed twice; with
+        `current_code`, the officer's choice applies to that ticket only (another is asked about).
         """
         if current not in CURRENT_CHOICES:
             raise InvalidInput(f"current must be one of {', '.join(CURRENT_CHOICES)}, not {current!r}")
@@ -1077,11 +1083,12 @@ class Queue:
             code = f"{r['series']}{r['number']:03d}"
             if not finish:
                 raise CounterBusy(f"counter {counter_id} still has ticket {code}; finish it first")
+            chosen = current if current_code is None or current_code == code else "ask"
             if r["state"] == "serving":
                 self._apply(c, r, "serve", at, actor, counter_id, detail={"auto": why})
-            elif current == "serve":
+            elif chosen == "serve":
                 self._apply(c, r, "serve", at, actor, counter_id, detail={"auto": why, "confirmed": True})
-            elif current == "no_show" or (limit is not None and r["recalls"] >= limit):
+            elif chosen == "no_show" or (limit is not None and r["recalls"] >= limit):
                 self._apply(c, r, "no_show", at, actor, counter_id,
                             detail={"auto": why, "recalls": r["recalls"]})
             else:

@@ -305,13 +305,15 @@ class RemoteQueue:
         d = self._call(method, path, **kw)
         return ticket_from_dict(d["ticket"]) if d.get("ticket") else None
 
-    def call_next(self, counter_id: int, *, actor: str, current: str = "ask") -> q.Ticket | None:
+    def call_next(self, counter_id: int, *, actor: str, current: str = "ask",
+                  current_code: str | None = None) -> q.Ticket | None:
         return self._ticket("POST", f"/api/counters/{int(counter_id)}/call-next",
-                            json={"actor": actor, "current": current})
+                            json={"actor": actor, "current": current, "current_code": current_code})
 
-    def call(self, ref, counter_id: int, *, actor: str, current: str = "ask") -> q.Ticket:
+    def call(self, ref, counter_id: int, *, actor: str, current: str = "ask",
+             current_code: str | None = None) -> q.Ticket:
         return self._ticket("POST", f"/api/tickets/{self._ref(ref)}/call", params={"counter": int(counter_id)},
-                            json={"actor": actor, "current": current})
+                            json={"actor": actor, "current": current, "current_code": current_code})
 
     def _act(self, ref, action: str, actor: str) -> q.Ticket:
         return self._ticket("POST", f"/api/tickets/{self._ref(ref)}/{action}", json={"actor": actor})

@@ -13,7 +13,7 @@ import unicodedata
 
 import httpx
 import pytest
-from staff_helpers import OPEN_TIME, PASSWORDS
+from staff_helpers import CHROMIUM, OPEN_TIME, PASSWORDS, browser_login, chromium
 
 from centre import db as centre_db
 from centre import reports, users
@@ -190,3 +190,54 @@ def test_opening_hours_with_thousands_of_spans_are_refused(server):
         "/api/admin/opening-hours", json={"opening_hours": {"mon": ["07:30-11:30", "13:30-17:00"]}}
     )
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("choice, final", [("no_show", "no_show"), ("serve", "served")])
+def test_a_repeated_call_next_never_finishes_the_ticket_it_just_called(server, choice, final):
+    """The console queues a second click on "no-show"/"served" behind the first (or a retry repeats
+    it): the copy used to finish the ticket the first had called a moment before (A002 lost)."""
+    _, conn, cl = server
+    officer = cl["officer"]
+    for _ in range(3):
+        assert cl["kiosk"].post("/api/tickets", json={"service": "A"}).status_code == 201
+    assert officer.post("/api/counters/1/call-next", json={}).json()["ticket"]["code"] == "A001"
+    asked = officer.post("/api/counters/1/call-next", json={})
+    assert asked.status_code == 409 and asked.json()["code"] == "A001"
+    decision = {"current": choice, "current_code": "A001"}
+    first = officer.post("/api/counters/1/call-next", json=decision)
+    again = officer.post("/api/counters/1/call-next", json=decision)
+    assert first.status_code == 200 and first.json()["ticket"]["code"] == "A002"
+    assert again.status_code == 409 and again.json()["error"] == "CurrentNotStarted"
+    assert again.json()["code"] == "A002"  # the console asks about A002 instead
+    states = dict(conn.execute("SELECT series || printf('%03d', number), state FROM tickets"))
+    assert states == {"A001": final, "A002": "called", "A003": "waiting"}
+    # the same for calling a chosen ticket out of order
+    decision = {"current": choice, "current_code": "A001"}
+    r = officer.post("/api/tickets/A003/call", params={"counter": 1}, json=decision)
+    assert r.status_code == 409 and r.json()["code"] == "A002"
+    assert officer.post("/api/counters/1/call-next", json={"current_code": "A1"}).status_code == 422
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="apt install chromium")
+def test_a_double_click_on_no_show_in_the_console_loses_nobody(server):
+    """Real Chromium: the officer double-clicks "no-show" in the console's question about A001."""
+    from playwright.sync_api import expect
+
+    handle, conn, cl = server
+    for _ in range(3):
+        cl["kiosk"].post("/api/tickets", json={"service": "A"})
+    with chromium() as browser:
+        page = browser.new_page()
+        browser_login(page, handle.url, "lan", "/console/1")
+        page.click("#btn-next")
+        expect(page.locator("#current-code")).to_have_text("A001")
+        page.click("#btn-next")  # A001 never started: the console asks
+        expect(page.locator("#ask")).to_be_visible()
+        expect(page.locator("#ask-code")).to_have_text("A001")
+        page.dblclick("#ask-noshow")  # two clicks, the second queued behind the first
+        expect(page.locator("#current-code")).to_have_text("A002")
+        expect(page.locator("#ask-code")).to_have_text("A002")  # asked about A002, not marked no-show
+        expect(page.locator("#ask")).to_be_visible()
+    states = dict(conn.execute("SELECT series || printf('%03d', number), state FROM tickets"))
+    assert states == {"A001": "no_show", "A002": "called", "A003": "waiting"}  # was A002 no_show, A003 called

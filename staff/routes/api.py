@@ -72,6 +72,10 @@ class TransferRequest(ActorRequest):
 class CallRequest(ActorRequest):
     current: Literal["ask", "no_show", "serve"] = Field(
         "ask", description="what happened to the counter's called ticket that never started")
+    current_code: str | None = Field(
+        None, pattern=r"^[A-Z][0-9]{3,4}$",
+        description="the ticket `current` is about (the code CurrentNotStarted named): if the counter now holds "
+                    "another, it is asked about again, so a repeated request never finishes the ticket just called")
 
 
 def actor_of(who: Principal, claimed: str | None) -> str:
@@ -293,7 +297,8 @@ def call_next(counter_id: CounterId, request: Request, body: CallRequest | None 
     auth.require_counter(who, counter_id)
     body = body or CallRequest()
     staff = staff_of(request)
-    t = staff.queue().call_next(counter_id, actor=actor_of(who, body.actor), current=body.current)
+    t = staff.queue().call_next(counter_id, actor=actor_of(who, body.actor), current=body.current,
+                                current_code=body.current_code)
     staff.broker.poke()
     return {"ticket": ticket_dict(t) if t else None}
 
@@ -324,7 +329,8 @@ def call_one(ref: str, request: Request, counter: int = Query(ge=1, le=99), body
     auth.require_counter(who, counter)
     body = body or CallRequest()
     return _change_ticket(request, who, ref, lambda qu, t: qu.call(t, counter, actor=actor_of(who, body.actor),
-                                                                   current=body.current))
+                                                                   current=body.current,
+                                                                   current_code=body.current_code))
 
 
 @router.post("/tickets/{ref}/transfer", summary="Transfer a ticket to another service and/or counter (keeps its place)")

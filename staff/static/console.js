@@ -98,9 +98,12 @@
 
   // "Next" on a ticket that was called but never started: the server asks (CurrentNotStarted) and so do we:
   // recall it, record a no-show, or say it was served. Nothing becomes "served" by pressing N twice.
+  // The answer names the ticket it is about (current_code): a second click, queued behind the first,
+  // is then asked about the ticket the first one called instead of marking it no-show at once.
   async function callNext(current) {
     try {
-      const r = await api("POST", `/api/counters/${counterId}/call-next`, {current});
+      const body = current === "ask" ? {current} : {current, current_code: $("ask-code").textContent};
+      const r = await api("POST", `/api/counters/${counterId}/call-next`, body);
       $("ask").hidden = true;
       if (!r.ticket) say(TEXTS.nobody_waiting);
     } catch (e) {
