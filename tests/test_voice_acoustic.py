@@ -145,6 +145,26 @@ def test_a_target_costs_what_its_best_phrase_costs_and_procedures_are_told_from_
     assert ranking.best_other() == pytest.approx(1.1)
 
 
+def test_each_warps_own_cheapest_procedure_is_worked_out_only_when_read(monkeypatch):
+    """`warp_best` feeds only the confidence check (off as shipped): ranking does not compute
+    it; the first read does, once, with the same answer as before."""
+    from voice.acoustic import AcousticScorer
+    from voice.grammar import Phrase
+
+    phrases = [Phrase("đăng ký khai sinh", "procedure", "birth"), Phrase("đăng ký kết hôn", "procedure", "marry"),
+               Phrase("Sổ đỏ giấy", "field", "land")]
+    scorer = AcousticScorer(_FakeModel(), phrases)
+    calls = []
+    cheapest = AcousticScorer._cheapest_procedure
+    monkeypatch.setattr(AcousticScorer, "_cheapest_procedure", lambda self, c: calls.append(1) or cheapest(self, c))
+    warps = [np.array([1.0, 2.0, 0.5]), np.array([2.0, 1.0, 0.5]), np.array([1.0, 3.0, 0.5])]
+    ranking = scorer.ranking(warps, [])
+    assert [p.target for _, p in ranking.ranked] == ["land", "birth", "marry"]
+    assert calls == []  # a decision without the confidence check never pays for it
+    assert ranking.warp_best == ("birth", "marry", "birth")  # the field is no warp's procedure
+    assert ranking.warp_best == ("birth", "marry", "birth") and len(calls) == 3  # once per warp, then kept
+
+
 def test_spotting_says_where_a_phrase_was_heard_and_what_was_heard_elsewhere():
     from voice.ctc import spot_outside, spot_span
 

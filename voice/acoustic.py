@@ -29,8 +29,9 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -232,11 +233,26 @@ class AcousticStream:
 
 @dataclass(frozen=True)
 class AcousticRanking:
-    """Kiosk targets by acoustic cost (lower is better), with the phrase that scored best."""
+    """Kiosk targets by acoustic cost (lower is better), with the phrase that scored best.
+
+    `warp_best` (each warp's own cheapest procedure; round 6: agreement of the warps) is worked
+    out from `warp_costs` when first read, not with every ranking: only the confidence check
+    (voice.confidence, off as shipped) reads it. `known_warp_best` gives it outright (tests)."""
 
     ranked: list[tuple[float, Phrase]]  # (target cost, its best phrase), one entry per target, cheapest first
     transcripts: list[str]  # the warps' best-path transcripts
-    warp_best: tuple[str | None, ...] = ()  # each warp's own cheapest procedure (round 6: agreement of the warps)
+    known_warp_best: tuple[str | None, ...] | None = None
+    warp_costs: tuple[np.ndarray, ...] = field(default=(), repr=False, compare=False)  # each warp's phrase costs
+    cheapest_procedure: Callable[[np.ndarray], str | None] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def warp_best(self) -> tuple[str | None, ...]:
+        """Each warp's own cheapest procedure (None for a warp without one), computed once."""
+        if self.known_warp_best is not None:
+            return self.known_warp_best
+        if self.cheapest_procedure is None:
+            return ()
+        return tuple(self.cheapest_procedure(c) for c in self.warp_costs)
 
     @property
     def best(self) -> tuple[float, Phrase] | None:
@@ -372,7 +388,9 @@ class AcousticScorer:
         ranked = self._best_per_target(mean, limit + LONGER_TOP)
         if heard:
             ranked = self.prefer_longer(ranked, mean, heard)
-        return AcousticRanking(ranked[:limit], texts, tuple(self._cheapest_procedure(c) for c in costs))
+        return AcousticRanking(
+            ranked[:limit], texts, warp_costs=tuple(costs), cheapest_procedure=self._cheapest_procedure
+        )
 
     def _cheapest_procedure(self, costs: np.ndarray) -> str | None:
         """The procedure of the cheapest procedure phrase in one warp's costs."""

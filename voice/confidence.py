@@ -17,8 +17,8 @@ reliable alone; on requests in everyday words both were wrong about as often as 
 candidates are the acoustic scorer's three cheapest procedures and the search's first two
 hits; `choose` returns the most probable one. The weights (`BIAS`, `WEIGHTS`) were fitted by
 `fit` on the recorded train sets only (`bench/voice_replay.py fit`, which prints them in this
-form); the thresholds that use it are in voice/vietasr_engine.py (CONFIDENCE_KEEP,
-CONFIDENCE_ADD), chosen on the choosing sets' aggregate figures; the check ships off
+form); the thresholds that use it are in voice/vietasr_engine.py (CONFIDENCE_KEEP, and
+CONFIDENCE_ADD, None: off), chosen on the choosing sets' aggregate figures; the check ships off
 (CONFIDENCE_ENABLED: on requests-vi-blind2.yaml it withdrew two right answers for one wrong
 one; docs/voice.md, round 6).
 """

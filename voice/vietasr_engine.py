@@ -45,8 +45,8 @@ How a transcript becomes an answer (`interpret`):
 7. Confidence (round 6, `voice.confidence`; off as shipped, CONFIDENCE_ENABLED): when the sessions disagree, a small logistic
    model weighs the evidence for a procedure (acoustic cost, lead and margin, how many warps
    agree, the search's and the closed set's view); an answer of the rules it gives less than
-   CONFIDENCE_KEEP is withdrawn, and where the rules refused, its most probable candidate is
-   taken when at least CONFIDENCE_ADD.
+   CONFIDENCE_KEEP is withdrawn. Answering where the rules refused (CONFIDENCE_ADD) is off
+   (None): it did not win.
 """
 
 from __future__ import annotations
@@ -107,15 +107,16 @@ LM_ENABLED = False
 LM_MAX_GAP = 2.5
 #: Unclear speech (the sessions disagree), round 6: the confidence model (voice.confidence)
 #: checks the rules' answer, kept when at least CONFIDENCE_KEEP (chosen on the old blind set's
-#: totals: wrong 14 -> 12 of 213, right unchanged), and could answer where they refused when at
-#: least CONFIDENCE_ADD — above 1, so off: the answers it added were as often wrong as right on
-#: the old blind set (0.8: +0 right, +1 wrong). The check ships OFF: on the second choosing set
+#: totals: wrong 14 -> 12 of 213, right unchanged). It could answer where they refused, taking its
+#: most probable candidate when at least CONFIDENCE_ADD; that is off (None, the model is not even
+#: asked): the answers it added were as often wrong as right on the old blind set (0.8: +0
+#: right, +1 wrong). The check ships OFF: on the second choosing set
 #: (requests-vi-blind2.yaml, aggregates) it withdrew 2 right answers for 1 wrong one (56 / 18 ->
 #: 54 / 17 of 354), which the round's rule (fewer wrong without fewer right) does not allow;
 #: `VietAsrEngine(use_confidence=True)`, `decide(confident=True)` turn it on; docs/voice.md round 6.
 CONFIDENCE_ENABLED = False
 CONFIDENCE_KEEP = 0.4
-CONFIDENCE_ADD = 1.01
+CONFIDENCE_ADD: float | None = None
 WARM_UP = "đăng ký khai sinh"
 #: At the end of speech, wait at most this long (from the end of speech) for the search of
 #: the final words; usually it ran while the visitor spoke. Past it, the closed set decides.
@@ -619,8 +620,9 @@ def _confidence_check(result: Interpretation, search, ranking: Ranking, agree: f
     """Unclear speech (the sessions disagree), round 6: an answer the rules gave stands only if
     the confidence model (voice.confidence) gives it at least CONFIDENCE_KEEP; where they
     refused, the candidate the model finds most probably right — among the acoustic scorer's
-    cheapest procedures and the search's first hits — is taken when at least CONFIDENCE_ADD.
-    A background phrase the closed set clearly prefers stays "not understood"."""
+    cheapest procedures and the search's first hits — is taken when at least CONFIDENCE_ADD
+    (None: off, the rules' refusal stands). A background phrase the closed set clearly prefers
+    stays "not understood"."""
     if result.understood:
         if result.kind != "procedure":
             return result
@@ -632,7 +634,8 @@ def _confidence_check(result: Interpretation, search, ranking: Ranking, agree: f
         result.phrase, result.label = None, None
         return _referral(result, search)
     best = ranking.best
-    if best is not None and best.phrase.kind == "background" and best.score >= SEARCH_OVERRIDE:
+    if CONFIDENCE_ADD is None or (best is not None and best.phrase.kind == "background"
+                                  and best.score >= SEARCH_OVERRIDE):
         return result
     chosen = confidence.choose(heard, search, ranking, agree)
     if chosen is None:
