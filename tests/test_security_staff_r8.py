@@ -241,3 +241,13 @@ def test_a_double_click_on_no_show_in_the_console_loses_nobody(server):
         expect(page.locator("#ask")).to_be_visible()
     states = dict(conn.execute("SELECT series || printf('%03d', number), state FROM tickets"))
     assert states == {"A001": "no_show", "A002": "called", "A003": "waiting"}  # was A002 no_show, A003 called
+
+
+@pytest.mark.parametrize("month", ["2026-13", "2026-00", "26-11", "2026-1", "1900-01", "2026-11%00", "x"])
+def test_a_month_that_is_not_one_is_a_422_not_this_months_figures(server, month):
+    admin = server[2]["admin"]
+    for path in ("/api/indicators", "/indicators"):
+        r = admin.get(f"{path}?month={month}")
+        assert r.status_code == 422, (path, month, r.status_code)  # was 200 with this month's figures
+    assert admin.get("/api/indicators?month=2026-11").json()["month"] == "2026-11"
+    assert admin.get("/indicators?month=2100-12").status_code == 200

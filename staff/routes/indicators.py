@@ -15,6 +15,8 @@ from staff.auth import Principal, require
 ADMIN = require("admin")
 router = APIRouter(tags=["indicators"])
 NAV = [("Chỉ số", "/indicators", ("admin",))]
+#: YYYY-MM from 1990-01 to 2100-12; anything else is a 422 (was: this month's figures, silently).
+Month = Query(None, pattern=r"^(199[0-9]|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$", description="YYYY-MM")
 
 
 def _month(text: str | None, today: date) -> tuple[date, date, str]:
@@ -40,11 +42,11 @@ def _data(request: Request, month: str | None) -> dict:
 
 
 @router.get("/api/indicators", summary="The ward's indicators for a month (YYYY-MM, default this month)")
-def indicators_json(request: Request, month: str | None = None, who: Principal = Depends(ADMIN)):
+def indicators_json(request: Request, month: str | None = Month, who: Principal = Depends(ADMIN)):
     d = _data(request, month)
     return {**d, "days": [{"day": x["day"].isoformat(), **x["ind"]} for x in d["days"]]}
 
 
 @router.get("/indicators", response_class=HTMLResponse, include_in_schema=False)
-def indicators_page(request: Request, month: str | None = Query(None), who: Principal = Depends(ADMIN)):
+def indicators_page(request: Request, month: str | None = Month, who: Principal = Depends(ADMIN)):
     return render(request, "indicators.html", _data(request, month))
