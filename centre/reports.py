@@ -342,10 +342,15 @@ def load_facts(conn, start: date, end: date) -> list[TicketFacts]:
 
 
 def officer_name(actor: str | None) -> str | None:
-    """'officer:lan' → 'lan'; 'kiosk:hall/officer:lan' (through a remote client) → 'lan'; None stays None."""
+    """'officer:lan' → 'lan'; 'kiosk:hall/officer:lan' (through a remote client) → 'lan'; None stays None.
+
+    An officer's own login names the officer: what their client claims after it ('officer:lan/
+    officer:minh') is kept in the log but does not move lan's calls, no-shows and ratings to minh."""
     if not actor:
         return None
-    last = actor.split("/")[-1]
+    first, *_, last = actor.split("/") if "/" in actor else (actor, actor)
+    if first.startswith("officer:"):
+        return first.split(":", 1)[1]
     return last.split(":", 1)[1] if ":" in last else last
 
 

@@ -149,10 +149,10 @@ def _cells(text: str, delimiter: str) -> list[str]:
 
 def test_report_csv_cells_cannot_smuggle_a_formula_past_a_semicolon(server):
     _, _, cl = server
-    # an officer's own client names the person at the counter; a kiosk names the procedure
+    # an admin's client names the person at the counter; a kiosk names the procedure
     t = cl["kiosk"].post("/api/tickets", json={"service": "A", "procedure_key": "k;=2+5+cmd|'-c calc'!A0"})
     assert t.status_code == 201
-    r = cl["officer"].post("/api/counters/1/call-next", json={"actor": "x;=2+5+cmd|'-c calc'!A0"})
+    r = cl["admin"].post("/api/counters/1/call-next", json={"actor": "x;=2+5+cmd|'-c calc'!A0"})
     assert r.status_code == 200 and r.json()["ticket"]
     for lang in ("vi", "en"):
         text = cl["admin"].get("/api/reports.csv", params={"start": "2026-11-25", "lang": lang}).text
@@ -251,3 +251,22 @@ def test_a_month_that_is_not_one_is_a_422_not_this_months_figures(server, month)
         assert r.status_code == 422, (path, month, r.status_code)  # was 200 with this month's figures
     assert admin.get("/api/indicators?month=2026-11").json()["month"] == "2026-11"
     assert admin.get("/indicators?month=2100-12").status_code == 200
+
+
+def test_an_officer_cannot_put_their_calls_on_a_colleagues_name(server):
+    _, conn, cl = server
+    for _ in range(2):
+        cl["kiosk"].post("/api/tickets", json={"service": "A"})
+    officer = cl["officer"]  # lan, at counter 1
+    assert officer.post("/api/counters/1/call-next", json={"actor": "officer:minh"}).status_code == 200
+    assert (
+        officer.post(
+            "/api/counters/1/call-next",
+            json={"actor": "officer:minh", "current": "no_show", "current_code": "A001"},
+        ).status_code
+        == 200
+    )
+    rep = cl["admin"].get("/api/reports", params={"start": "2026-11-25"}).json()
+    assert set(rep["by_officer"]) == {"lan"}  # was {"minh"}: lan's no-show counted against minh
+    actors = {r[0] for r in conn.execute("SELECT actor FROM queue_events WHERE kind IN ('call', 'no_show')")}
+    assert actors == {"officer:lan/officer:minh"}  # the log keeps both names
