@@ -52,8 +52,12 @@ How a transcript becomes an answer (`interpret`):
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import math
+import os
+import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -123,6 +127,60 @@ WARM_UP = "đăng ký khai sinh"
 SEARCH_BUDGET_S = 0.35  # a closed-set score this high wins over a disagreeing search hit
 
 
+#: What viet-asr's native library prints to file descriptor 2 while it loads ("[vietasr][INFO]
+#: [vietasr] vocab loaded: 4972 tokens", "... engine loaded (onnx) ..."): progress, not news.
+NATIVE_NOISE = re.compile(rb"^\[vietasr\]\[(INFO|DEBUG)\]")
+_quiet_lock = threading.Lock()
+
+
+def _forward(read_fd: int, out_fd: int) -> None:
+    """Pass what arrives on `read_fd` to `out_fd` line by line, without the library's noise;
+    close both at the end of input."""
+    pending = b""
+    try:
+        while chunk := os.read(read_fd, 65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            kept = b"".join(line + b"\n" for line in lines if not NATIVE_NOISE.match(line))
+            if kept:
+                os.write(out_fd, kept)
+        if pending and not NATIVE_NOISE.match(pending):
+            os.write(out_fd, pending)
+    except OSError:
+        pass
+    finally:
+        os.close(read_fd)
+        os.close(out_fd)
+
+
+@contextlib.contextmanager
+def quiet_native_load():
+    """While viet-asr's native library loads: file descriptor 2 goes through a pipe that drops
+    the library's INFO/DEBUG lines (`NATIVE_NOISE`) and passes on everything else as it comes
+    (the library's warnings and errors, other threads' messages); fd 2 is restored afterwards.
+    Our own failures are reported after, by our own messages (`VietAsrLoader.error`, the log)."""
+    with _quiet_lock:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no fd 2 at all: nothing to keep clean
+            yield
+            return
+        read_fd, write_fd = os.pipe()
+        os.dup2(write_fd, 2)
+        os.close(write_fd)
+        forward = threading.Thread(target=_forward, args=(read_fd, os.dup(saved)), name="vietasr-stderr",
+                                   daemon=True)
+        forward.start()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)  # the pipe's last writer gone: the forwarder drains it and ends
+            os.close(saved)
+            forward.join(2.0)  # a child started meanwhile keeps the pipe: the forwarder goes on for it
+
+
 def vietasr_version() -> str | None:
     """The installed viet-asr version, or None when it is not installed."""
     try:
@@ -169,18 +227,8 @@ class VietAsrLoader(LoaderEvents):
         t0 = time.perf_counter()
         try:
             self._emit(ModelLoading(str(self.path), 0.1, "loading viet-asr"))
-            try:
-                import vietasr
-            except (ImportError, OSError) as exc:
-                raise ModelError(f"viet-asr is not installed ({exc}): run `make setup` "
-                                 f"(pip install viet-asr=={PINNED_VERSION})") from exc
-            self.version = getattr(vietasr, "__version__", "unknown")
-            try:
-                self._pipeline = vietasr.Pipeline.preset(self.preset)
-            except Exception as exc:
-                raise ModelError(f"viet-asr {self.version} could not build the {self.preset!r} pipeline: {exc}") from exc
-            self._emit(ModelLoading(str(self.path), 0.6, "loading the acoustic scorer"))
-            self._load_acoustic()
+            with quiet_native_load():  # the native library's progress lines stay off the terminal
+                self._build()
             self.load_s = time.perf_counter() - t0
             self.progress = 1.0
             self.state = "ready"
@@ -193,6 +241,21 @@ class VietAsrLoader(LoaderEvents):
             log.warning("voice is off: %s", self.error)
             self._done.set()
             self._emit(ModelFailed(str(self.path), self.error))
+
+    def _build(self) -> None:
+        """The pipeline and the acoustic scorer's model (ModelError when the pipeline fails)."""
+        try:
+            import vietasr
+        except (ImportError, OSError) as exc:
+            raise ModelError(f"viet-asr is not installed ({exc}): run `make setup` "
+                             f"(pip install viet-asr=={PINNED_VERSION})") from exc
+        self.version = getattr(vietasr, "__version__", "unknown")
+        try:
+            self._pipeline = vietasr.Pipeline.preset(self.preset)
+        except Exception as exc:
+            raise ModelError(f"viet-asr {self.version} could not build the {self.preset!r} pipeline: {exc}") from exc
+        self._emit(ModelLoading(str(self.path), 0.6, "loading the acoustic scorer"))
+        self._load_acoustic()
 
     def _load_acoustic(self) -> None:
         """The phrase scorer's model (voice.acoustic); without it, transcripts alone decide."""
