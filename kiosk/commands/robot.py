@@ -16,7 +16,9 @@ back to its dock by itself within 3 s. There is no "--no-wait": to send the robo
 kiosk runs, use the kiosk; the CLI never leaves a goal without a heartbeat behind it.
 
 `monitor` (without --wire) watches a running kiosk without touching the port: it follows
-the robot events file the kiosk's escort manager writes (robot/events.py).
+the robot events file the kiosk's escort manager writes (robot/events.py), says (vi / en)
+when no kiosk runs there or the kiosk stops, and keeps waiting; `--wire` says when the link
+is lost or back. Exit status 1 when what it watched was down at the end.
 """
 
 from __future__ import annotations
