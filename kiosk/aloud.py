@@ -257,7 +257,10 @@ def ticket(c) -> str:
         return c.t("ticket.issuing") if v.print_status == "issuing" else ""
     wait = tk.get(f"wait_text_{v.lang}") or tk.get("wait_text_vi", "")
     key = "speak.ticket" if tk.get("ahead") else "speak.ticket_next"  # "0 người chờ trước" is no sentence
-    return c.t(key, number=tk["number"], counter=c.counter_names(tk), ahead=tk.get("ahead", 0), wait=wait)
+    said = c.t(key, number=tk["number"], counter=c.counter_names(tk), ahead=tk.get("ahead", 0), wait=wait)
+    if v.print_status == "failed":  # a visitor who cannot read would wait at the slot for a ticket
+        said = _join(said, c.t("speak.print_failed", number=tk["number"]))
+    return said
 
 
 def _metres(c) -> int:

@@ -329,6 +329,11 @@ class Backend:
         result = gate.check(pin)
         return {"result": result.value, "locked_for": gate.locked_for(), "tries_left": gate.tries_left}
 
+    def procedure_name(self, key_or_code: str, lang: str) -> str | None:
+        """The procedure's name in `lang` (Vietnamese when it has no English one), or None."""
+        rec = self.catalogue.get(key_or_code) if key_or_code else None
+        return rec.display_name(lang) if rec else None
+
     def print_ticket(self, ticket: dict) -> bool:
         from PIL import Image
 

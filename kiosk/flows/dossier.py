@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from kiosk.flows.base import ControllerBase
 from kiosk.visit import Screen
+
+log = logging.getLogger("kiosk.dossier")
 
 
 class DossierFlow(ControllerBase):
@@ -50,7 +54,19 @@ class DossierFlow(ControllerBase):
                 self.visit.dossier_state = "failed"
                 self._emit("dossier")
 
-        self._run("db", lambda: self.dossier_lookup(code), done, fail)
+        self._run("db", lambda: self._lookup(code), done, fail)
+
+    def _lookup(self, code: str):
+        """The lookup's answer, with the procedure's English name for an English page (the
+        dossier book keeps the Vietnamese one; "Procedure: Đăng ký khai sinh" was shown as is)."""
+        found = self.dossier_lookup(code)
+        name_in = getattr(self.backend, "procedure_name", None)
+        if isinstance(found, dict) and found.get("procedure_code") and name_in is not None:
+            try:
+                found = {**found, "procedure_name_en": name_in(found["procedure_code"], "en") or ""}
+            except Exception:  # the catalogue is being re-imported: the Vietnamese name still shows
+                log.warning("no English name for %s", found.get("procedure_code"), exc_info=True)
+        return found
 
     def dossier_edit(self) -> None:
         """'Sửa mã': show the keyboard again."""

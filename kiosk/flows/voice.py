@@ -16,6 +16,10 @@ from kiosk.visit import Screen
 log = logging.getLogger("kiosk.voice")
 
 COMMANDS = ("take_ticket", "guide", "back", "repeat", "english", "vietnamese", "home")
+#: the longest a reading or a listening holds the idle timer off: a screen is read in at most 60
+#: words (~25 s), and a speaker or recogniser that never reports its end (a stuck sound card) must
+#: not keep a visitor's ticket or dossier on screen for the next person
+BUSY_MAX_S = 90.0
 
 
 class VoiceFlow(ControllerBase):
@@ -26,6 +30,7 @@ class VoiceFlow(ControllerBase):
         self.voice_missing_model = False
         self.voice_level = 0.0
         self._speech_gen = 0
+        self._busy_since: float | None = None
 
     def warm_up(self) -> None:
         """Also load the speech normaliser (vietnormalizer: ~0.1 s the first time) off the UI thread,
@@ -40,7 +45,14 @@ class VoiceFlow(ControllerBase):
         self._run("io", normaliser, None, lambda exc: None)
 
     def busy_with_visitor(self) -> bool:
-        return self.visit.speaking or self.visit.voice_state != "idle"
+        """Reading aloud or listening, for at most BUSY_MAX_S at a stretch."""
+        if not (self.visit.speaking or self.visit.voice_state != "idle"):
+            self._busy_since = None
+            return False
+        now = self.clock()
+        if self._busy_since is None:
+            self._busy_since = now
+        return now - self._busy_since < BUSY_MAX_S
 
     def quiet(self) -> None:
         super().quiet()

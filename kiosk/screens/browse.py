@@ -104,6 +104,25 @@ class DetailScreen(KScreen):
     def on_kv_post(self, base_widget):
         self._rows: list[DocRow] = []
         self._anchors: dict = {}
+        # One scroll to the section asked about, once the page is laid out: a single trigger
+        # (calls within a frame are one), fired again only while the page's height or the
+        # section's place in it still change (row heights follow their texts a frame or more
+        # later; the rows are placed after that) and until the visitor touches the page. It was
+        # two blind timers (0 and 0.15 s) per build — four on a language change — both often in
+        # the same slow frame, each a redraw of the whole page, the second snapping back a page
+        # the visitor had begun to scroll.
+        self._scroll_trigger = Clock.create_trigger(lambda dt: self._scroll_to_section(), 0)
+        self._following = False
+        self.ids.body.bind(height=self._body_resized)
+        self.ids.scroll.bind(on_scroll_start=self._visitor_scrolls)
+
+    def _body_resized(self, *_):
+        if self._following:
+            self._scroll_trigger()
+
+    def _visitor_scrolls(self, *_):
+        self._following = False  # the visitor's own scrolling is never undone
+        self._scroll_trigger.cancel()
 
     def refresh(self, topic):
         if topic in ("detail", "lang", "reset", "screen", "detail_groups"):
@@ -113,29 +132,45 @@ class DetailScreen(KScreen):
                 first = self._built_for is None or self._built_for[0] != sig[0]
                 self._built_for = sig
                 self._build()
-                if first or topic != "detail_groups":
-                    # once laid out (row heights follow their texts a frame later), and again
-                    Clock.schedule_once(lambda dt: self._scroll_to_section(), 0)
-                    Clock.schedule_once(lambda dt: self._scroll_to_section(), 0.15)
+                self._following = bool(v.procedure) and (first or topic != "detail_groups")
+                if self._following:
+                    target = self._anchors.get(v.section)
+                    if target is not None:
+                        target.bind(y=self._body_resized)
+                    self._scroll_trigger()
         elif topic == "checklist":
             for row in self._rows:
                 row.checked = row.index in self.c.visit.checked_docs
 
     def _scroll_to_section(self):
+        self._set_scroll(self._section_scroll_y())
+
+    def _set_scroll(self, y: float) -> None:
+        """Put the page at `y`, its scroll effect too: the effect kept the previous page's place
+        (the page before, or where the visitor left it) and moved the new page back there at its
+        next step, a frame later — to its top instead of the section asked about."""
+        scroll = self.ids.scroll
+        scroll.scroll_y = y
+        effect = scroll.effect_y
+        scrollable = scroll.height - self.ids.body.height  # < 0 when the page is longer than the view
+        if effect is not None and scrollable < 0:
+            effect.velocity = 0
+            effect.value = scrollable * y  # as the ScrollView's own bounds update sets it
+            effect.overscroll = 0
+
+    def _section_scroll_y(self) -> float:
         scroll = self.ids.scroll
         target = self._anchors.get(self.c.visit.section)
         body = self.ids.body
         room = body.height - scroll.height
         if target is None or room <= 0:
-            scroll.scroll_y = 1
-            return
+            return 1.0
         # the section's top at the top of the view (scroll_to only brought it somewhere into view:
         # "what documents?" opened with the list's title at the bottom of the screen)
         top = target.to_window(target.x, target.top)[1] - body.to_window(body.x, body.y)[1]
         if body.height - top + target.height <= scroll.height / 2:
-            scroll.scroll_y = 1  # in the upper half of the first view (fee, time, where): keep the name in sight
-            return
-        scroll.scroll_y = min(1.0, max(0.0, (top + dp(16) - scroll.height) / room))
+            return 1.0  # in the upper half of the first view (fee, time, where): keep the name in sight
+        return min(1.0, max(0.0, (top + dp(16) - scroll.height) / room))
 
     @staticmethod
     def _make(cls: str, **props):

@@ -63,6 +63,14 @@ class DossierScreen(KScreen):
     def _counter(self, d: dict) -> str:
         return dossier_counter(self.c, d)
 
+    def _procedure_name(self, d: dict) -> str:
+        """The procedure in the visitor's language; a Vietnamese-only name on an English page says so."""
+        name = d["procedure_name"]
+        if self.c.visit.lang != "en":
+            return name
+        en = d.get("procedure_name_en") or ""
+        return en if en and en != name else f"{name} {self.tr('detail.vi_only')}"
+
     def _result(self, d: dict) -> list:
         L = Factory.KLabel
         out = [Factory.KTitle(text=self.tr(f"dossier.state_{d['state']}")),
@@ -74,7 +82,7 @@ class DossierScreen(KScreen):
             out.extend(L(text=f"• {m}") for m in d["missing_documents"])
         out.append(L(text=self.tr("dossier.code", code=d.get("code", ""))))
         if d.get("procedure_name"):
-            out.append(L(text=self.tr("dossier.procedure", name=d["procedure_name"])))
+            out.append(L(text=self.tr("dossier.procedure", name=self._procedure_name(d))))
         out.append(L(text=self.tr("dossier.applicant", name=d.get("applicant", ""))))
         out.append(L(text=self.tr("dossier.received", date=_dmy(d.get("received_on")))))
         if d.get("due_on"):
