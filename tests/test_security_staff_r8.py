@@ -270,3 +270,36 @@ def test_an_officer_cannot_put_their_calls_on_a_colleagues_name(server):
     assert set(rep["by_officer"]) == {"lan"}  # was {"minh"}: lan's no-show counted against minh
     actors = {r[0] for r in conn.execute("SELECT actor FROM queue_events WHERE kind IN ('call', 'no_show')")}
     assert actors == {"officer:lan/officer:minh"}  # the log keeps both names
+
+
+def test_an_upload_is_refused_before_its_body_is_parsed_unless_an_admin_sends_it(server, monkeypatch):
+    """/dossiers/import declared its file as a parameter: FastAPI parsed the multipart body (up to
+    max_body_mb, files spooled to disk) before the login check, for anyone."""
+    from starlette import formparsers
+
+    _, conn, cl = server
+    parsed = []
+    real = formparsers.MultiPartParser.parse
+
+    async def counting(self):
+        parsed.append(1)
+        return await real(self)
+
+    monkeypatch.setattr(formparsers.MultiPartParser, "parse", counting)
+    fields = b"".join(
+        b'--B\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i for i in range(1200)
+    )
+    upload = b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.json"\r\n\r\n' + b" " * (
+        3 << 20
+    )
+    headers = {"content-type": "multipart/form-data; boundary=B", "Accept": "application/json"}
+    for who, status in (("anon", 401), ("officer", 403)):
+        for body in (fields + b"--B--\r\n", upload + b"\r\n--B--\r\n"):
+            r = cl[who].post("/dossiers/import", content=body, headers=headers)
+            assert r.status_code == status, (who, r.status_code, r.text[:80])  # was 400 "Too many fields"
+    assert parsed == []
+    # the administrator's import works as before (the form is read after the check)
+    r = cl["admin"].post("/dossiers/import", files={"file": ("export.json", b"[]")})
+    assert r.status_code in (200, 422) and parsed == [1]
+    r = cl["admin"].post("/dossiers/import", data={"note": "no file"})
+    assert r.status_code == 422 and conn.execute("SELECT count(*) FROM dossiers").fetchone()[0] == 0

@@ -25,8 +25,9 @@ from datetime import date, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile as FormFile
 
 from centre import audit
 from centre.dossiers import (
@@ -212,8 +213,12 @@ def import_page(request: Request, who: Principal = Depends(IMPORTER)):
 
 
 @pages.post("/import", response_class=HTMLResponse)
-async def import_upload(request: Request, file: UploadFile = File(...), who: Principal = Depends(IMPORTER)):
-    name = FilePath(file.filename or "").name
+async def import_upload(request: Request, who: Principal = Depends(IMPORTER)):
+    """The import form's upload. The multipart body is read here, after the login and role check:
+    a declared `File(...)` parameter made FastAPI parse it, spooling up to max_body_mb to disk,
+    for anyone before the check (an anonymous flood of 10 MB uploads filled the temp folder)."""
+    file = (await request.form()).get("file")
+    name = FilePath(file.filename or "").name if isinstance(file, FormFile) else ""
     suffix = FilePath(name).suffix.lower()
     lang = lang_of(request)
     from staff.i18n import t
