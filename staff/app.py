@@ -189,8 +189,16 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
+#: SQLite errors of the storage, not of the program: locked or busy, disk full, read-only, I/O,
+#: cannot open, damaged. Others (a constraint, a wrong statement) stay a 500: they are bugs.
+STORAGE_ERRORS = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR",
+                  "SQLITE_CANTOPEN", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_PROTOCOL")
+
+
 async def _storage_unavailable(request: Request, exc: Exception):
     """503 for a database that cannot be used now (locked by another program, full, read-only)."""
+    if isinstance(exc, sqlite3.Error) and not str(getattr(exc, "sqlite_errorname", "")).startswith(STORAGE_ERRORS):
+        raise exc
     # The database is locked by another program, full, read-only or unreadable: the write was
     # rolled back (nothing half-saved), and the caller may try again. Was a bare 500.
     log.error("database unavailable: %s %s: %s", request.method, request.url.path, exc)
@@ -248,7 +256,7 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse(body, status_code=status, headers=headers)
         app.add_exception_handler(exc_type, handler)
 
-    app.add_exception_handler(sqlite3.OperationalError, _storage_unavailable)
+    app.add_exception_handler(sqlite3.DatabaseError, _storage_unavailable)
     app.add_exception_handler(DatabaseError, _storage_unavailable)
 
     @app.exception_handler(RequestValidationError)

@@ -303,3 +303,15 @@ def test_an_upload_is_refused_before_its_body_is_parsed_unless_an_admin_sends_it
     assert r.status_code in (200, 422) and parsed == [1]
     r = cl["admin"].post("/dossiers/import", data={"note": "no file"})
     assert r.status_code == 422 and conn.execute("SELECT count(*) FROM dossiers").fetchone()[0] == 0
+
+
+def test_a_bug_in_a_statement_stays_a_500_not_a_storage_503():
+    import asyncio
+
+    from staff.app import _storage_unavailable
+
+    bug = sqlite3.connect(":memory:")
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        bug.execute("SELECT * FROM no_such_table")
+    with pytest.raises(sqlite3.OperationalError):  # re-raised: the server answers 500 and logs it
+        asyncio.run(_storage_unavailable(None, caught.value))
