@@ -71,9 +71,19 @@ class transaction:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
-            self.conn.execute("ROLLBACK")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error:
+                if self.conn.in_transaction:  # a failed COMMIT (disk full) leaves it open: the next
+                    self.conn.execute("ROLLBACK")  # BEGIN on this connection would fail for ever
+                raise
+        elif self.conn.in_transaction:
+            # SQLite has already rolled back after some errors (disk full, I/O): a second ROLLBACK
+            # failed with "no transaction is active" and hid the error that says what happened.
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the caller's own error goes on; SQLite ends the transaction with the connection
 
 
 def migrate(db: sqlite3.Connection | sqlite_utils.Database, module: str, migrations: Sequence[str]) -> None:

@@ -315,3 +315,77 @@ def test_a_bug_in_a_statement_stays_a_500_not_a_storage_503():
         bug.execute("SELECT * FROM no_such_table")
     with pytest.raises(sqlite3.OperationalError):  # re-raised: the server answers 500 and logs it
         asyncio.run(_storage_unavailable(None, caught.value))
+
+
+def test_a_full_disk_is_a_clear_503_and_what_was_saved_stays_whole(server, monkeypatch):
+    """SQLite's own 'database or disk is full' (max_page_count at the file's size on every
+    connection of the server, old and new): writes that need a new page fail."""
+    import staff.app as staff_app
+
+    handle, conn, cl = server
+    full = []
+
+    def cap(c):
+        pages = c.execute("PRAGMA page_count").fetchone()[0]
+        c.execute(f"PRAGMA max_page_count = {pages}")
+
+    real_connect = staff_app.connect
+
+    def connect_full(*args, **kw):
+        c = real_connect(*args, **kw)
+        if full:
+            cap(c)
+        return c
+
+    monkeypatch.setattr(staff_app, "connect", connect_full)
+    full.append(True)
+    for _thread, c in list(handle.app.state.staff._all):
+        cap(c)
+    admin, saved, answers = cl["admin"], [], set()
+    for i in range(300):
+        key = "g_" + "".join(chr(97 + int(d)) for d in f"{i:03d}")
+        r = admin.put(
+            f"/api/admin/priority-groups/{key}", json={"name_vi": "Nhóm " + "ư" * 90, "name_en": "x" * 100}
+        )
+        answers.add(r.status_code)
+        if r.status_code == 200:
+            saved.append(key)
+        else:
+            assert r.status_code == 503 and r.json()["error"] == "StorageUnavailable", r.text[:200]
+            assert "full" in r.json()["message"] and r.headers["retry-after"] == "5"
+            break
+    assert answers & {503}, "the database never filled up"
+    # every group answered 200 is there with its audit row; the refused one left nothing behind
+    rows = {r[0] for r in conn.execute("SELECT key FROM priority_group_settings")}
+    logged = {
+        r[0] for r in conn.execute("SELECT entity_key FROM audit_log WHERE action='priority_group.create'")
+    }
+    assert rows == logged == set(saved)
+
+
+def test_a_failed_commit_does_not_leave_the_connection_in_a_transaction(tmp_path):
+    """A COMMIT refused (disk full) left the transaction open: every later BEGIN on that server
+    thread's connection failed ("cannot start a transaction within a transaction")."""
+
+    class RefusingCommit:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def execute(self, sql, *args):
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.conn.execute(sql, *args)
+
+        @property
+        def in_transaction(self):
+            return self.conn.in_transaction
+
+    conn = connect(tmp_path / "t.db")
+    conn.execute("CREATE TABLE t(x)")
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        with centre_db.transaction(RefusingCommit(conn)) as c:
+            c.execute("INSERT INTO t VALUES (1)")
+    assert not conn.in_transaction and conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    with centre_db.transaction(conn) as c:  # the connection works again
+        c.execute("INSERT INTO t VALUES (2)")
+    assert [tuple(r) for r in conn.execute("SELECT x FROM t")] == [(2,)]
