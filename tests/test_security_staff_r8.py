@@ -361,6 +361,21 @@ def test_a_full_disk_is_a_clear_503_and_what_was_saved_stays_whole(server, monke
         r[0] for r in conn.execute("SELECT entity_key FROM audit_log WHERE action='priority_group.create'")
     }
     assert rows == logged == set(saved)
+    # a ticket taken while the disk is full: refused; once there is room, the retry issues it once
+    tap = {"service": "A", "idempotency_key": "tap-full"}
+    for i in range(400):  # tickets fill the room left in their pages, then need a new one
+        r = cl["kiosk"].post("/api/tickets", json={**tap, "idempotency_key": f"fill-{i}"})
+        if r.status_code == 503:
+            break
+    assert r.status_code == 503 and r.json()["error"] == "QueueStorageError"
+    assert cl["kiosk"].post("/api/tickets", json=tap).status_code == 503
+    full.clear()
+    for _thread, c in list(handle.app.state.staff._all):
+        c.execute("PRAGMA max_page_count = 1073741823")
+    issued = {cl["kiosk"].post("/api/tickets", json=tap).json()["ticket"]["id"] for _ in range(2)}
+    assert len(issued) == 1
+    keys = [r[0] for r in conn.execute("SELECT key FROM ticket_requests WHERE key LIKE '%tap-full'")]
+    assert len(keys) == 1
 
 
 def test_a_failed_commit_does_not_leave_the_connection_in_a_transaction(tmp_path):
