@@ -211,8 +211,9 @@ async def _storage_unavailable(request: Request, exc: Exception):
             return page
         except (sqlite3.Error, DatabaseError):
             pass  # the page needs the database too (who is logged in): the plain answer below
+    reason = str(exc) if isinstance(exc, sqlite3.Error) else "it cannot be opened"  # (no file paths)
     return JSONResponse({"error": "StorageUnavailable", "message": f"the centre's database cannot be used now "
-                         f"({exc}); nothing was saved, try again",
+                         f"({reason}); nothing was saved, try again",
                          "text": i18n.t(lang_of(request), "storage_unavailable")},
                         status_code=503, headers=headers)
 
