@@ -58,3 +58,11 @@ def unshowable(text: str) -> str | None:
         if unicodedata.category(ch) in _UNSHOWABLE:
             return f"U+{ord(ch):04X}"
     return None
+
+
+def escape_unshowable(text: str) -> str:
+    """`text` with each character `unshowable` finds written as an escape ('\\u202e'), so a log or a
+    page shows it instead of obeying it (reversing the line, hiding in a name)."""
+    return "".join(
+        f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _UNSHOWABLE else ch for ch in text or ""
+    )

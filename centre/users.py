@@ -37,7 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from centre.db import migrate, transaction
-from centre.text import unshowable
+from centre.text import escape_unshowable, unshowable
 
 log = logging.getLogger("centre.users")
 
@@ -374,6 +374,13 @@ def lock_remaining(conn, name: str, address: str, *, max_tries: int, lockout_s: 
     return max(0.0, wait)
 
 
+def login_name(typed: str | None) -> str:
+    """A name typed at the login form as it is counted and recorded: trimmed, lower case, at most 64
+    characters, control and invisible characters written as escapes ('boss\\u200b', not a second
+    'boss' in the admin's list of failed logins, nor a line reversed by a bidi override)."""
+    return escape_unshowable((typed or "").strip().lower()[:64])
+
+
 def authenticate(conn, name: str, password: str, address: str = "", *, max_tries: int = 5,
                  lockout_s: float = 300, now: float | None = None) -> User:
     """Check a login; record the attempt; raise LoginLocked or BadCredentials.
@@ -381,7 +388,7 @@ def authenticate(conn, name: str, password: str, address: str = "", *, max_tries
     A locked name is refused without checking the password, so guessing stops at
     `max_tries` per window even with the right password in the list.
     """
-    name = (name or "").strip().lower()[:64]
+    name = login_name(name)
     now = time.time() if now is None else now
     wait = lock_remaining(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)
     if wait > 0:

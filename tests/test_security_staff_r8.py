@@ -404,3 +404,17 @@ def test_a_failed_commit_does_not_leave_the_connection_in_a_transaction(tmp_path
     with centre_db.transaction(conn) as c:  # the connection works again
         c.execute("INSERT INTO t VALUES (2)")
     assert [tuple(r) for r in conn.execute("SELECT x FROM t")] == [(2,)]
+
+
+def test_a_failed_login_name_cannot_hide_or_reverse_itself_in_the_admins_lists(server):
+    _, conn, cl = server
+    anon = cl["anon"]
+    anon.cookies.set(auth.FORM_CSRF_COOKIE, "form-token")
+    for typed in ("boss\u200b", "\u202enimda", "lan\x00"):
+        r = anon.post("/login", data={"name": typed, "password": "guess-1", "csrf_token": "form-token"})
+        assert r.status_code == 401
+    names = [a["name"] for a in cl["admin"].get("/api/admin/logins").json()]
+    assert names[:3] == ["lan\\u0000", "\\u202enimda", "boss\\u200b"]  # was the raw characters
+    logged = {r[0] for r in conn.execute("SELECT actor FROM audit_log WHERE action='login.failed'")}
+    assert logged == {"lan\\u0000", "\\u202enimda", "boss\\u200b"}
+    assert not any(c in str(cl["admin"].get("/api/admin/audit").json()) for c in ("\u200b", "\u202e", "\x00"))

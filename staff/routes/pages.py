@@ -60,12 +60,12 @@ async def login(request: Request, name: str = Form("", max_length=64), password:
         user = users.authenticate(conn, name, password, addr, max_tries=cfg.staff.login_max_tries,
                                   lockout_s=cfg.staff.login_lockout_s, now=staff.now())
     except users.LoginLocked as exc:
-        audit.record(conn, name.strip().lower()[:64] or "?", "login.locked", entity="user", key=name[:64], address=addr,
+        audit.record(conn, users.login_name(name) or "?", "login.locked", entity="user", key=users.login_name(name), address=addr,
                      now=staff.now())
         return render(request, "login.html", {"next": _safe_next(next), "error": t(lang, "login_locked",
                       seconds=int(exc.retry_after) + 1), "name": name}, status=429)
     except users.BadCredentials:
-        audit.record(conn, name.strip().lower()[:64] or "?", "login.failed", entity="user", key=name[:64], address=addr,
+        audit.record(conn, users.login_name(name) or "?", "login.failed", entity="user", key=users.login_name(name), address=addr,
                      now=staff.now())
         return render(request, "login.html", {"next": _safe_next(next), "error": t(lang, "login_failed"),
                       "name": name}, status=401)
