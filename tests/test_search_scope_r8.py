@@ -20,15 +20,46 @@ from centre.text import fold
 
 # the phrases round 8 added, by the entry that now holds them
 ROUND8 = {
-    "emergency": ["gọi cấp cứu", "xe cấp cứu", "gọi xe cấp cứu", "cấp cứu 115", "call an ambulance", "ambulance"],
+    "emergency": [
+        "gọi cấp cứu",
+        "xe cấp cứu",
+        "gọi xe cấp cứu",
+        "cấp cứu 115",
+        "call an ambulance",
+        "ambulance",
+    ],
     "hospital": ["cấp cứu", "emergency room"],
-    "company": ["doanh nghiệp tư nhân", "công ty trách nhiệm hữu hạn", "công ty hợp danh", "start a company",
-                "open a company", "limited liability company", "joint stock company", "private enterprise"],
-    "utilities": ["điện lực", "lắp điện", "lắp đặt điện", "cắt điện", "đồng hồ nước", "lắp đồng hồ nước",
-                  "power outage", "power cut", "electricity connection", "water connection"],
+    "company": [
+        "doanh nghiệp tư nhân",
+        "công ty trách nhiệm hữu hạn",
+        "công ty hợp danh",
+        "start a company",
+        "open a company",
+        "limited liability company",
+        "joint stock company",
+        "private enterprise",
+    ],
+    "utilities": [
+        "điện lực",
+        "lắp điện",
+        "lắp đặt điện",
+        "cắt điện",
+        "đồng hồ nước",
+        "lắp đồng hồ nước",
+        "power outage",
+        "power cut",
+        "electricity connection",
+        "water connection",
+    ],
     "telecom": ["lắp mạng", "lắp internet", "lắp wifi", "cáp quang", "internet connection"],
-    "bank": ["bank loan", "take out a loan", "apply for a loan", "personal loan", "loan from a bank",
-             "loan from the bank"],
+    "bank": [
+        "bank loan",
+        "take out a loan",
+        "apply for a loan",
+        "personal loan",
+        "loan from a bank",
+        "loan from the bank",
+    ],
 }
 
 
@@ -38,26 +69,32 @@ def test_each_round8_phrase_refers_to_its_office(office, phrase):
     assert r is not None and r.id == office, (phrase, r)
 
 
-@pytest.mark.parametrize(("text", "office"), [
-    ("Nhà tôi có người bị ngất, gọi xe cấp cứu ở đâu?", "emergency"),
-    ("Thành lập doanh nghiệp tư nhân cần giấy tờ gì?", "company"),
-    ("how do I start a company in Vietnam", "company"),
-    ("Nhà mới xây, làm sao để lắp đồng hồ nước?", "utilities"),
-    ("Khu tôi bị cắt điện cả ngày, phản ánh ở đâu?", "utilities"),
-    ("muốn lắp internet cáp quang cho nhà mới", "telecom"),
-    ("can I get a bank loan as a foreigner", "bank"),
-])
+@pytest.mark.parametrize(
+    ("text", "office"),
+    [
+        ("Nhà tôi có người bị ngất, gọi xe cấp cứu ở đâu?", "emergency"),
+        ("Thành lập doanh nghiệp tư nhân cần giấy tờ gì?", "company"),
+        ("how do I start a company in Vietnam", "company"),
+        ("Nhà mới xây, làm sao để lắp đồng hồ nước?", "utilities"),
+        ("Khu tôi bị cắt điện cả ngày, phản ánh ở đâu?", "utilities"),
+        ("muốn lắp internet cáp quang cho nhà mới", "telecom"),
+        ("can I get a bank loan as a foreigner", "bank"),
+    ],
+)
 def test_questions_of_the_round8_needs_find_their_office(text, office):
     r = referral_for(text)
     assert r is not None and r.id == office, (text, r)
 
 
-@pytest.mark.parametrize("text", [
-    "mortgage my land to get a loan",  # the mortgage is registered here; the loan is its purpose
-    "Bạn tôi là người Đài Loan muốn kết hôn với tôi",  # "loan" is a Vietnamese syllable too
-    "Chị Loan nhờ tôi hỏi thủ tục khai sinh",
-    "đăng ký thành lập hộ kinh doanh quán cà phê",  # a household business is the ward's
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mortgage my land to get a loan",  # the mortgage is registered here; the loan is its purpose
+        "Bạn tôi là người Đài Loan muốn kết hôn với tôi",  # "loan" is a Vietnamese syllable too
+        "Chị Loan nhờ tôi hỏi thủ tục khai sinh",
+        "đăng ký thành lập hộ kinh doanh quán cà phê",  # a household business is the ward's
+    ],
+)
 def test_round8_in_scope_needs_are_no_referral(text):
     assert referral_for(text) is None, text
 
@@ -68,14 +105,17 @@ def test_round8_offices_have_both_languages():
     assert "115" in r.office_vi and "115" in r.office_en
 
 
-@pytest.mark.parametrize(("key", "target"), [
-    (("tho", "cu"), ("đất", "ở")),
-    (("dat", "tho", "cu"), ("đất", "ở")),
-    (("dat", "vuon"), ("đất", "nông", "nghiệp")),
-    (("cafe",), ("household", "business")),
-    (("last", "name"), ("name",)),
-    (("died",), ("death",)),
-])
+@pytest.mark.parametrize(
+    ("key", "target"),
+    [
+        (("tho", "cu"), ("đất", "ở")),
+        (("dat", "tho", "cu"), ("đất", "ở")),
+        (("dat", "vuon"), ("đất", "nông", "nghiệp")),
+        (("cafe",), ("household", "business")),
+        (("last", "name"), ("name",)),
+        (("died",), ("death",)),
+    ],
+)
 def test_round8_lexicon_readings(key, target):
     readings = Lexicon.load().folded.get(key)
     assert readings, key
@@ -95,7 +135,10 @@ def _folded(text: str) -> tuple[str, ...]:
 
 @pytest.mark.slow
 def test_no_catalogue_name_or_alias_says_a_round8_phrase(shipped):
-    texts = [r[0] for r in shipped.execute("SELECT name FROM procedures UNION ALL SELECT official_name FROM procedures")]
+    texts = [
+        r[0]
+        for r in shipped.execute("SELECT name FROM procedures UNION ALL SELECT official_name FROM procedures")
+    ]
     texts += [r[0] for r in shipped.execute("SELECT alias FROM aliases")]
     runs = [_folded(t or "") for t in texts]
     said = []
