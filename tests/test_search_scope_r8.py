@@ -158,3 +158,77 @@ def test_a_mortgage_for_a_loan_is_answered_not_sent_to_the_bank(project_config, 
     r = s.search("mortgage my land to get a loan")
     assert r.referral is None
     assert r.hits and r.hits[0].code == "1.011441"
+
+
+# ---- `mention` phrases (a document or a place named in passing): a referral, but no "see also"
+
+
+@pytest.mark.parametrize(
+    ("text", "office"),
+    [
+        ("certified copy of my passport", "passport"),
+        ("chứng thực bản sao hộ chiếu", "passport"),
+        ("lĩnh lương hưu qua tài khoản ngân hàng", "bank"),
+        ("ốm nằm viện có được hưởng chế độ ốm đau không", "hospital"),
+        ("công chứng bản photo bằng tốt nghiệp", "school"),
+        ("confirmation of where I live for a bank", "bank"),
+        ("có cần khai báo tạm vắng khi xuất cảnh không", "passport"),
+        ("thanh toán chi phí khám chữa bệnh bảo hiểm y tế", "hospital"),
+    ],
+)
+def test_a_mention_still_refers_but_is_no_see_also(text, office):
+    r = referral_for(text)
+    assert r is not None and r.id == office, (text, r)
+    assert r.see_also is False, text
+    assert "see_also" not in r.to_dict()  # the kiosk's JSON is unchanged
+
+
+@pytest.mark.parametrize(
+    ("text", "office"),
+    [
+        ("mất hộ chiếu", "passport"),  # the report here, a new passport at immigration
+        ("làm hộ chiếu", "passport"),
+        ("mở tài khoản ngân hàng", "bank"),
+        ("open a bank account", "bank"),
+        ("cấp lại bằng tốt nghiệp", "school"),
+        ("where is the nearest hospital", "hospital"),
+        ("thủ tục xuất cảnh", "passport"),
+    ],
+)
+def test_a_need_is_a_see_also(text, office):
+    r = referral_for(text)
+    assert r is not None and r.id == office and r.see_also is True, (text, r)
+
+
+def test_a_need_wins_a_tie_with_a_mention(tmp_path):
+    from centre.search.referral import ReferralTable
+
+    p = tmp_path / "referrals.yaml"
+    p.write_text(
+        "referrals:\n"
+        "  - {id: a, match: [x y], mention: [y z], office_vi: A}\n"
+        "  - {id: b, match: [y z], office_vi: B}\n",
+        encoding="utf-8",
+    )
+    t = ReferralTable.load(p)
+    assert t.find("x y").see_also and t.find("x y").id == "a"
+    r = t.find("y z")
+    assert r.id == "b" and r.see_also  # the same length: the need (b) before the mention (a)
+    r = t.find("w y z")
+    assert r.id == "b"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "text",
+    [
+        "certified copy of my passport",
+        "lĩnh lương hưu qua tài khoản ngân hàng",
+        "công chứng bản photo bằng tốt nghiệp",
+    ],
+)
+def test_an_answer_naming_a_document_in_passing_has_no_see_also(project_config, shipped, text):
+    s = Searcher.from_config(shipped, project_config)
+    r = s.search(text, 3)
+    assert r.hits, text
+    assert r.see_also is None and s.explain(text)["see_also"] is None, text
