@@ -50,8 +50,15 @@ ROUND8 = {
         "power cut",
         "electricity connection",
         "water connection",
+        "công tơ điện",
+        "công tơ nước",
+        "giá điện",
+        "giá nước",
+        "electricity meter",
+        "water meter",
     ],
     "telecom": ["lắp mạng", "lắp internet", "lắp wifi", "cáp quang", "internet connection"],
+    "passport": ["miễn thị thực", "thị thực điện tử", "visa điện tử", "e-visa", "evisa", "visa on arrival"],
     "bank": [
         "bank loan",
         "take out a loan",
@@ -114,6 +121,8 @@ def test_round8_offices_have_both_languages():
         (("cafe",), ("household", "business")),
         (("last", "name"), ("name",)),
         (("died",), ("death",)),
+        (("proof", "of", "address"), ("confirmation", "of", "residence")),
+        (("residence", "certificate"), ("confirmation", "of", "residence")),
     ],
 )
 def test_round8_lexicon_readings(key, target):
