@@ -241,3 +241,16 @@ def test_an_answer_naming_a_document_in_passing_has_no_see_also(project_config, 
     r = s.search(text, 3)
     assert r.hits, text
     assert r.see_also is None and s.explain(text)["see_also"] is None, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "converting a foreign driver’s license to a Vietnamese one",  # U+2019, as web pages and phones type it
+        "converting a foreign driver‘s license",
+        "converting a foreign driverʼs license",
+    ],
+)
+def test_typographic_apostrophes_read_as_the_ascii_one(text):
+    r = referral_for(text)
+    assert r is not None and r.id == "driving_licence" and r.matched == "driver's license", (text, r)

@@ -54,8 +54,12 @@ class Referral:
         return d
 
 
+# typographic apostrophes (web pages, phone keyboards) read as the ASCII one: "driver’s licence"
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'"})
+
+
 def _words(text: str) -> list[str]:
-    text = unicodedata.normalize("NFC", text or "").lower()
+    text = unicodedata.normalize("NFC", text or "").lower().translate(_APOSTROPHES)
     return "".join(ch if ch.isalnum() or ch == "'" else " " for ch in text).split()
 
 
