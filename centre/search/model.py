@@ -472,7 +472,8 @@ class Searcher(LexicalRanker):
             # situation ("… công ty không trả tiền lương, tôi muốn khiếu nại"): on the train sets
             # most of the 7 long questions that got a line were beside the point
             return None
-        return r.referral if not r.focus.context else referral_for(r.focus.request)
+        ref = r.referral if not r.focus.context else referral_for(r.focus.request)
+        return ref if ref is not None and ref.see_also else None  # a `mention` (a document, a place): no line
 
     def _hand_accept(self, idx: _Index, r: Ranking) -> None:
         """The hand decision: candidates at the threshold, else a long question's clear lead."""

@@ -7,6 +7,13 @@ folded when they did not (then only phrases of two words or more, or English one
 sides are compared in the spelling the lexical stage unifies (round 7): the old and new tone
 placement ("hoà" = "hòa", "khoẻ" = "khỏe") and the i/y variants ("lí lịch" = "lý lịch",
 "kỉ luật" = "kỷ luật").
+
+An entry's `mention` phrases (round 8) name the thing rather than the need — a document or a
+place ("hộ chiếu", "ngân hàng", "bệnh viện"): they refer like `match` phrases on "no match" and
+against a weak answer, but a request that says only them while the ward still answers gets no
+"see also" line (`Referral.see_also` False): "certified copy of my passport", "lĩnh lương hưu qua
+tài khoản ngân hàng", "nằm viện" are in-scope needs that name the passport, the bank, the hospital
+in passing. Where both kinds of phrase are said, the longest phrase decides, a `match` one on ties.
 """
 
 from __future__ import annotations
@@ -37,13 +44,22 @@ class Referral:
     advice_vi: str
     advice_en: str
     matched: str = ""  # the phrase of the table the request matched
+    # False when the phrase matched is one of the entry's `mention` phrases (a document or a
+    # place named, not the need): no "see also" line next to an answer (not in to_dict)
+    see_also: bool = True
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        del d["see_also"]
+        return d
+
+
+# typographic apostrophes (web pages, phone keyboards) read as the ASCII one: "driver’s licence"
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'"})
 
 
 def _words(text: str) -> list[str]:
-    text = unicodedata.normalize("NFC", text or "").lower()
+    text = unicodedata.normalize("NFC", text or "").lower().translate(_APOSTROPHES)
     return "".join(ch if ch.isalnum() or ch == "'" else " " for ch in text).split()
 
 
@@ -91,6 +107,7 @@ class _Entry:
     # compared form → what `Referral.matched` reports: the phrase as written (typed), folded
     # (unaccented query: scope.names_say then compares it folded, as the query was typed)
     written: dict
+    mentions: frozenset = frozenset()  # compared forms of the `mention` phrases (both spellings)
 
 
 class ReferralTable:
@@ -118,14 +135,16 @@ class ReferralTable:
                 str(e.get("id") or ""), str(e["office_vi"]), str(e.get("office_en") or e["office_vi"]),
                 str(e.get("advice_vi") or adv_vi), str(e.get("advice_en") or adv_en),
             )
-            phrases = [tuple(_words(str(m))) for m in e["match"] if _words(str(m))]
+            mention = [tuple(_words(str(m))) for m in e.get("mention") or [] if _words(str(m))]
+            phrases = [tuple(_words(str(m))) for m in e["match"] if _words(str(m))] + mention
             written: dict = {}
             for p in phrases:
                 written.setdefault(_keys(p, True), p)
                 written.setdefault(_keys(p, False), tuple(fold(w) for w in p))
             typed = tuple(_keys(p, True) for p in phrases)
             folded = tuple(_keys(p, False) for p in phrases if len(p) > 1 or not _accented(list(p)))
-            entries.append(_Entry(ref, typed, folded, written))
+            mentions = frozenset(k for p in mention for k in (_keys(p, True), _keys(p, False)))
+            entries.append(_Entry(ref, typed, folded, written, mentions))
         return cls(entries)
 
     def find(self, text: str) -> Referral | None:
@@ -136,15 +155,17 @@ class ReferralTable:
         accented = _accented(words)
         seq = list(_keys(words, accented))
         grams = _ngrams(seq, self.longest)  # every run of words: a phrase test is one set look-up
-        best: tuple[int, _Entry, tuple[str, ...]] | None = None
+        best: tuple[tuple[int, bool], _Entry, tuple[str, ...]] | None = None
         for e in self.entries:
             for p in e.typed if accented else e.folded:
-                if p in grams and (best is None or len(p) > best[0]) and _said(seq, p, words):
-                    best = (len(p), e, p)
+                rank = (len(p), p not in e.mentions)  # the longest phrase; a need before a mention
+                if p in grams and (best is None or rank > best[0]) and _said(seq, p, words):
+                    best = (rank, e, p)
         if best is None:
             return None
-        r = best[1].referral
-        return Referral(r.id, r.office_vi, r.office_en, r.advice_vi, r.advice_en, " ".join(best[1].written[best[2]]))
+        r, p = best[1].referral, best[2]
+        return Referral(r.id, r.office_vi, r.office_en, r.advice_vi, r.advice_en, " ".join(best[1].written[p]),
+                        p not in best[1].mentions)
 
 
 _TABLE: tuple[float, ReferralTable] | None = None
