@@ -7,6 +7,7 @@ properties (language, text size, voice, speech) that the .kv files bind to.
 
 from __future__ import annotations
 
+import math
 import time
 
 from kivy.app import App
@@ -25,6 +26,12 @@ from kiosk.controller import Backend, Controller, I18n, Screen
 from kiosk.widgets.common import clip_by_scissor, exporting, follow_export, free_text_surfaces
 
 PAGE_BG = (0.957, 0.965, 0.973, 1)  # C_BG of kv/base.kv
+#: a touch this soon (s) after the last one lifted, this near it (px), on a screen that came up in
+#: between (or in the language or text size that touch switched to), is the same finger again (a
+#: double tap, a trembling hand), not a tap on the new screen: a double tap on "Lấy số thứ tự" took
+#: a number for whatever service was drawn under the tile; on "English" it switched back
+BOUNCE_S = 0.5
+BOUNCE_PX = 60
 
 
 class KioskRoot(FloatLayout):
@@ -158,7 +165,7 @@ class KioskApp(App):
         self.overlay = screen_mod.Overlay()
         root.add_widget(self.overlay)
         self.controller.subscribe(self._on_topic)
-        Window.bind(on_touch_down=self._any_touch, on_key_down=self._any_key)
+        Window.bind(on_touch_down=self._any_touch, on_touch_up=self._touch_lifted, on_key_down=self._any_key)
         Window.bind(on_flip=self._first_flip)
         Clock.schedule_interval(self._read_input_now, 0)
         Clock.schedule_interval(self.controller.tick, 1.0)
@@ -221,9 +228,32 @@ class KioskApp(App):
         c = self.controller
         if c is None:
             return False
+        if self._bounce(touch):
+            c.activity()
+            return True  # the second touch of a double tap: the new screen does not get it
+        self._down_on = self._look()
         answering = c.idle_warning
         c.activity()
         return answering
+
+    _down_on: tuple = ()
+    _lifted: tuple[float, float, float, tuple] | None = None
+
+    def _look(self) -> tuple:
+        """What a tap can switch: the screen, the language, the text size."""
+        return self.sm.current, self.lang, self.large
+
+    def _touch_lifted(self, window, touch):
+        self._lifted = (time.monotonic(), touch.x, touch.y, self._down_on)
+        return False
+
+    def _bounce(self, touch) -> bool:
+        """This touch comes right after the last one, at its place, on the screen that one opened."""
+        if self._lifted is None:
+            return False
+        at, x, y, screen = self._lifted
+        return (time.monotonic() - at < BOUNCE_S and self._look() != screen
+                and math.hypot(touch.x - x, touch.y - y) < BOUNCE_PX)
 
     _reading_input = False
 

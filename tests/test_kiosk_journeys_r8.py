@@ -2,7 +2,8 @@
 
 The real App under Xvfb, driven by touches at the screen coordinates where things are drawn
 (words typed on the on-screen keys, Vietnamese by Telex), each check reading what is on
-screen: a long question with a "see also" line, then a ticket; a double tap on "Lấy số"; the
+screen: a long question with a "see also" line, then a ticket; a double tap on "Lấy số", on a
+Home tile, on "English" and "Chữ to"; the detail page back in landscape after portrait; the
 printer out of paper (the ticket kept, the citizen told plainly, "Đọc to" says it too); the
 language switched on every screen (nothing left in the other language, every button ≥ 64 px);
 a dossier code typed in lower case, wrong, empty, and read in English; the robot busy or
@@ -118,9 +119,10 @@ def kiosk(tmp_path_factory):
 
 @pytest.fixture
 def fresh(kiosk):
-    """Each journey starts at Home with a fresh visit, in Vietnamese, landscape."""
+    """Each journey starts at Home with a fresh visit, in Vietnamese, landscape (a new citizen: more
+    than BOUNCE_S after the last touch, which a first tap at its place would otherwise repeat)."""
     kiosk.c.reset()
-    kiosk.pump(0.2)
+    kiosk.pump(0.6)
     assert kiosk.screen() == "home"
     yield kiosk
     kiosk.c.show_message(None)
@@ -211,6 +213,78 @@ def test_double_tap_takes_exactly_one_ticket(fresh, gap):
     d.wait(lambda: d.screen() == "ticket" and c.visit.print_status == "printed", what="ticket")
     assert tickets_today(d) == n0 + 2 and len(print_jobs(d)) == jobs0 + 2
     assert c.visit.ticket["number"] != number
+
+
+@pytest.mark.parametrize("orientation", ["landscape", "portrait"])
+def test_double_tap_on_a_home_tile_does_not_tap_the_next_screen(fresh, orientation):
+    """The second touch of a double tap on a Home tile landed on the screen the first one opened:
+    on "Lấy số thứ tự" it took a number for the service drawn under the tile, on "Tra cứu thủ tục"
+    it opened a field. Now it is taken as the same finger again; a tap a moment later acts."""
+    d, c = fresh, fresh.c
+    try:
+        d.app.set_orientation(orientation)
+        d.pump(0.3)
+        c.reset()
+        d.pump(0.2)
+        n0 = tickets_today(d)
+        double_tap(d, d.find("home:ticket"), 0.15)
+        assert d.screen() == "service" and c.visit.ticket is None and c.visit.print_status == ""
+        assert tickets_today(d) == n0, "a double tap on the tile took a number"
+        d.tap("bar:home")
+        double_tap(d, d.find("home:lookup"), 0.15)
+        assert d.screen() == "fields", "a double tap on the tile opened a field"
+        # a deliberate tap, a moment later, acts
+        d.pump(0.6)
+        row = d.row("field:", d.app.screens["fields"].ids.list)
+        d.tap(row)
+        d.wait(lambda: d.screen() == "procedures", what="the field's procedures")
+    finally:
+        c.reset()
+        d.app.set_orientation("landscape")
+        d.pump(0.3)
+
+
+def test_double_tap_on_english_or_larger_text_keeps_what_was_chosen(fresh):
+    """A double tap on "English" switched to English and straight back to Vietnamese (the same
+    for "Chữ to"): the citizen saw nothing change."""
+    d, c = fresh, fresh.c
+    double_tap(d, d.find("lang"), 0.15)
+    assert c.visit.lang == "en" and t(d, "home.lookup", "en") in d.texts()
+    d.tap("home:lookup")
+    double_tap(d, d.find("bar:large"), 0.15)
+    assert c.visit.large_text
+    d.pump(0.6)  # a deliberate second tap, a moment later, switches back
+    d.tap("bar:large")
+    assert not c.visit.large_text
+
+
+def test_detail_page_keeps_its_width_after_the_screen_turned(fresh):
+    """Back in landscape after portrait, the detail page's action column kept portrait's full
+    width (a constant kv width is applied once): the page was squeezed to 788 px, its group
+    headers with it (0 px wide in one run)."""
+    d, c = fresh, fresh.c
+
+    def page_width():
+        c.reset()
+        c.open_procedure(BIRTH)
+        d.wait(lambda: d.screen() == "detail" and c.visit.procedure, what="detail")
+        d.pump(0.4)
+        heads = [w for w in d.visible() if getattr(w, "tag", "").startswith("detail:group:")]
+        assert heads
+        return d.app.screens["detail"].ids.scroll.width, min(w.width for w in heads)
+
+    try:
+        before = page_width()
+        d.app.set_orientation("portrait")
+        d.pump(0.3)
+        page_width()
+        d.app.set_orientation("landscape")
+        d.pump(0.3)
+        assert page_width() == before
+    finally:
+        c.reset()
+        d.app.set_orientation("landscape")
+        d.pump(0.3)
 
 
 # -- 3. the printer out of paper ------------------------------------------------------------------
