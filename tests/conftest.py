@@ -27,6 +27,26 @@ def tmp_config(tmp_path) -> Config:
     return parse_config(text, base_dir=ROOT, source=ROOT / "config.yaml")
 
 
+@pytest.fixture(scope="module")
+def shipped_catalogue(project_config):
+    """An in-memory database holding the shipped catalogue (one per test module)."""
+    from search_helpers import shipped_catalogue_db
+
+    c = shipped_catalogue_db(project_config)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def sim(project_config):
+    """The robot simulator on a real pty, fast (40 m/s, 0.1 s to dock)."""
+    from robot.sim import SimServer, make_robot
+
+    s = SimServer(make_robot(project_config, speed_mps=40, dock_s=0.1)).start()
+    yield s
+    s.stop()
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     """Folder for screenshots and other files a person should look at after a run."""

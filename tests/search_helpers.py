@@ -42,3 +42,30 @@ def shipped_config_file(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def folded_words(text: str) -> tuple[str, ...]:
+    """A text's words, folded (no tones), as the referral table matches them."""
+    from centre.search.referral import _words
+    from centre.text import fold
+
+    return tuple(fold(w) for w in _words(text))
+
+
+def phrases_the_catalogue_says(conn, phrases) -> list[str]:
+    """The phrases (of a referral table's entries) that a catalogue procedure's name, official
+    name or alias says word for word, folded; a one-word accented phrase is left out (it matches
+    with its tones only)."""
+    from centre.text import fold
+
+    texts = [r[0] for r in conn.execute("SELECT name FROM procedures UNION ALL SELECT official_name FROM procedures")]
+    texts += [r[0] for r in conn.execute("SELECT alias FROM aliases")]
+    runs = [folded_words(t or "") for t in texts]
+    said = []
+    for p in phrases:
+        w = folded_words(p)
+        if len(w) < 2 and fold(p) != p:
+            continue
+        if any(r[i : i + len(w)] == w for r in runs for i in range(len(r) - len(w) + 1)):
+            said.append(p)
+    return said

@@ -15,13 +15,6 @@ from kiosk.commands import robot as robot_cmd
 from robot.sim import SimServer, make_robot
 
 
-@pytest.fixture
-def sim(project_config):
-    s = SimServer(make_robot(project_config, speed_mps=40, dock_s=0.1)).start()
-    yield s
-    s.stop()
-
-
 def test_status_json_against_a_simulator(sim, capsys):
     assert main(["robot", "status", "--json", "--port", sim.port]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -18,13 +18,10 @@ import threading
 import time
 from types import SimpleNamespace
 
-import pytest
-
 from kiosk.cli import main
 from kiosk.commands.robot import cmd_monitor
 from robot import events
 from robot.escort import EscortManager, RobotStatus
-from robot.sim import SimServer, make_robot
 
 
 def monitor(cfg, seconds: float, as_json: bool = False) -> int:
@@ -144,13 +141,6 @@ def test_the_escort_manager_marks_the_kiosk_running_then_stopped(tmp_config, mon
     finally:
         mgr.close()
     assert events.writer_state(path).state == "stopped"
-
-
-@pytest.fixture
-def sim(project_config):
-    s = SimServer(make_robot(project_config, speed_mps=40, dock_s=0.1)).start()
-    yield s
-    s.stop()
 
 
 def test_wire_monitor_says_the_robot_was_unplugged(sim, capsys):

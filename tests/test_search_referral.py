@@ -14,11 +14,9 @@ them can take an in-scope answer by its own name) and one search end to end.
 from __future__ import annotations
 
 import pytest
-from search_helpers import shipped_catalogue_db
+from search_helpers import phrases_the_catalogue_says
 
 from centre.search import Searcher, referral_for
-from centre.search.referral import _words
-from centre.text import fold
 
 # the phrases round 5 added, by the entry that now holds them
 ROUND5 = {
@@ -163,38 +161,18 @@ def test_the_driving_licence_office_is_the_traffic_police():
     assert "Cảnh sát giao thông" in r.office_vi and "police" in r.office_en
 
 
-@pytest.fixture(scope="module")
-def shipped(project_config):
-    c = shipped_catalogue_db(project_config)
-    yield c
-    c.close()
-
-
-def _folded(text: str) -> tuple[str, ...]:
-    return tuple(fold(w) for w in _words(text))
-
 
 @pytest.mark.slow
-def test_no_catalogue_name_or_alias_says_a_round5_or_round7_phrase(shipped):
-    texts = [r[0] for r in shipped.execute("SELECT name FROM procedures UNION ALL SELECT official_name FROM procedures")]
-    texts += [r[0] for r in shipped.execute("SELECT alias FROM aliases")]
-    runs = [_folded(t or "") for t in texts]
-    said = []
-    for phrases in [*ROUND5.values(), *ROUND7.values()]:
-        for p in phrases:
-            w = _folded(p)
-            if len(w) < 2 and fold(p) != p:
-                continue  # a one-word accented phrase matches with its tones only
-            if any(r[i : i + len(w)] == w for r in runs for i in range(len(r) - len(w) + 1)):
-                said.append(p)
+def test_no_catalogue_name_or_alias_says_a_round5_or_round7_phrase(shipped_catalogue):
+    said = phrases_the_catalogue_says(shipped_catalogue, [p for phrases in [*ROUND5.values(), *ROUND7.values()] for p in phrases])
     # "cấp dưỡng" folds to "cấp đường" (road grade) of a national-road procedure: an unaccented query
     # "cap duong" of two words is accepted as that risk (citizens type the need with its tones)
     assert said == ["cấp dưỡng"]
 
 
 @pytest.mark.slow
-def test_a_scam_is_referred_to_the_police_not_answered(project_config, shipped):
-    s = Searcher.from_config(shipped, project_config)
+def test_a_scam_is_referred_to_the_police_not_answered(project_config, shipped_catalogue):
+    s = Searcher.from_config(shipped_catalogue, project_config)
     r = s.search("Bị lừa chuyển tiền qua tài khoản có lấy lại được không?")
     assert r.hits == [] and r.referral is not None and r.referral.id == "police_report"
     assert s.explain("Bị lừa chuyển tiền qua tài khoản có lấy lại được không?")["rule"] == "referral"

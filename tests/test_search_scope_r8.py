@@ -11,11 +11,10 @@ shipped catalogue's names and aliases and one search end to end.
 from __future__ import annotations
 
 import pytest
-from search_helpers import shipped_catalogue_db
+from search_helpers import phrases_the_catalogue_says
 
 from centre.search import Searcher, referral_for
 from centre.search.lexical import Lexicon
-from centre.search.referral import _words
 from centre.text import fold
 
 # the phrases round 8 added, by the entry that now holds them
@@ -131,39 +130,16 @@ def test_round8_lexicon_readings(key, target):
     assert any(tuple(a for a, _ in r) == target for r in readings), (key, readings)
 
 
-@pytest.fixture(scope="module")
-def shipped(project_config):
-    c = shipped_catalogue_db(project_config)
-    yield c
-    c.close()
-
-
-def _folded(text: str) -> tuple[str, ...]:
-    return tuple(fold(w) for w in _words(text))
-
 
 @pytest.mark.slow
-def test_no_catalogue_name_or_alias_says_a_round8_phrase(shipped):
-    texts = [
-        r[0]
-        for r in shipped.execute("SELECT name FROM procedures UNION ALL SELECT official_name FROM procedures")
-    ]
-    texts += [r[0] for r in shipped.execute("SELECT alias FROM aliases")]
-    runs = [_folded(t or "") for t in texts]
-    said = []
-    for phrases in ROUND8.values():
-        for p in phrases:
-            w = _folded(p)
-            if len(w) < 2 and fold(p) != p:
-                continue  # a one-word accented phrase matches with its tones only
-            if any(r[i : i + len(w)] == w for r in runs for i in range(len(r) - len(w) + 1)):
-                said.append(p)
+def test_no_catalogue_name_or_alias_says_a_round8_phrase(shipped_catalogue):
+    said = phrases_the_catalogue_says(shipped_catalogue, [p for phrases in ROUND8.values() for p in phrases])
     assert said == []
 
 
 @pytest.mark.slow
-def test_a_mortgage_for_a_loan_is_answered_not_sent_to_the_bank(project_config, shipped):
-    s = Searcher.from_config(shipped, project_config)
+def test_a_mortgage_for_a_loan_is_answered_not_sent_to_the_bank(project_config, shipped_catalogue):
+    s = Searcher.from_config(shipped_catalogue, project_config)
     r = s.search("mortgage my land to get a loan")
     assert r.referral is None
     assert r.hits and r.hits[0].code == "1.011441"
@@ -236,8 +212,8 @@ def test_a_need_wins_a_tie_with_a_mention(tmp_path):
         "công chứng bản photo bằng tốt nghiệp",
     ],
 )
-def test_an_answer_naming_a_document_in_passing_has_no_see_also(project_config, shipped, text):
-    s = Searcher.from_config(shipped, project_config)
+def test_an_answer_naming_a_document_in_passing_has_no_see_also(project_config, shipped_catalogue, text):
+    s = Searcher.from_config(shipped_catalogue, project_config)
     r = s.search(text, 3)
     assert r.hits, text
     assert r.see_also is None and s.explain(text)["see_also"] is None, text

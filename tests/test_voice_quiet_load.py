@@ -14,6 +14,7 @@ import types
 from pathlib import Path
 
 import pytest
+from search_helpers import shipped_config_file
 
 from voice.vietasr_engine import VietAsrLoader, quiet_native_load, vietasr_version
 
@@ -25,13 +26,17 @@ def test_the_librarys_info_lines_are_dropped_and_everything_else_passes(capfd):
     with quiet_native_load():
         os.write(2, NOISE)  # what the C library does: a write to fd 2, below Python
         os.write(2, b"[vietasr][ERROR][engine] model blob truncated\n")
-        print("a message of ours", file=sys.stderr, flush=True)
+        # one write of a whole line (capfd's sys.stderr would bypass fd 2 and could land between
+        # the forwarder's writes)
+        os.write(2, b"a message of ours\n")
         os.write(2, b"[vietasr][DEBUG][x] more noise, no newline at the end")
-    os.write(2, b"after the load\n")  # fd 2 is back: nothing is filtered any more
+    os.write(2, b"[vietasr][INFO][x] after the load\n")  # fd 2 is back: nothing is filtered any more
     err = capfd.readouterr().err
-    assert "INFO" not in err and "DEBUG" not in err
+    assert "vocab loaded" not in err and "DEBUG" not in err
     assert "[vietasr][ERROR][engine] model blob truncated\n" in err and "a message of ours\n" in err
-    assert err.endswith("after the load\n")
+    # in (not endswith): on a loaded machine the forwarder may pass its last lines on after the
+    # join's timeout; what matters is that nothing is lost and the library's noise is not shown
+    assert "[vietasr][INFO][x] after the load\n" in err
 
 
 def test_fd_2_is_restored_when_the_load_fails(capfd):
@@ -72,11 +77,7 @@ def test_a_failing_pipeline_is_still_reported_by_our_own_message(monkeypatch, ca
 def test_cli_recognize_prints_nothing_on_stderr_when_it_succeeds(tmp_path):
     from voice.testing import spoken_request, write_wav
 
-    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
-    text = text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
-    text = text.replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(text, encoding="utf-8")
+    cfg = shipped_config_file(tmp_path)
     wav = write_wav(tmp_path / "req.wav", spoken_request("tôi muốn đăng ký khai sinh cho con", "vi", 160, 50))
     cmd = [sys.executable, "-m", "kiosk", "-c", str(cfg), "voice", "recognize", "--json", str(wav)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=ROOT)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from search_helpers import shipped_config_file
 from voice_fakes import FakeHit as _Hit
 from voice_fakes import FakeSearch as _Search
 
@@ -259,11 +260,7 @@ def test_cli_recognize_json_on_a_fresh_centre(tmp_path):
     """The issue's 'done when': a WAV of 'tôi muốn đăng ký khai sinh cho con' → procedure; noise → exit 1."""
     from voice.testing import noise_only, spoken_request, write_wav
 
-    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
-    text = text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
-    text = text.replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(text, encoding="utf-8")
+    cfg = shipped_config_file(tmp_path)
     wav = write_wav(tmp_path / "req.wav", spoken_request("tôi muốn đăng ký khai sinh cho con", "vi", 160, 50))
     kiosk = [sys.executable, "-m", "kiosk", "-c", str(cfg), "voice", "recognize", "--json"]
     proc = subprocess.run(kiosk + [str(wav)], capture_output=True, text=True, timeout=120, cwd=ROOT)
