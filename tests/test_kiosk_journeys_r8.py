@@ -178,6 +178,31 @@ def test_long_question_with_see_also_then_a_ticket(fresh, artifacts):
     assert len(print_jobs(d)) == jobs0 + 1
 
 
+def test_language_switched_on_the_procedure_prints_the_ticket_in_that_language(fresh):
+    """Vietnamese first, English on the procedure's page, then "Lấy số": the ticket is issued and
+    printed in English (its service, counters and procedure), and the screen says it in English."""
+    from centre import tickets
+
+    d, c = fresh, fresh.c
+    c.open_procedure(BIRTH)
+    d.wait(lambda: d.screen() == "detail" and c.visit.procedure, what="detail")
+    d.pump(0.3)
+    d.tap("bar:lang")
+    d.wait(
+        lambda: c.visit.procedure.get("card", {}).get("name") == "Birth registration", what="page in English"
+    )
+    d.tap("detail:take")
+    d.wait(lambda: d.screen() == "ticket" and c.visit.print_status == "printed", what="printed ticket")
+    row = d.db.execute("SELECT * FROM tickets ORDER BY id DESC LIMIT 1").fetchone()
+    assert row["lang"] == "en" and row["procedure_key"] == BIRTH
+    q = c.backend.queue
+    content = tickets.ticket_content(q, q.get(row["id"]), procedure_name="Birth registration")
+    assert content.lang == "en" and content.service_name == "Civil status and certification"
+    assert all(name.startswith("Counter") for name in content.counters), content.counters
+    shown = d.texts()
+    assert t(d, "ticket.printed", "en") in shown and t(d, "ticket.printed", "vi") not in shown
+
+
 # -- 2. a double tap on "Lấy số" and on a service ----------------------------------------------------
 
 
