@@ -95,3 +95,24 @@ def errors_logged():
     finally:
         for lg in loggers:
             lg.removeHandler(catch)
+
+
+def serving(drv):
+    """For a module's kiosk fixture: yield the started app's driver with `drv.errors` collecting
+    every error logged meanwhile, then stop the app (`yield from serving(drv)`)."""
+    with errors_logged() as errors:
+        drv.errors = errors
+        yield drv
+    drv.stop()
+
+
+def new_citizen(kiosk, settle: float = 0.2):
+    """For a test's fixture: the app at Home with a fresh visit, in Vietnamese; after the test, any
+    message closed and the visit reset (`yield from new_citizen(kiosk)`)."""
+    kiosk.c.reset()
+    kiosk.pump(settle)
+    assert kiosk.screen() == "home"
+    yield kiosk
+    kiosk.c.show_message(None)
+    kiosk.c.reset()
+    kiosk.pump(0.1)

@@ -15,7 +15,15 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from kiosk_helpers import errors_logged, keyboard, results_shown, t, type_keys, type_vietnamese
+from kiosk_helpers import (
+    keyboard,
+    new_citizen,
+    results_shown,
+    serving,
+    t,
+    type_keys,
+    type_vietnamese,
+)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not os.environ.get("DISPLAY"),
@@ -41,22 +49,13 @@ def kiosk(tmp_path_factory):
                 dossier_lookup=sample_dossier_lookup())
     drv.wait(lambda: drv.c.services and drv.c.fields, what="home data")
     # every error logged while the journeys run (a worker's exception, a failed callback)
-    with errors_logged() as errors:
-        drv.errors = errors
-        yield drv
-    drv.stop()
+    yield from serving(drv)
 
 
 @pytest.fixture
 def fresh(kiosk):
     """Each journey starts at Home with a fresh visit, in Vietnamese, landscape."""
-    kiosk.c.reset()
-    kiosk.pump(0.2)
-    assert kiosk.screen() == "home"
-    yield kiosk
-    kiosk.c.show_message(None)
-    kiosk.c.reset()
-    kiosk.pump(0.1)
+    yield from new_citizen(kiosk, 0.2)
 
 
 # -- typing as a citizen does: tests/kiosk_helpers.py ------------------------------------------

@@ -19,7 +19,15 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from kiosk_helpers import errors_logged, keyboard, results_shown, t, type_keys, type_vietnamese
+from kiosk_helpers import (
+    keyboard,
+    new_citizen,
+    results_shown,
+    serving,
+    t,
+    type_keys,
+    type_vietnamese,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -111,23 +119,14 @@ def kiosk(tmp_path_factory):
         ],
         source="test",
     )
-    with errors_logged() as errors:
-        drv.errors = errors
-        yield drv
-    drv.stop()
+    yield from serving(drv)
 
 
 @pytest.fixture
 def fresh(kiosk):
     """Each journey starts at Home with a fresh visit, in Vietnamese, landscape (a new citizen: more
     than BOUNCE_S after the last touch, which a first tap at its place would otherwise repeat)."""
-    kiosk.c.reset()
-    kiosk.pump(0.6)
-    assert kiosk.screen() == "home"
-    yield kiosk
-    kiosk.c.show_message(None)
-    kiosk.c.reset()
-    kiosk.pump(0.1)
+    yield from new_citizen(kiosk, 0.6)
 
 
 def tickets_today(d) -> int:

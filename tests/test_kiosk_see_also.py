@@ -14,7 +14,14 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from kiosk_helpers import errors_logged, keyboard, results_shown, t, type_keys, type_vietnamese
+from kiosk_helpers import (
+    keyboard,
+    results_shown,
+    serving,
+    t,
+    type_keys,
+    type_vietnamese,
+)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not os.environ.get("DISPLAY"),
@@ -37,10 +44,7 @@ def kiosk(tmp_path_factory):
     clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))  # a Tuesday, 09:00 in Vietnam
     drv = start(cfg, tmp, backend=Backend(cfg, printer=Dummy(), queue_clock=clock))
     drv.wait(lambda: drv.c.services and drv.c.fields, what="home data")
-    with errors_logged() as errors:
-        drv.errors = errors
-        yield drv
-    drv.stop()
+    yield from serving(drv)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import os
 import select
 import threading
 import tty
+from contextlib import contextmanager
 
 import pytest
 
@@ -72,15 +73,22 @@ def test_a_serial_port_with_nothing_attached_is_not_ok(pty_port):
     assert os.read(master, 64).startswith(DLE_EOT)  # it did ask
 
 
+@contextmanager
+def answering(master: int, reply: bytes):
+    """A device on the pty's other end answering every status request with `reply`."""
+    device = Responder(master, reply)
+    device.start()
+    try:
+        yield device
+    finally:
+        device.stop.set()
+        device.join(2)
+
+
 def test_a_printer_answering_the_status_request_is_ok(pty_port):
     port, master = pty_port
-    printer = Responder(master, PAPER_OK)
-    printer.start()
-    try:
+    with answering(master, PAPER_OK) as printer:
         ok, message = probe(serial(port))
-    finally:
-        printer.stop.set()
-        printer.join(2)
     assert ok, message
     assert message == "answers; paper ok"
     assert printer.requests == 1
@@ -88,12 +96,7 @@ def test_a_printer_answering_the_status_request_is_ok(pty_port):
 
 def test_a_device_answering_garbage_on_the_port_is_not_a_printer(pty_port):
     port, master = pty_port
-    other = Responder(master, b"H")  # no ESC/POS status byte: another device, or a wrong baud rate
-    other.start()
-    try:
+    with answering(master, b"H"):  # no ESC/POS status byte: another device, or a wrong baud rate
         ok, message = probe(serial(port))
-    finally:
-        other.stop.set()
-        other.join(2)
     assert not ok
     assert "not as a receipt printer" in message and "serial_baudrate" in message
