@@ -43,6 +43,7 @@ from centre.search.textindex import bm25_scores
 from centre.search.weights import (
     DEFAULT_MIN_SCORE,
     ENGLISH_MIN_SHARE,
+    FUSION_E5_WEIGHT,
     FUSION_K,
     FUSION_POOL,
     FUSION_SCORE_WEIGHT,
@@ -157,7 +158,8 @@ def runners_up(accepted: int, scores: list[float], floor: float) -> int:
 def fused_runners(ranked: list[Scored]) -> list[Scored]:
     """A long question's first FUSION_POOL candidates with the first kept and the others
     ordered by reciprocal-rank fusion of the three rankers: the one score (counted
-    FUSION_SCORE_WEIGHT times), the e5 similarity and the text BM25. The first decides
+    FUSION_SCORE_WEIGHT times), the e5 similarity (counted FUSION_E5_WEIGHT times) and the
+    text BM25. The first decides
     whether and what to answer; the runners-up only say what else to offer, and there the
     rankers that disagree with the score often know better (its top-3 gain, docs/search.md).
     Ties keep the score's order. Pure."""
@@ -171,8 +173,8 @@ def fused_runners(ranked: list[Scored]) -> list[Scored]:
 
     by_e5 = places(lambda c: -2.0 if c.semantic is None else c.semantic)
     by_text = places(lambda c: c.text)
-    fused = {i: FUSION_SCORE_WEIGHT / (FUSION_K + i) + 1 / (FUSION_K + by_e5[i]) + 1 / (FUSION_K + by_text[i])
-             for i in range(1, len(pool))}
+    fused = {i: FUSION_SCORE_WEIGHT / (FUSION_K + i) + FUSION_E5_WEIGHT / (FUSION_K + by_e5[i])
+             + 1 / (FUSION_K + by_text[i]) for i in range(1, len(pool))}
     runners = sorted(range(1, len(pool)), key=lambda i: (-fused[i], i))
     return [pool[0], *(pool[i] for i in runners), *ranked[FUSION_POOL:]]
 
