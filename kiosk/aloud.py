@@ -302,6 +302,10 @@ def dossier(c) -> str:
         head.append(c.t("dossier.late"))
     due = c.t("speak.due", date=_listening_date(c, dmy(d["due_on"]))) if d.get("due_on") else ""
     missing = [str(m) for m in d.get("missing_documents") or []]
+    if missing and v.lang != "vi":
+        # the documents' names are Vietnamese: the English voice would mangle them, so the count
+        # is said and the screen (which marks them "in Vietnamese") shows the names
+        return _join(*head, c.t("speak.missing_count", count=len(missing)), due)
 
     def build(shown, left):
         docs = _sentence(c.t("dossier.missing") + " " + _names(shown)) if shown else ""

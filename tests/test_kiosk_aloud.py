@@ -166,6 +166,8 @@ def test_dossier_result_says_state_next_step_counter_and_missing_documents_only(
     assert "Người nộp" not in text and "Đăng ký khai sinh" not in text.replace("Tờ khai đăng ký khai sinh", "")
     text = _text(ctl, "dossier-found", "en")
     assert "Counter 2" in text and "20 February 2026" in text and "Applicant" not in text
+    # the English voice never reads the Vietnamese documents' names: it says how many, and where
+    assert "Documents still needed: 1." in text and "Tờ khai" not in text and "in Vietnamese" in text, text
 
 
 def test_directions_say_which_counter_how_far_and_the_robot(ctl):
