@@ -6,21 +6,16 @@ text index both put after another. And the long-question lead (`LONG_LEAD`, 1.15
 five-procedure fixture catalogue (tests/data/search_fixture/).
 """
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from search_helpers import fixture_catalogue_db
 
-from centre.catalogue_import import import_catalogue
-from centre.catalogue_schema import ensure_schema
-from centre.db import connect
 from centre.search import Searcher, model
 from centre.search import weights as W
 from centre.search.analysis import focus
 from centre.search.model import Scored, fused_runners
 from centre.search.weights import FUSION_E5_WEIGHT, FUSION_SCORE_WEIGHT
-
-FIXTURE = Path(__file__).parent / "data" / "search_fixture"
 
 
 def _pool():
@@ -57,9 +52,7 @@ def test_the_first_never_moves_and_nothing_is_lost():
 
 @pytest.fixture(scope="module")
 def conn():
-    c = connect(None)
-    ensure_schema(c)
-    import_catalogue(c, FIXTURE)
+    c = fixture_catalogue_db()
     yield c
     c.close()
 
