@@ -348,7 +348,8 @@ def officer_name(actor: str | None) -> str | None:
     officer:minh') is kept in the log but does not move lan's calls, no-shows and ratings to minh."""
     if not actor:
         return None
-    first, *_, last = actor.split("/") if "/" in actor else (actor, actor)
+    parts = actor.split("/")
+    first, last = parts[0], parts[-1]
     if first.startswith("officer:"):
         return first.split(":", 1)[1]
     return last.split(":", 1)[1] if ":" in last else last

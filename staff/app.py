@@ -221,18 +221,16 @@ async def _storage_unavailable(request: Request, exc: Exception):
 def _install_error_handlers(app: FastAPI) -> None:
     """Translate auth, CSRF, queue and validation errors into pages (browsers) or JSON (the API)."""
 
-    wants_html = _wants_html
-
     @app.exception_handler(auth.AuthRequired)
     async def _auth_required(request: Request, exc):
-        if wants_html(request):
+        if _wants_html(request):
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
         return JSONResponse({"error": "AuthRequired", "message": "log in first"}, status_code=401,
                             headers={"WWW-Authenticate": "Bearer"})
 
     @app.exception_handler(auth.Forbidden)
     async def _forbidden(request: Request, exc):
-        if wants_html(request):
+        if _wants_html(request):
             return render(request, "message.html", {"title": i18n.t(lang_of(request), "forbidden")}, status=403)
         return JSONResponse({"error": "Forbidden", "message": str(exc) or "not allowed"}, status_code=403)
 
@@ -240,7 +238,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _csrf(request: Request, exc):
         log.warning("CSRF check failed: %s %s from %s", request.method, request.url.path,
                     request.client.host if request.client else "?")
-        if wants_html(request):
+        if _wants_html(request):
             return render(request, "message.html", {"title": i18n.t(lang_of(request), "csrf_failed")}, status=403)
         return JSONResponse({"error": "CsrfFailed", "message": str(exc)}, status_code=403)
 
