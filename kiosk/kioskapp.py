@@ -30,9 +30,9 @@ PAGE_BG = (0.957, 0.965, 0.973, 1)  # C_BG of kv/base.kv
 #: between (or in the language or text size that touch switched to), is the same finger again (a
 #: double tap, a trembling hand), not a tap on the new screen: a double tap on "Lấy số thứ tự" took
 #: a number for whatever service was drawn under the tile; on "English" it switched back.
-#: 0.3 s is Android's double-tap timeout: a deliberate tap on the new screen, even a quick one,
-#: comes later than that, so nothing meant is lost
-BOUNCE_S = 0.3
+#: 0.5 s, not Android's 0.3 s double-tap timeout: the second touch is dispatched a frame or two
+#: late on a slow kiosk PC (0.3 s let a double tap through in a test on a loaded machine)
+BOUNCE_S = 0.5
 BOUNCE_PX = 60
 
 
