@@ -13,10 +13,11 @@ per kind. Sets and their role (docs/search.md, "Honest measurement"):
   tests/data/search_real/dev.yaml, tests/data/search_real/blind.yaml (real_blind, read after round 1),
   tests/data/search_real/dev3.yaml (real_dev3, round 5: real questions from new pages);
 - dev from round 8 (worn blind sets, measured blind four or more times, never read):
-  tests/data/search_real/blind2.yaml, blind3.yaml, blind4.yaml (real_blind2/3/4);
+  tests/data/search_real/blind2.yaml, blind3.yaml, blind4.yaml (real_blind2/3/4); from round 9
+  blind5.yaml and blind6.yaml (real_blind5/6) too;
 - blind (role "blind": only with `--blind`, measured once per round, failures not printed):
-  blind5.yaml … blind8.yaml (real_blind5 … real_blind8, each collected while a round was tuned,
-  by a teammate who had not read the method). tests/data/search_real/blind.yaml was
+  blind7.yaml, blind8.yaml (real_blind7, real_blind8, each collected while a round was tuned,
+  by a teammate who had not read the method), tests/data/search_short/blind9.yaml (short_blind9). tests/data/search_real/blind.yaml was
   measured blind in round 1 and read since, so it is a dev set (real_blind).
 
 `--failures` prints the failed queries of the train sets only: dev sets choose on their
@@ -79,10 +80,10 @@ SETS = {  # name → (file, role)
     "real_blind4": (DATA / "search_real" / "blind4.yaml", "dev"),  # round 8: worn (4+ blind measurements, never read) → dev, aggregates only
     # round-5 blind set (120 questions from 120 pages not used before), collected by a helper who had
     # not read the method while round 5 was tuned: once per round, aggregates only
-    "real_blind5": (DATA / "search_real" / "blind5.yaml", "blind"),
+    "real_blind5": (DATA / "search_real" / "blind5.yaml", "dev"),  # round 9: worn (4 blind measurements, never read) → dev, aggregates only
     # round-6 blind set (120 questions from 120 pages not used before), collected by a helper who had
     # not read the method while round 6 was tuned: once per round, aggregates only
-    "real_blind6": (DATA / "search_real" / "blind6.yaml", "blind"),
+    "real_blind6": (DATA / "search_real" / "blind6.yaml", "dev"),  # round 9: worn (3 blind measurements, never read) → dev, aggregates only
     # round-7 blind set (120 questions from 120 pages not used before, 94 sites), collected by a
     # helper who had not read the method while round 7 was tuned: once per round, aggregates only
     "real_blind7": (DATA / "search_real" / "blind7.yaml", "blind"),

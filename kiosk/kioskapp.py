@@ -30,8 +30,11 @@ PAGE_BG = (0.957, 0.965, 0.973, 1)  # C_BG of kv/base.kv
 #: between (or in the language or text size that touch switched to), is the same finger again (a
 #: double tap, a trembling hand), not a tap on the new screen: a double tap on "Lấy số thứ tự" took
 #: a number for whatever service was drawn under the tile; on "English" it switched back.
+#: The time counts from the first frame that showed the new look, not from the lift: nobody taps on
+#: purpose what they have not seen yet, and a slow frame (a language switch redraws every label; on
+#: a loaded PC one took over 0.5 s) let a double tap through when it counted from the lift.
 #: 0.5 s, not Android's 0.3 s double-tap timeout: the second touch is dispatched a frame or two
-#: late on a slow kiosk PC (0.3 s let a double tap through in a test on a loaded machine)
+#: late on a slow kiosk PC.
 BOUNCE_S = 0.5
 BOUNCE_PX = 60
 
@@ -169,6 +172,7 @@ class KioskApp(App):
         self.controller.subscribe(self._on_topic)
         Window.bind(on_touch_down=self._any_touch, on_touch_up=self._touch_lifted, on_key_down=self._any_key)
         Window.bind(on_flip=self._first_flip)
+        Window.bind(on_flip=self._shown)
         Clock.schedule_interval(self._read_input_now, 0)
         Clock.schedule_interval(self.controller.tick, 1.0)
         Clock.schedule_interval(self.controller.refresh_home, self.cfg.kiosk.home_refresh_s)
@@ -231,6 +235,7 @@ class KioskApp(App):
         if c is None:
             return False
         if self._bounce(touch):
+            self._bouncing = True
             c.activity()
             return True  # the second touch of a double tap: the new screen does not get it
         self._down_on = self._look()
@@ -239,22 +244,34 @@ class KioskApp(App):
         return answering
 
     _down_on: tuple = ()
-    _lifted: tuple[float, float, float, tuple] | None = None
+    _lifted: tuple[float | None, float, float, tuple] | None = None
 
     def _look(self) -> tuple:
         """What a tap can switch: the screen, the language, the text size."""
         return self.sm.current, self.lang, self.large
 
+    _bouncing = False
+
     def _touch_lifted(self, window, touch):
-        self._lifted = (time.monotonic(), touch.x, touch.y, self._down_on)
+        if self._bouncing:  # the same finger again lifted: what the first touch opened stays
+            self._bouncing = False  # in view since the frame that showed it (a triple tap too)
+            return False
+        self._lifted = (None, touch.x, touch.y, self._down_on)
         return False
 
+    def _shown(self, *_):
+        """The first frame after a lift: what that touch switched to is on the screen from now."""
+        if self._lifted is not None and self._lifted[0] is None:
+            self._lifted = (time.monotonic(),) + self._lifted[1:]
+
     def _bounce(self, touch) -> bool:
-        """This touch comes right after the last one, at its place, on the screen that one opened."""
+        """This touch comes right after the last one, at its place, on the screen that one opened,
+        before a citizen could have seen that screen (not drawn yet, or drawn under BOUNCE_S ago)."""
         if self._lifted is None:
             return False
-        at, x, y, screen = self._lifted
-        return (time.monotonic() - at < BOUNCE_S and self._look() != screen
+        shown, x, y, screen = self._lifted
+        seen_for = 0.0 if shown is None else time.monotonic() - shown
+        return (seen_for < BOUNCE_S and self._look() != screen
                 and math.hypot(touch.x - x, touch.y - y) < BOUNCE_PX)
 
     _reading_input = False

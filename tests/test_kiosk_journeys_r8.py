@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -280,6 +281,29 @@ def test_double_tap_on_english_or_larger_text_keeps_what_was_chosen(fresh):
     d.pump(0.6)  # a deliberate second tap, a moment later, switches back
     d.tap("bar:large")
     assert not c.visit.large_text
+
+
+def test_double_tap_during_a_slow_frame_is_still_one_tap(fresh):
+    """The double-tap window counted from the lift: when the frame that drew the new language
+    took longer than the window (a loaded PC), the second touch switched back. It counts from the
+    frame that showed the new look: nobody taps on purpose what they have not seen."""
+    from kivy.clock import Clock
+    from kivy.tests.common import UnitTestTouch
+
+    d, c = fresh, fresh.c
+    x, y = d.find("lang").to_window(*d.find("lang").center)
+    for i in range(2):
+        touch = UnitTestTouch(x, y)
+        touch.touch_down()
+        d.pump(0.03)
+        touch.touch_up()
+        if i == 0:  # the frame that draws English stalls, as on a loaded PC
+            Clock.schedule_once(lambda dt: time.sleep(0.8), 0)
+        d.pump(0.15)
+    assert c.visit.lang == "en"
+    d.pump(0.6)  # seen, then tapped on purpose: switches back
+    d.tap("lang")
+    assert c.visit.lang == "vi"
 
 
 def test_detail_page_keeps_its_width_after_the_screen_turned(fresh):
