@@ -8,7 +8,10 @@ history entry; an unchanged row changes nothing. Bad rows are reported with thei
 reason while the good ones are imported.
 
 Citizens look a dossier up by its exact receipt code at the kiosk; a mistyped code gives
-"not found" and never another person's dossier (no fuzzy matching here, on purpose).
+"not found" and never another person's dossier (no fuzzy matching here, on purpose). Only
+separators, case and character width are ignored (`code_key`: "000 . 00 . 19 . h29 – 260210 -
+0003" as copied from a receipt is "000.00.19.H29-260210-0003"), and only when exactly one
+stored code has that key.
 What the kiosk sees is `PublicDossier`: the applicant's name masked, no phone number.
 
 Due dates: taken from the platform when it gives one, otherwise computed from the
@@ -89,6 +92,12 @@ MIGRATIONS = [
     ALTER TABLE dossiers ADD COLUMN channel TEXT NOT NULL DEFAULT '';   -- online | in_person | postal | ''
     ALTER TABLE dossiers ADD COLUMN digitised INTEGER;                  -- 1 | 0 | NULL (unknown)
     """,
+    # 3: the code without its separators (code_key), so a code typed with spaces, dashes for dots
+    # or none at all finds its dossier; filled by Dossiers (rows written without it: on start-up).
+    """
+    ALTER TABLE dossiers ADD COLUMN code_key TEXT NOT NULL DEFAULT '';
+    CREATE INDEX dossiers_code_key ON dossiers(code_key);
+    """,
 ]
 
 
@@ -160,6 +169,16 @@ class PublicDossier:
 def normalise_code(code: str) -> str:
     """Receipt codes as typed or scanned: trim, upper-case, drop spaces and control bytes."""
     return re.sub(r"[\s\x00-\x1f]+", "", str(code or "")).upper()
+
+
+def code_key(code: str) -> str:
+    """A receipt code with its separators gone: what two spellings of one code share.
+
+    Width-folded (NFKC: full-width digits), upper-case, and only letters and digits kept, so
+    spaces, dots, hyphens, typographic dashes and slashes do not matter; every other character
+    does (no fuzzy matching: a wrong or missing character is another code)."""
+    text = unicodedata.normalize("NFKC", str(code or ""))
+    return "".join(ch for ch in text if ch.isalnum()).upper()
 
 
 def mask_name(name: str) -> str:
@@ -268,6 +287,15 @@ class Dossiers:
         self.cutoff = cutoff
         self.column_map = dict(column_map or {})
         migrate(conn, "dossiers", MIGRATIONS)
+        self._fill_code_keys()
+
+    def _fill_code_keys(self) -> None:
+        """Give a code_key to the rows written without one (before migration 3, or by plain SQL)."""
+        rows = self.conn.execute("SELECT code FROM dossiers WHERE code_key = ''").fetchall()
+        todo = [(code_key(r[0]), r[0]) for r in rows if code_key(r[0])]
+        if todo:
+            with transaction(self.conn) as conn:
+                conn.executemany("UPDATE dossiers SET code_key = ? WHERE code = ? AND code_key = ''", todo)
 
     @classmethod
     def from_config(cls, conn: sqlite3.Connection, cfg) -> Dossiers:
@@ -389,8 +417,9 @@ class Dossiers:
                 old = conn.execute(f"SELECT {', '.join(cols)} FROM dossiers WHERE code = ?", (row["code"],)).fetchone()
                 if old is None:
                     conn.execute(
-                        "INSERT INTO dossiers(code, " + ", ".join(cols) + ", updated_at) VALUES (?" + ", ?" * len(cols) + ", ?)",
-                        (row["code"], *(row[c] for c in cols), stamp),
+                        "INSERT INTO dossiers(code, code_key, " + ", ".join(cols) + ", updated_at) "
+                        "VALUES (?, ?" + ", ?" * len(cols) + ", ?)",
+                        (row["code"], code_key(row["code"]), *(row[c] for c in cols), stamp),
                     )
                     conn.execute("INSERT INTO dossier_events(code, at, state, source) VALUES (?, ?, ?, ?)",
                                  (row["code"], stamp, row["state"], source))
@@ -415,13 +444,28 @@ class Dossiers:
 
     # -- queries ----------------------------------------------------------------------------
     def get(self, code: str) -> Dossier | None:
-        """The dossier with exactly this receipt code (after normalisation), else None."""
-        row = self.conn.execute("SELECT * FROM dossiers WHERE code = ?", (normalise_code(code),)).fetchone()
+        """The dossier with this receipt code, else None.
+
+        The one place a typed code is matched (kiosk, staff server, CLI): the exact code after
+        `normalise_code`, else the one dossier whose code differs only by separators, case or
+        width (`code_key`). Two stored codes with the same key: neither (never a guess)."""
+        row = self._row(code)
         return self._to_dossier(row) if row else None
 
+    def _row(self, code: str) -> sqlite3.Row | None:
+        row = self.conn.execute("SELECT * FROM dossiers WHERE code = ?", (normalise_code(code),)).fetchone()
+        key = code_key(code)
+        if row is not None or not key:
+            return row
+        rows = self.conn.execute("SELECT * FROM dossiers WHERE code_key = ? LIMIT 2", (key,)).fetchall()
+        return rows[0] if len(rows) == 1 else None
+
     def history(self, code: str) -> list[dict]:
+        row = self._row(code)
+        if row is None:
+            return []
         rows = self.conn.execute("SELECT at, state, source FROM dossier_events WHERE code = ? ORDER BY id",
-                                 (normalise_code(code),)).fetchall()
+                                 (row["code"],)).fetchall()
         return [dict(r) for r in rows]
 
     def _to_dossier(self, row: sqlite3.Row) -> Dossier:

@@ -382,19 +382,28 @@ MIN_TAIL = 8
 
 
 def resolve_dossier_tail(conn, typed: str):
-    """The full receipt code whose distinctive tail was typed ("H29-260213-0001" for
-    "000.00.29.H29-260213-0001"): the code when exactly one dossier ends with it (after a
-    '.', '-' or nothing), AMBIGUOUS when several do, None when none does or the tail is too short."""
-    tail = "".join(typed.split()).upper()
+    """The full receipt code whose distinctive tail was typed ("H29-260213-0001", or "h29 260213
+    0001" as copied, for "000.00.29.H29-260213-0001"): the code when exactly one dossier ends with
+    it at a boundary of its groups, AMBIGUOUS when several do, None when none does or the tail is
+    too short. Separators and case are ignored as by the lookup itself (`centre.dossiers.code_key`)."""
+    import sqlite3
+
+    from centre.dossiers import code_key
+
+    tail = code_key(typed)
     if len(tail) < MIN_TAIL or not any(ch.isdigit() for ch in tail):
         return None
-    like = tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    try:
-        rows = conn.execute("SELECT code FROM dossiers WHERE code LIKE ? ESCAPE '\\' LIMIT 20",
-                            ("%" + like,)).fetchall()
-    except Exception:  # no dossiers table on this database
+    try:  # the key is letters and digits only: nothing to escape in the LIKE pattern
+        rows = conn.execute("SELECT code FROM dossiers WHERE code_key LIKE ? LIMIT 20", ("%" + tail,)).fetchall()
+    except sqlite3.OperationalError:  # no dossiers table (or not yet migrated) on this database
         return None
-    codes = [r[0] for r in rows if r[0] == tail or r[0][-len(tail) - 1] in ".-/ "]
+    codes = [r[0] for r in rows if _ends_with_groups(r[0], tail, code_key)]
     if len(codes) > 1:
         return AMBIGUOUS
     return codes[0] if codes else None
+
+
+def _ends_with_groups(code: str, tail: str, key) -> bool:
+    """Whether `tail` is the key of the code's last groups (it starts the code or follows a separator)."""
+    return any(key(code[i:]) == tail for i in range(len(code))
+               if code[i].isalnum() and (i == 0 or not code[i - 1].isalnum()))

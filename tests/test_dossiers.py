@@ -168,6 +168,48 @@ def test_public_lookup_is_masked_and_exact(register):
     assert register.lookup_public("' OR 1=1 --") is None
 
 
+def test_lookup_accepts_the_code_as_copied_from_a_receipt(register):
+    """Spaces, dashes for dots, typographic dashes, lower case, no separators at all: the same
+    dossier. Only separators, case and width are ignored: a wrong character is still not found."""
+    register.import_file(EXPORT)
+    code = "000.00.19.H29-260210-0003"
+    for typed in ("000 . 00 . 19 . H29 - 260210 - 0003", "000 00 19 H29 260210 0003", "000-00-19-h29-260210-0003",
+                  "000.00.19.H29\u2013260210\u20130003", "0000019H292602100003", "000.00.19.H29/260210/0003",
+                  "\uff10\uff10\uff10.00.19.H29-260210-0003", " 000.00.19.H29_260210_0003 "):
+        pub = register.lookup_public(typed, today=date(2026, 2, 26))
+        assert pub is not None and pub.code == code, typed
+        assert register.get(typed).code == code and register.history(typed), typed
+    for wrong in ("000 00 19 H29 260210 0004", "00 00 19 H29 260210 0003", "000.00.19.H29-260210-003",
+                  "000.00.19.H29-260210-00030", "260210-0003", "-.-", "000.00.19.H2-9260210-0003x"):
+        assert register.lookup_public(wrong) is None, wrong
+
+
+def test_codes_that_differ_only_by_separators_are_never_guessed(register):
+    """Two stored codes with the same characters in other groups: the exact code finds each one,
+    the separator-free form finds neither (never a guess between two people's dossiers)."""
+    register.upsert_many([(1, {"code": "12-345", "received_at": "2026-02-10 09:00"}),
+                          (2, {"code": "123-45", "received_at": "2026-02-10 09:00"})], source="t")
+    assert register.get("12 - 345").code == "12-345" and register.get("123-45").code == "123-45"
+    assert register.get("12345") is None and register.get("1.2.3.4.5") is None
+
+
+def test_dossiers_stored_before_code_keys_are_found_by_a_spaced_code(tmp_path, cal):
+    """A database from before migration 3 (and rows written by plain SQL) get their code_key on start-up."""
+    from zoneinfo import ZoneInfo
+
+    from centre.db import migrate
+    from centre.dossiers import MIGRATIONS
+
+    conn = connect(tmp_path / "old.db")
+    ensure_schema(conn)
+    migrate(conn, "dossiers", MIGRATIONS[:2])
+    conn.execute("INSERT INTO dossiers(code, received_at, state, updated_at) "
+                 "VALUES ('000.00.19.H29-260210-0003', '2026-02-10T09:00', 'received', '2026-02-10T09:00')")
+    reg = Dossiers(conn, cal, tz=ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert reg.get("000 00 19 H29 260210 0003").code == "000.00.19.H29-260210-0003"
+    conn.close()
+
+
 def test_due_and_digest(register):
     register.import_file(EXPORT)
     due = register.due(within_working_days=2, today=date(2026, 2, 25))
@@ -210,6 +252,8 @@ def test_cli_import_show_due(tmp_config, tmp_path):
     assert rep["inserted"] == 4 and len(rep["errors"]) == 4
     show = kiosk("show", "000.00.19.H29-260213-0001", "--json")
     assert show.returncode == 0 and "Nguyễn Văn An" not in show.stdout and "N. V. A." in show.stdout
+    spaced = kiosk("show", "000 . 00 . 19 . H29 - 260213 - 0001", "--json")  # as copied from the receipt
+    assert spaced.returncode == 0 and json.loads(spaced.stdout)["code"] == "000.00.19.H29-260213-0001"
     missing = kiosk("show", "000.00.19.H29-260213-9999")
     assert missing.returncode == 2 and "no dossier" in missing.stderr
     due = kiosk("due", "--days", "2", "--json")

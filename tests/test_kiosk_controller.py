@@ -587,14 +587,19 @@ def test_robot_stall_visitor_lost_and_estop_are_shown(ctl):
 
 def test_dossier_code_by_its_distinctive_tail(tmp_path):
     from centre.db import connect
+    from centre.dossiers import Dossiers
     from kiosk.backend import AMBIGUOUS, resolve_dossier_tail
 
     conn = connect(tmp_path / "d.db")
-    conn.execute("CREATE TABLE dossiers (code TEXT PRIMARY KEY)")
-    for code in ("000.00.29.H29-260213-0001", "000.00.29.H29-260213-0011", "000.00.30.H30-260213-0001"):
-        conn.execute("INSERT INTO dossiers VALUES (?)", (code,))
+    assert resolve_dossier_tail(conn, "H29-260213-0001") is None  # no dossiers table yet
+    reg = Dossiers(conn, None, tz=None)
+    reg.upsert_many([(i, {"code": code, "received_at": "2026-02-13 08:00"}) for i, code in enumerate(
+        ("000.00.29.H29-260213-0001", "000.00.29.H29-260213-0011", "000.00.30.H30-260213-0001"))], source="t")
     assert resolve_dossier_tail(conn, "h29-260213-0001") == "000.00.29.H29-260213-0001"
-    assert resolve_dossier_tail(conn, "H29 260213-0011") is None  # a space inside is not the code
+    # Copied from the receipt with spaces for the dashes (this was "not found" until round 10).
+    assert resolve_dossier_tail(conn, "H29 260213-0011") == "000.00.29.H29-260213-0011"
+    assert resolve_dossier_tail(conn, "h29 \u2013 260213 \u2013 0011") == "000.00.29.H29-260213-0011"
+    assert resolve_dossier_tail(conn, "H29 260213-0012") is None  # a wrong digit is another code
     assert resolve_dossier_tail(conn, "260213-0001") is AMBIGUOUS  # two centres' dossiers end so
     assert resolve_dossier_tail(conn, "0001") is None  # too short to be distinctive
     assert resolve_dossier_tail(conn, "13-0001") is None

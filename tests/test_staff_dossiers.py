@@ -252,6 +252,25 @@ def test_public_lookup_is_throttled_per_token_and_shows_no_name_lengths_issue16(
     assert centre.client("officer").get("/api/dossiers/public/NOPE").status_code == 404  # another caller
 
 
+def test_a_code_copied_with_spaces_and_dashes_is_found_by_kiosk_and_staff(centre):
+    """The receipt's code typed the way a citizen copies it: the remote kiosk's lookup, the staff
+    API and the dossier pages' search box all find the dossier (normalised once, in centre.dossiers)."""
+    from urllib.parse import quote
+
+    r = _push(centre, [{**LATE, "code": "000.00.19.H47-261207-0001"}])
+    assert r.status_code == 200 and r.json()["inserted"] == 1
+    typed = "000 . 00 . 19 . h47 \u2013 261207 - 0001"
+    pub = centre.client("kiosk").get(f"/api/dossiers/public/{quote(typed, safe='')}")
+    assert pub.status_code == 200 and pub.json()["code"] == "000.00.19.H47-261207-0001", pub.text
+    officer = centre.client("officer")
+    api = officer.get(f"/api/dossiers/{quote('000 00 19 H47 261207 0001', safe='')}")
+    assert api.status_code == 200 and api.json()["applicant_name"] == "Nguyễn Văn An"
+    page = officer.get("/dossiers/find", params={"code": typed}, headers={"Accept": "text/html"},
+                       follow_redirects=True)
+    assert page.status_code == 200 and "Nguyễn Văn An" in page.text
+    assert officer.get(f"/api/dossiers/{quote('000 00 19 H47 261207 0002', safe='')}").status_code == 404
+
+
 def test_import_form_needs_its_csrf_token(centre):
     cl = centre.client("admin")
     del cl.headers["X-CSRF-Token"]  # a browser form sends the token as a field, not a header
