@@ -1,4 +1,4 @@
-"""Data checks for the blind set of short kiosk requests, tests/data/search_short/blind9.yaml.
+"""Data checks for the blind sets of short kiosk requests, tests/data/search_short/blind9.yaml and blind11.yaml.
 
 The set is blind: it is measured once per round (aggregate figures only) and never read by whoever
 tunes the search. So these checks never print a query: failures name counts, positions and codes only.
@@ -6,7 +6,8 @@ They check that the file loads, that every expected code is a procedure the kios
 (data/procedures/national.jsonl codes that are not crawl duplicates, and manual.yaml keys/codes),
 the minimum mix (size, in scope, distinct procedures, out of scope, each kind, real-page wording),
 the length of each request (1-15 words) and that no two requests are the same text once folded
-(case, diacritics, punctuation), so an unaccented copy of another request does not count twice.
+(case, diacritics, punctuation), so an unaccented copy of another request does not count twice,
+neither within a set nor across the sets.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SET_FILE = ROOT / "tests" / "data" / "search_short" / "blind9.yaml"
+SET_DIR = ROOT / "tests" / "data" / "search_short"
+SET_FILES = [SET_DIR / "blind9.yaml", SET_DIR / "blind11.yaml"]
 PROCEDURES = ROOT / "data" / "procedures"
 
 KINDS = {"short", "colloquial", "no_diacritics", "typo", "english", "spoken", "out_of_scope"}
@@ -57,13 +59,17 @@ def _fold(text: str) -> str:
     return " ".join(re.sub(r"[^0-9a-z]+", " ", text).split())
 
 
-@pytest.fixture(scope="module")
-def items() -> list[dict]:
-    data = yaml.safe_load(SET_FILE.read_text(encoding="utf-8"))
+def _load(path: Path) -> list[dict]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict) and isinstance(data.get("queries"), list), (
-        "expected a mapping with a 'queries' list"
+        f"{path.name}: expected a mapping with a 'queries' list"
     )
     return data["queries"]
+
+
+@pytest.fixture(scope="module", params=SET_FILES, ids=lambda p: p.stem)
+def items(request) -> list[dict]:
+    return _load(request.param)
 
 
 def test_entries_are_well_formed(items):
@@ -127,3 +133,15 @@ def test_no_duplicate_requests(items):
             dups.append((seen[key], i))
         seen.setdefault(key, i)
     assert not dups, f"duplicate requests (after folding) at positions {dups}"
+
+
+def test_sets_do_not_repeat_each_other():
+    first: dict[str, tuple[str, int]] = {}
+    repeats = []
+    for path in SET_FILES:
+        for i, it in enumerate(_load(path)):
+            key = _fold(it["q"])
+            if key in first and first[key][0] != path.stem:
+                repeats.append((first[key], (path.stem, i)))
+            first.setdefault(key, (path.stem, i))
+    assert not repeats, f"the same request (after folding) in two sets at positions {repeats}"
