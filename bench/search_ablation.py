@@ -91,6 +91,8 @@ SETS = {  # name → (file, role)
     # never measured yet (once per round, aggregates only)
     "real_blind8": (DATA / "search_real" / "blind8.yaml", "blind"),
     "short_blind9": (DATA / "search_short" / "blind9.yaml", "blind"),  # round 8: short requests, never read
+    # round 9: 235 short requests (45 out of scope) by a teammate who had not read the method; never read
+    "short_blind11": (DATA / "search_short" / "blind11.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
 
