@@ -91,6 +91,9 @@ SETS = {  # name → (file, role)
     # never measured yet (once per round, aggregates only)
     "real_blind8": (DATA / "search_real" / "blind8.yaml", "blind"),
     "short_blind9": (DATA / "search_short" / "blind9.yaml", "blind"),  # round 8: short requests, never read
+    # round 9: 33 real questions from 33 new pages (the pages corpus is nearly used up; 14 English),
+    # by a teammate who had not read the method; never read
+    "real_blind10": (DATA / "search_real" / "blind10.yaml", "blind"),
     # round 9: 235 short requests (45 out of scope) by a teammate who had not read the method; never read
     "short_blind11": (DATA / "search_short" / "blind11.yaml", "blind"),
 }
