@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+import re
 import sqlite3
 import threading
 from contextlib import asynccontextmanager
@@ -260,11 +261,54 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        # Not the input itself: Infinity, NaN or 1e400 cannot be written as JSON (that was a 500).
-        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        return JSONResponse({"error": "InvalidRequest", "message": "; ".join(problems), "detail": detail},
-                            status_code=422)
+        body = invalid_request(exc.errors(), lang_of(request))
+        if _wants_html(request):
+            return render(request, "message.html", {"title": body["text"]}, status=422)
+        return JSONResponse(body, status_code=422)
+
+
+#: A location part shown back as it is: a field name of our own models (or a list index); any
+#: other part (a key the sender chose) is shown as "…".
+_SAFE_LOC = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+#: Error types whose message our own validators write (and might quote the input in).
+_OWN_MESSAGES = ("value_error", "assertion_error")
+
+
+def invalid_request(errors, lang: str) -> dict:
+    """A request that does not validate, in the server's error format: `{"error": "InvalidRequest",
+    "message", "text", "fields"}` (`message` for programs, `text` in the page's language, `fields`
+    the dotted places). Nothing the sender wrote comes back: keys they chose become "…", a validator
+    message that quotes the input loses the quote (Infinity or NaN cannot be written as JSON either)."""
+    fields, problems = [], []
+    for e in errors:
+        parts = [str(p) if isinstance(p, int) or _SAFE_LOC.fullmatch(str(p)) else "\u2026" for p in e.get("loc", ())]
+        where = ".".join(parts) or "body"
+        msg = str(e.get("msg", ""))
+        if e.get("type") in _OWN_MESSAGES:
+            for text in sorted(_strings(e.get("input")), key=len, reverse=True):
+                msg = msg.replace(repr(text), "\u2026")  # how our validators quote: f"{value!r} is not …"
+                if len(text) >= 4:  # (a short value would take common words out of the message)
+                    msg = msg.replace(text, "\u2026")
+        fields.append(where)
+        problems.append(f"{where}: {msg[:200]}")
+    fields = list(dict.fromkeys(fields))
+    shown = ", ".join(f.removeprefix("body.").removeprefix("query.").removeprefix("path.") for f in fields[:5])
+    return {"error": "InvalidRequest", "message": "; ".join(problems)[:1000],
+            "text": i18n.t(lang, "err_InvalidRequest", fields=shown), "fields": fields}
+
+
+def _strings(value, depth: int = 0):
+    """The strings in a request value (keys too), for `invalid_request` to keep out of its answer."""
+    if isinstance(value, str):
+        if value:
+            yield value
+    elif isinstance(value, dict) and depth < 4:
+        for k, v in list(value.items())[:100]:
+            yield from _strings(k, depth + 1)
+            yield from _strings(v, depth + 1)
+    elif isinstance(value, (list, tuple)) and depth < 4:
+        for v in value[:100]:
+            yield from _strings(v, depth + 1)
 
 
 #: Every page: scripts and styles from this server only, no framing anywhere (not even /t/).

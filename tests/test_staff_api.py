@@ -351,6 +351,36 @@ def test_bad_input_gets_a_clear_error(centre):
     assert centre.client().get("/t/nope").status_code == 404
 
 
+def test_invalid_requests_answer_in_the_servers_error_format_without_echoing_input(centre):
+    """A request FastAPI cannot validate was answered in FastAPI's shape (`detail`, a list) with the
+    sender's own keys in it; now `{"error", "message", "text", "fields"}` like every other error, `text`
+    in the page's language (Vietnamese unless asked), and nothing the sender wrote comes back."""
+    kiosk, admin = centre.client("kiosk"), centre.client("admin")
+    hostile = "<script>alert(1)</script>"
+    cases = [
+        (kiosk.post, "/api/tickets", {"service": hostile}, ["body.service"]),
+        (kiosk.post, "/api/tickets", {"service": "A", "procedure_key": "x\u200b" + hostile}, ["body.procedure_key"]),
+        (admin.put, "/api/admin/opening-hours", {"opening_hours": {hostile: ["07:30-11:30"]}},
+         ["body.opening_hours.\u2026.\u2026"]),
+    ]
+    for call, url, body, fields in cases:
+        r = call(url, json=body)
+        assert r.status_code == 422, r.text
+        got = r.json()
+        assert set(got) == {"error", "message", "text", "fields"} and got["error"] == "InvalidRequest", got
+        assert got["fields"] == fields, got
+        assert got["text"].startswith("Dữ liệu gửi lên không hợp lệ"), got
+        assert "script" not in r.text and "alert" not in r.text, r.text
+    r = kiosk.post("/api/tickets?lang=en", json={"service": hostile})
+    assert r.json()["text"].startswith("The request is not valid") and "body.service" in r.json()["message"]
+    # The validator's own words stay (what to fix), the sender's text does not.
+    r = kiosk.post("/api/tickets", json={"service": "A", "procedure_key": "x\u200b"})
+    assert "control or invisible character (U+200B)" in r.json()["message"]
+    # Not JSON at all: the same shape.
+    r = kiosk.post("/api/tickets", content=b'{"service": "' + hostile.encode() + b'"', headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"] == "InvalidRequest" and "script" not in r.text
+
+
 def test_core_errors_are_said_in_the_pages_language(centre):
     """The Vietnamese admin page showed "Lỗi: the password must have at least 10 characters": an
     error of the core comes with `text` in the page's language; `message` stays the core's words."""
