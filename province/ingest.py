@@ -6,7 +6,8 @@
    statement (jsonb_to_recordset: the JSON goes to PostgreSQL as one parameter), insert it
    into `events` with ON CONFLICT DO NOTHING — an event already stored is a duplicate and is
    dropped —, apply only the new events to the fact tables (the last snapshot of a ticket or
-   dossier in the batch wins), rebuild the daily counts of the days touched, update the
+   dossier in the batch wins), rebuild the daily counts of the days touched (the days its rows
+   were counted on before, and after), update the
    centre's counters, commit. A hub killed at any point before the commit leaves nothing; the
    centre did not get its acknowledgement and sends the batch again.
 
@@ -165,9 +166,20 @@ def ingest(conn: psycopg.Connection, centre_id: str, events: list) -> IngestResu
     return IngestResult(len(rows), stored, len(rows) - stored, rows[-1][1], len(days))
 
 
+# The days the batch's tickets, ratings and dossiers are counted on *before* it is applied: a row
+# that moves (a dossier's receipt date corrected, a finish stamped earlier) leaves its old day, whose
+# counts must be rebuilt too, or the month counts it twice.
+_OLD_DAYS = """
+SELECT day FROM tickets WHERE centre_id = %(c)s AND token IN (SELECT data->>'token' FROM stage WHERE kind = 'ticket')
+UNION SELECT day FROM ratings WHERE centre_id = %(c)s AND token IN (SELECT data->>'token' FROM stage WHERE kind = 'rating')
+UNION SELECT unnest(ARRAY[received_on, finished_on]) FROM dossiers
+      WHERE centre_id = %(c)s AND code IN (SELECT data->>'code' FROM stage WHERE kind IN ('dossier', 'dossier_event'))
+"""
+
+
 def _apply_facts(conn: psycopg.Connection, centre_id: str) -> set[date]:
     p = {"c": centre_id}
-    days: set[date] = set()
+    days: set[date] = {r[0] for r in conn.execute(_OLD_DAYS, p) if r[0]}
     kinds = {r[0] for r in conn.execute("SELECT DISTINCT kind FROM stage")}
     if "ticket" in kinds:
         days.update(r[0] for r in conn.execute(_TICKETS, p))

@@ -1,0 +1,115 @@
+"""Round 9 attacks from outside, on real servers: the provincial hub (a real `python -m province
+serve` process on the test PostgreSQL 15 cluster) and the staff server (real uvicorn).
+
+Hub: a dossier whose received date or finished date moves in a later batch (a corrected re-import
+at the ward, a dossier event stamped earlier by a clock set back) used to stay counted on its old
+day too: the hub rebuilt only the new day's counts, so the month's report counted the dossier
+twice (received in October and in November)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from province_helpers import PASSWORD, Hub, add_user, new_database
+
+from province.auth import add_centre
+from province.db import migrate
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    dsn = new_database()
+    migrate(dsn)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        tokens = {cid: add_centre(c, cid, f"Phường {cid}") for cid in ("r9a", "r9b")}
+    add_user(dsn, "so-r9")
+    h = Hub(dsn, Path(tmp_path_factory.mktemp("hub")) / "hub.log").start()
+    try:
+        yield h, tokens, dsn
+    finally:
+        h.stop()
+
+
+def _send(h: Hub, token: str, centre: str, *events: dict) -> httpx.Response:
+    batch = [
+        {"uid": uuid.uuid4().hex, "seq": i + 1, "kind": kind, "at": time.time(), "data": data}
+        for i, (kind, data) in enumerate((e["kind"], e["data"]) for e in events)
+    ]
+    return httpx.post(
+        h.url + "/api/v1/ingest",
+        content=json.dumps({"centre": centre, "events": batch}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=60,
+    )
+
+
+def _dossier(code: str, received: str, state: str = "processing") -> dict:
+    return {
+        "kind": "dossier",
+        "data": {
+            "code": code,
+            "procedure_code": "1.000894",
+            "received_at": received,
+            "due_at": "2026-11-28",
+            "state": state,
+            "channel": "online",
+            "digitised": 1,
+            "updated_at": received,
+        },
+    }
+
+
+def _figures(h: Hub, centre: str, *periods: str) -> dict[str, dict]:
+    """The ward's row of /api/v1/wards for each period, read by a logged-in province user."""
+    with httpx.Client(base_url=h.url, timeout=30) as client:
+        page = client.get("/login")
+        csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        client.post("/login", data={"name": "so-r9", "password": PASSWORD, "csrf_token": csrf, "next": "/"})
+        out = {}
+        for p in periods:
+            wards = client.get("/api/v1/wards", params={"period": p}).json()["wards"]
+            out[p] = next(w for w in wards if w["centre_id"] == centre)
+    return out
+
+
+@pytest.mark.slow
+def test_a_dossier_whose_received_date_is_corrected_is_counted_once(hub):
+    h, tokens, _ = hub
+    assert _send(h, tokens["r9a"], "r9a", _dossier("R9-0001", "2026-11-02T09:00")).json()["stored"] == 1
+    # The one-stop platform corrects the receipt date: the ward's register updates the row, the
+    # outbox sends its new snapshot.
+    assert _send(h, tokens["r9a"], "r9a", _dossier("R9-0001", "2026-10-30T09:00")).json()["stored"] == 1
+    f = _figures(h, "r9a", "2026-10", "2026-11", "2026-11-02", "2026-Q4")
+    assert f["2026-10"]["dossiers_received"] == 1
+    # was 1: November still counted the dossier on its old day, and the quarter twice
+    assert f["2026-11"]["dossiers_received"] == 0 and f["2026-11-02"]["dossiers_received"] == 0
+    assert f["2026-Q4"]["dossiers_received"] == 1
+
+
+@pytest.mark.slow
+def test_a_dossier_finished_earlier_than_first_told_is_counted_once(hub):
+    h, tokens, _ = hub
+    t = tokens["r9b"]
+    assert _send(h, t, "r9b", _dossier("R9-0002", "2026-11-03T09:00")).json()["stored"] == 1
+    ready = {
+        "kind": "dossier_event",
+        "data": {"code": "R9-0002", "at": "2026-11-24T10:00:00", "state": "ready"},
+    }
+    assert _send(h, t, "r9b", ready).json()["stored"] == 1
+    # an event stamped earlier arrives later (the ward's clock was wrong, then mended; an import
+    # of the platform's history): the dossier was finished on the 20th, not the 24th
+    earlier = {
+        "kind": "dossier_event",
+        "data": {"code": "R9-0002", "at": "2026-11-20T10:00:00", "state": "returned"},
+    }
+    assert _send(h, t, "r9b", earlier).json()["stored"] == 1
+    f = _figures(h, "r9b", "2026-11", "2026-11-20", "2026-11-24")
+    assert f["2026-11-20"]["dossiers_finished"] == 1
+    assert f["2026-11-24"]["dossiers_finished"] == 0  # was 1
+    assert f["2026-11"]["dossiers_finished"] == 1  # was 2: one dossier, finished twice
