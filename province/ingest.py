@@ -31,6 +31,9 @@ from province.rollup import rollup
 KINDS = ("ticket", "rating", "dossier", "dossier_event", "setting", "catalogue")
 _UID = re.compile(r"^[0-9a-f]{32}$")
 MAX_EVENTS = 20000  # the largest province.batch_size a centre may set
+# A NUL escape in the batch's JSON text (after an even run of backslashes, so not an escaped "\\"
+# followed by "u0000"): PostgreSQL text and jsonb cannot hold U+0000.
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 class BadBatch(ValueError):
@@ -148,7 +151,7 @@ def ingest(conn: psycopg.Connection, centre_id: str, events: list) -> IngestResu
         conn.execute(_STAGE)
         conn.execute("INSERT INTO stage (uid, seq, kind, at_epoch, data) SELECT uid, seq, kind, at, data "
                      "FROM jsonb_to_recordset(%s::jsonb) AS x(uid uuid, seq bigint, kind text, at float8, data jsonb)",
-                     (json.dumps(events, ensure_ascii=False, separators=(",", ":")),))
+                     (_batch_json(events),))
         new = conn.execute(
             "INSERT INTO events (centre_id, uid, seq, kind, at, data) "
             "SELECT %s, uid, seq, kind, to_timestamp(at_epoch), data FROM stage "
@@ -175,6 +178,13 @@ UNION SELECT day FROM ratings WHERE centre_id = %(c)s AND token IN (SELECT data-
 UNION SELECT unnest(ARRAY[received_on, finished_on]) FROM dossiers
       WHERE centre_id = %(c)s AND code IN (SELECT data->>'code' FROM stage WHERE kind IN ('dossier', 'dossier_event'))
 """
+
+
+def _batch_json(events: list) -> str:
+    """The batch as JSON for PostgreSQL, a NUL in any text as U+FFFD: one value PostgreSQL cannot
+    store made the whole batch a 422, and the ward's agent sent that batch again for ever (nothing
+    the ward did afterwards reached the hub)."""
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", json.dumps(events, ensure_ascii=False, separators=(",", ":")))
 
 
 def _apply_facts(conn: psycopg.Connection, centre_id: str) -> set[date]:

@@ -113,3 +113,33 @@ def test_a_dossier_finished_earlier_than_first_told_is_counted_once(hub):
     assert f["2026-11-20"]["dossiers_finished"] == 1
     assert f["2026-11-24"]["dossiers_finished"] == 0  # was 1
     assert f["2026-11"]["dossiers_finished"] == 1  # was 2: one dossier, finished twice
+
+
+@pytest.mark.slow
+def test_a_nul_in_a_synced_text_does_not_stop_the_wards_sync(hub):
+    h, tokens, dsn = hub
+    t = tokens["r9b"]
+    bad = _dossier("R9-0003", "2026-11-05T09:00")
+    bad["data"]["counter"] = "Quầy\x00 2"
+    bad["data"]["procedure_code"] = "1.000\x00894"
+    ticket = {
+        "kind": "ticket",
+        "data": {
+            "token": "r9-nul",
+            "day": "2026-11-05",
+            "service": "A",
+            "state": "waiting",
+            "issued_at": 1.7623e9,
+            "procedure_key": "khai-sinh\x00",
+        },
+    }
+    r = _send(h, t, "r9b", bad, ticket)
+    # was 422 ("unsupported Unicode escape sequence"): the ward's agent resends the same batch for
+    # ever, and nothing the ward does after it ever reaches the province
+    assert r.status_code == 200, r.text
+    assert r.json()["stored"] == 2
+    with psycopg.connect(dsn) as c:
+        row = c.execute(
+            "SELECT procedure_code FROM dossiers WHERE centre_id = 'r9b' AND code = 'R9-0003'"
+        ).fetchone()
+    assert row[0] == "1.000\ufffd894"
