@@ -166,9 +166,9 @@ def print_image(image: Image.Image, pcfg, *, printer=None) -> PrintResult:
             _set_width(p, pcfg.paper_width_px)
         _open(p)
         try:
-            if paper_state(p) == "out":
-                raise PrinterError("the printer is out of paper")
+            _check_before_printing(p, paper_state(p))
             img = image if image.width <= pcfg.paper_width_px else _fit(image, pcfg.paper_width_px)
+            _bound_serial_write(p, img)
             p.image(img, impl="bitImageRaster", center=False)
             p.cut()
         finally:
@@ -182,6 +182,46 @@ def print_image(image: Image.Image, pcfg, *, printer=None) -> PrintResult:
     return PrintResult(True, name, "", time.monotonic() - started)
 
 
+def _is_serial(p) -> bool:
+    return type(p).__name__ == "Serial"
+
+
+def _check_before_printing(p, paper: str) -> None:
+    """Raise PrinterError when the status reply (`paper_state`) says no paper will come out.
+
+    A serial port opens and takes bytes whether or not a printer is attached (the kernel buffers
+    them), so on a serial port only a reply to the status request proves a printer: silence, or
+    a reply that is not a printer's status byte, fails the job (it was counted as printed) — the
+    same rule as `probe` (`kiosk printer check`). A network printer accepted the connection, so
+    silence there means only that it does not report its paper."""
+    if paper == "out":
+        raise PrinterError("the printer is out of paper")
+    if _is_serial(p) and paper in ("unknown", "foreign"):
+        port = getattr(p, "devfile", "") or "the serial port"
+        if paper == "unknown":
+            raise PrinterError(f"no printer answers on {port}: nothing replied to the printer status "
+                               f"request (DLE EOT) within {STATUS_TIMEOUT_S:g} s — is the printer switched on?")
+        raise PrinterError(f"something answers on {port}, but not as a receipt printer — check "
+                           f"printer.serial_port and printer.serial_baudrate")
+
+
+#: a serial write may take this long, plus SERIAL_WRITE_SLACK times the time the line needs to
+#: carry the bytes at the configured baud rate, before the job fails (pyserial waited for ever
+#: on a port whose other end stopped reading)
+SERIAL_WRITE_MIN_S = 5.0
+SERIAL_WRITE_SLACK = 3.0
+
+
+def _bound_serial_write(p, img: Image.Image) -> None:
+    """Give a serial printer's writes a timeout sized to the image (raster: width/8 bytes a line)."""
+    dev = getattr(p, "device", None) if _is_serial(p) else None
+    if dev is None or not hasattr(dev, "write_timeout"):
+        return
+    size = (img.width + 7) // 8 * img.height + 64
+    baud = getattr(p, "baudrate", 9600) or 9600
+    dev.write_timeout = SERIAL_WRITE_MIN_S + SERIAL_WRITE_SLACK * size * 10 / baud
+
+
 def _fit(image: Image.Image, width: int) -> Image.Image:
     height = round(image.height * width / image.width)
     return image.convert("L").resize((width, height)).point(lambda v: 0 if v < 160 else 255, mode="1")
@@ -192,6 +232,8 @@ def _plain(exc: Exception) -> str:
     name = type(exc).__name__
     if name in ("USBNotFoundError", "DeviceNotFoundError") or isinstance(exc, FileNotFoundError):
         return f"printer not found: {text}"
+    if name == "SerialTimeoutException":  # the port stopped taking bytes (a printer that does not read)
+        return f"printer does not take the data: {text}"
     if isinstance(exc, TimeoutError | ConnectionError):
         return f"printer does not answer: {text}"
     return text if isinstance(exc, PrinterError) else f"{name}: {text}"
