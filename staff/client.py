@@ -132,6 +132,7 @@ class RemoteQueue:
         self.deadline_s = 3 * timeout  # a whole answer, however slowly it trickles in
         self.retries = retries
         self.retry_delay_s = retry_delay_s
+        self._asked: dict[int, str | None] = {}  # counter → the ticket code CurrentNotStarted last named
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -307,13 +308,32 @@ class RemoteQueue:
 
     def call_next(self, counter_id: int, *, actor: str, current: str = "ask",
                   current_code: str | None = None) -> q.Ticket | None:
-        return self._ticket("POST", f"/api/counters/{int(counter_id)}/call-next",
-                            json={"actor": actor, "current": current, "current_code": current_code})
+        return self._answered(counter_id, current, current_code, lambda code: self._ticket(
+            "POST", f"/api/counters/{int(counter_id)}/call-next",
+            json={"actor": actor, "current": current, "current_code": code}))
 
     def call(self, ref, counter_id: int, *, actor: str, current: str = "ask",
              current_code: str | None = None) -> q.Ticket:
-        return self._ticket("POST", f"/api/tickets/{self._ref(ref)}/call", params={"counter": int(counter_id)},
-                            json={"actor": actor, "current": current, "current_code": current_code})
+        return self._answered(counter_id, current, current_code, lambda code: self._ticket(
+            "POST", f"/api/tickets/{self._ref(ref)}/call", params={"counter": int(counter_id)},
+            json={"actor": actor, "current": current, "current_code": code}))
+
+    def _answered(self, counter_id: int, current: str, current_code: str | None, send):
+        """Send a call with the officer's answer naming its ticket, as the console does
+        (docs/queue.md, `current_code`): an answer (`current` "no_show"/"serve") given without a
+        code is about the ticket the server last asked this client about at that counter
+        (`CurrentNotStarted.code`), so the same answer sent again, or another officer's, is asked
+        about the ticket the first one called instead of finishing it. An answer nobody asked
+        for keeps its old meaning (whatever the counter holds)."""
+        if current != "ask" and current_code is None:
+            current_code = self._asked.get(int(counter_id))
+        try:
+            t = send(current_code)
+        except q.CurrentNotStarted as exc:
+            self._asked[int(counter_id)] = exc.code or None
+            raise
+        self._asked.pop(int(counter_id), None)
+        return t
 
     def _act(self, ref, action: str, actor: str) -> q.Ticket:
         return self._ticket("POST", f"/api/tickets/{self._ref(ref)}/{action}", json={"actor": actor})

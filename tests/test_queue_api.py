@@ -137,6 +137,70 @@ def test_double_next_serves_nobody(impl):
     assert [e.actor for e in server.history(nxt.id)][-1] == actor
 
 
+def test_an_answer_names_its_ticket_so_a_repeated_click_never_finishes_the_next(impl):
+    """docs/queue.md, current_code: the officer's "no-show" names the ticket it is about. The same
+    answer sent again (a second officer's click, a double click, a retry) finds another ticket at the
+    counter and asks about it instead of marking the citizen just called as a no-show, locally and
+    across the real HTTP path (RemoteQueue → staff server → Queue)."""
+    qu, server, _, _ = impl
+    first, second, third, fourth = (qu.issue("A") for _ in range(4))
+    qu.call_next(1, actor=ACTOR)
+    with pytest.raises(q.CurrentNotStarted) as err:
+        qu.call_next(1, actor=ACTOR)
+    assert err.value.code == first.code and err.value.counter_id == 1
+    answer = {"current": "no_show", "current_code": err.value.code}
+    assert qu.call_next(1, actor=ACTOR, **answer).id == second.id
+    assert server.get(first.id).state == "no_show"
+    with pytest.raises(q.CurrentNotStarted) as again:
+        qu.call_next(1, actor=ACTOR, **answer)
+    assert again.value.code == second.code and server.get(second.id).state == "called"
+    # call (one chosen ticket) the same way
+    answer = {"current": "serve", "current_code": second.code}
+    assert qu.call(fourth, 1, actor=ACTOR, **answer).id == fourth.id
+    assert server.get(second.id).state == "served"
+    with pytest.raises(q.CurrentNotStarted) as third_time:
+        qu.call(third, 1, actor=ACTOR, **answer)
+    assert third_time.value.code == fourth.code
+    assert server.get(fourth.id).state == "called" and server.get(third.id).state == "waiting"
+
+
+def test_remote_answer_names_the_ticket_it_was_asked_about(remote_server):
+    """A RemoteQueue caller answers CurrentNotStarted with `current` alone (as the CLI-style callers
+    and the tests above do): RemoteQueue sends the code the server asked about, as the console
+    does, so the same answer sent twice (two officers' clicks racing, a retry) asks about the ticket
+    the first answer called instead of marking that citizen a no-show a second after the call."""
+    handle, token, clock, db, cfg = remote_server
+    clock.set(OPEN_TIME)
+    server = q.Queue(connect(db), cfg, clock)
+    with server._tx() as c:
+        for table in ("ticket_requests", "queue_events", "tickets", "counter_settings"):
+            c.execute(f"DELETE FROM {table}")
+    with RemoteQueue(handle.url, token, cfg=cfg, retries=0) as one, RemoteQueue(handle.url, token, cfg=cfg,
+                                                                                 retries=0) as two:
+        first, second, third = (one.issue("A") for _ in range(3))
+        one.call_next(1, actor=ACTOR)
+        for officer in (one, two):  # both are asked about A001
+            with pytest.raises(q.CurrentNotStarted):
+                officer.call_next(1, actor=ACTOR)
+        assert one.call_next(1, actor=ACTOR, current="no_show").id == second.id
+        with pytest.raises(q.CurrentNotStarted) as err:  # the second officer's "no-show" was about A001
+            two.call_next(1, actor=ACTOR, current="no_show")
+        assert err.value.code == second.code
+        assert server.get(first.id).state == "no_show" and server.get(second.id).state == "called"
+        # asked again, the answer is about A002 now; then a chosen ticket the same way
+        assert two.call(third, 1, actor=ACTOR, current="serve").id == third.id
+        assert server.get(second.id).state == "served"
+        with pytest.raises(q.CurrentNotStarted):
+            one.call_next(1, actor=ACTOR)
+        one.call_next(1, actor=ACTOR, current="no_show")  # asked about A003: it is the one finished
+        assert server.get(third.id).state == "no_show"
+        # an answer nobody asked for keeps the old meaning (whatever the counter holds)
+        fourth = one.issue("A")
+        two.call(fourth, 1, actor=ACTOR)
+        assert two.call_next(1, actor=ACTOR, current="serve") is None and server.get(fourth.id).state == "served"
+    server.conn.close()
+
+
 def test_next_after_configured_recalls_is_a_no_show(impl):
     qu, server, _, _ = impl
     t = qu.issue("A")
