@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from province import auth, limits, queries, report, web
 from province.db import connect, migrate
-from province.ingest import BadBatch, ingest
+from province.ingest import BadBatch, CentreBusy, ingest
 
 HERE = Path(__file__).resolve().parent
 MAX_BODY = limits.INGEST_BODY
@@ -159,6 +159,9 @@ def _ingest(pool: Pool, centre_id: str, body) -> JSONResponse:
             result = ingest(c, centre_id, body.get("events"))
         except BadBatch as exc:
             return JSONResponse({"detail": str(exc)}, status_code=422)
+        except CentreBusy as exc:  # the agent retries (429 is not a refusal), with one batch in flight
+            return JSONResponse({"detail": str(exc)}, status_code=429,
+                                headers={"Retry-After": str(CentreBusy.retry_after_s)})
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             # A value of the wrong type or range, or a required field missing: the centre's bug, said plainly.
             return JSONResponse({"detail": f"bad value in batch: {str(exc)[:300]}"}, status_code=422)

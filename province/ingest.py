@@ -2,7 +2,8 @@
 
 1. the months the batch touches get their partitions (own short transaction);
 2. then, in one transaction holding the centre's advisory lock (a centre's batches are applied
-   one at a time, in the order they arrive): expand the batch into a temporary table in one
+   one at a time, in the order they arrive; a batch arriving while another of its centre is being
+   applied is refused with `CentreBusy`, 429, rather than waiting on a database connection): expand the batch into a temporary table in one
    statement (jsonb_to_recordset: the JSON goes to PostgreSQL as one parameter), insert it
    into `events` with ON CONFLICT DO NOTHING — an event already stored is a duplicate and is
    dropped —, apply only the new events to the fact tables (the last snapshot of a ticket or
@@ -38,6 +39,16 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 class BadBatch(ValueError):
     """The batch is not well formed (the message names the event and field)."""
+
+
+class CentreBusy(RuntimeError):
+    """Another batch of this centre is being applied now; send this one again later.
+
+    Waiting for the centre's lock would hold one of the hub's few database connections: a few
+    batches of one ward posted at once took them all, and the dashboard, the logins and every
+    other ward waited behind them."""
+
+    retry_after_s = 5
 
 
 @dataclass
@@ -147,7 +158,8 @@ def ingest(conn: psycopg.Connection, centre_id: str, events: list) -> IngestResu
     ensure_partitions(conn, _months(rows))
     delay = float(os.environ.get("PROVINCE_INGEST_DELAY_S", "0") or 0)  # tests: widen the mid-batch window
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (centre_id,))
+        if not conn.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (centre_id,)).fetchone()[0]:
+            raise CentreBusy(f"a batch of centre {centre_id} is being stored now; send this one again later")
         conn.execute(_STAGE)
         conn.execute("INSERT INTO stage (uid, seq, kind, at_epoch, data) SELECT uid, seq, kind, at, data "
                      "FROM jsonb_to_recordset(%s::jsonb) AS x(uid uuid, seq bigint, kind text, at float8, data jsonb)",

@@ -143,3 +143,48 @@ def test_a_nul_in_a_synced_text_does_not_stop_the_wards_sync(hub):
             "SELECT procedure_code FROM dossiers WHERE centre_id = 'r9b' AND code = 'R9-0003'"
         ).fetchone()
     assert row[0] == "1.000\ufffd894"
+
+
+@pytest.mark.slow
+def test_one_ward_sending_batches_at_once_cannot_take_every_hub_connection(tmp_path):
+    """A ward's token (a copied agent, a stuck retry loop, a stolen token) posting several batches
+    at once: each waited for the ward's lock *holding* one of the hub's four database connections,
+    so the dashboard, the logins and every other ward's sync waited behind them (or got a 500
+    after 60 s). Now a batch of a ward that already has one in progress is a 429 at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    dsn = new_database()
+    migrate(dsn)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        tokens = {cid: add_centre(c, cid) for cid in ("busy", "calm")}
+    h = Hub(dsn, tmp_path / "hub.log").start(PROVINCE_INGEST_DELAY_S="2.5")  # each batch holds its lock 2.5 s
+    try:
+        ticket = {
+            "kind": "ticket",
+            "data": {
+                "token": "t",
+                "day": "2026-11-05",
+                "service": "A",
+                "state": "waiting",
+                "issued_at": 1.7623e9,
+            },
+        }
+        with ThreadPoolExecutor(8) as pool:
+            flood = [pool.submit(_send, h, tokens["busy"], "busy", ticket) for _ in range(6)]
+            time.sleep(0.8)  # the six batches have reached the hub
+            t0 = time.monotonic()
+            health = httpx.get(h.url + "/healthz", timeout=60)
+            waited = time.monotonic() - t0
+            answers = [f.result() for f in flood]
+        assert health.status_code == 200
+        assert waited < 1.5, f"the hub's connections were all taken by one ward for {waited:.1f} s"
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [200] + [429] * 5, codes
+        assert all(r.headers.get("retry-after") for r in answers if r.status_code == 429)
+        # refused, not lost: the agent sends them again (one batch in flight) and each is stored
+        for _ in range(5):
+            assert _send(h, tokens["busy"], "busy", ticket).json()["stored"] == 1
+        with psycopg.connect(dsn) as c:
+            assert c.execute("SELECT count(*) FROM events WHERE centre_id = 'busy'").fetchone()[0] == 6
+    finally:
+        h.stop()
