@@ -606,6 +606,57 @@ def test_dossier_code_by_its_distinctive_tail(tmp_path):
     assert resolve_dossier_tail(conn, "60213-0001") is None  # not at a boundary of the code
 
 
+def test_dossier_lookup_failures_the_citizen_is_told_of_and_bugs_that_surface(project_config, caplog):
+    """DossierFlow._lookup caught every exception around the English procedure name, so a bug
+    there (a TypeError, a wrong key) showed the dossier as if nothing happened. Now only the
+    failures a lookup really meets are handled: the database busy or being re-imported (the
+    Vietnamese name still shows), the dossier store or the centre server unreachable (the
+    citizen's "cannot look it up now" message); anything else is the worker's error, logged with
+    its traceback, and the dossier is not shown as found."""
+    import logging
+    import sqlite3
+
+    from centre.queue import QueueStorageError
+
+    found = {"code": "000.00.29.H29-260213-0001", "procedure_code": "1.001193", "state": "processing"}
+    backend = FakeBackend()
+    ctl = Controller(project_config, backend, synchronous=True, dossier_lookup=lambda code: found)
+    ctl.start()
+
+    def look(name_in):
+        backend.procedure_name = name_in
+        ctl.open_dossiers()
+        ctl.dossier_typed(found["code"])
+        ctl.dossier_find()
+        return ctl.visit.dossier_state, ctl.visit.dossier
+
+    assert look(lambda code, lang: "Birth registration") == ("found", {**found, "procedure_name_en": "Birth registration"})
+
+    def locked(code, lang):
+        raise sqlite3.OperationalError("database is locked")
+
+    assert look(locked) == ("found", found)  # the catalogue is being re-imported: Vietnamese name only
+
+    def buggy(code, lang):
+        return {}["name_en"]  # a programming error
+
+    with caplog.at_level(logging.ERROR, logger="kiosk"):
+        state, _ = look(buggy)
+    assert state == "failed"
+    assert any(r.exc_info and r.exc_info[0] is KeyError for r in caplog.records), caplog.records
+    backend.procedure_name = lambda code, lang: ""
+    for error in (sqlite3.OperationalError("unable to open database file"),
+                  QueueStorageError("cannot reach the centre server")):
+        def unreachable(code, error=error):
+            raise error
+
+        ctl.dossier_lookup = unreachable
+        ctl.dossier_typed(found["code"])
+        ctl.dossier_find()
+        assert ctl.visit.dossier_state == "failed" and ctl.visit.dossier is None
+    ctl.close()
+
+
 def test_a_question_opens_the_detail_at_what_it_asked(ctl):
     """The search says which sections a question asked about (Hit.answers): the page opens there."""
     ctl.backend.search = lambda text, limit: {"hits": [{"key": "1.001193", "name": "Đăng ký khai sinh",

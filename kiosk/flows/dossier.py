@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
+from centre.queue import QueueStorageError
 from kiosk.flows.base import ControllerBase
 from kiosk.visit import Screen
 
 log = logging.getLogger("kiosk.dossier")
+
+#: What a dossier lookup really meets: the database busy, locked, being re-imported or unreadable
+#: (sqlite3.Error), the centre server unreachable or refusing this kiosk (QueueStorageError, from
+#: staff.client.dossier_lookup). The citizen is told the lookup cannot be done now; any other
+#: exception is a bug and goes to the worker's log with its traceback.
+LOOKUP_ERRORS = (sqlite3.Error, QueueStorageError)
 
 
 class DossierFlow(ControllerBase):
@@ -49,7 +57,7 @@ class DossierFlow(ControllerBase):
                 self.visit.dossier_state = "found" if found else "not_found"
             self._emit("dossier")
 
-        def fail(exc):
+        def fail(exc):  # LOOKUP_ERRORS, or a bug (logged by _run): never left "searching"
             if visit == self._visit_id:
                 self.visit.dossier_state = "failed"
                 self._emit("dossier")
@@ -64,7 +72,7 @@ class DossierFlow(ControllerBase):
         if isinstance(found, dict) and found.get("procedure_code") and name_in is not None:
             try:
                 found = {**found, "procedure_name_en": name_in(found["procedure_code"], "en") or ""}
-            except Exception:  # the catalogue is being re-imported: the Vietnamese name still shows
+            except LOOKUP_ERRORS:  # the catalogue is being re-imported: the Vietnamese name still shows
                 log.warning("no English name for %s", found.get("procedure_code"), exc_info=True)
         return found
 
