@@ -36,6 +36,7 @@ from centre.users import (
     UserError,
     check_password_strength,
     hash_password,
+    login_name,
     verify_password,
 )
 
@@ -213,7 +214,9 @@ def authenticate(conn: psycopg.Connection, name: str, password: str, address: st
     A locked name is refused without checking the password; an unknown name costs one scrypt
     like a known one (no user enumeration by timing).
     """
-    name = (name or "").strip().lower()[:64]
+    # As the ward's staff server counts it (centre.users.login_name): control and invisible
+    # characters as escapes. A NUL went to PostgreSQL as typed: text cannot hold it, a 500.
+    name = login_name(name)
     address = address[:100]
     now = _now(now)
     wait = lock_remaining(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)

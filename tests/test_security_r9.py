@@ -188,3 +188,17 @@ def test_one_ward_sending_batches_at_once_cannot_take_every_hub_connection(tmp_p
             assert c.execute("SELECT count(*) FROM events WHERE centre_id = 'busy'").fetchone()[0] == 6
     finally:
         h.stop()
+
+
+@pytest.mark.slow
+def test_a_nul_in_the_hubs_login_form_is_a_plain_refusal_not_a_500(hub):
+    h, _, _ = hub
+    with httpx.Client(base_url=h.url, timeout=30) as client:
+        page = client.get("/login")
+        csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        for name in ("so-r9\x00", "\x00", "so\x00-r9"):
+            form = {"name": name, "password": PASSWORD, "csrf_token": csrf, "next": "/"}
+            r = client.post("/login", data=form, follow_redirects=False)
+            # was a 500: PostgreSQL text cannot hold NUL, and the name went to the attempts table as typed
+            assert r.status_code == 401, (repr(name), r.status_code)
+            assert "province_session" not in r.cookies
