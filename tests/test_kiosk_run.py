@@ -22,7 +22,7 @@ import pytest
 
 #: a SIGTERM stops the kiosk within this: the window closes, then at most 15 s for a speech model
 #: still loading (voice.vietasr_engine.EXIT_WAIT_S), 5 s each for the staff server and Xvfb
-#: (kiosk.commands.run.stop_child). 20 s failed once with the suite at load 9 (model still loading).
+#: (kiosk.commands.run.stop_child). 20 s failed once with the kiosk tests at load 9 (not known which part waited).
 STOP_WITHIN_S = 45
 
 ROOT = Path(__file__).resolve().parent.parent
