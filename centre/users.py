@@ -313,12 +313,12 @@ def update_user(conn, user_id: int, *, role: str | None = None, counters: Iterab
     counters = _check(old.name, role, counters, valid_counters)
     _check_full_name(full_name)
     active = old.active if active is None else bool(active)
-    if old.role == "admin" and old.active and (role != "admin" or not active) and count_admins(conn) <= 1:
-        raise UserError("this is the last active administrator; add another one first", "last_admin")
     if password is not None:
         check_password_strength(password, old.name)
     now = time.time() if now is None else now
     with transaction(conn):
+        if old.role == "admin" and old.active and (role != "admin" or not active):
+            _keep_an_admin(conn, user_id)
         conn.execute(
             "UPDATE staff_users SET role = ?, counters_json = ?, full_name = ?, active = ?, updated_at = ? WHERE id = ?",
             (role, json.dumps(counters), old.full_name if full_name is None else full_name.strip(), int(active), now,
@@ -335,11 +335,22 @@ def update_user(conn, user_id: int, *, role: str | None = None, counters: Iterab
 def delete_user(conn, user_id: int) -> User:
     """Remove a user (and their sessions); never the last administrator."""
     old = get_user(conn, user_id)
-    if old.role == "admin" and old.active and count_admins(conn) <= 1:
-        raise UserError("this is the last active administrator; add another one first", "last_admin")
     with transaction(conn):
+        if old.role == "admin" and old.active:
+            _keep_an_admin(conn, user_id)
         conn.execute("DELETE FROM staff_users WHERE id = ?", (user_id,))
     return old
+
+
+def _keep_an_admin(conn, user_id: int) -> None:
+    """Refuse to take the last active administrator away (`user_id` demoted, disabled or deleted).
+
+    Called inside the write transaction: checked before it, two requests at once (one admin
+    disabling the other while being demoted) each saw another admin left, and none was."""
+    others = conn.execute("SELECT count(*) FROM staff_users WHERE role = 'admin' AND active = 1 AND id != ?",
+                          (user_id,)).fetchone()[0]
+    if others < 1:
+        raise UserError("this is the last active administrator; add another one first", "last_admin")
 
 
 # -- login, rate limiting -------------------------------------------------------------

@@ -202,3 +202,73 @@ def test_a_nul_in_the_hubs_login_form_is_a_plain_refusal_not_a_500(hub):
             # was a 500: PostgreSQL text cannot hold NUL, and the name went to the attempts table as typed
             assert r.status_code == 401, (repr(name), r.status_code)
             assert "province_session" not in r.cookies
+
+
+# -- the staff server ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_server(tmp_config, tmp_path):
+    """A real staff server (uvicorn in a thread) with two administrators logged in."""
+    from staff_helpers import OPEN_TIME
+
+    from centre import users
+    from centre.clock import FixedClock
+    from centre.db import connect
+    from staff import auth
+    from staff.server import free_port, start_in_thread
+
+    db_path = tmp_path / "centre.db"
+    handle = start_in_thread(
+        tmp_config, host="127.0.0.1", port=free_port(), clock=FixedClock(OPEN_TIME), db_path=db_path
+    )
+    conn = connect(db_path)
+    clients = {}
+    for name in ("boss", "boss2"):
+        user = users.create_user(conn, name, "admin", "Quan-tri-vien-r9!")
+        token, sess = users.create_session(conn, user, hours=1)
+        clients[name] = httpx.Client(
+            base_url=handle.url,
+            timeout=30,
+            cookies={auth.SESSION_COOKIE: token},
+            headers={"X-CSRF-Token": sess.csrf},
+        )
+    try:
+        yield handle, conn, clients
+    finally:
+        for c in clients.values():
+            c.close()
+        handle.stop()
+
+
+def test_two_admins_at_once_cannot_remove_the_last_administrator(staff_server, monkeypatch):
+    """Disabling one admin and demoting the other in two simultaneous requests: each checked
+    "another admin is left" before its own write, both passed, and the centre had no administrator
+    (only the command line could mend it). The check now runs inside the write transaction."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from centre import users
+
+    _, conn, cl = staff_server
+    ids = {u.name: u.id for u in users.list_users(conn)}
+    strength = users.check_password_strength
+
+    def slow_strength(*a, **kw):  # the password check sits between the count and the write: widen it
+        time.sleep(0.5)
+        return strength(*a, **kw)
+
+    monkeypatch.setattr(users, "check_password_strength", slow_strength)
+    with ThreadPoolExecutor(2) as pool:
+        a = pool.submit(
+            cl["boss"].put,
+            f"/api/admin/users/{ids['boss2']}",
+            json={"active": False, "password": "Bo-new-pass-r9a"},
+        )
+        b = pool.submit(
+            cl["boss"].put,
+            f"/api/admin/users/{ids['boss']}",
+            json={"role": "officer", "counters": [1], "password": "Bo-new-pass-r9b"},
+        )
+        answers = sorted((a.result().status_code, b.result().status_code))
+    assert users.count_admins(conn) == 1, "no active administrator left"
+    assert answers == [200, 422], answers
