@@ -219,18 +219,24 @@ def authenticate(conn: psycopg.Connection, name: str, password: str, address: st
     name = login_name(name)
     address = address[:100]
     now = _now(now)
-    wait = lock_remaining(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)
-    if wait > 0:
-        log.warning("hub login refused (locked) name=%r address=%s", name, address)
-        raise LoginLocked(wait)
+    # The check and the attempt's row in one transaction, one address at a time, the row written
+    # as a failure before the password is verified (and marked ok after): checked first and
+    # recorded after the scrypt, twelve guesses sent at once all passed the check.
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("hub-login:" + address,))
+        wait = lock_remaining(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)
+        if wait > 0:
+            log.warning("hub login refused (locked) name=%r address=%s", name, address)
+            raise LoginLocked(wait)
+        attempt = conn.execute("INSERT INTO hub_login_attempts(at, name, address, ok) VALUES (%s, %s, %s, false) "
+                               "RETURNING id", (now, name, address)).fetchone()[0]
+        conn.execute("DELETE FROM hub_login_attempts WHERE at < %s", (now - timedelta(days=31),))
     row = conn.execute("SELECT password_hash, active, id FROM hub_users WHERE name = %s", (name,)).fetchone()
     if row is None and not _DUMMY:
         _DUMMY.append(hash_password(secrets.token_hex(8)))
     ok = verify_password(password or "", row[0] if row else _DUMMY[0]) and row is not None and row[1]
-    with conn.transaction():
-        conn.execute("INSERT INTO hub_login_attempts(at, name, address, ok) VALUES (%s, %s, %s, %s)",
-                     (now, name, address, ok))
-        conn.execute("DELETE FROM hub_login_attempts WHERE at < %s", (now - timedelta(days=31),))
+    if ok:
+        conn.execute("UPDATE hub_login_attempts SET ok = true WHERE id = %s", (attempt,))
     if not ok:
         log.warning("hub login failed name=%r address=%s", name, address)
         raise BadCredentials("wrong user name or password")

@@ -141,16 +141,21 @@ def login(request: Request, name: str = Form("", max_length=64), password: str =
         raise CsrfFailed("login form without its token")
     app = request.app.state
     target = _safe_next(next)
+    # The refusal's page is rendered after this connection is given back: _login_page takes one
+    # too, and four failed logins at once, each holding one and waiting for a second, hung the hub.
     with _conn(request) as c:
         try:
             user = users.authenticate(c, name, password, _address(request), max_tries=app.login_max_tries,
                                       lockout_s=app.login_lockout_s)
+            token, _ = users.create_session(c, user, hours=app.session_hours, address=_address(request))
         except users.LoginLocked as exc:
-            return _login_page(request, 429, next=target, name=name, error=(
-                f"Đăng nhập sai quá nhiều lần. Hãy thử lại sau {int(exc.retry_after) + 1} giây."))
+            refused = (429, f"Đăng nhập sai quá nhiều lần. Hãy thử lại sau {int(exc.retry_after) + 1} giây.")
         except users.BadCredentials:
-            return _login_page(request, 401, next=target, name=name, error="Sai tên đăng nhập hoặc mật khẩu.")
-        token, _ = users.create_session(c, user, hours=app.session_hours, address=_address(request))
+            refused = (401, "Sai tên đăng nhập hoặc mật khẩu.")
+        else:
+            refused = None
+    if refused:
+        return _login_page(request, refused[0], next=target, name=name, error=refused[1])
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
                     max_age=int(app.session_hours * 3600), path="/")

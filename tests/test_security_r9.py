@@ -204,6 +204,60 @@ def test_a_nul_in_the_hubs_login_form_is_a_plain_refusal_not_a_500(hub):
             assert "province_session" not in r.cookies
 
 
+@pytest.mark.slow
+def test_four_failed_logins_at_once_do_not_hang_the_hub(tmp_path):
+    """A failed login rendered its page while still holding its database connection, and the page
+    took a second one: four anonymous wrong logins at once held the hub's four connections, each
+    waiting for another, and the whole hub (dashboard, every ward's sync) hung for 60 s, then 500s."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    dsn = new_database()
+    migrate(dsn)
+    h = Hub(dsn, tmp_path / "hub.log").start()
+    try:
+
+        def guess(i: int) -> int:
+            with httpx.Client(base_url=h.url, timeout=60) as client:
+                page = client.get("/login")
+                csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+                form = {"name": f"nobody-{i}", "password": "wrong-guess-1", "csrf_token": csrf, "next": "/"}
+                return client.post("/login", data=form, follow_redirects=False).status_code
+
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(guess, range(8)))
+        took = time.monotonic() - t0
+        assert codes == [401] * 8, codes
+        assert took < 15, f"eight failed logins took {took:.0f} s"
+        assert httpx.get(h.url + "/healthz", timeout=5).status_code == 200
+    finally:
+        h.stop()
+
+
+@pytest.mark.slow
+def test_simultaneous_wrong_passwords_do_not_slip_past_the_hubs_lockout(hub):
+    """Passwords guessed in parallel at the hub: every attempt checked the lock before any of them
+    was recorded, so twelve guesses at once were all tried (the lockout allows 5 a name from one
+    address). Each attempt is now counted when its check passes, before the password is verified."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    h, _, dsn = hub
+    add_user(dsn, "giam-doc-r9")
+
+    def guess(i: int) -> int:
+        with httpx.Client(base_url=h.url, timeout=60) as client:
+            page = client.get("/login")
+            csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            form = {"name": "giam-doc-r9", "password": f"wrong-guess-{i}", "csrf_token": csrf, "next": "/"}
+            return client.post("/login", data=form, follow_redirects=False).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(guess, range(12)))
+    assert codes.count(401) == 5 and codes.count(429) == 7, codes  # was twelve 401s: twelve passwords tried
+    with psycopg.connect(dsn, autocommit=True) as c:  # later tests log in from 127.0.0.1 too
+        c.execute("DELETE FROM hub_login_attempts WHERE name = 'giam-doc-r9'")
+
+
 # -- the staff server ---------------------------------------------------------------------------
 
 
@@ -272,3 +326,23 @@ def test_two_admins_at_once_cannot_remove_the_last_administrator(staff_server, m
         answers = sorted((a.result().status_code, b.result().status_code))
     assert users.count_admins(conn) == 1, "no active administrator left"
     assert answers == [200, 422], answers
+
+
+def test_simultaneous_wrong_passwords_do_not_slip_past_the_lockout(staff_server):
+    """Passwords guessed in parallel (held: the staff server's login runs on its event loop, one
+    at a time; the hub's did not, see the hub's test above)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from staff import auth
+
+    handle, _, _ = staff_server
+
+    def guess(i: int) -> int:
+        with httpx.Client(base_url=handle.url, timeout=60) as c:
+            c.cookies.set(auth.FORM_CSRF_COOKIE, "form-token")
+            form = {"name": "boss", "password": f"wrong-guess-{i}", "csrf_token": "form-token", "next": "/"}
+            return c.post("/login", data=form, headers={"Accept": "text/html"}).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(guess, range(12)))
+    assert codes.count(401) == 5 and codes.count(429) == 7, codes
