@@ -217,10 +217,25 @@ def check_password_strength(password: str, name: str = "") -> None:
         raise UserError("this password is on the list of common passwords; choose another", "password_common")
 
 
-def change_password(conn, user_id: int, old: str, new: str, *, now: float | None = None) -> User:
-    """A user changes their own password (the old one is checked; every session of theirs ends)."""
+def change_password(conn, user_id: int, old: str, new: str, *, now: float | None = None, address: str = "",
+                    max_tries: int = 5, lockout_s: float = 300) -> User:
+    """A user changes their own password (the old one is checked; every session of theirs ends).
+
+    The current password is a password guess like a login's: counted with the logins of that
+    name from that address, and refused (LoginLocked) as a login would be. Unlimited, a stolen
+    session cookie could try passwords for ever."""
     row = conn.execute("SELECT * FROM staff_users WHERE id = ?", (user_id,)).fetchone()
-    if row is None or not verify_password(old or "", row["password_hash"]):
+    if row is None:
+        raise BadCredentials("the current password is wrong")
+    now = time.time() if now is None else now
+    wait = lock_remaining(conn, row["name"], address, max_tries=max_tries, lockout_s=lockout_s, now=now)
+    if wait > 0:
+        raise LoginLocked(wait)
+    ok = verify_password(old or "", row["password_hash"])
+    with transaction(conn):
+        conn.execute("INSERT INTO staff_login_attempts(at, name, address, ok) VALUES (?, ?, ?, ?)",
+                     (now, row["name"], address, int(ok)))
+    if not ok:
         raise BadCredentials("the current password is wrong")
     if old == new:
         raise UserError("the new password must differ from the current one", "password_same")

@@ -346,3 +346,33 @@ def test_simultaneous_wrong_passwords_do_not_slip_past_the_lockout(staff_server)
     with ThreadPoolExecutor(12) as pool:
         codes = list(pool.map(guess, range(12)))
     assert codes.count(401) == 5 and codes.count(429) == 7, codes
+
+
+def test_guessing_the_current_password_on_the_account_page_is_limited(staff_server):
+    """/account/password checked the current password with no limit: a stolen session cookie (or
+    the hall TV's 30-day display session) could try passwords for ever, each a 0.1 s scrypt on the
+    server's event loop (every console and the hall display waited meanwhile). Wrong current
+    passwords now count as failed logins of that name from that address (5, then 429)."""
+    _, conn, cl = staff_server
+    admin = cl["boss2"]
+    codes = []
+    for i in range(8):
+        form = {
+            "old": f"wrong-guess-{i}",
+            "new": "Mat-khau-moi-r9",
+            "repeat": "Mat-khau-moi-r9",
+            "csrf_token": admin.headers["X-CSRF-Token"],
+        }
+        codes.append(admin.post("/account/password", data=form, headers={"Accept": "text/html"}).status_code)
+    assert codes == [422] * 5 + [429] * 3, codes  # was eight 422s: eight passwords tried
+    # even the right one is refused while locked (so guessing cannot tell), and so is the login form
+    form = {
+        "old": "Quan-tri-vien-r9!",
+        "new": "Mat-khau-moi-r9",
+        "repeat": "Mat-khau-moi-r9",
+        "csrf_token": admin.headers["X-CSRF-Token"],
+    }
+    assert admin.post("/account/password", data=form, headers={"Accept": "text/html"}).status_code == 429
+    from centre import users
+
+    assert users.authenticate(conn, "boss2", "Quan-tri-vien-r9!", "10.9.9.9")  # another address: not locked

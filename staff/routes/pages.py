@@ -111,7 +111,11 @@ async def change_password(request: Request, old: str = Form("", max_length=256),
     try:
         if new != repeat:
             raise users.UserError(t(lang, "passwords_differ"))
-        users.change_password(staff.conn(), who.user.id, old, new, now=staff.now())
+        users.change_password(staff.conn(), who.user.id, old, new, now=staff.now(), address=addr,
+                              max_tries=staff.cfg.staff.login_max_tries, lockout_s=staff.cfg.staff.login_lockout_s)
+    except users.LoginLocked as exc:
+        return render(request, "account.html", {"error": t(lang, "login_locked", seconds=int(exc.retry_after) + 1)},
+                      status=429)
     except users.BadCredentials:
         audit.record(staff.conn(), who.user.name, "password.change_failed", entity="user", key=who.user.id,
                      address=addr, now=staff.now())
