@@ -61,7 +61,8 @@ def _accepted(conn, first: float, second: float, words: int = 12) -> str:
     """The hand decision for a question of `words` words whose first two candidates (two
     unrelated procedures) score `first` and `second`, both below the threshold."""
     s = Searcher(conn, min_score=0.46, limit=3)
-    text = "Xin hỏi thủ tục. " * 5
+    # a long question with a story (round 9: one without needs no lead, test_search_long_r9.py)
+    text = "Mẹ tôi năm nay đã già yếu và ốm đau nhiều năm rồi. Xin hỏi thủ tục đăng ký khai sinh cho cháu nội thế nào?"
     token = SimpleNamespace(accented=True, folded="thu")  # a Vietnamese word typed with its tones
     r = model.Ranking(text, focus(text), tokens=[token] * words)
     r.ranked = [Scored("t-mai-tang", score=first), Scored("t-khai-sinh", score=second)]

@@ -49,6 +49,7 @@ from centre.search.weights import (
     FUSION_SCORE_WEIGHT,
     LEARNED_K,
     LONG_LEAD,
+    LONG_LEAD_NO_STORY,
     LONG_MIN_SHARE,
     LONG_QUESTION,
     MAX_QUERY_CHARS,
@@ -485,11 +486,22 @@ class Searcher(LexicalRanker):
         if (
             not r.accepted and ranked and "long_rule" not in self.off
             and len(r.tokens) >= LONG_QUESTION and r.best >= LONG_MIN_SHARE * self.min_score
-            and r.best >= LONG_LEAD * self.lexical_leader(idx, [(c.key, c.score) for c in ranked])
+            and r.best >= self._long_lead(r) * self.lexical_leader(idx, [(c.key, c.score) for c in ranked])
         ):
             # A long question dilutes its few telling words with a story: its best procedure is
             # accepted on a lower score when it clearly leads the next one that is not a variant.
             r.accepted, r.rule = 1, "long_lead"
+
+    @staticmethod
+    def _long_lead(r: Ranking) -> float:
+        """The lead over the next procedure that is not a variant of it with which a long
+        question's best procedure is accepted below the threshold: LONG_LEAD, and
+        LONG_LEAD_NO_STORY for a long question (LONG_WORDS) with no story, all of it the
+        request (a run of questions: "Sổ đỏ bị sai thông tin có được cấp lại không? Phải bỏ ra
+        bao nhiêu tiền?"). The lead guards against a story's words lifting some procedure
+        through the whole question's score and the text index; a question without one has none
+        (round 9, docs/search.md)."""
+        return LONG_LEAD_NO_STORY if r.focus.long and not r.focus.context else LONG_LEAD
 
     def _runner_floor(self, r: Ranking) -> float:
         # a long question's scores are diluted by its story: its runners-up, like its

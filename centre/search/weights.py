@@ -59,6 +59,13 @@ VARIANT_MISSING = 0.85  # the citizen said a variant mark (xóa, cấp lại, gi
 LONG_QUESTION = 12  # see above
 LONG_MIN_SHARE = 0.65  # see above
 LONG_LEAD = 1.15  # see above (round 8, was 1.25: real_blind2 +1, real_blind3 long +1, refusal and train sets unchanged; 1.1 / 1.05 lose train refusals)
+# A long question (LONG_WORDS words or more) with no story, every sentence of it the request
+# (analysis.focus: Focus.context empty), needs this lead instead (round 9; 1.0: no lead beyond
+# being first, only the long floor). The lead guards against a story's words lifting some
+# procedure (the whole question's phrase score and the text index read the story); without a
+# story there is none to guard against. On the train sets every out-of-scope long question a
+# lower lead let through had a story (docs/search.md, "Round 9: long questions").
+LONG_LEAD_NO_STORY = 1.0  # see above (1.05: dev +2 / +2 / 0; 1.05 for every long question lost refusals)
 SUGGEST_MIN = 0.25  # a field is suggested for its own evidence from this score; else catalogue order
 
 MARKER_WEIGHT = 2.0  # a variant mark (lại, gia hạn, nước ngoài…) the citizen left unsaid counts this many times
