@@ -167,11 +167,19 @@ def set_password(conn: psycopg.Connection, name: str, password: str) -> HubUser:
     return user
 
 
-def change_password(conn: psycopg.Connection, user_id: int, old: str, new: str) -> HubUser:
-    """A user changes their own password (the old one is checked; every session of theirs ends)."""
+def change_password(conn: psycopg.Connection, user_id: int, old: str, new: str, *, address: str = "",
+                    max_tries: int = 5, lockout_s: float = 300) -> HubUser:
+    """A user changes their own password (the old one is checked; every session of theirs ends).
+
+    A wrong current password counts as a failed login of that name from that address (LoginLocked
+    as a login would be): unlimited, a stolen session cookie could guess for ever."""
     row = conn.execute("SELECT name, password_hash FROM hub_users WHERE id = %s", (user_id,)).fetchone()
-    if row is None or not verify_password(old or "", row[1]):
+    if row is None:
         raise BadCredentials("the current password is wrong")
+    attempt = _begin_attempt(conn, row[0], address[:100], max_tries=max_tries, lockout_s=lockout_s, now=_now(None))
+    if not verify_password(old or "", row[1]):
+        raise BadCredentials("the current password is wrong")
+    conn.execute("UPDATE hub_login_attempts SET ok = true WHERE id = %s", (attempt,))
     if old == new:
         raise UserError("the new password must differ from the current one")
     return set_password(conn, row[0], new)
@@ -207,6 +215,22 @@ def lock_remaining(conn, name: str, address: str, *, max_tries: int, lockout_s: 
 _DUMMY: list[str] = []
 
 
+def _begin_attempt(conn: psycopg.Connection, name: str, address: str, *, max_tries: int, lockout_s: float,
+                   now: datetime) -> int:
+    """Check the lockout and record the attempt as a failure (its id; marked ok once the password
+    matched), in one transaction, one address at a time; LoginLocked when locked."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("hub-login:" + address,))
+        wait = lock_remaining(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)
+        if wait > 0:
+            log.warning("hub login refused (locked) name=%r address=%s", name, address)
+            raise LoginLocked(wait)
+        attempt = conn.execute("INSERT INTO hub_login_attempts(at, name, address, ok) VALUES (%s, %s, %s, false) "
+                               "RETURNING id", (now, name, address)).fetchone()[0]
+        conn.execute("DELETE FROM hub_login_attempts WHERE at < %s", (now - timedelta(days=31),))
+    return attempt
+
+
 def authenticate(conn: psycopg.Connection, name: str, password: str, address: str = "", *, max_tries: int = 5,
                  lockout_s: float = 300, now: datetime | None = None) -> HubUser:
     """Check a login; record the attempt; raise LoginLocked or BadCredentials.
@@ -222,15 +246,7 @@ def authenticate(conn: psycopg.Connection, name: str, password: str, address: st
     # The check and the attempt's row in one transaction, one address at a time, the row written
     # as a failure before the password is verified (and marked ok after): checked first and
     # recorded after the scrypt, twelve guesses sent at once all passed the check.
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("hub-login:" + address,))
-        wait = lock_remaining(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)
-        if wait > 0:
-            log.warning("hub login refused (locked) name=%r address=%s", name, address)
-            raise LoginLocked(wait)
-        attempt = conn.execute("INSERT INTO hub_login_attempts(at, name, address, ok) VALUES (%s, %s, %s, false) "
-                               "RETURNING id", (now, name, address)).fetchone()[0]
-        conn.execute("DELETE FROM hub_login_attempts WHERE at < %s", (now - timedelta(days=31),))
+    attempt = _begin_attempt(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)
     row = conn.execute("SELECT password_hash, active, id FROM hub_users WHERE name = %s", (name,)).fetchone()
     if row is None and not _DUMMY:
         _DUMMY.append(hash_password(secrets.token_hex(8)))

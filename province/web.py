@@ -196,7 +196,12 @@ def change_password(request: Request, old: str = Form("", max_length=256), new: 
         try:
             if new != repeat:
                 raise users.UserError("hai lần nhập mật khẩu mới không giống nhau")
-            users.change_password(c, sess.user.id, old, new)
+            users.change_password(c, sess.user.id, old, new, address=_address(request),
+                                  max_tries=request.app.state.login_max_tries,
+                                  lockout_s=request.app.state.login_lockout_s)
+        except users.LoginLocked as exc:
+            return _page(request, "account.html", 429, sess=sess, error=(
+                f"Nhập sai mật khẩu quá nhiều lần. Hãy thử lại sau {int(exc.retry_after) + 1} giây."))
         except users.BadCredentials:
             return _page(request, "account.html", 422, sess=sess, error="Mật khẩu hiện tại không đúng.")
         except users.UserError as exc:

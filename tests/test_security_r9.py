@@ -258,6 +258,33 @@ def test_simultaneous_wrong_passwords_do_not_slip_past_the_hubs_lockout(hub):
         c.execute("DELETE FROM hub_login_attempts WHERE name = 'giam-doc-r9'")
 
 
+@pytest.mark.slow
+def test_guessing_the_current_password_on_the_hubs_account_page_is_limited(hub):
+    """The hub's /account/password checked the current password with no limit (a stolen session
+    cookie could guess for ever); wrong ones now count as failed logins (5, then 429)."""
+    h, _, dsn = hub
+    add_user(dsn, "van-thu-r9")
+    with httpx.Client(base_url=h.url, timeout=30) as client:
+        page = client.get("/login")
+        csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        client.post(
+            "/login", data={"name": "van-thu-r9", "password": PASSWORD, "csrf_token": csrf, "next": "/"}
+        )
+        csrf = client.get("/account").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        codes = []
+        for i in range(8):
+            form = {
+                "old": f"wrong-guess-{i}",
+                "new": "Mat-khau-moi-r9",
+                "repeat": "Mat-khau-moi-r9",
+                "csrf_token": csrf,
+            }
+            codes.append(client.post("/account/password", data=form, follow_redirects=False).status_code)
+    with psycopg.connect(dsn, autocommit=True) as c:  # later tests log in from 127.0.0.1 too
+        c.execute("DELETE FROM hub_login_attempts WHERE name = 'van-thu-r9'")
+    assert codes == [422] * 5 + [429] * 3, codes  # was eight 422s: eight passwords tried
+
+
 # -- the staff server ---------------------------------------------------------------------------
 
 
