@@ -10,9 +10,12 @@ sentence, found the answer (`scope.story_led`, `weights.REFERRAL_STORY_SHARE`). 
 from __future__ import annotations
 
 import pytest
+from search_helpers import phrases_the_catalogue_says
 
-from centre.search import Searcher, scope
+from centre.search import Searcher, referral_for, scope
+from centre.search.referral import ReferralTable
 from centre.search.scope import story_led, vetoes
+from centre.text import fold
 
 
 def test_story_led_needs_a_story_a_need_and_the_story_ahead():
@@ -56,3 +59,93 @@ def test_a_long_question_asking_another_office_is_referred(
     assert not r.hits and r.referral is not None and r.referral.id == office, (text, r.hits[:1], r.referral)
     monkeypatch.setattr(scope, "REFERRAL_STORY_SHARE", 0.0)  # the rule off: the story's procedure answers
     assert s.search(text, 3).hits, text
+
+
+# ---- the referral table's round-9 entries: generic offices for professions and everyday needs
+
+ROUND9 = {
+    "professional_licence": [
+        "chứng chỉ hành nghề",
+        "cấp chứng chỉ hành nghề",
+        "giấy phép hành nghề",
+        "practising certificate",
+        "practicing certificate",
+        "practice licence",
+        "practice license",
+        "medical licence",
+        "medical license",
+    ],
+    "bailiff": ["thừa phát lại", "văn phòng thừa phát lại", "lập vi bằng", "bailiff"],
+    "lawyer": [
+        "thuê luật sư",
+        "mời luật sư",
+        "tìm luật sư",
+        "hire a lawyer",
+        "find a lawyer",
+        "need a lawyer",
+    ],
+    "securities": [
+        "chứng khoán",
+        "tài khoản chứng khoán",
+        "mở tài khoản chứng khoán",
+        "stock account",
+        "securities account",
+        "brokerage account",
+        "stock market",
+    ],
+    "travel_tickets": [
+        "vé máy bay",
+        "đặt vé máy bay",
+        "vé tàu",
+        "vé tàu hỏa",
+        "vé xe khách",
+        "plane ticket",
+        "flight ticket",
+        "air ticket",
+        "train ticket",
+        "coach ticket",
+    ],
+    "post": [
+        "gửi bưu phẩm",
+        "gửi bưu kiện",
+        "chuyển phát nhanh",
+        "send a parcel",
+        "send a package",
+        "post a parcel",
+        "post a letter",
+        "send a letter abroad",
+    ],
+}
+
+
+@pytest.mark.parametrize(("office", "phrase"), [(o, p) for o, ps in ROUND9.items() for p in ps])
+def test_each_round9_phrase_refers_to_its_office(office, phrase):
+    r = referral_for(f"tôi muốn hỏi về {phrase}" if fold(phrase) != phrase else f"question about {phrase}")
+    assert r is not None and r.id == office, (phrase, r)
+
+
+def test_round9_offices_have_both_languages():
+    t = ReferralTable.load()
+    got = {e.referral.id: e.referral for e in t.entries}
+    for office in ROUND9:
+        assert (
+            got[office].office_vi and got[office].office_en and got[office].office_vi != got[office].office_en
+        )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ủy quyền nhận thay bưu phẩm",  # an authorisation the ward certifies: no post office
+        "tiền gửi hàng tháng",  # "gửi hàng" is no phrase of the table
+    ],
+)
+def test_round9_words_said_otherwise_are_not_the_new_offices(text):
+    r = referral_for(text)
+    assert r is None or r.id not in ROUND9, (text, r)
+
+
+@pytest.mark.slow
+def test_no_catalogue_name_or_alias_says_a_round9_phrase(shipped_catalogue):
+    said = phrases_the_catalogue_says(shipped_catalogue, [p for phrases in ROUND9.values() for p in phrases])
+    assert said == []
