@@ -55,8 +55,11 @@ def _names(idx, key: str, toned: bool) -> tuple[frozenset, tuple[tuple[str, ...]
         pairs = analyze(proc["name"] or "") if proc is not None else []
         words = frozenset(tone_key(a) if toned else f for a, f in pairs)
         # a phrase written without diacritics (English) holds no Vietnamese tones
-        phrases = tuple(tuple(tone_key(a) for a in ph.plain) if toned else tuple(ph.folded)
-                        for ph in by_key.get(key, ()) if ph.accented or not toned)
+        phrases = tuple(
+            tuple(tone_key(a) for a in ph.plain) if toned else tuple(ph.folded)
+            for ph in by_key.get(key, ())
+            if ph.accented or not toned
+        )
         got = forms[(key, toned)] = (words, phrases)
     return got
 
@@ -88,8 +91,11 @@ def evidence_within(tokens, phrase, referral_phrase: str) -> bool:
     if phrase is None:
         return False
     words = phrase.tokset
-    explained = {q.folded for q in tokens
-                 if not q.stop and q.informative and (q.folded in words or not words.isdisjoint(q.variants))}
+    explained = {
+        q.folded
+        for q in tokens
+        if not q.stop and q.informative and (q.folded in words or not words.isdisjoint(q.variants))
+    }
     return bool(explained) and explained <= {f for _, f in analyze(referral_phrase)}
 
 
@@ -102,8 +108,9 @@ def story_led(has_story: bool, need: bool, lexical: float, context: float) -> bo
     return has_story and need and lexical < REFERRAL_STORY_SHARE * context
 
 
-def vetoes(rule: str, best: float, asked: bool, said_by_names: bool, within: bool = False,
-           story: bool = False) -> bool:
+def vetoes(
+    rule: str, best: float, asked: bool, said_by_names: bool, within: bool = False, story: bool = False
+) -> bool:
     """Whether an accepted answer gives way to the referral the question names (pure).
 
     `rule`: how it was accepted (threshold | long_lead); `best`: its score; `asked`: the
