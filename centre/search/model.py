@@ -38,7 +38,7 @@ from centre.search.lexical import (
     query_age,
 )
 from centre.search.referral import Referral, referral_for
-from centre.search.scope import evidence_within, names_say, vetoes
+from centre.search.scope import evidence_within, names_say, story_led, vetoes
 from centre.search.textindex import bm25_scores
 from centre.search.weights import (
     DEFAULT_MIN_SCORE,
@@ -524,8 +524,10 @@ class Searcher(LexicalRanker):
         # found only by the referral's own words (a long question's story naming it as well aside)
         within = asked and not weak and not (r.focus.long and top.context >= top.lexical) \
             and evidence_within(r.tokens, top.phrase, r.referral.matched)
-        said = (weak or within) and asked and names_say(idx, top.key, r.referral.matched)
-        return vetoes(rule, top.score, asked, said, within)
+        # a long question's story found it while its asking sentence names an outside need (round 9)
+        story = asked and story_led(bool(r.focus.context), r.referral.see_also, top.lexical, top.context)
+        said = (weak or within or story) and asked and names_say(idx, top.key, r.referral.matched)
+        return vetoes(rule, top.score, asked, said, within, story)
 
     def _veto_table(self, idx: _Index, r: Ranking, asked: bool, k: int) -> list[tuple[bool, bool]]:
         """For the training script: would each of the first candidates, as the answer, give way

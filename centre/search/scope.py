@@ -17,7 +17,12 @@ the threshold and the long-question rule have chosen an answer (docs/search.md, 
   (`evidence_within`, round 5): the answer was found only by the referral's own words
   ("khiếu nại công ty" reaching "khiếu nại công an phường" by "khiếu nại công"), while the
   referral says more of the request. Not for a long question whose story names the answer
-  at least as well as its request does (the story is then evidence of its own).
+  at least as well as its request does (the story is then evidence of its own);
+- an answer of any score to a long question gives way, on the same name test, to a need the
+  asking sentence names (a `match` phrase, not a `mention`) when the story found the answer
+  more than the asking sentence did (`story_led`, round 9): the story tells the situation in
+  the ward's words (a birth, a plot of land, a household), the question asks another office
+  ("… tôi có thể kiện ra Tòa án không?", "… khi công ty không trả tiền lương").
 
 Everything here is pure except the per-index cache of each procedure's phrases.
 """
@@ -27,7 +32,7 @@ from __future__ import annotations
 import weakref
 
 from centre.search.lexical import analyze, tone_key
-from centre.search.weights import REFERRAL_VETO
+from centre.search.weights import REFERRAL_STORY_SHARE, REFERRAL_VETO
 
 # _Index → {procedure key → its phrases (names, official names, heads, English names, aliases)},
 # and {(key, toned) → (display-name words, phrases)}, folded or with tones: built per key on
@@ -50,8 +55,11 @@ def _names(idx, key: str, toned: bool) -> tuple[frozenset, tuple[tuple[str, ...]
         pairs = analyze(proc["name"] or "") if proc is not None else []
         words = frozenset(tone_key(a) if toned else f for a, f in pairs)
         # a phrase written without diacritics (English) holds no Vietnamese tones
-        phrases = tuple(tuple(tone_key(a) for a in ph.plain) if toned else tuple(ph.folded)
-                        for ph in by_key.get(key, ()) if ph.accented or not toned)
+        phrases = tuple(
+            tuple(tone_key(a) for a in ph.plain) if toned else tuple(ph.folded)
+            for ph in by_key.get(key, ())
+            if ph.accented or not toned
+        )
         got = forms[(key, toned)] = (words, phrases)
     return got
 
@@ -83,18 +91,34 @@ def evidence_within(tokens, phrase, referral_phrase: str) -> bool:
     if phrase is None:
         return False
     words = phrase.tokset
-    explained = {q.folded for q in tokens
-                 if not q.stop and q.informative and (q.folded in words or not words.isdisjoint(q.variants))}
+    explained = {
+        q.folded
+        for q in tokens
+        if not q.stop and q.informative and (q.folded in words or not words.isdisjoint(q.variants))
+    }
     return bool(explained) and explained <= {f for _, f in analyze(referral_phrase)}
 
 
-def vetoes(rule: str, best: float, asked: bool, said_by_names: bool, within: bool = False) -> bool:
+def story_led(has_story: bool, need: bool, lexical: float, context: float) -> bool:
+    """Whether an answer to a long question (`has_story`: its text was cut into a request and a
+    story) rests on the story rather than the asking sentence, which names a need of the
+    referral table (`need`: a `match` phrase, not a `mention` said in passing): the answer's
+    phrase score of the request (`lexical`) is below REFERRAL_STORY_SHARE of the whole
+    question's (`context`). Pure."""
+    return has_story and need and lexical < REFERRAL_STORY_SHARE * context
+
+
+def vetoes(
+    rule: str, best: float, asked: bool, said_by_names: bool, within: bool = False, story: bool = False
+) -> bool:
     """Whether an accepted answer gives way to the referral the question names (pure).
 
     `rule`: how it was accepted (threshold | long_lead); `best`: its score; `asked`: the
     referral is named by the request itself (not only the story); `said_by_names`: the best
     procedure's names say the referral phrase (`names_say`); `within`: the answer's evidence
-    in the request is the referral phrase's words (`evidence_within`), whatever its score."""
+    in the request is the referral phrase's words (`evidence_within`), whatever its score;
+    `story`: a long question's answer rests on its story while its request names a need
+    (`story_led`), whatever its score."""
     if rule == "long_lead":
         return True
-    return asked and (best < REFERRAL_VETO or within) and not said_by_names
+    return asked and (best < REFERRAL_VETO or within or story) and not said_by_names

@@ -120,6 +120,12 @@ FUSION_SCORE_WEIGHT = 2.0  # see above
 # +2, real_train2 −1; docs/search.md "Round 8: ranking").
 FUSION_E5_WEIGHT = 0.5  # see above
 REFERRAL_VETO = 0.6  # a hit below this gives way to a referral the citizen asked for in words it lacks
+# Round 9: a long question whose asking sentence names a need of the referral table (not a mere
+# `mention`) while its answer's evidence in that sentence is below this share of the story's
+# (lexical < share × context: the story, not the question asked, found it) gives way to the
+# referral whatever its score (scope.story_led; 0.8 gained nothing, 1.2 lost real_blind2/3 and
+# real_dev3 answers; docs/search.md "Round 9: out-of-scope refusal").
+REFERRAL_STORY_SHARE = 1.0  # see above
 # The e5 query embedding (15–20 ms) is skipped when the first candidate (lexical + text score)
 # leads both the second candidate and the threshold by this much: the semantic term could not
 # plausibly reorder them (chosen on the train sets, confirmed on the dev sets: docs/search.md).
