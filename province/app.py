@@ -131,6 +131,23 @@ async def ingest_route(request: Request):
     centre_id = await run_in_threadpool(_centre_of, _pool(request), token[7:].strip())
     if centre_id is None:
         return JSONResponse({"detail": "unknown token"}, status_code=401)
+    # One batch of a centre at a time, refused before its body is read: a centre's agent has one
+    # in flight, and a token posting many at once made the hub hold and parse each (up to 64 MB).
+    busy = request.app.state.ingesting
+    if centre_id in busy:
+        return _busy(CentreBusy(f"a batch of centre {centre_id} is being received now; send this one again later"))
+    busy.add(centre_id)
+    try:
+        return await _receive(request, centre_id)
+    finally:
+        busy.discard(centre_id)
+
+
+def _busy(exc: CentreBusy) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after_s)})
+
+
+async def _receive(request: Request, centre_id: str):
     raw = await request.body()  # at most limits.INGEST_BODY: limits.HubBodyLimit answers 413 past it
     try:
         if request.headers.get("content-encoding", "").lower() == "gzip":
@@ -160,8 +177,7 @@ def _ingest(pool: Pool, centre_id: str, body) -> JSONResponse:
         except BadBatch as exc:
             return JSONResponse({"detail": str(exc)}, status_code=422)
         except CentreBusy as exc:  # the agent retries (429 is not a refusal), with one batch in flight
-            return JSONResponse({"detail": str(exc)}, status_code=429,
-                                headers={"Retry-After": str(CentreBusy.retry_after_s)})
+            return _busy(exc)
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             # A value of the wrong type or range, or a required field missing: the centre's bug, said plainly.
             return JSONResponse({"detail": f"bad value in batch: {str(exc)[:300]}"}, status_code=422)
@@ -260,6 +276,7 @@ def create_app(dsn: str, *, migrate_db: bool = True, session_hours: float = 8, l
     # No OpenAPI pages: the hub's API is for centres (docs/province.md), not for browsing.
     app = FastAPI(title="Province hub", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.pool = pool
+    app.state.ingesting = set()  # centres with a batch being received or stored by this process
     app.state.env = _env()
     app.state.session_hours = session_hours
     app.state.login_max_tries = login_max_tries

@@ -191,6 +191,49 @@ def test_one_ward_sending_batches_at_once_cannot_take_every_hub_connection(tmp_p
 
 
 @pytest.mark.slow
+def test_a_second_batch_of_a_ward_still_sending_one_is_refused_before_its_body(hub):
+    """While a ward's batch is still arriving, another batch with its token is a 429 at once, its
+    body never read: each such request used to be buffered and parsed (up to 64 MB of JSON each),
+    so one token posting many at once could take the hub's memory."""
+    import threading
+
+    h, tokens, dsn = hub
+    t = tokens["r9a"]
+    event = {"uid": uuid.uuid4().hex, "seq": 1, "kind": "setting", "at": time.time(), "data": {"n": 1}}
+    go_on = threading.Event()
+
+    def slow_body():
+        yield b'{"centre": "r9a", "events": ['
+        go_on.wait(20)  # the ward's agent is slow to send the rest (a slow line)
+        yield json.dumps(event).encode() + b"]}"
+
+    first: dict = {}
+
+    def send_first():
+        first["r"] = httpx.post(
+            h.url + "/api/v1/ingest",
+            content=slow_body(),
+            timeout=60,
+            headers={"Authorization": f"Bearer {t}", "Content-Type": "application/json"},
+        )
+
+    sender = threading.Thread(target=send_first)
+    sender.start()
+    try:
+        time.sleep(1.0)  # the first batch's headers are in; its body is not
+        second = _send(h, t, "r9a", {"kind": "setting", "data": {"n": 2}})
+        assert second.status_code == 429, second.text  # was 200: read, parsed and stored beside the first
+        assert second.headers.get("retry-after")
+    finally:
+        go_on.set()
+        sender.join(30)
+    assert first["r"].status_code == 200 and first["r"].json()["stored"] == 1
+    assert (
+        _send(h, t, "r9a", {"kind": "setting", "data": {"n": 2}}).json()["stored"] == 1
+    )  # sent again: stored
+
+
+@pytest.mark.slow
 def test_a_nul_in_the_hubs_login_form_is_a_plain_refusal_not_a_500(hub):
     h, _, _ = hub
     with httpx.Client(base_url=h.url, timeout=30) as client:
