@@ -196,7 +196,12 @@ def _batch_json(events: list) -> str:
     """The batch as JSON for PostgreSQL, a NUL in any text as U+FFFD: one value PostgreSQL cannot
     store made the whole batch a 422, and the ward's agent sent that batch again for ever (nothing
     the ward did afterwards reached the hub)."""
-    return _NUL_ESCAPE.sub(r"\1\\ufffd", json.dumps(events, ensure_ascii=False, separators=(",", ":")))
+    text = _NUL_ESCAPE.sub(r"\1\\ufffd", json.dumps(events, ensure_ascii=False, separators=(",", ":")))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON): was a 500 when sent to PostgreSQL
+        raise BadBatch("the batch holds text that is not valid Unicode (a lone surrogate)") from None
+    return text
 
 
 def _apply_facts(conn: psycopg.Connection, centre_id: str) -> set[date]:

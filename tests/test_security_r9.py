@@ -234,6 +234,20 @@ def test_a_second_batch_of_a_ward_still_sending_one_is_refused_before_its_body(h
 
 
 @pytest.mark.slow
+def test_a_lone_surrogate_in_a_batch_is_a_clear_422_not_a_500(hub):
+    h, tokens, _ = hub
+    event = {"uid": uuid.uuid4().hex, "seq": 1, "kind": "setting", "at": time.time(), "data": {"x": "\ud800"}}
+    body = '{"centre": "r9b", "events": [' + json.dumps(event) + "]}"  # "\\ud800": valid JSON, not valid text
+    r = httpx.post(
+        h.url + "/api/v1/ingest",
+        content=body.encode(),
+        timeout=30,
+        headers={"Authorization": f"Bearer {tokens['r9b']}", "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and "surrogate" in r.json()["detail"], (r.status_code, r.text)  # was a 500
+
+
+@pytest.mark.slow
 def test_a_nul_in_the_hubs_login_form_is_a_plain_refusal_not_a_500(hub):
     h, _, _ = hub
     with httpx.Client(base_url=h.url, timeout=30) as client:
