@@ -45,8 +45,19 @@ class SyncRefused(SyncError):
     """The hub refused the batch for a reason that retrying will not fix soon (401/403/4xx)."""
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as the error it is: urllib would follow it with the centre's token in
+    the Authorization header, to whatever host the Location names (and turn the POST into a GET)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class HttpTransport:
-    """POST batches to `<url>/api/v1/ingest` with this centre's token."""
+    """POST batches to `<url>/api/v1/ingest` with this centre's token (never to another address)."""
 
     def __init__(self, url: str, centre_id: str, token: str, *, timeout_s: float = 30.0):
         self.url = url.rstrip("/") + "/api/v1/ingest"
@@ -62,10 +73,14 @@ class HttpTransport:
             "Content-Type": "application/json", "Content-Encoding": "gzip",
             "Authorization": f"Bearer {self.token}"})
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            with _OPENER.open(req, timeout=self.timeout_s) as resp:
                 raw = resp.read(MAX_ANSWER + 1)  # the hub's answer is a few numbers
                 answer = json.loads(raw) if len(raw) <= MAX_ANSWER else None
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                where = str(exc.headers.get("Location", ""))[:200]
+                raise SyncRefused(f"hub answered {exc.code}, a redirect to {where!r}: the token is not sent "
+                                  "there; set province.url to the hub's own address") from None
             detail = exc.read()[:300].decode("utf-8", "replace")
             cls = SyncRefused if 400 <= exc.code < 500 and exc.code not in (408, 429) else SyncError
             raise cls(f"hub answered {exc.code}: {detail}") from None

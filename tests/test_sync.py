@@ -201,3 +201,47 @@ def test_ward_stats_reads_the_same_rows_the_hub_gets(centre):
     day = OPEN.date()
     s = ward_stats.daily_stats(conn, day, day + timedelta(days=1))[day]
     assert s.tickets == 4 and s.served == 4
+
+
+def test_a_redirect_is_refused_and_the_token_goes_nowhere_else():
+    """urllib followed a hub's 3xx with the centre's token in the Authorization header, to whatever
+    host the Location named (and as a GET): a hijacked or misconfigured hub address got the token."""
+    import http.server
+    import threading
+
+    from centre.sync import HttpTransport, SyncRefused
+
+    seen: list[str | None] = []
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def _any(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"acked": 0}')
+
+        do_GET = do_POST = _any
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.HTTPServer(("127.0.0.1", 0), Elsewhere)
+
+    class Redirecting(Elsewhere):
+        def do_POST(self):
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{other.server_port}/api/v1/ingest")
+            self.end_headers()
+
+    hub = http.server.HTTPServer(("127.0.0.1", 0), Redirecting)
+    for server in (other, hub):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        transport = HttpTransport(f"http://127.0.0.1:{hub.server_port}", "ward-1", "secret-token", timeout_s=5)
+        with pytest.raises(SyncRefused, match="redirect"):
+            transport.send("[]")
+        assert seen == []
+    finally:
+        for server in (other, hub):
+            server.shutdown()
+            server.server_close()
