@@ -34,8 +34,19 @@ sys.path.insert(0, str(_BENCH.parent))
 
 import numpy as np  # noqa: E402
 
+SAVE_EVERY = 10  # clips between two writes of a recording in progress
 
-def record(requests: Path, out: Path, aggregate_only: bool) -> None:
+
+def _dump(out: Path, meta: dict, rows: list) -> None:
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump({"meta": {**meta, "clips": len(rows)}, "rows": rows}, f)
+    tmp.replace(out)
+
+
+def record(requests: Path, out: Path, aggregate_only: bool, voices: tuple[str, ...] | None = None) -> None:
+    """`voices`: only these of espeak-ng's Vietnamese voices (a subset on a busy machine); the
+    recording so far is written every SAVE_EVERY clips, so a long one can be read before it ends."""
     from centre.catalogue import ensure_catalogue
     from centre.config import load_config
     from centre.db import connect
@@ -53,8 +64,9 @@ def record(requests: Path, out: Path, aggregate_only: bool) -> None:
     engine.refresh(force=True)
     data = load_vi_requests(requests)
     clips = [(r["say"], v, list(r["expect"]), lambda r=r, v=v: vi_request(r["say"], v, 150, ROOM_TONE))
-             for v in VI_VOICES for r in data["requests"]]
+             for v in (voices or VI_VOICES) for r in data["requests"]]
     clips += [(label, None, None, lambda pcm=pcm: pcm) for label, pcm in reject_clips(data)]
+    meta = {"requests": str(requests), "aggregate_only": aggregate_only, "voices": list(voices or VI_VOICES)}
     rows = []
     t0 = time.time()
     for i, (label, voice, expect, make) in enumerate(clips):
@@ -70,11 +82,10 @@ def record(requests: Path, out: Path, aggregate_only: bool) -> None:
                      "hyps": [a["text"] for a in res.alternatives], "hits": hits,
                      "referral": getattr(search, "referral", None) is not None if search else False,
                      "post": post, "engine": (res.understood, res.target, res.via)})
-        if i % 25 == 0:
+        if i % SAVE_EVERY == 0:
             print(f"{i}/{len(clips)} {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
-    meta = {"requests": str(requests), "aggregate_only": aggregate_only, "clips": len(rows)}
-    with open(out, "wb") as f:
-        pickle.dump({"meta": meta, "rows": rows}, f)
+            _dump(out, meta, rows)
+    _dump(out, meta, rows)
     print(json.dumps({"recorded": len(rows), "seconds": round(time.time() - t0)}))
 
 
@@ -246,6 +257,7 @@ def main() -> int:
     rp.add_argument("requests", type=Path)
     rp.add_argument("out", type=Path)
     rp.add_argument("--aggregate-only", action="store_true", help="do not keep the request texts")
+    rp.add_argument("--voices", nargs="+", help="only these espeak-ng voices (default: the three Vietnamese ones)")
     pp = sub.add_parser("replay")
     pp.add_argument("recording", type=Path)
     pp.add_argument("--aggregate-only", action="store_true")
@@ -264,7 +276,7 @@ def main() -> int:
 
     logging.basicConfig(level=logging.ERROR)
     if args.cmd == "record":
-        record(args.requests, args.out, args.aggregate_only)
+        record(args.requests, args.out, args.aggregate_only, tuple(args.voices) if args.voices else None)
     elif args.cmd == "fit":
         fit(args.recordings, args.l2)
     else:
