@@ -3,7 +3,8 @@ requests-vi-blind.yaml (round 2-3's blind set, now a dev set for aggregate figur
 requests-vi-blind2.yaml (round 4's blind set), requests-vi-dev2.yaml (round 5, dev; a train set
 from round 6), requests-vi-blind3.yaml (round 5's blind set), requests-vi-blind4.yaml (written in round 6 for a
 later round's measurement) and requests-vi-blind5.yaml (a fifth blind set, also for a later
-round) and requests-vi-blind6.yaml (a sixth, written 2026-12-07), all in tests/data/voice/.
+round) and requests-vi-blind6.yaml (a sixth, written 2026-12-07), and requests-vi-train9.yaml (round 9's
+train set of requests in everyday words, written by the voice engineer), all in tests/data/voice/.
 
 Whoever tunes the voice matcher must not read the blind sets, so the sentences are never
 printed: the data is loaded inside the tests (the parameter is the set's name only, never a
@@ -89,6 +90,9 @@ SETS = {
                    vi_accented=True),
     "blind6": Spec(VOICE_DATA / "requests-vi-blind6.yaml", 80, 70, 25, frozenset(VI_VOICES) | OTHER_VOICES,
                    exact=True, min_fields=15, common_share=0.6, min_per_vi_voice=6, min_other_languages=3,
+                   vi_accented=True),
+    "train9": Spec(VOICE_DATA / "requests-vi-train9.yaml", 42, 40, 9, frozenset(VI_VOICES) | OTHER_VOICES,
+                   exact=True, min_fields=10, common_share=0.6, min_per_vi_voice=2, min_other_languages=1,
                    vi_accented=True),
 }
 NAMES = sorted(SETS)
