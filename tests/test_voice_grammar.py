@@ -209,3 +209,21 @@ def test_free_decoding_snaps_then_hands_over_to_the_search(tmp_config, vi_conn):
     assert not r.understood and r.candidates  # the search's weak hits are only suggestions
     r = hear("")
     assert not r.understood and r.text == ""
+
+
+def test_everyday_words_in_the_phrase_book_are_phrases_of_their_procedures(vi_conn, tmp_path):
+    """Round 9: the book's `said` section (citizens' words for a procedure, "làm giấy hôn thú")
+    becomes procedure phrases with the procedure's name as label; a key the catalogue does not
+    hold gives nothing; a malformed section is a clear error."""
+    book = load_phrase_book("vi")
+    assert book.said and all(book.said.values())
+    phrases = catalogue_phrases(vi_conn, "vi", book)
+    marry = [p for p in phrases if p.text == "làm giấy hôn thú"]
+    assert [(p.kind, p.target, p.label) for p in marry] == [("procedure", "1.000894", "Đăng ký kết hôn")]
+    keys = {r[0] for r in vi_conn.execute("SELECT key FROM procedures")}
+    assert set(book.said) <= keys  # every shipped key is in the shipped catalogue
+    (tmp_path / "vi.yaml").write_text('said:\n  "no-such-key": ["làm giấy hôn thú"]\n', encoding="utf-8")
+    assert not [p for p in catalogue_phrases(vi_conn, "vi", load_phrase_book("vi", tmp_path)) if p.target == "no-such-key"]
+    (tmp_path / "vi.yaml").write_text('said:\n  "1.000894": "làm giấy hôn thú"\n', encoding="utf-8")
+    with pytest.raises(PhraseBookError, match="'said' must map a key to a list"):
+        load_phrase_book("vi", tmp_path)

@@ -64,12 +64,14 @@ class Phrase:
 
 @dataclass(frozen=True)
 class PhraseBook:
-    """Command words, filler phrasings and background words of one language."""
+    """Command words, filler phrasings and background words of one language, and (round 9) the
+    everyday words citizens use for some procedures (`said`: procedure key → phrases)."""
 
     lang: str
     commands: dict[str, list[str]]
     fillers: list[str]
     background: list[str] = field(default_factory=list)
+    said: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def extra_grammar(self) -> list[str]:
@@ -92,14 +94,17 @@ def load_phrase_book(lang: str, directory: Path = PHRASES_DIR) -> PhraseBook:
     commands = data.get("commands") or {}
     fillers = data.get("fillers") or []
     background = data.get("background") or []
-    if not isinstance(commands, dict) or not all(
-        isinstance(v, list) and all(isinstance(p, str) and p.strip() for p in v) for v in commands.values()
-    ):
-        raise PhraseBookError(f"{path}: 'commands' must map a key to a list of phrases")
+    said = data.get("said") or {}
+    for name, value in (("commands", commands), ("said", said)):
+        if not isinstance(value, dict) or not all(
+            isinstance(v, list) and all(isinstance(p, str) and p.strip() for p in v) for v in value.values()
+        ):
+            raise PhraseBookError(f"{path}: '{name}' must map a key to a list of phrases")
     for name, value in (("fillers", fillers), ("background", background)):
         if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
             raise PhraseBookError(f"{path}: '{name}' must be a list of phrases")
-    return PhraseBook(lang, {str(k): list(v) for k, v in commands.items()}, list(fillers), list(background))
+    return PhraseBook(lang, {str(k): list(v) for k, v in commands.items()}, list(fillers), list(background),
+                      {str(k): list(v) for k, v in said.items()})
 
 
 def catalogue_phrases(conn, lang: str, book: PhraseBook | None = None) -> list[Phrase]:
@@ -121,6 +126,11 @@ def catalogue_phrases(conn, lang: str, book: PhraseBook | None = None) -> list[P
         (lang == "en",),
     ):
         out.append(Phrase(clean(row[1]), "procedure", row[0], row[2]))
+    if book is not None and book.said:
+        names = {row[0]: row[1] for row in conn.execute("SELECT key, name FROM procedures")}
+        for key, said in book.said.items():
+            if key in names:  # a centre's catalogue without the procedure: its words answer nothing
+                out.extend(Phrase(clean(p), "procedure", key, names[key]) for p in said)
     for row in conn.execute(f"SELECT id, {field_col} FROM fields ORDER BY sort, id"):
         if row[1]:
             out.append(Phrase(clean(row[1]), "field", row[0], row[1]))
