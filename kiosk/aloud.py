@@ -96,15 +96,46 @@ def _names(names: list[str]) -> str:
     return "; ".join(n for n in names if n)
 
 
-def _short(name: str) -> str:
-    """A procedure's name for listening (`centre.aloud.short_name`); one cut short ends at a comma."""
+#: English words a phrase of a procedure's name starts with: a name cut short is cut before one
+#: (STRONG first; the last OF_PHRASE only when the strong cut would leave fewer than EN_KEEP words)
+EN_STRONG = frozenset("or and where who which for with in by before after used settled registered granted "
+                      "issued whose to".split())
+EN_OF_PHRASE = frozenset({"of"})
+EN_KEEP = 8
+
+
+def _short(name: str, lang: str = "vi") -> str:
+    """A procedure's name for listening (`centre.aloud.short_name`); one cut short ends at a comma,
+    or in English before the phrase the cut fell in ("… civil status extract", not "… or a copy of a")."""
     from centre.aloud import short_name
 
     full = " ".join((name or "").split())
     short = short_name(full)
+    whole = re.sub(r"\([^)]*\)", " ", full).split()  # the name without its parentheses
+    if lang == "en" and len(short.split()) < len(whole):  # cut at a word count, maybe mid-phrase
+        return _en_phrase_cut(short)
     if short != full and len(short.split()) >= 12 and "," in short:
         short = short.rsplit(",", 1)[0]
     return short
+
+
+def _en_phrase_cut(short: str) -> str:
+    """`short` (an English name cut at a word count) cut again before its last whole phrase."""
+    words = short.split()
+
+    def cuts(vocab):
+        return [i for i in range(4, len(words)) if words[i].lower() in vocab or words[i - 1].endswith(",")]
+
+    strong = cuts(EN_STRONG)
+    best = max(strong, default=0)
+    if best < EN_KEEP:
+        best = max([best, *cuts(EN_OF_PHRASE)])
+    if not best:
+        return short
+    kept = words[:best]
+    while len(kept) > 1 and kept[-1].rstrip(",;").lower() in EN_STRONG | EN_OF_PHRASE | {"a", "an", "the"}:
+        kept.pop()  # "… the State or the community, or" → "… the State or the community"
+    return " ".join(kept).rstrip(",;")
 
 
 def _listening_date(c, ddmm: str) -> str:
@@ -175,7 +206,7 @@ def procedures(c) -> str:
     if not v.procedures:
         return c.t("procedures.loading" if v.procedures_loading else "procedures.empty")
     field = c.name_of(v.field_name) if v.field_name else ""
-    names = [_short(c.name_of(p)) for p in v.procedures]
+    names = [_short(c.name_of(p), c.visit.lang) for p in v.procedures]
     return fit(c, lambda shown, left: _join(
         c.t("speak.procedures", field=field, count=len(names), names=_names(shown)),
         _more(c, left), c.t("speak.touch")), names, MAX_PROCEDURES)
@@ -200,7 +231,7 @@ def search(c) -> str:
     if v.searching:
         return c.t("search.searching")
     if v.results:
-        names = [_short(c.name_of(h)) for h in v.results]
+        names = [_short(c.name_of(h), c.visit.lang) for h in v.results]
         also = _see_also(c)
         return fit(c, lambda shown, left: _join(
             c.t("speak.results", count=len(names), names=_names(shown)), _more(c, left), also,
@@ -319,10 +350,26 @@ def dossier_counter(c, d: dict) -> str:
     cid = d.get("counter")
     if not cid:
         return c.t("dossier.counter_any")
+    counter = _dossier_counter(c.cfg, str(cid))
+    return counter.name.get(c.visit.lang) if counter is not None else str(cid)
+
+
+def _dossier_counter(cfg, text: str):
+    """The configured counter a dossier's counter field names: its number ("2"), or its name in
+    either language ("Quầy 2", as the one-stop system writes it); None when it names none. An
+    English visitor read "Please bring the documents below to Quầy 2." for the kiosk's "Counter 2"."""
+    text = " ".join(text.split())
+    number = re.fullmatch(r"(?:qu[aầ]y|counter)?\s*(\d+)", text, flags=re.IGNORECASE)
     try:
-        return c.cfg.counter(int(cid)).name.get(c.visit.lang)
+        if number:
+            return cfg.counter(int(number.group(1)))
     except (KeyError, ValueError, TypeError):
-        return str(cid)
+        return None
+    folded = text.casefold()
+    for counter in cfg.counters:
+        if folded in (str(counter.name.get(lang) or "").casefold() for lang in ("vi", "en")):
+            return counter
+    return None
 
 
 def dmy(iso: str | None) -> str:

@@ -93,6 +93,25 @@ def row_size(lines: list[tuple[str, float]], width: float) -> tuple[None, float]
     return None, max(96.0, h + 36)
 
 
+def text_row_size(markup: str, font_size: float, width: float, lines: list[tuple[str, float]]) -> tuple[None, float]:
+    """Height of a ListRow showing `markup` in `width` px: the estimate of `row_size(lines, …)`, or
+    the text as Kivy wraps it when taller. The estimate's 0.6 em is a regular letter's mean, and
+    the names are bold: with larger text in portrait a name the estimate gave two lines took three,
+    and its first and last lines were drawn outside the row's card, over the rows beside it."""
+    from kivy.core.text.markup import MarkupLabel
+    from kivy.metrics import dp
+
+    est = row_size(lines, width)[1]
+    label = MarkupLabel(text=markup, font_size=font_size, text_size=(max(1.0, width - dp(96)), None))
+    try:
+        _, text_h = label.render()  # the layout only (real=False): no texture is drawn
+        # (ListRow: text_size is its width less 48 dp, and its 24 dp padding is inside that box)
+    except Exception:  # a font or markup the core label cannot lay out: keep the estimate
+        log.exception("row height of %r", markup[:60])
+        return None, est
+    return None, max(est, text_h + dp(24) + dp(16))
+
+
 def dossier_lookup_hook(cfg):
     """`lookup(code) -> dict | None` from centre.dossiers, or None when the module is not there.
     A kiosk with `centre.url` asks the staff server (the dossiers are in its database)."""

@@ -10,7 +10,7 @@ from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 
-from kiosk.screens import KScreen, row_size
+from kiosk.screens import KScreen, text_row_size
 from kiosk.widgets.common import TightText
 
 
@@ -41,8 +41,9 @@ class FieldsScreen(ListScreen):
         for f in c.fields:
             name = f["name_en"] if c.visit.lang == "en" and f.get("name_en") else f["name"]
             count = self.tr("fields.count", count=f["count"])
-            data.append({"text": f"[b]{name}[/b]\n[color=454d59]{count}[/color]",
-                         "row_size": row_size([(name, fs), (count, fs)], width), "font_size": fs,
+            text = f"[b]{name}[/b]\n[color=454d59]{count}[/color]"
+            data.append({"text": text, "row_size": text_row_size(text, fs, width, [(name, fs), (count, fs)]),
+                         "font_size": fs,
                          "key": f["id"], "tag": f"field:{f['id']}",
                          "action": (lambda fid=f["id"]: self.c.open_field(fid))})
         return data
@@ -67,8 +68,9 @@ class ProceduresScreen(ListScreen):
             code_text = self.tr("procedures.code", code=p["code"]) if p.get("code") else ""
             code = f"  [size={small}][color=454d59]{code_text}[/color][/size]" if code_text else ""
             lines = [(c.name_of(p) + "  " + code_text, fs)]
-            data.append({"text": f"[b]{c.name_of(p)}[/b]{code}", "key": p["key"], "tag": f"proc:{p['key']}",
-                         "row_size": row_size(lines, width), "font_size": fs,
+            text = f"[b]{c.name_of(p)}[/b]{code}"
+            data.append({"text": text, "key": p["key"], "tag": f"proc:{p['key']}",
+                         "row_size": text_row_size(text, fs, width, lines), "font_size": fs,
                          "action": (lambda k=p["key"]: self.c.open_procedure(k))})
         return data
 

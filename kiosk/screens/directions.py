@@ -32,8 +32,11 @@ class DirectionsScreen(KScreen):
         for w, show in ((ids.robot_go, can_call), (ids.robot_cancel, active)):
             w.opacity = 1 if show else 0
             w.disabled = not show
-        # choosing a place: only when the visitor came from Home's "Chỉ đường"
-        picking = not active and v.escort in (EscortState.NONE,) and not v.ticket and not v.procedure
+        # choosing a place: only when the visitor came from Home's "Chỉ đường" (escort NONE: "Đưa tôi
+        # đến quầy" always leaves it REQUESTED or FALLBACK). A ticket or a procedure earlier in the
+        # visit does not matter: it hid the places, and a citizen with a ticket who came back Home
+        # for "Chỉ đường" saw a bare map while "Đọc to" asked them to touch a place
+        picking = not active and v.escort == EscortState.NONE
         ids.choose_title.opacity = 1 if picking else 0
         ids.choose_title.text = self.tr("directions.choose") if picking else ""
         grid = ids.places

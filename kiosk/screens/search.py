@@ -6,7 +6,7 @@ from kivy.core.window import Window
 from kivy.factory import Factory
 from kivy.metrics import dp
 
-from kiosk.screens import KScreen, row_size
+from kiosk.screens import KScreen, text_row_size
 
 #: the result list keeps at least this much room (dp) under the "see also" box
 RESULTS_KEEP = 100
@@ -197,8 +197,9 @@ class SearchScreen(KScreen):
         width, fs = self.ids.results.width, self.app.fs(30)
         for h in v.results:
             field = h.get("field_en") if v.lang == "en" and h.get("field_en") else h.get("field", "")
-            data.append({"text": f"[b]{c.name_of(h)}[/b]\n[color=454d59]{field}[/color]",
-                         "row_size": row_size([(c.name_of(h), fs), (field, fs)], width), "font_size": fs,
+            text = f"[b]{c.name_of(h)}[/b]\n[color=454d59]{field}[/color]"
+            data.append({"text": text, "row_size": text_row_size(text, fs, width, [(c.name_of(h), fs), (field, fs)]),
+                         "font_size": fs,
                          "key": h["key"], "tag": f"hit:{h['key']}",
                          "action": (lambda k=h["key"]: self.c.open_hit(k))})
         self.ids.results.data = data
