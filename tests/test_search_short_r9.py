@@ -1,7 +1,8 @@
 """Round 9 of short kiosk requests (docs/search.md, "Round 9: short requests"): everyday words of
 the north, centre and south read as the catalogue's (con nít, hôn thú, a family "khó khăn", an
 old person "không có lương hưu", chỗ ở, a guest who "ngủ lại qua đêm", closing one's shop),
-spoken fillers of the centre and south ("nè", "nhen", "răng rứa") weighing as filler, "kiếm"
+spoken fillers of the centre and south ("nè", "nhen", "răng rứa", "mần" = làm) weighing as
+filler, giấy tờ nhà, KT3, "rút bảo hiểm" (the one-time benefit), "lãnh" (lĩnh), "kiếm"
 (to get) as an everyday word that is no typo, small / big as English words of degree, and "xây
 lại" (to rebuild) as no re-issue.
 
@@ -38,6 +39,10 @@ from centre.text import fold
         ("giấy phép kinh doanh", "giấy chứng nhận đăng kí hộ kinh doanh"),  # ký is read kí
         ("no pension", "social allowance"),
         ("nhà tôi khó khăn", "hộ nghèo"),
+        ("giấy tờ nhà", "giấy chứng nhận quyền sở hữu nhà ở"),
+        ("kt3", "tạm trú"),
+        ("rút bảo hiểm", "bảo hiểm xã hội 1 lần"),  # một is read 1
+        ("lãnh", "lĩnh"),
         ("không bán nữa", "chấm dứt hoạt động hộ kinh doanh"),
         ("dẹp tiệm", "chấm dứt hoạt động hộ kinh doanh"),
         ("nghỉ bán", "chấm dứt hoạt động hộ kinh doanh"),
@@ -63,7 +68,7 @@ def fixture_searcher():
     conn.close()
 
 
-@pytest.mark.parametrize("word", ["nè", "nhen", "nghen", "hen", "rứa", "răng", "dzậy", "ni"])
+@pytest.mark.parametrize("word", ["nè", "nhen", "nghen", "hen", "rứa", "răng", "dzậy", "ni", "mần"])
 def test_spoken_fillers_of_the_centre_and_south_weigh_as_filler(fixture_searcher, word):
     tokens = fixture_searcher.explain(f"đăng ký khai sinh {word}")["tokens"]
     assert tokens[-1]["typed"] == word and tokens[-1]["stop"], tokens[-1]
@@ -101,6 +106,8 @@ def test_rebuilding_is_no_reissue():
         ("tôi muốn xây lại cái nhà, xin giấy phép ở đâu", {"1.013225"}),
         ("open a small coffee shop, what registration do I need", {"1.001612"}),
         ("mất giấy phép kinh doanh hộ gia đình", {"2.000575"}),
+        ("làm giấy tờ nhà", {"1.013978"}),
+        ("đăng ký kt3", {"1.004194"}),
         ("quán ăn nhà tôi làm ăn thua lỗ giờ muốn nghỉ luôn không bán nữa thì làm sao", {"1.001266"}),
         (
             "nhà tôi khó khăn lắm, thu nhập thấp, muốn xin vào diện hộ nghèo thì làm sao",
