@@ -4,7 +4,8 @@ old person "không có lương hưu", chỗ ở, a guest who "ngủ lại qua đ
 spoken fillers of the centre and south ("nè", "nhen", "răng rứa", "mần" = làm) weighing as
 filler, giấy tờ nhà, KT3, "rút bảo hiểm" (the one-time benefit), "lãnh" (lĩnh), "kiếm"
 (to get) as an everyday word that is no typo, small / big as English words of degree, and "xây
-lại" (to rebuild) as no re-issue.
+lại" (to rebuild) as no re-issue; a word whose tone its syllable cannot take ("mât") read by
+the lexicon by its letters.
 
 Fast tests read the shipped lexicon and word lists, or use the five-procedure fixture catalogue;
 the slow ones search the shipped catalogue end to end (each request failed before round 9).
@@ -16,7 +17,7 @@ import pytest
 from search_helpers import fixture_catalogue_db
 
 from centre.search import Searcher
-from centre.search.lexical import Lexicon, _variant_markers
+from centre.search.lexical import Lexicon, _variant_markers, impossible_tone
 from centre.text import fold
 
 
@@ -87,6 +88,43 @@ def test_english_words_of_degree_weigh_little(project_config, shipped_catalogue,
     assert tok["weight"] <= 1.0, tok
 
 
+@pytest.mark.parametrize(
+    ("word", "impossible"),
+    [
+        ("mât", True),
+        ("kêt", True),
+        ("hoc", True),
+        ("sach", True),
+        ("mất", False),
+        ("mặt", False),
+        ("kết", False),
+        ("học", False),
+        ("sách", False),
+        ("mai", False),
+        ("cười", False),
+        ("con", False),
+    ],
+)
+def test_a_checked_syllable_takes_only_the_sac_or_nang_tone(word, impossible):
+    assert impossible_tone(word, fold(word)) is impossible
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text", ["giây khai sinh bị mât", "mât thẻ căn cước"])
+def test_a_misspelt_tone_is_read_by_the_lexicon(project_config, shipped_catalogue, text):
+    """ "mât" cannot be a Vietnamese syllable: the lexicon reads it as mất (a lost paper is re-issued)."""
+    readings = Searcher.from_config(shipped_catalogue, project_config).explain(text)["readings"]
+    assert any("cấp lại" in r for r in readings), readings
+
+
+@pytest.mark.slow
+def test_a_possible_tone_is_not_read_by_its_letters(project_config, shipped_catalogue):
+    """ "cười" (to laugh) is a Vietnamese syllable: it is no misspelt "cưới" (a wedding)."""
+    assert Searcher.from_config(shipped_catalogue, project_config).explain("cười vợ")["readings"] == [
+        "cười vợ"
+    ]
+
+
 def test_rebuilding_is_no_reissue():
     assert _variant_markers(("xây", "lại", "nhà"), ("xay", "lai", "nha")) == frozenset()
     assert _variant_markers(("cấp", "lại", "giấy"), ("cap", "lai", "giay")) == {"lai"}
@@ -107,6 +145,7 @@ def test_rebuilding_is_no_reissue():
         ("open a small coffee shop, what registration do I need", {"1.001612"}),
         ("mất giấy phép kinh doanh hộ gia đình", {"2.000575"}),
         ("làm giấy tờ nhà", {"1.013978"}),
+        ("giây khai sinh bị mât", {"1.004884", "2.000635"}),
         ("đăng ký kt3", {"1.004194"}),
         ("quán ăn nhà tôi làm ăn thua lỗ giờ muốn nghỉ luôn không bán nữa thì làm sao", {"1.001266"}),
         (
