@@ -5,7 +5,7 @@ spoken fillers of the centre and south ("nè", "nhen", "răng rứa", "mần" = 
 filler, giấy tờ nhà, KT3, "rút bảo hiểm" (the one-time benefit), "lãnh" (lĩnh), "kiếm"
 (to get) as an everyday word that is no typo, small / big as English words of degree, and "xây
 lại" (to rebuild) as no re-issue; a word whose tone its syllable cannot take ("mât") read by
-the lexicon by its letters.
+the lexicon by its letters; "ở đây" / "chỗ này" (here, at the kiosk) as filler phrases.
 
 Fast tests read the shipped lexicon and word lists, or use the five-procedure fixture catalogue;
 the slow ones search the shipped catalogue end to end (each request failed before round 9).
@@ -18,6 +18,7 @@ from search_helpers import fixture_catalogue_db
 
 from centre.search import Searcher
 from centre.search.lexical import Lexicon, _variant_markers, impossible_tone
+from centre.search.model import matched_words
 from centre.text import fold
 
 
@@ -125,6 +126,21 @@ def test_a_possible_tone_is_not_read_by_its_letters(project_config, shipped_cata
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (
+            "cho em hỏi công chứng bằng đại học ở đây được không",
+            "cho em hỏi công chứng bằng đại học được không",
+        ),
+        ("chỗ này có làm căn cước không", "có làm căn cước không"),
+        ("tôi ở đâu cũng được", "tôi ở đâu cũng được"),
+    ],
+)
+def test_here_at_the_kiosk_is_filler(text, kept):
+    assert matched_words(text) == kept
+
+
 def test_rebuilding_is_no_reissue():
     assert _variant_markers(("xây", "lại", "nhà"), ("xay", "lai", "nha")) == frozenset()
     assert _variant_markers(("cấp", "lại", "giấy"), ("cap", "lai", "giay")) == {"lai"}
@@ -145,6 +161,7 @@ def test_rebuilding_is_no_reissue():
         ("open a small coffee shop, what registration do I need", {"1.001612"}),
         ("mất giấy phép kinh doanh hộ gia đình", {"2.000575"}),
         ("làm giấy tờ nhà", {"1.013978"}),
+        ("anh ơi cho em hỏi công chứng bằng đại học ở đây được không", {"2.000815"}),
         ("giây khai sinh bị mât", {"1.004884", "2.000635"}),
         ("đăng ký kt3", {"1.004194"}),
         ("quán ăn nhà tôi làm ăn thua lỗ giờ muốn nghỉ luôn không bán nữa thì làm sao", {"1.001266"}),
