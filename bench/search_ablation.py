@@ -60,6 +60,7 @@ SETS = {  # name → (file, role)
     # round 6: 200 real citizens' questions from new pages, collected by a helper who had not read the method (train only)
     "real_train3": (DATA / "search_real" / "train3.yaml", "train"),
     "r6_english": (DATA / "search_round6" / "english_train.yaml", "train"),  # round 6: 70 English requests (train only)
+    "short_train10": (DATA / "search_short" / "train10.yaml", "train"),  # round 9: 199 short requests written by the short-request engineer (train only)
     "check": (DATA / "search" / "check.yaml", "dev"),
     "holdout": (DATA / "search_holdout" / "holdout.yaml", "dev"),
     "holdout2": (DATA / "search_holdout2" / "queries.yaml", "dev"),

@@ -179,6 +179,12 @@ def _tone_of(word: str) -> str:
     return "".join(_TONES[ch] for ch in unicodedata.normalize("NFD", word) if ch in _TONES)
 
 
+def impossible_tone(plain: str, folded: str) -> bool:
+    """A syllable ending in p, t, c or ch takes the sắc or nặng tone only: "mât", "kêt" are
+    misspellings (of mất, kết) whatever else the word could be."""
+    return folded.endswith(("p", "t", "c", "ch")) and _tone_of(plain) not in ("1", "5")
+
+
 def _split_plain(text: str) -> list[str]:
     text = unicodedata.normalize("NFC", text).lower()
     return _WORD.findall(text)
@@ -1465,6 +1471,20 @@ class LexicalRanker:
         return tok
 
     @staticmethod
+    def _lexicon_targets(lex: Lexicon, seq: list[_QToken], english: bool) -> tuple | None:
+        """The readings of the lexicon key `seq` says, if it is one: with its diacritics as typed,
+        or by its letters (folded) when typed without them — or when one of its words, typed with
+        diacritics, has a tone its syllable cannot take (a misspelt tone: "bị mât" → mất)."""
+        if seq[0].accented:
+            targets = lex.typed.get(tuple(q.tone for q in seq))
+            if targets or not any(impossible_tone(q.plain, q.folded) for q in seq):
+                return targets
+        key = tuple(q.folded for q in seq)
+        if english and key in lex.vietnamese:
+            return None
+        return lex.folded.get(key)
+
+    @staticmethod
     def _lexicon_spans(qtokens: list[_QToken], english_map: bool = True) -> list[tuple[int, int, tuple]]:
         """(start, end, targets) of every lexicon key the query says, longest first, whole words."""
         lex = lexicon(english_map)
@@ -1476,13 +1496,7 @@ class LexicalRanker:
         while i < n:
             for size in range(min(LEXICON_MAX_WORDS, n - i), 0, -1):
                 seq = qtokens[i : i + size]
-                if seq[0].accented:
-                    targets = lex.typed.get(tuple(q.tone for q in seq))
-                else:
-                    key = tuple(q.folded for q in seq)
-                    targets = lex.folded.get(key)
-                    if english and key in lex.vietnamese:
-                        targets = None
+                targets = LexicalRanker._lexicon_targets(lex, seq, english)
                 if targets:
                     spans.append((i, i + size, targets))
                     for q in seq:
