@@ -13,6 +13,7 @@ then. A later dossier screen replaces `kiosk/screens/dossier.py` keeping the cla
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from kivy.app import App
@@ -98,18 +99,27 @@ def text_row_size(markup: str, font_size: float, width: float, lines: list[tuple
     the text as Kivy wraps it when taller. The estimate's 0.6 em is a regular letter's mean, and
     the names are bold: with larger text in portrait a name the estimate gave two lines took three,
     and its first and last lines were drawn outside the row's card, over the rows beside it."""
-    from kivy.core.text.markup import MarkupLabel
     from kivy.metrics import dp
 
     est = row_size(lines, width)[1]
+    text_h = _wrapped_height(markup, float(font_size), float(width))
+    return None, est if text_h is None else max(est, text_h + dp(24) + dp(16))
+
+
+@functools.lru_cache(maxsize=4096)
+def _wrapped_height(markup: str, font_size: float, width: float) -> float | None:
+    """The height of `markup` laid out as a ListRow lays it out (cached: the lists are rebuilt on
+    every screen change, ~0.5 ms a row)."""
+    from kivy.core.text.markup import MarkupLabel
+    from kivy.metrics import dp
+
+    # ListRow: text_size is its width less 48 dp, and its 24 dp padding is inside that box
     label = MarkupLabel(text=markup, font_size=font_size, text_size=(max(1.0, width - dp(96)), None))
     try:
-        _, text_h = label.render()  # the layout only (real=False): no texture is drawn
-        # (ListRow: text_size is its width less 48 dp, and its 24 dp padding is inside that box)
+        return label.render()[1]  # the layout only (real=False): no texture is drawn
     except Exception:  # a font or markup the core label cannot lay out: keep the estimate
         log.exception("row height of %r", markup[:60])
-        return None, est
-    return None, max(est, text_h + dp(24) + dp(16))
+        return None
 
 
 def dossier_lookup_hook(cfg):
