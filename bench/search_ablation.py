@@ -20,6 +20,9 @@ per kind. Sets and their role (docs/search.md, "Honest measurement"):
   by a teammate who had not read the method), tests/data/search_short/blind9.yaml (short_blind9). tests/data/search_real/blind.yaml was
   measured blind in round 1 and read since, so it is a dev set (real_blind).
 
+`--unseen` leaves out of the dev and blind sets every request a train set holds too (compared
+folded: case, diacritics and punctuation ignored).
+
 `--failures` prints the failed queries of the train sets only: dev sets choose on their
 aggregate figures, blind sets are never printed.
 
@@ -31,9 +34,11 @@ Stages that ship off (model.OFF_BY_DEFAULT: the learned layer, round 6) are swit
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 import time
+import unicodedata
 from collections import defaultdict
 from pathlib import Path
 
@@ -132,6 +137,22 @@ def available_sets(blind: bool = False) -> dict[str, list[dict]]:
     return out
 
 
+def folded(text: str) -> str:
+    """A request as two writers could both have typed it: lower case, no diacritics (đ → d),
+    words only."""
+    text = unicodedata.normalize("NFD", text.lower()).replace("đ", "d")
+    return " ".join(re.findall(r"\w+", "".join(c for c in text if unicodedata.category(c) != "Mn")))
+
+
+def unseen(sets: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The dev and blind sets without the requests a train set also holds (folded): short requests
+    collide across writers ("chứng thực bản sao"), and a request tuned on is not unseen."""
+    train = {folded(it["q"]) for path, role in SETS.values() if role == "train" and path.exists()
+             for it in load_set(path)}
+    return {k: v if SETS[k][1] == "train" else [it for it in v if folded(it["q"]) not in train]
+            for k, v in sets.items()}
+
+
 def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
@@ -191,6 +212,8 @@ def main() -> int:
     wanted = _arg("--sets")
     if wanted:
         sets = {k: v for k, v in sets.items() if k in wanted}
+    if "--unseen" in sys.argv:
+        sets = unseen(sets)
     show = "--failures" in sys.argv
     result: dict = {"sets": {k: {"role": SETS[k][1], "queries": len(v)} for k, v in sets.items()}, "variants": {}}
     with tempfile.TemporaryDirectory(prefix="bench-ablation-") as tmp:
