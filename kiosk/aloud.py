@@ -350,11 +350,11 @@ def dossier_counter(c, d: dict) -> str:
     cid = d.get("counter")
     if not cid:
         return c.t("dossier.counter_any")
-    counter = _dossier_counter(c.cfg, str(cid))
+    counter = find_counter(c.cfg, str(cid))
     return counter.name.get(c.visit.lang) if counter is not None else str(cid)
 
 
-def _dossier_counter(cfg, text: str):
+def find_counter(cfg, text: str):
     """The configured counter a dossier's counter field names: its number ("2"), or its name in
     either language ("Quầy 2", as the one-stop system writes it); None when it names none. An
     English visitor read "Please bring the documents below to Quầy 2." for the kiosk's "Counter 2"."""

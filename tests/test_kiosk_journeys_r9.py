@@ -335,3 +335,32 @@ def test_dossier_in_english_names_the_counter_in_english(fresh):
     assert "Counter 2" in said and "Quầy" not in said, said
     d.tap("bar:lang")
     assert t(d, "dossier.next_supplement", counter="Quầy 2") in d.texts()
+
+
+# -- 6. a dossier found: the way to its counter from the dossier screen ----------------------------------
+
+
+def test_dossier_found_guides_the_citizen_to_its_counter(fresh):
+    """Before: the dossier screen said "Please bring the documents below to Quầy 2" with no way
+    there but Home, "Chỉ đường" and finding the counter in the list again."""
+    d, c = fresh, fresh.c
+    saved, c.escort_mgr = c.escort_mgr, RobotComes()
+    try:
+        d.tap("home:dossier")
+        if d.app.screens["dossier"].ids.keyboard.opacity == 0:
+            d.tap("dossier:edit")
+        type_keys(d, "h40-261120-0009")
+        d.tap("dossier:find")
+        d.wait(lambda: c.visit.dossier_state == "found", what="dossier found")
+        d.pump(0.3)
+        guide = d.find("dossier:guide")
+        assert guide.height >= 64 and guide.text == t(d, "detail.guide")
+        d.tap(guide)
+        d.wait(lambda: d.screen() == "directions" and c.escort_mgr.requests, what="the robot asked")
+        assert c.escort_mgr.requests[-1][:2] == ("counter_2", 2)
+        assert d.app.screens["directions"].ids.map.route, "no route drawn"
+        assert t(d, "directions.route_to", place="Quầy 2") in d.texts()
+        d.tap("bar:back", settle=0.6)
+        assert d.screen() == "dossier" and c.visit.dossier_state == "found"
+    finally:
+        c.escort_mgr = saved

@@ -81,3 +81,21 @@ class DossierFlow(ControllerBase):
         self.activity()
         self.visit.dossier, self.visit.dossier_state = None, ""
         self._emit("dossier")
+
+    def dossier_place(self) -> dict | None:
+        """The place of the found dossier's counter, when the kiosk knows that counter (its number or
+        either language's name, as the one-stop system wrote it); None otherwise."""
+        from kiosk.aloud import find_counter
+
+        d = self.visit.dossier or {}
+        counter = find_counter(self.cfg, str(d.get("counter") or "")) if d.get("counter") else None
+        if counter is None or self.visit.dossier_state != "found":
+            return None
+        return {"waypoint": counter.waypoint, "counter": counter.id, "counters": [counter.id],
+                "name": counter.name.get(self.visit.lang)}
+
+    def dossier_guide(self) -> None:
+        """'Đưa tôi đến quầy' on a found dossier: the way to the counter it names (the robot if it can
+        come). The screen told the citizen to go to "Quầy 2" and offered no way there."""
+        self.activity()
+        self._guide(self.dossier_place())

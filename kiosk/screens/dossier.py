@@ -75,6 +75,11 @@ class DossierScreen(KScreen):
         L = Factory.KLabel
         out = [Factory.KTitle(text=self.tr(f"dossier.state_{d['state']}")),
                L(text=self.tr(f"dossier.next_{d['next_action']}", counter=self._counter(d)), bold=True)]
+        if self.c.dossier_place() is not None:  # the way to that counter, as on the ticket
+            guide = Factory.KButton(text=self.tr("detail.guide"), tag="dossier:guide", fill=(0.05, 0.40, 0.18, 1))
+            guide.min_height = dp(110)
+            guide.action = lambda: self.c.dossier_guide()  # the controller at tap time (the tap audit swaps it)
+            out.append(guide)
         if d.get("late"):
             out.append(L(text=self.tr("dossier.late"), color=(0.60, 0.11, 0.09, 1)))
         if d.get("missing_documents"):
