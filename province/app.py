@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from contextlib import asynccontextmanager, contextmanager
@@ -29,15 +30,27 @@ from province import auth, limits, queries, report, web
 from province.db import connect, migrate
 from province.ingest import BadBatch, CentreBusy, ingest
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 MAX_BODY = limits.INGEST_BODY
+
+
+#: longest wait (s) for one of the pool's connections before the request is answered 503 with
+#: Retry-After: it waited 60 s and then was a 500 (every page, every ward's batch) while the four
+#: connections were held
+POOL_WAIT_S = 10.0
+RETRY_AFTER_S = 5
+
+
+class HubBusy(RuntimeError):
+    """Every database connection stayed in use for the pool's whole wait."""
 
 
 class Pool:
     """A few PostgreSQL connections shared by the request threads."""
 
-    def __init__(self, dsn: str, size: int = 4):
-        self.dsn, self.size = dsn, size
+    def __init__(self, dsn: str, size: int = 4, wait_s: float = POOL_WAIT_S):
+        self.dsn, self.size, self.wait_s = dsn, size, wait_s
         self._q: queue.LifoQueue = queue.LifoQueue()
         self._made = 0
         self._lock = threading.Lock()
@@ -50,7 +63,7 @@ class Pool:
             with self._lock:
                 make = self._made < self.size
                 self._made += make
-            c = connect(self.dsn, autocommit=True) if make else self._q.get(timeout=60)
+            c = connect(self.dsn, autocommit=True) if make else self._take()
         try:
             yield c
         except psycopg.OperationalError:
@@ -62,6 +75,12 @@ class Pool:
                     self._made -= 1
             else:
                 self._q.put(c)
+
+    def _take(self):
+        try:
+            return self._q.get(timeout=self.wait_s)
+        except queue.Empty:
+            raise HubBusy(f"all {self.size} database connections busy for {self.wait_s:g} s") from None
 
     def close(self) -> None:
         while not self._q.empty():
@@ -141,6 +160,16 @@ async def ingest_route(request: Request):
         return await _receive(request, centre_id)
     finally:
         busy.discard(centre_id)
+
+
+def _hub_busy(request: Request, exc: HubBusy) -> Response:
+    """503 + Retry-After (the sync agent retries it; a browser shows the sentence)."""
+    log.warning("hub busy: %s (%s %s)", exc, request.method, request.url.path)
+    text = "Hệ thống đang bận, xin thử lại sau ít giây. / The hub is busy, please try again in a few seconds."
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": text}, status_code=503, headers=headers)
+    return PlainTextResponse(text, status_code=503, headers=headers)
 
 
 def _busy(exc: CentreBusy) -> JSONResponse:
@@ -259,14 +288,14 @@ def monthly_report(request: Request, period: str | None = None, ward: str | None
 
 
 def create_app(dsn: str, *, migrate_db: bool = True, session_hours: float = 8, login_max_tries: int = 5,
-               login_lockout_s: float = 300) -> FastAPI:
+               login_lockout_s: float = 300, pool_wait_s: float = POOL_WAIT_S) -> FastAPI:
     """The hub app over the PostgreSQL database `dsn` (migrated first unless told not to).
 
     Sessions last `session_hours`; a name failing `login_max_tries` logins from one address
     within `login_lockout_s` seconds is refused until the window passes."""
     if migrate_db:
         migrate(dsn)
-    pool = Pool(dsn)
+    pool = Pool(dsn, wait_s=pool_wait_s)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -282,6 +311,7 @@ def create_app(dsn: str, *, migrate_db: bool = True, session_hours: float = 8, l
     app.state.login_max_tries = login_max_tries
     app.state.login_lockout_s = login_lockout_s
     app.include_router(router)
+    app.add_exception_handler(HubBusy, _hub_busy)
     web.install(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(limits.HubBodyLimit)  # outermost: an oversized body is refused before anything reads it

@@ -209,3 +209,32 @@ def test_own_logins_do_not_reopen_the_address_for_guessing(hub):  # last: it loc
     # (before, each own login reset the address's count and every guess was tried)
     assert 429 in statuses
     assert statuses.count(401) <= 20
+
+
+def test_a_hub_whose_connections_are_all_held_answers_503_soon():
+    """Every request waited 60 s for one of the four database connections and was then a 500
+    (the dashboard, logins, every ward's batch): now a 503 with Retry-After after the pool's wait,
+    which the sync agent retries, and the hub serves again once a connection is free."""
+    from fastapi.testclient import TestClient
+
+    from province.app import create_app
+
+    dsn = new_database()
+    app = create_app(dsn, pool_wait_s=0.5)
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        pool = app.state.pool
+        held = [pool.conn() for _ in range(pool.size)]
+        for cm in held:
+            cm.__enter__()
+        try:
+            t = time.monotonic()
+            r = client.get("/healthz")
+            assert r.status_code == 503 and r.headers["retry-after"] == "5"
+            assert time.monotonic() - t < 5
+            r = client.get("/login")
+            assert r.status_code == 503 and "thử lại" in r.text
+        finally:
+            for cm in held:
+                cm.__exit__(None, None, None)
+        assert client.get("/healthz").status_code == 200
