@@ -40,7 +40,7 @@ WORDS = {
            "aloud": "{name}. Cần mang: {docs}. Thời hạn: {time}. Lệ phí: {fee}.",
            "more_cases": "và giấy tờ khác tùy trường hợp"},
     "en": {"free": "Free", "ask": "Set by the province; please ask at the counter", "unknown": "Please ask at the counter",
-           "currency": "{n} VND", "if": "If {cond}", "other": "Other cases", "online_case": "If you apply online"},
+           "currency": "{n} VND", "if": "Case (in Vietnamese): {cond}", "other": "Other cases", "online_case": "If you apply online"},
 }
 
 _COND_LEAD = re.compile(r"^\s*(?:[-–+•*]\s*)?(?:\d+[.)]\s*)?(?:đối với |riêng )?(?:trường hợp|nếu)\s*", re.I)

@@ -59,6 +59,9 @@ def test_conditional_documents_are_grouped_and_e_forms_last(catalogue, fees):
     # every document is in exactly one place of the checklist
     idx = [d.index for d in birth.everyone + birth.show] + [d.index for g in birth.conditional for d in g.items]
     assert len(idx) == len(set(idx))
+    # in English the case is the catalogue's Vietnamese: said so, not "If trẻ em bị bỏ rơi"
+    titles_en = [g.title for g in view(next(p for p in catalogue if p.code == "1.001193"), "en", fees=fees).conditional]
+    assert "Case (in Vietnamese): trẻ em bị bỏ rơi" in titles_en and titles_en[-1] == "If you apply online"
 
 
 def test_read_aloud_summary_is_short(catalogue, fees):
