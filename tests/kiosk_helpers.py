@@ -116,3 +116,43 @@ def new_citizen(kiosk, settle: float = 0.2):
     kiosk.c.show_message(None)
     kiosk.c.reset()
     kiosk.pump(0.1)
+
+
+class SpeakerRecorder:
+    """A speaker that records what "Đọc to" says and finishes at once."""
+
+    def __init__(self):
+        self.said: list[tuple[str, str]] = []
+
+    def say(self, text, lang="vi", on_done=None):
+        self.said.append((text, lang))
+        if on_done is not None:
+            on_done(True)
+
+    def stop(self):
+        pass
+
+
+def journey_kiosk(tmp, dossiers: list[dict]):
+    """The real app on an embedded-defaults config in `tmp` for a module of citizens' journeys: a
+    Dummy receipt printer, the queue's clock on a Tuesday 09:00 in Vietnam, "Đọc to" recorded
+    (`drv.speaker.said`), the home data loaded and `dossiers` stored (sources 1, 2, …)."""
+    from datetime import UTC, datetime
+
+    from escpos.printer import Dummy
+
+    from centre.clock import FixedClock
+    from centre.dossiers import Dossiers
+    from kiosk.backend import Backend
+    from kiosk.screens import dossier_lookup_hook
+    from kiosk.testing import kiosk_config, start
+
+    cfg = kiosk_config(tmp)
+    clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
+    speaker = SpeakerRecorder()
+    drv = start(cfg, tmp, backend=Backend(cfg, printer=Dummy(), queue_clock=clock),
+                dossier_lookup=dossier_lookup_hook(cfg), speaker=speaker)
+    drv.speaker = speaker
+    drv.wait(lambda: drv.c.services and drv.c.fields, what="home data")
+    Dossiers.from_config(drv.db, cfg).upsert_many(list(enumerate(dossiers, 1)), source="test")
+    return drv

@@ -17,10 +17,11 @@ from __future__ import annotations
 import os
 import re
 import time
-from datetime import UTC, datetime
 
 import pytest
 from kiosk_helpers import (
+    SpeakerRecorder,
+    journey_kiosk,
     keyboard,
     new_citizen,
     results_shown,
@@ -41,21 +42,6 @@ BIRTH = "1.001193"  # Đăng ký khai sinh
 DOSSIER = "000.00.40.H40-261120-0007"
 
 
-class SpeakerRecorder:
-    """A speaker that records what "Đọc to" says and finishes at once."""
-
-    def __init__(self):
-        self.said: list[tuple[str, str]] = []
-
-    def say(self, text, lang="vi", on_done=None):
-        self.said.append((text, lang))
-        if on_done is not None:
-            on_done(True)
-
-    def stop(self):
-        pass
-
-
 class NoPaperPrinter:
     """A receipt printer out of paper: every print fails."""
 
@@ -68,58 +54,26 @@ class NoPaperPrinter:
 
 @pytest.fixture(scope="module")
 def kiosk(tmp_path_factory):
-    from escpos.printer import Dummy
-
-    from centre.clock import FixedClock
-    from kiosk.backend import Backend
-    from kiosk.screens import dossier_lookup_hook
-    from kiosk.testing import kiosk_config, start
-
-    tmp = tmp_path_factory.mktemp("kiosk-journeys-r8")
-    cfg = kiosk_config(tmp)
-    clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))  # a Tuesday, 09:00 in Vietnam
-    speaker = SpeakerRecorder()
-    drv = start(
-        cfg,
-        tmp,
-        backend=Backend(cfg, printer=Dummy(), queue_clock=clock),
-        dossier_lookup=dossier_lookup_hook(cfg),
-        speaker=speaker,
-    )
-    drv.speaker = speaker
-    drv.wait(lambda: drv.c.services and drv.c.fields, what="home data")
-    from centre.dossiers import Dossiers
-
-    book = Dossiers.from_config(drv.db, cfg)
-    book.upsert_many(
-        [
-            (
-                1,
-                {
-                    "code": DOSSIER,
-                    "procedure_code": BIRTH,
-                    "applicant_name": "Nguyễn Thị Hoa",
-                    "applicant_phone": "0912345678",
-                    "received_at": "2026-11-20 09:00",
-                    "state": "supplement_requested",
-                    "counter": "Quầy 2",
-                    "missing_documents": ["Giấy chứng sinh"],
-                },
-            ),
-            (
-                2,
-                {
-                    "code": "000.00.29.H29-260213-0001",
-                    "procedure_code": BIRTH,  # the tour's
-                    "applicant_name": "Trần Văn Bình",
-                    "received_at": "2026-02-13 08:00",
-                    "state": "received",
-                    "counter": "Quầy 1",
-                },
-            ),
-        ],
-        source="test",
-    )
+    drv = journey_kiosk(tmp_path_factory.mktemp("kiosk-journeys-r8"), [
+        {
+            "code": DOSSIER,
+            "procedure_code": BIRTH,
+            "applicant_name": "Nguyễn Thị Hoa",
+            "applicant_phone": "0912345678",
+            "received_at": "2026-11-20 09:00",
+            "state": "supplement_requested",
+            "counter": "Quầy 2",
+            "missing_documents": ["Giấy chứng sinh"],
+        },
+        {
+            "code": "000.00.29.H29-260213-0001",
+            "procedure_code": BIRTH,  # the tour's
+            "applicant_name": "Trần Văn Bình",
+            "received_at": "2026-02-13 08:00",
+            "state": "received",
+            "counter": "Quầy 1",
+        },
+    ])
     yield from serving(drv)
 
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime
 
 import pytest
-from kiosk_helpers import new_citizen, serving, t, type_keys
+from kiosk_helpers import journey_kiosk, new_citizen, serving, t, type_keys
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,21 +28,6 @@ BIRTH = "1.001193"  # Đăng ký khai sinh
 DOSSIER = "000.00.40.H40-261120-0009"
 #: words an English name's phrase never ends with ("… or a copy of a" was heard)
 DANGLING = {"a", "an", "the", "of", "or", "and", "to", "for", "in", "with", "by", "on", "who", "where"}
-
-
-class SpeakerRecorder:
-    """A speaker that records what "Đọc to" says and finishes at once."""
-
-    def __init__(self):
-        self.said: list[tuple[str, str]] = []
-
-    def say(self, text, lang="vi", on_done=None):
-        self.said.append((text, lang))
-        if on_done is not None:
-            on_done(True)
-
-    def stop(self):
-        pass
 
 
 class RobotComes:
@@ -62,27 +46,6 @@ class RobotComes:
 
 @pytest.fixture(scope="module")
 def kiosk(tmp_path_factory):
-    from escpos.printer import Dummy
-
-    from centre.clock import FixedClock
-    from centre.dossiers import Dossiers
-    from kiosk.backend import Backend
-    from kiosk.screens import dossier_lookup_hook
-    from kiosk.testing import kiosk_config, start
-
-    tmp = tmp_path_factory.mktemp("kiosk-journeys-r9")
-    cfg = kiosk_config(tmp)
-    clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))  # a Tuesday, 09:00 in Vietnam
-    speaker = SpeakerRecorder()
-    drv = start(
-        cfg,
-        tmp,
-        backend=Backend(cfg, printer=Dummy(), queue_clock=clock),
-        dossier_lookup=dossier_lookup_hook(cfg),
-        speaker=speaker,
-    )
-    drv.speaker = speaker
-    drv.wait(lambda: drv.c.services and drv.c.fields, what="home data")
     record = {
         "code": DOSSIER,
         "procedure_code": BIRTH,
@@ -92,7 +55,7 @@ def kiosk(tmp_path_factory):
         "counter": "Quầy 2",
         "missing_documents": ["Giấy chứng sinh"],
     }
-    Dossiers.from_config(drv.db, cfg).upsert_many([(1, record)], source="test")
+    drv = journey_kiosk(tmp_path_factory.mktemp("kiosk-journeys-r9"), [record])
     yield from serving(drv)
 
 
