@@ -8,6 +8,7 @@ import io
 import psycopg
 
 from centre.indicators import Stats, decision_766, indicators, total
+from centre.reports import csv_safe
 from province import queries
 
 # (key, Vietnamese label, kind) in report order; kind: n = count, min = minutes, pct = share, x = mean
@@ -72,7 +73,7 @@ def to_csv(rep: dict) -> bytes:
     w = csv.writer(buf)
     w.writerow([f"Báo cáo tháng {rep['period'].label}"])
     for row in to_rows(rep):
-        w.writerow(["" if v is None else (f"{v:.1f}" if isinstance(v, float) else v) for v in row])
+        w.writerow(["" if v is None else (f"{v:.1f}" if isinstance(v, float) else csv_safe(v)) for v in row])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel opens Vietnamese text correctly
 
 
@@ -84,9 +85,10 @@ def to_xlsx(rep: dict) -> bytes:
     ws = wb.active
     ws.title = "Bao cao"
     ws.append([f"Báo cáo tháng {rep['period'].label} — " + (rep["ward"]["name"] if rep["ward"] else rep["total_label"].lower())])
+    # a ward's name is the hub operator's text: '=…' would be a live formula in the sheet (as in CSV)
     ws["A1"].font = Font(bold=True, size=13)
     for i, row in enumerate(to_rows(rep)):
-        ws.append([round(v, 2) if isinstance(v, float) else v for v in row])
+        ws.append([round(v, 2) if isinstance(v, float) else csv_safe(v) for v in row])
         if i == 0:
             for cell in ws[ws.max_row]:
                 cell.font = Font(bold=True)

