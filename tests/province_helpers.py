@@ -179,3 +179,23 @@ def login(client, name: str, password: str = PASSWORD, next: str = "/"):
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     return client.post("/login", data={"name": name, "password": password, "next": next, "csrf_token": token},
                        follow_redirects=False)
+
+
+def serving_hub(folder: Path, centres: tuple[str, ...], user: str):
+    """For a module's hub fixture: a new migrated database with `centres` ("Phường <id>") and a
+    province `user`, a hub process on it; yields (hub, {centre: token}, dsn), stops it after."""
+    import psycopg
+
+    from province.auth import add_centre
+    from province.db import migrate
+
+    dsn = new_database()
+    migrate(dsn)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        tokens = {cid: add_centre(c, cid, f"Phường {cid}") for cid in centres}
+    add_user(dsn, user)
+    h = Hub(dsn, folder / "hub.log").start()
+    try:
+        yield h, tokens, dsn
+    finally:
+        h.stop()

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from province_helpers import PASSWORD, Hub, add_user, new_database
+from province_helpers import PASSWORD, Hub, add_user, new_database, serving_hub
 
 from province.auth import add_centre
 from province.db import migrate
@@ -27,16 +27,7 @@ MB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    dsn = new_database()
-    migrate(dsn)
-    with psycopg.connect(dsn, autocommit=True) as c:
-        tokens = {cid: add_centre(c, cid, f"Phường {cid}") for cid in ("w1", "w2")}
-    add_user(dsn, "so-noi-vu")
-    h = Hub(dsn, Path(tmp_path_factory.mktemp("hub")) / "hub.log").start()
-    try:
-        yield h, tokens, dsn
-    finally:
-        h.stop()
+    yield from serving_hub(tmp_path_factory.mktemp("hub"), ("w1", "w2"), "so-noi-vu")
 
 
 def _peak_mb(h: Hub) -> float:

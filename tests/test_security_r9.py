@@ -11,29 +11,29 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
-from province_helpers import PASSWORD, Hub, add_user, new_database
+from province_helpers import PASSWORD, Hub, add_user, new_database, serving_hub
 
 from province.auth import add_centre
 from province.db import migrate
 
 
+def password_changes(client, csrf: str, olds: list[str], **options) -> list[int]:
+    """POST /account/password once per current password in `olds` (the new one "Mat-khau-moi-r9");
+    the status codes."""
+    codes = []
+    for old in olds:
+        form = {"old": old, "new": "Mat-khau-moi-r9", "repeat": "Mat-khau-moi-r9", "csrf_token": csrf}
+        codes.append(client.post("/account/password", data=form, **options).status_code)
+    return codes
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    dsn = new_database()
-    migrate(dsn)
-    with psycopg.connect(dsn, autocommit=True) as c:
-        tokens = {cid: add_centre(c, cid, f"Phường {cid}") for cid in ("r9a", "r9b")}
-    add_user(dsn, "so-r9")
-    h = Hub(dsn, Path(tmp_path_factory.mktemp("hub")) / "hub.log").start()
-    try:
-        yield h, tokens, dsn
-    finally:
-        h.stop()
+    yield from serving_hub(tmp_path_factory.mktemp("hub"), ("r9a", "r9b"), "so-r9")
 
 
 def _send(h: Hub, token: str, centre: str, *events: dict) -> httpx.Response:
@@ -328,15 +328,7 @@ def test_guessing_the_current_password_on_the_hubs_account_page_is_limited(hub):
             "/login", data={"name": "van-thu-r9", "password": PASSWORD, "csrf_token": csrf, "next": "/"}
         )
         csrf = client.get("/account").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-        codes = []
-        for i in range(8):
-            form = {
-                "old": f"wrong-guess-{i}",
-                "new": "Mat-khau-moi-r9",
-                "repeat": "Mat-khau-moi-r9",
-                "csrf_token": csrf,
-            }
-            codes.append(client.post("/account/password", data=form, follow_redirects=False).status_code)
+        codes = password_changes(client, csrf, [f"wrong-guess-{i}" for i in range(8)], follow_redirects=False)
     with psycopg.connect(dsn, autocommit=True) as c:  # later tests log in from 127.0.0.1 too
         c.execute("DELETE FROM hub_login_attempts WHERE name = 'van-thu-r9'")
     assert codes == [422] * 5 + [429] * 3, codes  # was eight 422s: eight passwords tried
@@ -439,24 +431,11 @@ def test_guessing_the_current_password_on_the_account_page_is_limited(staff_serv
     passwords now count as failed logins of that name from that address (5, then 429)."""
     _, conn, cl = staff_server
     admin = cl["boss2"]
-    codes = []
-    for i in range(8):
-        form = {
-            "old": f"wrong-guess-{i}",
-            "new": "Mat-khau-moi-r9",
-            "repeat": "Mat-khau-moi-r9",
-            "csrf_token": admin.headers["X-CSRF-Token"],
-        }
-        codes.append(admin.post("/account/password", data=form, headers={"Accept": "text/html"}).status_code)
+    html = {"headers": {"Accept": "text/html"}}
+    codes = password_changes(admin, admin.headers["X-CSRF-Token"], [f"wrong-guess-{i}" for i in range(8)], **html)
     assert codes == [422] * 5 + [429] * 3, codes  # was eight 422s: eight passwords tried
     # even the right one is refused while locked (so guessing cannot tell), and so is the login form
-    form = {
-        "old": "Quan-tri-vien-r9!",
-        "new": "Mat-khau-moi-r9",
-        "repeat": "Mat-khau-moi-r9",
-        "csrf_token": admin.headers["X-CSRF-Token"],
-    }
-    assert admin.post("/account/password", data=form, headers={"Accept": "text/html"}).status_code == 429
+    assert password_changes(admin, admin.headers["X-CSRF-Token"], ["Quan-tri-vien-r9!"], **html) == [429]
     from centre import users
 
     assert users.authenticate(conn, "boss2", "Quan-tri-vien-r9!", "10.9.9.9")  # another address: not locked
