@@ -22,6 +22,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config.yaml"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+#: a counter named by its number, bare or after the word "Quầy" / "Counter" ("2", "Quầy 2", "counter 2")
+_COUNTER_NUMBER_RE = re.compile(r"(?:qu[aầ]y|counter)?\s*(\d+)", flags=re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -399,6 +401,25 @@ class Config(_Model):
             if c.id == counter_id:
                 return c
         raise KeyError(counter_id)
+
+    def find_counter(self, text: str) -> Counter | None:
+        """The configured counter a text names (a dossier's counter field): its number ("2"), or its
+        name in either language ("Quầy 2", as the one-stop system writes it); None when it names none.
+        An English visitor read "Please bring the documents below to Quầy 2." for the kiosk's "Counter 2"."""
+        text = " ".join(str(text or "").split())
+        number = _COUNTER_NUMBER_RE.fullmatch(text)
+        if number:
+            try:
+                return self.counter(int(number.group(1)))
+            except (KeyError, ValueError):
+                return None
+        folded = text.casefold()
+        if not folded:
+            return None
+        for counter in self.counters:
+            if folded in (str(counter.name.get(lang) or "").casefold() for lang in ("vi", "en")):
+                return counter
+        return None
 
 
 class _KeyedError(ValueError):

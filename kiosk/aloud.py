@@ -350,26 +350,8 @@ def dossier_counter(c, d: dict) -> str:
     cid = d.get("counter")
     if not cid:
         return c.t("dossier.counter_any")
-    counter = find_counter(c.cfg, str(cid))
+    counter = c.cfg.find_counter(str(cid))
     return counter.name.get(c.visit.lang) if counter is not None else str(cid)
-
-
-def find_counter(cfg, text: str):
-    """The configured counter a dossier's counter field names: its number ("2"), or its name in
-    either language ("Quầy 2", as the one-stop system writes it); None when it names none. An
-    English visitor read "Please bring the documents below to Quầy 2." for the kiosk's "Counter 2"."""
-    text = " ".join(text.split())
-    number = re.fullmatch(r"(?:qu[aầ]y|counter)?\s*(\d+)", text, flags=re.IGNORECASE)
-    try:
-        if number:
-            return cfg.counter(int(number.group(1)))
-    except (KeyError, ValueError, TypeError):
-        return None
-    folded = text.casefold()
-    for counter in cfg.counters:
-        if folded in (str(counter.name.get(lang) or "").casefold() for lang in ("vi", "en")):
-            return counter
-    return None
 
 
 def dmy(iso: str | None) -> str:

@@ -16,6 +16,10 @@ log = logging.getLogger("kiosk.dossier")
 #: staff.client.dossier_lookup). The citizen is told the lookup cannot be done now; any other
 #: exception is a bug and goes to the worker's log with its traceback.
 LOOKUP_ERRORS = (sqlite3.Error, QueueStorageError)
+#: the next steps that happen at a counter ("Please bring the documents below to Quầy 2", "collect it
+#: at…", "go to … for an explanation"): only these offer "Đưa tôi đến quầy". A dossier still being
+#: processed ("please wait until the due date") or already handed over has no errand at a counter.
+COUNTER_STEPS = ("supplement", "pickup", "contact")
 
 
 class DossierFlow(ControllerBase):
@@ -85,10 +89,10 @@ class DossierFlow(ControllerBase):
     def dossier_place(self) -> dict | None:
         """The place of the found dossier's counter, when the kiosk knows that counter (its number or
         either language's name, as the one-stop system wrote it); None otherwise."""
-        from kiosk.aloud import find_counter
-
         d = self.visit.dossier or {}
-        counter = find_counter(self.cfg, str(d.get("counter") or "")) if d.get("counter") else None
+        if d.get("next_action") not in COUNTER_STEPS:
+            return None
+        counter = self.cfg.find_counter(str(d.get("counter") or "")) if d.get("counter") else None
         if counter is None or self.visit.dossier_state != "found":
             return None
         return {"waypoint": counter.waypoint, "counter": counter.id, "counters": [counter.id],
