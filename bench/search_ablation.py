@@ -127,6 +127,8 @@ SETS = {  # name → (file, role)
     "real_blind10": (DATA / "search_real" / "blind10.yaml", "blind"),
     # round 9: 235 short requests (45 out of scope) by a teammate who had not read the method; never read
     "short_blind11": (DATA / "search_short" / "blind11.yaml", "blind"),
+    # round 10: 224 short requests from other developers' public-service bots on GitHub (57 out of scope); never read
+    "short_blind13": (DATA / "search_short" / "blind13.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
 

@@ -1,10 +1,11 @@
-"""Data checks for the blind sets of short kiosk requests, tests/data/search_short/blind9.yaml and blind11.yaml.
+"""Data checks for the blind sets of short kiosk requests, tests/data/search_short/blind9.yaml, blind11.yaml, blind13.yaml.
 
 The set is blind: it is measured once per round (aggregate figures only) and never read by whoever
 tunes the search. So these checks never print a query: failures name counts, positions and codes only.
 They check that the file loads, that every expected code is a procedure the kiosk imports
 (data/procedures/national.jsonl codes that are not crawl duplicates, and manual.yaml keys/codes),
-the minimum mix (size, in scope, distinct procedures, out of scope, each kind, real-page wording),
+the minimum mix (size, in scope, distinct procedures, out of scope, each kind, wording that follows a real
+source: a page or a public repository file, both named by an http(s) address),
 the length of each request (1-15 words) and that no two requests are the same text once folded
 (case, diacritics, punctuation), so an unaccented copy of another request does not count twice,
 neither within a set nor across the sets.
@@ -23,7 +24,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SET_DIR = ROOT / "tests" / "data" / "search_short"
-SET_FILES = [SET_DIR / "blind9.yaml", SET_DIR / "blind11.yaml"]
+SET_FILES = [SET_DIR / "blind9.yaml", SET_DIR / "blind11.yaml", SET_DIR / "blind13.yaml"]
 PROCEDURES = ROOT / "data" / "procedures"
 
 KINDS = {"short", "colloquial", "no_diacritics", "typo", "english", "spoken", "out_of_scope"}
@@ -121,7 +122,7 @@ def test_minimum_mix(items):
     missing = sorted(KINDS - set(kinds))
     assert not missing, f"kinds missing: {missing}"
     pages = sum(1 for it in items if it["source"] != "written")
-    assert pages >= MIN_PAGE_SHARE * len(items), f"{pages} of {len(items)} from real pages, want a quarter"
+    assert pages >= MIN_PAGE_SHARE * len(items), f"{pages} of {len(items)} from real sources, want a quarter"
 
 
 def test_no_duplicate_requests(items):
