@@ -4,7 +4,12 @@ hub's centres.last_seq never goes backwards."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -34,3 +39,121 @@ def test_find_counter_lives_only_in_the_core():
     import kiosk.aloud
 
     assert not hasattr(kiosk.aloud, "find_counter")
+
+
+# -- 2. current_code from the CLI and from the console's "call this ticket" ----------------------
+
+
+@pytest.fixture
+def cli(capsys, tmp_path):
+    """`kiosk -c <tmp config> ...` in-process: (exit status, stdout, stderr)."""
+    from kiosk.cli import main
+
+    cfg = tmp_path / "config.yaml"
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
+    cfg.write_text(text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"'), encoding="utf-8")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["-c", str(cfg), *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def _states(run) -> dict:
+    code, out, err = run("ticket", "list", "--json")
+    assert code == 0, err
+    return {t["code"]: t["state"] for t in json.loads(out)}
+
+
+@pytest.mark.parametrize("how", [(), ("--ticket", "A003")])
+def test_cli_call_answers_about_the_ticket_it_names(cli, how):
+    for _ in range(3):
+        assert cli("ticket", "issue", "-s", "A", "--ignore-hours")[0] == 0
+    assert cli("ticket", "call", "-k", "1")[0] == 0  # A001 called, never started
+    code, _, err = cli("ticket", "call", "-k", "1", *how)
+    assert code == 2 and "A001" in err and "--current-code A001" in err  # asked, and told how to answer
+    # the answer names another ticket than the counter holds: asked again, nothing finished
+    code, _, err = cli("ticket", "call", "-k", "1", *how, "--current", "no-show", "--current-code", "A002")
+    assert code == 2 and "A001" in err
+    assert _states(cli) == {"A001": "called", "A002": "waiting", "A003": "waiting"}
+    code, out, err = cli(
+        "ticket", "call", "-k", "1", *how, "--current", "no-show", "--current-code", "a001", "--json"
+    )
+    assert code == 0, err
+    called = json.loads(out)["code"]
+    assert called == ("A003" if how else "A002")
+    # the same command repeated (a retry): asked about the ticket it just called, which stays called
+    code, _, err = cli("ticket", "call", "-k", "1", "--current", "no-show", "--current-code", "A001")
+    assert code == 2 and called in err
+    states = _states(cli)
+    assert states["A001"] == "no_show" and states[called] == "called"
+
+
+def test_cli_serve_answer_and_a_bad_code(cli, capsys):
+    for _ in range(2):
+        cli("ticket", "issue", "-s", "A", "--ignore-hours")
+    cli("ticket", "call", "-k", "1")
+    with pytest.raises(SystemExit) as exited:  # argparse refuses it
+        cli("ticket", "call", "-k", "1", "--current", "serve", "--current-code", "A1")
+    assert exited.value.code == 2 and "not a ticket code" in capsys.readouterr().err
+    code, out, err = cli(
+        "ticket", "call", "-k", "1", "--current", "serve", "--current-code", "A001", "--json"
+    )
+    assert code == 0 and json.loads(out)["code"] == "A002", err
+    assert _states(cli)["A001"] == "served"
+
+
+@pytest.fixture
+def server(tmp_config, tmp_path):
+    """A real staff server on a free port, with an officer at counter 1 and three A tickets."""
+    from staff_helpers import OPEN_TIME, PASSWORDS
+
+    from centre import queue as q
+    from centre import users
+    from centre.clock import FixedClock
+    from centre.db import connect
+    from staff.server import free_port, start_in_thread
+
+    db_path = tmp_path / "centre.db"
+    clock = FixedClock(OPEN_TIME)
+    handle = start_in_thread(tmp_config, host="127.0.0.1", port=free_port(), clock=clock, db_path=db_path)
+    conn = connect(db_path)
+    users.create_user(conn, "lan", "officer", PASSWORDS["lan"], counters=[1])
+    qu = q.Queue(connect(db_path), tmp_config, clock)
+    for _ in range(3):
+        qu.issue("A", actor="kiosk")
+    yield handle, conn
+    handle.stop()
+
+
+@pytest.mark.slow
+def test_console_call_this_ticket_asks_and_answers_about_the_shown_code(server):
+    """Real Chromium: "call this ticket" (A003) while A001 was called and never started. Before: the
+    console printed the server's refusal and offered no answer; the call sent no current_code."""
+    from playwright.sync_api import expect
+    from staff_helpers import CHROMIUM, browser_login, chromium
+
+    if not CHROMIUM.exists():
+        pytest.skip("apt install chromium")
+    handle, conn = server
+    with chromium() as browser:
+        page = browser.new_page()
+        sent = []
+        page.on(
+            "request", lambda r: "/call" in r.url and r.method == "POST" and sent.append(r.post_data_json)
+        )
+        browser_login(page, handle.url, "lan", "/console/1")
+        page.click("#btn-next")
+        expect(page.locator("#current-code")).to_have_text("A001")
+        page.locator("#waiting-body tr", has_text="A003").locator("button").click()
+        expect(page.locator("#ask")).to_be_visible()  # asked, as for "Next"
+        expect(page.locator("#ask-code")).to_have_text("A001")
+        page.click("#ask-noshow")
+        expect(page.locator("#current-code")).to_have_text("A003")  # the chosen ticket, not the next one
+        expect(page.locator("#ask")).to_be_hidden()
+    states = dict(conn.execute("SELECT series || printf('%03d', number), state FROM tickets"))
+    assert states == {"A001": "no_show", "A002": "waiting", "A003": "called"}
+    assert sent[-1] == {"current": "no_show", "current_code": "A001"}

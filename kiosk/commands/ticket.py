@@ -6,14 +6,21 @@ arguments, calls the core and prints the result (one JSON object with --json).
 
 from __future__ import annotations
 
+import argparse
 import getpass
+import re
 import sqlite3
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from centre.queue import TICKET_STATES, Queue, QueueError, Ticket
+from centre.queue import TICKET_STATES, CurrentNotStarted, Queue, QueueError, Ticket
 from kiosk.cli import Check, CliError, print_json
+
+#: --current on the command line (words as the console says them) → the queue's `current` choices
+CURRENT_ANSWERS = {"ask": "ask", "no-show": "no_show", "serve": "serve"}
+#: a ticket code as the queue prints it (series letter, 3-4 digits), the API's current_code pattern
+TICKET_CODE_RE = re.compile(r"[A-Z][0-9]{3,4}")
 
 
 def register(sub) -> None:
@@ -44,6 +51,10 @@ def register(sub) -> None:
     a = add("call", cmd_call, "call the next ticket to a counter")
     a.add_argument("--counter", "-k", type=int, required=True, help="counter id")
     a.add_argument("--ticket", help="call this ticket instead of the next one")
+    a.add_argument("--current", choices=CURRENT_ANSWERS, default="ask",
+                   help="what happened to the counter's called ticket that never started (default: ask)")
+    a.add_argument("--current-code", type=_ticket_code, metavar="CODE",
+                   help="the ticket --current is about (e.g. A012): if the counter holds another, it is asked about")
 
     for name, help_ in (("recall", "announce a called ticket again"), ("start", "the citizen is at the counter"),
                         ("serve", "serving finished"), ("no-show", "the called citizen did not come"),
@@ -89,6 +100,14 @@ def _queue(ctx, *, local_on_a_second_kiosk: bool = False) -> Queue:
         return Queue(ctx.db, ctx.config)
     except QueueError as exc:
         raise CliError(str(exc)) from None
+
+
+def _ticket_code(text: str) -> str:
+    """A ticket code as the console shows it ("a012" → "A012"), for --current-code."""
+    code = text.strip().upper()
+    if not TICKET_CODE_RE.fullmatch(code):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ticket code such as A012")
+    return code
 
 
 def _actor(args) -> str:
@@ -163,10 +182,18 @@ def cmd_issue(args, ctx) -> int:
 
 def cmd_call(args, ctx) -> int:
     q = _queue(ctx)
-    if args.ticket:
-        t = _run(lambda: q.call(args.ticket, args.counter, actor=_actor(args)))
-    else:
-        t = _run(lambda: q.call_next(args.counter, actor=_actor(args)))
+    answer = {"current": CURRENT_ANSWERS[args.current], "current_code": args.current_code}
+
+    def call():
+        try:
+            if args.ticket:
+                return q.call(args.ticket, args.counter, actor=_actor(args), **answer)
+            return q.call_next(args.counter, actor=_actor(args), **answer)
+        except CurrentNotStarted as exc:  # say how to answer, naming the ticket asked about
+            raise CliError(f"{exc} (add --current no-show or --current serve, "
+                           f"with --current-code {exc.code})") from None
+
+    t = _run(call)
     _show(args, t, q)
     return 0
 

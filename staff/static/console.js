@@ -64,7 +64,7 @@
   function callButton(t) {
     const b = el("button", {class: "small", type: "button", title: TEXTS.call_this}, TEXTS.call_this);
     b.disabled = !state || state.counter.state !== "open";
-    b.addEventListener("click", () => act(() => api("POST", `/api/tickets/${t.id}/call?counter=${counterId}`)));
+    b.addEventListener("click", () => act(() => callWith(`/api/tickets/${t.id}/call?counter=${counterId}`, "ask")));
     return b;
   }
 
@@ -100,14 +100,19 @@
   // recall it, record a no-show, or say it was served. Nothing becomes "served" by pressing N twice.
   // The answer names the ticket it is about (current_code): a second click, queued behind the first,
   // is then asked about the ticket the first one called instead of marking it no-show at once.
-  async function callNext(current) {
+  // "Call this ticket" asks and answers the same way: the answer repeats the call it is about
+  // (`asking`: "Next" or the chosen ticket) and names the ticket shown in the question.
+  const nextPath = () => `/api/counters/${counterId}/call-next`;
+  let asking = nextPath();
+  async function callWith(path, current) {
     try {
       const body = current === "ask" ? {current} : {current, current_code: $("ask-code").textContent};
-      const r = await api("POST", `/api/counters/${counterId}/call-next`, body);
+      const r = await api("POST", path, body);
       $("ask").hidden = true;
       if (!r.ticket) say(TEXTS.nobody_waiting);
     } catch (e) {
       if (e.data && e.data.error === "CurrentNotStarted") {
+        asking = path;
         $("ask-code").textContent = e.data.code;
         $("ask").hidden = false;
         $("ask-recall").focus();
@@ -116,6 +121,7 @@
       throw e;
     }
   }
+  const callNext = (current) => callWith(current === "ask" ? nextPath() : asking, current);
   $("ask-recall").addEventListener("click", () => cur() && act(async () => {
     $("ask").hidden = true;
     await api("POST", `/api/tickets/${cur().id}/recall`);
