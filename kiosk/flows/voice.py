@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from kiosk.flows.base import ControllerBase
+from kiosk.flows.browse import SECTIONS
 from kiosk.visit import Screen
 
 log = logging.getLogger("kiosk.voice")
@@ -166,7 +167,9 @@ class VoiceFlow(ControllerBase):
                 self.voice_ready, self.voice_error = True, ""
             case e.ModelFailed(reason=reason):
                 self.voice_ready, self.voice_error = False, str(reason)
-                self.voice_missing_model = "no model" in str(reason).lower() or "install" in str(reason).lower()
+                self.voice_missing_model = (
+                    "no model" in str(reason).lower() or "install" in str(reason).lower()
+                )
             case e.ModelLoading():
                 return
             case e.Listening(level=level):
@@ -184,6 +187,9 @@ class VoiceFlow(ControllerBase):
             case e.Understood():
                 v.voice_state, v.voice_candidates, v.voice_partial = "idle", [], ""
                 self._understood(ev.kind, ev.target, ev.text or ev.label)
+            case e.NotUnderstood(referral=referral) if referral and ev.text.strip():
+                v.voice_state, v.voice_partial, v.voice_candidates = "idle", "", []
+                self._referred(ev.text, referral)
             case e.NotUnderstood(candidates=cands):
                 v.voice_state, v.voice_partial = "idle", ""
                 v.voice_candidates = [_label(c) for c in cands if _label(c)][:4]
@@ -204,11 +210,22 @@ class VoiceFlow(ControllerBase):
         self.voice_ready, self.voice_error, self.voice_missing_model = False, reason, missing_model
         self._emit("voice")
 
+    def _referred(self, text: str, referral: dict) -> None:
+        """A spoken need the centre does not serve ("làm hộ chiếu"): the search screen with what was
+        heard and where to go instead, as for the same words typed (the referral was dropped and the
+        citizen was told only "not understood")."""
+        v = self.visit
+        self._search_gen += 1  # a search still running for older words must not replace this
+        v.query, v.results, v.suggestions, v.see_also, v.searching = text, [], [], None, False
+        v.referral = referral
+        self.go(Screen.SEARCH)
+        self._emit("voice_text", "search")
+
     def _understood(self, what: str, target: str, text: str) -> None:
         if what == "procedure" and target:
             self.visit.query = text
             self._emit("voice_text")
-            self.open_procedure(target)
+            self.open_procedure(target, spoken_section(text))
         elif what == "field" and target:
             self.open_fields()
             self.open_field(target)
@@ -243,6 +260,14 @@ class VoiceFlow(ControllerBase):
         if self.screen == Screen.SEARCH and v.history and not v.query.strip():
             self.back()
         self.read_aloud()
+
+
+def spoken_section(text: str) -> str:
+    """The detail section a spoken question asks about first ("… cần giấy tờ gì": documents; "…
+    mất bao nhiêu tiền": fee), as the search finds it in typed questions; "" for a name alone."""
+    from centre.search.analysis import asked_parts
+
+    return next((p for p in asked_parts(text) if p in SECTIONS), "")
 
 
 def _label(c) -> str:

@@ -40,6 +40,11 @@ class DossierScreen(KScreen):
         if topic not in ("dossier", "lang", "reset", "screen"):
             return
         v = self.c.visit
+        kb = self.ids.keyboard
+        if not v.dossier_code and kb.text:
+            # a new lookup ("Tra cứu hồ sơ" again in the same visit): the keys typed for the last
+            # code were kept and the next key was added to them ("H40-261120-0009H…", not found)
+            kb.text = kb.buffer.clear()
         self.ids.code.text = v.dossier_code
         st = v.dossier_state
         answered = st in ("found", "not_found", "failed", "ambiguous")
