@@ -228,13 +228,10 @@ def change_password(conn, user_id: int, old: str, new: str, *, now: float | None
     if row is None:
         raise BadCredentials("the current password is wrong")
     now = time.time() if now is None else now
-    wait = lock_remaining(conn, row["name"], address, max_tries=max_tries, lockout_s=lockout_s, now=now)
-    if wait > 0:
-        raise LoginLocked(wait)
+    attempt = _begin_attempt(conn, row["name"], address, max_tries=max_tries, lockout_s=lockout_s, now=now)
     ok = verify_password(old or "", row["password_hash"])
-    with transaction(conn):
-        conn.execute("INSERT INTO staff_login_attempts(at, name, address, ok) VALUES (?, ?, ?, ?)",
-                     (now, row["name"], address, int(ok)))
+    if ok:
+        conn.execute("UPDATE staff_login_attempts SET ok = 1 WHERE id = ?", (attempt,))
     if not ok:
         raise BadCredentials("the current password is wrong")
     if old == new:
@@ -407,6 +404,22 @@ def login_name(typed: str | None) -> str:
     return escape_unshowable((typed or "").strip().lower()[:64])
 
 
+def _begin_attempt(conn, name: str, address: str, *, max_tries: int, lockout_s: float, now: float) -> int:
+    """Check the lock and write the attempt, as a failure, in one transaction (BEGIN IMMEDIATE: one
+    at a time); the caller marks it ok after the password matched. The servers check passwords in
+    worker threads: checked first and recorded after the scrypt, guesses sent at once all passed
+    the check (as on the hub, province.users)."""
+    with transaction(conn):
+        wait = lock_remaining(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)
+        if wait > 0:
+            raise LoginLocked(wait)
+        attempt = conn.execute("INSERT INTO staff_login_attempts(at, name, address, ok) VALUES (?, ?, ?, 0)",
+                               (now, name, address)).lastrowid
+        # Keep the table small: a month of attempts is plenty for an audit.
+        conn.execute("DELETE FROM staff_login_attempts WHERE at < ?", (now - 31 * 86400,))
+    return attempt
+
+
 def authenticate(conn, name: str, password: str, address: str = "", *, max_tries: int = 5,
                  lockout_s: float = 300, now: float | None = None) -> User:
     """Check a login; record the attempt; raise LoginLocked or BadCredentials.
@@ -416,18 +429,16 @@ def authenticate(conn, name: str, password: str, address: str = "", *, max_tries
     """
     name = login_name(name)
     now = time.time() if now is None else now
-    wait = lock_remaining(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)
-    if wait > 0:
+    try:
+        attempt = _begin_attempt(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)
+    except LoginLocked:
         log.warning("login refused (locked) name=%r address=%s", name, address)
-        raise LoginLocked(wait)
+        raise
     row = conn.execute("SELECT * FROM staff_users WHERE name = ?", (name,)).fetchone()
     ok = verify_password(password or "", row["password_hash"] if row else _dummy_hash())
     ok = ok and row is not None and bool(row["active"])
-    with transaction(conn):
-        conn.execute("INSERT INTO staff_login_attempts(at, name, address, ok) VALUES (?, ?, ?, ?)",
-                     (now, name, address, int(ok)))
-        # Keep the table small: a month of attempts is plenty for an audit.
-        conn.execute("DELETE FROM staff_login_attempts WHERE at < ?", (now - 31 * 86400,))
+    if ok:
+        conn.execute("UPDATE staff_login_attempts SET ok = 1 WHERE id = ?", (attempt,))
     if not ok:
         log.warning("login failed name=%r address=%s", name, address)
         raise BadCredentials("wrong user name or password")

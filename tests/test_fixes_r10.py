@@ -157,3 +157,80 @@ def test_console_call_this_ticket_asks_and_answers_about_the_shown_code(server):
     states = dict(conn.execute("SELECT series || printf('%03d', number), state FROM tickets"))
     assert states == {"A001": "no_show", "A002": "waiting", "A003": "called"}
     assert sent[-1] == {"current": "no_show", "current_code": "A001"}
+
+
+# -- 3. scrypt off the event loop ------------------------------------------------------------------
+
+
+def _login(url: str, name: str, password: str) -> int:
+    """One login through the real form (double-submit CSRF cookie): its status code."""
+    import httpx
+
+    from staff import auth
+
+    with httpx.Client(base_url=url, timeout=30, cookies={auth.FORM_CSRF_COOKIE: "c" * 20}) as client:
+        form = {"name": name, "password": password, "csrf_token": "c" * 20, "next": "/"}
+        return client.post("/login", data=form, follow_redirects=False).status_code
+
+
+@pytest.fixture
+def slow_hash(monkeypatch):
+    """Every password check takes 0.8 s more; records how many ran at once."""
+    import threading
+    import time
+
+    from centre import users
+
+    real, lock, seen = users.verify_password, threading.Lock(), {"now": 0, "most": 0}
+
+    def slow(password: str, stored: str) -> bool:
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+        try:
+            time.sleep(0.8)
+            return real(password, stored)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(users, "verify_password", slow)
+    return seen
+
+
+@pytest.mark.slow
+def test_a_burst_of_logins_does_not_stall_the_other_requests(server, slow_hash):
+    """Before: scrypt ran on the event loop, so four logins held every other request for 3.2 s
+    (the hall display, the counters); now they run in threads, two at a time."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from staff_helpers import PASSWORDS
+
+    from staff.passwords import HASH_WORKERS
+
+    handle, _ = server
+    names = [("lan", PASSWORDS["lan"]), ("lan", "wrong-password-1"), ("nobody", "x" * 12), ("lan", "wrong-2")]
+    with ThreadPoolExecutor(4) as pool:
+        logins = [pool.submit(_login, handle.url, n, p) for n, p in names]
+        time.sleep(0.3)  # the logins are being checked
+        t0 = time.monotonic()
+        other = httpx.get(handle.url + "/t/no-such-token", timeout=30)
+        waited = time.monotonic() - t0
+        codes = [f.result() for f in logins]
+    assert other.status_code == 404 and waited < 0.5, f"another request waited {waited:.2f} s"
+    assert codes == [303, 401, 401, 401]
+    assert slow_hash["most"] == HASH_WORKERS  # bounded: not one thread per login
+
+
+@pytest.mark.slow
+def test_simultaneous_wrong_passwords_do_not_slip_past_the_staff_lockout(server):
+    """Checked in threads, twelve guesses at once each checked the lock before any was recorded;
+    each attempt is now written (as a failure) in the transaction that checks the lock."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    handle, _ = server
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(lambda i: _login(handle.url, "lan", f"wrong-guess-{i}"), range(12)))
+    assert codes.count(401) == 5 and codes.count(429) == 7, codes

@@ -13,6 +13,7 @@ from centre.queue import UnknownTicket
 from staff import auth
 from staff.app import render
 from staff.auth import Principal, require
+from staff.passwords import off_loop
 
 log = logging.getLogger("staff.login")
 router = APIRouter(include_in_schema=False)
@@ -56,9 +57,12 @@ async def login(request: Request, name: str = Form("", max_length=64), password:
     lang = request.cookies.get("lang", "vi")
     from staff.i18n import t
 
-    try:
-        user = users.authenticate(conn, name, password, addr, max_tries=cfg.staff.login_max_tries,
+    def check() -> users.User:  # in a worker thread, with that thread's own connection
+        return users.authenticate(staff.conn(), name, password, addr, max_tries=cfg.staff.login_max_tries,
                                   lockout_s=cfg.staff.login_lockout_s, now=staff.now())
+
+    try:
+        user = await off_loop(request.app.state, check)
     except users.LoginLocked as exc:
         audit.record(conn, users.login_name(name) or "?", "login.locked", entity="user", key=users.login_name(name), address=addr,
                      now=staff.now())
@@ -111,8 +115,9 @@ async def change_password(request: Request, old: str = Form("", max_length=256),
     try:
         if new != repeat:
             raise users.UserError(t(lang, "passwords_differ"))
-        users.change_password(staff.conn(), who.user.id, old, new, now=staff.now(), address=addr,
-                              max_tries=staff.cfg.staff.login_max_tries, lockout_s=staff.cfg.staff.login_lockout_s)
+        await off_loop(request.app.state, lambda: users.change_password(
+            staff.conn(), who.user.id, old, new, now=staff.now(), address=addr,
+            max_tries=staff.cfg.staff.login_max_tries, lockout_s=staff.cfg.staff.login_lockout_s))
     except users.LoginLocked as exc:
         return render(request, "account.html", {"error": t(lang, "login_locked", seconds=int(exc.retry_after) + 1)},
                       status=429)
