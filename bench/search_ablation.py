@@ -129,7 +129,7 @@ SETS = {  # name → (file, role)
     "short_blind11": (DATA / "search_short" / "blind11.yaml", "blind"),
     # round 10: 224 short requests from other developers' public-service bots on GitHub (57 out of scope); never read
     "short_blind13": (DATA / "search_short" / "blind13.yaml", "blind"),
-    # round 10: 124 real questions from public GitHub datasets (BHXH portal letters, thuvienphapluat Q&A); never read
+    # round 10: 137 real questions, mostly from public GitHub datasets (BHXH portal letters, thuvienphapluat Q&A); never read
     "real_blind12": (DATA / "search_real" / "blind12.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
