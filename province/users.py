@@ -42,7 +42,7 @@ from centre.users import (
 
 __all__ = ["ROLES", "BadCredentials", "LoginLocked", "UnknownUser", "UserError", "HubUser", "HubSession",
            "create_user", "get_user", "list_users", "set_active", "set_password", "change_password",
-           "authenticate", "lock_remaining", "create_session", "get_session", "end_session"]
+           "authenticate", "begin_login", "password_matches", "finish_login", "LoginTry", "lock_remaining", "create_session", "get_session", "end_session"]
 
 log = logging.getLogger("province.users")
 ROLES = ("province", "ward")
@@ -231,33 +231,65 @@ def _begin_attempt(conn: psycopg.Connection, name: str, address: str, *, max_tri
     return attempt
 
 
-def authenticate(conn: psycopg.Connection, name: str, password: str, address: str = "", *, max_tries: int = 5,
-                 lockout_s: float = 300, now: datetime | None = None) -> HubUser:
-    """Check a login; record the attempt; raise LoginLocked or BadCredentials.
+@dataclass(frozen=True)
+class LoginTry:
+    """A login between its two database steps (`begin_login`, `finish_login`): the password is
+    checked in between (`password_matches`, ~40 ms of scrypt) without holding a connection."""
 
-    A locked name is refused without checking the password; an unknown name costs one scrypt
-    like a known one (no user enumeration by timing).
-    """
+    name: str
+    address: str
+    attempt: int
+    user_id: int | None = field(default=None)
+    password_hash: str | None = field(default=None, repr=False)
+    active: bool = False
+
+
+def begin_login(conn: psycopg.Connection, name: str, address: str = "", *, max_tries: int = 5,
+                lockout_s: float = 300, now: datetime | None = None) -> LoginTry:
+    """Check the lockout and record the attempt (as a failure); LoginLocked when locked."""
     # As the ward's staff server counts it (centre.users.login_name): control and invisible
     # characters as escapes. A NUL went to PostgreSQL as typed: text cannot hold it, a 500.
     name = login_name(name)
     address = address[:100]
-    now = _now(now)
     # The check and the attempt's row in one transaction, one address at a time, the row written
     # as a failure before the password is verified (and marked ok after): checked first and
     # recorded after the scrypt, twelve guesses sent at once all passed the check.
-    attempt = _begin_attempt(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)
+    attempt = _begin_attempt(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=_now(now))
     row = conn.execute("SELECT password_hash, active, id FROM hub_users WHERE name = %s", (name,)).fetchone()
-    if row is None and not _DUMMY:
+    if row is None:
+        return LoginTry(name, address, attempt)
+    return LoginTry(name, address, attempt, user_id=row[2], password_hash=row[0], active=bool(row[1]))
+
+
+def password_matches(login: LoginTry, password: str) -> bool:
+    """The scrypt check (no database): an unknown name costs one scrypt like a known one (no user
+    enumeration by timing)."""
+    if login.password_hash is None and not _DUMMY:
         _DUMMY.append(hash_password(secrets.token_hex(8)))
-    ok = verify_password(password or "", row[0] if row else _DUMMY[0]) and row is not None and row[1]
-    if ok:
-        conn.execute("UPDATE hub_login_attempts SET ok = true WHERE id = %s", (attempt,))
+    ok = verify_password(password or "", login.password_hash or _DUMMY[0])
+    return ok and login.user_id is not None and login.active
+
+
+def finish_login(conn: psycopg.Connection, login: LoginTry, ok: bool) -> HubUser:
+    """Mark the attempt ok and return the user, or raise BadCredentials."""
     if not ok:
-        log.warning("hub login failed name=%r address=%s", name, address)
+        log.warning("hub login failed name=%r address=%s", login.name, login.address)
         raise BadCredentials("wrong user name or password")
-    log.info("hub login ok name=%r address=%s", name, address)
-    return get_user(conn, row[2])
+    conn.execute("UPDATE hub_login_attempts SET ok = true WHERE id = %s", (login.attempt,))
+    log.info("hub login ok name=%r address=%s", login.name, login.address)
+    return get_user(conn, login.user_id)
+
+
+def authenticate(conn: psycopg.Connection, name: str, password: str, address: str = "", *, max_tries: int = 5,
+                 lockout_s: float = 300, now: datetime | None = None) -> HubUser:
+    """Check a login; record the attempt; raise LoginLocked or BadCredentials (the three steps
+    above on one connection; the hub's login form runs them without holding one for the scrypt).
+
+    A locked name is refused without checking the password; an unknown name costs one scrypt
+    like a known one (no user enumeration by timing).
+    """
+    login = begin_login(conn, name, address, max_tries=max_tries, lockout_s=lockout_s, now=now)
+    return finish_login(conn, login, password_matches(login, password))
 
 
 # -- sessions ---------------------------------------------------------------------------

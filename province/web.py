@@ -20,9 +20,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from province import users
 from province.users import HubSession
+from staff.passwords import off_loop
 
 log = logging.getLogger("province.web")
 router = APIRouter(include_in_schema=False)
@@ -135,27 +137,40 @@ def login_page(request: Request, next: str = "/"):
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, name: str = Form("", max_length=64), password: str = Form("", max_length=256),
-          next: str = Form("/", max_length=500), csrf_token: str = Form("", max_length=100)):
+async def login(request: Request, name: str = Form("", max_length=64), password: str = Form("", max_length=256),
+                next: str = Form("/", max_length=500), csrf_token: str = Form("", max_length=100)):
     if not _same(csrf_token, request.cookies.get(FORM_CSRF_COOKIE, "")):
         raise CsrfFailed("login form without its token")
     app = request.app.state
     target = _safe_next(next)
-    # The refusal's page is rendered after this connection is given back: _login_page takes one
-    # too, and four failed logins at once, each holding one and waiting for a second, hung the hub.
-    with _conn(request) as c:
-        try:
-            user = users.authenticate(c, name, password, _address(request), max_tries=app.login_max_tries,
-                                      lockout_s=app.login_lockout_s)
-            token, _ = users.create_session(c, user, hours=app.session_hours, address=_address(request))
-        except users.LoginLocked as exc:
-            refused = (429, f"Đăng nhập sai quá nhiều lần. Hãy thử lại sau {int(exc.retry_after) + 1} giây.")
-        except users.BadCredentials:
-            refused = (401, "Sai tên đăng nhập hoặc mật khẩu.")
-        else:
-            refused = None
+    address = _address(request)
+
+    def begin() -> users.LoginTry:
+        with _conn(request) as c:
+            return users.begin_login(c, name, address, max_tries=app.login_max_tries,
+                                     lockout_s=app.login_lockout_s)
+
+    def finish(login: users.LoginTry, ok: bool) -> str:
+        with _conn(request) as c:
+            user = users.finish_login(c, login, ok)
+            return users.create_session(c, user, hours=app.session_hours, address=address)[0]
+
+    # The scrypt runs with no database connection held and at most HASH_WORKERS at once: a burst
+    # of logins held the pool's four connections (the wards' batches, /healthz and every page
+    # waited, then 503) and as many threads as logins. The refusal's page is rendered after the
+    # connection is given back: _login_page takes one too (four failed logins at once hung the hub).
+    try:
+        login = await run_in_threadpool(begin)
+        ok = await off_loop(app, users.password_matches, login, password)
+        token = await run_in_threadpool(finish, login, ok)
+    except users.LoginLocked as exc:
+        refused = (429, f"Đăng nhập sai quá nhiều lần. Hãy thử lại sau {int(exc.retry_after) + 1} giây.")
+    except users.BadCredentials:
+        refused = (401, "Sai tên đăng nhập hoặc mật khẩu.")
+    else:
+        refused = None
     if refused:
-        return _login_page(request, refused[0], next=target, name=name, error=refused[1])
+        return await run_in_threadpool(_login_page, request, refused[0], next=target, name=name, error=refused[1])
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
                     max_age=int(app.session_hours * 3600), path="/")

@@ -234,3 +234,84 @@ def test_simultaneous_wrong_passwords_do_not_slip_past_the_staff_lockout(server)
     with ThreadPoolExecutor(12) as pool:
         codes = list(pool.map(lambda i: _login(handle.url, "lan", f"wrong-guess-{i}"), range(12)))
     assert codes.count(401) == 5 and codes.count(429) == 7, codes
+
+
+@pytest.fixture
+def hub_in_process(tmp_path):
+    """The hub app on a new database of the test cluster, served by uvicorn in a thread of this
+    process (so a test can slow its password checks); yields (url, dsn)."""
+    import threading
+    import time
+
+    import uvicorn
+    from province_helpers import add_user, new_database
+
+    from province.app import create_app
+    from province.cluster import free_port
+    from province.db import migrate
+
+    dsn = new_database()
+    migrate(dsn)
+    add_user(dsn, "so-noi-vu")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(dsn, migrate_db=False), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", dsn
+    server.should_exit = True
+    thread.join(10)
+
+
+def _hub_login(url: str, name: str, password: str) -> int:
+    import httpx
+    from province_helpers import login
+
+    with httpx.Client(base_url=url, timeout=60) as client:
+        return login(client, name, password).status_code
+
+
+@pytest.mark.slow
+def test_a_burst_of_hub_logins_leaves_the_pool_to_the_wards(hub_in_process, monkeypatch):
+    """Before: each login held one of the hub's four database connections for its scrypt, and
+    every login ran its own at once: eight logins took the pool (the wards' batches, /healthz and
+    the pages waited). Now the scrypt holds no connection and runs two at a time."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from province_helpers import PASSWORD
+
+    from province import users
+    from staff.passwords import HASH_WORKERS
+
+    url, _ = hub_in_process
+    real, lock, seen = users.verify_password, threading.Lock(), {"now": 0, "most": 0}
+
+    def slow(password: str, stored: str) -> bool:
+        with lock:
+            seen["now"] += 1
+            seen["most"] = max(seen["most"], seen["now"])
+        try:
+            time.sleep(0.8)
+            return real(password, stored)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(users, "verify_password", slow)
+    tries = [("so-noi-vu", PASSWORD)] + [("so-noi-vu", f"wrong-{i}-password") for i in range(3)]
+    tries += [(f"khach-{i}", "wrong-password") for i in range(4)]
+    with ThreadPoolExecutor(8) as pool:
+        logins = [pool.submit(_hub_login, url, n, p) for n, p in tries]
+        time.sleep(0.5)  # the logins are being checked
+        t0 = time.monotonic()
+        health = httpx.get(url + "/healthz", timeout=60)
+        waited = time.monotonic() - t0
+        codes = [f.result() for f in logins]
+    assert health.status_code == 200 and waited < 0.4, f"/healthz waited {waited:.2f} s for a connection"
+    assert codes == [303] + [401] * 7
+    assert seen["most"] == HASH_WORKERS
