@@ -175,7 +175,9 @@ def ingest(conn: psycopg.Connection, centre_id: str, events: list) -> IngestResu
         rollup(conn, centre_id, days)
         if delay:
             time.sleep(delay)
-        conn.execute("UPDATE centres SET last_seen = now(), last_seq = %s, events = events + %s, "
+        # the highest seq ever received (GREATEST skips NULL): a replayed older batch (a ward's
+        # database restored from a backup, a retry after a lost answer) set it back
+        conn.execute("UPDATE centres SET last_seen = now(), last_seq = GREATEST(last_seq, %s), events = events + %s, "
                      "duplicates = duplicates + %s, batches = batches + 1 WHERE centre_id = %s",
                      (rows[-1][1], stored, len(rows) - stored, centre_id))
     return IngestResult(len(rows), stored, len(rows) - stored, rows[-1][1], len(days))

@@ -254,7 +254,9 @@ def hub_in_process(tmp_path):
     migrate(dsn)
     add_user(dsn, "so-noi-vu")
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(dsn, migrate_db=False), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(dsn, migrate_db=False), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -315,3 +317,57 @@ def test_a_burst_of_hub_logins_leaves_the_pool_to_the_wards(hub_in_process, monk
     assert health.status_code == 200 and waited < 0.4, f"/healthz waited {waited:.2f} s for a connection"
     assert codes == [303] + [401] * 7
     assert seen["most"] == HASH_WORKERS
+
+
+# -- 4. the hub's centres.last_seq never goes backwards -------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_replayed_older_batch_does_not_set_the_hubs_last_seq_back():
+    """A ward replays seq 1-3 after 4-6 (a backup restored, a retry after a lost answer): last_seq
+    went back to 3 though the hub holds 6. Real PostgreSQL (the test cluster)."""
+    import uuid
+
+    import psycopg
+    from province_helpers import new_database
+
+    from province.auth import add_centre
+    from province.db import migrate
+    from province.ingest import ingest
+
+    dsn = new_database()
+    migrate(dsn)
+
+    def batch(seqs):
+        return [
+            {
+                "uid": uuid.uuid5(uuid.NAMESPACE_OID, str(n)).hex,
+                "seq": n,
+                "kind": "ticket",
+                "at": 1.7623e9 + n,
+                "data": {
+                    "token": f"t{n}",
+                    "day": "2026-11-05",
+                    "service": "A",
+                    "state": "waiting",
+                    "issued_at": 1.7623e9 + n,
+                },
+            }
+            for n in seqs
+        ]
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        add_centre(c, "mong-duong")
+        last = lambda: c.execute("SELECT last_seq, events, batches FROM centres").fetchone()  # noqa: E731
+        assert ingest(c, "mong-duong", batch([1, 2, 3])).last_seq == 3
+        assert ingest(c, "mong-duong", batch([4, 5, 6])).last_seq == 6
+        assert last() == (6, 6, 2)
+        replay = ingest(c, "mong-duong", batch([1, 2, 3]))
+        assert (replay.stored, replay.duplicates, replay.last_seq) == (
+            0,
+            3,
+            3,
+        )  # the agent's ack is its batch's
+        assert last() == (6, 6, 3)  # was (3, 6, 3)
+        ingest(c, "mong-duong", batch([2, 7]))
+        assert last() == (7, 7, 4)
