@@ -151,6 +151,11 @@ def test_spoken_out_of_scope_says_where_to_go(fresh, said, office_vi, office_en)
     assert t(d, "search.ask_staff") in shown and said in shown
     assert t(d, "voice.not_understood") not in shown
     assert c.visit.query == said and not c.visit.results
+    # the citizen who spoke listens: "Đọc to" says where to go
+    d.speaker.said.clear()
+    d.tap("search:read")
+    d.wait(lambda: d.speaker.said, what="read aloud")
+    assert office_vi in d.speaker.said[-1][0], d.speaker.said[-1]
     # in English, by touch: the same office in English
     d.tap("bar:lang")
     d.wait(lambda: c.visit.lang == "en", what="English")
@@ -255,3 +260,79 @@ def test_second_dossier_in_one_visit_starts_from_an_empty_code(fresh):
     d.tap("dossier:edit")
     type_keys(d, "1")
     assert d.app.screens["dossier"].ids.code.text == READY + "1"
+
+
+# -- 6. Home tapped while the number is being taken --------------------------------------------------
+
+
+def tickets_issued(d) -> int:
+    return d.db.execute("SELECT count(*) FROM tickets").fetchone()[0]
+
+
+def print_jobs(d) -> list:
+    from centre.printing import ensure_schema
+
+    ensure_schema(d.db)
+    return d.db.execute("SELECT ok, ticket_id FROM print_jobs ORDER BY id").fetchall()
+
+
+def test_home_tapped_while_the_number_is_taken_still_prints_it(fresh):
+    """Before: the queue (slow: a remote server, a busy database) issued the number after the
+    citizen had tapped "Về trang đầu"; the kiosk dropped it unprinted and the counter later called
+    a number nobody held."""
+    import time
+
+    d, c = fresh, fresh.c
+    backend = c.backend
+    real = backend.issue_ticket
+
+    def slow(*a, **kw):
+        time.sleep(1.0)
+        return real(*a, **kw)
+
+    backend.issue_ticket = slow
+    try:
+        n0, p0 = tickets_issued(d), len(print_jobs(d))
+        d.tap("home:ticket")
+        d.wait(lambda: d.screen() == "service", what="services")
+        d.tap("service:B")
+        assert c.visit.print_status == "issuing"
+        d.tap("bar:home")
+        assert d.screen() == "home" and not c.visit.ticket
+        d.wait(lambda: tickets_issued(d) == n0 + 1, what="the number issued")
+        d.wait(lambda: len(print_jobs(d)) == p0 + 1, what="the number printed")
+        ok, ticket_id = print_jobs(d)[-1]
+        assert ok == 1 and ticket_id is not None
+        d.pump(0.3)
+        assert d.screen() == "home" and not c.visit.ticket, "the next citizen's visit holds no ticket"
+    finally:
+        del backend.issue_ticket
+
+
+# -- 7. two receipts scanned one after the other ------------------------------------------------------
+
+
+def scan(d, code: str) -> None:
+    """A USB barcode scanner reads `code`: a key per character through the window, then Enter."""
+    from kivy.core.window import Window
+
+    for ch in code:
+        Window.dispatch("on_textinput", ch)
+        d.pump(0.01)
+    Window.dispatch("on_key_down", 13, 40, "\r", [])
+    d.wait(lambda: d.c.visit.dossier_state not in ("", "searching"), what="dossier answer")
+    d.pump(0.3)
+
+
+def test_second_receipt_scanned_under_the_answer_is_a_new_code(fresh):
+    """Before: the second scan was added to the first code under the answer
+    ("…H40-261122-0011000.00.40.H40-261120-0009"): not found."""
+    d, c = fresh, fresh.c
+    d.tap("home:dossier")
+    scan(d, f"000.00.40.{READY}")
+    assert c.visit.dossier_state == "found" and t(d, "dossier.state_ready") in d.texts()
+    scan(d, f"000.00.40.{RETURNED}")
+    assert c.visit.dossier_state == "found", (c.visit.dossier_code, c.visit.dossier_state)
+    assert c.visit.dossier["code"] == f"000.00.40.{RETURNED}"
+    assert t(d, "dossier.state_returned") in d.texts()
+    assert d.app.screens["dossier"].ids.code.text == f"000.00.40.{RETURNED}"

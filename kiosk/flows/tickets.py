@@ -116,6 +116,11 @@ class TicketFlow(ControllerBase):
 
     def _issued(self, visit: int, ticket: dict) -> None:
         if visit != self._visit_id:
+            # the visit ended (Home, idle) while the number was being taken: the queue holds it, so
+            # it is printed all the same (the citizen who tapped is at the slot); it was dropped
+            # unprinted, a number called at the counter that nobody held
+            self._run("io", lambda: self.backend.print_ticket(ticket), None, lambda exc: None)
+            self.refresh_home()
             return
         self.visit.tickets[ticket["series"]] = ticket
         self.visit.print_status = "printing"

@@ -13,6 +13,9 @@ from kiosk.aloud import dossier_counter
 from kiosk.screens import KScreen
 from kiosk.visit import Screen
 
+#: the lookup's answers: the keyboard hides under them and a scan starts a new code
+ANSWERED = ("found", "not_found", "failed", "ambiguous")
+
 
 class DossierScreen(KScreen):
     def on_enter(self, *a):
@@ -26,6 +29,10 @@ class DossierScreen(KScreen):
 
     def _scanner_text(self, window, text):
         if self.c.screen == Screen.DOSSIER:
+            if self.c.visit.dossier_state in ANSWERED:
+                # a second receipt scanned under an answer: a new code, not more of the last one
+                # (it was added to it: "…H40-261120-0009000.00.40.H40-…", not found)
+                self.ids.keyboard.clear()
             self.ids.keyboard.type_string(text)
 
     def _scanner_key(self, window, key, scancode, codepoint, modifiers):
@@ -47,7 +54,7 @@ class DossierScreen(KScreen):
             kb.text = kb.buffer.clear()
         self.ids.code.text = v.dossier_code
         st = v.dossier_state
-        answered = st in ("found", "not_found", "failed", "ambiguous")
+        answered = st in ANSWERED
         self._show_keyboard(not answered)
         box = self.ids.result
         box.clear_widgets()
