@@ -336,3 +336,39 @@ def test_second_receipt_scanned_under_the_answer_is_a_new_code(fresh):
     assert c.visit.dossier["code"] == f"000.00.40.{RETURNED}"
     assert t(d, "dossier.state_returned") in d.texts()
     assert d.app.screens["dossier"].ids.code.text == f"000.00.40.{RETURNED}"
+
+
+# -- 8. the referral reads as a sentence with any office -----------------------------------------------
+
+
+def referral_line(d) -> tuple[str, str]:
+    office = d.c.visit.referral[f"office_{d.c.visit.lang}"]
+    line = next((ln for ln in d.texts().split("\n") if office in ln), "")
+    assert line, f"{office!r} not on screen"
+    return line, office
+
+
+@pytest.mark.parametrize("request_vi", ["gọi cấp cứu", "đóng thuế đất"])
+def test_referral_names_the_office_as_written(fresh, request_vi):
+    """Before: "Việc này do Gọi 115 (cấp cứu y tế) giải quyết." and "This is handled by Call 115
+    (medical emergency)." / "… by The local tax office.": the offices are written as labels
+    (capitalised, some an instruction) and were put inside a sentence, on screen and aloud."""
+    from kiosk_helpers import results_shown, type_vietnamese
+
+    d, c = fresh, fresh.c
+    d.tap("search_box")
+    type_vietnamese(d, request_vi)
+    assert not results_shown(d) and c.visit.referral
+    for lang in ("vi", "en"):
+        if lang == "en":
+            d.tap("bar:lang")
+            d.wait(lambda: c.visit.lang == "en", what="English")
+            d.pump(0.3)
+        line, office = referral_line(d)
+        before = line.split(office, 1)[0]
+        assert before == "" or before.endswith(": "), f"{lang}: the office inside a sentence: {line!r}"
+        d.speaker.said.clear()
+        d.tap("search:read")
+        d.wait(lambda: d.speaker.said, what="read aloud")
+        said = d.speaker.said[-1][0]
+        assert office in said and said.split(office, 1)[0].endswith(": "), said
