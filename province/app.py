@@ -17,6 +17,7 @@ import queue
 import threading
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 from fastapi import APIRouter, FastAPI, Request
@@ -26,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from centre.text import fold
 from province import auth, limits, queries, report, web
 from province.db import connect, migrate
 from province.ingest import BadBatch, CentreBusy, ingest
@@ -265,6 +267,20 @@ def ward(request: Request, centre_id: str, period: str | None = None):
     return _page(request, "ward.html", **data)
 
 
+def attachment(filename: str) -> str:
+    """The Content-Disposition of a download named `filename`, whatever its characters (a ward id
+    is whatever the province registered: `kiosk province add-centre` takes any text): an ASCII
+    name ("phường-1" → "phuong-1", a quote or ';' → "_") and the exact one as UTF-8 (RFC 6266).
+    A Vietnamese ward id made its report download a 500 (headers are Latin-1) and a quote ended
+    the quoted name early."""
+    plain = "".join(ch if ch in _PLAIN_NAME else (fold(ch)[:1] or "_") for ch in filename)
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+#: characters kept as they are in a download's ASCII file name
+_PLAIN_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
 @router.get("/report")
 def monthly_report(request: Request, period: str | None = None, ward: str | None = None, format: str = "html"):
     with _pool(request).conn() as c:
@@ -279,11 +295,11 @@ def monthly_report(request: Request, period: str | None = None, ward: str | None
     name = f"bao-cao-{ward or 'tinh'}-{p.label}"
     if format == "csv":
         return Response(report.to_csv(rep), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+                        headers={"Content-Disposition": attachment(f"{name}.csv")})
     if format == "xlsx":
         return Response(report.to_xlsx(rep),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+                        headers={"Content-Disposition": attachment(f"{name}.xlsx")})
     return _page(request, "report.html", rep=rep)
 
 
