@@ -42,7 +42,8 @@ from centre.users import (
 
 __all__ = ["ROLES", "BadCredentials", "LoginLocked", "UnknownUser", "UserError", "HubUser", "HubSession",
            "create_user", "get_user", "list_users", "set_active", "set_password", "change_password",
-           "authenticate", "begin_login", "password_matches", "finish_login", "LoginTry", "lock_remaining", "create_session", "get_session", "end_session"]
+           "authenticate", "begin_login", "password_matches", "finish_login", "LoginTry",
+           "begin_password_change", "finish_password_change", "lock_remaining", "create_session", "get_session", "end_session"]
 
 log = logging.getLogger("province.users")
 ROLES = ("province", "ward")
@@ -156,13 +157,14 @@ def set_active(conn: psycopg.Connection, name: str, active: bool) -> HubUser:
     return get_user(conn, user.id)
 
 
-def set_password(conn: psycopg.Connection, name: str, password: str) -> HubUser:
-    """Give a user a new password (an administrator's reset); every session of theirs ends."""
+def set_password(conn: psycopg.Connection, name: str, password: str, *, hashed: str | None = None) -> HubUser:
+    """Give a user a new password (an administrator's reset); every session of theirs ends.
+    `hashed`: the hash of `password` made beforehand (by the web layer, holding no connection)."""
     user = get_user(conn, name)
     check_password_strength(password, user.name)
     with conn.transaction():
         conn.execute("UPDATE hub_users SET password_hash = %s, updated_at = now() WHERE id = %s",
-                     (hash_password(password), user.id))
+                     (hashed or hash_password(password), user.id))
         conn.execute("DELETE FROM hub_sessions WHERE user_id = %s", (user.id,))
     return user
 
@@ -172,17 +174,32 @@ def change_password(conn: psycopg.Connection, user_id: int, old: str, new: str, 
     """A user changes their own password (the old one is checked; every session of theirs ends).
 
     A wrong current password counts as a failed login of that name from that address (LoginLocked
-    as a login would be): unlimited, a stolen session cookie could guess for ever."""
+    as a login would be): unlimited, a stolen session cookie could guess for ever. The steps below
+    on one connection; the hub's account page runs them without holding one for the scrypts."""
+    change = begin_password_change(conn, user_id, address, max_tries=max_tries, lockout_s=lockout_s)
+    return finish_password_change(conn, change, password_matches(change, old), old, new)
+
+
+def begin_password_change(conn: psycopg.Connection, user_id: int, address: str = "", *, max_tries: int = 5,
+                          lockout_s: float = 300) -> LoginTry:
+    """Check the lockout and record the attempt (as a failure) of a password change."""
     row = conn.execute("SELECT name, password_hash FROM hub_users WHERE id = %s", (user_id,)).fetchone()
     if row is None:
         raise BadCredentials("the current password is wrong")
     attempt = _begin_attempt(conn, row[0], address[:100], max_tries=max_tries, lockout_s=lockout_s, now=_now(None))
-    if not verify_password(old or "", row[1]):
+    return LoginTry(row[0], address[:100], attempt, user_id=user_id, password_hash=row[1], active=True)
+
+
+def finish_password_change(conn: psycopg.Connection, change: LoginTry, ok: bool, old: str, new: str,
+                           hashed: str | None = None) -> HubUser:
+    """Mark the attempt ok and store the new password (`hashed`: its hash, made beforehand), or
+    raise BadCredentials / UserError."""
+    if not ok:
         raise BadCredentials("the current password is wrong")
-    conn.execute("UPDATE hub_login_attempts SET ok = true WHERE id = %s", (attempt,))
+    conn.execute("UPDATE hub_login_attempts SET ok = true WHERE id = %s", (change.attempt,))
     if old == new:
         raise UserError("the new password must differ from the current one")
-    return set_password(conn, row[0], new)
+    return set_password(conn, change.name, new, hashed=hashed)
 
 
 # -- login, rate limiting -------------------------------------------------------------

@@ -204,23 +204,34 @@ def account(request: Request):
 
 
 @router.post("/account/password", response_class=HTMLResponse)
-def change_password(request: Request, old: str = Form("", max_length=256), new: str = Form("", max_length=256),
-                    repeat: str = Form("", max_length=256), csrf_token: str = Form("", max_length=100)):
-    with _conn(request) as c:
-        sess = _session_form(request, c, csrf_token)
-        try:
-            if new != repeat:
-                raise users.UserError("hai lần nhập mật khẩu mới không giống nhau")
-            users.change_password(c, sess.user.id, old, new, address=_address(request),
-                                  max_tries=request.app.state.login_max_tries,
-                                  lockout_s=request.app.state.login_lockout_s)
-        except users.LoginLocked as exc:
-            return _page(request, "account.html", 429, sess=sess, error=(
-                f"Nhập sai mật khẩu quá nhiều lần. Hãy thử lại sau {int(exc.retry_after) + 1} giây."))
-        except users.BadCredentials:
-            return _page(request, "account.html", 422, sess=sess, error="Mật khẩu hiện tại không đúng.")
-        except users.UserError as exc:
-            return _page(request, "account.html", 422, sess=sess, error=f"Không đổi được mật khẩu: {exc}")
+async def change_password(request: Request, old: str = Form("", max_length=256), new: str = Form("", max_length=256),
+                          repeat: str = Form("", max_length=256), csrf_token: str = Form("", max_length=100)):
+    app = request.app.state
+
+    def on_db(fn, *args, **kwargs):  # one of the pool's connections, for this step only
+        with _conn(request) as c:
+            return fn(c, *args, **kwargs)
+
+    sess = await run_in_threadpool(on_db, lambda c: _session_form(request, c, csrf_token))
+    # As the login: the two scrypts (the current password, the new one's hash) hold no connection.
+    try:
+        if new != repeat:
+            raise users.UserError("hai lần nhập mật khẩu mới không giống nhau")
+        change = await run_in_threadpool(on_db, users.begin_password_change, sess.user.id, _address(request),
+                                         max_tries=app.login_max_tries, lockout_s=app.login_lockout_s)
+        ok = await off_loop(app, users.password_matches, change, old)
+        hashed = None
+        if ok and old != new:
+            users.check_password_strength(new, change.name)
+            hashed = await off_loop(app, users.hash_password, new)
+        await run_in_threadpool(on_db, users.finish_password_change, change, ok, old, new, hashed)
+    except users.LoginLocked as exc:
+        return _page(request, "account.html", 429, sess=sess, error=(
+            f"Nhập sai mật khẩu quá nhiều lần. Hãy thử lại sau {int(exc.retry_after) + 1} giây."))
+    except users.BadCredentials:
+        return _page(request, "account.html", 422, sess=sess, error="Mật khẩu hiện tại không đúng.")
+    except users.UserError as exc:
+        return _page(request, "account.html", 422, sess=sess, error=f"Không đổi được mật khẩu: {exc}")
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
