@@ -219,7 +219,7 @@ def test_a_burst_of_logins_does_not_stall_the_other_requests(server, slow_hash):
         other = httpx.get(handle.url + "/t/no-such-token", timeout=30)
         waited = time.monotonic() - t0
         codes = [f.result() for f in logins]
-    assert other.status_code == 404 and waited < 0.5, f"another request waited {waited:.2f} s"
+    assert other.status_code == 404 and waited < 1.0, f"another request waited {waited:.2f} s"
     assert codes == [303, 401, 401, 401]
     assert slow_hash["most"] == HASH_WORKERS  # bounded: not one thread per login
 
