@@ -372,3 +372,58 @@ def test_referral_names_the_office_as_written(fresh, request_vi):
         d.wait(lambda: d.speaker.said, what="read aloud")
         said = d.speaker.said[-1][0]
         assert office in said and said.split(office, 1)[0].endswith(": "), said
+
+
+# -- 9. an elderly citizen opens a "Nếu…" case near the bottom of the view ----------------------------
+
+
+def from_view_top(d, w) -> float:
+    scroll = d.app.screens["detail"].ids.scroll
+    return scroll.to_window(scroll.x, scroll.top)[1] - w.to_window(w.x, w.top)[1]
+
+
+@pytest.mark.parametrize("orientation, large", [("landscape", False), ("portrait", True)])
+def test_a_case_opened_near_the_bottom_shows_its_documents(fresh, orientation, large):
+    """Before: the page kept its scroll fraction when a group opened, so a longer page moved under
+    the finger: a "▸ Nếu…" header tapped low in the view stayed at the bottom with what opened
+    below the screen, or (the legal basis, at the page's end) rose 640 px above the view."""
+    from kiosk_helpers import results_shown, type_vietnamese
+    from kivy.tests.common import UnitTestTouch
+
+    d, c = fresh, fresh.c
+    d.app.set_orientation(orientation)
+    d.pump(0.3)
+    if large:
+        d.tap("large")
+    d.tap("search_box")
+    type_vietnamese(d, "đăng ký khai sinh")
+    rows = results_shown(d)
+    assert rows[0].key == BIRTH
+    d.tap(rows[0])
+    d.wait(lambda: d.screen() == "detail" and c.visit.procedure, what="the detail page")
+    d.pump(0.8)
+    scroll = d.app.screens["detail"].ids.scroll
+    view = scroll.height
+    for name in ("case0", "legal"):
+        # the citizen drags the page up until the group's header is in the lower part of the view
+        for _ in range(12):
+            head = d.find(f"detail:group:{name}")
+            if 0.55 * view < from_view_top(d, head) < view - head.height:
+                break
+            x, y = scroll.to_window(scroll.center_x, scroll.y + view * 0.2)
+            step = 30 if from_view_top(d, head) > view - head.height else -30
+            touch = UnitTestTouch(x, y)
+            touch.touch_down()
+            for i in range(1, 6):
+                d.pump(0.02)
+                touch.touch_move(x, y + step * i)
+            touch.touch_up()
+            d.pump(1.0)
+        before = from_view_top(d, head)
+        assert 0.55 * view < before < view - head.height, f"{name}: header at {before:.0f} of {view:.0f}"
+        d.tap(head, settle=1.0)
+        assert name in c.visit.open_groups
+        head = d.find(f"detail:group:{name}")
+        after = from_view_top(d, head)
+        assert 0 <= after <= 0.5 * view, f"{name}: header {before:.0f} -> {after:.0f} px below the view's top"
+        assert head.text.startswith("▾")

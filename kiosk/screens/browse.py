@@ -97,6 +97,10 @@ MUTED = "454d59"
 ASKED_BG = (1.0, 0.93, 0.70, 1)  # C_WARN_BG: its text, primary and muted colours all ≥ 7:1 on it
 
 
+#: a group's header tapped lower than this part of the view rises to it once the group opens
+GROUP_TOP = 0.25
+
+
 class DetailScreen(KScreen):
     """The summary card (what to bring, fee, time, where, QR to the phone page), the checklist with
     the "Nếu…" cases collapsed, forms, and the legal basis collapsed at the bottom."""
@@ -115,16 +119,50 @@ class DetailScreen(KScreen):
         # the visitor had begun to scroll.
         self._scroll_trigger = Clock.create_trigger(lambda dt: self._scroll_to_section(), 0)
         self._following = False
+        # a group opened or closed by touch: (its name, its header's distance from the view's top)
+        # kept while the rebuilt page settles, until the visitor touches it (the page kept its
+        # scroll fraction, so a longer page moved: "▸ Căn cứ pháp lý" tapped near the bottom was
+        # 640 px above the view once open, the citizen shown the middle of the list)
+        self._keep: tuple[str, float] | None = None
+        self._keep_trigger = Clock.create_trigger(lambda dt: self._keep_group_in_place(), 0)
         self.ids.body.bind(height=self._body_resized)
         self.ids.scroll.bind(on_scroll_start=self._visitor_scrolls)
 
     def _body_resized(self, *_):
         if self._following:
             self._scroll_trigger()
+        elif self._keep is not None:
+            self._keep_trigger()
 
     def _visitor_scrolls(self, *_):
         self._following = False  # the visitor's own scrolling is never undone
         self._scroll_trigger.cancel()
+        self._keep = None
+        self._keep_trigger.cancel()
+
+    def _header_from_view_top(self, name: str) -> float | None:
+        """How far (px) the header of group `name` is below the top of the page's view."""
+        head = next((w for w in self.ids.body.walk(restrict=True) if getattr(w, "tag", "") == f"detail:group:{name}"),
+                    None)
+        if head is None:
+            return None
+        scroll = self.ids.scroll
+        return scroll.to_window(scroll.x, scroll.top)[1] - head.to_window(head.x, head.top)[1]
+
+    def _keep_group_in_place(self) -> None:
+        """The group just opened or closed keeps its header where it was tapped (or, tapped in the
+        lower part of the view, at GROUP_TOP of it, so what opened shows under it)."""
+        if self._keep is None:
+            return
+        name, was = self._keep
+        now = self._header_from_view_top(name)
+        scroll, body = self.ids.scroll, self.ids.body
+        room = body.height - scroll.height
+        if now is None or room <= 0:
+            return
+        want = min(was, scroll.height * GROUP_TOP)
+        view_top = (1 - scroll.scroll_y) * room + (now - want)  # the view's top, px below the page's top
+        self._set_scroll(min(1.0, max(0.0, 1 - view_top / room)))
 
     def refresh(self, topic):
         if topic in ("detail", "lang", "reset", "screen", "detail_groups"):
@@ -132,9 +170,14 @@ class DetailScreen(KScreen):
             sig = (id(v.procedure), v.lang, self.app.scale, self.app.portrait, tuple(sorted(v.open_groups)))
             if sig != self._built_for:
                 first = self._built_for is None or self._built_for[0] != sig[0]
+                toggled = set(self._built_for[4]) ^ set(sig[4]) if topic == "detail_groups" and not first else set()
+                was = self._header_from_view_top(next(iter(toggled))) if len(toggled) == 1 else None
                 self._built_for = sig
                 self._build()
                 self._following = bool(v.procedure) and (first or topic != "detail_groups")
+                self._keep = (next(iter(toggled)), was) if was is not None else None
+                if self._keep is not None:
+                    self._keep_trigger()
                 if self._following:
                     target = self._anchors.get(v.section)
                     if target is not None:
