@@ -1275,13 +1275,15 @@ class LexicalRanker:
         s, recall, precision, order, contain = self._score(idx, reading, ph, ctx.plan, ctx.qpairs)
         factors = {}
         markers = idx.proc_markers.get(ph.key)
-        if markers and markers.isdisjoint(ctx.said):
+        actions = idx.proc_actions.get(ph.key)
+        # an alias the citizen said word for word names the variant ("mất thẻ bảo hiểm y tế" is the
+        # re-issue, round 10) and the action ("cắt hộ khẩu") in their words; asked only when needed
+        said_alias = (markers or actions) and ph.kind.startswith("alias") and ph.tokset <= ctx.said
+        if markers and markers.isdisjoint(ctx.said) and not said_alias:
             factors["variant_unsaid"] = VARIANT_UNSAID  # a variant (nước ngoài, cấp lại…) not asked for
         if ctx.asked and not ctx.asked <= idx.proc_words.get(ph.key, ph.tokset):
             factors["variant_missing"] = VARIANT_MISSING  # the citizen asked for a variant this is not
-        actions = idx.proc_actions.get(ph.key)
-        # (an alias the citizen said word for word names the action in their words: "cắt hộ khẩu")
-        if actions and actions.isdisjoint(ctx.said) and not (ph.kind.startswith("alias") and ph.tokset <= ctx.said):
+        if actions and actions.isdisjoint(ctx.said) and not said_alias:
             factors["action_unsaid"] = ACTION_UNSAID  # reports, revokes, delegates: not what was asked
         ages = idx.ages.get(ph.key) if ctx.age is not None else None
         if ages:
