@@ -77,6 +77,7 @@ _NAMES = {
     "cc-lai": "Cấp lại thẻ căn cước",
     "bhyt": "Đăng ký đóng, cấp thẻ BHYT",
     "bhyt-lai": "Cấp lại, đổi, điều chỉnh thông tin trên sổ BHXH, thẻ BHYT",
+    "ct": "Chứng thực bản sao từ bản chính giấy tờ của cơ quan Việt Nam liên kết với cơ quan nước ngoài",
 }
 _FIELDS = {
     "kh": "ho-tich",
@@ -88,6 +89,7 @@ _FIELDS = {
     "cc-lai": "cc",
     "bhyt": "thu",
     "bhyt-lai": "so",
+    "ct": "chung-thuc",
 }
 
 
@@ -111,6 +113,11 @@ def test_the_related_sibling_goes_first():
 
 def test_a_sibling_of_another_field_sharing_the_paper_counts():
     assert _sibling([("bhyt", 0.6), ("bhyt-lai", 0.59)], "lost") == 1  # "thẻ bhyt" in both names
+
+
+def test_one_shared_syllable_makes_no_sibling():
+    # "liên kết" is no "kết hôn": a certified copy of any paper is no copy of the marriage record
+    assert _sibling([("kh", 0.6), ("ct", 0.59)], "copy") is None
 
 
 def test_a_weak_sibling_stays_where_it_is():

@@ -10,8 +10,9 @@ names of the procedures that answer each (lại, đổi, bản sao, trích lục
 `first_sibling` (stage `siblings` of `Searcher._decide`) reorders the answers only: when a short
 request says a mark and the first answer's name says none of that class's words, the best
 candidate among the first `SIBLING_WINDOW` whose name does (same field as the first, or sharing
-a word of its name beyond the registering verbs) and that scores at least `SIBLING_SHARE` of it
-goes first, the first second. Whether to answer is decided before, and is never changed here.
+two adjacent words of its name beyond the registering verbs, "thẻ BHYT") and that scores at
+least `SIBLING_SHARE` of it goes first, the first second. Whether to answer is decided before,
+and is never changed here.
 """
 
 from __future__ import annotations
@@ -97,6 +98,12 @@ def said_classes(words: Sequence[str], accented: bool) -> list[MarkClass]:
     return out
 
 
+def _pairs(words: Sequence[str]) -> set[tuple[str, str]]:
+    """Adjacent word pairs of a name, folded, but those of registering verbs only ("đăng ký")."""
+    f = [fold(w) for w in words]
+    return {p for p in zip(f, f[1:], strict=False) if not set(p) <= _REGISTERING}
+
+
 def _tier(name_words: Sequence[str], mc: MarkClass) -> int | None:
     """The first tier of `mc` whose phrases the name says, None when it says none."""
     for t, tier in enumerate(mc.names):
@@ -120,13 +127,13 @@ def first_sibling(
     `name_words(key)`: the words of a procedure's display name, typed, lower case;
     `field_of(key)`: its field. A sibling is a candidate among the first `window` whose name says
     a word of the first class (in order) of which the first candidate's name says none, related to
-    the first (same field, or a shared name word beyond the registering verbs) and scoring at least
+    the first (same field, or a shared pair of adjacent name words beyond the registering verbs) and scoring at least
     `share` of the first and `floor`; the lowest tier, then the best score, wins."""
     if not ranked or not classes:
         return None
     top_key, top_score = ranked[0]
     top_words = list(name_words(top_key))
-    top_folded = {fold(w) for w in top_words} - _REGISTERING
+    top_pairs = _pairs(top_words)
     for mc in classes:
         if _tier(top_words, mc) is not None:
             continue  # the first answer already is such a procedure
@@ -138,7 +145,7 @@ def first_sibling(
             t = _tier(words, mc)
             if t is None:
                 continue
-            related = field_of(key) == field_of(top_key) or bool(top_folded & {fold(w) for w in words})
+            related = field_of(key) == field_of(top_key) or bool(top_pairs & _pairs(words))
             if related and (best is None or t < best[0]):
                 best = (t, pos)
         if best is not None:
