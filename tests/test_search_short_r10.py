@@ -18,6 +18,7 @@ import yaml
 
 from centre.search import Searcher
 from centre.search.siblings import MARK_CLASSES, first_sibling, said_classes
+from centre.search.words import VARIANT_SCOPES
 from centre.text import fold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,6 +215,21 @@ def test_round10_siblings_come_first(project_config, shipped_catalogue, text, ex
 def test_a_first_issue_asked_for_stays_first(project_config, shipped_catalogue, text, expect):
     hits = Searcher.from_config(shipped_catalogue, project_config).search(text, 3).hits
     assert hits and (hits[0].code or hits[0].key) in expect, (text, [h.code or h.key for h in hits])
+
+
+def test_marks_narrowing_who_or_where_are_data():
+    assert {frozenset({"nuoc", "ngoai"}), frozenset({"bien", "gioi"}), frozenset({"luu", "dong"})} <= set(
+        VARIANT_SCOPES
+    )
+
+
+@pytest.mark.slow
+def test_a_foreign_variant_is_unsaid_though_another_mark_is_said(project_config, shipped_catalogue):
+    """ "đăng ký lại khai tử" says "lại", not "nước ngoài": the plain re-registration comes first
+    (short_train12 failed before), and the foreign one when the request says it."""
+    s = Searcher.from_config(shipped_catalogue, project_config)
+    assert s.search("dang ky lai khai tu cho me", 3).hits[0].code == "1.005461"
+    assert s.search("đăng ký lại khai tử cho người nước ngoài", 3).hits[0].code == "2.000497"
 
 
 @pytest.mark.slow

@@ -104,6 +104,7 @@ from centre.search.words import (
     STOP_VI,
     VARIANT_MARKERS,
     VARIANT_MARKS_EN,
+    VARIANT_SCOPES,
 )
 from centre.text import fold
 
@@ -1275,7 +1276,8 @@ class LexicalRanker:
         s, recall, precision, order, contain = self._score(idx, reading, ph, ctx.plan, ctx.qpairs)
         factors = {}
         markers = idx.proc_markers.get(ph.key)
-        if markers and markers.isdisjoint(ctx.said):
+        # (a mark narrowing who or where, "nước ngoài", is unsaid whatever other mark was said)
+        if markers and (markers.isdisjoint(ctx.said) or any(g <= markers and g.isdisjoint(ctx.said) for g in VARIANT_SCOPES)):
             factors["variant_unsaid"] = VARIANT_UNSAID  # a variant (nước ngoài, cấp lại…) not asked for
         if ctx.asked and not ctx.asked <= idx.proc_words.get(ph.key, ph.tokset):
             factors["variant_missing"] = VARIANT_MISSING  # the citizen asked for a variant this is not
