@@ -15,6 +15,7 @@ agree by construction. `features_off` switches stages off for the ablation bench
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -145,6 +146,12 @@ def combine(c: Scored, semantic_top: float | None = None) -> float:
     if c.semantic is not None and semantic_top is not None:
         s += W_SEMANTIC * (c.semantic - semantic_top)
     return max(0.0, min(1.0, s))
+
+
+@functools.lru_cache(maxsize=2048)
+def _name_words(name: str) -> tuple[str, ...]:
+    """The words of a procedure name as typed, lower case (siblings: names are read once)."""
+    return tuple(a for a, _ in analyze(name))
 
 
 def runners_up(accepted: int, scores: list[float], floor: float) -> int:
@@ -480,9 +487,9 @@ class Searcher(LexicalRanker):
         if not classes:
             return
 
-        def name_words(key: str) -> list[str]:
+        def name_words(key: str) -> tuple[str, ...]:
             p = idx.procs.get(key)
-            return [a for a, _ in analyze((p["name"] if p else "") or "")]
+            return _name_words((p["name"] if p else "") or "")
 
         def field_of(key: str) -> str | None:
             p = idx.procs.get(key)

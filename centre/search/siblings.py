@@ -35,6 +35,7 @@ class MarkClass:
     name: str
     said: tuple[tuple[str, ...], ...]  # phrases as typed (lower case), one tuple of words each
     names: tuple[frozenset[tuple[str, ...]], ...]  # tiers of name phrases, the first preferred
+    said_folded: tuple[tuple[str, ...], ...] = ()  # the same phrases folded (a request without accents)
 
 
 def _words(phrase: str) -> tuple[str, ...]:
@@ -46,15 +47,25 @@ MARK_CLASSES: tuple[MarkClass, ...] = tuple(
         str(name),
         tuple(_words(p) for p in spec.get("said") or ()),
         tuple(frozenset(_words(p) for p in tier) for tier in spec.get("names") or ()),
+        tuple(tuple(fold(w) for w in _words(p)) for p in spec.get("said") or ()),
     )
     for name, spec in (_DATA.get("sibling_marks") or {}).items()
 )
-NOT_AFTER: dict[str, frozenset[str]] = {
-    str(k): frozenset(str(w) for w in v) for k, v in (_DATA.get("sibling_not_after") or {}).items()
-}
-NOT_BEFORE: dict[str, frozenset[str]] = {
-    str(k): frozenset(str(w) for w in v) for k, v in (_DATA.get("sibling_not_before") or {}).items()
-}
+
+
+def _word_table(key: str, also: dict | None = None) -> dict[bool, dict[str, frozenset[str]]]:
+    """mark → the words around it that make it no mark, as typed (True) and folded (False)."""
+    table = {str(k): [str(w) for w in v] for k, v in (_DATA.get(key) or {}).items()}
+    for k, v in (also or {}).items():
+        table.setdefault(str(k), []).extend(str(w) for w in v)
+    return {
+        True: {k: frozenset(v) for k, v in table.items()},
+        False: {fold(k): frozenset(fold(w) for w in v) for k, v in table.items()},
+    }
+
+
+NOT_AFTER = _word_table("sibling_not_after", NOT_MARKER_AFTER)  # "vừa mất", "thay đổi", "xây lại"
+NOT_BEFORE = _word_table("sibling_not_before")  # "mất rồi", "mất tuần trước"
 # the verbs that open most names ("Đăng ký…", "Cấp…"): sharing one makes no sibling
 _REGISTERING = frozenset({"dang", "ky", "cap", "giay", "chung", "nhan", "thu", "tuc", "cho", "va", "cua"})
 
@@ -71,28 +82,22 @@ def _excluded(words: Sequence[str], i: int, phrase: tuple[str, ...], accented: b
     "mất" as the last word."""
     if len(phrase) != 1:
         return False
-
-    def same(w: str) -> str:
-        return w if accented else fold(w)
-
-    for mark, after in (*NOT_AFTER.items(), *NOT_MARKER_AFTER.items()):
-        if same(mark) == phrase[0] and i and words[i - 1] in {same(x) for x in after}:
-            return True
-    for mark, before in NOT_BEFORE.items():
-        if same(mark) == phrase[0] and (i + 1 >= len(words) or words[i + 1] in {same(x) for x in before}):
-            return True
-    return False
+    mark = phrase[0]
+    if i and words[i - 1] in NOT_AFTER[accented].get(mark, ()):
+        return True
+    before = NOT_BEFORE[accented].get(mark)
+    return before is not None and (i + 1 >= len(words) or words[i + 1] in before)
 
 
 def said_classes(words: Sequence[str], accented: bool) -> list[MarkClass]:
     """The mark classes a request says, in data order. `words`: the request's words as typed
     (lower case); without accents they are compared folded."""
     seq = [w if accented else fold(w) for w in words]
+    present = set(seq)
     out = []
     for mc in MARK_CLASSES:
-        for phrase in mc.said:
-            p = phrase if accented else tuple(fold(w) for w in phrase)
-            if any(not _excluded(seq, i, p, accented) for i in _holds(seq, p)):
+        for p in mc.said if accented else mc.said_folded:
+            if p[0] in present and any(not _excluded(seq, i, p, accented) for i in _holds(seq, p)):
                 out.append(mc)
                 break
     return out
