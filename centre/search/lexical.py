@@ -1277,7 +1277,9 @@ class LexicalRanker:
         factors = {}
         markers = idx.proc_markers.get(ph.key)
         # (a mark narrowing who or where, "nước ngoài", is unsaid whatever other mark was said)
-        if markers and (markers.isdisjoint(ctx.said) or any(g <= markers and g.isdisjoint(ctx.said) for g in VARIANT_SCOPES)):
+        if markers and (
+            markers.isdisjoint(ctx.said) or any(g <= markers and g.isdisjoint(ctx.said) for g in VARIANT_SCOPES)
+        ):
             factors["variant_unsaid"] = VARIANT_UNSAID  # a variant (nước ngoài, cấp lại…) not asked for
         if ctx.asked and not ctx.asked <= idx.proc_words.get(ph.key, ph.tokset):
             factors["variant_missing"] = VARIANT_MISSING  # the citizen asked for a variant this is not
