@@ -56,6 +56,8 @@ def test_marks_a_request_says(text, expect):
         "ba tôi mới mất",
         "bố tôi vừa mất tuần trước",
         "ba toi moi mat",
+        "chồng tôi mất, tôi muốn hưởng chế độ tử tuất",  # the comma is gone from the words
+        "ba tôi mất thì con được trợ cấp gì",
         "tôi muốn xây lại cái nhà",  # rebuilding is no re-issue
         "đăng ký khai sinh cho con",
     ],
