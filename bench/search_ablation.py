@@ -73,6 +73,10 @@ SETS = {  # name → (file, role)
         DATA / "search_short" / "train10.yaml",
         "train",
     ),  # round 9: 199 short requests written by the short-request engineer (train only)
+    "short_train12": (
+        DATA / "search_short" / "train12.yaml",
+        "train",
+    ),  # round 10: 160 short requests (siblings: re-issue, copy, correction) by the short-request engineer
     "check": (DATA / "search" / "check.yaml", "dev"),
     "holdout": (DATA / "search_holdout" / "holdout.yaml", "dev"),
     "holdout2": (DATA / "search_holdout2" / "queries.yaml", "dev"),

@@ -104,6 +104,7 @@ from centre.search.words import (
     STOP_VI,
     VARIANT_MARKERS,
     VARIANT_MARKS_EN,
+    VARIANT_SCOPES,
 )
 from centre.text import fold
 
@@ -1277,9 +1278,11 @@ class LexicalRanker:
         markers = idx.proc_markers.get(ph.key)
         actions = idx.proc_actions.get(ph.key)
         # an alias the citizen said word for word names the variant ("mất thẻ bảo hiểm y tế" is the
-        # re-issue, round 10) and the action ("cắt hộ khẩu") in their words; asked only when needed
+        # re-issue, round 10) and the action ("cắt hộ khẩu") in their words; asked only when needed.
+        # A mark narrowing who or where ("nước ngoài") is unsaid whatever other mark or alias was said.
         said_alias = (markers or actions) and ph.kind.startswith("alias") and ph.tokset <= ctx.said
-        if markers and markers.isdisjoint(ctx.said) and not said_alias:
+        scope_unsaid = markers and any(g <= markers and g.isdisjoint(ctx.said) for g in VARIANT_SCOPES)
+        if markers and (scope_unsaid or (markers.isdisjoint(ctx.said) and not said_alias)):
             factors["variant_unsaid"] = VARIANT_UNSAID  # a variant (nước ngoài, cấp lại…) not asked for
         if ctx.asked and not ctx.asked <= idx.proc_words.get(ph.key, ph.tokset):
             factors["variant_missing"] = VARIANT_MISSING  # the citizen asked for a variant this is not

@@ -15,6 +15,7 @@ agree by construction. `features_off` switches stages off for the ablation bench
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -39,6 +40,7 @@ from centre.search.lexical import (
 )
 from centre.search.referral import Referral, referral_for
 from centre.search.scope import evidence_within, names_say, story_led, vetoes
+from centre.search.siblings import first_sibling, said_classes
 from centre.search.textindex import bm25_scores
 from centre.search.weights import (
     DEFAULT_MIN_SCORE,
@@ -59,6 +61,8 @@ from centre.search.weights import (
     RUNNERS,
     SEMANTIC_CANDIDATES,
     SEMANTIC_DECISIVE,
+    SIBLING_SHARE,
+    SIBLING_WINDOW,
     TEXT_CANDIDATES,
     TEXT_MAX_TERMS,
     W_CONTEXT,
@@ -107,7 +111,8 @@ def matched_words(text: str, tail: bool = True) -> str:
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
-          "fusion", "long_runners", "english_passages", "english_marks", "learned_rank", "learned_refusal")
+          "fusion", "long_runners", "english_passages", "english_marks", "learned_rank", "learned_refusal",
+          "siblings")
 # Stages that ship switched off (`features_on` switches them on): the learned reranker and
 # answer classifier (learned.py) won on no dev set as a whole (round 6, docs/search.md).
 OFF_BY_DEFAULT = frozenset({"learned_rank", "learned_refusal"})
@@ -141,6 +146,12 @@ def combine(c: Scored, semantic_top: float | None = None) -> float:
     if c.semantic is not None and semantic_top is not None:
         s += W_SEMANTIC * (c.semantic - semantic_top)
     return max(0.0, min(1.0, s))
+
+
+@functools.lru_cache(maxsize=2048)
+def _name_words(name: str) -> tuple[str, ...]:
+    """The words of a procedure name as typed, lower case (siblings: names are read once)."""
+    return tuple(a for a, _ in analyze(name))
 
 
 def runners_up(accepted: int, scores: list[float], floor: float) -> int:
@@ -463,6 +474,32 @@ class Searcher(LexicalRanker):
         if r.accepted and r.referral:  # scope.py: when an answer gives way to the referral
             if self._vetoed(idx, r, r.ranked[0], asked_for is not None, self._veto_rule(r)):
                 r.accepted, r.rule = 0, "referral"
+        if r.accepted and "siblings" not in self.off and not r.focus.long:
+            self._sibling_first(idx, r)
+
+    def _sibling_first(self, idx: _Index, r: Ranking) -> None:
+        """A short request saying what happened to a paper (lost, damaged, wrong, a copy,
+        expired): the procedure that re-issues, copies, corrects or renews it goes first when
+        the first answer is the paper's first issue (siblings.py, stage `siblings`, round 10).
+        Only the order of the answers changes; the sibling passed the runners-up floor."""
+        typed = [q for q in r.tokens if not q.synonym]
+        classes = said_classes([q.plain for q in typed], any(q.accented for q in typed))
+        if not classes:
+            return
+
+        def name_words(key: str) -> tuple[str, ...]:
+            p = idx.procs.get(key)
+            return _name_words((p["name"] if p else "") or "")
+
+        def field_of(key: str) -> str | None:
+            p = idx.procs.get(key)
+            return p["field_id"] if p else None
+
+        pos = first_sibling([(c.key, c.score) for c in r.ranked], classes, name_words, field_of,
+                            window=SIBLING_WINDOW, share=SIBLING_SHARE, floor=self._runner_floor(r))
+        if pos:
+            r.ranked.insert(0, r.ranked.pop(pos))
+            r.accepted = min(max(r.accepted, 2), RUNNERS)
 
     def _see_also(self, r: Ranking) -> Referral | None:
         """"See also: where to go": the request itself (not a long question's story) names

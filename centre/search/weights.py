@@ -108,6 +108,13 @@ W_CONTEXT_ALONE = 0.85  # see above
 # decide whether to answer, only what else to offer (top-3).
 RUNNERS = 3  # see above
 RUNNER_SHARE = 0.65  # see above (0.75 / 0.85: real_dev top-3 one and two answers fewer)
+# A short request that says what happened to a paper (mất, hư, sai, bản sao, hết hạn…,
+# words.yaml: sibling_marks) puts first the sibling procedure that re-issues, copies, corrects
+# or renews it when the first answer is the paper's first issue (siblings.first_sibling, stage
+# `siblings`, round 10): a sibling among the first SIBLING_WINDOW candidates scoring at least
+# SIBLING_SHARE of the first (and the runners-up floor).
+SIBLING_WINDOW = 8  # see above
+SIBLING_SHARE = 0.7  # see above
 # A long question's runners-up (places 2 to FUSION_POOL; the first stays) are ordered by
 # reciprocal-rank fusion (model.fused_runners): FUSION_SCORE_WEIGHT / (FUSION_K + place by
 # the score) + FUSION_E5_WEIGHT / (FUSION_K + place by e5) + 1 / (FUSION_K + place by the text BM25).

@@ -46,6 +46,10 @@ GENERIC_EN = _set("generic_en")
 ABBREVIATIONS: dict[str, str] = {str(k): str(v) for k, v in (_DATA.get("abbreviations") or {}).items()}
 NUMBER_WORDS: dict[str, str] = {str(k): str(v) for k, v in (_DATA.get("numbers") or {}).items()}
 VARIANT_MARKERS = _phrases("variant_marks")
+# marks that narrow who or where ("nước ngoài"), folded: each must be said (round 10)
+VARIANT_SCOPES: tuple[frozenset[str], ...] = tuple(
+    frozenset(_fold(w) for w in m) for m in _phrases("variant_scopes")
+)
 NOT_MARKER_AFTER: dict[str, set[str]] = {k: set(v) for k, v in (_DATA.get("not_a_mark_after") or {}).items()}
 # an English mark (folded) → the folded words of its Vietnamese mark ("foreign" → nuoc, ngoai)
 VARIANT_MARKS_EN: dict[str, tuple[str, ...]] = {
