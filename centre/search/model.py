@@ -37,7 +37,7 @@ from centre.search.lexical import (
     mostly_english,
     query_age,
 )
-from centre.search.referral import Referral, referral_for
+from centre.search.referral import Referral, advice_for, referral_for
 from centre.search.scope import evidence_within, names_say, story_led, vetoes
 from centre.search.textindex import bm25_scores
 from centre.search.weights import (
@@ -463,6 +463,8 @@ class Searcher(LexicalRanker):
         if r.accepted and r.referral:  # scope.py: when an answer gives way to the referral
             if self._vetoed(idx, r, r.ranked[0], asked_for is not None, self._veto_rule(r)):
                 r.accepted, r.rule = 0, "referral"
+        if not r.accepted and r.referral is None and "referral" not in self.off:
+            r.referral = advice_for(r.focus.text)  # refused, no office named: a legal-advice question's (round 10)
 
     def _see_also(self, r: Ranking) -> Referral | None:
         """"See also: where to go": the request itself (not a long question's story) names
