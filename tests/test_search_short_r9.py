@@ -1,11 +1,11 @@
 """Round 9 of short kiosk requests (docs/search.md, "Round 9: short requests"): everyday words of
 the north, centre and south read as the catalogue's (con nít, hôn thú, a family "khó khăn", an
 old person "không có lương hưu", chỗ ở, a guest who "ngủ lại qua đêm", closing one's shop),
-spoken fillers of the centre and south ("nè", "nhen", "răng rứa", "mần" = làm) weighing as
-filler, giấy tờ nhà, KT3, "rút bảo hiểm" (the one-time benefit), "lãnh" (lĩnh), "kiếm"
+spoken fillers of the centre and south ("nè", "nhen", "răng rứa") weighing as filler, "kiếm"
 (to get) as an everyday word that is no typo, small / big as English words of degree, and "xây
 lại" (to rebuild) as no re-issue; a word whose tone its syllable cannot take ("mât") read by
-the lexicon by its letters; "ở đây" / "chỗ này" (here, at the kiosk) as filler phrases.
+the lexicon by its letters. (Round 10 removed giấy tờ nhà, KT3, "rút bảo hiểm", "lãnh", "mần"
+and the filler phrases "ở đây" / "chỗ này": neutral on every dev set, docs/search.md.)
 
 Fast tests read the shipped lexicon and word lists, or use the five-procedure fixture catalogue;
 the slow ones search the shipped catalogue end to end (each request failed before round 9).
@@ -18,7 +18,6 @@ from search_helpers import fixture_catalogue_db
 
 from centre.search import Searcher
 from centre.search.lexical import Lexicon, _variant_markers, impossible_tone
-from centre.search.model import matched_words
 from centre.text import fold
 
 
@@ -41,10 +40,6 @@ from centre.text import fold
         ("giấy phép kinh doanh", "giấy chứng nhận đăng kí hộ kinh doanh"),  # ký is read kí
         ("no pension", "social allowance"),
         ("nhà tôi khó khăn", "hộ nghèo"),
-        ("giấy tờ nhà", "giấy chứng nhận quyền sở hữu nhà ở"),
-        ("kt3", "tạm trú"),
-        ("rút bảo hiểm", "bảo hiểm xã hội 1 lần"),  # một is read 1
-        ("lãnh", "lĩnh"),
         ("không bán nữa", "chấm dứt hoạt động hộ kinh doanh"),
         ("dẹp tiệm", "chấm dứt hoạt động hộ kinh doanh"),
         ("nghỉ bán", "chấm dứt hoạt động hộ kinh doanh"),
@@ -70,7 +65,7 @@ def fixture_searcher():
     conn.close()
 
 
-@pytest.mark.parametrize("word", ["nè", "nhen", "nghen", "hen", "rứa", "răng", "dzậy", "ni", "mần"])
+@pytest.mark.parametrize("word", ["nè", "nhen", "nghen", "hen", "rứa", "răng", "dzậy", "ni"])
 def test_spoken_fillers_of_the_centre_and_south_weigh_as_filler(fixture_searcher, word):
     tokens = fixture_searcher.explain(f"đăng ký khai sinh {word}")["tokens"]
     assert tokens[-1]["typed"] == word and tokens[-1]["stop"], tokens[-1]
@@ -126,21 +121,6 @@ def test_a_possible_tone_is_not_read_by_its_letters(project_config, shipped_cata
     ]
 
 
-@pytest.mark.parametrize(
-    ("text", "kept"),
-    [
-        (
-            "cho em hỏi công chứng bằng đại học ở đây được không",
-            "cho em hỏi công chứng bằng đại học được không",
-        ),
-        ("chỗ này có làm căn cước không", "có làm căn cước không"),
-        ("tôi ở đâu cũng được", "tôi ở đâu cũng được"),
-    ],
-)
-def test_here_at_the_kiosk_is_filler(text, kept):
-    assert matched_words(text) == kept
-
-
 def test_rebuilding_is_no_reissue():
     assert _variant_markers(("xây", "lại", "nhà"), ("xay", "lai", "nha")) == frozenset()
     assert _variant_markers(("cấp", "lại", "giấy"), ("cap", "lai", "giay")) == {"lai"}
@@ -160,10 +140,7 @@ def test_rebuilding_is_no_reissue():
         ("tôi muốn xây lại cái nhà, xin giấy phép ở đâu", {"1.013225"}),
         ("open a small coffee shop, what registration do I need", {"1.001612"}),
         ("mất giấy phép kinh doanh hộ gia đình", {"2.000575"}),
-        ("làm giấy tờ nhà", {"1.013978"}),
-        ("anh ơi cho em hỏi công chứng bằng đại học ở đây được không", {"2.000815"}),
         ("giây khai sinh bị mât", {"1.004884", "2.000635"}),
-        ("đăng ký kt3", {"1.004194"}),
         ("quán ăn nhà tôi làm ăn thua lỗ giờ muốn nghỉ luôn không bán nữa thì làm sao", {"1.001266"}),
         (
             "nhà tôi khó khăn lắm, thu nhập thấp, muốn xin vào diện hộ nghèo thì làm sao",

@@ -38,7 +38,7 @@ from centre.search.lexical import (
     mostly_english,
     query_age,
 )
-from centre.search.referral import Referral, referral_for
+from centre.search.referral import Referral, advice_for, referral_for
 from centre.search.scope import evidence_within, names_say, story_led, vetoes
 from centre.search.siblings import first_sibling, said_classes
 from centre.search.textindex import bm25_scores
@@ -476,6 +476,9 @@ class Searcher(LexicalRanker):
                 r.accepted, r.rule = 0, "referral"
         if r.accepted and "siblings" not in self.off and not r.focus.long:
             self._sibling_first(idx, r)
+
+        if not r.accepted and r.referral is None and "referral" not in self.off:
+            r.referral = advice_for(r.focus.text)  # refused, no office named: a legal-advice question's (round 10)
 
     def _sibling_first(self, idx: _Index, r: Ranking) -> None:
         """A short request saying what happened to a paper (lost, damaged, wrong, a copy,

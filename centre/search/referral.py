@@ -14,6 +14,15 @@ against a weak answer, but a request that says only them while the ward still an
 "see also" line (`Referral.see_also` False): "certified copy of my passport", "lĩnh lương hưu qua
 tài khoản ngân hàng", "nằm viện" are in-scope needs that name the passport, the bank, the hospital
 in passing. Where both kinds of phrase are said, the longest phrase decides, a `match` one on ties.
+
+The table's `advice` section (round 10) holds the phrases of a question that asks for legal advice
+rather than a procedure — a dispute, a lawsuit, a penalty, a right, a complaint ("tranh chấp",
+"bị phạt bao nhiêu", "là của ai", "có quyền", "giải quyết thế nào") — and where to ask such a
+question (the state legal aid centre, the ward's justice officer). `advice_for(text)` is read only
+once the search has refused a request for which the table names no office (`Searcher._decide`): it
+never makes or vetoes an answer (as a veto it lost in-scope answers on every real dev set: real
+citizens ask for ward procedures in the same words, "chậm khai tử có bị phạt không"), it only says
+where to ask instead of nothing. Same matching as the table's phrases.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -113,9 +122,12 @@ class _Entry:
 class ReferralTable:
     """The loaded table; `find(text)` is pure."""
 
-    def __init__(self, entries: list[_Entry]):
+    def __init__(self, entries: list[_Entry], advice: _Entry | None = None):
         self.entries = entries
-        self.longest = max((len(p) for e in entries for p in e.typed), default=0)
+        self.advice = advice  # the `advice` section: a legal-advice question and where to ask it
+        self.longest = max(
+            (len(p) for e in [*entries, *([advice] if advice else [])] for p in e.typed), default=0
+        )
 
     @classmethod
     def load(cls, path: Path = REFERRALS_PATH) -> ReferralTable:
@@ -131,24 +143,28 @@ class ReferralTable:
             if not isinstance(e, dict) or not e.get("match") or not e.get("office_vi"):
                 log.warning("referral table %s: entry %r ignored", path, e)
                 continue
-            ref = Referral(
-                str(e.get("id") or ""), str(e["office_vi"]), str(e.get("office_en") or e["office_vi"]),
-                str(e.get("advice_vi") or adv_vi), str(e.get("advice_en") or adv_en),
-            )
-            mention = [tuple(_words(str(m))) for m in e.get("mention") or [] if _words(str(m))]
-            phrases = [tuple(_words(str(m))) for m in e["match"] if _words(str(m))] + mention
-            written: dict = {}
-            for p in phrases:
-                written.setdefault(_keys(p, True), p)
-                written.setdefault(_keys(p, False), tuple(fold(w) for w in p))
-            typed = tuple(_keys(p, True) for p in phrases)
-            folded = tuple(_keys(p, False) for p in phrases if len(p) > 1 or not _accented(list(p)))
-            mentions = frozenset(k for p in mention for k in (_keys(p, True), _keys(p, False)))
-            entries.append(_Entry(ref, typed, folded, written, mentions))
-        return cls(entries)
+            entries.append(_entry(e, adv_vi, adv_en))
+        advice = data.get("advice")
+        if advice is not None and not (
+            isinstance(advice, dict) and advice.get("match") and advice.get("office_vi")
+        ):
+            log.warning("referral table %s: advice section %r ignored", path, advice)
+            advice = None
+        return cls(entries, _entry({"id": "legal_advice", **advice}, adv_vi, adv_en) if advice else None)
 
     def find(self, text: str) -> Referral | None:
         """The first entry (longest phrase wins among entries) whose phrase `text` says."""
+        return self._find(text, self.entries)
+
+    def find_advice(self, text: str) -> Referral | None:
+        """The `advice` section when `text` says one of its phrases (a legal-advice question),
+        else None. Its `see_also` is False: it names no office beside an answer."""
+        if self.advice is None:
+            return None
+        r = self._find(text, [self.advice])
+        return None if r is None else replace(r, see_also=False)
+
+    def _find(self, text: str, entries: list[_Entry]) -> Referral | None:
         words = _words(text)
         if not words:
             return None
@@ -156,7 +172,7 @@ class ReferralTable:
         seq = list(_keys(words, accented))
         grams = _ngrams(seq, self.longest)  # every run of words: a phrase test is one set look-up
         best: tuple[tuple[int, bool], _Entry, tuple[str, ...]] | None = None
-        for e in self.entries:
+        for e in entries:
             for p in e.typed if accented else e.folded:
                 rank = (len(p), p not in e.mentions)  # the longest phrase; a need before a mention
                 if p in grams and (best is None or rank > best[0]) and _said(seq, p, words):
@@ -164,8 +180,36 @@ class ReferralTable:
         if best is None:
             return None
         r, p = best[1].referral, best[2]
-        return Referral(r.id, r.office_vi, r.office_en, r.advice_vi, r.advice_en, " ".join(best[1].written[p]),
-                        p not in best[1].mentions)
+        return Referral(
+            r.id,
+            r.office_vi,
+            r.office_en,
+            r.advice_vi,
+            r.advice_en,
+            " ".join(best[1].written[p]),
+            p not in best[1].mentions,
+        )
+
+
+def _entry(e: dict, adv_vi: str, adv_en: str) -> _Entry:
+    """One entry of the table (or its `advice` section) as `find` compares it."""
+    ref = Referral(
+        str(e.get("id") or ""),
+        str(e["office_vi"]),
+        str(e.get("office_en") or e["office_vi"]),
+        str(e.get("advice_vi") or adv_vi),
+        str(e.get("advice_en") or adv_en),
+    )
+    mention = [tuple(_words(str(m))) for m in e.get("mention") or [] if _words(str(m))]
+    phrases = [tuple(_words(str(m))) for m in e["match"] if _words(str(m))] + mention
+    written: dict = {}
+    for p in phrases:
+        written.setdefault(_keys(p, True), p)
+        written.setdefault(_keys(p, False), tuple(fold(w) for w in p))
+    typed = tuple(_keys(p, True) for p in phrases)
+    folded = tuple(_keys(p, False) for p in phrases if len(p) > 1 or not _accented(list(p)))
+    mentions = frozenset(k for p in mention for k in (_keys(p, True), _keys(p, False)))
+    return _Entry(ref, typed, folded, written, mentions)
 
 
 _TABLE: tuple[float, ReferralTable] | None = None
@@ -188,3 +232,10 @@ def table(path: Path = REFERRALS_PATH) -> ReferralTable:
 def referral_for(text: str) -> Referral | None:
     """Where to send a request the centre does not handle (None when the table has no entry)."""
     return table().find(text or "")
+
+
+def advice_for(text: str) -> Referral | None:
+    """Where to ask a legal-advice question (a dispute, a penalty, a right) the centre refused and
+    the table names no office for (the table's `advice` section), or None. Read only after a
+    refusal: it never decides whether the search answers."""
+    return table().find_advice(text or "")
