@@ -68,7 +68,7 @@ def test_no_blind_set_is_read_here():
     # measured only with `--blind` (aggregates), never by the search's tests
     assert SETS["real_blind"][1] == "dev"
     assert all(SETS[f"real_blind{n}"][1] == "dev" for n in (2, 3, 4, 5, 6, 7))
-    blind = ("real_blind8", "real_blind10", "short_blind9", "short_blind11")
+    blind = ("real_blind8", "real_blind10", "real_blind12", "short_blind9", "short_blind11", "short_blind13")
     assert all(SETS[name][1] == "blind" for name in blind)
     assert not any(SETS[name][1] == "blind" for name in FLOORS)
     assert not any(name in _ablation.available_sets(blind=False) for name in blind)
