@@ -69,3 +69,19 @@ def phrases_the_catalogue_says(conn, phrases) -> list[str]:
         if any(r[i : i + len(w)] == w for r in runs for i in range(len(r) - len(w) + 1)):
             said.append(p)
     return said
+
+
+def imported_procedure_ids() -> set[str]:
+    """What a query set may expect: the national codes the kiosk imports (crawl duplicates are
+    not) and the manual procedures' keys (data/procedures)."""
+    import json
+
+    import yaml
+
+    procs = Path(__file__).resolve().parents[1] / "data" / "procedures"
+    ids = {
+        rec["code"]
+        for line in (procs / "national.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not (rec := json.loads(line)).get("crawl_duplicate_of")
+    }
+    return ids | {p["key"] for p in yaml.safe_load((procs / "manual.yaml").read_text(encoding="utf-8"))["procedures"]}

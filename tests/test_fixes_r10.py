@@ -173,15 +173,12 @@ def _login(url: str, name: str, password: str) -> int:
         return client.post("/login", data=form, follow_redirects=False).status_code
 
 
-@pytest.fixture
-def slow_hash(monkeypatch):
-    """Every password check takes 0.8 s more; records how many ran at once."""
+def _slow_password_checks(monkeypatch, module) -> dict:
+    """Every password check of `module` takes 0.8 s more; records how many ran at once."""
     import threading
     import time
 
-    from centre import users
-
-    real, lock, seen = users.verify_password, threading.Lock(), {"now": 0, "most": 0}
+    real, lock, seen = module.verify_password, threading.Lock(), {"now": 0, "most": 0}
 
     def slow(password: str, stored: str) -> bool:
         with lock:
@@ -194,8 +191,16 @@ def slow_hash(monkeypatch):
             with lock:
                 seen["now"] -= 1
 
-    monkeypatch.setattr(users, "verify_password", slow)
+    monkeypatch.setattr(module, "verify_password", slow)
     return seen
+
+
+@pytest.fixture
+def slow_hash(monkeypatch):
+    """The staff server's password checks take 0.8 s more (centre.users)."""
+    from centre import users
+
+    return _slow_password_checks(monkeypatch, users)
 
 
 @pytest.mark.slow
@@ -279,7 +284,6 @@ def test_a_burst_of_hub_logins_leaves_the_pool_to_the_wards(hub_in_process, monk
     """Before: each login held one of the hub's four database connections for its scrypt, and
     every login ran its own at once: eight logins took the pool (the wards' batches, /healthz and
     the pages waited 2.2 s). Now the scrypt holds no connection and runs two at a time."""
-    import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
 
@@ -290,20 +294,7 @@ def test_a_burst_of_hub_logins_leaves_the_pool_to_the_wards(hub_in_process, monk
     from staff.passwords import HASH_WORKERS
 
     url, _, _ = hub_in_process
-    real, lock, seen = users.verify_password, threading.Lock(), {"now": 0, "most": 0}
-
-    def slow(password: str, stored: str) -> bool:
-        with lock:
-            seen["now"] += 1
-            seen["most"] = max(seen["most"], seen["now"])
-        try:
-            time.sleep(0.8)
-            return real(password, stored)
-        finally:
-            with lock:
-                seen["now"] -= 1
-
-    monkeypatch.setattr(users, "verify_password", slow)
+    seen = _slow_password_checks(monkeypatch, users)
     tries = [("so-noi-vu", PASSWORD)] + [("so-noi-vu", f"wrong-{i}-password") for i in range(3)]
     tries += [(f"khach-{i}", "wrong-password") for i in range(4)]
     with ThreadPoolExecutor(8) as pool:

@@ -10,7 +10,6 @@ the train sets that failed before round 10, and requests whose answer must not m
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -150,15 +149,9 @@ def test_train12_set_is_well_formed():
     """tests/data/search_short/train12.yaml (round 10's train set of short requests): codes the
     kiosk imports, known kinds, 1-15 words, a source for each request, no folded duplicates,
     none repeating a request of train10."""
-    procs = ROOT / "data" / "procedures"
-    ids = {
-        rec["code"]
-        for line in (procs / "national.jsonl").read_text(encoding="utf-8").splitlines()
-        if line.strip() and not (rec := json.loads(line)).get("crawl_duplicate_of")
-    }
-    ids |= {
-        p["key"] for p in yaml.safe_load((procs / "manual.yaml").read_text(encoding="utf-8"))["procedures"]
-    }
+    from search_helpers import imported_procedure_ids
+
+    ids = imported_procedure_ids()
 
     def load(name: str) -> list[dict]:
         return yaml.safe_load((ROOT / "tests/data/search_short" / name).read_text(encoding="utf-8"))[

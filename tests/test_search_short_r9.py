@@ -166,21 +166,14 @@ def test_a_hard_procedure_is_no_poor_household(project_config, shipped_catalogue
 def test_train10_set_is_well_formed():
     """tests/data/search_short/train10.yaml (round 9's train set of short requests): codes the
     kiosk imports, known kinds, 1-15 words, a source for each request, no folded duplicates."""
-    import json
     from pathlib import Path
 
     import yaml
 
     root = Path(__file__).resolve().parents[1]
-    procs = root / "data" / "procedures"
-    ids = {
-        rec["code"]
-        for line in (procs / "national.jsonl").read_text(encoding="utf-8").splitlines()
-        if line.strip() and not (rec := json.loads(line)).get("crawl_duplicate_of")
-    }
-    ids |= {
-        p["key"] for p in yaml.safe_load((procs / "manual.yaml").read_text(encoding="utf-8"))["procedures"]
-    }
+    from search_helpers import imported_procedure_ids
+
+    ids = imported_procedure_ids()
     items = yaml.safe_load((root / "tests/data/search_short/train10.yaml").read_text(encoding="utf-8"))[
         "queries"
     ]
