@@ -65,18 +65,12 @@ SETS = {  # name → (file, role)
     "real_train2": (DATA / "search_real" / "train2.yaml", "train"),
     # round 6: 200 real citizens' questions from new pages, collected by a helper who had not read the method (train only)
     "real_train3": (DATA / "search_real" / "train3.yaml", "train"),
-    "r6_english": (
-        DATA / "search_round6" / "english_train.yaml",
-        "train",
-    ),  # round 6: 70 English requests (train only)
-    "short_train10": (
-        DATA / "search_short" / "train10.yaml",
-        "train",
-    ),  # round 9: 199 short requests written by the short-request engineer (train only)
-    "short_train12": (
-        DATA / "search_short" / "train12.yaml",
-        "train",
-    ),  # round 10: 160 short requests (siblings: re-issue, copy, correction) by the short-request engineer
+    # round 6: 70 English requests (train only)
+    "r6_english": (DATA / "search_round6" / "english_train.yaml", "train"),
+    # round 9: 199 short requests written by the short-request engineer (train only)
+    "short_train10": (DATA / "search_short" / "train10.yaml", "train"),
+    # round 10: 160 short requests (siblings: re-issue, copy, correction) by the short-request engineer
+    "short_train12": (DATA / "search_short" / "train12.yaml", "train"),
     "check": (DATA / "search" / "check.yaml", "dev"),
     "holdout": (DATA / "search_holdout" / "holdout.yaml", "dev"),
     "holdout2": (DATA / "search_holdout2" / "queries.yaml", "dev"),
@@ -88,40 +82,28 @@ SETS = {  # name → (file, role)
     "real_dev3": (DATA / "search_real" / "dev3.yaml", "dev"),
     # round-2 blind set, written by a helper who had not read the method: only with --blind,
     # once per round, aggregate figures only (its failures are never printed)
-    "real_blind2": (
-        DATA / "search_real" / "blind2.yaml",
-        "dev",
-    ),  # round 8: worn (4+ blind measurements, never read) → dev, aggregates only
+    # round 8: worn (4+ blind measurements, never read) → dev, aggregates only
+    "real_blind2": (DATA / "search_real" / "blind2.yaml", "dev"),
     # round-3 blind set (120 questions from 120 pages not used before), written by a helper who had
     # not read the method: measured once with round 3's final code, aggregates only
-    "real_blind3": (
-        DATA / "search_real" / "blind3.yaml",
-        "dev",
-    ),  # round 8: worn (4+ blind measurements, never read) → dev, aggregates only
+    # round 8: worn (4+ blind measurements, never read) → dev, aggregates only
+    "real_blind3": (DATA / "search_real" / "blind3.yaml", "dev"),
     # round-4 blind set (120 questions from 120 pages not used before, tests/data/search_real/README.md),
     # collected by a helper who had not read the method while round 4 was tuned: measured once, aggregates only
-    "real_blind4": (
-        DATA / "search_real" / "blind4.yaml",
-        "dev",
-    ),  # round 8: worn (4+ blind measurements, never read) → dev, aggregates only
+    # round 8: worn (4+ blind measurements, never read) → dev, aggregates only
+    "real_blind4": (DATA / "search_real" / "blind4.yaml", "dev"),
     # round-5 blind set (120 questions from 120 pages not used before), collected by a helper who had
     # not read the method while round 5 was tuned: once per round, aggregates only
-    "real_blind5": (
-        DATA / "search_real" / "blind5.yaml",
-        "dev",
-    ),  # round 9: worn (4 blind measurements, never read) → dev, aggregates only
+    # round 9: worn (4 blind measurements, never read) → dev, aggregates only
+    "real_blind5": (DATA / "search_real" / "blind5.yaml", "dev"),
     # round-6 blind set (120 questions from 120 pages not used before), collected by a helper who had
     # not read the method while round 6 was tuned: once per round, aggregates only
-    "real_blind6": (
-        DATA / "search_real" / "blind6.yaml",
-        "dev",
-    ),  # round 9: worn (3 blind measurements, never read) → dev, aggregates only
+    # round 9: worn (3 blind measurements, never read) → dev, aggregates only
+    "real_blind6": (DATA / "search_real" / "blind6.yaml", "dev"),
     # round-7 blind set (120 questions from 120 pages not used before, 94 sites), collected by a
     # helper who had not read the method while round 7 was tuned: once per round, aggregates only
-    "real_blind7": (
-        DATA / "search_real" / "blind7.yaml",
-        "dev",
-    ),  # round 10: worn (3 blind measurements, never read) → dev, aggregates only
+    # round 10: worn (3 blind measurements, never read) → dev, aggregates only
+    "real_blind7": (DATA / "search_real" / "blind7.yaml", "dev"),
     # round-8 blind set, written at the end of round 7 by a helper who had not read the method;
     # never measured yet (once per round, aggregates only)
     "real_blind8": (DATA / "search_real" / "blind8.yaml", "blind"),
@@ -156,9 +138,7 @@ def load_set(path: Path) -> list[dict]:
         kind = _KIND.get(kind, kind)
         if not expect:
             kind = "out_of_scope"
-        out.append(
-            {"q": str(it["q"]), "expect": tuple(str(e) for e in expect) if expect else None, "kind": kind}
-        )
+        out.append({"q": str(it["q"]), "expect": tuple(str(e) for e in expect) if expect else None, "kind": kind})
     return out
 
 
@@ -182,16 +162,10 @@ def folded(text: str) -> str:
 def unseen(sets: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """The dev and blind sets without the requests a train set also holds (folded): short requests
     collide across writers ("chứng thực bản sao"), and a request tuned on is not unseen."""
-    train = {
-        folded(it["q"])
-        for path, role in SETS.values()
-        if role == "train" and path.exists()
-        for it in load_set(path)
-    }
-    return {
-        k: v if SETS[k][1] == "train" else [it for it in v if folded(it["q"]) not in train]
-        for k, v in sets.items()
-    }
+    train = {folded(it["q"]) for path, role in SETS.values() if role == "train" and path.exists()
+             for it in load_set(path)}
+    return {k: v if SETS[k][1] == "train" else [it for it in v if folded(it["q"]) not in train]
+            for k, v in sets.items()}
 
 
 def _ratio(a: int, b: int) -> float | None:
@@ -217,17 +191,13 @@ def evaluate(searcher: Searcher, items: list[dict], *, failures: list | None = N
             failures.append({"q": it["q"], "expect": it["expect"], "got": ids[:3], "kind": it["kind"]})
     out = {}
     for k, (n_in, t1, t3, n_out, rej) in counts.items():
-        out[k] = {
-            "top1": _ratio(t1, n_in),
-            "top3": _ratio(t3, n_in),
-            "refused": _ratio(rej, n_out),
-            "n": n_in + n_out,
-        }
+        out[k] = {"top1": _ratio(t1, n_in), "top3": _ratio(t3, n_in), "refused": _ratio(rej, n_out),
+                  "n": n_in + n_out}
     return out
 
 
 def variants(names: list[str] | None = None) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """ "full" (as shipped), one variant per stage switched off ("-text"), and per stage that
+    """"full" (as shipped), one variant per stage switched off ("-text"), and per stage that
     ships off switched on ("+learned_rank"; "+learned": both learned stages): name → (off, on)."""
     out: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {"full": ((), ())}
     out.update({f"-{s}": ((s,), ()) for s in STAGES if s not in OFF_BY_DEFAULT})
@@ -260,10 +230,7 @@ def main() -> int:
     if "--unseen" in sys.argv:
         sets = unseen(sets)
     show = "--failures" in sys.argv
-    result: dict = {
-        "sets": {k: {"role": SETS[k][1], "queries": len(v)} for k, v in sets.items()},
-        "variants": {},
-    }
+    result: dict = {"sets": {k: {"role": SETS[k][1], "queries": len(v)} for k, v in sets.items()}, "variants": {}}
     with tempfile.TemporaryDirectory(prefix="bench-ablation-") as tmp:
         conn, cfg = real_database(Path(tmp))
         for name, (off, on) in variants(_arg("--variants")).items():
@@ -277,12 +244,8 @@ def main() -> int:
                     for f in fails:
                         log(f"{name} {set_name}: {json.dumps(f, ensure_ascii=False)}")
             result["variants"][name] = row
-            log(
-                f"{name}: {time.perf_counter() - t:.1f} s "
-                + " ".join(
-                    f"{k}={v['all']['top1']}/{v['all']['top3']}/{v['all']['refused']}" for k, v in row.items()
-                )
-            )
+            log(f"{name}: {time.perf_counter() - t:.1f} s " + " ".join(
+                f"{k}={v['all']['top1']}/{v['all']['top3']}/{v['all']['refused']}" for k, v in row.items()))
         conn.close()
     print(json.dumps(result, ensure_ascii=False))
     return 0
