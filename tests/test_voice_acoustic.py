@@ -13,7 +13,16 @@ import shutil
 import numpy as np
 import pytest
 
-from voice.ctc import PhraseScorer, ToneGroups, Vocabulary, greedy, strip_tone, tokenize
+from voice.ctc import (
+    PhraseScorer,
+    SoundGroups,
+    ToneGroups,
+    Vocabulary,
+    greedy,
+    regional_key,
+    strip_tone,
+    tokenize,
+)
 from voice.fbank import MEL_BINS, SHIFT, FbankStream, fbank
 
 slow = pytest.mark.slow
@@ -66,6 +75,33 @@ def test_vocabulary_tone_groups_and_tokenizing():
     logp = np.log(np.array([[0.1, 0.0, 0.0, 0.3, 0.3, 0.1, 0.1, 0.1, 0.0, 0.0]]) + 1e-12)
     merged = np.exp(groups.collapse(logp))[0]
     assert merged[groups.member[3]] == pytest.approx(0.6, abs=1e-6)
+
+
+REGIONAL_VOCAB = Vocabulary(("<blank>", "<unk>", "▁vào", "▁dào", "▁giào", "▁rao", "▁căn", "▁căng", "▁cước",
+                             "▁trú", "▁chú", "▁tạm", "▁tâm", "▁kết", "▁kếc", "n"))
+
+
+def test_regional_keys_merge_what_regions_say_alike_and_nothing_else():
+    assert regional_key("▁vao") == regional_key("▁dao") == regional_key("▁giao") == regional_key("▁rao") == "▁dao"
+    assert regional_key("▁can") == "▁cang" and regional_key("▁kêt") == "▁kêc"
+    assert regional_key("▁tru") == "▁chu" and regional_key("▁xin") == "▁sing"
+    assert regional_key("▁tâm") == "▁tâm" and regional_key("▁đang") == "▁đang"  # đ, final -m, -ng untouched
+    assert regional_key("▁sinh") == "▁sinh" and regional_key("▁sach") == "▁sach"  # -nh and -ch are not -n, -t
+    assert regional_key("n") == "n" and regional_key("▁n") == "▁n"  # pieces and bare letters stay
+
+
+def test_sound_groups_sum_tone_groups_and_spell_phrases_in_them():
+    tones = ToneGroups(REGIONAL_VOCAB, len(REGIONAL_VOCAB))
+    sounds = SoundGroups(tones)
+    name = lambda i: sounds.names[i]  # noqa: E731
+    assert [name(i) for i in tokenize("vào giào", sounds)] == ["▁dao", "▁dao"]
+    assert tokenize("căn cước", sounds)[0] == tokenize("căng", sounds)[0]
+    assert tokenize("trú", sounds) == tokenize("chú", sounds) and tokenize("tạm", sounds) != tokenize("trú", sounds)
+    assert len(sounds) < len(tones)
+    logp = np.log(np.full((1, len(REGIONAL_VOCAB)), 1 / len(REGIONAL_VOCAB)))
+    merged = np.exp(sounds.collapse(tones.collapse(logp)))[0]
+    assert merged.sum() == pytest.approx(1.0, abs=1e-6)
+    assert merged[sounds.index["▁dao"]] == pytest.approx(4 / len(REGIONAL_VOCAB), abs=1e-6)  # vào, dào, giào, rao
 
 
 def _posteriors(path: list[int], size: int = len(VOCAB), sure: float = 0.9) -> np.ndarray:

@@ -96,7 +96,63 @@ class ToneGroups:
         return np.log(np.maximum(summed, 1e-30)) + top
 
 
-def tokenize(text: str, groups: ToneGroups) -> list[int]:
+#: Sounds that Vietnamese regions (and espeak-ng's regional voices) say alike, for
+#: `regional_key`: southern speech makes the onsets v, d, gi and r one sound (and tr/ch, s/x
+#: are merged by many speakers), and says final -n as -ng and final -t as -c. Onsets: spelling
+#: → the spelling it is merged with; finals likewise.
+REGIONAL_ONSETS = {"v": "d", "gi": "d", "r": "d", "tr": "ch", "x": "s"}
+REGIONAL_FINALS = {"n": "ng", "t": "c"}
+
+
+def regional_key(name: str, onsets: dict[str, str] = REGIONAL_ONSETS,
+                 finals: dict[str, str] = REGIONAL_FINALS) -> str:
+    """A whole-word tone group's spelling as its regional sound ("▁vao" → "▁dao", "▁can" →
+    "▁cang", "▁trut" → "▁chuc"); pieces that do not start a word are left as they are."""
+    if not name.startswith(WORD_START) or len(name) < 3:
+        return name
+    word = name[1:]
+    for onset in sorted(onsets, key=len, reverse=True):
+        if word.startswith(onset) and len(word) > len(onset):
+            word = onsets[onset] + word[len(onset):]
+            break
+    for final, merged in finals.items():
+        if len(word) > 1 and word.endswith(final) and word[-len(final) - 1] in "aăâeêioôơuưy":
+            word = word[: -len(final)] + merged
+            break
+    return WORD_START + word
+
+
+class SoundGroups:
+    """Tone groups merged further by a key of their spelling (`regional_key`): `collapse` sums
+    the probabilities of tone-collapsed posteriors, `index` maps every tone group's spelling to
+    its sound group (so `tokenize` spells phrases in sound groups)."""
+
+    def __init__(self, groups: ToneGroups, key=regional_key):
+        names: list[str] = []
+        own: dict[str, int] = {}
+        member = np.zeros(len(groups), dtype=np.int64)
+        for i, name in enumerate(groups.names):
+            k = name if i == BLANK or name.startswith("<") else key(name)
+            if k not in own:
+                own[k] = len(names)
+                names.append(k)
+            member[i] = own[k]
+        self.names, self.member = names, member
+        self.index = {name: int(member[i]) for i, name in enumerate(groups.names)}
+        self._order = np.argsort(member, kind="stable")
+        self._starts = np.searchsorted(member[self._order], np.arange(len(names)))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def collapse(self, collapsed: np.ndarray) -> np.ndarray:
+        """(T, tone groups) log-probabilities → (T, sound groups)."""
+        top = collapsed.max(axis=1, keepdims=True)
+        summed = np.add.reduceat(np.exp(collapsed - top)[:, self._order], self._starts, axis=1)
+        return np.log(np.maximum(summed, 1e-30)) + top
+
+
+def tokenize(text: str, groups: ToneGroups | SoundGroups) -> list[int]:
     """Group ids of a phrase: each word as one token when the model has it, else the longest
     pieces from the left (as the model's sentencepiece would spell it)."""
     ids: list[int] = []
