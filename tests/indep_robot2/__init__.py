@@ -1,0 +1,1 @@
+"""A second independent guide-robot firmware, written from docs/robot-protocol.md alone."""
