@@ -500,7 +500,7 @@ class Status(Heartbeat):
         base = super().fields()[:5]
         out = (*base, _pos(self.x), _pos(self.y), self.waypoint, self.estop,
                "" if self.heading is None else f"{self.heading:.0f}")
-        return _fit("STATUS", out)
+        return _fit_by_emptying("STATUS", out, STATUS_SHED)
 
     @classmethod
     def from_frame(cls, f: Frame) -> Status:
@@ -519,16 +519,23 @@ def _pos(v: float | None) -> str:
     return "" if v is None else f"{v:.1f}"
 
 
-def _fit(type_: str, fields: tuple) -> tuple:
-    """Leave out trailing fields, from the end, until the frame fits 82 bytes (section 4.5)."""
-    fields = tuple(fields)
-    while len(fields) > 1:
+# Section 4.5: the STATUS fields a too-long STATUS empties, in this order (heading, waypoint,
+# reason); no field is left out, so the e-stop flag keeps its place.
+STATUS_SHED = (9, 7, 4)
+
+
+def _fit_by_emptying(type_: str, fields: tuple, order: tuple[int, ...]) -> tuple:
+    """Empty the fields at `order`, one by one, until the frame fits 82 bytes (section 4.5)."""
+    fields = list(fields)
+    for index in (None, *order):
+        if index is not None:
+            fields[index] = ""
         try:
             encode_frame(999, type_, *fields)
-            return fields
+            return tuple(fields)
         except ProtocolError:
-            fields = fields[:-1]
-    return fields
+            continue
+    return tuple(fields)
 
 
 @dataclass(frozen=True)

@@ -263,11 +263,20 @@ def test_unknown_words_and_types_are_kept_not_dropped():
     assert ack.code is p.AckCode.FAILED and ack.detail == "MAYBE"
 
 
-def test_a_long_status_drops_trailing_fields_to_fit_82_bytes():
-    st = p.Status(p.RobotState.RETURNING, 100, 99999, p.GoalStatus.ABORTED, "LOCALIZATION_LOST", 123.4, 56.7,
+def test_a_long_status_empties_heading_waypoint_then_reason_and_keeps_the_estop_flag():
+    """Section 4.5 (round 10, the second independent firmware): a STATUS too long for 82 bytes
+    empties fields rather than leaving out trailing ones, so a latched e-stop stays latched when
+    read back (before: the flag was cut with the heading and read as not latched)."""
+    st = p.Status(p.RobotState.ESTOP, 100, 99999, p.GoalStatus.ABORTED, "LOCALIZATION_LOST", 123.4, 56.7,
                   "counter_16_chars", True, heading=359.0)
     raw = p.Encoder().message(st)
     assert len(raw) <= p.MAX_FRAME_BYTES
+    back = p.parse_robot_message(p.decode_frame(raw))
+    assert back.estop is True and back.state is p.RobotState.ESTOP
+    assert back.heading is None and back.waypoint == ""  # emptied first
+    assert (back.x, back.y) == (123.4, 56.7) and back.goal_id == 99999
+    short = p.Status(p.RobotState.IDLE, 80, None, p.GoalStatus.NONE, "", 1.0, 2.0, "dock", False, heading=90.0)
+    assert p.parse_robot_message(p.decode_frame(p.Encoder().message(short))) == short  # fits: untouched
 
 
 def test_goto_lead_field():

@@ -18,16 +18,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--key", help="shared key (16-64 characters), required on TCP")
     ap.add_argument(
-        "--hello-clears-auth",
+        "--keep-auth-on-hello",
         action="store_true",
-        help="a HELLO on an authenticated link ends its authentication (the kit's reading)",
+        help="the first reading of section 13 (before its 2026-12-07 clarification): a HELLO "
+        "leaves an authenticated link authenticated; the kit rejects it",
     )
     args = ap.parse_args(argv)
     if args.key is not None and not 16 <= len(args.key) <= 64:
         ap.error("the key must have 16-64 characters")
     if args.tcp is not None and not args.key:
         ap.error("on TCP the robot must require the keyed handshake: give --key")
-    robot = Robot(key=args.key, hello_clears_auth=args.hello_clears_auth)
+    robot = Robot(key=args.key, hello_clears_auth=not args.keep_auth_on_hello)
     try:
         if args.pty:
             serve_pty(robot, args.link, key=bool(args.key))

@@ -36,7 +36,7 @@ class Robot:
     """One guide robot; the e-stop latch lives in `nvram` and survives `boot()`."""
 
     def __init__(
-        self, key: str | None = None, nvram: dict | None = None, hello_clears_auth: bool = False
+        self, key: str | None = None, nvram: dict | None = None, hello_clears_auth: bool = True
     ) -> None:
         self.key = key
         # Section 13 says both "a new HELLO restarts the handshake for that connection" and
