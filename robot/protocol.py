@@ -44,6 +44,7 @@ _FIELD_RE = re.compile(r"^[\x20-\x7e]*$")
 _RESERVED = set("$*,!\\^~")
 _TYPE_RE = re.compile(r"^[A-Z]{2,8}$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+_ID_RE = re.compile(r"^[1-9][0-9]{0,4}$")  # a command id as written: 1-99999, no leading zero, sign or space
 
 
 class ProtocolError(ValueError):
@@ -344,11 +345,15 @@ def known(value) -> bool:
     return isinstance(value, Enum)
 
 
+def valid_id(text: str) -> bool:
+    """A command id field: 1-99999 in plain digits, no leading zero (section 2)."""
+    return bool(_ID_RE.match(text)) and int(text) <= MAX_COMMAND_ID
+
+
 def _id(text: str) -> int:
-    v = _num(text, int, "command id")
-    if not 1 <= v <= MAX_COMMAND_ID:
-        raise ProtocolError(f"command id {v} outside 1..{MAX_COMMAND_ID}")
-    return v
+    if not valid_id(text):
+        raise ProtocolError(f"command id {text!r} is not 1..{MAX_COMMAND_ID} without leading zeros")
+    return int(text)
 
 
 def valid_token(text: str) -> bool:

@@ -375,7 +375,7 @@ class SimRobot:
 
     def _cmd_cancel(self, cmd: p.Command, now: float) -> list:
         want = cmd.arg(0) or None
-        if want is not None and not (want.isdigit() and 1 <= int(want) <= p.MAX_COMMAND_ID):
+        if want is not None and not p.valid_id(want):
             return [self._ack(cmd, AckCode.FAILED, Reason.BAD_ARGUMENT)]
         own = self.goal is not None and self.goal.goal_id is None  # its own return is not a kiosk goal
         if not self.goal or own or (want is not None and str(self.goal.goal_id) != want):

@@ -233,3 +233,63 @@ def test_booted_away_from_the_dock_with_no_kiosk_it_goes_home_after_60_s(project
     assert str(robot.state) == "IDLE" and robot.goal is None
     robot.tick(61.0)
     assert str(robot.state) == "RETURNING" and robot.goal.goal_id is None
+
+
+def test_leading_zero_ids_are_malformed_not_the_same_id():
+    """Spec section 2 (A4): a CANCEL goal id `0001` is FAILED,BAD_ARGUMENT (it was NO_GOAL); a GOTO
+    whose own id is `0042` gets no answer and does not move the robot."""
+    r = booted()
+    r.handle(cmd("GOTO", 1, "counter_1"), 0.0)
+    assert r.handle(cmd("CANCEL", 2, "0001"), 0.1) == [p.Ack(2, AckCode.FAILED, "BAD_ARGUMENT")]
+    assert r.goal is not None and r.goal.goal_id == 1
+    r2 = booted()
+    assert r2.handle(p.decode_frame(p.encode_frame(1, "GOTO", "0042", "counter_1")), 0.0) == []
+    assert r2.goal is None and r2.state is RobotState.DOCKED
+
+
+def test_a_second_auth_is_denied_and_keeps_the_connection_authenticated():
+    """Spec section 13 (A3): AUTH with no handshake running is DENIED,AUTH_FAILED; only a HELLO,
+    the connection's close or a reboot ends an authentication."""
+    key = "correct horse battery"
+    r = make(key=key)
+    r.tick(0.0)
+    out = r.handle(cmd("HELLO", 1, "1", "KIOSK", "1", "5f3a9c01"), 0.0)
+    auth = next(m for m in out if isinstance(m, p.Auth))
+    mac = p.kiosk_mac(key, "5f3a9c01", auth.nonce)
+    assert r.handle(cmd("AUTH", 2, mac), 0.1) == [p.Ack(2, AckCode.ACCEPTED)]
+    assert r.handle(cmd("AUTH", 3, mac), 0.2) == [p.Ack(3, AckCode.DENIED, "AUTH_FAILED")]
+    assert acks(r.handle(cmd("STATQ", 4), 0.3)) == [p.Ack(4, AckCode.ACCEPTED)]
+
+
+def test_link_loss_with_no_goal_sends_an_arrived_robot_home_but_leaves_a_docked_one():
+    """Spec section 10 (A5): 3 s without the kiosk, no goal: ARRIVED or IDLE returns at once."""
+    r = booted()
+    r.handle(cmd("GOTO", 1, "kiosk"), 0.0)
+    run(r, 0.1, 2.0)
+    assert r.state is RobotState.ARRIVED
+    run(r, 2.1, 5.5, kiosk_alive=False)
+    assert r.state is RobotState.RETURNING and r.goal.goal_id is None
+    d = booted()
+    run(d, 0.0, 1.0)
+    run(d, 1.1, 6.0, kiosk_alive=False)
+    assert d.state is RobotState.DOCKED and d.goal is None
+
+
+def test_idle_after_cancel_does_not_move_by_itself_while_the_kiosk_talks():
+    """Spec sections 6.1, 9 (A6): only ARRIVED returns after 60 s without a command; IDLE waits."""
+    r = booted()
+    r.handle(cmd("GOTO", 1, "counter_1"), 0.0)
+    run(r, 0.1, 3.0)
+    r.handle(cmd("CANCEL", 2), 3.0)
+    assert r.state is RobotState.IDLE
+    run(r, 3.1, 70.0, step=0.5)
+    assert r.state is RobotState.IDLE and r.goal is None
+
+
+def test_busy_seconds_are_rounded_up_and_other_lead_values_mean_no_visitor():
+    """Spec sections 5 and 4.1 (A9, A7)."""
+    r = booted()
+    assert acks(r.handle(cmd("GOTO", 1, "counter_1", "yes"), 0.0)) == [p.Ack(1, AckCode.ACCEPTED)]
+    assert r.leading is False
+    run(r, 0.1, 0.45)  # 9.65 m left at 1 m/s
+    assert r.handle(cmd("GOTO", 2, "kiosk"), 0.5) == [p.Ack(2, AckCode.BUSY, "10")]
