@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pynmea2
 import pytest
@@ -282,3 +283,35 @@ def test_a_long_status_empties_heading_waypoint_then_reason_and_keeps_the_estop_
 def test_goto_lead_field():
     assert p.goto(5, "counter_1", True).fields() == ("5", "counter_1", "1")
     assert p.goto(5, "counter_1").fields() == ("5", "counter_1")
+
+
+@pytest.mark.parametrize("text", ["0042", "042", "0", "+42", " 42", "4_2", "100000", "", "4a"])
+def test_a_command_id_is_plain_digits_without_a_leading_zero(text):
+    """Spec section 2 (A4 of tests/indep_robot2): `0042` is not the id 42 but a malformed id."""
+    assert not p.valid_id(text)
+    with pytest.raises(p.ProtocolError):
+        p.Command.from_frame(p.decode_frame(p.encode_frame(1, "STATQ", text)))
+
+
+def test_command_ids_one_to_99999_are_valid():
+    assert all(p.valid_id(t) for t in ("1", "42", "99999"))
+    assert p.Command.from_frame(p.decode_frame(p.encode_frame(1, "STATQ", "42"))).cmd_id == 42
+
+
+def test_the_example_frames_of_section_4_2_decode_and_each_side_counts_up():
+    """docs/robot-protocol.md 4.2 (A11 of tests/indep_robot2): every example is a valid frame and
+    each side's seq numbers run in order."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "robot-protocol.md").read_text()
+    block = text.split("Examples (real frames):", 1)[1].split("```")[1]
+    frames = [p.decode_frame(line.split()[0].encode() + b"\r\n") for line in block.splitlines() if line]
+    assert len(frames) >= 15
+    kiosk_types = {"GOTO", "WPQ"}
+    seqs: dict[str, list[int]] = {"kiosk": [], "robot": []}
+    for f in frames:
+        kiosk = (
+            f.type in kiosk_types
+            or (f.type == "HB" and not f.fields)
+            or (f.type == "HELLO" and len(f.fields) == 5)
+        )
+        seqs["kiosk" if kiosk else "robot"].append(f.seq)
+    assert all(s == sorted(set(s)) for s in seqs.values()), seqs
