@@ -21,7 +21,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from centre import audit, users
-from centre.db import migrate
+from centre.db import migrate, transaction
 
 MIN_DIGITS = 6
 MAX_DIGITS = 12
@@ -120,30 +120,52 @@ class PinGate:
         return min(self.max_lockout_s, self.lockout_s * 2 ** max(0, lockouts - 1))
 
     def check(self, pin: str, *, address: str = "") -> PinResult:
-        """Check one try; a wrong PIN is counted and audited, the max_tries-th one locks."""
+        """Check one try; a wrong PIN is counted and audited, the max_tries-th one locks.
+
+        The try is counted before the scrypt, in the transaction that checks the lock (BEGIN
+        IMMEDIATE: one at a time, across the kiosk's threads and processes), and its outcome is
+        written after it, as `centre.users` does for logins: read first and written after the
+        slow hash, tries made at once all saw the same count and slipped past the lockout."""
         now = self.clock()
+        with transaction(self.conn):
+            failures, lockouts, until = self._state()
+            if self.pin_hash and until <= now and failures >= self.max_tries:
+                # every try left is already counted (in flight, or lost with a crash during its
+                # hash): lock now, as the last of them would, rather than refuse for ever
+                lockouts += 1
+                until = now + self.next_lockout_s(lockouts)
+                self._save(0, lockouts, until)
+                audit.record(self.conn, self.actor, "pin.locked", entity="pin", key=self.scope,
+                             after={"failures": 0, "lockouts": lockouts, "locked_until": until},
+                             address=address, now=now)
+                return PinResult.LOCKED
+            if until > now:
+                audit.record(self.conn, self.actor, "pin.refused_locked", entity="pin", key=self.scope,
+                             after={"locked_until": until}, address=address, now=now)
+                return PinResult.LOCKED
+            if not self.pin_hash:
+                return PinResult.NOT_SET
+            self._save(failures + 1, lockouts, until)
+        ok = verify_pin(pin, self.pin_hash)
+        with transaction(self.conn):
+            if ok:
+                self._save(0, 0, 0.0)
+                return PinResult.OK
+            return self._wrong(now, address)
+
+    def _wrong(self, now: float, address: str) -> PinResult:
+        """Inside the second transaction: this wrong try is already counted; lock at max_tries."""
         failures, lockouts, until = self._state()
-        if until > now:
-            audit.record(self.conn, self.actor, "pin.refused_locked", entity="pin", key=self.scope,
-                         after={"locked_until": until}, address=address, now=now)
-            self.conn.commit()
-            return PinResult.LOCKED
-        if not self.pin_hash:
-            return PinResult.NOT_SET
-        if verify_pin(pin, self.pin_hash):
-            self._save(0, 0, 0.0)
-            self.conn.commit()
-            return PinResult.OK
-        failures += 1
-        result = PinResult.WRONG
-        if failures >= self.max_tries:
+        action, result = "pin.failed", PinResult.WRONG
+        if until > now:  # another try, made at the same time, locked meanwhile
+            result = PinResult.LOCKED
+        elif failures >= self.max_tries:
             lockouts += 1
             until = now + self.next_lockout_s(lockouts)
             failures = 0
-            result = PinResult.LOCKED
-        self._save(failures, lockouts, until)
-        audit.record(self.conn, self.actor, "pin.locked" if result == PinResult.LOCKED else "pin.failed",
+            action, result = "pin.locked", PinResult.LOCKED
+            self._save(failures, lockouts, until)
+        audit.record(self.conn, self.actor, action,
                      entity="pin", key=self.scope, after={"failures": failures, "lockouts": lockouts,
                                                           "locked_until": until}, address=address, now=now)
-        self.conn.commit()
         return result
