@@ -8,13 +8,32 @@ by config.yaml `province.token_file`.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 import psycopg
 
+#: A ward centre's id, as its config.yaml may write it (centre.config.ProvinceSection.centre_id,
+#: the id each sync request carries): lower-case ASCII letters, digits, '-' and '_', starting with
+#: a letter or digit, at most 64 characters. An id outside it could never be sent by a ward.
+CENTRE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+CENTRE_ID_RULE = "lower-case ASCII letters, digits, '-' and '_', starting with a letter or digit, 1 to 64 characters"
+
 
 class UnknownCentre(PermissionError):
     """The token matches no centre (wrong, revoked or missing)."""
+
+
+class BadCentreId(ValueError):
+    """A centre id no ward's config.yaml could hold (`CENTRE_ID_PATTERN`)."""
+
+
+def check_centre_id(centre_id: str) -> str:
+    """`centre_id` when a ward's config could send it, else BadCentreId naming the rule."""
+    if not re.fullmatch(CENTRE_ID_PATTERN, centre_id):
+        raise BadCentreId(f"centre id {centre_id!r} is not one a ward's config.yaml (province.centre_id) can hold: "
+                          f"{CENTRE_ID_RULE} (e.g. 'mong-duong' for Phường Mông Dương)")
+    return centre_id
 
 
 def hash_token(token: str) -> bytes:

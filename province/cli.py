@@ -119,6 +119,8 @@ def run(args) -> int:
             print("--dsn or $PROVINCE_DSN is needed", file=sys.stderr)
             return 2
         return _serve(args.dsn, args.host, args.port, args.session_hours)
+    if cmd == "add-centre" and not _centre_id_ok(args.centre_id):
+        return 2  # before any database is started or touched
     dsn = _dsn(args)
     if cmd == "run":
         return _serve(dsn, args.host, args.port, args.session_hours)
@@ -142,6 +144,18 @@ def run(args) -> int:
     else:
         print(token)
     return 0
+
+
+def _centre_id_ok(centre_id: str) -> bool:
+    """Only ids a ward's config.yaml can send are registered (else the ward could never sync)."""
+    from province.auth import BadCentreId, check_centre_id
+
+    try:
+        check_centre_id(centre_id)
+    except BadCentreId as exc:
+        print(f"add-centre: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 class CliUserError(Exception):
