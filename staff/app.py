@@ -36,7 +36,7 @@ from centre.db import DatabaseError, connect
 from robot import events as robot_events
 from staff import auth, i18n
 from staff.announce import Announcer
-from staff.events import Broker, StreamLimits, TooManyStreams
+from staff.events import Broker, StreamLimits, TooManySessionStreams, TooManyStreams
 from staff.httpguard import BodyLimit
 from staff.robot import RobotFeed
 
@@ -49,7 +49,7 @@ ERROR_STATUS = {
     q.InvalidInput: 422, q.CounterClosed: 409, q.CounterBusy: 409, q.CurrentNotStarted: 409, q.ServiceClosed: 409,
     q.InvalidTransition: 409, q.SeriesFull: 409, q.QueueStorageError: 503,
     ratings.RatingError: 409, users.UnknownUser: 404, users.UserError: 422, centre_admin.AdminError: 422, reports.ReportRangeError: 422,
-    TooManyStreams: 503,
+    TooManyStreams: 503, TooManySessionStreams: 429,
 }
 
 

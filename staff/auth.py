@@ -10,6 +10,7 @@ form itself (no session yet) uses a double-submit cookie.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -44,6 +45,13 @@ class Principal:
 
     user: User
     session: Session | None = None
+    token_hash: str = ""  # the bearer token's hash, when the caller came with one
+
+    @property
+    def login_key(self) -> str:
+        """Which login this is (the session cookie's or the API token's hash): what a per-login
+        limit counts, e.g. the live streams one login may hold (staff.events.MAX_STREAMS_PER_SESSION)."""
+        return f"session:{self.session.token_hash}" if self.session else f"token:{self.token_hash}"
 
     @property
     def actor(self) -> str:
@@ -64,8 +72,9 @@ def principal(request: Request) -> Principal | None:
     found = None
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        user = users.user_for_token(conn, header[7:].strip())
-        found = Principal(user) if user else None
+        token = header[7:].strip()
+        user = users.user_for_token(conn, token)
+        found = Principal(user, token_hash=hashlib.sha256(token.encode("utf-8")).hexdigest()) if user else None
     else:
         sess = users.get_session(conn, request.cookies.get(SESSION_COOKIE), now=staff.now())
         found = Principal(sess.user, sess) if sess else None

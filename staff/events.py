@@ -8,9 +8,10 @@ in milliseconds; changes from other processes arrive within `POLL_S`.
 Streams are admitted into two pools (`Broker.admit`): "staff" (displays and consoles, logged
 in) and "public" (ticket status pages, anonymous). Each pool has its own ceiling, so a flood of
 public streams cannot take the hall display offline, and a public stream is also limited per
-client address and per ticket token (one QR code → a few streams). A refused stream is a 503
-`TooManyStreams` with Retry-After; every page reconnects with back-off and asks for the events
-it missed (`since`).
+client address and per ticket token (one QR code → a few streams); a staff stream is limited per
+login session (`MAX_STREAMS_PER_SESSION`). A refused stream is a 503 `TooManyStreams` (a 429
+`TooManySessionStreams` for the session's cap) with Retry-After; every page reconnects with
+back-off and asks for the events it missed (`since`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ HEARTBEAT_S = 15.0
 QUEUE_MAX = 500
 #: Default stream limits (config.yaml staff.streams overrides them).
 MAX_SUBSCRIBERS = 2000
+#: Staff streams one login (a session cookie, or an API token) may hold at once: a counter
+#: screen, a hall display and a few tabs. The address cap (staff.httpguard) is 64 and the staff
+#: pool 300, so one stolen or runaway session could otherwise take the whole pool.
+MAX_STREAMS_PER_SESSION = 8
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class StreamLimits:
     public: int = 1500          # ticket status pages, all clients together
     per_client: int = 12        # public streams from one address
     per_token: int = 3          # public streams of one ticket token
+    per_session: int = MAX_STREAMS_PER_SESSION  # staff streams of one login session (or API token)
     retry_after_s: int = 5
 
 
@@ -55,6 +61,10 @@ class TooManyStreams(RuntimeError):
     def __init__(self, message: str, retry_after_s: int = 5):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class TooManySessionStreams(TooManyStreams):
+    """This login already holds its share of staff streams (a 429: the caller's own doing)."""
 
 
 class Slot:
@@ -189,24 +199,29 @@ class Broker:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(loop.call_later, POKE_DELAY_S, wake.set)
 
-    def admit(self, pool: str, client: str = "", token: str | None = None) -> Slot:
+    def admit(self, pool: str, client: str = "", token: str | None = None, *, session: str | None = None) -> Slot:
         """A place for one stream in `pool` ("staff" or "public"), or TooManyStreams.
 
-        Public streams are also counted per client address and per ticket token. Called from
-        the event loop (no await between check and count), so admission needs no lock.
+        Public streams are also counted per client address and per ticket token; staff streams
+        per login `session` (TooManySessionStreams). Called from the event loop (no await
+        between check and count), so admission needs no lock.
         """
         lim = self.limits
         keys = [("pool", pool)]
-        checks = [(("pool", pool), lim.staff if pool == "staff" else lim.public, f"{pool} streams")]
+        checks = [(("pool", pool), lim.staff if pool == "staff" else lim.public, f"{pool} streams", TooManyStreams)]
         if pool == "public":
             keys.append(("client", client))
-            checks.append((("client", client), lim.per_client, "streams from this address"))
+            checks.append((("client", client), lim.per_client, "streams from this address", TooManyStreams))
             if token is not None:
                 keys.append(("token", token))
-                checks.append((("token", token), lim.per_token, "streams of this ticket"))
-        for key, most, what in checks:
+                checks.append((("token", token), lim.per_token, "streams of this ticket", TooManyStreams))
+        if session is not None:
+            keys.append(("session", session))
+            checks.append((("session", session), lim.per_session, "live streams open by this login",
+                           TooManySessionStreams))
+        for key, most, what, error in checks:
             if self._counts[key] >= most:
-                raise TooManyStreams(f"too many {what} (at most {most}); retry later", lim.retry_after_s)
+                raise error(f"too many {what} (at most {most}); retry later", lim.retry_after_s)
         for key in keys:
             self._counts[key] += 1
         return Slot(self, keys)

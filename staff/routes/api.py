@@ -402,7 +402,7 @@ SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
                                "`since` marked late, then 'queue' events)", response_class=StreamingResponse)
 async def events(request: Request, since: int | None = Query(None, ge=0, le=2**53), who: Principal = Depends(VIEWER)):
     staff = staff_of(request)
-    slot = staff.broker.admit("staff")  # the reserved pool: public pages cannot fill it
+    slot = staff.broker.admit("staff", session=who.login_key)  # the reserved pool: public pages cannot fill it
     replay = None
     if since is not None:
         def replay():

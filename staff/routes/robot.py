@@ -37,7 +37,7 @@ def robot_status(request: Request, who: Principal = Depends(WATCHERS)):
             response_class=StreamingResponse)
 async def robot_events_stream(request: Request, who: Principal = Depends(WATCHERS)):
     staff = request.app.state.staff
-    slot = staff.broker.admit("staff")
+    slot = staff.broker.admit("staff", session=who.login_key)
     body = robot_stream(staff.broker, staff.robot_feed, request, executor=staff.broker.staff_executor)
     return SlotStreamingResponse(body, slot, media_type="text/event-stream", headers=SSE_HEADERS)
 
