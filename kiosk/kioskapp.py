@@ -260,9 +260,10 @@ class KioskApp(App):
         return False
 
     def _shown(self, *_):
-        """The first frame after a lift: what that touch switched to is on the screen from now."""
+        """The first frame after a lift: what that touch switched to is on the screen from now.
+        Wall-clock time, as Kivy stamps a touch when it arrives (`MotionEvent.time_start`)."""
         if self._lifted is not None and self._lifted[0] is None:
-            self._lifted = (time.monotonic(),) + self._lifted[1:]
+            self._lifted = (time.time(),) + self._lifted[1:]
 
     def _bounce(self, touch) -> bool:
         """This touch comes right after the last one, at its place, on the screen that one opened,
@@ -270,7 +271,11 @@ class KioskApp(App):
         if self._lifted is None:
             return False
         shown, x, y, screen = self._lifted
-        seen_for = 0.0 if shown is None else time.monotonic() - shown
+        # measured at the moment the finger touched, not when the touch is handled: a slow frame
+        # (a screen built, a loaded PC) handles a touch late, and it still came before the
+        # citizen could have seen the new screen (< 0 when it came before the frame was shown)
+        touched = getattr(touch, "time_start", None) or time.time()
+        seen_for = 0.0 if shown is None else touched - shown
         return (seen_for < BOUNCE_S and self._look() != screen
                 and math.hypot(touch.x - x, touch.y - y) < BOUNCE_PX)
 

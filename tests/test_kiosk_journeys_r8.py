@@ -173,6 +173,20 @@ def double_tap(d, w, gap: float) -> None:
         d.pump(gap if i == 0 else 0.5)
 
 
+def seen_on_purpose(d) -> None:
+    """Wait until what the last tap opened has been on the screen for the double-tap window: a
+    deliberate tap comes after the citizen has seen the screen. On a loaded machine the frame
+    that shows it comes late, and a fixed pause after the tap then still fell inside the window
+    (the tap was taken for the same finger again)."""
+    from kiosk.kioskapp import BOUNCE_S
+
+    def seen() -> bool:
+        lifted = d.app._lifted
+        return lifted is None or (lifted[0] is not None and time.time() - lifted[0] > BOUNCE_S + 0.05)
+
+    d.wait(seen, what="the new screen seen for the double-tap window")
+
+
 @pytest.mark.parametrize("gap", [0.02, 0.2])
 def test_double_tap_takes_exactly_one_ticket(fresh, gap):
     d, c = fresh, fresh.c
@@ -213,7 +227,7 @@ def test_double_tap_on_a_home_tile_does_not_tap_the_next_screen(fresh, orientati
         double_tap(d, d.find("home:lookup"), 0.15)
         assert d.screen() == "fields", "a double tap on the tile opened a field"
         # a deliberate tap, a moment later, acts
-        d.pump(0.6)
+        seen_on_purpose(d)
         row = d.row("field:", d.app.screens["fields"].ids.list)
         d.tap(row)
         d.wait(lambda: d.screen() == "procedures", what="the field's procedures")
@@ -232,7 +246,7 @@ def test_double_tap_on_english_or_larger_text_keeps_what_was_chosen(fresh):
     d.tap("home:lookup")
     double_tap(d, d.find("bar:large"), 0.15)
     assert c.visit.large_text
-    d.pump(0.6)  # a deliberate second tap, a moment later, switches back
+    seen_on_purpose(d)  # a deliberate second tap, a moment later, switches back
     d.tap("bar:large")
     assert not c.visit.large_text
 
@@ -255,9 +269,36 @@ def test_double_tap_during_a_slow_frame_is_still_one_tap(fresh):
             Clock.schedule_once(lambda dt: time.sleep(0.8), 0)
         d.pump(0.15)
     assert c.visit.lang == "en"
-    d.pump(0.6)  # seen, then tapped on purpose: switches back
+    seen_on_purpose(d)  # seen, then tapped on purpose: switches back
     d.tap("lang")
     assert c.visit.lang == "vi"
+
+
+def test_a_bounce_handled_late_is_still_a_bounce(fresh):
+    """CI, round 10: the second touch of a double tap on "Lấy số thứ tự" took a number. It came
+    0.18 s after the first, but a slow frame (a screen being built on a loaded PC) handled it
+    more than the window after the service list was shown, and the window was measured when the
+    touch was handled. It is measured at the touch's own time now (`MotionEvent.time_start`)."""
+    from kivy.tests.common import UnitTestTouch
+
+    d, c = fresh, fresh.c
+    n0 = tickets_today(d)
+    w = d.find("home:ticket")
+    x, y = w.to_window(*w.center)
+    first = UnitTestTouch(x, y)
+    first.touch_down()
+    d.pump(0.03)
+    first.touch_up()
+    d.wait(lambda: d.app._lifted is not None and d.app._lifted[0] is not None, what="the list shown")
+    assert d.screen() == "service"
+    second = UnitTestTouch(x, y)  # the finger again, at once: stamped now
+    time.sleep(0.8)  # ... and handled only after a slow frame
+    second.touch_down()
+    d.pump(0.03)
+    second.touch_up()
+    d.pump(0.5)
+    assert d.screen() == "service" and c.visit.ticket is None, "a bounce handled late took a number"
+    assert tickets_today(d) == n0
 
 
 def test_detail_page_keeps_its_width_after_the_screen_turned(fresh):
