@@ -17,6 +17,7 @@ import os
 
 import pytest
 from kiosk_helpers import journey_kiosk, new_citizen, serving, t, type_keys
+from test_kiosk_journeys_r8 import asked
 
 pytestmark = [
     pytest.mark.slow,
@@ -69,11 +70,7 @@ def heard(d, event) -> None:
     d.pump(0.1)
 
 
-def asked_section(d):
-    """The one widget the detail page highlights as the section the question asked about."""
-    marks = [w for w in d.visible() if getattr(w, "asked", False)]
-    assert len(marks) == 1, f"expected one highlighted section, found {len(marks)}"
-    return marks[0]
+asked_section = asked  # the one highlighted section (test_kiosk_journeys_r8)
 
 
 def in_view(d, w) -> bool:
