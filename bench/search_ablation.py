@@ -14,11 +14,12 @@ per kind. Sets and their role (docs/search.md, "Honest measurement"):
   tests/data/search_real/dev3.yaml (real_dev3, round 5: real questions from new pages);
 - dev from round 8 (worn blind sets, measured blind four or more times, never read):
   tests/data/search_real/blind2.yaml, blind3.yaml, blind4.yaml (real_blind2/3/4); from round 9
-  blind5.yaml and blind6.yaml (real_blind5/6) too; from round 10 blind7.yaml (real_blind7);
+  blind5.yaml and blind6.yaml (real_blind5/6) too; from round 10 blind7.yaml (real_blind7); from round 11
+  blind8.yaml (real_blind8) and tests/data/search_short/blind9.yaml (short_blind9);
 - blind (role "blind": only with `--blind`, measured once per round, failures not printed):
-  blind8.yaml and blind10.yaml (real_blind8, real_blind10, each collected while a round was tuned,
-  by a teammate who had not read the method), tests/data/search_short/blind9.yaml and blind11.yaml
-  (short_blind9, short_blind11). tests/data/search_real/blind.yaml was
+  blind10.yaml and blind12.yaml (real_blind10, real_blind12, each collected while a round was tuned,
+  by a teammate who had not read the method), tests/data/search_short/blind11.yaml and blind13.yaml
+  (short_blind11, short_blind13). tests/data/search_real/blind.yaml was
   measured blind in round 1 and read since, so it is a dev set (real_blind).
 
 `--unseen` leaves out of the dev and blind sets every request a train set holds too (compared
@@ -105,9 +106,10 @@ SETS = {  # name → (file, role)
     # round 10: worn (3 blind measurements, never read) → dev, aggregates only
     "real_blind7": (DATA / "search_real" / "blind7.yaml", "dev"),
     # round-8 blind set, written at the end of round 7 by a helper who had not read the method;
-    # never measured yet (once per round, aggregates only)
-    "real_blind8": (DATA / "search_real" / "blind8.yaml", "blind"),
-    "short_blind9": (DATA / "search_short" / "blind9.yaml", "blind"),  # round 8: short requests, never read
+    # round 11: worn (3 blind measurements, never read) → dev, aggregates only
+    "real_blind8": (DATA / "search_real" / "blind8.yaml", "dev"),
+    # round 8: short requests by a teammate; round 11: worn (3 blind measurements, never read) → dev
+    "short_blind9": (DATA / "search_short" / "blind9.yaml", "dev"),
     # round 9: 33 real questions from 33 new pages (the pages corpus is nearly used up; 14 English),
     # by a teammate who had not read the method; never read
     "real_blind10": (DATA / "search_real" / "blind10.yaml", "blind"),
