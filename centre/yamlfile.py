@@ -57,7 +57,12 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _co
 
 def load_with_lines(text: str) -> tuple[Any, Lines]:
     """Parse YAML text; return (data, lines). Raise YamlError naming the line of a mistake."""
-    loader = _LineLoader(text)
+    try:
+        loader = _LineLoader(text)  # the reader refuses a NUL or other control character here, at once
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        raise YamlError(line, "", f"not valid YAML: character #x{exc.character:04x} is not allowed in a "
+                        "YAML file (a control character: was the file saved as text?)") from None
     loader.lines = {}
     try:
         data = loader.get_single_data()
