@@ -31,7 +31,9 @@ class ConfigError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # .inf and .nan are YAML numbers: a target wait of .inf or a waypoint at .nan passed the range
+    # checks (or has none) and made the staff server's JSON answers 500 (not JSON numbers)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Text(_Model):
@@ -458,6 +460,7 @@ _PLAIN_TYPE_ERRORS = {
     "int_from_float": "{value!r} is not a whole number; write digits only, without quotes or units",
     "float_parsing": "{value!r} is not a number; write e.g. 90 or 0.5, without units",
     "float_type": "{value!r} is not a number; write e.g. 90 or 0.5, without units",
+    "finite_number": "{value!r} is not a finite number; write e.g. 90 or 0.5 (.inf and .nan are not allowed)",
     "bool_parsing": "{value!r} is not true or false",
     "bool_type": "{value!r} is not true or false",
     "string_type": "{value!r} should be a text; put it in quotes",
