@@ -119,6 +119,8 @@ SETS = {  # name → (file, role)
     "short_blind13": (DATA / "search_short" / "blind13.yaml", "blind"),
     # round 10: 137 real questions, mostly from public GitHub datasets (BHXH portal letters, thuvienphapluat Q&A); never read
     "real_blind12": (DATA / "search_real" / "blind12.yaml", "blind"),
+    # round 11: 125 real questions from GitHub crawls (a thuvienphapluat privacy Q&A crawl, unused titles) + 11 pages; never read
+    "real_blind14": (DATA / "search_real" / "blind14.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
 
