@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-import yaml
+from centre.yamlfile import YamlError, line_of, load_with_lines
 
 
 class HolidayFileError(ValueError):
@@ -70,41 +70,82 @@ class WorkCalendar:
         return count
 
 
+#: The longest holiday span one entry may give (Tết is 9-10 days): a mistyped year in `from`/`to`
+#: (0001-01-01 to 9999-12-31) made a million dates and a minute of loading in every process.
+MAX_SPAN_DAYS = 31
+_KINDS = ("holidays", "working_days")
+
+
 def load_calendar(path: str | Path) -> WorkCalendar:
-    """Read data/holidays.yaml (see its header for the format)."""
+    """Read data/holidays.yaml (see its header for the format). Every mistake in the file (not
+    readable, not YAML, a year given twice, a part of the wrong shape) is a HolidayFileError
+    naming the path, the key and the line: the queue ignores such a file and keeps issuing."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data, lines = load_with_lines(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise HolidayFileError(f"{path}: file not found") from None
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2026-13-01
-        raise HolidayFileError(f"{path}: not valid YAML: {exc}") from None
+    except OSError as exc:  # a folder, no permission
+        raise HolidayFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise HolidayFileError(f"{path}: not UTF-8 text") from None
+    except YamlError as exc:  # also a year given twice (safe_load kept the last, losing the first)
+        raise HolidayFileError(f"{path}:{f' line {exc.line}:' if exc.line else ''} {exc.message}") from None
+    data = {} if data is None else data
+    _shaped(path, data, lines, (), dict, "a mapping with 'years:'")
+    years = data.get("years") or {}
+    _shaped(path, data, lines, ("years",), dict, "a mapping of years (2026: ...)")
     holidays: set[date] = set()
     working: set[date] = set()
     names: dict[date, str] = {}
     tet_years: set[int] = set()
-    for year, entry in (data.get("years") or {}).items():
+    for year, entry in years.items():
+        _shaped(path, data, lines, ("years", year), dict, "a mapping with holidays: and working_days:")
         for kind, target in (("holidays", holidays), ("working_days", working)):
+            _shaped(path, data, lines, ("years", year, kind), list, "a list of {date: ...} or {from: ..., to: ...}")
             for i, item in enumerate((entry or {}).get(kind) or []):
-                where = f"{path}: years.{year}.{kind}[{i}]"
-                if not isinstance(item, dict):
-                    raise HolidayFileError(f"{where}: expected {{date: YYYY-MM-DD, name: ...}}")
-                try:
-                    if "date" in item:
-                        days = [_as_date(item["date"])]
-                    else:
-                        a, b = _as_date(item["from"]), _as_date(item["to"])
-                        if b < a:
-                            raise HolidayFileError(f"{where}: 'to' is before 'from'")
-                        days = [a + timedelta(days=k) for k in range((b - a).days + 1)]
-                except (KeyError, ValueError, TypeError) as exc:
-                    raise HolidayFileError(f"{where}: needs 'date' or 'from'/'to' as YYYY-MM-DD ({exc})") from None
+                days = _entry_days(f"{_where(path, data, lines, ('years', year, kind, i))}", item)
                 for d in days:
                     target.add(d)
                     names[d] = str(item.get("name", ""))
                 if kind == "holidays" and "nguyên đán" in str(item.get("name", "")).lower():
                     tet_years.update(d.year for d in days)
     return WorkCalendar(frozenset(holidays), frozenset(working), names, frozenset(tet_years))
+
+
+def _where(path: Path, data, lines, loc: tuple) -> str:
+    line = line_of(data, lines, loc)
+    label = ""
+    for part in loc:  # years are keys (years.2026), entries list items (holidays[0])
+        label += f"[{part}]" if isinstance(part, int) and label.endswith(_KINDS) else ("." if label else "") + str(part)
+    return f"{path}: {label or '(top level)'}{f' (line {line})' if line else ''}"
+
+
+def _shaped(path: Path, data, lines, loc: tuple, kind: type, what: str) -> None:
+    """HolidayFileError unless the part at `loc` (when present and not empty) is a `kind`."""
+    node = data
+    for part in loc:
+        node = node.get(part) if isinstance(node, dict) else None
+    if node is not None and not isinstance(node, kind):
+        raise HolidayFileError(f"{_where(path, data, lines, loc)}: expected {what}")
+
+
+def _entry_days(where: str, item) -> list[date]:
+    """The dates of one holidays/working_days entry: {date} or {from, to} (at most MAX_SPAN_DAYS)."""
+    if not isinstance(item, dict):
+        raise HolidayFileError(f"{where}: expected {{date: YYYY-MM-DD, name: ...}}")
+    try:
+        if "date" in item:
+            return [_as_date(item["date"])]
+        a, b = _as_date(item["from"]), _as_date(item["to"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise HolidayFileError(f"{where}: needs 'date' or 'from'/'to' as YYYY-MM-DD ({exc})") from None
+    if b < a:
+        raise HolidayFileError(f"{where}: 'to' is before 'from'")
+    if (b - a).days >= MAX_SPAN_DAYS:
+        raise HolidayFileError(f"{where}: {(b - a).days + 1} days from 'from' to 'to'; one entry gives at most "
+                               f"{MAX_SPAN_DAYS} (is a year mistyped?)")
+    return [a + timedelta(days=k) for k in range((b - a).days + 1)]
 
 
 def _as_date(v) -> date:

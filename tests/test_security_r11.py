@@ -56,3 +56,58 @@ def test_infinite_or_nan_numbers_in_config_yaml_are_refused_with_key_and_line(ol
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert f"{key} (line {line}): " in str(info.value) and "not a finite number" in str(info.value), str(info.value)
+
+
+# -- 3. data/holidays.yaml mistakes ---------------------------------------------------------------
+
+BAD_HOLIDAYS = {
+    "a folder": (None, "cannot read"),
+    "a list at the top": ("- 2026-01-01\n", "(top level): expected a mapping"),
+    "years as a list": ("years: [2026]\n", "years (line 1): expected a mapping of years"),
+    "a year as a list": ("years:\n  2026: [a]\n", "(line 2): expected a mapping with holidays"),
+    "holidays as a text": ("years:\n  2026:\n    holidays: abc\n", "holidays (line 3): expected a list"),
+    "a year given twice": ("years:\n  2026:\n    holidays: []\n  2026:\n    holidays: []\n", "line 4"),
+    "a NUL": ("years:\x00\n", "line 1"),
+    "a span of 8000 years": ("years:\n  2026:\n    holidays:\n      - {from: 0001-01-01, to: 9999-12-31}\n",
+                             "(line 4): 3652059 days"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_HOLIDAYS)
+def test_a_broken_holidays_file_names_its_line_and_tickets_are_still_issued(case, tmp_path):
+    """The queue reads the holidays file for its opening days and ignores a HolidayFileError
+    ('kiosk doctor reports the file; tickets still work'), but a folder, a list where a mapping
+    belongs or a year written as a list raised OSError/AttributeError instead: every ticket was
+    a 500. A year given twice silently lost the first year's holidays (safe_load keeps the last);
+    a mistyped span loaded 3.6 million dates (a minute in every process)."""
+    from staff_helpers import Centre
+
+    from centre.config import parse_config
+    from centre.workdays import HolidayFileError, load_calendar
+
+    content, needle = BAD_HOLIDAYS[case]
+    hol = tmp_path / "holidays.yaml"
+    if content is None:
+        hol.mkdir()
+    else:
+        hol.write_text(content, encoding="utf-8")
+    with pytest.raises(HolidayFileError) as info:
+        load_calendar(hol)
+    assert str(info.value).startswith(str(hol)) and needle in str(info.value), str(info.value)
+
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = (text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
+            .replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
+            .replace('holidays: "data/holidays.yaml"', f'holidays: "{hol}"'))
+    cfg = parse_config(text, base_dir=ROOT, source=ROOT / "config.yaml")
+    (tmp_path / "var").mkdir()
+    centre = Centre(cfg, tmp_path / "var" / "centre.db")
+    r = centre.client("kiosk").post("/api/tickets", json={"service": "A"})
+    assert r.status_code == 201, r.text
+
+
+def test_the_shipped_holidays_file_still_loads():
+    from centre.workdays import load_calendar
+
+    cal = load_calendar(ROOT / "data" / "holidays.yaml")
+    assert 2026 in cal.years_with_tet and len(cal.holidays) > 20
