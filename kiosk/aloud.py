@@ -291,6 +291,8 @@ def ticket(c) -> str:
     said = c.t(key, number=tk["number"], counter=c.counter_names(tk), ahead=tk.get("ahead", 0), wait=wait)
     if v.print_status == "failed":  # a visitor who cannot read would wait at the slot for a ticket
         said = _join(said, c.t("speak.print_failed", number=tk["number"]))
+    elif v.print_status == "screen_only":  # and at a kiosk with no printer, for one never printed
+        said = _join(said, c.t("speak.screen_only", number=tk["number"]))
     return said
 
 

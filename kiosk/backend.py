@@ -334,6 +334,12 @@ class Backend:
         rec = self.catalogue.get(key_or_code) if key_or_code else None
         return rec.display_name(lang) if rec else None
 
+    @property
+    def prints(self) -> bool:
+        """Whether tickets are printed here: False for `printer.kind: none` (the number and its QR
+        on screen only), unless a printer is injected."""
+        return self._printer is not None or self.cfg.printer.kind != "none"
+
     def print_ticket(self, ticket: dict) -> bool:
         from PIL import Image
 

@@ -133,10 +133,12 @@ class SpeakerRecorder:
         pass
 
 
-def journey_kiosk(tmp, dossiers: list[dict]):
+def journey_kiosk(tmp, dossiers: list[dict], *, extra: dict | None = None, paper: bool = True):
     """The real app on an embedded-defaults config in `tmp` for a module of citizens' journeys: a
     Dummy receipt printer, the queue's clock on a Tuesday 09:00 in Vietnam, "Đọc to" recorded
-    (`drv.speaker.said`), the home data loaded and `dossiers` stored (sources 1, 2, …)."""
+    (`drv.speaker.said`), the home data loaded and `dossiers` stored (sources 1, 2, …).
+    `extra`: config.yaml text replaced (kiosk.testing.kiosk_config); `paper=False`: no printer is
+    injected, the config's `printer.kind` decides."""
     from datetime import UTC, datetime
 
     from escpos.printer import Dummy
@@ -147,10 +149,10 @@ def journey_kiosk(tmp, dossiers: list[dict]):
     from kiosk.screens import dossier_lookup_hook
     from kiosk.testing import kiosk_config, start
 
-    cfg = kiosk_config(tmp)
+    cfg = kiosk_config(tmp, extra=extra)
     clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
     speaker = SpeakerRecorder()
-    drv = start(cfg, tmp, backend=Backend(cfg, printer=Dummy(), queue_clock=clock),
+    drv = start(cfg, tmp, backend=Backend(cfg, printer=Dummy() if paper else None, queue_clock=clock),
                 dossier_lookup=dossier_lookup_hook(cfg), speaker=speaker)
     drv.speaker = speaker
     drv.wait(lambda: drv.c.services and drv.c.fields, what="home data")

@@ -119,15 +119,27 @@ class TicketFlow(ControllerBase):
             # the visit ended (Home, idle) while the number was being taken: the queue holds it, so
             # it is printed all the same (the citizen who tapped is at the slot); it was dropped
             # unprinted, a number called at the counter that nobody held
-            self._run("io", lambda: self.backend.print_ticket(ticket), None, lambda exc: None)
+            if self._prints():
+                self._run("io", lambda: self.backend.print_ticket(ticket), None, lambda exc: None)
             self.refresh_home()
             return
         self.visit.tickets[ticket["series"]] = ticket
+        if not self._prints():
+            # a kiosk with no printer (printer.kind: none) said "the printer has a problem" on
+            # every ticket, on screen and aloud: here the number and its QR are the ticket
+            self.visit.print_status = "screen_only"
+            self._show_ticket(ticket)
+            self.refresh_home()
+            return
         self.visit.print_status = "printing"
         self._show_ticket(ticket)
         self._run("io", lambda: self.backend.print_ticket(ticket),
                   lambda ok: self._printed(visit, ok), lambda exc: self._printed(visit, False))
         self.refresh_home()
+
+    def _prints(self) -> bool:
+        """Tickets are printed at this kiosk (not `printer.kind: none`)."""
+        return getattr(self.backend, "prints", True)
 
     def _issue_failed(self, visit: int, exc: Exception) -> None:
         if visit != self._visit_id:

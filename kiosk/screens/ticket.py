@@ -74,7 +74,7 @@ class TicketScreen(KScreen):
         group = next((g.name.get(v.lang) for g in self.app.cfg.priority_groups if g.key == tk.get("priority")), "")
         ids.priority.text = self.tr("ticket.priority", group=group) if group else ""
         status = {"printing": "ticket.printing", "printed": "ticket.printed", "failed": "ticket.print_failed",
-                  "issuing": "ticket.issuing"}.get(v.print_status)
+                  "screen_only": "ticket.screen_only", "issuing": "ticket.issuing"}.get(v.print_status)
         ids.print_status.text = self.tr(status) if status else ""
         ids.print_status.color = (0.60, 0.11, 0.09, 1) if v.print_status == "failed" else (0.10, 0.11, 0.13, 1)
         ids.qr.source = tk.get("qr", "")

@@ -78,6 +78,9 @@ class VietKeyboard(BoxLayout):
         self.add_widget(last)
         if app is not None:
             app.bind(lang=self._lang_changed, scale=lambda *a: self.relabel())
+            # the mode of the language the kiosk starts in: a centre whose first language is English
+            # gave its first English visitor Telex ("birth" typed "bỉth": no match) until a reset
+            self.telex = self.buffer.telex = app.lang == "vi"
         self.relabel()
 
     def _lang_changed(self, app, lang):
