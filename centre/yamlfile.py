@@ -70,6 +70,8 @@ def load_with_lines(text: str) -> tuple[Any, Lines]:
         mark = getattr(exc, "problem_mark", None)
         raise YamlError(mark.line + 1 if mark else None, "",
                         f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    except RecursionError:  # thousands of nested [ or {: PyYAML's composer recurses per level
+        raise YamlError(None, "", "not valid YAML: lists or mappings nested too deeply") from None
     except ValueError as exc:  # e.g. a date such as 2026-13-01
         if isinstance(exc, YamlError):
             raise

@@ -111,3 +111,16 @@ def test_the_shipped_holidays_file_still_loads():
 
     cal = load_calendar(ROOT / "data" / "holidays.yaml")
     assert 2026 in cal.years_with_tet and len(cal.holidays) > 20
+
+
+@pytest.mark.parametrize("opening", ["[", "{a: "])
+def test_a_config_nested_thousands_deep_is_a_config_error_not_a_traceback(opening, tmp_path, capsys):
+    closing = "]" if opening == "[" else "}"
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8") + "extra: " + opening * 5000 + "1" + closing * 5000 + "\n"
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(path)
+    rc = cli.main(["--config", str(path), "config", "check"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "nested too deeply" in err and "Traceback" not in err, err
