@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from centre.text import unshowable
 from centre.yamlfile import YamlError, dotted, line_of, load_with_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,17 @@ class Text(_Model):
 
     vi: str = Field(min_length=1, description="Vietnamese text")
     en: str = Field(min_length=1, description="English text")
+
+    @field_validator("vi", "en")
+    @classmethod
+    def _showable(cls, v: str) -> str:
+        """A NUL, a newline or a bidi override went on to the hall display, the ticket print and
+        the report CSV (the staff pages refuse them in names saved there: centre.text.unshowable)."""
+        bad = unshowable(v)
+        if bad:
+            raise ValueError(f"holds a control or invisible character ({bad}) that a display or a ticket "
+                             "cannot show; retype the text")
+        return v
 
     def get(self, lang: str) -> str:
         return self.en if lang == "en" else self.vi

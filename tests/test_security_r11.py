@@ -124,3 +124,24 @@ def test_a_config_nested_thousands_deep_is_a_config_error_not_a_traceback(openin
     rc = cli.main(["--config", str(path), "config", "check"])
     err = capsys.readouterr().err
     assert rc == 2 and "nested too deeply" in err and "Traceback" not in err, err
+
+
+# -- 4. config.yaml names a display or a ticket cannot show ---------------------------------------
+
+
+@pytest.mark.parametrize("char", ["\x00", "\u202e", "\u200b", "\x1b", "\u2028"])
+def test_a_config_name_with_a_control_or_invisible_character_names_key_and_line(char, tmp_path):
+    """Counter, service, waypoint and centre names in config.yaml go to the hall display, the
+    ticket print and the report CSV; the staff pages refuse such names when saved there, the
+    config took them (a NUL, a bidi override reversing 'Quầy 1', a zero-width space)."""
+    esc = char.encode("unicode_escape").decode()
+    path, line = _config_with(tmp_path, 'vi: "Quầy 1"', f'vi: "Quầy {esc}1"')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"counters[0].name.vi (line {line}): holds a control or invisible character (U+{ord(char):04X})" \
+        in str(info.value), str(info.value)
+
+
+def test_vietnamese_names_with_marks_still_load(tmp_path):
+    path, _ = _config_with(tmp_path, 'vi: "Quầy 1"', 'vi: "Quầy một — Hộ tịch (ưu tiên) ❤ 1"')
+    assert load_config(path).counters[0].name.vi.startswith("Quầy một")
