@@ -128,6 +128,17 @@ def _field_given_twice(cfg: Config) -> _KeyedError | None:
     return None
 
 
+def _priority_key_given_twice(cfg: Config) -> _KeyedError | None:
+    """Two priority groups with one key: the kiosk showed both buttons, tickets and reports could
+    not tell them apart, and the staff pages changed only one of them."""
+    keys = [g.key for g in cfg.priority_groups]
+    for i, k in enumerate(keys):
+        if k in keys[:i]:
+            return _KeyedError(("priority_groups", i, "key"), f"priority group key {k!r} is used twice "
+                               f"(also priority_groups[{keys.index(k)}]); give each group its own key")
+    return None
+
+
 def _overlapping_hours(cfg: Config) -> _KeyedError | None:
     """Two spans of one day that overlap in config.yaml (a typo, e.g. '11:00-17:00' for '13:00-17:00')."""
     places = [(("opening_hours",), cfg.opening_hours)] + [
@@ -385,7 +396,7 @@ class Config(_Model):
                 raise _KeyedError(("queue", "overflow_series"), f"{src!r} is not a service series")
             if not re.match(r"^[A-Z]$", dst) or dst in series:
                 raise _KeyedError(("queue", "overflow_series"), f"overflow letter {dst!r} must be a free letter A-Z")
-        problem = _overlapping_hours(self) or _field_given_twice(self)
+        problem = _overlapping_hours(self) or _field_given_twice(self) or _priority_key_given_twice(self)
         if problem:
             raise problem
         return self

@@ -145,3 +145,10 @@ def test_a_config_name_with_a_control_or_invisible_character_names_key_and_line(
 def test_vietnamese_names_with_marks_still_load(tmp_path):
     path, _ = _config_with(tmp_path, 'vi: "Quầy 1"', 'vi: "Quầy một — Hộ tịch (ưu tiên) ❤ 1"')
     assert load_config(path).counters[0].name.vi.startswith("Quầy một")
+
+
+def test_a_priority_group_key_given_twice_names_key_and_line(tmp_path):
+    path, line = _config_with(tmp_path, "key: disability", "key: elderly")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"priority_groups[1].key (line {line}): priority group key 'elderly' is used twice" in str(info.value)
