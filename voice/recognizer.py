@@ -111,9 +111,59 @@ def inspect_model(path: Path) -> ModelInfo:
 
 
 class LoaderEvents:
-    """Subscribers of a background model loader (both engines' loaders share this).
+    """A model loaded once in a background thread, and its subscribers (both engines' loaders).
 
-    The loader sets `state`, `path`, `load_s`, `error`, `_lock`, `_done` and `_listeners`."""
+    A subclass gives `THREAD_NAME` and `_build()` (which loads, or raises); `start()` runs it in
+    the thread and `_load` turns its end into the state and the event subscribers hear."""
+
+    THREAD_NAME = "voice-model-loader"
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.state = "idle"  # idle | loading | ready | failed
+        self.progress = 0.0
+        self.error: str | None = None
+        self.load_s: float | None = None
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._listeners: list[Callable] = []
+        self._thread: threading.Thread | None = None
+
+    def start(self):
+        """Start loading in the background (once); returns at once."""
+        with self._lock:
+            if self._thread is not None:
+                return self
+            self.state = "loading"
+            self._thread = threading.Thread(target=self._load, name=self.THREAD_NAME, daemon=True)
+        self._thread.start()
+        self._started()
+        return self
+
+    def _started(self) -> None:
+        """Called once, after the loading thread started."""
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def _load(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._build()
+            self.load_s = time.perf_counter() - t0
+            self.progress = 1.0
+            self.state = "ready"
+            log.info("voice model %s ready in %.1f s", self.path, self.load_s)
+            self._done.set()
+            self._emit(ModelReady(str(self.path), self.load_s))
+        except Exception as exc:  # whatever goes wrong, voice is off and the kiosk carries on
+            if not isinstance(exc, ModelError | OSError | ImportError):
+                log.exception("voice model loading failed unexpectedly")
+            self.error = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+            self.state = "failed"
+            log.warning("voice is off: %s", self.error)
+            self._done.set()
+            self._emit(ModelFailed(str(self.path), self.error))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until loaded or failed; True when the model is ready."""
@@ -154,66 +204,32 @@ class LoaderEvents:
 class ModelLoader(LoaderEvents):
     """Loads one Vosk model in a background thread and tells subscribers how it went."""
 
+    THREAD_NAME = "vosk-model-loader"
+
     def __init__(self, path: Path):
-        self.path = Path(path)
-        self.state = "idle"  # idle | loading | ready | failed
-        self.progress = 0.0
-        self.error: str | None = None
+        super().__init__(path)
         self.info: ModelInfo | None = None
         self.vocabulary: frozenset[str] | None = None
-        self.load_s: float | None = None
         self._model = None
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._listeners: list[Callable] = []
-        self._thread: threading.Thread | None = None
-
-
-    def start(self) -> ModelLoader:
-        """Start loading in the background (once); returns at once."""
-        with self._lock:
-            if self._thread is not None:
-                return self
-            self.state = "loading"
-            self._thread = threading.Thread(target=self._load, name="vosk-model-loader", daemon=True)
-        self._thread.start()
-        return self
 
     def _step(self, progress: float, stage: str) -> None:
         self.progress = progress
         self._emit(ModelLoading(str(self.path), progress, stage))
 
-    def _load(self) -> None:
-        t0 = time.perf_counter()
-        try:
-            self._step(0.05, "checking the model files")
-            info = inspect_model(self.path)
-            self.info = info
-            self._step(0.15, "reading the vocabulary")
-            self.vocabulary = read_vocabulary(info.path)
-            self._step(0.3, "loading the acoustic model and graph")
-            import vosk
+    def _build(self) -> None:
+        self._step(0.05, "checking the model files")
+        info = inspect_model(self.path)
+        self.info = info
+        self._step(0.15, "reading the vocabulary")
+        self.vocabulary = read_vocabulary(info.path)
+        self._step(0.3, "loading the acoustic model and graph")
+        import vosk
 
-            vosk.SetLogLevel(-1)
-            try:
-                model = vosk.Model(str(info.path))
-            except Exception as exc:  # vosk raises a bare Exception("Failed to create a model")
-                raise ModelError(f"Vosk could not load {info.path}: {exc}") from exc
-            self._model = model
-            self.load_s = time.perf_counter() - t0
-            self.progress = 1.0
-            self.state = "ready"
-            log.info("voice model %s ready in %.1f s", info.path, self.load_s)
-            self._done.set()
-            self._emit(ModelReady(str(self.path), self.load_s))
-        except Exception as exc:  # whatever goes wrong, voice is off and the kiosk carries on
-            if not isinstance(exc, ModelError | OSError | ImportError):
-                log.exception("voice model loading failed unexpectedly")
-            self.error = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
-            self.state = "failed"
-            log.warning("voice is off: %s", exc)
-            self._done.set()
-            self._emit(ModelFailed(str(self.path), self.error))
+        vosk.SetLogLevel(-1)
+        try:
+            self._model = vosk.Model(str(info.path))
+        except Exception as exc:  # vosk raises a bare Exception("Failed to create a model")
+            raise ModelError(f"Vosk could not load {info.path}: {exc}") from exc
 
     @property
     def model(self):

@@ -70,7 +70,7 @@ from rapidfuzz.distance import Levenshtein
 from voice import confidence
 from voice.acoustic import WARPS, AcousticRanking, AcousticScorer, AcousticStream
 from voice.closedset import ClosedSet, Ranking, syllables
-from voice.events import ModelFailed, ModelLoading, ModelReady
+from voice.events import ModelLoading
 from voice.grammar import Phrase, catalogue_phrases, load_phrase_book
 from voice.recognizer import Interpretation, LoaderEvents, ModelError
 
@@ -198,57 +198,30 @@ def vietasr_version() -> str | None:
 class VietAsrLoader(LoaderEvents):
     """Loads the viet-asr pipeline once, in the background (the `ModelLoader` interface)."""
 
+    THREAD_NAME = "vietasr-loader"
+
     def __init__(self, preset: str = PRESET):
+        super().__init__(Path(f"vietasr:{preset}"))
         self.preset = preset
-        self.path = Path(f"vietasr:{preset}")
-        self.state = "idle"
-        self.progress = 0.0
-        self.error: str | None = None
         self.info = None  # a Vosk ModelInfo for the Vosk loader; nothing to inspect here
         self.vocabulary = None
         self.acoustic = None  # voice.acoustic.EmbeddedModel, or None (acoustic_error says why)
         self.acoustic_error: str | None = None
-        self.load_s: float | None = None
         self.version: str | None = None
         self._pipeline = None
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._listeners: list[Callable] = []
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> VietAsrLoader:
-        with self._lock:
-            if self._thread is not None:
-                return self
-            self.state = "loading"
-            self._thread = threading.Thread(target=self._load, name="vietasr-loader", daemon=True)
-        self._thread.start()
+    def _started(self) -> None:
         # A process that ends while the native library is still building its pipeline crashed with
         # SIGSEGV at interpreter shutdown (a kiosk stopped in its first second): let the load finish.
         atexit.register(self._thread.join, EXIT_WAIT_S)
-        return self
-
-    def _load(self) -> None:
-        t0 = time.perf_counter()
-        try:
-            self._emit(ModelLoading(str(self.path), 0.1, "loading viet-asr"))
-            with quiet_native_load():  # the native library's progress lines stay off the terminal
-                self._build()
-            self.load_s = time.perf_counter() - t0
-            self.progress = 1.0
-            self.state = "ready"
-            log.info("viet-asr %s ready in %.1f s", self.version, self.load_s)
-            self._done.set()
-            self._emit(ModelReady(str(self.path), self.load_s))
-        except Exception as exc:  # voice is off, the kiosk carries on
-            self.error = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
-            self.state = "failed"
-            log.warning("voice is off: %s", self.error)
-            self._done.set()
-            self._emit(ModelFailed(str(self.path), self.error))
 
     def _build(self) -> None:
         """The pipeline and the acoustic scorer's model (ModelError when the pipeline fails)."""
+        self._emit(ModelLoading(str(self.path), 0.1, "loading viet-asr"))
+        with quiet_native_load():  # the native library's progress lines stay off the terminal
+            self._build_pipeline()
+
+    def _build_pipeline(self) -> None:
         try:
             import vietasr
         except (ImportError, OSError) as exc:
