@@ -8,6 +8,7 @@ against the directory of the config file.
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import time
 from pathlib import Path
@@ -289,6 +290,26 @@ class PrinterSection(_Model):
     paper_width_px: int = Field(576, ge=200, le=1200)
 
 
+#: scrypt parameters a staff PIN hash may carry: what centre.users writes (N=2**14, r=8, p=1) up to
+#: a few times that; larger ones would cost every PIN try seconds of CPU or the 32 MB memory cap.
+_SCRYPT_MAX_N, _SCRYPT_MAX_R, _SCRYPT_MAX_P = 2 ** 16, 16, 4
+
+
+def _scrypt_hash_ok(v: str) -> bool:
+    """Whether `v` is shaped like centre.users.hash_password's output, with sane parameters."""
+    parts = v.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt" or not all(p.isascii() and p.isdigit() for p in parts[1:4]):
+        return False
+    n, r, p = (int(x) for x in parts[1:4])
+    if not (2 <= n <= _SCRYPT_MAX_N and n & (n - 1) == 0 and 1 <= r <= _SCRYPT_MAX_R and 1 <= p <= _SCRYPT_MAX_P):
+        return False
+    try:
+        salt, digest = (base64.b64decode(x, validate=True) for x in parts[4:])
+    except ValueError:
+        return False
+    return len(salt) >= 8 and len(digest) >= 16
+
+
 class KioskSection(_Model):
     orientation: Literal["landscape", "portrait"] = "landscape"
     fullscreen: bool = True
@@ -307,6 +328,16 @@ class KioskSection(_Model):
     status_refresh_s: float = Field(15, ge=2, le=600)
     #: live search while typing waits for this pause after the last key (the letter shows at once)
     search_pause_s: float = Field(0.25, ge=0, le=2)
+
+    @field_validator("staff_pin_hash")
+    @classmethod
+    def _pin_hash(cls, v: str | None) -> str | None:
+        """A hash `kiosk staff set-pin` could have written: anything else (a PIN typed in plain,
+        a hash cut short) matched no PIN, locking the staff screen while `kiosk doctor` said 'set'."""
+        if v is not None and not _scrypt_hash_ok(v):
+            raise ValueError("is not a PIN hash written by `kiosk staff set-pin` (scrypt$N$r$p$salt$hash); "
+                             "set it to null and run `kiosk staff set-pin` again")
+        return v
 
 
 class StaffSection(_Model):

@@ -152,3 +152,23 @@ def test_a_priority_group_key_given_twice_names_key_and_line(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert f"priority_groups[1].key (line {line}): priority group key 'elderly' is used twice" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ['"123456"', '"scrypt$16384$8$1$c2FsdA"', '"garbage"',
+                                   '"scrypt$16384$8$99999999$c2FsdHNhbHRzYWx0$ZGlnZXN0ZGlnZXN0ZGlnZXN0"'])
+def test_a_staff_pin_hash_no_set_pin_could_write_names_key_and_line(value, tmp_path):
+    """A PIN typed in plain, a hash cut short or one whose scrypt costs minutes loaded: the staff
+    screen then took no PIN at all (or hung on each try) and `kiosk doctor` said 'staff PIN set'."""
+    path, line = _config_with(tmp_path, "staff_pin_hash: null", f"staff_pin_hash: {value}")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"kiosk.staff_pin_hash (line {line}): is not a PIN hash written by `kiosk staff set-pin`" \
+        in str(info.value), str(info.value)
+
+
+def test_a_pin_hash_set_pin_writes_still_loads(tmp_path):
+    from centre.pin import hash_pin, verify_pin
+
+    h = hash_pin("482913")
+    path, _ = _config_with(tmp_path, "staff_pin_hash: null", f'staff_pin_hash: "{h}"')
+    assert verify_pin("482913", load_config(path).kiosk.staff_pin_hash)
