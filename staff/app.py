@@ -37,7 +37,7 @@ from robot import events as robot_events
 from staff import auth, i18n
 from staff.announce import Announcer
 from staff.events import Broker, StreamLimits, TooManySessionStreams, TooManyStreams
-from staff.httpguard import BodyLimit
+from staff.httpguard import BodyLimit, NotStrictJson, strict_json
 from staff.robot import RobotFeed
 
 log = logging.getLogger("staff")
@@ -180,6 +180,7 @@ def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announc
     app.state.nav = nav
 
     _install_error_handlers(app)
+    app.add_middleware(StrictJsonBody)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(StaffBodyLimit, max_bytes=int(cfg.staff.max_body_mb * 1024 * 1024))  # outermost: before auth
     return app
@@ -347,6 +348,63 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class StrictJsonBody:
+    """Refuses a JSON request body that is not one plain reading of JSON, before any route reads
+    it (staff.httpguard.strict_json): a key given twice (`{"service": "A", "service": "B"}` issued
+    a B ticket: the last wins, while a proxy or log may read the first), NaN or Infinity, nesting
+    past the parser's stack, a number of thousands of digits, bytes that are not UTF-8. Each is a
+    422 in the server's error shape (error, message, text, fields), where the last three were a
+    bare 400 {"detail": ...}. The body is at most SMALL_BODY (StaffBodyLimit, outside this): it
+    is read here once and handed on unchanged."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not _json_typed(scope):
+            return await self.app(scope, receive, send)
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body:
+            try:
+                strict_json(body)
+            except NotStrictJson as exc:
+                answer = JSONResponse(_body_refusal(str(exc), lang_of(Request(scope))), status_code=422)
+                return await answer(scope, receive, send)
+            except ValueError:
+                pass  # a syntax error: the route's own 422 names its place
+        handed = False
+
+        async def replay():
+            nonlocal handed
+            if not handed:
+                handed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _json_typed(scope) -> bool:
+    """Whether FastAPI would parse this request's body as JSON (application/json or */*+json)."""
+    ctype = dict(scope.get("headers") or []).get(b"content-type")
+    if not ctype:
+        return False
+    main = ctype.split(b";", 1)[0].strip().lower()
+    return main.startswith(b"application/") and (main == b"application/json" or main.endswith(b"+json"))
+
+
+def _body_refusal(problem: str, lang: str) -> dict:
+    return {"error": "InvalidRequest", "message": f"body: {problem}",
+            "text": i18n.t(lang, "err_InvalidRequest", fields="body"), "fields": ["body"]}
 
 
 class StaffBodyLimit(BodyLimit):

@@ -215,3 +215,46 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     """A streamed body passed its limit."""
+
+
+class NotStrictJson(ValueError):
+    """A body that json.loads would take but that is not one plain reading of RFC 8259 JSON."""
+
+
+def strict_json(raw: bytes):
+    """`raw` parsed as JSON, or NotStrictJson when json.loads would silently pick a reading (a key
+    given twice in one object: the last wins), accept what JSON has not (NaN, Infinity), or fail
+    outside JSONDecodeError (a number such as 1e400 read as infinity, nested past the parser's stack, an integer of thousands of digits,
+    bytes that are not UTF-8). A plain syntax error is left to json.JSONDecodeError."""
+    try:
+        return json.loads(raw, object_pairs_hook=_no_twice, parse_constant=_no_constant, parse_float=_finite)
+    except json.JSONDecodeError:
+        raise
+    except NotStrictJson:
+        raise
+    except RecursionError:
+        raise NotStrictJson("the JSON is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise NotStrictJson("the body is not UTF-8 JSON") from None
+    except ValueError:  # int() of more than sys.get_int_max_str_digits() digits
+        raise NotStrictJson("a number in the JSON has too many digits") from None
+
+
+def _no_twice(pairs: list) -> dict:
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise NotStrictJson("a key appears twice in one JSON object")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str):
+    raise NotStrictJson(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise NotStrictJson("a number in the JSON is too large (read as infinity)")
+    return value

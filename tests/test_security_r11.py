@@ -172,3 +172,52 @@ def test_a_pin_hash_set_pin_writes_still_loads(tmp_path):
     h = hash_pin("482913")
     path, _ = _config_with(tmp_path, "staff_pin_hash: null", f'staff_pin_hash: "{h}"')
     assert verify_pin("482913", load_config(path).kiosk.staff_pin_hash)
+
+
+# -- 5. JSON bodies with more than one reading ----------------------------------------------------
+
+NOT_STRICT_JSON = {
+    "a key given twice": (b'{"service": "A", "service": "B"}', "a key appears twice"),
+    "a key given twice, deeper": (b'{"service": "A", "x": {"k": 1, "k": 2}}', "a key appears twice"),
+    "NaN": (b'{"service": "A", "priority": NaN}', "NaN is not a JSON number"),
+    "-Infinity": (b'{"service": "A", "x": -Infinity}', "-Infinity is not a JSON number"),
+    "1e400": (b'{"service": "A", "x": 1e400}', "read as infinity"),
+    "nested 10,000 deep": (b'{"service": "A", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "nested too deeply"),
+    "an integer of 5,000 digits": (b'{"service": "A", "x": ' + b"9" * 5000 + b"}", "too many digits"),
+    "not UTF-8": (b'{"service": "A", "actor": "\xff"}', "not UTF-8"),
+}
+
+
+@pytest.fixture
+def centre(tmp_config, tmp_path):
+    from staff_helpers import Centre
+
+    return Centre(tmp_config, tmp_path / "centre.db")
+
+
+@pytest.mark.parametrize("case", NOT_STRICT_JSON)
+@pytest.mark.parametrize("ctype", ["application/json", "application/merge-patch+json; charset=utf-8"])
+def test_a_json_body_with_more_than_one_reading_is_a_422_and_issues_nothing(case, ctype, centre):
+    """`{"service": "A", "service": "B"}` issued a B ticket (json.loads keeps the last key; a proxy
+    or a log may read the first); NaN, -Infinity and 1e400 (read as infinity) were taken as numbers;
+    10,000 levels, 5,000 digits or bytes not UTF-8 were a bare 400 {"detail": ...}, not the error shape."""
+    body, needle = NOT_STRICT_JSON[case]
+    kiosk = centre.client("kiosk")
+    r = kiosk.post("/api/tickets", content=body, headers={"content-type": ctype})
+    assert r.status_code == 422, (r.status_code, r.text[:200])
+    got = r.json()
+    assert got["error"] == "InvalidRequest" and got["fields"] == ["body"] and needle in got["message"], got
+    assert got["text"] and r.headers["x-content-type-options"] == "nosniff"
+    assert centre.queue().list(limit=10) == []
+
+
+def test_plain_json_still_issues_and_a_syntax_error_still_names_its_place(centre):
+    kiosk = centre.client("kiosk")
+    parts = [b'{"service": ', b'"A", "priority": null, "lang": "vi", "x": [1.5, -2e10, {"k": "\xc3\xa9"}]}']
+    r = kiosk.post("/api/tickets", content=iter(parts), headers={"content-type": "application/json"})
+    assert r.status_code == 201 and r.json()["ticket"]["service"] == "A", r.text  # a chunked body, handed on whole
+    r = kiosk.post("/api/tickets", content=b'{"service": "A",', headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["fields"] == ["body.16"], r.text
+    officer = centre.client("officer")
+    r = officer.post("/api/counters/1/call-next", content=b"", headers={"content-type": "application/json"})
+    assert r.status_code == 200 and r.json()["ticket"]["service"] == "A", r.text  # an empty body: no JSON to check
