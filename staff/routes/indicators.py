@@ -14,7 +14,7 @@ from staff.auth import Principal, require
 
 ADMIN = require("admin")
 router = APIRouter(tags=["indicators"])
-NAV = [("Chỉ số", "/indicators", ("admin",))]
+NAV = [("indicators", "/indicators", ("admin",))]
 #: YYYY-MM from 1990-01 to 2100-12; anything else is a 422 (was: this month's figures, silently).
 Month = Query(None, pattern=r"^(199[0-9]|20[0-9]{2}|2100)-(0[1-9]|1[0-2])$", description="YYYY-MM")
 

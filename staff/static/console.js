@@ -139,7 +139,13 @@
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.altKey || e.metaKey) return;
     if (["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) return;
-    if (!$("ask").hidden) return;  // the question is open: answer it with its buttons
+    if (!$("ask").hidden) {  // the question is open: answer it with its buttons; Esc closes it
+      if (e.key === "Escape") { $("ask").hidden = true; $("btn-next").focus(); }
+      return;
+    }
+    // Space or Enter on a focused button presses THAT button (keyboard users Tab to "Start" and press
+    // Space): space is the "next" shortcut only when no button or link has the focus.
+    if (e.key === " " && ["BUTTON", "A"].includes(document.activeElement.tagName)) return;
     const b = keys[e.key.toUpperCase()] || (e.key === " " ? keys.N : null);
     if (!b) return;
     e.preventDefault();

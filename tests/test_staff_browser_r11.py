@@ -1,0 +1,213 @@
+"""Round 11: the staff pages as the docs promise them, in Chromium, one role at a time.
+
+Faults found by reading README.md and docs/staff.md as a new officer and administrator would and
+doing what they say (each test failed before its fix):
+- the admin's "Chỉ số" (indicators) page and its menu link were Vietnamese only in English mode;
+- the console's "Đang mở"/"Open" badge was green on green at 4.46:1 (< 4.5:1);
+- the dossier search box and the import form's file field had no label;
+- on the console, Space on a focused button (Tab to "Start", Space) called the next citizen instead,
+  and Esc did not close the "called but not started" question;
+- the keyboard focus was Chromium's 1 px ring, dark on the dark blue of the "Call next" button.
+
+One browser and one server (a real SQLite file, the shipped config.yaml) for the module."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from staff_helpers import CHROMIUM, chromium
+from test_staff_pages_browser import FULL_HD, Site
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason="apt install chromium")]
+
+# Letters only Vietnamese uses (English text has none of them).
+VIETNAMESE = re.compile("[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹàáãèéìíòóõùúýĂÂĐÊÔƠƯ]")
+
+# WCAG contrast of every visible text against the first opaque background behind it.
+CONTRAST_JS = r"""
+() => {
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lin = (x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); };
+  const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  const back = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+    if (c.length < 4 || c[3] > 0.5) return c; } return [255, 255, 255]; };
+  const low = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.offsetParent === null || el.closest("button:disabled")) continue;
+    if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const a = lum(rgb(getComputedStyle(el).color)), b = lum(back(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+  }
+  return low;
+}
+"""
+
+UNLABELLED_JS = r"""
+() => [...document.querySelectorAll("input, select, textarea")]
+  .filter((f) => f.type !== "hidden" && f.offsetParent !== null)
+  .filter((f) => !(f.labels && f.labels.length) && !f.getAttribute("aria-label") && !f.getAttribute("aria-labelledby"))
+  .map((f) => f.outerHTML.slice(0, 100))
+"""
+
+
+def until(page, js: str, timeout: float = 3.0) -> None:
+    """Wait until the expression `js` is true in the page (the pages' CSP forbids wait_for_function's eval)."""
+    end = time.monotonic() + timeout
+    while not page.evaluate(js):
+        assert time.monotonic() < end, f"not within {timeout} s: {js}"
+        page.wait_for_timeout(50)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    s = Site(tmp_path_factory.mktemp("r11"))
+    yield s
+    s.handle.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture()
+def admin_page(site, browser):
+    ctx = site.context(browser, site.admin, FULL_HD)
+    yield ctx.new_page()
+    ctx.close()
+
+
+def test_indicators_page_and_its_link_speak_english(site, admin_page):
+    from centre.indicators import DECISION_766
+    from staff import i18n
+
+    page = admin_page
+    page.goto(site.url + "/indicators?month=2026-11&lang=en")
+    assert page.locator("header nav a[href='/indicators']").inner_text() == "Indicators"
+    text = page.inner_text("main").replace("766/QĐ-TTg", "766")  # the decision's number is its name
+    assert not VIETNAMESE.findall(text), text[:400]
+    assert "Service indicators, 2026-11" in text and "Openness and transparency" in text
+    page.goto(site.url + "/indicators?month=2026-11&lang=vi")
+    text = page.inner_text("main")
+    assert "Chỉ số phục vụ tháng 2026-11" in text and "Công khai, minh bạch" in text
+    assert page.locator("header nav a[href='/indicators']").inner_text() == "Chỉ số"
+    for key, name, *_ in DECISION_766:  # every group of the core has its name and formula in both languages
+        assert i18n.texts("vi")[f"ind_766_{key}"] == name
+        assert i18n.texts("en")[f"ind_766_{key}"] and i18n.texts("en")[f"ind_766_{key}_how"]
+
+
+def test_texts_reach_4_5_to_1(site, admin_page):
+    site.qu.issue("A", actor="kiosk", procedure_key=None)
+    page = admin_page
+    low = {}
+    for path in ("/console/1", "/indicators", "/dossiers", "/admin/counters", "/admin/services", "/reports"):
+        for lang in ("vi", "en"):
+            page.goto(f"{site.url}{path}?lang={lang}")
+            page.wait_for_timeout(300)  # the console fills itself in from the API
+            found = page.evaluate(CONTRAST_JS)
+            if found:
+                low[f"{path} {lang}"] = found
+    assert not low, low
+
+
+def test_every_form_field_has_a_label(site, admin_page):
+    page = admin_page
+    missing = {}
+    for path in ("/dossiers", "/dossiers/digest", "/dossiers/import", "/indicators", "/console/1", "/account",
+                 "/reports", "/admin/users", "/admin/hours", "/admin/catalogue"):
+        page.goto(f"{site.url}{path}?lang=en")
+        page.wait_for_timeout(200)
+        found = page.evaluate(UNLABELLED_JS)
+        if found:
+            missing[path] = found
+    assert not missing, missing
+
+
+def _console_with_called_ticket(site, browser):
+    """Counter 1 open with a called, not started ticket, and its console open in English."""
+    qu = site.qu
+    if qu.counter(1).state != "open":
+        qu.set_counter_state(1, "open", actor="test")
+    cur = qu.current_ticket(1)
+    if cur is not None and cur.state == "serving":
+        qu.serve(cur.id, actor="test")
+    elif cur is not None:
+        qu.no_show(cur.id, actor="test")
+    for _ in range(2):
+        qu.issue("A", actor="kiosk", procedure_key=None)
+    called = qu.call_next(1, actor="test", current="ask")
+    ctx = site.context(browser, site.officer, FULL_HD)
+    page = ctx.new_page()
+    page.goto(site.url + "/console/1?lang=en")
+    until(page, "document.getElementById('current-code').textContent !== '—'")
+    return ctx, page, called.code
+
+
+def test_space_on_a_focused_console_button_presses_that_button(site, browser):
+    ctx, page, code = _console_with_called_ticket(site, browser)
+    try:
+        assert page.inner_text("#current-code") == code
+        page.focus("#btn-start")
+        page.keyboard.press("Space")
+        until(page, "document.getElementById('current-state').textContent.startsWith('Being served')")
+        assert page.is_hidden("#ask") and page.inner_text("#current-code") == code
+        assert site.qu.current_ticket(1).state == "serving"
+        # Enter on a focused button works too: "Done" serves the ticket
+        page.focus("#btn-serve")
+        page.keyboard.press("Enter")
+        until(page, "document.getElementById('current-code').textContent === '—'")
+        # with nothing focused, Space is still the documented "call next"
+        page.evaluate("document.activeElement.blur()")
+        page.keyboard.press("Space")
+        until(page, "document.getElementById('current-code').textContent !== '—'")
+    finally:
+        ctx.close()
+
+
+def test_escape_closes_the_not_started_question(site, browser):
+    ctx, page, code = _console_with_called_ticket(site, browser)
+    try:
+        page.evaluate("document.activeElement.blur()")
+        page.keyboard.press("n")
+        page.wait_for_selector("#ask", state="visible", timeout=3000)
+        assert page.inner_text("#ask-code") == code
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#ask", state="hidden", timeout=2000)
+        assert page.evaluate("document.activeElement.id") == "btn-next"
+        assert site.qu.current_ticket(1).code == code  # nothing was decided about the ticket
+    finally:
+        ctx.close()
+
+
+def _focus_ring(page) -> dict:
+    return page.evaluate(r"""() => {
+      const a = document.activeElement, cs = getComputedStyle(a);
+      const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+      const lin = (x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); };
+      const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+      let el = a.parentElement, bg = [255, 255, 255];
+      for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+        if (c.length < 4 || c[3] > 0.5) { bg = c; break; } }
+      const x = lum(rgb(cs.outlineColor)), y = lum(bg);
+      return {id: a.id || a.tagName, style: cs.outlineStyle, width: parseFloat(cs.outlineWidth),
+              contrast: (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05)};
+    }""")
+
+
+def test_keyboard_focus_is_visible(site, browser):
+    ctx, page, _ = _console_with_called_ticket(site, browser)
+    try:
+        page.evaluate("document.activeElement.blur()")
+        rings = []
+        for _ in range(12):  # the top bar's links (dark blue) and the console's buttons and lists
+            page.keyboard.press("Tab")
+            rings.append(_focus_ring(page))
+        assert any(r["id"] == "btn-next" for r in rings)
+        bad = [r for r in rings if r["style"] != "solid" or r["width"] < 2 or r["contrast"] < 3]
+        assert not bad, bad
+    finally:
+        ctx.close()
