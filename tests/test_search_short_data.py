@@ -1,4 +1,4 @@
-"""Data checks for the blind sets of short kiosk requests, tests/data/search_short/blind9.yaml, blind11.yaml, blind13.yaml.
+"""Data checks for the blind sets of short kiosk requests, tests/data/search_short/blind9.yaml, blind11.yaml, blind13.yaml, blind15.yaml.
 
 The set is blind: it is measured once per round (aggregate figures only) and never read by whoever
 tunes the search. So these checks never print a query: failures name counts, positions and codes only.
@@ -24,7 +24,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SET_DIR = ROOT / "tests" / "data" / "search_short"
-SET_FILES = [SET_DIR / "blind9.yaml", SET_DIR / "blind11.yaml", SET_DIR / "blind13.yaml"]
+SET_FILES = [
+    SET_DIR / "blind9.yaml",
+    SET_DIR / "blind11.yaml",
+    SET_DIR / "blind13.yaml",
+    SET_DIR / "blind15.yaml",
+]
 PROCEDURES = ROOT / "data" / "procedures"
 
 KINDS = {"short", "colloquial", "no_diacritics", "typo", "english", "spoken", "out_of_scope"}
