@@ -121,7 +121,7 @@ SETS = {  # name → (file, role)
     "real_blind12": (DATA / "search_real" / "blind12.yaml", "blind"),
     # round 11: 125 real questions from GitHub crawls (a thuvienphapluat privacy Q&A crawl, unused titles) + 11 pages; never read
     "real_blind14": (DATA / "search_real" / "blind14.yaml", "blind"),
-    # round 11: 206 short requests, mostly from public-service bots' test sets and FAQs on GitHub not used before (66 out of scope); never read
+    # round 11: 208 short requests, mostly from public-service bots' test sets and FAQs on GitHub not used before (67 out of scope); never read
     "short_blind15": (DATA / "search_short" / "blind15.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
