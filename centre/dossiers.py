@@ -105,6 +105,11 @@ class DossierError(ValueError):
     """A dossier record is not valid (the message says which field and why)."""
 
 
+class DossiersUnavailable(RuntimeError):
+    """The register cannot work out due dates now (its holidays file has a mistake): the staff
+    server answers 503 and logs the file's own error; `kiosk doctor` names its key and line."""
+
+
 class ImportFileError(ValueError):
     """An import file cannot be read at all (unknown format, unreadable, no header)."""
 

@@ -33,6 +33,7 @@ from centre import queue as q
 from centre.clock import Clock
 from centre.config import Config
 from centre.db import DatabaseError, connect
+from centre.dossiers import DossiersUnavailable
 from robot import events as robot_events
 from staff import auth, i18n
 from staff.announce import Announcer
@@ -49,7 +50,7 @@ ERROR_STATUS = {
     q.InvalidInput: 422, q.CounterClosed: 409, q.CounterBusy: 409, q.CurrentNotStarted: 409, q.ServiceClosed: 409,
     q.InvalidTransition: 409, q.SeriesFull: 409, q.QueueStorageError: 503,
     ratings.RatingError: 409, users.UnknownUser: 404, users.UserError: 422, centre_admin.AdminError: 422, reports.ReportRangeError: 422,
-    TooManyStreams: 503, TooManySessionStreams: 429,
+    TooManyStreams: 503, TooManySessionStreams: 429, DossiersUnavailable: 503,
 }
 
 

@@ -221,3 +221,35 @@ def test_plain_json_still_issues_and_a_syntax_error_still_names_its_place(centre
     officer = centre.client("officer")
     r = officer.post("/api/counters/1/call-next", content=b"", headers={"content-type": "application/json"})
     assert r.status_code == 200 and r.json()["ticket"]["service"] == "A", r.text  # an empty body: no JSON to check
+
+
+# -- 6. the dossier register with a broken holidays file ------------------------------------------
+
+
+def test_a_broken_holidays_file_makes_the_dossier_api_a_clear_503_not_a_500(tmp_path):
+    """The register needs the holidays for due dates: a holidays file with a mistake made every
+    dossier page, kiosk lookup and platform push a bare 500. Now a 503 in the error shape that
+    names no server path, and it works again as soon as the file is mended (nothing cached)."""
+    from staff_helpers import Centre
+
+    from centre.config import parse_config
+
+    hol = tmp_path / "holidays.yaml"
+    hol.write_text("years: [2026]\n", encoding="utf-8")
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = (text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
+            .replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
+            .replace('holidays: "data/holidays.yaml"', f'holidays: "{hol}"'))
+    cfg = parse_config(text, base_dir=ROOT, source=ROOT / "config.yaml")
+    (tmp_path / "var").mkdir()
+    centre = Centre(cfg, tmp_path / "var" / "centre.db")
+    officer, kiosk = centre.client("officer"), centre.client("kiosk")
+    for client, url in [(officer, "/api/dossiers/due"), (kiosk, "/api/dossiers/public/000.00.00.H00-261125-0001")]:
+        r = client.get(url)
+        assert r.status_code == 503, (url, r.status_code, r.text[:200])
+        got = r.json()
+        assert got["error"] == "DossiersUnavailable" and "holidays" in got["message"], got
+        assert str(tmp_path) not in r.text
+    hol.write_text((ROOT / "data" / "holidays.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    assert officer.get("/api/dossiers/due").status_code == 200
+    assert kiosk.get("/api/dossiers/public/000.00.00.H00-261125-0001").status_code == 404

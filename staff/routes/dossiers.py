@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import logging
 import tempfile
 import threading
 from datetime import date, datetime
@@ -33,11 +34,13 @@ from centre import audit
 from centre.dossiers import (
     Dossier,
     Dossiers,
+    DossiersUnavailable,
     ImportFileError,
     ImportReport,
     iter_json_records,
     normalise_code,
 )
+from centre.workdays import HolidayFileError
 from staff.app import lang_of, render
 from staff.auth import Principal, require
 
@@ -58,6 +61,7 @@ Code = Annotated[str, Path(min_length=1, max_length=64)]
 Day = Annotated[date | None, Query(alias="date", ge=date(1990, 1, 1), le=date(2100, 12, 31))]
 
 _local = threading.local()
+log = logging.getLogger(__name__)
 
 
 def register(request: Request) -> Dossiers:
@@ -66,7 +70,12 @@ def register(request: Request) -> Dossiers:
     conn = staff.conn()
     reg = getattr(_local, "register", None)
     if reg is None or reg.conn is not conn:
-        reg = _local.register = Dossiers.from_config(conn, staff.cfg)
+        try:
+            reg = _local.register = Dossiers.from_config(conn, staff.cfg)
+        except HolidayFileError as exc:  # was a 500 on every dossier page, lookup and push
+            log.error("dossiers unavailable: %s", exc)
+            raise DossiersUnavailable("dossier due dates cannot be worked out now: the centre's holidays file has "
+                                      "a mistake (`kiosk doctor` names it); nothing was changed") from None
     return reg
 
 
