@@ -31,9 +31,15 @@ log = logging.getLogger("robot.conformance")
 
 SECTIONS = ("auth", "hello", "heartbeat", "acks", "duplicates", "window", "waypoints", "goto", "dock", "estop",
             "reboot", "link_loss", "framing")
+#: Long checks, run only with `long=True` (`--long`) or when named with `--section`: the document has
+#: no way to make the robot's 60 s faster, so they take real time. They run before `framing`.
+LONG_SECTIONS = ("idle",)
+ALL_SECTIONS = SECTIONS[:-1] + LONG_SECTIONS + SECTIONS[-1:]
+IDLE_RULE_S = 60.0  # section 6.1: an ARRIVED robot returns after 60 s without a command; an IDLE one never
+IDLE_WAIT_S = IDLE_RULE_S + 5.0  # how long the idle check listens (the rule's 60 s and a margin)
 SPEC = {"framing": "2", "hello": "4, 12", "heartbeat": "4.2, 10", "acks": "5.1", "duplicates": "2, 5",
         "window": "5.2", "waypoints": "7", "goto": "6, 5.1", "dock": "6, 5.1", "estop": "9", "reboot": "9, 12",
-        "link_loss": "10", "auth": "13"}
+        "link_loss": "10", "auth": "13", "idle": "6.1"}
 ACK_S = 0.5
 SLACK_S = 0.25  # scheduling slack on a loaded test machine, added to every deadline
 
@@ -61,6 +67,7 @@ class Report:
     port: str
     robot: dict = field(default_factory=dict)
     sections: list[SectionResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -68,7 +75,7 @@ class Report:
 
     def to_dict(self) -> dict:
         return {"port": self.port, "robot": self.robot, "passed": self.passed,
-                "sections": [s.to_dict() for s in self.sections]}
+                "sections": [s.to_dict() for s in self.sections], "notes": self.notes}
 
     def table(self) -> str:
         lines = [f"Conformance of {self.robot.get('model') or 'robot'} on {self.port} "
@@ -77,6 +84,7 @@ class Report:
         for s in self.sections:
             note = "; ".join(s.failures[:2] or s.notes[:2])
             lines.append(f"{s.name:<11} {SPEC.get(s.name, ''):<7} {s.status.upper():<8} {s.checks:>6}  {note}")
+        lines += self.notes
         lines.append("ALL SECTIONS PASS" if self.passed else "SOME SECTIONS FAIL")
         return "\n".join(lines)
 
@@ -103,6 +111,7 @@ class Wire:
         self.enc = p.Encoder()
         self.hb_on = threading.Event()
         self.hb_on.set()
+        self.closed = threading.Event()  # the robot closed the connection (a read failed)
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
         self._ids = random.randint(1000, 60000)
@@ -146,6 +155,7 @@ class Wire:
             try:
                 data = self.ser.read(max(1, self.ser.in_waiting))
             except Exception:  # the robot closed the connection (e.g. a reboot over TCP)
+                self.closed.set()
                 time.sleep(0.05)
                 continue
             if not data:
@@ -205,8 +215,11 @@ class Kit:
 
     def __init__(self, port: str, waypoints: dict[str, tuple[float, float]], *, dock: str = "dock",
                  key: str | None = None, baudrate: int = 115200, goal_timeout_s: float = 120.0,
-                 quick: bool = False, heartbeat_s: float = 1.0):
+                 quick: bool = False, heartbeat_s: float = 1.0, long: bool = False,
+                 idle_wait_s: float = IDLE_WAIT_S):
         self.port = port
+        self.long = long
+        self.idle_wait_s = idle_wait_s
         self.waypoints = waypoints
         self.dock = dock
         self.key = key
@@ -276,7 +289,9 @@ class Kit:
         if hello is not None:
             self.hello = hello
         if self.key and hello is not None:
-            a = self.wire.wait(lambda m: isinstance(m, p.Auth), 1.0 + SLACK_S, t0)
+            # the AUTH answering this HELLO: its mac_R verifies with our nonce (an earlier HELLO's does not)
+            a = self.wire.wait(lambda m: isinstance(m, p.Auth) and p.mac_equal(
+                p.robot_mac(self.key, nonce, m.nonce, hello.boot_id), m.mac), 1.0 + SLACK_S, t0)
             if a is None:
                 return hello
             mac = mac_override or p.kiosk_mac(self.key, nonce, a.msg.nonce)
@@ -289,9 +304,13 @@ class Kit:
     def run(self, sections: tuple[str, ...] = SECTIONS) -> Report:
         try:
             self._start()
-            for name in SECTIONS:
-                if name in sections:
+            wanted = set(sections) | (set(LONG_SECTIONS) if self.long else set())
+            for name in ALL_SECTIONS:
+                if name in wanted:
                     self._section(name)
+            for name in sorted(set(LONG_SECTIONS) - wanted):
+                self.report.notes.append(f"{name} ({SPEC[name]}) not run: a long check (about "
+                                         f"{self.idle_wait_s + 10:.0f} s), run it with --long")
         finally:
             self.wire.close()
         return self.report
@@ -355,6 +374,9 @@ class Kit:
                 problems.append(f"pynmea2: {exc}")
             if not text.startswith("$PXVK,"):
                 problems.append("talker is not PXVK")
+            f = p.StreamDecoder().feed(line)
+            if f:
+                problems += [f"number {e}" for e in p.number_form_errors(f[0])]
             if problems:
                 bad.append(f"{text[:40]}: {', '.join(problems)}")
         self._cur.checks += len(lines)
@@ -368,7 +390,7 @@ class Kit:
                 self.check(False, "the robot requires the keyed handshake (capability A): give --key")
                 return
             raise Skip("no key given (keyed link not tested)")
-        nonce = secrets.token_hex(4)
+        nonce = secrets.token_hex(4).upper()  # upper-case digits are accepted and used as sent (13)
         t0 = time.monotonic()
         self.wire.send("HELLO", p.PROTOCOL_VERSION, "CONFORM", p.PROTOCOL_MINOR, nonce)
         h = self.wire.wait(lambda m: isinstance(m, p.Hello), 1.0 + SLACK_S, t0)
@@ -383,6 +405,37 @@ class Kit:
                         label="a second AUTH try on the same nonces")
         self.session()
         self.expect_ack("STATQ", code="ACCEPTED", label="STATQ after AUTH")
+        if self.port.startswith("socket://"):
+            self._takeover()
+        else:
+            self.note("a serial line: the second-connection check is for TCP")
+
+    def _takeover(self) -> None:
+        """13: a kiosk whose connection went half-open (its PC rebooted, a cable pulled) connects
+        again; the robot closes the old connection when the new one authenticates (or, serving one
+        connection at a time, after 3 s without a frame on it). The kit's connection goes silent
+        without closing, a second one says HELLO and AUTH: within 3 heartbeats and a margin the
+        second is served and the first is closed. The second then carries the rest of the run."""
+        first = self.wire
+        first.hb_on.clear()  # silent but open, as a half-open connection is
+        t0 = time.monotonic()
+        self.wire = Wire(self.port, baudrate=first.ser.baudrate, heartbeat_s=self.heartbeat_s)
+        self.wire._ids = first._ids + 100
+        limit = 3 * self.heartbeat_s + 1.5 + SLACK_S
+        hello = None
+        while hello is None and time.monotonic() - t0 < limit:
+            hello = self.session()
+        ok = self.check(hello is not None, f"a second connection (the first silent) was not answered within "
+                                            f"{limit:.1f} s")
+        if ok:
+            self.expect_ack("STATQ", code="ACCEPTED", label="STATQ on the second connection after its AUTH")
+        closed = first.closed.wait(max(0.0, limit - (time.monotonic() - t0)) + 1.0)
+        self.check(closed, "the first connection was not closed when a second one authenticated (13)")
+        if ok:
+            self.note(f"second connection served {time.monotonic() - t0:.1f} s after the first went silent")
+        with first.cond:
+            self.wire.raw_lines[:0] = first.raw_lines
+        first.close()
 
     def s_hello(self) -> None:
         h = self.hello
@@ -453,6 +506,10 @@ class Kit:
         results = [r for r in self.wire.since(t0) if isinstance(r.msg, p.Result) and r.msg.goal_id == cid]
         self.check(first is not None and second is not None and len(results) == 1,
                    f"a repeated id was executed again ({len(results)} RESULTs for one id)")
+        cid = self.wire.new_id()
+        self.expect_ack("CHECK", "nowhere_xyz", code="DENIED", detail="UNKNOWN_WAYPOINT", cmd_id=cid)
+        self.expect_ack("CHECK", self.dock, code="DENIED", detail="UNKNOWN_WAYPOINT", cmd_id=cid,
+                        label="another command with a used id (the id alone decides: the first ack again)")
         cid = self.wire.new_id()
         good = self.wire.frame("STATQ", cid)
         bad = good[:-4] + (b"00" if good[-4:-2] != b"00" else b"11") + b"\r\n"
@@ -527,6 +584,11 @@ class Kit:
             self.check(str(hb.msg.goal_status) == "ACTIVE", f"running goal status {hb.msg.goal_status!r}, not ACTIVE")
             self.check(str(hb.msg.state) == "GUIDING", f"state {hb.msg.state!r} while guiding")
         self.expect_ack("GOTO", other, code="BUSY", label="a second GOTO while one is active")
+        t_hello = time.monotonic()
+        self.session()  # a new session (a kiosk reconnecting): the goal goes on (5)
+        hb = self.wire.wait(lambda m: type(m) is p.Heartbeat and m.goal_id == gid, 1.5 + SLACK_S, t_hello)
+        self.check(hb is not None and str(hb.msg.goal_status) in ("ACTIVE", "SUCCEEDED"),
+                   f"a HELLO during the goal ended it: {hb and hb.msg.goal_status} {hb and hb.msg.reason}")
         self._feedback(gid, t0, target)
         if self.quick:
             self.expect_ack("CANCEL", gid, code="ACCEPTED", detail="", label="CANCEL of the running goal")
@@ -614,6 +676,43 @@ class Kit:
         self.expect_ack("RESET", code="ACCEPTED", detail="", label="RESET after the reboot")
         self.wire.send("DOCK")
         self.wait_state(("DOCKED",), self.goal_timeout_s)
+
+    def s_idle(self) -> None:
+        """6.1: an IDLE robot that hears the kiosk MUST NOT move by itself (the 60 s return is for
+        ARRIVED only). Drive to the nearest waypoint, ESTOP and RESET there (state IDLE), then send
+        nothing but heartbeats for `idle_wait_s` (60 s and a margin): the robot must stay put."""
+        target = self._targets()[0]
+        t0 = time.monotonic()
+        ack = self.expect_ack("GOTO", target, code="ACCEPTED", label="GOTO (to leave the dock)")
+        if ack is None:
+            return
+        try:
+            end = self.wait_result(ack.cmd_id, self.goal_timeout_s, t0)
+            if not self.check(end == ("SUCCEEDED", ""), f"GOTO {target}: result {end}, expected SUCCEEDED"):
+                return
+            self.expect_ack("ESTOP", code="ACCEPTED", label="ESTOP at the waypoint")
+            self.expect_ack("RESET", code="ACCEPTED", detail="", label="RESET at the waypoint (state IDLE)")
+            before = self.status()
+            if not self.check(before is not None and str(before.state) == "IDLE",
+                              f"after RESET away from the dock: state {before and before.state}, expected IDLE"):
+                return
+            t1 = time.monotonic()
+            left = self.wire.wait(lambda m: type(m) is p.Heartbeat and str(m.state) != "IDLE", self.idle_wait_s, t1)
+            if left is not None:
+                self.check(False, f"IDLE robot moved by itself {left.at - t1:.0f} s after RESET: state "
+                                  f"{left.msg.state} (6.1: only ARRIVED returns)")
+                return
+            self._cur.checks += 1
+            after = self.status()
+            moved = (after is None or after.x is None or before.x is None
+                     or math.hypot(after.x - before.x, after.y - before.y) > 0.05)
+            self.check(after is not None and str(after.state) == "IDLE" and not moved,
+                       f"after {self.idle_wait_s:.0f} s of heartbeats: state {after and after.state}, "
+                       f"position {before.x},{before.y} -> {after and after.x},{after and after.y}")
+            self.note(f"stayed IDLE at {target} for {time.monotonic() - t1:.0f} s of kiosk heartbeats")
+        finally:
+            self.wire.send("DOCK")
+            self.wait_state(("DOCKED",), self.goal_timeout_s)
 
     def s_link_loss(self) -> None:
         speed = self.hello.speed_mps or 0.5

@@ -25,7 +25,11 @@ link is up only after the keyed HMAC handshake (section 13).
 
 When the port disappears (a USB unplug: read errors, the device path vanishes) the link
 reports `LinkDown` at once, then reopens with back-off (polling the path so that it is back
-within a fraction of a second when the device returns), and says HELLO, then STATQ.
+within a fraction of a second when the device returns), and says HELLO, then STATQ. On a
+network port (``socket://``) a connection with no frame for `missed_heartbeats` heartbeats is
+closed and opened again with the same back-off: it may be half-open (the robot rebooted or a
+cable was pulled, and TCP would notice only after minutes); the robot closes the old one when
+the new one authenticates (docs/robot-protocol.md section 13).
 """
 
 from __future__ import annotations
@@ -191,6 +195,16 @@ def _is_device_path(port: str) -> bool:
     return "://" not in port
 
 
+#: URL schemes of network links: a connection there can be half-open, so a silent one is reopened.
+#: A serial port is not: reopening it can reset the robot's board (DTR) and cures nothing.
+NETWORK_SCHEMES = ("socket://", "rfc2217://")
+
+
+def reconnects_when_silent(port: str) -> bool:
+    """Whether the link closes and reopens `port` when the robot says nothing for 3 heartbeats."""
+    return port.startswith(NETWORK_SCHEMES)
+
+
 class RobotLink:
     """One robot's serial link: ack/retry, heartbeats, reconnect. Thread-safe."""
 
@@ -255,6 +269,9 @@ class RobotLink:
         self._nonce = ""
         self._offered: p.Hello | None = None  # a HELLO answer waiting for the handshake
         self._authing = False
+        self._opened_at = 0.0
+        self._silent_reopens = 0  # connections closed in a row because the robot said nothing
+        self._reopen_at = 0.0  # the reader opens the port again no earlier than this
 
     @classmethod
     def from_config(cls, cfg, entry, *, port: str | None = None, **kw) -> RobotLink:
@@ -437,6 +454,8 @@ class RobotLink:
         while not self._stop.is_set():
             ser = self._ser
             if ser is None:
+                while time.monotonic() < self._reopen_at and not self._stop.is_set():
+                    time.sleep(0.02)  # back-off after a silent connection (_reconnect_silent)
                 try:
                     ser = self._open()
                 except Exception as exc:  # pyserial raises SerialException, OSError, ValueError
@@ -452,6 +471,7 @@ class RobotLink:
                 failures = 0
                 with self._lock:
                     self._ser = ser
+                    self._opened_at = time.monotonic()
                     self._decoder = p.StreamDecoder()
                     self.stats.opens += 1
                     log.info("robot %s port %s open", self.name, self.port)
@@ -492,13 +512,29 @@ class RobotLink:
                 self._last_hb_tx = now
                 self._write(self._encoder.frame("HB"))
             self._check_pending(now)
-            if self._up and now - self._last_rx > self.missed_heartbeats * self.heartbeat_s:
+            limit = self.missed_heartbeats * self.heartbeat_s
+            if self._up and now - self._last_rx > limit:
                 self._set_down(f"no heartbeat from the robot for {now - self._last_rx:.1f} s")
+            quiet = now - max(self._last_rx, self._opened_at)
+            if quiet > limit and reconnects_when_silent(self.port):
+                self._reconnect_silent(quiet)
+                return
             if (not self._up and not self.incompatible and self._hello_future is None
                     and now - self._hello_sent > 1.0):
                 self._say_hello()
             if self._authing and self._offered is not None and now - self._hello_sent > 2.0:
                 self._refuse("the robot did not authenticate (is the same key set on the robot?)")
+
+    def _reconnect_silent(self, quiet: float) -> None:
+        """A network link with no frame for `missed_heartbeats`: the connection may be half-open
+        (the robot rebooted, a cable was pulled: TCP notices only after minutes), so close it and
+        connect again, after 0.1 s doubling to `reconnect_max_s` while the robot stays silent."""
+        delay = min(0.1 * 2**self._silent_reopens, self.reconnect_max_s)
+        self._silent_reopens += 1
+        self._reopen_at = time.monotonic() + delay
+        log.warning("robot %s: no frame for %.1f s on %s: reconnecting in %.1f s", self.name, quiet, self.port,
+                    delay)
+        self._close(f"no frame from the robot for {quiet:.1f} s: reconnecting")
 
     def _say_hello(self) -> None:
         self._hello_sent = time.monotonic()
@@ -546,6 +582,7 @@ class RobotLink:
                 self.stats.seq_gaps += self._seq.see(f.seq)
                 self._rx_count += 1  # any well-formed frame is a sign of life (section 10)
                 self._last_rx = time.monotonic()
+                self._silent_reopens = 0
                 try:
                     msg = p.parse_robot_message(f)
                 except p.ProtocolError as exc:

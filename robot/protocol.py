@@ -35,6 +35,22 @@ PROTOCOL_MINOR = 1
 CAPABILITIES = "SWVCRA"
 WINDOW = 4  # outstanding commands (section 5.2)
 MAX_FRAME_BYTES = 82
+#: How a sender writes a number (section 2): digits, a '.' only between digits; a sign only on x, y.
+NUMBER = re.compile(r"\d+(\.\d+)?")
+SIGNED_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+#: Numeric fields of the robot's frames (0-based after TYPE): field -> may be negative.
+NUMERIC_FIELDS = {"HB": {1: False}, "STATUS": {1: False, 5: True, 6: True, 9: False},
+                  "FB": {1: False, 2: False}, "WP": {3: True, 4: True}, "HELLO": {3: False}}
+
+
+def number_form_errors(frame: Frame) -> list[str]:
+    """The numeric fields of a robot frame not written as section 2 says (empty fields are fine)."""
+    bad = []
+    for i, signed in NUMERIC_FIELDS.get(frame.type, {}).items():
+        text = frame.field(i)
+        if text and not (SIGNED_NUMBER if signed else NUMBER).fullmatch(text):
+            bad.append(f"{frame.type} field {i + 1} {text!r}")
+    return bad
 SEQ_MODULO = 1000
 MAX_COMMAND_ID = 99999
 
@@ -199,7 +215,8 @@ def _fmt(value: object) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float):
-        return f"{value:.1f}"
+        text = f"{value:.1f}"
+        return "0.0" if text == "-0.0" else text  # no negative zero (section 2, numbers)
     return str(value)
 
 

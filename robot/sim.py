@@ -63,6 +63,8 @@ class Faults:
     empty_fields: bool = False  # battery, eta, heading and max speed left empty
     unknown_state: str | None = None  # reports this state word instead of IDLE/DOCKED
     legacy: bool = False  # speaks version 1.0 only: no 1.1 fields, no WPQ/AUTH/REBOOT
+    single_connection: bool = False  # TCP: one connection at a time, a silent one never closed (before round 11)
+    idle_returns: bool = False  # also returns home from IDLE after idle_return_s without a command (6.1 forbids it)
 
 
 @dataclass
@@ -75,6 +77,25 @@ class _Goal:
     reason: str = ""
     started: float = 0.0
     lost_since: float | None = None  # the visitor stopped following at
+
+
+@dataclass
+class _Session:
+    """One connection's session (a pty has one for ever; TCP one per connection, section 13).
+
+    `authed`: the connection is authenticated (keyed link), or, with no key, has said HELLO: it
+    is the connection that gets the robot's HB, FB and RESULT. `seen`: the command ids acted on.
+    """
+
+    authed: bool = False
+    kiosk_nonce: str = ""
+    robot_nonce: str = ""
+    seen: OrderedDict = field(default_factory=OrderedDict)
+
+    def reset(self) -> None:
+        self.authed = False
+        self.kiosk_nonce = self.robot_nonce = ""
+        self.seen.clear()
 
 
 @dataclass
@@ -121,6 +142,8 @@ class SimRobot:
         self.leading = False  # a visitor follows the current GOTO (its lead field, protocol 1.1)
         self.occupied_until = 0.0
         self.rng = random.Random(self.faults.seed)
+        self.session = _Session()  # the session of the connection being served
+        self._sessions: list[_Session] = [self.session]
         self._boot(0.0, first=True)
 
     @property
@@ -135,20 +158,19 @@ class SimRobot:
         self.goal: _Goal | None = None
         self.last_goal: _Goal | None = None
         self.estop_latched = self.estop_latched or self.estop_button
-        self.seen: OrderedDict[int, p.Ack] = OrderedDict()
+        for sess in self._sessions:  # a reboot forgets every connection's ids and authentication
+            sess.reset()
         self.kiosk_rx: float | None = None
         self.kiosk_lost = False
         self.reboot_at: float | None = None
         self.arrived_at = 0.0
+        self.last_command_at = 0.0  # the kiosk's last command (any but HB): the 60 s of ARRIVED count from it
         self.dock_until = 0.0
         self._last_tick: float | None = None
         self._next_hb = now
         self._next_fb = now
         self._next_chatter = now
         self._pending: list = []
-        self.authed = False
-        self.kiosk_nonce = ""
-        self.robot_nonce = ""
         self._first_boot = first
 
     def reboot(self, now: float) -> None:
@@ -157,10 +179,44 @@ class SimRobot:
         self.reboots += 1
         self._boot(now)
 
-    def on_connect(self) -> None:
-        """A new connection (TCP): it has to authenticate again."""
-        self.authed = False
-        self.kiosk_nonce = ""
+    def on_connect(self) -> _Session:
+        """A new connection (TCP): a session of its own, not authenticated; it becomes `session`."""
+        self.session = _Session()
+        self._sessions.append(self.session)
+        return self.session
+
+    def on_disconnect(self, session: _Session) -> None:
+        with contextlib.suppress(ValueError):
+            self._sessions.remove(session)
+
+    # the served connection's session state (tests read and set these)
+    @property
+    def seen(self) -> OrderedDict:
+        return self.session.seen
+
+    @property
+    def authed(self) -> bool:
+        return self.session.authed
+
+    @authed.setter
+    def authed(self, value: bool) -> None:
+        self.session.authed = value
+
+    @property
+    def kiosk_nonce(self) -> str:
+        return self.session.kiosk_nonce
+
+    @kiosk_nonce.setter
+    def kiosk_nonce(self, value: str) -> None:
+        self.session.kiosk_nonce = value
+
+    @property
+    def robot_nonce(self) -> str:
+        return self.session.robot_nonce
+
+    @robot_nonce.setter
+    def robot_nonce(self, value: str) -> None:
+        self.session.robot_nonce = value
 
     def press_estop(self, now: float) -> list:
         self.estop_button = True
@@ -249,19 +305,18 @@ class SimRobot:
     def handle(self, frame: p.Frame, now: float) -> list:
         if self.stalled:
             return []
+        if not self.key or self.authed:
+            self._heard(now)  # an unauthenticated connection's frames are no sign of life (10, 13)
         keyed_ok = not self.key or self.authed or frame.type in ("HELLO", "AUTH")
-        if keyed_ok:
-            self.kiosk_rx = now  # an unauthenticated connection's frames are no sign of life
-            if self.kiosk_lost:
-                log.info("kiosk heartbeat is back")
-                self.kiosk_lost = False
         out: list = []
         if self.state is RobotState.BOOT and now >= self.boot_until:
             out += self.tick(now)  # boot finished between two ticks: say HELLO first
         if frame.type == "HB":
             return out
+        if keyed_ok:
+            self.last_command_at = now  # any command but HB, a repeated id included (6.1)
         if self.state is RobotState.BOOT:
-            return out  # not ready: the kiosk retries
+            return out + self._while_booting(frame, keyed_ok, now)
         try:
             cmd = p.Command.from_frame(frame)
             if self.faults.legacy and cmd.verb in ("WPQ", "AUTH", "REBOOT"):
@@ -293,6 +348,19 @@ class SimRobot:
             self.stalled = True
         return out
 
+    def _while_booting(self, frame: p.Frame, allowed: bool, now: float) -> list:
+        """In state BOOT a command MAY be ignored (the kiosk retries), but an ESTOP is latched and
+        acknowledged: it is never lost to a boot; the robot comes up in ESTOP (section 9)."""
+        if frame.type == "ESTOP" and allowed and p.valid_id(frame.field(0)):
+            return self._cmd_estop(p.Command.from_frame(frame), now)
+        return []
+
+    def _heard(self, now: float) -> None:
+        self.kiosk_rx = now
+        if self.kiosk_lost:
+            log.info("kiosk heartbeat is back")
+            self.kiosk_lost = False
+
     def _remember(self, ack: p.Ack) -> p.Ack:
         self.seen[ack.cmd_id] = ack
         while len(self.seen) > ID_MEMORY:
@@ -313,7 +381,7 @@ class SimRobot:
     def _cmd_hello(self, cmd: p.Command, now: float) -> list:
         # A new kiosk session: ids from before are never re-sent, and a restarted kiosk may reuse them.
         self.seen.clear()
-        self.authed = False
+        self.authed = not self.key  # no key: the connection that said HELLO is the kiosk's
         nonce = cmd.arg(3)
         self.kiosk_nonce = nonce if 8 <= len(nonce) <= 16 and all(c in "0123456789abcdefABCDEF" for c in nonce) else ""
         out = [self._ack(cmd, AckCode.ACCEPTED), self.hello(), self.status()]
@@ -328,7 +396,7 @@ class SimRobot:
         self.kiosk_nonce = ""  # one try per HELLO
         if want and p.mac_equal(want, cmd.arg(0)):
             self.authed = True
-            self.kiosk_rx = now
+            self._heard(now)
             return [self._ack(cmd, AckCode.ACCEPTED)]
         return [self._ack(cmd, AckCode.DENIED, Reason.AUTH_FAILED)]
 
@@ -526,8 +594,10 @@ class SimRobot:
     def _move(self, now: float, dt: float) -> list:
         g = self.goal
         if g is None:
-            if self.state is RobotState.ARRIVED and now - self.arrived_at > self.idle_return_s:
-                log.info("nobody sent me home: returning to dock")
+            quiet = now - max(self.arrived_at, self.last_command_at)
+            returns = (RobotState.ARRIVED, RobotState.IDLE) if self.faults.idle_returns else (RobotState.ARRIVED,)
+            if self.state in returns and quiet > self.idle_return_s:
+                log.info("nobody sent me home for %.0f s: returning to dock", quiet)
                 return self._start_goal(None, "DOCK", self.dock, now)
             if (self.state is RobotState.IDLE and self.kiosk_rx is None and self.localised
                     and now - self.boot_until > self.idle_return_s):
@@ -607,8 +677,32 @@ class _Legacy:
 # -- transport ------------------------------------------------------------------------
 
 
+MAX_CONNECTIONS = 4  # TCP connections served at once; a fifth closes the oldest unauthenticated one
+ANSWER_ONLY = ("Ack", "Waypoint", "Auth")  # sent only to the connection whose command they answer
+TRUSTED_ONLY = ("Feedback", "Result", "Unknown")  # sent only to the authenticated connection (13)
+
+
+@dataclass(eq=False)
+class _Conn:
+    """One connection: a TCP socket (None: the pty), its bytes, its seq counter and its session."""
+
+    sock: socket.socket | None
+    session: _Session
+    inbuf: bytearray = field(default_factory=bytearray)
+    decoder: p.StreamDecoder = field(default_factory=p.StreamDecoder)
+    encoder: p.Encoder = field(default_factory=p.Encoder)
+    closed: bool = False
+
+
 class SimServer:
-    """Serves a SimRobot on a pty (stable symlink) or a TCP port, injecting transport faults."""
+    """Serves a SimRobot on a pty (stable symlink) or a TCP port, injecting transport faults.
+
+    On TCP it accepts several connections (section 13): each has its own session, seq counter and
+    handshake; answers go to the connection that asked; HB, STATUS and the boot HELLO go to every
+    connection; FB and RESULT only to the authenticated one. When a connection authenticates (with
+    no key: says HELLO), every other authenticated connection is closed, so a kiosk whose old
+    connection is half-open (its PC rebooted, a cable pulled) is served at once when it reconnects.
+    """
 
     def __init__(self, robot: SimRobot, *, tcp_port: int | None = None, link_path: str | Path | None = None,
                  faults: Faults | None = None, tick_s: float = 0.01):
@@ -627,11 +721,9 @@ class SimServer:
         self._master: int | None = None
         self._slave: int | None = None
         self._listener: socket.socket | None = None
-        self._client: socket.socket | None = None
-        self._decoder = p.StreamDecoder()
-        self._encoder = p.Encoder()
-        self._inbuf = bytearray()
-        self._outq: list[tuple[float, bytes]] = []
+        self._conns: list[_Conn] = []
+        self._pty_conn = _Conn(None, robot.session)  # a serial line never closes: one session for ever
+        self._outq: list[tuple[float, bytes, _Conn]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stats: Counter[str] = Counter()
@@ -645,12 +737,18 @@ class SimServer:
             return f"socket://127.0.0.1:{self._tcp_port}"
         return str(self.link_path)
 
+    @property
+    def connections(self) -> int:
+        """Open TCP connections (1 for a plugged pty)."""
+        with self._lock:
+            return len(self._conns)
+
     def _plug(self) -> None:
         if self.tcp:
             ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             ls.bind(("127.0.0.1", self._tcp_port))
-            ls.listen(1)
+            ls.listen(MAX_CONNECTIONS)
             ls.setblocking(False)
             self._tcp_port = ls.getsockname()[1]
             self._listener = ls
@@ -659,6 +757,8 @@ class SimServer:
         tty.setraw(slave)  # no echo or CR/LF translation before the kiosk configures the port
         os.set_blocking(master, False)
         self._master, self._slave = master, slave
+        self._pty_conn.inbuf.clear()
+        self._conns = [self._pty_conn]
         tmp = self.link_path.with_name(self.link_path.name + ".new")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -672,19 +772,21 @@ class SimServer:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._master = self._slave = None
-        for s in (self._client, self._listener):
-            if s is not None:
-                with contextlib.suppress(OSError):
-                    s.close()
-        self._client = self._listener = None
+        for c in list(self._conns):
+            if c.sock is not None:
+                self._drop(c, "unplugged")
+        self._conns = []
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.close()
+        self._listener = None
         if self.link_path is not None and not self.tcp:
             with contextlib.suppress(FileNotFoundError):
                 self.link_path.unlink()
-        self._inbuf.clear()
         self._outq.clear()
 
     def unplug(self) -> None:
-        """Pull the cable: close the pty master (or the socket) and remove the device path."""
+        """Pull the cable: close the pty master (or the sockets) and remove the device path."""
         with self._lock:
             log.warning("unplugged")
             self._unplug()
@@ -763,7 +865,9 @@ class SimServer:
         with self._lock:
             if self._master is not None:
                 return [self._master]
-            return [s for s in (self._client or self._listener,) if s is not None]
+            fds = [c.sock for c in self._conns if c.sock is not None]
+            waits = self.faults.single_connection and self._conns  # the next one waits in the backlog
+            return fds + ([self._listener] if self._listener is not None and not waits else [])
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -776,57 +880,96 @@ class SimServer:
                 ready = []
             with self._lock:
                 try:
-                    if ready:
-                        self._read()
+                    for fd in ready:
+                        self._ready(fd)
                     now = time.monotonic()
                     self._send_all(self.robot.tick(now))
                     self._flush(now)
                 except Exception:  # the simulator must keep running, like firmware
                     log.exception("simulator error")
 
-    def _read(self) -> None:
-        data = b""
-        if self._master is not None:
+    def _ready(self, fd) -> None:
+        if fd is self._listener and fd is not None:
+            self._accept()
+            return
+        conn = self._pty_conn if self._master is not None else next((c for c in self._conns if c.sock is fd), None)
+        if conn is not None and not conn.closed:
+            data = self._recv(conn)
+            if data:
+                self._feed(conn, data)
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self._listener.accept()
+        except (BlockingIOError, OSError):
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if len(self._conns) >= MAX_CONNECTIONS:
+            spare = next((c for c in self._conns if not c.session.authed), None)
+            if spare is None:
+                log.warning("a connection refused: %d open, all authenticated", len(self._conns))
+                sock.close()
+                return
+            self._drop(spare, "too many connections: the oldest unauthenticated one is closed")
+        self._conns.append(_Conn(sock, self.robot.on_connect()))
+        self.stats["connections"] += 1
+        log.info("kiosk connected over TCP (%d connection(s))", len(self._conns))
+
+    def _recv(self, conn: _Conn) -> bytes:
+        if conn.sock is None:
             try:
-                data = os.read(self._master, 4096)
+                return os.read(self._master, 4096)
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EIO):
                     raise
-                return
-        elif self._listener is not None and self._client is None:
-            try:
-                self._client, _ = self._listener.accept()
-                self._client.setblocking(False)
-                self._client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self.robot.on_connect()
-                log.info("kiosk connected over TCP")
-            except BlockingIOError:
-                pass
+                return b""
+        try:
+            data = conn.sock.recv(4096)
+        except BlockingIOError:
+            return b""
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn, "kiosk disconnected")
+        return data
+
+    def _drop(self, conn: _Conn, why: str) -> None:
+        """Close one TCP connection (the robot side)."""
+        if conn.closed or conn.sock is None:
             return
-        elif self._client is not None:
-            try:
-                data = self._client.recv(4096)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                log.info("kiosk disconnected")
-                self._client.close()
-                self._client = None
-                return
-        self._inbuf += data
+        conn.closed = True
+        log.info("%s", why)
+        with contextlib.suppress(OSError):
+            conn.sock.close()
+        if conn in self._conns:
+            self._conns.remove(conn)
+        self.robot.on_disconnect(conn.session)
+        self.stats["closed"] += 1
+
+    def _feed(self, conn: _Conn, data: bytes) -> None:
+        conn.inbuf += data
         now = time.monotonic()
-        while (i := self._inbuf.find(b"\n")) >= 0:
-            line = bytes(self._inbuf[: i + 1])
-            del self._inbuf[: i + 1]
+        while (i := conn.inbuf.find(b"\n")) >= 0 and not conn.closed:
+            line = bytes(conn.inbuf[: i + 1])
+            del conn.inbuf[: i + 1]
             line = self._damage(line, "in")
             if line is None:
                 continue
-            for frame in self._decoder.feed(line):
+            for frame in conn.decoder.feed(line):
                 if self.monitor:
                     self.monitor("<-", frame)
-                self._send_all(self.robot.handle(frame, now))
+                was = conn.session.authed
+                self.robot.session = conn.session
+                self._send_all(self.robot.handle(frame, now), conn)
+                if conn.session.authed and not was:
+                    self._authenticated(conn)
+
+    def _authenticated(self, conn: _Conn) -> None:
+        """Section 13: the robot serves one authenticated connection; a second one closes the first."""
+        for other in [c for c in self._conns if c is not conn and c.session.authed]:
+            self._drop(other, "another connection authenticated: the first is closed")
+            self.stats["superseded"] += 1
 
     def _damage(self, raw: bytes, direction: str) -> bytes | None:
         f = self.faults
@@ -842,26 +985,44 @@ class SimServer:
             return bytes(b)
         return raw
 
-    def _send_all(self, msgs: list) -> None:
+    def _targets(self, msg, asker: _Conn | None) -> list[_Conn]:
+        """Who gets `msg`: the asker (an answer), or by type (section 13, several connections)."""
+        if asker is not None:
+            return [asker]
+        if self._master is not None:
+            return [self._pty_conn]
+        kind = type(getattr(msg, "msg", msg)).__name__
+        authed = [c for c in self._conns if c.session.authed]
+        if kind in ANSWER_ONLY:
+            return []
+        if kind in TRUSTED_ONLY and (authed or self.robot.key):
+            return authed
+        return list(self._conns)  # HB, STATUS, the boot HELLO: every connection
+
+    def _send_all(self, msgs: list, asker: _Conn | None = None) -> None:
         due = time.monotonic() + self.faults.delay_ms / 1000.0
         for m in msgs:
-            raw = self._encoder.message(m)
-            if self.monitor:
+            targets = self._targets(m, asker)
+            if not targets:
+                self.stats["unsent"] += 1
+            for conn in targets:
+                raw = conn.encoder.message(m)
+                self._outq.append((due, raw, conn))
+            if self.monitor and targets:
                 self.monitor("->", p.decode_frame(raw))
             self.stats["frames_out"] += 1
-            self._outq.append((due, raw))
 
     def _flush(self, now: float) -> None:
         while self._outq and self._outq[0][0] <= now:
-            _, raw = self._outq.pop(0)
+            _, raw, conn = self._outq.pop(0)
             raw = self._damage(raw, "out")
             if raw is None:
                 continue
             try:
-                if self._master is not None:
+                if conn.sock is None and self._master is not None:
                     os.write(self._master, raw)
-                elif self._client is not None:
-                    self._client.sendall(raw)
+                elif conn.sock is not None and not conn.closed:
+                    conn.sock.sendall(raw)
                 else:
                     self.stats["unsent"] += 1
             except (BlockingIOError, OSError):
