@@ -18,7 +18,7 @@ import time
 
 import pytest
 from staff_helpers import CHROMIUM, chromium
-from test_staff_pages_browser import FULL_HD, Site
+from test_staff_pages_browser import FULL_HD, PHONE, Site
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason="apt install chromium")]
 
@@ -106,7 +106,7 @@ def test_texts_reach_4_5_to_1(site, admin_page):
     low = {}
     for path in ("/console/1", "/indicators", "/dossiers", "/admin/counters", "/admin/services", "/reports"):
         for lang in ("vi", "en"):
-            page.goto(f"{site.url}{path}?lang={lang}")
+            assert page.goto(f"{site.url}{path}?lang={lang}").status == 200, path
             page.wait_for_timeout(300)  # the console fills itself in from the API
             found = page.evaluate(CONTRAST_JS)
             if found:
@@ -119,7 +119,7 @@ def test_every_form_field_has_a_label(site, admin_page):
     missing = {}
     for path in ("/dossiers", "/dossiers/digest", "/dossiers/import", "/indicators", "/console/1", "/account",
                  "/reports", "/admin/users", "/admin/hours", "/admin/catalogue"):
-        page.goto(f"{site.url}{path}?lang=en")
+        assert page.goto(f"{site.url}{path}?lang=en").status == 200, path
         page.wait_for_timeout(200)
         found = page.evaluate(UNLABELLED_JS)
         if found:
@@ -211,3 +211,45 @@ def test_keyboard_focus_is_visible(site, browser):
         assert not bad, bad
     finally:
         ctx.close()
+
+
+SMALL_TARGETS_JS = r"""
+() => [...document.querySelectorAll("a, button, input, select, textarea")]
+  .filter((e) => e.offsetParent !== null && e.type !== "hidden")
+  .map((e) => { const r = e.getBoundingClientRect();
+                return [e.tagName, (e.id || e.textContent.trim()).slice(0, 20), Math.round(r.width), Math.round(r.height)]; })
+  .filter(([, , w, h]) => w < 44 || h < 44)
+"""
+
+
+def test_touch_pages_have_44_px_targets_on_a_phone(site, browser):
+    t = site.qu.issue("B", actor="kiosk", procedure_key=None)
+    small = {}
+    for user, paths in ((None, ["/login", t.status_path]), (site.officer, ["/rate/1", "/console/1"])):
+        ctx = site.context(browser, user, PHONE)
+        page = ctx.new_page()
+        for path in paths:
+            for lang in ("vi", "en"):
+                assert page.goto(f"{site.url}{path}?lang={lang}").status == 200, path
+                page.wait_for_timeout(300)
+                found = page.evaluate(SMALL_TARGETS_JS)
+                if found:
+                    small[f"{path} {lang}"] = found
+        ctx.close()
+    assert not small, small
+
+
+def test_citizen_pages_address_the_citizen_as_ong_ba(site, browser):
+    """The kiosk says "Ông/Bà" (kiosk/i18n/vi.yaml); the ticket page and the rating tablet said "bạn"."""
+    t = site.qu.issue("B", actor="kiosk", procedure_key=None)
+    texts = []
+    for user, path in ((None, t.status_path), (site.officer, "/rate/1")):
+        ctx = site.context(browser, user, PHONE)
+        page = ctx.new_page()
+        page.goto(f"{site.url}{path}?lang=vi")
+        page.wait_for_timeout(300)
+        texts.append(page.title() + "\n" + page.inner_text("body"))
+        ctx.close()
+    ticket, tablet = texts
+    assert "Số của Ông/Bà" in ticket and "Ông/Bà đánh giá" in tablet
+    assert not [x for x in texts if re.search(r"\bbạn\b", x, re.IGNORECASE)], texts

@@ -102,7 +102,7 @@ def test_ticket_page_of_a_no_show_says_what_to_do(tmp_config):
                 shown[t.code] = page.is_visible("#t-ended")
                 text = page.inner_text("#ticket")
                 if t is gone:
-                    assert "Vắng mặt" in text and "mời bạn lấy số mới ở ki-ốt" in text
+                    assert "Vắng mặt" in text and "mời Ông/Bà lấy số mới ở ki-ốt" in text
         assert shown == {gone.code: True, waiting.code: False}
     finally:
         handle.stop()
