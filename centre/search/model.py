@@ -567,7 +567,7 @@ class Searcher(LexicalRanker):
         # a long question's story found it while its asking sentence names an outside need (round 9)
         story = asked and story_led(bool(r.focus.context), r.referral.see_also, top.lexical, top.context)
         said = (weak or within or story) and asked and names_say(idx, top.key, r.referral.matched)
-        return vetoes(rule, top.score, asked, said, within, story)
+        return vetoes(rule, top.score, asked, said, within, story, r.referral.see_also)
 
     def _veto_table(self, idx: _Index, r: Ranking, asked: bool, k: int) -> list[tuple[bool, bool]]:
         """For the training script: would each of the first candidates, as the answer, give way

@@ -5,8 +5,12 @@ handle (passports, lawsuits, taxes, labour disputes…). `Searcher._decide` asks
 the threshold and the long-question rule have chosen an answer (docs/search.md, "Decision"):
 
 - an answer accepted only by the long-question lead (below the threshold) gives way to any
-  referral the question names, in its request or in its story: the weakest acceptance yields
-  to explicit evidence of an outside need;
+  referral need the question names, in its request or in its story: the weakest acceptance yields
+  to explicit evidence of an outside need. Not to a `mention` (round 11), in the request or the
+  story: a document or a place a long question names in passing ("lĩnh lương hưu qua tài khoản
+  ngân hàng", "nằm viện") is part of its situation, not a need, as it earns no "see also" line
+  beside an answer; the lead is the question's own evidence (a short request's weak answer still
+  gives way to a mention, by the next rule);
 - an answer scoring below `REFERRAL_VETO` gives way to a referral the request itself names
   unless the procedure's display name holds the referral phrase's words and one of its names
   or aliases says the phrase word for word, in order ("mất hộ chiếu" is a procedure of the
@@ -109,7 +113,8 @@ def story_led(has_story: bool, need: bool, lexical: float, context: float) -> bo
 
 
 def vetoes(
-    rule: str, best: float, asked: bool, said_by_names: bool, within: bool = False, story: bool = False
+    rule: str, best: float, asked: bool, said_by_names: bool, within: bool = False, story: bool = False,
+    need: bool = True,
 ) -> bool:
     """Whether an accepted answer gives way to the referral the question names (pure).
 
@@ -118,7 +123,9 @@ def vetoes(
     procedure's names say the referral phrase (`names_say`); `within`: the answer's evidence
     in the request is the referral phrase's words (`evidence_within`), whatever its score;
     `story`: a long question's answer rests on its story while its request names a need
-    (`story_led`), whatever its score."""
+    (`story_led`), whatever its score; `need`: the referral phrase is a need of the table (a
+    `match` phrase), not a `mention` (`Referral.see_also`): a mention does not overturn the
+    long-question lead (round 11)."""
     if rule == "long_lead":
-        return True
+        return need
     return asked and (best < REFERRAL_VETO or within or story) and not said_by_names
