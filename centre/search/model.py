@@ -61,6 +61,7 @@ from centre.search.weights import (
     RUNNERS,
     SEMANTIC_CANDIDATES,
     SEMANTIC_DECISIVE,
+    SIBLING_OFFER_WINDOW,
     SIBLING_SHARE,
     SIBLING_WINDOW,
     TEXT_CANDIDATES,
@@ -508,7 +509,7 @@ class Searcher(LexicalRanker):
             # none close enough to go first: the best related one is at least offered among the
             # first RUNNERS, after the answers (it never displaces the first; round 11)
             move = offered_sibling(ranked, r.accepted, classes, name_words, field_of,
-                                   window=SIBLING_WINDOW, runners=RUNNERS)
+                                   window=SIBLING_OFFER_WINDOW, runners=RUNNERS)
             if move:
                 r.ranked.insert(move[1], r.ranked.pop(move[0]))
                 r.accepted = min(r.accepted + 1, RUNNERS)
