@@ -72,6 +72,9 @@ SETS = {  # name → (file, role)
     "short_train10": (DATA / "search_short" / "train10.yaml", "train"),
     # round 10: 160 short requests (siblings: re-issue, copy, correction) by the short-request engineer
     "short_train12": (DATA / "search_short" / "train12.yaml", "train"),
+    # round 11: 72 short chatbot-style requests (chat abbreviations: ko, dc, ntn, j, đk…) written by
+    # round 11's short-request engineer, who tuned on them
+    "short_train14": (DATA / "search_short" / "train14.yaml", "train"),
     "check": (DATA / "search" / "check.yaml", "dev"),
     "holdout": (DATA / "search_holdout" / "holdout.yaml", "dev"),
     "holdout2": (DATA / "search_holdout2" / "queries.yaml", "dev"),

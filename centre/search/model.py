@@ -40,7 +40,7 @@ from centre.search.lexical import (
 )
 from centre.search.referral import Referral, advice_for, referral_for
 from centre.search.scope import evidence_within, names_say, story_led, vetoes
-from centre.search.siblings import first_sibling, said_classes
+from centre.search.siblings import first_sibling, offered_sibling, said_classes
 from centre.search.textindex import bm25_scores
 from centre.search.weights import (
     DEFAULT_MIN_SCORE,
@@ -61,6 +61,7 @@ from centre.search.weights import (
     RUNNERS,
     SEMANTIC_CANDIDATES,
     SEMANTIC_DECISIVE,
+    SIBLING_OFFER_WINDOW,
     SIBLING_SHARE,
     SIBLING_WINDOW,
     TEXT_CANDIDATES,
@@ -112,7 +113,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
           "fusion", "long_runners", "english_passages", "english_marks", "learned_rank", "learned_refusal",
-          "siblings")
+          "siblings", "sibling_offer")
 # Stages that ship switched off (`features_on` switches them on): the learned reranker and
 # answer classifier (learned.py) won on no dev set as a whole (round 6, docs/search.md).
 OFF_BY_DEFAULT = frozenset({"learned_rank", "learned_refusal"})
@@ -498,11 +499,20 @@ class Searcher(LexicalRanker):
             p = idx.procs.get(key)
             return p["field_id"] if p else None
 
-        pos = first_sibling([(c.key, c.score) for c in r.ranked], classes, name_words, field_of,
+        ranked = [(c.key, c.score) for c in r.ranked]
+        pos = first_sibling(ranked, classes, name_words, field_of,
                             window=SIBLING_WINDOW, share=SIBLING_SHARE, floor=self._runner_floor(r))
         if pos:
             r.ranked.insert(0, r.ranked.pop(pos))
             r.accepted = min(max(r.accepted, 2), RUNNERS)
+        elif "sibling_offer" not in self.off:
+            # none close enough to go first: the best related one is at least offered among the
+            # first RUNNERS, after the answers (it never displaces the first; round 11)
+            move = offered_sibling(ranked, r.accepted, classes, name_words, field_of,
+                                   window=SIBLING_OFFER_WINDOW, runners=RUNNERS)
+            if move:
+                r.ranked.insert(move[1], r.ranked.pop(move[0]))
+                r.accepted = min(r.accepted + 1, RUNNERS)
 
     def _see_also(self, r: Ranking) -> Referral | None:
         """"See also: where to go": the request itself (not a long question's story) names

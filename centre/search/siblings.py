@@ -156,3 +156,27 @@ def first_sibling(
         if best is not None:
             return best[1]
     return None
+
+
+def offered_sibling(
+    ranked: Sequence[tuple[str, float]],
+    accepted: int,
+    classes: Sequence[MarkClass],
+    name_words: Callable[[str], Sequence[str]],
+    field_of: Callable[[str], str | None],
+    *,
+    window: int,
+    runners: int,
+) -> tuple[int, int] | None:
+    """(from, to): the best related sibling too weak to go first is at least offered among the
+    first `runners` answers (round 11), or None.
+
+    Called when `first_sibling` found none close enough to the first: the same choice without the
+    share and floor (the lowest tier, then the best score, among the first `window`). When it is
+    not among the `accepted` answers already, it moves to place `min(accepted, runners - 1)`:
+    after the answers, never before the first, so whether and what is answered first never
+    changes; only the answer it pushes out of the first `runners` is lost from the offer."""
+    pos = first_sibling(ranked, classes, name_words, field_of, window=window, share=0.0, floor=0.0)
+    if not pos or pos < accepted:
+        return None
+    return pos, min(accepted, runners - 1)

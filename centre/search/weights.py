@@ -115,6 +115,9 @@ RUNNER_SHARE = 0.65  # see above (0.75 / 0.85: real_dev top-3 one and two answer
 # SIBLING_SHARE of the first (and the runners-up floor).
 SIBLING_WINDOW = 8  # see above
 SIBLING_SHARE = 0.7  # see above
+# A related sibling too weak to go first is offered among the first RUNNERS when it is among the
+# first SIBLING_OFFER_WINDOW candidates (siblings.offered_sibling, stage `sibling_offer`, round 11).
+SIBLING_OFFER_WINDOW = 8  # see above
 # A long question's runners-up (places 2 to FUSION_POOL; the first stays) are ordered by
 # reciprocal-rank fusion (model.fused_runners): FUSION_SCORE_WEIGHT / (FUSION_K + place by
 # the score) + FUSION_E5_WEIGHT / (FUSION_K + place by e5) + 1 / (FUSION_K + place by the text BM25).
