@@ -253,3 +253,88 @@ def test_citizen_pages_address_the_citizen_as_ong_ba(site, browser):
     ticket, tablet = texts
     assert "Số của Ông/Bà" in ticket and "Ông/Bà đánh giá" in tablet
     assert not [x for x in texts if re.search(r"\bbạn\b", x, re.IGNORECASE)], texts
+
+
+
+def _served_day(site) -> None:
+    """Five tickets served at counter 1 with waits and service times in seconds (means that are not whole)."""
+    from datetime import timedelta
+
+    from staff_helpers import OPEN_TIME
+
+    qu, clock = site.qu, site.clock
+    try:
+        issued = []
+        for i in range(5):
+            clock.set(OPEN_TIME + timedelta(minutes=i * 3))
+            issued.append(qu.issue("A", actor="kiosk", procedure_key=None))
+        for i, t in enumerate(issued):
+            clock.set(OPEN_TIME + timedelta(minutes=17 + i * 7, seconds=13 * i))
+            qu.call(t.id, 1, actor="officer:lan", current="no_show")
+            clock.set(OPEN_TIME + timedelta(minutes=20 + i * 7, seconds=29 * i))
+            qu.start(t.id, actor="officer:lan")
+            clock.set(OPEN_TIME + timedelta(minutes=23 + i * 7, seconds=41 * i))
+            qu.serve(t.id, actor="officer:lan")
+    finally:
+        clock.set(OPEN_TIME)
+
+
+def _cli_report(site, tmp_path) -> dict:
+    """`kiosk report --date 2026-11-25 --json` on the server's own database (a config.yaml naming it)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "config.yaml").read_text(encoding="utf-8")
+    data = Path(site.cfg.database_path).parent
+    text = text.replace('data_dir: "var"', f'data_dir: "{data}"').replace(
+        'database: "var/centre.db"', f'database: "{site.cfg.database_path}"')
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "kiosk", "--config", str(cfg), "report", "--date", "2026-11-25",
+                          "--json"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
+
+
+def test_report_figures_agree_with_csv_and_cli_in_each_languages_format(site, admin_page, tmp_path):
+    import csv
+    import io
+
+    _served_day(site)
+    page = admin_page
+    r = page.request.get(site.url + "/api/reports.csv?start=2026-11-25&end=2026-11-25&lang=en")
+    rows = {(x["scope"], x["key"]): x for x in csv.DictReader(io.StringIO(r.text().lstrip("\ufeff")))}
+    total = rows[("total", "2026-11-25..2026-11-25")]
+    cli = _cli_report(site, tmp_path)["total"]
+    fields = ("tickets", "served", "no_show", "cancelled", "transfers", "wait_mean_min", "wait_p90_min",
+              "service_mean_min", "service_p90_min")
+    for f in fields:  # the download and `kiosk report` say the same
+        assert float(total[f]) == float(cli[f]), f
+    assert "." in total["wait_mean_min"]  # a figure with decimals, to see how each page writes it
+    cells = {}
+    for lang in ("vi", "en"):
+        page.goto(site.url + f"/reports?start=2026-11-25&end=2026-11-25&lang={lang}")
+        cells[lang] = page.locator("table.grid").first.locator("tbody tr").first.locator("td").all_inner_texts()
+    shown = dict(zip(fields, cells["en"][:len(fields)], strict=True))
+    for f in fields:
+        assert float(shown[f]) == float(total[f]), (f, shown[f], total[f])
+    # Vietnamese writes a decimal comma: 25,43 (a point there reads as thousands: 25.43 = 2 543)
+    assert dict(zip(fields, cells["vi"][:len(fields)], strict=True))["wait_mean_min"] == total["wait_mean_min"].replace(".", ",")
+    page.goto(site.url + "/reports/print?month=2026-11")
+    assert total["wait_mean_min"].replace(".", ",") in page.inner_text("body")
+    page.goto(site.url + "/indicators?month=2026-11&lang=vi")
+    nums = page.locator("table.grid").first.locator("td.num").all_inner_texts()
+    assert any("," in x for x in nums) and not any(re.search(r"\d\.\d", x) for x in nums), nums
+
+
+def test_display_clock_in_the_pages_language(site, admin_page):
+    page = admin_page
+    days = {"en": r"(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \d\d/\d\d/\d{4}", "vi": r"(Thứ \w+|Chủ Nhật), \d\d/\d\d/\d{4}"}
+    for lang, pattern in days.items():
+        page.goto(f"{site.url}/display?lang={lang}")
+        until(page, "document.getElementById('clock').textContent.length > 0")
+        clock = page.inner_text("#clock")
+        assert re.search(pattern, clock, re.IGNORECASE), (lang, clock)

@@ -162,7 +162,7 @@
     // the centre's time, whatever time zone the TV's browser was set to
     const timeZone = root.dataset.tz || undefined;
     $("clock").textContent = d.toLocaleTimeString("vi-VN", {hour: "2-digit", minute: "2-digit", timeZone}) + " · " +
-      d.toLocaleDateString("vi-VN", {weekday: "long", day: "2-digit", month: "2-digit", year: "numeric", timeZone});
+      d.toLocaleDateString(lang === "en" ? "en-GB" : "vi-VN", {weekday: "long", day: "2-digit", month: "2-digit", year: "numeric", timeZone});
   }
   tick(); setInterval(tick, 10000);
   setInterval(() => { if (state) render(); }, 5000);  // fade the "fresh" highlight
