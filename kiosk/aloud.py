@@ -88,7 +88,8 @@ def _join(*parts: str) -> str:
 def _sentence(text: str) -> str:
     """A screen line read as a sentence: its separators as pauses, a full stop at the end."""
     text = " ".join(str(text).replace(" · ", ", ").replace("·", ",").split()).rstrip(" .:")
-    return text + "." if text else ""
+    # a line that ends in "!" or "?" is a sentence already ("…thuận lợi!." was read)
+    return text + "." if text and text[-1] not in "!?" else text
 
 
 def _names(names: list[str]) -> str:
@@ -378,8 +379,10 @@ def for_the_ear(text: str, lang: str) -> str:
     """Screen abbreviations said in full in English ("about 8 min" → "about 8 minutes", "20 m" → "20 metres")."""
     if lang != "en":
         return text
-    text = re.sub(r"(\d) ?min\b", r"\1 minutes", text)
-    return re.sub(r"(\d) ?m\b", r"\1 metres", text)
+    for short, word in (("min", "minute"), ("m", "metre")):
+        text = re.sub(rf"(?<![\d.,])1 ?{short}\b", f"1 {word}", text)  # "About 1 metres to go" was said
+        text = re.sub(rf"(\d) ?{short}\b", rf"\1 {word}s", text)
+    return text
 
 
 def screen_lang(c) -> str:
