@@ -338,3 +338,63 @@ def test_display_clock_in_the_pages_language(site, admin_page):
         until(page, "document.getElementById('clock').textContent.length > 0")
         clock = page.inner_text("#clock")
         assert re.search(pattern, clock, re.IGNORECASE), (lang, clock)
+
+
+def test_a_stale_console_action_is_refused_in_the_pages_language(site, browser):
+    """Two officers on one ticket: the console missed the update (its live stream cut) and the officer
+    marks a ticket no-show that another officer has just served: a 409 said in English whatever the
+    page's language ("ticket A001 is served; 'no-show' needs it to be called")."""
+    expected = {"vi": "Số này vừa thay đổi", "en": "This ticket has just changed"}
+    for lang, words in expected.items():
+        ctx, page, code = _console_with_called_ticket(site, browser)
+        try:
+            page.goto(f"{site.url}/console/1?lang={lang}")
+            page.route("**/api/events*", lambda route: route.abort())  # the page hears nothing from now on
+            page.reload()
+            until(page, f"document.getElementById('current-code').textContent === '{code}'")
+            cur = site.qu.current_ticket(1)
+            site.qu.start(cur.id, actor="officer:boss")
+            site.qu.serve(cur.id, actor="officer:boss")
+            page.click("#btn-noshow")
+            until(page, "document.getElementById('message').textContent.length > 0")
+            assert page.inner_text("#message").startswith(words), page.inner_text("#message")
+            assert page.get_attribute("#message", "class").split().count("error") == 1
+            until(page, "document.getElementById('current-code').textContent === '—'")  # brought up to date
+            assert site.qu.get(cur.id).state == "served"
+        finally:
+            ctx.close()
+
+
+def test_rating_tablet_refusals_in_the_pages_language(site, browser):
+    from datetime import timedelta
+
+    from staff_helpers import OPEN_TIME
+
+    qu = site.qu
+    site.clock.set(OPEN_TIME + timedelta(hours=2))  # served after every other test's ticket: the last one
+    try:
+        t = qu.issue("A", actor="kiosk", procedure_key=None)
+        qu.call(t.id, 1, actor="officer:lan", current="no_show")
+        qu.serve(t.id, actor="officer:lan")
+    finally:
+        site.clock.set(OPEN_TIME)
+    ctx = site.context(browser, site.officer, PHONE)
+    page = ctx.new_page()
+    try:
+        for lang, rated, text in (("vi", False, "Cảm ơn Ông/Bà đã đánh giá"), ("vi", True, "Số này đã được đánh giá rồi"),
+                                  ("en", True, "This ticket has already been rated")):
+            page.goto(f"{site.url}/rate/1?lang={lang}")
+            until(page, f"document.getElementById('r-code').textContent === '{t.code}'")
+            page.fill("#r-ticket", site.url + t.status_path)
+            if not rated:
+                page.click("[data-rating='5']")
+                page.wait_for_selector("#r-thanks", state="visible")
+                assert text in page.inner_text("#r-thanks")
+                continue
+            # the tablet had shown the ticket before its rating (a second citizen's try): the stars still on
+            page.evaluate("document.querySelectorAll('[data-rating]').forEach((b) => { b.disabled = false; })")
+            page.click("[data-rating='4']")
+            until(page, "document.getElementById('r-error').textContent.length > 0")
+            assert page.inner_text("#r-error").startswith(text), page.inner_text("#r-error")
+    finally:
+        ctx.close()
