@@ -137,3 +137,64 @@ def test_robot_stopped_on_the_way_shows_the_map_and_the_next_citizen_is_not_offe
             assert acks == [p.AckCode.ACCEPTED], acks
         else:
             sim.replug()
+
+
+# -- 3. "Hủy" said while the robot is on its way -------------------------------------------------------
+
+
+class HeardVoice:
+    """The voice service as the kiosk drives it (press / release / cancel), whose recogniser
+    understood `event` (a `voice.events` event) when the citizen let go of the microphone; the
+    event comes from another thread through the app's listener, as the real service's does."""
+
+    def __init__(self, app, event):
+        self.app, self.event = app, event
+
+    def press(self):
+        pass
+
+    def release(self):
+        import threading
+
+        threading.Thread(target=self.app.voice_listener, args=(self.event,)).start()
+
+    def cancel(self):
+        pass
+
+
+@pytest.fixture
+def voice(fresh):
+    """The microphone shown (the model ready) with a voice service that hears what the test says."""
+    from voice import events as e
+
+    d, c = fresh, fresh.c
+    saved = c.voice
+    d.app.voice_listener(e.ModelReady(path="test", load_s=0.0))
+    d.wait(lambda: d.app.voice_ready, what="the microphone shown")
+    yield lambda event: setattr(c, "voice", HeardVoice(d.app, event))
+    c.voice = saved
+    d.app.voice_listener(e.ModelFailed(path="test", reason="test over"))
+    d.wait(lambda: not d.app.voice_ready, what="the microphone hidden")
+
+
+@pytest.mark.parametrize("said", ["hủy", "thôi"])
+def test_saying_cancel_while_the_robot_comes_calls_it_off(fresh, voice, said):
+    """voice/phrases/vi.yaml: "hủy", "thôi" are the command `cancel` (docs/voice.md, command keys).
+    Before: the kiosk knew no `cancel` and searched the words: the citizen was left on the search
+    screen with "hủy" typed while the robot kept coming."""
+    from voice import events as e
+
+    d, c = fresh, fresh.c
+    sim = simulator(d)
+    to_the_counter(d)
+    d.wait(lambda: c.visit.escort.value in ("coming", "guiding"), timeout=10, what="the robot on its way")
+    voice(e.Understood("command", "cancel", said, said, 0.9))
+    d.tap("directions:mic")  # hold to talk, let go: the recogniser understood `said`
+    d.wait(lambda: c.visit.voice_state == "idle", timeout=5, what="the answer")
+    d.pump(0.5)
+    assert d.screen() == "directions" and not c.visit.query, (d.screen(), c.visit.query)
+    assert c.visit.escort.value == "cancelled"
+    assert d.app.screens["directions"].ids.robot_text.text == t(d, "robot.cancelled")
+    assert d.app.screens["directions"].ids.map.route, "no route on the map"
+    home = (p.RobotState.RETURNING, p.RobotState.DOCKING, p.RobotState.DOCKED)
+    d.wait(lambda: sim.robot.state in home, timeout=10, what="the robot going back to its dock")

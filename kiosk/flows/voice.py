@@ -12,11 +12,12 @@ import logging
 
 from kiosk.flows.base import ControllerBase
 from kiosk.flows.browse import SECTIONS
+from kiosk.flows.guide import ACTIVE
 from kiosk.visit import Screen
 
 log = logging.getLogger("kiosk.voice")
 
-COMMANDS = ("take_ticket", "guide", "back", "repeat", "english", "vietnamese", "home")
+COMMANDS = ("take_ticket", "guide", "back", "repeat", "english", "vietnamese", "home", "cancel")
 #: the longest a reading or a listening holds the idle timer off: a screen is read in at most 60
 #: words (~25 s), and a speaker or recogniser that never reports its end (a stuck sound card) must
 #: not keep a visitor's ticket or dossier on screen for the next person
@@ -252,14 +253,30 @@ class VoiceFlow(ControllerBase):
                 self.set_lang("vi")
             case "home":
                 self.home()
+            case "cancel":
+                self._cancel()
 
-    def _repeat(self) -> None:
-        """'Nhắc lại': read the screen the visitor asked from (holding the microphone opened the
-        search screen; with nothing typed there, the screen before it is the one meant)."""
+    def _asked_from(self) -> None:
+        """Back to the screen the visitor spoke from: holding the microphone opened the search
+        screen; with nothing typed there, the screen before it is the one meant."""
         v = self.visit
         if self.screen == Screen.SEARCH and v.history and not v.query.strip():
             self.back()
+
+    def _repeat(self) -> None:
+        """'Nhắc lại': read the screen the visitor asked from."""
+        self._asked_from()
         self.read_aloud()
+
+    def _cancel(self) -> None:
+        """'Hủy' / 'Thôi' (voice/phrases: command `cancel`): on the screen the visitor asked from,
+        the robot coming or leading is called off (the map instead), else a reading stops. It was
+        searched as words: "hủy" with the robot on its way opened a search for "hủy"."""
+        self._asked_from()
+        if self.visit.escort in ACTIVE:  # the robot requested, coming or leading
+            self.cancel_escort()
+        else:
+            self.quiet()
 
 
 def spoken_section(text: str) -> str:
