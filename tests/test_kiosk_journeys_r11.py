@@ -21,11 +21,15 @@ from kiosk_helpers import journey_kiosk, keyboard, new_citizen, results_shown, s
 from test_kiosk_journeys_r9 import choose, heard
 from test_kiosk_journeys_r9 import pytestmark as pytestmark  # slow, and skipped with no display
 
-#: config.yaml as a centre with English first, no printer and no robot writes it
+from centre.pin import hash_pin
+
+PIN = "730591"
+#: config.yaml as a centre with English first, no printer and no robot writes it (and a staff PIN)
 SETTINGS = {
     "languages: [vi, en]": "languages: [en, vi]",
     'kind: "dummy"': 'kind: "none"',
     "robot:\n  enabled: true": "robot:\n  enabled: false",
+    "staff_pin_hash: null": f'staff_pin_hash: "{hash_pin(PIN)}"',
 }
 BIRTH = "1.001193"  # Đăng ký khai sinh
 
@@ -173,3 +177,28 @@ def test_no_robot_the_way_is_the_map_and_no_robot_is_offered(fresh, lang):
     assert not tagged(d, "directions:robot") or all(w.disabled or w.opacity == 0 for w in tagged(d, "directions:robot"))
     said = heard(d, "directions:read")
     assert t(d, "speak.robot_offer") not in said and "robot" not in said.lower(), said
+
+
+# -- 5. the staff screen of a kiosk without a printer ---------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["en", "vi"])
+def test_staff_screen_says_no_printer_is_used_and_offers_no_test_print(fresh, lang):
+    """Before: "Printer: Working — no printer configured: tickets are shown on screen only" (that
+    detail in English in both languages) and "Test print", which failed with "Check paper, cable
+    and printer power"."""
+    d, c = fresh, fresh.c
+    choose(d, lang, False)
+    d.tap("staff")
+    d.wait(lambda: d.screen() == "pin", what="PIN pad")
+    for k in PIN:
+        d.tap(f"pin:{k}")
+    d.tap("pin:ok")
+    d.wait(lambda: d.screen() == "staff" and c.printer_status, timeout=10, what="staff screen")
+    d.pump(0.3)
+    ids = d.app.screens["staff"].ids
+    assert ids.printer.text == f"{t(d, 'staff.printer')}: {t(d, 'staff.absent')}", ids.printer.text
+    assert ids.robot.text == f"{t(d, 'staff.robot')}: {t(d, 'staff.absent')}", ids.robot.text
+    shown = {getattr(w, "tag", "") for w in d.visible() if not w.disabled}
+    assert "staff:test_print" not in shown and "staff:leave" in shown, shown
+    d.tap("bar:home")

@@ -76,6 +76,13 @@ class StaffScreen(KScreen):
         pr = c.printer_status
         self.ids.printer.text = f"{self.tr('staff.printer')}: " + (
             self._state_text(pr.get("ok")) + (f" — {pr['detail']}" if pr.get("detail") else "") if pr else self.tr("staff.loading"))
+        # printer.kind none: "Not used", as the robot and voice say, and no test print to fail
+        # (it said "Working — no printer configured…" in English, and "In thử" failed: "check paper")
+        prints = getattr(c.backend, "prints", True)
+        if not prints:
+            self.ids.printer.text = f"{self.tr('staff.printer')}: {self.tr('staff.absent')}"
+        self.ids.test_print.disabled = not prints
+        self.ids.test_print.opacity = 1 if prints else 0
         if c.escort_mgr is None:
             robot = self.tr("staff.absent")
         else:
