@@ -9,6 +9,7 @@ import psycopg
 
 from centre.indicators import Stats, decision_766, indicators, total
 from centre.reports import csv_safe
+from centre.text import escape_unshowable
 from province import queries
 
 # (key, Vietnamese label, kind) in report order; kind: n = count, min = minutes, pct = share, x = mean
@@ -73,8 +74,15 @@ def to_csv(rep: dict) -> bytes:
     w = csv.writer(buf)
     w.writerow([f"Báo cáo tháng {rep['period'].label}"])
     for row in to_rows(rep):
-        w.writerow(["" if v is None else (f"{v:.1f}" if isinstance(v, float) else csv_safe(v)) for v in row])
+        w.writerow(["" if v is None else (f"{v:.1f}" if isinstance(v, float) else csv_safe(_xlsx_text(v))) for v in row])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel opens Vietnamese text correctly
+
+
+def _xlsx_text(v):
+    """A text cell openpyxl will write: a control character in a ward's name (add-centre --name
+    takes any text) raised IllegalCharacterError and the hub's Excel download was a 500; it is
+    written as an escape ('\\u0001'), as the logs do (the CSV too: no NUL or bidi override in a cell)."""
+    return escape_unshowable(v) if isinstance(v, str) else v
 
 
 def to_xlsx(rep: dict) -> bytes:
@@ -84,11 +92,12 @@ def to_xlsx(rep: dict) -> bytes:
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Bao cao"
-    ws.append([f"Báo cáo tháng {rep['period'].label} — " + (rep["ward"]["name"] if rep["ward"] else rep["total_label"].lower())])
+    ws.append([_xlsx_text(f"Báo cáo tháng {rep['period'].label} — "
+                          + (rep["ward"]["name"] if rep["ward"] else rep["total_label"].lower()))])
     # a ward's name is the hub operator's text: '=…' would be a live formula in the sheet (as in CSV)
     ws["A1"].font = Font(bold=True, size=13)
     for i, row in enumerate(to_rows(rep)):
-        ws.append([round(v, 2) if isinstance(v, float) else csv_safe(v) for v in row])
+        ws.append([round(v, 2) if isinstance(v, float) else csv_safe(_xlsx_text(v)) for v in row])
         if i == 0:
             for cell in ws[ws.max_row]:
                 cell.font = Font(bold=True)

@@ -253,3 +253,36 @@ def test_a_broken_holidays_file_makes_the_dossier_api_a_clear_503_not_a_500(tmp_
     hol.write_text((ROOT / "data" / "holidays.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     assert officer.get("/api/dossiers/due").status_code == 200
     assert kiosk.get("/api/dossiers/public/000.00.00.H00-261125-0001").status_code == 404
+
+
+# -- 7. the hub's report downloads with a ward name holding control characters -----------------------
+
+
+@pytest.mark.parametrize("name", ["Phường\x01Mông Dương", "X\x00Y", "Phường \u202eA", "=cmd|' /C calc'!A0\x0b"])
+def test_a_ward_name_with_control_characters_still_gives_the_excel_and_csv_reports(name):
+    """`kiosk province add-centre --name` takes any text: a control character in the name made
+    openpyxl raise IllegalCharacterError, and the hub's Excel report was a 500 (the CSV carried
+    the raw NUL or bidi override). Both now write it as an escape; formulas stay neutralised."""
+    import csv
+    import io
+    from datetime import date
+
+    import openpyxl
+
+    from province import queries, report
+
+    period = queries.Period(date(2026, 11, 1), date(2026, 12, 1), "2026-11", "month")
+    none = {key: None for key, _, _ in report.LINES}
+    ward = {"centre_id": "w1", "name": name}
+    for one in (True, False):
+        rep = {"period": period, "ward": ward if one else None, "wards": [ward], "per_ward": {"w1": none},
+               "total": none, "decision_766": [], "lines": report.LINES, "total_label": "Tổng toàn tỉnh"}
+        ws = openpyxl.load_workbook(io.BytesIO(report.to_xlsx(rep))).active
+        cells = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+        shown = [c for c in cells if "\\u00" in c or "\\u202e" in c]
+        assert shown and all(not any(ord(ch) < 32 or ch == "\u202e" for ch in c) for c in cells), cells
+        assert not any(c.startswith("=") for c in cells)
+        rows = list(csv.reader(io.StringIO(report.to_csv(rep).decode("utf-8-sig"))))
+        flat = [v for r in rows for v in r]
+        assert not any(ord(ch) < 32 or ch == "\u202e" for v in flat for ch in v), flat
+        assert not any(v.startswith("=") for v in flat)
