@@ -398,3 +398,43 @@ def test_rating_tablet_refusals_in_the_pages_language(site, browser):
             assert page.inner_text("#r-error").startswith(text), page.inner_text("#r-error")
     finally:
         ctx.close()
+
+
+def test_session_ended_mid_edit_keeps_what_was_typed(site, browser):
+    """An administrator edits a service, the session ends (expired, or ended by a password change), Save:
+    the page went to the login form and the typed name was lost. Now it stays, says what to do, and after
+    a login in another tab the same Save works (with the new session's CSRF token)."""
+    from staff_helpers import browser_login
+
+    ctx = site.context(browser, site.admin, FULL_HD)
+    page = ctx.new_page()
+    try:
+        page.goto(f"{site.url}/admin/services?lang=en")
+        form = page.locator("form[data-api='/api/admin/services/B']")
+        form.locator("input[name=name_en]").fill("Land and housing (renamed)")
+        site.conn.execute("DELETE FROM staff_sessions")  # the session ends while the form is being edited
+        site.conn.commit()
+        form.locator("button[type=submit]").click()
+        until(page, "document.getElementById('admin-message').textContent.length > 0")
+        assert page.url.endswith("/admin/services?lang=en")
+        assert "Your session has ended" in page.inner_text("#admin-message")
+        assert form.locator("input[name=name_en]").input_value() == "Land and housing (renamed)"
+        other = ctx.new_page()  # log in again in another tab, as the message says
+        browser_login(other, site.url, "boss", "/account")
+        other.close()
+        form.locator("button[type=submit]").click()
+        until(page, "document.getElementById('admin-message').textContent.startsWith('Saved')")
+        assert site.qu.service("B").name_en == "Land and housing (renamed)"
+    finally:
+        ctx.close()
+
+
+def test_session_ended_with_nothing_typed_goes_to_the_login(site, browser):
+    ctx, page, _ = _console_with_called_ticket(site, browser)
+    try:
+        site.conn.execute("DELETE FROM staff_sessions")
+        site.conn.commit()
+        page.keyboard.press("s")  # Start (a refresh may have found the session gone first: either way, the login)
+        page.wait_for_url("**/login?next=%2Fconsole%2F1")
+    finally:
+        ctx.close()

@@ -1,17 +1,46 @@
 // Shared helpers of the staff pages: JSON API calls with the CSRF token, live updates with reconnect.
 "use strict";
-const CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+let CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 const TEXTS = JSON.parse((document.getElementById("texts") || {}).textContent || "{}");
 
-async function api(method, url, body) {
+// Has the user typed anything on this page that a reload would lose?
+function typedSomething() {
+  return [...document.querySelectorAll("form input, form textarea, form select")].some((f) =>
+    f.type === "hidden" || f.type === "password" || f.disabled ? false
+      : f.type === "checkbox" || f.type === "radio" ? f.checked !== f.defaultChecked
+        : f.tagName === "SELECT" ? f.selectedIndex !== Math.max(0, [...f.options].findIndex((o) => o.defaultSelected))
+          : f.value !== f.defaultValue);
+}
+
+// The session's CSRF token as the server has it now (after a login in another tab the old one is refused).
+async function freshCsrf() {
+  try {
+    const r = await fetch(location.pathname, {credentials: "same-origin"});
+    const m = (await r.text()).match(/<meta name="csrf-token" content="([^"]+)"/);
+    if (r.ok && m) { CSRF = m[1]; return true; }
+  } catch (e) { /* the server is away: the caller reports the first error */ }
+  return false;
+}
+
+async function api(method, url, body, retried) {
   const opts = {method, headers: {"Accept": "application/json", "X-CSRF-Token": CSRF}, credentials: "same-origin"};
   if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
   const r = await fetch(url, opts);
   let data = null;
   try { data = await r.json(); } catch (e) { data = null; }
   if (!r.ok) {
-    if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); }
-    const err = new Error((data && (data.text || data.message)) || r.statusText);
+    if (r.status === 403 && data && data.error === "CsrfFailed" && !retried && await freshCsrf()) {
+      return api(method, url, body, true);
+    }
+    let text = (data && (data.text || data.message)) || r.statusText;
+    if (r.status === 401) {
+      // Session ended: with nothing typed, go and log in (and come back); with typed values, stay so they
+      // are not lost, and say how to carry on (log in again in another tab, then save again).
+      const ended = (document.querySelector('meta[name="session-ended"]') || {}).content;
+      if (!typedSomething()) location.href = "/login?next=" + encodeURIComponent(location.pathname);
+      else if (ended) text = ended;
+    }
+    const err = new Error(text);
     err.status = r.status; err.data = data; throw err;
   }
   return data;
