@@ -610,3 +610,16 @@ def test_an_upper_case_kiosk_nonce_is_valid_and_used_as_received():
     assert auth.mac != p.robot_mac(KEY, "5f3a9c01", auth.nonce, r.boot_id)
     mac_k = p.kiosk_mac(KEY, "5F3A9C01", auth.nonce).upper()  # upper-case mac digits too
     assert r.handle(p.decode_frame(_frame(f"PXVK,2,AUTH,4,{mac_k}")), 0.2) == [p.Ack(4, AckCode.ACCEPTED)]
+
+
+@pytest.mark.parametrize(("delay_ms", "passes"), [(150, True), (900, False)])
+def test_the_kit_holds_a_robot_to_the_half_second_ack(project_config, delay_ms, passes):
+    """Section 5: an ACK within 0.5 s of the command (the kit allows 0.25 s for the round trip):
+    a robot whose frames leave 150 ms late passes `acks`, one 900 ms late fails it."""
+    robot = make_robot(project_config, faults=Faults(delay_ms=delay_ms))
+    with SimServer(robot) as sim:
+        report = run_from_config(project_config, sim.port, sections=("acks",))
+    acks = report.sections[0]
+    assert (acks.status == "pass") is passes, report.table()
+    if not passes:
+        assert any("no ACK within 0.5 s" in f for f in acks.failures), acks.failures
