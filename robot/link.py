@@ -242,6 +242,7 @@ class RobotLink:
         self.last_error: str | None = None
         self.hello: p.Hello | None = None
         self.last_heartbeat: p.Heartbeat | None = None
+        self.last_status: p.Status | None = None  # the last full STATUS (a heartbeat carries less)
         self._ser = None
         self._up = False
         self._lock = threading.RLock()
@@ -617,6 +618,8 @@ class RobotLink:
 
     def _on_heartbeat(self, msg: p.Heartbeat) -> None:
         self.last_heartbeat = msg
+        if isinstance(msg, p.Status):
+            self.last_status = msg
         self._note_unknown(msg.state, msg.goal_status, msg.reason)
         if msg.boot_id and self._up and self.boot_id and msg.boot_id != self.boot_id:
             self._rebooted(None, msg.boot_id, str(msg.state))

@@ -259,13 +259,23 @@ def _sim_console(server, stop: threading.Event) -> None:
     # end of input (e.g. started in the background): keep serving until Ctrl-C or SIGTERM
 
 
+#: How long `kiosk robot status` waits for the STATUS that answers its STATQ (the protocol's
+#: answer time is 0.5 s; a loaded PC adds to it).
+STATUS_WAIT_S = 2.0
+
+
 def cmd_status(args, ctx) -> int:
     from robot import protocol as p
 
     with _link(args, ctx) as link:
+        before = link.last_status
         _command(link, "STATQ")
-        time.sleep(0.1)  # the STATUS frame follows the ack
-        st = link.last_heartbeat
+        # The STATUS frame follows the ack: wait for it, not a fixed while (a heartbeat read
+        # instead carries no position or e-stop; under load the STATUS came after 0.1 s).
+        deadline = time.monotonic() + STATUS_WAIT_S
+        while link.last_status is before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        st = link.last_status if link.last_status is not before else link.last_heartbeat
         hello = link.hello
         out = {
             "robot": link.name, "port": link.port, "link_up": link.up,
