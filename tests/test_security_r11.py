@@ -4,6 +4,8 @@ not a traceback."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import ROOT
 
@@ -286,3 +288,111 @@ def test_a_ward_name_with_control_characters_still_gives_the_excel_and_csv_repor
         flat = [v for r in rows for v in r]
         assert not any(ord(ch) < 32 or ch == "\u202e" for v in flat for ch in v), flat
         assert not any(v.startswith("=") for v in flat)
+
+
+# -- 8. kill -9 of the staff server while a remote kiosk issues ---------------------------------------
+
+
+def _served_config(tmp_path) -> Path:
+    """config.yaml in tmp_path: its own database, the shipped data by absolute path."""
+    import re
+
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = (text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
+            .replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
+            .replace('image: "assets', f'image: "{ROOT}/assets'))
+    for key in ("catalogue", "holidays", "forms"):
+        text = re.sub(rf'  {key}: "([^"]+)"', lambda m, k=key: f'  {k}: "{ROOT}/{m.group(1)}"', text)
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    (tmp_path / "var").mkdir(exist_ok=True)
+    return path
+
+
+@pytest.mark.slow
+def test_the_staff_server_killed_while_a_remote_kiosk_issues_loses_and_doubles_no_ticket(tmp_path):
+    """A real `kiosk staff serve` process on a real SQLite file is killed (SIGKILL) five times
+    while a remote kiosk (staff.client.RemoteQueue) issues tickets with idempotency keys, and
+    restarted each time. A request whose answer was lost is sent again with its key once the
+    server is back, as the kiosk's retry does. Every key then has exactly one ticket, every
+    answer the kiosk got names that ticket, and the numbers run 1..n with no gap or repeat."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import httpx
+
+    from centre import users
+    from centre.db import connect
+    from staff.client import RemoteQueue
+    from staff.server import free_port
+
+    cfg_path = _served_config(tmp_path)
+    cfg = load_config(cfg_path)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def start():
+        proc = subprocess.Popen([sys.executable, "-m", "kiosk", "--config", str(cfg_path), "serve",
+                                 "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/api/services", timeout=1).status_code == 401:
+                    return proc
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        proc.kill()
+        raise AssertionError("the staff server did not start")
+
+    proc = start()  # (it makes the database's tables)
+    conn = connect(cfg.database_path)
+    token = users.create_api_token(conn, users.create_user(conn, "kiosk2", "kiosk", "kiosk-pass-12").id, "t")
+    conn.close()
+    kiosk = RemoteQueue(url, token, timeout=2.0, retries=2, retry_delay_s=0.2)
+    answers: dict[str, int] = {}
+    lost: list[str] = []
+    stop = threading.Event()
+
+    def issue_forever():
+        i = 0
+        while not stop.is_set():
+            key = f"visit-{i}"
+            i += 1
+            try:
+                answers[key] = kiosk.issue("A", ignore_hours=True, idempotency_key=key).id
+            except Exception:  # noqa: BLE001 - the server is down: this visit's key is sent again later
+                lost.append(key)
+                time.sleep(0.05)
+
+    worker = threading.Thread(target=issue_forever, daemon=True)
+    worker.start()
+    rng = random.Random(11)
+    try:
+        for _ in range(5):
+            time.sleep(rng.uniform(0.3, 1.2))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+            proc = start()
+        time.sleep(0.5)
+        stop.set()
+        worker.join(30)
+        for key in lost:  # the kiosk sends a request whose answer it never got again, with its key
+            answers.setdefault(key, kiosk.issue("A", ignore_hours=True, idempotency_key=key).id)
+            assert kiosk.issue("A", ignore_hours=True, idempotency_key=key).id == answers[key]
+    finally:
+        stop.set()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    conn = connect(cfg.database_path)
+    rows = conn.execute("SELECT id, number FROM tickets WHERE series = 'A' ORDER BY number").fetchall()
+    keyed = dict(conn.execute("SELECT key, ticket_id FROM ticket_requests").fetchall())
+    conn.close()
+    assert len(answers) > 20 and lost, (len(answers), len(lost))  # the kills did cut requests
+    assert [r[1] for r in rows] == list(range(1, len(rows) + 1))  # no number lost or given twice
+    assert len(rows) == len(answers) == len(set(answers.values()))  # one ticket per visit
+    mine = {k.split(":", 1)[1]: v for k, v in keyed.items()}
+    assert mine == answers  # every answer the kiosk got is the ticket the server keeps for its key
