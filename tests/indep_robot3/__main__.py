@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--battery", type=int, default=90)
     p.add_argument("--waypoints", type=Path, help="a `name x y` table (kiosk robot waypoints)")
     p.add_argument("--map-version", default=W.MAP_VERSION)
+    p.add_argument("--close-on-reboot", action="store_true",
+                   help="close TCP connections at REBOOT (12.3 MAY); default: keep them open")
+    p.add_argument("--quiet-to-strangers", action="store_true",
+                   help="send HB, STATUS and the boot HELLO to authenticated connections only "
+                        "(13 MAY); default: to every connection")
     a = p.parse_args(argv)
     if a.tcp is not None and not a.key:
         p.error("on TCP the robot MUST require the keyed handshake (spec 1, 13): give --key")
@@ -33,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("a key is 16-64 printable characters (spec 13)")
     table = W.load_waypoints(a.waypoints) if a.waypoints else None
     robot = Robot(time.monotonic(), key=a.key, speed=a.speed, battery=a.battery,
-                  waypoints=table, map_version=a.map_version)
+                  waypoints=table, map_version=a.map_version,
+                  close_on_reboot=a.close_on_reboot, quiet_to_strangers=a.quiet_to_strangers)
     server = Server(robot)
     if a.pty:
         announce(f"PTY {server.open_pty(a.link)}")

@@ -53,8 +53,12 @@ class Robot:
 
     def __init__(self, now: float, key: str | None = None, speed: float = W.DEFAULT_SPEED,
                  battery: int = 90, waypoints: dict[str, tuple[float, float]] | None = None,
-                 map_version: str = W.MAP_VERSION) -> None:
+                 map_version: str = W.MAP_VERSION, close_on_reboot: bool = False,
+                 quiet_to_strangers: bool = False) -> None:
         self.key = key
+        # 13: an unauthenticated connection MAY get HB, STATUS and the boot HELLO (default).
+        self.public = AUTHED if quiet_to_strangers else ALL
+        self.close_on_reboot = close_on_reboot
         self.speed = speed
         self.battery = battery
         self.waypoints = dict(waypoints or W.WAYPOINTS)
@@ -101,8 +105,8 @@ class Robot:
     def _finish_boot(self) -> None:
         self.boot_until = None
         self.state = "ESTOP" if self.latched else ("DOCKED" if self.docked else "IDLE")
-        self._emit(ALL, "HELLO", self._hello_fields())
-        self._emit(ALL, "STATUS", self.status_fields())
+        self._emit(self.public, "HELLO", self._hello_fields())
+        self._emit(self.public, "STATUS", self.status_fields())
 
     @property
     def booting(self) -> bool:
@@ -122,7 +126,7 @@ class Robot:
     def _set_state(self, state: str) -> None:
         if state != self.state:
             self.state = state
-            self._emit(ALL, "STATUS", self.status_fields())
+            self._emit(self.public, "STATUS", self.status_fields())
 
     def _hello_fields(self) -> list[str]:
         return [W.PROTOCOL_MAJOR, W.MODEL, self.boot_id, W.fmt_speed(self.speed),
@@ -422,6 +426,8 @@ class Robot:
         dt, self.last_tick = max(0.0, now - self.last_tick), now
         if self.reboot_at is not None and now >= self.reboot_at:
             self.reboot_at = None
+            if self.close_on_reboot:  # 12.3: on TCP it MAY close the connection
+                self.out.extend(Close(c) for c in list(self.sessions) if c != 0)
             self._boot(now, announce=True)
         if self.boot_until is not None and now >= self.boot_until:
             self._finish_boot()
@@ -431,7 +437,7 @@ class Robot:
             self._own_rules(now)
         if now >= self.next_hb:
             self.next_hb = now + W.HEARTBEAT_S
-            self._emit(ALL, "HB", self.hb_fields())
+            self._emit(self.public, "HB", self.hb_fields())
         if self.goal_kind is not None and now >= self.next_fb:
             self.next_fb = now + W.FEEDBACK_S
             self._feedback()
