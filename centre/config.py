@@ -69,6 +69,17 @@ class CentreSection(_Model):
     token: str | None = Field(None, description="API token of this kiosk on the remote staff server "
                               "(`kiosk users add NAME --role kiosk --token` on the server)")
 
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: str | None) -> str | None:
+        """A token pasted with a space, a line break or a quote inside: the kiosk sent it in its
+        Authorization header, where httpx refuses it, and showed 'cannot reach the centre server'.
+        (The message never repeats the token: it is a secret.)"""
+        if v is not None and not re.fullmatch(r"[\x21-\x7e]{1,512}", v):
+            raise ValueError("is not one API token: copy it again from `kiosk users token` (printable ASCII, no "
+                             "spaces or line breaks, at most 512 characters)")
+        return v
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:

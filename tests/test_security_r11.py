@@ -396,3 +396,19 @@ def test_the_staff_server_killed_while_a_remote_kiosk_issues_loses_and_doubles_n
     assert len(rows) == len(answers) == len(set(answers.values()))  # one ticket per visit
     mine = {k.split(":", 1)[1]: v for k, v in keyed.items()}
     assert mine == answers  # every answer the kiosk got is the ticket the server keeps for its key
+
+
+@pytest.mark.parametrize("token", ['"kt_abc\\ndef"', '"kt_abc def"', '"kt_\\u00e9t"', '""'])
+def test_a_kiosk_token_that_cannot_be_sent_names_key_and_line_but_not_the_token(token, tmp_path):
+    """centre.token goes into the Authorization header: with a line break or a space inside, httpx
+    refused it and the kiosk said 'cannot reach the centre server'."""
+    path, line = _config_with(tmp_path, "  token: null", f"  token: {token}")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"centre.token (line {line}): is not one API token" in str(info.value), str(info.value)
+    assert "kt_" not in str(info.value)
+
+
+def test_a_kiosk_token_as_made_still_loads(tmp_path):
+    path, _ = _config_with(tmp_path, "  token: null", '  token: "kt_Zx-9_Q0aB7cD8eF9gH0iJ1kL2mN3oP4qR5sT6uV7w"')
+    assert load_config(path).centre.token.startswith("kt_Zx")
