@@ -438,3 +438,46 @@ def test_session_ended_with_nothing_typed_goes_to_the_login(site, browser):
         page.wait_for_url("**/login?next=%2Fconsole%2F1")
     finally:
         ctx.close()
+
+
+# The provincial hub (a real PostgreSQL cluster and hub process: tests/province_helpers.py)
+import test_province_login as _province  # noqa: E402
+
+hub = _province.hub  # its module fixture: three wards of data, the province user "tinh"
+
+
+def test_province_dashboard_sorts_by_keyboard_and_labels_its_field(hub, browser, tmp_path):
+    """docs/province.md: "columns sortable by clicking their header" worked with the mouse only (a
+    header could not be reached by Tab), and the period field had no label."""
+    from province_helpers import PASSWORD, Hub
+
+    _, pg = hub
+    server = Hub(pg, tmp_path / "hub.log").start()
+    try:
+        page = browser.new_page()
+        page.goto(f"{server.url}/?period={_province.PERIOD}")
+        page.fill("input[name=name]", "tinh")
+        page.fill("input[name=password]", PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("table#wards")
+        assert not page.evaluate(UNLABELLED_JS)
+
+        def tickets():
+            return page.eval_on_selector_all("#wards tbody tr", "rs => rs.map(r => parseFloat(r.cells[2].dataset.v))")
+
+        page.focus("input[name=period]")
+        for _ in range(12):  # Tab on to the "tickets" header (the third)
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement === document.querySelector('#wards thead th:nth-child(3)')"):
+                break
+        else:
+            raise AssertionError("Tab never reaches the column headers")
+        assert _focus_ring(page)["width"] >= 2
+        page.keyboard.press("Enter")
+        assert tickets() == sorted(tickets())
+        assert page.get_attribute("#wards thead th:nth-child(3)", "aria-sort") == "ascending"
+        page.keyboard.press(" ")
+        assert tickets() == sorted(tickets(), reverse=True) and tickets()[0] > tickets()[-1]
+        page.close()
+    finally:
+        server.stop()

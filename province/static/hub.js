@@ -1,6 +1,12 @@
 // The hub's only script (the CSP allows no inline script): sortable tables and the print button.
 document.querySelectorAll("table.sortable").forEach(function (t) {
   t.querySelectorAll("th").forEach(function (th, i) {
+    // a header is a button: Tab reaches it, Enter or Space sorts (not only a mouse click)
+    th.tabIndex = 0;
+    th.setAttribute("role", "button");
+    th.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); th.click(); }
+    });
     th.addEventListener("click", function () {
       var body = t.tBodies[0], rows = Array.from(body.rows), asc = th.dataset.asc !== "1";
       rows.sort(function (a, b) {
@@ -10,8 +16,9 @@ document.querySelectorAll("table.sortable").forEach(function (t) {
         return asc ? c : -c;
       });
       rows.forEach(function (r) { body.appendChild(r); });
-      t.querySelectorAll("th").forEach(function (h) { delete h.dataset.asc; });
+      t.querySelectorAll("th").forEach(function (h) { delete h.dataset.asc; h.removeAttribute("aria-sort"); });
       th.dataset.asc = asc ? "1" : "0";
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
     });
   });
 });
