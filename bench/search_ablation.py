@@ -72,6 +72,8 @@ SETS = {  # name → (file, role)
     "short_train10": (DATA / "search_short" / "train10.yaml", "train"),
     # round 10: 160 short requests (siblings: re-issue, copy, correction) by the short-request engineer
     "short_train12": (DATA / "search_short" / "train12.yaml", "train"),
+    # round 11: 102 real English questions of foreigners (law-magazine letters, expat posts, Q&A titles), train only
+    "english_train11": (DATA / "search_round11" / "english_train.yaml", "train"),
     "check": (DATA / "search" / "check.yaml", "dev"),
     "holdout": (DATA / "search_holdout" / "holdout.yaml", "dev"),
     "holdout2": (DATA / "search_holdout2" / "queries.yaml", "dev"),
