@@ -75,6 +75,8 @@ SETS = {  # name → (file, role)
     # round 11: 72 short chatbot-style requests (chat abbreviations: ko, dc, ntn, j, đk…) written by
     # round 11's short-request engineer, who tuned on them
     "short_train14": (DATA / "search_short" / "train14.yaml", "train"),
+    # round 11: 102 real English questions of foreigners (law-magazine letters, expat posts, Q&A titles), train only
+    "english_train11": (DATA / "search_round11" / "english_train.yaml", "train"),
     "check": (DATA / "search" / "check.yaml", "dev"),
     "holdout": (DATA / "search_holdout" / "holdout.yaml", "dev"),
     "holdout2": (DATA / "search_holdout2" / "queries.yaml", "dev"),

@@ -1209,11 +1209,13 @@ class LexicalRanker:
 
     def lexical(self, idx: _Index, raw: str, detail: bool = False, use_lexicon: bool = True,
                 english_map: bool = True, english_variants: bool = True,
-                age: tuple[int, int] | None = None) -> tuple[dict, list, list]:
+                age: tuple[int, int] | None = None, story_marks: frozenset = frozenset()) -> tuple[dict, list, list]:
         """Lexical evidence for `raw`: procedure key → (score, best phrase, detail), the
         query tokens, and the readings scored (as typed, then through the lexicon). Each procedure keeps its best phrase over the query as typed and its
         readings through the lexicon; the phrase score is `phrase_score` (one path). `age`: the
-        age a long question's story speaks of, when `raw` (its request) says none (round 7)."""
+        age a long question's story speaks of, when `raw` (its request) says none (round 7).
+        `story_marks`: variant marks (folded) the story of an English letter says of who is asking
+        ("I am a foreigner": nước ngoài), said and asked as if the request said them (round 11)."""
         qtokens = self._query_tokens(idx, raw)
         readings = self._readings(idx, qtokens, english_map) if use_lexicon else []
         # numbers alone ("14", "9.999999") name no procedure: they only qualify words
@@ -1226,8 +1228,8 @@ class LexicalRanker:
             ctx = _ReadingContext(
                 qpairs=_query_pairs(reading),
                 said=frozenset(t for q in reading for t in q.variants)
-                | (english_marks(reading) if english_variants else frozenset()),
-                asked=_asked_markers(reading, english_variants),
+                | (english_marks(reading) if english_variants else frozenset()) | story_marks,
+                asked=_asked_markers(reading, english_variants) | story_marks,
                 content=_content_words(reading),
                 age=age,
                 reading=n,

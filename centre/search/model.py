@@ -71,7 +71,7 @@ from centre.search.weights import (
     W_SEMANTIC,
     W_TEXT,
 )
-from centre.search.words import WORDS_PATH
+from centre.search.words import FOREIGN_PARTY_EN, VARIANT_MARKS_EN, WORDS_PATH
 from centre.text import fold
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
-          "fusion", "long_runners", "english_passages", "english_marks", "learned_rank", "learned_refusal",
+          "fusion", "long_runners", "english_passages", "english_marks", "story_marks", "learned_rank", "learned_refusal",
           "siblings", "sibling_offer")
 # Stages that ship switched off (`features_on` switches them on): the learned reranker and
 # answer classifier (learned.py) won on no dev set as a whole (round 6, docs/search.md).
@@ -320,7 +320,7 @@ class Searcher(LexicalRanker):
         # the age a long question's story speaks of ("Tôi có con trai 4 tuổi. … làm căn cước cho con")
         story_age = query_age([f for _, f in analyze(r.focus.text)]) if r.focus.context else None
         per_req, r.tokens, r.readings = self._lexical_off_aware(idx, matched_words(r.focus.request), detail, lexicon_off,
-                                                                story_age)
+                                                                story_age, self._story_marks(r))
         cands: dict[str, Scored] = {}
         for key, v in per_req.items():
             cands[key] = Scored(key, lexical=v[0], phrase=v[1], detail=v[2] if detail else None,
@@ -359,9 +359,20 @@ class Searcher(LexicalRanker):
             return "skipped: decisive"
         return "on"
 
-    def _lexical_off_aware(self, idx, raw, detail, lexicon_off, age=None):
+    def _lexical_off_aware(self, idx, raw, detail, lexicon_off, age=None, story_marks=frozenset()):
         return self.lexical(idx, raw, detail, use_lexicon=not lexicon_off, english_map="english_map" not in self.off,
-                            english_variants="english_marks" not in self.off, age=age)
+                            english_variants="english_marks" not in self.off, age=age, story_marks=story_marks)
+
+    def _story_marks(self, r: Ranking) -> frozenset:
+        """The foreign party an English letter's story names ("I am a foreigner married to a
+        Vietnamese woman … What are … the procedures for legalizing it?"): the mark nước ngoài
+        (folded), which its request then says too (stage `story_marks`, round 11)."""
+        if "story_marks" in self.off or "english_marks" in self.off or not r.focus.context:
+            return frozenset()
+        story = [fold(w) for w in words_of(r.focus.context)]
+        if not mostly_english(story) or FOREIGN_PARTY_EN.isdisjoint(story):
+            return frozenset()
+        return frozenset(VARIANT_MARKS_EN["foreign"])
 
     def _text_terms(self, idx: _Index, r: Ranking) -> list[str]:
         """Words for the text index: the request's words (as corrected), then the context's,

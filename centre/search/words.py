@@ -55,6 +55,9 @@ NOT_MARKER_AFTER: dict[str, set[str]] = {k: set(v) for k, v in (_DATA.get("not_a
 VARIANT_MARKS_EN: dict[str, tuple[str, ...]] = {
     str(k).lower(): tuple(_fold(w) for w in str(v).split()) for k, v in (_DATA.get("variant_marks_en") or {}).items()
 }
+# (round 11) the English words that name a foreign party ("foreign", "foreigner"…, folded): the story
+# of an English letter says them ("I am a foreigner married to …") while its question does not
+FOREIGN_PARTY_EN = frozenset(w for w, m in VARIANT_MARKS_EN.items() if m == VARIANT_MARKS_EN.get("foreign"))
 ACTION_LEADS = _phrases("action_leads")
 FRAME_WORDS = _set("question_frame")
 AGE_WORDS = frozenset(_DATA.get("age_words") or ())
