@@ -310,6 +310,10 @@ def directions(c) -> str:
         det = v.escort_detail
         kw = {"distance": int(round(float(det.get("distance_m") or 0))), "minutes": det.get("minutes", 1)}
         robot = c.t(v.escort_reason, **kw) if v.escort_reason else c.t("robot.absent")
+        if v.escort in (EscortState.GUIDING, EscortState.ARRIVED):
+            # the visitor has left the kiosk behind the robot: the route's metres from the kiosk
+            # ("about 12 metres") beside the robot's own ("about 9 m to go") only confused
+            return _sentence(robot)
         metres = _metres(c)
         where = (c.t("speak.route", place=c.destination_name(), metres=metres) if metres
                  else _sentence(c.t("directions.route_to", place=c.destination_name())))
