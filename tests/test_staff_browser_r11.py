@@ -440,6 +440,27 @@ def test_session_ended_with_nothing_typed_goes_to_the_login(site, browser):
         ctx.close()
 
 
+
+def test_console_shows_the_red_bar_while_the_server_is_away_and_catches_up(site, browser):
+    """docs/staff.md: every page reconnects by itself "showing a red bar meanwhile": the console showed
+    nothing (only its small live dot went grey). Back, it rereads the queue (a ticket issued meanwhile)."""
+    ctx, page, code = _console_with_called_ticket(site, browser)
+    try:
+        page.goto(f"{site.url}/console/1?lang=en")
+        until(page, f"document.getElementById('current-code').textContent === '{code}'")
+        assert page.is_hidden("#offline")
+        waiting = int(page.inner_text("#waiting-count"))
+        site.handle.stop()  # the server restarts (or the network is cut)
+        page.wait_for_selector("#offline", state="visible", timeout=10000)
+        assert page.inner_text("#offline") == "Connection lost, reconnecting…"
+        site.qu.issue("A", actor="kiosk", procedure_key=None)  # the kiosk's own database goes on meanwhile
+        site.start()
+        page.wait_for_selector("#offline", state="hidden", timeout=40000)
+        until(page, f"Number(document.getElementById('waiting-count').textContent) === {waiting + 1}", timeout=5)
+    finally:
+        ctx.close()
+
+
 # The provincial hub (a real PostgreSQL cluster and hub process: tests/province_helpers.py)
 import test_province_login as _province  # noqa: E402
 

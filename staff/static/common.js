@@ -54,7 +54,7 @@ function live(url, handlers, liveEl) {
   const handle = {es: null, reconnects: 0};
   function open() {
     const es = handle.es = new EventSource(url);
-    es.onopen = () => { if (liveEl) liveEl.classList.add("on"); };
+    es.onopen = () => { if (liveEl) liveEl.classList.add("on"); if (handlers.open) handlers.open(); };
     es.onerror = () => {
       es.close();
       if (liveEl) liveEl.classList.remove("on");
@@ -65,7 +65,7 @@ function live(url, handlers, liveEl) {
       setTimeout(open, wait);
     };
     for (const [name, fn] of Object.entries(handlers)) {
-      if (name !== "error") es.addEventListener(name, (e) => {
+      if (name !== "error" && name !== "open") es.addEventListener(name, (e) => {
         backoff = 1000;
         if (liveEl) liveEl.classList.add("on");
         fn(JSON.parse(e.data));

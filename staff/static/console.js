@@ -156,13 +156,16 @@
   });
   window.consoleDebug = () => ({ignored, asking: !$("ask").hidden});
 
+  // The red bar docs/staff.md promises while the server is away (restart, network cut); gone once back.
+  const offline = (down) => { $("offline").hidden = !down; };
   live("/api/events", {
-    state: () => soon(),
+    open: () => { offline(false); soon(); },
+    state: () => { offline(false); soon(); },
     queue: (ev) => {
       if (ev.counter_id === counterId || ev.kind === "issue" || ev.kind === "transfer" ||
           (state && state.counter.services.includes(ev.service))) soon();
     },
-    error: () => {},
+    error: () => offline(true),
   }, $("live"));
   refresh();
   setInterval(refresh, 30000);  // waiting times tick on even without events
