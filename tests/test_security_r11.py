@@ -1,6 +1,12 @@
 """Hardening left by round 11's attack on the centre (rule 4: bad input gets a clear error and
-loses nothing): a config.yaml holding a control character is a config error naming its line,
-not a traceback."""
+loses nothing). config.yaml: a control character, nesting thousands deep, .inf/.nan numbers,
+names a display cannot show, a priority key twice, a PIN hash or kiosk token that cannot work are
+each a config error naming key and line, not a traceback or a silent fault. data/holidays.yaml:
+every mistake names its line, and the queue keeps issuing (was a 500 per ticket); the dossier API
+answers 503. The staff server refuses JSON bodies with more than one reading (a key twice, NaN,
+nested past the parser) in its error shape. The hub's Excel report survives a ward name with a
+control character. A staff server killed with SIGKILL while a remote kiosk issues (slow) loses
+and doubles no ticket."""
 
 from __future__ import annotations
 
@@ -396,6 +402,9 @@ def test_the_staff_server_killed_while_a_remote_kiosk_issues_loses_and_doubles_n
     assert len(rows) == len(answers) == len(set(answers.values()))  # one ticket per visit
     mine = {k.split(":", 1)[1]: v for k, v in keyed.items()}
     assert mine == answers  # every answer the kiosk got is the ticket the server keeps for its key
+
+
+# -- 9. the remote kiosk's token in config.yaml ------------------------------------------------------
 
 
 @pytest.mark.parametrize("token", ['"kt_abc\\ndef"', '"kt_abc def"', '"kt_\\u00e9t"', '""'])
