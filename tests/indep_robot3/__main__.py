@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet-to-strangers", action="store_true",
                    help="send HB, STATUS and the boot HELLO to authenticated connections only "
                         "(13 MAY); default: to every connection")
+    p.add_argument("--one-connection", action="store_true",
+                   help="serve one TCP connection at a time, closed after 3 s of silence (13 MAY)")
     a = p.parse_args(argv)
     if a.tcp is not None and not a.key:
         p.error("on TCP the robot MUST require the keyed handshake (spec 1, 13): give --key")
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     robot = Robot(time.monotonic(), key=a.key, speed=a.speed, battery=a.battery,
                   waypoints=table, map_version=a.map_version,
                   close_on_reboot=a.close_on_reboot, quiet_to_strangers=a.quiet_to_strangers)
-    server = Server(robot)
+    server = Server(robot, one_connection=a.one_connection)
     if a.pty:
         announce(f"PTY {server.open_pty(a.link)}")
     else:

@@ -19,6 +19,7 @@ from .robot import ALL, AUTHED, Close, Robot, Send
 
 TICK_S = 0.02
 MAX_TCP_CONNECTIONS = 4
+SILENT_CLOSE_S = 3.0  # 3 missed kiosk heartbeats (10, 13)
 
 
 class Conn:
@@ -30,6 +31,7 @@ class Conn:
         self.sock = sock
         self.decoder = Decoder()
         self.seq = 0
+        self.last_rx = time.monotonic()
 
     def frame(self, type_: str, fields: list[str]) -> bytes:
         raw = encode(self.seq, type_, fields)
@@ -53,8 +55,9 @@ class Conn:
 class Server:
     """Runs a Robot on a pty or on a TCP listening socket."""
 
-    def __init__(self, robot: Robot) -> None:
+    def __init__(self, robot: Robot, one_connection: bool = False) -> None:
         self.robot = robot
+        self.one_connection = one_connection  # 13's other MAY: one TCP connection at a time
         self.conns: dict[int, Conn] = {}
         self.listener: socket.socket | None = None
         self.next_id = 1
@@ -123,6 +126,7 @@ class Server:
         if not data and conn.sock is not None:
             self._drop(conn.cid)
             return
+        conn.last_rx = now
         for frame in conn.decoder.feed(data):
             if conn.cid in self.conns:
                 self.robot.receive(conn.cid, frame, now)
@@ -150,7 +154,7 @@ class Server:
         start = time.monotonic()
         while stop_after is None or time.monotonic() - start < stop_after:
             fds = [c.fd for c in self.conns.values()]
-            if self.listener is not None:
+            if self.listener is not None and not (self.one_connection and self.conns):
                 fds.append(self.listener.fileno())
             readable, _, _ = select.select(fds, [], [], TICK_S)
             now = time.monotonic()
@@ -162,6 +166,14 @@ class Server:
                     self._flush()
             self.robot.tick(time.monotonic())
             self._flush()
+            if self.one_connection:
+                self._close_silent(time.monotonic())
+
+    def _close_silent(self, now: float) -> None:
+        """One connection at a time: close it after 3 s without a frame (13)."""
+        for conn in list(self.conns.values()):
+            if conn.sock is not None and now - conn.last_rx > SILENT_CLOSE_S:
+                self._drop(conn.cid)
 
 
 def announce(text: str) -> None:
