@@ -4,11 +4,13 @@ Once a long question is answered, its first answer stays and places 2–3 are fi
 score, then reordered by the runner-up fusion (`model.fused_runners`). The one score blends the
 asking sentence's phrase score, the whole question's (its story), the text index and e5, so the
 procedure the *request* names best and the one the *story* names best can both fall to the fourth
-place or lower while blends of the two fill places 2–3 ("… bố tôi mất … có được hưởng tiền tử
-tuất không?": the death, the allowance and the burial share their words). `named_in_three` puts
-each of them in the first three when it is not there yet: in the last place that is not itself
-one of them. Only what else is offered changes: the first answer, and whether the question is
-answered, never do; a candidate below the runners-up floor is never added. Pure.
+place or lower while blends of the two fill places 2–3 (a neighbour's wall over the boundary: the
+story names the land dispute, the asking sentence "tôi cần làm gì để bảo vệ quyền lợi" nothing).
+`named_in_three` puts each of them in the first three when it is not there yet: in the last place
+that is not itself one of them, when it scores at least `LONG_FILL_SHARE` of the runner-up it
+displaces (a pick far below it is no better guess). Only what else is offered changes: the first
+answer, and whether the question is answered, never do; a candidate below the runners-up floor is
+never added. Pure.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from centre.search.weights import RUNNERS
+from centre.search.weights import LONG_FILL_SHARE, RUNNERS
 
 T = TypeVar("T")
 
@@ -32,12 +34,14 @@ def _best(ranked: Sequence[T], value: Callable[[T], float], floor: float, score:
 
 
 def named_in_three(ranked: list[T], accepted: int, floor: float, values: Sequence[Callable[[T], float]],
-                   score: Callable[[T], float], shown: int = RUNNERS) -> tuple[list[T], int]:
+                   score: Callable[[T], float], shown: int = RUNNERS,
+                   share: float = LONG_FILL_SHARE) -> tuple[list[T], int]:
     """`ranked` with, for each of `values` in turn (a candidate's phrase score of the request,
     of the whole question), the candidate it scores highest among those scoring at least `floor`
     placed in the first `shown` when it is not there: appended while fewer than `shown` are
-    answers, else in place of the last answer (after the first) that is no such pick. Returns the
-    new order and the new number of answers. Nothing moves when nothing is answered."""
+    answers, else in place of the last answer (after the first) that is no such pick, when it
+    scores at least `share` of that answer. Returns the new order and the new number of answers.
+    Nothing moves when nothing is answered."""
     if not accepted or not ranked:
         return ranked, accepted
     top = list(ranked[: min(shown, accepted)])
@@ -54,7 +58,8 @@ def named_in_three(ranked: list[T], accepted: int, floor: float, values: Sequenc
             continue
         for i in range(len(top) - 1, 0, -1):
             if all(top[i] is not q for q in picks):
-                top = top[:i] + top[i + 1:] + [p]
+                if score(p) >= share * score(top[i]):
+                    top = top[:i] + top[i + 1:] + [p]
                 break
     rest = [c for c in ranked if all(c is not q for q in top)]
     return top + rest, max(accepted, len(top))
