@@ -38,6 +38,7 @@ from centre.search.lexical import (
     mostly_english,
     query_age,
 )
+from centre.search.longfill import named_in_three
 from centre.search.referral import Referral, advice_for, referral_for
 from centre.search.scope import evidence_within, names_say, story_led, vetoes
 from centre.search.siblings import first_sibling, offered_sibling, said_classes
@@ -113,7 +114,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
           "fusion", "long_runners", "english_passages", "english_marks", "story_marks", "learned_rank", "learned_refusal",
-          "siblings", "sibling_offer")
+          "siblings", "sibling_offer", "long_fill")
 # Stages that ship switched off (`features_on` switches them on): the learned reranker and
 # answer classifier (learned.py) won on no dev set as a whole (round 6, docs/search.md).
 OFF_BY_DEFAULT = frozenset({"learned_rank", "learned_refusal"})
@@ -313,6 +314,9 @@ class Searcher(LexicalRanker):
             r.see_also = self._see_also(r)
             if "fusion" not in self.off and foc.long and r.accepted > 1 and r.semantic == "on":
                 r.ranked = fused_runners(r.ranked)  # the runners-up of a long question (places 2..)
+            if "long_fill" not in self.off and foc.long and r.accepted:  # what its request, its story name best (longfill.py)
+                r.ranked, r.accepted = named_in_three(r.ranked, r.accepted, self._runner_floor(r),
+                                                      (lambda c: c.lexical, lambda c: c.context), lambda c: c.score)
             return r
 
     def _features(self, idx: _Index, r: Ranking, detail: bool) -> dict[str, Scored]:

@@ -129,6 +129,13 @@ FUSION_SCORE_WEIGHT = 2.0  # see above
 # text index both put after another (0.5: train top-3 unchanged, real_blind3 +1; 0: real_blind3
 # +2, real_train2 −1; docs/search.md "Round 8: ranking").
 FUSION_E5_WEIGHT = 0.5  # see above
+# Round 11 (long2): once a long question is answered, the candidate its request's phrase scores
+# highest and the one its whole question's phrase scores highest are put in its first RUNNERS
+# (longfill.named_in_three), in place of a runner-up only when they score at least
+# LONG_FILL_SHARE of it (0: the same dev gains, real_train −1: a burial allowance's story put
+# the monthly allowance in place of the death registration; 0.8 / 0.9 changed fewer questions
+# for the same or one fewer dev gain; docs/search.md "Round 11: long questions' first three").
+LONG_FILL_SHARE = 0.7  # see above
 REFERRAL_VETO = 0.6  # a hit below this gives way to a referral the citizen asked for in words it lacks
 # Round 9: a long question whose asking sentence names a need of the referral table (not a mere
 # `mention`) while its answer's evidence in that sentence is below this share of the story's
