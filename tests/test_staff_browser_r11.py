@@ -461,6 +461,26 @@ def test_console_shows_the_red_bar_while_the_server_is_away_and_catches_up(site,
         ctx.close()
 
 
+
+def test_ticket_page_shows_the_red_bar_while_the_server_is_away(site, browser):
+    """The citizen's ticket page had no red bar either: only its 'updated at' time stopped moving."""
+    t = site.qu.issue("C", actor="kiosk", procedure_key=None)
+    ctx = site.context(browser, None, PHONE)
+    page = ctx.new_page()
+    try:
+        page.goto(f"{site.url}{t.status_path}?lang=vi")
+        until(page, f"document.getElementById('t-code').textContent === '{t.code}'")
+        page.wait_for_timeout(500)
+        assert page.is_hidden("#offline")
+        site.handle.stop()
+        page.wait_for_selector("#offline", state="visible", timeout=10000)
+        assert page.inner_text("#offline") == "Mất kết nối, đang kết nối lại…"
+        site.start()
+        page.wait_for_selector("#offline", state="hidden", timeout=40000)
+    finally:
+        ctx.close()
+
+
 # The provincial hub (a real PostgreSQL cluster and hub process: tests/province_helpers.py)
 import test_province_login as _province  # noqa: E402
 

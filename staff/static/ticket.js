@@ -40,7 +40,13 @@
     poll();
   }));
 
-  live(`/api/public/tickets/${encodeURIComponent(token)}/events`, {state: render}, $("live"));
+  // the red bar while the server is away (docs/staff.md: every page shows one), gone once back
+  const offline = (down) => { $("offline").hidden = !down; };
+  live(`/api/public/tickets/${encodeURIComponent(token)}/events`, {
+    open: () => offline(false),
+    state: (s) => { offline(false); render(s); },
+    error: () => offline(true),
+  }, $("live"));
   poll();
   setInterval(poll, 60000);  // a safety net if live updates are blocked by a proxy
 })();
