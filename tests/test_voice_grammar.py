@@ -50,6 +50,14 @@ def test_phrases_cover_procedures_aliases_fields_and_commands(vi_conn):
     texts = {p.text for p in phrases}
     assert "lấy số" in texts and "tiếng anh" in texts and "đọc lại" in texts
     assert "làm giấy khai sinh" in texts  # an alias of 1.001193
+    # every command the kiosk acts on can be said, and each phrase names one command only
+    from kiosk.flows.voice import COMMANDS
+
+    said = {p.target for p in phrases if p.kind == "command"}
+    assert set(COMMANDS) <= said, set(COMMANDS) - said
+    commands = load_phrase_book("vi").commands
+    assert len({t for ts in commands.values() for t in ts}) == sum(len(ts) for ts in commands.values())
+    assert "đọc to" in commands["repeat"] and "về trang chủ" in commands["home"]
     # English aliases are not in the Vietnamese grammar
     en = {r[0] for r in vi_conn.execute("SELECT alias FROM aliases WHERE lang = 'en'")}
     assert en and not (en & texts)
