@@ -119,7 +119,7 @@ def run(args) -> int:
             print("--dsn or $PROVINCE_DSN is needed", file=sys.stderr)
             return 2
         return _serve(args.dsn, args.host, args.port, args.session_hours)
-    if cmd == "add-centre" and not _centre_id_ok(args.centre_id):
+    if cmd == "add-centre" and not (_centre_id_ok(args.centre_id) and _centre_name_ok(args.name)):
         return 2  # before any database is started or touched
     dsn = _dsn(args)
     if cmd == "run":
@@ -144,6 +144,18 @@ def run(args) -> int:
     else:
         print(token)
     return 0
+
+
+def _centre_name_ok(name: str | None) -> bool:
+    """A ward's name goes to the dashboard and the Excel and CSV reports: no control or invisible
+    characters (a NUL, a bidi override), as the ward's own config.yaml names."""
+    from centre.text import unshowable
+
+    bad = unshowable(name or "")
+    if bad:
+        print(f"add-centre: --name holds a control or invisible character ({bad}); retype the name", file=sys.stderr)
+        return False
+    return True
 
 
 def _centre_id_ok(centre_id: str) -> bool:

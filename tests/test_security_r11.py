@@ -421,3 +421,19 @@ def test_a_kiosk_token_that_cannot_be_sent_names_key_and_line_but_not_the_token(
 def test_a_kiosk_token_as_made_still_loads(tmp_path):
     path, _ = _config_with(tmp_path, "  token: null", '  token: "kt_Zx-9_Q0aB7cD8eF9gH0iJ1kL2mN3oP4qR5sT6uV7w"')
     assert load_config(path).centre.token.startswith("kt_Zx")
+
+
+@pytest.mark.parametrize("name", ["Phường\x01Mông Dương", "X\x00Y", "Phường \u202eA", "A\u200bB"])
+def test_add_centre_refuses_a_name_with_control_characters_before_any_database(name, capsys):
+    from province import cli as province_cli
+
+    rc = province_cli.main(["add-centre", "--dsn", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1",
+                            "--name", name, "--", "mong-duong"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--name holds a control or invisible character" in err, err
+
+
+def test_add_centre_takes_a_vietnamese_name(capsys):
+    from province import cli as province_cli
+
+    assert province_cli._centre_name_ok("Phường Mông Dương (TP. Cẩm Phả)")
