@@ -40,7 +40,7 @@ from centre.search.lexical import (
 )
 from centre.search.longfill import named_in_three
 from centre.search.referral import Referral, advice_for, referral_for
-from centre.search.scope import evidence_within, names_say, story_led, vetoes
+from centre.search.scope import evidence_outside, evidence_within, names_say, story_led, vetoes
 from centre.search.siblings import first_sibling, offered_sibling, said_classes
 from centre.search.textindex import bm25_scores
 from centre.search.weights import (
@@ -114,7 +114,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
           "fusion", "long_runners", "english_passages", "english_marks", "story_marks", "learned_rank", "learned_refusal",
-          "siblings", "sibling_offer", "long_fill")
+          "siblings", "sibling_offer", "long_fill", "mention_aside")
 # Stages that ship switched off (`features_on` switches them on): the learned reranker and
 # answer classifier (learned.py) won on no dev set as a whole (round 6, docs/search.md).
 OFF_BY_DEFAULT = frozenset({"learned_rank", "learned_refusal"})
@@ -592,7 +592,17 @@ class Searcher(LexicalRanker):
         # a long question's story found it while its asking sentence names an outside need (round 9)
         story = asked and story_led(bool(r.focus.context), r.referral.see_also, top.lexical, top.context)
         said = (weak or within or story) and asked and names_say(idx, top.key, r.referral.matched)
+        if weak and not within and rule == "threshold" and self._mention_aside(r, top):
+            return False
         return vetoes(rule, top.score, asked, said, within, story, r.referral.see_also)
+
+    def _mention_aside(self, r: Ranking, top: Scored) -> bool:
+        """A short request's weak answer does not give way to a `mention` (a document named, no
+        "see also" line) when the answer's phrase explains a request word outside it: the
+        document is what the ward's procedure acts on ("công chứng học bạ", stage
+        `mention_aside`, round 11)."""
+        return ("mention_aside" not in self.off and not r.focus.long and not r.referral.see_also
+                and evidence_outside(r.tokens, top.phrase, r.referral.matched))
 
     def _veto_table(self, idx: _Index, r: Ranking, asked: bool, k: int) -> list[tuple[bool, bool]]:
         """For the training script: would each of the first candidates, as the answer, give way

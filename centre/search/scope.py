@@ -103,6 +103,22 @@ def evidence_within(tokens, phrase, referral_phrase: str) -> bool:
     return bool(explained) and explained <= {f for _, f in analyze(referral_phrase)}
 
 
+def evidence_outside(tokens, phrase, referral_phrase: str) -> bool:
+    """Whether the answer's best phrase explains a word of the request (`tokens`) that is not a
+    word of `referral_phrase`: the answer rests on evidence of its own beside the thing the
+    referral names ("công chứng học bạ": the certification found by "công chứng", the school
+    record a `mention`). Folded comparison, as `evidence_within`. Pure (round 11)."""
+    if phrase is None:
+        return False
+    words = phrase.tokset
+    outside = {f for _, f in analyze(referral_phrase)}
+    return any(
+        not q.stop and q.informative and q.folded not in outside
+        and (q.folded in words or not words.isdisjoint(q.variants))
+        for q in tokens
+    )
+
+
 def story_led(has_story: bool, need: bool, lexical: float, context: float) -> bool:
     """Whether an answer to a long question (`has_story`: its text was cut into a request and a
     story) rests on the story rather than the asking sentence, which names a need of the
