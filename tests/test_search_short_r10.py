@@ -145,32 +145,35 @@ def test_no_mark_no_change():
     )
 
 
-def test_train12_set_is_well_formed():
-    """tests/data/search_short/train12.yaml (round 10's train set of short requests): codes the
-    kiosk imports, known kinds, 1-15 words, a source for each request, no folded duplicates,
-    none repeating a request of train10."""
+def short_train_set(name: str) -> list[dict]:
+    """The requests of tests/data/search_short/<name>."""
+    return yaml.safe_load((ROOT / "tests/data/search_short" / name).read_text(encoding="utf-8"))["queries"]
+
+
+def check_short_train_set(name: str, earlier: tuple[str, ...], kinds: set[str], at_least: int) -> None:
+    """A short train set: codes the kiosk imports, the given kinds, 1-15 words, a source for each
+    request, ≥ 15 % out of scope, no folded duplicates, none repeating a request of `earlier`."""
     from search_helpers import imported_procedure_ids
 
     ids = imported_procedure_ids()
-
-    def load(name: str) -> list[dict]:
-        return yaml.safe_load((ROOT / "tests/data/search_short" / name).read_text(encoding="utf-8"))[
-            "queries"
-        ]
-
-    items = load("train12.yaml")
-    kinds = {"short", "colloquial", "no_diacritics", "typo", "english", "spoken", "out_of_scope"}
-    assert len(items) >= 150 and {it["kind"] for it in items} == kinds
+    items = short_train_set(name)
+    assert len(items) >= at_least and {it["kind"] for it in items} == kinds
     assert sum(it["expect"] is None for it in items) >= 0.15 * len(items)
-    seen = {" ".join(fold(it["q"]).split()) for it in load("train10.yaml")}
+    seen = {" ".join(fold(it["q"]).split()) for e in earlier for it in short_train_set(e)}
     for it in items:
-        assert it["kind"] in kinds and it.get("source"), it
+        assert it.get("source"), it
         assert 1 <= len(it["q"].split()) <= 15, it
         assert (it["kind"] == "out_of_scope") == (it["expect"] is None), it
         assert all(code in ids for code in it["expect"] or ()), it
         key = " ".join(fold(it["q"]).split())
         assert key not in seen, it
         seen.add(key)
+
+
+def test_train12_set_is_well_formed():
+    """tests/data/search_short/train12.yaml (round 10's train set), none repeating train10."""
+    check_short_train_set("train12.yaml", ("train10.yaml",),
+                          {"short", "colloquial", "no_diacritics", "typo", "english", "spoken", "out_of_scope"}, 150)
 
 
 @pytest.mark.slow

@@ -12,11 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from centre.search import Searcher
 from centre.search.siblings import MARK_CLASSES, offered_sibling
-from centre.text import fold
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,29 +69,12 @@ def test_no_mark_nothing_offered():
 
 
 def test_train14_set_is_well_formed():
-    """tests/data/search_short/train14.yaml (round 11's train set of chatbot-style short requests):
-    codes the kiosk imports, known kinds, 1-15 words, a source each, no folded duplicate, none
-    repeating a request of the earlier short train sets."""
-    from search_helpers import imported_procedure_ids
+    """tests/data/search_short/train14.yaml (round 11's train set of chatbot-style short requests),
+    none repeating a request of the earlier short train sets."""
+    from test_search_short_r10 import check_short_train_set
 
-    ids = imported_procedure_ids()
-
-    def load(name: str) -> list[dict]:
-        return yaml.safe_load((ROOT / "tests/data/search_short" / name).read_text(encoding="utf-8"))["queries"]
-
-    items = load("train14.yaml")
-    kinds = {"colloquial", "spoken", "no_diacritics", "out_of_scope"}
-    assert len(items) >= 70 and {it["kind"] for it in items} == kinds
-    assert sum(it["expect"] is None for it in items) >= 0.15 * len(items)
-    seen = {" ".join(fold(it["q"]).split()) for name in ("train10.yaml", "train12.yaml") for it in load(name)}
-    for it in items:
-        assert it.get("source"), it
-        assert 1 <= len(it["q"].split()) <= 15, it
-        assert (it["kind"] == "out_of_scope") == (it["expect"] is None), it
-        assert all(code in ids for code in it["expect"] or ()), it
-        key = " ".join(fold(it["q"]).split())
-        assert key not in seen, it
-        seen.add(key)
+    check_short_train_set("train14.yaml", ("train10.yaml", "train12.yaml"),
+                          {"colloquial", "spoken", "no_diacritics", "out_of_scope"}, 70)
 
 
 @pytest.mark.slow
