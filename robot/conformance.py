@@ -41,6 +41,10 @@ SPEC = {"framing": "2", "hello": "4, 12", "heartbeat": "4.2, 10", "acks": "5.1",
         "window": "5.2", "waypoints": "7", "goto": "6, 5.1", "dock": "6, 5.1", "estop": "9", "reboot": "9, 12",
         "link_loss": "10", "auth": "13", "idle": "6.1"}
 ACK_S = 0.5
+REBOOT_S = 5.0  # a new boot id in HB and HELLO within this of REBOOT (12.3: a restart within 1 s, and a boot)
+REBOOT_QUIET_HB = 2  # TCP: this many heartbeats without a frame after REBOOT: the kit reconnects (12.3, 13)
+REBOOT_RECONNECT_S = 3.0  # ...and the new connection's session must be up within REBOOT_S and this
+LINK_RECONNECT_S = 5.0  # link_loss on TCP: the new connection's session up within this
 SLACK_S = 0.25  # scheduling slack on a loaded test machine, added to every deadline
 
 
@@ -155,7 +159,10 @@ class Wire:
             try:
                 data = self.ser.read(max(1, self.ser.in_waiting))
             except Exception:  # the robot closed the connection (e.g. a reboot over TCP)
-                self.closed.set()
+                if not self.closed.is_set():
+                    with self.cond:
+                        self.closed.set()
+                        self.cond.notify_all()
                 time.sleep(0.05)
                 continue
             if not data:
@@ -183,8 +190,12 @@ class Wire:
             self.rx.append(Rx(time.monotonic(), line, f, msg))
             self.cond.notify_all()
 
-    def wait(self, pred: Callable[[object], bool], timeout: float, after: float = 0.0):
-        """The first message (typed) received at or after `after` that satisfies `pred`, or None."""
+    def wait(self, pred: Callable[[object], bool], timeout: float, after: float = 0.0, *,
+             quiet_s: float | None = None):
+        """The first message (typed) received at or after `after` that satisfies `pred`, or None.
+
+        With `quiet_s`, also None as soon as the connection is closed or nothing at all has come
+        for `quiet_s` (the robot stopped talking to this connection)."""
         end = time.monotonic() + timeout
         i = 0
         with self.cond:
@@ -197,9 +208,10 @@ class Wire:
                             if pred(r.msg):
                                 return r
                 left = end - time.monotonic()
-                if left <= 0:
+                if left <= 0 or quiet_s is not None and (self.closed.is_set() or time.monotonic() - max(
+                        after, self.rx[-1].at if self.rx else after) > quiet_s):
                     return None
-                self.cond.wait(left)
+                self.cond.wait(left if quiet_s is None else min(left, 0.1))
 
     def since(self, after: float) -> list[Rx]:
         with self.cond:
@@ -228,6 +240,7 @@ class Kit:
         self.heartbeat_s = heartbeat_s
         self.wire = Wire(port, baudrate=baudrate, heartbeat_s=heartbeat_s)
         self.hello: p.Hello | None = None
+        self.authed = False  # the last session() was answered (and, with a key, its AUTH accepted)
         self.report = Report(port)
         self._cur: SectionResult | None = None
 
@@ -281,11 +294,13 @@ class Kit:
     def session(self, *, extra: tuple = (), mac_override: str | None = None) -> p.Hello | None:
         """HELLO (and the keyed handshake when a key is given); the robot's HELLO, or None."""
         nonce = secrets.token_hex(4) if self.key else ""
+        self.authed = False
         t0 = time.monotonic()
         cid = self.wire.send("HELLO", p.PROTOCOL_VERSION, "CONFORM", p.PROTOCOL_MINOR, nonce, *extra)
         self.wire.ack(cid, t0, 1.0)
         r = self.wire.wait(lambda m: isinstance(m, p.Hello), 1.0 + SLACK_S, t0)
         hello = r.msg if r else None
+        self.authed = hello is not None and not self.key
         if hello is not None:
             self.hello = hello
         if self.key and hello is not None:
@@ -296,9 +311,50 @@ class Kit:
                 return hello
             mac = mac_override or p.kiosk_mac(self.key, nonce, a.msg.nonce)
             t1 = time.monotonic()
-            self.wire.ack(self.wire.send("AUTH", mac), t1)
+            ack = self.wire.ack(self.wire.send("AUTH", mac), t1)
+            self.authed = ack is not None and ack.code.value == "ACCEPTED"
             self._last_auth = (nonce, a.msg, hello)
         return hello
+
+    @property
+    def tcp(self) -> bool:
+        return self.port.startswith("socket://")
+
+    def reconnect(self, within_s: float) -> bool:
+        """A new TCP connection, HELLO and (with a key) AUTH, as robot/link.py reconnects when the
+        robot closed the connection or stopped talking to it (12.3, 13 allow both after REBOOT; a
+        robot serving one connection closes one silent for 3 s). Retries (a rebooting robot may
+        refuse or ignore us for a while) until `within_s`; True once the new session is up. The
+        old connection's frames stay in `raw_lines` for the framing section."""
+        old = self.wire
+        old.hb_on.clear()
+        dead, wire = [old], None
+        end = time.monotonic() + within_s
+        while time.monotonic() < end:
+            if wire is None or wire.closed.is_set():
+                if wire is not None:
+                    wire.close()
+                    dead.append(wire)
+                try:
+                    wire = Wire(self.port, baudrate=old.ser.baudrate, heartbeat_s=self.heartbeat_s)
+                except Exception as exc:  # refused while the robot restarts
+                    log.info("reconnect: %s", exc)
+                    wire = None
+                    time.sleep(0.3)
+                    continue
+                wire._ids = old._ids + 100
+                self.wire = wire
+            with contextlib.suppress(Exception):  # a write to a connection closed under us
+                self.session()
+            if self.authed:
+                break
+        old.close()
+        if wire is None:
+            self.wire = old
+            return False
+        with wire.cond:
+            wire.raw_lines[:0] = [line for w in dead for line in w.raw_lines]
+        return self.authed
 
     # -- running -------------------------------------------------------------------------------
     def run(self, sections: tuple[str, ...] = SECTIONS) -> Report:
@@ -664,9 +720,25 @@ class Kit:
         t0 = time.monotonic()
         if self.expect_ack("REBOOT", code="ACCEPTED") is None:
             return
-        hb = self.wire.wait(lambda m: type(m) is p.Heartbeat and m.boot_id and m.boot_id != old, 5.0, t0)
-        self.check(hb is not None, "no heartbeat with a new boot id within 5 s of REBOOT")
-        hello = self.wire.wait(lambda m: isinstance(m, p.Hello), 5.0, t0)
+        def new_hb(m):
+            return type(m) is p.Heartbeat and m.boot_id and m.boot_id != old
+        quiet = REBOOT_QUIET_HB * self.heartbeat_s + SLACK_S if self.tcp else None
+        hb = self.wire.wait(new_hb, REBOOT_S, t0, quiet_s=quiet)
+        if hb is None and self.tcp and time.monotonic() - t0 < REBOOT_S:
+            # 12.3 / 13: on TCP the robot MAY close the connection or stop talking to it (it is no
+            # longer authenticated): a new connection with HELLO and AUTH, as the kiosk's link does
+            why = "closed the connection" if self.wire.closed.is_set() else "went quiet on the connection"
+            if not self.check(self.reconnect(t0 + REBOOT_S + REBOOT_RECONNECT_S - time.monotonic()),
+                              f"after REBOOT the robot {why} and a new connection got no session within "
+                              f"{REBOOT_S + REBOOT_RECONNECT_S:.0f} s"):
+                return
+            self.note(f"after REBOOT the robot {why}: the kit reconnected (12.3, 13)")
+            hb = self.wire.wait(new_hb, 1.3 * self.heartbeat_s + SLACK_S, t0)
+            hello = self.wire.wait(lambda m: isinstance(m, p.Hello) and m.boot_id != old, 0.0, t0)
+            self.check(hb is not None, "no heartbeat with a new boot id on the new connection after REBOOT")
+        else:
+            self.check(hb is not None, f"no heartbeat with a new boot id within {REBOOT_S:.0f} s of REBOOT")
+            hello = self.wire.wait(lambda m: isinstance(m, p.Hello), REBOOT_S, t0)
         self.check(hello is not None and hello.msg.boot_id != old, "no HELLO with a new boot id after REBOOT")
         if hb is not None:
             self.check(str(hb.msg.state) == "ESTOP", f"after the reboot: state {hb.msg.state}, latch lost")
@@ -728,7 +800,20 @@ class Kit:
         end = self.wait_result(ack.cmd_id, 4.5, t0)
         quiet = time.monotonic() - t_quiet
         self.wire.hb_on.set()
-        self.session()
+        if not self.tcp:
+            self.session()
+        else:  # 13: a robot serving one connection at a time closes one silent for 3 s
+            self.authed = False
+            if not self.wire.closed.is_set():
+                with contextlib.suppress(Exception):  # closed under us
+                    self.session()
+            if not self.authed:
+                why = "closed the connection" if self.wire.closed.is_set() else "no longer answered HELLO"
+                if not self.check(self.reconnect(LINK_RECONNECT_S),
+                                  f"after the kit's silence the robot {why} and a new connection got no "
+                                  f"session within {LINK_RECONNECT_S:.0f} s"):
+                    return
+                self.note(f"after the kit's silence the robot {why}: the kit reconnected (13)")
         if end is None:
             end = self.wait_result(ack.cmd_id, 2.0, t0)
         self.check(end in (("ABORTED", "LINK_LOST"), ("SUCCEEDED", "")),

@@ -65,6 +65,11 @@ class Faults:
     legacy: bool = False  # speaks version 1.0 only: no 1.1 fields, no WPQ/AUTH/REBOOT
     single_connection: bool = False  # TCP: one connection at a time, a silent one never closed (before round 11)
     idle_returns: bool = False  # also returns home from IDLE after idle_return_s without a command (6.1 forbids it)
+    close_on_reboot: bool = False  # TCP: closes every connection at REBOOT (12.3 MAY)
+    quiet_to_strangers: bool = False  # TCP keyed: HB, STATUS and HELLO only to an authenticated connection (13 MAY)
+    close_silent_s: float | None = None  # TCP: closes a connection this long without a frame (13, one at a time)
+    ignore_reboot: bool = False  # acknowledges REBOOT but never reboots (breaks 12.3)
+    ignore_link_loss: bool = False  # goes on with its goal when the kiosk's heartbeat stops (breaks 10)
 
 
 @dataclass
@@ -438,7 +443,8 @@ class SimRobot:
         return [self._ack(cmd, AckCode.ACCEPTED)]
 
     def _cmd_reboot(self, cmd: p.Command, now: float) -> list:
-        self.reboot_at = now + 0.2
+        if not self.faults.ignore_reboot:
+            self.reboot_at = now + 0.2
         return [self._ack(cmd, AckCode.ACCEPTED)]
 
     def _cmd_cancel(self, cmd: p.Command, now: float) -> list:
@@ -644,7 +650,7 @@ class SimRobot:
 
     def _watchdog(self, now: float) -> list:
         """The kiosk's heartbeat stopped: stop, then return to dock."""
-        if self.kiosk_rx is None or self.kiosk_lost:
+        if self.kiosk_rx is None or self.kiosk_lost or self.faults.ignore_link_loss:
             return []
         if now - self.kiosk_rx <= self.missed_heartbeats * self.heartbeat_s:
             return []
@@ -692,6 +698,7 @@ class _Conn:
     decoder: p.StreamDecoder = field(default_factory=p.StreamDecoder)
     encoder: p.Encoder = field(default_factory=p.Encoder)
     closed: bool = False
+    last_rx: float = field(default_factory=time.monotonic)  # its last frame (Faults.close_silent_s)
 
 
 class SimServer:
@@ -883,10 +890,20 @@ class SimServer:
                     for fd in ready:
                         self._ready(fd)
                     now = time.monotonic()
+                    reboots = self.robot.reboots
                     self._send_all(self.robot.tick(now))
                     self._flush(now)
+                    self._close_faults(now, rebooted=self.robot.reboots != reboots)
                 except Exception:  # the simulator must keep running, like firmware
                     log.exception("simulator error")
+
+    def _close_faults(self, now: float, *, rebooted: bool) -> None:
+        """Faults.close_on_reboot and close_silent_s: the robot side closes TCP connections."""
+        for c in [c for c in self._conns if c.sock is not None]:
+            if rebooted and self.faults.close_on_reboot:
+                self._drop(c, "rebooting: the connection is closed")
+            elif self.faults.close_silent_s is not None and now - c.last_rx > self.faults.close_silent_s:
+                self._drop(c, f"no frame for {self.faults.close_silent_s:.1f} s: the connection is closed")
 
     def _ready(self, fd) -> None:
         if fd is self._listener and fd is not None:
@@ -950,6 +967,8 @@ class SimServer:
     def _feed(self, conn: _Conn, data: bytes) -> None:
         conn.inbuf += data
         now = time.monotonic()
+        if b"\n" in data:
+            conn.last_rx = now
         while (i := conn.inbuf.find(b"\n")) >= 0 and not conn.closed:
             line = bytes(conn.inbuf[: i + 1])
             del conn.inbuf[: i + 1]
@@ -996,6 +1015,8 @@ class SimServer:
         if kind in ANSWER_ONLY:
             return []
         if kind in TRUSTED_ONLY and (authed or self.robot.key):
+            return authed
+        if self.faults.quiet_to_strangers and self.robot.key:
             return authed
         return list(self._conns)  # HB, STATUS, the boot HELLO: every connection
 

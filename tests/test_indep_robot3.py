@@ -274,10 +274,6 @@ OTHER_MAYS = [
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="README A1/A13: the spec lets a TCP robot close its connection "
-                   "at REBOOT (12.3 MAY), send nothing to an unauthenticated one (13 MAY), or serve one "
-                   "connection closed after 3 s of silence (13 MAY); the kit never reconnects or "
-                   "re-authenticates, so its reboot / link_loss section fails each of them")
 @pytest.mark.parametrize(("reading", "section"), OTHER_MAYS)
 def test_the_other_may_passes_the_kit(reading, section):
     proc, port = _start("--tcp", "0", "--key", KEY, reading)
