@@ -173,16 +173,18 @@ def test_out_of_paper_is_reported_and_nothing_printed(tmp_config, ticket_image, 
     "kw,words",
     [
         ({"kind": "network", "host": "127.0.0.1"}, "printer"),
-        ({"kind": "file", "path": "/nonexistent/dir/lp0"}, "not found"),
+        ({"kind": "file", "path": "{missing}/lp0"}, "not found"),
         ({"kind": "serial", "serial_port": "/dev/ttyNOPE"}, "/dev/ttyNOPE"),
         ({"kind": "usb", "usb_vendor_id": 0x1234, "usb_product_id": 0x5678}, ""),
         ({"kind": "none"}, "no printer is configured"),
     ],
     ids=["network-refused", "file-missing", "serial-missing", "usb-missing", "none"],
 )
-def test_missing_printer_never_raises(tmp_config, ticket_image, kw, words):
+def test_missing_printer_never_raises(tmp_config, ticket_image, kw, words, tmp_path):
     if kw.get("kind") == "network":
         kw = {**kw, "port": free_port()}  # nothing listens there
+    if kw.get("kind") == "file":  # a folder that surely is not there (a fixed path once was, on a shared machine)
+        kw = {**kw, "path": kw["path"].format(missing=tmp_path / "gone")}
     result = print_ticket(ticket_image[0], with_printer(tmp_config, **kw))
     assert not result.ok and words in result.message and result.message
     assert result.seconds < 5
