@@ -38,8 +38,19 @@ run: setup
 run-province: setup
 	$(VENV)/bin/kiosk province run $(ARGS)
 
+# The robot and link tests (real ptys, TCP, firmware processes, the kit's real-time waits: about
+# 15 minutes, mostly asleep, no display) run alongside the rest, in their own pytest process and
+# temporary folder; the target fails if either fails. Both outputs are shown.
+ROBOT_TESTS := tests/test_robot_*.py tests/test_indep_robot*.py
+ROBOT_LOG := var/robot-tests.log
+NOT_ROBOT := --ignore-glob='tests/test_robot_*.py' --ignore-glob='tests/test_indep_robot*.py'
+
 test: setup
-	@if [ -z "$$DISPLAY" ]; then $(XVFB) $(VENV)/bin/pytest $(PYTEST_ARGS); else $(VENV)/bin/pytest $(PYTEST_ARGS); fi
+	@mkdir -p var; $(VENV)/bin/pytest $(PYTEST_ARGS) -p no:cacheprovider --basetemp=$(CURDIR)/var/pytest-robot \
+	  $(ROBOT_TESTS) > $(ROBOT_LOG) 2>&1 & robot=$$!; \
+	if [ -z "$$DISPLAY" ]; then $(XVFB) $(VENV)/bin/pytest $(PYTEST_ARGS) $(NOT_ROBOT); else $(VENV)/bin/pytest $(PYTEST_ARGS) $(NOT_ROBOT); fi; rest=$$?; \
+	wait $$robot; robots=$$?; echo "# robot and link tests (run alongside the rest, $(ROBOT_LOG)):"; cat $(ROBOT_LOG); \
+	echo "# exit status: rest $$rest, robot and link $$robots"; [ $$rest = 0 ] && [ $$robots = 0 ]
 
 # Only the fast tests (no real models, processes or browsers).
 test-fast: setup
