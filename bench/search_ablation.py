@@ -15,11 +15,12 @@ per kind. Sets and their role (docs/search.md, "Honest measurement"):
 - dev from round 8 (worn blind sets, measured blind four or more times, never read):
   tests/data/search_real/blind2.yaml, blind3.yaml, blind4.yaml (real_blind2/3/4); from round 9
   blind5.yaml and blind6.yaml (real_blind5/6) too; from round 10 blind7.yaml (real_blind7); from round 11
-  blind8.yaml (real_blind8) and tests/data/search_short/blind9.yaml (short_blind9);
+  blind8.yaml (real_blind8) and tests/data/search_short/blind9.yaml (short_blind9); from round 12
+  blind10.yaml (real_blind10) and tests/data/search_short/blind11.yaml (short_blind11);
 - blind (role "blind": only with `--blind`, measured once per round, failures not printed):
-  blind10.yaml and blind12.yaml (real_blind10, real_blind12, each collected while a round was tuned,
-  by a teammate who had not read the method), tests/data/search_short/blind11.yaml and blind13.yaml
-  (short_blind11, short_blind13). tests/data/search_real/blind.yaml was
+  blind12.yaml and blind14.yaml (real_blind12, real_blind14, each collected while a round was tuned,
+  by a teammate who had not read the method), tests/data/search_short/blind13.yaml and blind15.yaml
+  (short_blind13, short_blind15). tests/data/search_real/blind.yaml was
   measured blind in round 1 and read since, so it is a dev set (real_blind).
 
 `--unseen` leaves out of the dev and blind sets every request a train set holds too (compared
@@ -116,10 +117,11 @@ SETS = {  # name → (file, role)
     # round 8: short requests by a teammate; round 11: worn (3 blind measurements, never read) → dev
     "short_blind9": (DATA / "search_short" / "blind9.yaml", "dev"),
     # round 9: 33 real questions from 33 new pages (the pages corpus is nearly used up; 14 English),
-    # by a teammate who had not read the method; never read
-    "real_blind10": (DATA / "search_real" / "blind10.yaml", "blind"),
-    # round 9: 235 short requests (45 out of scope) by a teammate who had not read the method; never read
-    "short_blind11": (DATA / "search_short" / "blind11.yaml", "blind"),
+    # by a teammate who had not read the method; round 12: worn (3 blind measurements, never read) → dev
+    "real_blind10": (DATA / "search_real" / "blind10.yaml", "dev"),
+    # round 9: 235 short requests (45 out of scope) by a teammate who had not read the method;
+    # round 12: worn (3 blind measurements, never read) → dev
+    "short_blind11": (DATA / "search_short" / "blind11.yaml", "dev"),
     # round 10: 224 short requests from other developers' public-service bots on GitHub (57 out of scope); never read
     "short_blind13": (DATA / "search_short" / "blind13.yaml", "blind"),
     # round 10: 137 real questions, mostly from public GitHub datasets (BHXH portal letters, thuvienphapluat Q&A); never read
