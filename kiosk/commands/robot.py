@@ -2,6 +2,7 @@
 
     kiosk robot sim [--tcp PORT] [--link PATH] [--speed 0.7] [--drop 0.05] [--corrupt 0.1]
                     [--delay-ms 50] [--stall-after N] [--reboot-after N] [--block WAYPOINT] [--key KEY] ...
+                    (`kiosk robot sim --help`: every fault, including other readings of the MAYs)
     kiosk robot status [--json]          kiosk robot goto COUNTER|WAYPOINT
     kiosk robot dock | cancel | reset    kiosk robot monitor [--seconds N] [--json] [--wire]
     kiosk robot conformance PORT [--key KEY] [--json] [--section NAME] [--quick] [--long]
@@ -67,6 +68,7 @@ def register(sub) -> None:
     s.add_argument("--drop-hello", action="store_true", help="the HELLO it sends after a reboot is lost")
     s.add_argument("--legacy", action="store_true", help="speak protocol 1.0 only (no 1.1 fields or commands)")
     s.add_argument("--map-version", default="", help="the map version it reports in HELLO")
+    _misbehaviour_flags(s)
     s.set_defaults(func=cmd_sim)
 
     st = common(rsub.add_parser("status", help="connect, say HELLO, print the robot's status"))
@@ -108,6 +110,49 @@ def register(sub) -> None:
                    "put for 65 s of kiosk heartbeats, section 6.1)")
     k.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     k.set_defaults(func=cmd_conformance)
+
+
+def _misbehaviour_flags(s) -> None:
+    """The simulator's other faults (robot.sim.Faults): readings a vendor may take, and broken robots."""
+    g = s.add_argument_group("other robots", "readings of the protocol's MAYs, and robots that break it "
+                             "(to rehearse the kiosk and the conformance kit against them)")
+    g.add_argument("--no-heartbeat", action="store_true", help="sends no HB (only STATUS, FB...): breaks 4.2")
+    g.add_argument("--unknown-state", metavar="WORD", help="reports this state word instead of IDLE/DOCKED "
+                   "(a later version's state, 4.4)")
+    g.add_argument("--single-connection", action="store_true", help="TCP: one connection at a time and a silent "
+                   "one never closed (the reference before round 11; breaks 13)")
+    g.add_argument("--close-silent", type=float, metavar="S", help="TCP: closes a connection S seconds without "
+                   "a frame (13: one connection at a time, S = 3)")
+    g.add_argument("--close-on-reboot", action="store_true", help="TCP: closes every connection at REBOOT "
+                   "(12.3 MAY)")
+    g.add_argument("--quiet-to-strangers", action="store_true", help="TCP keyed: HB, STATUS and HELLO only to "
+                   "an authenticated connection (13 MAY)")
+    g.add_argument("--idle-returns", action="store_true", help="also drives home from IDLE after 60 s without "
+                   "a command (breaks 6.1)")
+    g.add_argument("--ignore-reboot", action="store_true", help="acknowledges REBOOT but never reboots "
+                   "(breaks 12.3)")
+    g.add_argument("--ignore-link-loss", action="store_true", help="goes on with its goal when the kiosk's "
+                   "heartbeat stops (breaks 10)")
+
+
+def _faults(args):
+    """robot.sim.Faults from `kiosk robot sim`'s flags."""
+    from robot.sim import Faults
+
+    if args.close_silent is not None and args.close_silent <= 0:
+        raise CliError("--close-silent must be more than 0 seconds")
+    word = args.unknown_state
+    if word is not None and not (0 < len(word) <= 17 and all(c.isupper() or c == "_" for c in word)):
+        raise CliError(f"--unknown-state {word!r}: an upper-case word of at most 17 characters (4.4)")
+    return Faults(drop=args.drop, corrupt=args.corrupt, delay_ms=args.delay_ms, stall_after=args.stall_after,
+                  reboot_after=args.reboot_after, block=frozenset(args.block), seed=args.seed,
+                  stuck_after_s=args.stuck_after, visitor_lost_after_s=args.visitor_lost_after,
+                  drop_hello=args.drop_hello, chatter=args.chatter, empty_fields=args.empty_fields,
+                  legacy=args.legacy, no_heartbeat=args.no_heartbeat, unknown_state=args.unknown_state or None,
+                  single_connection=args.single_connection, close_silent_s=args.close_silent,
+                  close_on_reboot=args.close_on_reboot, quiet_to_strangers=args.quiet_to_strangers,
+                  idle_returns=args.idle_returns, ignore_reboot=args.ignore_reboot,
+                  ignore_link_loss=args.ignore_link_loss)
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -171,7 +216,7 @@ def _command(link, verb: str, *a: str):
 def cmd_sim(args, ctx) -> int:
     import logging
 
-    from robot.sim import Faults, SimServer, make_robot
+    from robot.sim import SimServer, make_robot
 
     cfg = ctx.config
     if cfg.robot.robots:
@@ -184,11 +229,7 @@ def cmd_sim(args, ctx) -> int:
             raise CliError(f"{name} is a share between 0 and 1, not {v}")
     if args.speed <= 0:
         raise CliError("--speed must be more than 0")
-    faults = Faults(drop=args.drop, corrupt=args.corrupt, delay_ms=args.delay_ms, stall_after=args.stall_after,
-                    reboot_after=args.reboot_after, block=frozenset(args.block), seed=args.seed,
-                    stuck_after_s=args.stuck_after, visitor_lost_after_s=args.visitor_lost_after,
-                    drop_hello=args.drop_hello, chatter=args.chatter, empty_fields=args.empty_fields,
-                    legacy=args.legacy)
+    faults = _faults(args)
     logging.getLogger("robot").setLevel(logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO)
