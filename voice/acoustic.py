@@ -74,14 +74,15 @@ RANK_LIMIT = 12
 #: LONGER_TOP procedures.
 LONGER_MAX_COST = 5.0
 LONGER_TOP = 5
-#: Phrases are scored on *sound groups* (voice.ctc.regional_key: tone groups that regional
-#: speech says alike — v/d/gi/r, tr/ch, s/x onsets, final -n/-ng and -t/-c — merged) instead of
-#: tone groups (round 10). **Off**: replayed with the engine's decision (right / wrong / out of
+#: (Round 10, tried and not kept: phrases scored on *sound groups* — voice.ctc.regional_key: tone
+#: groups that regional speech says alike, v/d/gi/r, tr/ch, s/x onsets, final -n/-ng and -t/-c,
+#: merged — instead of tone groups. Replayed with the engine's decision (right / wrong / out of
 #: scope answered), train: vi 31/0/0 of 22 → 29/0/2, central 17/0 → 16/0, south 23/2 → 24/2;
 #: dev (aggregates): central 16/2 → 15/1, south 22/3 → 21/4, out of scope 1 of 25 → 1; dev2 (vi
 #: voice) 13/7/1 of 30 → 17/3/2. It did not win for the central and southern voices it was meant
-#: for, and out-of-scope clips were answered more often.
-REGIONAL_SOUNDS = False
+#: for, and out-of-scope clips were answered more often. The shipped engine never asks for it; a
+#: replay passes `AcousticScorer(..., regional=True)`. Round 12: the module switch
+#: REGIONAL_SOUNDS, which nothing set, was removed.)
 SYMBOLS = ("vietasr_asr_model_onnx", "vietasr_asr_model_onnx_size", "vietasr_asr_vocab", "vietasr_asr_vocab_size")
 
 
@@ -321,12 +322,12 @@ def _longer_phrases(phrases: Sequence[Phrase], fillers: Sequence[str], groups: T
 
 class AcousticScorer:
     """The kiosk's phrases (of ≥ MIN_TOKENS tokens past their leading fillers) scored against
-    the streams' posteriors."""
+    the streams' posteriors (`regional`: on the round-10 sound groups, tried and not kept; for
+    replays only)."""
 
     def __init__(self, model: EmbeddedModel, phrases: Sequence[Phrase], fillers: Sequence[str] = (),
-                 regional: bool | None = None):
+                 regional: bool = False):
         self.model = model
-        regional = REGIONAL_SOUNDS if regional is None else regional
         self.sounds = SoundGroups(model.groups) if regional else None
         spelling = self.sounds if self.sounds is not None else model.groups
         kept, seqs = [], []
