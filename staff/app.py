@@ -22,10 +22,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from centre import admin as centre_admin
 from centre import audit, ratings, reports, users
@@ -174,14 +177,15 @@ def create_app(cfg: Config, *, clock: Clock | None = None, db_path=None, announc
     nav = []
     for mod in modules:
         for r in getattr(mod, "routers", None) or [mod.router]:
+            strict_json_routes(r)
             app.include_router(r)
         nav.extend(getattr(mod, "NAV", []))
     for r in routers or []:
+        strict_json_routes(r)
         app.include_router(r)
     app.state.nav = nav
 
     _install_error_handlers(app)
-    app.add_middleware(StrictJsonBody)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(StaffBodyLimit, max_bytes=int(cfg.staff.max_body_mb * 1024 * 1024))  # outermost: before auth
     return app
@@ -219,6 +223,30 @@ async def _storage_unavailable(request: Request, exc: Exception):
                          f"({reason}); nothing was saved, try again",
                          "text": i18n.t(lang_of(request), "storage_unavailable")},
                         status_code=503, headers=headers)
+
+
+#: Starlette's own refusals answered in the server's error shape: status → (error, message, text key)
+ROUTING_ERRORS = {404: ("NotFound", "nothing is served at this path", "not_found"),
+                  405: ("MethodNotAllowed", "this path does not take this method", "method_not_allowed")}
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    """An unknown path (404) or method (405) in the server's error shape `{"error", "message",
+    "text"}` (it was FastAPI's `{"detail": "Not Found"}`), or a page for a browser; 405 keeps its
+    Allow header. Other HTTP errors (FastAPI's 400 for an unreadable body) stay FastAPI's."""
+    if exc.status_code not in ROUTING_ERRORS:
+        return await http_exception_handler(request, exc)
+    name, message, key = ROUTING_ERRORS[exc.status_code]
+    lang = lang_of(request)
+    if _wants_html(request):
+        try:
+            page = render(request, "message.html", {"title": i18n.t(lang, key)}, status=exc.status_code)
+            page.headers.update(exc.headers or {})
+            return page
+        except (sqlite3.Error, DatabaseError):
+            pass  # the page needs the database (who is logged in): the JSON answer below
+    return JSONResponse({"error": name, "message": message, "text": i18n.t(lang, key)}, status_code=exc.status_code,
+                        headers=exc.headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -260,6 +288,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(sqlite3.DatabaseError, _storage_unavailable)
     app.add_exception_handler(DatabaseError, _storage_unavailable)
+
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -351,47 +381,51 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class StrictJsonBody:
-    """Refuses a JSON request body that is not one plain reading of JSON, before any route reads
-    it (staff.httpguard.strict_json): a key given twice (`{"service": "A", "service": "B"}` issued
-    a B ticket: the last wins, while a proxy or log may read the first), NaN or Infinity, nesting
-    past the parser's stack, a number of thousands of digits, bytes that are not UTF-8. Each is a
-    422 in the server's error shape (error, message, text, fields), where the last three were a
-    bare 400 {"detail": ...}. The body is at most SMALL_BODY (StaffBodyLimit, outside this): it
-    is read here once and handed on unchanged."""
+class StrictJsonRequest(Request):
+    """A request whose JSON body is parsed once, strictly (staff.httpguard.strict_json): FastAPI's
+    body parsing and any route that calls `request.json()` take that one reading."""
 
-    def __init__(self, app):
-        self.app = app
+    async def json(self):
+        if not hasattr(self, "_json"):
+            self._json = strict_json(await self.body())
+        return self._json
 
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not _json_typed(scope):
-            return await self.app(scope, receive, send)
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        if body:
-            try:
-                strict_json(body)
-            except NotStrictJson as exc:
-                answer = JSONResponse(_body_refusal(str(exc), lang_of(Request(scope))), status_code=422)
-                return await answer(scope, receive, send)
-            except ValueError:
-                pass  # a syntax error: the route's own 422 names its place
-        handed = False
 
-        async def replay():
-            nonlocal handed
-            if not handed:
-                handed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+class StrictJsonRoute(APIRoute):
+    """Refuses a JSON request body that is not one plain reading of JSON, before the route's
+    dependencies or code (staff.httpguard.strict_json): a key given twice (`{"service": "A",
+    "service": "B"}` issued a B ticket: the last wins, while a proxy or log may read the first),
+    NaN or Infinity, nesting past the parser's stack, a number of thousands of digits, bytes that
+    are not UTF-8. Each is a 422 in the server's error shape (error, message, text, fields), where
+    the last three were a bare 400 {"detail": ...}. The body (at most SMALL_BODY: StaffBodyLimit)
+    is parsed here once and FastAPI takes that reading: the round-11 middleware parsed it strictly
+    and FastAPI parsed it again. A syntax error is left to FastAPI's own 422, which names its place."""
 
-        await self.app(scope, replay, send)
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            request = StrictJsonRequest(request.scope, request.receive)
+            if _json_typed(request.scope):
+                try:
+                    await request.json()
+                except NotStrictJson as exc:
+                    return JSONResponse(_body_refusal(str(exc), lang_of(request)), status_code=422)
+                except ValueError:
+                    pass  # empty, or a syntax error: FastAPI's own answer (its 422 names the place)
+            return await handler(request)
+
+        return strict
+
+
+def strict_json_routes(router) -> None:
+    """Make every plain route of `router` a StrictJsonRoute (before it is included: the app builds
+    each route's handler then), and the routes it adds later too. The route modules keep writing
+    plain `APIRouter()`: no router of the staff server can forget the check."""
+    router.route_class = StrictJsonRoute
+    for route in router.routes:
+        if type(route) is APIRoute:
+            route.__class__ = StrictJsonRoute
 
 
 def _json_typed(scope) -> bool:
