@@ -1,4 +1,4 @@
-"""Data checks for the blind sets of short kiosk requests, tests/data/search_short/blind9.yaml, blind11.yaml, blind13.yaml, blind15.yaml.
+"""Data checks for the blind sets of short kiosk requests, tests/data/search_short/blind9.yaml, blind11.yaml, blind13.yaml, blind15.yaml, blind17.yaml.
 
 The set is blind: it is measured once per round (aggregate figures only) and never read by whoever
 tunes the search. So these checks never print a query: failures name counts, positions and codes only.
@@ -29,6 +29,7 @@ SET_FILES = [
     SET_DIR / "blind11.yaml",
     SET_DIR / "blind13.yaml",
     SET_DIR / "blind15.yaml",
+    SET_DIR / "blind17.yaml",
 ]
 PROCEDURES = ROOT / "data" / "procedures"
 
