@@ -18,7 +18,7 @@ per kind. Sets and their role (docs/search.md, "Honest measurement"):
   blind8.yaml (real_blind8) and tests/data/search_short/blind9.yaml (short_blind9); from round 12
   blind10.yaml (real_blind10) and tests/data/search_short/blind11.yaml (short_blind11);
 - blind (role "blind": only with `--blind`, measured once per round, failures not printed):
-  blind12.yaml and blind14.yaml (real_blind12, real_blind14, each collected while a round was tuned,
+  blind12.yaml, blind14.yaml and blind16.yaml (real_blind12, real_blind14, real_blind16, each collected while a round was tuned,
   by a teammate who had not read the method), tests/data/search_short/blind13.yaml and blind15.yaml
   (short_blind13, short_blind15, short_blind17). tests/data/search_real/blind.yaml was
   measured blind in round 1 and read since, so it is a dev set (real_blind).
@@ -133,6 +133,9 @@ SETS = {  # name → (file, role)
     # round 12: 216 short requests (64 out of scope; 111 verbatim, mostly a provincial police chatbot's test sets on
     # GitHub not used before, 105 written), by a teammate who had not read the method; never read
     "short_blind17": (DATA / "search_short" / "blind17.yaml", "blind"),
+    # round 12: 121 real questions (34 out of scope, 13 English; 88 page titles, 33 citizens' own words) from unused pages
+    # of two GitHub crawls that blind12/14 drew on, and 17 pages, by a teammate who had not read the method; never read
+    "real_blind16": (DATA / "search_real" / "blind16.yaml", "blind"),
 }
 _KIND = {"nodiac": "no_diacritics", "unaccented": "no_diacritics", "oos": "out_of_scope"}
 

@@ -71,7 +71,7 @@ def test_no_blind_set_is_read_here():
     assert all(SETS[f"real_blind{n}"][1] == "dev" for n in (2, 3, 4, 5, 6, 7, 8))
     assert all(SETS[f"short_blind{n}"][1] == "dev" for n in (9, 11))
     assert SETS["real_blind10"][1] == "dev"
-    blind = ("real_blind12", "real_blind14", "short_blind13", "short_blind15", "short_blind17")
+    blind = ("real_blind12", "real_blind14", "real_blind16", "short_blind13", "short_blind15", "short_blind17")
     assert all(SETS[name][1] == "blind" for name in blind)
     assert not any(SETS[name][1] == "blind" for name in FLOORS)
     assert not any(name in _ablation.available_sets(blind=False) for name in blind)
