@@ -41,11 +41,14 @@ SPEC = {"framing": "2", "hello": "4, 12", "heartbeat": "4.2, 10", "acks": "5.1",
         "window": "5.2", "waypoints": "7", "goto": "6, 5.1", "dock": "6, 5.1", "estop": "9", "reboot": "9, 12",
         "link_loss": "10", "auth": "13", "idle": "6.1"}
 ACK_S = 0.5
+ESTOP_STATUS_S = 0.2  # section 9: the STATUS of an e-stop within 0.2 s (the kit adds SLACK_S, and measures twice)
+STRANGERS = 4  # section 13 (1.2): connections that never authenticate opened before the kit reconnects
 REBOOT_S = 5.0  # a new boot id in HB and HELLO within this of REBOOT (12.3: a restart within 1 s, and a boot)
 REBOOT_QUIET_HB = 2  # TCP: this many heartbeats without a frame after REBOOT: the kit reconnects (12.3, 13)
 REBOOT_RECONNECT_S = 3.0  # ...and the new connection's session must be up within REBOOT_S and this
 LINK_RECONNECT_S = 5.0  # link_loss on TCP: the new connection's session up within this
 SLACK_S = 0.25  # scheduling slack on a loaded test machine, added to every deadline
+DOCKED_AT_M = 0.05  # section 6.2 (1.2): FB distance while DOCKING is 0 (written 0, 0.0; or empty)
 
 
 class Skip(Exception):
@@ -291,12 +294,13 @@ class Kit:
         return (m.status.value, m.reason) if isinstance(m, p.Result) else (str(m.goal_status), m.reason)
 
     # -- session -------------------------------------------------------------------------------
-    def session(self, *, extra: tuple = (), mac_override: str | None = None) -> p.Hello | None:
+    def session(self, *, extra: tuple = (), mac_override: str | None = None,
+                version: object = p.PROTOCOL_VERSION) -> p.Hello | None:
         """HELLO (and the keyed handshake when a key is given); the robot's HELLO, or None."""
         nonce = secrets.token_hex(4) if self.key else ""
         self.authed = False
         t0 = time.monotonic()
-        cid = self.wire.send("HELLO", p.PROTOCOL_VERSION, "CONFORM", p.PROTOCOL_MINOR, nonce, *extra)
+        cid = self.wire.send("HELLO", version, "CONFORM", p.PROTOCOL_MINOR, nonce, *extra)
         self.wire.ack(cid, t0, 1.0)
         r = self.wire.wait(lambda m: isinstance(m, p.Hello), 1.0 + SLACK_S, t0)
         hello = r.msg if r else None
@@ -456,10 +460,17 @@ class Kit:
         self.check(p.mac_equal(p.robot_mac(self.key, nonce, a.msg.nonce, h.msg.boot_id), a.msg.mac),
                    "the robot's mac_R does not verify with our key")
         self.expect_ack("STATQ", code="DENIED", detail="AUTH_REQUIRED", label="STATQ before AUTH")
+        # 9, 5.1 (1.2): the authentication row comes first, ESTOP included: a stranger cannot latch
+        self.expect_ack("ESTOP", code="DENIED", detail="AUTH_REQUIRED", label="ESTOP before AUTH")
         self.expect_ack("AUTH", "0" * 16, code="DENIED", detail="AUTH_FAILED", label="AUTH with a wrong mac")
         self.expect_ack("AUTH", p.kiosk_mac(self.key, nonce, a.msg.nonce), code="DENIED", detail="AUTH_FAILED",
                         label="a second AUTH try on the same nonces")
         self.session()
+        st = self.status()
+        self.check(st is not None and not st.estop, "an ESTOP before AUTH latched the e-stop (9, 5.1: the "
+                                                    "authentication row comes first)")
+        if st is not None and st.estop:
+            self.wire.send("RESET")
         self.expect_ack("STATQ", code="ACCEPTED", label="STATQ after AUTH")
         if self.port.startswith("socket://"):
             self._takeover()
@@ -472,6 +483,7 @@ class Kit:
         connection at a time, after 3 s without a frame on it). The kit's connection goes silent
         without closing, a second one says HELLO and AUTH: within 3 heartbeats and a margin the
         second is served and the first is closed. The second then carries the rest of the run."""
+        strangers = self._strangers()
         first = self.wire
         first.hb_on.clear()  # silent but open, as a half-open connection is
         t0 = time.monotonic()
@@ -492,6 +504,37 @@ class Kit:
         with first.cond:
             self.wire.raw_lines[:0] = first.raw_lines
         first.close()
+        for w in strangers:
+            w.close()
+
+    def _strangers(self) -> list[Wire]:
+        """13 (1.2): connections that never authenticate must not lock the kiosk out. Opens
+        STRANGERS connections that say HELLO without a nonce and then nothing. A robot that
+        answers them serves several connections: they stay open while the kit reconnects, and the
+        robot must make room (close the oldest unauthenticated one). A robot that answers none
+        serves one connection at a time: they are closed again (its rule is the 3 s close)."""
+        wires: list[Wire] = []
+        for _ in range(STRANGERS):
+            try:
+                w = Wire(self.port, baudrate=self.wire.ser.baudrate, heartbeat_s=self.heartbeat_s)
+            except Exception as exc:  # refused: the robot limits connections at accept
+                log.info("stranger connection refused: %s", exc)
+                break
+            w.hb_on.clear()
+            w._ids = self.wire._ids + 500 + 10 * len(wires)
+            wires.append(w)
+            t0 = time.monotonic()
+            w.ack(w.send("HELLO", p.PROTOCOL_VERSION, "STRANGER", p.PROTOCOL_MINOR, ""), t0, 1.0)
+        answered = sum(1 for w in wires if any(isinstance(r.msg, p.Ack) for r in w.since(0.0)))
+        if answered:
+            self.note(f"{answered} of {STRANGERS} connections that never authenticate were open while the "
+                      f"kit reconnected (13)")
+            return wires
+        for w in wires:
+            w.close()
+        self.note("no answer on a second connection while the first is served: one connection at a time "
+                  "(13); the never-authenticating connections were closed again")
+        return []
 
     def s_hello(self) -> None:
         h = self.hello
@@ -505,6 +548,14 @@ class Kit:
         self.check(again.boot_id == h.boot_id, f"boot id changed between two HELLOs ({h.boot_id} → {again.boot_id})")
         st = self.wire.wait(lambda m: isinstance(m, p.Status), 1.0 + SLACK_S, t0)
         self.check(st is not None, "no STATUS after HELLO")
+        for version, what in (("", "an empty"), ("x", "a malformed")):  # 4.3, 5.1 (1.2): any version
+            h2 = self.session(version=version)
+            self.check(h2 is not None and (self.authed or not self.key),
+                       f"a kiosk HELLO with {what} version ({version!r}) was not answered (5.1: always ACCEPTED)")
+            if h2 is not None:
+                self.check(h2.version == p.PROTOCOL_VERSION, f"HELLO answering {what} version: version {h2.version}")
+        if not self.authed:
+            self.session()
 
     def s_heartbeat(self) -> None:
         t0 = time.monotonic()
@@ -696,14 +747,46 @@ class Kit:
         self.check(end1 is not None and end1[0] == "CANCELED", f"first DOCK goal: {end1}, expected CANCELED")
         end2 = self.wait_result(second.cmd_id, self.goal_timeout_s, t0)
         self.check(end2 == ("SUCCEEDED", ""), f"DOCK: result {end2}, expected SUCCEEDED")
+        self._docking_feedback(second.cmd_id, t0)
         st = self.status()
         self.check(st is not None and str(st.state) == "DOCKED", f"after DOCK: state {st and st.state}")
 
+    def _docking_feedback(self, gid: int, t0: float) -> None:
+        """6.2 (1.2): while DOCKING the goal's FB goes on with distance 0 (or empty)."""
+        docking, bad, seen = False, [], 0
+        for r in self.wire.since(t0):
+            m = r.msg
+            if isinstance(m, p.Heartbeat):
+                docking = str(m.state) == "DOCKING"
+            elif isinstance(m, p.Result) and m.goal_id == gid:
+                break
+            elif docking and isinstance(m, p.Feedback) and m.goal_id == gid:
+                seen += 1
+                if m.distance_m is not None and m.distance_m > DOCKED_AT_M:
+                    bad.append(m.distance_m)
+        self.check(not bad, f"FB while DOCKING gave distance {bad[0] if bad else ''} m, expected 0 or empty (6.2)")
+        self.note(f"{seen} FB while DOCKING")
+
     def s_estop(self) -> None:
-        t0 = time.monotonic()
-        self.expect_ack("ESTOP", code="ACCEPTED")
-        st = self.wire.wait(lambda m: isinstance(m, p.Status) and m.estop, ACK_S + SLACK_S, t0)
-        self.check(st is not None and str(st.msg.state) == "ESTOP", "no STATUS with estop 1 within 0.5 s of ESTOP")
+        """9: ACK, then the STATUS (state ESTOP, estop 1) within 0.2 s. The kit measures from its
+        own write and adds SLACK_S for the line and both machines; a late STATUS is measured once
+        more (RESET, ESTOP) so that a loaded test machine's hiccup is not a robot's failure."""
+        late = []
+        for attempt in (1, 2):
+            t0 = time.monotonic()
+            self.expect_ack("ESTOP", code="ACCEPTED", label="ESTOP" if attempt == 1 else "ESTOP (measured again)")
+            st = self.wire.wait(lambda m: isinstance(m, p.Status) and m.estop, 1.0, t0)  # from the write
+            if st is not None:
+                self.check(str(st.msg.state) == "ESTOP", f"STATUS with estop 1 says state {st.msg.state}")
+            if st is not None and st.at - t0 <= ESTOP_STATUS_S + SLACK_S:
+                break
+            late.append(f"{st.at - t0:.2f} s" if st else "none within 1 s")
+            if attempt == 1:
+                self.expect_ack("RESET", code="ACCEPTED", detail="", label="RESET before measuring again")
+        self.check(len(late) < 2, f"no STATUS with estop 1 within {ESTOP_STATUS_S} s of ESTOP, twice "
+                                  f"({', '.join(late)}; the kit allows {SLACK_S} s more for the line)")
+        if len(late) == 1:
+            self.note(f"the first e-stop STATUS came late ({late[0]}); the second in time")
         self.expect_ack("GOTO", self._targets()[0], code="DENIED", detail="ESTOP_ACTIVE", label="GOTO while latched")
         self.expect_ack("DOCK", code="DENIED", detail="ESTOP_ACTIVE", label="DOCK while latched")
         self.expect_ack("ESTOP", code="ACCEPTED", detail="", label="ESTOP while latched")
@@ -745,7 +828,15 @@ class Kit:
         self.session()
         st = self.status()
         self.check(st is not None and st.estop, "after the reboot STATUS says estop 0: the latch did not survive")
+        # 5, 12.3 (1.2): a reboot forgets the goals: heartbeats of the new boot name none
+        named = [r.msg for r in self.wire.since(t0) if isinstance(r.msg, p.Heartbeat) and r.msg.boot_id
+                 and r.msg.boot_id != old and (r.msg.goal_id is not None or str(r.msg.goal_status) != "NONE")]
+        self.check(not named, f"after the reboot a heartbeat names goal {named[0].goal_id if named else ''} "
+                              f"{named[0].goal_status if named else ''}: expected an empty id and NONE (5, 12.3)")
         self.expect_ack("RESET", code="ACCEPTED", detail="", label="RESET after the reboot")
+        st = self.status()  # 12.3 (1.2): rebooted on its dock, it comes up docked
+        self.check(st is not None and str(st.state) == "DOCKED",
+                   f"rebooted on its dock: after RESET state {st and st.state}, expected DOCKED (12.3)")
         self.wire.send("DOCK")
         self.wait_state(("DOCKED",), self.goal_timeout_s)
 
