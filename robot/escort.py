@@ -57,6 +57,7 @@ from robot.link import (
     RobotTimeout,
     RobotUpdate,
 )
+from robot.sim import route_length
 
 log = logging.getLogger("robot.escort")
 
@@ -1097,6 +1098,9 @@ class EscortManager:
     def _watch_progress(self, slot: _Slot, now: float) -> None:
         """No progress for stall_s: STALLED (map for the visitor, alert for the staff); for
         stall_give_up_s: cancel, send it home, end the escort with the map."""
+        if slot.state == p.RobotState.DOCKING.value:
+            slot.progress_at = now  # 6.2, 6.3: a docking manoeuvre cannot shorten a distance; it is progress
+            return
         quiet = now - slot.progress_at
         esc = slot.active
         if quiet >= self.stall_s and not slot.stalled:
@@ -1161,8 +1165,10 @@ class EscortManager:
         return math.hypot(tx - x, ty - y)
 
     def _distance_between(self, a: str, b: str) -> float:
-        (ax, ay), (bx, by) = self.waypoints[a], self.waypoints[b]
-        return math.hypot(bx - ax, by - ay)
+        """Metres between two waypoints along the floor plan's walking route (`kiosk.floorplan.route`):
+        the route the kiosk draws and reads out for the visitor, and the one the simulator drives
+        from the meeting point (robot.sim.make_robot), so every figure of an escort agrees."""
+        return route_length(self.cfg, a, b)
 
     def _escort_s(self, slot: _Slot, esc: Escort) -> float:
         """Seconds one escort takes from the meeting point to release at the counter and back."""

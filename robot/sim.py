@@ -30,6 +30,7 @@ import time
 import tty
 import uuid
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,7 @@ class _Goal:
     reason: str = ""
     started: float = 0.0
     lost_since: float | None = None  # the visitor stopped following at
+    via: list = field(default_factory=list)  # corners still to pass before the target (a walking route)
 
 
 @dataclass
@@ -126,6 +128,9 @@ class SimRobot:
     version: int = p.PROTOCOL_VERSION
     localised: bool = True
     visitor_wait_s: float = 30.0  # how long it waits for a lost visitor before giving up
+    # (from, to) -> points of the walking route it drives (make_robot: the floor plan's route from the
+    # meeting point, the one the kiosk draws for the visitor); None or no entry: a straight line
+    routes: Callable[[str, str], list] | None = None
 
     def __post_init__(self) -> None:
         if self.dock not in self.waypoints:
@@ -297,8 +302,9 @@ class SimRobot:
         return ""
 
     def _distance_to(self, name: str) -> float:
-        x, y = self.waypoints[name]
-        return math.hypot(x - self.x, y - self.y)
+        """Path distance to a waypoint: via the current goal's corners when it is that goal's target."""
+        pts = [*(self.goal.via if self.goal and self.goal.target == name else []), self.waypoints[name]]
+        return _polyline(((self.x, self.y), *pts))
 
     def remaining_s(self) -> float:
         """Seconds until the robot is free again (its current goal's eta)."""
@@ -318,8 +324,8 @@ class SimRobot:
             out += self.tick(now)  # boot finished between two ticks: say HELLO first
         if frame.type == "HB":
             return out
-        if keyed_ok:
-            self.last_command_at = now  # any command but HB, a repeated id included (6.1)
+        if not self.key or self.authed:
+            self.last_command_at = now  # any command but HB, a repeated id included; a stranger's not (6.1)
         if self.state is RobotState.BOOT:
             return out + self._while_booting(frame, keyed_ok, now)
         try:
@@ -402,6 +408,7 @@ class SimRobot:
         if want and p.mac_equal(want, cmd.arg(0)):
             self.authed = True
             self._heard(now)
+            self.last_command_at = now  # the kiosk is back: its AUTH holds an ARRIVED robot too (6.1)
             return [self._ack(cmd, AckCode.ACCEPTED)]
         return [self._ack(cmd, AckCode.DENIED, Reason.AUTH_FAILED)]
 
@@ -508,6 +515,9 @@ class SimRobot:
 
     def _start_goal(self, goal_id: int | None, kind: str, target: str, now: float) -> list:
         self.goal = _Goal(goal_id, kind, target, (self.x, self.y), started=now)
+        here = self.at_waypoint()
+        if kind == "GOTO" and self.routes and here and here != target:
+            self.goal.via = [tuple(pt) for pt in (self.routes(here, target) or [])[1:-1]]
         self._next_fb = now
         if kind == "DOCK" and self.state is RobotState.DOCKED and self.at_waypoint() == self.dock:
             return self._end_goal(GoalStatus.SUCCEEDED, Reason.NONE)
@@ -618,7 +628,8 @@ class SimRobot:
         held = self._hold(g, now)
         if held is not None:
             return held
-        tx, ty = self.waypoints[g.target]
+        total = _polyline((g.start, *g.via, self.waypoints[g.target])) if g.via else 0.0
+        tx, ty = g.via[0] if g.via else self.waypoints[g.target]
         d = math.hypot(tx - self.x, ty - self.y)
         step = min(d, self.speed_mps * dt)
         if d > 0:
@@ -632,7 +643,7 @@ class SimRobot:
             return [*self._end_goal(GoalStatus.ABORTED, Reason.LOW_BATTERY),
                     *self._start_goal(None, "DOCK", self.dock, now)]
         if g.kind == "GOTO" and g.target in self.faults.block:
-            total = math.hypot(tx - g.start[0], ty - g.start[1])
+            total = total or math.hypot(tx - g.start[0], ty - g.start[1])
             if self._distance_to(g.target) <= total / 2:
                 self.state = RobotState.IDLE
                 log.warning("path to %s blocked", g.target)
@@ -640,6 +651,9 @@ class SimRobot:
         if d - step > 1e-6:
             return []
         self.x, self.y = tx, ty
+        if g.via:  # a corner of the route: on to the next point
+            g.via.pop(0)
+            return []
         if g.kind == "GOTO":
             self.state = RobotState.ARRIVED
             self.arrived_at = now
@@ -698,7 +712,7 @@ class _Conn:
     decoder: p.StreamDecoder = field(default_factory=p.StreamDecoder)
     encoder: p.Encoder = field(default_factory=p.Encoder)
     closed: bool = False
-    last_rx: float = field(default_factory=time.monotonic)  # its last frame (Faults.close_silent_s)
+    last_rx: float = field(default_factory=time.monotonic)  # its last sign of life (Faults.close_silent_s)
 
 
 class SimServer:
@@ -967,8 +981,6 @@ class SimServer:
     def _feed(self, conn: _Conn, data: bytes) -> None:
         conn.inbuf += data
         now = time.monotonic()
-        if b"\n" in data:
-            conn.last_rx = now
         while (i := conn.inbuf.find(b"\n")) >= 0 and not conn.closed:
             line = bytes(conn.inbuf[: i + 1])
             del conn.inbuf[: i + 1]
@@ -983,6 +995,8 @@ class SimServer:
                 self._send_all(self.robot.handle(frame, now), conn)
                 if conn.session.authed and not was:
                     self._authenticated(conn)
+        if b"\n" in data and (conn.session.authed or not self.robot.key):
+            conn.last_rx = now  # a stranger's frames are no signs of life: they do not keep it open (13)
 
     def _authenticated(self, conn: _Conn) -> None:
         """Section 13: the robot serves one authenticated connection; a second one closes the first."""
@@ -1057,6 +1071,31 @@ def waypoints_from_config(cfg) -> dict[str, tuple[float, float]]:
     return {name: (w.x, w.y) for name, w in cfg.floor_map.waypoints.items()}
 
 
+def _polyline(pts) -> float:
+    pts = list(pts)
+    return sum(math.dist(a, b) for a, b in zip(pts, pts[1:], strict=False))
+
+
+def walking_route(cfg, a: str, b: str) -> list[tuple[float, float]]:
+    """The floor plan's walking route between two waypoints (`kiosk.floorplan.route`): the one
+    source of the distances an escort shows and says. The kiosk draws it and reads its metres
+    out ("about 12 metres" from the kiosk to counter 1), the escort manager's estimates use its
+    length, and the simulator drives it from the meeting point, so its FB distances (the
+    robot's own path) start from the same figure. Straight lines elsewhere."""
+    from kiosk.floorplan import route
+
+    wps = cfg.floor_map.waypoints
+    if a not in wps or b not in wps:
+        raise KeyError(f"{a if a not in wps else b!r} is not in floor_map.waypoints")
+    return route(cfg, a, b)
+
+
+def route_length(cfg, a: str, b: str) -> float:
+    """Metres along `walking_route` (kiosk to counter_1 in the shipped config: 12.0, not the 8.9 of
+    the straight line)."""
+    return _polyline(walking_route(cfg, a, b))
+
+
 def make_robot(cfg, robot_name: str | None = None, *, faults: Faults | None = None, **kw) -> SimRobot:
     """A SimRobot with the floor map, dock and timings from config; `kw` overrides (speed_mps...)."""
     entry = next((r for r in cfg.robot.robots if robot_name in (None, r.name)), None)
@@ -1065,6 +1104,8 @@ def make_robot(cfg, robot_name: str | None = None, *, faults: Faults | None = No
     kw.setdefault("missed_heartbeats", cfg.robot.missed_heartbeats)
     kw.setdefault("key", getattr(entry, "key", None) if entry else None)
     kw.setdefault("map_version", getattr(cfg.robot, "map_version", None) or "")
+    meet = getattr(cfg.robot, "meet_waypoint", None)
+    kw.setdefault("routes", lambda a, b: walking_route(cfg, a, b) if a == meet else None)
     return SimRobot(waypoints_from_config(cfg), dock=dock, faults=faults or Faults(), **kw)
 
 
