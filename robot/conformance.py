@@ -37,18 +37,18 @@ LONG_SECTIONS = ("idle",)
 ALL_SECTIONS = SECTIONS[:-1] + LONG_SECTIONS + SECTIONS[-1:]
 IDLE_RULE_S = 60.0  # section 6.1: an ARRIVED robot returns after 60 s without a command; an IDLE one never
 IDLE_WAIT_S = IDLE_RULE_S + 5.0  # how long the idle check listens (the rule's 60 s and a margin)
-SPEC = {"framing": "2", "hello": "4, 12", "heartbeat": "4.2, 10", "acks": "5.1", "duplicates": "2, 5",
-        "window": "5.2", "waypoints": "7", "goto": "6, 5.1", "dock": "6, 5.1", "estop": "9", "reboot": "9, 12",
-        "link_loss": "10", "auth": "13", "idle": "6.1"}
+SPEC = {"framing": "2", "hello": "4, 4.3, 12", "heartbeat": "4.2, 10", "acks": "5.1", "duplicates": "2, 5",
+        "window": "5.2", "waypoints": "7", "goto": "6, 5.1", "dock": "6, 5.1", "estop": "9",
+        "reboot": "5, 9, 12.3", "link_loss": "10", "auth": "9, 13", "idle": "6.1"}
 ACK_S = 0.5
 ESTOP_STATUS_S = 0.2  # section 9: the STATUS of an e-stop within 0.2 s (the kit adds SLACK_S, and measures twice)
-STRANGERS = 4  # section 13 (1.2): connections that never authenticate opened before the kit reconnects
+STRANGERS = 4  # section 13 (round 12): connections that never authenticate opened before the kit reconnects
 REBOOT_S = 5.0  # a new boot id in HB and HELLO within this of REBOOT (12.3: a restart within 1 s, and a boot)
 REBOOT_QUIET_HB = 2  # TCP: this many heartbeats without a frame after REBOOT: the kit reconnects (12.3, 13)
 REBOOT_RECONNECT_S = 3.0  # ...and the new connection's session must be up within REBOOT_S and this
 LINK_RECONNECT_S = 5.0  # link_loss on TCP: the new connection's session up within this
 SLACK_S = 0.25  # scheduling slack on a loaded test machine, added to every deadline
-DOCKED_AT_M = 0.05  # section 6.2 (1.2): FB distance while DOCKING is 0 (written 0, 0.0; or empty)
+DOCKED_AT_M = 0.05  # section 6.2 (round 12): FB distance while DOCKING is 0 (written 0, 0.0; or empty)
 
 
 class Skip(Exception):
@@ -87,10 +87,10 @@ class Report:
     def table(self) -> str:
         lines = [f"Conformance of {self.robot.get('model') or 'robot'} on {self.port} "
                  f"(protocol {self.robot.get('protocol', '?')}, capabilities {self.robot.get('capabilities', '?')!r})",
-                 f"{'section':<11} {'spec':<7} {'result':<8} {'checks':>6}  notes"]
+                 f"{'section':<11} {'spec':<10} {'result':<8} {'checks':>6}  notes"]
         for s in self.sections:
             note = "; ".join(s.failures[:2] or s.notes[:2])
-            lines.append(f"{s.name:<11} {SPEC.get(s.name, ''):<7} {s.status.upper():<8} {s.checks:>6}  {note}")
+            lines.append(f"{s.name:<11} {SPEC.get(s.name, ''):<10} {s.status.upper():<8} {s.checks:>6}  {note}")
         lines += self.notes
         lines.append("ALL SECTIONS PASS" if self.passed else "SOME SECTIONS FAIL")
         return "\n".join(lines)
@@ -460,7 +460,7 @@ class Kit:
         self.check(p.mac_equal(p.robot_mac(self.key, nonce, a.msg.nonce, h.msg.boot_id), a.msg.mac),
                    "the robot's mac_R does not verify with our key")
         self.expect_ack("STATQ", code="DENIED", detail="AUTH_REQUIRED", label="STATQ before AUTH")
-        # 9, 5.1 (1.2): the authentication row comes first, ESTOP included: a stranger cannot latch
+        # 9, 5.1 (round 12): the authentication row comes first, ESTOP included: a stranger cannot latch
         self.expect_ack("ESTOP", code="DENIED", detail="AUTH_REQUIRED", label="ESTOP before AUTH")
         self.expect_ack("AUTH", "0" * 16, code="DENIED", detail="AUTH_FAILED", label="AUTH with a wrong mac")
         self.expect_ack("AUTH", p.kiosk_mac(self.key, nonce, a.msg.nonce), code="DENIED", detail="AUTH_FAILED",
@@ -508,7 +508,7 @@ class Kit:
             w.close()
 
     def _strangers(self) -> list[Wire]:
-        """13 (1.2): connections that never authenticate must not lock the kiosk out. Opens
+        """13 (round 12): connections that never authenticate must not lock the kiosk out. Opens
         STRANGERS connections that say HELLO without a nonce and then nothing. A robot that
         answers them serves several connections: they stay open while the kit reconnects, and the
         robot must make room (close the oldest unauthenticated one). A robot that answers none
@@ -548,7 +548,7 @@ class Kit:
         self.check(again.boot_id == h.boot_id, f"boot id changed between two HELLOs ({h.boot_id} → {again.boot_id})")
         st = self.wire.wait(lambda m: isinstance(m, p.Status), 1.0 + SLACK_S, t0)
         self.check(st is not None, "no STATUS after HELLO")
-        for version, what in (("", "an empty"), ("x", "a malformed")):  # 4.3, 5.1 (1.2): any version
+        for version, what in (("", "an empty"), ("x", "a malformed")):  # 4.3, 5.1 (round 12): any version
             h2 = self.session(version=version)
             self.check(h2 is not None and (self.authed or not self.key),
                        f"a kiosk HELLO with {what} version ({version!r}) was not answered (5.1: always ACCEPTED)")
@@ -752,7 +752,7 @@ class Kit:
         self.check(st is not None and str(st.state) == "DOCKED", f"after DOCK: state {st and st.state}")
 
     def _docking_feedback(self, gid: int, t0: float) -> None:
-        """6.2 (1.2): while DOCKING the goal's FB goes on with distance 0 (or empty)."""
+        """6.2 (round 12): while DOCKING the goal's FB goes on with distance 0 (or empty)."""
         docking, bad, seen = False, [], 0
         for r in self.wire.since(t0):
             m = r.msg
@@ -828,13 +828,13 @@ class Kit:
         self.session()
         st = self.status()
         self.check(st is not None and st.estop, "after the reboot STATUS says estop 0: the latch did not survive")
-        # 5, 12.3 (1.2): a reboot forgets the goals: heartbeats of the new boot name none
+        # 5, 12.3 (round 12): a reboot forgets the goals: heartbeats of the new boot name none
         named = [r.msg for r in self.wire.since(t0) if isinstance(r.msg, p.Heartbeat) and r.msg.boot_id
                  and r.msg.boot_id != old and (r.msg.goal_id is not None or str(r.msg.goal_status) != "NONE")]
         self.check(not named, f"after the reboot a heartbeat names goal {named[0].goal_id if named else ''} "
                               f"{named[0].goal_status if named else ''}: expected an empty id and NONE (5, 12.3)")
         self.expect_ack("RESET", code="ACCEPTED", detail="", label="RESET after the reboot")
-        st = self.status()  # 12.3 (1.2): rebooted on its dock, it comes up docked
+        st = self.status()  # 12.3 (round 12): rebooted on its dock, it comes up docked
         self.check(st is not None and str(st.state) == "DOCKED",
                    f"rebooted on its dock: after RESET state {st and st.state}, expected DOCKED (12.3)")
         self.wire.send("DOCK")
