@@ -23,14 +23,15 @@ import psycopg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from centre.text import fold
-from province import auth, limits, queries, report, web
+from province import auth, i18n, limits, queries, report, web
 from province.db import connect, migrate
 from province.ingest import BadBatch, CentreBusy, ingest
+from staff.httpguard import NotStrictJson
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -89,14 +90,18 @@ class Pool:
             self._q.get_nowait().close()
 
 
-def _pct(v) -> str:
-    return "–" if v is None else f"{v * 100:.1f} %".replace(".", ",")
-
-
-def _num(v) -> str:
+def _pct(v, lang: str = "vi") -> str:
     if v is None:
         return "–"
-    return f"{v:,.1f}".replace(",", " ").replace(".", ",") if isinstance(v, float) else f"{v:,}".replace(",", " ")
+    return f"{v * 100:.1f}%" if lang == "en" else f"{v * 100:.1f} %".replace(".", ",")
+
+
+def _num(v, lang: str = "vi") -> str:
+    """A count or a mean as the page's language writes it: 1 234,5 (Vietnamese), 1,234.5 (English)."""
+    if v is None:
+        return "–"
+    text = f"{v:,.1f}" if isinstance(v, float) else f"{v:,}"
+    return text if lang == "en" else text.replace(",", " ").replace(".", ",")
 
 
 # The dashboard's indicator columns, in order: (key, format). Cells are built here rather than
@@ -108,14 +113,18 @@ CELLS = (("tickets", _num), ("wait_mean_min", _num), ("wait_p90_min", _num), ("s
          ("digitised_share", _pct))
 
 
-def _cells(ind: dict) -> Markup:
-    return Markup("".join(f'<td data-v="{-1 if ind[k] is None else ind[k]}">{fmt(ind[k])}</td>' for k, fmt in CELLS))
+@pass_context
+def _cells(ctx, ind: dict) -> Markup:
+    lang = ctx.get("lang", "vi")
+    return Markup("".join(f'<td data-v="{-1 if ind[k] is None else ind[k]}">{fmt(ind[k], lang)}</td>'
+                          for k, fmt in CELLS))
 
 
 def _env() -> Environment:
+    """The page templates; the number filters write as the page's `lang` does."""
     env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(["html"]))
-    env.filters["pct"] = _pct
-    env.filters["num"] = _num
+    env.filters["pct"] = pass_context(lambda ctx, v: _pct(v, ctx.get("lang", "vi")))
+    env.filters["num"] = pass_context(lambda ctx, v: _num(v, ctx.get("lang", "vi")))
     env.filters["cells"] = _cells
     return env
 
@@ -128,8 +137,20 @@ def _pool(request: Request) -> Pool:
 
 
 def _page(request: Request, name: str, **ctx) -> HTMLResponse:
-    sess = getattr(request.state, "hub_session", None)
-    return HTMLResponse(request.app.state.env.get_template(name).render(sess=sess, **ctx))
+    return web.page(request, name, **ctx)
+
+
+def _bad_period(request: Request, text: str) -> PlainTextResponse:
+    """422 for a period that cannot be read, in the page's language (plain text: it quotes the input)."""
+    return PlainTextResponse(i18n.t(i18n.lang_of(request), "bad_period", period=text), status_code=422)
+
+
+def _no_such_ward(request: Request) -> HTMLResponse:
+    return web.message(request, 404, "no_such_ward")
+
+
+def _spark_label(request: Request) -> str:
+    return i18n.texts(i18n.lang_of(request))["spark_points"]
 
 
 def _period(c, text: str | None) -> queries.Period:
@@ -186,6 +207,8 @@ async def _receive(request: Request, centre_id: str):
         body = limits.parse_json(raw)
     except limits.TooLarge:
         return JSONResponse({"detail": "batch too large"}, status_code=413)
+    except NotStrictJson as exc:  # a key twice, NaN, too deep…: refused, never read one way
+        return JSONResponse({"detail": f"body is not plain JSON: {exc}"}, status_code=400)
     except ValueError:
         return JSONResponse({"detail": "body is not (gzip) JSON"}, status_code=400)
     return await run_in_threadpool(_ingest, _pool(request), centre_id, body)
@@ -234,9 +257,9 @@ def dashboard(request: Request, period: str | None = None):
         sess = web.require(request, c, html=True)
         try:
             p = _period(c, period)
-        except queries.BadPeriod as exc:
-            return PlainTextResponse(str(exc), status_code=422)  # not HTML: the text quotes the input
-        data = queries.ward_table(c, p, sess.user.scope())
+        except queries.BadPeriod:
+            return _bad_period(request, period)  # not HTML: the text quotes the input
+        data = queries.ward_table(c, p, sess.user.scope(), spark_label=_spark_label(request))
     return _page(request, "dashboard.html", **data)
 
 
@@ -259,11 +282,11 @@ def ward(request: Request, centre_id: str, period: str | None = None):
         web.require(request, c, html=True, centre_id=centre_id)
         try:
             p = _period(c, period)
-        except queries.BadPeriod as exc:
-            return PlainTextResponse(str(exc), status_code=422)  # not HTML: the text quotes the input
-        data = queries.ward_detail(c, centre_id, p)
+        except queries.BadPeriod:
+            return _bad_period(request, period)  # not HTML: the text quotes the input
+        data = queries.ward_detail(c, centre_id, p, spark_label=_spark_label(request))
     if data is None:
-        return HTMLResponse("Không có phường/xã này", status_code=404)
+        return _no_such_ward(request)
     return _page(request, "ward.html", **data)
 
 
@@ -287,17 +310,18 @@ def monthly_report(request: Request, period: str | None = None, ward: str | None
         sess = web.require(request, c, html=format not in ("csv", "xlsx"), centre_id=ward or None)
         try:
             p = _period(c, period)
-        except queries.BadPeriod as exc:
-            return PlainTextResponse(str(exc), status_code=422)  # not HTML: the text quotes the input
+        except queries.BadPeriod:
+            return _bad_period(request, period)  # not HTML: the text quotes the input
         rep = report.build(c, p, ward or None, sess.user.scope())
     if rep is None:
-        return HTMLResponse("Không có phường/xã này", status_code=404)
+        return _no_such_ward(request)
+    lang = i18n.lang_of(request)
     name = f"bao-cao-{ward or 'tinh'}-{p.label}"
     if format == "csv":
-        return Response(report.to_csv(rep), media_type="text/csv; charset=utf-8",
+        return Response(report.to_csv(rep, lang), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": attachment(f"{name}.csv")})
     if format == "xlsx":
-        return Response(report.to_xlsx(rep),
+        return Response(report.to_xlsx(rep, lang),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": attachment(f"{name}.xlsx")})
     return _page(request, "report.html", rep=rep)

@@ -8,10 +8,9 @@ batch up to `INGEST_JSON` bytes (a small "gzip bomb" must not become gigabytes).
 
 from __future__ import annotations
 
-import json
 import zlib
 
-from staff.httpguard import BodyLimit
+from staff.httpguard import BodyLimit, strict_json
 
 INGEST_PATH = "/api/v1/ingest"
 INGEST_BODY = 64 * 1024 * 1024   # bytes on the wire (gzip or plain JSON)
@@ -52,12 +51,9 @@ def gunzip(raw: bytes, limit: int = INGEST_JSON) -> bytes:
 
 
 def parse_json(raw: bytes):
-    """JSON from bytes; ValueError for anything that is not JSON (bad UTF-8, too deep, NaN…)."""
-    try:
-        return json.loads(raw, parse_constant=_no_constant)
-    except RecursionError as exc:  # nested deeper than the parser's stack
-        raise ValueError("JSON nested too deeply") from exc
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
+    """JSON from bytes, with one reading only (staff.httpguard.strict_json, as the staff server's
+    bodies): ValueError for anything that is not JSON (bad UTF-8, too deep, a syntax error) and
+    NotStrictJson (a ValueError) for what json.loads would silently read one way — a key given
+    twice in one object (`{"id": 1, "id": 2}`: the last won, while the ward's outbox or a log may
+    read the first), NaN or Infinity, a number read as infinity, an integer of thousands of digits."""
+    return strict_json(raw)

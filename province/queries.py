@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from html import escape
 
 import psycopg
 
@@ -127,8 +128,9 @@ def daily_series(conn: psycopg.Connection, start: date, end: date, centre_id: st
     return out
 
 
-def sparkline(values: list[float | None], width: int = 120, height: int = 24) -> str:
-    """An inline SVG polyline of the values (None = 0); more than 46 values are summed in equal runs."""
+def sparkline(values: list[float | None], width: int = 120, height: int = 24, label: str = "{n} ngày") -> str:
+    """An inline SVG polyline of the values (None = 0); more than 46 values are summed in equal runs.
+    `label` is its accessible name, `{n}` the number of points (the page's language says it)."""
     vals = [v or 0 for v in values]
     if not vals:
         return ""
@@ -139,7 +141,7 @@ def sparkline(values: list[float | None], width: int = 120, height: int = 24) ->
     step = width / max(1, len(vals) - 1)
     pts = " ".join("%d,%d" % (i * step, height - 2 - (v * (height - 4)) // hi) for i, v in enumerate(vals))  # noqa: UP031
     return (f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-            f'role="img" aria-label="{len(vals)} ngày"><polyline fill="none" stroke="currentColor" '
+            f'role="img" aria-label="{escape(label.format(n=len(vals)))}"><polyline fill="none" stroke="currentColor" '
             f'stroke-width="1.5" points="{pts}"/></svg>')
 
 
@@ -151,8 +153,11 @@ TOTAL_PROVINCE = "Toàn tỉnh"
 TOTAL_SCOPE = "Tổng các phường, xã được giao"
 
 
-def ward_table(conn: psycopg.Connection, period: Period, only: list[str] | None = None) -> dict:
-    """The province dashboard: one row per ward, the total, sparklines of daily tickets.
+def ward_table(conn: psycopg.Connection, period: Period, only: list[str] | None = None,
+               spark_label: str = "{n} ngày") -> dict:
+    """The province dashboard: one row per ward, the total, sparklines of daily tickets (`spark_label`:
+    their accessible name). `total_label` names the total in Vietnamese (the JSON API's `scope`),
+    `total_key` the page text that names it (province/i18n).
 
     With `only` (a ward user's wards) the rows and the total cover those wards alone."""
     cs = centres(conn, only)
@@ -165,14 +170,19 @@ def ward_table(conn: psycopg.Connection, period: Period, only: list[str] | None 
         ser = series.get(cid, {})
         ind = indicators(s)
         rows.append({"centre_id": cid, "name": c["name"], "ind": ind, "last_seen": c["last_seen"],
-                     "spark_tickets": sparkline([ser.get(d, 0) for d in days]),
+                     "spark_tickets": sparkline([ser.get(d, 0) for d in days], label=spark_label),
                      "decision_766": decision_766(ind)})
     prov = indicators(total(stats.values()))
     return {"period": period, "rows": rows, "province": prov, "decision_766": decision_766(prov),
-            "total_label": TOTAL_PROVINCE if only is None else TOTAL_SCOPE}
+            "total_label": TOTAL_PROVINCE if only is None else TOTAL_SCOPE, "total_key": total_key(only)}
 
 
-def ward_detail(conn: psycopg.Connection, centre_id: str, period: Period) -> dict | None:
+def total_key(only: list[str] | None) -> str:
+    """The page text (province/i18n) naming the total of the whole province or of a ward user's wards."""
+    return "total_province" if only is None else "total_scope"
+
+
+def ward_detail(conn: psycopg.Connection, centre_id: str, period: Period, spark_label: str = "{n} ngày") -> dict | None:
     cs = centres(conn)
     if centre_id not in cs:
         return None
@@ -183,4 +193,4 @@ def ward_detail(conn: psycopg.Connection, centre_id: str, period: Period) -> dic
                                 "ORDER BY day", (centre_id, period.start, period.end)):
         days.append({"day": day, "ind": indicators(Stats.from_dict(st))})
     return {"centre": cs[centre_id], "period": period, "ind": ind, "decision_766": decision_766(ind), "days": days,
-            "spark_tickets": sparkline([d["ind"]["tickets"] for d in days], 360, 48)}
+            "spark_tickets": sparkline([d["ind"]["tickets"] for d in days], 360, 48, spark_label)}

@@ -11,8 +11,10 @@ from centre.indicators import Stats, decision_766, indicators, total
 from centre.reports import csv_safe
 from centre.text import escape_unshowable
 from province import queries
+from province.i18n import t
 
-# (key, Vietnamese label, kind) in report order; kind: n = count, min = minutes, pct = share, x = mean
+# (key, Vietnamese label, kind) in report order; kind: n = count, min = minutes, pct = share, x = mean.
+# Pages and files say each label in their language: province/i18n `line_<key>`.
 LINES = [
     ("tickets", "Số lượt lấy số", "n"), ("served", "Số lượt đã phục vụ", "n"),
     ("no_show", "Số lượt vắng mặt", "n"), ("no_show_rate", "Tỷ lệ vắng mặt", "pct"),
@@ -40,7 +42,8 @@ def build(conn: psycopg.Connection, period: queries.Period, ward: str | None,
     tot = indicators(total(stats.values()))
     return {"period": period, "ward": cs[ward] if ward else None, "wards": [cs[c] for c in wards],
             "per_ward": per_ward, "total": tot, "decision_766": decision_766(tot), "lines": LINES,
-            "total_label": queries.TOTAL_PROVINCE if only is None else queries.TOTAL_SCOPE}
+            "total_label": queries.TOTAL_PROVINCE if only is None else queries.TOTAL_SCOPE,
+            "total_key": queries.total_key(only)}
 
 
 def _fmt(v, kind: str) -> str:
@@ -55,25 +58,31 @@ def _value(v, kind: str):
     return v * 100 if (kind == "pct" and v is not None) else v
 
 
-def to_rows(rep: dict) -> list[list]:
-    """A ward: one row per indicator. The province: one row per ward (and the total), one column per indicator."""
-    labels = [label + (" (%)" if kind == "pct" else "") for _, label, kind in LINES]
+def _total_name(rep: dict, lang: str) -> str:
+    """The total's name in `lang` (a report made without `total_key`: its own `total_label`)."""
+    return t(lang, rep["total_key"]) if rep.get("total_key") else rep["total_label"]
+
+
+def to_rows(rep: dict, lang: str = "vi") -> list[list]:
+    """A ward: one row per indicator. The province: one row per ward (and the total), one column per
+    indicator. Headings in `lang` (province/i18n)."""
+    labels = [t(lang, f"line_{key}") + (" (%)" if kind == "pct" else "") for key, _, kind in LINES]
     if rep["ward"]:
-        return [["Chỉ tiêu", rep["ward"]["name"]]] + [
+        return [[t(lang, "indicator"), rep["ward"]["name"]]] + [
             [lab, _value(rep["total"][key], kind)] for lab, (key, _, kind) in zip(labels, LINES, strict=True)]
-    rows = [["Phường / xã", *labels]]
+    rows = [[t(lang, "ward"), *labels]]
     for w in rep["wards"]:
         ind = rep["per_ward"][w["centre_id"]]
         rows.append([w["name"], *(_value(ind[key], kind) for key, _, kind in LINES)])
-    rows.append([rep["total_label"], *(_value(rep["total"][key], kind) for key, _, kind in LINES)])
+    rows.append([_total_name(rep, lang), *(_value(rep["total"][key], kind) for key, _, kind in LINES)])
     return rows
 
 
-def to_csv(rep: dict) -> bytes:
+def to_csv(rep: dict, lang: str = "vi") -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow([f"Báo cáo tháng {rep['period'].label}"])
-    for row in to_rows(rep):
+    w.writerow([t(lang, "report_file_title", period=rep["period"].label)])
+    for row in to_rows(rep, lang):
         w.writerow(["" if v is None else (f"{v:.1f}" if isinstance(v, float) else csv_safe(_xlsx_text(v))) for v in row])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel opens Vietnamese text correctly
 
@@ -85,27 +94,28 @@ def _xlsx_text(v):
     return escape_unshowable(v) if isinstance(v, str) else v
 
 
-def to_xlsx(rep: dict) -> bytes:
+def to_xlsx(rep: dict, lang: str = "vi") -> bytes:
     import openpyxl
     from openpyxl.styles import Font
 
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "Bao cao"
-    ws.append([_xlsx_text(f"Báo cáo tháng {rep['period'].label} — "
-                          + (rep["ward"]["name"] if rep["ward"] else rep["total_label"].lower()))])
+    ws.append([_xlsx_text(t(lang, "report_file_title", period=rep["period"].label) + " — "
+                          + (rep["ward"]["name"] if rep["ward"] else _total_name(rep, lang).lower()))])
     # a ward's name is the hub operator's text: '=…' would be a live formula in the sheet (as in CSV)
     ws["A1"].font = Font(bold=True, size=13)
-    for i, row in enumerate(to_rows(rep)):
+    for i, row in enumerate(to_rows(rep, lang)):
         ws.append([round(v, 2) if isinstance(v, float) else csv_safe(_xlsx_text(v)) for v in row])
         if i == 0:
             for cell in ws[ws.max_row]:
                 cell.font = Font(bold=True)
     ws.column_dimensions["A"].width = 42 if rep["ward"] else 28
     ws2 = wb.create_sheet("QD766")
-    ws2.append(["Nhóm chỉ số (QĐ 766/QĐ-TTg)", "Điểm tối đa", "Tỷ lệ thô (%)", "Cách tính"])
+    ws2.append([t(lang, "d766_group"), t(lang, "d766_max"), t(lang, "d766_rate_pct"), t(lang, "d766_how")])
     for d in rep["decision_766"]:
-        ws2.append([d["name"], d["max_points"], None if d["rate"] is None else round(d["rate"] * 100, 1), d["formula"]])
+        ws2.append([t(lang, f"d766_{d['key']}"), d["max_points"], None if d["rate"] is None else round(d["rate"] * 100, 1),
+                    t(lang, f"d766_{d['key']}_how")])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

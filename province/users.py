@@ -198,7 +198,7 @@ def finish_password_change(conn: psycopg.Connection, change: LoginTry, ok: bool,
         raise BadCredentials("the current password is wrong")
     conn.execute("UPDATE hub_login_attempts SET ok = true WHERE id = %s", (change.attempt,))
     if old == new:
-        raise UserError("the new password must differ from the current one")
+        raise UserError("the new password must differ from the current one", "password_same")
     return set_password(conn, change.name, new, hashed=hashed)
 
 

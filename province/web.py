@@ -16,13 +16,16 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from urllib.parse import quote
+from functools import partial
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from province import users
+from province import i18n, users
 from province.users import HubSession
 from staff.passwords import off_loop
 
@@ -86,8 +89,59 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _page(request: Request, template: str, status: int = 200, **ctx) -> HTMLResponse:
-    return HTMLResponse(request.app.state.env.get_template(template).render(**ctx), status_code=status)
+def page(request: Request, template: str, status: int = 200, **ctx) -> HTMLResponse:
+    """A page in the caller's language (province.i18n.lang_of: ?lang=, the `lang` cookie, else
+    Vietnamese; a ?lang= is remembered in the cookie, as on the staff pages). `sess`: the
+    request's session unless given."""
+    lang = i18n.lang_of(request)
+    ctx.setdefault("sess", getattr(request.state, "hub_session", None))
+    html = request.app.state.env.get_template(template).render(
+        lang=lang, t=partial(i18n.t, lang), lang_url=partial(_lang_url, request), **ctx)
+    resp = HTMLResponse(html, status_code=status)
+    if request.query_params.get("lang") in i18n.LANGS:
+        resp.set_cookie("lang", lang, samesite="lax", max_age=365 * 86400)
+    return resp
+
+
+#: where the language links of a page answering a form post lead (the form's own page)
+_FORM_PAGES = {"/account/password": "/account", "/login": "/login"}
+
+
+def _lang_url(request: Request, lang: str) -> str:
+    """This page in `lang`: its path and query with lang= set (a form's answer: the form's page)."""
+    if request.method != "GET":
+        return f"{_FORM_PAGES.get(request.url.path, '/')}?lang={lang}"
+    return f"{request.url.path}?{urlencode({**request.query_params, 'lang': lang})}"
+
+
+def message(request: Request, status: int, key: str, **ctx) -> HTMLResponse:
+    """The message page: title `<key>_title`, text `<key>_text` in the caller's language."""
+    lang = i18n.lang_of(request)
+    return page(request, "message.html", status, title=i18n.t(lang, f"{key}_title"), text=i18n.t(lang, f"{key}_text"),
+                **ctx)
+
+
+def wants_html(request: Request) -> bool:
+    """Whether to answer with a page (a browser asking for one outside /api/) rather than JSON."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+#: Starlette's own refusals, said by the hub: status → (JSON `detail`, message page key)
+ROUTING_ERRORS = {404: ("nothing is served at this path", "not_found"),
+                  405: ("this path does not take this method", "method_not_allowed")}
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    """An unknown path (404) or method (405): the hub's JSON error `{"detail": <sentence>}` (it was
+    FastAPI's "Not Found"), or the message page in the browser's language; 405 keeps its Allow."""
+    if exc.status_code not in ROUTING_ERRORS:
+        return await http_exception_handler(request, exc)
+    detail, key = ROUTING_ERRORS[exc.status_code]
+    if wants_html(request):
+        resp = message(request, exc.status_code, key, sess=None)
+        resp.headers.update(exc.headers or {})
+        return resp
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _conn(request: Request):
@@ -98,6 +152,7 @@ def install(app) -> None:
     """Add the login routes, the error handlers and the security headers to the hub app."""
     app.include_router(router)
     app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
 
     @app.exception_handler(AuthRequired)
     async def _auth_required(request: Request, exc: AuthRequired):
@@ -110,22 +165,20 @@ def install(app) -> None:
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden):
         if exc.html:
-            return _page(request, "message.html", 403, title="Không được phép",
-                         text="Tài khoản của bạn không được xem phường, xã này.", sess=None)
+            return message(request, 403, "forbidden", sess=None)
         return JSONResponse({"detail": str(exc)}, status_code=403)
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed):
         log.warning("hub: CSRF check failed %s %s from %s", request.method, request.url.path, _address(request))
-        return _page(request, "message.html", 403, title="Phiên làm việc không hợp lệ",
-                     text="Biểu mẫu đã hết hạn hoặc không đến từ trang này. Hãy tải lại trang và thử lại.", sess=None)
+        return message(request, 403, "csrf", sess=None)
 
 
 def _login_page(request: Request, status: int = 200, **ctx) -> HTMLResponse:
     token = request.cookies.get(FORM_CSRF_COOKIE) or secrets.token_urlsafe(24)
     with _conn(request) as c:
         no_users = c.execute("SELECT NOT EXISTS (SELECT 1 FROM hub_users WHERE active)").fetchone()[0]
-    resp = _page(request, "login.html", status, csrf=token, sess=None, no_users=no_users, **ctx)
+    resp = page(request, "login.html", status, csrf=token, sess=None, no_users=no_users, **ctx)
     resp.set_cookie(FORM_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
                     path="/login")
     return resp
@@ -164,9 +217,9 @@ async def login(request: Request, name: str = Form("", max_length=64), password:
         ok = await off_loop(app, users.password_matches, login, password)
         token = await run_in_threadpool(finish, login, ok)
     except users.LoginLocked as exc:
-        refused = (429, f"Đăng nhập sai quá nhiều lần. Hãy thử lại sau {int(exc.retry_after) + 1} giây.")
+        refused = (429, i18n.t(i18n.lang_of(request), "login_locked", seconds=int(exc.retry_after) + 1))
     except users.BadCredentials:
-        refused = (401, "Sai tên đăng nhập hoặc mật khẩu.")
+        refused = (401, i18n.t(i18n.lang_of(request), "login_bad"))
     else:
         refused = None
     if refused:
@@ -200,13 +253,14 @@ def logout(request: Request, csrf_token: str = Form("", max_length=100)):
 def account(request: Request):
     with _conn(request) as c:
         sess = require(request, c, html=True)
-    return _page(request, "account.html", sess=sess)
+    return page(request, "account.html", sess=sess)
 
 
 @router.post("/account/password", response_class=HTMLResponse)
 async def change_password(request: Request, old: str = Form("", max_length=256), new: str = Form("", max_length=256),
                           repeat: str = Form("", max_length=256), csrf_token: str = Form("", max_length=100)):
     app = request.app.state
+    lang = i18n.lang_of(request)
 
     def on_db(fn, *args, **kwargs):  # one of the pool's connections, for this step only
         with _conn(request) as c:
@@ -216,7 +270,7 @@ async def change_password(request: Request, old: str = Form("", max_length=256),
     # As the login: the two scrypts (the current password, the new one's hash) hold no connection.
     try:
         if new != repeat:
-            raise users.UserError("hai lần nhập mật khẩu mới không giống nhau")
+            raise users.UserError("the two new passwords are not the same", "password_mismatch")
         change = await run_in_threadpool(on_db, users.begin_password_change, sess.user.id, _address(request),
                                          max_tries=app.login_max_tries, lockout_s=app.login_lockout_s)
         ok = await off_loop(app, users.password_matches, change, old)
@@ -226,12 +280,13 @@ async def change_password(request: Request, old: str = Form("", max_length=256),
             hashed = await off_loop(app, users.hash_password, new)
         await run_in_threadpool(on_db, users.finish_password_change, change, ok, old, new, hashed)
     except users.LoginLocked as exc:
-        return _page(request, "account.html", 429, sess=sess, error=(
-            f"Nhập sai mật khẩu quá nhiều lần. Hãy thử lại sau {int(exc.retry_after) + 1} giây."))
+        return page(request, "account.html", 429, sess=sess,
+                     error=i18n.t(lang, "password_locked", seconds=int(exc.retry_after) + 1))
     except users.BadCredentials:
-        return _page(request, "account.html", 422, sess=sess, error="Mật khẩu hiện tại không đúng.")
+        return page(request, "account.html", 422, sess=sess, error=i18n.t(lang, "password_wrong"))
     except users.UserError as exc:
-        return _page(request, "account.html", 422, sess=sess, error=f"Không đổi được mật khẩu: {exc}")
+        return page(request, "account.html", 422, sess=sess,
+                     error=i18n.t(lang, "password_not_changed", reason=i18n.error_text(lang, exc)))
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp

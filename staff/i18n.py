@@ -12,16 +12,17 @@ _DIR = Path(__file__).resolve().parent / "i18n"
 
 
 @cache
-def texts(lang: str) -> dict[str, str]:
-    """All texts of a language (the file is read once)."""
-    with open(_DIR / f"{lang}.yaml", encoding="utf-8") as f:
+def texts(lang: str, folder: Path = _DIR) -> dict[str, str]:
+    """All texts of a language (the file is read once); `folder`: another catalogue of the same
+    form (the provincial hub's, province/i18n)."""
+    with open(folder / f"{lang}.yaml", encoding="utf-8") as f:
         return yaml.safe_load(f)
 
 
-def t(lang: str, key: str, **kw) -> str:
+def t(lang: str, key: str, folder: Path = _DIR, **kw) -> str:
     """The text `key` in `lang` (Vietnamese when missing there), formatted with `kw`."""
     lang = lang if lang in LANGS else "vi"
-    s = texts(lang).get(key) or texts("vi").get(key) or key
+    s = texts(lang, folder).get(key) or texts("vi", folder).get(key) or key
     return s.format(**kw) if kw else s
 
 
