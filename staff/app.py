@@ -426,6 +426,8 @@ def strict_json_routes(router) -> None:
     for route in router.routes:
         if type(route) is APIRoute:
             route.__class__ = StrictJsonRoute
+        elif getattr(route, "original_router", None) is not None:  # a router it includes (/public)
+            strict_json_routes(route.original_router)
 
 
 def _json_typed(scope) -> bool:

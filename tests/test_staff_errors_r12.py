@@ -68,3 +68,18 @@ def test_a_browser_gets_a_page_for_an_unknown_path_in_its_language(centre):
 def test_a_missing_static_file_is_a_404_in_the_error_shape(centre):
     r = centre.client().get("/static/no-such-file.js")
     assert r.status_code == 404 and r.json()["error"] == "NotFound"
+
+
+def test_every_route_of_the_app_is_strict_even_in_an_included_router(centre):
+    """/api/public (a router the queue API's router includes) took a rating body with a key twice."""
+    from fastapi.routing import APIRoute
+
+    from staff.app import StrictJsonRoute
+
+    routes = [ctx.original_route for route in centre.app.routes if hasattr(route, "effective_route_contexts")
+              for ctx in route.effective_route_contexts()]
+    plain = [r.path for r in routes if isinstance(r, APIRoute) and not isinstance(r, StrictJsonRoute)]
+    assert routes and not plain, plain
+    r = centre.client().post("/api/public/tickets/nope/rating", content=b'{"stars": 5, "stars": 1}',
+                             headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["message"] == "body: a key appears twice in one JSON object", r.text
