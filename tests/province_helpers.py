@@ -199,3 +199,56 @@ def serving_hub(folder: Path, centres: tuple[str, ...], user: str):
         yield h, tokens, dsn
     finally:
         h.stop()
+
+
+#: the month of `three_wards`' data
+PERIOD = "2026-10"
+
+
+class Transport:
+    """A ward's sync agent talking to a hub app through a TestClient."""
+
+    def __init__(self, client, cid, token):
+        self.client, self.cid, self.token = client, cid, token
+
+    def send(self, events_json):
+        import json
+
+        r = self.client.post("/api/v1/ingest", json={"centre": self.cid, "events": json.loads(events_json)},
+                             headers={"Authorization": f"Bearer {self.token}"})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture(scope="module")
+def three_wards(tmp_path_factory):
+    """One hub app with three wards of data (a week each of PERIOD), the province user "tinh" and
+    "chu-tich-w12", director of w1 and w2; yields (app, dsn). A module takes it as
+    `hub = province_helpers.three_wards`."""
+    from datetime import date
+
+    import psycopg
+    from fastapi.testclient import TestClient
+
+    from centre.db import connect
+    from centre.sync import SyncAgent
+    from province.app import create_app
+    from province.auth import add_centre
+    from province.db import migrate
+    from province.generate import generate_centre
+
+    pg = new_database()
+    migrate(pg)
+    tmp = tmp_path_factory.mktemp("hub")
+    app = create_app(pg, migrate_db=False, login_max_tries=3, login_lockout_s=60)
+    with TestClient(app) as client, psycopg.connect(pg, autocommit=True) as c:
+        for i in (1, 2, 3):
+            token = add_centre(c, f"w{i}", f"Phường Số {i}")
+            db = tmp / f"w{i}.db"
+            generate_centre(db, i, date(2026, 10, 5), 5, holidays=set())
+            agent = SyncAgent(connect(db), Transport(client, f"w{i}", token), batch_size=2000)
+            while agent.step().backlog:
+                pass
+        add_user(pg, "tinh")
+        add_user(pg, "chu-tich-w12", "ward", ("w1", "w2"))
+        yield app, pg

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from staff_helpers import VIETNAMESE  # (the Decision's official name "QĐ-TTg" is taken out first)
 
 from centre.indicators import DECISION_766, Stats, decision_766, indicators
 from province import i18n, queries, report
@@ -21,8 +22,6 @@ from province.app import _env
 from province.users import HubSession, HubUser
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "province" / "templates"
-#: letters only Vietnamese writes (the Decision's official name "QĐ-TTg" is taken out first)
-VIETNAMESE = re.compile(r"[ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ]", re.I)
 PERIOD = queries.Period(date(2026, 10, 1), date(2026, 11, 1), "2026-10", "month")
 
 

@@ -4,63 +4,26 @@ a ward director sees only their wards; sessions, CSRF, lockout, logout and heade
 from __future__ import annotations
 
 import re
-from datetime import date
 
+import province_helpers
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from province_helpers import PASSWORD, add_user, login
+from province_helpers import PASSWORD, login
 
-from centre.db import connect
-from centre.sync import SyncAgent
 from province import users
 from province.app import create_app
 from province.auth import add_centre
-from province.generate import generate_centre
 
 pytestmark = pytest.mark.slow
-PERIOD = "2026-10"
+PERIOD = province_helpers.PERIOD
 PAGES = ["/", f"/?period={PERIOD}", f"/ward/w1?period={PERIOD}", f"/report?period={PERIOD}",
          f"/report?period={PERIOD}&ward=w2", "/account"]
 DATA = [f"/api/v1/wards?period={PERIOD}", f"/report?period={PERIOD}&format=csv",
         f"/report?period={PERIOD}&ward=w1&format=xlsx"]
 
 
-class Transport:
-    def __init__(self, client, cid, token):
-        self.client, self.cid, self.token = client, cid, token
-
-    def send(self, events_json):
-        import json
-
-        r = self.client.post("/api/v1/ingest", json={"centre": self.cid, "events": json.loads(events_json)},
-                             headers={"Authorization": f"Bearer {self.token}"})
-        assert r.status_code == 200, r.text
-        return r.json()
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    """One hub with three wards of data (a week each), a province user and a director of w1 and w2."""
-    from province_helpers import new_database
-
-    from province.db import migrate
-
-    pg = new_database()
-    migrate(pg)
-    tmp = tmp_path_factory.mktemp("hub")
-    app = create_app(pg, migrate_db=False, login_max_tries=3, login_lockout_s=60)
-    with TestClient(app) as client, psycopg.connect(pg, autocommit=True) as c:
-        for i in (1, 2, 3):
-            token = add_centre(c, f"w{i}", f"Phường Số {i}")
-            db = tmp / f"w{i}.db"
-            generate_centre(db, i, date(2026, 10, 5), 5, holidays=set())
-            agent = SyncAgent(connect(db), Transport(client, f"w{i}", token), batch_size=2000)
-            while agent.step().backlog:
-                pass
-        add_user(pg, "tinh")
-        add_user(pg, "chu-tich-w12", "ward", ("w1", "w2"))
-        yield app, pg
+hub = province_helpers.three_wards  # one hub, three wards of data, "tinh" and the director "chu-tich-w12"
 
 
 def _client(app) -> TestClient:

@@ -18,6 +18,38 @@ from conftest import ROOT
 from centre.config import ConfigError, load_config
 from kiosk import cli
 
+# -- config errors: one way to make them and to read them -----------------------------------------
+
+
+def _config_with(tmp_path, old: str, new: str):
+    """The shipped config.yaml with `old` replaced by `new` in tmp_path; (its path, the line changed)."""
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "config.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path, text[: text.index(old)].count("\n") + 1
+
+
+def _refused(path: Path) -> str:
+    """The ConfigError that loading `path` must raise, as text."""
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return str(info.value)
+
+
+def _config_error(tmp_path, old: str, new: str) -> tuple[str, int]:
+    """The ConfigError of config.yaml with `old` replaced by `new`, and the line of the change."""
+    path, line = _config_with(tmp_path, old, new)
+    return _refused(path), line
+
+
+def _check_fails(path: Path, capsys, needle: str) -> None:
+    """`kiosk config check` on `path` exits 2 saying `needle`, with no traceback."""
+    rc = cli.main(["--config", str(path), "config", "check"])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and "Traceback" not in err, err
+
+
 # -- 1. config.yaml with a control character ----------------------------------------------------
 
 
@@ -30,24 +62,12 @@ def test_a_control_character_in_config_yaml_names_its_line_not_a_traceback(char,
     lines[at] = lines[at].replace("Asia/Ho_Chi_Minh", f"Asia/Ho{char}Chi_Minh")
     path = tmp_path / "config.yaml"
     path.write_text("".join(lines), encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert f"line {at + 1}:" in str(info.value) and f"#x{ord(char):04x}" in str(info.value), str(info.value)
-    rc = cli.main(["--config", str(path), "config", "check"])
-    err = capsys.readouterr().err
-    assert rc == 2 and f"line {at + 1}:" in err and "Traceback" not in err, err
+    error = _refused(path)
+    assert f"line {at + 1}:" in error and f"#x{ord(char):04x}" in error, error
+    _check_fails(path, capsys, f"line {at + 1}:")
 
 
 # -- 2. config.yaml numbers that are not finite -------------------------------------------------
-
-
-def _config_with(tmp_path, old: str, new: str):
-    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
-    assert old in text
-    path = tmp_path / "config.yaml"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return path, text[: text.index(old)].count("\n") + 1
-
 
 @pytest.mark.parametrize("old, new, key", [
     ("target_wait_min: 15\n", "target_wait_min: .inf\n", "services[0].target_wait_min"),
@@ -60,10 +80,8 @@ def test_infinite_or_nan_numbers_in_config_yaml_are_refused_with_key_and_line(ol
     """YAML writes .inf and .nan as numbers: a target wait of .inf passed `gt=0`, a waypoint at .nan
     has no range at all, and the staff server then answered /api/services, /api/admin/map and the
     reports with a 500 (JSON has no such numbers)."""
-    path, line = _config_with(tmp_path, old, new)
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert f"{key} (line {line}): " in str(info.value) and "not a finite number" in str(info.value), str(info.value)
+    error, line = _config_error(tmp_path, old, new)
+    assert f"{key} (line {line}): " in error and "not a finite number" in error, error
 
 
 # -- 3. data/holidays.yaml mistakes ---------------------------------------------------------------
@@ -127,11 +145,8 @@ def test_a_config_nested_thousands_deep_is_a_config_error_not_a_traceback(openin
     text = (ROOT / "config.yaml").read_text(encoding="utf-8") + "extra: " + opening * 5000 + "1" + closing * 5000 + "\n"
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match="nested too deeply"):
-        load_config(path)
-    rc = cli.main(["--config", str(path), "config", "check"])
-    err = capsys.readouterr().err
-    assert rc == 2 and "nested too deeply" in err and "Traceback" not in err, err
+    assert "nested too deeply" in _refused(path)
+    _check_fails(path, capsys, "nested too deeply")
 
 
 # -- 4. config.yaml names a display or a ticket cannot show ---------------------------------------
@@ -143,11 +158,9 @@ def test_a_config_name_with_a_control_or_invisible_character_names_key_and_line(
     ticket print and the report CSV; the staff pages refuse such names when saved there, the
     config took them (a NUL, a bidi override reversing 'Quầy 1', a zero-width space)."""
     esc = char.encode("unicode_escape").decode()
-    path, line = _config_with(tmp_path, 'vi: "Quầy 1"', f'vi: "Quầy {esc}1"')
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
+    error, line = _config_error(tmp_path, 'vi: "Quầy 1"', f'vi: "Quầy {esc}1"')
     assert f"counters[0].name.vi (line {line}): holds a control or invisible character (U+{ord(char):04X})" \
-        in str(info.value), str(info.value)
+        in error, error
 
 
 def test_vietnamese_names_with_marks_still_load(tmp_path):
@@ -156,10 +169,8 @@ def test_vietnamese_names_with_marks_still_load(tmp_path):
 
 
 def test_a_priority_group_key_given_twice_names_key_and_line(tmp_path):
-    path, line = _config_with(tmp_path, "key: disability", "key: elderly")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert f"priority_groups[1].key (line {line}): priority group key 'elderly' is used twice" in str(info.value)
+    error, line = _config_error(tmp_path, "key: disability", "key: elderly")
+    assert f"priority_groups[1].key (line {line}): priority group key 'elderly' is used twice" in error, error
 
 
 @pytest.mark.parametrize("value", ['"123456"', '"scrypt$16384$8$1$c2FsdA"', '"garbage"',
@@ -167,11 +178,8 @@ def test_a_priority_group_key_given_twice_names_key_and_line(tmp_path):
 def test_a_staff_pin_hash_no_set_pin_could_write_names_key_and_line(value, tmp_path):
     """A PIN typed in plain, a hash cut short or one whose scrypt costs minutes loaded: the staff
     screen then took no PIN at all (or hung on each try) and `kiosk doctor` said 'staff PIN set'."""
-    path, line = _config_with(tmp_path, "staff_pin_hash: null", f"staff_pin_hash: {value}")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert f"kiosk.staff_pin_hash (line {line}): is not a PIN hash written by `kiosk staff set-pin`" \
-        in str(info.value), str(info.value)
+    error, line = _config_error(tmp_path, "staff_pin_hash: null", f"staff_pin_hash: {value}")
+    assert f"kiosk.staff_pin_hash (line {line}): is not a PIN hash written by `kiosk staff set-pin`" in error, error
 
 
 def test_a_pin_hash_set_pin_writes_still_loads(tmp_path):
@@ -411,11 +419,8 @@ def test_the_staff_server_killed_while_a_remote_kiosk_issues_loses_and_doubles_n
 def test_a_kiosk_token_that_cannot_be_sent_names_key_and_line_but_not_the_token(token, tmp_path):
     """centre.token goes into the Authorization header: with a line break or a space inside, httpx
     refused it and the kiosk said 'cannot reach the centre server'."""
-    path, line = _config_with(tmp_path, "  token: null", f"  token: {token}")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert f"centre.token (line {line}): is not one API token" in str(info.value), str(info.value)
-    assert "kt_" not in str(info.value)
+    error, line = _config_error(tmp_path, "  token: null", f"  token: {token}")
+    assert f"centre.token (line {line}): is not one API token" in error and "kt_" not in error, error
 
 
 def test_a_kiosk_token_as_made_still_loads(tmp_path):

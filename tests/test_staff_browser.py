@@ -10,7 +10,8 @@ import wave
 from pathlib import Path
 
 import pytest
-from staff_helpers import CHROMIUM, OPEN_TIME, PASSWORDS, chromium
+import staff_helpers
+from staff_helpers import CHROMIUM, OPEN_TIME, PASSWORDS
 from staff_helpers import browser_login as login
 
 from centre import queue as q
@@ -48,10 +49,7 @@ def site(tmp_path_factory):
     handle.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
+browser = staff_helpers.browser  # the module's Chromium
 
 
 def test_officer_calls_display_shows_it_and_ticket_page_follows(site, browser, artifacts):

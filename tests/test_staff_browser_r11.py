@@ -16,14 +16,12 @@ from __future__ import annotations
 import re
 import time
 
+import province_helpers
 import pytest
-from staff_helpers import CHROMIUM, chromium
-from test_staff_pages_browser import FULL_HD, PHONE, Site
+import staff_helpers
+from staff_helpers import CHROMIUM, FULL_HD, PHONE, VIETNAMESE
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason="apt install chromium")]
-
-# Letters only Vietnamese uses (English text has none of them).
-VIETNAMESE = re.compile("[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹàáãèéìíòóõùúýĂÂĐÊÔƠƯ]")
 
 # WCAG contrast of every visible text against the first opaque background behind it.
 CONTRAST_JS = r"""
@@ -61,17 +59,7 @@ def until(page, js: str, timeout: float = 3.0) -> None:
         page.wait_for_timeout(50)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    s = Site(tmp_path_factory.mktemp("r11"))
-    yield s
-    s.handle.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
+site, browser = staff_helpers.site, staff_helpers.browser  # the module's fixtures
 
 
 @pytest.fixture()
@@ -482,9 +470,7 @@ def test_ticket_page_shows_the_red_bar_while_the_server_is_away(site, browser):
 
 
 # The provincial hub (a real PostgreSQL cluster and hub process: tests/province_helpers.py)
-import test_province_login as _province  # noqa: E402
-
-hub = _province.hub  # its module fixture: three wards of data, the province user "tinh"
+hub = province_helpers.three_wards  # its module fixture: three wards of data, the province user "tinh"
 
 
 def test_province_dashboard_sorts_by_keyboard_and_labels_its_field(hub, browser, tmp_path):
@@ -496,7 +482,7 @@ def test_province_dashboard_sorts_by_keyboard_and_labels_its_field(hub, browser,
     server = Hub(pg, tmp_path / "hub.log").start()
     try:
         page = browser.new_page()
-        page.goto(f"{server.url}/?period={_province.PERIOD}")
+        page.goto(f"{server.url}/?period={province_helpers.PERIOD}")
         page.fill("input[name=name]", "tinh")
         page.fill("input[name=password]", PASSWORD)
         page.keyboard.press("Enter")

@@ -9,69 +9,13 @@ One browser for the module; one server on a real SQLite file (restarted once, on
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
-from staff_helpers import CHROMIUM, OPEN_TIME, PASSWORDS, chromium
-
-from centre import queue as q
-from centre import users
-from centre.clock import FixedClock
-from centre.db import connect
-from staff import auth
-from staff.server import free_port, start_in_thread
-
-PHONE = {"width": 390, "height": 844}
-FULL_HD = {"width": 1920, "height": 1080}
-UHD = {"width": 3840, "height": 2160}
+import staff_helpers
+from staff_helpers import CHROMIUM, FULL_HD, PHONE, UHD
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM.exists(), reason="apt install chromium")]
-
-
-class Site:
-    def __init__(self, tmp: Path):
-        from centre.config import parse_config
-
-        root = Path(__file__).resolve().parent.parent
-        text = (root / "config.yaml").read_text(encoding="utf-8")
-        text = text.replace('data_dir: "var"', f'data_dir: "{tmp}/var"').replace(
-            'database: "var/centre.db"', f'database: "{tmp}/var/centre.db"')
-        self.cfg = parse_config(text, base_dir=root, source=root / "config.yaml")
-        self.cfg = self.cfg.model_copy(update={"speech": self.cfg.speech.model_copy(update={"enabled": False})})
-        self.clock = FixedClock(OPEN_TIME)
-        self.port = free_port()
-        self.start()
-        self.conn = connect(self.cfg.database_path)
-        self.admin = users.create_user(self.conn, "boss", "admin", PASSWORDS["boss"], full_name="Nguyễn Văn Quản")
-        self.officer = users.create_user(self.conn, "lan", "officer", PASSWORDS["lan"], counters=[1])
-        self.qu = q.Queue(connect(self.cfg.database_path), self.cfg, self.clock)
-        from centre.catalogue_import import import_catalogue
-
-        import_catalogue(self.conn, self.cfg.path(self.cfg.paths.catalogue))
-
-    def start(self):
-        self.handle = start_in_thread(self.cfg, host="127.0.0.1", port=self.port, clock=self.clock)
-        self.url = self.handle.url
-
-    def context(self, browser, user, viewport):
-        ctx = browser.new_context(viewport=viewport)
-        if user is not None:
-            token, _ = users.create_session(self.conn, user, hours=2)
-            ctx.add_cookies([{"name": auth.SESSION_COOKIE, "value": token, "url": self.url}])
-        return ctx
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    s = Site(tmp_path_factory.mktemp("pages"))
-    yield s
-    s.handle.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
+site, browser = staff_helpers.site, staff_helpers.browser  # the module's fixtures
 
 
 def overflow(page) -> int:
