@@ -220,3 +220,37 @@ def test_numbers_are_written_as_the_pages_language_writes_them():
     en = page.render(i=ind, lang="en", t=partial(i18n.t, "en"))
     assert ">1 234<" in vi and ">12,5<" in vi and ">87,5 %<" in vi and vi.endswith("50,0 % 2,5")
     assert ">1,234<" in en and ">12.5<" in en and ">87.5%<" in en and en.endswith("50.0% 2.5")
+
+
+@pytest.mark.slow
+def test_in_chromium_the_en_link_switches_every_page_and_vi_switches_back(hub, tmp_path):
+    """The VI/EN links of a real hub process, under its CSP: the choice follows the officer from
+    page to page (the cookie) and through the login."""
+    from province_helpers import PASSWORD, Hub
+    from staff_helpers import CHROMIUM, chromium
+
+    if not CHROMIUM.exists():
+        pytest.skip("apt install chromium")
+    _, pg, _ = hub
+    server = Hub(pg, tmp_path / "hub.log").start()
+    try:
+        with chromium() as browser:
+            page = browser.new_page()
+            page.goto(f"{server.url}/?period=2026-10")
+            assert "/login" in page.url and page.get_attribute("html", "lang") == "vi"
+            page.click("a[lang=en]")
+            assert page.get_attribute("html", "lang") == "en" and page.inner_text("h1") == "Log in"
+            page.fill("input[name=name]", "tinh")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_selector("table#wards")
+            assert page.url.endswith("/?period=2026-10") and page.get_attribute("html", "lang") == "en"
+            assert page.inner_text("h1") == "Service to citizens in the wards — 2026-10"
+            page.click("nav a[href='/report']")
+            assert page.get_attribute("html", "lang") == "en" and "Download CSV" in page.inner_text("body")
+            page.click("a[lang=vi]")
+            assert page.get_attribute("html", "lang") == "vi" and "Tải CSV" in page.inner_text("body")
+            page.goto(f"{server.url}/account")
+            assert page.inner_text("h2") == "Đổi mật khẩu"
+    finally:
+        server.stop()
