@@ -33,6 +33,7 @@ from typing import Any, Literal
 import sqlite_utils
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from centre import boundedread
 from centre.catalogue_schema import ensure_schema
 from centre.db import transaction
 from centre.text import clean, fold
@@ -772,7 +773,7 @@ def is_raw_portal_record(obj: Any) -> bool:
 def export_national(portal_file: Path, out_file: Path) -> int:
     """Clean the raw portal file and write national.jsonl (sorted by code); returns the count."""
     records = []
-    for lineno, line in enumerate(Path(portal_file).read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(_read(Path(portal_file)).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -992,11 +993,16 @@ class Source:
     skipped: list[str] = field(default_factory=list)  # crawl duplicates, not imported
 
 
+#: national.jsonl is ~3 MB: a catalogue file past this is refused before it is read (or parsed)
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CatalogueError([Problem(str(path), None, "", f"not UTF-8 text: {exc.reason}")]) from None
+        return boundedread.read_text(path, MAX_FILE_BYTES)
+    except boundedread.TextFileError as exc:
+        where = f"column {exc.column}: " if exc.column else ""
+        raise CatalogueError([Problem(str(path), exc.line, "", where + exc.reason)]) from None
     except OSError as exc:
         raise CatalogueError([Problem(str(path), None, "", f"cannot read: {exc.strerror or exc}")]) from None
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from centre import boundedread
 from centre.text import unshowable
 from centre.yamlfile import YamlError, dotted, line_of, load_with_lines
 
@@ -578,13 +579,19 @@ def parse_config(text: str, *, base_dir: Path = PROJECT_ROOT, source: Path | Non
     return cfg
 
 
+#: config.yaml is ~10 KB; a file past this is not a config (or /dev/zero): refused before it is read
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Load and validate config.yaml (default: the project's own)."""
     path = Path(path) if path else DEFAULT_CONFIG
     try:
-        text = path.read_text(encoding="utf-8")
+        text = boundedread.read_text(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except boundedread.TextFileError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     return parse_config(text, base_dir=path.resolve().parent, source=path)

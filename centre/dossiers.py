@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from centre import boundedread
 from centre.db import migrate, transaction
 from centre.text import fold
 from centre.workdays import WorkCalendar, due_date
@@ -581,21 +582,44 @@ def _rows_from_table(rows: Iterator[list[Any]], column_map: dict[str, str], firs
         yield n, {f: (row[i] if i < len(row) else None) for f, i in cols.items()}
 
 
+#: a CSV or JSON export past this is refused before it is read (20,000 dossiers make ~10 MB of CSV)
+EXPORT_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _export_text(path: Path) -> str:
+    try:
+        return boundedread.read_text(path, EXPORT_MAX_BYTES)
+    except boundedread.TextFileError as exc:
+        raise ImportFileError(f"{path}: {exc}" + ("" if exc.line else " — split the export")) from None
+
+
+def _csv_rows(reader, path: Path) -> Iterator[list[str]]:
+    """The reader's rows; a row the csv module refuses (a field over its limit, a stray NUL) is an
+    ImportFileError naming its line — raised inside the import's transaction, so nothing is kept."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise ImportFileError(f"{path}: line {reader.line_num}: not a CSV row the import can read ({exc})") from None
+
+
 def read_export(path: Path, column_map: dict[str, str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line, record) pairs from a CSV, XLSX or JSON export; the line is the file's own line/row."""
     suffix = path.suffix.lower()
     if not path.exists():
         raise ImportFileError(f"{path}: file not found")
     if suffix in (".csv", ".txt"):
-        text = path.read_bytes().decode("utf-8-sig", errors="strict")
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
-        return _rows_from_table(iter(csv.reader(io.StringIO(text), dialect)), column_map)
+        text = _export_text(path)
+        try:
+            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t") if text.strip() else csv.excel
+        except csv.Error:  # one column, or not a table at all: the header check says which columns lack
+            dialect = csv.excel
+        return _rows_from_table(_csv_rows(csv.reader(io.StringIO(text), dialect), path), column_map)
     if suffix in (".xlsx", ".xlsm"):
         _check_xlsx(path)
         return _rows_from_table(_xlsx_rows(path), column_map)
     if suffix == ".json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(_export_text(path))
         except RecursionError as exc:
             raise ImportFileError(f"{path}: JSON nested too deeply") from exc
         return iter_json_records(data, column_map)

@@ -17,9 +17,11 @@ Guarantees, with the hub's idempotent ingest (centre id + event uid):
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import logging
 import random
+import socket
 import sqlite3
 import threading
 import time
@@ -53,11 +55,54 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+def _tracked(base: type, socks: list) -> type:
+    """`base` (an http.client connection class) that keeps the socket it opens in `socks`."""
+
+    class Conn(base):
+        def connect(self):
+            super().connect()
+            socks.append(self.sock)
+
+    return Conn
+
+
+class _Http(urllib.request.HTTPHandler):
+    def __init__(self, socks: list):
+        super().__init__()
+        self.socks = socks
+
+    def http_open(self, req):
+        return self.do_open(_tracked(http.client.HTTPConnection, self.socks), req)
+
+
+class _Https(urllib.request.HTTPSHandler):
+    def __init__(self, socks: list):
+        super().__init__()
+        self.socks = socks
+
+    def https_open(self, req):
+        return self.do_open(_tracked(http.client.HTTPSConnection, self.socks), req, context=self._context)
+
+
+def _cut(socks: list, fired: threading.Event) -> None:
+    """The exchange took too long: shut its socket, so the blocked read returns at once."""
+    fired.set()
+    for sock in socks:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class HttpTransport:
-    """POST batches to `<url>/api/v1/ingest` with this centre's token (never to another address)."""
+    """POST batches to `<url>/api/v1/ingest` with this centre's token (never to another address).
+
+    `timeout_s` bounds each wait for the network, and the whole exchange (connect, send, the hub's
+    answer) is cut after `DEADLINE_FACTOR` times that: a hub that trickles its answer a byte at a
+    time, each byte inside the timeout, would otherwise hold the agent (and `kiosk sync --once`)
+    for hours."""
+
+    DEADLINE_FACTOR = 4
 
     def __init__(self, url: str, centre_id: str, token: str, *, timeout_s: float = 30.0):
         self.url = url.rstrip("/") + "/api/v1/ingest"
@@ -67,25 +112,53 @@ class HttpTransport:
 
     def send(self, events_json: str) -> dict:
         """POST the JSON array of events; returns the hub's answer."""
+        socks: list = []
+        fired = threading.Event()
+        deadline = self.timeout_s * self.DEADLINE_FACTOR
+        timer = threading.Timer(deadline, _cut, (socks, fired))
+        timer.daemon = True
+        timer.start()
+        try:
+            return self._send(events_json, urllib.request.build_opener(_NoRedirect, _Http(socks), _Https(socks)))
+        except SyncError:
+            if fired.is_set():
+                raise SyncError(f"the hub did not answer within {deadline:g} s (province.timeout_s × "
+                                f"{self.DEADLINE_FACTOR}): the exchange was cut; it is sent again later") from None
+            raise
+        finally:
+            timer.cancel()
+
+    def _send(self, events_json: str, opener) -> dict:
         text = '{"centre":' + json.dumps(self.centre_id) + ',"events":' + events_json + "}"
         body = gzip.compress(text.encode("utf-8"), compresslevel=1)
         req = urllib.request.Request(self.url, data=body, method="POST", headers={
             "Content-Type": "application/json", "Content-Encoding": "gzip",
             "Authorization": f"Bearer {self.token}"})
         try:
-            with _OPENER.open(req, timeout=self.timeout_s) as resp:
+            with opener.open(req, timeout=self.timeout_s) as resp:
                 raw = resp.read(MAX_ANSWER + 1)  # the hub's answer is a few numbers
-                answer = json.loads(raw) if len(raw) <= MAX_ANSWER else None
+                cut = bool(resp.length)  # fewer bytes than its Content-Length said: the connection was cut
         except urllib.error.HTTPError as exc:
             if 300 <= exc.code < 400:
                 where = str(exc.headers.get("Location", ""))[:200]
                 raise SyncRefused(f"hub answered {exc.code}, a redirect to {where!r}: the token is not sent "
                                   "there; set province.url to the hub's own address") from None
-            detail = exc.read()[:300].decode("utf-8", "replace")
+            try:
+                detail = exc.read(300).decode("utf-8", "replace")
+            except (OSError, http.client.HTTPException):  # the error page itself cut or slow
+                detail = "(no readable detail)"
             cls = SyncRefused if 400 <= exc.code < 500 and exc.code not in (408, 429) else SyncError
             raise cls(f"hub answered {exc.code}: {detail}") from None
-        except (urllib.error.URLError, OSError, ValueError, RecursionError) as exc:
+        except (urllib.error.URLError, OSError, ValueError) as exc:
             raise SyncError(f"hub not reachable: {getattr(exc, 'reason', exc)}") from None
+        except http.client.HTTPException as exc:  # a garbled status line, a body cut short
+            raise SyncError(f"the hub's answer was cut or garbled ({type(exc).__name__}: {str(exc)[:200]})") from None
+        if cut and len(raw) <= MAX_ANSWER:
+            raise SyncError("the hub's answer was cut or garbled (shorter than its Content-Length)")
+        try:
+            answer = json.loads(raw) if len(raw) <= MAX_ANSWER else None
+        except (ValueError, RecursionError):
+            answer = None
         if not isinstance(answer, dict):
             raise SyncError("the hub's answer is not a JSON object (or too long)")
         return answer

@@ -9,6 +9,9 @@ from centre.dossiers import Dossiers, ImportFileError, mask_name, mask_phone
 from centre.workdays import HolidayFileError, load_calendar
 from kiosk.cli import JSON, Check, CliError, print_json, subcommand
 
+#: the staff API's limit (/api/dossiers/due?days=) and config's dossiers.due_soon_working_days's
+MAX_DUE_DAYS = 60
+
 
 def register(sub) -> None:
     p = sub.add_parser("dossier", help="dossiers (hồ sơ): import, lookup, deadlines")
@@ -74,8 +77,8 @@ def _summary(d) -> dict:
 
 def cmd_due(args, ctx) -> int:
     days = args.days if args.days is not None else ctx.config.dossiers.due_soon_working_days
-    if days < 0:
-        raise CliError("--days must be 0 or more")
+    if not 0 <= days <= MAX_DUE_DAYS:
+        raise CliError(f"--days must be from 0 to {MAX_DUE_DAYS} working days, not {days}")
     due = _register(ctx).due(within_working_days=days)
     if args.json:
         print_json({k: [_summary(d) for d in v] for k, v in due.items()})

@@ -1,0 +1,282 @@
+"""Hardening left by round 12's attack on the centre core (rule 4: bad input gets a clear error and
+loses nothing; oversized or malformed input is refused before it costs memory).
+
+Files an administrator names (config.yaml, catalogue files, dossier exports) are read at most to a
+limit, so /dev/zero or a 50 MB file given by mistake is refused at once (config check and catalogue
+import hung, filling memory); a byte that is not UTF-8 is named by line and column. A dossier CSV
+the csv module refuses (a field over its limit, no delimiter) is a clear error, nothing imported
+(was a traceback). `kiosk dossier due --days` past the API's 60 is refused (a traceback after
+seconds of CPU). The sync agent cuts a hub that trickles its answer (one exchange held the agent
+for as long as the hub liked) and records a cut or garbled answer as its last error (an exception
+the doctor never saw).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import ROOT
+
+from centre import outbox
+from centre.catalogue_import import CatalogueError, import_catalogue
+from centre.catalogue_schema import ensure_schema
+from centre.config import ConfigError, load_config
+from centre.db import connect
+from centre.dossiers import Dossiers, ImportFileError
+from centre.sync import HttpTransport, SyncAgent
+from centre.workdays import load_calendar
+from kiosk import cli
+
+CATALOGUE = ROOT / "tests" / "data" / "catalogue"
+EXPORT = ROOT / "tests" / "data" / "dossiers" / "export.csv"
+
+
+def _endless(tmp_path: Path, name: str) -> Path:
+    """A file name that reads as an endless stream of zero bytes (a mistaken path, a device)."""
+    p = tmp_path / name
+    os.symlink("/dev/zero", p)
+    return p
+
+
+# -- 1. config.yaml: too big, not UTF-8 ---------------------------------------------------------
+
+
+def test_an_endless_config_file_is_refused_at_once_not_read_into_memory(tmp_path, capsys):
+    path = _endless(tmp_path, "config.yaml")
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "larger than 1 MB" in str(info.value) and time.monotonic() - t0 < 5
+    assert cli.main(["--config", str(path), "config", "check"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_config_byte_that_is_not_utf8_names_its_line_and_column(tmp_path, capsys):
+    lines = (ROOT / "config.yaml").read_bytes().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith(b"timezone:"))
+    lines[at] = lines[at].replace(b"Asia", b"As\xe9a")
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    col = lines[at].index(b"\xe9") + 1
+    assert f"line {at + 1}, column {col}:" in str(info.value) and "0xe9" in str(info.value), str(info.value)
+
+
+# -- 2. catalogue files: too big, not UTF-8; the old catalogue stays -----------------------------
+
+
+def _catalogue(tmp_path: Path) -> Path:
+    d = tmp_path / "cat"
+    d.mkdir()
+    for name in ("fields.yaml", "national.jsonl", "manual.yaml", "enrichment.yaml"):
+        (d / name).write_bytes((CATALOGUE / name).read_bytes())
+    return d
+
+
+def test_an_endless_catalogue_file_is_refused_and_the_old_catalogue_stays(tmp_path, capsys):
+    conn = connect(tmp_path / "centre.db")
+    cat = _catalogue(tmp_path)
+    import_catalogue(conn, cat)
+    before = conn.execute("SELECT COUNT(*) FROM procedures").fetchone()[0]
+    (cat / "national.jsonl").unlink()
+    os.symlink("/dev/zero", cat / "national.jsonl")
+    t0 = time.monotonic()
+    with pytest.raises(CatalogueError) as info:
+        import_catalogue(conn, cat)
+    assert "larger than 16 MB" in str(info.value) and time.monotonic() - t0 < 5
+    assert conn.execute("SELECT COUNT(*) FROM procedures").fetchone()[0] == before
+    assert cli.main(["catalogue", "import", str(_endless(tmp_path, "portal.jsonl"))]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_catalogue_byte_that_is_not_utf8_names_file_line_and_column(tmp_path):
+    conn = connect(tmp_path / "centre.db")
+    cat = _catalogue(tmp_path)
+    lines = (cat / "national.jsonl").read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b'"name": "', b'"name": "\xff', 1)
+    (cat / "national.jsonl").write_bytes(b"".join(lines))
+    with pytest.raises(CatalogueError) as info:
+        import_catalogue(conn, cat)
+    (p,) = info.value.problems
+    assert p.file.endswith("national.jsonl") and p.line == 3 and "0xff is not UTF-8" in p.message, str(p)
+
+
+# -- 3. dossier exports -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def register(tmp_path):
+    conn = connect(tmp_path / "centre.db")
+    ensure_schema(conn)
+    header = EXPORT.read_text(encoding="utf-8").splitlines()[0].split(",")
+    keys = ("code", "procedure_code", "applicant_name", "applicant_phone", "received_at", "due_at", "state",
+            "counter", "officer", "missing_documents")
+    reg = Dossiers(conn, load_calendar(ROOT / "data" / "holidays.yaml"),
+                   tz=ZoneInfo("Asia/Ho_Chi_Minh"), column_map=dict(zip(keys, header, strict=True)))
+    yield reg
+    conn.close()
+
+
+def _count(reg) -> int:
+    return reg.conn.execute("SELECT COUNT(*) FROM dossiers").fetchone()[0]
+
+
+def test_an_endless_dossier_export_is_refused_at_once(register, tmp_path):
+    t0 = time.monotonic()
+    with pytest.raises(ImportFileError, match="larger than 64 MB"):
+        register.import_file(_endless(tmp_path, "export.csv"))
+    with pytest.raises(ImportFileError, match="larger than 64 MB"):
+        register.import_file(_endless(tmp_path, "export.json"))
+    assert time.monotonic() - t0 < 5 and _count(register) == 0
+
+
+def test_a_csv_field_past_the_csv_limit_names_its_line_and_imports_nothing(register, tmp_path):
+    """Good rows first, then one with a 200,000-character cell: csv.Error escaped as a traceback;
+    now an ImportFileError naming line 4, and the good rows before it are not kept either."""
+    lines = EXPORT.read_text(encoding="utf-8").splitlines()
+    f = tmp_path / "export.csv"
+    f.write_text("\n".join(lines[:3] + ["X-1,1.001193," + "x" * 200_000] + lines[3:]) + "\n", encoding="utf-8")
+    with pytest.raises(ImportFileError, match=r"line 4: not a CSV row"):
+        register.import_file(f)
+    assert _count(register) == 0
+
+
+def test_a_csv_with_no_delimiter_is_a_missing_column_not_a_traceback(register, tmp_path):
+    f = tmp_path / "export.csv"
+    f.write_text('abc\n"def\n', encoding="utf-8")
+    with pytest.raises(ImportFileError, match="no column for the receipt code"):
+        register.import_file(f)
+
+
+def test_a_csv_byte_that_is_not_utf8_names_its_line(register, tmp_path):
+    f = tmp_path / "export.csv"
+    f.write_bytes(EXPORT.read_bytes().replace("Trần".encode(), b"Tr\xe2n", 1))
+    with pytest.raises(ImportFileError, match=r"line 3, column \d+: byte 0xe2 is not UTF-8"):
+        register.import_file(f)
+    assert _count(register) == 0
+
+
+@pytest.mark.parametrize("days", ["61", "99999999999"])
+def test_dossier_due_days_past_the_apis_limit_is_a_plain_error(days, tmp_path, capsys):
+    path = tmp_path / "config.yaml"
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
+    text = text.replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
+    text = text.replace('"data/', f'"{ROOT}/data/')
+    path.write_text(text, encoding="utf-8")
+    (tmp_path / "var").mkdir()
+    rc = cli.main(["--config", str(path), "dossier", "due", "--days", days])
+    err = capsys.readouterr().err
+    assert rc == 2 and "from 0 to 60" in err and "Traceback" not in err, err
+
+
+# -- 4. the sync agent and a hub that answers badly ---------------------------------------------
+
+
+class RawHub:
+    """A TCP server that reads a request and answers with `behave(conn)` (a real socket)."""
+
+    def __init__(self, behave):
+        self.behave = behave
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn):
+        with conn:
+            conn.settimeout(5)
+            data = b""
+            try:
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                self.behave(conn, self.stop)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+def _trickle(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+    while not stop.is_set():
+        conn.sendall(b" ")
+        time.sleep(0.2)
+
+
+def _cut_short(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"last")
+
+
+def _garbled(conn, stop):
+    conn.sendall(b"HTTP/1.1 2OO OK\r\n\r\n{}")
+
+
+@pytest.fixture
+def centre_db(tmp_config, tmp_path):
+    from centre.clock import FixedClock
+    from centre.queue import Queue
+
+    conn = connect(tmp_path / "centre.db")
+    outbox.install(conn)
+    q = Queue(conn, tmp_config, FixedClock(datetime(2026, 12, 8, 9, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))))
+    q.issue("A")
+    yield conn
+    conn.close()
+
+
+@pytest.mark.slow
+def test_a_hub_that_trickles_its_answer_is_cut_and_the_cursor_stays(centre_db):
+    """Each byte inside timeout_s, the answer never done: the send held for as long as the hub
+    liked (1000 bytes at 0.2 s = 200 s here); now it is cut after 4 × timeout_s."""
+    hub = RawHub(_trickle)
+    try:
+        agent = SyncAgent(centre_db, HttpTransport(f"http://127.0.0.1:{hub.port}", "w1", "tok", timeout_s=0.5))
+        t0 = time.monotonic()
+        r = agent.step()
+        took = time.monotonic() - t0
+    finally:
+        hub.close()
+    assert took < 6, took
+    assert r.error and "did not answer within 2 s" in r.error, r.error
+    assert outbox.acked_seq(centre_db) == 0 and r.backlog > 0
+    assert "did not answer" in outbox.get_state(centre_db)["last_error"]
+
+
+@pytest.mark.parametrize("behave", [_cut_short, _garbled], ids=["body-cut-short", "garbled-status"])
+def test_a_cut_or_garbled_answer_is_a_recorded_sync_error(behave, centre_db):
+    """http.client's IncompleteRead / BadStatusLine escaped `step()`: the loop logged a traceback at
+    every retry and `kiosk doctor` kept saying the sync was fine (no last_error recorded)."""
+    hub = RawHub(behave)
+    try:
+        agent = SyncAgent(centre_db, HttpTransport(f"http://127.0.0.1:{hub.port}", "w1", "tok", timeout_s=2))
+        r = agent.step()
+    finally:
+        hub.close()
+    assert r.error and "cut or garbled" in r.error, r.error
+    assert outbox.acked_seq(centre_db) == 0
+    assert "cut or garbled" in outbox.get_state(centre_db)["last_error"]
+
