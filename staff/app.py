@@ -29,6 +29,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from centre import admin as centre_admin
 from centre import audit, ratings, reports, users
@@ -411,6 +412,8 @@ class StrictJsonRoute(APIRoute):
                     await request.json()
                 except NotStrictJson as exc:
                     return JSONResponse(_body_refusal(str(exc), lang_of(request)), status_code=422)
+                except ClientDisconnect:  # gone before its body arrived: nobody to answer, nothing to log
+                    return Response(status_code=400)
                 except ValueError:
                     pass  # empty, or a syntax error: FastAPI's own answer (its 422 names the place)
             return await handler(request)

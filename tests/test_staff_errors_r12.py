@@ -83,3 +83,24 @@ def test_every_route_of_the_app_is_strict_even_in_an_included_router(centre):
     r = centre.client().post("/api/public/tickets/nope/rating", content=b'{"stars": 5, "stars": 1}',
                              headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["message"] == "body: a key appears twice in one JSON object", r.text
+
+
+def test_a_client_gone_before_its_json_body_arrived_is_no_server_error(centre):
+    import asyncio
+
+    scope = {"type": "http", "method": "POST", "path": "/api/tickets", "raw_path": b"/api/tickets", "query_string": b"",
+             "headers": [(b"content-type", b"application/json"), (b"authorization",
+                                                                   f"Bearer {centre.kiosk_token}".encode())],
+             "client": ("127.0.0.1", 1), "server": ("test", 80), "scheme": "http", "root_path": "",
+             "http_version": "1.1"}
+    sent = []
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(centre.app(scope, receive, send))
+    assert sent and sent[0]["status"] == 400, sent
+    assert centre.queue().list(limit=10) == []
