@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from centre.queue import QueueStorageError
 from kiosk.flows.base import ControllerBase
@@ -20,6 +22,26 @@ LOOKUP_ERRORS = (sqlite3.Error, QueueStorageError)
 #: at…", "go to … for an explanation"): only these offer "Đưa tôi đến quầy". A dossier still being
 #: processed ("please wait until the due date") or already handed over has no errand at a counter.
 COUNTER_STEPS = ("supplement", "pickup", "contact")
+#: a receipt's QR code holding the lookup page's address: the parameter that carries the code
+#: (the one-stop systems' own names, folded to lower case without separators)
+CODE_PARAMS = ("mahoso", "hoso", "sohoso", "code", "ma", "id", "q")
+
+
+def receipt_code(text: str) -> str:
+    """The receipt code in what was typed or scanned. A receipt's QR code may hold the lookup
+    page's address with the code in it ("https://…/tra-cuu-ho-so?ma_ho_so=000.00.29.H29-…"): the
+    code is its parameter, else the address's last part. Anything else is the code as typed
+    (spaces and case are the lookup's business)."""
+    text = (text or "").strip()
+    if not re.match(r"^[a-z][a-z0-9+.-]*://", text, re.IGNORECASE):
+        return text
+    url = urlsplit(text)
+    params = {re.sub(r"[^a-z]", "", k.lower()): v.strip() for k, v in parse_qsl(url.query) if v.strip()}
+    for name in CODE_PARAMS:
+        if params.get(name):
+            return params[name]
+    last = unquote(url.path.rstrip("/").rsplit("/", 1)[-1])
+    return last if any(ch.isdigit() for ch in last) else text
 
 
 class DossierFlow(ControllerBase):
@@ -44,9 +66,11 @@ class DossierFlow(ControllerBase):
     def dossier_find(self) -> None:
         """Look the typed (or scanned) code up; only masked data comes back. The keyboard hides."""
         self.activity()
-        code = self.visit.dossier_code.strip()
+        code = receipt_code(self.visit.dossier_code)
         if not code or self.dossier_lookup is None:
             return
+        if code != self.visit.dossier_code.strip():  # the address scanned from a QR code: its code shows
+            self.visit.dossier_code = code
         self.visit.dossier_state = "searching"
         self._emit("dossier")
         visit = self._visit_id
