@@ -177,6 +177,20 @@ def normalise_code(code: str) -> str:
     return re.sub(r"[\s\x00-\x1f]+", "", str(code or "")).upper()
 
 
+#: a typed or scanned code longer than this matches nothing (stored codes have at most 64 characters;
+#: the rest is room for spaces and separators): a megabyte of input is not normalised and looked up
+MAX_TYPED_CODE = 256
+
+
+def _storable(text: str) -> bool:
+    """False for text SQLite cannot take (a lone surrogate, e.g. from a JSON "\\ud800" escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def code_key(code: str) -> str:
     """A receipt code with its separators gone: what two spellings of one code share.
 
@@ -416,7 +430,11 @@ class Dossiers:
         with transaction(self.conn) as conn:
             for line, raw in records:
                 try:
-                    row = self.validate(raw)
+                    bad = next((k for k, v in raw.items() if isinstance(v, str) and not _storable(v)), None)
+                    row = self.validate(raw) if bad is None else {}
+                    bad = bad or next((k for k, v in row.items() if isinstance(v, str) and not _storable(v)), None)
+                    if bad:
+                        raise DossierError(f"{bad}: holds a character that is not text (a lone surrogate)")
                 except DossierError as exc:
                     report.errors.append(RowError(line, str(exc)))
                     continue
@@ -459,6 +477,8 @@ class Dossiers:
         return self._to_dossier(row) if row else None
 
     def _row(self, code: str) -> sqlite3.Row | None:
+        if len(str(code or "")) > MAX_TYPED_CODE or not _storable(str(code or "")):
+            return None  # no stored code is this long (64 after normalising) or holds a lone surrogate
         row = self.conn.execute("SELECT * FROM dossiers WHERE code = ?", (normalise_code(code),)).fetchone()
         key = code_key(code)
         if row is not None or not key:

@@ -280,3 +280,30 @@ def test_a_cut_or_garbled_answer_is_a_recorded_sync_error(behave, centre_db):
     assert outbox.acked_seq(centre_db) == 0
     assert "cut or garbled" in outbox.get_state(centre_db)["last_error"]
 
+
+
+# -- 5. dossier lookups and imports with text SQLite cannot take ---------------------------------
+
+
+@pytest.mark.parametrize("code", ["\ud800", "000.00.19.H29-260213-0001\udfff"])
+def test_a_hostile_lookup_code_finds_nothing_and_raises_nothing(register, code):
+    """A lone surrogate (a JSON "\\ud800" escape reaches the kiosk and the staff API) raised
+    UnicodeEncodeError from SQLite's binding (a 500 or a crash of the caller)."""
+    register.import_file(EXPORT)
+    assert register.get(code) is None and register.history(code) == []
+    assert register.lookup_public(code) is None
+
+
+@pytest.mark.parametrize("key", ["code", "procedure_code", "applicant_name", "received_at", "officer"])
+def test_a_lone_surrogate_in_an_imported_record_rejects_that_record_only(key, register, tmp_path):
+    import json
+
+    good = {"code": "X-GOOD", "procedure_code": "1.001193", "applicant_name": "Nguyễn Văn An",
+            "received_at": "2026-02-13 10:00", "state": "Đang xử lý", "officer": "cb.hoa"}
+    bad = dict(good, code="X-BAD")
+    bad[key] = bad[key] + "\ud800"
+    f = tmp_path / "export.json"
+    f.write_text(json.dumps([bad, good]), encoding="utf-8")  # ASCII: the \ud800 escape survives into Python
+    report = register.import_file(f)
+    assert report.inserted == 1 and [e.line for e in report.errors] == [1], report.errors
+    assert f"{key}: holds a character that is not text" in report.errors[0].reason
