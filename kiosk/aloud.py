@@ -191,7 +191,8 @@ def home(c) -> str:
     """What this kiosk can do, then each service's state (open / wait / closed until)."""
     actions = ["home.lookup", "home.ticket"] + (["home.dossier"] if c.has_dossiers else []) + ["home.directions"]
     intro = c.t("speak.home", actions=_names([c.t(k) for k in actions]))
-    return fit(c, lambda shown, left: _join(intro, *shown, _more(c, left)), _services(c))
+    say = say_hint(c)  # kept whole: the services are cut to make room for it
+    return fit(c, lambda shown, left: _join(intro, *shown, _more(c, left), say), _services(c))
 
 
 def fields(c) -> str:
@@ -373,10 +374,33 @@ BY_SCREEN: dict[Screen, Callable] = {
 }
 
 
+#: what can be said on each screen (`voice.say_*`), when the microphone is there: a citizen
+#: who cannot read learns it by ear (round 12: only the empty search screen said it)
+SAY = {Screen.HOME: "voice.say_home", Screen.DETAIL: "voice.say_detail", Screen.TICKET: "voice.say_ticket",
+       Screen.FIELDS: "voice.say_screen", Screen.PROCEDURES: "voice.say_screen", Screen.SERVICE: "voice.say_screen",
+       Screen.PRIORITY: "voice.say_screen", Screen.DIRECTIONS: "voice.say_screen"}
+
+
+def say_hint(c) -> str:
+    """What the visitor can say here, or "" (voice input not ready, or not Vietnamese: it hears
+    Vietnamese only)."""
+    key = SAY.get(c.screen)
+    if not key or c.visit.lang != "vi" or not getattr(c, "voice_ready", False):
+        return ""
+    return c.t(key)
+
+
 def screen_text(c) -> str:
-    """What "Đọc to" says on the screen shown ("" on the staff screens)."""
+    """What "Đọc to" says on the screen shown ("" on the staff screens), and what can be said
+    there when it fits (Home makes room for it)."""
     fn = BY_SCREEN.get(c.screen)
-    return for_the_ear(fn(c), c.visit.lang) if fn else ""
+    if not fn:
+        return ""
+    text, lang = fn(c), c.visit.lang
+    say = say_hint(c) if c.screen != Screen.HOME else ""
+    if text and say and heard_words(_join(text, say), lang) <= MAX_WORDS:
+        text = _join(text, say)
+    return for_the_ear(text, lang)
 
 
 def for_the_ear(text: str, lang: str) -> str:

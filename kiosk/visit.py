@@ -69,6 +69,7 @@ class Visit:
     voice_state: str = "idle"     # idle, listening, thinking
     voice_partial: str = ""       # words heard so far
     voice_candidates: list[str] = field(default_factory=list)
+    voice_commands: dict[str, str] = field(default_factory=dict)  # a candidate's words → its command
     speaking: bool = False        # "Đọc to" is reading
     dossier_code: str = ""
     dossier: dict | None = None

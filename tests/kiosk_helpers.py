@@ -133,12 +133,14 @@ class SpeakerRecorder:
         pass
 
 
-def journey_kiosk(tmp, dossiers: list[dict], *, extra: dict | None = None, paper: bool = True):
+def journey_kiosk(tmp, dossiers: list[dict], *, extra: dict | None = None, paper: bool = True, speaker=None,
+                  voice_factory=None):
     """The real app on an embedded-defaults config in `tmp` for a module of citizens' journeys: a
     Dummy receipt printer, the queue's clock on a Tuesday 09:00 in Vietnam, "Đọc to" recorded
     (`drv.speaker.said`), the home data loaded and `dossiers` stored (sources 1, 2, …).
     `extra`: config.yaml text replaced (kiosk.testing.kiosk_config); `paper=False`: no printer is
-    injected, the config's `printer.kind` decides."""
+    injected, the config's `printer.kind` decides. `speaker` (one with a `said` list) reads
+    instead of the recorder; `voice_factory` gives the kiosk a listener (kiosk.app.create_app)."""
     from datetime import UTC, datetime
 
     from escpos.printer import Dummy
@@ -151,9 +153,10 @@ def journey_kiosk(tmp, dossiers: list[dict], *, extra: dict | None = None, paper
 
     cfg = kiosk_config(tmp, extra=extra)
     clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
-    speaker = SpeakerRecorder()
+    speaker = speaker or SpeakerRecorder()
+    parts = {"voice_factory": voice_factory} if voice_factory is not None else {}
     drv = start(cfg, tmp, backend=Backend(cfg, printer=Dummy() if paper else None, queue_clock=clock),
-                dossier_lookup=dossier_lookup_hook(cfg), speaker=speaker)
+                dossier_lookup=dossier_lookup_hook(cfg), speaker=speaker, **parts)
     drv.speaker = speaker
     drv.wait(lambda: drv.c.services and drv.c.fields, what="home data")
     Dossiers.from_config(drv.db, cfg).upsert_many(list(enumerate(dossiers, 1)), source="test")

@@ -18,10 +18,17 @@ from kiosk.visit import Screen
 log = logging.getLogger("kiosk.voice")
 
 COMMANDS = ("take_ticket", "guide", "back", "repeat", "english", "vietnamese", "home", "cancel")
+#: a command offered as a button ("did you mean…") by its words in the visitor's language
+COMMAND_WORDS = {"take_ticket": "voice.cmd_take_ticket", "guide": "voice.cmd_guide", "back": "voice.cmd_back",
+                 "repeat": "voice.cmd_repeat", "english": "voice.cmd_english", "vietnamese": "voice.cmd_vietnamese",
+                 "home": "voice.cmd_home", "cancel": "voice.cmd_cancel"}
 #: the longest a reading or a listening holds the idle timer off: a screen is read in at most 60
 #: words (~25 s), and a speaker or recogniser that never reports its end (a stuck sound card) must
 #: not keep a visitor's ticket or dossier on screen for the next person
 BUSY_MAX_S = 90.0
+#: a spoken request's answer is read aloud when its screen shows within this many seconds (a
+#: procedure loaded, a ticket issued); later, the visitor has moved on by touch
+ANSWER_WINDOW_S = 15.0
 
 
 class VoiceFlow(ControllerBase):
@@ -33,6 +40,8 @@ class VoiceFlow(ControllerBase):
         self.voice_level = 0.0
         self._speech_gen = 0
         self._busy_since: float | None = None
+        self._answer_due: tuple[int, float] | None = None  # (visit, since): a spoken request's answer to read
+        self._spoken_from: Screen | None = None  # the screen the microphone was held on
 
     def warm_up(self) -> None:
         """Also load the speech normaliser (vietnormalizer: ~0.1 s the first time) off the UI thread,
@@ -125,7 +134,18 @@ class VoiceFlow(ControllerBase):
         """A new screen: what was being read was about the old one, so the reading stops."""
         if screen != self.screen and self.visit.speaking:
             self.stop_speaking()
+        changed = screen != self.screen
         super().go(screen, remember=remember)
+        if changed and screen != Screen.SEARCH and self._answer_due is not None:
+            self.post(self._read_answer)  # once the flow has set what the screen shows (the robot's state)
+
+    def _read_answer(self) -> None:
+        """A visitor who spoke hears the answer (round 12: a citizen who cannot read said "đăng ký
+        khai sinh" or "lấy số" and the page or the ticket opened in silence: "Đọc to" is a button
+        to find on the screen). Once per spoken request, when its screen shows."""
+        due, self._answer_due = self._answer_due, None
+        if due is not None and due[0] == self._visit_id and self.clock() - due[1] <= ANSWER_WINDOW_S:
+            self.read_aloud()
 
     # -- listening ------------------------------------------------------------------------
     def mic_down(self) -> None:
@@ -137,6 +157,7 @@ class VoiceFlow(ControllerBase):
             return
         if self.visit.speaking:
             self.stop_speaking()
+        self._spoken_from = self.screen
         if self.screen != Screen.SEARCH:
             self.go(Screen.SEARCH)  # where listening, thinking and the answer are shown
         self.visit.voice_state = "listening"
@@ -187,16 +208,23 @@ class VoiceFlow(ControllerBase):
                 v.voice_state = "thinking"
             case e.Understood():
                 v.voice_state, v.voice_candidates, v.voice_partial = "idle", [], ""
+                self._answer_due = (self._visit_id, self.clock())
                 self._understood(ev.kind, ev.target, ev.text or ev.label)
+            case e.NotUnderstood() if self._about_this_page(ev.text):
+                v.voice_state, v.voice_partial, v.voice_candidates = "idle", "", []
             case e.NotUnderstood(referral=referral) if referral and ev.text.strip():
                 v.voice_state, v.voice_partial, v.voice_candidates = "idle", "", []
                 self._referred(ev.text, referral)
+                self._answer_due = (self._visit_id, self.clock())
+                self._read_answer()
             case e.NotUnderstood(candidates=cands):
                 v.voice_state, v.voice_partial = "idle", ""
-                v.voice_candidates = [_label(c) for c in cands if _label(c)][:4]
+                self._candidates(cands)
                 self.go(Screen.SEARCH)
                 if not v.voice_candidates:
                     self.show_message("voice.not_understood")
+                self._answer_due = (self._visit_id, self.clock())
+                self._read_answer()
             case e.VoiceError():
                 if v.voice_state != "idle":
                     v.voice_state = "idle"
@@ -205,6 +233,45 @@ class VoiceFlow(ControllerBase):
                 log.info("ignored voice event %r", ev)
                 return
         self._emit("voice")
+
+    def _candidates(self, cands) -> None:
+        """What the engine thought it might have heard, as buttons: a command by its words in the
+        visitor's language (its key, "take_ticket", was shown and read, and tapped it was searched)."""
+        v = self.visit
+        v.voice_candidates, v.voice_commands = [], {}
+        for c in cands:
+            target = c.get("target") if isinstance(c, dict) and c.get("kind") == "command" else None
+            label = self.t(COMMAND_WORDS[target]) if target in COMMAND_WORDS else _label(c)
+            if label and label not in v.voice_candidates and len(v.voice_candidates) < 4:
+                v.voice_candidates.append(label)
+                if target in COMMAND_WORDS:
+                    v.voice_commands[label] = target
+
+    def choose_candidate(self, text: str) -> None:
+        """A voice candidate tapped: its command, or a search for its words."""
+        self.activity()
+        command = self.visit.voice_commands.get(text)
+        if command:
+            self.visit.voice_candidates = []
+            self._asked_from()
+            self._command(command)
+            self._emit("voice")
+        else:
+            self.search(text)
+
+    def _about_this_page(self, text: str) -> bool:
+        """A bare question about the procedure on screen ("giấy tờ gì", "lệ phí bao nhiêu") that the
+        engine could not place: the page, at that section, read again. It was taken as a new
+        request: "Xin lỗi, chúng tôi chưa nghe rõ" on the search screen, the procedure left behind."""
+        v = self.visit
+        section = spoken_section(text) if (text or "").strip() else ""
+        if not (section and v.procedure and self._spoken_on() == Screen.DETAIL):
+            return False
+        self._asked_from()
+        v.section = section
+        self._emit("detail")
+        self.read_aloud()
+        return True
 
     def voice_unavailable(self, reason: str, missing_model: bool = False) -> None:
         """The app found no voice model (no recogniser loaded at all)."""
@@ -256,11 +323,20 @@ class VoiceFlow(ControllerBase):
             case "cancel":
                 self._cancel()
 
-    def _asked_from(self) -> None:
-        """Back to the screen the visitor spoke from: holding the microphone opened the search
-        screen; with nothing typed there, the screen before it is the one meant."""
+    def _spoken_on(self) -> Screen:
+        """The screen the visitor spoke from: holding the microphone opened the search screen; the
+        screen before it is the one meant when the microphone was held there, or when nothing is
+        typed on the search screen. Round 12: after a spoken request the search held its words,
+        so "đọc lại" on the procedure it opened read the search screen instead."""
         v = self.visit
-        if self.screen == Screen.SEARCH and v.history and not v.query.strip():
+        if self.screen == Screen.SEARCH and v.history and (
+                not v.query.strip() or self._spoken_from not in (None, Screen.SEARCH)):
+            return v.history[-1]
+        return self.screen
+
+    def _asked_from(self) -> None:
+        """Back to the screen the visitor spoke from (`_spoken_on`)."""
+        if self._spoken_on() != self.screen:
             self.back()
 
     def _repeat(self) -> None:

@@ -173,6 +173,11 @@ class SearchScreen(KScreen):
         else:
             scroll.height = 0
 
+    def _candidate(self, text: str) -> None:
+        if text not in self.c.visit.voice_commands:
+            self.ids.keyboard.set_text(text)
+        self.c.choose_candidate(text)
+
     def _show(self):
         c, v = self.c, self.c.visit
         self.ids.query.text = v.query or self.tr("search.hint")
@@ -186,7 +191,7 @@ class SearchScreen(KScreen):
         if v.voice_candidates:
             for text in v.voice_candidates:
                 b = Factory.KQuiet(text=text, tag=f"voice:{text}")
-                b.action = lambda t=text: (self.ids.keyboard.set_text(t), self.c.search(t))
+                b.action = lambda t=text: self._candidate(t)
                 box.add_widget(b)
         elif v.query.strip() and not v.results and not v.searching:
             self._no_match(box)
