@@ -507,9 +507,14 @@ class Queue:
                 return self.conn.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise QueueStorageError(_storage_message(exc)) from exc
+            except (UnicodeEncodeError, OverflowError):
+                # a value SQLite cannot even bind (a lone surrogate from a JSON "\ud800" escape, an integer
+                # past 64 bits) equals nothing stored: no rows, not a crash of the caller
+                return []
 
     def _event(self, c: sqlite3.Connection, at: float, kind: str, actor: str, *, ticket_id=None,
                from_state=None, to_state=None, service=None, counter_id=None, detail=None) -> int:
+        _check_text("actor", actor)  # raised inside the caller's transaction: the change is rolled back
         cur = c.execute(
             "INSERT INTO queue_events(at, kind, ticket_id, from_state, to_state, service, counter_id, actor, detail) "
             "VALUES (?,?,?,?,?,?,?,?,?)",
@@ -862,6 +867,9 @@ class Queue:
             raise UnknownPriority(f"there is no priority group {priority!r} (groups: {have})")
         if lang not in ("vi", "en"):
             raise InvalidInput(f"ticket language must be 'vi' or 'en', not {lang!r}")
+        _check_text("procedure key", procedure_key)
+        _check_text("source", source)
+        _check_text("actor", actor)
         if not self.counters_for(series):
             raise ServiceClosed(series, None, f"no counter serves service {series} ({svc.name_en}); "
                                               "assign it to a counter first")
@@ -1185,7 +1193,14 @@ class Queue:
         """Expire waiting/called tickets of days before `day` (default today); returns how many."""
         _need_actor(actor)
         now = self.now()
-        d = day.isoformat() if isinstance(day, date) else (day or now.astimezone(self.tz).date().isoformat())
+        today = now.astimezone(self.tz).date().isoformat()
+        d = day.isoformat() if isinstance(day, date) else (day or today)
+        try:
+            ok = date.fromisoformat(d).isoformat() == d
+        except (TypeError, ValueError):
+            ok = False
+        if not ok or d > today:  # "9999-99-99" compared after today: today's waiting tickets were expired
+            raise InvalidInput(f"day must be a date like 2026-11-25, not after today ({today}): {str(day)[:40]!r}")
         with self._tx() as c:
             n = self._expire_before(c, d, now.timestamp(), actor)
         return n
@@ -1401,14 +1416,32 @@ def _need_actor(actor: str) -> None:
         raise InvalidInput("every change needs an actor (who or what made it), e.g. 'officer:lan' or 'kiosk'")
 
 
+#: the longest text the queue stores from a caller (an actor, a procedure key, a name): catalogue keys
+#: have under 50 characters, service names under 100; megabytes would be kept in every ticket and event
+MAX_TEXT = 200
+
+
+def _check_text(label: str, value) -> None:
+    """InvalidInput for a text too long or holding a lone surrogate (SQLite cannot store it)."""
+    if value is None or not isinstance(value, str):
+        return
+    if len(value) > MAX_TEXT:
+        raise InvalidInput(f"{label} is longer than {MAX_TEXT} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{label} holds a character that is not text (a lone surrogate)") from None
+
+
 def _check_names(**names: str | None) -> None:
-    """Raise InvalidInput for a given name that is blank or holds a character no display may show
-    (a control or format character: NUL, newline, a bidi override, a zero-width space)."""
+    """Raise InvalidInput for a given name that is blank, too long or holds a character no display
+    may show (a control or format character: NUL, newline, a bidi override, a zero-width space)."""
     for label, v in names.items():
         if v is None:
             continue
         if not v.strip():
             raise InvalidInput(f"{label} must not be empty")
+        _check_text(label, v)
         bad = unshowable(v)
         if bad:
             raise InvalidInput(f"{label} holds a control or invisible character ({bad})")

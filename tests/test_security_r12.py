@@ -307,3 +307,75 @@ def test_a_lone_surrogate_in_an_imported_record_rejects_that_record_only(key, re
     report = register.import_file(f)
     assert report.inserted == 1 and [e.line for e in report.errors] == [1], report.errors
     assert f"{key}: holds a character that is not text" in report.errors[0].reason
+
+
+# -- 6. the queue: hostile references and texts -------------------------------------------------
+
+
+@pytest.fixture
+def queue(tmp_config, tmp_path):
+    from centre.clock import FixedClock
+    from centre.queue import Queue
+
+    conn = connect(tmp_path / "queue.db")
+    q = Queue(conn, tmp_config, FixedClock(datetime(2026, 12, 8, 9, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))))
+    yield q
+    conn.close()
+
+
+@pytest.mark.parametrize("ref", ["\ud800", "A001\udfff", 10**30, -(10**30)])
+def test_a_ticket_reference_sqlite_cannot_bind_is_an_unknown_ticket(ref, queue):
+    """UnicodeEncodeError / OverflowError came out of SQLite's binding (a 500 at the API, a traceback
+    at the CLI); every lookup now says there is no such ticket."""
+    from centre.queue import UnknownTicket
+
+    queue.issue("A")
+    with pytest.raises(UnknownTicket):
+        queue.get(ref)
+    with pytest.raises(UnknownTicket):
+        queue.by_token(ref)
+    with pytest.raises(UnknownTicket):
+        queue.public_status(ref)
+    assert queue.list(series=ref) == [] and queue.events(since_id=10**30) == []
+
+
+@pytest.mark.parametrize("field,value", [("procedure_key", "\ud800"), ("procedure_key", "x" * 1_000_000),
+                                         ("actor", "kiosk\ud800"), ("source", "k" * 1_000_000)])
+def test_issue_refuses_a_text_it_cannot_or_should_not_store(field, value, queue):
+    """A 1 MB procedure key was kept in the ticket (and its outbox row, and every sync); a lone
+    surrogate raised UnicodeEncodeError mid-transaction."""
+    from centre.queue import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        queue.issue("A", **{field: value})
+    assert queue.list(day="all") == []
+    assert queue.issue("A", procedure_key="1.001193").code == "A001"  # nothing was half-issued
+
+
+def test_a_change_by_an_actor_with_a_lone_surrogate_is_refused_and_rolled_back(queue):
+    from centre.queue import InvalidInput
+
+    t = queue.issue("A")
+    with pytest.raises(InvalidInput):
+        queue.call_next(1, actor="officer:\ud800")
+    assert queue.get(t.id).state == "waiting" and queue.current_ticket(1) is None
+
+
+def test_a_service_name_of_a_megabyte_is_refused(queue):
+    from centre.queue import InvalidInput
+
+    with pytest.raises(InvalidInput, match="longer than 200"):
+        queue.update_service("A", actor="admin", name_vi="x" * 1_000_000)
+    assert len(queue.service("A").name_vi) < 200
+
+
+@pytest.mark.parametrize("day", ["9999-99-99", "2099-01-01", "tomorrow"])
+def test_expire_day_after_today_is_refused_and_todays_tickets_stay(day, queue):
+    """expire_day compared days as text: "9999-99-99" is after today, so today's waiting
+    tickets were expired (lost) by one wrong argument."""
+    from centre.queue import InvalidInput
+
+    t = queue.issue("A")
+    with pytest.raises(InvalidInput):
+        queue.expire_day(day, actor="admin")
+    assert queue.get(t.id).state == "waiting"
