@@ -151,9 +151,15 @@ def qr_image(url: str, target_px: int = 260) -> Image.Image:
     return qr.make_image(fill_color="black", back_color="white").get_image().convert("L")
 
 
+#: characters of one text printed at most (a procedure's name is under 400)
+MAX_PRINTED_TEXT = 1000
+
+
 def _wrap(text: str, f: ImageFont.FreeTypeFont, width: int) -> list[str]:
     """Break text into lines no wider than `width` pixels (at spaces; long words are cut)."""
     lines: list[str] = []
+    if len(text) > MAX_PRINTED_TEXT:  # a ticket is ~3000 px long: the rest could never be printed
+        text = text[:MAX_PRINTED_TEXT - 1] + "…"
     for para in text.split("\n"):
         line = ""
         for word in para.split():
@@ -163,15 +169,26 @@ def _wrap(text: str, f: ImageFont.FreeTypeFont, width: int) -> list[str]:
                 continue
             if line:
                 lines.append(line)
-            while f.getlength(word) > width:
-                cut = len(word)
-                while cut > 1 and f.getlength(word[:cut]) > width:
-                    cut -= 1
+            while f.getlength(word[:width + 1]) > width:  # no glyph is under 1 px: more never fits
+                cut = _fit(word, f, width)
                 lines.append(word[:cut])
                 word = word[cut:]
             line = word
         lines.append(line)
     return lines
+
+
+def _fit(word: str, f: ImageFont.FreeTypeFont, width: int) -> int:
+    """How many leading characters of `word` fit in `width` pixels (at least 1), by bisection: a
+    name of 3,000 characters without a space took a minute cut one character at a time."""
+    lo, hi = 1, min(len(word), width + 1)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if f.getlength(word[:mid]) <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 class _Canvas:

@@ -379,3 +379,21 @@ def test_expire_day_after_today_is_refused_and_todays_tickets_stay(day, queue):
     with pytest.raises(InvalidInput):
         queue.expire_day(day, actor="admin")
     assert queue.get(t.id).state == "waiting"
+
+
+# -- 7. a printed ticket with a long unbroken name ----------------------------------------------
+
+
+def test_a_long_name_without_spaces_is_wrapped_at_once(queue):
+    """_wrap cut an over-long word one character at a time, measuring the whole rest each time:
+    3,000 characters without a space took a minute at the kiosk's printer (1,000: 3 s)."""
+    from centre.tickets import render_png, ticket_content
+
+    t = queue.issue("A")
+    content = ticket_content(queue, t, procedure_name="x" * 3000)
+    t0 = time.monotonic()
+    png = render_png(content)
+    assert png.startswith(b"\x89PNG") and time.monotonic() - t0 < 3
+    t0 = time.monotonic()
+    render_png(ticket_content(queue, t, procedure_name="https://dichvucong.gov.vn/" + "y" * 1_000_000))
+    assert time.monotonic() - t0 < 3
