@@ -388,6 +388,14 @@ class ProvinceSection(_Model):
     max_backoff_s: float = Field(300.0, gt=0, le=86400, description="Longest wait after failures (doubling from 1 s)")
     timeout_s: float = Field(30.0, gt=0, le=600, description="HTTP timeout of one request")
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        """An address the sync can POST to (a missing http:// failed at every send, as "unknown url type")."""
+        if v is not None and not re.match(r"^https?://[^\s/?#@]+(/[^\s?#]*)?$", v):
+            raise ValueError(f"{v!r} is not the hub's http:// or https:// address (e.g. http://hub.province.local:8090)")
+        return v
+
 
 class Config(_Model):
     centre: CentreSection

@@ -397,3 +397,29 @@ def test_a_long_name_without_spaces_is_wrapped_at_once(queue):
     t0 = time.monotonic()
     render_png(ticket_content(queue, t, procedure_name="https://dichvucong.gov.vn/" + "y" * 1_000_000))
     assert time.monotonic() - t0 < 3
+
+
+# -- 8. config.yaml: a hub address the sync cannot use ------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["hub.province.local:8090", "ftp://hub.province.local", "file:///etc/passwd",
+                                 "http://user:pass@hub.local", "http://hub.local/?x=1"])
+def test_a_province_url_the_sync_cannot_use_names_key_and_line(url, tmp_path):
+    """province.url took any text: without http:// every send failed at run time with "unknown url
+    type" (and file:// read a local file as the hub's answer), never as a config error."""
+    lines = (ROOT / "config.yaml").read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("url: null") and i > 200)
+    lines[at] = lines[at].replace("url: null", f'url: "{url}"')
+    path = tmp_path / "config.yaml"
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "province.url" in str(info.value) and f"line {at + 1}" in str(info.value), str(info.value)
+
+
+def test_a_hub_address_with_a_port_and_path_still_loads(tmp_path):
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    at = text.index("url: null", text.index("province:"))
+    path = tmp_path / "config.yaml"
+    path.write_text(text[:at] + 'url: "https://hub.province.local:8090/sync"' + text[at + 9:], encoding="utf-8")
+    assert load_config(path).province.url == "https://hub.province.local:8090/sync"
