@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from centre import outbox
+from centre import boundedread, outbox
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +165,18 @@ class HttpTransport:
 
 
 def read_token(path: Path) -> str:
+    """The token in `path` (a line of printable ASCII, as `kiosk province add-centre` writes it)."""
     try:
-        token = path.read_text(encoding="utf-8").strip()
+        token = boundedread.read_text(path, 4096).strip()
+    except boundedread.TextFileError as exc:
+        raise SyncError(f"the province token file {path} is not a token file: {exc}") from None
     except OSError as exc:
         raise SyncError(f"cannot read the province token file {path}: {exc}") from None
     if not token:
         raise SyncError(f"the province token file {path} is empty")
+    if not all(" " < ch <= "~" for ch in token):  # a second line or a stray byte: no HTTP header can carry it
+        raise SyncError(f"the province token file {path} holds more than one token (a space, a second line or "
+                        "a character that is not printable ASCII): copy the file the hub made again")
     return token
 
 

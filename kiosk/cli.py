@@ -142,10 +142,25 @@ def main(argv: list[str] | None = None) -> int:
     except sqlite3.Error as exc:
         print(f"error: database {ctx.config.database_path}: {exc}", file=sys.stderr)
         return 2
+    except UnicodeEncodeError as exc:  # an argument with bytes that are not UTF-8 (argv's surrogate escapes)
+        bad = [a for a in (argv if argv is not None else sys.argv[1:]) if _not_utf8(a)]
+        if not bad:
+            raise
+        print(f"error: {ascii(bad[0])[:80]} is not UTF-8 text ({exc.reason}): type it again, "
+              "or check the terminal's character set", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def project_root() -> Path:

@@ -423,3 +423,41 @@ def test_a_hub_address_with_a_port_and_path_still_loads(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(text[:at] + 'url: "https://hub.province.local:8090/sync"' + text[at + 9:], encoding="utf-8")
     assert load_config(path).province.url == "https://hub.province.local:8090/sync"
+
+
+# -- 9. the province token file -----------------------------------------------------------------
+
+
+def test_an_endless_or_two_line_token_file_is_a_clear_sync_error(tmp_path):
+    """read_token read the whole file: /dev/zero hung `kiosk sync`; a token with a second line went
+    into the Authorization header and failed at every send as "hub not reachable: Invalid header"."""
+    from centre.sync import SyncError, read_token
+
+    t0 = time.monotonic()
+    with pytest.raises(SyncError, match="not a token file"):
+        read_token(_endless(tmp_path, "province.token"))
+    assert time.monotonic() - t0 < 5
+    f = tmp_path / "two.token"
+    f.write_text("abc_DEF-123\nother-token\n", encoding="utf-8")
+    with pytest.raises(SyncError, match="more than one token"):
+        read_token(f)
+    f.write_text("  abc_DEF-123\n", encoding="utf-8")
+    assert read_token(f) == "abc_DEF-123"
+
+
+# -- 10. the kiosk command with an argument that is not UTF-8 -------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["catalogue", "show", "\udcff"], ["ticket", "issue", "A", "--procedure", "x\udcff"]])
+def test_an_argument_that_is_not_utf8_is_a_plain_error(argv, tmp_path, capsys):
+    """Bytes that are not UTF-8 on the command line reach Python as surrogate escapes; SQLite's
+    binding raised UnicodeEncodeError (a traceback, exit 1)."""
+    path = tmp_path / "config.yaml"
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    text = text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
+    text = text.replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
+    path.write_text(text.replace('"data/', f'"{ROOT}/data/'), encoding="utf-8")
+    (tmp_path / "var").mkdir()
+    rc = cli.main(["--config", str(path), *argv, *(["--ignore-hours"] if argv[0] == "ticket" else [])])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is not UTF-8 text" in err and "Traceback" not in err, err
