@@ -105,7 +105,7 @@ def speak(d, text: str) -> None:
     touch.touch_down()
     d.wait(lambda: d.c.visit.voice_state == "listening" and d.mic["service"].busy, what="listening")
     # held until the recogniser has heard the speech end (the silence after it), as a citizen lets go
-    d.wait(lambda: not d.mic["service"].busy or d.c.visit.voice_state == "idle", timeout=30, what="end of speech")
+    d.wait(lambda: not d.mic["service"].busy or d.c.visit.voice_state == "idle", timeout=60, what="end of speech")
     touch.touch_up()
     d.wait(lambda: d.c.visit.voice_state == "idle", timeout=30, what="the answer")
     d.pump(0.3)
@@ -143,7 +143,7 @@ def test_a_citizen_who_cannot_read_by_voice_alone(fresh):
     → "lấy số" → the ticket's number and counter read → "chỉ đường" → the way read. Before: the
     answers opened in silence, no screen but the empty search said what can be said, and "lấy
     số" / "chỉ đường" were "not understood" by the shipped engine (a "take_ticket" button)."""
-    from voice.events import NotUnderstood
+    from voice.events import NotUnderstood, Understood
 
     d, c = fresh, fresh.c
     n = len(d.speaker.said)
@@ -164,6 +164,13 @@ def test_a_citizen_who_cannot_read_by_voice_alone(fresh):
     d.wait(lambda: d.screen() == "detail" and c.visit.section == "fee", what="the fee on the same page")
     assert c.visit.procedure["key"] == BIRTH and not c.message
     assert c.visit.procedure["aloud"] in said_since(d, n)
+    # "đọc lại" said there: the page, once (the spoken request's own reading did not also start, or stop it)
+    n = len(d.speaker.said)
+    hold_and_hear(d, "detail:mic", Understood("command", "repeat", "repeat", "đọc lại", 0.8))
+    d.wait(lambda: d.screen() == "detail", what="the page spoken from")
+    assert c.visit.procedure["aloud"] in said_since(d, n)
+    d.pump(0.5)
+    assert len(d.speaker.said) == n + 1, d.speaker.said[n:]
 
     n = len(d.speaker.said)
     speak(d, "lấy số")

@@ -29,6 +29,9 @@ BUSY_MAX_S = 90.0
 #: a spoken request's answer is read aloud when its screen shows within this many seconds (a
 #: procedure loaded, a ticket issued); later, the visitor has moved on by touch
 ANSWER_WINDOW_S = 15.0
+#: commands whose answer is not a screen to read: "đọc lại" reads by itself, "hủy" silences, a
+#: language change stays on the screen
+QUIET_COMMANDS = ("repeat", "cancel", "english", "vietnamese")
 
 
 class VoiceFlow(ControllerBase):
@@ -144,7 +147,8 @@ class VoiceFlow(ControllerBase):
         khai sinh" or "lấy số" and the page or the ticket opened in silence: "Đọc to" is a button
         to find on the screen). Once per spoken request, when its screen shows."""
         due, self._answer_due = self._answer_due, None
-        if due is not None and due[0] == self._visit_id and self.clock() - due[1] <= ANSWER_WINDOW_S:
+        if (due is not None and due[0] == self._visit_id and self.clock() - due[1] <= ANSWER_WINDOW_S
+                and not self.visit.speaking):  # already reading: read_aloud would stop it
             self.read_aloud()
 
     # -- listening ------------------------------------------------------------------------
@@ -208,14 +212,14 @@ class VoiceFlow(ControllerBase):
                 v.voice_state = "thinking"
             case e.Understood():
                 v.voice_state, v.voice_candidates, v.voice_partial = "idle", [], ""
-                self._answer_due = (self._visit_id, self.clock())
+                self._expect_answer(ev)
                 self._understood(ev.kind, ev.target, ev.text or ev.label)
             case e.NotUnderstood() if self._about_this_page(ev.text):
                 v.voice_state, v.voice_partial, v.voice_candidates = "idle", "", []
             case e.NotUnderstood(referral=referral) if referral and ev.text.strip():
                 v.voice_state, v.voice_partial, v.voice_candidates = "idle", "", []
                 self._referred(ev.text, referral)
-                self._answer_due = (self._visit_id, self.clock())
+                self._expect_answer(ev)
                 self._read_answer()
             case e.NotUnderstood(candidates=cands):
                 v.voice_state, v.voice_partial = "idle", ""
@@ -223,7 +227,7 @@ class VoiceFlow(ControllerBase):
                 self.go(Screen.SEARCH)
                 if not v.voice_candidates:
                     self.show_message("voice.not_understood")
-                self._answer_due = (self._visit_id, self.clock())
+                self._expect_answer(ev)
                 self._read_answer()
             case e.VoiceError():
                 if v.voice_state != "idle":
@@ -233,6 +237,11 @@ class VoiceFlow(ControllerBase):
                 log.info("ignored voice event %r", ev)
                 return
         self._emit("voice")
+
+    def _expect_answer(self, ev) -> None:
+        """The answer to this spoken request is to be read when its screen shows (`_read_answer`)."""
+        if not (getattr(ev, "kind", None) == "command" and getattr(ev, "target", None) in QUIET_COMMANDS):
+            self._answer_due = (self._visit_id, self.clock())
 
     def _candidates(self, cands) -> None:
         """What the engine thought it might have heard, as buttons: a command by its words in the
