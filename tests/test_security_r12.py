@@ -461,3 +461,100 @@ def test_an_argument_that_is_not_utf8_is_a_plain_error(argv, tmp_path, capsys):
     rc = cli.main(["--config", str(path), *argv, *(["--ignore-hours"] if argv[0] == "ticket" else [])])
     err = capsys.readouterr().err
     assert rc == 2 and "is not UTF-8 text" in err and "Traceback" not in err, err
+
+
+# -- 11. the centre's sync process killed with SIGKILL mid-batch ---------------------------------
+
+
+class _CountingHub:
+    """A hub on a real socket that stores event uids, slowly (so kills land mid-batch)."""
+
+    def __init__(self):
+        import gzip
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        hub = self
+        self.uids: list[str] = []
+        self.lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(gzip.decompress(self.rfile.read(int(self.headers["Content-Length"]))))
+                with hub.lock:
+                    hub.uids += [e["uid"] for e in body["events"]]
+                time.sleep(0.15)  # committed, not yet answered: a kill here means the batch is sent again
+                answer = json.dumps({"last_seq": body["events"][-1]["seq"], "stored": len(body["events"])}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@pytest.mark.slow
+def test_the_sync_process_killed_mid_batch_loses_no_event_and_moves_no_cursor_past_the_hub(tmp_path):
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    from centre.clock import FixedClock
+    from centre.queue import Queue
+
+    hub = _CountingHub()
+    try:
+        text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+        text = text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
+        text = text.replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
+        text = text.replace('"data/', f'"{ROOT}/data/')
+        at = text.index("url: null", text.index("\nprovince:"))
+        text = text[:at] + f'url: "{hub.url}"' + text[at + len("url: null"):]
+        text = text.replace("centre_id: null", 'centre_id: "w1"').replace("batch_size: 1000", "batch_size: 7")
+        text = text.replace('token_file: "var/province.token"', f'token_file: "{tmp_path}/province.token"')
+        cfg_path = tmp_path / "config.yaml"
+        cfg_path.write_text(text, encoding="utf-8")
+        (tmp_path / "province.token").write_text("tok_abc\n", encoding="utf-8")
+        (tmp_path / "var").mkdir()
+        cfg = load_config(cfg_path)
+        conn = connect(cfg.database_path)
+        outbox.install(conn)
+        q = Queue(conn, cfg, FixedClock(datetime(2026, 12, 8, 9, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))))
+        for i in range(60):
+            t = q.issue("AB"[i % 2])
+            if i % 3 == 0:
+                q.cancel(t, actor="test")
+        cmd = [sys.executable, "-m", "kiosk", "--config", str(cfg_path), "sync"]
+        rng = random.Random(12)
+        for _ in range(3):  # kill it at a random point, three times, while it sends
+            before = len(hub.uids)
+            p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 20
+            while len(hub.uids) <= before and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.4))
+            p.send_signal(signal.SIGKILL)
+            p.wait(10)
+            acked = outbox.acked_seq(conn)
+            sent = set(hub.uids)
+            # the cursor never passes an event the hub did not get
+            assert all(r[0] in sent for r in conn.execute("SELECT uid FROM outbox WHERE seq <= ?", (acked,)))
+        done = subprocess.run(cmd + ["--once"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        ours = {r[0] for r in conn.execute("SELECT uid FROM outbox")}
+        assert ours == set(hub.uids)  # every event arrived (some twice: the hub drops the copies by uid)
+        assert outbox.acked_seq(conn) == conn.execute("SELECT max(seq) FROM outbox").fetchone()[0]
+        conn.close()
+    finally:
+        hub.close()
