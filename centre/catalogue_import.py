@@ -782,6 +782,8 @@ def export_national(portal_file: Path, out_file: Path) -> int:
             raise CatalogueError(
                 [Problem(str(portal_file), lineno, "", f"not valid JSON: {exc.msg}")]
             ) from exc
+        except RecursionError:
+            raise CatalogueError([Problem(str(portal_file), lineno, "", "not valid JSON: nested too deeply")]) from None
         records.append(clean_portal_record(raw))
     records.sort(key=lambda r: _code_order(r["code"]))
     mark_crawl_duplicates(records)
@@ -1021,6 +1023,9 @@ def read_jsonl(path: Path, text: str | None = None) -> list[ProcedureRecord]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             problems.append(Problem(str(path), lineno, "", f"not valid JSON: {exc.msg} (column {exc.colno})"))
+            continue
+        except RecursionError:  # thousands of nested [ or {: the decoder recurses per level
+            problems.append(Problem(str(path), lineno, "", "not valid JSON: lists or objects nested too deeply"))
             continue
         if not isinstance(obj, dict):
             problems.append(Problem(str(path), lineno, "", "each line must be one JSON object"))

@@ -558,3 +558,18 @@ def test_the_sync_process_killed_mid_batch_loses_no_event_and_moves_no_cursor_pa
         conn.close()
     finally:
         hub.close()
+
+
+# -- 12. a catalogue line nested thousands deep ---------------------------------------------------
+
+
+def test_a_catalogue_line_nested_thousands_deep_names_its_line_not_a_traceback(tmp_path, capsys):
+    conn = connect(tmp_path / "centre.db")
+    cat = _catalogue(tmp_path)
+    with open(cat / "national.jsonl", "a", encoding="utf-8") as f:
+        f.write("[" * 100_000 + "]" * 100_000 + "\n")
+    n = len((cat / "national.jsonl").read_text(encoding="utf-8").splitlines())
+    with pytest.raises(CatalogueError) as info:
+        import_catalogue(conn, cat)
+    (p,) = info.value.problems
+    assert p.line == n and "nested too deeply" in p.message, str(p)
