@@ -213,6 +213,10 @@ def ack(conn: sqlite3.Connection, upto_seq: int, *, now: float | None = None) ->
     """The hub has committed every event up to `upto_seq`: move the cursor (never backwards)."""
     now = time.time() if now is None else now
     with transaction(conn):
+        # what happened last, in order whatever the clock says (a clock set back made a later error look
+        # older than the last success, and `kiosk doctor` called a failing sync fine)
+        conn.execute("INSERT INTO sync_state(key, value) VALUES ('last_outcome', 'sent') "
+                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
         row = conn.execute("SELECT value FROM sync_state WHERE key = 'acked_seq'").fetchone()
         if row and int(row[0]) >= upto_seq:
             return

@@ -228,7 +228,7 @@ class SyncAgent:
             if answer.get("last_seq") != last_seq:
                 raise SyncError(f"hub acknowledged seq {answer.get('last_seq')}, expected {last_seq}")
         except SyncError as exc:
-            outbox.set_state(self.conn, last_error=str(exc), last_error_at=self.wall())
+            outbox.set_state(self.conn, last_error=str(exc), last_error_at=self.wall(), last_outcome="error")
             return StepResult(backlog=outbox.backlog(self.conn), error=str(exc))
         outbox.ack(self.conn, last_seq, now=self.wall())
         return StepResult(sent=count, stored=_count(answer, "stored"), duplicates=_count(answer, "duplicates"),
@@ -265,11 +265,15 @@ def _count(answer: dict, key: str) -> int:
 def status(conn: sqlite3.Connection) -> dict:
     """What `kiosk doctor` and `kiosk sync --status` show."""
     st = outbox.get_state(conn)
+    sent = float(st["last_sent_at"]) if "last_sent_at" in st else None
+    error_at = float(st["last_error_at"]) if "last_error_at" in st else None
+    if "last_outcome" in st:  # the order of events, not of the clock's readings
+        failing = st["last_outcome"] == "error"
+    else:  # a database from before last_outcome
+        failing = bool(error_at) and (sent or 0) < error_at
     return {"installed": outbox.installed(conn), "acked_seq": int(st.get("acked_seq", 0)),
-            "backlog": outbox.backlog(conn),
-            "last_sent_at": float(st["last_sent_at"]) if "last_sent_at" in st else None,
-            "last_error": st.get("last_error"),
-            "last_error_at": float(st["last_error_at"]) if "last_error_at" in st else None}
+            "backlog": outbox.backlog(conn), "last_sent_at": sent, "last_error": st.get("last_error"),
+            "last_error_at": error_at, "failing": failing}
 
 
 def agent_from_config(cfg, conn: sqlite3.Connection) -> SyncAgent:

@@ -573,3 +573,38 @@ def test_a_catalogue_line_nested_thousands_deep_names_its_line_not_a_traceback(t
         import_catalogue(conn, cat)
     (p,) = info.value.problems
     assert p.line == n and "nested too deeply" in p.message, str(p)
+
+
+# -- 13. the clock set back between a success and a failure --------------------------------------
+
+
+def test_a_failure_after_the_clock_was_set_back_is_still_shown_as_failing(centre_db):
+    """status compared timestamps: with the clock set back an hour after a successful send, every
+    later error looked older than that success, and `kiosk doctor` / `sync --status` called the
+    failing sync fine ("earlier error, resolved since")."""
+    from centre import sync
+    from centre.sync import SyncError
+    from kiosk.commands.sync import _error_text
+
+    class Hub:  # a transport: acknowledges, then is unreachable
+        up = True
+
+        def send(self, events_json):
+            import json
+
+            if not self.up:
+                raise SyncError("hub not reachable: connection refused")
+            return {"last_seq": json.loads(events_json)[-1]["seq"]}
+
+    now = [1_800_000_000.0]
+    hub = Hub()
+    agent = SyncAgent(centre_db, hub, wall=lambda: now[0])
+    assert not agent.step().error and _error_text(sync.status(centre_db)) == "no error"
+    now[0] -= 3600  # NTP sets the clock back an hour
+    hub.up = False
+    centre_db.execute("UPDATE tickets SET recalls = recalls + 1")  # a change to send
+    assert agent.step().error
+    st = sync.status(centre_db)
+    assert _error_text(st).startswith("last error") and st["failing"], _error_text(st)
+    hub.up = True
+    assert not agent.step().error and _error_text(sync.status(centre_db)).startswith("earlier error")

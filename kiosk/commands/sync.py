@@ -102,7 +102,7 @@ def _error_text(st: dict) -> str:
     """The last error, saying when a later send has already succeeded (it is then history, not a fault)."""
     if not st["last_error"]:
         return "no error"
-    if (st["last_sent_at"] or 0) >= (st["last_error_at"] or 0):
+    if not st["failing"]:
         return f"earlier error (resolved since) {st['last_error']} at {_when(st['last_error_at'])}"
     return f"last error {st['last_error']} at {_when(st['last_error_at'])}"
 
@@ -117,7 +117,7 @@ def doctor(ctx) -> list[Check]:
                                      f"{token} is missing — ask the province for this centre's token")]
     st = sync.status(ctx.db.conn)
     msg = f"last sent {_when(st['last_sent_at'])}, backlog {st['backlog']}, {_error_text(st)}"
-    failing = bool(st["last_error_at"]) and (st["last_sent_at"] or 0) < st["last_error_at"]
+    failing = st["failing"]
     return [Check("sync", not failing, msg + (" — check the network and province.url" if failing else ""))]
 
 
