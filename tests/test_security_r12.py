@@ -164,18 +164,32 @@ def test_a_csv_byte_that_is_not_utf8_names_its_line(register, tmp_path):
     assert _count(register) == 0
 
 
-@pytest.mark.parametrize("days", ["61", "99999999999"])
-def test_dossier_due_days_past_the_apis_limit_is_a_plain_error(days, tmp_path, capsys):
+def _cli_config(tmp_path: Path) -> Path:
+    """The shipped config with its database in tmp_path, for `cli.main`."""
     path = tmp_path / "config.yaml"
     text = (ROOT / "config.yaml").read_text(encoding="utf-8")
     text = text.replace('data_dir: "var"', f'data_dir: "{tmp_path}/var"')
     text = text.replace('database: "var/centre.db"', f'database: "{tmp_path}/var/centre.db"')
     text = text.replace('"data/', f'"{ROOT}/data/')
     path.write_text(text, encoding="utf-8")
-    (tmp_path / "var").mkdir()
-    rc = cli.main(["--config", str(path), "dossier", "due", "--days", days])
+    (tmp_path / "var").mkdir(exist_ok=True)
+    return path
+
+
+@pytest.mark.parametrize("days", ["61", "99999999999"])
+def test_dossier_due_days_past_the_apis_limit_is_a_plain_error(days, tmp_path, capsys):
+    rc = cli.main(["--config", str(_cli_config(tmp_path)), "dossier", "due", "--days", days])
     err = capsys.readouterr().err
     assert rc == 2 and "from 0 to 60" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("argv", [["dossier", "digest", "--date", "9999-12-31"], ["report", "--date", "9999-12-31"],
+                                  ["report", "--date", "2026-12-01", "--to", "9999-12-31"]])
+def test_a_date_at_the_end_of_the_calendar_is_a_plain_error(argv, tmp_path, capsys):
+    """The working-day arithmetic ran past date.max: OverflowError traceback, exit 1."""
+    rc = cli.main(["--config", str(_cli_config(tmp_path)), *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and "1900 to 2999" in err and "Traceback" not in err, err
 
 
 # -- 4. the sync agent and a hub that answers badly ---------------------------------------------

@@ -95,6 +95,8 @@ def cmd_digest(args, ctx) -> int:
         day = datetime.strptime(args.date, "%Y-%m-%d").date() if args.date else None
     except ValueError:
         raise CliError(f"--date {args.date!r} is not YYYY-MM-DD") from None
+    if day is not None and not 1900 <= day.year <= 2999:  # 9999-12-31 overflowed the working-day arithmetic
+        raise CliError(f"--date {args.date!r} is not a date of the years 1900 to 2999")
     dig = _register(ctx).digest(day=day, within_working_days=ctx.config.dossiers.due_soon_working_days)
     _print_mapping(dig, args.json, 22)
     return 0

@@ -199,9 +199,12 @@ def _parse_day(text: str | None, default: date) -> date:
     if text is None:
         return default
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise CliError(f"{text!r} is not a date like 2025-03-31") from None
+    if not 1900 <= day.year <= 2999:  # 9999-12-31: the working-day arithmetic ran past the last date Python has
+        raise CliError(f"{text!r} is not a date of the years 1900 to 2999")
+    return day
 
 
 def cmd_report(args, ctx) -> int:
