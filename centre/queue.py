@@ -901,12 +901,16 @@ class Queue:
                     f"(up to {self.cfg.queue.max_number:03d}); numbers restart tomorrow"
                 )
             token = ticket_token()
+            # the place in line never goes before a ticket issued earlier today, even when the clock has
+            # been set back (an NTP step of an hour put every new ticket ahead of the people waiting)
+            last = c.execute("SELECT MAX(queued_at) FROM tickets WHERE day=?", (day,)).fetchone()[0]
+            queued = max(at, last or at)
             cur = c.execute(
                 "INSERT INTO tickets(token, day, series, number, service, origin_service, priority, prio, "
                 "procedure_key, lang, source, state, issued_at, queued_at) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?, 'waiting', ?, ?)",
                 (token, day, letter, number, series, series, priority, 1 if priority else 0, procedure_key,
-                 lang, source, at, at),
+                 lang, source, at, queued),
             )
             tid = cur.lastrowid
             self._event(c, at, "issue", actor or source, ticket_id=tid, to_state="waiting", service=series,

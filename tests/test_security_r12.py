@@ -622,3 +622,20 @@ def test_a_failure_after_the_clock_was_set_back_is_still_shown_as_failing(centre
     assert _error_text(st).startswith("last error") and st["failing"], _error_text(st)
     hub.up = True
     assert not agent.step().error and _error_text(sync.status(centre_db)).startswith("earlier error")
+
+
+# -- 14. the clock set back while people wait ----------------------------------------------------
+
+
+def test_tickets_issued_after_the_clock_was_set_back_do_not_jump_the_queue(queue):
+    """The place in line is queued_at, the clock's reading: after an NTP step back of an hour every
+    new ticket sorted before the people already waiting (A003 was called before A001)."""
+    queue.clock.set(datetime(2026, 12, 8, 10, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh")))
+    first = [queue.issue("A").code for _ in range(2)]
+    queue.clock.set(datetime(2026, 12, 8, 9, 0, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh")))
+    later = queue.issue("A").code
+    called = []
+    for _ in range(3):
+        t = queue.call_next(1, actor="officer:lan", current="no_show")
+        called.append(t.code)
+    assert called == [*first, later], called
