@@ -28,7 +28,10 @@ from typing import Any
 import sqlite_utils
 
 from centre.catalogue_schema import ensure_schema
-from centre.text import fold
+from centre.text import fold, storable
+
+#: a procedure key ("m-…") or national code is far shorter: a longer lookup finds nothing unread
+MAX_KEY_CHARS = 200
 
 UNIT_TEXT = {
     "working_days": {"vi": "ngày làm việc", "en": "working days", "en1": "working day"},
@@ -274,7 +277,8 @@ class Catalogue:
     def get(self, key_or_code: str) -> Procedure | None:
         """A procedure by key ("m-…") or national code ("1.000894"); None when there is none."""
         key_or_code = (key_or_code or "").strip()
-        if not key_or_code:
+        # no key or code is this long; a lone surrogate (a JSON "\ud800" escape) SQLite cannot bind
+        if not key_or_code or len(key_or_code) > MAX_KEY_CHARS or not storable(key_or_code):
             return None
         row = self.conn.execute(
             "SELECT p.*, f.name_vi AS field_name_vi, f.name_en AS field_name_en FROM procedures p "

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from centre import boundedread
 from centre.db import migrate, transaction
-from centre.text import fold
+from centre.text import fold, storable
 from centre.workdays import WorkCalendar, due_date
 
 STATES = ("received", "processing", "supplement_requested", "ready", "returned", "rejected")
@@ -180,15 +180,6 @@ def normalise_code(code: str) -> str:
 #: a typed or scanned code longer than this matches nothing (stored codes have at most 64 characters;
 #: the rest is room for spaces and separators): a megabyte of input is not normalised and looked up
 MAX_TYPED_CODE = 256
-
-
-def _storable(text: str) -> bool:
-    """False for text SQLite cannot take (a lone surrogate, e.g. from a JSON "\\ud800" escape)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def code_key(code: str) -> str:
@@ -430,9 +421,9 @@ class Dossiers:
         with transaction(self.conn) as conn:
             for line, raw in records:
                 try:
-                    bad = next((k for k, v in raw.items() if isinstance(v, str) and not _storable(v)), None)
+                    bad = next((k for k, v in raw.items() if isinstance(v, str) and not storable(v)), None)
                     row = self.validate(raw) if bad is None else {}
-                    bad = bad or next((k for k, v in row.items() if isinstance(v, str) and not _storable(v)), None)
+                    bad = bad or next((k for k, v in row.items() if isinstance(v, str) and not storable(v)), None)
                     if bad:
                         raise DossierError(f"{bad}: holds a character that is not text (a lone surrogate)")
                 except DossierError as exc:
@@ -477,7 +468,7 @@ class Dossiers:
         return self._to_dossier(row) if row else None
 
     def _row(self, code: str) -> sqlite3.Row | None:
-        if len(str(code or "")) > MAX_TYPED_CODE or not _storable(str(code or "")):
+        if len(str(code or "")) > MAX_TYPED_CODE or not storable(str(code or "")):
             return None  # no stored code is this long (64 after normalising) or holds a lone surrogate
         row = self.conn.execute("SELECT * FROM dossiers WHERE code = ?", (normalise_code(code),)).fetchone()
         key = code_key(code)

@@ -61,7 +61,7 @@ from centre.clock import Clock, SystemClock
 from centre.config import WEEKDAYS, Config, OpeningHours
 from centre.db import connect, migrate
 from centre.queue_api import Forecast, ServiceState
-from centre.text import unshowable
+from centre.text import storable, unshowable
 
 TICKET_STATES = ("waiting", "called", "serving", "served", "no_show", "cancelled", "expired")
 FINAL_STATES = ("served", "no_show", "cancelled", "expired")
@@ -1431,10 +1431,8 @@ def _check_text(label: str, value) -> None:
         return
     if len(value) > MAX_TEXT:
         raise InvalidInput(f"{label} is longer than {MAX_TEXT} characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{label} holds a character that is not text (a lone surrogate)") from None
+    if not storable(value):
+        raise InvalidInput(f"{label} holds a character that is not text (a lone surrogate)")
 
 
 def _check_names(**names: str | None) -> None:

@@ -15,6 +15,15 @@ _NON_WORD = re.compile(r"[\W_]+")
 _SPECIAL = str.maketrans({"đ": "d", "Đ": "d", "ð": "d", "Ð": "d"})
 
 
+def storable(text: str) -> bool:
+    """False for text SQLite cannot take (a lone surrogate, e.g. from a JSON "\\ud800" escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def fold(text: str) -> str:
     """Lower-case, strip diacritics (đ → d), keep only letters and digits, single spaces.
 

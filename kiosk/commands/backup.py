@@ -9,6 +9,7 @@ plain files: the administrator copies them alongside (docs/deployment.md, Keep i
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +41,9 @@ def _target(cfg, file: str | None) -> Path:
     if file is None:
         return cfg.data_dir / "backups" / f"centre-{_stamp()}.db"
     path = Path(file)
-    return path / f"centre-{_stamp()}.db" if path.is_dir() else path
+    # "/mnt/usb/new/" names a folder even before it exists (it was written as a file named "new")
+    folder = path.is_dir() or file.endswith(("/", os.sep))
+    return path / f"centre-{_stamp()}.db" if folder else path
 
 
 def _copy(src: Path, dst: Path) -> None:

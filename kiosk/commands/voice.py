@@ -26,6 +26,9 @@ from pathlib import Path
 from centre.config import ConfigError, parse_config
 from kiosk.cli import Check, CliError, print_json
 
+#: `kiosk voice say` reads a sentence or a page, not a book: 100,000 characters kept espeak-ng busy past 30 s
+MAX_SAY_CHARS = 5_000
+
 
 def register(sub) -> None:
     p = sub.add_parser("voice", help="speech recognition model, text-to-speech and audio devices")
@@ -272,6 +275,8 @@ def _print_result(result, engine, out: dict) -> None:
 def cmd_say(args, ctx) -> int:
     from voice.speech import Speaker, SpeechError, wav_duration
 
+    if len(args.text) > MAX_SAY_CHARS:
+        raise CliError(f"the text is {len(args.text):,} characters; `kiosk voice say` takes at most {MAX_SAY_CHARS:,}")
     cfg = ctx.config
     speaker = Speaker(cfg)
     try:
