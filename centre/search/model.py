@@ -201,7 +201,7 @@ class Ranking:
     focus: Focus
     ranked: list[Scored] = field(default_factory=list)
     accepted: int = 0  # how many of `ranked` are answers (the rest are below the threshold)
-    rule: str = ""  # why the answer was accepted or refused: threshold | long_lead | referral | code
+    rule: str = ""  # why the answer was accepted or refused: threshold | long_lead | referral | judgement | code
     referral: Referral | None = None
     see_also: Referral | None = None  # an answer, and the request also names an office elsewhere (see_also)
     asked: list[str] = field(default_factory=list)
