@@ -23,6 +23,7 @@ REQUEST_CUES = tuple(str(c).split() for c in _DATA.get("request_cues") or ())
 ASKS = {part: tuple(str(c).split() for c in cues) for part, cues in (_DATA.get("asks") or {}).items()}
 PARTS = tuple(ASKS)  # documents, fee, time, applicants, place
 ASK_CUES = tuple(c for cues in ASKS.values() for c in cues)
+JUDGEMENT_ASKS = tuple(str(c).split() for c in _DATA.get("judgement_asks") or ())
 
 _FILLER_FOLDED = frozenset(fold(w) for w in STOP_VI) | STOP_EN | FRAME_WORDS
 _SENTENCE = re.compile(r"(?<=[.?!;\n])\s+|\s*\n\s*")
@@ -134,3 +135,10 @@ def asked_parts(text: str) -> list[str]:
     """The parts of a procedure the question asks about, in the order of PARTS."""
     w = words_of(text)
     return [part for part, cues in ASKS.items() if any(_has(w, c) for c in cues)]
+
+
+def asks_judgement(text: str) -> bool:
+    """Whether the question asks for a legal judgement ("… có vi phạm pháp luật không?", "… có
+    hợp pháp không?", "… có đúng không?": `words.yaml: judgement_asks`), not for a procedure."""
+    w = words_of(text)
+    return any(_has(w, c) for c in JUDGEMENT_ASKS)

@@ -28,7 +28,7 @@ import numpy as np
 import yaml
 
 from centre.search import learned, semantic
-from centre.search.analysis import Focus, asked_parts, focus, words_of
+from centre.search.analysis import Focus, asked_parts, asks_judgement, focus, words_of
 from centre.search.lexical import (
     Hit,
     LexicalRanker,
@@ -39,7 +39,7 @@ from centre.search.lexical import (
     query_age,
 )
 from centre.search.longfill import named_in_three
-from centre.search.referral import Referral, advice_for, referral_for
+from centre.search.referral import Referral, advice_for, legal_advice, referral_for
 from centre.search.scope import evidence_outside, evidence_within, names_say, story_led, vetoes
 from centre.search.siblings import first_sibling, offered_sibling, said_classes
 from centre.search.textindex import bm25_scores
@@ -114,7 +114,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
           "fusion", "long_runners", "english_passages", "english_marks", "story_marks", "learned_rank", "learned_refusal",
-          "siblings", "sibling_offer", "long_fill", "mention_aside")
+          "siblings", "sibling_offer", "long_fill", "mention_aside", "judgement")
 # Stages that ship switched off (`features_on` switches them on): the learned reranker and
 # answer classifier (learned.py) won on no dev set as a whole (round 6, docs/search.md).
 OFF_BY_DEFAULT = frozenset({"learned_rank", "learned_refusal"})
@@ -201,7 +201,7 @@ class Ranking:
     focus: Focus
     ranked: list[Scored] = field(default_factory=list)
     accepted: int = 0  # how many of `ranked` are answers (the rest are below the threshold)
-    rule: str = ""  # why the answer was accepted or refused: threshold | long_lead | referral | code
+    rule: str = ""  # why the answer was accepted or refused: threshold | long_lead | referral | judgement | code
     referral: Referral | None = None
     see_also: Referral | None = None  # an answer, and the request also names an office elsewhere (see_also)
     asked: list[str] = field(default_factory=list)
@@ -490,11 +490,24 @@ class Searcher(LexicalRanker):
         if r.accepted and r.referral:  # scope.py: when an answer gives way to the referral
             if self._vetoed(idx, r, r.ranked[0], asked_for is not None, self._veto_rule(r)):
                 r.accepted, r.rule = 0, "referral"
+        if r.accepted and self._judgement(r):
+            r.accepted, r.rule = 0, "judgement"
+            if r.referral is None and "referral" not in self.off:
+                r.referral = legal_advice()
         if r.accepted and "siblings" not in self.off and not r.focus.long:
             self._sibling_first(idx, r)
 
         if not r.accepted and r.referral is None and "referral" not in self.off:
             r.referral = advice_for(r.focus.text)  # refused, no office named: a legal-advice question's (round 10)
+
+    def _judgement(self, r: Ranking) -> bool:
+        """An answer accepted only by the long-question lead (below the threshold: the weakest
+        acceptance) to a question whose request asks for a legal judgement ("… có vi phạm pháp
+        luật không?", "… có hợp pháp không?", `analysis.asks_judgement`) rather than for a
+        procedure gives way: the ward cannot answer it with a procedure (stage `judgement`,
+        round 12). At the threshold such questions are mostly labelled with the procedure whose
+        words they use ("Cưới trước đăng ký kết hôn sau có hợp pháp không?"), so only the lead."""
+        return "judgement" not in self.off and self._veto_rule(r) == "long_lead" and asks_judgement(r.focus.request)
 
     def _sibling_first(self, idx: _Index, r: Ranking) -> None:
         """A short request saying what happened to a paper (lost, damaged, wrong, a copy,

@@ -239,3 +239,10 @@ def advice_for(text: str) -> Referral | None:
     the table names no office for (the table's `advice` section), or None. Read only after a
     refusal: it never decides whether the search answers."""
     return table().find_advice(text or "")
+
+
+def legal_advice() -> Referral | None:
+    """The `advice` section's referral (legal aid) whatever the text says: for a question the
+    search refused because it asks for a legal judgement (stage `judgement`), or None."""
+    adv = table().advice
+    return None if adv is None else replace(adv.referral, see_also=False)
