@@ -36,6 +36,9 @@ def searcher(project_config):
     c.close()
 
 
+# ~2,600 queries, each searched and explained: ~2 min idle, 325 s seen at load 9 (round 12), past the
+# suite's 300 s guard against hangs
+@pytest.mark.timeout(1200)
 def test_explain_and_search_agree_on_every_query_of_every_set(searcher):
     sets = available_sets(blind=False)
     assert {"dev", "check", "holdout", "holdout2"} <= set(sets)
