@@ -5,7 +5,8 @@ lower-cased with only the question marks left ("sparse").
 Prints ONE JSON line: per variant, per set group (train / dev long questions of the real sets),
 per form: top-1 / top-3 of the in-scope long questions and refusal of the out-of-scope questions of
 30 words or more. Dev sets: aggregates only. `--failures` prints the TRAIN failures (stderr).
-Run: `.venv/bin/python -P bench/search_long_forms.py [--variants full,-cue_split] [--forms flat]`.
+`--per-set` adds each set's aggregate figures. `--train` measures the train sets only.
+Run: `.venv/bin/python -P bench/search_long_forms.py [--variants full,-runon] [--forms flat] [--per-set]`.
 """
 
 from __future__ import annotations
@@ -56,7 +57,12 @@ def items(names) -> list[dict]:
     return out
 
 
-def measure(s: Searcher, its: list[dict], form, fails: list | None) -> dict:
+def measure(s: Searcher, its: list[dict], form, fails: list | None, per_set: bool = False) -> dict:
+    """top-1 / top-3 / refused of `its` in `form`; with `per_set`, also per set (aggregates)."""
+    if per_set:
+        names = dict.fromkeys(it["set"] for it in its)
+        return {"all": measure(s, its, form, fails),
+                **{n: measure(s, [it for it in its if it["set"] == n], form, None) for n in names}}
     n_in = t1 = t3 = n_out = ref = 0
     for it in its:
         ids = [h.code or h.key for h in s.search(form(it["q"]), 3).hits]
@@ -72,7 +78,8 @@ def measure(s: Searcher, its: list[dict], form, fails: list | None) -> dict:
         if fails is not None and not ok:
             fails.append({"set": it["set"], "q": form(it["q"]), "expect": it["expect"], "got": ids})
     return {"top1": round(t1 / n_in, 4), "top3": round(t3 / n_in, 4), "n": n_in,
-            "refused": round(ref / n_out, 4) if n_out else None, "n_out": n_out}
+            "refused": round(ref / n_out, 4) if n_out else None, "n_out": n_out} if n_in else {
+            "top1": None, "top3": None, "n": 0, "refused": round(ref / n_out, 4) if n_out else None, "n_out": n_out}
 
 
 def main() -> int:
@@ -91,12 +98,13 @@ def main() -> int:
             for g, its in groups.items():
                 for fname, form in forms.items():
                     fails: list | None = [] if (show and g == "train") else None
-                    row[f"{g}/{fname}"] = measure(s, its, form, fails)
+                    row[f"{g}/{fname}"] = measure(s, its, form, fails, per_set="--per-set" in sys.argv)
                     for f in fails or ():
                         log(f"{name} {fname}: {json.dumps(f, ensure_ascii=False)}")
             result[name] = row
             log(f"{name}: {time.perf_counter() - t:.1f} s " + " ".join(
-                f"{k}={v['top1']}/{v['top3']}/{v['refused']}" for k, v in row.items()))
+                f"{k}={v.get('all', v)['top1']}/{v.get('all', v)['top3']}/{v.get('all', v)['refused']}"
+                for k, v in row.items()))
         conn.close()
     print(json.dumps(result, ensure_ascii=False))
     return 0

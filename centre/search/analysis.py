@@ -25,8 +25,19 @@ PARTS = tuple(ASKS)  # documents, fee, time, applicants, place
 ASK_CUES = tuple(c for cues in ASKS.values() for c in cues)
 RUNON_OPENERS = tuple(tuple(str(c).lower().split()) for c in _DATA.get("runon_openers") or ())
 RUNON_CLOSERS = tuple(tuple(str(c).lower().split()) for c in _DATA.get("runon_closers") or ())
-_RUNON_FOLDED = (tuple(tuple(fold(w) for w in p) for p in RUNON_OPENERS),
-                 tuple(tuple(fold(w) for w in p) for p in RUNON_CLOSERS))
+
+
+def _by_first(phrases) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Phrases by their first word, longest first (one dict look-up a word: `_phrase_at`)."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for p in sorted(phrases, key=len, reverse=True):
+        out.setdefault(p[0], []).append(p)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+_RUNON_TYPED = (_by_first(RUNON_OPENERS), _by_first(RUNON_CLOSERS))
+_RUNON_FOLDED = (_by_first(tuple(fold(w) for w in p) for p in RUNON_OPENERS),
+                 _by_first(tuple(fold(w) for w in p) for p in RUNON_CLOSERS))
 
 _FILLER_FOLDED = frozenset(fold(w) for w in STOP_VI) | STOP_EN | FRAME_WORDS
 _SENTENCE = re.compile(r"(?<=[.?!;\n])\s+|\s*\n\s*")
@@ -67,9 +78,12 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text or "") if s and s.strip()]
 
 
-def _phrase_at(keys: list[str], i: int, phrases) -> int:
-    """The length of the longest of `phrases` starting at word `i` of `keys` (0: none)."""
-    return max((len(p) for p in phrases if tuple(keys[i : i + len(p)]) == p), default=0)
+def _phrase_at(keys: list[str], i: int, phrases: dict) -> int:
+    """The length of the longest of `phrases` (`_by_first`) starting at word `i` of `keys` (0: none)."""
+    for p in phrases.get(keys[i], ()):
+        if tuple(keys[i : i + len(p)]) == p:
+            return len(p)
+    return 0
 
 
 def _runon_clauses(words: list[str], keys: list[str], openers, closers) -> list[str]:
@@ -115,7 +129,7 @@ def punctuate(text: str) -> str:
         low = [w.lower().strip(",.;:!\"'()") for w in words]
         accented = any(fold(w) != w for w in low)
         keys = low if accented else [fold(w) for w in low]
-        openers, closers = (RUNON_OPENERS, RUNON_CLOSERS) if accented else _RUNON_FOLDED
+        openers, closers = _RUNON_TYPED if accented else _RUNON_FOLDED
         out.append(" ".join(_runon_clauses(words, keys, openers, closers)))
     return "\n".join(out)
 
