@@ -78,6 +78,9 @@ SETS = {  # name → (file, role)
     "short_train14": (DATA / "search_short" / "train14.yaml", "train"),
     # round 11: 102 real English questions of foreigners (law-magazine letters, expat posts, Q&A titles), train only
     "english_train11": (DATA / "search_round11" / "english_train.yaml", "train"),
+    # round 12: the long questions of real_train1–3 lower-cased without sentence punctuation, as a
+    # crawler hands letters over (the long engineer tuned on them; bench/search_long_forms.py `flat`)
+    "long_train": (DATA / "search_round12" / "long_train.yaml", "train"),
     "check": (DATA / "search" / "check.yaml", "dev"),
     "holdout": (DATA / "search_holdout" / "holdout.yaml", "dev"),
     "holdout2": (DATA / "search_holdout2" / "queries.yaml", "dev"),

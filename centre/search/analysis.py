@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import yaml
 
 from centre.search.lexical import mostly_english
-from centre.search.weights import FOCUS_MIN_WORDS, LONG_WORDS, QUESTION_BLOCK_WORDS
+from centre.search.weights import FOCUS_MIN_WORDS, LONG_WORDS, QUESTION_BLOCK_WORDS, RUNON_WORDS
 from centre.search.words import FRAME_WORDS, STOP_EN, STOP_VI, WORDS_PATH
 from centre.text import fold
 
@@ -24,6 +24,21 @@ ASKS = {part: tuple(str(c).split() for c in cues) for part, cues in (_DATA.get("
 PARTS = tuple(ASKS)  # documents, fee, time, applicants, place
 ASK_CUES = tuple(c for cues in ASKS.values() for c in cues)
 JUDGEMENT_ASKS = tuple(str(c).split() for c in _DATA.get("judgement_asks") or ())
+RUNON_OPENERS = tuple(tuple(str(c).lower().split()) for c in _DATA.get("runon_openers") or ())
+RUNON_CLOSERS = tuple(tuple(str(c).lower().split()) for c in _DATA.get("runon_closers") or ())
+
+
+def _by_first(phrases) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Phrases by their first word, longest first (one dict look-up a word: `_phrase_at`)."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for p in sorted(phrases, key=len, reverse=True):
+        out.setdefault(p[0], []).append(p)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+_RUNON_TYPED = (_by_first(RUNON_OPENERS), _by_first(RUNON_CLOSERS))
+_RUNON_FOLDED = (_by_first(tuple(fold(w) for w in p) for p in RUNON_OPENERS),
+                 _by_first(tuple(fold(w) for w in p) for p in RUNON_CLOSERS))
 
 _FILLER_FOLDED = frozenset(fold(w) for w in STOP_VI) | STOP_EN | FRAME_WORDS
 _SENTENCE = re.compile(r"(?<=[.?!;\n])\s+|\s*\n\s*")
@@ -62,6 +77,62 @@ class Focus:
 
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text or "") if s and s.strip()]
+
+
+def _phrase_at(keys: list[str], i: int, phrases: dict) -> int:
+    """The length of the longest of `phrases` (`_by_first`) starting at word `i` of `keys` (0: none)."""
+    for p in phrases.get(keys[i], ()):
+        if tuple(keys[i : i + len(p)]) == p:
+            return len(p)
+    return 0
+
+
+def _runon_clauses(words: list[str], keys: list[str], openers, closers) -> list[str]:
+    """A run of words without sentence punctuation cut into clauses: before an opener ("cho hỏi",
+    "xin cảm ơn") and after a closer ("được không", "ở đâu"), the latter ending with "?"."""
+    out: list[str] = []
+    cur: list[str] = []
+    i = 0
+    while i < len(words):
+        n = _phrase_at(keys, i, openers)
+        if n:  # the opener's words go together ("xin cho biết" is not cut again before "cho biết")
+            if cur:
+                out.append(" ".join(cur) + ".")
+            cur = list(words[i : i + n])
+            i += n
+            continue
+        m = _phrase_at(keys, i, closers)
+        step = max(m, 1)
+        cur.extend(words[i : i + step])
+        i += step
+        if m:
+            out.append(" ".join(cur) + "?")
+            cur = []
+    if cur:
+        out.append(" ".join(cur))
+    return out
+
+
+def punctuate(text: str) -> str:
+    """`text` with the sentences of an unpunctuated run-on letter marked (round 12): a crawler
+    lower-cases the letters and drops their "." and "?", so the asking sentence is found no more.
+    Each sentence of RUNON_WORDS words or more that is not a question is cut into clauses
+    (`_runon_clauses`, words.yaml: runon_openers / runon_closers); a letter with a "?" in it, or
+    short, is returned as it is. Only the punctuation between words changes. Pure."""
+    if "?" in (text or "") or len(_WORD.findall(text or "")) < RUNON_WORDS:
+        return text
+    out = []
+    for s in sentences(text):
+        words = s.split()
+        if len(_WORD.findall(s)) < RUNON_WORDS:
+            out.append(s)
+            continue
+        low = [w.lower().strip(",.;:!\"'()") for w in words]
+        accented = any(fold(w) != w for w in low)
+        keys = low if accented else [fold(w) for w in low]
+        openers, closers = _RUNON_TYPED if accented else _RUNON_FOLDED
+        out.append(" ".join(_runon_clauses(words, keys, openers, closers)))
+    return "\n".join(out)
 
 
 def _cue_score(sentence: str) -> int:
@@ -104,7 +175,7 @@ def _question_block(parts: list[str], first: int, last: int) -> int:
     return first
 
 
-def focus(text: str) -> Focus:
+def focus(text: str, runon: bool = True) -> Focus:
     """The request of a question: for a short one, all of it; for a long one, the asking
     sentence (the last one with most cues), with the sentences before it while it says too
     little by itself (fewer than FOCUS_MIN_WORDS content words besides what it asks about:
@@ -113,7 +184,7 @@ def focus(text: str) -> Focus:
     text = (text or "").strip()
     words = words_of(text)
     n = len(words)
-    parts = sentences(text) if n >= LONG_WORDS else []
+    parts = sentences(punctuate(text) if runon else text) if n >= LONG_WORDS else []
     if len(parts) < 2:
         return Focus(text, text, "", n)
     scores = [_cue_score(s) for s in parts]

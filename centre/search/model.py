@@ -112,7 +112,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 
 
 # Stages the ablation bench can switch off (each falls back to "feature absent").
-STAGES = ("focus", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
+STAGES = ("focus", "runon", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
           "fusion", "long_runners", "english_passages", "english_marks", "story_marks", "learned_rank", "learned_refusal",
           "siblings", "sibling_offer", "long_fill", "mention_aside", "judgement")
 # Stages that ship switched off (`features_on` switches them on): the learned reranker and
@@ -300,7 +300,7 @@ class Searcher(LexicalRanker):
             code_hits = self.code_hits(idx, raw)
             if code_hits:
                 return Ranking(raw, focus(raw), rule="code", code_hits=code_hits)
-            foc = focus(raw) if "focus" not in self.off else Focus(raw, raw, "", len(words_of(raw)))
+            foc = focus(raw, "runon" not in self.off) if "focus" not in self.off else Focus(raw, raw, "", len(words_of(raw)))
             r = Ranking(raw, foc, asked=asked_parts(foc.request))
             ranker_on = "semantic" not in self.off and W_SEMANTIC
             with semantic.prefetched(foc.embedded if ranker_on else "", long=foc.long):  # e5 ahead of need meanwhile (semantic.job_policy)

@@ -78,6 +78,9 @@ FOCUS_MIN_WORDS = 5  # the request sentence is widened backwards until it has th
 # Nếu đủ thì thủ tục thế nào?") join it while the request stays within this many words
 # (analysis.focus; 50, 60 and 70 measured alike; not for English letters).
 QUESTION_BLOCK_WORDS = 60  # see above
+# A sentence of this many words or more in a letter without "?" is a run-on (a crawler dropped the
+# punctuation): analysis.punctuate cuts it into clauses at the question's openers and closers (round 12).
+RUNON_WORDS = 25  # see above (15 measured alike; 40 lost dev long questions, typed −1 / −1, flat −1 / −3)
 
 # ---------------------------------------------------------------- procedure text (textindex)
 # FTS5 bm25 column weights: how much a word found in each part of the procedure counts.
