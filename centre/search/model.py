@@ -41,6 +41,7 @@ from centre.search.lexical import (
 from centre.search.longfill import named_in_three
 from centre.search.referral import Referral, advice_for, legal_advice, referral_for
 from centre.search.scope import evidence_outside, evidence_within, names_say, story_led, vetoes
+from centre.search.shortlead import exact_words
 from centre.search.siblings import first_sibling, offered_sibling, said_classes
 from centre.search.textindex import bm25_scores
 from centre.search.weights import (
@@ -62,6 +63,9 @@ from centre.search.weights import (
     RUNNERS,
     SEMANTIC_CANDIDATES,
     SEMANTIC_DECISIVE,
+    SHORT_LEAD,
+    SHORT_LEAD_MIN_SHARE,
+    SHORT_LEAD_WORDS,
     SIBLING_OFFER_WINDOW,
     SIBLING_SHARE,
     SIBLING_WINDOW,
@@ -114,7 +118,7 @@ def matched_words(text: str, tail: bool = True) -> str:
 # Stages the ablation bench can switch off (each falls back to "feature absent").
 STAGES = ("focus", "runon", "context", "text", "semantic", "long_rule", "referral", "lexicon", "english_map", "english_threshold", "runners",
           "fusion", "long_runners", "english_passages", "english_marks", "story_marks", "learned_rank", "learned_refusal",
-          "siblings", "sibling_offer", "long_fill", "mention_aside", "judgement")
+          "siblings", "sibling_offer", "long_fill", "mention_aside", "judgement", "short_lead")
 # Stages that ship switched off (`features_on` switches them on): the learned reranker and
 # answer classifier (learned.py) won on no dev set as a whole (round 6, docs/search.md).
 OFF_BY_DEFAULT = frozenset({"learned_rank", "learned_refusal"})
@@ -356,6 +360,8 @@ class Searcher(LexicalRanker):
         floor = self._threshold(r)
         if "long_rule" not in self.off and len(r.tokens) >= LONG_QUESTION:
             floor *= LONG_MIN_SHARE
+        elif "short_lead" not in self.off and not r.focus.long:
+            floor *= SHORT_LEAD_MIN_SHARE  # e5 must agree with a short request's lead (_short_lead)
         if pre[0] < floor:
             return "skipped: no match"
         second = pre[1] if len(pre) > 1 else 0.0
@@ -569,6 +575,23 @@ class Searcher(LexicalRanker):
             # A long question dilutes its few telling words with a story: its best procedure is
             # accepted on a lower score when it clearly leads the next one that is not a variant.
             r.accepted, r.rule = 1, "long_lead"
+        elif not r.accepted and ranked and self._short_lead(idx, r):
+            r.accepted, r.rule = 1, "long_lead"  # weighed as the long lead: any referral need vetoes it
+
+    def _short_lead(self, idx: _Index, r: Ranking) -> bool:
+        """A short request's clear lead below the threshold that the e5 ranker puts first too
+        and whose phrase holds request words as typed (shortlead.py, stage `short_lead`, round 12). The e5 ranker runs for a short request
+        from SHORT_LEAD_MIN_SHARE of the threshold (`_semantic_needed`)."""
+        if "short_lead" in self.off or r.focus.long or len(r.tokens) >= LONG_QUESTION:
+            return False
+        top = r.ranked[0]
+        if top.semantic is None or any(c.semantic is not None and c.semantic > top.semantic for c in r.ranked[1:]):
+            return False  # e5 did not run, or another candidate is closer in meaning
+        return (
+            r.best >= SHORT_LEAD_MIN_SHARE * self._threshold(r)
+            and r.best >= SHORT_LEAD * self.lexical_leader(idx, [(c.key, c.score) for c in r.ranked])
+            and exact_words(r.tokens, top.phrase) >= SHORT_LEAD_WORDS
+        )
 
     @staticmethod
     def _long_lead(r: Ranking) -> float:
