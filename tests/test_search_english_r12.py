@@ -4,10 +4,8 @@
   in the words their letters and titles use: a death *reported*, a signature *notarized*, a copy
   *authenticated*, a will *notarized*, an inheritance *divided*, a foreign guest *registered with
   the police*. Before the round such a title scored under the English threshold: no answer.
-- Referral phrases (data/referrals.yaml) for English out-of-scope needs: work permits (plural),
-  renewing a temporary residence card or a passport said with its verb, a foreigner buying a house.
 
-Fast tests on the data files; slow ones on the shipped catalogue with real train questions
+Fast tests on the data file; slow ones on the shipped catalogue with real train questions
 (tests/data/search_round11/english_train.yaml) that got no answer before this round.
 """
 
@@ -17,7 +15,6 @@ import pytest
 import yaml
 
 from centre.search import Searcher
-from centre.search.referral import referral_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "tests/data/search_round11/english_train.yaml"
@@ -36,16 +33,6 @@ def test_english_aliases_of_the_procedures_foreigners_use():
     assert "distribute an inheritance" in _aliases("2.001406")
 
 
-@pytest.mark.parametrize("text, entry", [
-    ("Now we will continue to apply for our work permits", "work_permit"),
-    ("how do I renew my temporary residence card", "passport"),
-    ("Can a Foreigner Buy a House in Vietnam?", "land_registry"),
-])
-def test_english_out_of_scope_needs_are_referred(text, entry):
-    ref = referral_for(text)
-    assert ref is not None and ref.id == entry
-
-
 def _question(start: str) -> dict:
     items = yaml.safe_load(TRAIN.read_text(encoding="utf-8"))["queries"]
     return next(it for it in items if it["q"].startswith(start))
@@ -61,11 +48,3 @@ def test_real_titles_without_an_answer_before_round_12(project_config, shipped_c
     it = _question(start)
     hits = Searcher.from_config(shipped_catalogue, project_config).search(it["q"], 3).hits
     assert hits and (hits[0].code or hits[0].key) in it["expect"], [h.code or h.key for h in hits]
-
-
-@pytest.mark.slow
-def test_work_permits_are_referred_not_answered(project_config, shipped_catalogue):
-    """english_train11: "work permits" (plural) reached a road works permit before round 12."""
-    it = _question("Now we will continue to apply for our work permits")
-    assert it["expect"] is None
-    assert Searcher.from_config(shipped_catalogue, project_config).search(it["q"], 3).hits == []
