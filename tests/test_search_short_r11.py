@@ -81,12 +81,11 @@ def test_train14_set_is_well_formed():
 @pytest.mark.parametrize(
     ("text", "expect"),
     [
-        # train sets (r3_train, r6_english, short_train10, short_train12): the right answer was not
-        # among the first three before round 11; the first answer stays what it was
-        ("request another copy of our marriage certificate", {"2.000635", "2.000908"}),
-        ("my son's name is spelled wrong on his birth certificate", {"1.004859", "2.000748"}),
-        ("wrong date of birth on birth certificate", {"1.004859", "2.000748"}),
+        # train sets: the right answer is not among the first three without the stage; the first
+        # answer stays what it was. (Round 12's English aliases put three earlier English examples'
+        # answers first without it; these two are every train request the stage still decides.)
         ("extract of our marriage record", {"2.000635"}),
+        ("Hướng dẫn thủ tục sửa Căn cước công dân sai ngày sinh", {"1.012564", "1.014063"}),
     ],
 )
 def test_round11_the_sibling_is_offered_among_three(project_config, shipped_catalogue, text, expect):
