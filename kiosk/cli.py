@@ -23,6 +23,7 @@ from pathlib import Path
 import kiosk.commands
 from centre.config import Config, ConfigError, load_config
 from centre.db import DatabaseError
+from centre.text import storable
 
 
 class CliError(Exception):
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: database {ctx.config.database_path}: {exc}", file=sys.stderr)
         return 2
     except UnicodeEncodeError as exc:  # an argument with bytes that are not UTF-8 (argv's surrogate escapes)
-        bad = [a for a in (argv if argv is not None else sys.argv[1:]) if _not_utf8(a)]
+        bad = [a for a in (argv if argv is not None else sys.argv[1:]) if not storable(a)]
         if not bad:
             raise
         print(f"error: {ascii(bad[0])[:80]} is not UTF-8 text ({exc.reason}): type it again, "
@@ -154,13 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-def _not_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def project_root() -> Path:

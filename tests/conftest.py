@@ -52,3 +52,23 @@ def artifacts() -> Path:
     """Folder for screenshots and other files a person should look at after a run."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def shipped_searcher(shipped_catalogue, project_config):
+    """A Searcher over the shipped catalogue (one per test module)."""
+    from centre.search import Searcher
+
+    return Searcher.from_config(shipped_catalogue, project_config)
+
+
+@pytest.fixture(scope="module")
+def fixture_searcher_3():
+    """A Searcher over the five-procedure fixture catalogue, three hits at most (one per test module)."""
+    from search_helpers import fixture_catalogue_db
+
+    from centre.search import Searcher
+
+    conn = fixture_catalogue_db()
+    yield Searcher(conn, min_score=0.46, limit=3)
+    conn.close()

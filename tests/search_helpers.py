@@ -20,6 +20,16 @@ def fixture_catalogue_db():
     return c
 
 
+def train_question(name: str, start: str) -> str:
+    """The question of train set `tests/data/<name>` that starts with `start` (tests name train
+    questions by their opening words; dev and blind sets are never read by tests)."""
+    import yaml
+
+    data = yaml.safe_load((SEARCH_FIXTURE.parent / name).read_text(encoding="utf-8"))
+    items = data["queries"] if isinstance(data, dict) else data
+    return next(it["q"] for it in items if it["q"].startswith(start))
+
+
 def shipped_catalogue_db(cfg):
     """An in-memory centre database holding the shipped catalogue."""
     c = connect(None)

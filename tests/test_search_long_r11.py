@@ -23,10 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
-from search_helpers import fixture_catalogue_db
+from search_helpers import train_question
 
-from centre.search import Searcher, referral_for
+from centre.search import referral_for
 from centre.search.analysis import focus
 from centre.search.model import Ranking, Scored
 from centre.search.referral import Referral
@@ -57,14 +56,6 @@ def test_a_mention_still_weighs_against_a_weak_answer_at_the_threshold():
 # ---- the decision passes the referral's kind
 
 
-@pytest.fixture(scope="module")
-def fixture_searcher():
-    conn = fixture_catalogue_db()
-    s = Searcher(conn, min_score=0.46, limit=3)
-    yield s
-    conn.close()
-
-
 def _ranking(see_also: bool) -> tuple[Ranking, Scored]:
     q = "Mẹ tôi đã già yếu, đi lại khó khăn. Tôi muốn hỏi thủ tục lĩnh thay tiền qua tài khoản ngân hàng"
     r = Ranking(q, focus(q))
@@ -72,8 +63,8 @@ def _ranking(see_also: bool) -> tuple[Ranking, Scored]:
     return r, Scored("any", lexical=0.3, context=0.3, score=0.33)
 
 
-def test_the_decision_spares_a_long_lead_answer_from_a_mention(fixture_searcher):
-    s = fixture_searcher
+def test_the_decision_spares_a_long_lead_answer_from_a_mention(fixture_searcher_3):
+    s = fixture_searcher_3
     idx = s._current()
     r, top = _ranking(see_also=False)
     assert not s._vetoed(idx, r, top, asked=True, rule="long_lead")
@@ -110,34 +101,19 @@ def test_the_pension_amount_and_retirement_are_still_referred():
 # ---- the shipped catalogue, train questions (slow)
 
 
-def _train(name: str, start: str) -> str:
-    data = yaml.safe_load((ROOT / "tests/data" / name).read_text(encoding="utf-8"))
-    items = data["queries"] if isinstance(data, dict) else data
-    return next(it["q"] for it in items if it["q"].startswith(start))
-
-
-@pytest.fixture(scope="module")
-def shipped(project_config):
-    from search_helpers import shipped_catalogue_db
-
-    conn = shipped_catalogue_db(project_config)
-    yield Searcher.from_config(conn, project_config)
-    conn.close()
-
-
 @pytest.mark.slow
-def test_a_long_question_asking_for_the_one_off_payment_is_answered(shipped):
+def test_a_long_question_asking_for_the_one_off_payment_is_answered(shipped_searcher):
     """real_train2: refused before round 11 (the bank's "rút tiền" vetoed 1.001613)."""
-    q = _train("search_real/train2.yaml", "Trước tôi làm ở một công ty và đóng BHXH được 11 tháng")
-    hits = shipped.search(q, 3).hits
+    q = train_question("search_real/train2.yaml", "Trước tôi làm ở một công ty và đóng BHXH được 11 tháng")
+    hits = shipped_searcher.search(q, 3).hits
     assert hits and hits[0].code == "1.001613", [h.code for h in hits]
 
 
 @pytest.mark.slow
-def test_authorising_someone_to_collect_a_pension_is_answered(shipped):
+def test_authorising_someone_to_collect_a_pension_is_answered(shipped_searcher):
     """real_train: refused before round 11 (English "pension" vetoed 1.001601)."""
-    q = _train("search_real/train.yaml", "Is it permissible to authorize someone else to receive pension")
-    hits = shipped.search(q, 3).hits
+    q = train_question("search_real/train.yaml", "Is it permissible to authorize someone else to receive pension")
+    hits = shipped_searcher.search(q, 3).hits
     assert hits and hits[0].code == "1.001601", [h.code for h in hits]
 
 
@@ -147,6 +123,6 @@ def test_authorising_someone_to_collect_a_pension_is_answered(shipped):
     ("mở tài khoản ngân hàng", "bank"),  # short_train10
     ("Sổ tiết kiệm đứng tên chồng, vợ muốn rút tiền phải làm thế nào?", "bank"),  # real_train3
 ])
-def test_out_of_scope_withdrawals_are_still_refused(shipped, q, office):
-    res = shipped.search(q, 3)
+def test_out_of_scope_withdrawals_are_still_refused(shipped_searcher, q, office):
+    res = shipped_searcher.search(q, 3)
     assert not res.hits and res.referral is not None and res.referral.id == office, [h.code for h in res.hits]

@@ -16,8 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
-from search_helpers import fixture_catalogue_db
+from search_helpers import fixture_catalogue_db, train_question
 
 from centre.search import Searcher
 from centre.search.analysis import asks_judgement, focus
@@ -56,14 +55,6 @@ def test_a_question_asking_for_something_else(q):
 # ---- the decision
 
 
-@pytest.fixture(scope="module")
-def fixture_searcher():
-    conn = fixture_catalogue_db()
-    s = Searcher(conn, min_score=0.46, limit=3)
-    yield s
-    conn.close()
-
-
 def _ranking(q: str, rule: str) -> Ranking:
     r = Ranking(q, focus(q), rule=rule, accepted=1)
     return r
@@ -73,18 +64,18 @@ LONG = ("Nhà tôi ở mặt phố, hàng xóm dựng rạp đám cưới chiế
         "được. Tôi muốn hỏi việc dựng rạp như vậy có vi phạm pháp luật không?")
 
 
-def test_a_long_lead_answer_gives_way_to_a_judgement(fixture_searcher):
+def test_a_long_lead_answer_gives_way_to_a_judgement(fixture_searcher_3):
     assert "judgement" in STAGES
-    assert fixture_searcher._judgement(_ranking(LONG, "long_lead"))
+    assert fixture_searcher_3._judgement(_ranking(LONG, "long_lead"))
 
 
-def test_a_threshold_answer_is_kept(fixture_searcher):
-    assert not fixture_searcher._judgement(_ranking(LONG, "threshold"))
+def test_a_threshold_answer_is_kept(fixture_searcher_3):
+    assert not fixture_searcher_3._judgement(_ranking(LONG, "threshold"))
 
 
-def test_a_long_lead_answer_to_a_procedure_question_is_kept(fixture_searcher):
+def test_a_long_lead_answer_to_a_procedure_question_is_kept(fixture_searcher_3):
     q = LONG.replace("có vi phạm pháp luật không", "phải xin phép ở đâu")
-    assert not fixture_searcher._judgement(_ranking(q, "long_lead"))
+    assert not fixture_searcher_3._judgement(_ranking(q, "long_lead"))
 
 
 def test_the_stage_switched_off():
@@ -105,24 +96,9 @@ def test_the_refusal_names_legal_aid():
 # ---- the shipped catalogue, train questions (slow)
 
 
-def _train(name: str, start: str) -> str:
-    data = yaml.safe_load((ROOT / "tests/data" / name).read_text(encoding="utf-8"))
-    items = data["queries"] if isinstance(data, dict) else data
-    return next(it["q"] for it in items if it["q"].startswith(start))
-
-
-@pytest.fixture(scope="module")
-def shipped(project_config):
-    from search_helpers import shipped_catalogue_db
-
-    conn = shipped_catalogue_db(project_config)
-    yield Searcher.from_config(conn, project_config)
-    conn.close()
-
-
 @pytest.mark.slow
-def test_a_judgement_asked_in_a_procedures_words_is_still_answered(shipped):
+def test_a_judgement_asked_in_a_procedures_words_is_still_answered(shipped_searcher):
     """real_train2: labelled with the marriage registration, answered at the threshold."""
-    q = _train("search_real/train2.yaml", "Cưới trước đăng ký kết hôn sau có hợp pháp không?")
-    hits = shipped.search(q, 3).hits
+    q = train_question("search_real/train2.yaml", "Cưới trước đăng ký kết hôn sau có hợp pháp không?")
+    hits = shipped_searcher.search(q, 3).hits
     assert hits and hits[0].code == "1.000894", [h.code for h in hits]
